@@ -1,0 +1,4 @@
+export * from './values.ts';
+export * from './resource.ts';
+export * from './resources.ts';
+export * from './text.ts';
