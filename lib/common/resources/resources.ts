@@ -167,27 +167,45 @@ export class Resources implements Iterable<Resource> {
     return entries.length === 0 ? Resources.EMPTY : new Resources(entries, keys);
   }
 
-  /** Whether every entry of `other` is covered by this collection (checked cumulatively). */
+  /**
+   * Whether every entry of `other` is covered by this collection. Repeated entries count
+   * cumulatively: a non-exclusive identity occurs at most once per collection, so only
+   * exclusive entries (persistent volumes, MOUNT disks) can repeat, and each needs its own match.
+   */
   contains(other: Resources | Resource): boolean {
-    const need = other instanceof Resources ? other.entries : [other];
-    let remaining: Resources = this;
-    for (const r of need) {
-      if (isEmptyValue(r)) continue;
-      const key = identityKey(r);
-      const exclusive = isExclusive(r);
-      let found = false;
-      for (let i = 0; i < remaining.entries.length; i++) {
-        if (remaining.keys[i] !== key) continue;
-        const e = remaining.entries[i]!;
-        if (exclusive ? valuesEqual(e, r) : covers(e, r)) {
-          found = true;
-          break;
+    if (other instanceof Resources) {
+      if (other === this || other.entries.length === 0) return true;
+      let used: number[] | undefined;
+      for (let j = 0; j < other.entries.length; j++) {
+        const r = other.entries[j]!;
+        const key = other.keys[j]!;
+        if (isExclusive(r)) {
+          used ??= [];
+          if (!this.matchExclusive(r, key, used)) return false;
+        } else if (!this.covers(r, key)) {
+          return false;
         }
       }
-      if (!found) return false;
-      remaining = remaining.minus(r);
+      return true;
     }
-    return true;
+    if (isEmptyValue(other)) return true;
+    const key = identityKey(other);
+    return isExclusive(other) ? this.matchExclusive(other, key, []) : this.covers(other, key);
+  }
+
+  private covers(r: Resource, key: string): boolean {
+    const i = this.keys.indexOf(key);
+    return i >= 0 && covers(this.entries[i]!, r);
+  }
+
+  private matchExclusive(r: Resource, key: string, used: number[]): boolean {
+    for (let i = 0; i < this.entries.length; i++) {
+      if (this.keys[i] === key && !used.includes(i) && valuesEqual(this.entries[i]!, r)) {
+        used.push(i);
+        return true;
+      }
+    }
+    return false;
   }
 
   equals(other: Resources): boolean {

@@ -1,0 +1,783 @@
+/**
+ * Hierarchical DRF allocator: a pure state machine (no I/O, no timers; time is passed in).
+ *
+ * An allocation run walks the agents; for each agent the roles are taken in ascending weighted
+ * dominant share, and within a role its frameworks in ascending dominant share (ties by name),
+ * as Mesos's hierarchical allocator does. The first eligible framework of a role receives the
+ * agent's unreserved resources plus those reserved for its role; later roles receive only their
+ * reservations. Revocable resources go, in a separate allocation, to the first framework in the
+ * same order that has the REVOCABLE_RESOURCES capability.
+ *
+ * Shares count non-revocable scalar resources against the cluster's non-revocable total.
+ * Keys are sorted once per agent: share changes made during an agent's walk are applied to the
+ * heaps when the walk ends.
+ */
+import { CorralError } from '../../common/errors.ts';
+import { type Resource, Resources, UNRESERVED, toMilli } from '../../common/resources/index.ts';
+import { IndexedHeap, type HeapItem } from './heap.ts';
+import type { Allocation, AllocatorOptions, AllocatorStats, FrameworkSpec, MinAllocatable } from './types.ts';
+
+const DEFAULT_MIN_ALLOCATABLE: MinAllocatable = { cpus: 0.01, mem: 32 };
+const DEFAULT_MAX_FILTER_MS = 365 * 24 * 3600 * 1000;
+
+interface Filter {
+  readonly refused: Resources;
+  readonly expiresAt: number;
+}
+
+/** Scalar amounts per dimension, in thousandths (exact arithmetic). */
+type Vec = number[];
+
+class RoleClient implements HeapItem {
+  heapIndex = -1;
+  share = 0;
+  readonly alloc: Vec = [];
+  readonly members = new Set<FrameworkClient>();
+  readonly frameworks = new IndexedHeap<FrameworkClient>(lessClient);
+  touched = false;
+  constructor(
+    readonly name: string,
+    public weight: number,
+  ) {}
+}
+
+class FrameworkClient implements HeapItem {
+  heapIndex = -1;
+  share = 0;
+  readonly alloc: Vec = [];
+  active = true;
+  suppressed = false;
+  touched = false;
+  /** Agents holding an allocation of this framework. */
+  readonly agents = new Set<AgentState>();
+  /** Agents holding a filter of this framework. */
+  readonly filtered = new Set<AgentState>();
+  constructor(
+    readonly name: string,
+    public role: RoleClient,
+    public revocable: boolean,
+  ) {}
+}
+
+class AgentState {
+  active = true;
+  /** Allocations by framework id (the framework may not be known yet after a failover). */
+  readonly alloc = new Map<string, Resources>();
+  readonly filters = new Map<FrameworkClient, Filter[]>();
+  /** Free resources, split the way an allocation run consumes them. */
+  freeUnreserved: Resources = Resources.EMPTY;
+  freeRevocable: Resources = Resources.EMPTY;
+  freeReserved = new Map<string, Resources>();
+  /** Scalars of freeUnreserved (thousandths) and whether it is allocatable on its own. */
+  freeUnreservedVec: Vec = [];
+  freeUnreservedOk = false;
+  stale = true;
+  /** Bumped whenever the free resources may have grown. */
+  version = 0;
+  memoVersion = -1;
+  memoEpoch = -1;
+  memoUntil = 0;
+  totalVec: Vec = [];
+  constructor(
+    readonly id: string,
+    public total: Resources,
+  ) {}
+}
+
+function lessClient(a: { share: number; name: string }, b: { share: number; name: string }): boolean {
+  return a.share < b.share || (a.share === b.share && a.name < b.name);
+}
+
+export class AllocatorError extends CorralError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'AllocatorError';
+  }
+}
+
+export class HierarchicalAllocator {
+  private readonly agents = new Map<string, AgentState>();
+  private readonly frameworks = new Map<string, FrameworkClient>();
+  private readonly roles = new Map<string, RoleClient>();
+  private readonly roleHeap = new IndexedHeap<RoleClient>(lessClient);
+  private readonly dims = new Map<string, number>();
+  private readonly totalVec: Vec = [];
+  private readonly weights = new Map<string, number>();
+  private readonly minAllocatable: [string, number][];
+  private readonly maxFilterMs: number;
+  /** Allocations of frameworks not (yet) added, e.g. after a master failover. */
+  private readonly orphanVec = new Map<string, Vec>();
+  private readonly dirty = new Set<AgentState>();
+  /** Bumped when a framework may have become eligible for more offers. */
+  private epoch = 0;
+  private sharesStale = false;
+  private revocableFrameworks = 0;
+  private runs = 0;
+
+  constructor(options: AllocatorOptions = {}) {
+    for (const [role, w] of options.weights ?? []) this.setWeight(role, w);
+    this.minAllocatable = Object.entries(options.minAllocatable ?? DEFAULT_MIN_ALLOCATABLE);
+    this.maxFilterMs = options.maxFilterMs ?? DEFAULT_MAX_FILTER_MS;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Frameworks
+
+  addFramework(id: string, spec: FrameworkSpec, active = true): void {
+    if (this.frameworks.has(id)) throw new AllocatorError('EXISTS', `framework ${id} is already known`);
+    const fw = new FrameworkClient(id, this.role(spec.role), spec.revocable);
+    fw.active = active;
+    this.frameworks.set(id, fw);
+    fw.role.members.add(fw);
+    const orphan = this.orphanVec.get(id);
+    if (orphan) {
+      this.orphanVec.delete(id);
+      addVec(fw.alloc, orphan);
+      for (const agent of this.agents.values()) if (agent.alloc.has(id)) fw.agents.add(agent);
+      this.sharesStale = true;
+    }
+    if (fw.revocable) this.revocableFrameworks++;
+    this.place(fw);
+    this.epoch++;
+  }
+
+  /** Forget a framework; whatever it still holds is returned to the agents. */
+  removeFramework(id: string): void {
+    const fw = this.frameworks.get(id);
+    if (!fw) return;
+    for (const agent of Array.from(fw.agents)) {
+      const held = agent.alloc.get(id);
+      if (held) this.release(fw, agent, held);
+    }
+    this.dropFilters(fw);
+    this.unplace(fw);
+    fw.role.members.delete(fw);
+    subVec(fw.role.alloc, fw.alloc);
+    this.refreshShare(fw.role);
+    this.maybeDropRole(fw.role);
+    if (fw.revocable) this.revocableFrameworks--;
+    this.frameworks.delete(id);
+  }
+
+  updateFramework(id: string, spec: FrameworkSpec): void {
+    const fw = this.mustFramework(id);
+    if (fw.role.name !== spec.role) {
+      this.unplace(fw);
+      const old = fw.role;
+      old.members.delete(fw);
+      subVec(old.alloc, fw.alloc);
+      this.refreshShare(old);
+      this.maybeDropRole(old);
+      fw.role = this.role(spec.role);
+      fw.role.members.add(fw);
+      addVec(fw.role.alloc, fw.alloc);
+      this.refreshShare(fw.role);
+    }
+    if (fw.revocable !== spec.revocable) this.revocableFrameworks += spec.revocable ? 1 : -1;
+    fw.revocable = spec.revocable;
+    this.place(fw);
+    this.epoch++;
+  }
+
+  activateFramework(id: string): void {
+    const fw = this.mustFramework(id);
+    fw.active = true;
+    this.place(fw);
+    this.epoch++;
+  }
+
+  deactivateFramework(id: string): void {
+    const fw = this.mustFramework(id);
+    fw.active = false;
+    this.unplace(fw);
+  }
+
+  /** Stop offering to a framework until it revives. */
+  suppress(id: string): void {
+    const fw = this.mustFramework(id);
+    fw.suppressed = true;
+    this.unplace(fw);
+  }
+
+  /** Clear a framework's filters and suppression. */
+  revive(id: string): void {
+    const fw = this.mustFramework(id);
+    fw.suppressed = false;
+    this.dropFilters(fw);
+    this.place(fw);
+    this.epoch++;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Agents
+
+  /**
+   * Add an agent with its total resources and what frameworks already use on it (an agent
+   * re-registering with running tasks).
+   */
+  addAgent(id: string, total: Resources, used: ReadonlyMap<string, Resources> = new Map()): void {
+    if (this.agents.has(id)) throw new AllocatorError('EXISTS', `agent ${id} is already known`);
+    const agent = new AgentState(id, total);
+    this.agents.set(id, agent);
+    agent.totalVec = this.vecOf(total);
+    addVec(this.totalVec, agent.totalVec);
+    for (const [fwId, res] of used) {
+      if (res.isEmpty()) continue;
+      agent.alloc.set(fwId, res);
+      const vec = this.vecOf(res);
+      const fw = this.frameworks.get(fwId);
+      if (fw) {
+        fw.agents.add(agent);
+        addVec(fw.alloc, vec);
+        addVec(fw.role.alloc, vec);
+      } else {
+        const o = this.orphanVec.get(fwId) ?? [];
+        addVec(o, vec);
+        this.orphanVec.set(fwId, o);
+      }
+    }
+    this.refreshFree(agent);
+    this.sharesStale = true;
+    this.dirty.add(agent);
+  }
+
+  removeAgent(id: string): void {
+    const agent = this.agents.get(id);
+    if (!agent) return;
+    for (const [fwId, res] of agent.alloc) {
+      const fw = this.frameworks.get(fwId);
+      const vec = this.vecOf(res);
+      if (fw) {
+        subVec(fw.alloc, vec);
+        subVec(fw.role.alloc, vec);
+        fw.agents.delete(agent);
+      } else {
+        const o = this.orphanVec.get(fwId);
+        if (o) subVec(o, vec);
+      }
+    }
+    for (const fw of agent.filters.keys()) fw.filtered.delete(agent);
+    subVec(this.totalVec, agent.totalVec);
+    this.agents.delete(id);
+    this.dirty.delete(agent);
+    this.sharesStale = true;
+  }
+
+  /** Replace an agent's total (operator reservations, a new revocable estimate). */
+  updateAgent(id: string, total: Resources): void {
+    const agent = this.mustAgent(id);
+    subVec(this.totalVec, agent.totalVec);
+    agent.total = total;
+    agent.totalVec = this.vecOf(total);
+    addVec(this.totalVec, agent.totalVec);
+    this.touchAgent(agent);
+    this.sharesStale = true;
+  }
+
+  activateAgent(id: string): void {
+    const agent = this.mustAgent(id);
+    agent.active = true;
+    this.touchAgent(agent);
+  }
+
+  /** A disconnected agent keeps its allocations but is not offered. */
+  deactivateAgent(id: string): void {
+    this.mustAgent(id).active = false;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Allocations
+
+  /**
+   * Give back resources a framework held on an agent (offer declined or rescinded, task ended).
+   * With `refuseMs` > 0 the framework is not offered these resources on this agent again until
+   * `now + refuseMs`, unless it revives.
+   */
+  recoverResources(frameworkId: string, agentId: string, resources: Resources, now: number, refuseMs = 0): void {
+    const agent = this.agents.get(agentId);
+    if (!agent || resources.isEmpty()) return;
+    const held = agent.alloc.get(frameworkId);
+    if (!held || !held.contains(resources)) {
+      throw new AllocatorError(
+        'NOT_ALLOCATED',
+        `framework ${frameworkId} does not hold ${resources.toString()} on agent ${agentId} (holds ${held?.toString() ?? 'nothing'})`,
+      );
+    }
+    const fw = this.frameworks.get(frameworkId);
+    if (fw) {
+      this.release(fw, agent, resources);
+      if (refuseMs > 0 && Number.isFinite(now)) {
+        const ms = Math.min(refuseMs, this.maxFilterMs);
+        const list = agent.filters.get(fw) ?? [];
+        list.push({ refused: resources, expiresAt: now + ms });
+        agent.filters.set(fw, list);
+        fw.filtered.add(agent);
+      }
+    } else {
+      this.setAlloc(agent, frameworkId, held.minus(resources));
+      const o = this.orphanVec.get(frameworkId);
+      if (o) subVec(o, this.vecOf(resources));
+      this.touchAgent(agent);
+    }
+  }
+
+  /**
+   * Apply an offer operation (RESERVE, UNRESERVE, CREATE, DESTROY) to resources a framework
+   * holds: `from` in its allocation and in the agent's total become `to`.
+   */
+  updateAllocation(frameworkId: string, agentId: string, from: Resources, to: Resources): void {
+    const agent = this.mustAgent(agentId);
+    const held = agent.alloc.get(frameworkId);
+    if (!held || !held.contains(from)) {
+      throw new AllocatorError('NOT_ALLOCATED', `framework ${frameworkId} does not hold ${from.toString()} on agent ${agentId}`);
+    }
+    if (!agent.total.contains(from)) {
+      throw new AllocatorError('NOT_IN_TOTAL', `agent ${agentId} does not have ${from.toString()}`);
+    }
+    const fw = this.frameworks.get(frameworkId);
+    const dv = this.vecOf(to);
+    subVec(dv, this.vecOf(from));
+    if (fw) {
+      addVec(fw.alloc, dv);
+      addVec(fw.role.alloc, dv);
+      this.refreshShare(fw);
+      this.refreshShare(fw.role);
+    }
+    this.setAlloc(agent, frameworkId, held.minus(from).plus(to));
+    this.updateAgent(agentId, agent.total.minus(from).plus(to));
+  }
+
+  setWeight(role: string, weight: number): void {
+    if (!(weight > 0) || !Number.isFinite(weight)) {
+      throw new AllocatorError('INVALID', `weight of role '${role}' must be a positive number (got ${weight})`);
+    }
+    this.weights.set(role, weight);
+    const r = this.roles.get(role);
+    if (r) {
+      r.weight = weight;
+      this.refreshShare(r);
+    }
+  }
+
+  /**
+   * Run an allocation over every agent, or only over agents whose resources changed since the
+   * last run (`scope: 'changed'`). Returns what to offer.
+   */
+  allocate(now: number, scope: 'all' | 'changed' = 'all'): Allocation[] {
+    this.runs++;
+    if (this.sharesStale) this.recomputeShares();
+    const out: Allocation[] = [];
+    if (this.roleHeap.size === 0) return out;
+    const agents = scope === 'all' ? this.agents.values() : Array.from(this.dirty);
+    for (const agent of agents) {
+      if (agent.active) this.allocateAgent(agent, now, out);
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Queries
+
+  allocation(frameworkId: string, agentId: string): Resources {
+    return this.agents.get(agentId)?.alloc.get(frameworkId) ?? Resources.EMPTY;
+  }
+
+  /** What is not allocated on an agent. */
+  free(agentId: string): Resources {
+    const agent = this.mustAgent(agentId);
+    let free = agent.total;
+    for (const r of agent.alloc.values()) free = free.minus(r);
+    return free;
+  }
+
+  /** A framework's dominant share among its role's frameworks (0..1). */
+  frameworkShare(id: string): number {
+    if (this.sharesStale) this.recomputeShares();
+    return this.mustFramework(id).share;
+  }
+
+  /** A role's dominant share divided by its weight. */
+  roleShare(role: string): number {
+    if (this.sharesStale) this.recomputeShares();
+    return this.roles.get(role)?.share ?? 0;
+  }
+
+  hasFilter(frameworkId: string, agentId: string, now: number): boolean {
+    const fw = this.frameworks.get(frameworkId);
+    const agent = this.agents.get(agentId);
+    return !!fw && !!agent && (agent.filters.get(fw) ?? []).some((f) => f.expiresAt > now);
+  }
+
+  stats(): AllocatorStats {
+    let filters = 0;
+    for (const a of this.agents.values()) for (const l of a.filters.values()) filters += l.length;
+    return { agents: this.agents.size, frameworks: this.frameworks.size, roles: this.roles.size, filters, allocationRuns: this.runs };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The walk
+
+  // State of the agent being walked; kept on the instance so the walk allocates no closures.
+  private wAgent!: AgentState;
+  private wNow = 0;
+  private wOut: Allocation[] = [];
+  private wUnreserved: Resources = Resources.EMPTY;
+  private wRevocable: Resources = Resources.EMPTY;
+  private wRole: RoleClient | undefined;
+  private wVisited: Set<string> | undefined;
+  private readonly wTouchedFws: FrameworkClient[] = [];
+  private readonly wTouchedRoles: RoleClient[] = [];
+  private wTouchedFwCount = 0;
+  private wTouchedRoleCount = 0;
+
+  private allocateAgent(agent: AgentState, now: number, out: Allocation[]): void {
+    if (agent.memoVersion === agent.version && agent.memoEpoch === this.epoch && now < agent.memoUntil) return;
+    if (agent.stale) this.refreshFree(agent);
+    const revocableOn = this.revocableFrameworks > 0;
+    this.wAgent = agent;
+    this.wNow = now;
+    this.wOut = out;
+    this.wUnreserved = agent.freeUnreserved;
+    this.wRevocable = revocableOn ? agent.freeRevocable : Resources.EMPTY;
+    const reserved = agent.freeReserved;
+    if (this.wUnreserved.isEmpty() && this.wRevocable.isEmpty() && reserved.size === 0) return;
+    const before = out.length;
+
+    // Unreserved and revocable resources: roles in share order, frameworks in share order.
+    this.wVisited = undefined;
+    if (!this.wUnreserved.isEmpty() || !this.wRevocable.isEmpty()) {
+      if (reserved.size > 0) this.wVisited = new Set();
+      this.roleHeap.walk(this.visitRole);
+    }
+    // Reservations of roles that walk did not reach.
+    if (reserved.size > 0) {
+      const pending: RoleClient[] = [];
+      for (const name of reserved.keys()) {
+        const role = this.roles.get(name);
+        if (role && role.frameworks.size > 0 && !this.wVisited?.has(name)) pending.push(role);
+      }
+      if (pending.length > 1) pending.sort((a, b) => (lessClient(a, b) ? -1 : lessClient(b, a) ? 1 : 0));
+      for (const role of pending) {
+        this.wRole = role;
+        role.frameworks.walk(this.visitReservedOnly);
+      }
+    }
+
+    agent.freeUnreserved = this.wUnreserved;
+    if (revocableOn) agent.freeRevocable = this.wRevocable;
+    const fws = this.wTouchedFws;
+    for (let i = 0; i < this.wTouchedFwCount; i++) {
+      const fw = fws[i]!;
+      fw.touched = false;
+      this.refreshFrameworkShare(fw);
+    }
+    this.wTouchedFwCount = 0;
+    const roles = this.wTouchedRoles;
+    for (let i = 0; i < this.wTouchedRoleCount; i++) {
+      const role = roles[i]!;
+      role.touched = false;
+      this.refreshRoleShare(role);
+    }
+    this.wTouchedRoleCount = 0;
+    if (out.length === before) {
+      // Nothing could be offered: skip this agent until its resources, the eligible
+      // frameworks or the earliest filter expiry change.
+      agent.memoVersion = agent.version;
+      agent.memoEpoch = this.epoch;
+      let until = Infinity;
+      for (const list of agent.filters.values()) for (const f of list) if (f.expiresAt < until) until = f.expiresAt;
+      agent.memoUntil = until;
+    }
+  }
+
+  private readonly visitRole = (role: RoleClient): boolean => {
+    this.wVisited?.add(role.name);
+    this.wRole = role;
+    role.frameworks.walk(this.visitFramework);
+    return this.wUnreserved.isEmpty() && this.wRevocable.isEmpty();
+  };
+
+  private readonly visitFramework = (fw: FrameworkClient): boolean => {
+    this.offer(fw);
+    return this.wUnreserved.isEmpty() && this.wRevocable.isEmpty() && !this.wAgent.freeReserved.has(fw.role.name);
+  };
+
+  private readonly visitReservedOnly = (fw: FrameworkClient): boolean => {
+    this.offer(fw);
+    return !this.wAgent.freeReserved.has(this.wRole!.name);
+  };
+
+  /** Offer a framework what it may have of the walked agent; false when nothing was given. */
+  private offer(fw: FrameworkClient): boolean {
+    const agent = this.wAgent;
+    const reserved = agent.freeReserved;
+    const role = fw.role.name;
+    const mine = reserved.size === 0 ? undefined : reserved.get(role);
+    let main = mine === undefined ? this.wUnreserved : this.wUnreserved.plus(mine);
+    let rev = fw.revocable ? this.wRevocable : Resources.EMPTY;
+    // The agent's untouched unreserved set has its scalars and allocatability precomputed.
+    const plain = main === agent.freeUnreserved;
+    if (!main.isEmpty() && !(plain ? agent.freeUnreservedOk : this.allocatable(main))) main = Resources.EMPTY;
+    if (!rev.isEmpty() && !this.allocatable(rev)) rev = Resources.EMPTY;
+    if (main.isEmpty() && rev.isEmpty()) return false;
+    if (fw.filtered.size > 0 && fw.filtered.has(agent)) {
+      if (!main.isEmpty() && this.isFiltered(agent, fw, main, this.wNow)) main = Resources.EMPTY;
+      if (!rev.isEmpty() && this.isFiltered(agent, fw, rev, this.wNow)) rev = Resources.EMPTY;
+      if (main.isEmpty() && rev.isEmpty()) return false;
+    }
+    if (!main.isEmpty()) {
+      this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: main, revocable: false });
+      this.grant(fw, agent, main, plain ? agent.freeUnreservedVec : undefined);
+      this.wUnreserved = Resources.EMPTY;
+      if (mine !== undefined) reserved.delete(role);
+    }
+    if (!rev.isEmpty()) {
+      this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: rev, revocable: true });
+      this.grant(fw, agent, rev);
+      this.wRevocable = Resources.EMPTY;
+    }
+    if (!fw.touched) {
+      fw.touched = true;
+      this.wTouchedFws[this.wTouchedFwCount++] = fw;
+      if (!fw.role.touched) {
+        fw.role.touched = true;
+        this.wTouchedRoles[this.wTouchedRoleCount++] = fw.role;
+      }
+    }
+    return true;
+  }
+
+  private isFiltered(agent: AgentState, fw: FrameworkClient, candidate: Resources, now: number): boolean {
+    const list = agent.filters.get(fw);
+    if (!list) return false;
+    let filtered = false;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const f = list[i]!;
+      if (f.expiresAt <= now) {
+        list.splice(i, 1);
+      } else if (!filtered && f.refused.contains(candidate)) {
+        filtered = true;
+      }
+    }
+    if (list.length === 0) {
+      agent.filters.delete(fw);
+      fw.filtered.delete(agent);
+    }
+    return filtered;
+  }
+
+  private allocatable(res: Resources): boolean {
+    if (this.minAllocatable.length === 0) return !res.isEmpty();
+    for (const [name, min] of this.minAllocatable) if (res.scalar(name) >= min) return true;
+    return false;
+  }
+
+  /** Record an allocation made by the walk (free pieces are updated by the caller). */
+  private grant(fw: FrameworkClient, agent: AgentState, res: Resources, vec?: Vec): void {
+    const held = agent.alloc.get(fw.name);
+    agent.alloc.set(fw.name, held === undefined ? res : held.plus(res));
+    fw.agents.add(agent);
+    if (vec === undefined) {
+      this.accumulate(res, fw.alloc, fw.role.alloc);
+    } else {
+      addVec(fw.alloc, vec);
+      addVec(fw.role.alloc, vec);
+    }
+  }
+
+  /** Return resources a known framework held; its share and heap position follow. */
+  private release(fw: FrameworkClient, agent: AgentState, res: Resources): void {
+    const held = agent.alloc.get(fw.name) ?? Resources.EMPTY;
+    this.setAlloc(agent, fw.name, held.minus(res));
+    if (!agent.alloc.has(fw.name)) fw.agents.delete(agent);
+    const vec = this.vecOf(res);
+    subVec(fw.alloc, vec);
+    subVec(fw.role.alloc, vec);
+    this.refreshShare(fw);
+    this.refreshShare(fw.role);
+    this.touchAgent(agent);
+  }
+
+  private setAlloc(agent: AgentState, fwId: string, res: Resources): void {
+    if (res.isEmpty()) agent.alloc.delete(fwId);
+    else agent.alloc.set(fwId, res);
+  }
+
+  /** The agent's free resources may have grown: recompute them before its next walk. */
+  private touchAgent(agent: AgentState): void {
+    agent.stale = true;
+    agent.version++;
+    this.dirty.add(agent);
+  }
+
+  private refreshFree(agent: AgentState): void {
+    let free = agent.total;
+    for (const r of agent.alloc.values()) free = free.minus(r);
+    const unreserved: Resource[] = [];
+    const revocable: Resource[] = [];
+    const reserved = new Map<string, Resource[]>();
+    for (const r of free) {
+      if (r.revocable) revocable.push(r);
+      else if (r.role === UNRESERVED) unreserved.push(r);
+      else {
+        const list = reserved.get(r.role);
+        if (list) list.push(r);
+        else reserved.set(r.role, [r]);
+      }
+    }
+    agent.freeUnreserved = unreserved.length === free.size ? free : Resources.of(unreserved);
+    agent.freeUnreservedVec = this.vecOf(agent.freeUnreserved);
+    agent.freeUnreservedOk = this.allocatable(agent.freeUnreserved);
+    agent.freeRevocable = Resources.of(revocable);
+    agent.freeReserved = new Map(Array.from(reserved, ([role, list]) => [role, Resources.of(list)]));
+    agent.stale = false;
+  }
+
+  private dropFilters(fw: FrameworkClient): void {
+    for (const agent of fw.filtered) agent.filters.delete(fw);
+    fw.filtered.clear();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Shares and heaps
+
+  private role(name: string): RoleClient {
+    let role = this.roles.get(name);
+    if (!role) {
+      role = new RoleClient(name, this.weights.get(name) ?? 1);
+      this.roles.set(name, role);
+    }
+    return role;
+  }
+
+  private maybeDropRole(role: RoleClient): void {
+    if (role.members.size === 0) {
+      this.roleHeap.remove(role);
+      this.roles.delete(role.name);
+    }
+  }
+
+  /** Put a framework in its role's heap if it can receive offers. */
+  private place(fw: FrameworkClient): void {
+    const eligible = fw.active && !fw.suppressed;
+    const heap = fw.role.frameworks;
+    if (eligible && !heap.has(fw)) {
+      this.refreshShareValue(fw);
+      heap.push(fw);
+      if (!this.roleHeap.has(fw.role)) {
+        this.refreshShareValue(fw.role);
+        this.roleHeap.push(fw.role);
+      }
+    } else if (!eligible) {
+      this.unplace(fw);
+    }
+  }
+
+  private unplace(fw: FrameworkClient): void {
+    const heap = fw.role.frameworks;
+    heap.remove(fw);
+    if (heap.size === 0) this.roleHeap.remove(fw.role);
+  }
+
+  private dominantShare(alloc: Vec): number {
+    let share = 0;
+    const total = this.totalVec;
+    for (let d = 0; d < alloc.length; d++) {
+      const t = total[d] ?? 0;
+      const a = alloc[d] ?? 0;
+      if (t > 0 && a > 0) {
+        const s = a / t;
+        if (s > share) share = s;
+      }
+    }
+    return share;
+  }
+
+  private refreshShareValue(c: FrameworkClient | RoleClient): void {
+    c.share = c instanceof RoleClient ? this.dominantShare(c.alloc) / c.weight : this.dominantShare(c.alloc);
+  }
+
+  private refreshShare(c: FrameworkClient | RoleClient): void {
+    if (c instanceof RoleClient) this.refreshRoleShare(c);
+    else this.refreshFrameworkShare(c);
+  }
+
+  private refreshFrameworkShare(fw: FrameworkClient): void {
+    if (this.sharesStale) return; // recomputed wholesale before the next use
+    fw.share = this.dominantShare(fw.alloc);
+    fw.role.frameworks.update(fw);
+  }
+
+  private refreshRoleShare(role: RoleClient): void {
+    if (this.sharesStale) return;
+    role.share = this.dominantShare(role.alloc) / role.weight;
+    this.roleHeap.update(role);
+  }
+
+  private recomputeShares(): void {
+    this.sharesStale = false;
+    for (const role of this.roles.values()) {
+      for (const fw of role.members) this.refreshShareValue(fw);
+      role.frameworks.rebuild();
+      this.refreshShareValue(role);
+    }
+    this.roleHeap.rebuild();
+  }
+
+  /** Add the non-revocable scalars of `res` (in thousandths) to two vectors. */
+  private accumulate(res: Resources, a: Vec, b: Vec): void {
+    for (const r of res) {
+      if (r.type !== 'SCALAR' || r.revocable) continue;
+      let d = this.dims.get(r.name);
+      if (d === undefined) {
+        d = this.dims.size;
+        this.dims.set(r.name, d);
+      }
+      const m = toMilli(r.scalar ?? 0);
+      a[d] = (a[d] ?? 0) + m;
+      b[d] = (b[d] ?? 0) + m;
+    }
+  }
+
+  /** Non-revocable scalar amounts of `res` per dimension, in thousandths. */
+  private vecOf(res: Resources): Vec {
+    const v: Vec = [];
+    for (const r of res) {
+      if (r.type !== 'SCALAR' || r.revocable) continue;
+      let d = this.dims.get(r.name);
+      if (d === undefined) {
+        d = this.dims.size;
+        this.dims.set(r.name, d);
+      }
+      v[d] = (v[d] ?? 0) + toMilli(r.scalar ?? 0);
+    }
+    return v;
+  }
+
+  private mustFramework(id: string): FrameworkClient {
+    const fw = this.frameworks.get(id);
+    if (!fw) throw new AllocatorError('UNKNOWN_FRAMEWORK', `framework ${id} is not known to the allocator`);
+    return fw;
+  }
+
+  private mustAgent(id: string): AgentState {
+    const agent = this.agents.get(id);
+    if (!agent) throw new AllocatorError('UNKNOWN_AGENT', `agent ${id} is not known to the allocator`);
+    return agent;
+  }
+}
+
+function addVec(into: Vec, v: Vec): void {
+  for (let d = 0; d < v.length; d++) {
+    const x = v[d];
+    if (x !== undefined) into[d] = (into[d] ?? 0) + x;
+  }
+}
+
+function subVec(into: Vec, v: Vec): void {
+  for (let d = 0; d < v.length; d++) {
+    const x = v[d];
+    if (x !== undefined) into[d] = (into[d] ?? 0) - x;
+  }
+}
