@@ -1,0 +1,61 @@
+/**
+ * Drives the pure allocator: a full allocation run every `intervalMs` (`--allocation_interval`)
+ * and, between them, runs over just the agents whose resources changed, batched so that all
+ * events of one moment lead to one run.
+ */
+import type { Clock, TimerHandle } from '../common/clock.ts';
+import type { Allocation, HierarchicalAllocator } from './allocator/index.ts';
+
+export class AllocationLoop {
+  private periodic: TimerHandle | undefined;
+  private soon: TimerHandle | undefined;
+  private running = false;
+
+  constructor(
+    private readonly allocator: HierarchicalAllocator,
+    private readonly clock: Clock,
+    private readonly intervalMs: number,
+    private readonly deliver: (allocations: Allocation[]) => void,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedulePeriodic();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.periodic?.cancel();
+    this.soon?.cancel();
+    this.periodic = undefined;
+    this.soon = undefined;
+  }
+
+  /** Something changed (resources recovered, an agent or framework came): allocate soon. */
+  request(): void {
+    if (!this.running || this.soon) return;
+    this.soon = this.clock.setTimer(0, () => {
+      this.soon = undefined;
+      this.run('changed');
+    });
+  }
+
+  /** Run now over every agent (also used by the periodic timer). */
+  runNow(): void {
+    this.run('all');
+  }
+
+  private schedulePeriodic(): void {
+    this.periodic = this.clock.setTimer(this.intervalMs, () => {
+      if (!this.running) return;
+      this.run('all');
+      this.schedulePeriodic();
+    });
+  }
+
+  private run(scope: 'all' | 'changed'): void {
+    const allocations = this.allocator.allocate(this.clock.now(), scope);
+    if (allocations.length > 0) this.deliver(allocations);
+  }
+}
