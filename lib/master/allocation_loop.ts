@@ -10,6 +10,7 @@ export class AllocationLoop {
   private periodic: TimerHandle | undefined;
   private soon: TimerHandle | undefined;
   private running = false;
+  private pendingScope: 'all' | 'changed' = 'changed';
 
   constructor(
     private readonly allocator: HierarchicalAllocator,
@@ -32,12 +33,20 @@ export class AllocationLoop {
     this.soon = undefined;
   }
 
-  /** Something changed (resources recovered, an agent or framework came): allocate soon. */
-  request(): void {
-    if (!this.running || this.soon) return;
+  /**
+   * Something changed: allocate soon. 'changed' looks only at agents whose resources changed
+   * (resources recovered, an agent came); 'all' looks at every agent (a framework came, revived
+   * or was activated, so agents it was not offered before may now go to it).
+   */
+  request(scope: 'all' | 'changed' = 'changed'): void {
+    if (!this.running) return;
+    if (scope === 'all') this.pendingScope = 'all';
+    if (this.soon) return;
     this.soon = this.clock.setTimer(0, () => {
       this.soon = undefined;
-      this.run('changed');
+      const s = this.pendingScope;
+      this.pendingScope = 'changed';
+      this.run(s);
     });
   }
 

@@ -48,3 +48,22 @@ test('requests made at one moment lead to one run over changed agents only', (t)
   t.is(runs.length, 1);
   loop.stop();
 });
+
+test("a request for 'all' walks every agent even if none changed (revive after a filter)", (t) => {
+  const { clock, allocator, runs, loop } = setup();
+  allocator.addAgent('a1', parseResourcesText('cpus:1;mem:512'));
+  loop.start();
+  loop.request();
+  clock.advance(0);
+  t.is(runs.length, 1);
+  allocator.recoverResources('f1', 'a1', runs[0]![0]!.resources, clock.now(), 60_000);
+  loop.request();
+  clock.advance(0);
+  t.is(runs.length, 1, 'filtered');
+  allocator.revive('f1');
+  loop.request('all');
+  loop.request();
+  clock.advance(0);
+  t.is(runs.length, 2);
+  loop.stop();
+});
