@@ -298,24 +298,36 @@ export function validateSubmittedResource(r: Resource, field = 'resource'): void
 // ---------------------------------------------------------------------------------------------
 // Identity (spec §5.2)
 
+/** A length-prefixed string: concatenations of these cannot be confused with one another. */
+function enc(s: string): string {
+  return `${s.length}:${s}`;
+}
+
+/** Labels compare as Mesos compares them: order does not matter, an absent value equals ''. */
 function labelsKey(labels: readonly Label[] | undefined): string {
-  if (!labels || labels.length === 0) return '';
-  return labels.map((l) => `${l.key}=${l.value ?? ''}`).join(',');
+  if (!labels || labels.length === 0) return '0';
+  const pairs = labels.map((l) => enc(l.key) + enc(l.value ?? ''));
+  return `${pairs.length}${pairs.sort().join('')}`;
 }
 
 /**
  * The identity two resources must share to be added or subtracted: name, type, role,
  * reservation (principal + labels), disk (source + persistence id; not the volume) and the
- * revocable marker. Values are not part of it.
+ * revocable marker. Values are not part of it. Every free-text field is length-prefixed, so no
+ * field's content can pass for a separator or for another field.
  */
 export function identityKey(r: Resource): string {
-  const resv = r.reservation ? `R${r.reservation.principal ?? ''}\u0001${labelsKey(r.reservation.labels)}` : '';
-  let disk = '';
-  if (r.disk) {
-    const s = r.disk.source;
-    disk = `D${s ? `${s.type}:${s.root ?? ''}` : ''}\u0001${r.disk.persistence ? `P${r.disk.persistence.id}` : ''}`;
+  let key = enc(r.name) + r.type + enc(r.role);
+  const resv = r.reservation;
+  key += resv ? `R${resv.principal === undefined ? '-' : enc(resv.principal)}${labelsKey(resv.labels)}` : '_';
+  const d = r.disk;
+  if (d) {
+    const s = d.source;
+    key += `D${s ? s.type + (s.root === undefined ? '-' : enc(s.root)) : '-'}${d.persistence ? enc(d.persistence.id) : '-'}`;
+  } else {
+    key += '_';
   }
-  return `${r.name}\u0000${r.type}\u0000${r.role}\u0000${resv}\u0000${disk}\u0000${r.revocable ? 'r' : ''}`;
+  return key + (r.revocable ? 'r' : '_');
 }
 
 /** Persistent volumes and MOUNT disks are never merged with another entry. */
