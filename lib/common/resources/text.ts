@@ -15,6 +15,8 @@ function parseValue(raw: string, at: string): Pick<ResourceInput, 'type' | 'scal
   if (v.length === 0) throw new ValidationError(at, 'has no value');
   if (v.startsWith('[')) {
     if (!v.endsWith(']')) throw new ValidationError(at, `ranges '${v}' must end with ']'`);
+    // '-' also separates begin from end, so a minus sign would otherwise vanish in the split.
+    if (/[[,-]-/.test(v)) throw new ValidationError(at, `ranges '${v}' must not contain negative numbers`);
     const tokens = v.split(/[[\]\-,\n]/).filter((t) => t.length > 0);
     if (tokens.length % 2 !== 0) throw new ValidationError(at, `ranges '${v}' must be pairs like [1-10,20-30]`);
     const ranges: Range[] = [];
@@ -36,6 +38,7 @@ function parseValue(raw: string, at: string): Pick<ResourceInput, 'type' | 'scal
     const items = v.slice(1, -1).split(',').filter((t) => t.length > 0);
     return { type: 'SET', set: items };
   }
+  if (v.startsWith('-') && DECIMAL.test(v.slice(1))) throw new ValidationError(at, `bad value '${v}': must not be negative`);
   if (!DECIMAL.test(v)) throw new ValidationError(at, `bad value '${v}': not a number, [ranges] or {set}`);
   const n = Number(v);
   if (!Number.isFinite(n)) throw new ValidationError(at, `bad value '${v}': not finite`);
@@ -68,7 +71,7 @@ export function parseResourcesText(text: string, defaultRole: string = UNRESERVE
       role = head.slice(open + 1, close).trim();
     }
     name = name.trim();
-    out.push(validateResource({ name, role, ...parseValue(pieces[1]!, at) }, `resources[${out.length}]`));
+    out.push(validateResource({ name, role, ...parseValue(pieces[1]!, at) }, at));
   }
   checkSameTypes(out);
   return Resources.of(out);
@@ -120,6 +123,18 @@ export function formatResourcesText(res: Resources): string {
   for (const r of res) {
     if (r.reservation || r.disk || r.revocable) {
       throw new ValidationError(`resources '${r.name}'`, 'reservations, disk info and revocable resources have no text form');
+    }
+    // The parser splits on these characters and trims names and removes spaces inside values,
+    // so text containing them would read back as something else.
+    if (r.name !== r.name.trim() || /[;:()]/.test(r.name)) {
+      throw new ValidationError(`resources '${r.name}'`, "a name with ';', ':', '(', ')' or surrounding spaces has no text form");
+    }
+    if (/[;:()]/.test(r.role)) {
+      throw new ValidationError(`resources '${r.name}'`, `role '${r.role}' contains ';', ':', '(' or ')' and has no text form`);
+    }
+    const item = r.set?.find((x) => x === '' || /[\s;:,]/.test(x));
+    if (item !== undefined) {
+      throw new ValidationError(`resources '${r.name}'`, `set item '${item}' is empty or contains spaces, ';', ':' or ',' and has no text form`);
     }
     parts.push(`${r.name}${r.role === UNRESERVED ? '' : `(${r.role})`}:${textValue(r)}`);
   }
