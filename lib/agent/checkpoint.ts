@@ -1,0 +1,130 @@
+/**
+ * Durable files for the agent's checkpoints: whole files written atomically (temporary file,
+ * fsync, rename, fsync of the directory) and append-only record logs (RecordIO-framed JSON)
+ * whose torn last record, left by a crash, is dropped and truncated away on recovery.
+ */
+import { mkdir, open, readFile, rename, symlink, truncate, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { CorralError } from '../common/errors.ts';
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Write `data` to `path` so that a crash leaves either the old or the new content. */
+export async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await fsyncDir(dir);
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeAtomic(path, JSON.stringify(value));
+}
+
+/** Read a JSON checkpoint; undefined when absent; a clear error when corrupt. */
+export async function readJson<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new CorralError('CHECKPOINT_CORRUPT', `checkpoint ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Point `link` at `target`, replacing what was there, atomically. */
+export async function replaceSymlink(target: string, link: string): Promise<void> {
+  await mkdir(dirname(link), { recursive: true });
+  const tmp = `${link}.tmp-${process.pid}`;
+  await unlink(tmp).catch(() => {});
+  await symlink(target, tmp);
+  await rename(tmp, link);
+}
+
+function frame(record: unknown): Buffer {
+  const body = Buffer.from(JSON.stringify(record));
+  return Buffer.concat([Buffer.from(`${body.length}\n`), body]);
+}
+
+/** An append-only log of JSON records, each fsynced before `append` resolves. */
+export class RecordLog {
+  private constructor(
+    readonly path: string,
+    private fh: Awaited<ReturnType<typeof open>>,
+  ) {}
+
+  static async open(path: string): Promise<RecordLog> {
+    await mkdir(dirname(path), { recursive: true });
+    return new RecordLog(path, await open(path, 'a'));
+  }
+
+  async append(record: unknown): Promise<void> {
+    await this.fh.write(frame(record));
+    await this.fh.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+
+  /**
+   * Read every complete record. A torn last record (a crash mid-append) is dropped and the file
+   * truncated to the last complete one; damage before the end is an error.
+   */
+  static async read<T>(path: string): Promise<T[]> {
+    let buf: Buffer;
+    try {
+      buf = await readFile(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const out: T[] = [];
+    let pos = 0;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(0x0a, pos);
+      const header = nl < 0 ? '' : buf.toString('latin1', pos, nl);
+      const len = /^[0-9]+$/.test(header) ? Number(header) : NaN;
+      const complete = nl >= 0 && Number.isSafeInteger(len) && len > 0 && nl + 1 + len <= buf.length;
+      if (!complete) {
+        // Torn tail: only acceptable as the very last thing in the file.
+        const tailLooksTorn = nl < 0 ? /^[0-9]*$/.test(buf.toString('latin1', pos)) : Number.isSafeInteger(len) && nl + 1 + len > buf.length;
+        if (!tailLooksTorn) throw new CorralError('CHECKPOINT_CORRUPT', `record log ${path} is corrupt at byte ${pos}`);
+        await truncate(path, pos);
+        break;
+      }
+      const body = buf.toString('utf8', nl + 1, nl + 1 + len);
+      try {
+        out.push(JSON.parse(body) as T);
+      } catch {
+        if (nl + 1 + len === buf.length) {
+          await truncate(path, pos);
+          break;
+        }
+        throw new CorralError('CHECKPOINT_CORRUPT', `record log ${path} has a bad record at byte ${pos}`);
+      }
+      pos = nl + 1 + len;
+    }
+    return out;
+  }
+}
