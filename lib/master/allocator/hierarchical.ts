@@ -48,8 +48,6 @@ class FrameworkClient implements HeapItem {
   active = true;
   suppressed = false;
   touched = false;
-  /** Agents holding an allocation of this framework. */
-  readonly agents = new Set<AgentState>();
   /** Agents holding a filter of this framework. */
   readonly filtered = new Set<AgentState>();
   constructor(
@@ -59,10 +57,61 @@ class FrameworkClient implements HeapItem {
   ) {}
 }
 
+/**
+ * What frameworks hold on one agent, by framework id. Most agents are held by at most one
+ * framework, so that case lives in two fields and a Map is made only for a second holder.
+ */
+class Holdings {
+  private oneId: string | undefined;
+  private oneRes: Resources | undefined;
+  private many: Map<string, Resources> | undefined;
+
+  get(id: string): Resources | undefined {
+    if (this.many) return this.many.get(id);
+    return this.oneId === id ? this.oneRes : undefined;
+  }
+
+  has(id: string): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  set(id: string, res: Resources): void {
+    if (this.many) {
+      this.many.set(id, res);
+    } else if (this.oneId === undefined || this.oneId === id) {
+      this.oneId = id;
+      this.oneRes = res;
+    } else {
+      this.many = new Map([[this.oneId, this.oneRes!], [id, res]]);
+      this.oneId = undefined;
+      this.oneRes = undefined;
+    }
+  }
+
+  delete(id: string): void {
+    if (this.many) this.many.delete(id);
+    else if (this.oneId === id) {
+      this.oneId = undefined;
+      this.oneRes = undefined;
+    }
+  }
+
+  *entries(): IterableIterator<[string, Resources]> {
+    if (this.many) yield* this.many;
+    else if (this.oneId !== undefined) yield [this.oneId, this.oneRes!];
+  }
+
+  *values(): IterableIterator<Resources> {
+    for (const [, r] of this.entries()) yield r;
+  }
+}
+
 class AgentState {
   active = true;
+  /** Position in the allocator's agent list. */
+  listIndex = -1;
   /** Allocations by framework id (the framework may not be known yet after a failover). */
-  readonly alloc = new Map<string, Resources>();
+  readonly alloc = new Holdings();
   readonly filters = new Map<FrameworkClient, Filter[]>();
   /** Free resources, split the way an allocation run consumes them. */
   freeUnreserved: Resources = Resources.EMPTY;
@@ -97,6 +146,8 @@ export class AllocatorError extends CorralError {
 
 export class HierarchicalAllocator {
   private readonly agents = new Map<string, AgentState>();
+  /** The same agents as an array: allocation runs iterate it. */
+  private readonly agentList: AgentState[] = [];
   private readonly frameworks = new Map<string, FrameworkClient>();
   private readonly roles = new Map<string, RoleClient>();
   private readonly roleHeap = new IndexedHeap<RoleClient>(lessClient);
@@ -133,7 +184,6 @@ export class HierarchicalAllocator {
     if (orphan) {
       this.orphanVec.delete(id);
       addVec(fw.alloc, orphan);
-      for (const agent of this.agents.values()) if (agent.alloc.has(id)) fw.agents.add(agent);
       this.sharesStale = true;
     }
     if (fw.revocable) this.revocableFrameworks++;
@@ -145,7 +195,8 @@ export class HierarchicalAllocator {
   removeFramework(id: string): void {
     const fw = this.frameworks.get(id);
     if (!fw) return;
-    for (const agent of Array.from(fw.agents)) {
+    // Rare: walking every agent keeps the allocation path free of per-framework indexes.
+    for (const agent of this.agentList) {
       const held = agent.alloc.get(id);
       if (held) this.release(fw, agent, held);
     }
@@ -219,6 +270,8 @@ export class HierarchicalAllocator {
     if (this.agents.has(id)) throw new AllocatorError('EXISTS', `agent ${id} is already known`);
     const agent = new AgentState(id, total);
     this.agents.set(id, agent);
+    agent.listIndex = this.agentList.length;
+    this.agentList.push(agent);
     agent.totalVec = this.vecOf(total);
     addVec(this.totalVec, agent.totalVec);
     for (const [fwId, res] of used) {
@@ -227,7 +280,6 @@ export class HierarchicalAllocator {
       const vec = this.vecOf(res);
       const fw = this.frameworks.get(fwId);
       if (fw) {
-        fw.agents.add(agent);
         addVec(fw.alloc, vec);
         addVec(fw.role.alloc, vec);
       } else {
@@ -244,13 +296,12 @@ export class HierarchicalAllocator {
   removeAgent(id: string): void {
     const agent = this.agents.get(id);
     if (!agent) return;
-    for (const [fwId, res] of agent.alloc) {
+    for (const [fwId, res] of agent.alloc.entries()) {
       const fw = this.frameworks.get(fwId);
       const vec = this.vecOf(res);
       if (fw) {
         subVec(fw.alloc, vec);
         subVec(fw.role.alloc, vec);
-        fw.agents.delete(agent);
       } else {
         const o = this.orphanVec.get(fwId);
         if (o) subVec(o, vec);
@@ -259,6 +310,11 @@ export class HierarchicalAllocator {
     for (const fw of agent.filters.keys()) fw.filtered.delete(agent);
     subVec(this.totalVec, agent.totalVec);
     this.agents.delete(id);
+    const last = this.agentList.pop()!;
+    if (last !== agent) {
+      this.agentList[agent.listIndex] = last;
+      last.listIndex = agent.listIndex;
+    }
     this.dirty.delete(agent);
     this.sharesStale = true;
   }
@@ -368,8 +424,9 @@ export class HierarchicalAllocator {
     if (this.sharesStale) this.recomputeShares();
     const out: Allocation[] = [];
     if (this.roleHeap.size === 0) return out;
-    const agents = scope === 'all' ? this.agents.values() : Array.from(this.dirty);
-    for (const agent of agents) {
+    const agents = scope === 'all' ? this.agentList : Array.from(this.dirty);
+    for (let i = 0; i < agents.length; i++) {
+      const agent = agents[i]!;
       if (agent.active) this.allocateAgent(agent, now, out);
     }
     this.dirty.clear();
@@ -577,7 +634,6 @@ export class HierarchicalAllocator {
   private grant(fw: FrameworkClient, agent: AgentState, res: Resources, vec?: Vec): void {
     const held = agent.alloc.get(fw.name);
     agent.alloc.set(fw.name, held === undefined ? res : held.plus(res));
-    fw.agents.add(agent);
     if (vec === undefined) {
       this.accumulate(res, fw.alloc, fw.role.alloc);
     } else {
@@ -590,7 +646,6 @@ export class HierarchicalAllocator {
   private release(fw: FrameworkClient, agent: AgentState, res: Resources): void {
     const held = agent.alloc.get(fw.name) ?? Resources.EMPTY;
     this.setAlloc(agent, fw.name, held.minus(res));
-    if (!agent.alloc.has(fw.name)) fw.agents.delete(agent);
     const vec = this.vecOf(res);
     subVec(fw.alloc, vec);
     subVec(fw.role.alloc, vec);
