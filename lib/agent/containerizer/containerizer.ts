@@ -1,0 +1,57 @@
+/**
+ * What the agent asks of a containerizer: start a process tree in a sandbox under a
+ * supervisor that outlives the agent, learn how it ended, stop it, and find the ones that are
+ * still running after an agent restart.
+ */
+import type { Resources } from '../../common/resources/index.ts';
+
+export interface LaunchSpec {
+  readonly containerId: string;
+  readonly sandbox: string;
+  /** Where the supervisor records its pid and the exit status (checkpoint directory of the run). */
+  readonly runDir: string;
+  /** argv[0] is looked up in PATH; with `shell`, argv is ['/bin/sh', '-c', value]. */
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** Run as this user (needs root); undefined = the agent's user. */
+  readonly user?: string;
+  readonly resources: Resources;
+}
+
+export interface Termination {
+  /** Exit code when the process exited. */
+  readonly exitCode?: number;
+  /** Signal number when it was killed by a signal. */
+  readonly signal?: number;
+  /** Raw wait(2) status, as Mesos reports it in FAILURE events. */
+  readonly status: number;
+  /** Set when the containerizer itself killed it (a kill request, a limitation). */
+  readonly killed?: boolean;
+  readonly message?: string;
+}
+
+export interface Container {
+  readonly containerId: string;
+  /** The supervisor's pid. */
+  readonly pid: number;
+  /** Resolves once, when the container has ended and its status is recorded. */
+  readonly termination: Promise<Termination>;
+}
+
+export interface RecoveredRun {
+  readonly containerId: string;
+  readonly runDir: string;
+}
+
+export interface Containerizer {
+  launch(spec: LaunchSpec): Promise<Container>;
+  /** Ask politely (SIGTERM), then force (SIGKILL) after `graceMs`. Resolves when it ended. */
+  kill(containerId: string, graceMs: number): Promise<Termination | undefined>;
+  /**
+   * Re-attach to runs recorded before an agent restart: a run still alive is watched again; one
+   * that ended meanwhile resolves with its recorded status.
+   */
+  recover(runs: readonly RecoveredRun[]): Promise<Map<string, Container>>;
+  /** Resource statistics of a running container (spec §6.7 ResourceStatistics, snake_case). */
+  usage(containerId: string): Promise<Record<string, number> | undefined>;
+}
