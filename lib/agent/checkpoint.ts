@@ -66,25 +66,42 @@ function frame(record: unknown): Buffer {
   return Buffer.concat([Buffer.from(`${body.length}\n`), body]);
 }
 
-/** An append-only log of JSON records, each fsynced before `append` resolves. */
+/**
+ * An append-only log of JSON records, each fsynced before `append` resolves. Operations run in
+ * call order, so a close waits for appends already asked for; an append after close fails.
+ */
 export class RecordLog {
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
   private constructor(
     readonly path: string,
     private fh: Awaited<ReturnType<typeof open>>,
   ) {}
+
+  private enqueue(op: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(op);
+    this.chain = next.catch(() => {});
+    return next;
+  }
 
   static async open(path: string): Promise<RecordLog> {
     await mkdir(dirname(path), { recursive: true });
     return new RecordLog(path, await open(path, 'a'));
   }
 
-  async append(record: unknown): Promise<void> {
-    await this.fh.write(frame(record));
-    await this.fh.datasync();
+  append(record: unknown): Promise<void> {
+    if (this.closed) return Promise.reject(new CorralError('CHECKPOINT_CLOSED', `record log ${this.path} is closed`));
+    const bytes = frame(record);
+    return this.enqueue(async () => {
+      await this.fh.write(bytes);
+      await this.fh.datasync();
+    });
   }
 
-  async close(): Promise<void> {
-    await this.fh.close();
+  close(): Promise<void> {
+    if (this.closed) return this.chain;
+    this.closed = true;
+    return this.enqueue(() => this.fh.close());
   }
 
   /**

@@ -24,6 +24,7 @@ class Stream {
   timer: TimerHandle | undefined;
   retryMs = RETRY_MIN_MS;
   log: RecordLog | undefined;
+  closed = false;
   constructor(
     readonly frameworkId: string,
     readonly taskId: string,
@@ -63,11 +64,13 @@ export class StatusUpdateManager {
       this.streams.set(k, s);
     }
     if (s.received.has(status.uuid)) return;
+    s.received.add(status.uuid);
     if (s.checkpointPath) {
       s.log ??= await RecordLog.open(s.checkpointPath);
+      if (s.closed) return; // its framework was removed meanwhile
       await s.log.append({ type: 'UPDATE', status } satisfies UpdateRecord);
     }
-    s.received.add(status.uuid);
+    if (s.closed) return;
     s.latest = status;
     s.pending.push(status);
     if (s.pending.length === 1) this.sendHead(s);
@@ -173,6 +176,7 @@ export class StatusUpdateManager {
   }
 
   private async closeStream(s: Stream): Promise<void> {
+    s.closed = true;
     s.timer?.cancel();
     s.timer = undefined;
     this.streams.delete(this.key(s.frameworkId, s.taskId));

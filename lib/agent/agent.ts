@@ -1,0 +1,667 @@
+/**
+ * The agent's state machine: it registers with the master, runs tasks in containers, speaks
+ * the v1 executor API with custom executors, acts as the built-in command executor for
+ * command tasks (the agent plus the C supervisor: no extra process per task), and reports
+ * every task state through the status update manager. It knows nothing of HTTP: the link to
+ * the master and the executor endpoint hand messages in and take messages out.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { Clock, TimerHandle } from '../common/clock.ts';
+import { describeError } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
+import { Metrics } from '../common/metrics.ts';
+import { type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
+import type { AgentExecutor, AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
+import {
+  type AgentInfo,
+  type Attribute,
+  type CommandInfo,
+  type ExecutorCall,
+  type ExecutorEvent,
+  type ExecutorInfo,
+  type FrameworkInfo,
+  type TaskInfo,
+  type TaskReason,
+  type TaskSource,
+  type TaskState,
+  type TaskStatus,
+  isTerminal,
+} from '../proto/messages.ts';
+import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
+import type { Container, Containerizer, Termination } from './containerizer/containerizer.ts';
+import type { AgentPaths } from './paths.ts';
+import { StatusUpdateManager } from './status_updates.ts';
+
+export interface Sink<E> {
+  send(event: E): void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface AgentOptions {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly paths: AgentPaths;
+  readonly containerizer: Containerizer;
+  readonly hostname: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly resources: Resources;
+  readonly attributes: readonly Attribute[];
+  readonly version: string;
+  readonly executorRegistrationTimeoutMs: number;
+  readonly executorShutdownGracePeriodMs: number;
+  /** Grace between SIGTERM and SIGKILL for command tasks without a kill policy. */
+  readonly defaultKillGraceMs: number;
+  /** The environment executors start from (`--executor_environment_variables`, or the agent's). */
+  readonly executorEnvironment: Readonly<Record<string, string>>;
+  /** Run tasks as their framework's user (needs root). */
+  readonly switchUser: boolean;
+}
+
+type ExecutorState = 'REGISTERING' | 'RUNNING' | 'TERMINATING' | 'TERMINATED';
+
+export class AgentTaskRecord {
+  state: TaskState = 'TASK_STAGING';
+  constructor(
+    readonly info: TaskInfo,
+    readonly frameworkId: string,
+    readonly executorId: string,
+  ) {}
+}
+
+export class ExecutorRecord {
+  state: ExecutorState = 'REGISTERING';
+  container: Container | undefined;
+  sink: Sink<ExecutorEvent> | undefined;
+  registrationTimer: TimerHandle | undefined;
+  /** Tasks waiting for a custom executor to subscribe. */
+  readonly queued = new Map<string, TaskInfo>();
+  readonly tasks = new Map<string, AgentTaskRecord>();
+  readonly completedTasks: AgentTaskRecord[] = [];
+  killRequested = false;
+  /** Resolves when the agent has finished handling the container's end. */
+  done: Promise<void> = Promise.resolve();
+  constructor(
+    readonly id: string,
+    readonly frameworkId: string,
+    readonly containerId: string,
+    readonly sandbox: string,
+    /** Undefined for the built-in command executor. */
+    readonly info: ExecutorInfo | undefined,
+    readonly resources: Resources,
+    readonly name: string,
+    readonly source: string,
+  ) {}
+
+  get isCommand(): boolean {
+    return this.info === undefined;
+  }
+}
+
+export class AgentFramework {
+  readonly executors = new Map<string, ExecutorRecord>();
+  readonly completedExecutors: ExecutorRecord[] = [];
+  constructor(
+    readonly id: string,
+    public info: FrameworkInfo,
+  ) {}
+}
+
+/** Why an executor call is refused, for the HTTP layer (spec §3.1). */
+export type ExecutorCallCheck = { ok: true } | { ok: false; status: 400 | 403; message: string };
+
+/** Resources the master already validated; checked again, since they came over the wire. */
+function toResources(list: readonly ResourceInput[]): Resources {
+  return Resources.of(list.map((r, i) => validateResource(r, `resources[${i}]`)));
+}
+
+function newUuid(): string {
+  return randomBytes(16).toString('base64');
+}
+
+function commandArgv(cmd: CommandInfo): string[] {
+  if (cmd.shell) return ['/bin/sh', '-c', cmd.value ?? ''];
+  return [cmd.value ?? '', ...cmd.arguments.slice(cmd.arguments.length > 0 && cmd.arguments[0] === cmd.value ? 1 : 0)];
+}
+
+export class Agent {
+  id: string | undefined;
+  masterId: string | undefined;
+  readonly metrics = new Metrics();
+  readonly frameworks = new Map<string, AgentFramework>();
+  readonly completedFrameworks: AgentFramework[] = [];
+  readonly startTime: number;
+  readonly updates: StatusUpdateManager;
+  private readonly log: Logger;
+  private sendToMaster: ((msg: AgentToMaster) => void) | undefined;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.log = opts.logger.child({ component: 'agent' });
+    this.startTime = opts.clock.now();
+    this.updates = new StatusUpdateManager(opts.clock, { forward: (frameworkId, status) => this.send({ type: 'STATUS_UPDATE', frameworkId, status }) }, this.log);
+  }
+
+  get options(): AgentOptions {
+    return this.opts;
+  }
+
+  get pid(): string {
+    return `slave(1)@${this.opts.ip}:${this.opts.port}`;
+  }
+
+  agentInfo(): AgentInfo {
+    return {
+      hostname: this.opts.hostname,
+      port: this.opts.port,
+      resources: this.opts.resources.toArray(),
+      attributes: this.opts.attributes,
+      ...(this.id === undefined ? {} : { id: this.id }),
+      checkpoint: true,
+    };
+  }
+
+  // ===========================================================================================
+  // The master link
+
+  /** What to send when (re)connecting to a master. */
+  registrationMessage(): Extract<AgentToMaster, { type: 'REGISTER' | 'REREGISTER' }> {
+    if (this.id === undefined) return { type: 'REGISTER', agentInfo: this.agentInfo(), version: this.opts.version };
+    const tasks: AgentTask[] = [];
+    const executors: AgentExecutor[] = [];
+    const frameworks: FrameworkInfo[] = [];
+    for (const fw of this.frameworks.values()) {
+      frameworks.push(fw.info);
+      for (const ex of fw.executors.values()) {
+        if (ex.info) executors.push({ frameworkId: fw.id, executorInfo: ex.info });
+        for (const t of [...ex.tasks.values(), ...ex.completedTasks]) {
+          if (isTerminal(t.state) && !this.updates.hasPending(fw.id, t.info.taskId)) continue;
+          const latest = this.updates.latest(fw.id, t.info.taskId);
+          tasks.push({ frameworkId: fw.id, executorId: ex.id, task: t.info, state: t.state, ...(latest ? { latestStatus: latest } : {}) });
+        }
+        for (const q of ex.queued.values()) tasks.push({ frameworkId: fw.id, executorId: ex.id, task: q, state: 'TASK_STAGING' });
+      }
+    }
+    return { type: 'REREGISTER', agentId: this.id, agentInfo: this.agentInfo(), version: this.opts.version, tasks, executors, frameworks };
+  }
+
+  /** The link is up: messages to the master go through `send`. */
+  connected(send: (msg: AgentToMaster) => void): void {
+    this.sendToMaster = send;
+  }
+
+  /** The link went down: hold status updates until it is back. */
+  disconnected(): void {
+    this.sendToMaster = undefined;
+    this.updates.pause();
+    this.metrics.inc('slave/master_disconnections');
+  }
+
+  get isConnected(): boolean {
+    return this.sendToMaster !== undefined;
+  }
+
+  private send(msg: AgentToMaster): void {
+    if (this.sendToMaster) this.sendToMaster(msg);
+    else this.metrics.inc('slave/dropped_messages');
+  }
+
+  /** A message from the master. */
+  async onMasterMessage(msg: MasterToAgent): Promise<void> {
+    switch (msg.type) {
+      case 'REGISTERED':
+      case 'REREGISTERED':
+        await this.registered(msg.agentId, msg.masterId);
+        return;
+      case 'PING':
+        this.send({ type: 'PONG' });
+        return;
+      case 'RUN_TASK':
+        await this.runTask(msg.frameworkId, msg.frameworkInfo, msg.task);
+        return;
+      case 'KILL_TASK':
+        await this.killTask(msg.frameworkId, msg.taskId, msg.killPolicy?.gracePeriodNs);
+        return;
+      case 'ACKNOWLEDGE':
+        await this.acknowledge(msg.frameworkId, msg.taskId, msg.uuid);
+        return;
+      case 'SHUTDOWN_FRAMEWORK':
+        await this.shutdownFramework(msg.frameworkId);
+        return;
+      case 'SHUTDOWN_EXECUTOR': {
+        const ex = this.frameworks.get(msg.frameworkId)?.executors.get(msg.executorId);
+        if (ex) await this.shutdownExecutor(ex);
+        return;
+      }
+      case 'FRAMEWORK_MESSAGE': {
+        const ex = this.frameworks.get(msg.frameworkId)?.executors.get(msg.executorId);
+        if (ex?.sink && !ex.sink.closed) {
+          ex.sink.send({ type: 'MESSAGE', message: { data: msg.data } });
+          this.metrics.inc('slave/valid_framework_messages');
+        } else {
+          this.metrics.inc('slave/invalid_framework_messages');
+        }
+        return;
+      }
+      case 'UPDATE_FRAMEWORK': {
+        const fw = this.frameworks.get(msg.frameworkId);
+        if (fw) fw.info = msg.frameworkInfo;
+        return;
+      }
+      case 'CHECKPOINT_RESOURCES':
+        return; // dynamic reservations and volumes: not handled by this agent yet
+      case 'SHUTDOWN':
+        this.log.warn({ message: msg.message }, 'the master told this agent to shut down; killing every task and registering anew');
+        for (const fwId of Array.from(this.frameworks.keys())) await this.shutdownFramework(fwId);
+        this.id = undefined;
+        return;
+    }
+  }
+
+  private async registered(agentId: string, masterId: string): Promise<void> {
+    const first = this.id === undefined;
+    this.id = agentId;
+    this.masterId = masterId;
+    if (first) {
+      await writeJsonAtomic(this.opts.paths.agentInfoFile(agentId), this.agentInfo());
+      await replaceSymlink(agentId, this.opts.paths.latestAgentLink());
+      this.metrics.inc('slave/registered');
+    }
+    this.log.info({ agentId, masterId }, first ? 'registered with the master' : 're-registered with the master');
+    this.updates.resume();
+  }
+
+  // ===========================================================================================
+  // Tasks
+
+  private framework(frameworkId: string, info: FrameworkInfo): AgentFramework {
+    let fw = this.frameworks.get(frameworkId);
+    if (!fw) {
+      fw = new AgentFramework(frameworkId, info);
+      this.frameworks.set(frameworkId, fw);
+    } else {
+      fw.info = info;
+    }
+    return fw;
+  }
+
+  private checkpoints(fw: AgentFramework): boolean {
+    return fw.info.checkpoint;
+  }
+
+  async runTask(frameworkId: string, frameworkInfo: FrameworkInfo, task: TaskInfo): Promise<void> {
+    const agentId = this.id;
+    if (agentId === undefined) return;
+    const fw = this.framework(frameworkId, frameworkInfo);
+    if (this.checkpoints(fw)) await writeJsonAtomic(this.opts.paths.frameworkInfoFile(agentId, fw.id), fw.info);
+    const executorId = task.executor?.executorId ?? task.taskId;
+    let ex = fw.executors.get(executorId);
+    if (ex && (ex.isCommand || ex.state === 'TERMINATING' || ex.state === 'TERMINATED')) {
+      await this.agentUpdate(fw, ex, task.taskId, 'TASK_LOST', 'REASON_EXECUTOR_TERMINATED', `Executor ${executorId} is terminating or is a command executor`);
+      return;
+    }
+    if (!ex) {
+      ex = await this.createExecutor(fw, task);
+      if (!ex) return;
+    }
+    if (ex.isCommand) return; // started with the task
+    if (ex.state === 'RUNNING' && ex.sink && !ex.sink.closed) {
+      this.launchOnExecutor(ex, task);
+    } else {
+      ex.queued.set(task.taskId, task);
+    }
+  }
+
+  private async createExecutor(fw: AgentFramework, task: TaskInfo): Promise<ExecutorRecord | undefined> {
+    const agentId = this.id!;
+    const paths = this.opts.paths;
+    const info = task.executor ? { ...task.executor, frameworkId: fw.id } : undefined;
+    const executorId = info?.executorId ?? task.taskId;
+    const containerId = randomUUID();
+    const sandbox = paths.sandbox(agentId, fw.id, executorId, containerId);
+    const runDir = paths.metaRunDir(agentId, fw.id, executorId, containerId);
+    const command = info?.command ?? task.command!;
+    let resources: Resources;
+    try {
+      resources = toResources(task.resources).plus(info ? toResources(info.resources) : Resources.EMPTY);
+    } catch (e) {
+      await this.agentUpdate(fw, undefined, task.taskId, 'TASK_ERROR', 'REASON_TASK_INVALID', `Task has invalid resources: ${describeError(e)}`);
+      return undefined;
+    }
+    const name = info?.name ?? `Command Executor (Task: ${task.taskId}) (Command: ${command.shell ? `sh -c '${command.value ?? ''}'` : (command.value ?? '')})`;
+    const ex = new ExecutorRecord(executorId, fw.id, containerId, sandbox, info, resources, name, info?.source ?? task.taskId);
+    fw.executors.set(executorId, ex);
+    const record = new AgentTaskRecord(task, fw.id, executorId);
+    if (ex.isCommand) ex.tasks.set(task.taskId, record);
+    try {
+      await mkdir(sandbox, { recursive: true });
+      await mkdir(runDir, { recursive: true });
+      await replaceSymlink(containerId, `${paths.runsDir(agentId, fw.id, executorId)}/latest`);
+      if (this.checkpoints(fw)) {
+        await writeJsonAtomic(paths.executorInfoFile(agentId, fw.id, executorId), info ?? { executorId, command, commandTask: true });
+        await writeJsonAtomic(paths.taskInfoFile(agentId, fw.id, executorId, containerId, task.taskId), task);
+      }
+      const env = this.executorEnv(fw, ex, command);
+      const user = this.opts.switchUser ? (command.user ?? fw.info.user) : undefined;
+      ex.container = await this.opts.containerizer.launch({ containerId, sandbox, runDir, argv: commandArgv(command), env, ...(user === undefined ? {} : { user }), resources });
+    } catch (e) {
+      this.log.error({ frameworkId: fw.id, executorId, err: describeError(e) }, 'container launch failed');
+      this.metrics.inc('slave/container_launch_errors');
+      ex.state = 'TERMINATED';
+      ex.tasks.delete(task.taskId);
+      fw.executors.delete(executorId);
+      fw.completedExecutors.push(ex);
+      record.state = 'TASK_FAILED';
+      ex.completedTasks.push(record);
+      await this.agentUpdate(fw, ex, task.taskId, 'TASK_FAILED', 'REASON_CONTAINER_LAUNCH_FAILED', `Failed to launch container: ${describeError(e)}`);
+      return undefined;
+    }
+    this.metrics.inc('slave/executors_registering');
+    if (ex.isCommand) {
+      ex.state = 'RUNNING';
+      await this.executorUpdate(fw, ex, record, 'TASK_RUNNING');
+    } else {
+      ex.registrationTimer = this.opts.clock.setTimer(this.opts.executorRegistrationTimeoutMs, () => {
+        ex.registrationTimer = undefined;
+        if (ex.state !== 'REGISTERING') return;
+        this.log.warn({ frameworkId: fw.id, executorId }, 'executor did not subscribe in time; destroying its container');
+        ex.killRequested = true;
+        void this.opts.containerizer.kill(containerId, 0);
+      });
+    }
+    ex.done = ex.container.termination
+      .then(
+        (t) => this.executorTerminated(fw, ex, t),
+        (e) => this.executorTerminated(fw, ex, { status: -1, message: describeError(e) }),
+      )
+      .catch((e) => this.log.error({ frameworkId: fw.id, executorId, err: describeError(e) }, 'handling the end of an executor failed'));
+    return ex;
+  }
+
+  private executorEnv(fw: AgentFramework, ex: ExecutorRecord, command: CommandInfo): Record<string, string> {
+    const env: Record<string, string> = { ...this.opts.executorEnvironment };
+    for (const v of command.environment?.variables ?? []) if (v.value !== undefined) env[v.name] = v.value;
+    Object.assign(env, {
+      MESOS_FRAMEWORK_ID: fw.id,
+      MESOS_EXECUTOR_ID: ex.id,
+      MESOS_DIRECTORY: ex.sandbox,
+      MESOS_SANDBOX: ex.sandbox,
+      MESOS_SLAVE_ID: this.id!,
+      MESOS_AGENT_ID: this.id!,
+      MESOS_SLAVE_PID: this.pid,
+      MESOS_AGENT_ENDPOINT: `${this.opts.ip}:${this.opts.port}`,
+      MESOS_CHECKPOINT: fw.info.checkpoint ? '1' : '0',
+      MESOS_HTTP_COMMAND_EXECUTOR: '0',
+      MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: `${Math.round(this.opts.executorShutdownGracePeriodMs)}ms`,
+      LIBPROCESS_PORT: '0',
+    });
+    if (fw.info.checkpoint) {
+      env.MESOS_RECOVERY_TIMEOUT = '15mins';
+      env.MESOS_SUBSCRIPTION_BACKOFF_MAX = '2secs';
+    }
+    return env;
+  }
+
+  private launchOnExecutor(ex: ExecutorRecord, task: TaskInfo): void {
+    ex.tasks.set(task.taskId, new AgentTaskRecord(task, ex.frameworkId, ex.id));
+    ex.sink!.send({ type: 'LAUNCH', launch: { task } });
+  }
+
+  async killTask(frameworkId: string, taskId: string, graceNs: number | undefined): Promise<void> {
+    const fw = this.frameworks.get(frameworkId);
+    const ex = fw ? Array.from(fw.executors.values()).find((e) => e.tasks.has(taskId) || e.queued.has(taskId)) : undefined;
+    if (!fw || !ex) {
+      // Unknown here: tell the framework it is lost, as Mesos's agent does.
+      if (fw) await this.agentUpdate(fw, undefined, taskId, 'TASK_LOST', 'REASON_TASK_UNKNOWN', 'Cannot find the task to kill');
+      return;
+    }
+    const queued = ex.queued.get(taskId);
+    if (queued) {
+      ex.queued.delete(taskId);
+      const rec = new AgentTaskRecord(queued, fw.id, ex.id);
+      rec.state = 'TASK_KILLED';
+      ex.completedTasks.push(rec);
+      await this.agentUpdate(fw, ex, taskId, 'TASK_KILLED', 'REASON_TASK_KILLED_DURING_LAUNCH', 'Killed before the executor started it');
+      if (ex.tasks.size === 0 && ex.queued.size === 0) await this.shutdownExecutor(ex);
+      return;
+    }
+    if (ex.isCommand) {
+      const task = ex.tasks.get(taskId)!;
+      const graceMs = graceNs !== undefined ? graceNs / 1e6 : task.info.killPolicy?.gracePeriodNs !== undefined ? task.info.killPolicy.gracePeriodNs / 1e6 : this.opts.defaultKillGraceMs;
+      ex.killRequested = true;
+      if (fw.info.capabilities.includes('TASK_KILLING_STATE') && task.state === 'TASK_RUNNING') await this.executorUpdate(fw, ex, task, 'TASK_KILLING');
+      await this.opts.containerizer.kill(ex.containerId, graceMs);
+      return;
+    }
+    if (ex.sink && !ex.sink.closed) {
+      ex.sink.send({ type: 'KILL', kill: { taskId, ...(graceNs === undefined ? {} : { killPolicy: { gracePeriodNs: graceNs } }) } });
+    }
+  }
+
+  async acknowledge(frameworkId: string, taskId: string, uuid: string): Promise<void> {
+    const ok = await this.updates.acknowledge(frameworkId, taskId, uuid);
+    this.metrics.inc(ok ? 'slave/valid_status_update_acknowledgements' : 'slave/invalid_status_update_acknowledgements');
+    if (!ok) return;
+    const fw = this.frameworks.get(frameworkId);
+    if (!fw) return;
+    for (const ex of fw.executors.values()) {
+      const t = ex.tasks.get(taskId);
+      if (t && isTerminal(t.state) && !this.updates.hasPending(frameworkId, taskId)) {
+        ex.tasks.delete(taskId);
+        ex.completedTasks.push(t);
+      }
+    }
+    this.maybeFinishFramework(fw);
+  }
+
+  async shutdownFramework(frameworkId: string): Promise<void> {
+    const fw = this.frameworks.get(frameworkId);
+    if (!fw) return;
+    this.log.info({ frameworkId }, 'shutting down framework');
+    const executors = Array.from(fw.executors.values());
+    await Promise.all(executors.map((ex) => this.shutdownExecutor(ex)));
+    await Promise.all(executors.map((ex) => ex.done));
+    await this.updates.removeFramework(frameworkId);
+    this.maybeFinishFramework(fw, true);
+  }
+
+  /** SHUTDOWN to a custom executor, then destroy after the grace period; kill a command task. */
+  async shutdownExecutor(ex: ExecutorRecord): Promise<void> {
+    if (ex.state === 'TERMINATED') return;
+    ex.killRequested = true;
+    ex.state = 'TERMINATING';
+    ex.registrationTimer?.cancel();
+    const grace = ex.info?.shutdownGracePeriodNs !== undefined ? ex.info.shutdownGracePeriodNs / 1e6 : this.opts.executorShutdownGracePeriodMs;
+    if (ex.sink && !ex.sink.closed) ex.sink.send({ type: 'SHUTDOWN' });
+    if (ex.container) await this.opts.containerizer.kill(ex.containerId, ex.isCommand ? this.opts.defaultKillGraceMs : grace);
+  }
+
+  private maybeFinishFramework(fw: AgentFramework, removing = false): void {
+    const live = Array.from(fw.executors.values()).some((e) => e.state !== 'TERMINATED');
+    if (live) return;
+    if (!removing && Array.from(fw.executors.values()).some((e) => e.tasks.size > 0)) return;
+    if (!removing) return;
+    this.frameworks.delete(fw.id);
+    this.completedFrameworks.push(fw);
+    if (this.completedFrameworks.length > 50) this.completedFrameworks.shift();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Container exits
+
+  private async executorTerminated(fw: AgentFramework, ex: ExecutorRecord, t: Termination): Promise<void> {
+    ex.registrationTimer?.cancel();
+    const wasRegistering = ex.state === 'REGISTERING';
+    ex.state = 'TERMINATED';
+    if (ex.sink && !ex.sink.closed) ex.sink.close();
+    this.metrics.inc('slave/executors_terminated');
+    if (ex.isCommand) {
+      const task = Array.from(ex.tasks.values())[0];
+      if (task && !isTerminal(task.state)) {
+        let state: TaskState;
+        let message: string;
+        if (t.exitCode === 0) {
+          state = 'TASK_FINISHED';
+          message = 'Command exited with status 0';
+        } else if (ex.killRequested) {
+          state = 'TASK_KILLED';
+          message = t.signal !== undefined ? `Command terminated with signal ${t.signal}` : `Command exited with status ${t.exitCode}`;
+        } else if (t.signal !== undefined) {
+          state = 'TASK_FAILED';
+          message = `Command terminated with signal ${t.signal}`;
+        } else {
+          state = 'TASK_FAILED';
+          message = t.exitCode === undefined ? `Command failed: ${t.message ?? 'unknown'}` : `Command exited with status ${t.exitCode}`;
+        }
+        await this.executorUpdate(fw, ex, task, state, message);
+      }
+    } else {
+      const reason: TaskReason = wasRegistering && ex.killRequested ? 'REASON_EXECUTOR_REGISTRATION_TIMEOUT' : 'REASON_EXECUTOR_TERMINATED';
+      for (const task of Array.from(ex.tasks.values())) {
+        if (isTerminal(task.state)) continue;
+        await this.agentUpdate(fw, ex, task.info.taskId, 'TASK_LOST', reason, `Executor terminated${t.message ? `: ${t.message}` : ''}`);
+      }
+      for (const q of Array.from(ex.queued.values())) {
+        ex.queued.delete(q.taskId);
+        await this.agentUpdate(fw, ex, q.taskId, 'TASK_LOST', reason, 'Executor terminated before it started the task');
+      }
+    }
+    if (this.id !== undefined && fw.info.checkpoint) {
+      await writeJsonAtomic(this.opts.paths.sentinelFile(this.id, fw.id, ex.id, ex.containerId), { terminated: true }).catch(() => {});
+    }
+    this.send({ type: 'EXECUTOR_EXITED', frameworkId: fw.id, executorId: ex.id, status: t.status });
+    fw.executors.delete(ex.id);
+    fw.completedExecutors.push(ex);
+    if (fw.completedExecutors.length > 150) fw.completedExecutors.shift();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Status updates
+
+  /** An update the agent makes as the command executor. */
+  private async executorUpdate(fw: AgentFramework, ex: ExecutorRecord, task: AgentTaskRecord, state: TaskState, message?: string): Promise<void> {
+    await this.handleUpdate(fw, ex, task, { taskId: task.info.taskId, state, source: 'SOURCE_EXECUTOR', ...(message ? { message } : {}) });
+  }
+
+  /** An update the agent makes on its own account (launch failures, lost executors). */
+  private async agentUpdate(fw: AgentFramework, ex: ExecutorRecord | undefined, taskId: string, state: TaskState, reason: TaskReason, message: string): Promise<void> {
+    const task = ex?.tasks.get(taskId);
+    await this.handleUpdate(fw, ex, task, { taskId, state, source: 'SOURCE_AGENT' as TaskSource, reason, message });
+  }
+
+  private async handleUpdate(fw: AgentFramework, ex: ExecutorRecord | undefined, task: AgentTaskRecord | undefined, partial: TaskStatus): Promise<void> {
+    const status: TaskStatus = {
+      ...partial,
+      uuid: partial.uuid ?? newUuid(),
+      timestamp: partial.timestamp ?? this.opts.clock.now() / 1000,
+      ...(this.id === undefined ? {} : { agentId: this.id }),
+      ...(ex ? { executorId: ex.id } : {}),
+    };
+    if (task) task.state = status.state;
+    this.countState(status.state);
+    const path =
+      fw.info.checkpoint && this.id !== undefined && ex
+        ? this.opts.paths.taskUpdatesFile(this.id, fw.id, ex.id, ex.containerId, status.taskId)
+        : undefined;
+    await this.updates.update(fw.id, status, path);
+  }
+
+  private countState(state: TaskState): void {
+    if (isTerminal(state)) this.metrics.inc(`slave/tasks_${state.slice(5).toLowerCase()}`);
+  }
+
+  // ===========================================================================================
+  // The v1 executor API
+
+  /** Check an executor call's framework and executor (spec §3.1). */
+  checkExecutorCall(call: ExecutorCall): ExecutorCallCheck {
+    const fw = this.frameworks.get(call.frameworkId);
+    if (!fw) return { ok: false, status: 400, message: 'Framework cannot be found' };
+    const ex = fw.executors.get(call.executorId);
+    if (!ex || ex.isCommand) return { ok: false, status: 400, message: 'Executor cannot be found' };
+    if (call.type !== 'SUBSCRIBE' && call.type !== 'HEARTBEAT' && ex.state === 'REGISTERING') {
+      return { ok: false, status: 403, message: 'Executor is not subscribed' };
+    }
+    return { ok: true };
+  }
+
+  /** SUBSCRIBE from a custom executor: its stream is `sink`. */
+  async executorSubscribe(call: Extract<ExecutorCall, { type: 'SUBSCRIBE' }>, sink: Sink<ExecutorEvent>): Promise<void> {
+    const fw = this.frameworks.get(call.frameworkId)!;
+    const ex = fw.executors.get(call.executorId)!;
+    if (ex.sink && ex.sink !== sink && !ex.sink.closed) ex.sink.close();
+    if (ex.state === 'TERMINATING' || ex.state === 'TERMINATED') {
+      sink.send({ type: 'SHUTDOWN' });
+      sink.close();
+      return;
+    }
+    ex.sink = sink;
+    ex.state = 'RUNNING';
+    ex.registrationTimer?.cancel();
+    ex.registrationTimer = undefined;
+    // Updates the executor sent before a disconnection and never saw acknowledged.
+    for (const { status } of call.subscribe.unacknowledgedUpdates) {
+      const task = ex.tasks.get(status.taskId);
+      await this.handleUpdate(fw, ex, task, status);
+    }
+    sink.send({
+      type: 'SUBSCRIBED',
+      subscribed: { executorInfo: ex.info!, frameworkInfo: fw.info, agentInfo: this.agentInfo(), containerId: ex.containerId },
+    });
+    for (const task of Array.from(ex.queued.values())) {
+      ex.queued.delete(task.taskId);
+      this.launchOnExecutor(ex, task);
+    }
+  }
+
+  /** UPDATE, MESSAGE or HEARTBEAT from a subscribed executor. Returns an error text for a 400. */
+  async executorCall(call: Exclude<ExecutorCall, { type: 'SUBSCRIBE' }>): Promise<string | undefined> {
+    const fw = this.frameworks.get(call.frameworkId)!;
+    const ex = fw.executors.get(call.executorId)!;
+    switch (call.type) {
+      case 'HEARTBEAT':
+        return undefined;
+      case 'MESSAGE':
+        this.send({ type: 'EXECUTOR_MESSAGE', frameworkId: fw.id, executorId: ex.id, data: call.message.data });
+        return undefined;
+      case 'UPDATE': {
+        const s = call.update.status;
+        if (s.uuid === undefined) return "Expecting 'uuid' to be present";
+        if (Buffer.from(s.uuid, 'base64').length !== 16) return `Invalid status update uuid '${s.uuid}'`;
+        if (s.executorId !== undefined && s.executorId !== ex.id) return `ExecutorID in Call: ${ex.id} does not match ExecutorID in TaskStatus: ${s.executorId}`;
+        if (s.source !== 'SOURCE_EXECUTOR') return 'Received Call from executor with invalid source';
+        if (s.state === 'TASK_STAGING') return "Received TASK_STAGING from executor which is not allowed";
+        const task = ex.tasks.get(s.taskId);
+        await this.handleUpdate(fw, ex, task, { ...s, executorId: ex.id });
+        if (ex.sink && !ex.sink.closed) ex.sink.send({ type: 'ACKNOWLEDGED', acknowledged: { taskId: s.taskId, uuid: s.uuid } });
+        return undefined;
+      }
+    }
+  }
+
+  /** The executor's stream closed. */
+  executorDisconnected(frameworkId: string, executorId: string, sink: Sink<ExecutorEvent>): void {
+    const ex = this.frameworks.get(frameworkId)?.executors.get(executorId);
+    if (ex && ex.sink === sink) ex.sink = undefined;
+  }
+
+  // ===========================================================================================
+  // Views for endpoints
+
+  /** Live executors with their framework, for /monitor/statistics. */
+  *liveExecutors(): IterableIterator<[AgentFramework, ExecutorRecord]> {
+    for (const fw of this.frameworks.values()) for (const ex of fw.executors.values()) if (ex.state !== 'TERMINATED') yield [fw, ex];
+  }
+
+  /** Every sandbox this agent knows of (live and completed executors). */
+  *sandboxes(): IterableIterator<string> {
+    for (const fw of [...this.frameworks.values(), ...this.completedFrameworks]) {
+      for (const ex of [...fw.executors.values(), ...fw.completedExecutors]) yield ex.sandbox;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.updates.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * A containerizer over a fake host for tier-2 agent tests: containers are records whose end
+ * the test decides, with failure injection for launches and kills.
+ */
+import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from '../../lib/agent/containerizer/containerizer.ts';
+
+interface FakeContainer {
+  spec: LaunchSpec;
+  pid: number;
+  resolve: (t: Termination) => void;
+  termination: Promise<Termination>;
+  killedWith: number | undefined;
+}
+
+export class FakeContainerizer implements Containerizer {
+  readonly containers = new Map<string, FakeContainer>();
+  readonly launched: LaunchSpec[] = [];
+  failNextLaunch: string | undefined;
+  /** When false, kill() does not end the container (a process that ignores SIGTERM). */
+  killEnds = true;
+  private pid = 1000;
+
+  async launch(spec: LaunchSpec): Promise<Container> {
+    if (this.failNextLaunch) {
+      const msg = this.failNextLaunch;
+      this.failNextLaunch = undefined;
+      throw new Error(msg);
+    }
+    let resolve!: (t: Termination) => void;
+    const termination = new Promise<Termination>((r) => (resolve = r));
+    const c: FakeContainer = { spec, pid: this.pid++, resolve, termination, killedWith: undefined };
+    this.containers.set(spec.containerId, c);
+    this.launched.push(spec);
+    return { containerId: spec.containerId, pid: c.pid, termination };
+  }
+
+  /** End a container as if its process exited with `code`. */
+  exit(containerId: string, code: number): void {
+    this.containers.get(containerId)?.resolve({ exitCode: code, status: code << 8 });
+  }
+
+  /** End a container as if its process was killed by `signal`. */
+  signal(containerId: string, signal: number): void {
+    this.containers.get(containerId)?.resolve({ signal, status: signal });
+  }
+
+  async kill(containerId: string, graceMs: number): Promise<Termination | undefined> {
+    const c = this.containers.get(containerId);
+    if (!c) return undefined;
+    c.killedWith = graceMs;
+    if (this.killEnds) c.resolve({ signal: 15, status: 15, killed: true });
+    return c.termination;
+  }
+
+  async recover(runs: readonly RecoveredRun[]): Promise<Map<string, Container>> {
+    const out = new Map<string, Container>();
+    for (const r of runs) {
+      const c = this.containers.get(r.containerId);
+      if (c) out.set(r.containerId, { containerId: r.containerId, pid: c.pid, termination: c.termination });
+    }
+    return out;
+  }
+
+  async usage(): Promise<Record<string, number> | undefined> {
+    return { cpus_user_time_secs: 0.5, mem_rss_bytes: 1024 };
+  }
+}
