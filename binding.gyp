@@ -1,15 +1,52 @@
 {
+  # Build-time options (design.md §4). Pass with: npm run build:native:netiso
+  #   corral_network_isolator=1: the network isolator's netlink code (libnl-route-3; Debian
+  #   package libnl-route-3-dev). Defines CORRAL_WITH_NETWORK_ISOLATOR; the addon then reports
+  #   features.networkIsolator = true.
   "variables": {
     "corral_network_isolator%": 0
+  },
+  "target_defaults": {
+    "include_dirs": [ "native" ],
+    "cflags": [ "-Wall", "-Wextra", "-O2", "-pthread" ],
+    "cflags_c": [ "-std=gnu11" ],
+    "ldflags": [ "-pthread" ]
   },
   "targets": [
     {
       "target_name": "corral_native",
-      "sources": [ "native/binding.cc" ],
-      "include_dirs": [ "<!(node -p \"require('node-addon-api').include_dir\")", "native" ],
+      "sources": [
+        "native/binding.cc",
+        "native/core/err.c",
+        "native/core/netns.c",
+        "native/core/mount.c",
+        "native/js/js_err.cc",
+        "native/js/js_netns.cc",
+        "native/js/js_mount.cc"
+      ],
+      "include_dirs": [ "<!(node -p \"require('node-addon-api').include_dir\")" ],
       "defines": [ "NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS" ],
-      "cflags": [ "-Wall", "-Wextra", "-O2" ],
-      "cflags_cc": [ "-std=c++17" ]
+      "cflags_cc": [ "-std=c++17" ],
+      "conditions": [
+        [ "corral_network_isolator==1", {
+          "defines": [ "CORRAL_WITH_NETWORK_ISOLATOR=1" ],
+          "sources": [
+            "native/core/nl.c",
+            "native/core/link.c",
+            "native/js/js_link.cc"
+          ],
+          "cflags": [ "<!@(pkg-config --cflags libnl-route-3.0)" ],
+          "libraries": [ "<!@(pkg-config --libs libnl-route-3.0)" ]
+        } ]
+      ]
+    },
+    {
+      "target_name": "corral-containerizer",
+      "type": "executable",
+      "sources": [
+        "native/containerizer/main.c",
+        "native/containerizer/status.c"
+      ]
     }
   ]
 }

@@ -1,3 +1,42 @@
+// Module init: the export table and nothing else. Each function lives in native/js/js_<area>.cc.
 #include <napi.h>
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+
+#include "js/js_err.h"
+#include "js/js_mount.h"
+#include "js/js_netns.h"
+#ifdef CORRAL_WITH_NETWORK_ISOLATOR
+#include "js/js_link.h"
+#endif
+
+#ifdef CORRAL_WITH_NETWORK_ISOLATOR
+#define CRL_HAS_NETWORK_ISOLATOR true
+#else
+#define CRL_HAS_NETWORK_ISOLATOR false
+#endif
+
+static void Export(Napi::Env env, Napi::Object exports, const char *name, Napi::Function::Callback fn) {
+  exports.Set(name, Napi::Function::New(env, fn, name));
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Object features = Napi::Object::New(env);
+  features.Set("networkIsolator", Napi::Boolean::New(env, CRL_HAS_NETWORK_ISOLATOR));
+  exports.Set("features", features);
+
+  Export(env, exports, "setErrorClass", crl::SetErrorClass);
+
+  Export(env, exports, "createNetns", crl::CreateNetns);
+  Export(env, exports, "removeNetns", crl::RemoveNetns);
+  Export(env, exports, "getNetns", crl::GetNetns);
+
+  Export(env, exports, "bindMount", crl::BindMount);
+  Export(env, exports, "unmount", crl::Unmount);
+  Export(env, exports, "getMount", crl::GetMount);
+
+#ifdef CORRAL_WITH_NETWORK_ISOLATOR
+  Export(env, exports, "listLinks", crl::ListLinks);
+#endif
+  return exports;
+}
+
 NODE_API_MODULE(corral_native, Init)
