@@ -1,0 +1,19 @@
+/**
+ * lib/linux: the OS library. Typed wrappers over the native addon and the paths of the native
+ * executables. No cluster vocabulary here: callers translate.
+ */
+export { NativeError, isNativeError, type NativeErrorFields } from './errors.ts';
+export {
+  containerizerPath,
+  nativeAddonPath,
+  nativeBuildDir,
+  nativeFeatures,
+  requireFeature,
+  type LinkSummary,
+  type MountInfo,
+  type NativeFeatures,
+  type NetnsInfo,
+} from './native.ts';
+export { NETNS_DIR, createNetns, getNetns, listNetns, netnsPath, removeNetns } from './netns.ts';
+export { bindMount, getMount, isMountPoint, unmount, type BindMountOptions, type UnmountOptions } from './mount.ts';
+export { listLinks, type ListLinksOptions } from './links.ts';

@@ -1,0 +1,135 @@
+/**
+ * The only module that loads the native addon (build/Release/corral_native.node). Everything
+ * else in lib/ reaches the kernel through the typed wrappers of lib/linux, which call
+ * `native()`. Loading is lazy: importing lib/linux never fails; the first call does, with a
+ * clear error, if the addon was not built.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CorralError } from '../common/errors.ts';
+import { NativeError, type NativeErrorFields } from './errors.ts';
+
+/** Build-time options of the addon (gyp variables, design.md §4). */
+export interface NativeFeatures {
+  /** Built with `corral_network_isolator=1` (libnl-route-3): `npm run build:native:netiso`. */
+  readonly networkIsolator: boolean;
+}
+
+export interface NetnsInfo {
+  readonly name: string;
+  /** The file that pins it, /run/netns/NAME. */
+  readonly path: string;
+  readonly dev: number;
+  /** The namespace's inode number (as in `readlink /proc/PID/ns/net`). */
+  readonly inode: number;
+}
+
+/** One line of /proc/self/mountinfo. */
+export interface MountInfo {
+  readonly mountId: number;
+  readonly parentId: number;
+  readonly major: number;
+  readonly minor: number;
+  /** The directory of the filesystem that is mounted (not `/` for bind mounts of a subtree). */
+  readonly root: string;
+  readonly mountPoint: string;
+  readonly fsType: string;
+  readonly source: string;
+  /** Per-mount options, e.g. `ro,nosuid,relatime`. */
+  readonly options: string;
+  readonly superOptions: string;
+  readonly readOnly: boolean;
+}
+
+export interface LinkSummary {
+  readonly index: number;
+  readonly name: string;
+  readonly up: boolean;
+  readonly mtu: number;
+}
+
+/** The addon's exports, as native/binding.cc declares them. */
+export interface NativeBinding {
+  readonly features: NativeFeatures;
+  setErrorClass(cls: new (message: string, fields: NativeErrorFields) => Error): void;
+  createNetns(name: string): boolean;
+  removeNetns(name: string): boolean;
+  getNetns(name: string): NetnsInfo | undefined;
+  bindMount(source: string, target: string, options?: { readOnly?: boolean; recursive?: boolean }): void;
+  unmount(target: string, options?: { detach?: boolean }): boolean;
+  getMount(path: string): MountInfo | undefined;
+  /** Only in a build with the network isolator. */
+  listLinks?(netns?: string): LinkSummary[];
+}
+
+/** The project root: the nearest directory above this file that holds binding.gyp. */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    dir = dirname(dir);
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+/** Where node-gyp puts what it builds. */
+export const nativeBuildDir: string = join(projectRoot(), 'build', 'Release');
+export const nativeAddonPath: string = join(nativeBuildDir, 'corral_native.node');
+const supervisorPath = join(nativeBuildDir, 'corral-containerizer');
+
+let loaded: NativeBinding | undefined;
+
+/** The addon, loaded on first use. Throws CorralError NATIVE_NOT_BUILT if it is not built. */
+export function native(): NativeBinding {
+  if (loaded) return loaded;
+  let binding: NativeBinding;
+  try {
+    binding = createRequire(import.meta.url)(nativeAddonPath) as NativeBinding;
+  } catch (cause) {
+    throw new CorralError(
+      'NATIVE_NOT_BUILT',
+      `the native addon could not be loaded from ${nativeAddonPath}: run \`npm install\` or \`npm run build:native\``,
+      { cause },
+    );
+  }
+  binding.setErrorClass(NativeError);
+  loaded = binding;
+  return binding;
+}
+
+/** The build-time options of the addon (loads it). */
+export function nativeFeatures(): NativeFeatures {
+  return native().features;
+}
+
+const REBUILD: Record<keyof NativeFeatures, string> = {
+  networkIsolator: 'rebuild with `npm run build:native:netiso` (needs libnl-route-3-dev and pkg-config)',
+};
+
+/** Throw CorralError NATIVE_FEATURE_MISSING, saying how to rebuild, if `feature` is not built in. */
+export function requireFeature(feature: keyof NativeFeatures): NativeBinding {
+  const binding = native();
+  if (!binding.features[feature]) {
+    throw new CorralError(
+      'NATIVE_FEATURE_MISSING',
+      `this build of the native addon has no ${feature} support: ${REBUILD[feature]}`,
+    );
+  }
+  return binding;
+}
+
+/**
+ * Path of the corral-containerizer executable (the per-container launcher and supervisor).
+ * Throws CorralError NATIVE_NOT_BUILT if it is not there.
+ */
+export function containerizerPath(): string {
+  if (!existsSync(supervisorPath)) {
+    throw new CorralError(
+      'NATIVE_NOT_BUILT',
+      `${supervisorPath} is missing: run \`npm install\` or \`npm run build:native\``,
+    );
+  }
+  return supervisorPath;
+}
