@@ -1,0 +1,83 @@
+/**
+ * The addon loads, reports its build options, and maps failures to NativeError (no root needed:
+ * these failures happen before any privileged step).
+ */
+import test from 'ava';
+import { CorralError, isCorralError } from '../../lib/common/errors.ts';
+import {
+  NativeError,
+  createNetns,
+  getMount,
+  getNetns,
+  isMountPoint,
+  isNativeError,
+  listLinks,
+  nativeAddonPath,
+  nativeFeatures,
+  removeNetns,
+  unmount,
+} from '../../lib/linux/index.ts';
+
+test('the addon is built and reports its build options', (t) => {
+  t.regex(nativeAddonPath, /build\/Release\/corral_native\.node$/);
+  t.is(typeof nativeFeatures().networkIsolator, 'boolean');
+});
+
+test('an invalid name is EINVAL as a NativeError with code, errno, op and message', (t) => {
+  for (const name of ['', '.', '..', 'a/b', 'x'.repeat(256)]) {
+    const e = t.throws(() => createNetns(name), { instanceOf: NativeError });
+    t.is(e?.code, 'EINVAL');
+    t.is(e?.errno, 22);
+    t.is(e?.op, 'netns');
+    t.regex(e?.message ?? '', /^netns: .*: Invalid argument$/);
+    t.true(isNativeError(e, 'EINVAL'));
+    t.false(isNativeError(e, 'ENOENT'));
+    t.true(e instanceof CorralError && isCorralError(e));
+  }
+  t.throws(() => removeNetns('../etc'), { instanceOf: NativeError, code: 'EINVAL' });
+  t.throws(() => getNetns('a/b'), { instanceOf: NativeError, code: 'EINVAL' });
+});
+
+test('wrong argument types are TypeErrors, not NativeErrors', (t) => {
+  const e = t.throws(() => createNetns(42 as unknown as string), { instanceOf: TypeError });
+  t.is((e as unknown as { code: string }).code, 'ERR_INVALID_ARG_TYPE');
+  t.throws(() => unmount('/x', 'nope' as never), { instanceOf: TypeError });
+  t.throws(() => createNetns('a\0b'), { instanceOf: TypeError });
+});
+
+test('getNetns of an absent namespace is undefined', (t) => {
+  t.is(getNetns(`corral-test-absent-${process.pid}`), undefined);
+});
+
+test('getMount reads the mount table', (t) => {
+  const root = getMount('/');
+  t.truthy(root);
+  t.is(root?.mountPoint, '/');
+  t.true((root?.mountId ?? 0) > 0);
+  const proc = getMount('/proc');
+  t.is(proc?.fsType, 'proc');
+  t.true(isMountPoint('/proc'));
+  t.false(isMountPoint('/proc/self/fd'));
+  t.is(getMount('/nonexistent-corral-path'), undefined);
+  t.false(isMountPoint('/nonexistent-corral-path'));
+});
+
+test('unmount of a path that does not exist is false', (t) => {
+  t.false(unmount(`/nonexistent-corral-path-${process.pid}`));
+});
+
+if (nativeFeatures().networkIsolator) {
+  test('network isolator build: listLinks sees the loopback link through libnl', (t) => {
+    const links = listLinks();
+    const lo = links.find((l) => l.name === 'lo');
+    t.truthy(lo);
+    t.is(lo?.index, 1);
+    t.throws(() => listLinks({ netns: `corral-test-absent-${process.pid}` }), { instanceOf: NativeError, code: 'ENOENT' });
+  });
+} else {
+  test('default build: the network isolator is missing and says how to rebuild', (t) => {
+    const e = t.throws(() => listLinks(), { instanceOf: CorralError });
+    t.is(e?.code, 'NATIVE_FEATURE_MISSING');
+    t.regex(e?.message ?? '', /npm run build:native:netiso/);
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * Named network namespaces on the real kernel, checked against iproute2.
+ */
+import anyTest from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { NativeError, createNetns, getNetns, listNetns, netnsPath, removeNetns } from '../../lib/linux/index.ts';
+import { rootOnly } from '../helpers/root.ts';
+import { clearLeftoverNetns, uniqueName } from '../helpers/tmp_names.ts';
+
+const test = rootOnly(anyTest);
+const made: string[] = [];
+
+function newName(): string {
+  const name = uniqueName();
+  made.push(name);
+  return name;
+}
+
+/** The network namespace of every thread of this process (JS thread, libuv pool, V8 workers). */
+function threadNetns(): Set<string> {
+  return new Set(readdirSync('/proc/self/task').map((tid) => readlinkSync(`/proc/self/task/${tid}/ns/net`)));
+}
+
+test.before(() => {
+  clearLeftoverNetns();
+});
+
+test.after.always(() => {
+  for (const name of made) removeNetns(name);
+});
+
+test('create makes /run/netns/NAME, a second create is false; remove is true then false', (t) => {
+  const name = newName();
+  t.is(getNetns(name), undefined);
+  t.true(createNetns(name));
+  t.true(existsSync(netnsPath(name)));
+  t.false(createNetns(name));
+  const info = getNetns(name);
+  t.is(info?.name, name);
+  t.is(info?.path, `/run/netns/${name}`);
+  t.true((info?.inode ?? 0) > 0);
+  t.true(listNetns().includes(name));
+
+  t.true(removeNetns(name));
+  t.false(existsSync(netnsPath(name)));
+  t.is(getNetns(name), undefined);
+  t.false(removeNetns(name));
+});
+
+test('iproute2 sees the namespace, with only a loopback link in it', (t) => {
+  const name = newName();
+  t.true(createNetns(name));
+  t.true(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').some((l) => l.split(' ')[0] === name));
+  const links = execFileSync('ip', ['-n', name, '-o', 'link', 'show'], { encoding: 'utf8' }).trim().split('\n');
+  t.is(links.length, 1);
+  t.regex(links[0] ?? '', /^1: lo:/);
+  // Its own namespace, not ours: compare inode numbers (readlink gives "net:[INODE]").
+  t.not(`net:[${getNetns(name)?.inode}]`, readlinkSync('/proc/self/ns/net'));
+  t.true(removeNetns(name));
+});
+
+test('no thread of this process changes namespace', (t) => {
+  const before = threadNetns();
+  t.is(before.size, 1);
+  const name = newName();
+  t.true(createNetns(name));
+  t.deepEqual(threadNetns(), before);
+  t.true(removeNetns(name));
+  t.deepEqual(threadNetns(), before);
+});
+
+test('many namespaces in a row, and no file descriptor is leaked on any path', (t) => {
+  const fds = readdirSync('/proc/self/fd').length;
+  const names = Array.from({ length: 20 }, newName);
+  for (const n of names) t.true(createNetns(n));
+  for (const n of names) t.false(createNetns(n));
+  for (const n of names) t.truthy(getNetns(n));
+  for (const n of names) t.true(removeNetns(n));
+  for (const n of names) t.is(getNetns(n), undefined);
+  for (const n of names) t.false(removeNetns(n));
+  for (let i = 0; i < 20; i++) t.throws(() => createNetns('bad/name'));
+  t.is(readdirSync('/proc/self/fd').length, fds);
+});
+
+test('a plain file in the way is EEXIST; remove clears it', (t) => {
+  const name = newName();
+  execFileSync('touch', [netnsPath(name)]);
+  t.is(getNetns(name), undefined);
+  const e = t.throws(() => createNetns(name), { instanceOf: NativeError });
+  t.is(e?.code, 'EEXIST');
+  t.true(removeNetns(name));
+  t.false(existsSync(netnsPath(name)));
+});
+
+test('clearing leftovers removes namespaces of dead test processes only', (t) => {
+  // A pid that cannot be alive: above pid_max.
+  const deadName = `corral-test-99999999-0`;
+  const mine = newName();
+  made.push(deadName);
+  t.true(createNetns(deadName));
+  t.true(createNetns(mine));
+  const cleared = clearLeftoverNetns();
+  t.true(cleared.includes(deadName));
+  t.false(cleared.includes(mine));
+  t.is(getNetns(deadName), undefined);
+  t.truthy(getNetns(mine));
+});
