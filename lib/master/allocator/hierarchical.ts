@@ -184,6 +184,7 @@ export class HierarchicalAllocator {
     if (orphan) {
       this.orphanVec.delete(id);
       addVec(fw.alloc, orphan);
+      addVec(fw.role.alloc, orphan);
       this.sharesStale = true;
     }
     if (fw.revocable) this.revocableFrameworks++;
