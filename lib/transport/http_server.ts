@@ -1,0 +1,580 @@
+/**
+ * The HTTP server every Corral daemon listens with: ONE port per daemon, everything (v1 APIs,
+ * master<->agent calls, operator endpoints, the UI) is a route on it. TLS, downgrade and
+ * authentication are to be switched on here and nowhere else.
+ *
+ * A route matches an exact path or a path prefix (exact wins, then the longest prefix) and lists
+ * its methods; a known path with another method answers 405 with `Allow`. A handler gets a
+ * Request and either returns a plain response or calls `req.startStream()` and writes chunks to
+ * the returned ResponseStream: each `write` is one `res.write`, i.e. one HTTP chunk, so a
+ * RecordIO record written in one call reaches the client as one chunk (spec §2.4).
+ *
+ * Errors thrown by handlers: HttpError → its status; CorralError with code INVALID → 400 with
+ * the message as text/plain; anything else → 500, logged once here; the server keeps running.
+ */
+import http from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { CorralError, ValidationError, describeError } from '../common/errors.ts';
+import { silentLogger } from '../common/log.ts';
+import type { Logger } from '../common/log.ts';
+import { encodeRecord } from '../proto/recordio.ts';
+import { stringifyWire } from '../proto/json_text.ts';
+import { HttpError, TransportError } from './errors.ts';
+
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** After a body overflows its limit, this much more is read and discarded to keep the connection. */
+const DRAIN_BYTES = 1024 * 1024;
+
+export interface HttpServerOptions {
+  /** Address to bind (default 127.0.0.1; daemons pass their `--ip`). */
+  host?: string;
+  /** Port to bind (default 0: any free port; `listen()` returns the bound one). */
+  port?: number;
+  /**
+   * Reserved. TLS (and the plain-HTTP downgrade) will be configured here, and only here: the
+   * server will then listen with node:https (or sniff the first byte for downgrade) and every
+   * route works unchanged. Until then no value is accepted.
+   */
+  tls?: never;
+  /** Default limit for `Request.readBody`/`readJson` (default 4 MiB). */
+  maxBodyBytes?: number;
+  /** How long an idle keep-alive connection stays open (default 30 s). */
+  keepAliveTimeoutMs?: number;
+  /** How long `close()` lets in-flight plain requests finish before cutting them (default 1 s). */
+  closeGraceMs?: number;
+  /** Handler failures (500s) are logged here. */
+  logger?: Logger;
+}
+
+export type ResponseHeaders = Record<string, string | number | readonly string[]>;
+
+/** A plain (non-streaming) response. An object body (not a Buffer) is sent as wire JSON. */
+export interface HttpResponse {
+  status: number;
+  headers?: ResponseHeaders;
+  body?: string | Uint8Array | object;
+}
+
+export interface ResponseStream {
+  /** True once the stream was ended by the server or the client went away. */
+  readonly closed: boolean;
+  /** Bytes accepted but not yet handed to the kernel (a slow reader shows here). */
+  readonly bufferedBytes: number;
+  /**
+   * Write `chunk` as exactly one HTTP chunk (one res.write). Returns false when the stream is
+   * closed (nothing written) or the socket buffer is over its high-water mark.
+   */
+  write(chunk: Uint8Array | string): boolean;
+  /** Frame `payload` as one RecordIO record and write it as one chunk. */
+  writeRecord(payload: string | Uint8Array): boolean;
+  /** End the response (terminating chunk); the connection stays open for keep-alive. */
+  end(): void;
+  /** `cb` runs once when the stream closes: the client went away or the response ended. */
+  onClose(cb: () => void): void;
+}
+
+export interface Request {
+  readonly method: string;
+  /** The path without the query string, as sent (not percent-decoded). */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Header names are lower-case. */
+  readonly headers: IncomingHttpHeaders;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** One header's value (name case-insensitive); repeated headers joined with ', '. */
+  header(name: string): string | undefined;
+  /**
+   * The whole body, whether sent with Content-Length or chunked. Over `limitBytes` (default:
+   * the server's maxBodyBytes) it throws an HttpError 413. The body can be read once.
+   */
+  readBody(limitBytes?: number): Promise<Buffer>;
+  /** readBody, then UTF-8 and JSON.parse; bad input throws a ValidationError (→ 400). */
+  readJson(limitBytes?: number): Promise<unknown>;
+  /**
+   * Send the status and headers now and return the stream to write chunks to
+   * (Transfer-Encoding: chunked, no Content-Length). A handler that streams may return the
+   * stream or nothing.
+   */
+  startStream(status: number, headers?: ResponseHeaders): ResponseStream;
+}
+
+export type HandlerResult = HttpResponse | ResponseStream | void;
+export type Handler = (req: Request) => HandlerResult | Promise<HandlerResult>;
+
+export type RouteSpec = ({ path: string; prefix?: never } | { prefix: string; path?: never }) & {
+  /** Upper-case method names, or '*' for any. GET also allows HEAD. */
+  methods: readonly string[] | '*';
+  handler: Handler;
+};
+
+interface Route {
+  methods: ReadonlySet<string> | '*';
+  handler: Handler;
+}
+
+export interface HttpServerStats {
+  openConnections: number;
+  openStreams: number;
+  inFlightRequests: number;
+  requestsTotal: number;
+}
+
+function allows(route: Route, method: string): boolean {
+  if (route.methods === '*') return true;
+  return route.methods.has(method) || (method === 'HEAD' && route.methods.has('GET'));
+}
+
+export class HttpServer {
+  private readonly server: http.Server;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly maxBodyBytes: number;
+  private readonly closeGraceMs: number;
+  private readonly logger: Logger;
+  private readonly exact = new Map<string, Route[]>();
+  /** Longest prefix first. */
+  private prefixes: { prefix: string; routes: Route[] }[] = [];
+  private readonly connections = new Set<Socket>();
+  private readonly streams = new Set<ServerStream>();
+  private inFlight = 0;
+  private requestsTotal = 0;
+  private idleWaiters: (() => void)[] = [];
+  private listening = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: HttpServerOptions = {}) {
+    if ((options as { tls?: unknown }).tls !== undefined) {
+      throw new ValidationError('tls', 'TLS is not supported yet');
+    }
+    this.host = options.host ?? '127.0.0.1';
+    this.port = options.port ?? 0;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.closeGraceMs = options.closeGraceMs ?? 1000;
+    this.logger = options.logger ?? silentLogger;
+    this.server = http.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (req, res) => {
+      this.onRequest(req, res);
+    });
+    this.server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
+    this.server.on('connection', (socket: Socket) => {
+      this.connections.add(socket);
+      socket.once('close', () => this.connections.delete(socket));
+    });
+  }
+
+  /** Add a route. Registering the same method twice on the same path or prefix is an error. */
+  route(spec: RouteSpec): this {
+    const methods = spec.methods === '*' ? '*' : new Set(spec.methods.map((m) => m.toUpperCase()));
+    const route: Route = { methods, handler: spec.handler };
+    let list: Route[];
+    const key = spec.path ?? spec.prefix;
+    if (spec.path !== undefined) {
+      list = this.exact.get(spec.path) ?? [];
+      this.exact.set(spec.path, list);
+    } else {
+      let entry = this.prefixes.find((p) => p.prefix === spec.prefix);
+      if (!entry) {
+        entry = { prefix: spec.prefix, routes: [] };
+        this.prefixes.push(entry);
+        this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
+      }
+      list = entry.routes;
+    }
+    for (const r of list) {
+      const overlap = r.methods === '*' || methods === '*' || [...methods].some((m) => (r.methods as ReadonlySet<string>).has(m));
+      if (overlap) throw new ValidationError('route', `${key} already has a route for one of these methods`);
+    }
+    list.push(route);
+    return this;
+  }
+
+  /** Start listening; resolves with the bound port. */
+  listen(): Promise<number> {
+    if (this.listening) return Promise.resolve(this.boundPort());
+    return new Promise<number>((resolve, reject) => {
+      const onError = (e: Error): void => {
+        const code = (e as { code?: string }).code ?? 'ELISTEN';
+        reject(new TransportError(code, `cannot listen on ${this.host}:${this.port}: ${e.message}`, { cause: e }));
+      };
+      this.server.once('error', onError);
+      this.server.listen(this.port, this.host, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (e) => this.logger.error({ err: describeError(e) }, 'HTTP server error'));
+        this.listening = true;
+        resolve(this.boundPort());
+      });
+    });
+  }
+
+  /** The bound port (after listen). */
+  boundPort(): number {
+    const a = this.server.address();
+    if (a === null || typeof a === 'string') throw new TransportError('ENOTLISTENING', 'the server is not listening');
+    return a.port;
+  }
+
+  stats(): HttpServerStats {
+    return {
+      openConnections: this.connections.size,
+      openStreams: this.streams.size,
+      inFlightRequests: this.inFlight,
+      requestsTotal: this.requestsTotal,
+    };
+  }
+
+  /**
+   * Stop: accept nothing more, end every open stream (clients see a normal end), let in-flight
+   * plain requests finish for up to closeGraceMs, then close every connection.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      if (!this.listening) return;
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      for (const s of [...this.streams]) s.end();
+      this.server.closeIdleConnections();
+      if (this.inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.closeGraceMs);
+          this.idleWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      this.server.closeAllConnections();
+      await closed;
+      this.listening = false;
+    })();
+    return this.closing;
+  }
+
+  private find(path: string): Route[] | undefined {
+    const exact = this.exact.get(path);
+    if (exact) return exact;
+    for (const p of this.prefixes) if (path.startsWith(p.prefix)) return p.routes;
+    return undefined;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.requestsTotal++;
+    this.inFlight++;
+    res.once('close', () => {
+      this.inFlight--;
+      if (this.inFlight === 0 && this.idleWaiters.length > 0) {
+        const ws = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of ws) w();
+      }
+    });
+    // A write to a connection that just died must not crash the process.
+    res.on('error', (e) => this.logger.debug({ err: describeError(e) }, 'HTTP response error'));
+    if (this.closing) res.shouldKeepAlive = false;
+
+    const r = new ServerRequest(req, res, this);
+    const routes = this.find(r.path);
+    if (!routes) {
+      sendPlain(res, r, { status: 404, body: `No route for ${r.path}` });
+      return;
+    }
+    const route = routes.find((x) => allows(x, r.method));
+    if (!route) {
+      const allow = new Set<string>();
+      for (const x of routes) if (x.methods !== '*') for (const m of x.methods) allow.add(m);
+      if (allow.has('GET')) allow.add('HEAD');
+      sendPlain(res, r, {
+        status: 405,
+        headers: { Allow: [...allow].sort().join(', ') },
+        body: `Expecting one of { ${[...allow].sort().join(', ')} }, but received '${r.method}'`,
+      });
+      return;
+    }
+    void this.dispatch(route, r, res);
+  }
+
+  private async dispatch(route: Route, r: ServerRequest, res: ServerResponse): Promise<void> {
+    try {
+      const result = await route.handler(r);
+      if (r.stream) {
+        if (result !== undefined && result !== r.stream) {
+          this.logger.error({ method: r.method, path: r.path }, 'HTTP handler started a stream and also returned a response');
+        }
+        return;
+      }
+      if (result === undefined) throw new Error('the handler returned no response');
+      if (result instanceof ServerStream) throw new Error('the handler returned a stream it did not start');
+      sendPlain(res, r, result as HttpResponse);
+    } catch (e) {
+      this.fail(e, r, res);
+    }
+  }
+
+  private fail(e: unknown, r: ServerRequest, res: ServerResponse): void {
+    if (e instanceof TransportError && e.code === 'CLIENT_GONE') return;
+    const isHttp = e instanceof HttpError;
+    const isInvalid = !isHttp && e instanceof CorralError && e.code === 'INVALID';
+    if (!isHttp && !isInvalid) {
+      this.logger.error(
+        { err: describeError(e), stack: e instanceof Error ? e.stack : undefined, method: r.method, path: r.path },
+        'HTTP handler failed',
+      );
+    }
+    if (r.stream) {
+      r.stream.end();
+      return;
+    }
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    if (isHttp) {
+      sendPlain(res, r, { status: e.status, headers: { ...e.headers }, body: e.message });
+    } else if (isInvalid) {
+      sendPlain(res, r, { status: 400, body: (e as CorralError).message });
+    } else {
+      sendPlain(res, r, { status: 500, body: 'Internal server error' });
+    }
+  }
+
+  /** @internal */
+  get defaultMaxBody(): number {
+    return this.maxBodyBytes;
+  }
+
+  /** @internal */
+  addStream(s: ServerStream): void {
+    this.streams.add(s);
+    s.onClose(() => this.streams.delete(s));
+    if (this.closing) s.end();
+  }
+}
+
+function sendPlain(res: ServerResponse, r: ServerRequest, response: HttpResponse): void {
+  if (res.headersSent || res.destroyed) return;
+  const headers: OutgoingHttpHeaders = {};
+  let type: string | undefined;
+  for (const [k, v] of Object.entries(response.headers ?? {})) {
+    if (k.toLowerCase() === 'content-type') type = String(v);
+    headers[k] = v as string | number | string[];
+  }
+  let body: Buffer | undefined;
+  const b = response.body;
+  if (b === undefined || b === null) {
+    body = undefined;
+  } else if (typeof b === 'string') {
+    body = Buffer.from(b, 'utf8');
+    type ??= 'text/plain; charset=utf-8';
+  } else if (b instanceof Uint8Array) {
+    body = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    type ??= 'application/octet-stream';
+  } else {
+    body = Buffer.from(stringifyWire(b), 'latin1');
+    type ??= 'application/json';
+  }
+  const noBody = response.status === 204 || response.status === 304 || (response.status >= 100 && response.status < 200);
+  if (noBody) body = undefined;
+  if (body !== undefined && type !== undefined && !hasHeader(headers, 'content-type')) headers['Content-Type'] = type;
+  if (!noBody) headers['Content-Length'] = body?.length ?? 0;
+  if (r.closeConnection) headers['Connection'] = 'close';
+  res.writeHead(response.status, headers);
+  res.end(body);
+}
+
+function hasHeader(headers: OutgoingHttpHeaders, name: string): boolean {
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === name) return true;
+  return false;
+}
+
+class ServerRequest implements Request {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  stream: ServerStream | undefined;
+  /** Set when the body overflowed so much that the connection cannot be reused. */
+  closeConnection = false;
+  private bodyTaken = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly server: HttpServer,
+  ) {
+    this.method = (req.method ?? 'GET').toUpperCase();
+    let url = req.url ?? '/';
+    if (!url.startsWith('/')) {
+      // absolute-form (a proxy request) or '*'
+      try {
+        const u = new URL(url);
+        url = u.pathname + u.search;
+      } catch {
+        url = '/';
+      }
+    }
+    const q = url.indexOf('?');
+    this.path = q < 0 ? url : url.slice(0, q);
+    this.query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+    this.headers = req.headers;
+    this.remoteAddress = req.socket.remoteAddress ?? '';
+    this.remotePort = req.socket.remotePort ?? 0;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  readBody(limitBytes: number = this.server.defaultMaxBody): Promise<Buffer> {
+    if (this.bodyTaken) return Promise.reject(new Error('the request body was already read'));
+    this.bodyTaken = true;
+    const req = this.req;
+    const tooLarge = (): HttpError => new HttpError(413, `Request body is larger than ${limitBytes} bytes`, { code: 'TOO_LARGE' });
+
+    const declared = req.headers['content-length'];
+    if (declared !== undefined) {
+      const n = Number(declared);
+      if (Number.isSafeInteger(n) && n > limitBytes) {
+        if (n - limitBytes > DRAIN_BYTES) {
+          this.closeConnection = true;
+        } else {
+          req.resume(); // discard the rest; the connection stays usable
+        }
+        return Promise.reject(tooLarge());
+      }
+    }
+    if (req.complete && req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+
+    return new Promise<Buffer>((resolve, reject) => {
+      const parts: Buffer[] = [];
+      let size = 0;
+      let over = false;
+      let discarded = 0;
+      const onData = (chunk: Buffer): void => {
+        if (over) {
+          discarded += chunk.length;
+          if (discarded > DRAIN_BYTES) {
+            cleanup();
+            // The 413 went out already (or goes out now); the rest is not worth reading.
+            if (this.res.writableFinished) req.socket.destroy();
+            else this.res.once('finish', () => req.socket.destroy());
+          }
+          return;
+        }
+        size += chunk.length;
+        if (size > limitBytes) {
+          over = true;
+          parts.length = 0;
+          reject(tooLarge());
+          return;
+        }
+        parts.push(chunk);
+      };
+      const onEnd = (): void => {
+        cleanup();
+        if (!over) resolve(Buffer.concat(parts, size));
+      };
+      const onGone = (): void => {
+        cleanup();
+        if (!over && !req.complete) {
+          reject(new TransportError('CLIENT_GONE', 'the client went away while sending the request body'));
+        }
+      };
+      const cleanup = (): void => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('close', onGone);
+        req.off('error', onGone);
+        if (over) req.resume();
+      };
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('close', onGone);
+      req.on('error', onGone);
+    });
+  }
+
+  async readJson(limitBytes?: number): Promise<unknown> {
+    const body = await this.readBody(limitBytes);
+    if (body.length === 0) throw new ValidationError('body', 'is empty; expected JSON');
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      throw new ValidationError('body', 'is not valid UTF-8');
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new ValidationError('body', `is not valid JSON: ${describeError(e)}`);
+    }
+  }
+
+  startStream(status: number, headers: ResponseHeaders = {}): ResponseStream {
+    if (this.stream) throw new Error('a stream was already started for this request');
+    if (this.res.headersSent) throw new Error('the response was already sent');
+    const out: OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(headers)) {
+      if (k.toLowerCase() === 'content-length') throw new ValidationError('headers', 'a stream has no Content-Length');
+      out[k] = v as string | number | string[];
+    }
+    const socket = this.res.socket;
+    socket?.setNoDelay(true);
+    this.res.writeHead(status, out);
+    this.res.flushHeaders();
+    const s = new ServerStream(this.res);
+    this.stream = s;
+    this.server.addStream(s);
+    return s;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+class ServerStream implements ResponseStream {
+  private ended = false;
+  private gone = false;
+  private callbacks: (() => void)[] = [];
+
+  constructor(private readonly res: ServerResponse) {
+    res.once('close', () => {
+      this.gone = true;
+      const cbs = this.callbacks;
+      this.callbacks = [];
+      for (const cb of cbs) cb();
+    });
+  }
+
+  get closed(): boolean {
+    return this.ended || this.gone || this.res.destroyed;
+  }
+
+  get bufferedBytes(): number {
+    return this.res.writableLength;
+  }
+
+  write(chunk: Uint8Array | string): boolean {
+    if (this.closed) return false;
+    if (chunk.length === 0) return true; // an empty chunk would end the body
+    return this.res.write(chunk);
+  }
+
+  writeRecord(payload: string | Uint8Array): boolean {
+    if (this.closed) return false;
+    const p = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    return this.res.write(encodeRecord(p));
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.gone && !this.res.destroyed) this.res.end();
+  }
+
+  onClose(cb: () => void): void {
+    if (this.gone) queueMicrotask(cb);
+    else this.callbacks.push(cb);
+  }
+}
