@@ -116,6 +116,8 @@ class AgentState {
   /** Free resources, split the way an allocation run consumes them. */
   freeUnreserved: Resources = Resources.EMPTY;
   freeRevocable: Resources = Resources.EMPTY;
+  /** Some of freeRevocable is reserved for a role (rare): offers must pick per role. */
+  revocableReserved = false;
   freeReserved = new Map<string, Resources>();
   /** Scalars of freeUnreserved (thousandths) and whether it is allocatable on its own. */
   freeUnreservedVec: Vec = [];
@@ -574,6 +576,8 @@ export class HierarchicalAllocator {
     const mine = reserved.size === 0 ? undefined : reserved.get(role);
     let main = mine === undefined ? this.wUnreserved : this.wUnreserved.plus(mine);
     let rev = fw.revocable ? this.wRevocable : Resources.EMPTY;
+    // Revocable resources reserved for a role go to that role only.
+    if (agent.revocableReserved && !rev.isEmpty()) rev = rev.filter((r) => r.role === UNRESERVED || r.role === role);
     // The agent's untouched unreserved set has its scalars and allocatability precomputed.
     const plain = main === agent.freeUnreserved;
     if (!main.isEmpty() && !(plain ? agent.freeUnreservedOk : this.allocatable(main))) main = Resources.EMPTY;
@@ -593,7 +597,7 @@ export class HierarchicalAllocator {
     if (!rev.isEmpty()) {
       this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: rev, revocable: true });
       this.grant(fw, agent, rev);
-      this.wRevocable = Resources.EMPTY;
+      this.wRevocable = rev === this.wRevocable ? Resources.EMPTY : this.wRevocable.minus(rev);
     }
     if (!fw.touched) {
       fw.touched = true;
@@ -673,10 +677,14 @@ export class HierarchicalAllocator {
     const unreserved: Resource[] = [];
     const revocable: Resource[] = [];
     const reserved = new Map<string, Resource[]>();
+    let revocableReserved = false;
     for (const r of free) {
-      if (r.revocable) revocable.push(r);
-      else if (r.role === UNRESERVED) unreserved.push(r);
-      else {
+      if (r.revocable) {
+        revocable.push(r);
+        if (r.role !== UNRESERVED) revocableReserved = true;
+      } else if (r.role === UNRESERVED) {
+        unreserved.push(r);
+      } else {
         const list = reserved.get(r.role);
         if (list) list.push(r);
         else reserved.set(r.role, [r]);
@@ -686,6 +694,7 @@ export class HierarchicalAllocator {
     agent.freeUnreservedVec = this.vecOf(agent.freeUnreserved);
     agent.freeUnreservedOk = this.allocatable(agent.freeUnreserved);
     agent.freeRevocable = Resources.of(revocable);
+    agent.revocableReserved = revocableReserved;
     agent.freeReserved = new Map(Array.from(reserved, ([role, list]) => [role, Resources.of(list)]));
     agent.stale = false;
   }
