@@ -1,0 +1,16 @@
+/** The transport layer: one HTTP server per daemon, the HTTP client, streaming. No cluster logic. */
+export { HttpServer, DEFAULT_MAX_BODY_BYTES } from './http_server.ts';
+export type {
+  Handler,
+  HandlerResult,
+  HttpResponse,
+  HttpServerOptions,
+  HttpServerStats,
+  Request,
+  ResponseHeaders,
+  ResponseStream,
+  RouteSpec,
+} from './http_server.ts';
+export { HttpClient, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES } from './http_client.ts';
+export type { ClientRequest, ClientResponse, ClientStream, HttpClientOptions, RequestBody, StreamRequest } from './http_client.ts';
+export { HttpError, TransportError, errorCode } from './errors.ts';
