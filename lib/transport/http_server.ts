@@ -68,6 +68,11 @@ export interface ResponseStream {
   write(chunk: Uint8Array | string): boolean;
   /** Frame `payload` as one RecordIO record and write it as one chunk. */
   writeRecord(payload: string | Uint8Array): boolean;
+  /**
+   * Resolves once the socket buffer has drained below its high-water mark (at once if it is not
+   * above it) or the stream closed: a writer that awaits it never buffers without bound.
+   */
+  drained(): Promise<void>;
   /** End the response (terminating chunk); the connection stays open for keep-alive. */
   end(): void;
   /** `cb` runs once when the stream closes: the client went away or the response ended. */
@@ -565,6 +570,19 @@ class ServerStream implements ResponseStream {
     if (this.closed) return false;
     const p = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     return this.res.write(encodeRecord(p));
+  }
+
+  drained(): Promise<void> {
+    if (this.closed || !this.res.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
   }
 
   end(): void {

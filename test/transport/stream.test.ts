@@ -311,3 +311,34 @@ test('idleTimeoutMs fails a silent stream with ETIMEDOUT', async (t) => {
   t.deepEqual(got, ['{"type":"SUBSCRIBED"}']);
   t.is((e as { code?: string }).code, 'ETIMEDOUT');
 });
+
+test('drained(): a writer that awaits it keeps the buffer bounded while the reader is slow', async (t) => {
+  let maxBuffered = 0;
+  let finished = false;
+  const { port } = await startServer(t, {}, (s) =>
+    s.route({
+      path: '/flood',
+      methods: ['POST'],
+      handler: async (r) => {
+        const st = r.startStream(200, {});
+        const rec = 'r'.repeat(1000);
+        for (let i = 0; i < 4000 && !st.closed; i++) {
+          if (!st.writeRecord(rec)) await st.drained();
+          maxBuffered = Math.max(maxBuffered, st.bufferedBytes);
+        }
+        st.end();
+        finished = true;
+      },
+    }),
+  );
+  const c = client(t);
+  const s = await c.openStream({ url: `http://127.0.0.1:${port}/flood`, body: {} });
+  let n = 0;
+  for await (const r of s.records) {
+    t.is(r.length, 1000);
+    if (++n % 500 === 0) await delay(5);
+  }
+  t.is(n, 4000);
+  t.true(finished);
+  t.true(maxBuffered < 100_000, `buffered at most ${maxBuffered} bytes`);
+});
