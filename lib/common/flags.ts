@@ -1,0 +1,200 @@
+/**
+ * Flags the Mesos way: `--name=value` (booleans also `--name`, `--no-name`), or the
+ * environment as `CORRAL_<NAME>` or, for migrations, `MESOS_<NAME>`. A value `file:///path` is
+ * read from that file (the reader is passed in: common does no I/O). Every flag is declared once
+ * in a table with its help text, default and parser; parsing yields a frozen object, or a
+ * FlagError naming the flag and the reason.
+ */
+import { CorralError } from './errors.ts';
+
+export class FlagError extends CorralError {
+  constructor(flag: string, reason: string) {
+    super('BAD_FLAG', `--${flag}: ${reason}`, { field: `--${flag}` });
+    this.name = 'FlagError';
+  }
+}
+
+export interface FlagSpec<T> {
+  readonly help: string;
+  /** The default; undefined = optional with no default (or required when `required`). */
+  readonly default?: T;
+  readonly required?: boolean;
+  readonly boolean?: boolean;
+  /** Text to value; throw an Error (its message becomes the reason) on bad input. */
+  readonly parse: (text: string) => T;
+  /** How the default prints in --help and in /flags. */
+  readonly show?: (value: T) => string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type FlagTable = Record<string, FlagSpec<any>>;
+
+/** A flag with no default that may be left unset: its value is `V | undefined`. */
+export type OptionalFlag<T> = FlagSpec<T> & { readonly optional: true };
+
+export type FlagValues<T extends FlagTable> = {
+  readonly [K in keyof T]: T[K] extends OptionalFlag<infer V> ? V | undefined : T[K] extends FlagSpec<infer V> ? V : never;
+};
+
+export interface ParsedFlags<T extends FlagTable> {
+  readonly values: FlagValues<T>;
+  /** Every flag as text, as the `/flags` endpoints show them. */
+  readonly text: Readonly<Record<string, string>>;
+  /** Words that were not flags. */
+  readonly rest: readonly string[];
+}
+
+export interface FlagSources {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Reads `file://` values. */
+  readonly readFile?: (path: string) => string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsers
+
+export function parseBool(text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (t === 'true' || t === '1' || t === 'yes') return true;
+  if (t === 'false' || t === '0' || t === 'no') return false;
+  throw new Error(`'${text}' is not a boolean (true or false)`);
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  ms: 1,
+  secs: 1000,
+  mins: 60_000,
+  hrs: 3_600_000,
+  days: 86_400_000,
+  weeks: 604_800_000,
+};
+
+/** A Mesos duration (`5secs`, `15mins`, `250ms`, `1weeks`) in milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*$/.exec(text);
+  if (!m) throw new Error(`'${text}' is not a duration (a number and one of ns, us, ms, secs, mins, hrs, days, weeks)`);
+  return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+}
+
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [['weeks', 604_800_000], ['days', 86_400_000], ['hrs', 3_600_000], ['mins', 60_000], ['secs', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+const BYTE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+
+/** A Mesos byte size (`2GB`, `512MB`, `100B`) in bytes. */
+export function parseBytes(text: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+)\s*(B|KB|MB|GB|TB)\s*$/i.exec(text);
+  if (!m) throw new Error(`'${text}' is not a size (a number and one of B, KB, MB, GB, TB)`);
+  return Math.round(Number(m[1]) * BYTE_UNITS[m[2]!.toUpperCase()]!);
+}
+
+export function parsePort(text: string): number {
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text.trim()) || n < 0 || n > 65535) throw new Error(`'${text}' is not a port number (0-65535)`);
+  return n;
+}
+
+export function parseNonNegativeInt(text: string): number {
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new Error(`'${text}' is not a non-negative integer`);
+  return n;
+}
+
+export const str = (text: string): string => text;
+
+// ---------------------------------------------------------------------------------------------
+// Flag tables
+
+/** A flag with a default, or a required one. */
+export function flag<T>(spec: FlagSpec<T> & ({ readonly default: T } | { readonly required: true })): FlagSpec<T> {
+  return spec;
+}
+
+/** A flag that may be left unset. */
+export function optionalFlag<T>(spec: Omit<FlagSpec<T>, 'default' | 'required'>): OptionalFlag<T> {
+  return { ...spec, optional: true };
+}
+
+function envNames(name: string): string[] {
+  const upper = name.toUpperCase();
+  return [`CORRAL_${upper}`, `MESOS_${upper}`];
+}
+
+/** Parse flags from the command line (which wins) and the environment. */
+export function parseFlags<T extends FlagTable>(table: T, sources: FlagSources): ParsedFlags<T> {
+  const raw = new Map<string, string>();
+  const rest: string[] = [];
+  for (const name of Object.keys(table)) {
+    for (const env of envNames(name)) {
+      const v = sources.env[env];
+      if (v !== undefined) {
+        raw.set(name, v);
+        break;
+      }
+    }
+  }
+  for (const arg of sources.argv) {
+    if (!arg.startsWith('--')) {
+      rest.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    let name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    let value = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (!(name in table) && name.startsWith('no-') && eq < 0 && table[name.slice(3)]?.boolean) {
+      name = name.slice(3);
+      value = 'false';
+    }
+    const spec = table[name];
+    if (!spec) throw new FlagError(name, 'unknown flag (see --help)');
+    if (value === undefined) {
+      if (!spec.boolean) throw new FlagError(name, 'needs a value: --' + name + '=VALUE');
+      value = 'true';
+    }
+    raw.set(name, value);
+  }
+  const values: Record<string, unknown> = {};
+  const text: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(table)) {
+    let value = raw.get(name);
+    if (value !== undefined && value.startsWith('file://')) {
+      if (!sources.readFile) throw new FlagError(name, 'file:// values are not supported here');
+      try {
+        value = sources.readFile(value.slice('file://'.length)).trim();
+      } catch (e) {
+        throw new FlagError(name, `cannot read ${value}: ${(e as Error).message}`);
+      }
+    }
+    if (value === undefined) {
+      if (spec.required) throw new FlagError(name, 'is required');
+      values[name] = spec.default;
+      if (spec.default !== undefined) text[name] = spec.show ? spec.show(spec.default) : String(spec.default);
+      continue;
+    }
+    try {
+      values[name] = spec.parse(value);
+    } catch (e) {
+      throw new FlagError(name, (e as Error).message);
+    }
+    text[name] = value;
+  }
+  return { values: Object.freeze(values) as FlagValues<T>, text: Object.freeze(text), rest };
+}
+
+/** The --help text of a table. */
+export function flagsHelp(table: FlagTable): string {
+  const lines: string[] = [];
+  for (const [name, spec] of Object.entries(table).sort(([a], [b]) => a.localeCompare(b))) {
+    const def = spec.default !== undefined ? ` (default: ${spec.show ? spec.show(spec.default) : String(spec.default)})` : spec.required ? ' (required)' : '';
+    lines.push(`  --${name}${spec.boolean ? '' : '=VALUE'}${def}`);
+    lines.push(`      ${spec.help}`);
+  }
+  return lines.join('\n');
+}
