@@ -313,11 +313,9 @@ export class HierarchicalAllocator {
     for (const fw of agent.filters.keys()) fw.filtered.delete(agent);
     subVec(this.totalVec, agent.totalVec);
     this.agents.delete(id);
-    const last = this.agentList.pop()!;
-    if (last !== agent) {
-      this.agentList[agent.listIndex] = last;
-      last.listIndex = agent.listIndex;
-    }
+    // Keep the insertion order that full runs walk (O(agents), like removeFramework).
+    this.agentList.splice(agent.listIndex, 1);
+    for (let i = agent.listIndex; i < this.agentList.length; i++) this.agentList[i]!.listIndex = i;
     this.dirty.delete(agent);
     this.sharesStale = true;
   }
