@@ -1,0 +1,204 @@
+/**
+ * Transport benchmark over loopback. The Corral HttpServer runs in this process; every client
+ * (Corral's HttpClient, or curl as the peer) runs in its own process, so the figures are the
+ * server's own work plus one client, as in production.
+ *
+ *   stream   events/s of one RecordIO event stream of small JSON events (each serialised with
+ *            stringifyWire and framed as it is written, backpressure respected), read to the end
+ *            by HttpClient.openStream, and by `curl -N` as the peer.
+ *   requests small POSTs (a JSON call, 202 Accepted) on keep-alive connections: HttpClient with
+ *            1 and 16 requests in flight, and curl (one keep-alive connection; then --parallel 16).
+ *
+ *   npm run bench -- [--quick]         (or: node --import tsx bench/transport.bench.ts [--quick])
+ *
+ * Short (under ~20 s); run it alone, not next to other heavy work.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { HttpServer } from '../lib/transport/http_server.ts';
+import { HttpClient } from '../lib/transport/http_client.ts';
+import { double, stringifyWire } from '../lib/proto/json_text.ts';
+
+const quick = process.argv.includes('--quick');
+const self = fileURLToPath(import.meta.url);
+const STREAM_EVENTS = quick ? 100_000 : 300_000;
+const REQUEST_MS = quick ? 1000 : 2500;
+const CURL_REQUESTS = quick ? 3000 : 8000;
+
+function event(i: number): object {
+  return {
+    type: 'UPDATE',
+    update: {
+      status: {
+        task_id: { value: `task-${i}` },
+        state: 'TASK_RUNNING',
+        agent_id: { value: '2b1d8a0e-5c4f-4d3a-9e2b-7f6a5c4d3e2f-S0' },
+        timestamp: double(1700000000 + i / 1000),
+        uuid: 'AAECAwQFBgcICQoLDA0ODw==',
+        source: 'SOURCE_EXECUTOR',
+      },
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// Client role (a child process): prints one JSON line with its result.
+
+async function clientRole(): Promise<void> {
+  const arg = (name: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))!.slice(name.length + 3);
+  const url = arg('url');
+  const c = new HttpClient();
+  if (arg('role') === 'stream') {
+    const s = await c.openStream({ url, body: { type: 'SUBSCRIBE' } });
+    let n = 0;
+    let bytes = 0;
+    for await (const r of s.records) {
+      n++;
+      bytes += r.length;
+    }
+    console.log(JSON.stringify({ records: n, bytes }));
+  } else {
+    const concurrency = Number(arg('concurrency'));
+    const ms = Number(arg('ms'));
+    const body = '{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}';
+    const headers = { 'Content-Type': 'application/json', 'Mesos-Stream-Id': 'abc' };
+    // warm-up
+    for (let i = 0; i < 200; i++) await c.request({ url, method: 'POST', headers, body });
+    let done = 0;
+    const t0 = performance.now();
+    const end = t0 + ms;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < end) {
+          const r = await c.request({ url, method: 'POST', headers, body });
+          if (r.status !== 202) throw new Error(`status ${r.status}`);
+          done++;
+        }
+      }),
+    );
+    console.log(JSON.stringify({ requests: done, ms: performance.now() - t0 }));
+  }
+  c.close();
+}
+
+// ------------------------------------------------------------------------------------------
+// Server role (this process).
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0) process.stderr.write(`${cmd} exited ${code}: ${err}`);
+      resolve({ code, out, ms: performance.now() - t0 });
+    });
+  });
+}
+
+function nodeClient(args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
+  return run(process.execPath, ['--import', 'tsx', self, '--client', ...args]);
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  const hasCurl = spawnSync('curl', ['--version']).status === 0;
+  let streamMs = 0;
+  let streamBytes = 0;
+  let streamEvents = 0;
+  const server = new HttpServer({ host: '127.0.0.1', port: 0 });
+  server.route({
+    path: '/api/v1/scheduler',
+    methods: ['POST'],
+    handler: async (req) => {
+      const call = (await req.readJson()) as { type?: string };
+      if (call.type !== 'SUBSCRIBE') return { status: 202 };
+      const st = req.startStream(200, { 'Content-Type': 'application/json', 'Mesos-Stream-Id': 'bench' });
+      const t0 = performance.now();
+      let bytes = 0;
+      let i = 0;
+      for (; i < STREAM_EVENTS && !st.closed; i++) {
+        const text = stringifyWire(event(i));
+        bytes += text.length;
+        if (!st.writeRecord(text)) await st.drained();
+      }
+      st.end();
+      st.onClose(() => {
+        streamMs = performance.now() - t0;
+        streamBytes = bytes;
+        streamEvents = i;
+      });
+      return st;
+    },
+  });
+  const port = await server.listen();
+  const url = `http://127.0.0.1:${port}/api/v1/scheduler`;
+
+  console.log(`transport benchmark (loopback, Node ${process.version}${quick ? ', --quick' : ''}); server in this process, each client in its own`);
+
+  // --- stream
+  const rows: [string, string, string][] = [];
+  const a = await nodeClient(['--role=stream', `--url=${url}`]);
+  if (a.code !== 0) throw new Error('stream client failed');
+  const got = JSON.parse(a.out) as { records: number; bytes: number };
+  if (got.records !== STREAM_EVENTS || got.bytes !== streamBytes) throw new Error(`stream client got ${got.records} records, ${got.bytes} bytes`);
+  const corralEps = streamEvents / (streamMs / 1000);
+  const evBytes = streamBytes / streamEvents;
+  rows.push([`stream, ${fmt(STREAM_EVENTS)} events of ~${Math.round(evBytes)} B → HttpClient.openStream`, `${fmt(corralEps)} events/s`, `${((streamBytes / (streamMs / 1000)) / 1e6).toFixed(1)} MB/s`]);
+  let curlEps: number | undefined;
+  if (hasCurl) {
+    const c = await run('curl', ['-sN', '-o', '/dev/null', '-w', '%{size_download}', '-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"type":"SUBSCRIBE"}', url]);
+    if (c.code !== 0) throw new Error(`curl exited ${c.code}`);
+    await new Promise((resolve) => setImmediate(resolve));
+    if (Number(c.out) <= streamBytes) throw new Error(`curl read ${c.out} bytes`);
+    curlEps = streamEvents / (streamMs / 1000);
+    rows.push([`stream, same events → curl -N (peer reader)`, `${fmt(curlEps)} events/s`, `${((streamBytes / (streamMs / 1000)) / 1e6).toFixed(1)} MB/s`]);
+  }
+
+  // --- requests
+  const before = server.stats().requestsTotal;
+  const r1 = JSON.parse((await nodeClient(['--role=requests', `--url=${url}`, '--concurrency=1', `--ms=${REQUEST_MS}`])).out) as { requests: number; ms: number };
+  const rps1 = r1.requests / (r1.ms / 1000);
+  rows.push(['small POST → 202, keep-alive, HttpClient, 1 in flight', `${fmt(rps1)} req/s`, `${(1e6 / rps1).toFixed(0)} µs/req`]);
+  const r16 = JSON.parse((await nodeClient(['--role=requests', `--url=${url}`, '--concurrency=16', `--ms=${REQUEST_MS}`])).out) as { requests: number; ms: number };
+  const rps16 = r16.requests / (r16.ms / 1000);
+  rows.push(['small POST → 202, keep-alive, HttpClient, 16 in flight', `${fmt(rps16)} req/s`, '']);
+  const seen = server.stats().requestsTotal - before;
+  if (seen < r1.requests + r16.requests) throw new Error(`server saw ${seen} requests, clients report more`);
+
+  let curl1: number | undefined;
+  let curl16: number | undefined;
+  if (hasCurl) {
+    const common = ['-s', '--no-progress-meter', '-o', '/dev/null', '-X', 'POST', '-H', 'Content-Type: application/json', '-H', 'Mesos-Stream-Id: abc', '-d', '{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}'];
+    const glob = `${url}?n=[1-${CURL_REQUESTS}]`;
+    const b0 = server.stats().requestsTotal;
+    const c1 = await run('curl', [...common, glob]);
+    if (server.stats().requestsTotal - b0 !== CURL_REQUESTS) throw new Error('curl did not make every request');
+    curl1 = CURL_REQUESTS / (c1.ms / 1000);
+    rows.push(['small POST → 202, keep-alive, curl (one connection, sequential; peer)', `${fmt(curl1)} req/s`, `incl. curl start`]);
+    const c16 = await run('curl', [...common, '--parallel', '--parallel-max', '16', '--parallel-immediate', glob]);
+    curl16 = CURL_REQUESTS / (c16.ms / 1000);
+    rows.push(['small POST → 202, keep-alive, curl --parallel-max 16 (peer)', `${fmt(curl16)} req/s`, `incl. curl start`]);
+  }
+
+  const w = Math.max(...rows.map((r) => r[0].length));
+  for (const [name, fig, extra] of rows) console.log(`  ${name.padEnd(w)}  ${fig.padStart(16)}  ${extra}`);
+  if (hasCurl) {
+    console.log(
+      `ratios (Corral client / curl): stream ${(corralEps / curlEps!).toFixed(2)}, ` +
+        `requests 1 in flight ${(rps1 / curl1!).toFixed(2)}, 16 in flight ${(rps16 / curl16!).toFixed(2)}`,
+    );
+  } else {
+    console.log('curl not installed: no peer figures');
+  }
+  console.log(`server: ${server.stats().requestsTotal} requests served, ${server.stats().openStreams} streams open at the end`);
+  await server.close();
+}
+
+if (process.argv.includes('--client')) await clientRole();
+else await main();
