@@ -29,11 +29,17 @@
  * already done to the input anyway); fields that need exactness check `Number.isSafeInteger`.
  *
  * Writing (§1.2): `emitObject` leaves out unset fields and empty repeated fields; a field with
- * an explicit `[default = …]` is written with `withDefault`, so it always appears.
+ * an explicit `[default = …]` is written with `withDefault`, so it always appears; doubles are
+ * wrapped with json_text.ts `double()` and the text is made by `stringifyWire`.
  */
 import { ValidationError } from '../common/errors.ts';
+import type { WireDouble } from './json_text.ts';
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+/**
+ * JSON as codecs build it for the wire. A proto `double` is a `WireDouble` (json_text.ts
+ * `double(n)`), so that `stringifyWire` writes it as Mesos does (`8.0`, bare `Infinity`).
+ */
+export type JsonValue = null | boolean | number | string | WireDouble | JsonValue[] | JsonObject;
 export interface JsonObject {
   [key: string]: JsonValue;
 }
