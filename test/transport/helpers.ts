@@ -157,3 +157,12 @@ export function oneRecord(chunk: Buffer): Buffer {
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Poll `pred` every few milliseconds until it holds (fails after `ms`). */
+export async function waitFor(pred: () => boolean, what = 'condition', ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(5);
+  }
+}

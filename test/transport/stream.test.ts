@@ -4,7 +4,7 @@ import { recordingLogger } from '../../lib/common/log.ts';
 import { double, stringifyWire } from '../../lib/proto/json_text.ts';
 import { encodeRecord } from '../../lib/proto/recordio.ts';
 import type { ResponseStream } from '../../lib/transport/http_server.ts';
-import { RawClient, client, delay, oneRecord, startServer } from './helpers.ts';
+import { RawClient, client, delay, oneRecord, startServer, waitFor } from './helpers.ts';
 
 const SUBSCRIBE = 'POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}';
 
@@ -145,8 +145,7 @@ test('a client that goes away fires onClose on the server and the stream count d
   t.false(stream!.closed);
   s.close();
   t.true((await it.next()).done, 'the iterator ends after close()');
-  const raw = await RawClient.connect(port, t); // only to use its waiting helper
-  await raw.until(() => closes === 1, 'onClose');
+  await waitFor(() => closes === 1, 'onClose');
   t.true(stream!.closed);
   t.is(server.stats().openStreams, 0);
   t.false(stream!.write(Buffer.from('late')), 'writes after close are dropped');
@@ -176,8 +175,7 @@ test('a consumer that breaks out of the loop releases the stream', async (t) => 
     t.is(r.toString(), '{"n":0}');
     break;
   }
-  const raw = await RawClient.connect(port, t);
-  await raw.until(() => closed && server.stats().openStreams === 0, 'server sees the close');
+  await waitFor(() => closed && server.stats().openStreams === 0, 'server sees the close');
   t.pass();
 });
 
