@@ -122,3 +122,37 @@ test('only http: URLs', async (t) => {
   const e = await t.throwsAsync(c.request({ url: 'https://127.0.0.1:1/' }));
   t.is((e as TransportError).code, 'EPROTONOSUPPORT');
 });
+
+test('a reused keep-alive connection that the server drops is retried once on a fresh one; a fresh one is not', async (t) => {
+  // A raw server: on each connection it answers the first request with keep-alive and drops
+  // the connection on the second, as a server whose idle timeout fires just as a request comes.
+  let connections = 0;
+  let dropFirst = false;
+  const raw = net.createServer((sock) => {
+    connections++;
+    let served = 0;
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      if (!d.includes('\r\n\r\n')) return;
+      if (dropFirst || served > 0) {
+        sock.destroy();
+        return;
+      }
+      served++;
+      sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => raw.close(() => resolve())));
+  const url = `http://127.0.0.1:${(raw.address() as { port: number }).port}/x`;
+  const c = client(t);
+  t.is((await c.request({ url })).text(), 'ok');
+  t.is((await c.request({ url, body: '{}' })).text(), 'ok', 'the second goes out on the pooled socket, is dropped, and is retried');
+  t.is(connections, 2);
+  dropFirst = true;
+  c.close();
+  const fresh = client(t);
+  const e = await t.throwsAsync(fresh.request({ url }));
+  t.is((e as TransportError).code, 'ECONNRESET');
+  t.is(connections, 3, 'no retry on a fresh connection');
+});
