@@ -38,7 +38,8 @@ const DISK_SOURCE_TYPES = ['UNKNOWN', 'PATH', 'MOUNT', 'BLOCK', 'RAW'] as const;
 // ---------------------------------------------------------------------------------------------
 // Value, Labels: wire readers shared by resources and attributes
 
-interface WireRange {
+/** `Value.Range` as read from the wire (uint64s within 2^53 are exact). */
+export interface WireRange {
   begin: number;
   end: number;
 }
