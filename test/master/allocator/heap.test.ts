@@ -193,7 +193,7 @@ test('random push/remove/update/rebuild sequences keep order; walk visits in asc
       const sorted = live.slice().sort(cmp);
       return all.length === sorted.length && all.every((x, i) => x === sorted[i]);
     }),
-    { numRuns: 300 },
+    { numRuns: 300, includeErrorInReport: true },
   );
   t.pass();
 });

@@ -427,6 +427,39 @@ test('a filtered framework is skipped: another framework gets the resources mean
   expectAllocations(t, a.allocate(1100), [['f1', 'a1', r('cpus:2;mem:1024')]]);
 });
 
+test('a framework that becomes eligible is offered an agent that every other framework had refused', (t) => {
+  const a = new HierarchicalAllocator();
+  a.addFramework('f1', FW('r'));
+  a.addFramework('f2', FW('r'), false);
+  a.addAgent('a1', r('cpus:2;mem:1024'));
+  a.allocate(0);
+  a.recoverResources('f1', 'a1', r('cpus:2;mem:1024'), 0, 60_000);
+  expectAllocations(t, a.allocate(10), []);
+  expectAllocations(t, a.allocate(20), []);
+  a.activateFramework('f2');
+  expectAllocations(t, a.allocate(30), [['f2', 'a1', r('cpus:2;mem:1024')]]);
+});
+
+test("a role's reservation refused by its first framework goes to the next one, also after the unreserved pool is gone", (t) => {
+  const a = new HierarchicalAllocator();
+  a.addFramework('f1', FW('r', true));
+  a.addFramework('f2', FW('r'));
+  const reserved = r('cpus(r):1;mem(r):128');
+  const revocable = Resources.of([rev('cpus', 2)]);
+  a.addAgent('a1', reserved.plus(revocable));
+  expectAllocations(t, a.allocate(0), [
+    ['f1', 'a1', reserved],
+    ['f1', 'a1', revocable, true],
+  ]);
+  a.recoverResources('f1', 'a1', reserved, 1, 60_000);
+  a.recoverResources('f1', 'a1', revocable, 1);
+  // f1 (first on the tie) takes the revocable pool but refuses the reservation: f2 gets it.
+  expectAllocations(t, a.allocate(10), [
+    ['f1', 'a1', revocable, true],
+    ['f2', 'a1', reserved],
+  ]);
+});
+
 test('a filter does not apply when more resources become free (the candidate is larger)', (t) => {
   const a = new HierarchicalAllocator();
   a.addFramework('f1', FW('r'));
@@ -659,6 +692,22 @@ test('removeAgent drops its allocations and its part of the cluster total', (t) 
   t.is(a.stats().filters, 0);
   t.is(a.frameworkShare('f2'), 1);
   t.is(t.throws<AllocatorError>(() => a.free('a1'))?.code, 'UNKNOWN_AGENT');
+});
+
+test('agents are walked in the order they were added, also after one in the middle is removed', (t) => {
+  const a = new HierarchicalAllocator();
+  a.addFramework('f1', FW('r'));
+  a.addFramework('f2', FW('r'));
+  for (const id of ['a1', 'a2', 'a3', 'a4']) a.addAgent(id, r('cpus:1;mem:512'));
+  a.removeAgent('a2');
+  a.addAgent('a0', r('cpus:1;mem:512'));
+  const one = r('cpus:1;mem:512');
+  expectAllocations(t, a.allocate(0), [
+    ['f1', 'a1', one],
+    ['f2', 'a3', one],
+    ['f1', 'a4', one],
+    ['f2', 'a0', one],
+  ]);
 });
 
 test('an agent re-registering with used resources: they are counted and the rest is offered', (t) => {
