@@ -4,7 +4,7 @@
  * the exact allocations and DRF shares that must follow.
  */
 import test from 'ava';
-import { Resources } from '../../../lib/common/resources/index.ts';
+import { Resources, resource } from '../../../lib/common/resources/index.ts';
 import { AllocatorError, HierarchicalAllocator } from '../../../lib/master/allocator/index.ts';
 import { dyn, expectAllocations, expectResources, r, rev } from './helpers.ts';
 
@@ -263,6 +263,38 @@ test('RESERVE flow: a framework reserves part of its offer; once recovered, the 
   a.recoverResources('f-aaa', 'a1', from, 3);
   expectResources(t, a.free('a1'), r('cpus:4;mem:1024'));
   expectAllocations(t, a.allocate(4), [['f-aaa', 'a1', r('cpus:4;mem:1024')]]);
+});
+
+test('CREATE and DESTROY of persistent volumes: the volume stays with its role and is offered as itself', (t) => {
+  const a = new HierarchicalAllocator();
+  a.addFramework('f-web', FW('web'));
+  a.addAgent('a1', r('cpus:1;mem:128;disk:100'));
+  a.allocate(0);
+  const reservedDisk = Resources.of([dyn('disk', 100, 'web')]);
+  const volume = (id: string, size: number) =>
+    resource('disk', size, { role: 'web', reservation: { principal: 'ops' }, disk: { persistence: { id }, volume: { mode: 'RW', containerPath: id } } });
+  const volumes = Resources.of([volume('v1', 50), volume('v2', 50)]);
+  a.updateAllocation('f-web', 'a1', r('disk:100'), reservedDisk); // RESERVE
+  a.updateAllocation('f-web', 'a1', reservedDisk, volumes); // CREATE two volumes of one size
+  expectResources(t, a.allocation('f-web', 'a1'), r('cpus:1;mem:128').plus(volumes));
+  t.is(a.frameworkShare('f-web'), 1);
+
+  // One volume comes back: it is offered as itself, to its role only.
+  a.recoverResources('f-web', 'a1', Resources.of([volume('v2', 50)]), 1);
+  a.addFramework('f-aaa', FW('aaa'));
+  expectResources(t, a.free('a1'), Resources.of([volume('v2', 50)]));
+  expectAllocations(t, a.allocate(2), []); // a volume alone is below the minimum (no cpus, no mem)
+  a.recoverResources('f-web', 'a1', r('cpus:1;mem:128'), 3);
+  expectAllocations(t, a.allocate(4), [
+    ['f-aaa', 'a1', r('cpus:1;mem:128')],
+  ]);
+  a.recoverResources('f-aaa', 'a1', r('cpus:1;mem:128'), 5);
+  a.suppress('f-aaa');
+  expectAllocations(t, a.allocate(6), [['f-web', 'a1', r('cpus:1;mem:128').plus(Resources.of([volume('v2', 50)]))]]);
+
+  // DESTROY v1: the reserved disk is back in the allocation and the total.
+  a.updateAllocation('f-web', 'a1', Resources.of([volume('v1', 50)]), Resources.of([dyn('disk', 50, 'web')]));
+  expectResources(t, a.allocation('f-web', 'a1'), r('cpus:1;mem:128').plus(Resources.of([volume('v2', 50), dyn('disk', 50, 'web')])));
 });
 
 test('updateAllocation refuses resources the framework does not hold', (t) => {
