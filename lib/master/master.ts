@@ -317,6 +317,9 @@ export class Master {
     fw.active = true;
     fw.unregisteredTime = undefined;
     this.opts.allocator.activateFramework(fw.id);
+    // A subscription starts clean, as in Mesos: old decline filters and suppression go, then
+    // the roles the scheduler asks to keep suppressed are suppressed again.
+    this.opts.allocator.revive(fw.id);
     if (call.subscribe.suppressedRoles?.includes(fw.info.role)) this.opts.allocator.suppress(fw.id);
     sink.send({
       type: 'SUBSCRIBED',

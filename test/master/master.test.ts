@@ -331,3 +331,23 @@ test('acknowledging a non-terminal update keeps the task; stale uuids do not rem
   t.true(h.master.frameworks.get(fw.id)!.tasks.has('t1'));
   h.master.stop();
 });
+
+test('re-subscribing clears suppression and decline filters; suppressed_roles keeps a role suppressed', async (t) => {
+  const h = await Harness.start();
+  await h.agent();
+  const fw = h.framework(frameworkInfo({ failoverTimeout: 60 }));
+  h.tick(0);
+  const offer = fw.offers()[0]!;
+  fw.call({ type: 'DECLINE', frameworkId: fw.id, decline: { offerIds: [offer.id], filters: { refuseSeconds: 3600 } } });
+  fw.call({ type: 'SUPPRESS', frameworkId: fw.id });
+  fw.disconnect();
+  const again = h.framework(frameworkInfo({ failoverTimeout: 60, id: fw.id }));
+  h.tick(0);
+  t.is(again.offers().length, 1, 'offered at once after re-subscribing');
+  again.disconnect();
+  const sink = new ArraySink<any>();
+  h.master.subscribe({ type: 'SUBSCRIBE', frameworkId: fw.id, subscribe: { frameworkInfo: frameworkInfo({ failoverTimeout: 60, id: fw.id }), suppressedRoles: ['*'] } }, sink);
+  h.tick(1000);
+  t.is(sink.of('OFFERS').length, 0, 'suppressed_roles keeps the role suppressed');
+  h.master.stop();
+});
