@@ -60,6 +60,8 @@ export interface MasterOptions {
   /** `--roles`: when set, frameworks may only use these roles. */
   readonly roles?: readonly string[];
   readonly rootSubmissions: boolean;
+  /** `--weights`, for /roles (the allocator has its own copy). */
+  readonly weights?: ReadonlyMap<string, number>;
   readonly id?: string;
 }
 
@@ -266,7 +268,7 @@ export class Master {
    * SUBSCRIBE. The caller has checked the HTTP-level rules; FrameworkInfo problems are answered
    * on the stream with an ERROR event, which then closes.
    */
-  subscribe(call: Extract<SchedulerCall, { type: 'SUBSCRIBE' }>, sink: Sink<SchedulerEvent>): { streamId: string } | undefined {
+  subscribe(call: Extract<SchedulerCall, { type: 'SUBSCRIBE' }>, sink: Sink<SchedulerEvent>): { streamId: string; frameworkId: string } | undefined {
     this.metrics.inc(call.subscribe.frameworkInfo.id ? 'master/messages_reregister_framework' : 'master/messages_register_framework');
     const info = call.subscribe.frameworkInfo;
     const problem = this.frameworkInfoProblem(info);
@@ -329,7 +331,7 @@ export class Master {
     this.scheduleHeartbeat(fw);
     this.log.info({ frameworkId: fw.id, name: fw.info.name }, fw.reregisteredTime === now ? 'framework re-subscribed' : 'framework subscribed');
     this.loop.request('all');
-    return { streamId: fw.streamId };
+    return { streamId: fw.streamId, frameworkId: fw.id };
   }
 
   /** The subscription stream of a framework went away. */

@@ -1,0 +1,48 @@
+/** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
+import { flag, formatDuration, optionalFlag, parseBool, parseDuration, parsePort, str } from '../common/flags.ts';
+import { roleProblem } from '../common/ids.ts';
+
+function parseMasterAddress(text: string): string {
+  const t = text.trim();
+  if (t.startsWith('zk://')) throw new Error('ZooKeeper master detection (zk://) is not available yet; give host:port');
+  const m = /^([^:/\s]+):([0-9]{1,5})$/.exec(t);
+  if (!m || Number(m[2]) > 65535) throw new Error(`'${text}' is not host:port`);
+  return t;
+}
+
+function parseEnvObject(text: string): Record<string, string> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`not a JSON object: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) {
+    throw new Error('must be a JSON object of strings');
+  }
+  return v as Record<string, string>;
+}
+
+export const agentFlags = {
+  master: flag({ help: 'The master: host:port', required: true, parse: parseMasterAddress }),
+  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: str }),
+  port: flag({ help: 'Port to listen on', default: 5051, parse: parsePort }),
+  hostname: optionalFlag({ help: 'Hostname the agent reports (default: the machine hostname)', parse: str }),
+  work_dir: flag({ help: 'Where sandboxes, checkpoints and volumes live', required: true, parse: str }),
+  resources: optionalFlag({ help: "Resources: 'cpus:4;mem:1024;ports:[31000-32000]' or a JSON array (default: detected)", parse: str }),
+  attributes: optionalFlag({ help: "Attributes: 'rack:r1;level:2'", parse: str }),
+  default_role: flag({ help: 'Role of resources given without one', default: '*', parse: (t: string) => {
+    const bad = roleProblem(t);
+    if (bad) throw new Error(`invalid role '${t}': ${bad}`);
+    return t;
+  } }),
+  isolation: flag({ help: 'Isolators, comma-separated', default: 'posix/cpu,posix/mem', parse: str }),
+  executor_registration_timeout: flag({ help: 'Time a custom executor has to subscribe', default: 60_000, parse: parseDuration, show: formatDuration }),
+  executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
+  registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
+  switch_user: flag({ help: "Run tasks as their framework's user (needs root)", default: true, boolean: true, parse: parseBool }),
+  executor_environment_variables: optionalFlag({ help: 'JSON object: the environment executors get instead of the agent\'s', parse: parseEnvObject }),
+  quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
+  logging_level: flag({ help: 'INFO, WARNING or ERROR', default: 'INFO', parse: (t: string) => t.toUpperCase() }),
+  max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: (t: string) => Number(t) }),
+};
