@@ -17,3 +17,16 @@ export {
 export { NETNS_DIR, createNetns, getNetns, listNetns, netnsPath, removeNetns } from './netns.ts';
 export { bindMount, getMount, isMountPoint, unmount, type BindMountOptions, type UnmountOptions } from './mount.ts';
 export { listLinks, type ListLinksOptions } from './links.ts';
+export {
+  allProcStats,
+  clockTicks,
+  containedProcesses,
+  isSameProcess,
+  listPids,
+  pageSize,
+  parseProcStat,
+  readProcStat,
+  readProcStatAsync,
+  residentBytes,
+  type ProcStat,
+} from './proc.ts';

@@ -1,30 +1,52 @@
 /*
- * corral-containerizer: the per-container launcher and supervisor.
+ * corral-containerizer: the per-container launcher and supervisor (design.md §1; spec
+ * agent-features §7.5-7.6, the posix launcher). One small process per container: it starts the
+ * command, stays its parent, records how it ended, and outlives the agent that started it.
  *
- *   corral-containerizer --sandbox DIR --status-file FILE -- COMMAND [ARG...]
+ *   corral-containerizer launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] -- COMMAND [ARG...]
  *
- * Starts COMMAND (PATH is searched) in a new session with its working directory DIR, stdin
- * /dev/null, stdout and stderr appended to DIR/stdout and DIR/stderr; stays its parent, passes
- * on SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2, waits for it and records how it ended in
- * FILE, durably (temp file + fsync + rename), as one JSON line:
+ * 1. Records its own pid and start time (/proc/self/stat field 22, clock ticks since boot) in
+ *    RUN_DIR/pids/forked.pid as {"pid":N,"start_time":T} (temp file + rename). The start time
+ *    lets a reader tell this process from a later one that reuses its pid.
+ * 2. Forks the command's process. It starts a new session (setsid: its session and process
+ *    group id are its pid), takes SANDBOX as its working directory, stdin /dev/null, stdout and
+ *    stderr appended to SANDBOX/stdout and SANDBOX/stderr, and blocks on a sync pipe. With
+ *    --user, SANDBOX and those two files are given to the user first.
+ * 3. Writes "pid <child pid>\n" on stdout. With --wait-go it then reads stdin: the line "go"
+ *    releases the child (the agent has isolated the pid meanwhile); EOF or any other line aborts:
+ *    the child is killed and {"pid":N,"status":"aborted"} recorded. Without --wait-go the child
+ *    is released at once.
+ * 4. Released, the child switches to --user (initgroups, setgid, setuid; --user needs root) and
+ *    execs COMMAND (PATH searched) with the supervisor's own environment.
+ * 5. The supervisor puts /dev/null on its stdin and stdout, so it does not depend on the agent
+ *    (stderr stays: fatal errors go there), and waits. Signals: SIGTERM, SIGINT, SIGHUP,
+ *    SIGQUIT and SIGUSR1 go on to the child's process group; SIGUSR2 means "force": SIGKILL to
+ *    the group and to every process of the child's session. The supervisor survives them all.
+ * 6. When the child has ended, whatever is left of its session is SIGKILLed (a container ends
+ *    as a whole, as the posix launcher's destroy does; processes that left the session are not
+ *    contained) and RUN_DIR/exit.status is written durably (temp + fsync + rename + fsync dir):
+ *      {"pid":N,"status":"exited","code":N,"wstatus":N}
+ *      {"pid":N,"status":"signaled","signal":N,"wstatus":N}
+ *      {"pid":N,"status":"failed","code":126|127,"error":"...","wstatus":N}  could not start it
+ *      {"pid":N,"status":"aborted"}
  *
- *   {"pid":N,"status":"exited","code":N}
- *   {"pid":N,"status":"signaled","signal":N}
- *   {"pid":N,"status":"failed","code":126|127,"error":"..."}   COMMAND could not be executed
- *
- * Exit code: COMMAND's exit code; 128+N if it was killed by signal N; 126/127 if it could not
- * be executed (as a shell); 125 if the supervisor itself failed before starting it (bad usage,
- * sandbox missing), in which case nothing is recorded. Own diagnostics go to this process's
- * stderr, never into the sandbox.
+ * Exit code: the command's exit code; 128+N if it was killed by signal N; 126/127 if it could
+ * not be started (127: not found); 125 if the supervisor failed (bad usage, sandbox missing:
+ * nothing recorded, the reason on stderr) or the launch was aborted.
+ * Nothing is printed but the pid line and fatal errors.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -36,168 +58,507 @@
 #define EXIT_SUPERVISOR 125
 
 static const char *prog = "corral-containerizer";
-static volatile sig_atomic_t child_pid = 0;
-static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-#define NFORWARDED (sizeof forwarded / sizeof forwarded[0])
+
+/* Signals the supervisor takes through a signalfd (blocked from the start). */
+static const int handled[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD};
+#define NHANDLED (sizeof handled / sizeof handled[0])
+
+struct options {
+  const char *sandbox;
+  const char *run_dir;
+  const char *user;
+  int wait_go;
+  char **cmd;
+};
+
+/* The child's steps that can fail; the failed one and errno go to the supervisor on a pipe. */
+enum step { STEP_SETSID = 1, STEP_CHDIR, STEP_STDIO, STEP_INITGROUPS, STEP_SETGID, STEP_SETUID, STEP_EXEC };
+static const char *const step_names[] = {"", "setsid", "chdir to the sandbox", "stdio", "initgroups",
+                                         "setgid", "setuid", "exec"};
+
+struct report {
+  int step;
+  int err;
+};
+
+struct child_setup {
+  int sandbox_fd, out_fd, err_fd, sync_fd, report_fd;
+  const sigset_t *mask;
+  const char *user;
+  uid_t uid;
+  gid_t gid;
+  char **cmd;
+};
+
+/* The supervisor's view of the child. */
+struct child_state {
+  pid_t pid;
+  int ended; /* it has exited: a zombie, not reaped yet, so its pid, group and session stay ours */
+  int sync_fd; /* write end of the sync pipe until the release */
+};
 
 static void usage(FILE *to) {
-  fprintf(to, "usage: %s --sandbox DIR --status-file FILE -- COMMAND [ARG...]\n", prog);
+  fprintf(to,
+          "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] -- COMMAND [ARG...]\n",
+          prog);
 }
 
-static void die(const char *what, const char *detail, int e) {
-  fprintf(stderr, "%s: %s%s%s: %s\n", prog, what, detail ? " " : "", detail ? detail : "",
-          strerror(e));
-  exit(EXIT_SUPERVISOR);
-}
-
-static void forward(int sig) {
-  int saved = errno;
-  if (child_pid > 0) kill((pid_t)child_pid, sig);
-  errno = saved;
+static int write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
 }
 
 /* Value of "--name VALUE" or "--name=VALUE" at argv[*i]; NULL if argv[*i] is not --name. */
-static const char *option(char **argv, int argc, int *i, const char *name) {
+static const char *option(char **argv, int argc, int *i, const char *name, int *missing) {
   size_t n = strlen(name);
   if (strncmp(argv[*i], name, n) != 0) return NULL;
   if (argv[*i][n] == '=') return argv[*i] + n + 1;
   if (argv[*i][n] != '\0') return NULL;
   if (*i + 1 >= argc) {
-    fprintf(stderr, "%s: %s needs a value\n", prog, name);
-    usage(stderr);
-    exit(EXIT_SUPERVISOR);
+    *missing = 1;
+    return NULL;
   }
   return argv[++*i];
 }
 
-static int open_output(int dirfd, const char *name, const char *sandbox) {
-  int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    char where[PATH_MAX];
-    snprintf(where, sizeof where, "%s/%s", sandbox, name);
-    die("open", where, errno);
+/* 0, or -1 after printing what is wrong. */
+static int parse(int argc, char **argv, struct options *o) {
+  int i, missing = 0;
+  const char *v;
+  memset(o, 0, sizeof *o);
+  for (i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      o->cmd = argv + i + 1;
+      break;
+    } else if (strcmp(argv[i], "--wait-go") == 0) {
+      o->wait_go = 1;
+    } else if ((v = option(argv, argc, &i, "--sandbox", &missing))) {
+      o->sandbox = v;
+    } else if ((v = option(argv, argc, &i, "--run-dir", &missing))) {
+      o->run_dir = v;
+    } else if ((v = option(argv, argc, &i, "--user", &missing))) {
+      o->user = v;
+    } else if (missing) {
+      fprintf(stderr, "%s: %s needs a value\n", prog, argv[i]);
+      return -1;
+    } else {
+      fprintf(stderr, "%s: unknown argument '%s'\n", prog, argv[i]);
+      return -1;
+    }
   }
-  return fd;
+  if (!o->sandbox || !o->run_dir || !o->cmd || !o->cmd[0]) {
+    fprintf(stderr, "%s: launch needs --sandbox, --run-dir and a command after --\n", prog);
+    return -1;
+  }
+  if (o->user && !o->user[0]) {
+    fprintf(stderr, "%s: --user needs a name\n", prog);
+    return -1;
+  }
+  return 0;
 }
 
-/* In the child, after fork: never returns. Reports an exec failure's errno on `report`. */
-static void run_child(int sandbox_fd, int out_fd, int err_fd, int report, char **cmd,
-                      const sigset_t *mask) {
-  int null_fd, e;
-  size_t k;
+/* ----- the child ------------------------------------------------------------------------- */
+
+static void child_fail(int report_fd, int step, int err) __attribute__((noreturn));
+static void child_fail(int report_fd, int step, int err) {
+  struct report r = {step, err};
+  while (write(report_fd, &r, sizeof r) < 0 && errno == EINTR) {
+  }
+  _exit(step == STEP_EXEC && err == ENOENT ? 127 : 126);
+}
+
+/* After fork: never returns. */
+static void run_child(const struct child_setup *c) __attribute__((noreturn));
+static void run_child(const struct child_setup *c) {
   struct sigaction dfl;
+  int null_fd;
+  char go;
+  ssize_t n;
 
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
-  for (k = 0; k < NFORWARDED; k++) sigaction(forwarded[k], &dfl, NULL);
-  sigprocmask(SIG_SETMASK, mask, NULL);
+  sigaction(SIGPIPE, &dfl, NULL); /* ignored in the supervisor; exec would keep that */
+  sigprocmask(SIG_SETMASK, c->mask, NULL);
 
-  if (setsid() < 0) goto fail;
-  if (fchdir(sandbox_fd) < 0) goto fail;
+  if (setsid() < 0) child_fail(c->report_fd, STEP_SETSID, errno);
+  if (fchdir(c->sandbox_fd) < 0) child_fail(c->report_fd, STEP_CHDIR, errno);
   null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) goto fail;
-  if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-      dup2(err_fd, STDERR_FILENO) < 0)
-    goto fail;
+  if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(c->out_fd, STDOUT_FILENO) < 0 ||
+      dup2(c->err_fd, STDERR_FILENO) < 0)
+    child_fail(c->report_fd, STEP_STDIO, errno);
+
+  /* Wait for the release: one byte. EOF: the launch was abandoned (the supervisor kills us too). */
+  do n = read(c->sync_fd, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(EXIT_SUPERVISOR);
+
+  if (c->user) {
+    if (initgroups(c->user, c->gid) < 0) child_fail(c->report_fd, STEP_INITGROUPS, errno);
+    if (setgid(c->gid) < 0) child_fail(c->report_fd, STEP_SETGID, errno);
+    if (setuid(c->uid) < 0) child_fail(c->report_fd, STEP_SETUID, errno);
+  }
 #ifdef SYS_close_range
-  /* Nothing else we inherited goes to the command (best effort: needs Linux 5.11). */
+  /* Nothing else we inherited goes to the command (best effort: needs Linux 5.11). Every fd of
+     ours is O_CLOEXEC already; this covers what the supervisor itself inherited. */
   syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
 #endif
-  execvp(cmd[0], cmd);
-fail:
-  e = errno;
-  while (write(report, &e, sizeof e) < 0 && errno == EINTR) {
-  }
-  _exit(e == ENOENT ? 127 : 126);
+  execvp(c->cmd[0], c->cmd);
+  child_fail(c->report_fd, STEP_EXEC, errno);
 }
 
-int main(int argc, char **argv) {
-  const char *sandbox = NULL, *status_file = NULL, *v, *what = NULL;
-  char **cmd = NULL;
-  char line[1024];
-  int i, sandbox_fd, out_fd, err_fd, pipefd[2], exec_errno = 0, wstatus, rc, code;
+/* ----- the supervisor -------------------------------------------------------------------- */
+
+/* Session id and process group of `pid` from /proc/PID/stat (fields 5 and 6). 0 or -1. */
+static int stat_ids(const char *pid, pid_t *pgrp, pid_t *session) {
+  char path[64], buf[512], *p;
+  int fd;
   ssize_t n;
-  pid_t pid, w;
-  sigset_t block, old;
-  struct sigaction sa;
+  long g, s;
+  snprintf(path, sizeof path, "/proc/%s/stat", pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  do n = read(fd, buf, sizeof buf - 1);
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  p = strrchr(buf, ')');
+  if (!p || sscanf(p + 1, " %*c %*d %ld %ld", &g, &s) != 2) return -1;
+  *pgrp = (pid_t)g;
+  *session = (pid_t)s;
+  return 0;
+}
+
+/*
+ * Send `sig` to every process in the session `sid` (and the group `sid`) other than ourselves:
+ * what the posix launcher's killtree does with sessions. Only called while the session leader
+ * is alive or an unreaped zombie, so `sid` cannot name someone else's session.
+ */
+static void signal_session(pid_t sid, int sig) {
+  DIR *d;
+  struct dirent *e;
+  pid_t self = getpid(), pgrp, session;
+  if (kill(-sid, sig) < 0 && errno == ESRCH) kill(sid, sig);
+  d = opendir("/proc");
+  if (!d) return;
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long pid;
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    pid = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid == self) continue;
+    if (stat_ids(e->d_name, &pgrp, &session) == 0 && (session == sid || pgrp == sid)) kill((pid_t)pid, sig);
+  }
+  closedir(d);
+}
+
+/* Pass `sig` to the child's process group (or to the child, before its setsid). */
+static void signal_group(const struct child_state *c, int sig) {
+  if (c->ended) return; /* its group is being torn down; nothing of ours to pass it to */
+  if (kill(-c->pid, sig) < 0 && errno == ESRCH) kill(c->pid, sig);
+}
+
+/* Has the child exited? Leaves it unreaped so its pid, group and session id stay reserved. */
+static void check_ended(struct child_state *c) {
+  siginfo_t info;
+  if (c->ended) return;
+  memset(&info, 0, sizeof info);
+  if (waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c->pid)
+    c->ended = 1;
+}
+
+static void handle_signals(int sfd, struct child_state *c) {
+  struct signalfd_siginfo si;
+  while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+    if (si.ssi_signo == SIGCHLD) check_ended(c);
+    else if (si.ssi_signo == SIGUSR2) {
+      if (!c->ended) signal_session(c->pid, SIGKILL);
+    } else signal_group(c, (int)si.ssi_signo);
+  }
+}
+
+static void release(struct child_state *c) {
+  char go = 'g';
+  if (c->sync_fd < 0) return;
+  while (write(c->sync_fd, &go, 1) < 0 && errno == EINTR) {
+  }
+  close(c->sync_fd);
+  c->sync_fd = -1;
+}
+
+/* Wait for the line "go" on stdin, handling signals meanwhile. 1 = go, 0 = abort, 2 = child ended. */
+static int wait_go(int sfd, struct child_state *c) {
+  char line[16];
+  size_t len = 0;
+  for (;;) {
+    struct pollfd p[2] = {{sfd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+    char *nl;
+    ssize_t n;
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 0;
+    }
+    if (p[0].revents) handle_signals(sfd, c);
+    if (c->ended) return 2;
+    if (!p[1].revents) continue;
+    n = read(STDIN_FILENO, line + len, sizeof line - 1 - len);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return 0;
+    len += (size_t)n;
+    line[len] = '\0';
+    nl = memchr(line, '\n', len);
+    if (nl) {
+      *nl = '\0';
+      return strcmp(line, "go") == 0 ? 1 : 0;
+    }
+    if (len == sizeof line - 1) return 0;
+  }
+}
+
+static void wait_ended(int sfd, struct child_state *c) {
+  check_ended(c); /* a SIGCHLD read along with other signals is not lost, but be sure */
+  while (!c->ended) {
+    struct pollfd p = {sfd, POLLIN, 0};
+    if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+      /* Cannot wait through the signalfd: block in waitid instead. */
+      siginfo_t info;
+      while (waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+      }
+      c->ended = 1;
+      break;
+    }
+    if (p.revents) handle_signals(sfd, c);
+  }
+}
+
+/* Put /dev/null on `fd`. */
+static void to_null(int fd) {
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0) {
+    close(fd);
+    return;
+  }
+  if (null_fd != fd) {
+    dup2(null_fd, fd);
+    close(null_fd);
+  }
+}
+
+static int open_output(int dirfd, const char *name) {
+  return openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+/* mkdir that accepts an existing directory. */
+static int ensure_dir(int dirfd, const char *path) {
+  return mkdirat(dirfd, path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static int launch(const struct options *o) {
+  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1;
+  int sync_p[2] = {-1, -1}, report_p[2] = {-1, -1};
+  int rc = EXIT_SUPERVISOR, wstatus = 0, w, e, outcome;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  unsigned long long start_time = 0;
+  const char *what = NULL;
+  char record[1024], line[64];
+  sigset_t set, old;
+  struct sigaction ign;
+  struct child_state c = {0, 0, -1};
+  struct child_setup setup;
+  struct report rep = {0, 0};
+  ssize_t n;
   size_t k;
 
-  for (i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--") == 0) {
-      cmd = argv + i + 1;
-      break;
-    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      usage(stdout);
-      return 0;
-    } else if ((v = option(argv, argc, &i, "--sandbox"))) {
-      sandbox = v;
-    } else if ((v = option(argv, argc, &i, "--status-file"))) {
-      status_file = v;
-    } else {
-      fprintf(stderr, "%s: unknown argument '%s'\n", prog, argv[i]);
-      usage(stderr);
-      return EXIT_SUPERVISOR;
+  /* Signals wait in the signalfd from the start: a SIGTERM during setup reaches the child. */
+  sigemptyset(&set);
+  for (k = 0; k < NHANDLED; k++) sigaddset(&set, handled[k]);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, NULL); /* the agent may be gone when we write the pid line */
+
+  if (o->user) {
+    struct passwd *pw;
+    if (geteuid() != 0) {
+      fprintf(stderr, "%s: --user %s: switching user needs root (running as uid %ld)\n", prog, o->user,
+              (long)geteuid());
+      goto out;
     }
-  }
-  if (!sandbox || !status_file || !cmd || !cmd[0]) {
-    usage(stderr);
-    return EXIT_SUPERVISOR;
-  }
-
-  sandbox_fd = open(sandbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (sandbox_fd < 0) die("open sandbox", sandbox, errno);
-  out_fd = open_output(sandbox_fd, "stdout", sandbox);
-  err_fd = open_output(sandbox_fd, "stderr", sandbox);
-  if (pipe2(pipefd, O_CLOEXEC) < 0) die("pipe", NULL, errno);
-
-  /* Block the forwarded signals until the handler knows the child's pid. */
-  sigemptyset(&block);
-  for (k = 0; k < NFORWARDED; k++) sigaddset(&block, forwarded[k]);
-  sigprocmask(SIG_BLOCK, &block, &old);
-
-  pid = fork();
-  if (pid < 0) die("fork", NULL, errno);
-  if (pid == 0) {
-    close(pipefd[0]);
-    run_child(sandbox_fd, out_fd, err_fd, pipefd[1], cmd, &old);
+    errno = 0;
+    pw = getpwnam(o->user);
+    if (!pw) {
+      fprintf(stderr, "%s: --user %s: %s\n", prog, o->user, errno ? strerror(errno) : "no such user");
+      goto out;
+    }
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
   }
 
-  child_pid = pid;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = forward;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  for (k = 0; k < NFORWARDED; k++) sigaction(forwarded[k], &sa, NULL);
-  sigprocmask(SIG_SETMASK, &old, NULL);
+  sandbox_fd = open(o->sandbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (sandbox_fd < 0) {
+    what = "open sandbox";
+    goto fail_path;
+  }
+  out_fd = open_output(sandbox_fd, "stdout");
+  err_fd = out_fd < 0 ? -1 : open_output(sandbox_fd, "stderr");
+  if (out_fd < 0 || err_fd < 0) {
+    what = "open the output files in";
+    goto fail_path;
+  }
+  if (o->user && (fchown(sandbox_fd, uid, gid) < 0 || fchown(out_fd, uid, gid) < 0 || fchown(err_fd, uid, gid) < 0)) {
+    what = "give the sandbox to --user in";
+    goto fail_path;
+  }
 
-  close(pipefd[1]);
+  if (ensure_dir(AT_FDCWD, o->run_dir) < 0 || (run_fd = open(o->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+      ensure_dir(run_fd, "pids") < 0 || (pids_fd = openat(run_fd, "pids", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    e = errno;
+    fprintf(stderr, "%s: run directory %s: %s\n", prog, o->run_dir, strerror(e));
+    goto out;
+  }
+  if ((e = ctr_start_time(0, &start_time)) < 0) {
+    fprintf(stderr, "%s: reading /proc/self/stat: %s\n", prog, strerror(-e));
+    goto out;
+  }
+  /* Not fsynced: it only has to survive the agent, and a host crash ends the supervisor too. */
+  ctr_record_pid(record, sizeof record, getpid(), start_time);
+  if ((e = ctr_write_atomic(pids_fd, "forked.pid", record, 0, &what)) < 0) {
+    fprintf(stderr, "%s: recording %s/pids/forked.pid: %s: %s\n", prog, o->run_dir, what, strerror(-e));
+    goto out;
+  }
+
+  sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) {
+    fprintf(stderr, "%s: signalfd: %s\n", prog, strerror(errno));
+    goto out;
+  }
+  if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(report_p, O_CLOEXEC) < 0) {
+    fprintf(stderr, "%s: pipe: %s\n", prog, strerror(errno));
+    goto out;
+  }
+
+  c.pid = fork();
+  if (c.pid < 0) {
+    fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
+    goto out;
+  }
+  if (c.pid == 0) {
+    close(sync_p[1]);
+    close(report_p[0]);
+    setup.sandbox_fd = sandbox_fd;
+    setup.out_fd = out_fd;
+    setup.err_fd = err_fd;
+    setup.sync_fd = sync_p[0];
+    setup.report_fd = report_p[1];
+    setup.mask = &old;
+    setup.user = o->user;
+    setup.uid = uid;
+    setup.gid = gid;
+    setup.cmd = o->cmd;
+    run_child(&setup);
+  }
+  c.sync_fd = sync_p[1];
+  sync_p[1] = -1;
+  close(sync_p[0]);
+  sync_p[0] = -1;
+  close(report_p[1]);
+  report_p[1] = -1;
   close(sandbox_fd);
   close(out_fd);
   close(err_fd);
+  sandbox_fd = out_fd = err_fd = -1;
 
-  /* EOF: exec succeeded (the pipe closed on exec). Otherwise the child sent its errno. */
-  do n = read(pipefd[0], &exec_errno, sizeof exec_errno);
-  while (n < 0 && errno == EINTR);
-  close(pipefd[0]);
-  if (n != (ssize_t)sizeof exec_errno) exec_errno = 0;
+  n = snprintf(line, sizeof line, "pid %ld\n", (long)c.pid);
+  write_all(STDOUT_FILENO, line, (size_t)n); /* EPIPE: nobody listens; carry on */
 
-  do w = waitpid(pid, &wstatus, 0);
+  outcome = o->wait_go ? wait_go(sfd, &c) : 1;
+  if (outcome == 1) release(&c);
+  if (outcome == 0) signal_session(c.pid, SIGKILL); /* abort: it never ran the command */
+  close(c.sync_fd); /* abort or ended: the child reads EOF */
+  c.sync_fd = -1;
+  /* From here on the supervisor depends on nobody. */
+  to_null(STDIN_FILENO);
+  to_null(STDOUT_FILENO);
+
+  wait_ended(sfd, &c);
+  /* The command has ended; so does the rest of its container. */
+  signal_session(c.pid, SIGKILL);
+  do w = waitpid(c.pid, &wstatus, 0);
   while (w < 0 && errno == EINTR);
-  if (w < 0) die("waitpid", NULL, errno);
 
-  if (exec_errno != 0) {
-    char msg[PATH_MAX + 128];
-    code = exec_errno == ENOENT ? 127 : 126;
-    snprintf(msg, sizeof msg, "exec %s: %s", cmd[0], strerror(exec_errno));
-    fprintf(stderr, "%s: %s\n", prog, msg);
-    ctr_status_failed(line, sizeof line, pid, code, msg);
+  do n = read(report_p[0], &rep, sizeof rep);
+  while (n < 0 && errno == EINTR);
+  if (outcome == 0) {
+    ctr_status_aborted(record, sizeof record, c.pid);
+    rc = EXIT_SUPERVISOR;
+  } else if (n == (ssize_t)sizeof rep && rep.step >= STEP_SETSID && rep.step <= STEP_EXEC) {
+    char msg[1024];
+    int code = rep.step == STEP_EXEC && rep.err == ENOENT ? 127 : 126;
+    if (rep.step == STEP_EXEC) snprintf(msg, sizeof msg, "exec %s: %s", o->cmd[0], strerror(rep.err));
+    else if (o->user && rep.step >= STEP_INITGROUPS && rep.step <= STEP_SETUID)
+      snprintf(msg, sizeof msg, "%s (user %s): %s", step_names[rep.step], o->user, strerror(rep.err));
+    else snprintf(msg, sizeof msg, "%s: %s", step_names[rep.step], strerror(rep.err));
+    ctr_status_failed(record, sizeof record, c.pid, code, msg, wstatus);
+    rc = code;
   } else {
-    ctr_status_ended(line, sizeof line, pid, wstatus);
-    code = WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
+    ctr_status_ended(record, sizeof record, c.pid, wstatus);
+    rc = WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
   }
+  if ((e = ctr_write_atomic(run_fd, "exit.status", record, 1, &what)) < 0) {
+    fprintf(stderr, "%s: recording %s/exit.status: %s: %s\n", prog, o->run_dir, what, strerror(-e));
+    rc = EXIT_SUPERVISOR;
+  }
+  goto out;
 
-  rc = ctr_status_write(status_file, line, &what);
-  if (rc < 0)
-    fprintf(stderr, "%s: recording status in %s: %s: %s\n", prog, status_file, what, strerror(-rc));
-  return code;
+fail_path:
+  e = errno;
+  fprintf(stderr, "%s: %s %s: %s\n", prog, what, o->sandbox, strerror(e));
+out:
+  if (sandbox_fd >= 0) close(sandbox_fd);
+  if (out_fd >= 0) close(out_fd);
+  if (err_fd >= 0) close(err_fd);
+  if (pids_fd >= 0) close(pids_fd);
+  if (run_fd >= 0) close(run_fd);
+  if (sfd >= 0) close(sfd);
+  for (k = 0; k < 2; k++) {
+    if (sync_p[k] >= 0) close(sync_p[k]);
+    if (report_p[k] >= 0) close(report_p[k]);
+  }
+  if (c.sync_fd >= 0) close(c.sync_fd);
+  /* The handled signals stay blocked: one pending now must not end us after the record. */
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  struct options o;
+  int fd;
+
+  /* Our own fds must not land on 0-2 if we were started with them closed. */
+  while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2) {
+  }
+  if (fd > 2) close(fd);
+
+  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    usage(stdout);
+    return 0;
+  }
+  if (argc < 2 || strcmp(argv[1], "launch") != 0) {
+    if (argc >= 2) fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
+    usage(stderr);
+    return EXIT_SUPERVISOR;
+  }
+  if (parse(argc - 1, argv + 1, &o) < 0) {
+    usage(stderr);
+    return EXIT_SUPERVISOR;
+  }
+  return launch(&o);
 }

@@ -3,19 +3,23 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+void ctr_record_pid(char *buf, size_t size, pid_t pid, unsigned long long start_time) {
+  snprintf(buf, size, "{\"pid\":%ld,\"start_time\":%llu}", (long)pid, start_time);
+}
+
 void ctr_status_ended(char *buf, size_t size, pid_t pid, int wstatus) {
   if (WIFSIGNALED(wstatus))
-    snprintf(buf, size, "{\"pid\":%ld,\"status\":\"signaled\",\"signal\":%d}", (long)pid,
-             WTERMSIG(wstatus));
+    snprintf(buf, size, "{\"pid\":%ld,\"status\":\"signaled\",\"signal\":%d,\"wstatus\":%d}", (long)pid,
+             WTERMSIG(wstatus), wstatus);
   else
-    snprintf(buf, size, "{\"pid\":%ld,\"status\":\"exited\",\"code\":%d}", (long)pid,
-             WEXITSTATUS(wstatus));
+    snprintf(buf, size, "{\"pid\":%ld,\"status\":\"exited\",\"code\":%d,\"wstatus\":%d}", (long)pid,
+             WEXITSTATUS(wstatus), wstatus);
 }
 
 /* JSON string body of `s` (without quotes), truncated to fit. */
@@ -35,11 +39,15 @@ static void json_escape(char *out, size_t size, const char *s) {
   out[n] = '\0';
 }
 
-void ctr_status_failed(char *buf, size_t size, pid_t pid, int code, const char *error) {
+void ctr_status_failed(char *buf, size_t size, pid_t pid, int code, const char *error, int wstatus) {
   char esc[512];
   json_escape(esc, sizeof esc, error);
-  snprintf(buf, size, "{\"pid\":%ld,\"status\":\"failed\",\"code\":%d,\"error\":\"%s\"}", (long)pid,
-           code, esc);
+  snprintf(buf, size, "{\"pid\":%ld,\"status\":\"failed\",\"code\":%d,\"error\":\"%s\",\"wstatus\":%d}",
+           (long)pid, code, esc, wstatus);
+}
+
+void ctr_status_aborted(char *buf, size_t size, pid_t pid) {
+  snprintf(buf, size, "{\"pid\":%ld,\"status\":\"aborted\"}", (long)pid);
 }
 
 static int write_all(int fd, const char *p, size_t len) {
@@ -55,16 +63,16 @@ static int write_all(int fd, const char *p, size_t len) {
   return 0;
 }
 
-int ctr_status_write(const char *path, const char *line, const char **what) {
-  char tmp[PATH_MAX], dir[PATH_MAX], *slash;
-  int fd, dfd, e;
+int ctr_write_atomic(int dirfd, const char *name, const char *line, int durable, const char **what) {
+  char tmp[256];
+  int fd, e;
   size_t len = strlen(line);
 
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
-    *what = "status file path";
+  if ((size_t)snprintf(tmp, sizeof tmp, ".%s.tmp.%ld", name, (long)getpid()) >= sizeof tmp) {
+    *what = "file name";
     return -ENAMETOOLONG;
   }
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     *what = "open";
     return -errno;
@@ -73,7 +81,7 @@ int ctr_status_write(const char *path, const char *line, const char **what) {
     *what = "write";
     goto fail;
   }
-  if (fsync(fd) < 0) {
+  if (durable && fsync(fd) < 0) {
     *what = "fsync";
     goto fail;
   }
@@ -83,33 +91,47 @@ int ctr_status_write(const char *path, const char *line, const char **what) {
     goto fail;
   }
   fd = -1;
-  if (rename(tmp, path) < 0) {
+  if (renameat(dirfd, tmp, dirfd, name) < 0) {
     *what = "rename";
     goto fail;
   }
   /* Make the rename itself durable. */
-  snprintf(dir, sizeof dir, "%s", path);
-  slash = strrchr(dir, '/');
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == dir) dir[1] = '\0';
-  else *slash = '\0';
-  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) {
-    *what = "open directory";
+  if (durable && fsync(dirfd) < 0) {
+    *what = "fsync directory";
     return -errno;
   }
-  if (fsync(dfd) < 0) {
-    e = errno;
-    close(dfd);
-    *what = "fsync directory";
-    return -e;
-  }
-  close(dfd);
   return 0;
 
 fail:
   e = errno;
   if (fd >= 0) close(fd);
-  unlink(tmp);
+  unlinkat(dirfd, tmp, 0);
   return -e;
+}
+
+int ctr_start_time(pid_t pid, unsigned long long *out) {
+  char path[64], buf[1024], *p, *end;
+  int fd, field, e;
+  ssize_t n;
+
+  if (pid == 0) snprintf(path, sizeof path, "/proc/self/stat");
+  else snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  do n = read(fd, buf, sizeof buf - 1);
+  while (n < 0 && errno == EINTR);
+  e = errno;
+  close(fd);
+  if (n < 0) return -e;
+  buf[n] = '\0';
+  /* "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields count from the last ')'. */
+  p = strrchr(buf, ')');
+  if (!p) return -EINVAL;
+  p++; /* the space before field 3 */
+  for (field = 3; field < 22 && p; field++) p = strchr(p + 1, ' ');
+  if (!p) return -EINVAL;
+  errno = 0;
+  *out = strtoull(p + 1, &end, 10);
+  if (errno != 0 || end == p + 1) return -EINVAL;
+  return 0;
 }
