@@ -102,7 +102,7 @@ test('--wait-go: the command waits in its own session until "go", then runs; std
   await until(() => readProcStat(childPid)?.session === childPid, 5000, 'the setsid');
   const st = readProcStat(childPid)!;
   t.is(st.pgrp, childPid);
-  t.is(st.ppid, p.pid);
+  t.is(st.ppid, p.pid!);
   t.is(st.comm, 'corral-containe'); // not exec'd yet
   await sleep(100);
   t.is(out(r), '');
