@@ -30,3 +30,15 @@ export {
   residentBytes,
   type ProcStat,
 } from './proc.ts';
+export {
+  SUPERVISOR_PID_FILE,
+  SUPERVISOR_STATUS_FILE,
+  readExitRecord,
+  readPidRecord,
+  startSupervisor,
+  type StartedSupervisor,
+  type SupervisorExit,
+  type SupervisorExitRecord,
+  type SupervisorOptions,
+  type SupervisorPidRecord,
+} from './supervisor.ts';

@@ -41,6 +41,8 @@ export interface Container {
 export interface RecoveredRun {
   readonly containerId: string;
   readonly runDir: string;
+  /** The run's resources, when known: usage() reports their limits. */
+  readonly resources?: Resources;
 }
 
 export interface Containerizer {
