@@ -277,9 +277,11 @@ export function parseResourcesFlag(value: string, defaultRole: string = UNRESERV
 // Attribute
 
 /**
- * Read one v1 `Attribute`: `{name, type, scalar | ranges | set | text}`. The value matching
- * `type` must be present (other values are ignored, as Mesos ignores them); the name must not
- * be empty; a scalar must be finite.
+ * Read one v1 `Attribute`: `{name, type, scalar | ranges | text}`. The value matching `type`
+ * must be present (other values are ignored, as Mesos ignores them); the name must not be
+ * empty; a scalar must be finite. SET is a valid `Value.Type` but not a valid attribute type:
+ * Mesos refuses it (`Attributes::isValid` is false for it, and `Attributes::parse` aborts with
+ * "Bad type for attribute"), and so does Corral.
  */
 export function readAttribute(r: JsonReader): Attribute {
   const name = r.requiredString('name');
@@ -300,10 +302,15 @@ export function readAttribute(r: JsonReader): Attribute {
     case 'RANGES':
       return { name, type, ranges: need('ranges', r.message('ranges', readRanges)) };
     case 'SET':
-      return { name, type, set: need('set', r.message('set', readSet)) };
+      throw badAttributeType(r.at('type'), name);
     case 'TEXT':
       return { name, type, text: need('text', r.message('text', readText)) };
   }
+}
+
+/** Mesos's words for a SET attribute, which it does not support. */
+function badAttributeType(field: string, name: string): ValidationError {
+  return new ValidationError(field, `Bad type for attribute '${name}': SET is not supported for attributes (use SCALAR, RANGES or TEXT)`);
 }
 
 export function decodeAttribute(json: unknown, path = 'attribute'): Attribute {
@@ -389,9 +396,8 @@ function parseAttributeValue(name: string, raw: string, at: string): Attribute {
     return { name, type: 'RANGES', ranges: coalesce(ranges) };
   }
   if (v.includes('[')) throw new ValidationError(at, `unexpected '[' in '${v}'`);
-  if (v.startsWith('{')) {
-    return { name, type: 'SET', set: v.split(/[{},\n]/).filter((t) => t.length > 0) };
-  }
+  // Mesos parses `{a,b}` as a SET value and then refuses it as an attribute type.
+  if (v.startsWith('{')) throw badAttributeType(at, name);
   if (v.includes('{')) throw new ValidationError(at, `unexpected '{' in '${v}'`);
   if (SCALAR_TEXT.test(v)) {
     const scalar = Number(v);
@@ -415,8 +421,9 @@ function coalesce(ranges: WireRange[]): WireRange[] {
 /**
  * The agent's `--attributes` flag, as Mesos reads it: entries separated by `;` or newlines
  * (empty ones skipped), each `name:value` split at the first `:`; spaces are removed from the
- * value; a value starting with `[` is RANGES (`[1-10,20-30]`, coalesced), with `{` a SET
- * (`{a,b}`), a number is a SCALAR, anything else TEXT. Example: `rack:r1;zone:{a,b};level:2`.
+ * value; a value starting with `[` is RANGES (`[1-10,20-30]`, coalesced), a number is a SCALAR,
+ * anything else TEXT. A SET value (`{a,b}`) is refused with Mesos's "Bad type for attribute".
+ * Example: `rack:r1;zone:a;level:2;ports:[1-2]`.
  */
 export function parseAttributesText(text: string): Attribute[] {
   const out: Attribute[] = [];

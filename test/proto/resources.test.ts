@@ -365,7 +365,6 @@ const ATTRIBUTE_EXAMPLES = [
   '{"name":"rack","type":"TEXT","text":{"value":"r1"}}',
   '{"name":"level","type":"SCALAR","scalar":{"value":2.5}}',
   '{"name":"ports","type":"RANGES","ranges":{"range":[{"begin":1,"end":2},{"begin":8,"end":9}]}}',
-  '{"name":"zone","type":"SET","set":{"item":["b","a"]}}',
 ];
 
 test('attributes: JSON round trip', (t) => {
@@ -381,7 +380,6 @@ test('attributes: JSON round trip', (t) => {
 test('attributes: the stout rules and the value check', (t) => {
   t.deepEqual(decodeAttribute({ name: 'n', type: 'SCALAR', scalar: { value: '3' }, text: null, x: 1 }), { name: 'n', type: 'SCALAR', scalar: 3 });
   t.deepEqual(decodeAttribute({ name: 'p', type: 'RANGES', ranges: { range: { begin: '1', end: 3 } } }), { name: 'p', type: 'RANGES', ranges: [{ begin: 1, end: 3 }] });
-  t.deepEqual(decodeAttribute({ name: 's', type: 'SET', set: { item: 'only' } }), { name: 's', type: 'SET', set: ['only'] });
   t.deepEqual(decodeAttributes({ name: 'rack', type: 'TEXT', text: { value: 'r1' } }), [{ name: 'rack', type: 'TEXT', text: 'r1' }]);
   rejects(t, () => decodeAttribute({ name: 'n', type: 3, text: { value: 'x' } }), 'attribute.type', 'Not expecting a JSON number');
   rejects(t, () => decodeAttribute({ name: 'n', type: 'STRING', text: { value: 'x' } }), 'attribute.type', "Failed to find enum for 'STRING'");
@@ -393,10 +391,24 @@ test('attributes: the stout rules and the value check', (t) => {
   rejects(t, () => decodeAttributes([{ name: 'a', type: 'TEXT', text: { value: 'x' } }, { name: 'b', type: 'TEXT', text: 'y' }]), 'attributes[1].text', 'Not expecting a JSON string');
 });
 
+test('attributes: SET is refused, as Mesos refuses it (Attributes::isValid, "Bad type for attribute")', (t) => {
+  rejects(t, () => decodeAttribute({ name: 'zone', type: 'SET', set: { item: ['a', 'b'] } }), 'attribute.type', "Bad type for attribute 'zone'", 'SET');
+  rejects(t, () => decodeAttribute({ name: 's', type: 'SET', set: { item: 'only' } }), 'attribute.type', 'Bad type for attribute');
+  rejects(t, () => decodeAttribute({ name: 's', type: 'SET' }), 'attribute.type', 'Bad type for attribute');
+  rejects(
+    t,
+    () => decodeAttributes([{ name: 'rack', type: 'TEXT', text: { value: 'r1' } }, { name: 'zone', type: 'SET', set: { item: ['a'] } }]),
+    'attributes[1].type',
+    "Bad type for attribute 'zone'",
+  );
+  // A `set` next to another type is ignored, as any value not matching the type is.
+  t.deepEqual(decodeAttribute({ name: 'n', type: 'TEXT', text: { value: 'x' }, set: { item: ['a'] } }), { name: 'n', type: 'TEXT', text: 'x' });
+});
+
 test('attributes: the --attributes text form', (t) => {
-  t.deepEqual(parseAttributesText('rack:r1;zone:{a,b};level:2;ports:[1-2]'), [
+  t.deepEqual(parseAttributesText('rack:r1;zone:a;level:2;ports:[1-2]'), [
     { name: 'rack', type: 'TEXT', text: 'r1' },
-    { name: 'zone', type: 'SET', set: ['a', 'b'] },
+    { name: 'zone', type: 'TEXT', text: 'a' },
     { name: 'level', type: 'SCALAR', scalar: 2 },
     { name: 'ports', type: 'RANGES', ranges: [{ begin: 1, end: 2 }] },
   ]);
@@ -434,4 +446,7 @@ test('attributes text: errors name the entry', (t) => {
   rejects(t, () => parseAttributesText('p:[5-1]'), "attributes 'p:[5-1]'", 'begin greater than end');
   rejects(t, () => parseAttributesText('p:x[1-2]'), "attributes 'p:x[1-2]'", "unexpected '['");
   rejects(t, () => parseAttributesText('p:x{a}'), "attributes 'p:x{a}'", "unexpected '{'");
+  // A set value is a SET, which Mesos refuses for an attribute ("Bad type for attribute").
+  rejects(t, () => parseAttributesText('rack:r1;zone:{a,b}'), "attributes 'zone:{a,b}'", "Bad type for attribute 'zone'", 'SET');
+  rejects(t, () => parseAttributesText('zone:{}'), "attributes 'zone:{}'", 'Bad type for attribute');
 });
