@@ -21,10 +21,13 @@
  * 5. The supervisor puts /dev/null on its stdin and stdout, so it does not depend on the agent
  *    (stderr stays: fatal errors go there), and waits. Signals: SIGTERM, SIGINT, SIGHUP,
  *    SIGQUIT and SIGUSR1 go on to the child's process group; SIGUSR2 means "force": SIGKILL to
- *    the group and to every process of the child's session. The supervisor survives them all.
- * 6. When the child has ended, whatever is left of its session is SIGKILLed (a container ends
- *    as a whole, as the posix launcher's destroy does; processes that left the session are not
- *    contained) and RUN_DIR/exit.status is written durably (temp + fsync + rename + fsync dir):
+ *    the group and to every child of the supervisor. It is a child subreaper, so the orphans of
+ *    the container (also those that left the session) become its children: nothing the
+ *    command started gets away by losing its parent. The supervisor survives all these signals.
+ * 6. When the child has ended, what is left of the container is SIGKILLed (its process group,
+ *    then the orphans, round after round, waiting at most 5 s) and reaped, as the posix
+ *    launcher's destroy does, and RUN_DIR/exit.status is written durably (temp + fsync +
+ *    rename + fsync of the directory):
  *      {"pid":N,"status":"exited","code":N,"wstatus":N}
  *      {"pid":N,"status":"signaled","signal":N,"wstatus":N}
  *      {"pid":N,"status":"failed","code":126|127,"error":"...","wstatus":N}  could not start it
@@ -46,6 +49,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -216,48 +221,80 @@ static void run_child(const struct child_setup *c) {
 
 /* ----- the supervisor -------------------------------------------------------------------- */
 
-/* Session id and process group of `pid` from /proc/PID/stat (fields 5 and 6). 0 or -1. */
-static int stat_ids(const char *pid, pid_t *pgrp, pid_t *session) {
-  char path[64], buf[512], *p;
-  int fd;
+/* Pids of our children: /proc/self/task/PID/children (single-threaded), or a scan of /proc by
+   parent pid where that file does not exist. Calls fn(pid) for each; returns how many. */
+static int each_child(void (*fn)(pid_t, int), int sig) {
+  char path[64], buf[4096];
+  pid_t self = getpid();
+  int fd, count = 0;
   ssize_t n;
-  long g, s;
-  snprintf(path, sizeof path, "/proc/%s/stat", pid);
+
+  snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)self);
   fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  do n = read(fd, buf, sizeof buf - 1);
-  while (n < 0 && errno == EINTR);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = '\0';
-  p = strrchr(buf, ')');
-  if (!p || sscanf(p + 1, " %*c %*d %ld %ld", &g, &s) != 2) return -1;
-  *pgrp = (pid_t)g;
-  *session = (pid_t)s;
-  return 0;
+  if (fd >= 0) {
+    /* The file is small unless the container left hundreds of orphans; read it whole. */
+    size_t len = 0;
+    do {
+      n = read(fd, buf + len, sizeof buf - 1 - len);
+      if (n > 0) len += (size_t)n;
+    } while ((n > 0 && len < sizeof buf - 1) || (n < 0 && errno == EINTR));
+    close(fd);
+    buf[len] = '\0';
+    if (len < sizeof buf - 1) {
+      char *p = buf, *end;
+      for (;;) {
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        if (pid > 0) {
+          fn((pid_t)pid, sig);
+          count++;
+        }
+        p = end;
+      }
+      return count;
+    }
+  }
+  {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    if (!d) return 0;
+    while ((e = readdir(d)) != NULL) {
+      char stat[512], *q, *end;
+      long pid, ppid;
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      pid = strtol(e->d_name, &end, 10);
+      if (*end != '\0') continue;
+      snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+      fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      do n = read(fd, stat, sizeof stat - 1);
+      while (n < 0 && errno == EINTR);
+      close(fd);
+      if (n <= 0) continue;
+      stat[n] = '\0';
+      q = strrchr(stat, ')');
+      if (q && sscanf(q + 1, " %*c %ld", &ppid) == 1 && ppid == (long)self) {
+        fn((pid_t)pid, sig);
+        count++;
+      }
+    }
+    closedir(d);
+  }
+  return count;
+}
+
+static void kill_one(pid_t pid, int sig) {
+  kill(pid, sig);
 }
 
 /*
- * Send `sig` to every process in the session `sid` (and the group `sid`) other than ourselves:
- * what the posix launcher's killtree does with sessions. Only called while the session leader
- * is alive or an unreaped zombie, so `sid` cannot name someone else's session.
+ * SIGKILL the container: the command's process group and every child of ours (the command, and
+ * the orphans of the container, which come to us because we are a child subreaper). Only
+ * called while the command is alive or an unreaped zombie, so its group id is still its own.
  */
-static void signal_session(pid_t sid, int sig) {
-  DIR *d;
-  struct dirent *e;
-  pid_t self = getpid(), pgrp, session;
-  if (kill(-sid, sig) < 0 && errno == ESRCH) kill(sid, sig);
-  d = opendir("/proc");
-  if (!d) return;
-  while ((e = readdir(d)) != NULL) {
-    char *end;
-    long pid;
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    pid = strtol(e->d_name, &end, 10);
-    if (*end != '\0' || pid == self) continue;
-    if (stat_ids(e->d_name, &pgrp, &session) == 0 && (session == sid || pgrp == sid)) kill((pid_t)pid, sig);
-  }
-  closedir(d);
+static void kill_container(const struct child_state *c) {
+  kill(-c->pid, SIGKILL);
+  each_child(kill_one, SIGKILL);
 }
 
 /* Pass `sig` to the child's process group (or to the child, before its setsid). */
@@ -266,13 +303,26 @@ static void signal_group(const struct child_state *c, int sig) {
   if (kill(-c->pid, sig) < 0 && errno == ESRCH) kill(c->pid, sig);
 }
 
-/* Has the child exited? Leaves it unreaped so its pid, group and session id stay reserved. */
+/*
+ * Has the command exited? It is left unreaped, so its pid and group id stay reserved. Orphans
+ * we adopted that have ended are reaped on the way. The command is the first of our children
+ * (adopted ones are added after it), so once it is a zombie it is the one waitid finds.
+ */
 static void check_ended(struct child_state *c) {
   siginfo_t info;
-  if (c->ended) return;
-  memset(&info, 0, sizeof info);
-  if (waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c->pid)
-    c->ended = 1;
+  for (;;) {
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0) break;
+    if (info.si_pid == c->pid) {
+      c->ended = 1;
+      break;
+    }
+    waitpid(info.si_pid, NULL, WNOHANG);
+  }
+  if (!c->ended) {
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c->pid) c->ended = 1;
+  }
 }
 
 static void handle_signals(int sfd, struct child_state *c) {
@@ -280,8 +330,41 @@ static void handle_signals(int sfd, struct child_state *c) {
   while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
     if (si.ssi_signo == SIGCHLD) check_ended(c);
     else if (si.ssi_signo == SIGUSR2) {
-      if (!c->ended) signal_session(c->pid, SIGKILL);
+      if (!c->ended) kill_container(c);
     } else signal_group(c, (int)si.ssi_signo);
+  }
+}
+
+/* Milliseconds on the monotonic clock. */
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * After the command was reaped: SIGKILL what is left of the container (children we adopted,
+ * then their children as they are orphaned in turn) and reap it. Gives up waiting after
+ * LEFTOVER_WAIT_MS (a process stuck in the kernel) so the status still gets recorded.
+ */
+#define LEFTOVER_WAIT_MS 5000
+static void end_leftovers(int sfd) {
+  long long deadline = now_ms() + LEFTOVER_WAIT_MS;
+  for (;;) {
+    struct signalfd_siginfo si;
+    struct pollfd p = {sfd, POLLIN, 0};
+    long long left;
+    pid_t w;
+    while ((w = waitpid(-1, NULL, WNOHANG)) > 0) {
+    }
+    if (w < 0 && errno != EINTR) return; /* ECHILD: nothing left */
+    if (w < 0) continue;
+    each_child(kill_one, SIGKILL);
+    left = deadline - now_ms();
+    if (left <= 0) return;
+    if (poll(&p, 1, (int)left) > 0)
+      while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+      }
   }
 }
 
@@ -436,6 +519,11 @@ static int launch(const struct options *o) {
     goto out;
   }
 
+  /* Orphans of the container come to us, so they stay in it (killed at its end, and counted). */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    fprintf(stderr, "%s: prctl(PR_SET_CHILD_SUBREAPER): %s\n", prog, strerror(errno));
+    goto out;
+  }
   sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) {
     fprintf(stderr, "%s: signalfd: %s\n", prog, strerror(errno));
@@ -482,7 +570,7 @@ static int launch(const struct options *o) {
 
   outcome = o->wait_go ? wait_go(sfd, &c) : 1;
   if (outcome == 1) release(&c);
-  if (outcome == 0) signal_session(c.pid, SIGKILL); /* abort: it never ran the command */
+  if (outcome == 0) kill_container(&c); /* abort: it never ran the command */
   close(c.sync_fd); /* abort or ended: the child reads EOF */
   c.sync_fd = -1;
   /* From here on the supervisor depends on nobody. */
@@ -491,9 +579,10 @@ static int launch(const struct options *o) {
 
   wait_ended(sfd, &c);
   /* The command has ended; so does the rest of its container. */
-  signal_session(c.pid, SIGKILL);
+  kill(-c.pid, SIGKILL);
   do w = waitpid(c.pid, &wstatus, 0);
   while (w < 0 && errno == EINTR);
+  end_leftovers(sfd);
 
   do n = read(report_p[0], &rep, sizeof rep);
   while (n < 0 && errno == EINTR);

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { containerizerPath, readProcStat } from '../../lib/linux/index.ts';
@@ -31,6 +31,14 @@ function record(file: string): Record<string, unknown> {
 const exitStatus = (r: RunDirs) => record(join(r.runDir, 'exit.status'));
 const pidRecord = (r: RunDirs) => record(join(r.runDir, 'pids', 'forked.pid'));
 const out = (r: RunDirs, name = 'stdout') => readFileSync(join(r.sandbox, name), 'utf8');
+const procCwdIn = (pid: number, dir: string): boolean => {
+  try {
+    const cwd = readlinkSync(`/proc/${pid}/cwd`);
+    return cwd === dir || cwd.startsWith(dir + '/');
+  } catch {
+    return false;
+  }
+};
 
 /** Start a supervisor with pipes; resolves with the command's pid from the pid line. */
 async function start(r: RunDirs, cmd: string[], extra: string[] = []): Promise<{ p: ChildProcessWithoutNullStreams; childPid: number; exited: Promise<number | null> }> {
@@ -165,14 +173,29 @@ test('SIGUSR2 forces: SIGKILL to a command that ignores SIGTERM', async (t) => {
   t.like(exitStatus(r), { status: 'signaled', signal: 9 });
 });
 
-test('the container ends as a whole: what the command left in its session is killed', async (t) => {
+test('the container ends as a whole: what the command left behind is killed, also what left its session', async (t) => {
   const r = runs.fresh();
-  const p = spawnSync(bin, args(r, ['sh', '-c', 'sleep 300 & echo $! > bg.pid; setsid sleep 301 & echo $! > escaped.pid']));
-  t.is(p.status, 0);
+  const script = 'sleep 300 & echo $! > bg.pid; setsid sh -c "echo \\$\\$ > escaped.pid; sleep 301 & exec sleep 302" & sleep 0.2';
+  const p = spawnSync(bin, args(r, ['sh', '-c', script]), { encoding: 'utf8' });
+  t.is(p.status, 0, p.stderr);
   const bg = Number(readFileSync(join(r.sandbox, 'bg.pid'), 'utf8'));
-  await until(() => !alive(bg), 5000, 'the background process to die');
-  t.pass();
-  // One that left the session is not contained (as with Mesos's posix launcher); the fixture kills it.
+  const escaped = Number(readFileSync(join(r.sandbox, 'escaped.pid'), 'utf8'));
+  t.true(bg > 0 && escaped > 0);
+  // Reaped by the supervisor before it recorded the status: gone, not even zombies.
+  t.false(existsSync(`/proc/${bg}`) && alive(bg));
+  t.false(existsSync(`/proc/${escaped}`) && alive(escaped));
+  t.deepEqual(readdirSync('/proc').filter((d) => /^\d+$/.test(d) && procCwdIn(Number(d), r.sandbox)), []);
+});
+
+test('SIGUSR2 also kills what the command left in another session', async (t) => {
+  const r = runs.fresh();
+  const { p, exited } = await start(r, ['sh', '-c', 'trap "" TERM; setsid sleep 303 & echo $! > escaped.pid; echo started; sleep 60']);
+  await until(() => out(r).includes('started'));
+  const escaped = Number(readFileSync(join(r.sandbox, 'escaped.pid'), 'utf8'));
+  t.true(alive(escaped));
+  p.kill('SIGUSR2');
+  t.is(await exited, 128 + 9);
+  t.false(alive(escaped));
 });
 
 test('a command that does not exist: exit 127, recorded as failed with the reason, nothing printed', (t) => {

@@ -1,9 +1,9 @@
 /**
  * The posix containerizer (spec agent-features §7.5-7.6, posix launcher): every container is a
- * corral-containerizer supervisor in its own session, which starts the command in a new session
- * (so the container is that session), stays its parent, records its exit status in the run's
- * checkpoint directory and outlives the agent. No cgroups, no namespaces: a process that leaves
- * the session is not contained, as with Mesos's posix launcher.
+ * corral-containerizer supervisor in its own session, which starts the command in a new session,
+ * stays its parent (and, as a child subreaper, the parent of every orphan of the container),
+ * records its exit status in the run's checkpoint directory and outlives the agent. No cgroups,
+ * no namespaces: the container is the supervisor's process tree; it ends as a whole.
  *
  * How an end is learnt:
  *   - a container this agent launched: from the supervisor's exit (we are its parent), then
