@@ -1,0 +1,294 @@
+/**
+ * The agent's endpoints: the v1 executor API, /state, /monitor/statistics, /files/* (inside
+ * sandboxes only), /health, /metrics/snapshot, /flags — each under `/slave(1)` too, with the
+ * `.json` aliases.
+ */
+import { createReadStream } from 'node:fs';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, join, resolve, sep } from 'node:path';
+import { ValidationError } from '../../common/errors.ts';
+import type { Logger } from '../../common/log.ts';
+import { decodeExecutorCall, encodeExecutorEvent } from '../../proto/executor.ts';
+import { stringifyWire } from '../../proto/json_text.ts';
+import { type Attribute, type ExecutorEvent, isTerminal } from '../../proto/messages.ts';
+import { encodeLabels } from '../../proto/resources.ts';
+import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import { StreamSink } from '../../transport/stream_sink.ts';
+import type { Agent, AgentFramework, AgentTaskRecord, ExecutorRecord } from '../agent.ts';
+
+type Json = Record<string, unknown>;
+const JSON_TYPE = 'application/json';
+const READ_MAX = 16 * 4096;
+
+function text(status: number, body: string): HttpResponse {
+  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body };
+}
+
+function json(req: Request, body: unknown): HttpResponse {
+  const cb = req.query.get('jsonp');
+  if (cb && /^[A-Za-z_$][\w$.]*$/.test(cb)) return { status: 200, headers: { 'Content-Type': 'text/javascript' }, body: `${cb}(${JSON.stringify(body)});` };
+  return { status: 200, headers: { 'Content-Type': JSON_TYPE }, body: body as object };
+}
+
+function attributesJson(attrs: readonly Attribute[]): Json {
+  const out: Json = {};
+  for (const a of attrs) {
+    if (a.type === 'SCALAR') out[a.name] = a.scalar;
+    else if (a.type === 'TEXT') out[a.name] = a.text;
+    else if (a.type === 'RANGES') out[a.name] = `[${a.ranges.map((r) => `${r.begin}-${r.end}`).join(', ')}]`;
+    else out[a.name] = `{${a.set.join(', ')}}`;
+  }
+  return out;
+}
+
+function taskJson(agent: Agent, t: AgentTaskRecord): Json {
+  const latest = agent.updates.latest(t.frameworkId, t.info.taskId);
+  return {
+    id: t.info.taskId,
+    name: t.info.name,
+    framework_id: t.frameworkId,
+    executor_id: t.executorId,
+    slave_id: agent.id ?? '',
+    state: t.state,
+    resources: resourcesSummary(t.info.resources),
+    statuses: latest ? [{ state: latest.state, timestamp: latest.timestamp ?? 0 }] : [],
+    ...(t.info.labels ? { labels: encodeLabels(t.info.labels.labels) } : {}),
+  };
+}
+
+function resourcesSummary(list: readonly unknown[]): Json {
+  const out: Json = { cpus: 0, gpus: 0, mem: 0, disk: 0 };
+  for (const r of list as { name?: string; type?: string; scalar?: number }[]) {
+    if (r.type === 'SCALAR' && typeof r.name === 'string') out[r.name] = ((out[r.name] as number) ?? 0) + (r.scalar ?? 0);
+  }
+  return out;
+}
+
+function executorJson(agent: Agent, ex: ExecutorRecord): Json {
+  return {
+    id: ex.id,
+    name: ex.name,
+    source: ex.source,
+    container: ex.containerId,
+    directory: ex.sandbox,
+    resources: ex.resources.summary(),
+    tasks: Array.from(ex.tasks.values()).filter((t) => !isTerminal(t.state)).map((t) => taskJson(agent, t)),
+    queued_tasks: Array.from(ex.queued.values()).map((q) => ({ id: q.taskId, name: q.name, slave_id: agent.id ?? '', resources: resourcesSummary(q.resources), executor_id: ex.id })),
+    completed_tasks: [...Array.from(ex.tasks.values()).filter((t) => isTerminal(t.state)), ...ex.completedTasks].map((t) => taskJson(agent, t)),
+    ...(ex.info?.labels ? { labels: encodeLabels(ex.info.labels.labels) } : {}),
+  };
+}
+
+function frameworkJson(agent: Agent, fw: AgentFramework): Json {
+  return {
+    id: fw.id,
+    name: fw.info.name,
+    user: fw.info.user,
+    failover_timeout: fw.info.failoverTimeout,
+    checkpoint: fw.info.checkpoint,
+    role: fw.info.role,
+    hostname: fw.info.hostname ?? '',
+    executors: Array.from(fw.executors.values()).map((e) => executorJson(agent, e)),
+    completed_executors: fw.completedExecutors.map((e) => executorJson(agent, e)),
+  };
+}
+
+export interface AgentHttpContext {
+  readonly agent: Agent;
+  readonly flags: Readonly<Record<string, string>>;
+  readonly version: string;
+  readonly log: Logger;
+  readonly masterHostname: () => string | undefined;
+}
+
+export function agentStateJson(ctx: AgentHttpContext): Json {
+  const a = ctx.agent;
+  const o = a.options;
+  return {
+    version: ctx.version,
+    start_time: a.startTime / 1000,
+    id: a.id ?? '',
+    pid: a.pid,
+    hostname: o.hostname,
+    resources: o.resources.summary(),
+    attributes: attributesJson(o.attributes),
+    ...(ctx.masterHostname() ? { master_hostname: ctx.masterHostname() } : {}),
+    flags: ctx.flags,
+    frameworks: Array.from(a.frameworks.values()).map((f) => frameworkJson(a, f)),
+    completed_frameworks: a.completedFrameworks.map((f) => frameworkJson(a, f)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// /files: virtual paths are the sandboxes' host paths; nothing outside a sandbox is served.
+
+async function insideSandbox(agent: Agent, path: string | null): Promise<{ real: string } | HttpResponse> {
+  if (!path) return text(400, "Expecting 'path' query parameter");
+  const wanted = resolve('/', path);
+  for (const sandbox of agent.sandboxes()) {
+    if (wanted !== sandbox && !wanted.startsWith(sandbox + sep)) continue;
+    let real: string;
+    let realBox: string;
+    try {
+      [real, realBox] = await Promise.all([realpath(wanted), realpath(sandbox)]);
+    } catch {
+      return text(404, 'No such file or directory');
+    }
+    // A symlink inside the sandbox must not lead out of it.
+    if (real !== realBox && !real.startsWith(realBox + sep)) return text(403, 'Path leaves the sandbox');
+    return { real };
+  }
+  return text(404, 'No such file or directory');
+}
+
+function modeString(mode: number, isDir: boolean): string {
+  const bits = 'rwxrwxrwx';
+  let s = isDir ? 'd' : '-';
+  for (let i = 0; i < 9; i++) s += mode & (1 << (8 - i)) ? bits[i] : '-';
+  return s;
+}
+
+async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
+  const at = await insideSandbox(agent, req.query.get('path'));
+  if ('status' in at) return at;
+  const st = await stat(at.real);
+  if (!st.isDirectory()) return text(400, 'Path is not a directory');
+  const base = resolve('/', req.query.get('path')!);
+  const entries = [];
+  for (const name of (await readdir(at.real)).sort()) {
+    const s = await lstat(join(at.real, name));
+    entries.push({ path: join(base, name), nlink: s.nlink, size: s.size, mtime: Math.floor(s.mtimeMs / 1000), mode: modeString(s.mode, s.isDirectory()), uid: String(s.uid), gid: String(s.gid) });
+  }
+  return json(req, entries);
+}
+
+async function read(req: Request, agent: Agent): Promise<HttpResponse> {
+  const at = await insideSandbox(agent, req.query.get('path'));
+  if ('status' in at) return at;
+  const st = await stat(at.real);
+  if (st.isDirectory()) return text(400, 'Cannot read a directory');
+  const offsetText = req.query.get('offset');
+  const lengthText = req.query.get('length');
+  const offset = offsetText === null ? 0 : Number(offsetText);
+  const length = lengthText === null ? -1 : Number(lengthText);
+  if (!Number.isInteger(offset)) return text(400, `Failed to parse offset: '${offsetText}'`);
+  if (!Number.isInteger(length) || length < -1) return text(400, `Negative or bad length: '${lengthText}'`);
+  if (offset === -1) return json(req, { offset: st.size, data: '' });
+  if (offset < 0) return text(400, 'Negative offset');
+  if (offset >= st.size) return json(req, { offset: st.size, data: '' });
+  const n = Math.min(length === -1 ? READ_MAX : length, READ_MAX, st.size - offset);
+  const fh = await open(at.real, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, offset);
+    return json(req, { offset, data: buf.subarray(0, bytesRead).toString('utf8') });
+  } finally {
+    await fh.close();
+  }
+}
+
+async function download(req: Request, agent: Agent): Promise<HttpResponse | void> {
+  const at = await insideSandbox(agent, req.query.get('path'));
+  if ('status' in at) return at;
+  const st = await stat(at.real);
+  if (st.isDirectory()) return text(400, 'Cannot download a directory');
+  const stream = req.startStream(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename=${basename(at.real)}` });
+  for await (const chunk of createReadStream(at.real)) {
+    if (stream.closed) break;
+    if (!stream.write(chunk as Buffer)) await stream.drained();
+  }
+  stream.end();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBytes: number): void {
+  const { agent } = ctx;
+  const paths = (name: string) => [`/${name}`, `/slave(1)/${name}`];
+  const get = (names: string[], handler: (req: Request) => HttpResponse | Promise<HttpResponse | void>) => {
+    for (const n of names) for (const p of paths(n)) server.route({ path: p, methods: ['GET'], handler });
+  };
+  get(['state', 'state.json'], (req) => json(req, agentStateJson(ctx)));
+  get(['health'], () => ({ status: 200 }));
+  get(['flags'], (req) => json(req, { flags: ctx.flags }));
+  for (const p of ['/monitor/statistics', '/monitor/statistics.json', '/slave(1)/monitor/statistics', '/slave(1)/monitor/statistics.json']) {
+    server.route({
+      path: p,
+      methods: ['GET'],
+      handler: async (req) => {
+        const out = [];
+        for (const [fw, ex] of agent.liveExecutors()) {
+          const stats = await agent.options.containerizer.usage(ex.containerId).catch(() => undefined);
+          if (!stats) continue;
+          out.push({ framework_id: fw.id, executor_id: ex.id, executor_name: ex.name, source: ex.source, statistics: stats });
+        }
+        return json(req, out);
+      },
+    });
+  }
+  for (const [name, h] of [['browse', browse], ['read', read], ['download', download]] as const) {
+    for (const p of [`/files/${name}`, `/files/${name}.json`]) server.route({ path: p, methods: ['GET'], handler: (req) => h(req, agent) });
+  }
+  server.route({
+    path: '/metrics/snapshot',
+    methods: ['GET'],
+    handler: (req) => {
+      let running = 0;
+      let staging = 0;
+      for (const [, ex] of agent.liveExecutors()) {
+        for (const t of ex.tasks.values()) {
+          if (t.state === 'TASK_RUNNING') running++;
+          if (t.state === 'TASK_STAGING' || t.state === 'TASK_STARTING') staging++;
+        }
+        staging += ex.queued.size;
+      }
+      const r = agent.options.resources;
+      return json(
+        req,
+        agent.metrics.snapshot({
+          'slave/uptime_secs': (agent.options.clock.now() - agent.startTime) / 1000,
+          'slave/registered': agent.id !== undefined && agent.isConnected ? 1 : 0,
+          'slave/tasks_running': running,
+          'slave/tasks_staging': staging,
+          'slave/executors_running': Array.from(agent.liveExecutors()).length,
+          'slave/frameworks_active': agent.frameworks.size,
+          'slave/cpus_total': r.scalar('cpus'),
+          'slave/mem_total': r.scalar('mem'),
+          'slave/disk_total': r.scalar('disk'),
+        }),
+      );
+    },
+  });
+
+  // The v1 executor API (spec §3).
+  const executorApi = async (req: Request): Promise<HttpResponse | void> => {
+    const contentType = req.header('content-type');
+    if (contentType === undefined) return text(400, "Expecting 'Content-Type' to be present");
+    if (contentType !== JSON_TYPE) return text(415, `Expecting 'Content-Type' of ${JSON_TYPE}`);
+    let call;
+    try {
+      call = decodeExecutorCall(await req.readJson(maxBodyBytes));
+    } catch (e) {
+      if (e instanceof ValidationError) return text(400, `Failed to validate executor::Call: ${e.message}`);
+      throw e;
+    }
+    if (call.type === 'HEARTBEAT') return { status: 202 };
+    const check = agent.checkExecutorCall(call);
+    if (!check.ok) return text(check.status, check.message);
+    if (call.type === 'SUBSCRIBE') {
+      const accept = req.header('accept');
+      if (accept !== undefined && accept !== '' && !/application\/json|\*\/\*|application\/\*/.test(accept)) return text(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
+      const sink = new StreamSink<ExecutorEvent>((e) => stringifyWire(encodeExecutorEvent(e)));
+      const stream = req.startStream(200, { 'Content-Type': JSON_TYPE });
+      sink.attach(stream);
+      stream.onClose(() => agent.executorDisconnected(call.frameworkId, call.executorId, sink));
+      await agent.executorSubscribe(call, sink);
+      return;
+    }
+    const error = await agent.executorCall(call);
+    if (error) return text(400, error);
+    return { status: 202 };
+  };
+  for (const p of ['/api/v1/executor', '/slave(1)/api/v1/executor']) server.route({ path: p, methods: ['POST'], handler: executorApi });
+  ctx.log.debug({}, 'agent routes installed');
+}

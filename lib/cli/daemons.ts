@@ -1,0 +1,133 @@
+/**
+ * Composition roots: build a master or an agent from parsed flags with real dependencies
+ * (clock, HTTP server, registry, containerizer) and start it.
+ */
+import { mkdir } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { Agent } from '../agent/agent.ts';
+import { PosixContainerizer } from '../agent/containerizer/posix.ts';
+import { agentResources, hostFacts } from '../agent/detect.ts';
+import type { agentFlags } from '../agent/flags.ts';
+import { agentRoutes } from '../agent/http/routes.ts';
+import { MasterLink } from '../agent/master_link.ts';
+import { AgentPaths } from '../agent/paths.ts';
+import type { FlagValues } from '../common/flags.ts';
+import type { Logger } from '../common/log.ts';
+import { HierarchicalAllocator } from '../master/allocator/index.ts';
+import type { masterFlags } from '../master/flags.ts';
+import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
+import { operatorRoutes } from '../master/http/operator.ts';
+import { schedulerRoutes } from '../master/http/scheduler.ts';
+import { Master } from '../master/master.ts';
+import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
+import { parseAttributesText } from '../proto/resources.ts';
+import { HttpClient, HttpServer } from '../transport/index.ts';
+import { systemClock } from './system_clock.ts';
+import { VERSION } from './version.ts';
+
+export interface Running {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface RunningMaster extends Running {
+  readonly master: Master;
+}
+
+export interface RunningAgent extends Running {
+  readonly agent: Agent;
+  /** Resolves once the agent has registered with its master. */
+  readonly registered: Promise<void>;
+}
+
+export async function startMaster(flags: FlagValues<typeof masterFlags>, text: Readonly<Record<string, string>>, log: Logger): Promise<RunningMaster> {
+  if (flags.registry === 'replicated_log' && flags.work_dir === undefined) {
+    throw new Error("--work_dir: is required with --registry=replicated_log (or use --registry=in_memory)");
+  }
+  if (flags.work_dir) await mkdir(flags.work_dir, { recursive: true });
+  const registry = flags.registry === 'in_memory' ? new MemoryRegistry() : new FileRegistry(flags.work_dir!);
+  const allocator = new HierarchicalAllocator(flags.weights ? { weights: flags.weights } : {});
+  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log });
+  const port = await server.listen();
+  const master = new Master({
+    clock: systemClock,
+    allocator,
+    registry,
+    logger: log,
+    hostname: flags.hostname ?? osHostname(),
+    ip: flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip,
+    port,
+    version: VERSION,
+    allocationIntervalMs: flags.allocation_interval,
+    agentPingTimeoutMs: flags.agent_ping_timeout ?? flags.slave_ping_timeout,
+    maxAgentPingTimeouts: flags.max_agent_ping_timeouts ?? flags.max_slave_ping_timeouts,
+    agentReregisterTimeoutMs: flags.slave_reregister_timeout,
+    ...(flags.offer_timeout === undefined ? {} : { offerTimeoutMs: flags.offer_timeout }),
+    maxCompletedFrameworks: flags.max_completed_frameworks,
+    maxCompletedTasksPerFramework: flags.max_completed_tasks_per_framework,
+    ...(flags.roles === undefined ? {} : { roles: flags.roles }),
+    ...(flags.weights === undefined ? {} : { weights: flags.weights }),
+    rootSubmissions: flags.root_submissions,
+  });
+  schedulerRoutes(server, master, log, flags.max_request_body);
+  masterAgentRoutes(server, master, log);
+  operatorRoutes(server, {
+    master,
+    flags: { ...text, port: String(port) },
+    buildInfo: { version: VERSION },
+    extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
+  });
+  await master.start();
+  log.info({ port, id: master.id }, 'master started');
+  return {
+    port,
+    master,
+    async stop() {
+      master.stop();
+      await server.close();
+    },
+  };
+}
+
+export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Readonly<Record<string, string>>, log: Logger): Promise<RunningAgent> {
+  await mkdir(flags.work_dir, { recursive: true });
+  const resources = agentResources(flags.resources, flags.default_role, await hostFacts(flags.work_dir));
+  const attributes = flags.attributes === undefined ? [] : parseAttributesText(flags.attributes);
+  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log });
+  const port = await server.listen();
+  const paths = new AgentPaths(flags.work_dir);
+  const containerizer = new PosixContainerizer({});
+  const agent = new Agent({
+    clock: systemClock,
+    logger: log,
+    paths,
+    containerizer,
+    hostname: flags.hostname ?? osHostname(),
+    ip: flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip,
+    port,
+    resources,
+    attributes,
+    version: VERSION,
+    executorRegistrationTimeoutMs: flags.executor_registration_timeout,
+    executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
+    defaultKillGraceMs: 3000,
+    executorEnvironment: flags.executor_environment_variables ?? (Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>),
+    switchUser: flags.switch_user && process.getuid?.() === 0,
+  });
+  const client = new HttpClient({});
+  const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, backoffFactorMs: flags.registration_backoff_factor });
+  agentRoutes(server, { agent, flags: { ...text, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0] }, flags.max_request_body);
+  link.start();
+  log.info({ port, resources: resources.toString() }, 'agent started');
+  return {
+    port,
+    agent,
+    registered: link.registered,
+    async stop() {
+      link.stop();
+      await agent.stop();
+      await server.close();
+      client.close();
+    },
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * `corral`: the command line. `corral master|agent|local|execute [--flags]`, `--help` for each,
+ * `--version`. A bad flag or value is one line on stderr and exit code 2.
+ */
+import { mkdtemp, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { agentFlags } from '../agent/flags.ts';
+import { FlagError, type FlagTable, flag, flagsHelp, parseFlags, parseNonNegativeInt, parsePort, optionalFlag, str, parseBool } from '../common/flags.ts';
+import { describeError } from '../common/errors.ts';
+import { masterFlags } from '../master/flags.ts';
+import { startAgent, startMaster, type Running } from './daemons.ts';
+import { execute, executeFlags } from './execute.ts';
+import { createLogger, levelFromFlag } from './logger.ts';
+import { VERSION } from './version.ts';
+
+const localFlags = {
+  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: str }),
+  port: flag({ help: "The master's port", default: 5050, parse: parsePort }),
+  num_agents: flag({ help: 'How many agents to start', default: 1, parse: parseNonNegativeInt }),
+  work_dir: optionalFlag({ help: 'Where state goes (default: a new temporary directory)', parse: str }),
+  resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: str }),
+  demo: flag({ help: 'Run an example task once the cluster is up and print what happens', default: false, boolean: true, parse: parseBool }),
+  quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
+};
+
+const COMMANDS: Record<string, { help: string; flags: FlagTable }> = {
+  master: { help: 'Run a master', flags: masterFlags },
+  agent: { help: 'Run an agent', flags: agentFlags },
+  local: { help: 'Run a master and agents in one process, for trying Corral out', flags: localFlags },
+  execute: { help: 'Run one command as a task on a cluster and wait for it (like mesos-execute)', flags: executeFlags },
+};
+
+function usage(): string {
+  return [
+    `corral ${VERSION}: a cluster resource manager compatible with the Mesos v1 HTTP APIs`,
+    '',
+    'usage: corral <command> [--flag=value ...]',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.help}`),
+    '',
+    "Flags also come from CORRAL_<FLAG> or MESOS_<FLAG> environment variables. 'corral <command> --help' lists them.",
+  ].join('\n');
+}
+
+function waitForSignal(stoppables: Running[]): void {
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.allSettled(stoppables.map((s) => s.stop()));
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === 'help' || command === '-h') {
+    console.log(usage());
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === 'version') {
+    console.log(`corral ${VERSION}`);
+    return 0;
+  }
+  const spec = COMMANDS[command];
+  if (!spec) {
+    console.error(`corral: unknown command '${command}' (see corral --help)`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`usage: corral ${command} [--flag=value ...]\n\n${spec.help}.\n\n${flagsHelp(spec.flags)}`);
+    return 0;
+  }
+  let parsed;
+  try {
+    parsed = parseFlags(spec.flags, { argv: rest, env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
+    if (parsed.rest.length > 0) throw new FlagError(String(parsed.rest[0]), 'unexpected argument (flags look like --name=value)');
+  } catch (e) {
+    console.error(`corral ${command}: ${describeError(e)}`);
+    return 2;
+  }
+  const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const log = createLogger({ level: levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false) });
+  try {
+    switch (command) {
+      case 'master': {
+        const m = await startMaster(v as never, parsed.text, log);
+        waitForSignal([m]);
+        return -1;
+      }
+      case 'agent': {
+        const a = await startAgent(v as never, parsed.text, log);
+        waitForSignal([a]);
+        return -1;
+      }
+      case 'execute':
+        return await execute({ master: v.master, name: v.name, command: v.command, resources: v.resources, role: v.role, user: v.user, timeoutMs: v.timeout, print: (l) => console.log(l) });
+      case 'local':
+        return await local(v as never, log);
+    }
+  } catch (e) {
+    const msg = describeError(e);
+    if (e instanceof FlagError || /^--\w+: /.test(msg)) {
+      console.error(`corral ${command}: ${msg}`);
+      return 2;
+    }
+    log.error({ err: msg }, `corral ${command} failed`);
+    return 1;
+  }
+  return 0;
+}
+
+async function local(v: { ip: string; port: number; num_agents: number; work_dir?: string; resources?: string; demo: boolean; quiet: boolean }, log: ReturnType<typeof createLogger>): Promise<number> {
+  const workDir = v.work_dir ?? (await new Promise<string>((res, rej) => mkdtemp(join(tmpdir(), 'corral-local-'), (e, d) => (e ? rej(e) : res(d)))));
+  const masterParsed = parseFlags(masterFlags, { argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms'], env: {} });
+  const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }));
+  const running: Running[] = [master];
+  const address = `${v.ip}:${master.port}`;
+  for (let i = 0; i < v.num_agents; i++) {
+    const argv = [`--master=${address}`, `--ip=${v.ip}`, '--port=0', `--work_dir=${join(workDir, `agent${i}`)}`, `--hostname=agent${i}`, '--registration_backoff_factor=100ms'];
+    if (v.resources) argv.push(`--resources=${v.resources}`);
+    const parsed = parseFlags(agentFlags, { argv, env: {} });
+    const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }));
+    running.push(agent);
+    await agent.registered;
+  }
+  console.log(`Corral is running: master at http://${address} (state: http://${address}/master/state), ${v.num_agents} agent(s), work_dir ${workDir}`);
+  if (v.demo) {
+    console.log(`\nDemo: corral execute --master=${address} --command='echo hello from a Corral task; uname -sr'`);
+    const code = await execute({ master: address, name: 'demo', command: 'echo hello from a Corral task; uname -sr', resources: 'cpus:0.1;mem:32', role: '*', timeoutMs: 60_000, print: (l) => console.log(`  ${l}`) });
+    console.log(`Demo task exited with code ${code}. Its sandbox (stdout, stderr) is under ${workDir}/agent0/slaves/.`);
+    console.log('The cluster keeps running; press Ctrl-C to stop it.');
+  }
+  waitForSignal(running);
+  return -1;
+}
+
+// Run when executed directly.
+const isMain = process.argv[1] !== undefined && /[\\/]cli[\\/]main\.(ts|js)$/.test(process.argv[1]);
+if (isMain) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exit(code);
+    },
+    (e) => {
+      console.error(`corral: ${describeError(e)}`);
+      process.exit(1);
+    },
+  );
+}

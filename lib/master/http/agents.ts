@@ -1,0 +1,79 @@
+/**
+ * The agents' side of the master (Corral's own protocol, lib/proto/internal.ts): an agent opens
+ * a stream with REGISTER or REREGISTER and gets MasterToAgent records on it; everything else it
+ * says is a POST to the call endpoint with its id and stream id.
+ */
+import { ValidationError } from '../../common/errors.ts';
+import type { Logger } from '../../common/log.ts';
+import { AGENT_STREAM_HEADER, type AgentToMaster, type MasterToAgent } from '../../proto/internal.ts';
+import { decodeAgentToMaster, encodeMasterToAgent } from '../../proto/internal_codec.ts';
+import { stringifyWire } from '../../proto/json_text.ts';
+import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import { StreamSink } from '../../transport/stream_sink.ts';
+import type { Master } from '../master.ts';
+
+export const AGENT_ID_HEADER = 'corral-agent-id';
+export const AGENT_SUBSCRIBE_PATH = '/internal/agent/subscribe';
+export const AGENT_CALL_PATH = '/internal/agent/call';
+
+function text(status: number, body: string): HttpResponse {
+  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body };
+}
+
+/** The peer's IPv4 address without the IPv6-mapped prefix. */
+export function peerIp(req: Request): string {
+  return req.remoteAddress.startsWith('::ffff:') ? req.remoteAddress.slice(7) : req.remoteAddress;
+}
+
+async function decode(req: Request): Promise<{ msg: AgentToMaster } | { error: HttpResponse }> {
+  try {
+    return { msg: decodeAgentToMaster(await req.readJson()) };
+  } catch (e) {
+    if (e instanceof ValidationError) return { error: text(400, e.message) };
+    throw e;
+  }
+}
+
+export function agentRoutes(server: HttpServer, master: Master, log: Logger): void {
+  server.route({
+    path: AGENT_SUBSCRIBE_PATH,
+    methods: ['POST'],
+    handler: async (req) => {
+      if (!master.isRecovered) return text(503, 'Master has not finished recovery');
+      const decoded = await decode(req);
+      if ('error' in decoded) return decoded.error;
+      const msg = decoded.msg;
+      if (msg.type !== 'REGISTER' && msg.type !== 'REREGISTER') return text(400, `Expecting REGISTER or REREGISTER, got ${msg.type}`);
+      const sink = new StreamSink<MasterToAgent>((m) => stringifyWire(encodeMasterToAgent(m)));
+      const ip = peerIp(req);
+      const result = msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip) : await master.reregisterAgent(msg, sink, ip);
+      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+      if (result) {
+        headers[AGENT_STREAM_HEADER] = result.streamId;
+        headers[AGENT_ID_HEADER] = result.agentId;
+      }
+      const stream = req.startStream(200, headers);
+      sink.attach(stream);
+      if (result) {
+        const { agentId } = result;
+        stream.onClose(() => master.agentDisconnected(agentId, sink));
+        log.debug({ agentId }, 'agent stream open');
+      }
+    },
+  });
+  server.route({
+    path: AGENT_CALL_PATH,
+    methods: ['POST'],
+    handler: async (req) => {
+      const agentId = req.header(AGENT_ID_HEADER);
+      if (agentId === undefined) return text(400, `Expecting '${AGENT_ID_HEADER}' to be present`);
+      const decoded = await decode(req);
+      if ('error' in decoded) return decoded.error;
+      const msg = decoded.msg;
+      const check = master.checkAgentCall(agentId, req.header(AGENT_STREAM_HEADER));
+      if (!check.ok) return text(check.status, check.message);
+      master.agentCall(agentId, msg);
+      return { status: 202 };
+    },
+  });
+}

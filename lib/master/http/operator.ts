@@ -1,0 +1,397 @@
+/**
+ * The master's operator endpoints (spec §6): state, state-summary, frameworks, slaves, tasks,
+ * roles, flags, teardown, redirect, health, and /metrics/snapshot, each also under the
+ * `/master` prefix and with the `.json` aliases operators and the web UI still use.
+ */
+import { Resources } from '../../common/resources/index.ts';
+import { encodeLabels, encodeResources } from '../../proto/resources.ts';
+import { type Attribute, type TaskState, isTerminal } from '../../proto/messages.ts';
+import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import type { Agent, ExecutorRecord, Framework, Master, OfferRecord, Task } from '../master.ts';
+
+type Json = Record<string, unknown>;
+
+const TASK_STATES: TaskState[] = [
+  'TASK_STAGING',
+  'TASK_STARTING',
+  'TASK_RUNNING',
+  'TASK_KILLING',
+  'TASK_FINISHED',
+  'TASK_KILLED',
+  'TASK_FAILED',
+  'TASK_LOST',
+  'TASK_ERROR',
+];
+
+function json(req: Request, body: unknown, status = 200): HttpResponse {
+  const cb = req.query.get('jsonp');
+  if (cb && /^[A-Za-z_$][\w$.]*$/.test(cb)) {
+    return { status, headers: { 'Content-Type': 'text/javascript' }, body: `${cb}(${JSON.stringify(body)});` };
+  }
+  return { status, headers: { 'Content-Type': 'application/json' }, body: body as object };
+}
+
+function text(status: number, body: string): HttpResponse {
+  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body };
+}
+
+const secs = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
+
+export function attributesJson(attrs: readonly Attribute[]): Json {
+  const out: Json = {};
+  for (const a of attrs) {
+    switch (a.type) {
+      case 'SCALAR':
+        out[a.name] = a.scalar;
+        break;
+      case 'TEXT':
+        out[a.name] = a.text;
+        break;
+      case 'RANGES':
+        out[a.name] = `[${a.ranges.map((r) => `${r.begin}-${r.end}`).join(', ')}]`;
+        break;
+      case 'SET':
+        out[a.name] = `{${a.set.join(', ')}}`;
+        break;
+    }
+  }
+  return out;
+}
+
+function taskJson(t: Task): Json {
+  return {
+    id: t.id,
+    name: t.info.name,
+    framework_id: t.frameworkId,
+    executor_id: t.executorId ?? '',
+    slave_id: t.agentId,
+    state: t.state,
+    resources: t.resources.summary(),
+    statuses: t.statuses.map((s) => ({ state: s.state, timestamp: s.timestamp, ...(s.healthy === undefined ? {} : { healthy: s.healthy }) })),
+    ...(t.user === undefined ? {} : { user: t.user }),
+    ...(t.info.labels ? { labels: encodeLabels(t.info.labels.labels) } : {}),
+    ...(t.info.discovery ? { discovery: t.info.discovery } : {}),
+    ...(t.info.container ? { container: t.info.container } : {}),
+  };
+}
+
+function executorJson(e: ExecutorRecord, agentId?: string): Json {
+  const cmd = e.info.command;
+  return {
+    executor_id: e.info.executorId,
+    name: e.info.name ?? '',
+    framework_id: e.info.frameworkId ?? '',
+    command: cmd ? { shell: cmd.shell, ...(cmd.value === undefined ? {} : { value: cmd.value }), argv: cmd.arguments, uris: cmd.uris.map((u) => ({ value: u.value, executable: u.executable ?? false })) } : {},
+    resources: e.resources.summary(),
+    ...(agentId === undefined ? {} : { slave_id: agentId }),
+  };
+}
+
+function offerJson(o: OfferRecord): Json {
+  return { id: o.id, framework_id: o.frameworkId, slave_id: o.agentId, resources: o.resources.summary() };
+}
+
+function used(fw: Framework): Resources {
+  let r = Resources.EMPTY;
+  for (const t of fw.tasks.values()) if (!isTerminal(t.state)) r = r.plus(t.resources);
+  for (const byAgent of fw.executors.values()) for (const e of byAgent.values()) r = r.plus(e.resources);
+  return r;
+}
+
+function offered(fw: Framework): Resources {
+  let r = Resources.EMPTY;
+  for (const o of fw.offers.values()) r = r.plus(o.resources);
+  return r;
+}
+
+function frameworkSummary(fw: Framework): Json {
+  return {
+    id: fw.id,
+    name: fw.info.name,
+    used_resources: used(fw).summary(),
+    offered_resources: offered(fw).summary(),
+    capabilities: fw.info.capabilities,
+    hostname: fw.info.hostname ?? '',
+    webui_url: fw.info.webuiUrl ?? '',
+    active: fw.active,
+  };
+}
+
+function frameworkJson(fw: Framework): Json {
+  const u = used(fw);
+  const o = offered(fw);
+  return {
+    ...frameworkSummary(fw),
+    user: fw.info.user,
+    failover_timeout: fw.info.failoverTimeout,
+    checkpoint: fw.info.checkpoint,
+    role: fw.info.role,
+    registered_time: secs(fw.registeredTime),
+    unregistered_time: secs(fw.unregisteredTime) ?? 0,
+    ...(fw.reregisteredTime !== undefined && fw.reregisteredTime !== fw.registeredTime ? { reregistered_time: secs(fw.reregisteredTime) } : {}),
+    ...(fw.info.principal === undefined ? {} : { principal: fw.info.principal }),
+    connected: fw.connected,
+    resources: u.plus(o).summary(),
+    tasks: Array.from(fw.tasks.values()).map(taskJson),
+    completed_tasks: fw.completedTasks.map(taskJson),
+    offers: Array.from(fw.offers.values()).map(offerJson),
+    executors: Array.from(fw.executors).flatMap(([agentId, byId]) => Array.from(byId.values()).map((e) => executorJson(e, agentId))),
+    ...(fw.info.labels ? { labels: encodeLabels(fw.info.labels.labels) } : {}),
+  };
+}
+
+function agentUsed(agent: Agent): Resources {
+  let r = Resources.EMPTY;
+  for (const byFw of agent.tasks.values()) for (const t of byFw.values()) if (!isTerminal(t.state)) r = r.plus(t.resources);
+  for (const byFw of agent.executors.values()) for (const e of byFw.values()) r = r.plus(e.resources);
+  return r;
+}
+
+function agentOffered(master: Master, agent: Agent): Resources {
+  let r = Resources.EMPTY;
+  for (const id of agent.offers) {
+    const o = master.offers.get(id);
+    if (o) r = r.plus(o.resources);
+  }
+  return r;
+}
+
+function agentJson(master: Master, agent: Agent, full: boolean): Json {
+  const reserved: Json = {};
+  const reservedFull: Json = {};
+  for (const role of agent.total.roles()) {
+    reserved[role] = agent.total.reserved(role).summary();
+    reservedFull[role] = encodeResources(agent.total.reserved(role));
+  }
+  const u = agentUsed(agent);
+  const o = agentOffered(master, agent);
+  return {
+    id: agent.id,
+    pid: agent.pid,
+    hostname: agent.info.hostname,
+    port: agent.port,
+    registered_time: secs(agent.registeredTime),
+    ...(agent.reregisteredTime === undefined ? {} : { reregistered_time: secs(agent.reregisteredTime) }),
+    resources: agent.total.summary(),
+    used_resources: u.summary(),
+    offered_resources: o.summary(),
+    reserved_resources: reserved,
+    unreserved_resources: agent.total.unreserved().summary(),
+    attributes: attributesJson(agent.info.attributes),
+    active: agent.active,
+    version: master.options.version,
+    ...(full
+      ? {
+          reserved_resources_full: reservedFull,
+          unreserved_resources_full: encodeResources(agent.total.unreserved()),
+          used_resources_full: encodeResources(u),
+          offered_resources_full: encodeResources(o),
+        }
+      : {}),
+  };
+}
+
+function stateCounts(tasks: Iterable<Task>): Json {
+  const counts: Record<string, number> = Object.fromEntries(TASK_STATES.map((s) => [s, 0]));
+  for (const t of tasks) if (t.state in counts) counts[t.state]! += 1;
+  return counts;
+}
+
+export interface OperatorContext {
+  readonly master: Master;
+  /** The flags as text, for /master/flags and /master/state. */
+  readonly flags: Readonly<Record<string, string>>;
+  readonly buildInfo: { version: string; gitSha?: string; buildDate?: string };
+  /** Extra numbers for /metrics/snapshot (system/…, allocator/…). */
+  readonly extraMetrics: () => Record<string, number>;
+}
+
+export function stateJson(ctx: OperatorContext): Json {
+  const m = ctx.master;
+  const agents = Array.from(m.agents.values());
+  return {
+    version: ctx.buildInfo.version,
+    ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}),
+    ...(ctx.buildInfo.buildDate ? { build_date: ctx.buildInfo.buildDate } : {}),
+    start_time: m.startTime / 1000,
+    ...(m.electedTime === undefined ? {} : { elected_time: m.electedTime / 1000 }),
+    id: m.id,
+    pid: m.info.pid,
+    hostname: m.info.hostname,
+    activated_slaves: agents.filter((a) => a.active).length,
+    deactivated_slaves: agents.filter((a) => !a.active).length,
+    leader: m.info.pid,
+    leader_info: { id: m.id, ip: m.info.ip, port: m.info.port, pid: m.info.pid, hostname: m.info.hostname, version: m.info.version },
+    ...(ctx.flags.cluster ? { cluster: ctx.flags.cluster } : {}),
+    flags: ctx.flags,
+    slaves: agents.map((a) => agentJson(m, a, false)),
+    recovered_slaves: Array.from(m.recoveredAgents.values()).map((a) => ({ id: a.id, hostname: a.info.hostname, resources: Resources.of(a.info.resources).summary() })),
+    frameworks: Array.from(m.frameworks.values()).map(frameworkJson),
+    completed_frameworks: m.completedFrameworks.map(frameworkJson),
+    orphan_tasks: [],
+    unregistered_frameworks: [],
+  };
+}
+
+function stateSummaryJson(ctx: OperatorContext): Json {
+  const m = ctx.master;
+  return {
+    hostname: m.info.hostname,
+    ...(ctx.flags.cluster ? { cluster: ctx.flags.cluster } : {}),
+    slaves: Array.from(m.agents.values()).map((a) => {
+      const tasks = Array.from(a.tasks.values()).flatMap((byFw) => Array.from(byFw.values()));
+      return { ...agentJson(m, a, false), ...stateCounts(tasks), framework_ids: Array.from(a.tasks.keys()) };
+    }),
+    frameworks: Array.from(m.frameworks.values()).map((fw) => ({
+      ...frameworkSummary(fw),
+      ...stateCounts([...fw.tasks.values(), ...fw.completedTasks]),
+      slave_ids: Array.from(new Set(Array.from(fw.tasks.values()).map((t) => t.agentId))),
+    })),
+  };
+}
+
+function rolesJson(m: Master): Json {
+  const roles = new Map<string, { frameworks: string[]; resources: Resources }>();
+  roles.set('*', { frameworks: [], resources: Resources.EMPTY });
+  for (const fw of m.frameworks.values()) {
+    const r = roles.get(fw.info.role) ?? { frameworks: [], resources: Resources.EMPTY };
+    r.frameworks.push(fw.id);
+    r.resources = r.resources.plus(used(fw));
+    roles.set(fw.info.role, r);
+  }
+  const weights = m.options.weights ?? new Map<string, number>();
+  return {
+    roles: Array.from(roles, ([name, r]) => ({ name, weight: weights.get(name) ?? 1, frameworks: r.frameworks, resources: r.resources.summary() })),
+  };
+}
+
+function tasksJson(req: Request, m: Master): HttpResponse {
+  const limit = req.query.has('limit') ? Number(req.query.get('limit')) : 100;
+  const offset = req.query.has('offset') ? Number(req.query.get('offset')) : 0;
+  const order = req.query.get('order') ?? 'desc';
+  if (!Number.isInteger(limit) || limit < 0) return text(400, `Failed to parse limit: '${req.query.get('limit')}'`);
+  if (!Number.isInteger(offset) || offset < 0) return text(400, `Failed to parse offset: '${req.query.get('offset')}'`);
+  if (order !== 'asc' && order !== 'desc') return text(400, "Failed to parse order: 'order' must be 'asc' or 'desc'");
+  const all: Task[] = [];
+  for (const fw of [...m.frameworks.values(), ...m.completedFrameworks]) all.push(...fw.tasks.values(), ...fw.completedTasks);
+  const first = (t: Task) => t.statuses[0]?.timestamp ?? 0;
+  all.sort((a, b) => (order === 'asc' ? first(a) - first(b) : first(b) - first(a)));
+  return json(req, { tasks: all.slice(offset, offset + limit).map(taskJson) });
+}
+
+function metricsJson(ctx: OperatorContext): Record<string, number> {
+  const m = ctx.master;
+  const agents = Array.from(m.agents.values());
+  const fws = Array.from(m.frameworks.values());
+  const live: Record<string, number> = { TASK_STAGING: 0, TASK_STARTING: 0, TASK_RUNNING: 0, TASK_KILLING: 0 };
+  for (const fw of fws) for (const t of fw.tasks.values()) if (t.state in live) live[t.state]! += 1;
+  let total = Resources.EMPTY;
+  let usedAll = Resources.EMPTY;
+  for (const a of agents) {
+    total = total.plus(a.total);
+    usedAll = usedAll.plus(agentUsed(a));
+  }
+  const res: Record<string, number> = {};
+  for (const r of ['cpus', 'gpus', 'mem', 'disk']) {
+    const t = total.nonRevocable().scalar(r);
+    const u = usedAll.nonRevocable().scalar(r);
+    const rt = total.revocable().scalar(r);
+    const ru = usedAll.revocable().scalar(r);
+    Object.assign(res, {
+      [`master/${r}_total`]: t,
+      [`master/${r}_used`]: u,
+      [`master/${r}_percent`]: t > 0 ? u / t : 0,
+      [`master/${r}_revocable_total`]: rt,
+      [`master/${r}_revocable_used`]: ru,
+      [`master/${r}_revocable_percent`]: rt > 0 ? ru / rt : 0,
+    });
+  }
+  return m.metrics.snapshot({
+    'master/uptime_secs': (m.clock.now() - m.startTime) / 1000,
+    'master/elected': m.electedTime === undefined ? 0 : 1,
+    'master/slaves_connected': agents.filter((a) => a.connected).length,
+    'master/slaves_disconnected': agents.filter((a) => !a.connected).length,
+    'master/slaves_active': agents.filter((a) => a.active).length,
+    'master/slaves_inactive': agents.filter((a) => !a.active).length,
+    'master/frameworks_connected': fws.filter((f) => f.connected).length,
+    'master/frameworks_disconnected': fws.filter((f) => !f.connected).length,
+    'master/frameworks_active': fws.filter((f) => f.active).length,
+    'master/frameworks_inactive': fws.filter((f) => !f.active).length,
+    'master/outstanding_offers': m.offers.size,
+    'master/tasks_staging': live.TASK_STAGING!,
+    'master/tasks_starting': live.TASK_STARTING!,
+    'master/tasks_running': live.TASK_RUNNING!,
+    'master/tasks_killing': live.TASK_KILLING!,
+    'master/tasks_finished': m.metrics.get('master/tasks_finished'),
+    'master/tasks_failed': m.metrics.get('master/tasks_failed'),
+    'master/tasks_killed': m.metrics.get('master/tasks_killed'),
+    'master/tasks_lost': m.metrics.get('master/tasks_lost'),
+    'master/tasks_error': m.metrics.get('master/tasks_error'),
+    'master/slave_registrations': m.metrics.get('master/slave_registrations'),
+    'master/slave_reregistrations': m.metrics.get('master/slave_reregistrations'),
+    'master/slave_removals': m.metrics.get('master/slave_removals'),
+    'master/dropped_messages': m.metrics.get('master/dropped_messages'),
+    'master/event_queue_messages': 0,
+    'master/event_queue_dispatches': 0,
+    'master/event_queue_http_requests': 0,
+    'allocator/mesos/allocation_runs': m.allocator.stats().allocationRuns,
+    ...res,
+    ...ctx.extraMetrics(),
+  });
+}
+
+export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
+  const m = ctx.master;
+  const get = (paths: string[], handler: (req: Request) => HttpResponse) => {
+    for (const p of paths) server.route({ path: p, methods: ['GET'], handler });
+  };
+  const both = (name: string) => [`/master/${name}`, `/${name}`];
+  const withJson = (name: string) => [...both(name), ...both(`${name}.json`)];
+  const leaderOnly = (handler: (req: Request) => HttpResponse) => (req: Request) => (m.isRecovered ? handler(req) : text(503, 'Master has not finished recovery'));
+
+  get(withJson('state'), leaderOnly((req) => json(req, stateJson(ctx))));
+  get(both('state-summary'), leaderOnly((req) => json(req, stateSummaryJson(ctx))));
+  get(both('frameworks'), leaderOnly((req) => {
+    const id = req.query.get('framework_id');
+    const pick = (fw: Framework) => id === null || fw.id === id;
+    return json(req, {
+      frameworks: Array.from(m.frameworks.values()).filter(pick).map(frameworkJson),
+      completed_frameworks: m.completedFrameworks.filter(pick).map(frameworkJson),
+      unregistered_frameworks: [],
+    });
+  }));
+  get(both('slaves'), leaderOnly((req) => {
+    const id = req.query.get('slave_id');
+    return json(req, {
+      slaves: Array.from(m.agents.values()).filter((a) => id === null || a.id === id).map((a) => agentJson(m, a, true)),
+      recovered_slaves: Array.from(m.recoveredAgents.values()).map((a) => ({ id: a.id, hostname: a.info.hostname })),
+    });
+  }));
+  get(withJson('tasks'), leaderOnly((req) => tasksJson(req, m)));
+  get(withJson('roles'), leaderOnly((req) => json(req, rolesJson(m))));
+  get(both('flags'), (req) => json(req, { flags: ctx.flags }));
+  get(both('health'), () => ({ status: 200 }));
+  get(['/metrics/snapshot'], (req) => json(req, metricsJson(ctx)));
+  get(['/version'], (req) => json(req, { version: ctx.buildInfo.version, ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}) }));
+  for (const p of both('redirect')) {
+    server.route({
+      path: p,
+      methods: '*',
+      handler: () => ({ status: 307, headers: { Location: `//${m.info.hostname}:${m.info.port}` } }),
+    });
+  }
+  for (const p of both('teardown')) {
+    server.route({
+      path: p,
+      methods: ['POST'],
+      handler: async (req) => {
+        if (!m.isRecovered) return text(503, 'Master has not finished recovery');
+        const body = (await req.readBody()).toString('utf8');
+        const form = new URLSearchParams(body);
+        const id = form.get('frameworkId') ?? req.query.get('frameworkId');
+        if (!id) return text(400, "Missing 'frameworkId' query parameter in the request body");
+        return m.teardown(id) ? { status: 200 } : text(400, 'No framework found with specified ID');
+      },
+    });
+  }
+}

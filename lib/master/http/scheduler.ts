@@ -1,0 +1,76 @@
+/**
+ * `POST /api/v1/scheduler` (and `/master/api/v1/scheduler`): the v1 scheduler HTTP API, with
+ * the status codes in the order Mesos checks them (spec §2.2).
+ */
+import { ValidationError } from '../../common/errors.ts';
+import type { Logger } from '../../common/log.ts';
+import { stringifyWire } from '../../proto/json_text.ts';
+import type { SchedulerEvent } from '../../proto/messages.ts';
+import { decodeSchedulerCall, encodeSchedulerEvent } from '../../proto/scheduler.ts';
+import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import { StreamSink } from '../../transport/stream_sink.ts';
+import type { Master } from '../master.ts';
+
+export const STREAM_ID_HEADER = 'Mesos-Stream-Id';
+const JSON_TYPE = 'application/json';
+
+function text(status: number, body: string): HttpResponse {
+  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body };
+}
+
+/** Whether an Accept header lets us answer JSON (absent accepts everything). */
+export function acceptsJson(accept: string | undefined): boolean {
+  if (accept === undefined || accept.trim() === '') return true;
+  return accept.split(',').some((part) => {
+    const [type, ...params] = part.trim().split(';').map((x) => x.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    if (q !== undefined && Number(q.slice(2)) === 0) return false;
+    return type === JSON_TYPE || type === 'application/*' || type === '*/*';
+  });
+}
+
+export function schedulerRoutes(server: HttpServer, master: Master, log: Logger, maxBodyBytes: number): void {
+  const handler = (req: Request) => handleScheduler(req, master, log, maxBodyBytes);
+  server.route({ path: '/api/v1/scheduler', methods: ['POST'], handler });
+  server.route({ path: '/master/api/v1/scheduler', methods: ['POST'], handler });
+}
+
+async function handleScheduler(req: Request, master: Master, log: Logger, maxBodyBytes: number): Promise<HttpResponse | void> {
+  if (!master.isRecovered) return text(503, 'Master has not finished recovery');
+  const contentType = req.header('content-type');
+  if (contentType === undefined) return text(400, 'Expecting \'Content-Type\' to be present');
+  if (contentType !== JSON_TYPE) {
+    return text(415, contentType === 'application/x-protobuf' ? 'Protobuf requests are not supported by this master; use application/json' : `Expecting 'Content-Type' of ${JSON_TYPE} or application/x-protobuf`);
+  }
+  const body = await req.readJson(maxBodyBytes);
+  let call;
+  try {
+    call = decodeSchedulerCall(body);
+  } catch (e) {
+    if (e instanceof ValidationError) return text(400, `Failed to validate scheduler::Call: ${e.message}`);
+    throw e;
+  }
+  if (call.type === 'UNSUPPORTED') return text(501, `Received an unsupported call type: ${call.name}`);
+
+  if (call.type === 'SUBSCRIBE') {
+    if (req.header('mesos-stream-id') !== undefined) return text(400, 'Subscribe calls should not include the \'Mesos-Stream-Id\' header');
+    if (!acceptsJson(req.header('accept'))) return text(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
+    const sink = new StreamSink<SchedulerEvent>((e) => stringifyWire(encodeSchedulerEvent(e)));
+    const result = master.subscribe(call, sink);
+    const headers: Record<string, string> = { 'Content-Type': JSON_TYPE };
+    if (result) headers[STREAM_ID_HEADER] = result.streamId;
+    const stream = req.startStream(200, headers);
+    sink.attach(stream);
+    if (result) {
+      const { frameworkId } = result;
+      stream.onClose(() => master.disconnected(frameworkId, sink));
+      log.debug({ frameworkId }, 'subscription stream open');
+    }
+    return;
+  }
+
+  const check = master.checkCall(call.frameworkId ?? '', req.header('mesos-stream-id'));
+  if (!check.ok) return text(check.status, check.message);
+  master.handle(call);
+  return { status: 202 };
+}
