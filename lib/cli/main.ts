@@ -9,7 +9,7 @@ import { agentFlags } from '../agent/flags.ts';
 import { FlagError, type FlagTable, flag, flagsHelp, parseFlags, parseNonNegativeInt, parsePort, optionalFlag, str, parseBool } from '../common/flags.ts';
 import { describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
-import { startAgent, startMaster, type Running } from './daemons.ts';
+import { startAgent, startMaster, type Running, type RunningAgent } from './daemons.ts';
 import { execute, executeFlags } from './execute.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
 import { VERSION } from './version.ts';
@@ -48,7 +48,9 @@ function waitForSignal(stoppables: Running[]): void {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await Promise.allSettled(stoppables.map((s) => s.stop()));
+    // Agents first, so the master does not log them as lost on the way down.
+    await Promise.allSettled(stoppables.slice(1).map((s) => s.stop()));
+    await Promise.allSettled(stoppables.slice(0, 1).map((s) => s.stop()));
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
@@ -131,7 +133,13 @@ async function local(v: { ip: string; port: number; num_agents: number; work_dir
   if (v.demo) {
     console.log(`\nDemo: corral execute --master=${address} --command='echo hello from a Corral task; uname -sr'`);
     const code = await execute({ master: address, name: 'demo', command: 'echo hello from a Corral task; uname -sr', resources: 'cpus:0.1;mem:32', role: '*', timeoutMs: 60_000, print: (l) => console.log(`  ${l}`) });
-    console.log(`Demo task exited with code ${code}. Its sandbox (stdout, stderr) is under ${workDir}/agent0/slaves/.`);
+    const agent = (running[1] as RunningAgent | undefined)?.agent;
+    const ex = agent ? [...agent.completedFrameworks, ...agent.frameworks.values()].flatMap((f) => f.completedExecutors).at(-1) : undefined;
+    console.log(`Demo task exited with code ${code}.`);
+    if (ex) {
+      const out = readFileSync(join(ex.sandbox, 'stdout'), 'utf8').trimEnd();
+      console.log(`Its sandbox is ${ex.sandbox}\n  stdout: ${out.split('\n').join('\n          ')}`);
+    }
     console.log('The cluster keeps running; press Ctrl-C to stop it.');
   }
   waitForSignal(running);
