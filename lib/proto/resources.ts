@@ -436,3 +436,18 @@ export function parseAttributesText(text: string): Attribute[] {
   }
   return out;
 }
+
+/**
+ * Attributes as the state endpoints show them: name → number for SCALAR, text for TEXT,
+ * "[a-b, c-d]" for RANGES.
+ */
+export function attributesSummary(attrs: readonly Attribute[]): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const a of attrs) {
+    if (a.type === 'SCALAR') out[a.name] = a.scalar;
+    else if (a.type === 'TEXT') out[a.name] = a.text;
+    else if (a.type === 'RANGES') out[a.name] = `[${a.ranges.map((r) => `${r.begin}-${r.end}`).join(', ')}]`;
+    else out[a.name] = `{${a.set.join(', ')}}`;
+  }
+  return out;
+}

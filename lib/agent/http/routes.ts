@@ -10,9 +10,10 @@ import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { decodeExecutorCall, encodeExecutorEvent } from '../../proto/executor.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
-import { type Attribute, type ExecutorEvent, isTerminal } from '../../proto/messages.ts';
-import { encodeLabels } from '../../proto/resources.ts';
+import { type ExecutorEvent, isTerminal } from '../../proto/messages.ts';
+import { attributesSummary, encodeLabels } from '../../proto/resources.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import { jsonResponse, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Agent, AgentFramework, AgentTaskRecord, ExecutorRecord } from '../agent.ts';
 
@@ -20,26 +21,8 @@ type Json = Record<string, unknown>;
 const JSON_TYPE = 'application/json';
 const READ_MAX = 16 * 4096;
 
-function text(status: number, body: string): HttpResponse {
-  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body };
-}
 
-function json(req: Request, body: unknown): HttpResponse {
-  const cb = req.query.get('jsonp');
-  if (cb && /^[A-Za-z_$][\w$.]*$/.test(cb)) return { status: 200, headers: { 'Content-Type': 'text/javascript' }, body: `${cb}(${JSON.stringify(body)});` };
-  return { status: 200, headers: { 'Content-Type': JSON_TYPE }, body: body as object };
-}
 
-function attributesJson(attrs: readonly Attribute[]): Json {
-  const out: Json = {};
-  for (const a of attrs) {
-    if (a.type === 'SCALAR') out[a.name] = a.scalar;
-    else if (a.type === 'TEXT') out[a.name] = a.text;
-    else if (a.type === 'RANGES') out[a.name] = `[${a.ranges.map((r) => `${r.begin}-${r.end}`).join(', ')}]`;
-    else out[a.name] = `{${a.set.join(', ')}}`;
-  }
-  return out;
-}
 
 function taskJson(agent: Agent, t: AgentTaskRecord): Json {
   const latest = agent.updates.latest(t.frameworkId, t.info.taskId);
@@ -111,7 +94,7 @@ export function agentStateJson(ctx: AgentHttpContext): Json {
     pid: a.pid,
     hostname: o.hostname,
     resources: o.resources.summary(),
-    attributes: attributesJson(o.attributes),
+    attributes: attributesSummary(o.attributes),
     ...(ctx.masterHostname() ? { master_hostname: ctx.masterHostname() } : {}),
     flags: ctx.flags,
     frameworks: Array.from(a.frameworks.values()).map((f) => frameworkJson(a, f)),
@@ -123,7 +106,7 @@ export function agentStateJson(ctx: AgentHttpContext): Json {
 // /files: virtual paths are the sandboxes' host paths; nothing outside a sandbox is served.
 
 async function insideSandbox(agent: Agent, path: string | null): Promise<{ real: string } | HttpResponse> {
-  if (!path) return text(400, "Expecting 'path' query parameter");
+  if (!path) return textResponse(400, "Expecting 'path' query parameter");
   const wanted = resolve('/', path);
   for (const sandbox of agent.sandboxes()) {
     if (wanted !== sandbox && !wanted.startsWith(sandbox + sep)) continue;
@@ -132,13 +115,13 @@ async function insideSandbox(agent: Agent, path: string | null): Promise<{ real:
     try {
       [real, realBox] = await Promise.all([realpath(wanted), realpath(sandbox)]);
     } catch {
-      return text(404, 'No such file or directory');
+      return textResponse(404, 'No such file or directory');
     }
     // A symlink inside the sandbox must not lead out of it.
-    if (real !== realBox && !real.startsWith(realBox + sep)) return text(403, 'Path leaves the sandbox');
+    if (real !== realBox && !real.startsWith(realBox + sep)) return textResponse(403, 'Path leaves the sandbox');
     return { real };
   }
-  return text(404, 'No such file or directory');
+  return textResponse(404, 'No such file or directory');
 }
 
 function modeString(mode: number, isDir: boolean): string {
@@ -152,36 +135,36 @@ async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
   const at = await insideSandbox(agent, req.query.get('path'));
   if ('status' in at) return at;
   const st = await stat(at.real);
-  if (!st.isDirectory()) return text(400, 'Path is not a directory');
+  if (!st.isDirectory()) return textResponse(400, 'Path is not a directory');
   const base = resolve('/', req.query.get('path')!);
   const entries = [];
   for (const name of (await readdir(at.real)).sort()) {
     const s = await lstat(join(at.real, name));
     entries.push({ path: join(base, name), nlink: s.nlink, size: s.size, mtime: Math.floor(s.mtimeMs / 1000), mode: modeString(s.mode, s.isDirectory()), uid: String(s.uid), gid: String(s.gid) });
   }
-  return json(req, entries);
+  return jsonResponse(req, entries);
 }
 
 async function read(req: Request, agent: Agent): Promise<HttpResponse> {
   const at = await insideSandbox(agent, req.query.get('path'));
   if ('status' in at) return at;
   const st = await stat(at.real);
-  if (st.isDirectory()) return text(400, 'Cannot read a directory');
+  if (st.isDirectory()) return textResponse(400, 'Cannot read a directory');
   const offsetText = req.query.get('offset');
   const lengthText = req.query.get('length');
   const offset = offsetText === null ? 0 : Number(offsetText);
   const length = lengthText === null ? -1 : Number(lengthText);
-  if (!Number.isInteger(offset)) return text(400, `Failed to parse offset: '${offsetText}'`);
-  if (!Number.isInteger(length) || length < -1) return text(400, `Negative or bad length: '${lengthText}'`);
-  if (offset === -1) return json(req, { offset: st.size, data: '' });
-  if (offset < 0) return text(400, 'Negative offset');
-  if (offset >= st.size) return json(req, { offset: st.size, data: '' });
+  if (!Number.isInteger(offset)) return textResponse(400, `Failed to parse offset: '${offsetText}'`);
+  if (!Number.isInteger(length) || length < -1) return textResponse(400, `Negative or bad length: '${lengthText}'`);
+  if (offset === -1) return jsonResponse(req, { offset: st.size, data: '' });
+  if (offset < 0) return textResponse(400, 'Negative offset');
+  if (offset >= st.size) return jsonResponse(req, { offset: st.size, data: '' });
   const n = Math.min(length === -1 ? READ_MAX : length, READ_MAX, st.size - offset);
   const fh = await open(at.real, 'r');
   try {
     const buf = Buffer.alloc(n);
     const { bytesRead } = await fh.read(buf, 0, n, offset);
-    return json(req, { offset, data: buf.subarray(0, bytesRead).toString('utf8') });
+    return jsonResponse(req, { offset, data: buf.subarray(0, bytesRead).toString('utf8') });
   } finally {
     await fh.close();
   }
@@ -191,7 +174,7 @@ async function download(req: Request, agent: Agent): Promise<HttpResponse | void
   const at = await insideSandbox(agent, req.query.get('path'));
   if ('status' in at) return at;
   const st = await stat(at.real);
-  if (st.isDirectory()) return text(400, 'Cannot download a directory');
+  if (st.isDirectory()) return textResponse(400, 'Cannot download a directory');
   const stream = req.startStream(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename=${basename(at.real)}` });
   for await (const chunk of createReadStream(at.real)) {
     if (stream.closed) break;
@@ -208,9 +191,9 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
   const get = (names: string[], handler: (req: Request) => HttpResponse | Promise<HttpResponse | void>) => {
     for (const n of names) for (const p of paths(n)) server.route({ path: p, methods: ['GET'], handler });
   };
-  get(['state', 'state.json'], (req) => json(req, agentStateJson(ctx)));
+  get(['state', 'state.json'], (req) => jsonResponse(req, agentStateJson(ctx)));
   get(['health'], () => ({ status: 200 }));
-  get(['flags'], (req) => json(req, { flags: ctx.flags }));
+  get(['flags'], (req) => jsonResponse(req, { flags: ctx.flags }));
   for (const p of ['/monitor/statistics', '/monitor/statistics.json', '/slave(1)/monitor/statistics', '/slave(1)/monitor/statistics.json']) {
     server.route({
       path: p,
@@ -222,7 +205,7 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
           if (!stats) continue;
           out.push({ framework_id: fw.id, executor_id: ex.id, executor_name: ex.name, source: ex.source, statistics: stats });
         }
-        return json(req, out);
+        return jsonResponse(req, out);
       },
     });
   }
@@ -243,7 +226,7 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
         staging += ex.queued.size;
       }
       const r = agent.options.resources;
-      return json(
+      return jsonResponse(
         req,
         agent.metrics.snapshot({
           'slave/uptime_secs': (agent.options.clock.now() - agent.startTime) / 1000,
@@ -263,21 +246,21 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
   // The v1 executor API (spec §3).
   const executorApi = async (req: Request): Promise<HttpResponse | void> => {
     const contentType = req.header('content-type');
-    if (contentType === undefined) return text(400, "Expecting 'Content-Type' to be present");
-    if (contentType !== JSON_TYPE) return text(415, `Expecting 'Content-Type' of ${JSON_TYPE}`);
+    if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");
+    if (contentType !== JSON_TYPE) return textResponse(415, `Expecting 'Content-Type' of ${JSON_TYPE}`);
     let call;
     try {
       call = decodeExecutorCall(await req.readJson(maxBodyBytes));
     } catch (e) {
-      if (e instanceof ValidationError) return text(400, `Failed to validate executor::Call: ${e.message}`);
+      if (e instanceof ValidationError) return textResponse(400, `Failed to validate executor::Call: ${e.message}`);
       throw e;
     }
     if (call.type === 'HEARTBEAT') return { status: 202 };
     const check = agent.checkExecutorCall(call);
-    if (!check.ok) return text(check.status, check.message);
+    if (!check.ok) return textResponse(check.status, check.message);
     if (call.type === 'SUBSCRIBE') {
       const accept = req.header('accept');
-      if (accept !== undefined && accept !== '' && !/application\/json|\*\/\*|application\/\*/.test(accept)) return text(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
+      if (accept !== undefined && accept !== '' && !/application\/json|\*\/\*|application\/\*/.test(accept)) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
       const sink = new StreamSink<ExecutorEvent>((e) => stringifyWire(encodeExecutorEvent(e)));
       const stream = req.startStream(200, { 'Content-Type': JSON_TYPE });
       sink.attach(stream);
@@ -286,7 +269,7 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
       return;
     }
     const error = await agent.executorCall(call);
-    if (error) return text(400, error);
+    if (error) return textResponse(400, error);
     return { status: 202 };
   };
   for (const p of ['/api/v1/executor', '/slave(1)/api/v1/executor']) server.route({ path: p, methods: ['POST'], handler: executorApi });

@@ -9,6 +9,7 @@ import { AGENT_STREAM_HEADER, type AgentToMaster, type MasterToAgent } from '../
 import { decodeAgentToMaster, encodeMasterToAgent } from '../../proto/internal_codec.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import { textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
 
@@ -16,9 +17,6 @@ export const AGENT_ID_HEADER = 'corral-agent-id';
 export const AGENT_SUBSCRIBE_PATH = '/internal/agent/subscribe';
 export const AGENT_CALL_PATH = '/internal/agent/call';
 
-function text(status: number, body: string): HttpResponse {
-  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body };
-}
 
 /** The peer's IPv4 address without the IPv6-mapped prefix. */
 export function peerIp(req: Request): string {
@@ -29,7 +27,7 @@ async function decode(req: Request): Promise<{ msg: AgentToMaster } | { error: H
   try {
     return { msg: decodeAgentToMaster(await req.readJson()) };
   } catch (e) {
-    if (e instanceof ValidationError) return { error: text(400, e.message) };
+    if (e instanceof ValidationError) return { error: textResponse(400, e.message) };
     throw e;
   }
 }
@@ -39,11 +37,11 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
     path: AGENT_SUBSCRIBE_PATH,
     methods: ['POST'],
     handler: async (req) => {
-      if (!master.isRecovered) return text(503, 'Master has not finished recovery');
+      if (!master.isRecovered) return textResponse(503, 'Master has not finished recovery');
       const decoded = await decode(req);
       if ('error' in decoded) return decoded.error;
       const msg = decoded.msg;
-      if (msg.type !== 'REGISTER' && msg.type !== 'REREGISTER') return text(400, `Expecting REGISTER or REREGISTER, got ${msg.type}`);
+      if (msg.type !== 'REGISTER' && msg.type !== 'REREGISTER') return textResponse(400, `Expecting REGISTER or REREGISTER, got ${msg.type}`);
       const sink = new StreamSink<MasterToAgent>((m) => stringifyWire(encodeMasterToAgent(m)));
       const ip = peerIp(req);
       const result = msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip) : await master.reregisterAgent(msg, sink, ip);
@@ -66,12 +64,12 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
     methods: ['POST'],
     handler: async (req) => {
       const agentId = req.header(AGENT_ID_HEADER);
-      if (agentId === undefined) return text(400, `Expecting '${AGENT_ID_HEADER}' to be present`);
+      if (agentId === undefined) return textResponse(400, `Expecting '${AGENT_ID_HEADER}' to be present`);
       const decoded = await decode(req);
       if ('error' in decoded) return decoded.error;
       const msg = decoded.msg;
       const check = master.checkAgentCall(agentId, req.header(AGENT_STREAM_HEADER));
-      if (!check.ok) return text(check.status, check.message);
+      if (!check.ok) return textResponse(check.status, check.message);
       master.agentCall(agentId, msg);
       return { status: 202 };
     },

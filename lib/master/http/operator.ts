@@ -4,9 +4,10 @@
  * `/master` prefix and with the `.json` aliases operators and the web UI still use.
  */
 import { Resources } from '../../common/resources/index.ts';
-import { encodeLabels, encodeResources } from '../../proto/resources.ts';
-import { type Attribute, type TaskState, isTerminal } from '../../proto/messages.ts';
+import { attributesSummary, encodeLabels, encodeResources } from '../../proto/resources.ts';
+import { type TaskState, isTerminal } from '../../proto/messages.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import { jsonResponse, textResponse } from '../../transport/responses.ts';
 import type { Agent, ExecutorRecord, Framework, Master, OfferRecord, Task } from '../master.ts';
 
 type Json = Record<string, unknown>;
@@ -23,40 +24,10 @@ const TASK_STATES: TaskState[] = [
   'TASK_ERROR',
 ];
 
-function json(req: Request, body: unknown, status = 200): HttpResponse {
-  const cb = req.query.get('jsonp');
-  if (cb && /^[A-Za-z_$][\w$.]*$/.test(cb)) {
-    return { status, headers: { 'Content-Type': 'text/javascript' }, body: `${cb}(${JSON.stringify(body)});` };
-  }
-  return { status, headers: { 'Content-Type': 'application/json' }, body: body as object };
-}
 
-function text(status: number, body: string): HttpResponse {
-  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body };
-}
 
 const secs = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
 
-export function attributesJson(attrs: readonly Attribute[]): Json {
-  const out: Json = {};
-  for (const a of attrs) {
-    switch (a.type) {
-      case 'SCALAR':
-        out[a.name] = a.scalar;
-        break;
-      case 'TEXT':
-        out[a.name] = a.text;
-        break;
-      case 'RANGES':
-        out[a.name] = `[${a.ranges.map((r) => `${r.begin}-${r.end}`).join(', ')}]`;
-        break;
-      case 'SET':
-        out[a.name] = `{${a.set.join(', ')}}`;
-        break;
-    }
-  }
-  return out;
-}
 
 function taskJson(t: Task): Json {
   return {
@@ -177,7 +148,7 @@ function agentJson(master: Master, agent: Agent, full: boolean): Json {
     offered_resources: o.summary(),
     reserved_resources: reserved,
     unreserved_resources: agent.total.unreserved().summary(),
-    attributes: attributesJson(agent.info.attributes),
+    attributes: attributesSummary(agent.info.attributes),
     active: agent.active,
     version: master.options.version,
     ...(full
@@ -269,14 +240,14 @@ function tasksJson(req: Request, m: Master): HttpResponse {
   const limit = req.query.has('limit') ? Number(req.query.get('limit')) : 100;
   const offset = req.query.has('offset') ? Number(req.query.get('offset')) : 0;
   const order = req.query.get('order') ?? 'desc';
-  if (!Number.isInteger(limit) || limit < 0) return text(400, `Failed to parse limit: '${req.query.get('limit')}'`);
-  if (!Number.isInteger(offset) || offset < 0) return text(400, `Failed to parse offset: '${req.query.get('offset')}'`);
-  if (order !== 'asc' && order !== 'desc') return text(400, "Failed to parse order: 'order' must be 'asc' or 'desc'");
+  if (!Number.isInteger(limit) || limit < 0) return textResponse(400, `Failed to parse limit: '${req.query.get('limit')}'`);
+  if (!Number.isInteger(offset) || offset < 0) return textResponse(400, `Failed to parse offset: '${req.query.get('offset')}'`);
+  if (order !== 'asc' && order !== 'desc') return textResponse(400, "Failed to parse order: 'order' must be 'asc' or 'desc'");
   const all: Task[] = [];
   for (const fw of [...m.frameworks.values(), ...m.completedFrameworks]) all.push(...fw.tasks.values(), ...fw.completedTasks);
   const first = (t: Task) => t.statuses[0]?.timestamp ?? 0;
   all.sort((a, b) => (order === 'asc' ? first(a) - first(b) : first(b) - first(a)));
-  return json(req, { tasks: all.slice(offset, offset + limit).map(taskJson) });
+  return jsonResponse(req, { tasks: all.slice(offset, offset + limit).map(taskJson) });
 }
 
 function metricsJson(ctx: OperatorContext): Record<string, number> {
@@ -347,14 +318,14 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   };
   const both = (name: string) => [`/master/${name}`, `/${name}`];
   const withJson = (name: string) => [...both(name), ...both(`${name}.json`)];
-  const leaderOnly = (handler: (req: Request) => HttpResponse) => (req: Request) => (m.isRecovered ? handler(req) : text(503, 'Master has not finished recovery'));
+  const leaderOnly = (handler: (req: Request) => HttpResponse) => (req: Request) => (m.isRecovered ? handler(req) : textResponse(503, 'Master has not finished recovery'));
 
-  get(withJson('state'), leaderOnly((req) => json(req, stateJson(ctx))));
-  get(both('state-summary'), leaderOnly((req) => json(req, stateSummaryJson(ctx))));
+  get(withJson('state'), leaderOnly((req) => jsonResponse(req, stateJson(ctx))));
+  get(both('state-summary'), leaderOnly((req) => jsonResponse(req, stateSummaryJson(ctx))));
   get(both('frameworks'), leaderOnly((req) => {
     const id = req.query.get('framework_id');
     const pick = (fw: Framework) => id === null || fw.id === id;
-    return json(req, {
+    return jsonResponse(req, {
       frameworks: Array.from(m.frameworks.values()).filter(pick).map(frameworkJson),
       completed_frameworks: m.completedFrameworks.filter(pick).map(frameworkJson),
       unregistered_frameworks: [],
@@ -362,17 +333,17 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   }));
   get(both('slaves'), leaderOnly((req) => {
     const id = req.query.get('slave_id');
-    return json(req, {
+    return jsonResponse(req, {
       slaves: Array.from(m.agents.values()).filter((a) => id === null || a.id === id).map((a) => agentJson(m, a, true)),
       recovered_slaves: Array.from(m.recoveredAgents.values()).map((a) => ({ id: a.id, hostname: a.info.hostname })),
     });
   }));
   get(withJson('tasks'), leaderOnly((req) => tasksJson(req, m)));
-  get(withJson('roles'), leaderOnly((req) => json(req, rolesJson(m))));
-  get(both('flags'), (req) => json(req, { flags: ctx.flags }));
+  get(withJson('roles'), leaderOnly((req) => jsonResponse(req, rolesJson(m))));
+  get(both('flags'), (req) => jsonResponse(req, { flags: ctx.flags }));
   get(both('health'), () => ({ status: 200 }));
-  get(['/metrics/snapshot'], (req) => json(req, metricsJson(ctx)));
-  get(['/version'], (req) => json(req, { version: ctx.buildInfo.version, ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}) }));
+  get(['/metrics/snapshot'], (req) => jsonResponse(req, metricsJson(ctx)));
+  get(['/version'], (req) => jsonResponse(req, { version: ctx.buildInfo.version, ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}) }));
   for (const p of both('redirect')) {
     server.route({
       path: p,
@@ -385,12 +356,12 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
       path: p,
       methods: ['POST'],
       handler: async (req) => {
-        if (!m.isRecovered) return text(503, 'Master has not finished recovery');
+        if (!m.isRecovered) return textResponse(503, 'Master has not finished recovery');
         const body = (await req.readBody()).toString('utf8');
         const form = new URLSearchParams(body);
         const id = form.get('frameworkId') ?? req.query.get('frameworkId');
-        if (!id) return text(400, "Missing 'frameworkId' query parameter in the request body");
-        return m.teardown(id) ? { status: 200 } : text(400, 'No framework found with specified ID');
+        if (!id) return textResponse(400, "Missing 'frameworkId' query parameter in the request body");
+        return m.teardown(id) ? { status: 200 } : textResponse(400, 'No framework found with specified ID');
       },
     });
   }

@@ -8,15 +8,13 @@ import { stringifyWire } from '../../proto/json_text.ts';
 import type { SchedulerEvent } from '../../proto/messages.ts';
 import { decodeSchedulerCall, encodeSchedulerEvent } from '../../proto/scheduler.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import { textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
 
 export const STREAM_ID_HEADER = 'Mesos-Stream-Id';
 const JSON_TYPE = 'application/json';
 
-function text(status: number, body: string): HttpResponse {
-  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body };
-}
 
 /** Whether an Accept header lets us answer JSON (absent accepts everything). */
 export function acceptsJson(accept: string | undefined): boolean {
@@ -36,25 +34,25 @@ export function schedulerRoutes(server: HttpServer, master: Master, log: Logger,
 }
 
 async function handleScheduler(req: Request, master: Master, log: Logger, maxBodyBytes: number): Promise<HttpResponse | void> {
-  if (!master.isRecovered) return text(503, 'Master has not finished recovery');
+  if (!master.isRecovered) return textResponse(503, 'Master has not finished recovery');
   const contentType = req.header('content-type');
-  if (contentType === undefined) return text(400, 'Expecting \'Content-Type\' to be present');
+  if (contentType === undefined) return textResponse(400, 'Expecting \'Content-Type\' to be present');
   if (contentType !== JSON_TYPE) {
-    return text(415, contentType === 'application/x-protobuf' ? 'Protobuf requests are not supported by this master; use application/json' : `Expecting 'Content-Type' of ${JSON_TYPE} or application/x-protobuf`);
+    return textResponse(415, contentType === 'application/x-protobuf' ? 'Protobuf requests are not supported by this master; use application/json' : `Expecting 'Content-Type' of ${JSON_TYPE} or application/x-protobuf`);
   }
   const body = await req.readJson(maxBodyBytes);
   let call;
   try {
     call = decodeSchedulerCall(body);
   } catch (e) {
-    if (e instanceof ValidationError) return text(400, `Failed to validate scheduler::Call: ${e.message}`);
+    if (e instanceof ValidationError) return textResponse(400, `Failed to validate scheduler::Call: ${e.message}`);
     throw e;
   }
-  if (call.type === 'UNSUPPORTED') return text(501, `Received an unsupported call type: ${call.name}`);
+  if (call.type === 'UNSUPPORTED') return textResponse(501, `Received an unsupported call type: ${call.name}`);
 
   if (call.type === 'SUBSCRIBE') {
-    if (req.header('mesos-stream-id') !== undefined) return text(400, 'Subscribe calls should not include the \'Mesos-Stream-Id\' header');
-    if (!acceptsJson(req.header('accept'))) return text(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
+    if (req.header('mesos-stream-id') !== undefined) return textResponse(400, 'Subscribe calls should not include the \'Mesos-Stream-Id\' header');
+    if (!acceptsJson(req.header('accept'))) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
     const sink = new StreamSink<SchedulerEvent>((e) => stringifyWire(encodeSchedulerEvent(e)));
     const result = master.subscribe(call, sink);
     const headers: Record<string, string> = { 'Content-Type': JSON_TYPE };
@@ -70,7 +68,7 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
   }
 
   const check = master.checkCall(call.frameworkId ?? '', req.header('mesos-stream-id'));
-  if (!check.ok) return text(check.status, check.message);
+  if (!check.ok) return textResponse(check.status, check.message);
   master.handle(call);
   return { status: 202 };
 }
