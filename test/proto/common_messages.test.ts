@@ -320,7 +320,7 @@ test('Operation: the five Corral implements; anything else is UNSUPPORTED by nam
   ];
   for (const json of ops) {
     const op = decodeOperation(json);
-    t.is(op.type, json.type);
+    t.is(op.type as string, json.type);
     t.deepEqual(decodeOperation(wire(encodeOperation(op))), op);
   }
   t.deepEqual(decodeOperation(ops[1]), { type: 'RESERVE', reserve: { resources: [{ name: 'cpus', type: 'SCALAR', scalar: 1, role: 'r', reservation: { principal: 'p' } }] } });
