@@ -21,12 +21,11 @@
  */
 import { ValidationError } from '../common/errors.ts';
 import { type Label, type Resource, type ResourceInput, validateResource } from '../common/resources/index.ts';
-import { type JsonObject, type JsonReader, type JsonValue, DecodeContext, decodeMessage, emitObject, typeMismatch } from './json.ts';
+import { type JsonObject, type JsonReader, DecodeContext, decodeMessage, emitObject, typeMismatch } from './json.ts';
 import { double } from './json_text.ts';
 import type {
   Address,
   AgentInfo,
-  Attribute,
   CapabilityType,
   CommandInfo,
   EnvironmentVariable,
@@ -776,7 +775,7 @@ export function encodeAgentInfo(a: AgentInfo): JsonObject {
     hostname: a.hostname,
     port: a.port ?? 5051,
     resources: a.resources.map(encodeResource),
-    attributes: a.attributes.map((x: Attribute) => encodeAttribute(x)),
+    attributes: a.attributes.map(encodeAttribute),
     id: idJson(a.id),
   });
 }
@@ -795,8 +794,3 @@ export const decodeMasterInfo = (json: unknown, path = 'master_info'): MasterInf
 export const decodeAgentInfo = (json: unknown, path = 'agent_info'): AgentInfo => decodeMessage(json, path, readAgentInfo);
 export const decodeFilters = (json: unknown, path = 'filters'): Filters => decodeMessage(json, path, readFilters);
 export const decodeKillPolicy = (json: unknown, path = 'kill_policy'): KillPolicy => decodeMessage(json, path, readKillPolicy);
-
-/** JsonValue for a value known to be JSON already (passthrough, raw requests). */
-export function asJson(v: unknown): JsonValue {
-  return v as JsonValue;
-}
