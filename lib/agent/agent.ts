@@ -5,7 +5,7 @@
  * every task state through the status update manager. It knows nothing of HTTP: the link to
  * the master and the executor endpoint hand messages in and take messages out.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import { describeError } from '../common/errors.ts';
@@ -117,8 +117,9 @@ function toResources(list: readonly ResourceInput[]): Resources {
   return Resources.of(list.map((r, i) => validateResource(r, `resources[${i}]`)));
 }
 
+/** A status update uuid: an RFC 4122 version 4 UUID as 16 bytes, base64 (as Mesos makes them). */
 function newUuid(): string {
-  return randomBytes(16).toString('base64');
+  return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64');
 }
 
 function commandArgv(cmd: CommandInfo): string[] {

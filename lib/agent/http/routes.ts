@@ -9,6 +9,7 @@ import { basename, join, resolve, sep } from 'node:path';
 import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { decodeExecutorCall, encodeExecutorEvent } from '../../proto/executor.ts';
+import { ApiValidationError } from '../../proto/common_messages.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
 import { type ExecutorEvent, isTerminal } from '../../proto/messages.ts';
 import { attributesSummary, encodeLabels } from '../../proto/resources.ts';
@@ -252,6 +253,10 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     try {
       call = decodeExecutorCall(await req.readJson(maxBodyBytes));
     } catch (e) {
+      if (e instanceof ApiValidationError) {
+        if (e.stage === 'unsupported') return textResponse(501, e.message);
+        return textResponse(400, e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate executor::Call: ${e.message}`);
+      }
       if (e instanceof ValidationError) return textResponse(400, `Failed to validate executor::Call: ${e.message}`);
       throw e;
     }
