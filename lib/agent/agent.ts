@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Clock, TimerHandle } from '../common/clock.ts';
-import { describeError } from '../common/errors.ts';
+import { CorralError, describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { Metrics } from '../common/metrics.ts';
 import { type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
@@ -31,6 +31,7 @@ import {
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
 import type { Container, Containerizer, Termination } from './containerizer/containerizer.ts';
 import type { AgentPaths } from './paths.ts';
+import { readCheckpoints } from './recover.ts';
 import { StatusUpdateManager } from './status_updates.ts';
 
 export interface Sink<E> {
@@ -58,6 +59,16 @@ export interface AgentOptions {
   readonly executorEnvironment: Readonly<Record<string, string>>;
   /** Run tasks as their framework's user (needs root). */
   readonly switchUser: boolean;
+  /** After a restart, how long recovered custom executors have to subscribe again. */
+  readonly executorReregistrationTimeoutMs?: number;
+}
+
+export interface RecoveryReport {
+  readonly agentId: string | undefined;
+  readonly executors: number;
+  readonly tasks: number;
+  readonly orphans: number;
+  readonly problems: readonly string[];
 }
 
 type ExecutorState = 'REGISTERING' | 'RUNNING' | 'TERMINATING' | 'TERMINATED';
@@ -271,6 +282,92 @@ export class Agent {
     }
     this.log.info({ agentId, masterId }, first ? 'registered with the master' : 're-registered with the master');
     this.updates.resume();
+  }
+
+  // ===========================================================================================
+  // Recovery after a restart
+
+  /**
+   * Restore what the checkpoints hold before connecting to the master: the agent id, the runs of
+   * checkpointing frameworks (re-attached to their supervisors, their update streams rebuilt),
+   * and orphans (runs of frameworks that did not checkpoint), which are stopped. An agent whose
+   * resources, attributes or hostname changed refuses to start, as Mesos's does.
+   */
+  async recover(): Promise<RecoveryReport> {
+    const paths = this.opts.paths;
+    const state = await readCheckpoints(paths, this.log);
+    if (!state) return { agentId: undefined, executors: 0, tasks: 0, orphans: 0, problems: [] };
+    const mine = this.agentInfo();
+    const old = state.agentInfo;
+    if (old && (old.hostname !== mine.hostname || !Resources.of(old.resources).equals(this.opts.resources) || JSON.stringify(old.attributes) !== JSON.stringify(mine.attributes))) {
+      throw new CorralError(
+        'INCOMPATIBLE_AGENT_INFO',
+        `this agent's hostname, resources or attributes differ from the checkpointed ones in ${paths.agentInfoFile(state.agentId)}; to start as a new agent, remove ${paths.latestAgentLink()}`,
+      );
+    }
+    this.id = state.agentId;
+    const attach: [AgentFramework, ExecutorRecord][] = [];
+    const orphans: string[] = [];
+    const runDirs = new Map<string, string>();
+    let tasks = 0;
+    for (const run of state.runs) {
+      const fwInfo = run.framework;
+      if (!fwInfo?.checkpoint || !run.executor) {
+        if (!run.completed) {
+          orphans.push(run.containerId);
+          runDirs.set(run.containerId, run.runDir);
+        }
+        continue;
+      }
+      const fw = this.framework(run.frameworkId, fwInfo);
+      const command = 'commandTask' in run.executor;
+      const info = command ? undefined : (run.executor as ExecutorInfo);
+      let resources = info ? toResources(info.resources) : Resources.EMPTY;
+      for (const t of run.tasks) resources = resources.plus(toResources(t.info.resources));
+      const first = run.tasks[0]?.info;
+      const cmd = info?.command ?? first?.command;
+      const name = info?.name ?? `Command Executor (Task: ${first?.taskId ?? run.executorId}) (Command: ${cmd?.shell ? `sh -c '${cmd.value ?? ''}'` : (cmd?.value ?? '')})`;
+      const ex = new ExecutorRecord(run.executorId, fw.id, run.containerId, paths.sandbox(state.agentId, fw.id, run.executorId, run.containerId), info, resources, name, info?.source ?? run.executorId);
+      for (const t of run.tasks) {
+        const latest = await this.updates.recover(fw.id, t.info.taskId, t.updatesFile);
+        const rec = new AgentTaskRecord(t.info, fw.id, ex.id);
+        rec.state = latest?.state ?? (command ? 'TASK_STAGING' : 'TASK_STAGING');
+        if (isTerminal(rec.state) && !this.updates.hasPending(fw.id, t.info.taskId)) ex.completedTasks.push(rec);
+        else ex.tasks.set(t.info.taskId, rec);
+        tasks++;
+      }
+      if (run.completed) {
+        ex.state = 'TERMINATED';
+        fw.completedExecutors.push(ex);
+        continue;
+      }
+      ex.state = command ? 'RUNNING' : 'REGISTERING';
+      fw.executors.set(ex.id, ex);
+      attach.push([fw, ex]);
+      runDirs.set(run.containerId, run.runDir);
+    }
+    const containers = await this.opts.containerizer.recover(Array.from(runDirs, ([containerId, runDir]) => ({ containerId, runDir })));
+    for (const [fw, ex] of attach) {
+      const c = containers.get(ex.containerId);
+      const termination = c ? c.termination : Promise.resolve({ status: -1, message: 'the container could not be recovered' });
+      if (c) ex.container = c;
+      ex.done = termination
+        .then((t) => this.executorTerminated(fw, ex, t))
+        .catch((e) => this.log.error({ frameworkId: fw.id, executorId: ex.id, err: describeError(e) }, 'handling the end of an executor failed'));
+      if (!ex.isCommand && c) {
+        ex.registrationTimer = this.opts.clock.setTimer(this.opts.executorReregistrationTimeoutMs ?? 15_000, () => {
+          ex.registrationTimer = undefined;
+          if (ex.state !== 'REGISTERING') return;
+          this.log.warn({ frameworkId: fw.id, executorId: ex.id }, 'recovered executor did not subscribe again in time; destroying its container');
+          ex.killRequested = true;
+          void this.opts.containerizer.kill(ex.containerId, 0);
+        });
+      }
+    }
+    for (const id of orphans) if (containers.has(id)) void this.opts.containerizer.kill(id, 0);
+    this.metrics.inc('slave/recovery_errors', state.problems.length);
+    this.log.info({ agentId: this.id, executors: attach.length, tasks, orphans: orphans.length, problems: state.problems.length }, 'recovered from checkpoints');
+    return { agentId: this.id, executors: attach.length, tasks, orphans: orphans.length, problems: state.problems };
   }
 
   // ===========================================================================================

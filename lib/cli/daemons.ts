@@ -117,8 +117,9 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   const client = new HttpClient({});
   const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, backoffFactorMs: flags.registration_backoff_factor });
   agentRoutes(server, { agent, flags: { ...text, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0] }, flags.max_request_body);
+  const recovered = await agent.recover();
   link.start();
-  log.info({ port, resources: resources.toString() }, 'agent started');
+  log.info({ port, resources: resources.toString(), recoveredExecutors: recovered.executors, orphans: recovered.orphans }, 'agent started');
   return {
     port,
     agent,

@@ -10,6 +10,14 @@ interface FakeContainer {
   resolve: (t: Termination) => void;
   termination: Promise<Termination>;
   killedWith: number | undefined;
+  /** How it ended, once it has (kept for an agent that recovers later). */
+  ended: Termination | undefined;
+}
+
+function deferred(): { promise: Promise<Termination>; resolve: (t: Termination) => void } {
+  let resolve!: (t: Termination) => void;
+  const promise = new Promise<Termination>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 export class FakeContainerizer implements Containerizer {
@@ -26,29 +34,45 @@ export class FakeContainerizer implements Containerizer {
       this.failNextLaunch = undefined;
       throw new Error(msg);
     }
-    let resolve!: (t: Termination) => void;
-    const termination = new Promise<Termination>((r) => (resolve = r));
-    const c: FakeContainer = { spec, pid: this.pid++, resolve, termination, killedWith: undefined };
+    const d = deferred();
+    const termination = d.promise;
+    const c: FakeContainer = { spec, pid: this.pid++, resolve: d.resolve, termination, killedWith: undefined, ended: undefined };
     this.containers.set(spec.containerId, c);
     this.launched.push(spec);
     return { containerId: spec.containerId, pid: c.pid, termination };
   }
 
+  private end(containerId: string, t: Termination): void {
+    const c = this.containers.get(containerId);
+    if (!c || c.ended) return;
+    c.ended = t;
+    c.resolve(t);
+  }
+
   /** End a container as if its process exited with `code`. */
   exit(containerId: string, code: number): void {
-    this.containers.get(containerId)?.resolve({ exitCode: code, status: code << 8 });
+    this.end(containerId, { exitCode: code, status: code << 8 });
   }
 
   /** End a container as if its process was killed by `signal`. */
   signal(containerId: string, signal: number): void {
-    this.containers.get(containerId)?.resolve({ signal, status: signal });
+    this.end(containerId, { signal, status: signal });
+  }
+
+  /** The agent died: nobody hears of its containers until an agent recovers them. */
+  abandon(): void {
+    for (const c of this.containers.values()) {
+      const d = deferred();
+      c.termination = d.promise;
+      c.resolve = d.resolve;
+    }
   }
 
   async kill(containerId: string, graceMs: number): Promise<Termination | undefined> {
     const c = this.containers.get(containerId);
     if (!c) return undefined;
     c.killedWith = graceMs;
-    if (this.killEnds) c.resolve({ signal: 15, status: 15, killed: true });
+    if (this.killEnds) this.end(containerId, { signal: 15, status: 15, killed: true });
     return c.termination;
   }
 
@@ -56,7 +80,12 @@ export class FakeContainerizer implements Containerizer {
     const out = new Map<string, Container>();
     for (const r of runs) {
       const c = this.containers.get(r.containerId);
-      if (c) out.set(r.containerId, { containerId: r.containerId, pid: c.pid, termination: c.termination });
+      if (!c) continue;
+      const d = deferred();
+      c.termination = d.promise;
+      c.resolve = d.resolve;
+      if (c.ended) d.resolve(c.ended);
+      out.set(r.containerId, { containerId: r.containerId, pid: c.pid, termination: c.termination });
     }
     return out;
   }

@@ -1,0 +1,113 @@
+import test from 'ava';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, type AgentOptions } from '../../lib/agent/agent.ts';
+import { AgentPaths } from '../../lib/agent/paths.ts';
+import { FakeClock } from '../../lib/common/clock.ts';
+import { silentLogger } from '../../lib/common/log.ts';
+import { parseResourcesText } from '../../lib/common/resources/index.ts';
+import type { AgentToMaster } from '../../lib/proto/internal.ts';
+import type { FrameworkInfo, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';
+import { FakeContainerizer } from '../helpers/fake_containerizer.ts';
+
+const fwInfo = (checkpoint: boolean, id = 'F1'): FrameworkInfo => ({ user: 'nobody', name: 'fw', id, failoverTimeout: 0, checkpoint, role: '*', capabilities: [] });
+const task = (id: string): TaskInfo => ({ name: id, taskId: id, agentId: 'S0', resources: parseResourcesText('cpus:1;mem:64').toArray(), command: { uris: [], shell: true, value: 'sleep 100', arguments: [] } });
+
+async function setup(t: { teardown(fn: () => Promise<void>): void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-recover-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const containerizer = new FakeContainerizer();
+  const make = (extra: Partial<AgentOptions> = {}) => {
+    const sent: AgentToMaster[] = [];
+    const agent = new Agent({
+      clock: new FakeClock(),
+      logger: silentLogger,
+      paths: new AgentPaths(dir),
+      containerizer,
+      hostname: 'h1',
+      ip: '127.0.0.1',
+      port: 5051,
+      resources: parseResourcesText('cpus:4;mem:1024'),
+      attributes: [],
+      version: 'test',
+      executorRegistrationTimeoutMs: 60_000,
+      executorShutdownGracePeriodMs: 5000,
+      defaultKillGraceMs: 3000,
+      executorEnvironment: {},
+      switchUser: false,
+      ...extra,
+    });
+    agent.connected((m) => sent.push(m));
+    const updates = () => sent.filter((m): m is Extract<AgentToMaster, { type: 'STATUS_UPDATE' }> => m.type === 'STATUS_UPDATE').map((m) => m.status);
+    return { agent, sent, updates };
+  };
+  return { dir, containerizer, make };
+}
+
+test('a restarted agent keeps its id, re-attaches to running tasks, resends what was not acknowledged, and stops orphans', async (t) => {
+  const { containerizer, make } = await setup(t);
+  const first = make();
+  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('kept') });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('ends') });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F2', frameworkInfo: fwInfo(false, 'F2'), task: task('orphan') });
+  const running = first.updates().filter((u) => u.state === 'TASK_RUNNING');
+  // The 'kept' task's RUNNING is acknowledged; the others are not.
+  const kept = running.find((u) => u.taskId === 'kept')!;
+  await first.agent.onMasterMessage({ type: 'ACKNOWLEDGE', frameworkId: 'F1', taskId: 'kept', uuid: kept.uuid! });
+  await first.agent.stop(); // the agent dies; its containers (the fake's) go on
+  containerizer.abandon();
+
+  const [keptC, endsC, orphanC] = containerizer.launched;
+  // 'ends' finishes while the agent is down.
+  containerizer.exit(endsC!.containerId, 0);
+
+  const second = make();
+  const report = await second.agent.recover();
+  t.like(report, { agentId: 'S0', executors: 2, orphans: 1 });
+  t.is(containerizer.containers.get(orphanC!.containerId)!.killedWith, 0, 'the non-checkpointing run is stopped');
+  t.is(containerizer.containers.get(keptC!.containerId)!.killedWith, undefined);
+  const hello = second.agent.registrationMessage();
+  t.is(hello.type, 'REREGISTER');
+  if (hello.type === 'REREGISTER') t.deepEqual(hello.tasks.map((x) => x.task.taskId).sort(), ['ends', 'kept']);
+  await second.agent.onMasterMessage({ type: 'REREGISTERED', agentId: 'S0', masterId: 'M2' });
+  await second.agent.frameworks.get('F1')!.executors.get('ends')?.done;
+  // The unacknowledged RUNNING of 'ends' is resent first; its FINISHED follows its acknowledgement.
+  const resent = second.updates();
+  t.deepEqual(resent.map((u: TaskStatus) => `${u.taskId}:${u.state}`), ['ends:TASK_RUNNING']);
+  await second.agent.onMasterMessage({ type: 'ACKNOWLEDGE', frameworkId: 'F1', taskId: 'ends', uuid: resent[0]!.uuid! });
+  t.deepEqual(second.updates().map((u) => `${u.taskId}:${u.state}`), ['ends:TASK_RUNNING', 'ends:TASK_FINISHED']);
+  // The kept task is still tracked and can be killed.
+  await second.agent.onMasterMessage({ type: 'KILL_TASK', frameworkId: 'F1', taskId: 'kept' });
+  t.is(containerizer.containers.get(keptC!.containerId)!.killedWith, 3000);
+  await second.agent.stop();
+});
+
+test('an agent whose resources changed refuses to recover, naming the checkpoint to remove', async (t) => {
+  const { make, dir, containerizer } = await setup(t);
+  const first = make();
+  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await first.agent.stop();
+  containerizer.abandon();
+  const second = make({ resources: parseResourcesText('cpus:8;mem:1024') });
+  const e = await t.throwsAsync(second.agent.recover());
+  t.regex(e!.message, /differ from the checkpointed ones/);
+  t.true(e!.message.includes(join(dir, 'meta/slaves/latest')));
+});
+
+test('a damaged checkpoint is reported with its path and skipped', async (t) => {
+  const { make, dir, containerizer } = await setup(t);
+  const first = make();
+  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('t1') });
+  await first.agent.stop();
+  containerizer.abandon();
+  const p = new AgentPaths(dir).frameworkInfoFile('S0', 'F1');
+  await writeFile(p, '{"user": "nob');
+  const second = make();
+  const report = await second.agent.recover();
+  t.is(report.problems.length, 1);
+  t.true(report.problems[0]!.startsWith(p));
+  t.is(report.orphans, 1, 'its run cannot be recovered and is stopped');
+});
