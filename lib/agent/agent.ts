@@ -258,7 +258,11 @@ export class Agent {
       }
       case 'UPDATE_FRAMEWORK': {
         const fw = this.frameworks.get(msg.frameworkId);
-        if (fw) fw.info = msg.frameworkInfo;
+        if (!fw) return;
+        fw.info = msg.frameworkInfo;
+        // The framework has (re-)subscribed: resend what is not acknowledged yet now instead
+        // of at the next retry (up to 10 min away), as Mesos's agent does.
+        this.updates.resume();
         return;
       }
       case 'CHECKPOINT_RESOURCES':

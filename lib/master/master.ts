@@ -329,6 +329,13 @@ export class Master {
     });
     sink.send({ type: 'HEARTBEAT' });
     this.scheduleHeartbeat(fw);
+    if (info.id !== undefined) {
+      // A failover (of the framework or of the master): the agents learn the framework's info
+      // and resend at once the status updates they hold for it, as in Mesos.
+      for (const agent of this.agents.values()) {
+        if (agent.connected) this.sendAgent(agent, { type: 'UPDATE_FRAMEWORK', frameworkId: fw.id, frameworkInfo: fw.info });
+      }
+    }
     this.log.info({ frameworkId: fw.id, name: fw.info.name }, fw.reregisteredTime === now ? 'framework re-subscribed' : 'framework subscribed');
     this.loop.request('all');
     return { streamId: fw.streamId, frameworkId: fw.id };
