@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { flag, optionalFlag, parseDuration, str, formatDuration } from '../common/flags.ts';
+import { flag, optionalFlag, parseBool, parseDuration, str, formatDuration } from '../common/flags.ts';
 import { Resources, parseResourcesText } from '../common/resources/index.ts';
 import { decodeSchedulerEvent } from '../proto/scheduler.ts';
 import { type SchedulerEvent, type TaskStatus, isTerminal } from '../proto/messages.ts';
@@ -19,6 +19,7 @@ export const executeFlags = {
   role: flag({ help: 'Role of the framework', default: '*', parse: str }),
   user: optionalFlag({ help: 'User to run the task as (default: the current user)', parse: str }),
   timeout: flag({ help: 'Give up when the task has not ended by then', default: 3_600_000, parse: parseDuration, show: formatDuration }),
+  checkpoint: flag({ help: 'Ask agents to checkpoint the task, so it survives an agent restart', default: false, boolean: true, parse: parseBool }),
 };
 
 export interface ExecuteOptions {
@@ -29,6 +30,7 @@ export interface ExecuteOptions {
   readonly role: string;
   readonly user?: string;
   readonly timeoutMs: number;
+  readonly checkpoint?: boolean;
   readonly print: (line: string) => void;
 }
 
@@ -40,7 +42,7 @@ export async function execute(o: ExecuteOptions): Promise<number> {
   const stream = await client.openStream({
     url,
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: { type: 'SUBSCRIBE', subscribe: { framework_info: { user: o.user ?? userInfo().username, name: o.name, role: o.role, failover_timeout: 0 } } },
+    body: { type: 'SUBSCRIBE', subscribe: { framework_info: { user: o.user ?? userInfo().username, name: o.name, role: o.role, failover_timeout: 0, checkpoint: o.checkpoint ?? false } } },
   });
   if (stream.status !== 200) throw new Error(`the master refused the subscription: ${stream.status} ${stream.text}`);
   const streamId = String(stream.headers['mesos-stream-id'] ?? '');

@@ -99,7 +99,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return -1;
       }
       case 'execute':
-        return await execute({ master: v.master, name: v.name, command: v.command, resources: v.resources, role: v.role, user: v.user, timeoutMs: v.timeout, print: (l) => console.log(l) });
+        return await execute({ master: v.master, name: v.name, command: v.command, resources: v.resources, role: v.role, user: v.user, timeoutMs: v.timeout, checkpoint: v.checkpoint, print: (l) => console.log(l) });
       case 'local':
         return await local(v as never, log);
     }
