@@ -3,8 +3,8 @@
  * sandboxes only), /health, /metrics/snapshot, /flags — each under `/slave(1)` too, with the
  * `.json` aliases.
  */
-import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
@@ -146,23 +146,39 @@ async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
   return jsonResponse(req, entries);
 }
 
+/**
+ * Open a sandbox file for reading without blocking: a task can leave a FIFO there, and opening
+ * one waits for a writer, which would hold one of the few I/O threads the whole agent shares.
+ * Only regular files are read (O_NOFOLLOW: the path was resolved already, it is no symlink).
+ */
+async function openRegular(path: string, what: 'read' | 'download'): Promise<{ fh: FileHandle; size: number } | HttpResponse> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  const st = await fh.stat().catch(async (e: unknown) => {
+    await fh.close();
+    throw e;
+  });
+  if (st.isFile()) return { fh, size: st.size };
+  await fh.close();
+  return textResponse(400, st.isDirectory() ? `Cannot ${what} a directory` : `Cannot ${what} a file that is not a regular file`);
+}
+
 async function read(req: Request, agent: Agent): Promise<HttpResponse> {
   const at = await insideSandbox(agent, req.query.get('path'));
   if ('status' in at) return at;
-  const st = await stat(at.real);
-  if (st.isDirectory()) return textResponse(400, 'Cannot read a directory');
-  const offsetText = req.query.get('offset');
-  const lengthText = req.query.get('length');
-  const offset = offsetText === null ? 0 : Number(offsetText);
-  const length = lengthText === null ? -1 : Number(lengthText);
-  if (!Number.isInteger(offset)) return textResponse(400, `Failed to parse offset: '${offsetText}'`);
-  if (!Number.isInteger(length) || length < -1) return textResponse(400, `Negative or bad length: '${lengthText}'`);
-  if (offset === -1) return jsonResponse(req, { offset: st.size, data: '' });
-  if (offset < 0) return textResponse(400, 'Negative offset');
-  if (offset >= st.size) return jsonResponse(req, { offset: st.size, data: '' });
-  const n = Math.min(length === -1 ? READ_MAX : length, READ_MAX, st.size - offset);
-  const fh = await open(at.real, 'r');
+  const opened = await openRegular(at.real, 'read');
+  if ('status' in opened) return opened;
+  const { fh, size } = opened;
   try {
+    const offsetText = req.query.get('offset');
+    const lengthText = req.query.get('length');
+    const offset = offsetText === null ? 0 : Number(offsetText);
+    const length = lengthText === null ? -1 : Number(lengthText);
+    if (!Number.isInteger(offset)) return textResponse(400, `Failed to parse offset: '${offsetText}'`);
+    if (!Number.isInteger(length) || length < -1) return textResponse(400, `Negative or bad length: '${lengthText}'`);
+    if (offset === -1) return jsonResponse(req, { offset: size, data: '' });
+    if (offset < 0) return textResponse(400, 'Negative offset');
+    if (offset >= size) return jsonResponse(req, { offset: size, data: '' });
+    const n = Math.min(length === -1 ? READ_MAX : length, READ_MAX, size - offset);
     const buf = Buffer.alloc(n);
     const { bytesRead } = await fh.read(buf, 0, n, offset);
     return jsonResponse(req, { offset, data: buf.subarray(0, bytesRead).toString('utf8') });
@@ -174,14 +190,19 @@ async function read(req: Request, agent: Agent): Promise<HttpResponse> {
 async function download(req: Request, agent: Agent): Promise<HttpResponse | void> {
   const at = await insideSandbox(agent, req.query.get('path'));
   if ('status' in at) return at;
-  const st = await stat(at.real);
-  if (st.isDirectory()) return textResponse(400, 'Cannot download a directory');
-  const stream = req.startStream(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename=${basename(at.real)}` });
-  for await (const chunk of createReadStream(at.real)) {
-    if (stream.closed) break;
-    if (!stream.write(chunk as Buffer)) await stream.drained();
+  const opened = await openRegular(at.real, 'download');
+  if ('status' in opened) return opened;
+  const input = opened.fh.createReadStream(); // closes the handle when done or destroyed
+  try {
+    const stream = req.startStream(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename=${basename(at.real)}` });
+    for await (const chunk of input) {
+      if (stream.closed) break;
+      if (!stream.write(chunk as Buffer)) await stream.drained();
+    }
+    stream.end();
+  } finally {
+    input.destroy();
   }
-  stream.end();
 }
 
 // ---------------------------------------------------------------------------------------------
