@@ -20,7 +20,8 @@ const MAX_BACKOFF_MS = 60_000;
 export interface MasterLinkOptions {
   /** `host:port` of the master. */
   readonly master: string;
-  readonly scheme?: 'http';
+  /** 'https' when the agent runs with TLS (the HttpClient's scheme). */
+  readonly scheme?: 'http' | 'https';
   readonly backoffFactorMs: number;
   readonly random?: () => number;
 }

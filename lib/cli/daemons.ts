@@ -21,13 +21,22 @@ import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Master } from '../master/master.ts';
 import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
 import { parseAttributesText } from '../proto/resources.ts';
-import { HttpClient, HttpServer } from '../transport/index.ts';
+import { HttpClient, HttpServer, type TlsConfig } from '../transport/index.ts';
 import { systemClock } from './system_clock.ts';
 import { VERSION } from './version.ts';
 
 export interface Running {
   readonly port: number;
   stop(): Promise<void>;
+}
+
+/** What every daemon takes besides its flags. */
+export interface DaemonOptions {
+  /**
+   * TLS (LIBPROCESS_SSL_*, read once by the cli): the daemon's port speaks HTTPS (and plain
+   * too with downgrade), and its clients connect with TLS.
+   */
+  readonly tls?: TlsConfig;
 }
 
 export interface RunningMaster extends Running {
@@ -40,16 +49,18 @@ export interface RunningAgent extends Running {
   readonly registered: Promise<void>;
 }
 
-export async function startMaster(flags: FlagValues<typeof masterFlags>, text: Readonly<Record<string, string>>, log: Logger): Promise<RunningMaster> {
+export async function startMaster(flags: FlagValues<typeof masterFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningMaster> {
   if (flags.registry === 'replicated_log' && flags.work_dir === undefined) {
     throw new Error("--work_dir: is required with --registry=replicated_log (or use --registry=in_memory)");
   }
   if (flags.work_dir) await mkdir(flags.work_dir, { recursive: true });
   const registry = flags.registry === 'in_memory' ? new MemoryRegistry() : new FileRegistry(flags.work_dir!);
   const allocator = new HierarchicalAllocator(flags.weights ? { weights: flags.weights } : {});
-  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log });
+  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
   const port = await server.listen();
   const master = new Master({
+    // Agents run with the same TLS settings as their master: offers point at https.
+    urlScheme: server.scheme,
     clock: systemClock,
     allocator,
     registry,
@@ -89,11 +100,11 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
   };
 }
 
-export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Readonly<Record<string, string>>, log: Logger): Promise<RunningAgent> {
+export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningAgent> {
   await mkdir(flags.work_dir, { recursive: true });
   const resources = agentResources(flags.resources, flags.default_role, await hostFacts(flags.work_dir));
   const attributes = flags.attributes === undefined ? [] : parseAttributesText(flags.attributes);
-  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log });
+  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
   const port = await server.listen();
   const paths = new AgentPaths(flags.work_dir);
   const containerizer = new PosixContainerizer({});
@@ -111,11 +122,16 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     executorRegistrationTimeoutMs: flags.executor_registration_timeout,
     executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
     defaultKillGraceMs: 3000,
-    executorEnvironment: flags.executor_environment_variables ?? (Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>),
+    // Executors reach the agent (MESOS_AGENT_ENDPOINT) with the agent's TLS settings, also when
+    // --executor_environment_variables replaces the inherited environment.
+    executorEnvironment: {
+      ...(flags.executor_environment_variables ?? (Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>)),
+      ...options.tls?.environment,
+    },
     switchUser: flags.switch_user && process.getuid?.() === 0,
   });
-  const client = new HttpClient({});
-  const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, backoffFactorMs: flags.registration_backoff_factor });
+  const client = new HttpClient(options.tls ? { tls: options.tls } : {});
+  const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, scheme: client.scheme, backoffFactorMs: flags.registration_backoff_factor });
   agentRoutes(server, { agent, flags: { ...text, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0] }, flags.max_request_body);
   const recovered = await agent.recover();
   link.start();

@@ -9,7 +9,7 @@ import { flag, optionalFlag, parseBool, parseDuration, str, formatDuration } fro
 import { Resources, parseResourcesText } from '../common/resources/index.ts';
 import { decodeSchedulerEvent } from '../proto/scheduler.ts';
 import { type SchedulerEvent, type TaskStatus, isTerminal } from '../proto/messages.ts';
-import { HttpClient } from '../transport/index.ts';
+import { HttpClient, type TlsConfig } from '../transport/index.ts';
 
 export const executeFlags = {
   master: flag({ help: 'The master: host:port', required: true, parse: str }),
@@ -31,14 +31,16 @@ export interface ExecuteOptions {
   readonly user?: string;
   readonly timeoutMs: number;
   readonly checkpoint?: boolean;
+  /** Talk to the master over TLS (LIBPROCESS_SSL_*). */
+  readonly tls?: TlsConfig;
   readonly print: (line: string) => void;
 }
 
 /** Run the task; resolves with its exit code (1 when it ended otherwise than by exiting). */
 export async function execute(o: ExecuteOptions): Promise<number> {
   const need = parseResourcesText(o.resources);
-  const client = new HttpClient({});
-  const url = `http://${o.master}/api/v1/scheduler`;
+  const client = new HttpClient(o.tls ? { tls: o.tls } : {});
+  const url = `${client.scheme}://${o.master}/api/v1/scheduler`;
   const stream = await client.openStream({
     url,
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },

@@ -9,6 +9,7 @@ import { agentFlags } from '../agent/flags.ts';
 import { FlagError, type FlagTable, flag, flagsHelp, parseFlags, parseNonNegativeInt, parsePort, optionalFlag, str, parseBool } from '../common/flags.ts';
 import { describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
+import { loadTlsConfig, type TlsConfig } from '../transport/index.ts';
 import { startAgent, startMaster, type Running, type RunningAgent } from './daemons.ts';
 import { execute, executeFlags } from './execute.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
@@ -84,24 +85,33 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`corral ${command}: ${describeError(e)}`);
     return 2;
   }
+  // TLS is configured as libprocess configures it: by LIBPROCESS_SSL_* (or SSL_*) variables,
+  // read once here; a bad one stops the command before anything starts.
+  let tls: TlsConfig | undefined;
+  try {
+    tls = loadTlsConfig(process.env);
+  } catch (e) {
+    console.error(`corral ${command}: ${describeError(e)}`);
+    return 2;
+  }
   const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const log = createLogger({ level: levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false) });
   try {
     switch (command) {
       case 'master': {
-        const m = await startMaster(v as never, parsed.text, log);
+        const m = await startMaster(v as never, parsed.text, log, { tls });
         waitForSignal([m]);
         return -1;
       }
       case 'agent': {
-        const a = await startAgent(v as never, parsed.text, log);
+        const a = await startAgent(v as never, parsed.text, log, { tls });
         waitForSignal([a]);
         return -1;
       }
       case 'execute':
-        return await execute({ master: v.master, name: v.name, command: v.command, resources: v.resources, role: v.role, user: v.user, timeoutMs: v.timeout, checkpoint: v.checkpoint, print: (l) => console.log(l) });
+        return await execute({ master: v.master, name: v.name, command: v.command, resources: v.resources, role: v.role, user: v.user, timeoutMs: v.timeout, checkpoint: v.checkpoint, tls, print: (l) => console.log(l) });
       case 'local':
-        return await local(v as never, log);
+        return await local(v as never, log, tls);
     }
   } catch (e) {
     const msg = describeError(e);
@@ -115,24 +125,25 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-async function local(v: { ip: string; port: number; num_agents: number; work_dir?: string; resources?: string; demo: boolean; quiet: boolean }, log: ReturnType<typeof createLogger>): Promise<number> {
+async function local(v: { ip: string; port: number; num_agents: number; work_dir?: string; resources?: string; demo: boolean; quiet: boolean }, log: ReturnType<typeof createLogger>, tls: TlsConfig | undefined): Promise<number> {
+  const scheme = tls ? 'https' : 'http';
   const workDir = v.work_dir ?? (await new Promise<string>((res, rej) => mkdtemp(join(tmpdir(), 'corral-local-'), (e, d) => (e ? rej(e) : res(d)))));
   const masterParsed = parseFlags(masterFlags, { argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms'], env: {} });
-  const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }));
+  const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
   const running: Running[] = [master];
   const address = `${v.ip}:${master.port}`;
   for (let i = 0; i < v.num_agents; i++) {
     const argv = [`--master=${address}`, `--ip=${v.ip}`, '--port=0', `--work_dir=${join(workDir, `agent${i}`)}`, `--hostname=agent${i}`, '--registration_backoff_factor=100ms'];
     if (v.resources) argv.push(`--resources=${v.resources}`);
     const parsed = parseFlags(agentFlags, { argv, env: {} });
-    const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }));
+    const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
     running.push(agent);
     await agent.registered;
   }
-  console.log(`Corral is running: master at http://${address} (state: http://${address}/master/state), ${v.num_agents} agent(s), work_dir ${workDir}`);
+  console.log(`Corral is running: master at ${scheme}://${address} (state: ${scheme}://${address}/master/state), ${v.num_agents} agent(s), work_dir ${workDir}`);
   if (v.demo) {
     console.log(`\nDemo: corral execute --master=${address} --command='echo hello from a Corral task; uname -sr'`);
-    const code = await execute({ master: address, name: 'demo', command: 'echo hello from a Corral task; uname -sr', resources: 'cpus:0.1;mem:32', role: '*', timeoutMs: 60_000, print: (l) => console.log(`  ${l}`) });
+    const code = await execute({ master: address, name: 'demo', command: 'echo hello from a Corral task; uname -sr', resources: 'cpus:0.1;mem:32', role: '*', timeoutMs: 60_000, ...(tls ? { tls } : {}), print: (l) => console.log(`  ${l}`) });
     const agent = (running[1] as RunningAgent | undefined)?.agent;
     const ex = agent ? [...agent.completedFrameworks, ...agent.frameworks.values()].flatMap((f) => f.completedExecutors).at(-1) : undefined;
     console.log(`Demo task exited with code ${code}.`);

@@ -63,6 +63,8 @@ export interface MasterOptions {
   /** `--weights`, for /roles (the allocator has its own copy). */
   readonly weights?: ReadonlyMap<string, number>;
   readonly id?: string;
+  /** The scheme agents are reached with, for Offer.url: 'https' when the cluster runs TLS. */
+  readonly urlScheme?: 'http' | 'https';
 }
 
 export interface StatusEntry {
@@ -505,7 +507,7 @@ export class Master {
       frameworkId: fw.id,
       agentId: agent.id,
       hostname: agent.info.hostname,
-      url: { scheme: 'http', address: { hostname: agent.info.hostname, ip: agent.ip, port: agent.port }, path: '/slave(1)' },
+      url: { scheme: this.opts.urlScheme ?? 'http', address: { hostname: agent.info.hostname, ip: agent.ip, port: agent.port }, path: '/slave(1)' },
       resources: record.resources.toArray(),
       attributes: agent.info.attributes,
       executorIds: Array.from(fw.executors.get(agent.id)?.keys() ?? []),

@@ -6,13 +6,25 @@
  * `openStream` is for RecordIO event streams (spec §2.4): it resolves when the response headers
  * arrive; on 200 `records` yields each record as a Buffer, however the bytes were chunked; on any
  * other status the body is read whole (`text`) and `records` is empty.
+ *
+ * `https:` URLs go over TLS: with `options.tls` (a TlsConfig) the client presents its
+ * certificate, trusts the configured CAs and checks the server's certificate and name when the
+ * config says to verify; without it, Node's defaults (built-in roots, always verified). With a
+ * config that supports downgrade, a server that does not speak TLS is asked again over plain
+ * HTTP (as libprocess does, spec §2.3), and that origin stays plain for a minute; a certificate
+ * that fails verification is never a reason to fall back. `scheme` is the scheme callers should
+ * build URLs with.
  */
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { describeError } from '../common/errors.ts';
 import { stringifyWire } from '../proto/json_text.ts';
 import { RecordIoDecoder } from '../proto/recordio.ts';
 import { TransportError, errorCode } from './errors.ts';
+import { clientOptions } from './tls.ts';
+import type { TlsConfig } from './tls_config.ts';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -26,8 +38,8 @@ export interface HttpClientOptions {
   timeoutMs?: number;
   /** Largest plain response body accepted (default 64 MiB). */
   maxResponseBytes?: number;
-  /** Reserved: TLS options will be taken here (https agent, CA, client cert). */
-  tls?: never;
+  /** TLS settings (from loadTlsConfig) for https: URLs; `scheme` becomes 'https'. */
+  tls?: TlsConfig;
 }
 
 export type RequestBody = string | Uint8Array | object;
@@ -81,49 +93,67 @@ interface Prepared {
   what: string;
 }
 
+/** How long an origin that answered a TLS hello with plain HTTP is spoken to in plain. */
+const DOWNGRADE_MEMORY_MS = 60_000;
+
 export class HttpClient {
   private readonly agent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private readonly tls: TlsConfig | undefined;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
+  /** Downgrade: `host:port` → until when it is spoken to in plain HTTP. */
+  private readonly plainOrigins = new Map<string, number>();
 
   constructor(options: HttpClientOptions = {}) {
-    this.agent = new http.Agent({
+    const pool = {
       keepAlive: options.keepAlive ?? true,
       maxSockets: options.maxSockets ?? Infinity,
-      scheduling: 'lifo',
-    });
+      scheduling: 'lifo' as const,
+    };
+    this.tls = options.tls;
+    this.agent = new http.Agent(pool);
+    this.httpsAgent = new https.Agent({ ...pool, ...(this.tls === undefined ? {} : clientOptions(this.tls)) });
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  }
+
+  /** The scheme to build URLs with: 'https' when this client has a TLS config. */
+  get scheme(): 'http' | 'https' {
+    return this.tls === undefined ? 'http' : 'https';
   }
 
   /** Drop every pooled connection. */
   close(): void {
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 
   async request(r: ClientRequest): Promise<ClientResponse> {
-    const p = this.prepare(r);
-    try {
-      return await this.once(p, r.timeoutMs ?? this.timeoutMs, r.maxResponseBytes ?? this.maxResponseBytes);
-    } catch (e) {
-      // A pooled connection the server closed just as we reused it: the request never reached
-      // the server's handler, so one retry on a fresh connection is safe.
-      if (e instanceof StaleSocket) return this.once(p, r.timeoutMs ?? this.timeoutMs, r.maxResponseBytes ?? this.maxResponseBytes);
-      throw e;
-    }
+    const timeoutMs = r.timeoutMs ?? this.timeoutMs;
+    const maxBytes = r.maxResponseBytes ?? this.maxResponseBytes;
+    return this.downgrading(r, async (p) => {
+      try {
+        return await this.once(p, timeoutMs, maxBytes);
+      } catch (e) {
+        // A pooled connection the server closed just as we reused it: the request never reached
+        // the server's handler, so one retry on a fresh connection is safe.
+        if (e instanceof StaleSocket) return this.once(p, timeoutMs, maxBytes);
+        throw e;
+      }
+    });
   }
 
   async openStream(r: StreamRequest): Promise<ClientStream> {
-    const p = this.prepare({ ...r, method: r.method ?? 'POST' });
     const timeoutMs = r.timeoutMs ?? this.timeoutMs;
-    let res: IncomingMessage;
-    let req: http.ClientRequest;
-    try {
-      [req, res] = await this.start(p, timeoutMs);
-    } catch (e) {
-      if (!(e instanceof StaleSocket)) throw e;
-      [req, res] = await this.start(p, timeoutMs);
-    }
+    const [p, req, res] = await this.downgrading({ ...r, method: r.method ?? 'POST' }, async (p) => {
+      try {
+        return [p, ...(await this.start(p, timeoutMs))] as const;
+      } catch (e) {
+        if (!(e instanceof StaleSocket)) throw e;
+        return [p, ...(await this.start(p, timeoutMs))] as const;
+      }
+    });
     const status = res.statusCode ?? 0;
     if (status !== 200) {
       const body = await readAll(res, r.maxResponseBytes ?? this.maxResponseBytes, p.what);
@@ -193,11 +223,42 @@ export class HttpClient {
     };
   }
 
-  private prepare(r: ClientRequest): Prepared {
-    const url = typeof r.url === 'string' ? new URL(r.url) : r.url;
-    if (url.protocol !== 'http:') {
-      throw new TransportError('EPROTONOSUPPORT', `${url.protocol} URLs are not supported (only http:)`);
+  /**
+   * Run `attempt` on the prepared request; with a downgrade config, an https: URL whose server
+   * turned out to speak plain HTTP is tried once more as http: (and remembered).
+   */
+  private async downgrading<T>(r: ClientRequest, attempt: (p: Prepared) => Promise<T>): Promise<T> {
+    const p = this.prepare(r);
+    try {
+      return await attempt(p);
+    } catch (e) {
+      if (!(e instanceof NotTls) || !this.tls?.supportDowngrade) throw e;
+      let result: T;
+      try {
+        result = await attempt(this.prepare(r, true));
+      } catch {
+        throw e; // not a plain server either: the TLS failure says more
+      }
+      this.plainOrigins.set(p.url.host, Date.now() + DOWNGRADE_MEMORY_MS);
+      return result;
     }
+  }
+
+  private prepare(r: ClientRequest, plain = false): Prepared {
+    let url = typeof r.url === 'string' ? new URL(r.url) : r.url;
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new TransportError('EPROTONOSUPPORT', `${url.protocol} URLs are not supported (only http: and https:)`);
+    }
+    if (url.protocol === 'https:' && (plain || this.plainOrigins.size > 0)) {
+      const until = this.plainOrigins.get(url.host);
+      if (plain || (until !== undefined && until > Date.now())) {
+        url = new URL(url.href);
+        url.protocol = 'http:';
+      } else if (until !== undefined) {
+        this.plainOrigins.delete(url.host);
+      }
+    }
+    const secure = url.protocol === 'https:';
     const headers: OutgoingHttpHeaders = {};
     let hasType = false;
     for (const [k, v] of Object.entries(r.headers ?? {})) {
@@ -216,11 +277,11 @@ export class HttpClient {
     }
     const method = (r.method ?? (body ? 'POST' : 'GET')).toUpperCase();
     const options: http.RequestOptions = {
-      agent: this.agent,
+      agent: secure ? this.httpsAgent : this.agent,
       method,
       protocol: url.protocol,
       hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-      port: url.port === '' ? 80 : Number(url.port),
+      port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
       path: url.pathname + url.search,
       headers,
     };
@@ -230,8 +291,17 @@ export class HttpClient {
   /** Send the request; resolve with the response once its headers arrive. */
   private start(p: Prepared, timeoutMs: number): Promise<[http.ClientRequest, IncomingMessage]> {
     return new Promise((resolve, reject) => {
-      const req = http.request(p.options);
+      const secure = p.url.protocol === 'https:';
+      const req = (secure ? https : http).request(p.options);
       let settled = false;
+      // Whether this request's connection got through a TLS handshake (a reused one did).
+      let handshaken = false;
+      if (secure) {
+        req.once('socket', (s) => {
+          if (req.reusedSocket) handshaken = true;
+          else (s as TLSSocket).once('secureConnect', () => (handshaken = true));
+        });
+      }
       const timer = setTimeout(() => {
         req.destroy(new TransportError('ETIMEDOUT', `${p.what}: no response within ${timeoutMs} ms`));
       }, timeoutMs);
@@ -244,7 +314,8 @@ export class HttpClient {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
-        reject(wrap(e, p.what, req.reusedSocket));
+        const w = wrap(e, p.what, req.reusedSocket);
+        reject(secure && !handshaken && !req.reusedSocket && NOT_TLS_CODES.has(w.code) ? new NotTls(w.code, w.message, { cause: e }) : w);
       });
       req.end(p.body);
     });
@@ -270,6 +341,15 @@ export class HttpClient {
 }
 
 class StaleSocket extends TransportError {}
+
+/** The server answered a TLS hello with something else (it speaks plain HTTP). */
+class NotTls extends TransportError {}
+
+/**
+ * What a TLS client sees from a plain-HTTP server: OpenSSL's "wrong version number" (an HTTP
+ * error answer where a ServerHello should be), or the connection closed on it.
+ */
+const NOT_TLS_CODES: ReadonlySet<string> = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'EPROTO', 'ECONNRESET']);
 
 function wrap(e: unknown, what: string, reusedSocket: boolean): TransportError {
   if (e instanceof TransportError) return e;

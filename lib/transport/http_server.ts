@@ -11,8 +11,16 @@
  *
  * Errors thrown by handlers: HttpError → its status; CorralError with code INVALID → 400 with
  * the message as text/plain; anything else → 500, logged once here; the server keeps running.
+ *
+ * TLS (`options.tls`, a TlsConfig): the port speaks HTTPS (node:https) with the configured
+ * protocols, ciphers and client-certificate rules; a plain client is refused at the handshake.
+ * With `supportDowngrade` the same port also serves plain HTTP: the first byte of each
+ * connection decides (0x16, a TLS handshake record → TLS; anything HTTP can start with →
+ * plain), and both kinds reach the same routes. `Request.secure` tells them apart.
  */
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { CorralError, ValidationError, describeError } from '../common/errors.ts';
@@ -21,6 +29,8 @@ import type { Logger } from '../common/log.ts';
 import { encodeRecord } from '../proto/recordio.ts';
 import { stringifyWire } from '../proto/json_text.ts';
 import { HttpError, TransportError } from './errors.ts';
+import { HANDSHAKE_TIMEOUT_MS, refuseClient, serverOptions, sniff } from './tls.ts';
+import { TlsConfig } from './tls_config.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** After a body overflows its limit, this much more is read and discarded to keep the connection. */
@@ -32,11 +42,10 @@ export interface HttpServerOptions {
   /** Port to bind (default 0: any free port; `listen()` returns the bound one). */
   port?: number;
   /**
-   * Reserved. TLS (and the plain-HTTP downgrade) will be configured here, and only here: the
-   * server will then listen with node:https (or sniff the first byte for downgrade) and every
-   * route works unchanged. Until then no value is accepted.
+   * TLS settings (from loadTlsConfig): the port speaks HTTPS, and plain HTTP too when the
+   * config supports downgrade. Absent: plain HTTP only.
    */
-  tls?: never;
+  tls?: TlsConfig;
   /** Default limit for `Request.readBody`/`readJson` (default 4 MiB). */
   maxBodyBytes?: number;
   /** How long an idle keep-alive connection stays open (default 30 s). */
@@ -88,6 +97,13 @@ export interface Request {
   readonly headers: IncomingHttpHeaders;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** True when the request came over TLS. */
+  readonly secure: boolean;
+  /**
+   * The subject CN of the client's certificate, when it sent one that verified against the
+   * configured CAs (the principal a later authentication step can use).
+   */
+  readonly peerPrincipal: string | undefined;
   /** One header's value (name case-insensitive); repeated headers joined with ', '. */
   header(name: string): string | undefined;
   /**
@@ -121,6 +137,10 @@ interface Route {
 
 export interface HttpServerStats {
   openConnections: number;
+  /** TLS handshakes that failed, and clients dropped after one (bad or missing certificate). */
+  tlsRefused: number;
+  /** Plain connections accepted on a TLS port (downgrade). */
+  plainConnections: number;
   openStreams: number;
   inFlightRequests: number;
   requestsTotal: number;
@@ -132,7 +152,13 @@ function allows(route: Route, method: string): boolean {
 }
 
 export class HttpServer {
-  private readonly server: http.Server;
+  /** The listening server: http.Server, or https.Server with TLS. */
+  private readonly server: http.Server | https.Server;
+  /** With downgrade: the HTTP server that plain connections on the TLS port are handed to. */
+  private readonly plain: http.Server | undefined;
+  private readonly tls: TlsConfig | undefined;
+  private tlsRefused = 0;
+  private plainConnections = 0;
   private readonly host: string;
   private readonly port: number;
   private readonly maxBodyBytes: number;
@@ -150,22 +176,74 @@ export class HttpServer {
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpServerOptions = {}) {
-    if ((options as { tls?: unknown }).tls !== undefined) {
-      throw new ValidationError('tls', 'TLS is not supported yet');
+    if (options.tls !== undefined && !(options.tls instanceof TlsConfig)) {
+      throw new ValidationError('tls', 'must be a TlsConfig made by loadTlsConfig');
     }
     this.host = options.host ?? '127.0.0.1';
     this.port = options.port ?? 0;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.closeGraceMs = options.closeGraceMs ?? 1000;
     this.logger = options.logger ?? silentLogger;
-    this.server = http.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (req, res) => {
-      this.onRequest(req, res);
-    });
-    this.server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
+    this.tls = options.tls;
+    const base = { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 };
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
+    const keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
+    const tlsConfig = this.tls;
+    if (tlsConfig === undefined) {
+      this.server = http.createServer(base, onRequest);
+    } else {
+      const server = https.createServer({ ...base, ...serverOptions(tlsConfig) }, onRequest);
+      // The client check runs before HTTP sees the connection: with TLS 1.3 the first request
+      // may arrive with the client's certificate, and must not reach a handler.
+      const toHttp = server.listeners('secureConnection') as ((s: TLSSocket) => void)[];
+      server.removeAllListeners('secureConnection');
+      server.on('secureConnection', (socket: TLSSocket) => {
+        const why = refuseClient(socket, tlsConfig);
+        if (why === undefined) {
+          for (const l of toHttp) l.call(server, socket);
+          return;
+        }
+        this.tlsRefused++;
+        this.logger.debug({ remote: socket.remoteAddress, why }, 'TLS client refused');
+        socket.destroy();
+      });
+      // https.Server destroys the socket on a failed handshake; this only counts and logs it.
+      server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+        this.tlsRefused++;
+        this.logger.debug({ remote: socket.remoteAddress, err: describeError(e) }, 'TLS handshake failed');
+      });
+      if (tlsConfig.supportDowngrade) {
+        const plain = http.createServer(base, onRequest);
+        plain.keepAliveTimeout = keepAliveTimeout;
+        this.plain = plain;
+        // Every accepted socket goes through the sniffer first: TLS ones on to the https
+        // server's own connection handler, plain ones to the HTTP server.
+        const toTls = server.listeners('connection') as ((s: Socket) => void)[];
+        server.removeAllListeners('connection');
+        server.on('connection', (socket: Socket) => {
+          sniff(socket, HANDSHAKE_TIMEOUT_MS, (isTls) => {
+            if (isTls) {
+              for (const l of toTls) l.call(server, socket);
+            } else {
+              this.plainConnections++;
+              plain.emit('connection', socket);
+              socket.resume();
+            }
+          });
+        });
+      }
+      this.server = server;
+    }
+    this.server.keepAliveTimeout = keepAliveTimeout;
     this.server.on('connection', (socket: Socket) => {
       this.connections.add(socket);
       socket.once('close', () => this.connections.delete(socket));
     });
+  }
+
+  /** 'https' when the port speaks TLS (with or without downgrade), else 'http'. */
+  get scheme(): 'http' | 'https' {
+    return this.tls === undefined ? 'http' : 'https';
   }
 
   /** Add a route. Registering the same method twice on the same path or prefix is an error. */
@@ -206,6 +284,9 @@ export class HttpServer {
       this.server.listen(this.port, this.host, () => {
         this.server.off('error', onError);
         this.server.on('error', (e) => this.logger.error({ err: describeError(e) }, 'HTTP server error'));
+        // The plain server of a downgrade port never listens itself; 'listening' is what makes
+        // an http.Server track its connections (closeAllConnections, request timeouts).
+        this.plain?.emit('listening');
         this.listening = true;
         resolve(this.boundPort());
       });
@@ -222,6 +303,8 @@ export class HttpServer {
   stats(): HttpServerStats {
     return {
       openConnections: this.connections.size,
+      tlsRefused: this.tlsRefused,
+      plainConnections: this.plainConnections,
       openStreams: this.streams.size,
       inFlightRequests: this.inFlight,
       requestsTotal: this.requestsTotal,
@@ -239,6 +322,7 @@ export class HttpServer {
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       for (const s of [...this.streams]) s.end();
       this.server.closeIdleConnections();
+      this.plain?.closeIdleConnections();
       if (this.inFlight > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.closeGraceMs);
@@ -249,6 +333,12 @@ export class HttpServer {
         });
       }
       this.server.closeAllConnections();
+      if (this.plain) {
+        this.plain.closeAllConnections();
+        this.plain.close(() => {}); // stops its connection checks; it never listened
+      }
+      // Connections still in a handshake (or, with downgrade, not yet sniffed).
+      for (const socket of this.connections) socket.destroy();
       await closed;
       this.listening = false;
     })();
@@ -398,6 +488,8 @@ class ServerRequest implements Request {
   readonly headers: IncomingHttpHeaders;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly secure: boolean;
+  readonly peerPrincipal: string | undefined;
   stream: ServerStream | undefined;
   /** Set when the body overflowed so much that the connection cannot be reused. */
   closeConnection = false;
@@ -425,6 +517,14 @@ class ServerRequest implements Request {
     this.headers = req.headers;
     this.remoteAddress = req.socket.remoteAddress ?? '';
     this.remotePort = req.socket.remotePort ?? 0;
+    const socket = req.socket as Partial<TLSSocket>;
+    this.secure = socket.encrypted === true;
+    let principal: string | undefined;
+    if (this.secure && socket.authorized === true) {
+      const cn = socket.getPeerCertificate?.()?.subject?.CN;
+      principal = Array.isArray(cn) ? cn[0] : cn;
+    }
+    this.peerPrincipal = principal;
   }
 
   header(name: string): string | undefined {

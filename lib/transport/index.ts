@@ -1,4 +1,4 @@
-/** The transport layer: one HTTP server per daemon, the HTTP client, streaming. No cluster logic. */
+/** The transport layer: one HTTP(S) server per daemon, the HTTP(S) client, streaming, TLS. No cluster logic. */
 export { HttpServer, DEFAULT_MAX_BODY_BYTES } from './http_server.ts';
 export type {
   Handler,
@@ -14,3 +14,5 @@ export type {
 export { HttpClient, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES } from './http_client.ts';
 export type { ClientRequest, ClientResponse, ClientStream, HttpClientOptions, RequestBody, StreamRequest } from './http_client.ts';
 export { HttpError, TransportError, errorCode } from './errors.ts';
+export { TlsConfig, loadTlsConfig } from './tls_config.ts';
+export type { TlsFileSystem, TlsProtocol } from './tls_config.ts';

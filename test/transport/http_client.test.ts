@@ -116,11 +116,14 @@ test('a response over maxResponseBytes is TOO_LARGE', async (t) => {
   t.is((await c.request({ url: `${base}/big` })).body.length, 10_000);
 });
 
-test('only http: URLs', async (t) => {
+test('only http: and https: URLs (TLS itself: tls.test.ts)', async (t) => {
   const c = new HttpClient();
   t.teardown(() => c.close());
-  const e = await t.throwsAsync(c.request({ url: 'https://127.0.0.1:1/' }));
+  const e = await t.throwsAsync(c.request({ url: 'ftp://127.0.0.1:1/' }));
   t.is((e as TransportError).code, 'EPROTONOSUPPORT');
+  t.is(c.scheme, 'http');
+  const refused = await t.throwsAsync(c.request({ url: 'https://127.0.0.1:1/' }));
+  t.is((refused as TransportError).code, 'ECONNREFUSED');
 });
 
 test('a reused keep-alive connection that the server drops is retried once on a fresh one; a fresh one is not', async (t) => {

@@ -1,0 +1,125 @@
+/**
+ * TLS for the HttpServer and HttpClient: Node options built from a TlsConfig, the checks that
+ * run after a handshake (spec §2.4), and the first-byte sniffing behind downgrade (spec §2.3).
+ */
+import type { AgentOptions } from 'node:https';
+import type { ServerOptions } from 'node:https';
+import type { Socket } from 'node:net';
+import tls from 'node:tls';
+import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
+import type { TlsConfig } from './tls_config.ts';
+
+/** How long a server waits for a TLS handshake (or, with downgrade, the first byte). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+function common(c: TlsConfig): tls.SecureContextOptions {
+  return {
+    key: c.key,
+    cert: c.cert,
+    ...(c.ca === undefined ? {} : { ca: [...c.ca] }),
+    ciphers: c.ciphers,
+    ecdhCurve: c.ecdhCurve,
+    minVersion: c.minVersion,
+    maxVersion: c.maxVersion,
+    secureOptions: c.secureOptions,
+  };
+}
+
+export function serverOptions(c: TlsConfig): ServerOptions {
+  return {
+    ...common(c),
+    honorCipherOrder: true,
+    // Without REQUIRE the server asks for a certificate but lets a client without one in; one
+    // that is sent must verify (checked after the handshake by `refuseClient`).
+    requestCert: c.requestClientCert,
+    rejectUnauthorized: c.requireClientCert,
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+  };
+}
+
+export function clientOptions(c: TlsConfig): AgentOptions {
+  return {
+    ...common(c),
+    // Mesos: without VERIFY_CERT a client takes any server certificate.
+    rejectUnauthorized: c.verifyServer,
+    checkServerIdentity: (host: string, cert: PeerCertificate) => {
+      const e = tls.checkServerIdentity(host, cert);
+      if (e) return e;
+      return chainDepth(cert) > c.verifyDepth + 1 ? depthError(cert, c.verifyDepth) : undefined;
+    },
+  };
+}
+
+/**
+ * The number of certificates above the peer's own in its verified chain (the trust anchor
+ * included): OpenSSL's verify depth d allows d CA certificates plus the anchor.
+ */
+export function chainDepth(cert: PeerCertificate): number {
+  let n = 0;
+  let at = cert as DetailedPeerCertificate;
+  const seen = new Set<string>();
+  while (at.issuerCertificate && at.issuerCertificate !== at && !seen.has(at.fingerprint256)) {
+    seen.add(at.fingerprint256);
+    at = at.issuerCertificate;
+    n++;
+  }
+  return n;
+}
+
+function depthError(cert: PeerCertificate, depth: number): Error & { code: string } {
+  return Object.assign(new Error(`the certificate chain of ${cert.subject?.CN ?? 'the peer'} is deeper than the verify depth ${depth}`), { code: 'CERT_CHAIN_TOO_LONG' });
+}
+
+/**
+ * After a server-side handshake: why this client must be dropped, or undefined. A client
+ * without a certificate passes unless one is required (then OpenSSL already refused it); a
+ * certificate that was sent must verify against the CAs and fit the verify depth.
+ */
+export function refuseClient(socket: TLSSocket, c: TlsConfig): string | undefined {
+  if (!c.requestClientCert) return undefined;
+  const cert = socket.getPeerCertificate(true);
+  const presented = cert !== null && Object.keys(cert).length > 0;
+  if (!presented) return c.requireClientCert ? 'no client certificate' : undefined;
+  if (!socket.authorized) return `client certificate refused: ${String(socket.authorizationError)}`;
+  if (chainDepth(cert) > c.verifyDepth + 1) return depthError(cert, c.verifyDepth).message;
+  return undefined;
+}
+
+/**
+ * Downgrade (spec §2.3): a TLS connection starts with a handshake record (0x16) or an SSLv2-style
+ * hello (high bit set); HTTP never starts with either.
+ */
+export function looksLikeTls(firstByte: number): boolean {
+  return firstByte === 0x16 || firstByte >= 0x80;
+}
+
+/**
+ * Wait for the first bytes of `socket`, put them back, and say whether they look like TLS.
+ * The socket is left paused with the bytes unread; `route` must hand it on and resume it (a
+ * TLS socket wrapper takes the buffered bytes itself). A client that sends nothing within
+ * `timeoutMs`, or goes away first, is dropped and `route` is not called.
+ */
+export function sniff(socket: Socket, timeoutMs: number, route: (isTls: boolean) => void): void {
+  const onData = (chunk: Buffer): void => {
+    cleanup();
+    socket.pause();
+    socket.unshift(chunk);
+    route(looksLikeTls(chunk[0]!));
+  };
+  const onGone = (): void => {
+    cleanup();
+    socket.destroy();
+  };
+  const cleanup = (): void => {
+    socket.setTimeout(0);
+    socket.off('data', onData);
+    socket.off('timeout', onGone);
+    socket.off('end', onGone);
+    socket.off('error', onGone);
+  };
+  socket.setTimeout(timeoutMs);
+  socket.once('timeout', onGone);
+  socket.once('end', onGone);
+  socket.once('error', onGone);
+  socket.on('data', onData);
+}
