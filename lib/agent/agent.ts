@@ -29,7 +29,8 @@ import {
   isTerminal,
 } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
-import type { Container, Containerizer, Termination } from './containerizer/containerizer.ts';
+import type { Container, Containerizer, LaunchSpec, Termination } from './containerizer/containerizer.ts';
+import { Fetcher } from './fetcher/fetcher.ts';
 import type { AgentPaths } from './paths.ts';
 import { readCheckpoints } from './recover.ts';
 import { StatusUpdateManager } from './status_updates.ts';
@@ -61,6 +62,8 @@ export interface AgentOptions {
   readonly switchUser: boolean;
   /** After a restart, how long recovered custom executors have to subscribe again. */
   readonly executorReregistrationTimeoutMs?: number;
+  /** Puts CommandInfo.uris into sandboxes (default: Mesos's defaults, cache in paths.fetcherCacheDir()). */
+  readonly fetcher?: Fetcher;
 }
 
 export interface RecoveryReport {
@@ -92,8 +95,12 @@ export class ExecutorRecord {
   readonly tasks = new Map<string, AgentTaskRecord>();
   readonly completedTasks: AgentTaskRecord[] = [];
   killRequested = false;
-  /** Resolves when the agent has finished handling the container's end. */
+  /** Resolves when the agent has finished handling the container's end (or its failed start). */
   done: Promise<void> = Promise.resolve();
+  /** Set while the fetcher puts the URIs into the sandbox: aborting it stops the fetch. */
+  fetching: AbortController | undefined;
+  /** Resolves once the container has been launched, or its launch has failed and been reported. */
+  starting: Promise<void> = Promise.resolve();
   constructor(
     readonly id: string,
     readonly frameworkId: string,
@@ -146,6 +153,7 @@ export class Agent {
   readonly completedFrameworks: AgentFramework[] = [];
   readonly startTime: number;
   readonly updates: StatusUpdateManager;
+  readonly fetcher: Fetcher;
   private readonly log: Logger;
   private sendToMaster: ((msg: AgentToMaster) => void) | undefined;
 
@@ -153,6 +161,8 @@ export class Agent {
     this.log = opts.logger.child({ component: 'agent' });
     this.startTime = opts.clock.now();
     this.updates = new StatusUpdateManager(opts.clock, { forward: (frameworkId, status) => this.send({ type: 'STATUS_UPDATE', frameworkId, status }) }, this.log);
+    this.fetcher = opts.fetcher ?? new Fetcher({ cacheDir: opts.paths.fetcherCacheDir(), logger: opts.logger });
+    for (const [name, read] of this.fetcher.metrics()) this.metrics.gauge(name, read);
   }
 
   get options(): AgentOptions {
@@ -299,6 +309,8 @@ export class Agent {
    */
   async recover(): Promise<RecoveryReport> {
     const paths = this.opts.paths;
+    // The fetcher cache does not survive a restart (as in Mesos): its directory is emptied.
+    await this.fetcher.clearCache().catch((e) => this.log.warn({ dir: this.fetcher.cache.dir, err: describeError(e) }, 'cannot clear the fetcher cache'));
     const state = await readCheckpoints(paths, this.log);
     if (!state) return { agentId: undefined, executors: 0, tasks: 0, orphans: 0, problems: [] };
     const mine = this.agentInfo();
@@ -404,10 +416,9 @@ export class Agent {
       return;
     }
     if (!ex) {
-      ex = await this.createExecutor(fw, task);
-      if (!ex) return;
+      await this.createExecutor(fw, task); // the task starts with it (or waits in its queue)
+      return;
     }
-    if (ex.isCommand) return; // started with the task
     if (ex.state === 'RUNNING' && ex.sink && !ex.sink.closed) {
       this.launchOnExecutor(ex, task);
     } else {
@@ -415,7 +426,7 @@ export class Agent {
     }
   }
 
-  private async createExecutor(fw: AgentFramework, task: TaskInfo): Promise<ExecutorRecord | undefined> {
+  private async createExecutor(fw: AgentFramework, task: TaskInfo): Promise<void> {
     const agentId = this.id!;
     const paths = this.opts.paths;
     const info = task.executor ? { ...task.executor, frameworkId: fw.id } : undefined;
@@ -429,13 +440,14 @@ export class Agent {
       resources = toResources(task.resources).plus(info ? toResources(info.resources) : Resources.EMPTY);
     } catch (e) {
       await this.agentUpdate(fw, undefined, task.taskId, 'TASK_ERROR', 'REASON_TASK_INVALID', `Task has invalid resources: ${describeError(e)}`);
-      return undefined;
+      return;
     }
     const name = info?.name ?? `Command Executor (Task: ${task.taskId}) (Command: ${command.shell ? `sh -c '${command.value ?? ''}'` : (command.value ?? '')})`;
     const ex = new ExecutorRecord(executorId, fw.id, containerId, sandbox, info, resources, name, info?.source ?? task.taskId);
     fw.executors.set(executorId, ex);
     const record = new AgentTaskRecord(task, fw.id, executorId);
     if (ex.isCommand) ex.tasks.set(task.taskId, record);
+    else ex.queued.set(task.taskId, task); // until the executor subscribes
     try {
       await mkdir(sandbox, { recursive: true });
       await mkdir(runDir, { recursive: true });
@@ -444,19 +456,43 @@ export class Agent {
         await writeJsonAtomic(paths.executorInfoFile(agentId, fw.id, executorId), info ?? { executorId, command, commandTask: true });
         await writeJsonAtomic(paths.taskInfoFile(agentId, fw.id, executorId, containerId, task.taskId), task);
       }
-      const env = this.executorEnv(fw, ex, command);
-      const user = this.opts.switchUser ? (command.user ?? fw.info.user) : undefined;
-      ex.container = await this.opts.containerizer.launch({ containerId, sandbox, runDir, argv: commandArgv(command), env, ...(user === undefined ? {} : { user }), resources });
     } catch (e) {
-      this.log.error({ frameworkId: fw.id, executorId, err: describeError(e) }, 'container launch failed');
-      this.metrics.inc('slave/container_launch_errors');
-      ex.state = 'TERMINATED';
-      ex.tasks.delete(task.taskId);
-      fw.executors.delete(executorId);
-      fw.completedExecutors.push(ex);
-      record.state = 'TASK_FAILED';
-      ex.completedTasks.push(record);
-      await this.agentUpdate(fw, ex, task.taskId, 'TASK_FAILED', 'REASON_CONTAINER_LAUNCH_FAILED', `Failed to launch container: ${describeError(e)}`);
+      await this.launchFailed(fw, ex, record, e);
+      return;
+    }
+    const env = this.executorEnv(fw, ex, command);
+    const user = this.opts.switchUser ? (command.user ?? fw.info.user) : undefined;
+    const spec: LaunchSpec = { containerId, sandbox, runDir, argv: commandArgv(command), env, ...(user === undefined ? {} : { user }), resources };
+    const started = this.startContainer(fw, ex, record, command, spec);
+    ex.starting = started.then(() => undefined);
+    ex.done = started.then((s) => s?.ended);
+    // Fetching can take long: it goes on without holding up the master's next messages. A
+    // container with nothing to fetch is launched before this returns, as it always was.
+    if (command.uris.length === 0) await started;
+  }
+
+  /**
+   * Fetch the command's URIs into the sandbox (design.md §5: before the containerizer; Mesos
+   * fetches after isolation, just before exec), launch the container, and report. Resolves with
+   * the container's end, or undefined when the start failed (reported as TASK_FAILED, or
+   * TASK_KILLED when a kill came first).
+   */
+  private async startContainer(fw: AgentFramework, ex: ExecutorRecord, record: AgentTaskRecord, command: CommandInfo, spec: LaunchSpec): Promise<{ ended: Promise<void> } | undefined> {
+    const executorId = ex.id;
+    const containerId = ex.containerId;
+    try {
+      if (command.uris.length > 0) {
+        ex.fetching = new AbortController();
+        try {
+          await this.fetcher.fetch({ uris: command.uris, sandbox: ex.sandbox, signal: ex.fetching.signal, containerId, ...(spec.user === undefined ? {} : { user: spec.user }) });
+        } finally {
+          ex.fetching = undefined;
+        }
+      }
+      if (ex.killRequested) throw new CorralError('KILLED_DURING_LAUNCH', 'killed before its container started');
+      ex.container = await this.opts.containerizer.launch(spec);
+    } catch (e) {
+      await this.launchFailed(fw, ex, record, e);
       return undefined;
     }
     this.metrics.inc('slave/executors_registering');
@@ -478,7 +514,32 @@ export class Agent {
         (e) => this.executorTerminated(fw, ex, { status: -1, message: describeError(e) }),
       )
       .catch((e) => this.log.error({ frameworkId: fw.id, executorId, err: describeError(e) }, 'handling the end of an executor failed'));
-    return ex;
+    // A kill that came while the container was being launched.
+    if (ex.killRequested) void this.opts.containerizer.kill(containerId, ex.isCommand ? this.opts.defaultKillGraceMs : 0);
+    return { ended: ex.done };
+  }
+
+  /** The container never started: its tasks end as FAILED (KILLED if a kill came first). */
+  private async launchFailed(fw: AgentFramework, ex: ExecutorRecord, record: AgentTaskRecord, e: unknown): Promise<void> {
+    const killed = ex.killRequested;
+    if (!killed) {
+      this.log.error({ frameworkId: fw.id, executorId: ex.id, err: describeError(e) }, 'container launch failed');
+      this.metrics.inc('slave/container_launch_errors');
+    }
+    ex.state = 'TERMINATED';
+    ex.registrationTimer?.cancel();
+    if (fw.executors.get(ex.id) === ex) fw.executors.delete(ex.id);
+    fw.completedExecutors.push(ex);
+    const records = ex.isCommand ? [record] : Array.from(ex.queued.values(), (t) => new AgentTaskRecord(t, fw.id, ex.id));
+    ex.tasks.clear();
+    ex.queued.clear();
+    const state: TaskState = killed ? 'TASK_KILLED' : 'TASK_FAILED';
+    for (const rec of records) {
+      rec.state = state;
+      ex.completedTasks.push(rec);
+      if (killed) await this.agentUpdate(fw, ex, rec.info.taskId, state, 'REASON_TASK_KILLED_DURING_LAUNCH', 'Killed before the task started');
+      else await this.agentUpdate(fw, ex, rec.info.taskId, state, 'REASON_CONTAINER_LAUNCH_FAILED', `Failed to launch container: ${describeError(e)}`);
+    }
   }
 
   private executorEnv(fw: AgentFramework, ex: ExecutorRecord, command: CommandInfo): Record<string, string> {
@@ -526,6 +587,12 @@ export class Agent {
       ex.completedTasks.push(rec);
       await this.agentUpdate(fw, ex, taskId, 'TASK_KILLED', 'REASON_TASK_KILLED_DURING_LAUNCH', 'Killed before the executor started it');
       if (ex.tasks.size === 0 && ex.queued.size === 0) await this.shutdownExecutor(ex);
+      return;
+    }
+    if (ex.fetching) {
+      // Its URIs are still being fetched: stop that; the task ends as KILLED (launchFailed).
+      ex.killRequested = true;
+      ex.fetching.abort();
       return;
     }
     if (ex.isCommand) {
@@ -576,6 +643,7 @@ export class Agent {
     ex.registrationTimer?.cancel();
     const grace = ex.info?.shutdownGracePeriodNs !== undefined ? ex.info.shutdownGracePeriodNs / 1e6 : this.opts.executorShutdownGracePeriodMs;
     if (ex.sink && !ex.sink.closed) ex.sink.send({ type: 'SHUTDOWN' });
+    ex.fetching?.abort();
     if (ex.container) await this.opts.containerizer.kill(ex.containerId, ex.isCommand ? this.opts.defaultKillGraceMs : grace);
   }
 

@@ -1,5 +1,5 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
-import { flag, formatDuration, optionalFlag, parseBool, parseDuration, parsePort, str } from '../common/flags.ts';
+import { flag, formatDuration, optionalFlag, parseBool, parseBytes, parseDuration, parsePort, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 
 function parseMasterAddress(text: string): string {
@@ -23,6 +23,13 @@ function parseEnvObject(text: string): Record<string, string> {
   return v as Record<string, string>;
 }
 
+function formatBytes(n: number): string {
+  for (const [unit, size] of [['TB', 1024 ** 4], ['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+    if (n >= size && n % size === 0) return `${n / size}${unit}`;
+  }
+  return `${n}B`;
+}
+
 export const agentFlags = {
   master: flag({ help: 'The master: host:port', required: true, parse: parseMasterAddress }),
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: str }),
@@ -41,6 +48,16 @@ export const agentFlags = {
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
   switch_user: flag({ help: "Run tasks as their framework's user (needs root)", default: true, boolean: true, parse: parseBool }),
+  frameworks_home: optionalFlag({ help: 'Directory that relative URI paths (CommandInfo.uris) are taken from', parse: str }),
+  fetcher_cache_dir: optionalFlag({ help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; emptied when the agent starts)', parse: str }),
+  fetcher_cache_size: flag({ help: 'Most bytes the fetcher cache holds (least recently used entries are evicted)', default: 2 * 1024 ** 3, parse: parseBytes, show: formatBytes }),
+  fetcher_stall_timeout: flag({ help: 'A download that receives nothing for this long fails', default: 60_000, parse: parseDuration, show: formatDuration }),
+  fetcher_cache_hard_links: flag({
+    help: 'Give cached files to tasks of non-root users as read-only hard links instead of copies (no bytes copied; the task cannot write them)',
+    default: true,
+    boolean: true,
+    parse: parseBool,
+  }),
   executor_environment_variables: optionalFlag({ help: 'JSON object: the environment executors get instead of the agent\'s', parse: parseEnvObject }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING or ERROR', default: 'INFO', parse: (t: string) => t.toUpperCase() }),

@@ -97,6 +97,16 @@ export class AgentPaths {
     return join(this.taskDir(agentId, frameworkId, executorId, containerId, taskId), 'task.updates');
   }
 
+  // ----- fetcher cache ----------------------------------------------------------------------
+  /**
+   * The default `--fetcher_cache_dir`: inside work_dir (Mesos's default is /tmp/mesos/fetch), so
+   * that agents sharing a host never share (and wipe) one cache, and cached files sit on the
+   * sandboxes' filesystem, where they can be hard-linked.
+   */
+  fetcherCacheDir(): string {
+    return join(this.workDir, 'fetch');
+  }
+
   // ----- persistent volumes -----------------------------------------------------------------
   volumeDir(role: string, persistenceId: string): string {
     return join(this.workDir, 'volumes', 'roles', role, persistenceId);

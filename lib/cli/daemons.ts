@@ -7,6 +7,7 @@ import { hostname as osHostname } from 'node:os';
 import { Agent } from '../agent/agent.ts';
 import { PosixContainerizer } from '../agent/containerizer/posix.ts';
 import { agentResources, hostFacts } from '../agent/detect.ts';
+import { Fetcher } from '../agent/fetcher/fetcher.ts';
 import type { agentFlags } from '../agent/flags.ts';
 import { agentRoutes } from '../agent/http/routes.ts';
 import { MasterLink } from '../agent/master_link.ts';
@@ -107,6 +108,14 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
   const port = await server.listen();
   const paths = new AgentPaths(flags.work_dir);
+  const fetcher = new Fetcher({
+    cacheDir: flags.fetcher_cache_dir ?? paths.fetcherCacheDir(),
+    cacheSizeBytes: flags.fetcher_cache_size,
+    stallTimeoutMs: flags.fetcher_stall_timeout,
+    hardLinks: flags.fetcher_cache_hard_links,
+    logger: log,
+    ...(flags.frameworks_home === undefined ? {} : { frameworksHome: flags.frameworks_home }),
+  });
   const containerizer = new PosixContainerizer({});
   const agent = new Agent({
     clock: systemClock,
@@ -129,6 +138,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
       ...options.tls?.environment,
     },
     switchUser: flags.switch_user && process.getuid?.() === 0,
+    fetcher,
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
   const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, scheme: client.scheme, backoffFactorMs: flags.registration_backoff_factor });

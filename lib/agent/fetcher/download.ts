@@ -1,0 +1,164 @@
+/**
+ * Getting bytes from a source onto disk: http/https streamed to a file (redirects followed,
+ * success is 200 as with Mesos's libcurl, a body shorter than its Content-Length is a truncated
+ * download, no data for the stall timeout aborts), and local files copied (copy_file_range or a
+ * reflink where the filesystem has one). Errors say which side failed: a SourceError (the server,
+ * the network, the source file) or a SinkError (writing the destination).
+ */
+import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { copyFile, stat } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { SinkError, SourceError, errnoText } from './errors.ts';
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+export const MAX_REDIRECTS = 20;
+
+export interface Progress {
+  /** Bytes received so far. */
+  bytes: number;
+}
+
+export interface HttpBody {
+  readonly response: IncomingMessage;
+  /** Content-Length, when the server sent one. */
+  readonly size: number | undefined;
+  /** The URL after redirects. */
+  readonly url: URL;
+  /** Set when the stall timeout ended the transfer. */
+  readonly stall: { stalled: boolean; readonly timeoutMs: number };
+}
+
+const NET_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'timed out',
+  EPIPE: 'connection closed',
+};
+
+function netReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const word = err?.code ? NET_WORDS[err.code] : undefined;
+  return word ? `${word} (${err.message})` : errnoText(e);
+}
+
+function abortedError(): SourceError {
+  return new SourceError('the fetch was aborted', true);
+}
+
+function stalledText(timeoutMs: number): string {
+  return `no data for ${timeoutMs / 1000} s (stalled)`;
+}
+
+function get(url: URL, signal: AbortSignal | undefined, stall: HttpBody['stall']): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const req = mod.get(url, {
+      agent: false,
+      headers: { 'user-agent': 'corral-fetcher', 'accept-encoding': 'identity' },
+      ...(signal ? { signal } : {}),
+    });
+    // The socket's idle timeout covers the connect, the wait for headers and the body.
+    req.setTimeout(stall.timeoutMs, () => {
+      stall.stalled = true;
+      req.destroy();
+    });
+    req.once('response', resolve);
+    req.once('error', (e) => reject(signal?.aborted ? abortedError() : new SourceError(stall.stalled ? stalledText(stall.timeoutMs) : netReason(e))));
+  });
+}
+
+/**
+ * GET `url`, following redirects, and return the 200 response with its body unread. Any other
+ * final status is a SourceError "HTTP <status> <text>".
+ */
+export async function openHttp(start: URL, opts: { signal?: AbortSignal; stallTimeoutMs: number }): Promise<HttpBody> {
+  let url = start;
+  for (let hops = 0; ; hops++) {
+    if (opts.signal?.aborted) throw abortedError();
+    const stall = { stalled: false, timeoutMs: opts.stallTimeoutMs };
+    const res = await get(url, opts.signal, stall);
+    const status = res.statusCode ?? 0;
+    if (REDIRECTS.has(status) && res.headers.location) {
+      res.resume();
+      if (hops >= MAX_REDIRECTS) throw new SourceError(`more than ${MAX_REDIRECTS} redirects`);
+      let next: URL;
+      try {
+        next = new URL(res.headers.location, url);
+      } catch {
+        throw new SourceError(`HTTP ${status} redirects to an invalid URL '${res.headers.location}'`);
+      }
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new SourceError(`HTTP ${status} redirects to '${next.href}', which is not http or https`);
+      url = next;
+      continue;
+    }
+    if (status !== 200) {
+      res.destroy();
+      throw new SourceError(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}${url.href !== start.href ? ` (from ${url.href})` : ''}`);
+    }
+    const length = res.headers['content-length'];
+    const size = length !== undefined && /^[0-9]+$/.test(length) ? Number(length) : undefined;
+    return { response: res, size, url, stall };
+  }
+}
+
+/**
+ * Stream a 200 response to `dest` (created or truncated, `mode`). Counts into `progress`.
+ * Returns the byte count.
+ */
+export async function receive(body: HttpBody, dest: string, opts: { mode?: number; progress?: Progress; signal?: AbortSignal }): Promise<number> {
+  const res = body.response;
+  const progress = opts.progress ?? { bytes: 0 };
+  const out = createWriteStream(dest, { mode: opts.mode ?? 0o644, highWaterMark: 1024 * 1024 });
+  let writeError: unknown;
+  let readError: unknown;
+  out.once('error', (e) => (writeError ??= e));
+  res.once('error', (e) => (readError ??= e));
+  res.on('data', (chunk: Buffer) => (progress.bytes += chunk.length));
+  try {
+    await pipeline(res, out);
+  } catch (e) {
+    if (opts.signal?.aborted) throw abortedError();
+    if (writeError !== undefined) throw new SinkError(`cannot write ${dest}: ${errnoText(writeError)}`, writeError);
+    if (body.stall.stalled) throw new SourceError(`${stalledText(body.stall.timeoutMs)} after ${progress.bytes}${body.size === undefined ? '' : ` of ${body.size}`} bytes`);
+    if (body.size !== undefined && progress.bytes < body.size) {
+      throw new SourceError(`truncated download: the connection closed after ${progress.bytes} of ${body.size} bytes`);
+    }
+    throw new SourceError(`the download broke off after ${progress.bytes} bytes: ${netReason(readError ?? e)}`);
+  }
+  if (body.size !== undefined && progress.bytes !== body.size) {
+    throw new SourceError(`truncated download: got ${progress.bytes} of ${body.size} bytes`);
+  }
+  return progress.bytes;
+}
+
+/** The size of a local source file (following symlinks); a SourceError if it is not a readable file. */
+export async function localSize(path: string): Promise<number> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SourceError(code === 'ENOENT' ? `no such file '${path}'` : errnoText(e));
+  }
+  if (!st.isFile()) throw new SourceError(`'${path}' is not a regular file`);
+  return st.size;
+}
+
+/**
+ * Copy a file: a reflink where the filesystem can, else the kernel's copy (copy_file_range).
+ * Callers check the source first (localSize), so a failure here is a SinkError.
+ */
+export async function copyLocal(src: string, dest: string): Promise<void> {
+  try {
+    await copyFile(src, dest, fsConstants.COPYFILE_FICLONE);
+  } catch (e) {
+    throw new SinkError(`cannot copy ${src} to ${dest}: ${errnoText(e)}`, e);
+  }
+}

@@ -1,0 +1,500 @@
+/**
+ * The fetcher (spec agent-features §6): before a task starts, each URI of its CommandInfo is put
+ * into the sandbox — downloaded (http/https) or copied (local paths), named after the URI or
+ * `output_file`, made executable or extracted — and given to the task's user. URIs of one
+ * request go one after another; requests run concurrently. Any failure fails the whole request
+ * with a FetchError naming the URI and the reason. What the fetcher does is logged to the
+ * sandbox's `stderr` (where the task's own stderr follows), with progress lines for slow downloads.
+ *
+ * With `cache: true` the file comes through the cache (cache.ts), once per (user, URI):
+ *   - miss: this request downloads into the cache (size from Content-Length or stat; room made
+ *     by LRU eviction), then gives the file to its sandbox; concurrent requests for the same key
+ *     wait for that one download;
+ *   - hit: the cached file is given to the sandbox: extracted from the cache when it is an
+ *     archive (only the contents land in the sandbox, as in Mesos), else hard-linked when the
+ *     task cannot modify it (a non-root task user: the link is root's and read-only, 0444/0555;
+ *     the task may delete or replace it, not write it), else copied (reflink where the
+ *     filesystem can);
+ *   - a file larger than the cache, one of unknown size, or one that cannot be given room
+ *     (everything is in use) bypasses the cache: it is downloaded straight into the sandbox;
+ *   - a failed download is not cached: every waiting request fails with the same reason (one
+ *     request to a broken server, not N). Trouble in the cache itself (a write error in the cache
+ *     directory, an aborted shared download, a cached file gone) never fails a task: the request
+ *     falls back to a direct download.
+ */
+import { chmod, chown, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describeError } from '../../common/errors.ts';
+import { type Logger, silentLogger } from '../../common/log.ts';
+import type { Uri } from '../../proto/messages.ts';
+import { type CacheEntry, FetcherCache } from './cache.ts';
+import { type HttpBody, type Progress, copyLocal, localSize, openHttp, receive } from './download.ts';
+import { CacheFailure, FetchError, SinkError, SourceError, errnoText } from './errors.ts';
+import { type Ids, extract } from './extract.ts';
+import { UserLookup } from './users.ts';
+import { type Plan, planUri } from './uri.ts';
+
+export const DEFAULT_FETCHER_CACHE_SIZE = 2 * 1024 ** 3;
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+
+export interface FetcherOptions {
+  readonly cacheDir: string;
+  /** `--fetcher_cache_size` in bytes (default 2 GB). */
+  readonly cacheSizeBytes?: number;
+  /** `--frameworks_home`: relative URIs are joined to it. */
+  readonly frameworksHome?: string;
+  /** `--fetcher_stall_timeout`: a download with no data for this long fails (default 1 min). */
+  readonly stallTimeoutMs?: number;
+  /** How often a running download logs its progress to the sandbox (default 5 s). */
+  readonly progressIntervalMs?: number;
+  /** Hard-link cached files into sandboxes where the task cannot modify them (default true). */
+  readonly hardLinks?: boolean;
+  readonly logger?: Logger;
+}
+
+export interface FetchRequest {
+  readonly uris: readonly Uri[];
+  readonly sandbox: string;
+  /** The task's user when --switch_user applies: it owns the files and keys the cache. */
+  readonly user?: string;
+  /** Abort the fetch (the task was killed while its URIs were being fetched). */
+  readonly signal?: AbortSignal;
+  /** For the agent's log. */
+  readonly containerId?: string;
+}
+
+/** What became of one URI. */
+export interface Fetched {
+  readonly uri: string;
+  /** The file's path in the sandbox (for an archive from the cache, where it would have been). */
+  readonly path: string;
+  /** miss: downloaded into the cache; hit: from the cache; bypass: cache asked but not used; none: not asked. */
+  readonly cache: 'miss' | 'hit' | 'bypass' | 'none';
+  /** Given as a hard link to the cached file. */
+  readonly linked: boolean;
+  readonly extracted: boolean;
+}
+
+interface Ctx {
+  readonly req: FetchRequest;
+  readonly ids: Ids | undefined;
+  readonly log: SandboxLog;
+  readonly held: CacheEntry[];
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+/** Lines appended to the sandbox's stderr, in order, never failing the fetch. */
+class SandboxLog {
+  private chain: Promise<unknown> = Promise.resolve();
+  private constructor(private readonly fh: FileHandle | undefined) {}
+
+  static async open(sandbox: string): Promise<SandboxLog> {
+    try {
+      return new SandboxLog(await open(join(sandbox, 'stderr'), 'a', 0o644));
+    } catch {
+      return new SandboxLog(undefined);
+    }
+  }
+
+  /** The file belongs to the task's user, as the sandbox does. */
+  async chown(ids: Ids): Promise<void> {
+    await this.fh?.chown(ids.uid, ids.gid);
+  }
+
+  line(text: string): void {
+    const fh = this.fh;
+    if (!fh) return;
+    const data = `${new Date().toISOString()} fetcher: ${text}\n`;
+    this.chain = this.chain.then(() => fh.write(data)).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.fh?.close().catch(() => {});
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+function toFetchError(uri: string, e: unknown): FetchError {
+  if (e instanceof FetchError) return e;
+  if (e instanceof SourceError) return new FetchError(uri, e.message, { code: e.aborted ? 'FETCH_ABORTED' : 'FETCH_FAILED' });
+  if (e instanceof SinkError) return new FetchError(uri, e.message, { cause: e.cause });
+  return new FetchError(uri, describeError(e), { cause: e });
+}
+
+/** Errors that a waiting request falls back from (to a direct download) instead of failing. */
+function fallsBack(e: unknown): boolean {
+  return e instanceof CacheFailure || (e instanceof SourceError && e.aborted);
+}
+
+export class Fetcher {
+  readonly cache: FetcherCache;
+  private readonly users = new UserLookup();
+  private readonly log: Logger;
+  private readonly stallTimeoutMs: number;
+  private readonly progressIntervalMs: number;
+  private readonly hardLinks: boolean;
+  /** Counters behind the metrics. */
+  readonly counts = { succeeded: 0, failed: 0, hits: 0, misses: 0, bypasses: 0, failures: 0, bytesDownloaded: 0, bytesFromCache: 0 };
+
+  constructor(private readonly opts: FetcherOptions) {
+    this.log = (opts.logger ?? silentLogger).child({ component: 'fetcher' });
+    this.cache = new FetcherCache(opts.cacheDir, opts.cacheSizeBytes ?? DEFAULT_FETCHER_CACHE_SIZE, this.log);
+    this.stallTimeoutMs = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    this.progressIntervalMs = opts.progressIntervalMs ?? 5000;
+    this.hardLinks = opts.hardLinks ?? true;
+  }
+
+  /**
+   * Metrics for /metrics/snapshot: Mesos's (1.4+) `containerizer/fetcher/task_fetches_*` and
+   * `cache_size_*`, and ours under the same prefix.
+   */
+  metrics(): [string, () => number][] {
+    const c = this.counts;
+    const p = 'containerizer/fetcher/';
+    return [
+      [`${p}task_fetches_succeeded`, () => c.succeeded],
+      [`${p}task_fetches_failed`, () => c.failed],
+      [`${p}cache_size_total_bytes`, () => this.cache.limit],
+      [`${p}cache_size_used_bytes`, () => this.cache.used],
+      [`${p}cache_hits`, () => c.hits],
+      [`${p}cache_misses`, () => c.misses],
+      [`${p}cache_bypasses`, () => c.bypasses],
+      [`${p}cache_evictions`, () => this.cache.evictions],
+      [`${p}cache_failures`, () => c.failures],
+      [`${p}bytes_downloaded`, () => c.bytesDownloaded],
+      [`${p}bytes_from_cache`, () => c.bytesFromCache],
+    ];
+  }
+
+  /** Empty the cache directory and table (at agent start, as Mesos does on recovery). */
+  async clearCache(): Promise<void> {
+    await this.cache.clear();
+  }
+
+  /** Fetch every URI of `req` into its sandbox, in order. Throws a FetchError. */
+  async fetch(req: FetchRequest): Promise<Fetched[]> {
+    const t0 = performance.now();
+    let current = req.uris[0]?.value ?? '';
+    const log = await SandboxLog.open(req.sandbox);
+    const held: CacheEntry[] = [];
+    try {
+      // Every URI is checked before anything is fetched.
+      const plans = req.uris.map((u) => planUri(u, this.opts.frameworksHome));
+      let ids: Ids | undefined;
+      if (req.user !== undefined) {
+        ids = await this.users.ids(req.user);
+        if (!ids) throw new FetchError(current, `the user '${req.user}' does not exist`);
+        try {
+          await chown(req.sandbox, ids.uid, ids.gid);
+          await log.chown(ids);
+        } catch (e) {
+          throw new FetchError(current, `cannot give the sandbox to user '${req.user}': ${errnoText(e)}`);
+        }
+      }
+      const ctx: Ctx = { req, ids, log, held };
+      const out: Fetched[] = [];
+      for (const plan of plans) {
+        current = plan.uri.value;
+        if (req.signal?.aborted) throw new FetchError(current, 'the fetch was aborted', { code: 'FETCH_ABORTED' });
+        out.push(await this.fetchOne(plan, ctx));
+      }
+      this.counts.succeeded++;
+      log.line(`Fetched ${out.length} URI(s) in ${((performance.now() - t0) / 1000).toFixed(3)} s`);
+      return out;
+    } catch (e) {
+      this.counts.failed++;
+      const err = toFetchError(current, e);
+      log.line(err.message);
+      this.log.warn({ containerId: req.containerId, uri: err.uri, reason: err.reason }, 'fetch failed');
+      throw err;
+    } finally {
+      for (const h of held) this.cache.release(h);
+      await log.close();
+    }
+  }
+
+  private async fetchOne(plan: Plan, ctx: Ctx): Promise<Fetched> {
+    const dest = join(ctx.req.sandbox, plan.name);
+    if (plan.uri.cache) {
+      const got = await this.viaCache(plan, ctx, dest);
+      if (got) return got;
+      this.counts.bypasses++;
+    }
+    await this.direct(plan, ctx, dest, undefined);
+    return { uri: plan.uri.value, path: dest, cache: plan.uri.cache ? 'bypass' : 'none', linked: false, extracted: plan.archive !== undefined };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Through the cache
+
+  /** The file through the cache; undefined when the request is to fall back to a direct download. */
+  private async viaCache(plan: Plan, ctx: Ctx, dest: string): Promise<Fetched | undefined> {
+    const user = ctx.req.user;
+    const { entry, created } = this.cache.acquire(user, plan.uri.value, plan.basename);
+    ctx.held.push(entry);
+    let cache: Fetched['cache'] = 'hit';
+    if (created) {
+      this.counts.misses++;
+      cache = 'miss';
+      const filled = await this.fill(entry, plan, ctx, dest);
+      if (filled === 'fallback') return undefined;
+      if (filled === 'delivered') {
+        this.counts.bypasses++;
+        return { uri: plan.uri.value, path: dest, cache: 'bypass', linked: false, extracted: plan.archive !== undefined };
+      }
+    } else if (entry.state !== 'ready') {
+      ctx.log.line(`Waiting for '${plan.uri.value}': another task is downloading it into the cache`);
+      try {
+        await waitOrAbort(entry.done, ctx.req.signal);
+      } catch (e) {
+        if (ctx.req.signal?.aborted) throw new FetchError(plan.uri.value, 'the fetch was aborted', { code: 'FETCH_ABORTED' });
+        if (!fallsBack(e)) throw toFetchError(plan.uri.value, e);
+        this.counts.failures++;
+        ctx.log.line(`The cache could not hold '${plan.uri.value}' (${describeError(e)}); downloading it directly`);
+        return undefined;
+      }
+    }
+    if (cache === 'hit') this.counts.hits++;
+    try {
+      const linked = await this.retrieve(entry, plan, ctx, dest);
+      return { uri: plan.uri.value, path: dest, cache, linked, extracted: plan.archive !== undefined };
+    } catch (e) {
+      if (e instanceof SourceError || ctx.req.signal?.aborted) throw toFetchError(plan.uri.value, e);
+      if (await gone(entry.path)) {
+        // The cached file went missing behind our back: forget it, fetch directly.
+        this.cache.discard(entry);
+        this.counts.failures++;
+        ctx.log.line(`The cached file for '${plan.uri.value}' is gone; downloading it directly`);
+        return undefined;
+      }
+      throw toFetchError(plan.uri.value, e);
+    }
+  }
+
+  /**
+   * This request created the entry: download into the cache. 'cached' when the entry is ready;
+   * 'delivered' when the file did not fit and was streamed straight into the sandbox instead;
+   * 'fallback' when the cache failed and the request should fetch directly. A source failure
+   * fails the entry (every waiter gets it) and is thrown.
+   */
+  private async fill(entry: CacheEntry, plan: Plan, ctx: Ctx, dest: string): Promise<'cached' | 'delivered' | 'fallback'> {
+    const uri = plan.uri.value;
+    const cacheFailed = (why: string, cause?: unknown): 'fallback' => {
+      this.counts.failures++;
+      this.cache.fail(entry, new CacheFailure(why, cause));
+      ctx.log.line(`The cache could not hold '${uri}' (${why}); downloading it directly`);
+      return 'fallback';
+    };
+    const notCached = (why: string): void => {
+      this.cache.fail(entry, new CacheFailure(why));
+      ctx.log.line(`'${uri}' bypasses the cache: ${why}`);
+    };
+    try {
+      await this.cache.ensureDir(ctx.req.user);
+    } catch (e) {
+      return cacheFailed(`cannot create the cache directory: ${errnoText(e)}`, e);
+    }
+    entry.mode = plan.executable ? 0o555 : 0o444;
+    const progress: Progress = { bytes: 0 };
+    let bytes: number;
+    try {
+      if (plan.source.kind === 'local') {
+        const size = await localSize(plan.source.path);
+        if (!this.cache.reserve(entry, size)) {
+          notCached(this.tooBig(size));
+          await this.direct(plan, ctx, dest, undefined);
+          return 'delivered';
+        }
+        ctx.log.line(`Copying '${uri}' (${mib(size)}) into the cache`);
+        await copyLocal(plan.source.path, entry.partialPath);
+        bytes = size;
+      } else {
+        const body = await openHttp(plan.source.url, { stallTimeoutMs: this.stallTimeoutMs, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) });
+        if (body.size === undefined || !this.cache.reserve(entry, body.size)) {
+          notCached(body.size === undefined ? 'the server did not say its size (no Content-Length)' : this.tooBig(body.size));
+          await this.direct(plan, ctx, dest, body);
+          return 'delivered';
+        }
+        ctx.log.line(`Downloading '${uri}' (${mib(body.size)}) into the cache`);
+        bytes = await this.withProgress(ctx, uri, progress, body.size, () =>
+          receive(body, entry.partialPath, { mode: 0o600, progress, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+        );
+      }
+      this.counts.bytesDownloaded += bytes;
+      await rename(entry.partialPath, entry.path);
+      await chmod(entry.path, entry.mode);
+    } catch (e) {
+      if (entry.state === 'gone') throw e; // already failed (it bypassed the cache)
+      if (e instanceof SourceError) {
+        this.counts.bytesDownloaded += progress.bytes;
+        this.cache.fail(entry, e);
+        throw toFetchError(uri, e);
+      }
+      return cacheFailed(e instanceof SinkError ? e.message : errnoText(e), e);
+    }
+    this.cache.complete(entry, bytes);
+    return 'cached';
+  }
+
+  private tooBig(size: number): string {
+    return size > this.cache.limit
+      ? `its size (${size} bytes) exceeds the whole cache (--fetcher_cache_size ${this.cache.limit} bytes)`
+      : `no room for ${size} bytes: the cache's entries are in use`;
+  }
+
+  /** Give a ready cache entry to the sandbox. True when it was hard-linked. */
+  private async retrieve(entry: CacheEntry, plan: Plan, ctx: Ctx, dest: string): Promise<boolean> {
+    this.counts.bytesFromCache += entry.size;
+    if (plan.archive) {
+      ctx.log.line(`Extracting '${plan.uri.value}' from the cache`);
+      await this.extractInto(plan, ctx, entry.path, dest);
+      return false;
+    }
+    await this.prepareDest(ctx, plan.name);
+    if (this.hardLinks && ctx.ids !== undefined && ctx.ids.uid !== 0 && isRoot() && entry.mode === (plan.executable ? 0o555 : 0o444)) {
+      try {
+        await link(entry.path, dest);
+        ctx.log.line(`Linked '${plan.uri.value}' from the cache to '${plan.name}' (read-only)`);
+        return true;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw new SinkError(`cannot link ${entry.path} to ${dest}: ${errnoText(e)}`, e);
+      }
+    }
+    await copyLocal(entry.path, dest);
+    await this.finishFile(plan, ctx, dest);
+    ctx.log.line(`Copied '${plan.uri.value}' from the cache to '${plan.name}'`);
+    return false;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Directly into the sandbox
+
+  /** Download or copy into the sandbox (using `body` when the response is already open), then extract. */
+  private async direct(plan: Plan, ctx: Ctx, dest: string, body: HttpBody | undefined): Promise<void> {
+    const uri = plan.uri.value;
+    await this.prepareDest(ctx, plan.name);
+    if (plan.source.kind === 'local') {
+      const size = await localSize(plan.source.path);
+      ctx.log.line(`Copying '${uri}' (${mib(size)}) to '${plan.name}'`);
+      await copyLocal(plan.source.path, dest);
+      this.counts.bytesDownloaded += size;
+    } else {
+      const open = body ?? (await openHttp(plan.source.url, { stallTimeoutMs: this.stallTimeoutMs, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
+      const progress: Progress = { bytes: 0 };
+      ctx.log.line(`Downloading '${uri}'${open.size === undefined ? '' : ` (${mib(open.size)})`} to '${plan.name}'`);
+      try {
+        await this.withProgress(ctx, uri, progress, open.size, () => receive(open, dest, { progress, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
+      } finally {
+        this.counts.bytesDownloaded += progress.bytes;
+      }
+    }
+    await this.finishFile(plan, ctx, dest);
+    if (plan.archive) {
+      ctx.log.line(`Extracting '${plan.name}'`);
+      await this.extractInto(plan, ctx, dest, dest);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sandbox files
+
+  /**
+   * Make the directories of `name` inside the sandbox (given to the user) and clear the way for
+   * the file: nothing on the path may be a symlink (an earlier archive could have planted one
+   * pointing out of the sandbox), and an old file or link of that name is removed.
+   */
+  private async prepareDest(ctx: Ctx, name: string): Promise<void> {
+    const parts = name.split('/');
+    let dir = ctx.req.sandbox;
+    for (const part of parts.slice(0, -1)) {
+      dir = join(dir, part);
+      const st = await lstat(dir).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return undefined;
+        throw e;
+      });
+      if (st === undefined) {
+        await mkdir(dir, { mode: 0o755 });
+        if (ctx.ids) await chown(dir, ctx.ids.uid, ctx.ids.gid);
+      } else if (!st.isDirectory()) {
+        throw new SourceError(`'${name}' cannot be written: '${parts.slice(0, parts.indexOf(part) + 1).join('/')}' in the sandbox is not a directory`);
+      }
+    }
+    const dest = join(ctx.req.sandbox, name);
+    const st = await lstat(dest).catch(() => undefined);
+    if (st?.isDirectory()) throw new SourceError(`'${name}' is a directory in the sandbox`);
+    if (st) await unlink(dest);
+  }
+
+  /** Mode (0755 for executables, else 0644) and owner of a file written into the sandbox. */
+  private async finishFile(plan: Plan, ctx: Ctx, path: string): Promise<void> {
+    try {
+      await chmod(path, plan.executable ? 0o755 : 0o644);
+      if (ctx.ids) await chown(path, ctx.ids.uid, ctx.ids.gid);
+    } catch (e) {
+      throw new SinkError(`cannot set the mode or owner of ${path}: ${errnoText(e)}`, e);
+    }
+  }
+
+  /** Extract an archive into the sandbox as the task's user; a .gz becomes `<dest without .gz>`. */
+  private async extractInto(plan: Plan, ctx: Ctx, archive: string, dest: string): Promise<void> {
+    const gzTarget = dest.replace(/\.gz$/i, '');
+    if (plan.archive === 'gz') await this.prepareDest(ctx, plan.name.replace(/\.gz$/i, ''));
+    await extract(plan.archive!, archive, ctx.req.sandbox, gzTarget, {
+      ...(ctx.ids && isRoot() ? { ids: ctx.ids } : {}),
+      ...(ctx.req.signal ? { signal: ctx.req.signal } : {}),
+      log: (l) => ctx.log.line(l),
+    });
+    if (plan.archive === 'gz' && ctx.ids) await chown(gzTarget, ctx.ids.uid, ctx.ids.gid);
+  }
+
+  /** Run a download, logging its progress to the sandbox every progressIntervalMs. */
+  private async withProgress<T>(ctx: Ctx, uri: string, progress: Progress, total: number | undefined, run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const timer = setInterval(() => {
+      const secs = (performance.now() - t0) / 1000;
+      const pct = total ? ` of ${mib(total)} (${Math.floor((100 * progress.bytes) / total)}%)` : '';
+      ctx.log.line(`'${uri}': ${mib(progress.bytes)}${pct} after ${secs.toFixed(0)} s, ${mib(progress.bytes / Math.max(secs, 0.001))}/s`);
+    }, this.progressIntervalMs);
+    timer.unref();
+    try {
+      return await run();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}
+
+async function gone(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function waitOrAbort(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new Error('aborted'));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
