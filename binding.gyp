@@ -20,6 +20,8 @@
         "native/core/err.c",
         "native/core/netns.c",
         "native/core/mount.c",
+        "native/core/cgroup.c",
+        "native/js/js_cgroup.cc",
         "native/js/js_err.cc",
         "native/js/js_netns.cc",
         "native/js/js_mount.cc"

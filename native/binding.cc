@@ -1,6 +1,7 @@
 // Module init: the export table and nothing else. Each function lives in native/js/js_<area>.cc.
 #include <napi.h>
 
+#include "js/js_cgroup.h"
 #include "js/js_err.h"
 #include "js/js_mount.h"
 #include "js/js_netns.h"
@@ -32,6 +33,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "bindMount", crl::BindMount);
   Export(env, exports, "unmount", crl::Unmount);
   Export(env, exports, "getMount", crl::GetMount);
+
+  Export(env, exports, "cgroupEventListen", crl::CgroupEventListen);
+  Export(env, exports, "cgroupEventClose", crl::CgroupEventClose);
 
 #ifdef CORRAL_WITH_NETWORK_ISOLATOR
   Export(env, exports, "listLinks", crl::ListLinks);

@@ -666,6 +666,14 @@ export class Agent {
     ex.state = 'TERMINATED';
     if (ex.sink && !ex.sink.closed) ex.sink.close();
     this.metrics.inc('slave/executors_terminated');
+    if (t.limitation) {
+      // The container went over a limit (cgroups/mem: the OOM killer) and was destroyed: its
+      // live tasks fail with the limitation's reason and text, from the agent, as in Mesos.
+      for (const task of Array.from(ex.tasks.values())) {
+        if (isTerminal(task.state)) continue;
+        await this.agentUpdate(fw, ex, task.info.taskId, 'TASK_FAILED', t.limitation.reason, t.limitation.message);
+      }
+    }
     if (ex.isCommand) {
       const task = Array.from(ex.tasks.values())[0];
       if (task && !isTerminal(task.state)) {

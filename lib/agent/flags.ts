@@ -1,6 +1,7 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
 import { flag, formatDuration, optionalFlag, parseBool, parseBytes, parseDuration, parsePort, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
+import { ISOLATOR_NAMES, parseIsolation } from './containerizer/isolation.ts';
 
 function parseMasterAddress(text: string): string {
   const t = text.trim();
@@ -43,7 +44,17 @@ export const agentFlags = {
     if (bad) throw new Error(`invalid role '${t}': ${bad}`);
     return t;
   } }),
-  isolation: flag({ help: 'Isolators, comma-separated', default: 'posix/cpu,posix/mem', parse: str }),
+  isolation: flag({
+    help: `Isolators, comma-separated, prepared in this order: ${ISOLATOR_NAMES.join(', ')}`,
+    default: 'posix/cpu,posix/mem',
+    parse: (t: string) => {
+      parseIsolation(t);
+      return t;
+    },
+  }),
+  cgroups_hierarchy: flag({ help: 'Where the cgroup hierarchies are mounted (cgroups/* isolators)', default: '/sys/fs/cgroup', parse: str }),
+  cgroups_root: flag({ help: 'The cgroup that holds the containers, each as <root>/<container id>', default: 'corral', parse: str }),
+  cgroups_enable_cfs: flag({ help: 'cgroups/cpu: cap each container at its cpus with a CFS quota (period 100ms)', default: false, boolean: true, parse: parseBool }),
   executor_registration_timeout: flag({ help: 'Time a custom executor has to subscribe', default: 60_000, parse: parseDuration, show: formatDuration }),
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),

@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { Agent } from '../agent/agent.ts';
-import { PosixContainerizer } from '../agent/containerizer/posix.ts';
+import { createContainerizer } from '../agent/containerizer/factory.ts';
 import { agentResources, hostFacts } from '../agent/detect.ts';
 import { Fetcher } from '../agent/fetcher/fetcher.ts';
 import type { agentFlags } from '../agent/flags.ts';
@@ -105,6 +105,14 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   await mkdir(flags.work_dir, { recursive: true });
   const resources = agentResources(flags.resources, flags.default_role, await hostFacts(flags.work_dir));
   const attributes = flags.attributes === undefined ? [] : parseAttributesText(flags.attributes);
+  // The isolators of --isolation, and the launcher they need (cgroups found here, before listening).
+  const containerizer = createContainerizer({
+    isolation: flags.isolation,
+    cgroupsHierarchy: flags.cgroups_hierarchy,
+    cgroupsRoot: flags.cgroups_root,
+    cgroupsEnableCfs: flags.cgroups_enable_cfs,
+    onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
+  });
   const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
   const port = await server.listen();
   const paths = new AgentPaths(flags.work_dir);
@@ -116,7 +124,6 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     logger: log,
     ...(flags.frameworks_home === undefined ? {} : { frameworksHome: flags.frameworks_home }),
   });
-  const containerizer = new PosixContainerizer({});
   const agent = new Agent({
     clock: systemClock,
     logger: log,

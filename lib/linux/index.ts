@@ -31,6 +31,23 @@ export {
   type ProcStat,
 } from './proc.ts';
 export {
+  MAX_CPU_SHARES,
+  MIN_CPU_SHARES,
+  cgroupsOf,
+  findCgroups,
+  openCgroups,
+  parseKeyValues,
+  readCgroupFile,
+  sharesToWeight,
+  writeCgroupFile,
+  type CgroupController,
+  type CgroupCpuStats,
+  type CgroupMemoryStats,
+  type Cgroups,
+  type CgroupsLayout,
+  type KillOptions,
+} from './cgroups.ts';
+export {
   SUPERVISOR_PID_FILE,
   SUPERVISOR_STATUS_FILE,
   readExitRecord,

@@ -60,6 +60,13 @@ export interface NativeBinding {
   bindMount(source: string, target: string, options?: { readOnly?: boolean; recursive?: boolean }): void;
   unmount(target: string, options?: { detach?: boolean }): boolean;
   getMount(path: string): MountInfo | undefined;
+  /**
+   * Listen for a cgroup v1 notification on `file` of cgroup directory `dir` (eventfd through
+   * cgroup.event_control); `callback(count)` runs on the JS thread at each signal. Returns an id.
+   */
+  cgroupEventListen(dir: string, file: string, args: string | undefined, callback: (count: number) => void): number;
+  /** Stop listening; false if `id` is unknown (closed already). */
+  cgroupEventClose(id: number): boolean;
   /** Only in a build with the network isolator. */
   listLinks?(netns?: string): LinkSummary[];
 }

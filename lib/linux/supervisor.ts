@@ -25,6 +25,8 @@ export interface SupervisorOptions {
   readonly user?: string;
   /** The executable (default: the built corral-containerizer). */
   readonly executable?: string;
+  /** Clone the command into new namespaces (`pid` implies `mount`; needs root). */
+  readonly namespaces?: readonly ('pid' | 'mount')[];
 }
 
 export interface SupervisorExit {
@@ -62,6 +64,7 @@ const STDERR_KEPT = 4096;
 export function startSupervisor(opts: SupervisorOptions): Promise<StartedSupervisor> {
   const args = ['launch', '--sandbox', opts.sandbox, '--run-dir', opts.runDir];
   if (opts.user !== undefined) args.push('--user', opts.user);
+  if (opts.namespaces && opts.namespaces.length > 0) args.push('--namespaces', opts.namespaces.join(','));
   args.push('--wait-go', '--', ...opts.argv);
   const exe = opts.executable ?? containerizerPath();
   const child = spawn(exe, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...opts.env } });

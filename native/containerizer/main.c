@@ -3,7 +3,8 @@
  * agent-features §7.5-7.6, the posix launcher). One small process per container: it starts the
  * command, stays its parent, records how it ended, and outlives the agent that started it.
  *
- *   corral-containerizer launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] -- COMMAND [ARG...]
+ *   corral-containerizer launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go]
+ *                               [--namespaces pid,mount] -- COMMAND [ARG...]
  *
  * 1. Records its own pid and start time (/proc/self/stat field 22, clock ticks since boot) in
  *    RUN_DIR/pids/forked.pid as {"pid":N,"start_time":T} (temp file + rename). The start time
@@ -12,6 +13,15 @@
  *    group id are its pid), takes SANDBOX as its working directory, stdin /dev/null, stdout and
  *    stderr appended to SANDBOX/stdout and SANDBOX/stderr, and blocks on a sync pipe. With
  *    --user, SANDBOX and those two files are given to the user first.
+ *    With --namespaces the child is cloned into new namespaces (spec agent-features §7.6, the
+ *    Linux launcher; needs root), 8 MiB private stack, SIGCHLD:
+ *      mount: a mount namespace of its own; "/" is made a recursive slave, so mounts of the host
+ *             still show inside and nothing mounted inside leaks out;
+ *      pid:   a pid namespace (implies mount): the command is pid 1 of it and gets a /proc of
+ *             its own; when it ends the kernel kills everything left in the namespace. As pid 1
+ *             it receives from outside only SIGKILL and the signals it has a handler for, so a
+ *             SIGTERM to a command without a handler is lost and a kill ends at the forced step.
+ *    The pid line gives the child's pid as the supervisor (the caller's namespace) sees it.
  * 3. Writes "pid <child pid>\n" on stdout. With --wait-go it then reads stdin: the line "go"
  *    releases the child (the agent has isolated the pid meanwhile); EOF or any other line aborts:
  *    the child is killed and {"pid":N,"status":"aborted"} recorded. Without --wait-go the child
@@ -50,6 +60,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -73,13 +86,25 @@ struct options {
   const char *run_dir;
   const char *user;
   int wait_go;
+  int ns_flags; /* CLONE_NEW* for the child; 0: a plain fork */
   char **cmd;
 };
 
 /* The child's steps that can fail; the failed one and errno go to the supervisor on a pipe. */
-enum step { STEP_SETSID = 1, STEP_CHDIR, STEP_STDIO, STEP_INITGROUPS, STEP_SETGID, STEP_SETUID, STEP_EXEC };
-static const char *const step_names[] = {"", "setsid", "chdir to the sandbox", "stdio", "initgroups",
-                                         "setgid", "setuid", "exec"};
+enum step {
+  STEP_SETSID = 1,
+  STEP_CHDIR,
+  STEP_STDIO,
+  STEP_MOUNT_SLAVE,
+  STEP_MOUNT_PROC,
+  STEP_INITGROUPS,
+  STEP_SETGID,
+  STEP_SETUID,
+  STEP_EXEC
+};
+static const char *const step_names[] = {"", "setsid", "chdir to the sandbox", "stdio",
+                                         "make / a recursive slave mount", "mount /proc",
+                                         "initgroups", "setgid", "setuid", "exec"};
 
 struct report {
   int step;
@@ -88,6 +113,8 @@ struct report {
 
 struct child_setup {
   int sandbox_fd, out_fd, err_fd, sync_fd, report_fd;
+  int parent_fds[2]; /* the supervisor's ends of the pipes: closed in the child */
+  int ns_flags;
   const sigset_t *mask;
   const char *user;
   uid_t uid;
@@ -104,7 +131,8 @@ struct child_state {
 
 static void usage(FILE *to) {
   fprintf(to,
-          "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] -- COMMAND [ARG...]\n",
+          "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] [--namespaces pid,mount]\n"
+          "                -- COMMAND [ARG...]\n",
           prog);
 }
 
@@ -134,6 +162,24 @@ static const char *option(char **argv, int argc, int *i, const char *name, int *
   return argv[++*i];
 }
 
+/* "pid,mount" -> CLONE_NEW* flags (pid implies mount: it needs its own /proc); -1 if bad. */
+static int parse_namespaces(const char *list) {
+  int flags = 0;
+  const char *p = list;
+  while (*p) {
+    size_t n = strcspn(p, ",");
+    if (n == 3 && strncmp(p, "pid", 3) == 0) flags |= CLONE_NEWPID | CLONE_NEWNS;
+    else if ((n == 5 && strncmp(p, "mount", 5) == 0) || (n == 3 && strncmp(p, "mnt", 3) == 0)) flags |= CLONE_NEWNS;
+    else if (n != 0) {
+      fprintf(stderr, "%s: --namespaces: unknown namespace '%.*s' (pid, mount)\n", prog, (int)n, p);
+      return -1;
+    }
+    p += n;
+    if (*p == ',') p++;
+  }
+  return flags;
+}
+
 /* 0, or -1 after printing what is wrong. */
 static int parse(int argc, char **argv, struct options *o) {
   int i, missing = 0;
@@ -151,6 +197,10 @@ static int parse(int argc, char **argv, struct options *o) {
       o->run_dir = v;
     } else if ((v = option(argv, argc, &i, "--user", &missing))) {
       o->user = v;
+    } else if ((v = option(argv, argc, &i, "--namespaces", &missing))) {
+      int f = parse_namespaces(v);
+      if (f < 0) return -1;
+      o->ns_flags |= f;
     } else if (missing) {
       fprintf(stderr, "%s: %s needs a value\n", prog, argv[i]);
       return -1;
@@ -188,12 +238,20 @@ static void run_child(const struct child_setup *c) {
   char go;
   ssize_t n;
 
+  close(c->parent_fds[0]);
+  close(c->parent_fds[1]);
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGPIPE, &dfl, NULL); /* ignored in the supervisor; exec would keep that */
   sigprocmask(SIG_SETMASK, c->mask, NULL);
 
   if (setsid() < 0) child_fail(c->report_fd, STEP_SETSID, errno);
+  /* Our own mount namespace: nothing mounted here reaches the host; the host's mounts still
+     reach us. A new pid namespace gets the /proc that shows it. */
+  if ((c->ns_flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+    child_fail(c->report_fd, STEP_MOUNT_SLAVE, errno);
+  if ((c->ns_flags & CLONE_NEWPID) && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    child_fail(c->report_fd, STEP_MOUNT_PROC, errno);
   if (fchdir(c->sandbox_fd) < 0) child_fail(c->report_fd, STEP_CHDIR, errno);
   null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(c->out_fd, STDOUT_FILENO) < 0 ||
@@ -217,6 +275,35 @@ static void run_child(const struct child_setup *c) {
 #endif
   execvp(c->cmd[0], c->cmd);
   child_fail(c->report_fd, STEP_EXEC, errno);
+}
+
+/* clone(2)'s entry point: the child on its own stack. */
+static int child_main(void *arg) {
+  run_child((const struct child_setup *)arg);
+}
+
+/* The child's stack when it is cloned into namespaces (as Mesos's Linux launcher: 8 MiB). */
+#define CHILD_STACK_SIZE (8UL << 20)
+
+/* fork(), or clone() into the namespaces of `flags`. In the child: run_child, never returns. */
+static pid_t start_child(struct child_setup *setup, int flags) {
+  void *stack;
+  pid_t pid;
+  if (flags == 0) {
+    pid = fork();
+    if (pid == 0) run_child(setup);
+    return pid;
+  }
+  stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, flags | SIGCHLD, setup);
+  /* The child has its own copy of the memory (no CLONE_VM): the parent's mapping can go. */
+  {
+    int e = errno;
+    munmap(stack, CHILD_STACK_SIZE);
+    errno = e;
+  }
+  return pid;
 }
 
 /* ----- the supervisor -------------------------------------------------------------------- */
@@ -534,25 +621,23 @@ static int launch(const struct options *o) {
     goto out;
   }
 
-  c.pid = fork();
+  setup.sandbox_fd = sandbox_fd;
+  setup.out_fd = out_fd;
+  setup.err_fd = err_fd;
+  setup.sync_fd = sync_p[0];
+  setup.report_fd = report_p[1];
+  setup.parent_fds[0] = sync_p[1];
+  setup.parent_fds[1] = report_p[0];
+  setup.ns_flags = o->ns_flags;
+  setup.mask = &old;
+  setup.user = o->user;
+  setup.uid = uid;
+  setup.gid = gid;
+  setup.cmd = o->cmd;
+  c.pid = start_child(&setup, o->ns_flags);
   if (c.pid < 0) {
-    fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
+    fprintf(stderr, "%s: %s: %s\n", prog, o->ns_flags ? "clone into new namespaces" : "fork", strerror(errno));
     goto out;
-  }
-  if (c.pid == 0) {
-    close(sync_p[1]);
-    close(report_p[0]);
-    setup.sandbox_fd = sandbox_fd;
-    setup.out_fd = out_fd;
-    setup.err_fd = err_fd;
-    setup.sync_fd = sync_p[0];
-    setup.report_fd = report_p[1];
-    setup.mask = &old;
-    setup.user = o->user;
-    setup.uid = uid;
-    setup.gid = gid;
-    setup.cmd = o->cmd;
-    run_child(&setup);
   }
   c.sync_fd = sync_p[1];
   sync_p[1] = -1;

@@ -4,6 +4,7 @@
  * still running after an agent restart.
  */
 import type { Resources } from '../../common/resources/index.ts';
+import type { Limitation } from './isolator.ts';
 
 export interface LaunchSpec {
   readonly containerId: string;
@@ -28,6 +29,8 @@ export interface Termination {
   /** Set when the containerizer itself killed it (a kill request, a limitation). */
   readonly killed?: boolean;
   readonly message?: string;
+  /** The limit it went over, when that is why it ended (the agent fails its tasks with the reason). */
+  readonly limitation?: Limitation;
 }
 
 export interface Container {
@@ -56,4 +59,6 @@ export interface Containerizer {
   recover(runs: readonly RecoveredRun[]): Promise<Map<string, Container>>;
   /** Resource statistics of a running container (spec §6.7 ResourceStatistics, snake_case). */
   usage(containerId: string): Promise<Record<string, number> | undefined>;
+  /** New resources for a running container (its isolators adjust the limits). */
+  update?(containerId: string, resources: Resources): Promise<void>;
 }

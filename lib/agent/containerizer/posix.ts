@@ -1,9 +1,19 @@
 /**
- * The posix containerizer (spec agent-features §7.5-7.6, posix launcher): every container is a
- * corral-containerizer supervisor in its own session, which starts the command in a new session,
+ * The containerizer over corral-containerizer supervisors (spec agent-features §7.5-7.6): every
+ * container is a supervisor in its own session, which starts the command in a new session,
  * stays its parent (and, as a child subreaper, the parent of every orphan of the container),
- * records its exit status in the run's checkpoint directory and outlives the agent. No cgroups,
- * no namespaces: the container is the supervisor's process tree; it ends as a whole.
+ * records its exit status in the run's checkpoint directory and outlives the agent.
+ *
+ * Around the supervisor run the isolators (isolator.ts), in `--isolation` order:
+ *   prepare each → start the supervisor (--wait-go, in the namespaces the isolators asked for)
+ *   → launcher.attach + isolate each with the command's pid → watch for limitations → "go".
+ * A failure on the way aborts the supervisor (the command never runs) and cleans up every step
+ * taken, in reverse. When the container ends: launcher.destroy (nothing of it survives), a last
+ * look for a limitation, cleanup of every isolator in reverse order, then the termination.
+ *
+ * PosixContainerizer is this with the posix launcher: no cgroups, the container is the
+ * supervisor's process tree and it ends as a whole; by default its isolators are posix/cpu and
+ * posix/mem (usage only). LinuxContainerizer (linux.ts) holds each container in a cgroup.
  *
  * How an end is learnt:
  *   - a container this agent launched: from the supervisor's exit (we are its parent), then
@@ -17,18 +27,19 @@ import { CorralError, describeError } from '../../common/errors.ts';
 import type { Resources } from '../../common/resources/index.ts';
 import {
   allProcStats,
-  clockTicks,
-  containedProcesses,
   isSameProcess,
   readExitRecord,
   readPidRecord,
-  residentBytes,
   startSupervisor,
   SUPERVISOR_STATUS_FILE,
+  type StartedSupervisor,
   type SupervisorExit,
   type SupervisorExitRecord,
 } from '../../linux/index.ts';
 import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer.ts';
+import type { ContainerConfig, Isolator, Launcher, Limitation, Namespace, RecoveredContainer, Statistics } from './isolator.ts';
+import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
+import { PosixMemIsolator } from './isolators/posix_mem.ts';
 
 export interface PosixContainerizerOptions {
   /** The supervisor executable (default: the built corral-containerizer). */
@@ -40,7 +51,19 @@ export interface PosixContainerizerOptions {
    * true). With false the process may exit while its containers run on; recover them later.
    */
   readonly ref?: boolean;
+  /** The isolators, in `--isolation` order (default: posix/cpu, posix/mem). */
+  readonly isolators?: readonly Isolator[];
+  /** How containers are held and killed (default: the posix launcher, which has no steps). */
+  readonly launcher?: Launcher;
+  /**
+   * Told about the steps that failed when a container was cleaned up (the container is left
+   * half-destroyed, as Mesos counts in container_destroy_errors).
+   */
+  readonly onCleanupError?: (containerId: string, errors: readonly string[]) => void;
 }
+
+/** The posix launcher: the supervisor's session and child subreaper hold the container. */
+export const POSIX_LAUNCHER: Launcher = { name: 'posix' };
 
 interface Limits {
   readonly cpus: number;
@@ -55,7 +78,9 @@ interface Watched {
   readonly startTime: number | undefined;
   /** The command's pid = its session id, when known. */
   childPid: number | undefined;
-  readonly limits: Limits | undefined;
+  limits: Limits | undefined;
+  /** A limit it went over (from an isolator's watch or found at its end). */
+  limitation: Limitation | undefined;
   readonly termination: Promise<Termination>;
   resolve: (t: Termination) => void;
   ended: boolean;
@@ -88,24 +113,84 @@ function vanished(detail: string): Termination {
 
 export class PosixContainerizer implements Containerizer {
   private readonly containers = new Map<string, Watched>();
+  /** Containers between the start of launch() and their tracking. */
+  private readonly launching = new Set<string>();
   private readonly supervisor: string | undefined;
   private readonly pollMs: number;
   private readonly ref: boolean;
+  protected readonly isolators: readonly Isolator[];
+  protected readonly launcher: Launcher;
+  private readonly onCleanupError: ((containerId: string, errors: readonly string[]) => void) | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Cleanups that failed (containerizer/mesos/container_destroy_errors). */
+  destroyErrors = 0;
 
   constructor(opts: PosixContainerizerOptions = {}) {
     this.supervisor = opts.supervisor;
     this.pollMs = opts.pollMs ?? 1000;
     this.ref = opts.ref ?? true;
+    this.isolators = opts.isolators ?? [new PosixCpuIsolator(), new PosixMemIsolator()];
+    this.launcher = opts.launcher ?? POSIX_LAUNCHER;
+    this.onCleanupError = opts.onCleanupError;
+  }
+
+  /** The isolators' names, in order. */
+  get isolation(): string[] {
+    return this.isolators.map((i) => i.name);
   }
 
   async launch(spec: LaunchSpec): Promise<Container> {
+    const id = spec.containerId;
     if (this.closed) throw new CorralError('CONTAINERIZER_CLOSED', 'the containerizer is closed');
-    if (this.containers.has(spec.containerId)) {
-      throw new CorralError('CONTAINER_EXISTS', `container ${spec.containerId} is already running`, { field: 'containerId' });
+    if (this.containers.has(id) || this.launching.has(id)) {
+      throw new CorralError('CONTAINER_EXISTS', `container ${id} is already running`, { field: 'containerId' });
     }
-    let sup;
+    this.launching.add(id);
+    try {
+      return await this.launchSteps(spec);
+    } finally {
+      this.launching.delete(id);
+    }
+  }
+
+  private async launchSteps(spec: LaunchSpec): Promise<Container> {
+    const id = spec.containerId;
+    const launchFailed = async (e: unknown, steps: readonly Isolator[], launcherUsed: boolean, sup?: StartedSupervisor): Promise<never> => {
+      if (sup) {
+        sup.abort(); // the supervisor kills the command, which never ran, and records "aborted"
+        await sup.exited;
+      }
+      const errors = await this.tearDown(id, steps, launcherUsed, launcherUsed && sup !== undefined);
+      const also = errors.length > 0 ? ` (cleaning up after it failed too: ${errors.join('; ')})` : '';
+      throw new CorralError('CONTAINER_LAUNCH_FAILED', `container ${id}: ${describeError(e)}${also}`, { cause: e });
+    };
+
+    // prepare, one after another in --isolation order.
+    const config: ContainerConfig = {
+      containerId: id,
+      sandbox: spec.sandbox,
+      resources: spec.resources,
+      ...(spec.user === undefined ? {} : { user: spec.user }),
+    };
+    const prepared: Isolator[] = [];
+    const namespaces = new Set<Namespace>();
+    try {
+      await this.launcher.prepare?.(id);
+    } catch (e) {
+      return launchFailed(e, prepared, true);
+    }
+    for (const iso of this.isolators) {
+      prepared.push(iso); // a failed prepare is cleaned up too: it may have done part of its work
+      try {
+        const req = await iso.prepare?.(config);
+        for (const ns of req?.namespaces ?? []) namespaces.add(ns);
+      } catch (e) {
+        return launchFailed(new CorralError('ISOLATOR_FAILED', `${iso.name}: prepare: ${describeError(e)}`, { cause: e }), prepared, true);
+      }
+    }
+
+    let sup: StartedSupervisor;
     try {
       sup = await startSupervisor({
         sandbox: spec.sandbox,
@@ -114,17 +199,33 @@ export class PosixContainerizer implements Containerizer {
         env: spec.env,
         ...(spec.user === undefined ? {} : { user: spec.user }),
         ...(this.supervisor === undefined ? {} : { executable: this.supervisor }),
+        ...(namespaces.size > 0 ? { namespaces: [...namespaces].sort() } : {}),
       });
     } catch (e) {
-      throw new CorralError('CONTAINER_LAUNCH_FAILED', `container ${spec.containerId}: ${describeError(e)}`, { cause: e });
+      return launchFailed(e, prepared, true);
     }
-    const w = this.track(spec.containerId, spec.runDir, sup.pid, undefined, limitsOf(spec.resources));
+
+    // isolate: the command's pid, before it may run.
+    try {
+      await this.launcher.attach?.(id, sup.childPid);
+    } catch (e) {
+      return launchFailed(new CorralError('LAUNCHER_FAILED', `${this.launcher.name} launcher: ${describeError(e)}`, { cause: e }), prepared, true, sup);
+    }
+    for (const iso of this.isolators) {
+      try {
+        await iso.isolate?.(id, sup.childPid, sup.pid);
+      } catch (e) {
+        return launchFailed(new CorralError('ISOLATOR_FAILED', `${iso.name}: isolate: ${describeError(e)}`, { cause: e }), prepared, true, sup);
+      }
+    }
+
+    const w = this.track(id, spec.runDir, sup.pid, undefined, limitsOf(spec.resources));
     w.childPid = sup.childPid;
     void sup.exited.then((exit) => this.supervisorExited(w, exit));
-    // Isolators would act on sup.childPid here, before the release.
+    this.watchLimits(w);
     await sup.release();
     sup.unref();
-    return { containerId: spec.containerId, pid: sup.pid, termination: w.termination };
+    return { containerId: id, pid: sup.pid, termination: w.termination };
   }
 
   async kill(containerId: string, graceMs: number): Promise<Termination | undefined> {
@@ -138,11 +239,11 @@ export class PosixContainerizer implements Containerizer {
       w.forceAt = at;
       if (graceMs <= 0) {
         w.forceTimer = undefined;
-        this.signal(w, 'SIGUSR2');
+        this.force(w);
       } else {
         w.forceTimer = setTimeout(() => {
           w.forceTimer = undefined;
-          this.signal(w, 'SIGUSR2');
+          this.force(w);
         }, graceMs);
         w.forceTimer.unref();
       }
@@ -150,33 +251,39 @@ export class PosixContainerizer implements Containerizer {
     return w.termination;
   }
 
+  /**
+   * Re-attach to runs recorded before a restart. A run that ended meanwhile, or whose supervisor
+   * vanished, is torn down (launcher.destroy, isolators' cleanup) before its termination
+   * resolves. Containers the launcher holds that are in none of `runs` are orphans: destroyed
+   * and cleaned up (spec §7.6, "Those not in the checkpoint are orphans").
+   */
   async recover(runs: readonly RecoveredRun[]): Promise<Map<string, Container>> {
     const out = new Map<string, Container>();
     let stats: Awaited<ReturnType<typeof allProcStats>> | undefined;
+    const live: { w: Watched; rec: RecoveredContainer }[] = [];
+    const ended = (run: RecoveredRun, t: Termination): void => {
+      out.set(run.containerId, { containerId: run.containerId, pid: 0, termination: this.tearDownEnded(run.containerId, t) });
+    };
     for (const run of runs) {
       const known = this.containers.get(run.containerId);
       if (known) {
         out.set(run.containerId, { containerId: run.containerId, pid: known.pid, termination: known.termination });
         continue;
       }
-      const ended = await this.recordedEnd(run.runDir);
-      if (ended) {
-        out.set(run.containerId, { containerId: run.containerId, pid: 0, termination: Promise.resolve(ended) });
+      const recorded = await this.recordedEnd(run.runDir);
+      if (recorded) {
+        ended(run, recorded);
         continue;
       }
       let rec;
       try {
         rec = await readPidRecord(run.runDir);
       } catch (e) {
-        out.set(run.containerId, { containerId: run.containerId, pid: 0, termination: Promise.resolve(vanished(describeError(e))) });
+        ended(run, vanished(describeError(e)));
         continue;
       }
       if (!rec) {
-        out.set(run.containerId, {
-          containerId: run.containerId,
-          pid: 0,
-          termination: Promise.resolve(vanished(`no supervisor was recorded in ${run.runDir} and no exit status`)),
-        });
+        ended(run, vanished(`no supervisor was recorded in ${run.runDir} and no exit status`));
         continue;
       }
       const w = this.track(run.containerId, run.runDir, rec.pid, rec.startTime, run.resources && limitsOf(run.resources));
@@ -187,32 +294,75 @@ export class PosixContainerizer implements Containerizer {
       }
       stats ??= await allProcStats();
       w.childPid = stats.find((s) => s.ppid === rec.pid)?.pid;
+      live.push({
+        w,
+        rec: {
+          containerId: run.containerId,
+          supervisorPid: rec.pid,
+          ...(w.childPid === undefined ? {} : { pid: w.childPid }),
+          ...(run.resources === undefined ? {} : { resources: run.resources }),
+        },
+      });
+    }
+    const recovered = live.map((l) => l.rec);
+    for (const iso of this.isolators) {
+      try {
+        await iso.recover?.(recovered);
+      } catch (e) {
+        this.reportCleanupErrors('(recovery)', [`${iso.name}: recover: ${describeError(e)}`]);
+      }
+    }
+    for (const { w } of live) {
+      this.watchLimits(w);
       this.watchRunDir(w);
+    }
+    // Orphans: held by the launcher, known to nobody.
+    let held: string[] = [];
+    try {
+      held = (await this.launcher.list?.()) ?? [];
+    } catch (e) {
+      this.reportCleanupErrors('(recovery)', [`${this.launcher.name} launcher: list: ${describeError(e)}`]);
+    }
+    const wanted = new Set(runs.map((r) => r.containerId));
+    for (const id of held) {
+      if (wanted.has(id) || this.containers.has(id) || this.launching.has(id)) continue;
+      void this.tearDown(id, this.isolators, true, true).then((errors) => this.reportCleanupErrors(id, errors));
     }
     return out;
   }
 
+  /** Resource statistics: every isolator's usage (partial results allowed), merged, with the limits. */
   async usage(containerId: string): Promise<Record<string, number> | undefined> {
     const w = this.containers.get(containerId);
     if (!w || w.ended) return undefined;
-    const procs = containedProcesses(await allProcStats(), w.pid);
-    const hz = clockTicks();
-    let user = 0;
-    let system = 0;
-    for (const p of procs) {
-      user += p.utime + p.cutime;
-      system += p.stime + p.cstime;
+    const stats: Statistics = { timestamp: Date.now() / 1000 };
+    for (const iso of this.isolators) {
+      if (!iso.usage) continue;
+      try {
+        const s = await iso.usage(containerId);
+        if (s) Object.assign(stats, s);
+      } catch {
+        // partial results: a container ending meanwhile, a file gone
+      }
     }
-    const rss = (await Promise.all(procs.map((p) => residentBytes(p.pid)))).reduce<number>((a, b) => a + (b ?? 0), 0);
-    const stats: Record<string, number> = {
-      timestamp: Date.now() / 1000,
-      cpus_user_time_secs: user / hz,
-      cpus_system_time_secs: system / hz,
-      mem_rss_bytes: rss,
-    };
+    if (w.ended) return undefined;
     if (w.limits && w.limits.cpus > 0) stats.cpus_limit = w.limits.cpus;
     if (w.limits && w.limits.memBytes > 0) stats.mem_limit_bytes = w.limits.memBytes;
     return stats;
+  }
+
+  /** New resources for a running container: every isolator's update, in order. */
+  async update(containerId: string, resources: Resources): Promise<void> {
+    const w = this.containers.get(containerId);
+    if (!w || w.ended) throw new CorralError('CONTAINER_NOT_FOUND', `container ${containerId} is not running`, { field: 'containerId' });
+    for (const iso of this.isolators) {
+      try {
+        await iso.update?.(containerId, resources);
+      } catch (e) {
+        throw new CorralError('ISOLATOR_FAILED', `${iso.name}: update: ${describeError(e)}`, { cause: e });
+      }
+    }
+    w.limits = limitsOf(resources);
   }
 
   /** Containers being watched. */
@@ -243,6 +393,7 @@ export class PosixContainerizer implements Containerizer {
       startTime,
       childPid: undefined,
       limits,
+      limitation: undefined,
       termination,
       resolve,
       ended: false,
@@ -257,13 +408,114 @@ export class PosixContainerizer implements Containerizer {
     return w;
   }
 
+  /**
+   * The command has ended (or its supervisor is gone): tear the container down, then resolve.
+   * It stays in the table (usage says undefined) until its cleanup is over, so that a new
+   * container with its id cannot meet its leftovers.
+   */
   private finish(w: Watched, t: Termination): void {
     if (w.ended) return;
     w.ended = true;
     this.stopWatching(w);
-    if (this.containers.get(w.containerId) === w) this.containers.delete(w.containerId);
-    this.updateKeepAlive();
-    w.resolve(w.killRequested ? { ...t, killed: true } : t);
+    void this.endSteps(w, t).then((end) => {
+      if (this.containers.get(w.containerId) === w) this.containers.delete(w.containerId);
+      this.updateKeepAlive();
+      w.resolve(end);
+    });
+  }
+
+  private async endSteps(w: Watched, t: Termination): Promise<Termination> {
+    const id = w.containerId;
+    const errors: string[] = [];
+    try {
+      await this.launcher.destroy?.(id);
+    } catch (e) {
+      errors.push(`${this.launcher.name} launcher: destroy: ${describeError(e)}`);
+    }
+    if (!w.limitation && t.exitCode !== 0) {
+      for (const iso of this.isolators) {
+        try {
+          const l = await iso.limitationAtEnd?.(id);
+          if (l) {
+            w.limitation = l;
+            break;
+          }
+        } catch (e) {
+          errors.push(`${iso.name}: ${describeError(e)}`);
+        }
+      }
+    }
+    errors.push(...(await this.tearDown(id, this.isolators, true, false)));
+    this.reportCleanupErrors(id, errors);
+    if (w.limitation) return { ...t, killed: true, message: w.limitation.message, limitation: w.limitation };
+    return w.killRequested ? { ...t, killed: true } : t;
+  }
+
+  /** A recovered run that had ended: tear down what is left of it, then its termination. */
+  private async tearDownEnded(containerId: string, t: Termination): Promise<Termination> {
+    const errors = await this.tearDown(containerId, this.isolators, true, true);
+    this.reportCleanupErrors(containerId, errors);
+    return t;
+  }
+
+  /**
+   * Destroy (when asked) and clean up: `isolators` in reverse order, then the launcher. Every
+   * step is attempted; returns the failures.
+   */
+  private async tearDown(containerId: string, isolators: readonly Isolator[], launcher: boolean, destroy: boolean): Promise<string[]> {
+    const errors: string[] = [];
+    if (destroy) {
+      try {
+        await this.launcher.destroy?.(containerId);
+      } catch (e) {
+        errors.push(`${this.launcher.name} launcher: destroy: ${describeError(e)}`);
+      }
+    }
+    for (const iso of [...isolators].reverse()) {
+      try {
+        await iso.cleanup?.(containerId);
+      } catch (e) {
+        errors.push(`${iso.name}: cleanup: ${describeError(e)}`);
+      }
+    }
+    if (launcher) {
+      try {
+        await this.launcher.cleanup?.(containerId);
+      } catch (e) {
+        errors.push(`${this.launcher.name} launcher: cleanup: ${describeError(e)}`);
+      }
+    }
+    return errors;
+  }
+
+  private reportCleanupErrors(containerId: string, errors: readonly string[]): void {
+    if (errors.length === 0) return;
+    this.destroyErrors++;
+    this.onCleanupError?.(containerId, errors);
+  }
+
+  /** Every isolator's watch: the first limitation destroys the container. */
+  private watchLimits(w: Watched): void {
+    for (const iso of this.isolators) {
+      if (!iso.watch) continue;
+      iso.watch(w.containerId).then(
+        (l) => {
+          if (w.ended || w.limitation) return;
+          w.limitation = l;
+          this.force(w);
+        },
+        () => {}, // a watch that fails reports nothing
+      );
+    }
+  }
+
+  /** End the container now: every process at once through the launcher, and SIGUSR2 to the supervisor. */
+  private force(w: Watched): void {
+    if (w.ended) return;
+    if (this.launcher.destroy) {
+      this.launcher.destroy(w.containerId).catch(() => this.signal(w, 'SIGUSR2'));
+    }
+    this.signal(w, 'SIGUSR2');
   }
 
   private stopWatching(w: Watched): void {
@@ -335,10 +587,13 @@ export class PosixContainerizer implements Containerizer {
     this.finish(w, vanished(`process ${w.pid} is gone and recorded no exit status`));
   }
 
-  /** The supervisor died without ending its container: end what is left of the command's session. */
+  /**
+   * The supervisor died without ending its container: end what is left of the command's session
+   * (a launcher with destroy does it for the whole container when the run is torn down).
+   */
   private killOrphans(w: Watched): void {
     const sid = w.childPid;
-    if (sid === undefined) return;
+    if (sid === undefined || this.launcher.destroy) return;
     void allProcStats().then((stats) => {
       for (const s of stats) {
         if (s.session !== sid) continue;

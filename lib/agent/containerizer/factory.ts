@@ -1,0 +1,73 @@
+/**
+ * The containerizer for the agent's flags: the isolators of `--isolation` in its order, and the
+ * launcher it needs: the Linux launcher (a cgroup per container, all-at-once kills) when any
+ * isolator uses cgroups or namespaces, the posix launcher otherwise. The cgroup hierarchy is
+ * discovered once, here.
+ */
+import { CorralError, describeError } from '../../common/errors.ts';
+import { openCgroups, type Cgroups } from '../../linux/index.ts';
+import { parseIsolation, needsLinuxLauncher, type IsolatorName } from './isolation.ts';
+import type { Isolator } from './isolator.ts';
+import { CgroupsCpuIsolator } from './isolators/cgroups_cpu.ts';
+import { CgroupsMemIsolator } from './isolators/cgroups_mem.ts';
+import { FilesystemSharedIsolator } from './isolators/filesystem_shared.ts';
+import { NamespacesPidIsolator } from './isolators/namespaces_pid.ts';
+import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
+import { PosixMemIsolator } from './isolators/posix_mem.ts';
+import { LinuxContainerizer } from './linux.ts';
+import { PosixContainerizer, type PosixContainerizerOptions } from './posix.ts';
+
+export interface ContainerizerFlags extends Omit<PosixContainerizerOptions, 'isolators' | 'launcher'> {
+  /** `--isolation`. */
+  readonly isolation: string;
+  /** `--cgroups_hierarchy` (default /sys/fs/cgroup). */
+  readonly cgroupsHierarchy?: string;
+  /** `--cgroups_root` (default corral). */
+  readonly cgroupsRoot?: string;
+  /** `--cgroups_enable_cfs`. */
+  readonly cgroupsEnableCfs?: boolean;
+  /** Use these cgroups instead of discovering them at `cgroupsHierarchy`. */
+  readonly cgroups?: Cgroups;
+}
+
+export function createContainerizer(flags: ContainerizerFlags): PosixContainerizer {
+  const names = parseIsolation(flags.isolation);
+  const { isolation: _i, cgroupsHierarchy, cgroupsRoot, cgroupsEnableCfs, cgroups: given, ...rest } = flags;
+  if (!needsLinuxLauncher(names)) return new PosixContainerizer({ ...rest, isolators: names.map((n) => posixIsolator(n)) });
+  const root = cgroupsRoot ?? 'corral';
+  if (!/^[A-Za-z0-9_.\-/]+$/.test(root) || root.split('/').some((p) => p === '..' || p === '.')) {
+    throw new CorralError('INVALID', `--cgroups_root: '${root}' is not a cgroup path (letters, digits, _ . - /)`, { field: '--cgroups_root' });
+  }
+  let cgroups: Cgroups;
+  try {
+    cgroups = given ?? openCgroups(cgroupsHierarchy ?? '/sys/fs/cgroup');
+  } catch (e) {
+    throw new CorralError('ISOLATION_UNAVAILABLE', `--isolation=${flags.isolation} needs cgroups: ${describeError(e)}`, { cause: e, field: '--cgroups_hierarchy' });
+  }
+  const isolators = names.map((n): Isolator => {
+    switch (n) {
+      case 'cgroups/cpu':
+        return new CgroupsCpuIsolator({ cgroups, root, enableCfs: cgroupsEnableCfs ?? false });
+      case 'cgroups/mem':
+        return new CgroupsMemIsolator({ cgroups, root });
+      case 'namespaces/pid':
+        return new NamespacesPidIsolator();
+      case 'filesystem/shared':
+        return new FilesystemSharedIsolator();
+      default:
+        return posixIsolator(n);
+    }
+  });
+  return new LinuxContainerizer({ ...rest, isolators, cgroups, cgroupsRoot: root });
+}
+
+function posixIsolator(n: IsolatorName): Isolator {
+  switch (n) {
+    case 'posix/cpu':
+      return new PosixCpuIsolator();
+    case 'posix/mem':
+      return new PosixMemIsolator();
+    default:
+      throw new CorralError('INVALID', `--isolation: ${n} needs the Linux launcher`, { field: '--isolation' });
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The isolator interface (spec agent-features §7.5, §7.7): what an isolator may do around a
+ * container's life. Every step is optional. The containerizer runs them in `--isolation` order:
+ *
+ *   prepare (one after another, before the supervisor starts)
+ *   → isolate(pid) (the command's pid, before it is released to exec)
+ *   → watch (a limitation resolves it; the container is then destroyed)
+ *   → update / usage while it runs
+ *   → limitationAtEnd (once every process has ended: a limit that ended it but was not seen yet)
+ *   → cleanup (in reverse order, every one attempted, failures collected).
+ *
+ * `cleanup` must work for a container the isolator knows nothing or only part of (a failed
+ * prepare, an orphan found after a restart): derive what to remove from the container id and
+ * treat "not there" as done.
+ *
+ * Isolators live in isolators/<name>.ts and import only common, linux and this file.
+ */
+import type { Resources } from '../../common/resources/index.ts';
+import type { TaskReason } from '../../proto/messages.ts';
+
+/** Namespaces the supervisor clones the command into (the union of what isolators ask). */
+export type Namespace = 'pid' | 'mount';
+
+export interface ContainerConfig {
+  readonly containerId: string;
+  readonly sandbox: string;
+  readonly resources: Resources;
+  /** The user the command runs as, if not the agent's. */
+  readonly user?: string;
+}
+
+/** What an isolator asks of the launch. */
+export interface LaunchRequirements {
+  readonly namespaces?: readonly Namespace[];
+}
+
+/** A limit the container went over: the containerizer destroys it and reports this. */
+export interface Limitation {
+  /** The resource: `mem`, `cpus`, `disk`. */
+  readonly resource: string;
+  /** The reason the task is failed with (REASON_CONTAINER_LIMITATION_MEMORY, ...). */
+  readonly reason: TaskReason;
+  readonly message: string;
+}
+
+/** A container that is running again after an agent restart. */
+export interface RecoveredContainer {
+  readonly containerId: string;
+  /** Its resources, when known (the limits to report). */
+  readonly resources?: Resources;
+  /** The supervisor's pid. */
+  readonly supervisorPid: number;
+  /** The command's pid, when found. */
+  readonly pid?: number;
+}
+
+/** ResourceStatistics fields (spec mesos-api §6.7), snake_case. */
+export type Statistics = Record<string, number>;
+
+export interface Isolator {
+  /** The `--isolation` name (`cgroups/mem`). */
+  readonly name: string;
+  prepare?(config: ContainerConfig): Promise<LaunchRequirements | void>;
+  /** `pid` is the command (not yet running its program); `supervisorPid` its supervisor. */
+  isolate?(containerId: string, pid: number, supervisorPid: number): Promise<void>;
+  /** Resolves when the container goes over a limit; may never resolve. Called after isolate. */
+  watch?(containerId: string): Promise<Limitation>;
+  update?(containerId: string, resources: Resources): Promise<void>;
+  usage?(containerId: string): Promise<Statistics | undefined> | Statistics | undefined;
+  /** After every process of the container has ended, before cleanup. */
+  limitationAtEnd?(containerId: string): Promise<Limitation | undefined>;
+  cleanup?(containerId: string): Promise<void>;
+  /** Rebuild what the isolator keeps for containers still running after an agent restart. */
+  recover?(containers: readonly RecoveredContainer[]): Promise<void>;
+}
+
+/**
+ * How the processes of a container are held and killed (spec §7.6). The posix launcher has none
+ * of these steps (the supervisor's session and child-subreaper do the work); the Linux launcher
+ * holds every container in a cgroup so that all its processes can be killed at once.
+ */
+export interface Launcher {
+  readonly name: string;
+  /** Before the supervisor starts. */
+  prepare?(containerId: string): Promise<void>;
+  /** The command's pid, before it is released. */
+  attach?(containerId: string, pid: number): Promise<void>;
+  /** Kill every process of the container at once; resolves when none is left. */
+  destroy?(containerId: string): Promise<void>;
+  /** Remove what prepare made; works on a half-prepared container. */
+  cleanup?(containerId: string): Promise<void>;
+  /** Containers it holds (e.g. cgroups under its root) after a restart, by id. */
+  list?(): Promise<string[]>;
+}
+
+/** The cgroup of a container: `<cgroups_root>/<container id>`. */
+export function containerCgroup(root: string, containerId: string): string {
+  return `${root.replace(/^\/+|\/+$/g, '')}/${containerId}`;
+}

@@ -1,0 +1,190 @@
+/**
+ * cgroups/cpu and cgroups/mem, the Linux launcher and createContainerizer over cgroup v2 — against
+ * a FAKE v2 tree (a temp directory with the v2 files), since the test hosts run cgroup v1 (v1 is
+ * tested for real in linux.root.test.ts). What is checked: which file gets which value, what
+ * usage() reads, OOM from memory.events, and that cleanup removes the container's cgroup.
+ * Also: `--isolation` parsing and the launcher it picks.
+ */
+import test from 'ava';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createContainerizer } from '../../../lib/agent/containerizer/factory.ts';
+import { parseIsolation, needsLinuxLauncher } from '../../../lib/agent/containerizer/isolation.ts';
+import { CgroupsCpuIsolator } from '../../../lib/agent/containerizer/isolators/cgroups_cpu.ts';
+import { CgroupsMemIsolator } from '../../../lib/agent/containerizer/isolators/cgroups_mem.ts';
+import { CgroupsLauncher, LinuxContainerizer } from '../../../lib/agent/containerizer/linux.ts';
+import { PosixContainerizer } from '../../../lib/agent/containerizer/posix.ts';
+import { agentFlags } from '../../../lib/agent/flags.ts';
+import { parseFlags } from '../../../lib/common/flags.ts';
+import { parseResourcesText } from '../../../lib/common/resources/index.ts';
+import { cgroupsOf, sharesToWeight, type Cgroups } from '../../../lib/linux/index.ts';
+
+const made: string[] = [];
+test.after.always(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+function fakeCgroup(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const files: Record<string, string> = {
+    'cgroup.controllers': 'cpu memory pids\n',
+    'cgroup.subtree_control': '',
+    'cgroup.procs': '',
+    'cgroup.threads': '',
+    'cgroup.kill': '',
+    'cpu.max': 'max 100000\n',
+    'cpu.weight': '100\n',
+    'cpu.stat': 'usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\nnr_periods 12\nnr_throttled 3\nthrottled_usec 250000\n',
+    'memory.max': 'max\n',
+    'memory.current': '3145728\n',
+    'memory.peak': '33554432\n',
+    'memory.events': 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n',
+    'memory.stat': 'anon 2097152\nfile 1048576\nfile_mapped 524288\n',
+  };
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+}
+
+/** A fake v2 hierarchy where the cgroups of `ids` under `root` "exist" (the kernel would make their files). */
+function fakeV2(root: string, ids: string[]): { top: string; cg: Cgroups } {
+  const top = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-v2iso-`));
+  made.push(top);
+  fakeCgroup(top);
+  fakeCgroup(join(top, root));
+  for (const id of ids) fakeCgroup(join(top, root, id));
+  return { top, cg: cgroupsOf({ version: 2, hierarchy: top }) };
+}
+
+const read = (...p: string[]): string => readFileSync(join(...p), 'utf8');
+const config = (containerId: string, res: string) => ({ containerId, sandbox: '/nonexistent', resources: parseResourcesText(res) });
+
+test('cgroups/cpu on v2 (fake tree): weight from 1024 shares per cpu, CFS quota in cpu.max, usage from cpu.stat', async (t) => {
+  const { top, cg } = fakeV2('corral', ['c1']);
+  const cpu = new CgroupsCpuIsolator({ cgroups: cg, root: 'corral', enableCfs: true });
+  await cpu.prepare(config('c1', 'cpus:1.5;mem:64'));
+  const dir = join(top, 'corral', 'c1');
+  t.is(read(dir, 'cpu.weight'), String(sharesToWeight(1536)));
+  t.is(read(dir, 'cpu.max'), '150000 100000');
+  t.is(read(top, 'cgroup.subtree_control'), '+cpu');
+  await cpu.isolate('c1', 4321);
+  t.is(read(dir, 'cgroup.procs'), '4321');
+  writeFileSync(join(dir, 'cgroup.procs'), '4321\n');
+  writeFileSync(join(dir, 'cgroup.threads'), '4321\n4322\n');
+  t.deepEqual(cpu.usage('c1'), {
+    cpus_user_time_secs: 1,
+    cpus_system_time_secs: 0.5,
+    cpus_nr_periods: 12,
+    cpus_nr_throttled: 3,
+    cpus_throttled_time_secs: 0.25,
+    processes: 1,
+    threads: 2,
+  });
+  // Tiny cpus: the minimum quota and weight.
+  await cpu.update('c1', parseResourcesText('cpus:0.001'));
+  t.is(read(dir, 'cpu.max'), '1000 100000');
+  t.is(read(dir, 'cpu.weight'), '1');
+  await cpu.cleanup('c1');
+  t.false(existsSync(dir));
+  t.is(cpu.usage('c1'), undefined);
+  await cpu.cleanup('c1'); // again: done
+});
+
+test('cgroups/cpu without CFS reports no throttling fields and leaves cpu.max alone', async (t) => {
+  const { top, cg } = fakeV2('corral', ['c1']);
+  const cpu = new CgroupsCpuIsolator({ cgroups: cg, root: 'corral', enableCfs: false });
+  await cpu.prepare(config('c1', 'cpus:2'));
+  t.is(read(top, 'corral', 'c1', 'cpu.max'), 'max 100000\n');
+  t.is(read(top, 'corral', 'c1', 'cpu.weight'), String(sharesToWeight(2048)));
+  t.deepEqual(Object.keys(cpu.usage('c1')!).sort(), ['cpus_system_time_secs', 'cpus_user_time_secs', 'processes', 'threads']);
+});
+
+test('cgroups/mem on v2 (fake tree): memory.max = max(mem, 32 MB), only raised; usage; OOM from memory.events', async (t) => {
+  const { top, cg } = fakeV2('corral', ['m1', 'm2']);
+  const mem = new CgroupsMemIsolator({ cgroups: cg, root: 'corral' });
+  await mem.prepare(config('m1', 'cpus:1;mem:16'));
+  const dir = join(top, 'corral', 'm1');
+  t.is(read(dir, 'memory.max'), String(32 * 1024 * 1024), 'at least 32 MB');
+  await mem.update('m1', parseResourcesText('mem:128'));
+  t.is(read(dir, 'memory.max'), String(128 * 1024 * 1024));
+  await mem.update('m1', parseResourcesText('mem:64'));
+  t.is(read(dir, 'memory.max'), String(128 * 1024 * 1024), 'never lowered');
+  t.deepEqual(mem.usage('m1'), {
+    mem_total_bytes: 3145728,
+    mem_rss_bytes: 2097152,
+    mem_anon_bytes: 2097152,
+    mem_cache_bytes: 1048576,
+    mem_file_bytes: 1048576,
+    mem_mapped_file_bytes: 524288,
+  });
+  t.is(await mem.limitationAtEnd('m1'), undefined);
+  const watched = mem.watch('m1');
+  writeFileSync(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n');
+  const l = await Promise.race([watched, sleep(3000).then(() => undefined)]);
+  t.is(l?.reason, 'REASON_CONTAINER_LIMITATION_MEMORY');
+  t.is(l?.resource, 'mem');
+  t.regex(l?.message ?? '', /^Memory limit exceeded: Requested: 128MB Maximum Used: 32MB\n\nMEMORY STATISTICS: \nanon 2097152\n/);
+  t.is((await mem.limitationAtEnd('m1'))?.reason, 'REASON_CONTAINER_LIMITATION_MEMORY');
+  await mem.cleanup('m1');
+  t.false(existsSync(dir));
+  // A container it never prepared: cleanup removes its cgroup all the same (orphans, half-prepared).
+  await mem.cleanup('m2');
+  t.false(existsSync(join(top, 'corral', 'm2')));
+  await t.throwsAsync(mem.update('m2', parseResourcesText('mem:64')), { code: 'CONTAINER_NOT_FOUND' });
+});
+
+test('the Linux launcher on v2 (fake tree): the cgroup is the container; destroy uses cgroup.kill; list shows the containers', async (t) => {
+  const { top, cg } = fakeV2('corral', ['a', 'b']);
+  const l = new CgroupsLauncher(cg, 'corral');
+  await l.prepare('a');
+  await l.attach('a', 777);
+  t.is(read(top, 'corral', 'a', 'cgroup.procs'), '777');
+  t.deepEqual((await l.list()).sort(), ['a', 'b']);
+  writeFileSync(join(top, 'corral', 'a', 'cgroup.procs'), '99999997\n');
+  const kernel = (async () => {
+    while (read(top, 'corral', 'a', 'cgroup.kill') !== '1') await sleep(2);
+    writeFileSync(join(top, 'corral', 'a', 'cgroup.procs'), '');
+  })();
+  await l.destroy('a');
+  await kernel;
+  await l.cleanup('a');
+  t.deepEqual(await l.list(), ['b']);
+});
+
+test('--isolation: known names in order, each once; the launcher it needs', (t) => {
+  t.deepEqual(parseIsolation('cgroups/mem, cgroups/cpu,namespaces/pid'), ['cgroups/mem', 'cgroups/cpu', 'namespaces/pid']);
+  t.deepEqual(parseIsolation(''), []);
+  t.throws(() => parseIsolation('posix/cpu,network/port_mapping'), { message: /--isolation: unknown or unsupported isolator 'network\/port_mapping'/ });
+  t.throws(() => parseIsolation('posix/cpu,posix/cpu'), { message: /listed twice/ });
+  t.false(needsLinuxLauncher(['posix/cpu', 'posix/mem']));
+  t.true(needsLinuxLauncher(['posix/cpu', 'cgroups/mem']));
+  t.true(needsLinuxLauncher(['namespaces/pid']));
+  t.true(needsLinuxLauncher(['filesystem/shared']));
+  const f = parseFlags(agentFlags, { argv: ['--master=m:5050', '--work_dir=/tmp/w', '--isolation=cgroups/cpu,cgroups/mem', '--cgroups_enable_cfs'], env: {} });
+  t.is(f.values.isolation, 'cgroups/cpu,cgroups/mem');
+  t.true(f.values.cgroups_enable_cfs);
+  t.is(f.values.cgroups_hierarchy, '/sys/fs/cgroup');
+  t.is(f.values.cgroups_root, 'corral');
+  t.throws(() => parseFlags(agentFlags, { argv: ['--master=m:5050', '--work_dir=/w', '--isolation=cgroups/blkio'], env: {} }), { message: /^--isolation: .*unknown or unsupported isolator 'cgroups\/blkio'/ });
+});
+
+test('createContainerizer: posix isolators keep the posix launcher; cgroups ones get the Linux launcher', (t) => {
+  const posix = createContainerizer({ isolation: 'posix/cpu,posix/mem' });
+  t.true(posix instanceof PosixContainerizer && !(posix instanceof LinuxContainerizer));
+  t.deepEqual(posix.isolation, ['posix/cpu', 'posix/mem']);
+  posix.close();
+  const { cg } = fakeV2('corral', []);
+  const linux = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem,posix/cpu,namespaces/pid,filesystem/shared', cgroups: cg, cgroupsRoot: 'corral/test' });
+  t.true(linux instanceof LinuxContainerizer);
+  t.deepEqual(linux.isolation, ['cgroups/cpu', 'cgroups/mem', 'posix/cpu', 'namespaces/pid', 'filesystem/shared']);
+  t.is((linux as LinuxContainerizer).cgroupsRoot, 'corral/test');
+  linux.close();
+  t.throws(() => createContainerizer({ isolation: 'cgroups/cpu', cgroups: cg, cgroupsRoot: '../x' }), { message: /--cgroups_root: '..\/x' is not a cgroup path/ });
+  t.throws(() => createContainerizer({ isolation: 'cgroups/cpu', cgroupsHierarchy: '/nonexistent/cgroup' }), { code: 'ISOLATION_UNAVAILABLE', message: /needs cgroups: no cgroup hierarchy at \/nonexistent\/cgroup/ });
+  const noMemory = fakeV2('corral', []);
+  writeFileSync(join(noMemory.top, 'cgroup.controllers'), 'cpu\n');
+  t.throws(() => createContainerizer({ isolation: 'cgroups/mem', cgroups: cgroupsOf({ version: 2, hierarchy: noMemory.top }) }), {
+    code: 'ISOLATION_UNAVAILABLE',
+    message: /cgroups\/mem needs the memory controller/,
+  });
+});
