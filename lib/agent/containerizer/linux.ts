@@ -14,6 +14,8 @@ const CONTROLLERS: readonly CgroupController[] = ['freezer'];
 
 export class CgroupsLauncher implements Launcher {
   readonly name = 'linux';
+  /** Destroys under way: a second request joins the first instead of freezing and thawing across it. */
+  private readonly destroying = new Map<string, Promise<void>>();
 
   constructor(
     private readonly cgroups: Cgroups,
@@ -37,8 +39,12 @@ export class CgroupsLauncher implements Launcher {
     this.cgroups.attach(this.path(containerId), CONTROLLERS, pid);
   }
 
-  async destroy(containerId: string): Promise<void> {
-    await this.cgroups.killAll(this.path(containerId), CONTROLLERS);
+  destroy(containerId: string): Promise<void> {
+    const running = this.destroying.get(containerId);
+    if (running) return running;
+    const p = this.cgroups.killAll(this.path(containerId), CONTROLLERS).finally(() => this.destroying.delete(containerId));
+    this.destroying.set(containerId, p);
+    return p;
   }
 
   async cleanup(containerId: string): Promise<void> {
