@@ -137,31 +137,36 @@ export class FetcherCache {
     entry.resolve();
   }
 
-  /** The download failed: forget the entry, release its space, delete its files, tell waiters. */
-  fail(entry: CacheEntry, error: unknown): void {
-    this.drop(entry);
+  /**
+   * The download failed: forget the entry, release its space, tell waiters; resolves when its
+   * files are deleted.
+   */
+  fail(entry: CacheEntry, error: unknown): Promise<void> {
+    const deleted = this.drop(entry);
     entry.reject(error);
+    return deleted;
   }
 
   /** Drop a ready entry whose file turned out to be unusable (deleted behind our back). */
   discard(entry: CacheEntry): void {
-    this.drop(entry);
+    void this.drop(entry);
   }
 
   private evict(entry: CacheEntry): void {
     this.evictions++;
     this.log.info({ uri: entry.uri, user: entry.user, bytes: entry.size }, 'evicting a fetcher cache entry');
-    this.drop(entry);
+    void this.drop(entry);
   }
 
-  private drop(entry: CacheEntry): void {
-    if (entry.state === 'gone') return;
+  private drop(entry: CacheEntry): Promise<void> {
+    if (entry.state === 'gone') return Promise.resolve();
     if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
     this.tally -= entry.size;
     entry.size = 0;
     entry.state = 'gone';
-    void Promise.all([rm(entry.path, { force: true }), rm(entry.partialPath, { force: true })]).catch((e) =>
-      this.log.warn({ path: entry.path, err: String(e) }, 'cannot delete a fetcher cache file'),
+    return Promise.all([rm(entry.path, { force: true }), rm(entry.partialPath, { force: true })]).then(
+      () => undefined,
+      (e) => this.log.warn({ path: entry.path, err: String(e) }, 'cannot delete a fetcher cache file'),
     );
   }
 

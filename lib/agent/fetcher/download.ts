@@ -6,7 +6,7 @@
  * the network, the source file) or a SinkError (writing the destination).
  */
 import { constants as fsConstants, createWriteStream } from 'node:fs';
-import { copyFile, stat } from 'node:fs/promises';
+import { copyFile, open, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -108,29 +108,65 @@ export async function openHttp(start: URL, opts: { signal?: AbortSignal; stallTi
   }
 }
 
+export interface NewFile {
+  /** The file's mode, set on the open file (whatever the umask). */
+  readonly mode: number;
+  /** Its owner, set on the open file. */
+  readonly owner?: { readonly uid: number; readonly gid: number } | undefined;
+  /** Create it, failing if the name exists (a symlink included: nothing is followed). */
+  readonly exclusive: boolean;
+}
+
 /**
- * Stream a 200 response to `dest` (created or truncated, `mode`). Counts into `progress`.
- * Returns the byte count.
+ * Open a new file for writing with its mode and owner set through the open descriptor, so that
+ * nothing a task's user might have put at that name (a symlink) gets written or chowned.
  */
-export async function receive(body: HttpBody, dest: string, opts: { mode?: number; progress?: Progress; signal?: AbortSignal }): Promise<number> {
+export async function createFile(path: string, spec: NewFile): Promise<import('node:fs/promises').FileHandle> {
+  let fh;
+  try {
+    fh = await open(path, spec.exclusive ? 'wx' : 'w', spec.mode);
+  } catch (e) {
+    throw new SinkError(`cannot create ${path}: ${errnoText(e)}`, e);
+  }
+  try {
+    await fh.chmod(spec.mode);
+    if (spec.owner) await fh.chown(spec.owner.uid, spec.owner.gid);
+  } catch (e) {
+    await fh.close().catch(() => {});
+    throw new SinkError(`cannot set the mode or owner of ${path}: ${errnoText(e)}`, e);
+  }
+  return fh;
+}
+
+/** Stream a 200 response into a new file `dest`. Counts into `progress`. Returns the byte count. */
+export async function receive(body: HttpBody, dest: string, file: NewFile, opts: { progress?: Progress; signal?: AbortSignal } = {}): Promise<number> {
   const res = body.response;
   const progress = opts.progress ?? { bytes: 0 };
-  const out = createWriteStream(dest, { mode: opts.mode ?? 0o644, highWaterMark: 1024 * 1024 });
-  let writeError: unknown;
-  let readError: unknown;
-  out.once('error', (e) => (writeError ??= e));
-  res.once('error', (e) => (readError ??= e));
+  let fh;
+  try {
+    fh = await createFile(dest, file);
+  } catch (e) {
+    res.destroy();
+    throw e;
+  }
+  const out = createWriteStream(dest, { fd: fh, highWaterMark: 1024 * 1024 });
+  // A failed write is a system call's error (ENOSPC, EIO, ...); anything else that ends the
+  // pipeline came from the response (pipeline passes the response's error to the file too).
+  let writeError: NodeJS.ErrnoException | undefined;
+  out.once('error', (e: NodeJS.ErrnoException) => {
+    if (e.syscall !== undefined) writeError = e;
+  });
   res.on('data', (chunk: Buffer) => (progress.bytes += chunk.length));
   try {
     await pipeline(res, out);
   } catch (e) {
     if (opts.signal?.aborted) throw abortedError();
-    if (writeError !== undefined) throw new SinkError(`cannot write ${dest}: ${errnoText(writeError)}`, writeError);
+    if (writeError) throw new SinkError(`cannot write ${dest}: ${errnoText(writeError)}`, writeError);
     if (body.stall.stalled) throw new SourceError(`${stalledText(body.stall.timeoutMs)} after ${progress.bytes}${body.size === undefined ? '' : ` of ${body.size}`} bytes`);
     if (body.size !== undefined && progress.bytes < body.size) {
       throw new SourceError(`truncated download: the connection closed after ${progress.bytes} of ${body.size} bytes`);
     }
-    throw new SourceError(`the download broke off after ${progress.bytes} bytes: ${netReason(readError ?? e)}`);
+    throw new SourceError(`the download broke off after ${progress.bytes} bytes: ${netReason(e)}`);
   }
   if (body.size !== undefined && progress.bytes !== body.size) {
     throw new SourceError(`truncated download: got ${progress.bytes} of ${body.size} bytes`);
@@ -153,11 +189,12 @@ export async function localSize(path: string): Promise<number> {
 
 /**
  * Copy a file: a reflink where the filesystem can, else the kernel's copy (copy_file_range).
- * Callers check the source first (localSize), so a failure here is a SinkError.
+ * With `exclusive`, `dest` must not exist (a symlink there is not followed). Callers check the
+ * source first (localSize), so a failure here is a SinkError.
  */
-export async function copyLocal(src: string, dest: string): Promise<void> {
+export async function copyLocal(src: string, dest: string, exclusive = false): Promise<void> {
   try {
-    await copyFile(src, dest, fsConstants.COPYFILE_FICLONE);
+    await copyFile(src, dest, fsConstants.COPYFILE_FICLONE | (exclusive ? fsConstants.COPYFILE_EXCL : 0));
   } catch (e) {
     throw new SinkError(`cannot copy ${src} to ${dest}: ${errnoText(e)}`, e);
   }

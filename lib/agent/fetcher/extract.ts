@@ -16,6 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { createFile } from './download.ts';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { SinkError, SourceError, errnoText } from './errors.ts';
@@ -82,19 +83,24 @@ function lastLines(text: string): string {
 }
 
 /**
- * Extract `archive` (of `type`) into `dir`; for 'gz', write the one file to `gzTarget`.
+ * Extract `archive` (of `type`) into `dir`; for 'gz', write the one file to `gzTarget` (a new
+ * file, owned by `ids` when given).
  * A bad archive is a SourceError naming the reason.
  */
 export async function extract(type: ArchiveType, archive: string, dir: string, gzTarget: string, opts: ExtractOptions = {}): Promise<void> {
   if (type === 'gz') {
-    const out = createWriteStream(gzTarget, { mode: 0o644 });
-    let writeError: unknown;
-    out.once('error', (e) => (writeError ??= e));
+    const fh = await createFile(gzTarget, { mode: 0o644, owner: opts.ids, exclusive: true });
+    const out = createWriteStream(gzTarget, { fd: fh });
+    // A failed write is a system call's error; a bad gzip stream is zlib's (no syscall).
+    let writeError: NodeJS.ErrnoException | undefined;
+    out.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.syscall !== undefined) writeError = e;
+    });
     try {
       await pipeline(createReadStream(archive), createGunzip(), out, ...(opts.signal ? [{ signal: opts.signal }] : []));
     } catch (e) {
       if (opts.signal?.aborted) throw new SourceError('the fetch was aborted', true);
-      if (writeError !== undefined) throw new SinkError(`cannot write ${gzTarget}: ${errnoText(writeError)}`, writeError);
+      if (writeError) throw new SinkError(`cannot write ${gzTarget}: ${errnoText(writeError)}`, writeError);
       throw new SourceError(`cannot gunzip the file: ${errnoText(e)}`);
     }
     return;

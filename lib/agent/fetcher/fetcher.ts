@@ -22,7 +22,8 @@
  *     directory, an aborted shared download, a cached file gone) never fails a task: the request
  *     falls back to a direct download.
  */
-import { chmod, chown, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, chown, lchown, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../../common/errors.ts';
@@ -85,17 +86,19 @@ interface Ctx {
 
 const isRoot = (): boolean => process.getuid?.() === 0;
 
-/** Lines appended to the sandbox's stderr, in order, never failing the fetch. */
+/**
+ * Lines for the sandbox's stderr, never failing the fetch. The file is opened once, first
+ * (O_NOFOLLOW), and written through that descriptor; lines are kept and written together when
+ * the fetch ends (a cache hit costs one write), or earlier by `flush` (a long download's lines).
+ */
 class SandboxLog {
+  private lines: string[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   private constructor(private readonly fh: FileHandle | undefined) {}
 
   static async open(sandbox: string): Promise<SandboxLog> {
-    try {
-      return new SandboxLog(await open(join(sandbox, 'stderr'), 'a', 0o644));
-    } catch {
-      return new SandboxLog(undefined);
-    }
+    const flags = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
+    return new SandboxLog(await open(join(sandbox, 'stderr'), flags, 0o644).catch(() => undefined));
   }
 
   /** The file belongs to the task's user, as the sandbox does. */
@@ -104,14 +107,20 @@ class SandboxLog {
   }
 
   line(text: string): void {
+    this.lines.push(`${new Date().toISOString()} fetcher: ${text}\n`);
+  }
+
+  flush(): Promise<unknown> {
     const fh = this.fh;
-    if (!fh) return;
-    const data = `${new Date().toISOString()} fetcher: ${text}\n`;
+    if (!fh || this.lines.length === 0) return this.chain;
+    const data = this.lines.join('');
+    this.lines = [];
     this.chain = this.chain.then(() => fh.write(data)).catch(() => {});
+    return this.chain;
   }
 
   async close(): Promise<void> {
-    await this.chain;
+    await this.flush();
     await this.fh?.close().catch(() => {});
   }
 }
@@ -250,6 +259,7 @@ export class Fetcher {
       }
     } else if (entry.state !== 'ready') {
       ctx.log.line(`Waiting for '${plan.uri.value}': another task is downloading it into the cache`);
+      void ctx.log.flush();
       try {
         await waitOrAbort(entry.done, ctx.req.signal);
       } catch (e) {
@@ -287,12 +297,12 @@ export class Fetcher {
     const uri = plan.uri.value;
     const cacheFailed = (why: string, cause?: unknown): 'fallback' => {
       this.counts.failures++;
-      this.cache.fail(entry, new CacheFailure(why, cause));
+      void this.cache.fail(entry, new CacheFailure(why, cause));
       ctx.log.line(`The cache could not hold '${uri}' (${why}); downloading it directly`);
       return 'fallback';
     };
     const notCached = (why: string): void => {
-      this.cache.fail(entry, new CacheFailure(why));
+      void this.cache.fail(entry, new CacheFailure(why));
       ctx.log.line(`'${uri}' bypasses the cache: ${why}`);
     };
     try {
@@ -323,7 +333,7 @@ export class Fetcher {
         }
         ctx.log.line(`Downloading '${uri}' (${mib(body.size)}) into the cache`);
         bytes = await this.withProgress(ctx, uri, progress, body.size, () =>
-          receive(body, entry.partialPath, { mode: 0o600, progress, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+          receive(body, entry.partialPath, { mode: 0o600, exclusive: false }, { progress, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
         );
       }
       this.counts.bytesDownloaded += bytes;
@@ -333,7 +343,7 @@ export class Fetcher {
       if (entry.state === 'gone') throw e; // already failed (it bypassed the cache)
       if (e instanceof SourceError) {
         this.counts.bytesDownloaded += progress.bytes;
-        this.cache.fail(entry, e);
+        await this.cache.fail(entry, e); // a failed download leaves no file behind
         throw toFetchError(uri, e);
       }
       return cacheFailed(e instanceof SinkError ? e.message : errnoText(e), e);
@@ -367,7 +377,7 @@ export class Fetcher {
         if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw new SinkError(`cannot link ${entry.path} to ${dest}: ${errnoText(e)}`, e);
       }
     }
-    await copyLocal(entry.path, dest);
+    await copyLocal(entry.path, dest, true);
     await this.finishFile(plan, ctx, dest);
     ctx.log.line(`Copied '${plan.uri.value}' from the cache to '${plan.name}'`);
     return false;
@@ -383,19 +393,20 @@ export class Fetcher {
     if (plan.source.kind === 'local') {
       const size = await localSize(plan.source.path);
       ctx.log.line(`Copying '${uri}' (${mib(size)}) to '${plan.name}'`);
-      await copyLocal(plan.source.path, dest);
+      await copyLocal(plan.source.path, dest, true);
       this.counts.bytesDownloaded += size;
+      await this.finishFile(plan, ctx, dest);
     } else {
-      const open = body ?? (await openHttp(plan.source.url, { stallTimeoutMs: this.stallTimeoutMs, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
+      const res = body ?? (await openHttp(plan.source.url, { stallTimeoutMs: this.stallTimeoutMs, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
       const progress: Progress = { bytes: 0 };
-      ctx.log.line(`Downloading '${uri}'${open.size === undefined ? '' : ` (${mib(open.size)})`} to '${plan.name}'`);
+      ctx.log.line(`Downloading '${uri}'${res.size === undefined ? '' : ` (${mib(res.size)})`} to '${plan.name}'`);
       try {
-        await this.withProgress(ctx, uri, progress, open.size, () => receive(open, dest, { progress, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
+        const file = { mode: plan.executable ? 0o755 : 0o644, owner: ctx.ids, exclusive: true };
+        await this.withProgress(ctx, uri, progress, res.size, () => receive(res, dest, file, { progress, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
       } finally {
         this.counts.bytesDownloaded += progress.bytes;
       }
     }
-    await this.finishFile(plan, ctx, dest);
     if (plan.archive) {
       ctx.log.line(`Extracting '${plan.name}'`);
       await this.extractInto(plan, ctx, dest, dest);
@@ -421,7 +432,7 @@ export class Fetcher {
       });
       if (st === undefined) {
         await mkdir(dir, { mode: 0o755 });
-        if (ctx.ids) await chown(dir, ctx.ids.uid, ctx.ids.gid);
+        if (ctx.ids) await lchown(dir, ctx.ids.uid, ctx.ids.gid);
       } else if (!st.isDirectory()) {
         throw new SourceError(`'${name}' cannot be written: '${parts.slice(0, parts.indexOf(part) + 1).join('/')}' in the sandbox is not a directory`);
       }
@@ -432,17 +443,22 @@ export class Fetcher {
     if (st) await unlink(dest);
   }
 
-  /** Mode (0755 for executables, else 0644) and owner of a file written into the sandbox. */
+  /** Mode (0755 for executables, else 0644) and owner of a file copied into the sandbox. */
   private async finishFile(plan: Plan, ctx: Ctx, path: string): Promise<void> {
     try {
+      if (!(await lstat(path)).isFile()) throw new Error('it is no longer the file that was copied');
       await chmod(path, plan.executable ? 0o755 : 0o644);
-      if (ctx.ids) await chown(path, ctx.ids.uid, ctx.ids.gid);
+      if (ctx.ids) await lchown(path, ctx.ids.uid, ctx.ids.gid);
     } catch (e) {
       throw new SinkError(`cannot set the mode or owner of ${path}: ${errnoText(e)}`, e);
     }
   }
 
-  /** Extract an archive into the sandbox as the task's user; a .gz becomes `<dest without .gz>`. */
+  /**
+   * Extract an archive into the sandbox as the task's user; a .gz becomes `<dest without .gz>`.
+   * The sandbox's stdout and stderr must still be plain files afterwards: the task's output goes
+   * there, opened by root.
+   */
   private async extractInto(plan: Plan, ctx: Ctx, archive: string, dest: string): Promise<void> {
     const gzTarget = dest.replace(/\.gz$/i, '');
     if (plan.archive === 'gz') await this.prepareDest(ctx, plan.name.replace(/\.gz$/i, ''));
@@ -451,16 +467,21 @@ export class Fetcher {
       ...(ctx.req.signal ? { signal: ctx.req.signal } : {}),
       log: (l) => ctx.log.line(l),
     });
-    if (plan.archive === 'gz' && ctx.ids) await chown(gzTarget, ctx.ids.uid, ctx.ids.gid);
+    for (const name of ['stdout', 'stderr']) {
+      const st = await lstat(join(ctx.req.sandbox, name)).catch(() => undefined);
+      if (st && !st.isFile()) throw new SourceError(`the archive put a ${st.isSymbolicLink() ? 'symlink' : 'non-file'} at '${name}' in the sandbox, where the task's output goes`);
+    }
   }
 
-  /** Run a download, logging its progress to the sandbox every progressIntervalMs. */
+  /** Run a download, logging its progress to the sandbox at once and every progressIntervalMs. */
   private async withProgress<T>(ctx: Ctx, uri: string, progress: Progress, total: number | undefined, run: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
+    void ctx.log.flush(); // "Downloading ..." shows at once
     const timer = setInterval(() => {
       const secs = (performance.now() - t0) / 1000;
       const pct = total ? ` of ${mib(total)} (${Math.floor((100 * progress.bytes) / total)}%)` : '';
       ctx.log.line(`'${uri}': ${mib(progress.bytes)}${pct} after ${secs.toFixed(0)} s, ${mib(progress.bytes / Math.max(secs, 0.001))}/s`);
+      void ctx.log.flush();
     }, this.progressIntervalMs);
     timer.unref();
     try {
