@@ -37,9 +37,17 @@ export function serverOptions(c: TlsConfig): ServerOptions {
   };
 }
 
+/** One client context per config: building it (key, chain, CAs) per connection costs ~0.3 ms. */
+const clientContexts = new WeakMap<TlsConfig, tls.SecureContext>();
+
 export function clientOptions(c: TlsConfig): AgentOptions {
+  let secureContext = clientContexts.get(c);
+  if (secureContext === undefined) {
+    secureContext = tls.createSecureContext(common(c));
+    clientContexts.set(c, secureContext);
+  }
   return {
-    ...common(c),
+    secureContext,
     // Mesos: without VERIFY_CERT a client takes any server certificate.
     rejectUnauthorized: c.verifyServer,
     checkServerIdentity: (host: string, cert: PeerCertificate) => {
