@@ -309,7 +309,7 @@ export class Agent {
    */
   async recover(): Promise<RecoveryReport> {
     const paths = this.opts.paths;
-    // The fetcher cache does not survive a restart (as in Mesos): its directory is emptied.
+    // The fetcher cache does not survive a restart (as in Mesos): its files are deleted.
     await this.fetcher.clearCache().catch((e) => this.log.warn({ dir: this.fetcher.cache.dir, err: describeError(e) }, 'cannot clear the fetcher cache'));
     const state = await readCheckpoints(paths, this.log);
     if (!state) return { agentId: undefined, executors: 0, tasks: 0, orphans: 0, problems: [] };

@@ -7,9 +7,9 @@
  * An entry is added to the table when its download starts, so a second request for the same key
  * waits on `done` instead of downloading again. A failed entry leaves the table at once (its
  * space and partial file released) and rejects `done`: waiters see why. Everything is in memory
- * only; the directory is emptied when the agent starts, as Mesos does.
+ * only; its files are deleted when the agent starts, as Mesos does.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
 
@@ -175,7 +175,12 @@ export class FetcherCache {
     await mkdir(user === undefined ? this.dir : join(this.dir, userDir(user)), { recursive: true, mode: 0o755 });
   }
 
-  /** Empty the cache: the table and the directory (at agent start, as Mesos does). */
+  /**
+   * Empty the cache: the table, and the cache's files in the directory (at agent start, as Mesos
+   * does). Only files named like cache files (`c<serial>-...`, at the top or in a user's
+   * directory) are deleted, and then the emptied user directories: a --fetcher_cache_dir that
+   * points at a shared directory loses nothing else.
+   */
   async clear(): Promise<void> {
     for (const e of this.entries.values()) {
       e.state = 'gone';
@@ -183,10 +188,20 @@ export class FetcherCache {
     }
     this.entries.clear();
     this.tally = 0;
-    await rm(this.dir, { recursive: true, force: true });
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    for (const name of await readdir(this.dir)) {
+      const path = join(this.dir, name);
+      if (CACHE_FILE.test(name)) {
+        await rm(path, { force: true });
+      } else if ((await lstat(path)).isDirectory()) {
+        for (const file of await readdir(path)) if (CACHE_FILE.test(file)) await rm(join(path, file), { force: true });
+        await rmdir(path).catch(() => {}); // only when nothing else is in it
+      }
+    }
   }
 }
+
+const CACHE_FILE = /^c[0-9]+-/;
 
 /** A user's directory name: the name itself, unless it could not be one (hex-encoded then). */
 function userDir(user: string): string {

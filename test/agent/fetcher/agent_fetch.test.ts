@@ -128,6 +128,11 @@ test('20 tasks asking for the same cached URI at once cause one download, and al
   const { agent, containerizer, updates, run } = await setup(t);
   const executors = [];
   for (let i = 0; i < 20; i++) executors.push(await run(task(`t${i}`, [u(`${srv.base}/pkg.bin`, { cache: true })])));
+  // All twenty wait on the one pending download before the server answers.
+  for (let i = 0; agent.fetcher.cache.get(undefined, `${srv.base}/pkg.bin`)?.refs !== 20; i++) {
+    if (i > 1000) throw new Error('the tasks did not all reach the cache');
+    await new Promise((r) => setTimeout(r, 10));
+  }
   open();
   await Promise.all(executors.map((e) => e.starting));
   t.is(srv.hits('/pkg.bin'), 1);
