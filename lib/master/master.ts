@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, ValidationError, describeError } from '../common/errors.ts';
 import { idProblem, roleProblem } from '../common/ids.ts';
 import type { Logger } from '../common/log.ts';
-import { Resources, validateResource } from '../common/resources/index.ts';
+import { type Resource, type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
 import type { AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import {
   type AgentInfo,
@@ -29,7 +29,7 @@ import type { Allocation, HierarchicalAllocator } from './allocator/index.ts';
 import { AllocationLoop } from './allocation_loop.ts';
 import { Metrics } from '../common/metrics.ts';
 import type { Registry, RegistryAgent } from './registry.ts';
-import { validateTask } from './validation.ts';
+import { type ResourceConversion, type ResourceOperationType, checkpointedOf, unapplyCheckpointed, validateResourceOperation, validateTask } from './validation.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 const DEFAULT_REFUSE_SECONDS = 5;
@@ -149,6 +149,10 @@ export class Agent {
   /** Kills asked for while the agent was away: sent when it comes back. */
   readonly pendingKills = new Map<string, Set<string>>();
   total: Resources;
+  /** Dynamic reservations and persistent volumes: what the agent checkpoints. */
+  get checkpointed(): Resources {
+    return checkpointedOf(this.total);
+  }
   constructor(
     readonly id: string,
     public info: AgentInfo,
@@ -573,9 +577,24 @@ export class Master {
       return;
     }
     const launchedHere = new Set<string>();
+    let converted = Resources.EMPTY;
     for (const op of operations) {
+      if (op.type === 'UNSUPPORTED') {
+        this.log.warn({ frameworkId: fw.id, operation: op.name }, 'offer operation not supported; dropped');
+        continue;
+      }
       if (op.type !== 'LAUNCH') {
-        this.log.warn({ frameworkId: fw.id, operation: op.type === 'UNSUPPORTED' ? op.name : op.type }, 'offer operation not supported yet; dropped');
+        const list = op.type === 'RESERVE' ? op.reserve.resources : op.type === 'UNRESERVE' ? op.unreserve.resources : op.type === 'CREATE' ? op.create.volumes : op.destroy.volumes;
+        const conv = this.validateConversion(agent, op.type, list, { principal: fw.info.principal, roles: fw.info.roles ?? [fw.info.role] });
+        if (typeof conv === 'string' || !pool.contains(conv.from)) {
+          const why = typeof conv === 'string' ? conv : this.insufficient(conv);
+          this.log.warn({ frameworkId: fw.id, agentId: agent.id, operation: op.type }, `offer operation dropped: ${why}`);
+          continue;
+        }
+        pool = pool.minus(conv.from).plus(conv.to);
+        converted = converted.plus(conv.to);
+        this.opts.allocator.updateAllocation(fw.id, agent.id, conv.from, conv.to);
+        this.applyConversion(agent, conv);
         continue;
       }
       for (const task of op.launch.taskInfos) {
@@ -601,9 +620,74 @@ export class Master {
         this.launch(fw, agent, task, valid.resources, valid.executorResources);
       }
     }
-    // What was not used is declined with the call's filters.
-    if (!pool.isEmpty()) this.opts.allocator.recoverResources(fw.id, agent.id, pool, this.now(), this.refuseMs(refuseSeconds));
+    // What was not used is declined with the call's filters; what an operation converted goes
+    // back without one.
+    const speculative = pool.filter((r) => converted.contains(r));
+    const unused = pool.filter((r) => !converted.contains(r));
+    if (!unused.isEmpty()) this.opts.allocator.recoverResources(fw.id, agent.id, unused, this.now(), this.refuseMs(refuseSeconds));
+    if (!speculative.isEmpty()) this.opts.allocator.recoverResources(fw.id, agent.id, speculative, this.now());
     this.loop.request();
+  }
+
+  /** Validate a resource operation against the agent's checkpointed resources and use. */
+  validateConversion(agent: Agent, type: ResourceOperationType, list: readonly ResourceInput[], who: { principal?: string; roles?: readonly string[] }): ResourceConversion | string {
+    return validateResourceOperation(type, list, {
+      ...(who.principal !== undefined ? { principal: who.principal } : {}),
+      ...(who.roles !== undefined ? { roles: who.roles } : {}),
+      checkpointed: agent.checkpointed,
+      volumeInUse: (role, id) => {
+        for (const used of this.usedOn(agent).values()) {
+          for (const v of used.persistentVolumes()) if (v.role === role && v.disk!.persistence!.id === id) return true;
+        }
+        return false;
+      },
+    });
+  }
+
+  insufficient(conv: ResourceConversion): string {
+    return conv.type === 'CREATE' ? `Insufficient disk resources: ${conv.from.toString()} are not available` : `Invalid ${conv.type} operation: ${conv.from.toString()} are not available`;
+  }
+
+  /**
+   * Apply a valid conversion to the master's view of the agent (the allocator has been told),
+   * then tell the agent and the registry the agent's full checkpointed set.
+   */
+  applyConversion(agent: Agent, conv: ResourceConversion): void {
+    agent.total = agent.total.minus(conv.from).plus(conv.to);
+    this.metrics.inc(`master/operations/${conv.type.toLowerCase()}`);
+    this.log.info({ agentId: agent.id, operation: conv.type, from: conv.from.toString(), to: conv.to.toString() }, 'applied resource operation');
+    this.checkpointAgent(agent);
+  }
+
+  private checkpointAgent(agent: Agent): void {
+    const resources = agent.checkpointed.toArray();
+    this.sendAgent(agent, { type: 'CHECKPOINT_RESOURCES', resources });
+    this.opts.registry.updateAgent({ id: agent.id, info: agent.info, checkpointedResources: resources }).catch((e: unknown) => {
+      this.log.error({ agentId: agent.id, error: describeError(e) }, 'cannot record the agent\'s checkpointed resources in the registry');
+    });
+  }
+
+  /**
+   * Operator RESERVE/UNRESERVE/CREATE/DESTROY (/master/reserve …): validate, rescind offers on
+   * the agent until what the operation needs is free, then apply it (spec §6.5).
+   */
+  operatorOperation(agentId: string, type: ResourceOperationType, list: readonly ResourceInput[], principal?: string): { status: 202 | 400 | 409; message: string } {
+    const agent = this.agents.get(agentId);
+    if (!agent) return { status: 400, message: `No agent found with specified ID` };
+    const conv = this.validateConversion(agent, type, list, principal !== undefined ? { principal } : {});
+    if (typeof conv === 'string') return { status: 400, message: conv };
+    if (!agent.total.contains(conv.from)) return { status: 409, message: this.insufficient(conv) };
+    const alloc = this.opts.allocator;
+    for (const offerId of Array.from(agent.offers)) {
+      if (alloc.free(agent.id).contains(conv.from)) break;
+      const offer = this.offers.get(offerId);
+      if (offer) this.removeOffer(offer, { rescind: true, refuseMs: 5000 });
+    }
+    if (!alloc.free(agent.id).contains(conv.from)) return { status: 409, message: this.insufficient(conv) };
+    alloc.updateAgent(agent.id, agent.total.minus(conv.from).plus(conv.to));
+    this.applyConversion(agent, conv);
+    this.loop.request();
+    return { status: 202, message: '' };
   }
 
   private offersProblem(fw: Framework, offerIds: readonly string[]): string | undefined {
@@ -782,7 +866,7 @@ export class Master {
     const info = this.checkAgentInfo(msg.agentInfo);
     const id = `${this.id}-S${this.agentSeq++}`;
     const withId: AgentInfo = { ...info, id };
-    await this.opts.registry.admitAgent({ id, info: withId });
+    await this.opts.registry.admitAgent({ id, info: withId, checkpointedResources: checkpointedOf(Resources.of(withId.resources)).toArray() });
     const agent = new Agent(id, withId, ip, this.now());
     this.agents.set(id, agent);
     this.opts.allocator.addAgent(id, agent.total);
@@ -807,8 +891,12 @@ export class Master {
       sink.close();
       return undefined;
     }
-    const withId: AgentInfo = { ...info, id };
-    await this.opts.registry.updateAgent({ id, info: withId });
+    // The master's checkpointed set (reservations, volumes) wins over the agent's report
+    // (mesos-agent-features §4.4): the agent's total is rebuilt on its plain resources.
+    const known = agent ? agent.checkpointed.toArray() : recovered?.checkpointedResources;
+    const withId: AgentInfo = { ...info, id, resources: this.totalWithCheckpointed(id, info.resources, known) };
+    const checkpointedResources = checkpointedOf(Resources.of(withId.resources)).toArray();
+    await this.opts.registry.updateAgent({ id, info: withId, checkpointedResources });
     const now = this.now();
     if (!agent) {
       this.recoveredAgents.delete(id);
@@ -819,8 +907,9 @@ export class Master {
     } else {
       agent.info = withId;
       agent.ip = ip;
-      if (!agent.total.equals(Resources.of(withId.resources))) {
-        agent.total = Resources.of(withId.resources);
+      const total = Resources.of(withId.resources).plus(agent.total.revocable());
+      if (!agent.total.equals(total)) {
+        agent.total = total;
         this.opts.allocator.updateAgent(id, agent.total);
       }
       this.reconcileKnownAgent(agent, msg.tasks);
@@ -830,6 +919,9 @@ export class Master {
     agent.active = true;
     const streamId = this.attachAgent(agent, sink);
     this.sendAgent(agent, { type: 'REREGISTERED', agentId: id, masterId: this.id });
+    if (!agent.checkpointed.isEmpty() || !checkpointedOf(Resources.of(info.resources)).isEmpty()) {
+      this.sendAgent(agent, { type: 'CHECKPOINT_RESOURCES', resources: agent.checkpointed.toArray() });
+    }
     for (const [fwId, kills] of agent.pendingKills) {
       for (const taskId of kills) this.sendAgent(agent, { type: 'KILL_TASK', frameworkId: fwId, taskId });
     }
@@ -842,6 +934,25 @@ export class Master {
     this.log.info({ agentId: id, hostname: info.hostname, tasks: msg.tasks.length }, 'agent re-registered');
     this.loop.request();
     return { agentId: id, streamId };
+  }
+
+  /**
+   * The agent's reported total with the master's checkpointed set in place of the agent's own,
+   * when the master has one and it fits the agent's plain resources; else the report as is.
+   */
+  private totalWithCheckpointed(agentId: string, reported: readonly Resource[], known: readonly Resource[] | undefined): Resource[] {
+    if (known === undefined) return [...reported];
+    const rep = Resources.of(reported);
+    const repCheckpointed = checkpointedOf(rep);
+    const mine = Resources.of(known);
+    if (repCheckpointed.equals(mine)) return [...reported];
+    const plain = unapplyCheckpointed(rep.nonRevocable());
+    const mineAsPlain = unapplyCheckpointed(mine);
+    if (!plain.contains(mineAsPlain)) {
+      this.log.warn({ agentId, master: mine.toString(), agent: repCheckpointed.toString() }, "the master's checkpointed resources do not fit the agent's; taking the agent's");
+      return [...reported];
+    }
+    return plain.minus(mineAsPlain).plus(mine).toArray();
   }
 
   private checkAgentInfo(info: AgentInfo): AgentInfo {

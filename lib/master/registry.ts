@@ -5,11 +5,17 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CorralError } from '../common/errors.ts';
+import type { Resource } from '../common/resources/index.ts';
 import type { AgentInfo } from '../proto/messages.ts';
 
 export interface RegistryAgent {
   readonly id: string;
   readonly info: AgentInfo;
+  /**
+   * The agent's dynamic reservations and persistent volumes as the master last applied them
+   * (absent in registries written before they existed: then the agent's report is taken).
+   */
+  readonly checkpointedResources?: readonly Resource[];
 }
 
 export interface RegistryState {

@@ -111,3 +111,122 @@ export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask | st
   }
   return { resources, executorResources };
 }
+
+// ---------------------------------------------------------------------------------------------
+// RESERVE, UNRESERVE, CREATE, DESTROY (spec §5.4; mesos-agent-features §4.2, §5.2)
+
+export type ResourceOperationType = 'RESERVE' | 'UNRESERVE' | 'CREATE' | 'DESTROY';
+
+/** A valid resource operation as a relabelling: `from` leaves the pool and `to` enters it. */
+export interface ResourceConversion {
+  readonly type: ResourceOperationType;
+  readonly from: Resources;
+  readonly to: Resources;
+}
+
+export interface ResourceOperationContext {
+  /** The framework's (or the HTTP caller's) principal, if any. */
+  readonly principal?: string;
+  /** The framework's roles; undefined for the operator endpoints (any role but `*`). */
+  readonly roles?: readonly string[];
+  /** The agent's checkpointed resources (dynamic reservations and volumes). */
+  readonly checkpointed: Resources;
+  /** Is the volume `role`/`id` used by a task or executor on the agent? */
+  readonly volumeInUse: (role: string, id: string) => boolean;
+}
+
+/** A volume with its persistence and volume info removed: the reserved disk it was made of. */
+export function stripVolume(r: Resource): Resource {
+  const { disk, ...rest } = r;
+  if (disk?.source !== undefined) return { ...rest, disk: { source: disk.source } };
+  return rest;
+}
+
+/** What needs checkpointing on the agent: dynamic reservations and persistent volumes. */
+export function checkpointedOf(res: Resources): Resources {
+  return res.filter((r) => r.reservation !== undefined || r.disk?.persistence !== undefined);
+}
+
+/** The resources an agent's total is built on: every checkpointed entry back to its plain form. */
+export function unapplyCheckpointed(total: Resources): Resources {
+  let out = total.filter((r) => r.reservation === undefined && r.disk?.persistence === undefined);
+  for (const r of checkpointedOf(total)) {
+    const plain = stripVolume(r);
+    if (plain.reservation !== undefined) {
+      const { reservation: _r, ...rest } = plain;
+      out = out.plus({ ...rest, role: '*' });
+    } else {
+      out = out.plus(plain);
+    }
+  }
+  return out;
+}
+
+/**
+ * Validate a RESERVE/UNRESERVE/CREATE/DESTROY (everything but the pool check, which the caller
+ * does against what it has). Returns the conversion or why the operation is invalid.
+ */
+export function validateResourceOperation(type: ResourceOperationType, list: readonly ResourceInput[], ctx: ResourceOperationContext): ResourceConversion | string {
+  const field = type === 'RESERVE' || type === 'UNRESERVE' ? 'resources' : 'volumes';
+  if (list.length === 0) return `Invalid ${type} operation: no ${field} given`;
+  const res = checkResources(list, `${type.toLowerCase()}.${field}`);
+  if (typeof res === 'string') return `Invalid ${type} operation: ${res}`;
+  const bad = (why: string) => `Invalid ${type} operation: ${why}`;
+  switch (type) {
+    case 'RESERVE': {
+      for (const r of res) {
+        if (r.reservation === undefined) return bad(`'${r.name}' is not dynamically reserved`);
+        if (r.disk?.persistence !== undefined) return bad('a persistent volume cannot be reserved');
+        if (r.revocable) return bad('revocable resources cannot be reserved');
+        if (r.role === '*') return bad("cannot reserve for role '*'");
+        if (ctx.roles !== undefined && !ctx.roles.includes(r.role)) {
+          return bad(`role '${r.role}' of '${r.name}' is not one of the framework's roles (${ctx.roles.join(', ')})`);
+        }
+        if (ctx.principal !== undefined && r.reservation.principal !== ctx.principal) {
+          return bad(`the reservation's principal '${r.reservation.principal ?? ''}' does not match the principal '${ctx.principal}'`);
+        }
+      }
+      return { type, from: res.flatten(), to: res };
+    }
+    case 'UNRESERVE': {
+      for (const r of res) {
+        if (r.reservation === undefined) return bad(`'${r.name}' is not dynamically reserved`);
+        if (r.disk?.persistence !== undefined) return bad('a persistent volume cannot be unreserved: destroy the volume first');
+      }
+      return { type, from: res, to: res.flatten() };
+    }
+    case 'CREATE': {
+      const seen = new Set<string>();
+      for (const r of res) {
+        const p = r.disk?.persistence;
+        if (r.name !== 'disk' || p === undefined) return bad(`'${r.name}' is not a persistent volume`);
+        const key = `${r.role}\0${p.id}`;
+        if (seen.has(key)) return bad(`duplicate persistence id '${p.id}' for role '${r.role}'`);
+        seen.add(key);
+        for (const v of ctx.checkpointed.persistentVolumes()) {
+          if (v.role === r.role && v.disk!.persistence!.id === p.id) {
+            return bad(`persistence id '${p.id}' is already in use by role '${r.role}' on the agent`);
+          }
+        }
+        if (ctx.roles !== undefined && !ctx.roles.includes(r.role)) {
+          return bad(`role '${r.role}' of the volume is not one of the framework's roles (${ctx.roles.join(', ')})`);
+        }
+        if (ctx.principal !== undefined && p.principal !== ctx.principal) {
+          return bad(`the volume's principal '${p.principal ?? ''}' does not match the principal '${ctx.principal}'`);
+        }
+      }
+      return { type, from: Resources.of(res.toArray().map(stripVolume)), to: res };
+    }
+    case 'DESTROY': {
+      for (const r of res) {
+        const p = r.disk?.persistence;
+        if (r.name !== 'disk' || p === undefined) return bad(`'${r.name}' is not a persistent volume`);
+      }
+      if (!ctx.checkpointed.contains(res)) return bad('Persistent volumes not found');
+      for (const r of res) {
+        if (ctx.volumeInUse(r.role, r.disk!.persistence!.id)) return bad(`Persistent volumes in use: '${r.disk!.persistence!.id}' of role '${r.role}'`);
+      }
+      return { type, from: res, to: Resources.of(res.toArray().map(stripVolume)) };
+    }
+  }
+}
