@@ -7,6 +7,7 @@
  */
 import { constants as fsConstants, createWriteStream } from 'node:fs';
 import { copyFile, open, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -121,7 +122,7 @@ export interface NewFile {
  * Open a new file for writing with its mode and owner set through the open descriptor, so that
  * nothing a task's user might have put at that name (a symlink) gets written or chowned.
  */
-export async function createFile(path: string, spec: NewFile): Promise<import('node:fs/promises').FileHandle> {
+export async function createFile(path: string, spec: NewFile): Promise<FileHandle> {
   let fh;
   try {
     fh = await open(path, spec.exclusive ? 'wx' : 'w', spec.mode);
