@@ -29,6 +29,7 @@ import {
   isTerminal,
 } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
+import { applyCheckpointed, checkpointResources, linkVolumes, readCheckpointedResources } from './volumes.ts';
 import type { Container, Containerizer, LaunchSpec, Termination } from './containerizer/containerizer.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import type { AgentPaths } from './paths.ts';
@@ -156,6 +157,8 @@ export class Agent {
   readonly fetcher: Fetcher;
   private readonly log: Logger;
   private sendToMaster: ((msg: AgentToMaster) => void) | undefined;
+  /** Dynamic reservations and persistent volumes, as the master last said (resources.info). */
+  checkpointed: Resources = Resources.EMPTY;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger.child({ component: 'agent' });
@@ -189,7 +192,7 @@ export class Agent {
 
   /** What to send when (re)connecting to a master. */
   registrationMessage(): Extract<AgentToMaster, { type: 'REGISTER' | 'REREGISTER' }> {
-    if (this.id === undefined) return { type: 'REGISTER', agentInfo: this.agentInfo(), version: this.opts.version };
+    if (this.id === undefined) return { type: 'REGISTER', agentInfo: this.registrationInfo(), version: this.opts.version };
     const tasks: AgentTask[] = [];
     const executors: AgentExecutor[] = [];
     const frameworks: FrameworkInfo[] = [];
@@ -205,7 +208,17 @@ export class Agent {
         for (const q of ex.queued.values()) tasks.push({ frameworkId: fw.id, executorId: ex.id, task: q, state: 'TASK_STAGING' });
       }
     }
-    return { type: 'REREGISTER', agentId: this.id, agentInfo: this.agentInfo(), version: this.opts.version, tasks, executors, frameworks };
+    return { type: 'REREGISTER', agentId: this.id, agentInfo: this.registrationInfo(), version: this.opts.version, tasks, executors, frameworks };
+  }
+
+  /** The agent's total: its flag resources with the checkpointed reservations and volumes. */
+  totalResources(): Resources {
+    return applyCheckpointed(this.opts.resources, this.checkpointed);
+  }
+
+  /** What the master is told: the total, with reservations and volumes, so their views match. */
+  private registrationInfo(): AgentInfo {
+    return { ...this.agentInfo(), resources: this.totalResources().toArray() };
   }
 
   /** The link is up: messages to the master go through `send`. */
@@ -275,8 +288,20 @@ export class Agent {
         this.updates.resume();
         return;
       }
-      case 'CHECKPOINT_RESOURCES':
-        return; // dynamic reservations and volumes: not handled by this agent yet
+      case 'CHECKPOINT_RESOURCES': {
+        let next: Resources;
+        try {
+          next = toResources(msg.resources);
+          applyCheckpointed(this.opts.resources, next);
+        } catch (e) {
+          this.log.error({ err: describeError(e) }, 'CHECKPOINT_RESOURCES refused');
+          return;
+        }
+        await checkpointResources(this.opts.paths, this.checkpointed, next, this.log);
+        this.checkpointed = next;
+        this.log.info({ resources: next.toString() }, 'checkpointed resources');
+        return;
+      }
       case 'SHUTDOWN':
         this.log.warn({ message: msg.message }, 'the master told this agent to shut down; killing every task and registering anew');
         for (const fwId of Array.from(this.frameworks.keys())) await this.shutdownFramework(fwId);
@@ -311,6 +336,10 @@ export class Agent {
     const paths = this.opts.paths;
     // The fetcher cache does not survive a restart (as in Mesos): its files are deleted.
     await this.fetcher.clearCache().catch((e) => this.log.warn({ dir: this.fetcher.cache.dir, err: describeError(e) }, 'cannot clear the fetcher cache'));
+    // Reservations and volumes survive even a new agent id (they live under meta/resources).
+    const checkpointed = await readCheckpointedResources(paths);
+    applyCheckpointed(this.opts.resources, checkpointed); // throws when they no longer fit
+    this.checkpointed = checkpointed;
     const state = await readCheckpoints(paths, this.log);
     if (!state) return { agentId: undefined, executors: 0, tasks: 0, orphans: 0, problems: [] };
     const mine = this.agentInfo();
@@ -451,6 +480,7 @@ export class Agent {
     try {
       await mkdir(sandbox, { recursive: true });
       await mkdir(runDir, { recursive: true });
+      await linkVolumes(paths, sandbox, resources);
       await replaceSymlink(containerId, `${paths.runsDir(agentId, fw.id, executorId)}/latest`);
       if (this.checkpoints(fw)) {
         await writeJsonAtomic(paths.executorInfoFile(agentId, fw.id, executorId), info ?? { executorId, command, commandTask: true });
