@@ -61,6 +61,11 @@ export interface AgentOptions {
   readonly executorEnvironment: Readonly<Record<string, string>>;
   /** Run tasks as their framework's user (needs root). */
   readonly switchUser: boolean;
+  /**
+   * How many container launches (without URIs to fetch) may be under way while the agent goes
+   * on with the master's next messages (default 0: each launch is done first).
+   */
+  readonly launchesInFlight?: number;
   /** After a restart, how long recovered custom executors have to subscribe again. */
   readonly executorReregistrationTimeoutMs?: number;
   /** Puts CommandInfo.uris into sandboxes (default: Mesos's defaults, cache in paths.fetcherCacheDir()). */
@@ -157,6 +162,8 @@ export class Agent {
   readonly fetcher: Fetcher;
   private readonly log: Logger;
   private sendToMaster: ((msg: AgentToMaster) => void) | undefined;
+  /** Container launches under way (see createExecutor). */
+  private launching = 0;
   /** Dynamic reservations and persistent volumes, as the master last said (resources.info). */
   checkpointed: Resources = Resources.EMPTY;
 
@@ -497,8 +504,16 @@ export class Agent {
     ex.starting = started.then(() => undefined);
     ex.done = started.then((s) => s?.ended);
     // Fetching can take long: it goes on without holding up the master's next messages. A
-    // container with nothing to fetch is launched before this returns, as it always was.
-    if (command.uris.length === 0) await started;
+    // container with nothing to fetch is launched before this returns, unless fewer than
+    // `launchesInFlight` launches are under way: most of a launch is waiting for the supervisor
+    // to start, which the next one can use (a kill that comes meanwhile is applied once the
+    // container is up).
+    this.launching++;
+    const done = (): void => {
+      this.launching--;
+    };
+    void started.then(done, done);
+    if (command.uris.length === 0 && this.launching > (this.opts.launchesInFlight ?? 0)) await started;
   }
 
   /**

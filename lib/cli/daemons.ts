@@ -145,6 +145,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
       ...options.tls?.environment,
     },
     switchUser: flags.switch_user && process.getuid?.() === 0,
+    launchesInFlight: 4,
     fetcher,
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});

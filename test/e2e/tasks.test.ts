@@ -182,6 +182,24 @@ test('KILL of a sleeping task: TASK_KILLED, and its processes are gone', async (
   t.is(metrics['master/tasks_running'], 0);
 });
 
+test('KILL right after ACCEPT, while containers are being launched: killed tasks end KILLED, the others run', async (t) => {
+  const c = await startCluster(t);
+  const fw = await c.framework(frameworkInfo({ checkpoint: true }));
+  const ids = Array.from({ length: 20 }, (_v, i) => `burst-${i}`);
+  await fw.launch(ids.map((id) => commandTask(id, 'sleep 60')));
+  // No waiting for anything: the agent is still launching most of them.
+  await Promise.all(ids.slice(0, 10).map((id) => fw.kill(id)));
+  for (const id of ids.slice(0, 10)) t.is((await fw.update(id, ['TASK_KILLED', 'TASK_FAILED', 'TASK_FINISHED', 'TASK_LOST'], 15_000)).state, 'TASK_KILLED', id);
+  for (const id of ids.slice(10)) await fw.update(id, 'TASK_RUNNING', 15_000);
+  const state = await c.agentJson(0, '/state');
+  const live = state.frameworks[0].executors.map((e: Json) => e.id).sort();
+  t.deepEqual(live, ids.slice(10).sort());
+  for (const e of executorsOf(state).filter((x) => ids.slice(0, 10).includes(x.id))) {
+    await c.until(() => processesUnder(e.directory).length === 0, 5000, `nothing left of ${e.id}`);
+  }
+  t.is((await c.getJson('/metrics/snapshot'))['master/tasks_running'], 10);
+});
+
 test('a task that exits 3 fails with its status; a missing binary fails', async (t) => {
   const c = await startCluster(t);
   const fw = await c.framework();
