@@ -62,15 +62,17 @@ export interface RawRequest {
    */
   readonly chunkBytes?: number;
   readonly timeoutMs?: number;
+  /** A keep-alive agent to reuse connections (default: a fresh connection per request). */
+  readonly agent?: http.Agent;
 }
 
-/** One HTTP request on a fresh connection; resolves with the whole response. */
+/** One HTTP request (on a fresh connection unless an agent is given); resolves with the whole response. */
 export function request(url: string, r: RawRequest = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const body = r.body === undefined ? undefined : typeof r.body === 'string' || Buffer.isBuffer(r.body) ? Buffer.from(r.body) : Buffer.from(JSON.stringify(r.body));
     const headers: Record<string, string> = { ...(r.headers ?? {}) };
     if (body !== undefined && r.chunkBytes === undefined) headers['Content-Length'] = String(body.length);
-    const req = http.request(url, { method: r.method ?? 'POST', headers, agent: false, timeout: r.timeoutMs ?? 15_000 });
+    const req = http.request(url, { method: r.method ?? 'POST', headers, agent: r.agent ?? false, timeout: r.timeoutMs ?? 15_000 });
     let answered = false;
     req.on('response', (res) => {
       answered = true;
@@ -156,6 +158,8 @@ export interface SubscribeOptions {
   readonly headers?: Record<string, string>;
   /** The endpoint (default /api/v1/scheduler; Mesos's C++ library uses /master/api/v1/scheduler). */
   readonly path?: string;
+  /** Make calls over kept-alive connections (default: a fresh connection per call). */
+  readonly keepAlive?: boolean;
 }
 
 interface Waiter {
@@ -180,6 +184,8 @@ export class Scheduler {
   /** Responses to the acknowledgements sent by autoAck. */
   readonly acks: Promise<RawResponse>[] = [];
   frameworkId = '';
+  /** Called with every event as it is decoded (before waitFor sees it); benchmarks time here. */
+  onEvent: ((e: Json) => void) | undefined;
   private readonly unclaimed: Json[] = [];
   private waiters: Waiter[] = [];
   private res: http.IncomingMessage | undefined;
@@ -187,6 +193,7 @@ export class Scheduler {
   private ended = false;
   private endWaiters: (() => void)[] = [];
   private failure: Error | undefined;
+  private callAgent: http.Agent | undefined;
 
   private constructor(
     readonly master: string,
@@ -226,6 +233,7 @@ export class Scheduler {
       req.on('error', reject);
       req.on('response', (res) => {
         const s = new Scheduler(master, res.statusCode ?? 0, res.headers, o.autoAck ?? true, path);
+        if (o.keepAlive) s.callAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
         s.req = req;
         s.res = res;
         if (s.status !== 200) {
@@ -265,6 +273,7 @@ export class Scheduler {
     const e = JSON.parse(text) as Json;
     this.events.push(e);
     if (e.type === 'SUBSCRIBED') this.frameworkId = e.subscribed.framework_id.value;
+    this.onEvent?.(e);
     if (this.autoAck && e.type === 'UPDATE' && e.update.status.uuid !== undefined) {
       const st = e.update.status;
       const ack = this.call({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: st.agent_id, task_id: st.task_id, uuid: st.uuid } });
@@ -344,6 +353,7 @@ export class Scheduler {
     return request(`http://${this.master}${this.path}`, {
       headers: { 'Content-Type': 'application/json', 'Mesos-Stream-Id': this.streamId, ...headers },
       body: { framework_id: { value: this.frameworkId }, ...body },
+      ...(this.callAgent ? { agent: this.callAgent } : {}),
     });
   }
 
@@ -409,6 +419,7 @@ export class Scheduler {
   close(): void {
     this.res?.destroy();
     this.req?.destroy();
+    this.callAgent?.destroy();
     this.finish();
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
