@@ -32,6 +32,7 @@ import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
 import { applyCheckpointed, checkpointResources, linkVolumes, readCheckpointedResources } from './volumes.ts';
 import type { Container, Containerizer, LaunchSpec, Termination } from './containerizer/containerizer.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
+import { type QoSController, type ResourceEstimator, type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
 import type { AgentPaths } from './paths.ts';
 import { readCheckpoints } from './recover.ts';
 import { StatusUpdateManager } from './status_updates.ts';
@@ -70,6 +71,13 @@ export interface AgentOptions {
   readonly executorReregistrationTimeoutMs?: number;
   /** Puts CommandInfo.uris into sandboxes (default: Mesos's defaults, cache in paths.fetcherCacheDir()). */
   readonly fetcher?: Fetcher;
+  /** Oversubscription (spec §3): default noop estimator and controller. */
+  readonly resourceEstimator?: ResourceEstimator;
+  readonly qosController?: QoSController;
+  /** --oversubscribed_resources_interval (default 15 s). */
+  readonly oversubscribedResourcesIntervalMs?: number;
+  /** --qos_correction_interval_min (default 0). */
+  readonly qosCorrectionIntervalMinMs?: number;
 }
 
 export interface RecoveryReport {
@@ -101,6 +109,8 @@ export class ExecutorRecord {
   readonly tasks = new Map<string, AgentTaskRecord>();
   readonly completedTasks: AgentTaskRecord[] = [];
   killRequested = false;
+  /** Evicted by a QoS correction: its tasks go TASK_LOST with REASON_CONTAINER_PREEMPTED. */
+  preempted = false;
   /** Resolves when the agent has finished handling the container's end (or its failed start). */
   done: Promise<void> = Promise.resolve();
   /** Set while the fetcher puts the URIs into the sandbox: aborting it stops the fetch. */
@@ -162,13 +172,30 @@ export class Agent {
   readonly fetcher: Fetcher;
   private readonly log: Logger;
   private sendToMaster: ((msg: AgentToMaster) => void) | undefined;
-  /** Container launches under way (see createExecutor). */
-  private launching = 0;
   /** Dynamic reservations and persistent volumes, as the master last said (resources.info). */
   checkpointed: Resources = Resources.EMPTY;
+  /** Container launches under way (see createExecutor). */
+  private launching = 0;
+
+  /** The estimator and QoS loops (spec §3.4). */
+  readonly oversubscription: OversubscriptionLoops;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger.child({ component: 'agent' });
+    const isRegistered = (): boolean => this.id !== undefined && this.isConnected;
+    this.oversubscription = new OversubscriptionLoops(
+      {
+        usage: () => this.usage(),
+        get registered() {
+          return isRegistered();
+        },
+        sendOversubscribed: (total) => this.send({ type: 'UPDATE_OVERSUBSCRIBED', oversubscribed: total.toArray() }),
+        preempt: (frameworkId, executorId) => this.preempt(frameworkId, executorId),
+      },
+      opts.resourceEstimator ?? new NoopResourceEstimator(),
+      opts.qosController ?? new NoopQoSController(),
+      { clock: opts.clock, logger: this.log, estimateIntervalMs: opts.oversubscribedResourcesIntervalMs ?? 15_000, correctionIntervalMs: opts.qosCorrectionIntervalMinMs ?? 0 },
+    );
     this.startTime = opts.clock.now();
     this.updates = new StatusUpdateManager(opts.clock, { forward: (frameworkId, status) => this.send({ type: 'STATUS_UPDATE', frameworkId, status }) }, this.log);
     this.fetcher = opts.fetcher ?? new Fetcher({ cacheDir: opts.paths.fetcherCacheDir(), logger: opts.logger });
@@ -328,6 +355,10 @@ export class Agent {
     }
     this.log.info({ agentId, masterId }, first ? 'registered with the master' : 're-registered with the master');
     this.updates.resume();
+    // The oversubscription loops start once registered (after recovery); a new master learns
+    // the last oversubscribed total at once.
+    this.oversubscription.registered();
+    this.oversubscription.start();
   }
 
   // ===========================================================================================
@@ -692,6 +723,57 @@ export class Agent {
     if (ex.container) await this.opts.containerizer.kill(ex.containerId, ex.isCommand ? this.opts.defaultKillGraceMs : grace);
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Oversubscription
+
+  /** What the estimator and the QoS controller see: every live executor, its allocation and statistics. */
+  async usage(): Promise<ResourceUsage> {
+    const executors: ResourceUsage['executors'][number][] = [];
+    for (const fw of this.frameworks.values()) {
+      for (const ex of fw.executors.values()) {
+        if (ex.state === 'TERMINATED') continue;
+        const tasks = Array.from(ex.tasks.values())
+          .filter((t) => !isTerminal(t.state))
+          .map((t) => ({ taskId: t.info.taskId, resources: toResources(t.info.resources) }));
+        for (const q of ex.queued.values()) tasks.push({ taskId: q.taskId, resources: toResources(q.resources) });
+        let allocated = ex.resources;
+        if (!ex.isCommand) {
+          allocated = toResources(ex.info!.resources);
+          for (const t of tasks) allocated = allocated.plus(t.resources);
+        }
+        const statistics = ex.container ? await this.opts.containerizer.usage(ex.containerId).catch(() => undefined) : undefined;
+        executors.push({
+          frameworkId: fw.id,
+          executorId: ex.id,
+          containerId: ex.containerId,
+          allocated,
+          revocable: !ex.resources.revocable().isEmpty() || !allocated.revocable().isEmpty(),
+          tasks,
+          ...(statistics ? { statistics } : {}),
+        });
+      }
+    }
+    return { executors, total: this.opts.resources };
+  }
+
+  /**
+   * A QoS correction's KILL (spec §3.4): a REGISTERING or RUNNING executor becomes TERMINATING
+   * and its container is destroyed at once; its tasks are then reported TASK_LOST with
+   * REASON_CONTAINER_PREEMPTED (executorTerminated). Unknown or terminating ones are skipped.
+   */
+  async preempt(frameworkId: string, executorId: string): Promise<void> {
+    const ex = this.frameworks.get(frameworkId)?.executors.get(executorId);
+    if (!ex || (ex.state !== 'REGISTERING' && ex.state !== 'RUNNING')) return;
+    this.metrics.inc('slave/executors_preempted');
+    ex.preempted = true;
+    ex.killRequested = true;
+    ex.state = 'TERMINATING';
+    ex.registrationTimer?.cancel();
+    ex.fetching?.abort();
+    await ex.starting;
+    if (ex.container) await this.opts.containerizer.kill(ex.containerId, 0);
+  }
+
   private maybeFinishFramework(fw: AgentFramework, removing = false): void {
     const live = Array.from(fw.executors.values()).some((e) => e.state !== 'TERMINATED');
     if (live) return;
@@ -711,6 +793,16 @@ export class Agent {
     ex.state = 'TERMINATED';
     if (ex.sink && !ex.sink.closed) ex.sink.close();
     this.metrics.inc('slave/executors_terminated');
+    if (ex.preempted) {
+      for (const task of Array.from(ex.tasks.values())) {
+        if (isTerminal(task.state)) continue;
+        await this.agentUpdate(fw, ex, task.info.taskId, 'TASK_LOST', 'REASON_CONTAINER_PREEMPTED', 'Container preempted by QoS correction');
+      }
+      for (const q of Array.from(ex.queued.values())) {
+        ex.queued.delete(q.taskId);
+        await this.agentUpdate(fw, ex, q.taskId, 'TASK_LOST', 'REASON_CONTAINER_PREEMPTED', 'Container preempted by QoS correction');
+      }
+    }
     if (t.limitation) {
       // The container went over a limit (cgroups/mem: the OOM killer) and was destroyed: its
       // live tasks fail with the limitation's reason and text, from the agent, as in Mesos.
@@ -885,6 +977,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.oversubscription.stop();
     await this.updates.close();
   }
 }

@@ -1024,6 +1024,14 @@ export class Master {
       }
       case 'UPDATE_OVERSUBSCRIBED':
         this.metrics.inc('master/messages_update_slave');
+        // Spec §3.5: first rescind every outstanding offer from this agent that holds revocable
+        // resources (they go back to the allocator), then replace the revocable part of the
+        // total. The agent's figure includes the revocable resources its executors hold, so
+        // tasks already running on revocable resources stay accounted for.
+        for (const id of Array.from(agent.offers)) {
+          const offer = this.offers.get(id);
+          if (offer && !offer.resources.revocable().isEmpty()) this.removeOffer(offer, { rescind: true });
+        }
         agent.total = agent.total.nonRevocable().plus(Resources.of(msg.oversubscribed.map((r) => ({ ...r, revocable: true }))));
         this.opts.allocator.updateAgent(agent.id, agent.total);
         this.loop.request();

@@ -90,7 +90,12 @@ export class FakeContainerizer implements Containerizer {
     return out;
   }
 
-  async usage(): Promise<Record<string, number> | undefined> {
+  /** Statistics a test sets per container (default: a small fixed figure). */
+  readonly stats = new Map<string, Record<string, number>>();
+
+  async usage(containerId?: string): Promise<Record<string, number> | undefined> {
+    const s = containerId === undefined ? undefined : this.stats.get(containerId);
+    if (s) return s;
     return { cpus_user_time_secs: 0.5, mem_rss_bytes: 1024 };
   }
 }
