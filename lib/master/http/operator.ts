@@ -4,7 +4,8 @@
  * `/master` prefix and with the `.json` aliases operators and the web UI still use.
  */
 import { Resources } from '../../common/resources/index.ts';
-import { attributesSummary, encodeLabels, encodeResources } from '../../proto/resources.ts';
+import { describeError } from '../../common/errors.ts';
+import { attributesSummary, decodeResourceInputs, encodeLabels, encodeResources } from '../../proto/resources.ts';
 import { type TaskState, isTerminal } from '../../proto/messages.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
@@ -350,6 +351,38 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
       methods: '*',
       handler: () => ({ status: 307, headers: { Location: `//${m.info.hostname}:${m.info.port}` } }),
     });
+  }
+  // Reservations and volumes (spec §6.5; 1.0+ semantics: 202 Accepted once the operation is
+  // applied by the master and sent to the agent to checkpoint).
+  const operations = [
+    ['reserve', 'RESERVE', 'resources'],
+    ['unreserve', 'UNRESERVE', 'resources'],
+    ['create-volumes', 'CREATE', 'volumes'],
+    ['destroy-volumes', 'DESTROY', 'volumes'],
+  ] as const;
+  for (const [name, type, field] of operations) {
+    for (const p of both(name)) {
+      server.route({
+        path: p,
+        methods: ['POST'],
+        handler: async (req) => {
+          if (!m.isRecovered) return textResponse(503, 'Master has not finished recovery');
+          const form = new URLSearchParams((await req.readBody()).toString('utf8'));
+          const agentId = form.get('slaveId');
+          if (!agentId) return textResponse(400, "Missing 'slaveId' query parameter in the request body");
+          const text = form.get(field);
+          if (text === null) return textResponse(400, `Missing '${field}' query parameter in the request body`);
+          let list;
+          try {
+            list = decodeResourceInputs(JSON.parse(text), field);
+          } catch (e) {
+            return textResponse(400, `Error in parsing '${field}' query parameter in the request body: ${describeError(e)}`);
+          }
+          const r = m.operatorOperation(agentId, type, list);
+          return r.status === 202 ? { status: 202 } : textResponse(r.status, r.message);
+        },
+      });
+    }
   }
   for (const p of both('teardown')) {
     server.route({
