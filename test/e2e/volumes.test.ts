@@ -89,11 +89,15 @@ test('scheduler API: reserve, create a volume, task 1 writes into it, task 2 rea
   await c.until(() => existsSync(volumeDir(c, 'v1')), 5000, 'the volume directory');
 
   const run = async (id: string, command: string) => {
-    const offer = await offerWith(fw, hasVolume('v1'), 'the volume');
-    const task = commandTask(id, command, { agent_id: offer.agent_id });
-    task.resources.push(volume('v1', 100));
-    await fw.accept([offer.id.value], [task]);
-    return fw.update(id, ['TASK_FINISHED', 'TASK_FAILED', 'TASK_LOST', 'TASK_ERROR'], 20_000);
+    for (;;) {
+      const offer = await offerWith(fw, hasVolume('v1'), 'the volume');
+      const task = commandTask(id, command, { agent_id: offer.agent_id });
+      task.resources.push(volume('v1', 100));
+      await fw.accept([offer.id.value], [task]);
+      const s = await fw.update(id, ['TASK_FINISHED', 'TASK_FAILED', 'TASK_LOST', 'TASK_ERROR'], 20_000);
+      // An offer made before an agent restart may have been rescinded meanwhile: take the next.
+      if (s.state !== 'TASK_LOST' || s.reason !== 'REASON_INVALID_OFFERS') return s;
+    }
   };
   const w = await run('writer', 'test -d data && echo persisted > data/file');
   t.is(w.state, 'TASK_FINISHED', w.message);
@@ -101,9 +105,25 @@ test('scheduler API: reserve, create a volume, task 1 writes into it, task 2 rea
   const r = await run('reader', 'test "$(cat data/file)" = persisted');
   t.is(r.state, 'TASK_FINISHED', r.message);
 
+  // The agent restarts, then the master: the volume and its data are still there, and the
+  // master's view (the volume is offered to the role) matches the agent's.
+  await c.restartAgent(0);
+  const again = await run('reader-after-agent-restart', 'test "$(cat data/file)" = persisted');
+  t.is(again.state, 'TASK_FINISHED', again.message);
+  const port = c.masterPort;
+  await c.stopMaster();
+  await c.startMaster(port);
+  await c.until(async () => (await c.getJson('/master/slaves')).slaves.length === 1, 10_000, 'the agent to re-register');
+  const fw2 = await c.framework(frameworkInfo({ name: 'volumes-2', role: 'web', principal: 'ops' }));
+  const o3 = await offerWith(fw2, hasVolume('v1'), 'the volume after a master restart');
+  const task = commandTask('reader-after-master-restart', 'test "$(cat data/file)" = persisted', { agent_id: o3.agent_id });
+  task.resources.push(volume('v1', 100));
+  await fw2.accept([o3.id.value], [task]);
+  t.is((await fw2.update('reader-after-master-restart', ['TASK_FINISHED', 'TASK_FAILED', 'TASK_LOST', 'TASK_ERROR'], 20_000)).state, 'TASK_FINISHED');
+
   // DESTROY (the volume is free again): the data is deleted.
-  const o2 = await offerWith(fw, hasVolume('v1'), 'the volume');
-  await fw.must({ type: 'ACCEPT', accept: { offer_ids: [o2.id], operations: [{ type: 'DESTROY', destroy: { volumes: [volume('v1', 100)] } }], filters: { refuse_seconds: 0 } } });
+  const o2 = await offerWith(fw2, hasVolume('v1'), 'the volume');
+  await fw2.must({ type: 'ACCEPT', accept: { offer_ids: [o2.id], operations: [{ type: 'DESTROY', destroy: { volumes: [volume('v1', 100)] } }], filters: { refuse_seconds: 0 } } });
   await c.until(() => !existsSync(volumeDir(c, 'v1')), 5000, 'the volume data to be deleted');
   const slave = (await c.getJson('/master/slaves')).slaves[0];
   t.is(slave.reserved_resources.web.disk, 200);

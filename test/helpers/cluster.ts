@@ -513,6 +513,17 @@ export class Cluster {
     await m?.stop();
   }
 
+  /** Stop agent `i` and start it again on its work dir: it recovers and re-registers. */
+  async restartAgent(i: number): Promise<RunningAgent> {
+    await this.agents[i]!.stop();
+    this.agents.splice(i, 1);
+    const a = await this.startAgent(i);
+    this.agents.splice(this.agents.indexOf(a), 1);
+    this.agents.splice(i, 0, a);
+    await a.registered;
+    return a;
+  }
+
   private async startAgent(i: number): Promise<RunningAgent> {
     const argv = [
       `--master=${this.masterAddress}`,
