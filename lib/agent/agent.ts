@@ -29,7 +29,7 @@ import {
   isTerminal,
 } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
-import { applyCheckpointed, checkpointResources, linkVolumes, readCheckpointedResources } from './volumes.ts';
+import { applyCheckpointed, checkpointResources, checkpointedOf, linkVolumes, readCheckpointedResources } from './volumes.ts';
 import type { Container, Containerizer, LaunchSpec, Termination } from './containerizer/containerizer.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type QoSController, type ResourceEstimator, type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
@@ -507,6 +507,12 @@ export class Agent {
       resources = toResources(task.resources).plus(info ? toResources(info.resources) : Resources.EMPTY);
     } catch (e) {
       await this.agentUpdate(fw, undefined, task.taskId, 'TASK_ERROR', 'REASON_TASK_INVALID', `Task has invalid resources: ${describeError(e)}`);
+      return;
+    }
+    // Reservations or volumes this agent has not checkpointed (a CHECKPOINT_RESOURCES lost or
+    // overtaken): not launched (mesos-agent-features §4.3).
+    if (!this.checkpointed.contains(checkpointedOf(resources))) {
+      await this.agentUpdate(fw, undefined, task.taskId, 'TASK_LOST', 'REASON_RESOURCES_UNKNOWN', 'Task uses checkpointed resources (reservations or persistent volumes) unknown to the agent');
       return;
     }
     const name = info?.name ?? `Command Executor (Task: ${task.taskId}) (Command: ${command.shell ? `sh -c '${command.value ?? ''}'` : (command.value ?? '')})`;

@@ -87,3 +87,15 @@ test('checkpointed resources that do not fit the flags are refused', (t) => {
   t.throws(() => volumeTarget('/sb', '/abs'));
   t.is(volumeTarget('/sb', 'a/b'), '/sb/a/b');
 });
+
+test('a task using a volume the agent has not checkpointed is LOST with REASON_RESOURCES_UNKNOWN', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-volumes-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { agent, containerizer, sent } = makeAgent(dir);
+  await agent.recover();
+  await agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: task('t1', [vol('v1', 10)]) });
+  t.is(containerizer.launched.length, 0);
+  const update = sent.find((m): m is Extract<AgentToMaster, { type: 'STATUS_UPDATE' }> => m.type === 'STATUS_UPDATE');
+  t.like(update?.status, { taskId: 't1', state: 'TASK_LOST', reason: 'REASON_RESOURCES_UNKNOWN' });
+});
