@@ -1,7 +1,9 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
-import { flag, formatDuration, optionalFlag, parseBool, parseBytes, parseDuration, parsePort, str } from '../common/flags.ts';
+import { flag, formatDuration, optionalFlag, parseBool, parseBytes, parseDuration, parseNonNegativeInt, parsePort, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
+import { parseResourcesText } from '../common/resources/index.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/isolation.ts';
+import { controllerName, estimatorName } from './oversubscription/index.ts';
 
 function parseMasterAddress(text: string): string {
   const t = text.trim();
@@ -22,6 +24,18 @@ function parseEnvObject(text: string): Record<string, string> {
     throw new Error('must be a JSON object of strings');
   }
   return v as Record<string, string>;
+}
+
+function fraction(text: string): number {
+  const v = Number(text);
+  if (text.trim() === '' || !(v >= 0 && v < 1)) throw new Error(`'${text}' is not a number in [0, 1)`);
+  return v;
+}
+
+function positive(text: string): number {
+  const v = Number(text);
+  if (text.trim() === '' || !(v > 0) || !Number.isFinite(v)) throw new Error(`'${text}' is not a positive number`);
+  return v;
 }
 
 function formatBytes(n: number): string {
@@ -69,6 +83,37 @@ export const agentFlags = {
     boolean: true,
     parse: parseBool,
   }),
+  resource_estimator: optionalFlag({
+    help: 'Resource estimator (oversubscription): noop (default: no revocable resources), fixed (--oversubscribed_resources), usage (idle allocated cpus); Mesos module names org_apache_mesos_FixedResourceEstimator work too',
+    parse: (t: string) => estimatorName(t),
+  }),
+  oversubscribed_resources: optionalFlag({
+    help: "fixed estimator: the revocable resources to offer, e.g. 'cpus:2' (Mesos module parameter `resources`); those held by revocable tasks are subtracted",
+    parse: (t: string) => {
+      parseResourcesText(t);
+      return t;
+    },
+  }),
+  usage_estimator_margin: flag({ help: 'usage estimator: fraction of the idle allocated cpus kept back', default: 0.2, parse: (t: string) => fraction(t) }),
+  usage_estimator_window: flag({ help: 'usage estimator: the estimate is the smallest of this many last polls (grows slowly, shrinks at once)', default: 4, parse: (t: string) => {
+    const n = parseNonNegativeInt(t);
+    if (n < 1) throw new Error('must be at least 1');
+    return n;
+  } }),
+  oversubscribed_resources_interval: flag({ help: 'How often the resource estimator is polled', default: 15_000, parse: parseDuration, show: formatDuration }),
+  qos_controller: optionalFlag({
+    help: 'QoS controller: noop (default: no corrections) or load (evict revocable containers over --qos_load_threshold_5min/_15min); org_apache_mesos_LoadQoSController works too',
+    parse: (t: string) => controllerName(t),
+  }),
+  qos_correction_interval_min: flag({
+    help: 'Least time between two corrections() calls of the QoS controller (default 0 as in Mesos; the agent still waits 100ms between calls)',
+    default: 0,
+    parse: parseDuration,
+    show: formatDuration,
+  }),
+  qos_load_threshold_5min: optionalFlag({ help: 'load controller: evict when the 5-minute load average is above this', parse: (t: string) => positive(t) }),
+  qos_load_threshold_15min: optionalFlag({ help: 'load controller: evict when the 15-minute load average is above this', parse: (t: string) => positive(t) }),
+  revocable_cpu_low_priority: flag({ help: 'cgroups/cpu: containers with revocable cpus get 10 cpu shares per cpu instead of 1024', default: true, boolean: true, parse: parseBool }),
   executor_environment_variables: optionalFlag({ help: 'JSON object: the environment executors get instead of the agent\'s', parse: parseEnvObject }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING or ERROR', default: 'INFO', parse: (t: string) => t.toUpperCase() }),

@@ -11,6 +11,7 @@ import { Fetcher } from '../agent/fetcher/fetcher.ts';
 import type { agentFlags } from '../agent/flags.ts';
 import { agentRoutes } from '../agent/http/routes.ts';
 import { MasterLink } from '../agent/master_link.ts';
+import { createQoSController, createResourceEstimator } from '../agent/oversubscription/index.ts';
 import { AgentPaths } from '../agent/paths.ts';
 import type { FlagValues } from '../common/flags.ts';
 import type { Logger } from '../common/log.ts';
@@ -106,11 +107,25 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   const resources = agentResources(flags.resources, flags.default_role, await hostFacts(flags.work_dir));
   const attributes = flags.attributes === undefined ? [] : parseAttributesText(flags.attributes);
   // The isolators of --isolation, and the launcher they need (cgroups found here, before listening).
+  // Oversubscription (spec §3): a bad --resource_estimator/--qos_controller set-up fails here, before listening.
+  const resourceEstimator = createResourceEstimator({
+    name: flags.resource_estimator,
+    ...(flags.oversubscribed_resources === undefined ? {} : { resources: flags.oversubscribed_resources }),
+    margin: flags.usage_estimator_margin,
+    window: flags.usage_estimator_window,
+    clock: systemClock,
+  });
+  const qosController = createQoSController({
+    name: flags.qos_controller,
+    ...(flags.qos_load_threshold_5min === undefined ? {} : { threshold5min: flags.qos_load_threshold_5min }),
+    ...(flags.qos_load_threshold_15min === undefined ? {} : { threshold15min: flags.qos_load_threshold_15min }),
+  });
   const containerizer = createContainerizer({
     isolation: flags.isolation,
     cgroupsHierarchy: flags.cgroups_hierarchy,
     cgroupsRoot: flags.cgroups_root,
     cgroupsEnableCfs: flags.cgroups_enable_cfs,
+    revocableCpuLowPriority: flags.revocable_cpu_low_priority,
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
   });
   const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
@@ -147,6 +162,10 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     switchUser: flags.switch_user && process.getuid?.() === 0,
     launchesInFlight: 4,
     fetcher,
+    resourceEstimator,
+    qosController,
+    oversubscribedResourcesIntervalMs: flags.oversubscribed_resources_interval,
+    qosCorrectionIntervalMinMs: flags.qos_correction_interval_min,
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
   const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, scheme: client.scheme, backoffFactorMs: flags.registration_backoff_factor });

@@ -18,9 +18,13 @@ import {
   createQoSController,
   createResourceEstimator,
 } from '../../lib/agent/oversubscription/index.ts';
+import { CgroupsCpuIsolator } from '../../lib/agent/containerizer/isolators/cgroups_cpu.ts';
+import { agentFlags } from '../../lib/agent/flags.ts';
 import { AgentPaths } from '../../lib/agent/paths.ts';
 import { FakeClock } from '../../lib/common/clock.ts';
+import { parseFlags } from '../../lib/common/flags.ts';
 import { silentLogger } from '../../lib/common/log.ts';
+import type { Cgroups } from '../../lib/linux/index.ts';
 import { Resources, parseResourcesText } from '../../lib/common/resources/index.ts';
 import type { AgentToMaster } from '../../lib/proto/internal.ts';
 import type { Offer, TaskInfo } from '../../lib/proto/messages.ts';
@@ -294,4 +298,35 @@ test('estimators and controllers by name; Mesos module names; bad configurations
   t.throws(() => createResourceEstimator({ name: 'magic', margin: 0.2, window: 4, clock }), { message: /unknown resource estimator/ });
   t.true(createQoSController({ name: 'org_apache_mesos_LoadQoSController', threshold5min: 6 }) instanceof LoadQoSController);
   t.throws(() => createQoSController({ name: 'load' }), { message: /qos_load_threshold/ });
+});
+
+test('cgroups/cpu: revocable cpus get 10 shares per cpu (at least 10) with --revocable_cpu_low_priority, 1024 without', async (t) => {
+  const shares = new Map<string, number>();
+  const cgroups = { hierarchy: '/fake', has: () => true, create() {}, setCpuShares: (p: string, s: number) => shares.set(p, s), setCpuQuota() {} } as unknown as Cgroups;
+  const low = new CgroupsCpuIsolator({ cgroups, root: 'corral', enableCfs: false });
+  const cfg = (containerId: string, r: Resources) => ({ containerId, sandbox: '/nonexistent', resources: r });
+  await low.prepare(cfg('rev', revocable('cpus:2').plus(parseResourcesText('mem:64'))));
+  await low.prepare(cfg('tiny', revocable('cpus:0.1')));
+  await low.prepare(cfg('plain', parseResourcesText('cpus:2;mem:64')));
+  t.is(shares.get('corral/rev'), 20);
+  t.is(shares.get('corral/tiny'), 10);
+  t.is(shares.get('corral/plain'), 2048);
+  const off = new CgroupsCpuIsolator({ cgroups, root: 'other', enableCfs: false, revocableCpuLowPriority: false });
+  await off.prepare(cfg('rev', revocable('cpus:2')));
+  t.is(shares.get('other/rev'), 2048);
+});
+
+test('agent flags: oversubscription defaults as Mesos (15secs, 0, low priority on), names checked, bad values refused', (t) => {
+  const f = parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x'], env: {} }).values;
+  t.is(f.oversubscribed_resources_interval, 15_000);
+  t.is(f.qos_correction_interval_min, 0);
+  t.true(f.revocable_cpu_low_priority);
+  t.is(f.resource_estimator, undefined);
+  const g = parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--resource_estimator=org_apache_mesos_FixedResourceEstimator', '--oversubscribed_resources=cpus:2', '--qos_controller=load', '--qos_load_threshold_5min=6', '--qos_correction_interval_min=20secs'], env: {} }).values;
+  t.is(g.resource_estimator, 'fixed');
+  t.is(g.qos_controller, 'load');
+  t.is(g.qos_load_threshold_5min, 6);
+  t.is(g.qos_correction_interval_min, 20_000);
+  t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--resource_estimator=magic'], env: {} }), { message: /resource_estimator/ });
+  t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--usage_estimator_margin=1.5'], env: {} }), { message: /usage_estimator_margin/ });
 });

@@ -26,13 +26,15 @@ export interface ContainerizerFlags extends Omit<PosixContainerizerOptions, 'iso
   readonly cgroupsRoot?: string;
   /** `--cgroups_enable_cfs`. */
   readonly cgroupsEnableCfs?: boolean;
+  /** `--revocable_cpu_low_priority` (default true): cgroups/cpu gives revocable containers 10 shares per cpu. */
+  readonly revocableCpuLowPriority?: boolean;
   /** Use these cgroups instead of discovering them at `cgroupsHierarchy`. */
   readonly cgroups?: Cgroups;
 }
 
 export function createContainerizer(flags: ContainerizerFlags): PosixContainerizer {
   const names = parseIsolation(flags.isolation);
-  const { isolation: _i, cgroupsHierarchy, cgroupsRoot, cgroupsEnableCfs, cgroups: given, ...rest } = flags;
+  const { isolation: _i, cgroupsHierarchy, cgroupsRoot, cgroupsEnableCfs, revocableCpuLowPriority, cgroups: given, ...rest } = flags;
   if (!needsLinuxLauncher(names)) return new PosixContainerizer({ ...rest, isolators: names.map((n) => posixIsolator(n)) });
   const root = cgroupsRoot ?? 'corral';
   if (!/^[A-Za-z0-9_.\-/]+$/.test(root) || root.split('/').some((p) => p === '..' || p === '.')) {
@@ -47,7 +49,7 @@ export function createContainerizer(flags: ContainerizerFlags): PosixContaineriz
   const isolators = names.map((n): Isolator => {
     switch (n) {
       case 'cgroups/cpu':
-        return new CgroupsCpuIsolator({ cgroups, root, enableCfs: cgroupsEnableCfs ?? false });
+        return new CgroupsCpuIsolator({ cgroups, root, enableCfs: cgroupsEnableCfs ?? false, revocableCpuLowPriority: revocableCpuLowPriority ?? true });
       case 'cgroups/mem':
         return new CgroupsMemIsolator({ cgroups, root });
       case 'namespaces/pid':

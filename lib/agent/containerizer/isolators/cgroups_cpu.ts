@@ -3,6 +3,8 @@
  * cgroup `<cgroups_root>/<container id>` in the cpu and cpuacct controllers.
  *
  *   - cpu.shares = 1024 per cpu (at least 2, the kernel's minimum); on v2 cpu.weight, converted;
+ *   - a container with revocable cpus runs at low priority (`--revocable_cpu_low_priority`, on by
+ *     default; Mesos 0.24+): 10 shares per cpu, at least 10, so it yields to every other container;
  *   - with CFS enabled (`--cgroups_enable_cfs`): period 100 ms, quota cpus × period (at least
  *     1 ms): a hard cap;
  *   - set when prepared (before the command runs) and on every update.
@@ -18,6 +20,8 @@ import { containerCgroup, type ContainerConfig, type Isolator, type RecoveredCon
 
 export const CPU_SHARES_PER_CPU = 1024;
 export const MIN_CPU_SHARES = 2;
+export const CPU_SHARES_PER_CPU_REVOCABLE = 10;
+export const MIN_CPU_SHARES_REVOCABLE = 10;
 export const CPU_CFS_PERIOD_US = 100_000;
 export const MIN_CPU_CFS_QUOTA_US = 1_000;
 
@@ -29,6 +33,8 @@ export interface CgroupsCpuOptions {
   readonly root: string;
   /** `--cgroups_enable_cfs`. */
   readonly enableCfs: boolean;
+  /** `--revocable_cpu_low_priority` (default true). */
+  readonly revocableCpuLowPriority?: boolean;
 }
 
 export class CgroupsCpuIsolator implements Isolator {
@@ -36,6 +42,7 @@ export class CgroupsCpuIsolator implements Isolator {
   private readonly cgroups: Cgroups;
   private readonly root: string;
   private readonly enableCfs: boolean;
+  private readonly revocableLow: boolean;
   /** Containers it holds. */
   private readonly known = new Set<string>();
 
@@ -43,6 +50,7 @@ export class CgroupsCpuIsolator implements Isolator {
     this.cgroups = opts.cgroups;
     this.root = opts.root;
     this.enableCfs = opts.enableCfs;
+    this.revocableLow = opts.revocableCpuLowPriority ?? true;
     for (const c of CONTROLLERS) {
       if (!opts.cgroups.has(c)) throw new CorralError('ISOLATION_UNAVAILABLE', `cgroups/cpu needs the ${c} controller, which is not available under ${opts.cgroups.hierarchy}`);
     }
@@ -69,7 +77,8 @@ export class CgroupsCpuIsolator implements Isolator {
 
   private apply(path: string, resources: Resources): void {
     const cpus = resources.scalar('cpus');
-    this.cgroups.setCpuShares(path, Math.max(MIN_CPU_SHARES, Math.round(CPU_SHARES_PER_CPU * cpus)));
+    const low = this.revocableLow && resources.revocable().scalar('cpus') > 0;
+    this.cgroups.setCpuShares(path, low ? Math.max(MIN_CPU_SHARES_REVOCABLE, Math.round(CPU_SHARES_PER_CPU_REVOCABLE * cpus)) : Math.max(MIN_CPU_SHARES, Math.round(CPU_SHARES_PER_CPU * cpus)));
     if (this.enableCfs) {
       this.cgroups.setCpuQuota(path, Math.max(MIN_CPU_CFS_QUOTA_US, Math.round(CPU_CFS_PERIOD_US * cpus)), CPU_CFS_PERIOD_US);
     }
