@@ -833,7 +833,7 @@ export class Agent {
           message = `Command terminated with signal ${t.signal}`;
         } else {
           state = 'TASK_FAILED';
-          message = t.exitCode === undefined ? `Command failed: ${t.message ?? 'unknown'}` : `Command exited with status ${t.exitCode}`;
+          message = t.exitCode === undefined ? `Command failed: ${t.message ?? 'unknown'}` : `Command exited with status ${t.exitCode}${t.message ? ` (${t.message})` : ''}`;
         }
         await this.executorUpdate(fw, ex, task, state, message);
       }
