@@ -113,6 +113,7 @@ export const agentFlags = {
   }),
   qos_load_threshold_5min: optionalFlag({ help: 'load controller: evict when the 5-minute load average is above this', parse: (t: string) => positive(t) }),
   qos_load_threshold_15min: optionalFlag({ help: 'load controller: evict when the 15-minute load average is above this', parse: (t: string) => positive(t) }),
+  qos_loadavg_file: optionalFlag({ help: 'load controller: read the load averages from this file (/proc/loadavg format) instead of the kernel (tests, drills)', parse: str }),
   revocable_cpu_low_priority: flag({ help: 'cgroups/cpu: containers with revocable cpus get 10 cpu shares per cpu instead of 1024', default: true, boolean: true, parse: parseBool }),
   executor_environment_variables: optionalFlag({ help: 'JSON object: the environment executors get instead of the agent\'s', parse: parseEnvObject }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),

@@ -119,6 +119,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     name: flags.qos_controller,
     ...(flags.qos_load_threshold_5min === undefined ? {} : { threshold5min: flags.qos_load_threshold_5min }),
     ...(flags.qos_load_threshold_15min === undefined ? {} : { threshold15min: flags.qos_load_threshold_15min }),
+    ...(flags.qos_loadavg_file === undefined ? {} : { loadavgFile: flags.qos_loadavg_file }),
   });
   const containerizer = createContainerizer({
     isolation: flags.isolation,

@@ -4,6 +4,10 @@
  * task on them; a framework without the capability never sees revocable resources; the agent's
  * metrics count the revocable total.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { type Json, commandTask, frameworkInfo, startCluster } from '../helpers/cluster.ts';
 
@@ -41,4 +45,119 @@ test('fixed estimator: a capable framework runs a task on revocable cpus; an inc
   t.false(plain.events.some((x: Json) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable)), 'no revocable offer for the incapable framework');
   await capable.kill('on-revocable');
   await capable.update('on-revocable', 'TASK_KILLED', 15_000);
+});
+
+/** Wait until the framework holds both a revocable and a regular offer of one agent. */
+async function bothOffers(fw: Json): Promise<{ rev: Json; regular: Json }> {
+  let rev: Json;
+  let regular: Json;
+  const deadline = Date.now() + 20_000;
+  while (!(rev && regular)) {
+    if (Date.now() > deadline) throw new Error('no revocable + regular offers');
+    for (const o of await fw.offers(20_000)) {
+      if (isRevocable(o)) rev = o;
+      else regular = o;
+    }
+  }
+  return { rev, regular };
+}
+
+const task = (id: string, command: string, agentId: Json, cpus: number, rev: boolean) =>
+  commandTask(id, command, {
+    agent_id: agentId,
+    resources: [
+      { name: 'cpus', type: 'SCALAR', scalar: { value: cpus }, ...(rev ? { revocable: {} } : {}) },
+      { name: 'mem', type: 'SCALAR', scalar: { value: 32 } },
+    ],
+  });
+
+test('load controller (load read from --qos_loadavg_file): over the 5-minute threshold the revocable task is LOST with REASON_CONTAINER_PREEMPTED, the regular one keeps running', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'corral-test-loadavg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'loadavg');
+  writeFileSync(file, '0.10 0.20 0.30 1/100 1234\n');
+  const c = await startCluster(t, {
+    agentArgs: [
+      '--resource_estimator=fixed',
+      '--oversubscribed_resources=cpus:2',
+      '--oversubscribed_resources_interval=100ms',
+      '--qos_controller=load',
+      '--qos_load_threshold_5min=6',
+      '--qos_load_threshold_15min=4',
+      `--qos_loadavg_file=${file}`,
+      '--qos_correction_interval_min=100ms',
+    ],
+  });
+  const fw = await c.subscribe(frameworkInfo({ name: 'batch', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
+  const { rev, regular } = await bothOffers(fw);
+  await fw.accept([rev.id.value, regular.id.value], [task('batch', 'sleep 60', rev.agent_id, 1, true), task('web', 'sleep 60', rev.agent_id, 0.5, false)]);
+  await fw.update('batch', 'TASK_RUNNING', 15_000);
+  await fw.update('web', 'TASK_RUNNING', 15_000);
+  await new Promise((r) => setTimeout(r, 500));
+  t.false(fw.events.some((x: Json) => x.type === 'UPDATE' && x.update.status.state === 'TASK_LOST'), 'under the thresholds nothing is evicted');
+  const started = Date.now();
+  writeFileSync(file, '1.00 7.50 2.00 3/100 1234\n');
+  const lost = await fw.update('batch', 'TASK_LOST', 15_000);
+  t.log(`evicted ${Date.now() - started} ms after the load passed the threshold`);
+  t.is(lost.reason, 'REASON_CONTAINER_PREEMPTED');
+  t.is(lost.source, 'SOURCE_AGENT');
+  t.is(lost.message, 'Container preempted by QoS correction');
+  await new Promise((r) => setTimeout(r, 500));
+  t.false(fw.events.some((x: Json) => x.type === 'UPDATE' && x.update.status.task_id.value === 'web' && x.update.status.state !== 'TASK_RUNNING'));
+  const state = await c.getJson('/master/state');
+  const web = state.frameworks[0].tasks.find((x: Json) => x.id === 'web');
+  t.is(web?.state, 'TASK_RUNNING');
+  await fw.kill('web');
+  await fw.update('web', 'TASK_KILLED', 15_000);
+});
+
+test('usage estimator: an idle allocated task makes revocable cpus that are offered, and rescinded when the task gets busy', async (t) => {
+  const c = await startCluster(t, {
+    agentArgs: ['--resource_estimator=usage', '--usage_estimator_margin=0.2', '--usage_estimator_window=2', '--oversubscribed_resources_interval=200ms'],
+  });
+  const fw = await c.subscribe(frameworkInfo({ name: 'batch', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
+  const offers = await fw.offers(15_000);
+  t.false(offers.some(isRevocable), 'nothing is allocated yet: nothing to oversubscribe');
+  const o = offers[0];
+  // Idle for 4 s, then busy on one cpu.
+  await fw.accept([o.id.value], [task('lazy', 'sleep 4; while :; do :; done', o.agent_id, 1, false)]);
+  await fw.update('lazy', 'TASK_RUNNING', 15_000);
+  const e = await fw.waitFor((x) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable), 10_000, 'a revocable offer');
+  const rev = (e.offers.offers as Json[]).find(isRevocable);
+  const cpus = rev.resources[0].scalar.value;
+  t.log(`revocable offer: ${cpus} cpus`);
+  t.true(cpus > 0.5 && cpus <= 0.8, `about (1 − 0.2) × idle 1 cpu, got ${cpus}`);
+  await fw.waitFor((x) => x.type === 'RESCIND' && x.rescind.offer_id.value === rev.id.value, 15_000, 'the rescind once the task is busy');
+  t.pass();
+  await fw.kill('lazy');
+  await fw.update('lazy', 'TASK_KILLED', 15_000);
+});
+
+test('load controller with the real load average: busy processes push the 5-minute load over a threshold just above it, and the revocable task is evicted', async (t) => {
+  const [l1 = 0, l5 = 0] = loadavg();
+  // Just above where the 5-minute load is and where it is heading; busy loops make it climb.
+  const threshold = Math.max(l1, l5) + 0.05;
+  const c = await startCluster(t, {
+    agentArgs: [
+      '--resource_estimator=fixed',
+      '--oversubscribed_resources=cpus:1',
+      '--oversubscribed_resources_interval=100ms',
+      '--qos_controller=load',
+      `--qos_load_threshold_5min=${threshold.toFixed(2)}`,
+      '--qos_correction_interval_min=500ms',
+    ],
+  });
+  const fw = await c.subscribe(frameworkInfo({ name: 'batch', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
+  const { rev, regular } = await bothOffers(fw);
+  await fw.accept([rev.id.value, regular.id.value], [task('batch', 'sleep 120', rev.agent_id, 1, true)]);
+  await fw.update('batch', 'TASK_RUNNING', 15_000);
+  const busy: ChildProcess[] = [];
+  t.teardown(() => {
+    for (const b of busy) b.kill('SIGKILL');
+  });
+  for (let i = 0; i < 6; i++) busy.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+  const started = Date.now();
+  const lost = await fw.update('batch', 'TASK_LOST', 90_000);
+  t.log(`threshold ${threshold.toFixed(2)}: evicted after ${Date.now() - started} ms of load (5-min load now ${loadavg()[1]!.toFixed(2)})`);
+  t.is(lost.reason, 'REASON_CONTAINER_PREEMPTED');
 });

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../../common/clock.ts';
 import type { QoSController, ResourceEstimator } from './api.ts';
-import { LoadQoSController, NoopQoSController } from './controllers.ts';
+import { LoadQoSController, NoopQoSController, loadavgFromFile } from './controllers.ts';
 import { FixedResourceEstimator, NoopResourceEstimator, UsageResourceEstimator } from './estimators.ts';
 
 export * from './api.ts';
@@ -52,12 +52,13 @@ export function createResourceEstimator(c: EstimatorConfig): ResourceEstimator {
   }
 }
 
-export function createQoSController(c: { name: string | undefined; threshold5min?: number; threshold15min?: number }): QoSController {
+export function createQoSController(c: { name: string | undefined; threshold5min?: number; threshold15min?: number; loadavgFile?: string }): QoSController {
   switch (c.name === undefined ? 'noop' : controllerName(c.name)) {
     case 'load':
       return new LoadQoSController({
         ...(c.threshold5min === undefined ? {} : { threshold5min: c.threshold5min }),
         ...(c.threshold15min === undefined ? {} : { threshold15min: c.threshold15min }),
+        ...(c.loadavgFile === undefined ? {} : { loadavg: loadavgFromFile(c.loadavgFile) }),
       });
     default:
       return new NoopQoSController();
