@@ -12,7 +12,8 @@
  * link goes with the sandbox while the data stays. Unlike 0.23, nested relative container
  * paths are allowed (the parents are made); absolute ones and `..` are refused.
  */
-import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { CorralError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
@@ -91,15 +92,19 @@ export function volumeTarget(sandbox: string, containerPath: string): string {
   return join(sandbox, rel);
 }
 
-/** Link every persistent volume in `resources` into the sandbox. */
+/**
+ * Link every persistent volume in `resources` into the sandbox. Synchronous calls: three tiny
+ * syscalls cost far less than three trips through libuv's thread pool (bench/volumes).
+ */
 export async function linkVolumes(paths: AgentPaths, sandbox: string, resources: Resources): Promise<void> {
   for (const v of resources.persistentVolumes()) {
     const source = paths.volumeDir(v.role, v.disk!.persistence!.id);
     const target = volumeTarget(sandbox, v.disk!.volume!.containerPath);
-    await mkdir(source, { recursive: true });
-    await mkdir(dirname(target), { recursive: true });
+    mkdirSync(source, { recursive: true });
+    const parent = dirname(target);
+    if (parent !== sandbox) mkdirSync(parent, { recursive: true });
     try {
-      await symlink(source, target);
+      symlinkSync(source, target);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }

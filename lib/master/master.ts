@@ -662,8 +662,21 @@ export class Master {
   private checkpointAgent(agent: Agent): void {
     const resources = agent.checkpointed.toArray();
     this.sendAgent(agent, { type: 'CHECKPOINT_RESOURCES', resources });
-    this.opts.registry.updateAgent({ id: agent.id, info: agent.info, checkpointedResources: resources }).catch((e: unknown) => {
-      this.log.error({ agentId: agent.id, error: describeError(e) }, 'cannot record the agent\'s checkpointed resources in the registry');
+    // The registry records the change with the others made in the same turn: one write for a
+    // burst of operations instead of one per operation (bench/volumes).
+    this.registryDirty.add(agent);
+    if (this.registryDirty.size === 1) queueMicrotask(() => this.flushRegistry());
+  }
+
+  private readonly registryDirty = new Set<Agent>();
+
+  private flushRegistry(): void {
+    const agents = Array.from(this.registryDirty).filter((a) => this.agents.get(a.id) === a);
+    this.registryDirty.clear();
+    if (agents.length === 0) return;
+    const batch = agents.map((a) => ({ id: a.id, info: a.info, checkpointedResources: a.checkpointed.toArray() }));
+    this.opts.registry.updateAgents(batch).catch((e: unknown) => {
+      this.log.error({ agents: batch.length, error: describeError(e) }, "cannot record the agents' checkpointed resources in the registry");
     });
   }
 

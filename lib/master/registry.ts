@@ -26,6 +26,8 @@ export interface Registry {
   recover(): Promise<RegistryState>;
   admitAgent(agent: RegistryAgent): Promise<void>;
   updateAgent(agent: RegistryAgent): Promise<void>;
+  /** Several agents in one write (the master batches checkpointed-resource changes). */
+  updateAgents(agents: readonly RegistryAgent[]): Promise<void>;
   removeAgent(id: string): Promise<void>;
   /** Bytes of the last stored state (for metrics). */
   size(): number;
@@ -46,6 +48,11 @@ export class MemoryRegistry implements Registry {
 
   async updateAgent(agent: RegistryAgent): Promise<void> {
     this.agents.set(agent.id, agent);
+    await this.persist();
+  }
+
+  async updateAgents(agents: readonly RegistryAgent[]): Promise<void> {
+    for (const a of agents) this.agents.set(a.id, a);
     await this.persist();
   }
 
