@@ -762,6 +762,24 @@ export class Agent {
     return { executors, total: this.opts.resources };
   }
 
+  /** Resources held by live executors and their live and queued tasks (revocable ones included). */
+  allocatedResources(): Resources {
+    let sum = Resources.EMPTY;
+    for (const fw of this.frameworks.values()) {
+      for (const ex of fw.executors.values()) {
+        if (ex.state === 'TERMINATED') continue;
+        if (ex.isCommand) {
+          sum = sum.plus(ex.resources);
+          continue;
+        }
+        sum = sum.plus(toResources(ex.info!.resources));
+        for (const t of ex.tasks.values()) if (!isTerminal(t.state)) sum = sum.plus(toResources(t.info.resources));
+        for (const q of ex.queued.values()) sum = sum.plus(toResources(q.resources));
+      }
+    }
+    return sum;
+  }
+
   /**
    * A QoS correction's KILL (spec §3.4): a REGISTERING or RUNNING executor becomes TERMINATING
    * and its container is destroyed at once; its tasks are then reported TASK_LOST with

@@ -42,6 +42,8 @@ test('fixed estimator: a capable framework runs a task on revocable cpus; an inc
   const metrics = await c.getJson('/metrics/snapshot');
   t.is(metrics['master/cpus_revocable_total'], 2);
   t.is(metrics['master/cpus_revocable_used'], 1);
+  const agentMetrics = await c.agentJson(0, '/metrics/snapshot');
+  t.like(agentMetrics, { 'slave/cpus_revocable_total': 2, 'slave/cpus_revocable_used': 1, 'slave/cpus_revocable_percent': 0.5, 'slave/cpus_used': 0, 'slave/mem_used': 32 });
   t.false(plain.events.some((x: Json) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable)), 'no revocable offer for the incapable framework');
   await capable.kill('on-revocable');
   await capable.update('on-revocable', 'TASK_KILLED', 15_000);

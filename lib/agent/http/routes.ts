@@ -248,6 +248,22 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
         staging += ex.queued.size;
       }
       const r = agent.options.resources;
+      // Spec §3.5: *_used counts non-revocable resources only; the revocable total is what the
+      // agent last told the master (held + estimate).
+      const used = agent.allocatedResources();
+      const revTotal = agent.oversubscription.lastTotal;
+      const resourceFigures: Record<string, number> = {};
+      for (const name of ['cpus', 'mem', 'disk']) {
+        const t = r.scalar(name);
+        const u = used.nonRevocable().scalar(name);
+        const rt = revTotal.scalar(name);
+        const ru = used.revocable().scalar(name);
+        resourceFigures[`slave/${name}_used`] = u;
+        resourceFigures[`slave/${name}_percent`] = t > 0 ? u / t : 0;
+        resourceFigures[`slave/${name}_revocable_total`] = rt;
+        resourceFigures[`slave/${name}_revocable_used`] = ru;
+        resourceFigures[`slave/${name}_revocable_percent`] = rt > 0 ? ru / rt : 0;
+      }
       return jsonResponse(
         req,
         agent.metrics.snapshot({
@@ -260,6 +276,7 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
           'slave/cpus_total': r.scalar('cpus'),
           'slave/mem_total': r.scalar('mem'),
           'slave/disk_total': r.scalar('disk'),
+          ...resourceFigures,
         }),
       );
     },
