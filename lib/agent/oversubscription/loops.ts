@@ -31,6 +31,8 @@ export class OversubscriptionLoops {
   private estimateTimer: TimerHandle | undefined;
   private correctionTimer: TimerHandle | undefined;
   private stopped = true;
+  /** The usage of the poll under way: the estimator and the held sum see the same snapshot. */
+  private snapshot: Promise<ResourceUsage> | undefined;
   /** Finished estimator polls and correction rounds (tests wait on these). */
   polls = 0;
   rounds = 0;
@@ -45,7 +47,7 @@ export class OversubscriptionLoops {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    const usage = () => this.host.usage();
+    const usage = () => this.snapshot ?? this.host.usage();
     this.estimator.initialize(usage);
     this.controller.initialize(usage);
     void this.poll();
@@ -69,8 +71,12 @@ export class OversubscriptionLoops {
 
   async poll(): Promise<void> {
     try {
+      // One usage snapshot per poll: a task launched meanwhile must not be counted once as held
+      // and not subtracted by the estimator (that would send a spurious change and rescind offers).
+      this.snapshot = this.host.usage();
+      this.snapshot.catch(() => {}); // handled below, after the estimator
       const estimate = await this.estimator.oversubscribable();
-      const usage = await this.host.usage();
+      const usage = await this.snapshot;
       let held = Resources.EMPTY;
       for (const e of usage.executors) held = held.plus(e.allocated.revocable());
       const total = held.plus(Resources.of(estimate.toArray().map((r) => ({ ...r, revocable: true }))));
@@ -81,6 +87,8 @@ export class OversubscriptionLoops {
       }
     } catch (e) {
       this.opts.logger.warn({ err: describeError(e) }, 'the resource estimator failed');
+    } finally {
+      this.snapshot = undefined;
     }
     this.polls++;
     if (!this.stopped) this.estimateTimer = this.opts.clock.setTimer(this.opts.estimateIntervalMs, () => void this.poll());
