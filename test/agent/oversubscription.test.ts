@@ -330,3 +330,39 @@ test('agent flags: oversubscription defaults as Mesos (15secs, 0, low priority o
   t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--resource_estimator=magic'], env: {} }), { message: /resource_estimator/ });
   t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--usage_estimator_margin=1.5'], env: {} }), { message: /usage_estimator_margin/ });
 });
+
+test('a task launched while the estimator runs does not make a spurious change (one usage snapshot per poll)', async (t) => {
+  class GatedFixed extends FixedResourceEstimator {
+    gate: Promise<void> = Promise.resolve();
+    override async oversubscribable(): Promise<Resources> {
+      const r = await super.oversubscribable();
+      await this.gate;
+      return r;
+    }
+  }
+  const clock = new FakeClock();
+  const est = new GatedFixed('cpus:2');
+  const { agent } = await makeAgent(t, clock, { resourceEstimator: est });
+  const sent: AgentToMaster[] = [];
+  agent.connected((m) => sent.push(m));
+  await agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await settle();
+  let release!: () => void;
+  est.gate = new Promise((r) => (release = r));
+  clock.advance(15_000);
+  await settle();
+  const fwi = frameworkInfo({ id: 'F1', capabilities: ['REVOCABLE_RESOURCES'] });
+  await agent.onMasterMessage({
+    type: 'RUN_TASK',
+    frameworkId: 'F1',
+    frameworkInfo: fwi,
+    task: { name: 'b', taskId: 'b', agentId: 'S0', resources: revocable('cpus:1').plus(parseResourcesText('mem:64')).toArray(), command: { uris: [], shell: true, value: 'sleep 100', arguments: [] } },
+  });
+  release();
+  await settle();
+  clock.advance(15_000);
+  await settle();
+  const updates = sent.filter((m): m is Extract<AgentToMaster, { type: 'UPDATE_OVERSUBSCRIBED' }> => m.type === 'UPDATE_OVERSUBSCRIBED');
+  t.is(updates.length, 1, 'the total stays cpus:2 (held + estimate)');
+  t.true(agent.oversubscription.lastTotal.equals(revocable('cpus:2')));
+});
