@@ -28,8 +28,21 @@ interface Filter {
 /** Scalar amounts per dimension, in thousandths (exact arithmetic). */
 type Vec = number[];
 
+interface ReservedPre {
+  readonly alone: Resources;
+  readonly aloneVec: Vec;
+  readonly aloneOk: boolean;
+  /** The freeUnreserved object `withUnreserved` was built from. */
+  readonly base: Resources;
+  readonly withUnreserved: Resources;
+  readonly withUnreservedVec: Vec;
+  readonly withUnreservedOk: boolean;
+}
+
 class RoleClient implements HeapItem {
   heapIndex = -1;
+  /** The walk stamp of the last agent whose walk reached this role. */
+  visitStamp = 0;
   share = 0;
   readonly alloc: Vec = [];
   readonly members = new Set<FrameworkClient>();
@@ -119,6 +132,11 @@ class AgentState {
   /** Some of freeRevocable is reserved for a role (rare): offers must pick per role. */
   revocableReserved = false;
   freeReserved = new Map<string, Resources>();
+  /**
+   * Per reserved role, computed with the free sets: the reservation alone and together with
+   * freeUnreserved, each with its scalars and allocatability, so the walk does no arithmetic.
+   */
+  freeReservedPre = new Map<string, ReservedPre>();
   /** Scalars of freeUnreserved (thousandths) and whether it is allocatable on its own. */
   freeUnreservedVec: Vec = [];
   freeUnreservedOk = false;
@@ -483,7 +501,8 @@ export class HierarchicalAllocator {
   private wUnreserved: Resources = Resources.EMPTY;
   private wRevocable: Resources = Resources.EMPTY;
   private wRole: RoleClient | undefined;
-  private wVisited: Set<string> | undefined;
+  private wStamp = 0;
+  private readonly wPending: RoleClient[] = [];
   private readonly wTouchedFws: FrameworkClient[] = [];
   private readonly wTouchedRoles: RoleClient[] = [];
   private wTouchedFwCount = 0;
@@ -503,17 +522,15 @@ export class HierarchicalAllocator {
     const before = out.length;
 
     // Unreserved and revocable resources: roles in share order, frameworks in share order.
-    this.wVisited = undefined;
-    if (!this.wUnreserved.isEmpty() || !this.wRevocable.isEmpty()) {
-      if (reserved.size > 0) this.wVisited = new Set();
-      this.roleHeap.walk(this.visitRole);
-    }
+    const stamp = ++this.wStamp;
+    if (!this.wUnreserved.isEmpty() || !this.wRevocable.isEmpty()) this.roleHeap.walk(this.visitRole);
     // Reservations of roles that walk did not reach.
     if (reserved.size > 0) {
-      const pending: RoleClient[] = [];
+      const pending = this.wPending;
+      pending.length = 0;
       for (const name of reserved.keys()) {
         const role = this.roles.get(name);
-        if (role && role.frameworks.size > 0 && !this.wVisited?.has(name)) pending.push(role);
+        if (role && role.frameworks.size > 0 && role.visitStamp !== stamp) pending.push(role);
       }
       if (pending.length > 1) pending.sort((a, b) => (lessClient(a, b) ? -1 : lessClient(b, a) ? 1 : 0));
       for (const role of pending) {
@@ -550,7 +567,7 @@ export class HierarchicalAllocator {
   }
 
   private readonly visitRole = (role: RoleClient): boolean => {
-    this.wVisited?.add(role.name);
+    role.visitStamp = this.wStamp;
     this.wRole = role;
     role.frameworks.walk(this.visitFramework);
     return this.wUnreserved.isEmpty() && this.wRevocable.isEmpty();
@@ -572,13 +589,33 @@ export class HierarchicalAllocator {
     const reserved = agent.freeReserved;
     const role = fw.role.name;
     const mine = reserved.size === 0 ? undefined : reserved.get(role);
-    let main = mine === undefined ? this.wUnreserved : this.wUnreserved.plus(mine);
+    // Scalars and allocatability of the candidate, precomputed for the usual cases.
+    let main: Resources;
+    let vec: Vec | undefined;
+    let ok: boolean;
+    const pre = mine === undefined ? undefined : agent.freeReservedPre.get(role);
+    if (mine === undefined) {
+      main = this.wUnreserved;
+      const plain = main === agent.freeUnreserved;
+      vec = plain ? agent.freeUnreservedVec : undefined;
+      ok = plain ? agent.freeUnreservedOk : this.allocatable(main);
+    } else if (pre !== undefined && pre.alone === mine && this.wUnreserved === pre.base) {
+      main = pre.withUnreserved;
+      vec = pre.withUnreservedVec;
+      ok = pre.withUnreservedOk;
+    } else if (pre !== undefined && pre.alone === mine && this.wUnreserved.isEmpty()) {
+      main = mine;
+      vec = pre.aloneVec;
+      ok = pre.aloneOk;
+    } else {
+      main = this.wUnreserved.plus(mine);
+      vec = undefined;
+      ok = this.allocatable(main);
+    }
     let rev = fw.revocable ? this.wRevocable : Resources.EMPTY;
     // Revocable resources reserved for a role go to that role only.
     if (agent.revocableReserved && !rev.isEmpty()) rev = rev.filter((r) => r.role === UNRESERVED || r.role === role);
-    // The agent's untouched unreserved set has its scalars and allocatability precomputed.
-    const plain = main === agent.freeUnreserved;
-    if (!main.isEmpty() && !(plain ? agent.freeUnreservedOk : this.allocatable(main))) main = Resources.EMPTY;
+    if (!main.isEmpty() && !ok) main = Resources.EMPTY;
     if (!rev.isEmpty() && !this.allocatable(rev)) rev = Resources.EMPTY;
     if (main.isEmpty() && rev.isEmpty()) return false;
     if (fw.filtered.size > 0 && fw.filtered.has(agent)) {
@@ -588,7 +625,7 @@ export class HierarchicalAllocator {
     }
     if (!main.isEmpty()) {
       this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: main, revocable: false });
-      this.grant(fw, agent, main, plain ? agent.freeUnreservedVec : undefined);
+      this.grant(fw, agent, main, vec);
       this.wUnreserved = Resources.EMPTY;
       if (mine !== undefined) reserved.delete(role);
     }
@@ -694,6 +731,19 @@ export class HierarchicalAllocator {
     agent.freeRevocable = Resources.of(revocable);
     agent.revocableReserved = revocableReserved;
     agent.freeReserved = new Map(Array.from(reserved, ([role, list]) => [role, Resources.of(list)]));
+    agent.freeReservedPre = new Map();
+    for (const [role, alone] of agent.freeReserved) {
+      const withUnreserved = agent.freeUnreserved.plus(alone);
+      agent.freeReservedPre.set(role, {
+        alone,
+        aloneVec: this.vecOf(alone),
+        aloneOk: this.allocatable(alone),
+        base: agent.freeUnreserved,
+        withUnreserved,
+        withUnreservedVec: this.vecOf(withUnreserved),
+        withUnreservedOk: this.allocatable(withUnreserved),
+      });
+    }
     agent.stale = false;
   }
 
