@@ -366,3 +366,31 @@ test('a task launched while the estimator runs does not make a spurious change (
   t.is(updates.length, 1, 'the total stays cpus:2 (held + estimate)');
   t.true(agent.oversubscription.lastTotal.equals(revocable('cpus:2')));
 });
+
+test('the estimate drops below what tasks in flight use: the master keeps them, offers nothing revocable, and recovers when the agent counts them', async (t) => {
+  const est = new SteeredEstimator(parseResourcesText('cpus:2'));
+  const { h, pump } = await cluster(t, est);
+  const fw = h.framework(frameworkInfo({ capabilities: ['REVOCABLE_RESOURCES'] }));
+  h.tick(1000);
+  const offers = fw.offers();
+  const rev = offers.find(isRevocableOffer)!;
+  const regular = offers.find((o) => !hasRevocable(o))!;
+  fw.call({ type: 'ACCEPT', frameworkId: fw.id, accept: { offerIds: [rev.id, regular.id], operations: [{ type: 'LAUNCH', launch: { taskInfos: [task(offers, 'inflight', revocable('cpus:2').plus(parseResourcesText('mem:64')))] } }] } });
+  // The agent has not seen the task yet and its estimator says 0.
+  est.value = Resources.EMPTY;
+  fw.sink.take();
+  h.tick(15_000);
+  await settle();
+  for (let i = 0; i < 3; i++) h.tick(1000);
+  t.false(fw.offers().some(hasRevocable));
+  await pump();
+  t.deepEqual(fw.updates().map((s) => `${s.taskId}:${s.state}`), ['inflight:TASK_RUNNING']);
+  // The agent now counts the task's revocable cpus as held: total = 2 + 0.
+  fw.sink.take();
+  h.tick(15_000);
+  await settle();
+  for (let i = 0; i < 3; i++) h.tick(1000);
+  t.false(fw.offers().some(hasRevocable), 'all of it is in use');
+  const state = h.master.agents.values().next().value!;
+  t.true(state.total.revocable().equals(revocable('cpus:2')));
+});
