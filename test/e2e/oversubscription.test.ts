@@ -157,7 +157,10 @@ test('load controller with the real load average: busy processes push the 5-minu
   t.teardown(() => {
     for (const b of busy) b.kill('SIGKILL');
   });
-  for (let i = 0; i < 6; i++) busy.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+  // More runnable processes than the load now, so the 5-minute average climbs (≈ 0.07 per 5 s tick
+  // for a gap of 4) even when the host was busier a few minutes ago.
+  const n = Math.min(64, Math.ceil(Math.max(l1, l5)) + 4);
+  for (let i = 0; i < n; i++) busy.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
   const started = Date.now();
   const lost = await fw.update('batch', 'TASK_LOST', 90_000);
   t.log(`threshold ${threshold.toFixed(2)}: evicted after ${Date.now() - started} ms of load (5-min load now ${loadavg()[1]!.toFixed(2)})`);
