@@ -372,8 +372,8 @@ export class Agent {
    */
   async recover(): Promise<RecoveryReport> {
     const paths = this.opts.paths;
-    // The fetcher cache does not survive a restart (as in Mesos): its files are deleted.
-    await this.fetcher.clearCache().catch((e) => this.log.warn({ dir: this.fetcher.cache.dir, err: describeError(e) }, 'cannot clear the fetcher cache'));
+    // The fetcher cache survives a restart (Mesos wipes it): rebuilt from disk, damaged entries dropped.
+    await this.fetcher.recoverCache().catch((e) => this.log.warn({ dir: this.fetcher.cache.dir, err: describeError(e) }, 'cannot recover the fetcher cache'));
     // Reservations and volumes survive even a new agent id (they live under meta/resources).
     const checkpointed = await readCheckpointedResources(paths);
     applyCheckpointed(this.opts.resources, checkpointed); // throws when they no longer fit

@@ -74,7 +74,7 @@ export const agentFlags = {
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
   switch_user: flag({ help: "Run tasks as their framework's user (needs root)", default: true, boolean: true, parse: parseBool }),
   frameworks_home: optionalFlag({ help: 'Directory that relative URI paths (CommandInfo.uris) are taken from', parse: str }),
-  fetcher_cache_dir: optionalFlag({ help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; its cache files are deleted when the agent starts)', parse: str }),
+  fetcher_cache_dir: optionalFlag({ help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; kept across agent restarts, damaged entries dropped at start)', parse: str }),
   fetcher_cache_size: flag({ help: 'Most bytes the fetcher cache holds (least recently used entries are evicted)', default: 2 * 1024 ** 3, parse: parseBytes, show: formatBytes }),
   fetcher_stall_timeout: flag({ help: 'A download that receives nothing for this long fails', default: 60_000, parse: parseDuration, show: formatDuration }),
   fetcher_cache_hard_links: flag({

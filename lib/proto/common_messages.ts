@@ -411,11 +411,16 @@ export function readUri(r: JsonReader): Uri {
   if (cache !== undefined) out.cache = cache;
   const outputFile = r.string('output_file');
   if (outputFile !== undefined) out.outputFile = outputFile;
+  const sha256 = r.string('sha256');
+  if (sha256 !== undefined) {
+    if (!/^[0-9a-fA-F]{64}$/.test(sha256)) throw new ValidationError(r.at('sha256'), `field 'sha256' must be 64 hexadecimal digits (got '${sha256.length > 80 ? `${sha256.slice(0, 80)}...` : sha256}')`);
+    out.sha256 = sha256.toLowerCase();
+  }
   return out;
 }
 
 export function encodeUri(u: Uri): JsonObject {
-  return emitObject({ value: u.value, executable: u.executable, extract: u.extract, cache: u.cache, output_file: u.outputFile });
+  return emitObject({ value: u.value, executable: u.executable, extract: u.extract, cache: u.cache, output_file: u.outputFile, sha256: u.sha256 });
 }
 
 function readVariable(r: JsonReader): EnvironmentVariable {

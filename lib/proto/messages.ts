@@ -87,6 +87,8 @@ export interface Uri {
   readonly extract: boolean;
   readonly cache?: boolean;
   readonly outputFile?: string;
+  /** Corral: the file's expected sha256 (64 hex digits, lower case once decoded). */
+  readonly sha256?: string;
 }
 
 export interface EnvironmentVariable {

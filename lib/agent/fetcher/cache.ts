@@ -6,12 +6,30 @@
  *
  * An entry is added to the table when its download starts, so a second request for the same key
  * waits on `done` instead of downloading again. A failed entry leaves the table at once (its
- * space and partial file released) and rejects `done`: waiters see why. Everything is in memory
- * only; its files are deleted when the agent starts, as Mesos does.
+ * space and partial file released) and rejects `done`: waiters see why.
+ *
+ * The cache survives an agent restart (Mesos wipes it). A download goes to `<file>.partial` and
+ * is renamed when complete; then its metadata (user, URI, size, sha256, mode) is written to
+ * `<file>.meta` (through `<file>.meta.tmp` and a rename), and only then is the entry ready. The
+ * meta file's mtime is the entry's last use (touched on each release). At start, `recover`
+ * rebuilds the table from the directory: partial files, data without metadata, unreadable
+ * metadata, a size or digest different from the recorded one are dropped (each logged with its
+ * path and reason); entries keep their LRU order and, over --fetcher_cache_size, the least
+ * recently used are evicted.
  */
-import { lstat, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
+import { fileSha256 } from './download.ts';
+
+/** What `<file>.meta` holds. */
+interface EntryMeta {
+  readonly user: string | null;
+  readonly uri: string;
+  readonly size: number;
+  readonly sha256?: string;
+  readonly mode: number;
+}
 
 export class CacheEntry {
   /** Bytes reserved while pending; the file's size once ready. */
@@ -22,6 +40,8 @@ export class CacheEntry {
   state: 'pending' | 'ready' | 'gone' = 'pending';
   /** The file's mode once ready: 0444, or 0555 when the first request wanted an executable. */
   mode = 0o444;
+  /** The file's sha256 (hex) when known: always for an http download, else when a URI asked. */
+  sha256: string | undefined;
   readonly done: Promise<void>;
   resolve!: () => void;
   reject!: (e: unknown) => void;
@@ -44,12 +64,19 @@ export class CacheEntry {
   get partialPath(): string {
     return `${this.path}.partial`;
   }
+
+  /** The entry's metadata (written once the file is complete). */
+  get metaPath(): string {
+    return `${this.path}.meta`;
+  }
 }
 
 /** `<base>` of a cache file name: the URI's basename, first 10 + '_' + last 10 chars when longer than 20. */
 export function cacheBaseName(basename: string): string {
   const safe = basename.replace(/[/\0]/g, '_');
-  return safe.length > 20 ? `${safe.slice(0, 10)}_${safe.slice(-10)}` : safe;
+  const base = safe.length > 20 ? `${safe.slice(0, 10)}_${safe.slice(-10)}` : safe;
+  // Never ending like the cache's own side files (<file>.partial, .meta, .meta.tmp).
+  return /\.(partial|meta|tmp)$/.test(base) ? `${base}_` : base;
 }
 
 export class FetcherCache {
@@ -101,6 +128,22 @@ export class FetcherCache {
   release(entry: CacheEntry): void {
     entry.refs = Math.max(0, entry.refs - 1);
     entry.lastUse = ++this.clock;
+    if (entry.state === 'ready') {
+      // The last use, for the LRU order after a restart: the meta file's mtime.
+      const now = new Date();
+      utimes(entry.metaPath, now, now).catch(() => {});
+    }
+  }
+
+  /**
+   * Write the entry's metadata atomically (a temporary file renamed over it): the entry counts
+   * as complete on disk from then on.
+   */
+  async persist(entry: CacheEntry, size: number): Promise<void> {
+    const meta: EntryMeta = { user: entry.user ?? null, uri: entry.uri, size, mode: entry.mode, ...(entry.sha256 ? { sha256: entry.sha256 } : {}) };
+    const tmp = `${entry.metaPath}.tmp`;
+    await writeFile(tmp, JSON.stringify(meta), { mode: 0o600 });
+    await rename(tmp, entry.metaPath);
   }
 
   /**
@@ -164,7 +207,7 @@ export class FetcherCache {
     this.tally -= entry.size;
     entry.size = 0;
     entry.state = 'gone';
-    return Promise.all([rm(entry.path, { force: true }), rm(entry.partialPath, { force: true })]).then(
+    return Promise.all([rm(entry.metaPath, { force: true }), rm(`${entry.metaPath}.tmp`, { force: true }), rm(entry.path, { force: true }), rm(entry.partialPath, { force: true })]).then(
       () => undefined,
       (e) => this.log.warn({ path: entry.path, err: String(e) }, 'cannot delete a fetcher cache file'),
     );
@@ -198,6 +241,127 @@ export class FetcherCache {
         await rmdir(path).catch(() => {}); // only when nothing else is in it
       }
     }
+  }
+
+  /**
+   * Rebuild the table from the directory (at agent start): every complete entry with readable
+   * metadata that matches its file is kept, in its LRU order (the meta files' mtimes); anything
+   * else named like a cache file is deleted with a log line saying why. Then entries are
+   * evicted, least recently used first, until the cache fits --fetcher_cache_size.
+   */
+  async recover(): Promise<void> {
+    for (const e of this.entries.values()) {
+      e.state = 'gone';
+      e.reject(new Error('the fetcher cache was recovered'));
+    }
+    this.entries.clear();
+    this.tally = 0;
+    await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    const found: { entry: CacheEntry; mtime: number }[] = [];
+    const dropFile = async (path: string, reason: string): Promise<void> => {
+      this.log.warn({ path, reason }, 'dropping a damaged fetcher cache entry');
+      await rm(path, { force: true }).catch((e) => this.log.warn({ path, err: String(e) }, 'cannot delete a fetcher cache file'));
+    };
+    const scan = async (dir: string, user: string | undefined | null): Promise<void> => {
+      // user: undefined at the top (no user), null in a directory whose user is read from the metadata.
+      const names = (await readdir(dir)).filter((n) => CACHE_FILE.test(n));
+      const present = new Set(names);
+      for (const name of names) {
+        const path = join(dir, name);
+        const serial = Number(/^c([0-9]+)-/.exec(name)![1]);
+        if (serial > this.serial) this.serial = serial;
+        if (name.endsWith('.partial') || name.endsWith('.meta.tmp')) {
+          await dropFile(path, 'a partial file (the download or its metadata was not complete)');
+          continue;
+        }
+        if (name.endsWith('.meta')) {
+          if (!present.has(name.slice(0, -'.meta'.length))) await dropFile(path, 'metadata whose cached file is missing');
+          continue;
+        }
+        const why = await this.check(dir, name, user, present);
+        if (typeof why === 'string') {
+          await dropFile(path, why);
+          if (present.has(`${name}.meta`)) await rm(`${path}.meta`, { force: true }).catch(() => {});
+          continue;
+        }
+        found.push(why);
+      }
+    };
+    for (const name of await readdir(this.dir)) {
+      const path = join(this.dir, name);
+      if (CACHE_FILE.test(name)) continue;
+      if ((await lstat(path)).isDirectory()) {
+        await scan(path, null);
+        await rmdir(path).catch(() => {}); // only when nothing is left in it
+      }
+    }
+    await scan(this.dir, undefined);
+    // Least recently used first; a duplicate key (should not happen) keeps the newer file.
+    found.sort((a, b) => a.mtime - b.mtime);
+    for (const { entry } of found) {
+      const old = this.entries.get(entry.key);
+      if (old) {
+        this.log.warn({ path: old.path, reason: `a newer entry for the same URI is ${entry.path}` }, 'dropping a damaged fetcher cache entry');
+        void this.drop(old);
+      }
+      entry.lastUse = ++this.clock;
+      this.entries.set(entry.key, entry);
+      this.tally += entry.size;
+    }
+    const byAge = Array.from(this.entries.values()).sort((a, b) => a.lastUse - b.lastUse);
+    for (const e of byAge) {
+      if (this.tally <= this.limit) break;
+      this.evict(e);
+    }
+    this.log.info({ dir: this.dir, entries: this.entries.size, bytes: this.tally }, 'recovered the fetcher cache');
+  }
+
+  /** A recovered entry for `<dir>/<name>`, or why it is dropped. */
+  private async check(dir: string, name: string, user: string | undefined | null, present: Set<string>): Promise<{ entry: CacheEntry; mtime: number } | string> {
+    const path = join(dir, name);
+    if (!present.has(`${name}.meta`)) return 'its metadata is missing (an interrupted download or an old cache)';
+    let meta: EntryMeta;
+    let mtime: number;
+    try {
+      meta = JSON.parse(await readFile(`${path}.meta`, 'utf8')) as EntryMeta;
+      mtime = (await stat(`${path}.meta`)).mtimeMs;
+    } catch (e) {
+      return `its metadata is unreadable: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    if (
+      typeof meta !== 'object' || meta === null || typeof meta.uri !== 'string' || !Number.isSafeInteger(meta.size) || meta.size < 0 ||
+      !(meta.user === null || typeof meta.user === 'string') || typeof meta.mode !== 'number' ||
+      (meta.sha256 !== undefined && (typeof meta.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(meta.sha256)))
+    ) {
+      return 'its metadata is unreadable: a field is missing or of the wrong type';
+    }
+    const metaUser = meta.user ?? undefined;
+    const expectedDir = metaUser === undefined ? this.dir : join(this.dir, userDir(metaUser));
+    if (expectedDir !== dir || (user === undefined && metaUser !== undefined)) return `its metadata names user '${meta.user}', whose files are elsewhere`;
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (e) {
+      return `cannot stat it: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    if (!st.isFile()) return 'not a regular file';
+    if (st.size !== meta.size) return `its size (${st.size} bytes) is not the recorded size (${meta.size} bytes)`;
+    if (meta.sha256 !== undefined) {
+      let actual: string;
+      try {
+        actual = await fileSha256(path);
+      } catch (e) {
+        return `cannot read it: ${e instanceof Error ? e.message : String(e)}`;
+      }
+      if (actual !== meta.sha256) return `its sha256 (${actual}) is not the recorded one (${meta.sha256})`;
+    }
+    const entry = new CacheEntry(keyOf(metaUser, meta.uri), metaUser, meta.uri, path);
+    entry.size = meta.size;
+    entry.mode = st.mode & 0o777;
+    entry.sha256 = meta.sha256;
+    entry.state = 'ready';
+    entry.resolve();
+    return { entry, mtime };
   }
 }
 

@@ -5,7 +5,8 @@
  * reflink where the filesystem has one). Errors say which side failed: a SourceError (the server,
  * the network, the source file) or a SinkError (writing the destination).
  */
-import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { type Hash, createHash } from 'node:crypto';
+import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import http from 'node:http';
@@ -139,8 +140,8 @@ export async function createFile(path: string, spec: NewFile): Promise<FileHandl
   return fh;
 }
 
-/** Stream a 200 response into a new file `dest`. Counts into `progress`. Returns the byte count. */
-export async function receive(body: HttpBody, dest: string, file: NewFile, opts: { progress?: Progress; signal?: AbortSignal } = {}): Promise<number> {
+/** Stream a 200 response into a new file `dest`. Counts into `progress` (and `hash`). Returns the byte count. */
+export async function receive(body: HttpBody, dest: string, file: NewFile, opts: { progress?: Progress; signal?: AbortSignal; hash?: Hash } = {}): Promise<number> {
   const res = body.response;
   const progress = opts.progress ?? { bytes: 0 };
   let fh;
@@ -157,7 +158,11 @@ export async function receive(body: HttpBody, dest: string, file: NewFile, opts:
   out.once('error', (e: NodeJS.ErrnoException) => {
     if (e.syscall !== undefined) writeError = e;
   });
-  res.on('data', (chunk: Buffer) => (progress.bytes += chunk.length));
+  const hash = opts.hash;
+  res.on('data', (chunk: Buffer) => {
+    progress.bytes += chunk.length;
+    hash?.update(chunk); // the digest is computed on the bytes as they pass: no second read
+  });
   try {
     await pipeline(res, out);
   } catch (e) {
@@ -199,4 +204,11 @@ export async function copyLocal(src: string, dest: string, exclusive = false): P
   } catch (e) {
     throw new SinkError(`cannot copy ${src} to ${dest}: ${errnoText(e)}`, e);
   }
+}
+
+/** The sha256 (hex) of a file, read once. */
+export async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return h.digest('hex');
 }

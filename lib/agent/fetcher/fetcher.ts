@@ -22,6 +22,7 @@
  *     directory, an aborted shared download, a cached file gone) never fails a task: the request
  *     falls back to a direct download.
  */
+import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -30,7 +31,7 @@ import { describeError } from '../../common/errors.ts';
 import { type Logger, silentLogger } from '../../common/log.ts';
 import type { Uri } from '../../proto/messages.ts';
 import { type CacheEntry, FetcherCache } from './cache.ts';
-import { type HttpBody, type Progress, copyLocal, localSize, openHttp, receive } from './download.ts';
+import { type HttpBody, type Progress, copyLocal, fileSha256, localSize, openHttp, receive } from './download.ts';
 import { CacheFailure, FetchError, SinkError, SourceError, errnoText } from './errors.ts';
 import { type Ids, extract } from './extract.ts';
 import { UserLookup } from './users.ts';
@@ -181,9 +182,17 @@ export class Fetcher {
     ];
   }
 
-  /** Empty the cache directory and table (at agent start, as Mesos does on recovery). */
+  /** Empty the cache directory and table. */
   async clearCache(): Promise<void> {
     await this.cache.clear();
+  }
+
+  /**
+   * Rebuild the cache from its directory (at agent start; Mesos would wipe it): damaged entries
+   * are dropped, the rest kept in LRU order within --fetcher_cache_size.
+   */
+  async recoverCache(): Promise<void> {
+    await this.cache.recover();
   }
 
   /** Fetch every URI of `req` into its sandbox, in order. Throws a FetchError. */
@@ -270,7 +279,26 @@ export class Fetcher {
         return undefined;
       }
     }
-    if (cache === 'hit') this.counts.hits++;
+    if (cache === 'hit') {
+      this.counts.hits++;
+      const expected = plan.uri.sha256?.toLowerCase();
+      if (expected !== undefined) {
+        if (entry.sha256 === undefined) {
+          try {
+            entry.sha256 = await fileSha256(entry.path);
+          } catch (e) {
+            if (await gone(entry.path)) {
+              this.cache.discard(entry);
+              this.counts.failures++;
+              ctx.log.line(`The cached file for '${plan.uri.value}' is gone; downloading it directly`);
+              return undefined;
+            }
+            throw toFetchError(plan.uri.value, e);
+          }
+        }
+        if (entry.sha256 !== expected) throw new FetchError(plan.uri.value, digestMismatch(expected, entry.sha256));
+      }
+    }
     try {
       const linked = await this.retrieve(entry, plan, ctx, dest);
       return { uri: plan.uri.value, path: dest, cache, linked, extracted: plan.archive !== undefined };
@@ -312,6 +340,7 @@ export class Fetcher {
     }
     entry.mode = plan.executable ? 0o555 : 0o444;
     const progress: Progress = { bytes: 0 };
+    const expected = plan.uri.sha256?.toLowerCase();
     let bytes: number;
     try {
       if (plan.source.kind === 'local') {
@@ -324,6 +353,7 @@ export class Fetcher {
         ctx.log.line(`Copying '${uri}' (${mib(size)}) into the cache`);
         await copyLocal(plan.source.path, entry.partialPath);
         bytes = size;
+        if (expected !== undefined) entry.sha256 = await fileSha256(entry.partialPath);
       } else {
         const body = await openHttp(plan.source.url, { stallTimeoutMs: this.stallTimeoutMs, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) });
         if (body.size === undefined || !this.cache.reserve(entry, body.size)) {
@@ -332,13 +362,18 @@ export class Fetcher {
           return 'delivered';
         }
         ctx.log.line(`Downloading '${uri}' (${mib(body.size)}) into the cache`);
+        const hash = createHash('sha256');
         bytes = await this.withProgress(ctx, uri, progress, body.size, () =>
-          receive(body, entry.partialPath, { mode: 0o600, exclusive: false }, { progress, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+          receive(body, entry.partialPath, { mode: 0o600, exclusive: false }, { progress, hash, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
         );
+        entry.sha256 = hash.digest('hex');
       }
+      // Verified once, as the file enters the cache: a mismatch caches nothing and fails every waiter.
+      if (expected !== undefined && entry.sha256 !== expected) throw new SourceError(digestMismatch(expected, entry.sha256 ?? '?'));
       this.counts.bytesDownloaded += bytes;
       await rename(entry.partialPath, entry.path);
       await chmod(entry.path, entry.mode);
+      await this.cache.persist(entry, bytes);
     } catch (e) {
       if (entry.state === 'gone') throw e; // already failed (it bypassed the cache)
       if (e instanceof SourceError) {
@@ -395,6 +430,7 @@ export class Fetcher {
       ctx.log.line(`Copying '${uri}' (${mib(size)}) to '${plan.name}'`);
       await copyLocal(plan.source.path, dest, true);
       this.counts.bytesDownloaded += size;
+      if (plan.uri.sha256 !== undefined) await verifyFile(plan.uri.sha256.toLowerCase(), await fileSha256(dest), dest);
       await this.finishFile(plan, ctx, dest);
     } else {
       const res = body ?? (await openHttp(plan.source.url, { stallTimeoutMs: this.stallTimeoutMs, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
@@ -402,7 +438,11 @@ export class Fetcher {
       ctx.log.line(`Downloading '${uri}'${res.size === undefined ? '' : ` (${mib(res.size)})`} to '${plan.name}'`);
       try {
         const file = { mode: plan.executable ? 0o755 : 0o644, owner: ctx.ids, exclusive: true };
-        await this.withProgress(ctx, uri, progress, res.size, () => receive(res, dest, file, { progress, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
+        const hash = plan.uri.sha256 === undefined ? undefined : createHash('sha256');
+        await this.withProgress(ctx, uri, progress, res.size, () =>
+          receive(res, dest, file, { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+        );
+        if (hash) await verifyFile(plan.uri.sha256!.toLowerCase(), hash.digest('hex'), dest);
       } finally {
         this.counts.bytesDownloaded += progress.bytes;
       }
@@ -490,6 +530,17 @@ export class Fetcher {
       clearInterval(timer);
     }
   }
+}
+
+function digestMismatch(expected: string, actual: string): string {
+  return `sha256 mismatch: expected ${expected}, got ${actual}`;
+}
+
+/** A direct download's digest check: on a mismatch the file leaves the sandbox and the fetch fails. */
+async function verifyFile(expected: string, actual: string, path: string): Promise<void> {
+  if (actual === expected) return;
+  await unlink(path).catch(() => {});
+  throw new SourceError(digestMismatch(expected, actual));
 }
 
 async function gone(path: string): Promise<boolean> {

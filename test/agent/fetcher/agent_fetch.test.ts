@@ -5,6 +5,7 @@
  * master's messages are not held up by a long fetch; concurrent tasks share one cached download.
  */
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent } from '../../../lib/agent/agent.ts';
@@ -172,18 +173,40 @@ test("a custom executor's URIs are fetched before it is launched; if they fail, 
   t.regex(updates()[0]!.message!, /nope\.sh': HTTP 404 Not Found$/);
 });
 
-test('the agent empties the fetcher cache when it starts (recover), as Mesos does', async (t) => {
+test('the fetcher cache survives an agent restart (Mesos wipes it): the restarted agent gets a hit; damaged files are dropped', async (t) => {
   const srv = await fileServer(t, { '/f.txt': 'x' });
   const { agent, fetcher, run } = await setup(t);
   await (await run(task('t1', [u(`${srv.base}/f.txt`, { cache: true })]))).starting;
-  t.deepEqual(readdirSync(fetcher.cache.dir), ['c1-f.txt']);
+  t.deepEqual(readdirSync(fetcher.cache.dir).sort(), ['c1-f.txt', 'c1-f.txt.meta']);
   writeFileSync(join(fetcher.cache.dir, 'c7-left-over'), 'x');
+  writeFileSync(join(fetcher.cache.dir, 'c8-cut.partial'), 'x');
   // The agent restarts on the same work_dir.
   await agent.stop();
   const again = new Agent({ ...agent.options, fetcher: new Fetcher({ cacheDir: fetcher.cache.dir }) });
   t.teardown(() => again.stop());
   await again.recover();
+  t.deepEqual(readdirSync(fetcher.cache.dir).sort(), ['c1-f.txt', 'c1-f.txt.meta']);
+  t.is(again.fetcher.cache.size, 1);
+  t.is(again.fetcher.cache.used, 1);
+  const sent: AgentToMaster[] = [];
+  again.connected((m) => sent.push(m));
+  await again.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await again.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F2', frameworkInfo: { ...fwInfo, id: 'F2' }, task: task('t2', [u(`${srv.base}/f.txt`, { cache: true })]) });
+  await again.frameworks.get('F2')!.executors.get('t2')!.starting;
+  t.is(readFileSync(join(again.frameworks.get('F2')!.executors.get('t2')!.sandbox, 'f.txt'), 'utf8'), 'x');
+  t.is(srv.hits('/f.txt'), 1, 'the server is not asked again');
+  t.is(again.fetcher.counts.hits, 1);
+});
+
+test('a URI whose sha256 does not match fails the task (TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED) naming the URI and both digests; nothing is cached', async (t) => {
+  const srv = await fileServer(t, { '/f.txt': 'hello' });
+  const { fetcher, updates, run } = await setup(t);
+  const wrong = 'f'.repeat(64);
+  const actual = createHash('sha256').update('hello').digest('hex');
+  const ex = await run(task('t1', [u(`${srv.base}/f.txt`, { cache: true, sha256: wrong })]));
+  await ex.starting;
+  t.like(updates()[0], { taskId: 't1', state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED' });
+  t.true(updates()[0]!.message!.includes(`Failed to fetch '${srv.base}/f.txt': sha256 mismatch: expected ${wrong}, got ${actual}`), updates()[0]!.message);
+  t.is(fetcher.cache.size, 0);
   t.deepEqual(readdirSync(fetcher.cache.dir), []);
-  t.is(again.fetcher.cache.size, 0);
-  t.true(existsSync(fetcher.cache.dir));
 });

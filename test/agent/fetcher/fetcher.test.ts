@@ -23,7 +23,7 @@ function setup(t: Teardown, opts: Partial<FetcherOptions> = {}) {
     mkdirSync(s);
     return s;
   };
-  const cacheFiles = (): string[] => (existsSync(join(dir, 'cache')) ? readdirSync(join(dir, 'cache'), { recursive: true }).map(String).sort() : []);
+  const cacheFiles = (): string[] => (existsSync(join(dir, 'cache')) ? readdirSync(join(dir, 'cache'), { recursive: true }).map(String).filter((f) => !f.endsWith('.meta')).sort() : []);
   return { dir, fetcher, sandbox, cacheFiles };
 }
 
