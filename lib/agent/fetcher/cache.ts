@@ -262,9 +262,10 @@ export class FetcherCache {
       this.log.warn({ path, reason }, 'dropping a damaged fetcher cache entry');
       await rm(path, { force: true }).catch((e) => this.log.warn({ path, err: String(e) }, 'cannot delete a fetcher cache file'));
     };
+    const userDirs = new Set<string>();
     const scan = async (dir: string, user: string | undefined | null): Promise<void> => {
       // user: undefined at the top (no user), null in a directory whose user is read from the metadata.
-      const names = (await readdir(dir)).filter((n) => CACHE_FILE.test(n));
+      const names = (await readdir(dir)).filter((n) => CACHE_FILE.test(n) && !(user === undefined && userDirs.has(n)));
       const present = new Set(names);
       for (const name of names) {
         const path = join(dir, name);
@@ -289,8 +290,8 @@ export class FetcherCache {
     };
     for (const name of await readdir(this.dir)) {
       const path = join(this.dir, name);
-      if (CACHE_FILE.test(name)) continue;
       if ((await lstat(path)).isDirectory()) {
+        userDirs.add(name); // a user's directory, whatever its name looks like
         await scan(path, null);
         await rmdir(path).catch(() => {}); // only when nothing is left in it
       }

@@ -65,7 +65,7 @@ test('restart: LRU order is kept and a smaller --fetcher_cache_size evicts the l
   for (const p of ['/a', '/b', '/c']) await first.fetch({ uris: [u(`${srv.base}${p}`, { cache: true })], sandbox: sandbox() });
   await new Promise((r) => setTimeout(r, 20));
   await first.fetch({ uris: [u(`${srv.base}/a`, { cache: true })], sandbox: sandbox() }); // a is now the most recent
-  await new Promise((r) => setTimeout(r, 20)); // the last use is written on release, asynchronously
+  await new Promise((r) => setTimeout(r, 50)); // the last use is written on release, asynchronously
   const second = make({ cacheSizeBytes: 900 });
   await second.recoverCache();
   t.is(second.cache.used, 800);
@@ -130,7 +130,14 @@ test('restart: per-user entries come back under their user', async (t) => {
   await first.cache.persist(entry, 4);
   first.cache.complete(entry, 4);
   first.cache.release(entry);
-  t.deepEqual(files(), ['alice', 'alice/c1-f', 'alice/c1-f.meta']);
+  // A user whose name looks like a cache file keeps its directory.
+  const odd = first.cache.acquire('c2-x', `${srv.base}/f`, 'f').entry;
+  await first.cache.ensureDir('c2-x');
+  t.true(first.cache.reserve(odd, 4));
+  writeFileSync(odd.path, 'data');
+  await first.cache.persist(odd, 4);
+  first.cache.complete(odd, 4);
+  first.cache.release(odd);
   // A file moved to another user's directory is not taken for that user's.
   mkdirSync(join(cacheDir, 'bob'));
   writeFileSync(join(cacheDir, 'bob', 'c5-f'), 'data');
@@ -138,8 +145,9 @@ test('restart: per-user entries come back under their user', async (t) => {
   const second = make();
   await second.recoverCache();
   t.is(second.cache.get('alice', `${srv.base}/f`)?.state, 'ready');
+  t.is(second.cache.get('c2-x', `${srv.base}/f`)?.state, 'ready');
   t.is(second.cache.get('bob', `${srv.base}/f`), undefined);
-  t.deepEqual(files(), ['alice', 'alice/c1-f', 'alice/c1-f.meta']);
+  t.deepEqual(files(), ['alice', 'alice/c1-f', 'alice/c1-f.meta', 'c2-x', 'c2-x/c2-f', 'c2-x/c2-f.meta']);
 });
 
 test('sha256: a matching digest caches the file (verified once) and records it', async (t) => {

@@ -75,4 +75,8 @@ test('cache file base names keep the extension: first 10 + _ + last 10 chars pas
   t.is(cacheBaseName('short.tgz'), 'short.tgz');
   t.is(cacheBaseName('a-very-long-package-name-1.2.3.tar.gz'), 'a-very-lon_2.3.tar.gz');
   t.is(cacheBaseName('12345678901234567890'), '12345678901234567890');
+  // Never like the cache's side files (<file>.partial, .meta, .meta.tmp).
+  t.is(cacheBaseName('x.partial'), 'x.partial_');
+  t.is(cacheBaseName('notes.meta'), 'notes.meta_');
+  t.is(cacheBaseName('a.meta.tmp'), 'a.meta.tmp_');
 });
