@@ -362,11 +362,12 @@ export class Fetcher {
           return 'delivered';
         }
         ctx.log.line(`Downloading '${uri}' (${mib(body.size)}) into the cache`);
-        const hash = createHash('sha256');
+        // Hashing costs about as much as the download on loopback: only when the URI asks for it.
+        const hash = expected === undefined ? undefined : createHash('sha256');
         bytes = await this.withProgress(ctx, uri, progress, body.size, () =>
-          receive(body, entry.partialPath, { mode: 0o600, exclusive: false }, { progress, hash, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+          receive(body, entry.partialPath, { mode: 0o600, exclusive: false }, { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
         );
-        entry.sha256 = hash.digest('hex');
+        if (hash) entry.sha256 = hash.digest('hex');
       }
       // Verified once, as the file enters the cache: a mismatch caches nothing and fails every waiter.
       if (expected !== undefined && entry.sha256 !== expected) throw new SourceError(digestMismatch(expected, entry.sha256 ?? '?'));

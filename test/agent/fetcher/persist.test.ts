@@ -85,7 +85,10 @@ test('restart: partial, size-mismatched, digest-wrong and metadata-less entries 
   const srv = await fileServer(t, { '/ok': pattern(1000), '/short': pattern(1000, 2), '/flip': pattern(1000, 3), '/bad-meta': pattern(100, 4) });
   const { cacheDir, make, sandbox, files, dropped } = setup(t);
   const first = make();
-  for (const p of ['/ok', '/short', '/flip', '/bad-meta']) await first.fetch({ uris: [u(`${srv.base}${p}`, { cache: true })], sandbox: sandbox() });
+  // A digest is recorded only when the URI asks for one: '/flip' does, so same-size damage to it is caught.
+  const flipSha = createHash('sha256').update(pattern(1000, 3)).digest('hex');
+  const opts = (p: string) => (p === '/flip' ? { cache: true, sha256: flipSha } : { cache: true });
+  for (const p of ['/ok', '/short', '/flip', '/bad-meta']) await first.fetch({ uris: [u(`${srv.base}${p}`, opts(p))], sandbox: sandbox() });
   // Damage: a truncated file (size differs), same-size different bytes (digest), garbage metadata,
   // a partial download, a file without metadata, metadata without its file.
   truncateSync(join(cacheDir, 'c2-short'), 500);
@@ -111,7 +114,7 @@ test('restart: partial, size-mismatched, digest-wrong and metadata-less entries 
 
   for (const p of ['/ok', '/short', '/flip', '/bad-meta']) {
     const s = sandbox();
-    const [got] = await second.fetch({ uris: [u(`${srv.base}${p}`, { cache: true })], sandbox: s });
+    const [got] = await second.fetch({ uris: [u(`${srv.base}${p}`, opts(p))], sandbox: s });
     t.is(got!.cache, p === '/ok' ? 'hit' : 'miss', p);
     t.is(srv.hits(p), p === '/ok' ? 1 : 2, p);
     if (p === '/short') t.true(readFileSync(join(s, 'short')).equals(pattern(1000, 2)));
