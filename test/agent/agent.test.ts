@@ -1,11 +1,11 @@
 import test from 'ava';
+import { testAgentOptions } from '../helpers/agent_options.ts';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../lib/agent/agent.ts';
 import { AgentPaths } from '../../lib/agent/paths.ts';
 import { FakeClock } from '../../lib/common/clock.ts';
-import { silentLogger } from '../../lib/common/log.ts';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import type { AgentToMaster } from '../../lib/proto/internal.ts';
 import type { ExecutorEvent, FrameworkInfo, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';
@@ -25,23 +25,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }) {
   const containerizer = new FakeContainerizer();
   const sent: AgentToMaster[] = [];
   const paths = new AgentPaths(dir);
-  const agent = new Agent({
-    clock,
-    logger: silentLogger,
-    paths,
-    containerizer,
-    hostname: 'h1',
-    ip: '127.0.0.1',
-    port: 5051,
-    resources: parseResourcesText('cpus:4;mem:1024'),
-    attributes: [],
-    version: 'test',
-    executorRegistrationTimeoutMs: 60_000,
-    executorShutdownGracePeriodMs: 5000,
-    defaultKillGraceMs: 3000,
-    executorEnvironment: { PATH: '/usr/bin:/bin' },
-    switchUser: false,
-  });
+  const agent = new Agent(testAgentOptions(dir, containerizer, { clock, paths }));
   agent.connected((m) => sent.push(m));
   await agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
   const updates = () => sent.filter((m): m is Extract<AgentToMaster, { type: 'STATUS_UPDATE' }> => m.type === 'STATUS_UPDATE').map((m) => m.status);

@@ -1,11 +1,10 @@
 import test from 'ava';
+import { testAgentOptions } from '../helpers/agent_options.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../lib/agent/agent.ts';
 import { AgentPaths } from '../../lib/agent/paths.ts';
-import { FakeClock } from '../../lib/common/clock.ts';
-import { silentLogger } from '../../lib/common/log.ts';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import type { AgentToMaster } from '../../lib/proto/internal.ts';
 import type { FrameworkInfo, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';
@@ -20,24 +19,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }) {
   const containerizer = new FakeContainerizer();
   const make = (extra: Partial<AgentOptions> = {}) => {
     const sent: AgentToMaster[] = [];
-    const agent = new Agent({
-      clock: new FakeClock(),
-      logger: silentLogger,
-      paths: new AgentPaths(dir),
-      containerizer,
-      hostname: 'h1',
-      ip: '127.0.0.1',
-      port: 5051,
-      resources: parseResourcesText('cpus:4;mem:1024'),
-      attributes: [],
-      version: 'test',
-      executorRegistrationTimeoutMs: 60_000,
-      executorShutdownGracePeriodMs: 5000,
-      defaultKillGraceMs: 3000,
-      executorEnvironment: {},
-      switchUser: false,
-      ...extra,
-    });
+    const agent = new Agent(testAgentOptions(dir, containerizer, { executorEnvironment: {}, ...extra }));
     agent.connected((m) => sent.push(m));
     const updates = () => sent.filter((m): m is Extract<AgentToMaster, { type: 'STATUS_UPDATE' }> => m.type === 'STATUS_UPDATE').map((m) => m.status);
     return { agent, sent, updates };

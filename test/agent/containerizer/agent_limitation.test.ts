@@ -4,15 +4,13 @@
  * (command tasks and a custom executor's tasks alike); a plain end is unchanged.
  */
 import test from 'ava';
+import { testAgentOptions } from '../../helpers/agent_options.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../../lib/agent/agent.ts';
 import type { Container, Containerizer, LaunchSpec, Termination } from '../../../lib/agent/containerizer/containerizer.ts';
 import type { Limitation } from '../../../lib/agent/containerizer/isolator.ts';
-import { AgentPaths } from '../../../lib/agent/paths.ts';
-import { FakeClock } from '../../../lib/common/clock.ts';
-import { silentLogger } from '../../../lib/common/log.ts';
 import { parseResourcesText } from '../../../lib/common/resources/index.ts';
 import type { AgentToMaster } from '../../../lib/proto/internal.ts';
 import type { ExecutorEvent, FrameworkInfo, TaskInfo } from '../../../lib/proto/messages.ts';
@@ -57,23 +55,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }) {
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const containerizer = new EndingContainerizer();
   const sent: AgentToMaster[] = [];
-  const agent = new Agent({
-    clock: new FakeClock(),
-    logger: silentLogger,
-    paths: new AgentPaths(dir),
-    containerizer,
-    hostname: 'h1',
-    ip: '127.0.0.1',
-    port: 5051,
-    resources: parseResourcesText('cpus:4;mem:1024'),
-    attributes: [],
-    version: 'test',
-    executorRegistrationTimeoutMs: 60_000,
-    executorShutdownGracePeriodMs: 5000,
-    defaultKillGraceMs: 3000,
-    executorEnvironment: { PATH: '/usr/bin:/bin' },
-    switchUser: false,
-  });
+  const agent = new Agent(testAgentOptions(dir, containerizer));
   agent.connected((m) => sent.push(m));
   await agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
   const updates = () => sent.flatMap((m) => (m.type === 'STATUS_UPDATE' ? [m.status] : []));
