@@ -135,6 +135,26 @@ export function writeCgroupFile(path: string, value: string): void {
   }
 }
 
+type MutableMemoryStats = { -readonly [K in keyof CgroupMemoryStats]: CgroupMemoryStats[K] };
+
+/**
+ * Memory statistics of a cgroup directory: usage from `usageFile` (ENOENT: no such cgroup), the
+ * rest from memory.stat under the names each version uses.
+ */
+function readMemoryStats(dir: string, usageFile: string, names: Partial<Record<keyof CgroupMemoryStats, string>>): MutableMemoryStats {
+  const out: MutableMemoryStats = {};
+  out.totalBytes = Number(readCgroupFile(join(dir, usageFile)).trim());
+  const stat = readOptional(join(dir, 'memory.stat'));
+  if (stat !== undefined) {
+    const m = parseKeyValues(stat);
+    for (const [key, name] of Object.entries(names) as [keyof CgroupMemoryStats, string][]) {
+      const v = m.get(name);
+      if (v !== undefined) out[key] = v;
+    }
+  }
+  return out;
+}
+
 /** "key value" lines (memory.stat, cpu.stat, cpuacct.stat, memory.events) as a map. */
 export function parseKeyValues(text: string): Map<string, number> {
   const m = new Map<string, number>();
@@ -561,22 +581,13 @@ class CgroupsV1 extends CgroupsBase implements Cgroups {
 
   memoryStats(path: string): CgroupMemoryStats {
     const d = this.must(path, 'memory');
-    const out: { -readonly [K in keyof CgroupMemoryStats]: CgroupMemoryStats[K] } = {};
-    out.totalBytes = Number(readCgroupFile(join(d, 'memory.usage_in_bytes')).trim()); // ENOENT: no such cgroup
-    const stat = readOptional(join(d, 'memory.stat'));
-    if (stat !== undefined) {
-      const m = parseKeyValues(stat);
-      const set = (key: keyof CgroupMemoryStats, name: string): void => {
-        const v = m.get(name);
-        if (v !== undefined) out[key] = v;
-      };
-      set('rssBytes', 'total_rss');
-      set('cacheBytes', 'total_cache');
-      set('mappedFileBytes', 'total_mapped_file');
-      set('swapBytes', 'total_swap');
-      set('unevictableBytes', 'total_unevictable');
-    }
-    return out;
+    return readMemoryStats(d, 'memory.usage_in_bytes', {
+      rssBytes: 'total_rss',
+      cacheBytes: 'total_cache',
+      mappedFileBytes: 'total_mapped_file',
+      swapBytes: 'total_swap',
+      unevictableBytes: 'total_unevictable',
+    });
   }
 
   memoryStatText(path: string): string | undefined {
@@ -778,20 +789,12 @@ class CgroupsV2 extends CgroupsBase implements Cgroups {
 
   memoryStats(path: string): CgroupMemoryStats {
     const d = this.dir(checkPath(path), 'memory');
-    const out: { -readonly [K in keyof CgroupMemoryStats]: CgroupMemoryStats[K] } = {};
-    out.totalBytes = Number(readCgroupFile(join(d, 'memory.current')).trim()); // ENOENT: no such cgroup
-    const stat = readOptional(join(d, 'memory.stat'));
-    if (stat !== undefined) {
-      const m = parseKeyValues(stat);
-      const set = (key: keyof CgroupMemoryStats, name: string): void => {
-        const v = m.get(name);
-        if (v !== undefined) out[key] = v;
-      };
-      set('rssBytes', 'anon');
-      set('cacheBytes', 'file');
-      set('mappedFileBytes', 'file_mapped');
-      set('unevictableBytes', 'unevictable');
-    }
+    const out = readMemoryStats(d, 'memory.current', {
+      rssBytes: 'anon',
+      cacheBytes: 'file',
+      mappedFileBytes: 'file_mapped',
+      unevictableBytes: 'unevictable',
+    });
     const swap = readNumber(join(d, 'memory.swap.current'));
     if (swap !== undefined) out.swapBytes = swap;
     return out;
