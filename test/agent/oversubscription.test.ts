@@ -5,6 +5,7 @@
  * are refused, and QoS corrections evict only revocable containers.
  */
 import test from 'ava';
+import { testAgentOptions } from '../helpers/agent_options.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,10 +21,8 @@ import {
 } from '../../lib/agent/oversubscription/index.ts';
 import { CgroupsCpuIsolator } from '../../lib/agent/containerizer/isolators/cgroups_cpu.ts';
 import { agentFlags } from '../../lib/agent/flags.ts';
-import { AgentPaths } from '../../lib/agent/paths.ts';
 import { FakeClock } from '../../lib/common/clock.ts';
 import { parseFlags } from '../../lib/common/flags.ts';
-import { silentLogger } from '../../lib/common/log.ts';
 import type { Cgroups } from '../../lib/linux/index.ts';
 import { Resources, parseResourcesText } from '../../lib/common/resources/index.ts';
 import type { AgentToMaster } from '../../lib/proto/internal.ts';
@@ -51,24 +50,7 @@ async function makeAgent(t: { teardown(fn: () => Promise<void>): void }, clock: 
   const dir = await mkdtemp(join(tmpdir(), 'corral-oversub-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const containerizer = new FakeContainerizer();
-  const agent = new Agent({
-    clock,
-    logger: silentLogger,
-    paths: new AgentPaths(dir),
-    containerizer,
-    hostname: 'host1',
-    ip: '127.0.0.1',
-    port: 5051,
-    resources: parseResourcesText('cpus:4;mem:1024'),
-    attributes: [],
-    version: 'test',
-    executorRegistrationTimeoutMs: 60_000,
-    executorShutdownGracePeriodMs: 5000,
-    defaultKillGraceMs: 3000,
-    executorEnvironment: { PATH: '/usr/bin:/bin' },
-    switchUser: false,
-    ...extra,
-  });
+  const agent = new Agent(testAgentOptions(dir, containerizer, { clock, hostname: 'host1', ...extra }));
   t.teardown(() => agent.stop());
   return { agent, containerizer };
 }
