@@ -17,12 +17,13 @@
  *   npm run bench:cluster [-- --latency=500 --throughput=1000 --sleepers=1000]
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statfsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type Json, Scheduler, commandTask, frameworkInfo, getJson, killEverythingUnder } from '../test/helpers/cluster.ts';
+import { crunBundle, ms, pct } from './common.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string, dflt: number): number => {
@@ -40,11 +41,6 @@ const ONLY = process.argv.find((x) => x.startsWith('--only='))?.slice(7) ?? 'abc
 const PROFILE_DIR = process.argv.find((x) => x.startsWith('--profile='))?.slice(10);
 const AGENT_RESOURCES = 'cpus:64;mem:262144;disk:100000;ports:[31000-32000]';
 
-function pct(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
-const ms = (x: number): string => `${x.toFixed(2)} ms`;
 const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
 
 /** A small task: 0.01 cpus, 4 MB (not enforced: the posix isolation does not limit). */
@@ -165,22 +161,6 @@ async function throughput(c: Cluster, n: number): Promise<{ perSec: number; wall
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 
-/** The bundle of bench/launch.bench.ts: `crun spec`, args ["true"], host /usr read-only. */
-function crunBundle(dir: string): void {
-  const rootfs = join(dir, 'rootfs');
-  for (const d of ['usr', 'proc', 'dev', 'sys', 'tmp', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
-  for (const l of ['bin', 'lib', 'lib64', 'sbin']) symlinkSync(`usr/${l}`, join(rootfs, l));
-  const s = spawnSync('crun', ['spec'], { cwd: dir, encoding: 'utf8' });
-  if (s.error || s.status !== 0) throw new Error(`crun spec: ${s.error?.message ?? s.stderr}`);
-  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
-    process: { args: string[]; terminal: boolean };
-    mounts: { destination: string; type: string; source: string; options?: string[] }[];
-  };
-  cfg.process.args = ['true'];
-  cfg.process.terminal = false;
-  cfg.mounts.push({ destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 1));
-}
 
 /** launch.bench.ts --crun-driver: CRUN_COUNT containers CRUN_PARALLEL at a time; launches/s. */
 function crunRate(base: string): { perSec: number; how: string } {

@@ -34,7 +34,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '../lib/agent/agent.ts';
 import { createContainerizer } from '../lib/agent/containerizer/factory.ts';
-import type { PosixContainerizer } from '../lib/agent/containerizer/posix.ts';
 import { agentRoutes } from '../lib/agent/http/routes.ts';
 import { AgentPaths } from '../lib/agent/paths.ts';
 import { FakeClock } from '../lib/common/clock.ts';
@@ -43,6 +42,7 @@ import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { openCgroups, type CgroupController, type Cgroups } from '../lib/linux/index.ts';
 import type { FrameworkInfo } from '../lib/proto/messages.ts';
 import { HttpServer } from '../lib/transport/index.ts';
+import { crunBundle, ms, pct, pool } from './common.ts';
 
 const arg = (name: string, dflt: number): number => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -58,22 +58,7 @@ const MEM = 64 * 1024 * 1024;
 const ROOT = `corral-bench-${process.pid}`;
 const CONTROLLERS: readonly CgroupController[] = ['cpu', 'cpuacct', 'memory', 'freezer'];
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
-const ms = (x: number): string => `${x.toFixed(2)} ms`;
 
-async function pool(n: number, parallel: number, job: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(parallel, n) }, async () => {
-      while (next < n) await job(next++);
-    }),
-  );
-  return performance.now() - t0;
-}
 
 interface Figures {
   wallMs: number;
@@ -113,27 +98,6 @@ async function benchOurs(base: string, cgroups: Cgroups, isolation: string, para
 
 // ----- crun ----------------------------------------------------------------------------------
 
-function crunBundle(dir: string): void {
-  const rootfs = join(dir, 'rootfs');
-  for (const d of ['usr', 'proc', 'dev', 'sys', 'tmp', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
-  for (const l of ['bin', 'lib', 'lib64', 'sbin']) symlinkSync(`usr/${l}`, join(rootfs, l));
-  const s = spawnSync('crun', ['spec'], { cwd: dir, encoding: 'utf8' });
-  if (s.error || s.status !== 0) throw new Error(`crun spec: ${s.error?.message ?? s.stderr}`);
-  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
-    process: { args: string[]; terminal: boolean };
-    mounts: { destination: string; type: string; source: string; options?: string[] }[];
-    linux: { namespaces: { type: string }[]; resources?: unknown };
-    hostname?: string;
-  };
-  cfg.process.args = ['true'];
-  cfg.process.terminal = false;
-  cfg.mounts.push({ destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] });
-  cfg.linux.namespaces = [{ type: 'mount' }];
-  delete cfg.hostname; // needs a UTS namespace
-  // The limits ours sets: shares 1024 per cpu, CFS quota cpus × 100 ms, the memory limit.
-  cfg.linux.resources = { cpu: { shares: Math.round(1024 * CPUS), quota: Math.round(100_000 * CPUS), period: 100_000 }, memory: { limit: MEM } };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 1));
-}
 
 /** --crun-driver BUNDLE: COUNT crun runs, PARALLEL at a time, each in cgroup /ROOT/crun/<id>; figures as JSON. */
 async function crunDriver(bundle: string, root: string, parallel: number): Promise<void> {
@@ -173,7 +137,8 @@ async function benchCrun(base: string, parallel: number): Promise<{ figures: Fig
   if (spawnSync('crun', ['--version']).error) throw new Error('crun is not installed (Debian package crun)');
   const bundle = join(base, `crun-bundle-${parallel}`);
   mkdirSync(bundle);
-  crunBundle(bundle);
+  // The limits ours sets: shares 1024 per cpu, CFS quota cpus × 100 ms, the memory limit.
+  crunBundle(bundle, { mountNsOnly: true, resources: { cpu: { shares: Math.round(1024 * CPUS), quota: Math.round(100_000 * CPUS), period: 100_000 }, memory: { limit: MEM } } });
   const self = fileURLToPath(import.meta.url);
   const node = [process.execPath, '--import', 'tsx', self, '--crun-driver', bundle, ROOT, `--count=${COUNT}`, `--parallel=${parallel}`];
   const unified = statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;

@@ -16,12 +16,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PosixContainerizer } from '../lib/agent/containerizer/posix.ts';
 import { parseResourcesText } from '../lib/common/resources/index.ts';
+import { crunBundle, ms, pct, pool } from './common.ts';
 
 const arg = (name: string, dflt: number): number => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -31,23 +32,7 @@ const COUNT = arg('count', 200);
 const PARALLEL = arg('parallel', 4);
 const WARMUP = 8;
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
-const ms = (x: number): string => `${x.toFixed(2)} ms`;
 
-/** Run `n` jobs, `parallel` at a time; returns the wall time in ms. */
-async function pool(n: number, parallel: number, job: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(parallel, n) }, async () => {
-      while (next < n) await job(next++);
-    }),
-  );
-  return performance.now() - t0;
-}
 
 interface Figures {
   wallMs: number;
@@ -106,26 +91,6 @@ async function supervisorMemory(base: string): Promise<{ rss: number; hwm: numbe
 // ----- crun ----------------------------------------------------------------------------------
 
 /** Make a bundle in `dir`; with `mountNsOnly`, the container gets only a mount namespace. */
-function crunBundle(dir: string, mountNsOnly: boolean): void {
-  const rootfs = join(dir, 'rootfs');
-  for (const d of ['usr', 'proc', 'dev', 'sys', 'tmp', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
-  for (const l of ['bin', 'lib', 'lib64', 'sbin']) symlinkSync(`usr/${l}`, join(rootfs, l));
-  const s = spawnSync('crun', ['spec'], { cwd: dir, encoding: 'utf8' });
-  if (s.error || s.status !== 0) throw new Error(`crun spec: ${s.error?.message ?? s.stderr}`);
-  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
-    process: { args: string[]; terminal: boolean; env: string[] };
-    mounts: { destination: string; type: string; source: string; options?: string[] }[];
-    linux: { namespaces: { type: string }[] };
-  };
-  cfg.process.args = ['true'];
-  cfg.process.terminal = false;
-  cfg.mounts.push({ destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] });
-  if (mountNsOnly) {
-    cfg.linux.namespaces = [{ type: 'mount' }];
-    delete (cfg as { hostname?: string }).hostname; // needs a UTS namespace
-  }
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 1));
-}
 
 /** --crun-driver: run COUNT crun containers PARALLEL at a time; print the figures as JSON. */
 async function crunDriver(bundle: string): Promise<void> {
@@ -156,7 +121,7 @@ async function benchCrun(base: string, mountNsOnly: boolean): Promise<{ figures:
   if (spawnSync('crun', ['--version']).error) throw new Error('crun is not installed (Debian package crun)');
   const bundle = join(base, mountNsOnly ? 'crun-mntns' : 'crun');
   mkdirSync(bundle);
-  crunBundle(bundle, mountNsOnly);
+  crunBundle(bundle, { mountNsOnly });
   const self = fileURLToPath(import.meta.url);
   const node = [process.execPath, '--import', 'tsx', self, '--crun-driver', bundle, `--count=${COUNT}`, `--parallel=${PARALLEL}`];
   const unified = statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;

@@ -1,0 +1,58 @@
+/** What the benchmarks share: percentiles, a job pool, and the crun bundle used as a peer. */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The p-th percentile (0–100) of xs, nearest rank. */
+export function pct(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export const ms = (x: number): string => `${x.toFixed(2)} ms`;
+
+/** Run `n` jobs, `parallel` at a time; returns the wall time in ms. */
+export async function pool(n: number, parallel: number, job: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, n) }, async () => {
+      while (next < n) await job(next++);
+    }),
+  );
+  return performance.now() - t0;
+}
+
+export interface CrunBundleOptions {
+  /** Only a mount namespace (crun's default spec adds pid, net, ipc, uts). */
+  readonly mountNsOnly?: boolean;
+  /** OCI `linux.resources` to set (cpu shares/quota, memory limit). */
+  readonly resources?: unknown;
+}
+
+/**
+ * An OCI bundle for `crun run` of `true`: `crun spec`, no terminal, a rootfs of empty
+ * directories with the host's /usr bind-mounted read-only and bin/lib/lib64/sbin linked into it.
+ */
+export function crunBundle(dir: string, opts: CrunBundleOptions = {}): void {
+  const rootfs = join(dir, 'rootfs');
+  for (const d of ['usr', 'proc', 'dev', 'sys', 'tmp', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
+  for (const l of ['bin', 'lib', 'lib64', 'sbin']) symlinkSync(`usr/${l}`, join(rootfs, l));
+  const s = spawnSync('crun', ['spec'], { cwd: dir, encoding: 'utf8' });
+  if (s.error || s.status !== 0) throw new Error(`crun spec: ${s.error?.message ?? s.stderr}`);
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+    process: { args: string[]; terminal: boolean };
+    mounts: { destination: string; type: string; source: string; options?: string[] }[];
+    linux: { namespaces: { type: string }[]; resources?: unknown };
+    hostname?: string;
+  };
+  cfg.process.args = ['true'];
+  cfg.process.terminal = false;
+  cfg.mounts.push({ destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] });
+  if (opts.mountNsOnly) {
+    cfg.linux.namespaces = [{ type: 'mount' }];
+    delete cfg.hostname; // needs a UTS namespace
+  }
+  if (opts.resources !== undefined) cfg.linux.resources = opts.resources;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 1));
+}
