@@ -41,11 +41,11 @@ import type {
   Passthrough,
   TaskInfo,
   TaskSource,
-  TaskState,
   TaskStatus,
   Uri,
   Url,
 } from './messages.ts';
+import { TASK_STATES } from './messages.ts';
 import { encodeAttribute, encodeLabels, encodeResource, readAttribute, readLabels, readResourceInput } from './resources.ts';
 
 /** The model types with their `readonly` removed, for building values field by field. */
@@ -127,22 +127,7 @@ export function isUuidBytes(b64: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Enum names (the full v1 lists: a name the proto knows is read even if Corral never emits it)
 
-export const TASK_STATES: readonly TaskState[] = [
-  'TASK_STAGING',
-  'TASK_STARTING',
-  'TASK_RUNNING',
-  'TASK_KILLING',
-  'TASK_FINISHED',
-  'TASK_FAILED',
-  'TASK_KILLED',
-  'TASK_ERROR',
-  'TASK_LOST',
-  'TASK_DROPPED',
-  'TASK_UNREACHABLE',
-  'TASK_GONE',
-  'TASK_GONE_BY_OPERATOR',
-  'TASK_UNKNOWN',
-];
+export { TASK_STATES };
 
 export const TASK_SOURCES: readonly TaskSource[] = ['SOURCE_MASTER', 'SOURCE_AGENT', 'SOURCE_EXECUTOR'];
 

@@ -13,7 +13,8 @@ import type { Agent, ExecutorRecord, Framework, Master, OfferRecord, Task } from
 
 type Json = Record<string, unknown>;
 
-const TASK_STATES: TaskState[] = [
+/** The states state-summary counts (the 1.0 set). */
+const SUMMARY_STATES: TaskState[] = [
   'TASK_STAGING',
   'TASK_STARTING',
   'TASK_RUNNING',
@@ -164,7 +165,7 @@ function agentJson(master: Master, agent: Agent, full: boolean): Json {
 }
 
 function stateCounts(tasks: Iterable<Task>): Json {
-  const counts: Record<string, number> = Object.fromEntries(TASK_STATES.map((s) => [s, 0]));
+  const counts: Record<string, number> = Object.fromEntries(SUMMARY_STATES.map((s) => [s, 0]));
   for (const t of tasks) if (t.state in counts) counts[t.state]! += 1;
   return counts;
 }
