@@ -17,6 +17,7 @@
  */
 import type { Resources } from '../../common/resources/index.ts';
 import type { TaskReason } from '../../proto/messages.ts';
+import { type ProcStat, allProcStats, containedProcesses } from '../../linux/index.ts';
 
 /** Namespaces the supervisor clones the command into (the union of what isolators ask). */
 export type Namespace = 'pid' | 'mount';
@@ -96,4 +97,32 @@ export interface Launcher {
 /** The cgroup of a container: `<cgroups_root>/<container id>`. */
 export function containerCgroup(root: string, containerId: string): string {
   return `${root.replace(/^\/+|\/+$/g, '')}/${containerId}`;
+}
+
+/**
+ * For isolators that only observe a container's processes (posix/cpu, posix/mem): each
+ * container is known by its supervisor, whose process tree and the command's session are the
+ * container.
+ */
+export abstract class ProcessTreeIsolator implements Isolator {
+  abstract readonly name: string;
+  private readonly supervisors = new Map<string, number>();
+
+  async isolate(containerId: string, _pid: number, supervisorPid: number): Promise<void> {
+    this.supervisors.set(containerId, supervisorPid);
+  }
+
+  async recover(containers: readonly RecoveredContainer[]): Promise<void> {
+    for (const c of containers) this.supervisors.set(c.containerId, c.supervisorPid);
+  }
+
+  async cleanup(containerId: string): Promise<void> {
+    this.supervisors.delete(containerId);
+  }
+
+  /** The container's processes now, or undefined for a container this isolator does not know. */
+  protected async processes(containerId: string): Promise<ProcStat[] | undefined> {
+    const sup = this.supervisors.get(containerId);
+    return sup === undefined ? undefined : containedProcesses(await allProcStats(), sup);
+  }
 }
