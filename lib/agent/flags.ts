@@ -69,6 +69,18 @@ export const agentFlags = {
   cgroups_hierarchy: flag({ help: 'Where the cgroup hierarchies are mounted (cgroups/* isolators)', default: '/sys/fs/cgroup', parse: str }),
   cgroups_root: flag({ help: 'The cgroup that holds the containers, each as <root>/<container id>', default: 'corral', parse: str }),
   cgroups_enable_cfs: flag({ help: 'cgroups/cpu: cap each container at its cpus with a CFS quota (period 100ms)', default: false, boolean: true, parse: parseBool }),
+  eth0_name: optionalFlag({ help: 'network/port_mapping: the public interface (default: the one carrying the default route)', parse: str }),
+  lo_name: optionalFlag({ help: 'network/port_mapping: the loopback interface (default: the one with IFF_LOOPBACK)', parse: str }),
+  ephemeral_ports_per_container: flag({ help: 'network/port_mapping: ephemeral ports per container, a power of 2, at least 16', default: 1024, parse: (t: string) => {
+    const n = parseNonNegativeInt(t);
+    if (n < 16 || (n & (n - 1)) !== 0) throw new Error(`'${t}' is not a power of 2 of at least 16`);
+    return n;
+  } }),
+  egress_rate_limit_per_container: optionalFlag({ help: "network/port_mapping: each container's egress limit in bytes/s (e.g. 12500KB = 100 Mbit/s); 0 or unset: unlimited", parse: parseBytes }),
+  ingress_rate_limit_per_container: optionalFlag({ help: "network/port_mapping: each container's ingress limit in bytes/s (beyond Mesos 0.23); 0 or unset: unlimited", parse: parseBytes }),
+  egress_unique_flow_per_container: flag({ help: 'network/port_mapping: a flow of its own per container on the public interface (needs fq_codel; refused where the kernel lacks it)', default: false, boolean: true, parse: parseBool }),
+  network_enable_socket_statistics_summary: flag({ help: 'network/port_mapping: report TCP connection counts per container', default: false, boolean: true, parse: parseBool }),
+  network_enable_socket_statistics_details: flag({ help: 'network/port_mapping: report TCP round-trip-time percentiles per container', default: false, boolean: true, parse: parseBool }),
   executor_registration_timeout: flag({ help: 'Time a custom executor has to subscribe', default: 60_000, parse: parseDuration, show: formatDuration }),
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),

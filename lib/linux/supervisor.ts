@@ -25,8 +25,8 @@ export interface SupervisorOptions {
   readonly user?: string;
   /** The executable (default: the built corral-containerizer). */
   readonly executable?: string;
-  /** Clone the command into new namespaces (`pid` implies `mount`; needs root). */
-  readonly namespaces?: readonly ('pid' | 'mount')[];
+  /** Clone the command into new namespaces (`pid` implies `mount`; `net`: only a down lo; needs root). */
+  readonly namespaces?: readonly ('pid' | 'mount' | 'net')[];
 }
 
 export interface SupervisorExit {

@@ -4,7 +4,7 @@
  * command, stays its parent, records how it ended, and outlives the agent that started it.
  *
  *   corral-containerizer launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go]
- *                               [--namespaces pid,mount] -- COMMAND [ARG...]
+ *                               [--namespaces pid,mount,net] -- COMMAND [ARG...]
  *
  * 1. Records its own pid and start time (/proc/self/stat field 22, clock ticks since boot) in
  *    RUN_DIR/pids/forked.pid as {"pid":N,"start_time":T} (temp file + rename). The start time
@@ -21,6 +21,8 @@
  *             its own; when it ends the kernel kills everything left in the namespace. As pid 1
  *             it receives from outside only SIGKILL and the signals it has a handler for, so a
  *             SIGTERM to a command without a handler is lost and a kill ends at the forced step.
+ *      net:   a network namespace of its own (only lo, down); the caller configures it through
+ *             /proc/<child pid>/ns/net before the release.
  *    The pid line gives the child's pid as the supervisor (the caller's namespace) sees it.
  * 3. Writes "pid <child pid>\n" on stdout. With --wait-go it then reads stdin: the line "go"
  *    releases the child (the agent has isolated the pid meanwhile); EOF or any other line aborts:
@@ -131,7 +133,7 @@ struct child_state {
 
 static void usage(FILE *to) {
   fprintf(to,
-          "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] [--namespaces pid,mount]\n"
+          "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] [--namespaces pid,mount,net]\n"
           "                -- COMMAND [ARG...]\n",
           prog);
 }
@@ -162,7 +164,7 @@ static const char *option(char **argv, int argc, int *i, const char *name, int *
   return argv[++*i];
 }
 
-/* "pid,mount" -> CLONE_NEW* flags (pid implies mount: it needs its own /proc); -1 if bad. */
+/* "pid,mount,net" -> CLONE_NEW* flags (pid implies mount: it needs its own /proc); -1 if bad. */
 static int parse_namespaces(const char *list) {
   int flags = 0;
   const char *p = list;
@@ -170,8 +172,9 @@ static int parse_namespaces(const char *list) {
     size_t n = strcspn(p, ",");
     if (n == 3 && strncmp(p, "pid", 3) == 0) flags |= CLONE_NEWPID | CLONE_NEWNS;
     else if ((n == 5 && strncmp(p, "mount", 5) == 0) || (n == 3 && strncmp(p, "mnt", 3) == 0)) flags |= CLONE_NEWNS;
+    else if (n == 3 && strncmp(p, "net", 3) == 0) flags |= CLONE_NEWNET;
     else if (n != 0) {
-      fprintf(stderr, "%s: --namespaces: unknown namespace '%.*s' (pid, mount)\n", prog, (int)n, p);
+      fprintf(stderr, "%s: --namespaces: unknown namespace '%.*s' (pid, mount, net)\n", prog, (int)n, p);
       return -1;
     }
     p += n;

@@ -4,7 +4,7 @@
  */
 import { ValidationError } from '../../common/errors.ts';
 
-export const ISOLATOR_NAMES = ['posix/cpu', 'posix/mem', 'cgroups/cpu', 'cgroups/mem', 'namespaces/pid', 'filesystem/shared'] as const;
+export const ISOLATOR_NAMES = ['posix/cpu', 'posix/mem', 'cgroups/cpu', 'cgroups/mem', 'namespaces/pid', 'filesystem/shared', 'network/port_mapping'] as const;
 export type IsolatorName = (typeof ISOLATOR_NAMES)[number];
 
 /** Parse `--isolation`: known names, each once. Throws ValidationError naming the bad entry. */
@@ -24,5 +24,5 @@ export function parseIsolation(text: string): IsolatorName[] {
 
 /** Whether these isolators need the Linux launcher (cgroups or namespaces; spec §7.6). */
 export function needsLinuxLauncher(names: readonly IsolatorName[]): boolean {
-  return names.some((n) => n.startsWith('cgroups/') || n.startsWith('namespaces/') || n === 'filesystem/shared');
+  return names.some((n) => n.startsWith('cgroups/') || n.startsWith('namespaces/') || n === 'filesystem/shared' || n === 'network/port_mapping');
 }

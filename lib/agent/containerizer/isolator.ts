@@ -20,7 +20,7 @@ import type { TaskReason } from '../../proto/messages.ts';
 import { type ProcStat, allProcStats, containedProcesses } from '../../linux/index.ts';
 
 /** Namespaces the supervisor clones the command into (the union of what isolators ask). */
-export type Namespace = 'pid' | 'mount';
+export type Namespace = 'pid' | 'mount' | 'net';
 
 export interface ContainerConfig {
   readonly containerId: string;
