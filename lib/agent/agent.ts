@@ -6,7 +6,7 @@
  * the master and the executor endpoint hand messages in and take messages out.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
@@ -30,11 +30,11 @@ import {
 } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
 import { applyCheckpointed, checkpointResources, checkpointedOf, linkVolumes, readCheckpointedResources } from './volumes.ts';
-import type { Container, Containerizer, LaunchSpec, Termination } from './containerizer/containerizer.ts';
+import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer/containerizer.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type QoSController, type ResourceEstimator, type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
 import type { AgentPaths } from './paths.ts';
-import { readCheckpoints } from './recover.ts';
+import { checkpointBootId, checkpointedBootId, forgetAgentId, readCheckpoints, strictRecoveryError, type RecoveredRunState, type RecoveredState } from './recover.ts';
 import { StatusUpdateManager } from './status_updates.ts';
 
 export interface Sink<E> {
@@ -69,6 +69,15 @@ export interface AgentOptions {
   readonly launchesInFlight?: number;
   /** After a restart, how long recovered custom executors have to subscribe again. */
   readonly executorReregistrationTimeoutMs?: number;
+  /** `--recover` (default reconnect): what recover() does with the last run. */
+  readonly recoverMode?: 'reconnect' | 'cleanup';
+  /** `--strict` (default true): a damaged checkpoint makes recover() fail instead of being skipped. */
+  readonly strict?: boolean;
+  /**
+   * The running kernel's boot id (recover.ts currentBootId): a different checkpointed one means
+   * the host rebooted. Undefined: reboots are not detected.
+   */
+  readonly bootId?: string;
   /** Puts CommandInfo.uris into sandboxes (default: Mesos's defaults, cache in paths.fetcherCacheDir()). */
   readonly fetcher?: Fetcher;
   /** Oversubscription (spec §3): default noop estimator and controller. */
@@ -81,10 +90,16 @@ export interface AgentOptions {
 }
 
 export interface RecoveryReport {
+  /** The recovered agent id; undefined when the agent registers as a new one. */
   readonly agentId: string | undefined;
   readonly executors: number;
   readonly tasks: number;
   readonly orphans: number;
+  /** Containers of the last run still running that were killed (--recover=cleanup, a reboot). */
+  readonly killed: number;
+  /** The host rebooted since the last run (its boot id changed). */
+  readonly rebooted: boolean;
+  /** Damaged checkpoints (path: reason), skipped under strict=false. */
   readonly problems: readonly string[];
 }
 
@@ -176,6 +191,8 @@ export class Agent {
   checkpointed: Resources = Resources.EMPTY;
   /** Container launches under way (see createExecutor). */
   private launching = 0;
+  /** How long the last recover() took, in ms. */
+  recoveryMs = 0;
 
   /** The estimator and QoS loops (spec §3.4). */
   readonly oversubscription: OversubscriptionLoops;
@@ -365,12 +382,24 @@ export class Agent {
   // Recovery after a restart
 
   /**
-   * Restore what the checkpoints hold before connecting to the master: the agent id, the runs of
-   * checkpointing frameworks (re-attached to their supervisors, their update streams rebuilt),
-   * and orphans (runs of frameworks that did not checkpoint), which are stopped. An agent whose
-   * resources, attributes or hostname changed refuses to start, as Mesos's does.
+   * Restore what the checkpoints hold before connecting to the master (spec agent-features
+   * §7.3). Reservations and volumes are always recovered. Then, by case:
+   *   - no checkpointed agent: a new agent; containers left under the launcher (cgroups of a
+   *     run that left no checkpoints) are orphans and destroyed;
+   *   - the host rebooted (the checkpointed boot id is not the kernel's): nothing of the last
+   *     run is recovered; whatever of it might still run is destroyed, the agent id is
+   *     forgotten, and the agent registers as a new one;
+   *   - `--recover=cleanup`: every container of the last run is killed and cleaned up, the
+   *     agent id is forgotten (the caller then exits without registering);
+   *   - `--recover=reconnect`: the agent id, the runs of checkpointing frameworks (re-attached
+   *     to their supervisors, their update streams rebuilt), orphans (runs of frameworks that
+   *     did not checkpoint, containers nobody knows) stopped. An agent whose resources,
+   *     attributes or hostname changed refuses to start, as Mesos's does.
+   * A damaged checkpoint stops the recovery under `strict` (before anything is touched), or is
+   * reported and skipped. The current boot id is checkpointed at the end.
    */
   async recover(): Promise<RecoveryReport> {
+    const t0 = performance.now();
     const paths = this.opts.paths;
     // The fetcher cache survives a restart (Mesos wipes it): rebuilt from disk, damaged entries dropped.
     await this.fetcher.recoverCache().catch((e) => this.log.warn({ dir: this.fetcher.cache.dir, err: describeError(e) }, 'cannot recover the fetcher cache'));
@@ -378,8 +407,53 @@ export class Agent {
     const checkpointed = await readCheckpointedResources(paths);
     applyCheckpointed(this.opts.resources, checkpointed); // throws when they no longer fit
     this.checkpointed = checkpointed;
+    const bootId = this.opts.bootId;
+    const lastBootId = bootId === undefined ? undefined : await checkpointedBootId(paths);
+    const rebooted = lastBootId !== undefined && lastBootId !== bootId;
+    const strict = this.opts.strict ?? true;
+    const mode = this.opts.recoverMode ?? 'reconnect';
     const state = await readCheckpoints(paths, this.log);
-    if (!state) return { agentId: undefined, executors: 0, tasks: 0, orphans: 0, problems: [] };
+    let report: RecoveryReport;
+    if (!state) {
+      await this.opts.containerizer.recover([]); // orphans only
+      if (mode === 'cleanup') await this.opts.containerizer.orphansCleaned?.();
+      report = { agentId: undefined, executors: 0, tasks: 0, orphans: 0, killed: 0, rebooted: false, problems: [] };
+    } else if (rebooted || mode === 'cleanup') {
+      if (!rebooted && strict && state.problems.length > 0) throw strictRecoveryError(state.problems);
+      if (rebooted) this.log.warn({ agentId: state.agentId, lastBootId, bootId }, 'the host rebooted since the last run: its tasks are not recovered; registering as a new agent');
+      const live = state.runs.filter((r) => !r.completed);
+      const killed = await this.endLastRun(live, rebooted ? 0 : this.opts.defaultKillGraceMs);
+      await forgetAgentId(paths);
+      if (!rebooted) this.log.info({ agentId: state.agentId, killed }, '--recover=cleanup: every container of the last run is gone; the agent id is forgotten');
+      report = { agentId: undefined, executors: 0, tasks: 0, orphans: 0, killed, rebooted, problems: state.problems };
+    } else {
+      report = await this.reconnect(state, strict);
+    }
+    if (bootId !== undefined) await checkpointBootId(paths, bootId);
+    this.metrics.inc('slave/recovery_errors', report.problems.length);
+    this.recoveryMs = performance.now() - t0;
+    return report;
+  }
+
+  /** Kill every container of `runs` (and orphans) and wait until all are cleaned up. Returns how many were still running. */
+  private async endLastRun(runs: readonly RecoveredRunState[], graceMs: number): Promise<number> {
+    const c = this.opts.containerizer;
+    const containers = await c.recover(runs.map((r) => ({ containerId: r.containerId, runDir: r.runDir })));
+    let killed = 0;
+    await Promise.all(
+      Array.from(containers.values(), async (ct) => {
+        if (ct.pid > 0 && (await c.kill(ct.containerId, graceMs)) !== undefined) killed++;
+        await ct.termination;
+      }),
+    );
+    await c.orphansCleaned?.();
+    return killed;
+  }
+
+  /** `--recover=reconnect` of the last run (see recover). */
+  private async reconnect(state: RecoveredState, strict: boolean): Promise<RecoveryReport> {
+    const paths = this.opts.paths;
+    if (strict && state.problems.length > 0) throw strictRecoveryError(state.problems);
     const mine = this.agentInfo();
     const old = state.agentInfo;
     if (old && (old.hostname !== mine.hostname || !Resources.of(old.resources).equals(this.opts.resources) || JSON.stringify(old.attributes) !== JSON.stringify(mine.attributes))) {
@@ -388,17 +462,17 @@ export class Agent {
         `this agent's hostname, resources or attributes differ from the checkpointed ones in ${paths.agentInfoFile(state.agentId)}; to start as a new agent, remove ${paths.latestAgentLink()}`,
       );
     }
-    this.id = state.agentId;
+    const problems = [...state.problems];
     const attach: [AgentFramework, ExecutorRecord][] = [];
     const orphans: string[] = [];
-    const runDirs = new Map<string, string>();
+    const runs = new Map<string, RecoveredRun>();
     let tasks = 0;
     for (const run of state.runs) {
       const fwInfo = run.framework;
       if (!fwInfo?.checkpoint || !run.executor) {
         if (!run.completed) {
           orphans.push(run.containerId);
-          runDirs.set(run.containerId, run.runDir);
+          runs.set(run.containerId, { containerId: run.containerId, runDir: run.runDir });
         }
         continue;
       }
@@ -412,9 +486,18 @@ export class Agent {
       const name = info?.name ?? `Command Executor (Task: ${first?.taskId ?? run.executorId}) (Command: ${cmd?.shell ? `sh -c '${cmd.value ?? ''}'` : (cmd?.value ?? '')})`;
       const ex = new ExecutorRecord(run.executorId, fw.id, run.containerId, paths.sandbox(state.agentId, fw.id, run.executorId, run.containerId), info, resources, name, info?.source ?? run.executorId);
       for (const t of run.tasks) {
-        const latest = await this.updates.recover(fw.id, t.info.taskId, t.updatesFile);
+        let latest: TaskStatus | undefined;
+        try {
+          latest = await this.updates.recover(fw.id, t.info.taskId, t.updatesFile);
+        } catch (e) {
+          // A damaged update stream: under --strict=false it is moved aside (so that new
+          // updates start a clean one) and the task's state is what the container says.
+          problems.push(`${t.updatesFile}: ${describeError(e)}`);
+          this.log.warn({ path: t.updatesFile, err: describeError(e) }, 'cannot read a checkpoint; skipping it');
+          if (!strict) await rename(t.updatesFile, `${t.updatesFile}.damaged`).catch(() => {});
+        }
         const rec = new AgentTaskRecord(t.info, fw.id, ex.id);
-        rec.state = latest?.state ?? (command ? 'TASK_STAGING' : 'TASK_STAGING');
+        rec.state = latest?.state ?? 'TASK_STAGING';
         if (isTerminal(rec.state) && !this.updates.hasPending(fw.id, t.info.taskId)) ex.completedTasks.push(rec);
         else ex.tasks.set(t.info.taskId, rec);
         tasks++;
@@ -427,9 +510,12 @@ export class Agent {
       ex.state = command ? 'RUNNING' : 'REGISTERING';
       fw.executors.set(ex.id, ex);
       attach.push([fw, ex]);
-      runDirs.set(run.containerId, run.runDir);
+      // Its resources: the containerizer reports their limits in /monitor/statistics.
+      runs.set(run.containerId, { containerId: run.containerId, runDir: run.runDir, resources });
     }
-    const containers = await this.opts.containerizer.recover(Array.from(runDirs, ([containerId, runDir]) => ({ containerId, runDir })));
+    if (strict && problems.length > 0) throw strictRecoveryError(problems);
+    this.id = state.agentId;
+    const containers = await this.opts.containerizer.recover(Array.from(runs.values()));
     for (const [fw, ex] of attach) {
       const c = containers.get(ex.containerId);
       const termination = c ? c.termination : Promise.resolve({ status: -1, message: 'the container could not be recovered' });
@@ -448,9 +534,8 @@ export class Agent {
       }
     }
     for (const id of orphans) if (containers.has(id)) void this.opts.containerizer.kill(id, 0);
-    this.metrics.inc('slave/recovery_errors', state.problems.length);
-    this.log.info({ agentId: this.id, executors: attach.length, tasks, orphans: orphans.length, problems: state.problems.length }, 'recovered from checkpoints');
-    return { agentId: this.id, executors: attach.length, tasks, orphans: orphans.length, problems: state.problems };
+    this.log.info({ agentId: this.id, executors: attach.length, tasks, orphans: orphans.length, problems: problems.length }, 'recovered from checkpoints');
+    return { agentId: this.id, executors: attach.length, tasks, orphans: orphans.length, killed: 0, rebooted: false, problems };
   }
 
   // ===========================================================================================

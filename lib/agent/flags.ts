@@ -84,6 +84,16 @@ export const agentFlags = {
   executor_registration_timeout: flag({ help: 'Time a custom executor has to subscribe', default: 60_000, parse: parseDuration, show: formatDuration }),
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
+  recover: flag({
+    help: 'At start, reconnect: re-attach to the tasks of the last run and re-register with them; cleanup: kill them all, forget the agent id and exit without registering (for incompatible upgrades)',
+    default: 'reconnect' as 'reconnect' | 'cleanup',
+    parse: (t: string) => {
+      const v = t.trim();
+      if (v !== 'reconnect' && v !== 'cleanup') throw new Error(`'${t}' is not reconnect or cleanup`);
+      return v;
+    },
+  }),
+  strict: flag({ help: 'A damaged checkpoint stops the agent at start (naming it); with --strict=false it is skipped and counted in slave/recovery_errors', default: true, boolean: true, parse: parseBool }),
   switch_user: flag({ help: "Run tasks as their framework's user (needs root)", default: true, boolean: true, parse: parseBool }),
   frameworks_home: optionalFlag({ help: 'Directory that relative URI paths (CommandInfo.uris) are taken from', parse: str }),
   fetcher_cache_dir: optionalFlag({ help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; kept across agent restarts, damaged entries dropped at start)', parse: str }),

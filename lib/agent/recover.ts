@@ -2,13 +2,18 @@
  * Reading the agent's checkpoints back after a restart (spec agent-features §7.3): the agent
  * id, and for every executor run the framework, executor and task infos. Runs whose framework
  * did not checkpoint have no infos; their supervisors are orphans to be stopped. A damaged
- * checkpoint is reported with its path and skipped, never fatal.
+ * checkpoint is reported with its path (the agent refuses to start under `--strict`, else it
+ * is skipped); reading never throws.
+ *
+ * Also the host's boot id (`meta/boot_id`, as Mesos keeps it): a checkpointed one that differs
+ * from the running kernel's means the host rebooted since the last run, and nothing of that
+ * run is recovered.
  */
-import { readdir, readlink } from 'node:fs/promises';
-import { describeError } from '../common/errors.ts';
+import { readFile, readdir, readlink, rm } from 'node:fs/promises';
+import { CorralError, describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import type { AgentInfo, ExecutorInfo, FrameworkInfo, TaskInfo } from '../proto/messages.ts';
-import { readJson } from './checkpoint.ts';
+import { readJson, writeAtomic } from './checkpoint.ts';
 import type { AgentPaths } from './paths.ts';
 
 /** What executor.info holds for the built-in command executor. */
@@ -92,4 +97,47 @@ export async function readCheckpoints(paths: AgentPaths, log: Logger): Promise<R
     }
   }
   return { agentId, agentInfo, runs, problems };
+}
+
+/** Where the kernel tells its boot id (a new one at every boot). */
+export const KERNEL_BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
+
+/** The running kernel's boot id; undefined where the kernel does not offer one. */
+export async function currentBootId(file: string = KERNEL_BOOT_ID_FILE): Promise<string | undefined> {
+  try {
+    const id = (await readFile(file, 'utf8')).trim();
+    return id === '' ? undefined : id;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The boot id checkpointed by the last run; undefined when there is none (or it cannot be read). */
+export async function checkpointedBootId(paths: AgentPaths): Promise<string | undefined> {
+  try {
+    const id = (await readFile(paths.bootIdFile(), 'utf8')).trim();
+    return id === '' ? undefined : id;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function checkpointBootId(paths: AgentPaths, bootId: string): Promise<void> {
+  await writeAtomic(paths.bootIdFile(), `${bootId}\n`);
+}
+
+/**
+ * Forget the last run's agent id (`meta/slaves/latest`): the next registration is a new
+ * agent's. Its checkpoints stay on disk (garbage for the operator or a later GC).
+ */
+export async function forgetAgentId(paths: AgentPaths): Promise<void> {
+  await rm(paths.latestAgentLink(), { force: true });
+}
+
+/** The error of a `--strict` recovery that met damaged checkpoints: every one, with its path. */
+export function strictRecoveryError(problems: readonly string[]): CorralError {
+  return new CorralError(
+    'RECOVERY_FAILED',
+    `cannot recover (--strict): ${problems.length} damaged checkpoint(s): ${problems.join('; ')}. Repair or remove them, or start with --strict=false to skip them`,
+  );
 }

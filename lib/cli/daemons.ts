@@ -13,6 +13,7 @@ import { agentRoutes } from '../agent/http/routes.ts';
 import { MasterLink } from '../agent/master_link.ts';
 import { createQoSController, createResourceEstimator } from '../agent/oversubscription/index.ts';
 import { AgentPaths } from '../agent/paths.ts';
+import { currentBootId } from '../agent/recover.ts';
 import type { FlagValues } from '../common/flags.ts';
 import type { Logger } from '../common/log.ts';
 import { HierarchicalAllocator } from '../master/allocator/index.ts';
@@ -47,8 +48,10 @@ export interface RunningMaster extends Running {
 
 export interface RunningAgent extends Running {
   readonly agent: Agent;
-  /** Resolves once the agent has registered with its master. */
+  /** Resolves once the agent has registered with its master (never with --recover=cleanup). */
   readonly registered: Promise<void>;
+  /** Set when the agent has done its work and the command should exit with it (--recover=cleanup). */
+  readonly exitCode?: number;
 }
 
 export async function startMaster(flags: FlagValues<typeof masterFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningMaster> {
@@ -130,8 +133,11 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
   });
   const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
-  const port = await server.listen();
+  // --recover=cleanup kills the last run's tasks and exits: it serves nothing.
+  const cleanup = flags.recover === 'cleanup';
+  const port = cleanup ? flags.port : await server.listen();
   const paths = new AgentPaths(flags.work_dir);
+  const bootId = await currentBootId();
   const fetcher = new Fetcher({
     cacheDir: flags.fetcher_cache_dir ?? paths.fetcherCacheDir(),
     cacheSizeBytes: flags.fetcher_cache_size,
@@ -167,13 +173,33 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     qosController,
     oversubscribedResourcesIntervalMs: flags.oversubscribed_resources_interval,
     qosCorrectionIntervalMinMs: flags.qos_correction_interval_min,
+    recoverMode: flags.recover,
+    strict: flags.strict,
+    ...(bootId === undefined ? {} : { bootId }),
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
   const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, scheme: client.scheme, backoffFactorMs: flags.registration_backoff_factor });
   agentRoutes(server, { agent, flags: { ...text, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0] }, flags.max_request_body);
-  const recovered = await agent.recover();
+  let recovered;
+  try {
+    recovered = await agent.recover();
+  } catch (e) {
+    await agent.stop();
+    if (!cleanup) await server.close();
+    client.close();
+    throw e;
+  }
+  if (cleanup) {
+    await agent.stop();
+    client.close();
+    log.info({ killed: recovered.killed }, '--recover=cleanup: the last run is cleaned up; exiting');
+    return { port, agent, registered: new Promise<void>(() => {}), exitCode: 0, async stop() {} };
+  }
   link.start();
-  log.info({ port, resources: resources.toString(), recoveredExecutors: recovered.executors, orphans: recovered.orphans }, 'agent started');
+  log.info(
+    { port, resources: resources.toString(), recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },
+    'agent started',
+  );
   return {
     port,
     agent,

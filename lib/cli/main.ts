@@ -105,6 +105,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'agent': {
         const a = await startAgent(v as never, parsed.text, log, { tls });
+        if (a.exitCode !== undefined) return a.exitCode; // --recover=cleanup
         waitForSignal([a]);
         return -1;
       }

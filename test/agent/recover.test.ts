@@ -1,10 +1,13 @@
 import test from 'ava';
 import { testAgentOptions } from '../helpers/agent_options.ts';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../lib/agent/agent.ts';
+import type { RecoveredRun } from '../../lib/agent/containerizer/containerizer.ts';
 import { AgentPaths } from '../../lib/agent/paths.ts';
+import type { CorralError } from '../../lib/common/errors.ts';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import type { AgentToMaster } from '../../lib/proto/internal.ts';
 import type { FrameworkInfo, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';
@@ -78,7 +81,7 @@ test('an agent whose resources changed refuses to recover, naming the checkpoint
   t.true(e!.message.includes(join(dir, 'meta/slaves/latest')));
 });
 
-test('a damaged checkpoint is reported with its path and skipped', async (t) => {
+test('with --strict=false a damaged checkpoint is reported with its path and skipped', async (t) => {
   const { make, dir, containerizer } = await setup(t);
   const first = make();
   await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
@@ -87,9 +90,108 @@ test('a damaged checkpoint is reported with its path and skipped', async (t) => 
   containerizer.abandon();
   const p = new AgentPaths(dir).frameworkInfoFile('S0', 'F1');
   await writeFile(p, '{"user": "nob');
-  const second = make();
+  const second = make({ strict: false });
   const report = await second.agent.recover();
   t.is(report.problems.length, 1);
   t.true(report.problems[0]!.startsWith(p));
   t.is(report.orphans, 1, 'its run cannot be recovered and is stopped');
+  t.is(second.agent.metrics.snapshot()['slave/recovery_errors'], 1);
+});
+
+test('under --strict (the default) a damaged checkpoint stops the recovery, naming it, before any container is touched', async (t) => {
+  const { make, dir, containerizer } = await setup(t);
+  const first = make();
+  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('t1') });
+  await first.agent.stop();
+  containerizer.abandon();
+  const paths = new AgentPaths(dir);
+  const c = containerizer.launched[0]!;
+  const updates = paths.taskUpdatesFile('S0', 'F1', 't1', c.containerId, 't1');
+  // Damage before the end of the update stream: not a torn tail, so not repaired silently.
+  await writeFile(updates, 'garbage\n' + (await readFile(updates, 'latin1')), 'latin1');
+  const second = make();
+  const e = await t.throwsAsync(second.agent.recover());
+  t.is((e as CorralError).code, 'RECOVERY_FAILED');
+  t.true(e!.message.includes(updates), e!.message);
+  t.regex(e!.message, /--strict=false/);
+  t.is(containerizer.containers.get(c.containerId)!.killedWith, undefined, 'nothing was killed');
+  // --strict=false: reported, moved aside, the task is still tracked and its container re-attached.
+  const third = make({ strict: false });
+  const report = await third.agent.recover();
+  t.is(report.problems.length, 1);
+  t.true(report.problems[0]!.startsWith(updates));
+  t.true(existsSync(`${updates}.damaged`));
+  t.is(report.executors, 1);
+  t.is(containerizer.containers.get(c.containerId)!.killedWith, undefined);
+  await third.agent.stop();
+});
+
+test('--recover=cleanup kills every container of the last run, waits for them, and forgets the agent id', async (t) => {
+  const { make, dir, containerizer } = await setup(t);
+  const first = make();
+  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('a') });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F2', frameworkInfo: fwInfo(false, 'F2'), task: task('orphan') });
+  await first.agent.stop();
+  containerizer.abandon();
+  const [a, orphan] = containerizer.launched;
+  const second = make({ recoverMode: 'cleanup', bootId: 'boot-1' });
+  const report = await second.agent.recover();
+  t.like(report, { agentId: undefined, killed: 2, rebooted: false });
+  t.is(containerizer.containers.get(a!.containerId)!.killedWith, 3000);
+  t.is(containerizer.containers.get(orphan!.containerId)!.killedWith, 3000);
+  t.false(existsSync(new AgentPaths(dir).latestAgentLink()));
+  t.deepEqual(second.sent, [], 'nothing is said to a master');
+  // The next start is a new agent.
+  const third = make({ bootId: 'boot-1' });
+  t.like(await third.agent.recover(), { agentId: undefined });
+  t.is(third.agent.registrationMessage().type, 'REGISTER');
+});
+
+test('after a reboot (a new boot id) nothing of the last run is recovered and the agent registers as a new one', async (t) => {
+  const { make, dir, containerizer } = await setup(t);
+  const paths = new AgentPaths(dir);
+  const first = make({ bootId: 'boot-1' });
+  t.like(await first.agent.recover(), { agentId: undefined, rebooted: false });
+  t.is((await readFile(paths.bootIdFile(), 'utf8')).trim(), 'boot-1', 'the boot id is checkpointed at start');
+  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('t1') });
+  await first.agent.stop();
+  containerizer.abandon();
+  // Same boot: reconnect.
+  const same = make({ bootId: 'boot-1' });
+  t.like(await same.agent.recover(), { agentId: 'S0', rebooted: false, executors: 1 });
+  await same.agent.stop();
+  containerizer.abandon();
+  // New boot: a new agent; whatever of the last run might still run is destroyed at once.
+  const rebooted = make({ bootId: 'boot-2' });
+  const report = await rebooted.agent.recover();
+  t.like(report, { agentId: undefined, rebooted: true, executors: 0 });
+  t.is(containerizer.containers.get(containerizer.launched[0]!.containerId)!.killedWith, 0);
+  t.is(rebooted.agent.registrationMessage().type, 'REGISTER');
+  t.is((await readFile(paths.bootIdFile(), 'utf8')).trim(), 'boot-2');
+  t.false(existsSync(paths.latestAgentLink()));
+  // Reservations and volumes would still be recovered (resources.info is read before the boot check).
+});
+
+test('a recovered container is handed its resources, so its limits can be reported', async (t) => {
+  const { make, containerizer } = await setup(t);
+  const first = make();
+  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('t1') });
+  await first.agent.stop();
+  containerizer.abandon();
+  const seen: RecoveredRun[] = [];
+  const recover = containerizer.recover.bind(containerizer);
+  containerizer.recover = (runs) => {
+    seen.push(...runs);
+    return recover(runs);
+  };
+  const second = make();
+  await second.agent.recover();
+  t.is(seen.length, 1);
+  t.is(seen[0]!.resources?.scalar('cpus'), 1);
+  t.is(seen[0]!.resources?.scalar('mem'), 64);
+  await second.agent.stop();
 });

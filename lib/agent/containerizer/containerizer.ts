@@ -57,6 +57,11 @@ export interface Containerizer {
    * that ended meanwhile resolves with its recorded status.
    */
   recover(runs: readonly RecoveredRun[]): Promise<Map<string, Container>>;
+  /**
+   * Resolves when the orphans the last recover() found (containers held by the launcher that
+   * are in none of its runs) are destroyed and cleaned up.
+   */
+  orphansCleaned?(): Promise<void>;
   /** Resource statistics of a running container (spec §6.7 ResourceStatistics, snake_case). */
   usage(containerId: string): Promise<Record<string, number> | undefined>;
   /** New resources for a running container (its isolators adjust the limits). */

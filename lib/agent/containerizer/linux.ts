@@ -10,12 +10,21 @@ import type { CgroupController, Cgroups } from '../../linux/index.ts';
 import { containerCgroup, type Launcher } from './isolator.ts';
 import { PosixContainerizer, type PosixContainerizerOptions } from './posix.ts';
 
+/** Where a container is created and its processes are attached. */
 const CONTROLLERS: readonly CgroupController[] = ['freezer'];
+/**
+ * Every controller a container may have a cgroup in (the launcher's and the isolators'): an
+ * orphan is a container id found under the root in any of them, and destroying or cleaning up
+ * a container covers all of them, so that an isolator's cgroup whose freezer cgroup is gone
+ * (a crash between two cleanup steps) is swept too.
+ */
+const ALL_CONTROLLERS: readonly CgroupController[] = ['freezer', 'cpu', 'cpuacct', 'memory', 'pids'];
 
 export class CgroupsLauncher implements Launcher {
   readonly name = 'linux';
   /** Destroys under way: a second request joins the first instead of freezing and thawing across it. */
   private readonly destroying = new Map<string, Promise<void>>();
+  private readonly held: readonly CgroupController[];
 
   constructor(
     private readonly cgroups: Cgroups,
@@ -25,6 +34,7 @@ export class CgroupsLauncher implements Launcher {
     if (!cgroups.has('freezer')) {
       throw new CorralError('ISOLATION_UNAVAILABLE', `the Linux launcher needs the freezer controller, which is not mounted under ${cgroups.hierarchy}`);
     }
+    this.held = ALL_CONTROLLERS.filter((c) => cgroups.has(c));
   }
 
   private path(containerId: string): string {
@@ -42,18 +52,21 @@ export class CgroupsLauncher implements Launcher {
   destroy(containerId: string): Promise<void> {
     const running = this.destroying.get(containerId);
     if (running) return running;
-    const p = this.cgroups.killAll(this.path(containerId), CONTROLLERS).finally(() => this.destroying.delete(containerId));
+    const p = this.cgroups.killAll(this.path(containerId), this.held).finally(() => this.destroying.delete(containerId));
     this.destroying.set(containerId, p);
     return p;
   }
 
   async cleanup(containerId: string): Promise<void> {
-    await this.cgroups.remove(this.path(containerId), CONTROLLERS);
+    await this.cgroups.remove(this.path(containerId), this.held);
   }
 
+  /** Container ids under the root, in any controller's hierarchy. */
   async list(): Promise<string[]> {
     const root = this.root.replace(/^\/+|\/+$/g, '');
-    return this.cgroups.children(root, 'freezer');
+    const ids = new Set<string>();
+    for (const c of this.held) for (const id of this.cgroups.children(root, c)) ids.add(id);
+    return [...ids];
   }
 }
 

@@ -125,6 +125,8 @@ export class PosixContainerizer implements Containerizer {
   private closed = false;
   /** Cleanups that failed (containerizer/mesos/container_destroy_errors). */
   destroyErrors = 0;
+  /** The orphans' teardowns started by recover(). */
+  private sweeping: Promise<void> = Promise.resolve();
 
   constructor(opts: PosixContainerizerOptions = {}) {
     this.supervisor = opts.supervisor;
@@ -324,11 +326,17 @@ export class PosixContainerizer implements Containerizer {
       this.reportCleanupErrors('(recovery)', [`${this.launcher.name} launcher: list: ${describeError(e)}`]);
     }
     const wanted = new Set(runs.map((r) => r.containerId));
+    const sweeps: Promise<void>[] = [];
     for (const id of held) {
       if (wanted.has(id) || this.containers.has(id) || this.launching.has(id)) continue;
-      void this.tearDown(id, this.isolators, true, true).then((errors) => this.reportCleanupErrors(id, errors));
+      sweeps.push(this.tearDown(id, this.isolators, true, true).then((errors) => this.reportCleanupErrors(id, errors)));
     }
+    this.sweeping = Promise.all([this.sweeping, ...sweeps]).then(() => undefined);
     return out;
+  }
+
+  orphansCleaned(): Promise<void> {
+    return this.sweeping;
   }
 
   /** Resource statistics: every isolator's usage (partial results allowed), merged, with the limits. */
