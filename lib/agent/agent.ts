@@ -29,8 +29,8 @@ import {
   isTerminal,
 } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
-import { applyCheckpointed, checkpointResources, checkpointedOf, linkVolumes, readCheckpointedResources } from './volumes.ts';
-import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer/containerizer.ts';
+import { applyCheckpointed, checkpointResources, checkpointedOf, readCheckpointedResources, volumeMounts } from './volumes.ts';
+import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination, VolumeMount } from './containerizer/containerizer.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type QoSController, type ResourceEstimator, type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
 import type { AgentPaths } from './paths.ts';
@@ -606,10 +606,11 @@ export class Agent {
     const record = new AgentTaskRecord(task, fw.id, executorId);
     if (ex.isCommand) ex.tasks.set(task.taskId, record);
     else ex.queued.set(task.taskId, task); // until the executor subscribes
+    let volumes: VolumeMount[];
     try {
       await mkdir(sandbox, { recursive: true });
       await mkdir(runDir, { recursive: true });
-      await linkVolumes(paths, sandbox, resources);
+      volumes = volumeMounts(paths, resources);
       await replaceSymlink(containerId, `${paths.runsDir(agentId, fw.id, executorId)}/latest`);
       if (this.checkpoints(fw)) {
         await writeJsonAtomic(paths.executorInfoFile(agentId, fw.id, executorId), info ?? { executorId, command, commandTask: true });
@@ -621,7 +622,16 @@ export class Agent {
     }
     const env = this.executorEnv(fw, ex, command);
     const user = this.opts.switchUser ? (command.user ?? fw.info.user) : undefined;
-    const spec: LaunchSpec = { containerId, sandbox, runDir, argv: commandArgv(command), env, ...(user === undefined ? {} : { user }), resources };
+    const spec: LaunchSpec = {
+      containerId,
+      sandbox,
+      runDir,
+      argv: commandArgv(command),
+      env,
+      ...(user === undefined ? {} : { user }),
+      resources,
+      ...(volumes.length > 0 ? { volumes } : {}),
+    };
     const started = this.startContainer(fw, ex, record, command, spec);
     ex.starting = started.then(() => undefined);
     ex.done = started.then((s) => s?.ended);

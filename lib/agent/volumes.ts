@@ -4,21 +4,24 @@
  * `meta/resources/resources.info`, volume directories are made under
  * `volumes/roles/<role>/<id>` and deleted (with their data) when a volume is destroyed, the
  * agent's total is the flag resources with the checkpointed set applied, and a task's volumes
- * appear in its sandbox at their container paths.
+ * are handed to the containerizer as mounts (volumeMounts).
  *
- * A volume appears as a symlink `<sandbox>/<container_path>` → the volume directory (Mesos
- * 0.23 and the `filesystem/posix` isolator): it works with every isolator here, inside a
- * private mount namespace too (the sandbox and the work dir are the host's paths), and the
- * link goes with the sandbox while the data stays. Unlike 0.23, nested relative container
- * paths are allowed (the parents are made); absolute ones and `..` are refused.
+ * The containerizer bind-mounts each volume at `<sandbox>/<container_path>` inside the
+ * container's own mount namespace (the supervisor's --bind): the host never sees the mount, it
+ * goes with the container, and the data stays in the volume directory. Where no mount namespace
+ * can be made (the agent is not root) it falls back to a symlink `<sandbox>/<container_path>` →
+ * the volume directory (linkVolumes; Mesos 0.23's `filesystem/posix` way), which cannot make a
+ * volume read-only. Unlike 0.23, nested relative container paths are allowed (the parents are
+ * made); absolute ones and `.`/`..` components are refused.
  */
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { CorralError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { type Resource, Resources, validateResource } from '../common/resources/index.ts';
 import { writeJsonAtomic } from './checkpoint.ts';
+import type { VolumeMount } from './containerizer/containerizer.ts';
 import type { AgentPaths } from './paths.ts';
 
 /** Dynamic reservations and persistent volumes: what the agent checkpoints. */
@@ -83,28 +86,52 @@ export async function checkpointResources(paths: AgentPaths, previous: Resources
   }
 }
 
+/**
+ * A container path checked: relative, no `.` or `..` component, no ':' (the supervisor's
+ * --bind syntax), not empty. Returns it without empty components.
+ */
+export function containerPathOf(containerPath: string): string {
+  const parts = containerPath.split('/').filter((p) => p !== '');
+  const bad = (why: string): CorralError => new CorralError('INVALID_VOLUME', `container path '${containerPath}' ${why}`, { field: 'disk.volume.container_path' });
+  if (isAbsolute(containerPath)) throw bad('must be relative to the sandbox');
+  if (parts.length === 0) throw bad('is empty');
+  if (parts.some((p) => p === '.' || p === '..')) throw bad("must stay inside the sandbox (no '.' or '..')");
+  if (containerPath.includes(':') || containerPath.includes('\0')) throw bad("must not contain ':' or NUL");
+  return parts.join('/');
+}
+
 /** Where a volume appears in a sandbox; refuses paths that would leave it. */
 export function volumeTarget(sandbox: string, containerPath: string): string {
-  const rel = normalize(containerPath);
-  if (isAbsolute(containerPath) || rel === '.' || rel === '..' || rel.startsWith(`..${sep}`)) {
-    throw new CorralError('INVALID_VOLUME', `container path '${containerPath}' must be relative and inside the sandbox`);
-  }
-  return join(sandbox, rel);
+  return join(sandbox, containerPathOf(containerPath));
 }
 
 /**
- * Link every persistent volume in `resources` into the sandbox. Synchronous calls: three tiny
- * syscalls cost far less than three trips through libuv's thread pool (bench/volumes).
+ * The mounts for the persistent volumes in `resources`: their directories (made if missing) and
+ * container paths (checked). Synchronous calls: a tiny syscall costs far less than a trip
+ * through libuv's thread pool (bench/volumes).
  */
-export async function linkVolumes(paths: AgentPaths, sandbox: string, resources: Resources): Promise<void> {
+export function volumeMounts(paths: AgentPaths, resources: Resources): VolumeMount[] {
+  const out: VolumeMount[] = [];
   for (const v of resources.persistentVolumes()) {
     const source = paths.volumeDir(v.role, v.disk!.persistence!.id);
-    const target = volumeTarget(sandbox, v.disk!.volume!.containerPath);
+    const containerPath = containerPathOf(v.disk!.volume!.containerPath);
     mkdirSync(source, { recursive: true });
+    out.push({ source, containerPath, readOnly: v.disk!.volume!.mode === 'RO' });
+  }
+  return out;
+}
+
+/**
+ * The fallback where no mount namespace can be made: a symlink `<sandbox>/<container path>` →
+ * the volume directory for each mount (read-only cannot be enforced this way).
+ */
+export function linkVolumes(sandbox: string, mounts: readonly VolumeMount[]): void {
+  for (const m of mounts) {
+    const target = volumeTarget(sandbox, m.containerPath);
     const parent = dirname(target);
     if (parent !== sandbox) mkdirSync(parent, { recursive: true });
     try {
-      symlinkSync(source, target);
+      symlinkSync(m.source, target);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }

@@ -14,6 +14,33 @@ import { containerizerPath } from './native.ts';
 export const SUPERVISOR_PID_FILE = join('pids', 'forked.pid');
 export const SUPERVISOR_STATUS_FILE = 'exit.status';
 
+/** A directory bind-mounted into the command's own mount namespace (`--bind`). */
+export interface SupervisorBind {
+  /** An absolute path on the host, without ':'. */
+  readonly source: string;
+  /**
+   * Where it appears, relative to the sandbox, without '.' or '..' components. Its directories
+   * are made when missing; the supervisor refuses a path through a symlink.
+   */
+  readonly target: string;
+  readonly readOnly?: boolean;
+}
+
+/** `--bind` arguments, or a CorralError naming the bind and the reason. */
+export function bindArgs(binds: readonly SupervisorBind[]): string[] {
+  const args: string[] = [];
+  binds.forEach((b, i) => {
+    const bad = (why: string): CorralError => new CorralError('INVALID', `binds[${i}]: ${why}`, { field: `binds[${i}]` });
+    if (!b.source.startsWith('/')) throw bad(`source '${b.source}' must be an absolute path`);
+    if (b.source.includes(':')) throw bad(`source '${b.source}' must not contain ':'`);
+    if (b.target === '' || b.target.startsWith('/')) throw bad(`target '${b.target}' must be a path relative to the sandbox`);
+    if (b.target.split('/').some((c) => c === '.' || c === '..')) throw bad(`target '${b.target}' must not have '.' or '..' components`);
+    if (b.source.includes('\0') || b.target.includes('\0')) throw bad('paths must not contain NUL');
+    args.push('--bind', `${b.source}:${b.target}:${b.readOnly ? 'ro' : 'rw'}`);
+  });
+  return args;
+}
+
 export interface SupervisorOptions {
   readonly sandbox: string;
   readonly runDir: string;
@@ -27,6 +54,8 @@ export interface SupervisorOptions {
   readonly executable?: string;
   /** Clone the command into new namespaces (`pid` implies `mount`; `net`: only a down lo; needs root). */
   readonly namespaces?: readonly ('pid' | 'mount' | 'net')[];
+  /** Bind mounts in the command's own mount namespace (implies `mount`; needs root). */
+  readonly binds?: readonly SupervisorBind[];
 }
 
 export interface SupervisorExit {
@@ -65,6 +94,13 @@ export function startSupervisor(opts: SupervisorOptions): Promise<StartedSupervi
   const args = ['launch', '--sandbox', opts.sandbox, '--run-dir', opts.runDir];
   if (opts.user !== undefined) args.push('--user', opts.user);
   if (opts.namespaces && opts.namespaces.length > 0) args.push('--namespaces', opts.namespaces.join(','));
+  if (opts.binds && opts.binds.length > 0) {
+    try {
+      args.push(...bindArgs(opts.binds));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   args.push('--wait-go', '--', ...opts.argv);
   const exe = opts.executable ?? containerizerPath();
   const child = spawn(exe, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...opts.env } });

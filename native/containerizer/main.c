@@ -4,15 +4,17 @@
  * command, stays its parent, records how it ended, and outlives the agent that started it.
  *
  *   corral-containerizer launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go]
- *                               [--namespaces pid,mount,net] -- COMMAND [ARG...]
+ *                               [--namespaces pid,mount,net] [--bind SRC:DST[:ro|:rw]]...
+ *                               -- COMMAND [ARG...]
  *
  * 1. Records its own pid and start time (/proc/self/stat field 22, clock ticks since boot) in
  *    RUN_DIR/pids/forked.pid as {"pid":N,"start_time":T} (temp file + rename). The start time
  *    lets a reader tell this process from a later one that reuses its pid.
  * 2. Forks the command's process. It starts a new session (setsid: its session and process
  *    group id are its pid), takes SANDBOX as its working directory, stdin /dev/null, stdout and
- *    stderr appended to SANDBOX/stdout and SANDBOX/stderr, and blocks on a sync pipe. With
- *    --user, SANDBOX and those two files are given to the user first.
+ *    stderr appended to SANDBOX/stdout and SANDBOX/stderr (never through a symlink: O_NOFOLLOW),
+ *    and blocks on a sync pipe. With --user, SANDBOX and those two files are given to the user
+ *    first.
  *    With --namespaces the child is cloned into new namespaces (spec agent-features §7.6, the
  *    Linux launcher; needs root), 8 MiB private stack, SIGCHLD:
  *      mount: a mount namespace of its own; "/" is made a recursive slave, so mounts of the host
@@ -24,6 +26,13 @@
  *      net:   a network namespace of its own (only lo, down); the caller configures it through
  *             /proc/<child pid>/ns/net before the release.
  *    The pid line gives the child's pid as the supervisor (the caller's namespace) sees it.
+ *    --bind SRC:DST (repeatable; implies mount): in its mount namespace the child bind-mounts
+ *    (recursively) the directory SRC onto SANDBOX/DST, read-only with ":ro" (default ":rw").
+ *    SRC is an absolute path up to the first ':'; DST is relative to the sandbox, without "."
+ *    or ".." components. The directories of DST are made when missing (given to --user) and
+ *    opened one component at a time below the sandbox without following symlinks, so nothing
+ *    in the sandbox can lead the mount out of it. The mounts exist only in the container's
+ *    namespace: the host never sees them, and they go with the container's last process.
  * 3. Writes "pid <child pid>\n" on stdout. With --wait-go it then reads stdin: the line "go"
  *    releases the child (the agent has isolated the pid meanwhile); EOF or any other line aborts:
  *    the child is killed and {"pid":N,"status":"aborted"} recorded. Without --wait-go the child
@@ -54,6 +63,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -68,6 +78,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -83,12 +94,21 @@ static const char *prog = "corral-containerizer";
 static const int handled[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD};
 #define NHANDLED (sizeof handled / sizeof handled[0])
 
+/* A --bind: SRC onto SANDBOX/DST. */
+struct bind {
+  char *src; /* absolute */
+  char *dst; /* relative to the sandbox, no "." or ".." */
+  int read_only;
+};
+
 struct options {
   const char *sandbox;
   const char *run_dir;
   const char *user;
   int wait_go;
   int ns_flags; /* CLONE_NEW* for the child; 0: a plain fork */
+  struct bind *binds;
+  int nbinds;
   char **cmd;
 };
 
@@ -99,6 +119,11 @@ enum step {
   STEP_STDIO,
   STEP_MOUNT_SLAVE,
   STEP_MOUNT_PROC,
+  STEP_REOPEN_SANDBOX,
+  STEP_BIND_SOURCE,
+  STEP_BIND_TARGET,
+  STEP_BIND_MOUNT,
+  STEP_BIND_READ_ONLY,
   STEP_INITGROUPS,
   STEP_SETGID,
   STEP_SETUID,
@@ -106,17 +131,24 @@ enum step {
 };
 static const char *const step_names[] = {"", "setsid", "chdir to the sandbox", "stdio",
                                          "make / a recursive slave mount", "mount /proc",
+                                         "open the sandbox in the new mount namespace",
+                                         "open the source", "make or open the target in the sandbox",
+                                         "mount", "remount read-only",
                                          "initgroups", "setgid", "setuid", "exec"};
 
 struct report {
   int step;
   int err;
+  int bind; /* index into the binds for the STEP_BIND_* steps */
 };
 
 struct child_setup {
+  const char *sandbox;
   int sandbox_fd, out_fd, err_fd, sync_fd, report_fd;
   int parent_fds[2]; /* the supervisor's ends of the pipes: closed in the child */
   int ns_flags;
+  const struct bind *binds;
+  int nbinds;
   const sigset_t *mask;
   const char *user;
   uid_t uid;
@@ -134,7 +166,7 @@ struct child_state {
 static void usage(FILE *to) {
   fprintf(to,
           "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] [--namespaces pid,mount,net]\n"
-          "                -- COMMAND [ARG...]\n",
+          "                [--bind SRC:DST[:ro|:rw]]... -- COMMAND [ARG...]\n",
           prog);
 }
 
@@ -152,7 +184,7 @@ static int write_all(int fd, const char *p, size_t len) {
 }
 
 /* Value of "--name VALUE" or "--name=VALUE" at argv[*i]; NULL if argv[*i] is not --name. */
-static const char *option(char **argv, int argc, int *i, const char *name, int *missing) {
+static char *option(char **argv, int argc, int *i, const char *name, int *missing) {
   size_t n = strlen(name);
   if (strncmp(argv[*i], name, n) != 0) return NULL;
   if (argv[*i][n] == '=') return argv[*i] + n + 1;
@@ -183,11 +215,56 @@ static int parse_namespaces(const char *list) {
   return flags;
 }
 
+/*
+ * "SRC:DST[:ro|:rw]" -> *b (pointing into `spec`, which it edits). 0, or -1 after printing what
+ * is wrong. SRC ends at the first ':' (it cannot hold one); a last ":ro" or ":rw" is the mode.
+ */
+static int parse_bind(char *spec, struct bind *b) {
+  char *colon = strchr(spec, ':'), *p;
+  size_t n;
+  const char *why = NULL;
+  b->read_only = 0;
+  if (!colon) why = "needs SRC:DST";
+  else {
+    *colon = '\0';
+    b->src = spec;
+    b->dst = colon + 1;
+    n = strlen(b->dst);
+    if (n >= 3 && (strcmp(b->dst + n - 3, ":ro") == 0 || strcmp(b->dst + n - 3, ":rw") == 0)) {
+      b->read_only = b->dst[n - 2] == 'r' && b->dst[n - 1] == 'o';
+      b->dst[n - 3] = '\0';
+    }
+    if (b->src[0] != '/') why = "SRC must be an absolute path";
+    else if (b->dst[0] == '\0') why = "DST is empty";
+    else if (b->dst[0] == '/') why = "DST must be relative to the sandbox";
+    else {
+      /* No "." or ".." component: DST names a place inside the sandbox. */
+      for (p = b->dst; *p && !why; p += n) {
+        n = strcspn(p, "/");
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) why = "DST must not have '.' or '..' components";
+        if (p[n] == '/') n++;
+      }
+    }
+    if (why) *colon = ':';
+  }
+  if (why) {
+    fprintf(stderr, "%s: --bind %s: %s\n", prog, spec, why);
+    return -1;
+  }
+  return 0;
+}
+
 /* 0, or -1 after printing what is wrong. */
 static int parse(int argc, char **argv, struct options *o) {
   int i, missing = 0;
-  const char *v;
+  char *v;
   memset(o, 0, sizeof *o);
+  /* At most one bind per argument. */
+  o->binds = calloc((size_t)argc, sizeof *o->binds);
+  if (!o->binds) {
+    fprintf(stderr, "%s: out of memory\n", prog);
+    return -1;
+  }
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) {
       o->cmd = argv + i + 1;
@@ -204,6 +281,10 @@ static int parse(int argc, char **argv, struct options *o) {
       int f = parse_namespaces(v);
       if (f < 0) return -1;
       o->ns_flags |= f;
+    } else if ((v = option(argv, argc, &i, "--bind", &missing))) {
+      if (parse_bind(v, &o->binds[o->nbinds]) < 0) return -1;
+      o->nbinds++;
+      o->ns_flags |= CLONE_NEWNS; /* the mounts must stay in the container */
     } else if (missing) {
       fprintf(stderr, "%s: %s needs a value\n", prog, argv[i]);
       return -1;
@@ -225,19 +306,126 @@ static int parse(int argc, char **argv, struct options *o) {
 
 /* ----- the child ------------------------------------------------------------------------- */
 
-static void child_fail(int report_fd, int step, int err) __attribute__((noreturn));
-static void child_fail(int report_fd, int step, int err) {
-  struct report r = {step, err};
+static void child_fail_bind(int report_fd, int step, int err, int bind) __attribute__((noreturn));
+static void child_fail_bind(int report_fd, int step, int err, int bind) {
+  struct report r = {step, err, bind};
   while (write(report_fd, &r, sizeof r) < 0 && errno == EINTR) {
   }
   _exit(step == STEP_EXEC && err == ENOENT ? 127 : 126);
+}
+
+static void child_fail(int report_fd, int step, int err) __attribute__((noreturn));
+static void child_fail(int report_fd, int step, int err) {
+  child_fail_bind(report_fd, step, err, 0);
+}
+
+/*
+ * Open the directory `dst` below `sandbox_fd`, one component at a time, making the missing
+ * ones (given to uid/gid when `chown_to` is set) and never following a symlink (O_NOFOLLOW:
+ * ELOOP) nor leaving through ".." (refused when parsing). Sets *parent_fd and *name to the
+ * last component's directory and name. Returns the fd of `dst`, or -1 with errno set.
+ */
+static int open_below(int sandbox_fd, const char *dst, int chown_to, uid_t uid, gid_t gid, int *parent_fd, char *name) {
+  const char *p = dst;
+  int fd = fcntl(sandbox_fd, F_DUPFD_CLOEXEC, 3), parent = -1, e;
+  if (fd < 0) return -1;
+  while (*p) {
+    size_t n = strcspn(p, "/");
+    if (n == 0) {
+      p++;
+      continue;
+    }
+    if (n > NAME_MAX) {
+      e = ENAMETOOLONG;
+      goto fail;
+    }
+    memcpy(name, p, n);
+    name[n] = '\0';
+    p += n;
+    if (mkdirat(fd, name, 0755) == 0) {
+      if (chown_to && fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        e = errno;
+        goto fail;
+      }
+    } else if (errno != EEXIST) {
+      e = errno;
+      goto fail;
+    }
+    if (parent >= 0) close(parent);
+    parent = fd;
+    fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      struct stat st;
+      e = errno;
+      /* O_DIRECTORY says ENOTDIR for a symlink; say what it is. */
+      if (e == ENOTDIR && fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) e = ELOOP;
+      goto fail;
+    }
+  }
+  if (parent < 0) { /* parse() refuses an empty DST; "/" alone would be the sandbox itself */
+    e = EINVAL;
+    goto fail;
+  }
+  *parent_fd = parent;
+  return fd;
+fail:
+  if (fd >= 0) close(fd);
+  if (parent >= 0) close(parent);
+  errno = e;
+  return -1;
+}
+
+/* The flags of the mount at `fd` that a read-only bind remount must keep (MS_*). */
+static unsigned long kept_flags(int fd) {
+  struct statvfs sv;
+  unsigned long f = 0;
+  if (fstatvfs(fd, &sv) < 0) return 0;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+/*
+ * Bind-mount b->src onto SANDBOX/b->dst in our own mount namespace (read-only if asked).
+ * Source and target are mounted through /proc/self/fd, so what was checked is what is used.
+ * On failure: child_fail_bind, never returns.
+ */
+static void bind_one(const struct child_setup *c, int sandbox_fd, int i) {
+  const struct bind *b = &c->binds[i];
+  char src_path[32], dst_path[32], name[NAME_MAX + 1];
+  int src_fd, dst_fd, parent_fd = -1, mounted_fd;
+
+  src_fd = open(b->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (src_fd < 0) child_fail_bind(c->report_fd, STEP_BIND_SOURCE, errno, i);
+  dst_fd = open_below(sandbox_fd, b->dst, c->user != NULL, c->uid, c->gid, &parent_fd, name);
+  if (dst_fd < 0) child_fail_bind(c->report_fd, STEP_BIND_TARGET, errno, i);
+  snprintf(src_path, sizeof src_path, "/proc/self/fd/%d", src_fd);
+  snprintf(dst_path, sizeof dst_path, "/proc/self/fd/%d", dst_fd);
+  if (mount(src_path, dst_path, NULL, MS_BIND | MS_REC, NULL) < 0) child_fail_bind(c->report_fd, STEP_BIND_MOUNT, errno, i);
+  if (b->read_only) {
+    /* dst_fd is the directory under the mount; a fresh lookup from its parent finds the mount
+       root, which is what a remount needs. */
+    mounted_fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (mounted_fd < 0) child_fail_bind(c->report_fd, STEP_BIND_READ_ONLY, errno, i);
+    snprintf(dst_path, sizeof dst_path, "/proc/self/fd/%d", mounted_fd);
+    if (mount(NULL, dst_path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(mounted_fd), NULL) < 0)
+      child_fail_bind(c->report_fd, STEP_BIND_READ_ONLY, errno, i);
+    close(mounted_fd);
+  }
+  close(src_fd);
+  close(dst_fd);
+  close(parent_fd);
 }
 
 /* After fork: never returns. */
 static void run_child(const struct child_setup *c) __attribute__((noreturn));
 static void run_child(const struct child_setup *c) {
   struct sigaction dfl;
-  int null_fd;
+  int null_fd, i, sandbox_fd = c->sandbox_fd;
   char go;
   ssize_t n;
 
@@ -255,7 +443,18 @@ static void run_child(const struct child_setup *c) {
     child_fail(c->report_fd, STEP_MOUNT_SLAVE, errno);
   if ((c->ns_flags & CLONE_NEWPID) && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     child_fail(c->report_fd, STEP_MOUNT_PROC, errno);
-  if (fchdir(c->sandbox_fd) < 0) child_fail(c->report_fd, STEP_CHDIR, errno);
+  /* An fd opened before the clone stays on the host's mounts: neither a mount on it nor a
+     working directory there would be in our namespace. Open the sandbox again, here, and make
+     sure it is the same directory. */
+  if (c->ns_flags & CLONE_NEWNS) {
+    struct stat was, is;
+    sandbox_fd = open(c->sandbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sandbox_fd < 0) child_fail(c->report_fd, STEP_REOPEN_SANDBOX, errno);
+    if (fstat(c->sandbox_fd, &was) < 0 || fstat(sandbox_fd, &is) < 0) child_fail(c->report_fd, STEP_REOPEN_SANDBOX, errno);
+    if (was.st_dev != is.st_dev || was.st_ino != is.st_ino) child_fail(c->report_fd, STEP_REOPEN_SANDBOX, ESTALE);
+  }
+  for (i = 0; i < c->nbinds; i++) bind_one(c, sandbox_fd, i);
+  if (fchdir(sandbox_fd) < 0) child_fail(c->report_fd, STEP_CHDIR, errno);
   null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(c->out_fd, STDOUT_FILENO) < 0 ||
       dup2(c->err_fd, STDERR_FILENO) < 0)
@@ -525,8 +724,9 @@ static void to_null(int fd) {
   }
 }
 
+/* Never through a symlink: the sandbox may hold what a task or a fetched archive left. */
 static int open_output(int dirfd, const char *name) {
-  return openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  return openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
 }
 
 /* mkdir that accepts an existing directory. */
@@ -547,7 +747,7 @@ static int launch(const struct options *o) {
   struct sigaction ign;
   struct child_state c = {0, 0, -1};
   struct child_setup setup;
-  struct report rep = {0, 0};
+  struct report rep = {0, 0, 0};
   ssize_t n;
   size_t k;
 
@@ -624,6 +824,7 @@ static int launch(const struct options *o) {
     goto out;
   }
 
+  setup.sandbox = o->sandbox;
   setup.sandbox_fd = sandbox_fd;
   setup.out_fd = out_fd;
   setup.err_fd = err_fd;
@@ -632,6 +833,8 @@ static int launch(const struct options *o) {
   setup.parent_fds[0] = sync_p[1];
   setup.parent_fds[1] = report_p[0];
   setup.ns_flags = o->ns_flags;
+  setup.binds = o->binds;
+  setup.nbinds = o->nbinds;
   setup.mask = &old;
   setup.user = o->user;
   setup.uid = uid;
@@ -681,6 +884,12 @@ static int launch(const struct options *o) {
     char msg[1024];
     int code = rep.step == STEP_EXEC && rep.err == ENOENT ? 127 : 126;
     if (rep.step == STEP_EXEC) snprintf(msg, sizeof msg, "exec %s: %s", o->cmd[0], strerror(rep.err));
+    else if (rep.step >= STEP_BIND_SOURCE && rep.step <= STEP_BIND_READ_ONLY && rep.bind >= 0 && rep.bind < o->nbinds) {
+      const struct bind *b = &o->binds[rep.bind];
+      int escape = rep.step == STEP_BIND_TARGET && rep.err == ELOOP;
+      snprintf(msg, sizeof msg, "bind mount %s onto %s in the sandbox: %s: %s", b->src, b->dst, step_names[rep.step],
+               escape ? "a symbolic link on the way (refused: it could lead out of the sandbox)" : strerror(rep.err));
+    }
     else if (o->user && rep.step >= STEP_INITGROUPS && rep.step <= STEP_SETUID)
       snprintf(msg, sizeof msg, "%s (user %s): %s", step_names[rep.step], o->user, strerror(rep.err));
     else snprintf(msg, sizeof msg, "%s: %s", step_names[rep.step], strerror(rep.err));
@@ -717,7 +926,7 @@ out:
 
 int main(int argc, char **argv) {
   struct options o;
-  int fd;
+  int fd, rc;
 
   /* Our own fds must not land on 0-2 if we were started with them closed. */
   while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2) {
@@ -734,8 +943,11 @@ int main(int argc, char **argv) {
     return EXIT_SUPERVISOR;
   }
   if (parse(argc - 1, argv + 1, &o) < 0) {
+    free(o.binds);
     usage(stderr);
     return EXIT_SUPERVISOR;
   }
-  return launch(&o);
+  rc = launch(&o);
+  free(o.binds);
+  return rc;
 }

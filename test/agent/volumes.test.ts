@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../lib/agent/agent.ts';
 import { AgentPaths } from '../../lib/agent/paths.ts';
-import { applyCheckpointed, volumeTarget } from '../../lib/agent/volumes.ts';
+import { applyCheckpointed, linkVolumes, volumeTarget } from '../../lib/agent/volumes.ts';
 import { FakeClock } from '../../lib/common/clock.ts';
 import { silentLogger } from '../../lib/common/log.ts';
 import { Resources, type Resource, parseResourcesText, resource } from '../../lib/common/resources/index.ts';
@@ -58,9 +58,12 @@ test('CHECKPOINT_RESOURCES: written atomically, volumes made and deleted on dest
   t.true((await stat(vdir)).isDirectory());
   t.true(agent.totalResources().equals(parseResourcesText('cpus:4;mem:1024;disk:500').plus(set)));
 
-  // A task using the volume finds it at <sandbox>/<container_path>; what it writes stays.
+  // A task using the volume: the containerizer is asked to mount its directory at the container path.
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: task('t1', [vol('v1', 200, 'data/v')]) });
   const spec = containerizer.launched[0]!;
+  t.deepEqual(spec.volumes, [{ source: vdir, containerPath: 'data/v', readOnly: false }]);
+  // Without a mount namespace (not root), the fallback: a symlink; what is written through it stays.
+  linkVolumes(spec.sandbox, spec.volumes!);
   const link = join(spec.sandbox, 'data/v');
   t.true((await lstat(link)).isSymbolicLink());
   t.is(await readlink(link), vdir);
@@ -86,6 +89,10 @@ test('checkpointed resources that do not fit the flags are refused', (t) => {
   t.throws(() => volumeTarget('/sb', '../x'));
   t.throws(() => volumeTarget('/sb', '/abs'));
   t.is(volumeTarget('/sb', 'a/b'), '/sb/a/b');
+  t.is(volumeTarget('/sb', 'a//b/'), '/sb/a/b');
+  t.throws(() => volumeTarget('/sb', 'a/./b'));
+  t.throws(() => volumeTarget('/sb', 'a:b'));
+  t.throws(() => volumeTarget('/sb', ''));
 });
 
 test('a task using a volume the agent has not checkpointed is LOST with REASON_RESOURCES_UNKNOWN', async (t) => {

@@ -6,6 +6,15 @@
 import type { Resources } from '../../common/resources/index.ts';
 import type { Limitation } from './isolator.ts';
 
+/** A persistent volume for a container: `source` appears at `<sandbox>/<containerPath>`. */
+export interface VolumeMount {
+  /** The volume's directory on the host (absolute). */
+  readonly source: string;
+  /** Relative to the sandbox, without '.' or '..' components. */
+  readonly containerPath: string;
+  readonly readOnly: boolean;
+}
+
 export interface LaunchSpec {
   readonly containerId: string;
   readonly sandbox: string;
@@ -17,6 +26,8 @@ export interface LaunchSpec {
   /** Run as this user (needs root); undefined = the agent's user. */
   readonly user?: string;
   readonly resources: Resources;
+  /** Persistent volumes: bind-mounted in the container's own mount namespace (symlinks where none can be made). */
+  readonly volumes?: readonly VolumeMount[];
 }
 
 export interface Termination {

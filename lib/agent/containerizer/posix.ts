@@ -40,6 +40,7 @@ import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } 
 import type { ContainerConfig, Isolator, Launcher, Limitation, Namespace, RecoveredContainer, Statistics } from './isolator.ts';
 import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
 import { PosixMemIsolator } from './isolators/posix_mem.ts';
+import { linkVolumes } from '../volumes.ts';
 
 export interface PosixContainerizerOptions {
   /** The supervisor executable (default: the built corral-containerizer). */
@@ -51,6 +52,11 @@ export interface PosixContainerizerOptions {
    * true). With false the process may exit while its containers run on; recover them later.
    */
   readonly ref?: boolean;
+  /**
+   * Persistent volumes as bind mounts in the container's own mount namespace (default: when the
+   * agent is root, the only case where one can be made); false: symlinks in the sandbox.
+   */
+  readonly mountVolumes?: boolean;
   /** The isolators, in `--isolation` order (default: posix/cpu, posix/mem). */
   readonly isolators?: readonly Isolator[];
   /** How containers are held and killed (default: the posix launcher, which has no steps). */
@@ -118,6 +124,7 @@ export class PosixContainerizer implements Containerizer {
   private readonly supervisor: string | undefined;
   private readonly pollMs: number;
   private readonly ref: boolean;
+  private readonly mountVolumes: boolean;
   protected readonly isolators: readonly Isolator[];
   protected readonly launcher: Launcher;
   private readonly onCleanupError: ((containerId: string, errors: readonly string[]) => void) | undefined;
@@ -132,6 +139,7 @@ export class PosixContainerizer implements Containerizer {
     this.supervisor = opts.supervisor;
     this.pollMs = opts.pollMs ?? 1000;
     this.ref = opts.ref ?? true;
+    this.mountVolumes = opts.mountVolumes ?? process.geteuid?.() === 0;
     this.isolators = opts.isolators ?? [new PosixCpuIsolator(), new PosixMemIsolator()];
     this.launcher = opts.launcher ?? POSIX_LAUNCHER;
     this.onCleanupError = opts.onCleanupError;
@@ -192,8 +200,14 @@ export class PosixContainerizer implements Containerizer {
       }
     }
 
+    // Persistent volumes: bind mounts in the container's mount namespace, or symlinks where
+    // none can be made.
+    const volumes = spec.volumes ?? [];
+    const binds = this.mountVolumes ? volumes.map((v) => ({ source: v.source, target: v.containerPath, readOnly: v.readOnly })) : [];
+    if (binds.length > 0) namespaces.add('mount');
     let sup: StartedSupervisor;
     try {
+      if (!this.mountVolumes) linkVolumes(spec.sandbox, volumes);
       sup = await startSupervisor({
         sandbox: spec.sandbox,
         runDir: spec.runDir,
@@ -202,6 +216,7 @@ export class PosixContainerizer implements Containerizer {
         ...(spec.user === undefined ? {} : { user: spec.user }),
         ...(this.supervisor === undefined ? {} : { executable: this.supervisor }),
         ...(namespaces.size > 0 ? { namespaces: [...namespaces].sort() } : {}),
+        ...(binds.length > 0 ? { binds } : {}),
       });
     } catch (e) {
       return launchFailed(e, prepared, true);
