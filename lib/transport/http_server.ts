@@ -17,6 +17,11 @@
  * With `supportDowngrade` the same port also serves plain HTTP: the first byte of each
  * connection decides (0x16, a TLS handshake record → TLS; anything HTTP can start with →
  * plain), and both kinds reach the same routes. `Request.secure` tells them apart.
+ *
+ * Authentication (`options.auth`, an HttpAuthenticator, lib/transport/auth.ts): a route names
+ * its realm (`RouteSpec.realm`); when the authenticator requires that realm, a request without
+ * valid credentials gets 401 with `WWW-Authenticate: Basic realm="<realm>"` before its handler
+ * runs, and `Request.principal` is the authenticated principal for those that pass.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -28,6 +33,7 @@ import { silentLogger } from '../common/log.ts';
 import type { Logger } from '../common/log.ts';
 import { encodeRecord } from '../proto/recordio.ts';
 import { stringifyWire } from '../proto/json_text.ts';
+import type { HttpAuthenticator } from './auth.ts';
 import { HttpError, TransportError } from './errors.ts';
 import { HANDSHAKE_TIMEOUT_MS, refuseClient, serverOptions, sniff } from './tls.ts';
 import { TlsConfig } from './tls_config.ts';
@@ -54,6 +60,8 @@ export interface HttpServerOptions {
   closeGraceMs?: number;
   /** Handler failures (500s) are logged here. */
   logger?: Logger;
+  /** The realms that require authentication, and their credentials. Absent: none does. */
+  auth?: HttpAuthenticator;
 }
 
 export type ResponseHeaders = Record<string, string | number | readonly string[]>;
@@ -104,6 +112,11 @@ export interface Request {
    * configured CAs (the principal a later authentication step can use).
    */
   readonly peerPrincipal: string | undefined;
+  /**
+   * The authenticated principal: set when the route's realm requires authentication (the
+   * request passed it), undefined otherwise.
+   */
+  readonly principal: string | undefined;
   /** One header's value (name case-insensitive); repeated headers joined with ', '. */
   header(name: string): string | undefined;
   /**
@@ -128,11 +141,14 @@ export type RouteSpec = ({ path: string; prefix?: never } | { prefix: string; pa
   /** Upper-case method names, or '*' for any. GET also allows HEAD. */
   methods: readonly string[] | '*';
   handler: Handler;
+  /** The authentication realm of the route (required or not as the server's `auth` says). */
+  realm?: string;
 };
 
 interface Route {
   methods: ReadonlySet<string> | '*';
   handler: Handler;
+  realm: string | undefined;
 }
 
 export interface HttpServerStats {
@@ -144,6 +160,8 @@ export interface HttpServerStats {
   openStreams: number;
   inFlightRequests: number;
   requestsTotal: number;
+  /** Requests refused with 401 (missing or wrong credentials). */
+  unauthenticated: number;
 }
 
 function allows(route: Route, method: string): boolean {
@@ -164,6 +182,8 @@ export class HttpServer {
   private readonly maxBodyBytes: number;
   private readonly closeGraceMs: number;
   private readonly logger: Logger;
+  private readonly auth: HttpAuthenticator | undefined;
+  private unauthenticated = 0;
   private readonly exact = new Map<string, Route[]>();
   /** Longest prefix first. */
   private prefixes: { prefix: string; routes: Route[] }[] = [];
@@ -185,6 +205,7 @@ export class HttpServer {
     this.closeGraceMs = options.closeGraceMs ?? 1000;
     this.logger = options.logger ?? silentLogger;
     this.tls = options.tls;
+    this.auth = options.auth;
     const base = { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 };
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
     const keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
@@ -249,7 +270,7 @@ export class HttpServer {
   /** Add a route. Registering the same method twice on the same path or prefix is an error. */
   route(spec: RouteSpec): this {
     const methods = spec.methods === '*' ? '*' : new Set(spec.methods.map((m) => m.toUpperCase()));
-    const route: Route = { methods, handler: spec.handler };
+    const route: Route = { methods, handler: spec.handler, realm: spec.realm };
     let list: Route[];
     const key = spec.path ?? spec.prefix;
     if (spec.path !== undefined) {
@@ -308,6 +329,7 @@ export class HttpServer {
       openStreams: this.streams.size,
       inFlightRequests: this.inFlight,
       requestsTotal: this.requestsTotal,
+      unauthenticated: this.unauthenticated,
     };
   }
 
@@ -384,6 +406,17 @@ export class HttpServer {
         body: `Expecting one of { ${[...allow].sort().join(', ')} }, but received '${r.method}'`,
       });
       return;
+    }
+    if (this.auth?.requires(route.realm)) {
+      const realm = route.realm!;
+      const result = this.auth.authenticate(realm, r.header('authorization'), r.peerPrincipal);
+      if (!result.ok) {
+        this.unauthenticated++;
+        this.logger.debug({ remote: r.remoteAddress, path: r.path, realm, why: result.reason }, 'request not authenticated');
+        sendPlain(res, r, { status: 401, headers: { 'WWW-Authenticate': `Basic realm="${realm}"` }, body: `Unauthorized: ${result.reason}` });
+        return;
+      }
+      r.principal = result.principal;
     }
     void this.dispatch(route, r, res);
   }
@@ -490,6 +523,7 @@ class ServerRequest implements Request {
   readonly remotePort: number;
   readonly secure: boolean;
   readonly peerPrincipal: string | undefined;
+  principal: string | undefined;
   stream: ServerStream | undefined;
   /** Set when the body overflowed so much that the connection cannot be reused. */
   closeConnection = false;
