@@ -1,7 +1,7 @@
 {
   # Build-time options (design.md §4). Pass with: npm run build:native:netiso
-  #   corral_network_isolator=1: the network isolator's netlink code (libnl-route-3; Debian
-  #   package libnl-route-3-dev). Defines CORRAL_WITH_NETWORK_ISOLATOR; the addon then reports
+  #   corral_network_isolator=1: the network isolator's netlink and traffic-control code (raw
+  #   rtnetlink, no extra library). Defines CORRAL_WITH_NETWORK_ISOLATOR; the addon then reports
   #   features.networkIsolator = true.
   "variables": {
     "corral_network_isolator%": 0
@@ -33,12 +33,10 @@
         [ "corral_network_isolator==1", {
           "defines": [ "CORRAL_WITH_NETWORK_ISOLATOR=1" ],
           "sources": [
-            "native/core/nl.c",
-            "native/core/link.c",
-            "native/js/js_link.cc"
-          ],
-          "cflags": [ "<!@(pkg-config --cflags libnl-route-3.0)" ],
-          "libraries": [ "<!@(pkg-config --libs libnl-route-3.0)" ]
+            "native/core/rtnl.c",
+            "native/core/netcfg.c",
+            "native/js/js_net.cc"
+          ]
         } ]
       ]
     },

@@ -6,7 +6,7 @@
 #include "js/js_mount.h"
 #include "js/js_netns.h"
 #ifdef CORRAL_WITH_NETWORK_ISOLATOR
-#include "js/js_link.h"
+#include "js/js_net.h"
 #endif
 
 #ifdef CORRAL_WITH_NETWORK_ISOLATOR
@@ -39,6 +39,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 #ifdef CORRAL_WITH_NETWORK_ISOLATOR
   Export(env, exports, "listLinks", crl::ListLinks);
+  Export(env, exports, "netApply", crl::NetApply);
+  Export(env, exports, "netDeleteLinkGroup", crl::NetDeleteLinkGroup);
+  Export(env, exports, "netFilters", crl::NetFilters);
+  Export(env, exports, "netQdiscs", crl::NetQdiscs);
 #endif
   return exports;
 }

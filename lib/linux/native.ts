@@ -13,7 +13,7 @@ import { NativeError, type NativeErrorFields } from './errors.ts';
 
 /** Build-time options of the addon (gyp variables, design.md §4). */
 export interface NativeFeatures {
-  /** Built with `corral_network_isolator=1` (libnl-route-3): `npm run build:native:netiso`. */
+  /** Built with `corral_network_isolator=1` (rtnetlink and tc): `npm run build:native:netiso`. */
   readonly networkIsolator: boolean;
 }
 
@@ -43,12 +43,6 @@ export interface MountInfo {
   readonly readOnly: boolean;
 }
 
-export interface LinkSummary {
-  readonly index: number;
-  readonly name: string;
-  readonly up: boolean;
-  readonly mtu: number;
-}
 
 /** The addon's exports, as native/binding.cc declares them. */
 export interface NativeBinding {
@@ -67,8 +61,12 @@ export interface NativeBinding {
   cgroupEventListen(dir: string, file: string, args: string | undefined, callback: (count: number) => void): number;
   /** Stop listening; false if `id` is unknown (closed already). */
   cgroupEventClose(id: number): boolean;
-  /** Only in a build with the network isolator. */
-  listLinks?(netns?: string): LinkSummary[];
+  // Only in a build with the network isolator (typed in net.ts):
+  listLinks?(options: { netns?: string; pid?: number }): import('./net.ts').LinkInfo[];
+  netApply?(spec: { pid?: number; netns?: string; steps: readonly import('./net.ts').NetStep[] }): void;
+  netDeleteLinkGroup?(group: number, callback: (err: Error | null) => void): void;
+  netFilters?(link: string, parent: number, ns: { pid?: number; netns?: string }): import('./net.ts').FilterId[];
+  netQdiscs?(link: string, ns: { pid?: number; netns?: string }): import('./net.ts').QdiscStats[];
 }
 
 /** The project root: the nearest directory above this file that holds binding.gyp. */
@@ -112,7 +110,7 @@ export function nativeFeatures(): NativeFeatures {
 }
 
 const REBUILD: Record<keyof NativeFeatures, string> = {
-  networkIsolator: 'rebuild with `npm run build:native:netiso` (needs libnl-route-3-dev and pkg-config)',
+  networkIsolator: 'rebuild with `npm run build:native:netiso` (the configure-time network isolator option)',
 };
 
 /** Throw CorralError NATIVE_FEATURE_MISSING, saying how to rebuild, if `feature` is not built in. */

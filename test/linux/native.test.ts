@@ -67,7 +67,7 @@ test('unmount of a path that does not exist is false', (t) => {
 });
 
 if (nativeFeatures().networkIsolator) {
-  test('network isolator build: listLinks sees the loopback link through libnl', (t) => {
+  test('network isolator build: listLinks sees the loopback link through rtnetlink', (t) => {
     const links = listLinks();
     const lo = links.find((l) => l.name === 'lo');
     t.truthy(lo);

@@ -1,0 +1,582 @@
+#define _GNU_SOURCE
+#include "netcfg.h"
+
+#include <net/if.h> /* before the linux/ headers: they step aside for it */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_arp.h>
+#include <linux/if_link.h>
+#include <linux/if_ether.h>
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/gen_stats.h>
+#include <linux/rtnetlink.h>
+#include <linux/tc_act/tc_mirred.h>
+#include <linux/veth.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "netns.h"
+#include "rtnl.h"
+
+/* ---- step encoders ---- */
+
+static int ifindex_of(const char *name, const char *op, struct crl_err *err) {
+  unsigned idx = if_nametoindex(name);
+  if (idx == 0) return crl_err_set(err, errno == 0 ? ENODEV : errno, op, "link %s", name);
+  return (int)idx;
+}
+
+static int step_veth_add(struct crl_rtnl *sk, const struct crl_step *s, int nsfd, struct crl_nlmsg *m, struct crl_err *err) {
+  struct ifinfomsg ifi = {0}, peer = {0};
+  size_t li, data, pinfo;
+  ifi.ifi_family = AF_UNSPEC;
+  crl_nlmsg_init(m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
+  crl_nlmsg_put_str(m, IFLA_IFNAME, s->link);
+  if (s->has_mac) crl_nlmsg_put(m, IFLA_ADDRESS, s->mac, 6);
+  if (s->mtu) crl_nlmsg_put_u32(m, IFLA_MTU, s->mtu);
+  if (s->group >= 0) crl_nlmsg_put_u32(m, IFLA_GROUP, (uint32_t)s->group);
+  li = crl_nlmsg_nest(m, IFLA_LINKINFO);
+  crl_nlmsg_put_str(m, IFLA_INFO_KIND, "veth");
+  data = crl_nlmsg_nest(m, IFLA_INFO_DATA);
+  pinfo = crl_nlmsg_nest(m, VETH_INFO_PEER);
+  /* The peer's attributes follow an ifinfomsg of its own inside VETH_INFO_PEER. */
+  peer.ifi_family = AF_UNSPEC;
+  if (m->len + NLMSG_ALIGN(sizeof peer) <= sizeof m->buf) {
+    memcpy(m->buf + m->len, &peer, sizeof peer);
+    m->len += NLMSG_ALIGN(sizeof peer);
+  } else {
+    m->overflow = 1;
+  }
+  crl_nlmsg_put_str(m, IFLA_IFNAME, s->peer);
+  if (s->has_peer_mac) crl_nlmsg_put(m, IFLA_ADDRESS, s->peer_mac, 6);
+  if (s->mtu) crl_nlmsg_put_u32(m, IFLA_MTU, s->mtu);
+  if (s->peer_in_netns) crl_nlmsg_put_u32(m, IFLA_NET_NS_FD, (uint32_t)nsfd);
+  crl_nlmsg_nest_end(m, pinfo);
+  crl_nlmsg_nest_end(m, data);
+  crl_nlmsg_nest_end(m, li);
+  return crl_rtnl_talk(sk, m, "veth add", s->link, err);
+}
+
+static int step_link_set(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+  struct ifinfomsg ifi = {0};
+  int idx = ifindex_of(s->link, "link set", err);
+  if (idx < 0) return idx;
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = idx;
+  if (s->up >= 0) {
+    ifi.ifi_change = IFF_UP;
+    ifi.ifi_flags = s->up ? IFF_UP : 0;
+  }
+  crl_nlmsg_init(m, RTM_NEWLINK, 0, &ifi, sizeof ifi);
+  if (s->has_mac) crl_nlmsg_put(m, IFLA_ADDRESS, s->mac, 6);
+  if (s->mtu) crl_nlmsg_put_u32(m, IFLA_MTU, s->mtu);
+  if (s->group >= 0) crl_nlmsg_put_u32(m, IFLA_GROUP, (uint32_t)s->group);
+  return crl_rtnl_talk(sk, m, "link set", s->link, err);
+}
+
+static int step_link_del(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+  struct ifinfomsg ifi = {0};
+  ifi.ifi_family = AF_UNSPEC;
+  crl_nlmsg_init(m, RTM_DELLINK, 0, &ifi, sizeof ifi);
+  crl_nlmsg_put_str(m, IFLA_IFNAME, s->link);
+  return crl_rtnl_talk(sk, m, "link delete", s->link, err);
+}
+
+static int step_addr_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+  struct ifaddrmsg ifa = {0};
+  int idx = ifindex_of(s->link, "address add", err);
+  if (idx < 0) return idx;
+  ifa.ifa_family = AF_INET;
+  ifa.ifa_prefixlen = s->prefix;
+  ifa.ifa_index = (unsigned)idx;
+  crl_nlmsg_init(m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof ifa);
+  crl_nlmsg_put(m, IFA_LOCAL, &s->addr, 4);
+  crl_nlmsg_put(m, IFA_ADDRESS, &s->addr, 4);
+  return crl_rtnl_talk(sk, m, "address add", s->link, err);
+}
+
+static int step_route_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+  struct rtmsg rt = {0};
+  int idx = ifindex_of(s->link, "route add", err);
+  if (idx < 0) return idx;
+  rt.rtm_family = AF_INET;
+  rt.rtm_table = RT_TABLE_MAIN;
+  rt.rtm_protocol = RTPROT_BOOT;
+  rt.rtm_scope = s->gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  rt.rtm_type = RTN_UNICAST;
+  crl_nlmsg_init(m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof rt);
+  if (s->gateway) crl_nlmsg_put(m, RTA_GATEWAY, &s->gateway, 4);
+  crl_nlmsg_put_u32(m, RTA_OIF, (uint32_t)idx);
+  return crl_rtnl_talk(sk, m, "route add", s->link, err);
+}
+
+static void tcmsg_init(struct crl_nlmsg *m, uint16_t type, uint16_t flags, int idx, uint32_t parent, uint32_t handle, uint32_t info) {
+  struct tcmsg t = {0};
+  t.tcm_family = AF_UNSPEC;
+  t.tcm_ifindex = idx;
+  t.tcm_parent = parent;
+  t.tcm_handle = handle;
+  t.tcm_info = info;
+  crl_nlmsg_init(m, type, flags, &t, sizeof t);
+}
+
+/* HTB times are in "ticks" of 64 ns (PSCHED_SHIFT). */
+static uint32_t xmit_ticks(uint64_t rate, uint32_t bytes) {
+  uint64_t ns = rate ? (uint64_t)bytes * 1000000000ull / rate : 0;
+  uint64_t t = ns >> 6;
+  return t > 0xffffffffu ? 0xffffffffu : (uint32_t)t;
+}
+
+static int step_qdisc(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+  int idx = ifindex_of(s->link, s->kind == CRL_STEP_QDISC_ADD ? "qdisc add" : "qdisc delete", err);
+  if (idx < 0) return idx;
+  if (s->kind == CRL_STEP_QDISC_DEL) {
+    tcmsg_init(m, RTM_DELQDISC, 0, idx, s->parent, s->handle, 0);
+    return crl_rtnl_talk(sk, m, "qdisc delete", s->link, err);
+  }
+  tcmsg_init(m, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, idx, s->parent, s->handle, 0);
+  crl_nlmsg_put_str(m, TCA_KIND, s->qdisc_kind);
+  if (strcmp(s->qdisc_kind, "htb") == 0) {
+    struct tc_htb_glob g = {0};
+    size_t o;
+    g.version = 3;
+    g.rate2quantum = 10;
+    g.defcls = s->htb_default;
+    o = crl_nlmsg_nest(m, TCA_OPTIONS);
+    crl_nlmsg_put(m, TCA_HTB_INIT, &g, sizeof g);
+    crl_nlmsg_nest_end(m, o);
+  } else if (strcmp(s->qdisc_kind, "pfifo") == 0) {
+    struct tc_fifo_qopt q = {s->limit};
+    crl_nlmsg_put(m, TCA_OPTIONS, &q, sizeof q);
+  } else if (strcmp(s->qdisc_kind, "ingress") == 0 || strcmp(s->qdisc_kind, "clsact") == 0) {
+    crl_nlmsg_put(m, TCA_OPTIONS, NULL, 0);
+  }
+  return crl_rtnl_talk(sk, m, "qdisc add", s->link, err);
+}
+
+static int step_class_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+  struct tc_htb_opt o = {0};
+  size_t opts;
+  uint64_t rate = s->rate, ceil = s->ceil ? s->ceil : s->rate;
+  int idx = ifindex_of(s->link, "class add", err);
+  if (idx < 0) return idx;
+  tcmsg_init(m, RTM_NEWTCLASS, NLM_F_CREATE | NLM_F_EXCL, idx, s->parent, s->handle, 0);
+  crl_nlmsg_put_str(m, TCA_KIND, "htb");
+  o.rate.rate = rate >= 0xffffffffull ? 0xffffffffu : (uint32_t)rate;
+  o.rate.linklayer = TC_LINKLAYER_ETHERNET;
+  o.ceil.rate = ceil >= 0xffffffffull ? 0xffffffffu : (uint32_t)ceil;
+  o.ceil.linklayer = TC_LINKLAYER_ETHERNET;
+  o.buffer = xmit_ticks(rate, s->burst);
+  o.cbuffer = xmit_ticks(ceil, s->burst);
+  opts = crl_nlmsg_nest(m, TCA_OPTIONS);
+  crl_nlmsg_put(m, TCA_HTB_PARMS, &o, sizeof o);
+  if (rate >= 0xffffffffull) crl_nlmsg_put(m, TCA_HTB_RATE64, &rate, 8);
+  if (ceil >= 0xffffffffull) crl_nlmsg_put(m, TCA_HTB_CEIL64, &ceil, 8);
+  crl_nlmsg_nest_end(m, opts);
+  return crl_rtnl_talk(sk, m, "class add", s->link, err);
+}
+
+static int step_filter_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+  struct {
+    struct tc_u32_sel sel;
+    struct tc_u32_key keys[CRL_U32_KEYS_MAX];
+  } sel;
+  size_t opts, acts;
+  int i, idx = ifindex_of(s->link, "filter add", err);
+  if (idx < 0) return idx;
+  tcmsg_init(m, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, idx, s->parent, s->handle,
+             TC_H_MAKE((uint32_t)s->prio << 16, htons(s->protocol)));
+  crl_nlmsg_put_str(m, TCA_KIND, "u32");
+  opts = crl_nlmsg_nest(m, TCA_OPTIONS);
+  memset(&sel, 0, sizeof sel);
+  sel.sel.nkeys = (unsigned char)s->nkeys;
+  if (s->terminal) sel.sel.flags |= TC_U32_TERMINAL;
+  for (i = 0; i < s->nkeys; i++) {
+    sel.keys[i].val = htonl(s->keys[i].val & s->keys[i].mask);
+    sel.keys[i].mask = htonl(s->keys[i].mask);
+    sel.keys[i].off = s->keys[i].off;
+  }
+  crl_nlmsg_put(m, TCA_U32_SEL, &sel, sizeof sel.sel + (size_t)s->nkeys * sizeof sel.keys[0]);
+  if (s->classid) crl_nlmsg_put_u32(m, TCA_U32_CLASSID, s->classid);
+  if (s->nactions > 0) {
+    acts = crl_nlmsg_nest(m, TCA_U32_ACT);
+    for (i = 0; i < s->nactions; i++) {
+      const struct crl_tc_action *a = &s->actions[i];
+      struct tc_mirred p = {0};
+      size_t one, aopts;
+      int target = ifindex_of(a->dev, "filter add", err);
+      if (target < 0) return target;
+      p.eaction = a->kind == CRL_ACT_REDIRECT ? TCA_EGRESS_REDIR : TCA_EGRESS_MIRROR;
+      p.action = a->control;
+      p.ifindex = (uint32_t)target;
+      one = crl_nlmsg_nest(m, (uint16_t)(i + 1));
+      crl_nlmsg_put_str(m, TCA_ACT_KIND, "mirred");
+      aopts = crl_nlmsg_nest(m, TCA_ACT_OPTIONS);
+      crl_nlmsg_put(m, TCA_MIRRED_PARMS, &p, sizeof p);
+      crl_nlmsg_nest_end(m, aopts);
+      crl_nlmsg_nest_end(m, one);
+    }
+    crl_nlmsg_nest_end(m, acts);
+  }
+  crl_nlmsg_nest_end(m, opts);
+  return crl_rtnl_talk(sk, m, "filter add", s->link, err);
+}
+
+static int step_filters_del(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+  int idx = ifindex_of(s->link, "filter delete", err);
+  if (idx < 0) return idx;
+  tcmsg_init(m, RTM_DELTFILTER, 0, idx, s->parent, 0, TC_H_MAKE((uint32_t)s->prio << 16, htons(s->protocol)));
+  crl_nlmsg_put_str(m, TCA_KIND, "u32");
+  return crl_rtnl_talk(sk, m, "filter delete", s->link, err);
+}
+
+static int step_sysctl(const struct crl_step *s, struct crl_err *err) {
+  char path[200];
+  size_t len = strlen(s->value);
+  int fd;
+  ssize_t n;
+  if (strstr(s->path, "..")) return crl_err_set(err, EINVAL, "sysctl", "%s", s->path);
+  snprintf(path, sizeof path, "/proc/sys/%s", s->path);
+  fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return crl_err_set(err, errno, "sysctl", "%s", path);
+  n = write(fd, s->value, len);
+  if (n < 0 || (size_t)n != len) {
+    int e = n < 0 ? errno : EIO;
+    close(fd);
+    return crl_err_set(err, e, "sysctl", "%s = %s", path, s->value);
+  }
+  close(fd);
+  return 0;
+}
+
+static int run_step(struct crl_rtnl *sk, const struct crl_step *s, int nsfd, struct crl_nlmsg *m, struct crl_err *err) {
+  int rc;
+  switch (s->kind) {
+    case CRL_STEP_VETH_ADD: rc = step_veth_add(sk, s, nsfd, m, err); break;
+    case CRL_STEP_LINK_SET: rc = step_link_set(sk, s, m, err); break;
+    case CRL_STEP_LINK_DEL: rc = step_link_del(sk, s, m, err); break;
+    case CRL_STEP_ADDR_ADD: rc = step_addr_add(sk, s, m, err); break;
+    case CRL_STEP_ROUTE_ADD: rc = step_route_add(sk, s, m, err); break;
+    case CRL_STEP_QDISC_ADD:
+    case CRL_STEP_QDISC_DEL: rc = step_qdisc(sk, s, m, err); break;
+    case CRL_STEP_CLASS_ADD: rc = step_class_add(sk, s, m, err); break;
+    case CRL_STEP_FILTER_ADD: rc = step_filter_add(sk, s, m, err); break;
+    case CRL_STEP_FILTERS_DEL: rc = step_filters_del(sk, s, m, err); break;
+    case CRL_STEP_SYSCTL: rc = step_sysctl(s, err); break;
+    default: return crl_err_set(err, EINVAL, "net apply", "unknown step kind %d", s->kind);
+  }
+  if (rc < 0 && s->ignore_exists && err->errnum == EEXIST) rc = 0;
+  if (rc < 0 && s->ignore_missing &&
+      (err->errnum == ENOENT || err->errnum == ENODEV || err->errnum == EINVAL || err->errnum == ESRCH))
+    rc = 0;
+  if (rc == 0) crl_err_clear(err);
+  return rc;
+}
+
+/* A run of consecutive steps, with the socket of the namespace they run in. */
+struct run {
+  const struct crl_step *steps;
+  size_t from, to; /* [from, to) */
+  int nsfd;
+  size_t *failed;
+  struct crl_nlmsg *m;
+};
+
+static int run_steps(void *arg, struct crl_err *err) {
+  struct run *r = arg;
+  struct crl_rtnl sk;
+  size_t i;
+  int rc = crl_rtnl_open(&sk, err);
+  if (rc < 0) {
+    *r->failed = r->from;
+    return rc;
+  }
+  for (i = r->from; i < r->to; i++) {
+    rc = run_step(&sk, &r->steps[i], r->nsfd, r->m, err);
+    if (rc < 0) {
+      *r->failed = i;
+      break;
+    }
+  }
+  crl_rtnl_close(&sk);
+  return rc;
+}
+
+int crl_net_apply(int host_nsfd, int nsfd, const struct crl_step *steps, size_t n, size_t *failed, struct crl_err *err) {
+  struct crl_nlmsg *m = malloc(sizeof *m);
+  size_t i = 0;
+  int rc = 0;
+  *failed = 0;
+  if (!m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
+  while (i < n) {
+    struct run r;
+    size_t j = i;
+    while (j < n && steps[j].in_netns == steps[i].in_netns) j++;
+    r.steps = steps;
+    r.from = i;
+    r.to = j;
+    r.nsfd = nsfd;
+    r.failed = failed;
+    r.m = m;
+    if (steps[i].in_netns) {
+      if (nsfd < 0) {
+        *failed = i;
+        rc = crl_err_set(err, EINVAL, "net apply", "step %zu runs in a namespace but none was given", i);
+        break;
+      }
+      rc = crl_netns_run(nsfd, run_steps, &r, err);
+    } else {
+      rc = host_nsfd >= 0 ? crl_netns_run(host_nsfd, run_steps, &r, err) : run_steps(&r, err);
+    }
+    if (rc < 0) break;
+    i = j;
+  }
+  free(m);
+  return rc;
+}
+
+int crl_net_delete_group(uint32_t group, struct crl_err *err) {
+  struct crl_rtnl sk;
+  struct crl_nlmsg *m = malloc(sizeof *m);
+  struct ifinfomsg ifi = {0};
+  int rc;
+  if (!m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
+  rc = crl_rtnl_open(&sk, err);
+  if (rc == 0) {
+    ifi.ifi_family = AF_UNSPEC;
+    crl_nlmsg_init(m, RTM_DELLINK, 0, &ifi, sizeof ifi);
+    crl_nlmsg_put_u32(m, IFLA_GROUP, group);
+    rc = crl_rtnl_talk(&sk, m, "link delete", "group", err);
+    crl_rtnl_close(&sk);
+  }
+  free(m);
+  return rc;
+}
+
+/* ---- dumps ---- */
+
+struct vec {
+  void *items;
+  size_t n, cap, size;
+};
+
+static void *vec_push(struct vec *v) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 16;
+    void *p = realloc(v->items, cap * v->size);
+    if (!p) return NULL;
+    v->items = p;
+    v->cap = cap;
+  }
+  memset((char *)v->items + v->n * v->size, 0, v->size);
+  return (char *)v->items + v->n++ * v->size;
+}
+
+static void link_attr(uint16_t type, const void *p, size_t n, void *ctx) {
+  struct crl_link_info *l = ctx;
+  switch (type) {
+    case IFLA_IFNAME: snprintf(l->name, sizeof l->name, "%.*s", (int)n, (const char *)p); break;
+    case IFLA_MTU: if (n >= 4) memcpy(&l->mtu, p, 4); break;
+    case IFLA_GROUP: if (n >= 4) memcpy(&l->group, p, 4); break;
+    case IFLA_ADDRESS: if (n == 6) memcpy(l->mac, p, 6); break;
+    case IFLA_STATS64:
+      if (n >= sizeof(struct rtnl_link_stats64)) {
+        struct rtnl_link_stats64 st;
+        memcpy(&st, p, sizeof st);
+        l->rx_packets = st.rx_packets; l->rx_bytes = st.rx_bytes; l->rx_errors = st.rx_errors; l->rx_dropped = st.rx_dropped;
+        l->tx_packets = st.tx_packets; l->tx_bytes = st.tx_bytes; l->tx_errors = st.tx_errors; l->tx_dropped = st.tx_dropped;
+      }
+      break;
+    case IFLA_LINKINFO: {
+      const struct rtattr *a = p;
+      size_t left = n;
+      for (; RTA_OK(a, left); a = RTA_NEXT(a, left))
+        if ((a->rta_type & NLA_TYPE_MASK) == IFLA_INFO_KIND)
+          snprintf(l->kind, sizeof l->kind, "%.*s", (int)RTA_PAYLOAD(a), (const char *)RTA_DATA(a));
+      break;
+    }
+    default: break;
+  }
+}
+
+static int on_link(const void *msg, void *ctx, struct crl_err *err) {
+  const struct nlmsghdr *nlh = msg;
+  const struct ifinfomsg *ifi = NLMSG_DATA(nlh);
+  struct crl_link_info *l;
+  if (nlh->nlmsg_type != RTM_NEWLINK) return 0;
+  l = vec_push(ctx);
+  if (!l) return crl_err_set(err, ENOMEM, "realloc", "link list");
+  l->index = ifi->ifi_index;
+  l->up = (ifi->ifi_flags & IFF_UP) != 0;
+  l->loopback = (ifi->ifi_flags & IFF_LOOPBACK) != 0;
+  crl_rta_walk(IFLA_RTA(ifi), IFLA_PAYLOAD(nlh), link_attr, l);
+  return 0;
+}
+
+struct dump_links {
+  struct vec *v;
+  struct crl_nlmsg *m;
+};
+
+static int dump_links(void *arg, struct crl_err *err) {
+  struct dump_links *d = arg;
+  struct crl_rtnl sk;
+  struct ifinfomsg ifi = {0};
+  int rc = crl_rtnl_open(&sk, err);
+  if (rc < 0) return rc;
+  ifi.ifi_family = AF_UNSPEC;
+  crl_nlmsg_init(d->m, RTM_GETLINK, 0, &ifi, sizeof ifi);
+  rc = crl_rtnl_dump(&sk, d->m, on_link, d->v, "link dump", err);
+  crl_rtnl_close(&sk);
+  return rc;
+}
+
+int crl_net_links(int nsfd, struct crl_link_info **out, size_t *count, struct crl_err *err) {
+  struct vec v = {NULL, 0, 0, sizeof(struct crl_link_info)};
+  struct dump_links d = {&v, malloc(sizeof(struct crl_nlmsg))};
+  int rc;
+  *out = NULL;
+  *count = 0;
+  if (!d.m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
+  rc = nsfd >= 0 ? crl_netns_run(nsfd, dump_links, &d, err) : dump_links(&d, err);
+  free(d.m);
+  if (rc < 0) {
+    free(v.items);
+    return rc;
+  }
+  *out = v.items;
+  *count = v.n;
+  return 0;
+}
+
+static int on_filter(const void *msg, void *ctx, struct crl_err *err) {
+  const struct nlmsghdr *nlh = msg;
+  const struct tcmsg *t = NLMSG_DATA(nlh);
+  struct crl_filter_id *f;
+  if (nlh->nlmsg_type != RTM_NEWTFILTER) return 0;
+  f = vec_push(ctx);
+  if (!f) return crl_err_set(err, ENOMEM, "realloc", "filter list");
+  f->prio = (uint16_t)(TC_H_MAJ(t->tcm_info) >> 16);
+  f->protocol = ntohs((uint16_t)TC_H_MIN(t->tcm_info));
+  f->handle = t->tcm_handle;
+  return 0;
+}
+
+struct filter_dump {
+  struct vec v;
+  const char *link;
+  uint32_t parent;
+  struct crl_nlmsg *m;
+};
+
+static int dump_filters(void *arg, struct crl_err *err) {
+  struct filter_dump *d = arg;
+  struct crl_rtnl sk;
+  int rc, idx = ifindex_of(d->link, "filter dump", err);
+  if (idx < 0) return idx;
+  rc = crl_rtnl_open(&sk, err);
+  if (rc < 0) return rc;
+  tcmsg_init(d->m, RTM_GETTFILTER, 0, idx, d->parent, 0, 0);
+  rc = crl_rtnl_dump(&sk, d->m, on_filter, &d->v, "filter dump", err);
+  crl_rtnl_close(&sk);
+  return rc;
+}
+
+int crl_net_filters(int nsfd, const char *link, uint32_t parent, struct crl_filter_id **out, size_t *count, struct crl_err *err) {
+  struct filter_dump d = {{NULL, 0, 0, sizeof(struct crl_filter_id)}, link, parent, malloc(sizeof(struct crl_nlmsg))};
+  int rc;
+  *out = NULL;
+  *count = 0;
+  if (!d.m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
+  rc = nsfd >= 0 ? crl_netns_run(nsfd, dump_filters, &d, err) : dump_filters(&d, err);
+  free(d.m);
+  if (rc < 0) {
+    free(d.v.items);
+    return rc;
+  }
+  *out = d.v.items;
+  *count = d.v.n;
+  return 0;
+}
+
+struct qdisc_dump {
+  struct vec v;
+  int ifindex;
+  const char *link;
+  struct crl_nlmsg *m;
+};
+
+static void qdisc_attr(uint16_t type, const void *p, size_t n, void *ctx) {
+  struct crl_qdisc_stats *q = ctx;
+  if (type == TCA_KIND) {
+    snprintf(q->kind, sizeof q->kind, "%.*s", (int)n, (const char *)p);
+  } else if (type == TCA_STATS && n >= sizeof(struct tc_stats)) {
+    struct tc_stats st;
+    memcpy(&st, p, sizeof st);
+    q->bytes = st.bytes;
+    q->packets = st.packets;
+    q->drops = st.drops;
+    q->overlimits = st.overlimits;
+    q->qlen = st.qlen;
+    q->backlog = st.backlog;
+  } else if (type == TCA_STATS2) {
+    const struct rtattr *a = p;
+    size_t left = n;
+    for (; RTA_OK(a, left); a = RTA_NEXT(a, left))
+      if ((a->rta_type & NLA_TYPE_MASK) == TCA_STATS_QUEUE && RTA_PAYLOAD(a) >= sizeof(struct gnet_stats_queue)) {
+        struct gnet_stats_queue sq;
+        memcpy(&sq, RTA_DATA(a), sizeof sq);
+        q->requeues = sq.requeues;
+      }
+  }
+}
+
+static int on_qdisc(const void *msg, void *ctx, struct crl_err *err) {
+  const struct nlmsghdr *nlh = msg;
+  const struct tcmsg *t = NLMSG_DATA(nlh);
+  struct qdisc_dump *d = ctx;
+  struct crl_qdisc_stats *q;
+  if (nlh->nlmsg_type != RTM_NEWQDISC || t->tcm_ifindex != d->ifindex) return 0;
+  q = vec_push(&d->v);
+  if (!q) return crl_err_set(err, ENOMEM, "realloc", "qdisc list");
+  q->handle = t->tcm_handle;
+  q->parent = t->tcm_parent;
+  crl_rta_walk((const char *)t + NLMSG_ALIGN(sizeof *t), nlh->nlmsg_len - NLMSG_LENGTH(sizeof *t), qdisc_attr, q);
+  return 0;
+}
+
+static int dump_qdiscs(void *arg, struct crl_err *err) {
+  struct qdisc_dump *d = arg;
+  struct crl_rtnl sk;
+  int rc;
+  d->ifindex = ifindex_of(d->link, "qdisc dump", err);
+  if (d->ifindex < 0) return d->ifindex;
+  rc = crl_rtnl_open(&sk, err);
+  if (rc < 0) return rc;
+  tcmsg_init(d->m, RTM_GETQDISC, 0, d->ifindex, 0, 0, 0);
+  rc = crl_rtnl_dump(&sk, d->m, on_qdisc, d, "qdisc dump", err);
+  crl_rtnl_close(&sk);
+  return rc;
+}
+
+int crl_net_qdiscs(int nsfd, const char *link, struct crl_qdisc_stats **out, size_t *count, struct crl_err *err) {
+  struct qdisc_dump d = {{NULL, 0, 0, sizeof(struct crl_qdisc_stats)}, 0, link, malloc(sizeof(struct crl_nlmsg))};
+  int rc;
+  *out = NULL;
+  *count = 0;
+  if (!d.m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
+  rc = nsfd >= 0 ? crl_netns_run(nsfd, dump_qdiscs, &d, err) : dump_qdiscs(&d, err);
+  free(d.m);
+  if (rc < 0) {
+    free(d.v.items);
+    return rc;
+  }
+  *out = d.v.items;
+  *count = d.v.n;
+  return 0;
+}
