@@ -31,6 +31,7 @@ import {
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
 import { applyCheckpointed, checkpointResources, checkpointedOf, readCheckpointedResources, volumeMounts } from './volumes.ts';
 import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination, VolumeMount } from './containerizer/containerizer.ts';
+import { numericStatistics } from './containerizer/isolator.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type QoSController, type ResourceEstimator, type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
 import type { AgentPaths } from './paths.ts';
@@ -842,7 +843,8 @@ export class Agent {
           allocated = toResources(ex.info!.resources);
           for (const t of tasks) allocated = allocated.plus(t.resources);
         }
-        const statistics = ex.container ? await this.opts.containerizer.usage(ex.containerId).catch(() => undefined) : undefined;
+        const full = ex.container ? await this.opts.containerizer.usage(ex.containerId).catch(() => undefined) : undefined;
+        const statistics = full && numericStatistics(full);
         executors.push({
           frameworkId: fw.id,
           executorId: ex.id,

@@ -4,7 +4,7 @@
  * still running after an agent restart.
  */
 import type { Resources } from '../../common/resources/index.ts';
-import type { Limitation } from './isolator.ts';
+import type { Limitation, Statistics } from './isolator.ts';
 
 /** A persistent volume for a container: `source` appears at `<sandbox>/<containerPath>`. */
 export interface VolumeMount {
@@ -74,7 +74,7 @@ export interface Containerizer {
    */
   orphansCleaned?(): Promise<void>;
   /** Resource statistics of a running container (spec §6.7 ResourceStatistics, snake_case). */
-  usage(containerId: string): Promise<Record<string, number> | undefined>;
+  usage(containerId: string): Promise<Statistics | undefined>;
   /** New resources for a running container (its isolators adjust the limits). */
   update?(containerId: string, resources: Resources): Promise<void>;
 }

@@ -55,8 +55,32 @@ export interface RecoveredContainer {
   readonly pid?: number;
 }
 
-/** ResourceStatistics fields (spec mesos-api §6.7), snake_case. */
-export type Statistics = Record<string, number>;
+/** One entry of ResourceStatistics.net_traffic_control_statistics (a qdisc's counters). */
+export interface TrafficControlStatistics {
+  readonly id: string;
+  readonly backlog: number;
+  readonly bytes: number;
+  readonly drops: number;
+  readonly overlimits: number;
+  readonly packets: number;
+  readonly qlen: number;
+  readonly ratebps: number;
+  readonly ratepps: number;
+  readonly requeues: number;
+}
+
+/**
+ * ResourceStatistics fields (spec mesos-api §6.7), snake_case: numbers, and the one list,
+ * `net_traffic_control_statistics`.
+ */
+export type Statistics = Record<string, number | readonly TrafficControlStatistics[]>;
+
+/** The numeric fields only (what the resource estimators and QoS controllers read). */
+export function numericStatistics(s: Statistics): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s)) if (typeof v === 'number') out[k] = v;
+  return out;
+}
 
 export interface Isolator {
   /** The `--isolation` name (`cgroups/mem`). */

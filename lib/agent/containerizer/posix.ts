@@ -355,7 +355,7 @@ export class PosixContainerizer implements Containerizer {
   }
 
   /** Resource statistics: every isolator's usage (partial results allowed), merged, with the limits. */
-  async usage(containerId: string): Promise<Record<string, number> | undefined> {
+  async usage(containerId: string): Promise<Statistics | undefined> {
     const w = this.containers.get(containerId);
     if (!w || w.ended) return undefined;
     const stats: Statistics = { timestamp: Date.now() / 1000 };

@@ -276,7 +276,7 @@ test('usage: the isolators\' statistics merged (one failing), with timestamp and
   const ctr = await c.launch(s);
   const u = await c.usage(s.containerId);
   t.like(u, { cpus_user_time_secs: 1.5, mem_rss_bytes: 4096, processes: 2, cpus_limit: 0.5, mem_limit_bytes: 64 * 1024 * 1024 });
-  t.true(Math.abs(u!.timestamp! - Date.now() / 1000) < 5);
+  t.true(Math.abs((u!.timestamp as number) - Date.now() / 1000) < 5);
   await c.update(s.containerId, parseResourcesText('cpus:2;mem:128'));
   for (const i of isolators) t.is(i.updated?.scalar('cpus'), 2);
   t.like(await c.usage(s.containerId), { cpus_limit: 2, mem_limit_bytes: 128 * 1024 * 1024 });

@@ -101,7 +101,7 @@ test('limits are in the cgroup files before the command runs; the command is in 
   for (const ctl of ['cpu', 'cpuacct', 'memory', 'freezer']) t.regex(out(r), new RegExp(`:${ctl}:/${path}$`, 'm'), ctl);
   let u: Record<string, number> | undefined;
   for (const end = Date.now() + 20_000; Date.now() < end; await new Promise((res) => setTimeout(res, 100))) {
-    u = await c.usage(s.containerId);
+    u = (await c.usage(s.containerId)) as Record<string, number> | undefined;
     if ((u?.cpus_user_time_secs ?? 0) + (u?.cpus_system_time_secs ?? 0) >= 0.1) break;
   }
   t.truthy(u);
@@ -259,7 +259,7 @@ test('recovery: a fresh containerizer re-attaches (usage from the cgroups, kill 
   t.false(alive(sup.childPid), 'the orphan\'s process was killed');
   const u = await b.usage(sLive.containerId);
   t.like(u, { cpus_limit: 0.25, mem_limit_bytes: 64 * 1024 * 1024 });
-  t.true(u!.processes! >= 1);
+  t.true((u!.processes as number) >= 1);
   t.is(typeof u?.mem_total_bytes, 'number');
   await b.kill(sLive.containerId, 0);
   t.like(await got.get(sLive.containerId)!.termination, { signal: 9, killed: true });

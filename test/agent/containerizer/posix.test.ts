@@ -257,7 +257,7 @@ test('usage: CPU time and resident memory of a busy command, with the limits', a
   let cpu = 0;
   const before = Date.now() / 1000;
   for (const deadline = Date.now() + 20_000; cpu <= 0.2 && Date.now() < deadline; await sleep(100)) {
-    u = await c.usage(s.containerId);
+    u = (await c.usage(s.containerId)) as Record<string, number> | undefined;
     cpu = (u?.cpus_user_time_secs ?? 0) + (u?.cpus_system_time_secs ?? 0);
   }
   t.truthy(u);
