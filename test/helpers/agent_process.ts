@@ -1,0 +1,126 @@
+/**
+ * `corral agent` as a child process, for tests and benchmarks that kill it for real (SIGKILL)
+ * and start it again on the same work dir and port. Its JSON log lines are kept (the last
+ * ones, for failure messages; every one for `waitForLog`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getJson, type Json } from './cluster.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** `corral` run from the sources, whatever dist/ holds. */
+const CORRAL = ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'corral_src.ts')];
+
+/** A TCP port that was free a moment ago (for an agent that must come back on the same one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+export interface LogLine {
+  readonly level: string;
+  readonly time: number;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+export class AgentProcess {
+  readonly logs: LogLine[] = [];
+  private stderrTail = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Date.now() when it was spawned. */
+  readonly spawnedAt: number;
+
+  private constructor(readonly child: ChildProcess) {
+    this.spawnedAt = Date.now();
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    let partial = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      const text = partial + d.toString();
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        this.stderrTail = (this.stderrTail + line + '\n').slice(-6000);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          // not a log line (a crash's stack trace): kept in the tail only
+        }
+      }
+    });
+  }
+
+  /** `corral agent <args>`, with no CORRAL_/MESOS_ variables of ours leaking in. */
+  static start(args: readonly string[]): AgentProcess {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS)_/.test(k)));
+    const child = spawn(process.execPath, [...CORRAL, 'agent', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    return new AgentProcess(child);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The last lines it wrote to stderr. */
+  get tail(): string {
+    return this.stderrTail;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.running) {
+      this.child.kill('SIGTERM');
+      const t = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      await this.exited;
+      clearTimeout(t);
+    }
+    return this.exited;
+  }
+
+  /** The first log line whose message matches, waiting up to `timeoutMs`. */
+  async waitForLog(msg: string | RegExp, timeoutMs = 30_000): Promise<LogLine> {
+    const match = (l: LogLine) => (typeof msg === 'string' ? l.msg === msg : msg.test(l.msg));
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs.find(match);
+      if (found) return found;
+      if (!this.running) throw new Error(`the agent exited before logging '${msg}': ${this.tail}`);
+      if (Date.now() > end) throw new Error(`no '${msg}' from the agent within ${timeoutMs} ms: ${this.tail}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+/** The master's view of agent `agentId` (/master/slaves), once it is active; polls every 10 ms. */
+export async function untilAgentActive(master: string, timeoutMs = 30_000, want?: (agent: Json) => boolean): Promise<Json> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const s = await getJson(`http://${master}/master/slaves`);
+      const a = (s.slaves as Json[]).find((x) => x.active && (want === undefined || want(x)));
+      if (a) return a;
+    } catch {
+      // the master is not answering yet
+    }
+    if (Date.now() > end) throw new Error(`no active agent at ${master} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
