@@ -44,6 +44,6 @@ export function agentResources(flag: string | undefined, defaultRole: string, ho
     const disk = host.diskBytes >= 10 * GB ? host.diskBytes - 5 * GB : host.diskBytes / 2;
     parts.push(`disk${role}:${Math.floor(disk / MB)}`);
   }
-  if (!text.includes('ports')) parts.push(`ports${role}:[31000-32000]`);
+  if (given.named('ports').isEmpty()) parts.push(`ports${role}:[31000-32000]`);
   return given.plus(parseResourcesText(parts.join(';')));
 }

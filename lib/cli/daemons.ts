@@ -2,6 +2,7 @@
  * Composition roots: build a master or an agent from parsed flags with real dependencies
  * (clock, HTTP server, registry, containerizer) and start it.
  */
+import { CorralError } from '../common/errors.ts';
 import { mkdir } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { Agent } from '../agent/agent.ts';
@@ -19,6 +20,7 @@ import type { Logger } from '../common/log.ts';
 import { HierarchicalAllocator } from '../master/allocator/index.ts';
 import type { masterFlags } from '../master/flags.ts';
 import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
+import { masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Master } from '../master/master.ts';
@@ -61,7 +63,15 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
   if (flags.work_dir) await mkdir(flags.work_dir, { recursive: true });
   const registry = flags.registry === 'in_memory' ? new MemoryRegistry() : new FileRegistry(flags.work_dir!);
   const allocator = new HierarchicalAllocator(flags.weights ? { weights: flags.weights } : {});
-  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
+  // Authentication (--authenticate_*, --credentials) is decided before listening: a realm
+  // without credentials stops the master here.
+  const auth = masterAuthenticator(flags);
+  for (const name of ['credentials', 'http_credentials'] as const) {
+    const f = flags[name];
+    if (f?.readableByOthers) log.warn({ flag: `--${name}`, path: f.path }, 'the credentials file can be read by other users; chmod 600 it');
+  }
+  if (flags.acls?.ignored.length) log.warn({ kinds: flags.acls.ignored }, '--acls: these ACL kinds are read but not enforced (Corral has no such action)');
+  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
   const port = await server.listen();
   const master = new Master({
     // Agents run with the same TLS settings as their master: offers point at https.
@@ -84,17 +94,18 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
     ...(flags.roles === undefined ? {} : { roles: flags.roles }),
     ...(flags.weights === undefined ? {} : { weights: flags.weights }),
     rootSubmissions: flags.root_submissions,
+    ...(flags.acls === undefined ? {} : { authorizer: flags.acls }),
   });
   schedulerRoutes(server, master, log, flags.max_request_body);
   masterAgentRoutes(server, master, log);
   operatorRoutes(server, {
     master,
-    flags: { ...text, port: String(port) },
+    flags: { ...shownMasterFlags(flags, text), port: String(port) },
     buildInfo: { version: VERSION },
     extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
   });
   await master.start();
-  log.info({ port, id: master.id }, 'master started');
+  log.info({ port, id: master.id, authenticated: auth?.realmNames() ?? [] }, 'master started');
   return {
     port,
     master,
@@ -107,7 +118,13 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
 
 export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningAgent> {
   await mkdir(flags.work_dir, { recursive: true });
-  const resources = agentResources(flags.resources, flags.default_role, await hostFacts(flags.work_dir));
+  const detected = agentResources(flags.resources, flags.default_role, await hostFacts(flags.work_dir));
+  // ephemeral_ports is the network isolator's pool: never offered (spec §1.3).
+  const ephemeralPorts = detected.ranges('ephemeral_ports');
+  if (flags.egress_unique_flow_per_container) {
+    throw new CorralError('INVALID', '--egress_unique_flow_per_container: needs an fq_codel qdisc per host link, which this kernel does not have; leave it off', { field: '--egress_unique_flow_per_container' });
+  }
+  const resources = detected.filter((r) => r.name !== 'ephemeral_ports');
   const attributes = flags.attributes === undefined ? [] : parseAttributesText(flags.attributes);
   // The isolators of --isolation, and the launcher they need (cgroups found here, before listening).
   // Oversubscription (spec §3): a bad --resource_estimator/--qos_controller set-up fails here, before listening.
@@ -130,6 +147,21 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     cgroupsRoot: flags.cgroups_root,
     cgroupsEnableCfs: flags.cgroups_enable_cfs,
     revocableCpuLowPriority: flags.revocable_cpu_low_priority,
+    ...(flags.isolation.includes('network/port_mapping')
+      ? {
+          network: {
+            ports: resources.ranges('ports'),
+            ephemeralPorts,
+            ephemeralPortsPerContainer: flags.ephemeral_ports_per_container,
+            ...(flags.eth0_name === undefined ? {} : { eth0Name: flags.eth0_name }),
+            ...(flags.lo_name === undefined ? {} : { loName: flags.lo_name }),
+            ...(flags.egress_rate_limit_per_container ? { egressRateLimit: flags.egress_rate_limit_per_container } : {}),
+            ...(flags.ingress_rate_limit_per_container ? { ingressRateLimit: flags.ingress_rate_limit_per_container } : {}),
+            socketStatisticsSummary: flags.network_enable_socket_statistics_summary,
+            logger: log,
+          },
+        }
+      : {}),
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
   });
   const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
@@ -178,8 +210,11 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     ...(bootId === undefined ? {} : { bootId }),
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
-  const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, scheme: client.scheme, backoffFactorMs: flags.registration_backoff_factor });
-  agentRoutes(server, { agent, flags: { ...text, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0] }, flags.max_request_body);
+  const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, scheme: client.scheme, backoffFactorMs: flags.registration_backoff_factor, ...(flags.credential ? { credential: flags.credential.credential } : {}) });
+  if (flags.credential?.readableByOthers) log.warn({ flag: '--credential', path: flags.credential.path }, 'the credential file can be read by other users; chmod 600 it');
+  // /flags shows a credential only as its path.
+  const shown = flags.credential === undefined ? text : { ...text, credential: flags.credential.path ?? '(inline credential, not shown)' };
+  agentRoutes(server, { agent, flags: { ...shown, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0] }, flags.max_request_body);
   let recovered;
   try {
     recovered = await agent.recover();

@@ -64,7 +64,7 @@ export interface TcAction {
 export type NetStep = StepBase &
   (
     | { kind: 'vethAdd'; link: string; peer: string; peerInNetns?: boolean; mac?: string; peerMac?: string; mtu?: number; group?: number }
-    | { kind: 'linkSet'; link: string; mac?: string; mtu?: number; up?: boolean; group?: number }
+    | { kind: 'linkSet'; link: string; mac?: string; mtu?: number; up?: boolean; group?: number; alias?: string }
     | { kind: 'linkDelete'; link: string }
     | { kind: 'addrAdd'; link: string; address: string; prefix: number }
     | { kind: 'routeAdd'; link: string; gateway?: string }
@@ -138,6 +138,8 @@ export interface LinkInfo {
   readonly loopback: boolean;
   readonly mtu: number;
   readonly group: number;
+  /** The link's alias (ifalias), '' if none. */
+  readonly alias: string;
   readonly mac: string;
   readonly stats: LinkStats;
 }

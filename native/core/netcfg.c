@@ -76,6 +76,7 @@ static int step_link_set(struct crl_rtnl *sk, const struct crl_step *s, struct c
   if (s->has_mac) crl_nlmsg_put(m, IFLA_ADDRESS, s->mac, 6);
   if (s->mtu) crl_nlmsg_put_u32(m, IFLA_MTU, s->mtu);
   if (s->group >= 0) crl_nlmsg_put_u32(m, IFLA_GROUP, (uint32_t)s->group);
+  if (s->alias[0]) crl_nlmsg_put_str(m, IFLA_IFALIAS, s->alias);
   return crl_rtnl_talk(sk, m, "link set", s->link, err);
 }
 
@@ -383,6 +384,7 @@ static void link_attr(uint16_t type, const void *p, size_t n, void *ctx) {
     case IFLA_IFNAME: snprintf(l->name, sizeof l->name, "%.*s", (int)n, (const char *)p); break;
     case IFLA_MTU: if (n >= 4) memcpy(&l->mtu, p, 4); break;
     case IFLA_GROUP: if (n >= 4) memcpy(&l->group, p, 4); break;
+    case IFLA_IFALIAS: snprintf(l->alias, sizeof l->alias, "%.*s", (int)n, (const char *)p); break;
     case IFLA_ADDRESS: if (n == 6) memcpy(l->mac, p, 6); break;
     case IFLA_STATS64:
       if (n >= sizeof(struct rtnl_link_stats64)) {

@@ -66,6 +66,7 @@ struct crl_step {
   uint32_t mtu;              /* 0: unchanged */
   int up;                    /* -1 unchanged */
   int64_t group;             /* -1 unchanged */
+  char alias[128];           /* "" unchanged */
   /* addresses and routes (network order) */
   uint32_t addr, gateway;
   uint8_t prefix;
@@ -105,6 +106,7 @@ struct crl_link_info {
   int up, loopback;
   unsigned int mtu;
   uint32_t group;
+  char alias[128];
   unsigned char mac[6];
   uint64_t rx_packets, rx_bytes, rx_errors, rx_dropped;
   uint64_t tx_packets, tx_bytes, tx_errors, tx_dropped;

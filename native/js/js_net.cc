@@ -123,6 +123,14 @@ bool ReadStep(Napi::Env env, const Napi::Object &o, crl_step *s) {
   s->group = static_cast<int64_t>(Num(o, "group", -1));
   s->mtu = static_cast<uint32_t>(Num(o, "mtu", 0));
   s->peer_in_netns = Flag(o, "peerInNetns");
+  if (o.Get("alias").IsString()) {
+    std::string a = o.Get("alias").As<Napi::String>().Utf8Value();
+    if (a.empty() || a.size() >= sizeof s->alias) {
+      ThrowArgType(env, "step.alias: 1 to 127 characters");
+      return false;
+    }
+    std::memcpy(s->alias, a.c_str(), a.size() + 1);
+  }
   if (s->kind == CRL_STEP_SYSCTL) {
     std::string path = o.Get("path").IsString() ? o.Get("path").As<Napi::String>().Utf8Value() : "";
     std::string value = o.Get("value").IsString() ? o.Get("value").As<Napi::String>().Utf8Value() : "";
@@ -251,6 +259,7 @@ Napi::Value ListLinks(const Napi::CallbackInfo &info) {
     o.Set("loopback", l.loopback != 0);
     o.Set("mtu", l.mtu);
     o.Set("group", l.group);
+    o.Set("alias", l.alias);
     o.Set("mac", MacString(l.mac));
     Napi::Object st = Napi::Object::New(env);
     st.Set("rxPackets", static_cast<double>(l.rx_packets));

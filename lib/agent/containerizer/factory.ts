@@ -12,6 +12,7 @@ import { CgroupsCpuIsolator } from './isolators/cgroups_cpu.ts';
 import { CgroupsMemIsolator } from './isolators/cgroups_mem.ts';
 import { FilesystemSharedIsolator } from './isolators/filesystem_shared.ts';
 import { NamespacesPidIsolator } from './isolators/namespaces_pid.ts';
+import { PortMappingIsolator, type PortMappingOptions } from './isolators/port_mapping.ts';
 import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
 import { PosixMemIsolator } from './isolators/posix_mem.ts';
 import { LinuxContainerizer } from './linux.ts';
@@ -30,11 +31,13 @@ export interface ContainerizerFlags extends Omit<PosixContainerizerOptions, 'iso
   readonly revocableCpuLowPriority?: boolean;
   /** Use these cgroups instead of discovering them at `cgroupsHierarchy`. */
   readonly cgroups?: Cgroups;
+  /** network/port_mapping: its flags and the agent's port pools. */
+  readonly network?: PortMappingOptions;
 }
 
 export function createContainerizer(flags: ContainerizerFlags): PosixContainerizer {
   const names = parseIsolation(flags.isolation);
-  const { isolation: _i, cgroupsHierarchy, cgroupsRoot, cgroupsEnableCfs, revocableCpuLowPriority, cgroups: given, ...rest } = flags;
+  const { isolation: _i, cgroupsHierarchy, cgroupsRoot, cgroupsEnableCfs, revocableCpuLowPriority, cgroups: given, network, ...rest } = flags;
   if (!needsLinuxLauncher(names)) return new PosixContainerizer({ ...rest, isolators: names.map((n) => posixIsolator(n)) });
   const root = cgroupsRoot ?? 'corral';
   if (!/^[A-Za-z0-9_.\-/]+$/.test(root) || root.split('/').some((p) => p === '..' || p === '.')) {
@@ -56,6 +59,14 @@ export function createContainerizer(flags: ContainerizerFlags): PosixContaineriz
         return new NamespacesPidIsolator();
       case 'filesystem/shared':
         return new FilesystemSharedIsolator();
+      case 'network/port_mapping':
+        if (!network) throw new CorralError('INVALID', '--isolation: network/port_mapping needs the agent\'s port resources', { field: '--isolation' });
+        try {
+          return new PortMappingIsolator(network);
+        } catch (e) {
+          if (e instanceof CorralError && e.code === 'INVALID') throw e;
+          throw new CorralError('ISOLATION_UNAVAILABLE', `--isolation=network/port_mapping: ${describeError(e)}`, { cause: e, field: '--isolation' });
+        }
       default:
         return posixIsolator(n);
     }

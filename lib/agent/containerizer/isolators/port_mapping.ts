@@ -1,0 +1,634 @@
+/**
+ * network/port_mapping (spec agent-features §1): every container gets a network namespace of its
+ * own that shares the host's IP address. Traffic is steered between the host and the containers
+ * by port: each container owns its `ports` resource and one block of ephemeral ports, and u32
+ * filters with mirred redirects on the host's public link, on its loopback and on the
+ * container's veth send each packet to the namespace that owns its port. ARP, and ICMP to the
+ * host's address, are copied to every container.
+ *
+ * Layout of the filters (priorities; the high byte orders the kinds):
+ *   host eth0 ingress  0x0100/0x0101  ARP → mirror to every container (two slots: replaced without a gap)
+ *                      0x0200/0x0201  ICMP to the host IP → mirror to every container
+ *                      0x0300         ICMP to the host IP → pass (ends classification)
+ *                      0x1000 + 2·b + s  a container's ports (dst MAC, dst IP, dst port) → its veth
+ *   host lo ingress    0x1000 + 2·b + s  a container's ports (dst port) → its veth
+ *   host veth ingress  0x0102 ARP → eth0, 0x0202 ICMP → eth0,
+ *                      0x0302 src port of the container and dst the host IP or 127.0.0.1 → lo,
+ *                      0x0303 src port of the container → eth0
+ *   container lo       0x0202 ICMP to the host IP / 127.0.0.1 → stays, 0x0301 its own ports → stays,
+ *                      0x0302 to the host IP / 127.0.0.1 → its eth0 (towards the host and the others)
+ *   container eth0     0x0302 to 127.0.0.1 and its own ports → its lo
+ * where b is the index of the container's ephemeral block (unique while it lives) and s a slot
+ * that flips on update, so that a container's filters are replaced by adding the new set
+ * before deleting the old one, and removed with one request per link.
+ *
+ * State lives in the kernel: the host end of the veth is `<prefix><pid>` and carries the
+ * container id and its ephemeral block in its alias, so recovery after an agent restart reads
+ * the links. Teardown: a container's filters are deleted at cleanup; its veth goes with its
+ * namespace, and any host end still there is moved to a link group that is deleted in batches.
+ *
+ * Egress limit: HTB (class 1:1 at the limit) with a pfifo leaf on the container's eth0 (this
+ * kernel has no fq_codel). Ingress limit (beyond Mesos 0.23): the same on the host veth.
+ */
+import { readFile } from 'node:fs/promises';
+import { CorralError, describeError } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/log.ts';
+import type { Resources } from '../../../common/resources/index.ts';
+import {
+  ETH_P_ARP,
+  ETH_P_IP,
+  INGRESS_HANDLE,
+  TC_ACT_CONTINUE,
+  TC_ACT_PIPE,
+  TC_ACT_STOLEN,
+  TC_H_INGRESS,
+  TC_H_ROOT,
+  applyNetSteps,
+  defaultRoute,
+  deleteLinkGroup,
+  ipv4Addresses,
+  ipv4Keys,
+  listFilters,
+  listLinks,
+  listQdiscs,
+  portBlocks,
+  readSysctl,
+  requireFeature,
+  tcHandle,
+  type LinkInfo,
+  type NetStep,
+  type PortBlock,
+  type TcAction,
+} from '../../../linux/index.ts';
+import type { ContainerConfig, Isolator, LaunchRequirements, RecoveredContainer, Statistics, TrafficControlStatistics } from '../isolator.ts';
+
+/** An inclusive port interval. */
+export interface PortInterval {
+  readonly begin: number;
+  readonly end: number;
+}
+
+export interface PortMappingOptions {
+  /** `--eth0_name` (default: the link of the default route). */
+  readonly eth0Name?: string;
+  /** `--lo_name` (default: the loopback link). */
+  readonly loName?: string;
+  /** The agent's `ports` resource: the non-ephemeral pool. */
+  readonly ports: readonly PortInterval[];
+  /** The agent's `ephemeral_ports` resource: the pool split between containers. */
+  readonly ephemeralPorts: readonly PortInterval[];
+  /** `--ephemeral_ports_per_container`: a power of two, at least 16. */
+  readonly ephemeralPortsPerContainer: number;
+  /** `--egress_rate_limit_per_container`, bytes/s (absent or 0: none). */
+  readonly egressRateLimit?: number;
+  /** `--ingress_rate_limit_per_container`, bytes/s (absent or 0: none). */
+  readonly ingressRateLimit?: number;
+  /** `--network_enable_socket_statistics_summary`. */
+  readonly socketStatisticsSummary?: boolean;
+  /** Host ends of the veths are `<vethPrefix><pid>` (default `corral`). */
+  readonly vethPrefix?: string;
+  /** The link group host ends wait in to be deleted together (default 0x636f7272). */
+  readonly doomedGroup?: number;
+  readonly logger?: Logger;
+}
+
+const ALIAS_PREFIX = 'corral-container';
+const PRIO_ARP = 0x0100;
+const PRIO_ICMP = 0x0200;
+const PRIO_ICMP_PASS = 0x0300;
+const PRIO_VETH_ARP = 0x0102;
+const PRIO_VETH_ICMP = 0x0202;
+const PRIO_HIGH = 0x0301;
+const PRIO_NORMAL = 0x0302;
+const PRIO_LOW = 0x0303;
+const PRIO_CONTAINERS = 0x1000;
+const ICMP = 1;
+const LOCALHOST = '127.0.0.1';
+/** Most actions the kernel takes in one filter (TCA_ACT_MAX_PRIO). */
+const ACTIONS_PER_FILTER = 32;
+/** Sysctls a container copies from the host (spec §1.4 step 6). */
+const COPIED_SYSCTLS = [
+  'net/core/somaxconn',
+  'net/core/netdev_max_backlog',
+  'net/core/rmem_max',
+  'net/core/wmem_max',
+  'net/ipv4/tcp_keepalive_time',
+  'net/ipv4/tcp_keepalive_intvl',
+  'net/ipv4/tcp_keepalive_probes',
+  'net/ipv4/tcp_max_syn_backlog',
+  'net/ipv4/tcp_rmem',
+  'net/ipv4/tcp_wmem',
+  'net/ipv4/tcp_retries2',
+  'net/ipv4/tcp_synack_retries',
+  'net/ipv4/tcp_ecn',
+  'net/ipv4/neigh/default/gc_thresh1',
+  'net/ipv4/neigh/default/gc_thresh2',
+  'net/ipv4/neigh/default/gc_thresh3',
+];
+
+interface Host {
+  readonly eth0: string;
+  readonly lo: string;
+  readonly mac: string;
+  readonly mtu: number;
+  readonly ip: string;
+  readonly prefix: number;
+  readonly gateway?: string;
+  readonly ipv6: boolean;
+  readonly sysctls: readonly (readonly [string, string])[];
+}
+
+interface NetContainer {
+  readonly containerId: string;
+  readonly pid: number;
+  readonly veth: string;
+  readonly ephemeral: PortBlock;
+  ports: PortInterval[];
+  slot: 0 | 1;
+}
+
+interface Pending {
+  readonly ephemeral: PortBlock;
+  readonly ports: PortInterval[];
+}
+
+function overlaps(a: PortInterval, b: PortInterval): boolean {
+  return a.begin <= b.end && b.begin <= a.end;
+}
+
+function intervalText(r: PortInterval): string {
+  return `[${r.begin}-${r.end}]`;
+}
+
+function invalid(field: string, message: string): CorralError {
+  return new CorralError('INVALID', `${field}: ${message}`, { field });
+}
+
+/**
+ * Check the options against each other and against the host's own ephemeral range
+ * (`net.ipv4.ip_local_port_range`, "low high"). Throws CorralError INVALID naming the flag.
+ */
+export function validatePortMappingOptions(o: PortMappingOptions, hostLocalPortRange?: string): void {
+  const n = o.ephemeralPortsPerContainer;
+  if (!Number.isInteger(n) || n < 16 || (n & (n - 1)) !== 0) {
+    throw invalid('--ephemeral_ports_per_container', `${n} is not a power of 2 of at least 16`);
+  }
+  if (o.ephemeralPorts.length === 0) {
+    throw invalid('--resources', 'network/port_mapping needs an ephemeral_ports resource, e.g. ephemeral_ports:[32768-57343]');
+  }
+  const pool = o.ephemeralPorts.reduce((s, r) => s + r.end - r.begin + 1, 0);
+  if (n > pool) throw invalid('--ephemeral_ports_per_container', `${n} is more than the ${pool} ports of ephemeral_ports`);
+  for (const e of o.ephemeralPorts) {
+    if (e.begin < 1024) throw invalid('--resources', `ephemeral_ports ${intervalText(e)} overlaps the well-known ports [0-1023]`);
+    for (const p of o.ports) {
+      if (overlaps(e, p)) throw invalid('--resources', `ephemeral_ports ${intervalText(e)} overlaps ports ${intervalText(p)}`);
+    }
+    if (hostLocalPortRange) {
+      const [lo, hi] = hostLocalPortRange.trim().split(/\s+/).map(Number);
+      if (lo !== undefined && hi !== undefined && overlaps(e, { begin: lo, end: hi })) {
+        throw invalid(
+          '--resources',
+          `ephemeral_ports ${intervalText(e)} overlaps the host's own ephemeral ports [${lo}-${hi}] (net.ipv4.ip_local_port_range): shrink one of them`,
+        );
+      }
+    }
+  }
+  for (const [flag, v] of [['--egress_rate_limit_per_container', o.egressRateLimit], ['--ingress_rate_limit_per_container', o.ingressRateLimit]] as const) {
+    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw invalid(flag, `${v} is not a rate in bytes/s`);
+  }
+}
+
+/** The `ports` ranges of a resource set, as intervals. */
+function portsOf(resources: Resources): PortInterval[] {
+  return resources.ranges('ports').map((r) => ({ begin: r.begin, end: r.end }));
+}
+
+export class PortMappingIsolator implements Isolator {
+  readonly name = 'network/port_mapping';
+  private readonly prefix: string;
+  private readonly doomedGroup: number;
+  private host: Host | undefined;
+  private initializing: Promise<Host> | undefined;
+  private readonly containers = new Map<string, NetContainer>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly usedBlocks = new Set<number>();
+  private mirrorSlot: 0 | 1 = 0;
+  private mirrorsInstalled = false;
+  private linkCache: { at: number; links: Map<string, LinkInfo> } | undefined;
+  private deleteTimer: NodeJS.Timeout | undefined;
+  private deleting: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: PortMappingOptions) {
+    requireFeature('networkIsolator');
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+      throw new CorralError('ISOLATION_UNAVAILABLE', 'network/port_mapping needs root (network namespaces, veths, traffic control)', { field: '--isolation' });
+    }
+    validatePortMappingOptions(opts);
+    this.prefix = opts.vethPrefix ?? 'corral';
+    this.doomedGroup = opts.doomedGroup ?? 0x636f7272;
+  }
+
+  /** Learn the host's links and addresses and prepare them once (spec §1.4). */
+  init(): Promise<Host> {
+    this.initializing ??= this.prepareHost().catch((e) => {
+      this.initializing = undefined;
+      throw e;
+    });
+    return this.initializing;
+  }
+
+  private async prepareHost(): Promise<Host> {
+    validatePortMappingOptions(this.opts, await readSysctl('net/ipv4/ip_local_port_range'));
+    const links = listLinks();
+    const route = defaultRoute();
+    const eth0 = this.opts.eth0Name ?? route?.link;
+    if (!eth0) throw invalid('--eth0_name', 'no default route to guess the public interface from: give --eth0_name');
+    const eth0Link = links.find((l) => l.name === eth0);
+    if (!eth0Link) throw invalid('--eth0_name', `no link named '${eth0}'`);
+    const lo = this.opts.loName ?? links.find((l) => l.loopback)?.name;
+    if (!lo || !links.some((l) => l.name === lo)) throw invalid('--lo_name', `no loopback link${lo ? ` named '${lo}'` : ''}`);
+    const addr = ipv4Addresses(eth0)[0];
+    if (!addr) throw invalid('--eth0_name', `'${eth0}' has no IPv4 address`);
+    if ((await readSysctl(`net/ipv4/conf/${lo}/route_localnet`)) === undefined) {
+      throw new CorralError('ISOLATION_UNAVAILABLE', 'network/port_mapping needs net.ipv4.conf.<lo>.route_localnet (Linux 3.6 or later)');
+    }
+    const sysctls: [string, string][] = [];
+    for (const path of COPIED_SYSCTLS) {
+      const v = await readSysctl(path);
+      if (v !== undefined) sysctls.push([path, v.replace(/\s+/g, ' ')]);
+    }
+    const host: Host = {
+      eth0,
+      lo,
+      mac: eth0Link.mac,
+      mtu: eth0Link.mtu,
+      ip: addr.address,
+      prefix: addr.prefix,
+      ...(route?.link === eth0 && route.gateway ? { gateway: route.gateway } : {}),
+      ipv6: (await readSysctl('net/ipv6/conf/all/disable_ipv6')) !== undefined,
+      sysctls,
+    };
+    applyNetSteps({}, [
+      { kind: 'linkSet', link: lo, mac: host.mac, mtu: host.mtu },
+      { kind: 'qdiscAdd', link: eth0, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE, ignoreExists: true },
+      { kind: 'qdiscAdd', link: lo, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE, ignoreExists: true },
+      { kind: 'sysctl', path: `net/ipv4/conf/${lo}/route_localnet`, value: '1' },
+      { kind: 'sysctl', path: 'net/ipv4/conf/all/rp_filter', value: '0' },
+      { kind: 'sysctl', path: `net/ipv4/conf/${lo}/rp_filter`, value: '0' },
+      { kind: 'sysctl', path: 'net/ipv4/conf/all/send_redirects', value: '0' },
+      { kind: 'sysctl', path: `net/ipv4/conf/${lo}/send_redirects`, value: '0' },
+      { kind: 'sysctl', path: `net/ipv4/conf/${lo}/accept_local`, value: '1' },
+      // The pass filter that ends ICMP classification after the mirrors (made afresh).
+      { kind: 'filtersDelete', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP_PASS, protocol: ETH_P_IP, ignoreMissing: true },
+      { kind: 'filterAdd', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP_PASS, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: addr.address }), terminal: true },
+    ]);
+    this.host = host;
+    return host;
+  }
+
+  private allocateBlock(): PortBlock {
+    const size = this.opts.ephemeralPortsPerContainer;
+    for (const r of this.opts.ephemeralPorts) {
+      for (let base = Math.ceil(r.begin / size) * size; base + size - 1 <= r.end; base += size) {
+        if (!this.usedBlocks.has(base)) {
+          this.usedBlocks.add(base);
+          return { base, size };
+        }
+      }
+    }
+    throw new CorralError('RESOURCES_EXHAUSTED', `network/port_mapping: out of ephemeral ports (${this.usedBlocks.size} blocks of ${size} in use)`);
+  }
+
+  private checkPorts(ports: readonly PortInterval[]): void {
+    for (const p of ports) {
+      if (!this.opts.ports.some((pool) => pool.begin <= p.begin && p.end <= pool.end)) {
+        throw new CorralError('INVALID', `network/port_mapping: ports ${intervalText(p)} are not inside the agent's ports resource`, { field: 'resources' });
+      }
+    }
+  }
+
+  async prepare(config: ContainerConfig): Promise<LaunchRequirements> {
+    await this.init();
+    const ports = portsOf(config.resources);
+    this.checkPorts(ports);
+    this.pending.set(config.containerId, { ephemeral: this.allocateBlock(), ports });
+    return { namespaces: ['net'] };
+  }
+
+  private prio(c: { ephemeral: PortBlock }, slot: 0 | 1): number {
+    return PRIO_CONTAINERS + (c.ephemeral.base / c.ephemeral.size) * 2 + slot;
+  }
+
+  private blocks(c: { ephemeral: PortBlock; ports: readonly PortInterval[] }): PortBlock[] {
+    return [c.ephemeral, ...c.ports.flatMap((p) => portBlocks(p.begin, p.end))];
+  }
+
+  /** Host eth0 and lo filters of a container, at priority slot `slot`. */
+  private hostPortFilters(h: Host, c: NetContainer, slot: 0 | 1): NetStep[] {
+    const prio = this.prio(c, slot);
+    const to: TcAction[] = [{ kind: 'redirect', dev: c.veth, control: TC_ACT_STOLEN }];
+    return this.blocks(c).flatMap((b): NetStep[] => [
+      { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, keys: ipv4Keys({ dstMac: h.mac, dstIp: h.ip, dstPorts: b }), terminal: true, actions: to },
+      { kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, keys: ipv4Keys({ dstPorts: b }), terminal: true, actions: to },
+    ]);
+  }
+
+  private deleteHostPortFilters(h: Host, c: NetContainer, slot: 0 | 1): NetStep[] {
+    const prio = this.prio(c, slot);
+    return [h.eth0, h.lo].map((link): NetStep => ({ kind: 'filtersDelete', link, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, ignoreMissing: true }));
+  }
+
+  /** Source-port filters on the host veth: to lo (the host and the other containers) or out. */
+  private vethPortFilters(h: Host, c: NetContainer): NetStep[] {
+    const toLo: TcAction[] = [{ kind: 'redirect', dev: h.lo, control: TC_ACT_STOLEN }];
+    const toEth0: TcAction[] = [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }];
+    return this.blocks(c).flatMap((b): NetStep[] => [
+      { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp: h.ip, srcPorts: b }), terminal: true, actions: toLo },
+      { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp: LOCALHOST, srcPorts: b }), terminal: true, actions: toLo },
+      { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_LOW, protocol: ETH_P_IP, keys: ipv4Keys({ srcPorts: b }), terminal: true, actions: toEth0 },
+    ]);
+  }
+
+  /** Inside the container: its own ports stay local; the rest of localhost goes to the host. */
+  private containerPortFilters(h: Host, c: NetContainer): NetStep[] {
+    return this.blocks(c).flatMap((b): NetStep[] => [
+      { kind: 'filterAdd', inNetns: true, link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_HIGH, protocol: ETH_P_IP, keys: ipv4Keys({ dstPorts: b }), terminal: true },
+      { kind: 'filterAdd', inNetns: true, link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp: LOCALHOST, dstPorts: b }), terminal: true,
+        actions: [{ kind: 'redirect', dev: h.lo, control: TC_ACT_STOLEN }] },
+    ]);
+  }
+
+  /** HTB at `rate` bytes/s with a pfifo leaf at the root of `link`. */
+  private limitSteps(link: string, rate: number, inNetns: boolean): NetStep[] {
+    // A burst of at least 64 KiB (one GSO packet) or 10 ms; a queue of about 100 ms.
+    const burst = Math.max(64 * 1024, Math.round(rate / 100));
+    const limit = Math.max(64, Math.round((rate / 10) / Math.max(this.host?.mtu ?? 1500, 576)));
+    return [
+      { kind: 'qdiscAdd', inNetns, link, qdiscKind: 'htb', parent: TC_H_ROOT, handle: tcHandle(1, 0), htbDefault: 1 },
+      { kind: 'classAdd', inNetns, link, parent: tcHandle(1, 0), handle: tcHandle(1, 1), rate, burst },
+      { kind: 'qdiscAdd', inNetns, link, qdiscKind: 'pfifo', parent: tcHandle(1, 1), handle: tcHandle(2, 0), limit },
+    ];
+  }
+
+  async isolate(containerId: string, pid: number): Promise<void> {
+    const p = this.pending.get(containerId);
+    if (!p) return; // prepared without this isolator (cannot happen) or already cleaned up
+    const h = await this.init();
+    const c: NetContainer = { containerId, pid, veth: `${this.prefix}${pid}`, ephemeral: p.ephemeral, ports: p.ports, slot: 0 };
+    this.pending.delete(containerId);
+    this.containers.set(containerId, c);
+    const e = c.ephemeral;
+    const inNs = (s: NetStep): NetStep => ({ ...s, inNetns: true });
+    const steps: NetStep[] = [
+      { kind: 'vethAdd', link: c.veth, peer: h.eth0, peerInNetns: true, mac: h.mac, peerMac: h.mac, mtu: h.mtu },
+      { kind: 'linkSet', link: c.veth, alias: `${ALIAS_PREFIX} ${containerId} ${e.base}/${e.size}` },
+      // Inside the container.
+      ...(h.ipv6 ? [inNs({ kind: 'sysctl', path: 'net/ipv6/conf/all/disable_ipv6', value: '1' })] : []),
+      inNs({ kind: 'sysctl', path: 'net/ipv4/ip_local_port_range', value: `${e.base} ${e.base + e.size - 1}` }),
+      inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.eth0}/accept_local`, value: '1' }),
+      inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.lo}/accept_local`, value: '1' }),
+      inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.lo}/route_localnet`, value: '1' }),
+      ...h.sysctls.map(([path, value]) => inNs({ kind: 'sysctl', path, value })),
+      inNs({ kind: 'linkSet', link: h.lo, mac: h.mac, mtu: h.mtu, up: true }),
+      inNs({ kind: 'linkSet', link: h.eth0, up: true }),
+      inNs({ kind: 'addrAdd', link: h.eth0, address: h.ip, prefix: h.prefix }),
+      ...(h.gateway ? [inNs({ kind: 'routeAdd', link: h.eth0, gateway: h.gateway })] : []),
+      inNs({ kind: 'qdiscAdd', link: h.lo, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE }),
+      inNs({ kind: 'qdiscAdd', link: h.eth0, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE }),
+      ...[h.ip, LOCALHOST].map((dstIp) =>
+        inNs({ kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp }), terminal: true }),
+      ),
+      ...this.containerPortFilters(h, c),
+      ...[h.ip, LOCALHOST].map((dstIp) =>
+        inNs({ kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp }), terminal: true,
+          actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] }),
+      ),
+      ...(this.opts.egressRateLimit ? this.limitSteps(h.eth0, this.opts.egressRateLimit, true) : []),
+      // The host side: the veth first, then eth0 and lo (recovery finds containers by their veth).
+      ...(h.ipv6 ? [{ kind: 'sysctl', path: `net/ipv6/conf/${c.veth}/disable_ipv6`, value: '1', ignoreMissing: true } as NetStep] : []),
+      { kind: 'qdiscAdd', link: c.veth, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE },
+      { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ARP, protocol: ETH_P_ARP, keys: [], terminal: true,
+        actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] },
+      { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP }), terminal: true,
+        actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] },
+      ...this.vethPortFilters(h, c),
+      ...(this.opts.ingressRateLimit ? this.limitSteps(c.veth, this.opts.ingressRateLimit, false) : []),
+      ...this.hostPortFilters(h, c, 0),
+      { kind: 'linkSet', link: c.veth, up: true },
+    ];
+    applyNetSteps({ pid }, steps);
+    this.installMirrors(h);
+  }
+
+  /**
+   * The ARP and ICMP copies to every container: the new set is added in the other slot before
+   * the old one goes (no moment without them). The first time, both slots are cleared first.
+   */
+  private installMirrors(h: Host): void {
+    const veths = [...this.containers.values()].map((c) => c.veth);
+    const fresh = !this.mirrorsInstalled;
+    const next: 0 | 1 = fresh ? 0 : this.mirrorSlot === 0 ? 1 : 0;
+    const drop = (s: 0 | 1): NetStep[] => [
+      { kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + s, protocol: ETH_P_ARP, ignoreMissing: true },
+      { kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + s, protocol: ETH_P_IP, ignoreMissing: true },
+    ];
+    const steps: NetStep[] = fresh ? [...drop(0), ...drop(1)] : [];
+    for (let i = 0; i < veths.length; i += ACTIONS_PER_FILTER) {
+      // Each copy lets the packet go on (PIPE); the last of a filter lets classification go on
+      // to the next filter (CONTINUE), so the host keeps its own copy in the end.
+      const chunk = veths.slice(i, i + ACTIONS_PER_FILTER);
+      const actions = chunk.map((dev, j): TcAction => ({ kind: 'mirror', dev, control: j === chunk.length - 1 ? TC_ACT_CONTINUE : TC_ACT_PIPE }));
+      steps.push(
+        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + next, protocol: ETH_P_ARP, keys: [], terminal: true, actions },
+        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + next, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: h.ip }), terminal: true, actions },
+      );
+    }
+    if (!fresh) steps.push(...drop(this.mirrorSlot));
+    applyNetSteps({}, steps);
+    this.mirrorSlot = next;
+    this.mirrorsInstalled = veths.length > 0;
+  }
+
+  async update(containerId: string, resources: Resources): Promise<void> {
+    const c = this.containers.get(containerId);
+    if (!c) return;
+    const ports = portsOf(resources);
+    this.checkPorts(ports);
+    if (JSON.stringify(ports) === JSON.stringify(c.ports)) return;
+    const h = await this.init();
+    const oldSlot = c.slot;
+    const newSlot: 0 | 1 = oldSlot === 0 ? 1 : 0;
+    c.ports = ports;
+    applyNetSteps({ pid: c.pid }, [
+      ...this.hostPortFilters(h, c, newSlot),
+      ...this.deleteHostPortFilters(h, c, oldSlot),
+      ...[PRIO_NORMAL, PRIO_LOW].map((prio): NetStep => ({ kind: 'filtersDelete', link: c.veth, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, ignoreMissing: true })),
+      ...this.vethPortFilters(h, c),
+      { kind: 'filtersDelete', inNetns: true, link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_HIGH, protocol: ETH_P_IP, ignoreMissing: true },
+      { kind: 'filtersDelete', inNetns: true, link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, ignoreMissing: true },
+      ...this.containerPortFilters(h, c),
+    ]);
+    c.slot = newSlot;
+  }
+
+  private links(): Map<string, LinkInfo> {
+    const now = Date.now();
+    if (!this.linkCache || now - this.linkCache.at > 100) {
+      this.linkCache = { at: now, links: new Map(listLinks().map((l) => [l.name, l])) };
+    }
+    return this.linkCache.links;
+  }
+
+  async usage(containerId: string): Promise<Statistics | undefined> {
+    const c = this.containers.get(containerId);
+    const h = this.host;
+    if (!c || !h) return undefined;
+    const veth = this.links().get(c.veth);
+    if (!veth) return undefined;
+    // What the host end sends, the container receives, and the other way round.
+    const s: Record<string, number | TrafficControlStatistics[]> = {
+      net_rx_packets: veth.stats.txPackets,
+      net_rx_bytes: veth.stats.txBytes,
+      net_rx_errors: veth.stats.txErrors,
+      net_rx_dropped: veth.stats.txDropped,
+      net_tx_packets: veth.stats.rxPackets,
+      net_tx_bytes: veth.stats.rxBytes,
+      net_tx_errors: veth.stats.rxErrors,
+      net_tx_dropped: veth.stats.rxDropped,
+    };
+    const tc: TrafficControlStatistics[] = [];
+    const htb = (id: string, link: string, pid?: number): void => {
+      const q = listQdiscs(link, pid === undefined ? {} : { pid }).find((x) => x.kind === 'htb' && x.parent === TC_H_ROOT);
+      if (q) tc.push({ id, backlog: q.backlog, bytes: q.bytes, drops: q.drops, overlimits: q.overlimits, packets: q.packets, qlen: q.qlen, ratebps: 0, ratepps: 0, requeues: q.requeues });
+    };
+    try {
+      if (this.opts.egressRateLimit) htb('bw_limit', h.eth0, c.pid);
+      if (this.opts.ingressRateLimit) htb('ingress_bw_limit', c.veth);
+    } catch {
+      // the container is ending: its namespace is gone
+    }
+    if (tc.length > 0) s.net_traffic_control_statistics = tc;
+    if (this.opts.socketStatisticsSummary) {
+      try {
+        const text = await readFile(`/proc/${c.pid}/net/sockstat`, 'utf8');
+        const m = /^TCP: inuse (\d+) orphan \d+ tw (\d+)/m.exec(text);
+        if (m) {
+          s.net_tcp_active_connections = Number(m[1]);
+          s.net_tcp_time_wait_connections = Number(m[2]);
+        }
+      } catch {
+        // gone
+      }
+    }
+    return s;
+  }
+
+  async cleanup(containerId: string): Promise<void> {
+    const p = this.pending.get(containerId);
+    if (p) {
+      this.pending.delete(containerId);
+      this.usedBlocks.delete(p.ephemeral.base);
+    }
+    const c = this.containers.get(containerId);
+    if (!c) return;
+    const h = await this.init();
+    this.removeContainer(h, c);
+  }
+
+  /** Every step attempted; failures reported together at the end. */
+  private removeContainer(h: Host, c: NetContainer): void {
+    const errors: string[] = [];
+    const attempt = (what: string, steps: NetStep[]): void => {
+      try {
+        applyNetSteps({}, steps);
+      } catch (e) {
+        errors.push(`${what}: ${describeError(e)}`);
+      }
+    };
+    attempt('removing its eth0/lo filters', [...this.deleteHostPortFilters(h, c, 0), ...this.deleteHostPortFilters(h, c, 1)]);
+    this.containers.delete(c.containerId);
+    this.usedBlocks.delete(c.ephemeral.base);
+    try {
+      this.installMirrors(h);
+    } catch (e) {
+      errors.push(`rewriting the ARP/ICMP copies: ${describeError(e)}`);
+    }
+    // The veth goes with the namespace; a host end still here waits in the doomed group.
+    attempt('moving its veth to the deletion group', [{ kind: 'linkSet', link: c.veth, up: false, group: this.doomedGroup, ignoreMissing: true }]);
+    this.linkCache = undefined;
+    this.scheduleDeletion();
+    if (errors.length > 0) {
+      throw new CorralError('ISOLATOR_FAILED', `network/port_mapping: cleanup of ${c.containerId}: ${errors.join('; ')}`);
+    }
+  }
+
+  /** Delete the doomed group soon, once for all the cleanups of the next few milliseconds. */
+  private scheduleDeletion(): void {
+    if (this.deleteTimer) return;
+    this.deleteTimer = setTimeout(() => {
+      this.deleteTimer = undefined;
+      this.deleting = this.deleting
+        .then(() => deleteLinkGroup(this.doomedGroup))
+        .catch((e) => this.opts.logger?.warn({ err: describeError(e) }, 'network/port_mapping: deleting veths failed'));
+    }, 10);
+    this.deleteTimer.unref();
+  }
+
+  /** Resolves when the veths of cleaned-up containers are deleted (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.deleteTimer) await new Promise((r) => setTimeout(r, 5));
+    await this.deleting;
+  }
+
+  async recover(recovered: readonly RecoveredContainer[]): Promise<void> {
+    const h = await this.init();
+    const byId = new Map(recovered.map((r) => [r.containerId, r]));
+    const ours = listLinks().filter((l) => new RegExp(`^${this.prefix}\\d+$`).test(l.name));
+    const orphans: NetContainer[] = [];
+    for (const l of ours) {
+      const m = new RegExp(`^${ALIAS_PREFIX} (\\S+) (\\d+)/(\\d+)$`).exec(l.alias);
+      const pid = Number(l.name.slice(this.prefix.length));
+      if (!m) {
+        // Made by a run that died before it named it: nothing else refers to it.
+        orphans.push({ containerId: `unknown-${l.name}`, pid, veth: l.name, ephemeral: { base: 0, size: 0 }, ports: [], slot: 0 });
+        continue;
+      }
+      const c: NetContainer = { containerId: m[1]!, pid, veth: l.name, ephemeral: { base: Number(m[2]), size: Number(m[3]) }, ports: [], slot: 0 };
+      const r = byId.get(c.containerId);
+      if (r && (r.pid === undefined || r.pid === pid)) {
+        if (r.resources) c.ports = portsOf(r.resources);
+        this.containers.set(c.containerId, c);
+        this.usedBlocks.add(c.ephemeral.base);
+      } else {
+        orphans.push(c);
+      }
+    }
+    // Which slot each live container's filters are in; and filters of nobody's.
+    const live = new Map<number, NetContainer>();
+    for (const c of this.containers.values()) {
+      live.set(this.prio(c, 0), c);
+      live.set(this.prio(c, 1), c);
+    }
+    const stale = new Set<string>();
+    for (const link of [h.eth0, h.lo]) {
+      for (const f of listFilters(link, INGRESS_HANDLE)) {
+        if (f.prio < PRIO_CONTAINERS) continue;
+        const c = live.get(f.prio);
+        if (c) c.slot = ((f.prio - PRIO_CONTAINERS) % 2) as 0 | 1;
+        else stale.add(`${link} ${f.prio}`);
+      }
+    }
+    const steps: NetStep[] = [...stale].map((k): NetStep => {
+      const [link, prio] = k.split(' ');
+      return { kind: 'filtersDelete', link: link!, parent: INGRESS_HANDLE, prio: Number(prio), protocol: ETH_P_IP, ignoreMissing: true };
+    });
+    for (const o of orphans) steps.push({ kind: 'linkSet', link: o.veth, up: false, group: this.doomedGroup, ignoreMissing: true });
+    applyNetSteps({}, steps);
+    this.mirrorsInstalled = false; // rebuilt from scratch
+    this.installMirrors(h);
+    if (orphans.length > 0) {
+      this.opts.logger?.info({ veths: orphans.map((o) => o.veth) }, 'network/port_mapping: removing the networks of containers that are gone');
+      this.scheduleDeletion();
+    }
+  }
+}
