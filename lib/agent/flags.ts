@@ -4,6 +4,7 @@ import { roleProblem } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/isolation.ts';
 import { controllerName, estimatorName } from './oversubscription/index.ts';
+import { loadCredential } from '../transport/index.ts';
 
 function parseMasterAddress(text: string): string {
   const t = text.trim();
@@ -84,6 +85,7 @@ export const agentFlags = {
   executor_registration_timeout: flag({ help: 'Time a custom executor has to subscribe', default: 60_000, parse: parseDuration, show: formatDuration }),
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
+  credential: optionalFlag({ help: "The agent's principal and secret for a master run with --authenticate_agents: a path to a JSON file {\"principal\":…,\"secret\":…} or a text file with one 'principal secret' line (file:///path works too)", parse: (t: string) => loadCredential(t) }),
   recover: flag({
     help: 'At start, reconnect: re-attach to the tasks of the last run and re-register with them; cleanup: kill them all, forget the agent id and exit without registering (for incompatible upgrades)',
     default: 'reconnect' as 'reconnect' | 'cleanup',

@@ -9,7 +9,7 @@ import { describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { AGENT_STREAM_HEADER, type AgentToMaster } from '../proto/internal.ts';
 import { decodeMasterToAgent, encodeAgentToMaster } from '../proto/internal_codec.ts';
-import type { HttpClient } from '../transport/index.ts';
+import { type Credential, type HttpClient, basicAuthorization } from '../transport/index.ts';
 import type { Agent } from './agent.ts';
 
 export const AGENT_ID_HEADER = 'corral-agent-id';
@@ -24,6 +24,8 @@ export interface MasterLinkOptions {
   readonly scheme?: 'http' | 'https';
   readonly backoffFactorMs: number;
   readonly random?: () => number;
+  /** `--credential`: sent as HTTP Basic on every request (a master with --authenticate_agents needs it). */
+  readonly credential?: Credential;
 }
 
 export class MasterLink {
@@ -45,7 +47,10 @@ export class MasterLink {
   ) {
     this.backoffMs = opts.backoffFactorMs;
     this.registered = new Promise((r) => (this.markRegistered = r));
+    this.auth = opts.credential === undefined ? {} : { Authorization: basicAuthorization(opts.credential) };
   }
+
+  private readonly auth: Record<string, string>;
 
   private url(path: string): string {
     return `${this.opts.scheme ?? 'http'}://${this.opts.master}${path}`;
@@ -74,13 +79,14 @@ export class MasterLink {
     const hello = this.agent.registrationMessage();
     let stream;
     try {
-      stream = await this.client.openStream({ url: this.url(SUBSCRIBE_PATH), headers: { 'Content-Type': 'application/json' }, body: encodeAgentToMaster(hello) as object, timeoutMs: 30_000 });
+      stream = await this.client.openStream({ url: this.url(SUBSCRIBE_PATH), headers: { 'Content-Type': 'application/json', ...this.auth }, body: encodeAgentToMaster(hello) as object, timeoutMs: 30_000 });
     } catch (e) {
       this.retry(describeError(e));
       return;
     }
     if (stream.status !== 200) {
-      this.retry(`master answered ${stream.status}: ${stream.text}`);
+      const hint = stream.status === 401 ? (this.opts.credential === undefined ? ' (the master wants credentials: give the agent --credential)' : ' (check --credential)') : '';
+      this.retry(`master answered ${stream.status}: ${stream.text}${hint}`);
       return;
     }
     const streamId = String(stream.headers[AGENT_STREAM_HEADER] ?? '');
@@ -117,7 +123,7 @@ export class MasterLink {
         const r = await this.client.request({
           url: this.url(CALL_PATH),
           method: 'POST',
-          headers: { 'Content-Type': 'application/json', [AGENT_ID_HEADER]: agentId, [AGENT_STREAM_HEADER]: streamId },
+          headers: { 'Content-Type': 'application/json', [AGENT_ID_HEADER]: agentId, [AGENT_STREAM_HEADER]: streamId, ...this.auth },
           body,
           timeoutMs: 10_000,
         });

@@ -1,6 +1,8 @@
 /** The master's flags: Mesos names, defaults and parsers (`corral master --help`). */
 import { flag, formatDuration, optionalFlag, parseBool, parseDuration, parseNonNegativeInt, parsePort, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
+import { loadCredentials } from '../transport/index.ts';
+import { loadAcls } from './authorization.ts';
 
 function parseRoles(text: string): string[] {
   const roles = text.split(',').map((r) => r.trim()).filter((r) => r.length > 0);
@@ -54,4 +56,15 @@ export const masterFlags = {
     return u;
   } }),
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: parseNonNegativeInt }),
+  // Authentication and authorization (README: "Authentication and authorization").
+  authenticate_frameworks: flag({ help: 'Schedulers must authenticate (HTTP Basic with --credentials, or a verified TLS client certificate) and use their principal as FrameworkInfo.principal', default: false, boolean: true, parse: parseBool }),
+  authenticate_http_frameworks: optionalFlag({ help: 'Alias of --authenticate_frameworks (the Mesos 1.x name for the HTTP scheduler API)', boolean: true, parse: parseBool }),
+  authenticate_agents: flag({ help: 'Agents must authenticate (their --credential, or a verified TLS client certificate) to register and talk to the master', default: false, boolean: true, parse: parseBool }),
+  authenticate_slaves: optionalFlag({ help: 'Alias of --authenticate_agents', boolean: true, parse: parseBool }),
+  authenticate_http: optionalFlag({ help: 'Operator endpoints need authentication: both --authenticate_http_readonly and --authenticate_http_readwrite', boolean: true, parse: parseBool }),
+  authenticate_http_readonly: flag({ help: 'Endpoints that read state (/state, /frameworks, /metrics/snapshot, …) need authentication', default: false, boolean: true, parse: parseBool }),
+  authenticate_http_readwrite: flag({ help: 'Endpoints that change state (/teardown, /reserve, /unreserve, /create-volumes, /destroy-volumes) need authentication', default: false, boolean: true, parse: parseBool }),
+  credentials: optionalFlag({ help: 'Principals and secrets: a path to a JSON file {"credentials":[{"principal":…,"secret":…}]} or a text file of \'principal secret\' lines (file:///path works too)', parse: (t: string) => loadCredentials(t) }),
+  http_credentials: optionalFlag({ help: 'Credentials for the operator endpoints, same forms as --credentials (default: --credentials)', parse: (t: string) => loadCredentials(t) }),
+  acls: optionalFlag({ help: 'Mesos ACLs as JSON, inline or a path (file:///path works too): register_frameworks, run_tasks, teardown_frameworks, reserve_resources, unreserve_resources, create_volumes, destroy_volumes, register_agents, permissive', parse: (t: string) => loadAcls(t) }),
 };

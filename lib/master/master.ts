@@ -27,6 +27,7 @@ import {
 } from '../proto/messages.ts';
 import type { Allocation, HierarchicalAllocator } from './allocator/index.ts';
 import { AllocationLoop } from './allocation_loop.ts';
+import { type AclAction, Authorizer } from './authorization.ts';
 import { Metrics } from '../common/metrics.ts';
 import type { Registry, RegistryAgent } from './registry.ts';
 import { type ResourceConversion, type ResourceOperationType, checkpointedOf, unapplyCheckpointed, validateResourceOperation, validateTask } from './validation.ts';
@@ -65,6 +66,8 @@ export interface MasterOptions {
   readonly id?: string;
   /** The scheme agents are reached with, for Offer.url: 'https' when the cluster runs TLS. */
   readonly urlScheme?: 'http' | 'https';
+  /** `--acls`: what principals may do (default: everything). */
+  readonly authorizer?: Authorizer;
 }
 
 export interface StatusEntry {
@@ -280,6 +283,11 @@ export class Master {
     const problem = this.frameworkInfoProblem(info);
     if (problem) {
       sink.send({ type: 'ERROR', error: { message: problem } });
+      sink.close();
+      return undefined;
+    }
+    if (!this.authorize('register_frameworks', info.principal, info.role)) {
+      sink.send({ type: 'ERROR', error: { message: `Framework is not authorized to register with role '${info.role}'` } });
       sink.close();
       return undefined;
     }
@@ -586,8 +594,9 @@ export class Master {
       if (op.type !== 'LAUNCH') {
         const list = op.type === 'RESERVE' ? op.reserve.resources : op.type === 'UNRESERVE' ? op.unreserve.resources : op.type === 'CREATE' ? op.create.volumes : op.destroy.volumes;
         const conv = this.validateConversion(agent, op.type, list, { principal: fw.info.principal, roles: fw.info.roles ?? [fw.info.role] });
-        if (typeof conv === 'string' || !pool.contains(conv.from)) {
-          const why = typeof conv === 'string' ? conv : this.insufficient(conv);
+        const denied = typeof conv === 'string' ? undefined : this.conversionDenied(conv, fw.info.principal);
+        if (typeof conv === 'string' || denied !== undefined || !pool.contains(conv.from)) {
+          const why = typeof conv === 'string' ? conv : (denied ?? this.insufficient(conv));
           this.log.warn({ frameworkId: fw.id, agentId: agent.id, operation: op.type }, `offer operation dropped: ${why}`);
           continue;
         }
@@ -598,6 +607,11 @@ export class Master {
         continue;
       }
       for (const task of op.launch.taskInfos) {
+        const user = task.command?.user ?? task.executor?.command?.user ?? fw.info.user;
+        if (!this.authorize('run_tasks', fw.info.principal, user)) {
+          this.taskError(fw, task, `Not authorized to run tasks as user '${user}'`, 'REASON_TASK_UNAUTHORIZED');
+          continue;
+        }
         const valid = validateTask(task, {
           frameworkId: fw.id,
           agentId: agent.id,
@@ -644,6 +658,42 @@ export class Master {
     });
   }
 
+  /**
+   * May `principal` make this conversion (reserve_resources per role, unreserve_resources per
+   * reservation principal, create_volumes per role, destroy_volumes per creator)? The reason
+   * when not.
+   */
+  conversionDenied(conv: ResourceConversion, principal: string | undefined): string | undefined {
+    const who = principal === undefined ? 'a request without a principal' : `principal '${principal}'`;
+    switch (conv.type) {
+      case 'RESERVE':
+        for (const r of conv.to) if (!this.authorize('reserve_resources', principal, r.role)) return `Not authorized: ${who} may not reserve resources for role '${r.role}'`;
+        return undefined;
+      case 'UNRESERVE':
+        for (const r of conv.from) {
+          const p = r.reservation?.principal;
+          if (!this.authorize('unreserve_resources', principal, p)) return `Not authorized: ${who} may not unreserve resources reserved by ${p === undefined ? 'no principal' : `'${p}'`}`;
+        }
+        return undefined;
+      case 'CREATE':
+        for (const r of conv.to) if (!this.authorize('create_volumes', principal, r.role)) return `Not authorized: ${who} may not create volumes for role '${r.role}'`;
+        return undefined;
+      case 'DESTROY':
+        for (const r of conv.from) {
+          const p = r.disk?.persistence?.principal;
+          if (!this.authorize('destroy_volumes', principal, p)) return `Not authorized: ${who} may not destroy volumes created by ${p === undefined ? 'no principal' : `'${p}'`}`;
+        }
+        return undefined;
+    }
+  }
+
+  /** May `subject` do `action` on `object` (the `--acls`; without them, anything)? */
+  authorize(action: AclAction, subject: string | undefined, object: string | undefined): boolean {
+    const ok = (this.opts.authorizer ?? Authorizer.ALLOW_ALL).authorize(action, subject, object);
+    if (!ok) this.log.info({ action, principal: subject, object }, 'not authorized');
+    return ok;
+  }
+
   insufficient(conv: ResourceConversion): string {
     return conv.type === 'CREATE' ? `Insufficient disk resources: ${conv.from.toString()} are not available` : `Invalid ${conv.type} operation: ${conv.from.toString()} are not available`;
   }
@@ -684,11 +734,13 @@ export class Master {
    * Operator RESERVE/UNRESERVE/CREATE/DESTROY (/master/reserve …): validate, rescind offers on
    * the agent until what the operation needs is free, then apply it (spec §6.5).
    */
-  operatorOperation(agentId: string, type: ResourceOperationType, list: readonly ResourceInput[], principal?: string): { status: 202 | 400 | 409; message: string } {
+  operatorOperation(agentId: string, type: ResourceOperationType, list: readonly ResourceInput[], principal?: string): { status: 202 | 400 | 403 | 409; message: string } {
     const agent = this.agents.get(agentId);
     if (!agent) return { status: 400, message: `No agent found with specified ID` };
     const conv = this.validateConversion(agent, type, list, principal !== undefined ? { principal } : {});
     if (typeof conv === 'string') return { status: 400, message: conv };
+    const denied = this.conversionDenied(conv, principal);
+    if (denied !== undefined) return { status: 403, message: denied };
     if (!agent.total.contains(conv.from)) return { status: 409, message: this.insufficient(conv) };
     const alloc = this.opts.allocator;
     for (const offerId of Array.from(agent.offers)) {
@@ -718,10 +770,10 @@ export class Master {
     return undefined;
   }
 
-  private taskError(fw: Framework, task: TaskInfo, message: string): void {
+  private taskError(fw: Framework, task: TaskInfo, message: string, reason: 'REASON_TASK_INVALID' | 'REASON_TASK_UNAUTHORIZED' = 'REASON_TASK_INVALID'): void {
     this.metrics.inc('master/tasks_error');
-    this.metrics.inc('master/task_error/source_master/reason_task_invalid');
-    this.send(fw, { type: 'UPDATE', update: { status: this.masterStatus(task.taskId, task.agentId, 'TASK_ERROR', 'REASON_TASK_INVALID', message) } });
+    this.metrics.inc(`master/task_error/source_master/${reason.toLowerCase()}`);
+    this.send(fw, { type: 'UPDATE', update: { status: this.masterStatus(task.taskId, task.agentId, 'TASK_ERROR', reason, message) } });
   }
 
   private launch(fw: Framework, agent: Agent, info: TaskInfo, resources: Resources, executorResources: Resources): void {

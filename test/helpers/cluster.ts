@@ -160,6 +160,8 @@ export interface SubscribeOptions {
   readonly path?: string;
   /** Make calls over kept-alive connections (default: a fresh connection per call). */
   readonly keepAlive?: boolean;
+  /** Headers for every call after SUBSCRIBE (e.g. Authorization with --authenticate_frameworks). */
+  readonly callHeaders?: Record<string, string>;
 }
 
 interface Waiter {
@@ -194,6 +196,7 @@ export class Scheduler {
   private endWaiters: (() => void)[] = [];
   private failure: Error | undefined;
   private callAgent: http.Agent | undefined;
+  private callHeaders: Record<string, string> = {};
 
   private constructor(
     readonly master: string,
@@ -234,6 +237,7 @@ export class Scheduler {
       req.on('response', (res) => {
         const s = new Scheduler(master, res.statusCode ?? 0, res.headers, o.autoAck ?? true, path);
         if (o.keepAlive) s.callAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+        s.callHeaders = o.callHeaders ?? {};
         s.req = req;
         s.res = res;
         if (s.status !== 200) {
@@ -351,7 +355,7 @@ export class Scheduler {
   /** A call on its own connection, with this subscription's framework id and stream id. */
   call(body: Json, headers: Record<string, string> = {}): Promise<RawResponse> {
     return request(`http://${this.master}${this.path}`, {
-      headers: { 'Content-Type': 'application/json', 'Mesos-Stream-Id': this.streamId, ...headers },
+      headers: { 'Content-Type': 'application/json', 'Mesos-Stream-Id': this.streamId, ...this.callHeaders, ...headers },
       body: { framework_id: { value: this.frameworkId }, ...body },
       ...(this.callAgent ? { agent: this.callAgent } : {}),
     });

@@ -16,6 +16,8 @@ import type { Master } from '../master.ts';
 export const AGENT_ID_HEADER = 'corral-agent-id';
 export const AGENT_SUBSCRIBE_PATH = '/internal/agent/subscribe';
 export const AGENT_CALL_PATH = '/internal/agent/call';
+/** The authentication realm of the agents' endpoints (`--authenticate_agents`). */
+export const AGENT_REALM = 'corral-master-agent';
 
 
 /** The peer's IPv4 address without the IPv6-mapped prefix. */
@@ -36,8 +38,12 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
   server.route({
     path: AGENT_SUBSCRIBE_PATH,
     methods: ['POST'],
+    realm: AGENT_REALM,
     handler: async (req) => {
       if (!master.isRecovered) return textResponse(503, 'Master has not finished recovery');
+      if (!master.authorize('register_agents', req.principal, undefined)) {
+        return textResponse(403, `Not authorized: ${req.principal === undefined ? 'an agent without a principal' : `principal '${req.principal}'`} may not register agents`);
+      }
       const decoded = await decode(req);
       if ('error' in decoded) return decoded.error;
       const msg = decoded.msg;
@@ -62,6 +68,7 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
   server.route({
     path: AGENT_CALL_PATH,
     methods: ['POST'],
+    realm: AGENT_REALM,
     handler: async (req) => {
       const agentId = req.header(AGENT_ID_HEADER);
       if (agentId === undefined) return textResponse(400, `Expecting '${AGENT_ID_HEADER}' to be present`);

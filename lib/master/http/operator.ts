@@ -13,6 +13,14 @@ import type { Agent, ExecutorRecord, Framework, Master, OfferRecord, Task } from
 
 type Json = Record<string, unknown>;
 
+/**
+ * The authentication realms of the operator endpoints: reading state (`--authenticate_http_readonly`)
+ * and changing it (`--authenticate_http_readwrite`); `--authenticate_http` is both. /health,
+ * /version and /redirect are never authenticated.
+ */
+export const READONLY_REALM = 'mesos-master-readonly';
+export const READWRITE_REALM = 'mesos-master-readwrite';
+
 /** The states state-summary counts (the 1.0 set). */
 const SUMMARY_STATES: TaskState[] = [
   'TASK_STAGING',
@@ -316,6 +324,9 @@ function metricsJson(ctx: OperatorContext): Record<string, number> {
 export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   const m = ctx.master;
   const get = (paths: string[], handler: (req: Request) => HttpResponse) => {
+    for (const p of paths) server.route({ path: p, methods: ['GET'], handler, realm: READONLY_REALM });
+  };
+  const open = (paths: string[], handler: (req: Request) => HttpResponse) => {
     for (const p of paths) server.route({ path: p, methods: ['GET'], handler });
   };
   const both = (name: string) => [`/master/${name}`, `/${name}`];
@@ -343,9 +354,9 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   get(withJson('tasks'), leaderOnly((req) => tasksJson(req, m)));
   get(withJson('roles'), leaderOnly((req) => jsonResponse(req, rolesJson(m))));
   get(both('flags'), (req) => jsonResponse(req, { flags: ctx.flags }));
-  get(both('health'), () => ({ status: 200 }));
+  open(both('health'), () => ({ status: 200 }));
   get(['/metrics/snapshot'], (req) => jsonResponse(req, metricsJson(ctx)));
-  get(['/version'], (req) => jsonResponse(req, { version: ctx.buildInfo.version, ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}) }));
+  open(['/version'], (req) => jsonResponse(req, { version: ctx.buildInfo.version, ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}) }));
   for (const p of both('redirect')) {
     server.route({
       path: p,
@@ -366,6 +377,7 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
       server.route({
         path: p,
         methods: ['POST'],
+        realm: READWRITE_REALM,
         handler: async (req) => {
           if (!m.isRecovered) return textResponse(503, 'Master has not finished recovery');
           const form = new URLSearchParams((await req.readBody()).toString('utf8'));
@@ -379,7 +391,7 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
           } catch (e) {
             return textResponse(400, `Error in parsing '${field}' query parameter in the request body: ${describeError(e)}`);
           }
-          const r = m.operatorOperation(agentId, type, list);
+          const r = m.operatorOperation(agentId, type, list, req.principal);
           return r.status === 202 ? { status: 202 } : textResponse(r.status, r.message);
         },
       });
@@ -389,12 +401,18 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
     server.route({
       path: p,
       methods: ['POST'],
+      realm: READWRITE_REALM,
       handler: async (req) => {
         if (!m.isRecovered) return textResponse(503, 'Master has not finished recovery');
         const body = (await req.readBody()).toString('utf8');
         const form = new URLSearchParams(body);
         const id = form.get('frameworkId') ?? req.query.get('frameworkId');
         if (!id) return textResponse(400, "Missing 'frameworkId' query parameter in the request body");
+        const fw = m.frameworks.get(id);
+        if (fw && !m.authorize('teardown_frameworks', req.principal, fw.info.principal)) {
+          const who = req.principal === undefined ? 'a request without a principal' : `principal '${req.principal}'`;
+          return textResponse(403, `Not authorized: ${who} may not tear down framework ${id} (principal '${fw.info.principal ?? ''}')`);
+        }
         return m.teardown(id) ? { status: 200 } : textResponse(400, 'No framework found with specified ID');
       },
     });

@@ -13,7 +13,15 @@ import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
 
 export const STREAM_ID_HEADER = 'Mesos-Stream-Id';
+/** The authentication realm of the scheduler API (`--authenticate_frameworks`). */
+export const SCHEDULER_REALM = 'mesos-master-scheduler';
 const JSON_TYPE = 'application/json';
+
+/** With authentication, the framework's principal must be the authenticated one (spec §2.2: 400). */
+function principalMismatch(authenticated: string | undefined, framework: string | undefined): string | undefined {
+  if (authenticated === undefined || authenticated === framework) return undefined;
+  return `The authenticated principal '${authenticated}' is not the principal '${framework ?? ''}' of the framework (FrameworkInfo.principal)`;
+}
 
 
 /** Whether an Accept header lets us answer JSON (absent accepts everything). */
@@ -29,8 +37,8 @@ export function acceptsJson(accept: string | undefined): boolean {
 
 export function schedulerRoutes(server: HttpServer, master: Master, log: Logger, maxBodyBytes: number): void {
   const handler = (req: Request) => handleScheduler(req, master, log, maxBodyBytes);
-  server.route({ path: '/api/v1/scheduler', methods: ['POST'], handler });
-  server.route({ path: '/master/api/v1/scheduler', methods: ['POST'], handler });
+  server.route({ path: '/api/v1/scheduler', methods: ['POST'], handler, realm: SCHEDULER_REALM });
+  server.route({ path: '/master/api/v1/scheduler', methods: ['POST'], handler, realm: SCHEDULER_REALM });
 }
 
 async function handleScheduler(req: Request, master: Master, log: Logger, maxBodyBytes: number): Promise<HttpResponse | void> {
@@ -57,6 +65,8 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
   if (call.type === 'SUBSCRIBE') {
     if (req.header('mesos-stream-id') !== undefined) return textResponse(400, 'Subscribe calls should not include the \'Mesos-Stream-Id\' header');
     if (!acceptsJson(req.header('accept'))) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
+    const mismatch = principalMismatch(req.principal, call.subscribe.frameworkInfo.principal);
+    if (mismatch) return textResponse(400, mismatch);
     const sink = new StreamSink<SchedulerEvent>((e) => stringifyWire(encodeSchedulerEvent(e)));
     const result = master.subscribe(call, sink);
     const headers: Record<string, string> = { 'Content-Type': JSON_TYPE };
@@ -73,6 +83,8 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
 
   const check = master.checkCall(call.frameworkId ?? '', req.header('mesos-stream-id'));
   if (!check.ok) return textResponse(check.status, check.message);
+  const mismatch = principalMismatch(req.principal, master.frameworks.get(call.frameworkId ?? '')?.info.principal);
+  if (mismatch) return textResponse(400, mismatch);
   master.handle(call);
   return { status: 202 };
 }

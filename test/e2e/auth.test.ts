@@ -1,0 +1,285 @@
+/**
+ * Authentication and authorization end to end: a real cluster (master and agent as `corral
+ * master|agent` build them) with --authenticate_frameworks, --authenticate_agents,
+ * --authenticate_http, a credentials file and an ACL file, driven by plain HTTP clients as a
+ * Mesos client library or curl would be; the `corral` command refusing bad files at start and
+ * keeping secrets out of its logs; and once over TLS, where a verified client certificate is the
+ * principal.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { agentFlags } from '../../lib/agent/flags.ts';
+import { startAgent, startMaster, type RunningAgent, type RunningMaster } from '../../lib/cli/daemons.ts';
+import { parseFlags } from '../../lib/common/flags.ts';
+import { silentLogger } from '../../lib/common/log.ts';
+import { masterFlags } from '../../lib/master/flags.ts';
+import { HttpClient, basicAuthorization, loadTlsConfig } from '../../lib/transport/index.ts';
+import { USER, commandTask, frameworkInfo, killEverythingUnder, request, startCluster, type Cluster, type Json } from '../helpers/cluster.ts';
+import { hasOpenssl, makePki, tlsEnv } from '../transport/tls_fixture.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SECRETS = { ops: 'ops-s3cret', web: 'web-s3cret', agent: 'agent-s3cret' };
+const basic = (principal: keyof typeof SECRETS, secret: string = SECRETS[principal]) => ({ Authorization: basicAuthorization({ principal, secret }) });
+const OTHER_USER = USER === 'nobody' ? 'daemon' : 'nobody';
+
+let dir: string;
+let files: { credentials: string; acls: string; agentCredential: string };
+
+test.before(() => {
+  dir = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-auth-`));
+  const write = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    chmodSync(p, 0o600);
+    return p;
+  };
+  files = {
+    credentials: write('credentials', Object.entries(SECRETS).map(([p, s]) => `${p} ${s}`).join('\n') + '\n'),
+    agentCredential: write('agent-credential.json', JSON.stringify({ principal: 'agent', secret: SECRETS.agent })),
+    acls: write(
+      'acls.json',
+      JSON.stringify({
+        register_frameworks: [{ principals: { values: ['web'] }, roles: { values: ['*', 'web'] } }, { principals: { type: 'ANY' }, roles: { type: 'NONE' } }],
+        run_tasks: [{ principals: { values: ['web'] }, users: { values: [USER] } }, { principals: { type: 'ANY' }, users: { type: 'NONE' } }],
+        teardown_frameworks: [{ principals: { values: ['ops'] }, framework_principals: { type: 'ANY' } }, { principals: { type: 'ANY' }, framework_principals: { type: 'NONE' } }],
+        register_agents: [{ principals: { values: ['agent'] }, agents: { type: 'ANY' } }, { principals: { type: 'ANY' }, agents: { type: 'NONE' } }],
+      }),
+    ),
+  };
+});
+
+test.after.always(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const secured = (t: Parameters<typeof startCluster>[0]): Promise<Cluster> =>
+  startCluster(t, {
+    masterArgs: ['--authenticate_frameworks', '--authenticate_agents', '--authenticate_http', `--credentials=${files.credentials}`, `--acls=${files.acls}`],
+    agentArgs: [`--credential=${files.agentCredential}`],
+  });
+
+function noSecretIn(t: { false: (v: boolean, m?: string) => void }, text: string, where: string): void {
+  for (const s of Object.values(SECRETS)) t.false(text.includes(s), `a secret appears in ${where}`);
+}
+
+test('agents: the agent registers with its --credential; without credentials 401, with a principal register_agents does not allow 403', async (t) => {
+  const c = await secured(t);
+  const state = await request(c.url('/master/state'), { method: 'GET', headers: basic('ops') });
+  t.is(state.json().slaves.length, 1);
+  const hello = { type: 'REGISTER', agent_info: { hostname: 'intruder', port: 1, resources: [] }, version: 'x' };
+  const none = await request(c.url('/internal/agent/subscribe'), { headers: { 'Content-Type': 'application/json' }, body: hello });
+  t.is(none.status, 401);
+  t.is(none.headers['www-authenticate'], 'Basic realm="corral-master-agent"');
+  const wrong = await request(c.url('/internal/agent/subscribe'), { headers: { 'Content-Type': 'application/json', ...basic('agent', 'guess') }, body: hello });
+  t.is(wrong.status, 401);
+  const notAllowed = await request(c.url('/internal/agent/subscribe'), { headers: { 'Content-Type': 'application/json', ...basic('web') }, body: hello });
+  t.is(notAllowed.status, 403);
+  t.is(notAllowed.text, "Not authorized: principal 'web' may not register agents");
+  const calls = await request(c.url('/internal/agent/call'), { headers: { 'Content-Type': 'application/json', 'corral-agent-id': 'x' }, body: { type: 'PONG' } });
+  t.is(calls.status, 401);
+  t.is((await request(c.url('/master/state'), { method: 'GET', headers: basic('ops') })).json().slaves.length, 1);
+});
+
+test('frameworks: 401 without or with wrong credentials, 400 when FrameworkInfo.principal is not the authenticated one, ERROR for a role the ACLs refuse', async (t) => {
+  const c = await secured(t);
+  const info = frameworkInfo({ principal: 'web' });
+  const none = await c.subscribe(info);
+  t.is(none.status, 401);
+  t.is(none.headers['www-authenticate'], 'Basic realm="mesos-master-scheduler"');
+  t.is((await c.subscribe(info, { headers: basic('web', 'wrong') })).status, 401);
+  const mismatch = await c.subscribe(frameworkInfo({ principal: 'ops' }), { headers: basic('web') });
+  t.is(mismatch.status, 400);
+  t.is(mismatch.records.join(''), "The authenticated principal 'web' is not the principal 'ops' of the framework (FrameworkInfo.principal)");
+  t.is((await c.subscribe(frameworkInfo(), { headers: basic('web') })).status, 400, 'no FrameworkInfo.principal');
+  const refusedRole = await c.subscribe(frameworkInfo({ principal: 'ops' }), { headers: basic('ops') });
+  t.is(refusedRole.status, 200);
+  const err = await refusedRole.waitFor((e) => e.type === 'ERROR', 5000);
+  t.is(err.error.message, "Framework is not authorized to register with role '*'");
+  await refusedRole.whenClosed();
+  const s = await c.framework(info, { headers: basic('web'), callHeaders: basic('web') });
+  t.truthy(s.frameworkId);
+  // Calls need the credentials too; a call of another principal is refused with 400.
+  const offers = await s.offers();
+  const decline = { type: 'DECLINE', decline: { offer_ids: [offers[0].id], filters: { refuse_seconds: 0 } } };
+  t.is((await s.call(decline, { Authorization: '' })).status, 401);
+  t.is((await s.call(decline, basic('ops'))).status, 400);
+  t.is((await s.call(decline)).status, 202);
+});
+
+test('run_tasks: a task as an allowed user runs; as another user it gets TASK_ERROR with REASON_TASK_UNAUTHORIZED', async (t) => {
+  const c = await secured(t);
+  const s = await c.framework(frameworkInfo({ principal: 'web' }), { headers: basic('web'), callHeaders: basic('web') });
+  await s.launch([commandTask('allowed', 'true'), commandTask('other-user', 'true', { command: { value: 'true', shell: true, user: OTHER_USER } })]);
+  const denied = await s.update('other-user');
+  t.like(denied, { state: 'TASK_ERROR', reason: 'REASON_TASK_UNAUTHORIZED', source: 'SOURCE_MASTER' });
+  t.is(denied.message, `Not authorized to run tasks as user '${OTHER_USER}'`);
+  await s.update('allowed', 'TASK_FINISHED', 20_000);
+  await Promise.all(s.acks);
+});
+
+test('operator endpoints: 401 without credentials, /health open, teardown only as the ACLs allow (403 names why), no secret in /flags or /state', async (t) => {
+  const c = await secured(t);
+  const s = await c.framework(frameworkInfo({ principal: 'web' }), { headers: basic('web'), callHeaders: basic('web') });
+  const anon = await request(c.url('/master/state'), { method: 'GET' });
+  t.is(anon.status, 401);
+  t.is(anon.headers['www-authenticate'], 'Basic realm="mesos-master-readonly"');
+  t.is((await request(c.url('/metrics/snapshot'), { method: 'GET', headers: basic('ops', 'nope') })).status, 401);
+  t.is((await request(c.url('/health'), { method: 'GET' })).status, 200);
+  const flags = await request(c.url('/master/flags'), { method: 'GET', headers: basic('web') });
+  t.is(flags.status, 200);
+  t.is(flags.json().flags.credentials, files.credentials);
+  noSecretIn(t, flags.text, '/master/flags');
+  const state = await request(c.url('/master/state'), { method: 'GET', headers: basic('ops') });
+  noSecretIn(t, state.text, '/master/state');
+  t.is(state.json().frameworks[0].principal, 'web');
+  t.is((await request(c.agentUrl(0, '/flags'), { method: 'GET' })).json().flags.credential, files.agentCredential);
+
+  const teardown = (headers: Record<string, string>) =>
+    request(c.url('/master/teardown'), { headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body: `frameworkId=${s.frameworkId}` });
+  const anonTeardown = await teardown({});
+  t.is(anonTeardown.status, 401);
+  t.is(anonTeardown.headers['www-authenticate'], 'Basic realm="mesos-master-readwrite"');
+  const byWeb = await teardown(basic('web'));
+  t.is(byWeb.status, 403);
+  t.is(byWeb.text, `Not authorized: principal 'web' may not tear down framework ${s.frameworkId} (principal 'web')`);
+  t.true(c.master!.master.frameworks.has(s.frameworkId));
+  t.is((await teardown(basic('ops'))).status, 200);
+  t.false(c.master!.master.frameworks.has(s.frameworkId));
+});
+
+// ---------------------------------------------------------------------------------------------
+// The command
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `corral <args>` from the sources (never a stale build); `until` ends it once its output matches. */
+function corral(args: string[], o: { until?: RegExp; whileUp?: (out: string) => Promise<void> } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS|LIBPROCESS|SSL)_/.test(k)));
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stdout = '';
+    let stderr = '';
+    let started = false;
+    const check = () => {
+      if (!started && o.until?.test(stdout + stderr)) {
+        started = true;
+        void (o.whileUp ?? (async () => {}))(stdout + stderr)
+          .catch((e: unknown) => (stderr += `\n[test] ${String(e)}`))
+          .finally(() => child.kill('SIGTERM'));
+      }
+    };
+    child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), check()));
+    child.stderr.on('data', (d: Buffer) => ((stderr += d.toString()), check()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('corral master/agent refuse to start on a bad credentials or ACL file, naming the flag, the file and the place (exit 2)', async (t) => {
+  const bad = join(dir, 'bad-credentials');
+  writeFileSync(bad, `ops ${SECRETS.ops}\nweb\n`);
+  const badAcls = join(dir, 'bad-acls.json');
+  writeFileSync(badAcls, '{"run_tasks": [{"principals": {"type": "ANY"}}]}');
+  const runs = await Promise.all([
+    corral(['master', '--registry=in_memory', '--port=0', `--credentials=${bad}`]),
+    corral(['master', '--registry=in_memory', '--port=0', `--acls=${badAcls}`]),
+    corral(['master', '--registry=in_memory', '--port=0', '--authenticate_frameworks']),
+    corral(['master', '--registry=in_memory', '--port=0', '--authenticate_http', `--acls=file://${badAcls}`]),
+    corral(['agent', '--master=127.0.0.1:1', `--work_dir=${join(dir, 'agent-never')}`, `--credential=${join(dir, 'missing')}`]),
+  ]);
+  const [creds, acls, noCreds, inline, agent] = runs.map((r) => ({ code: r.code, err: r.stderr.trim() }));
+  t.deepEqual(creds, { code: 2, err: `corral master: --credentials: ${bad}: line 2: expected 'principal secret' (2 words), found 1 word(s)` });
+  t.deepEqual(acls, { code: 2, err: `corral master: --acls: ${badAcls}: run_tasks[0].users: is required` });
+  t.deepEqual(noCreds, { code: 2, err: 'corral master: --authenticate_frameworks: needs --credentials (the principals and secrets to check)' });
+  t.deepEqual(inline, { code: 2, err: 'corral master: --acls: inline value: run_tasks[0].users: is required' });
+  t.is(agent!.code, 2);
+  t.regex(agent!.err, new RegExp(`^corral agent: --credential: ${join(dir, 'missing')}: cannot be read: ENOENT`));
+  for (const r of runs) noSecretIn(t, r.stdout + r.stderr, 'the output');
+});
+
+test('corral master logs no secret, also at debug level while refusing wrong passwords', async (t) => {
+  let port = 0;
+  const r = await corral(['master', '--registry=in_memory', '--port=0', '--logging_level=DEBUG', '--authenticate_http', '--authenticate_frameworks', `--credentials=${files.credentials}`], {
+    until: /master started/,
+    whileUp: async (out) => {
+      port = Number(/"port":(\d+)/.exec(out)?.[1] ?? /port[=: ]+(\d+)/.exec(out)?.[1]);
+      const base = `http://127.0.0.1:${port}`;
+      t.is((await request(`${base}/master/state`, { method: 'GET', headers: basic('ops', 'not-it') })).status, 401);
+      t.is((await request(`${base}/master/state`, { method: 'GET', headers: basic('ops') })).status, 200);
+      const sub = { type: 'SUBSCRIBE', subscribe: { framework_info: frameworkInfo({ principal: 'web' }) } };
+      t.is((await request(`${base}/api/v1/scheduler`, { headers: { 'Content-Type': 'application/json', ...basic('web', SECRETS.ops) }, body: sub })).status, 401);
+    },
+  });
+  t.true(port > 0, r.stdout + r.stderr);
+  t.regex(r.stdout + r.stderr, /request not authenticated/);
+  noSecretIn(t, r.stdout + r.stderr, 'the logs');
+  t.false((r.stdout + r.stderr).includes('not-it'));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Over TLS
+
+const tlsTest = hasOpenssl() ? test : test.skip;
+
+tlsTest('over TLS: the agent authenticates with --credential; a framework with a verified client certificate is its CN without a password', async (t) => {
+  const pki = makePki();
+  const work = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-authtls-`));
+  let master: RunningMaster | undefined;
+  let agent: RunningAgent | undefined;
+  const client = new HttpClient({ tls: loadTlsConfig(tlsEnv(pki, {}, pki.client))!, timeoutMs: 10_000 });
+  t.teardown(async () => {
+    client.close();
+    await agent?.stop();
+    await master?.stop();
+    killEverythingUnder(work);
+    rmSync(work, { recursive: true, force: true });
+    pki.remove();
+  });
+  const daemonTls = loadTlsConfig(tlsEnv(pki, { LIBPROCESS_SSL_VERIFY_CERT: 'true' }))!;
+  const m = parseFlags(masterFlags, {
+    argv: ['--ip=127.0.0.1', '--port=0', '--registry=in_memory', '--allocation_interval=20ms', '--authenticate_frameworks', '--authenticate_agents', `--credentials=${files.credentials}`],
+    env: {},
+  });
+  master = await startMaster(m.values, m.text, silentLogger, { tls: daemonTls });
+  const a = parseFlags(agentFlags, {
+    argv: [`--master=127.0.0.1:${master.port}`, '--ip=127.0.0.1', '--port=0', `--work_dir=${join(work, 'agent')}`, '--resources=cpus:2;mem:1024', '--registration_backoff_factor=20ms', `--credential=${files.agentCredential}`],
+    env: {},
+  });
+  const started = await startAgent(a.values, a.text, silentLogger, { tls: daemonTls });
+  agent = started;
+  await started.registered;
+  t.is(master.master.agents.size, 1);
+
+  const url = `https://127.0.0.1:${master.port}/api/v1/scheduler`;
+  const subscribe = (principal: string, headers: Record<string, string> = {}) =>
+    client.openStream({
+      url,
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: { type: 'SUBSCRIBE', subscribe: { framework_info: frameworkInfo({ principal }) } },
+    });
+  const byCert = await subscribe('test-client');
+  t.is(byCert.status, 200);
+  const first = await byCert.records[Symbol.asyncIterator]().next();
+  const event = JSON.parse(String(first.value)) as Json;
+  t.is(event.type, 'SUBSCRIBED');
+  byCert.close();
+  const wrongPrincipal = await subscribe('web');
+  t.is(wrongPrincipal.status, 400);
+  const byPassword = await subscribe('web', basic('web'));
+  t.is(byPassword.status, 200);
+  byPassword.close();
+  const badPassword = await subscribe('web', basic('web', 'x'));
+  t.is(badPassword.status, 401);
+});
