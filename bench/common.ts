@@ -1,5 +1,5 @@
 /** What the benchmarks share: percentiles, a job pool, and the crun bundle used as a peer. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,6 +10,34 @@ export function pct(xs: readonly number[], p: number): number {
 }
 
 export const ms = (x: number): string => `${x.toFixed(2)} ms`;
+
+/** Run a command to its end: exit code, stdout, wall time in ms (stderr is shown on failure). */
+export function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0) process.stderr.write(`${cmd} exited ${code}: ${err}`);
+      resolve({ code, out, ms: performance.now() - t0 });
+    });
+  });
+}
+
+/** The best (highest) of `rounds` runs of each of two measurements, run in turns, so that load from elsewhere on a shared host hits both alike. */
+export async function bestOfTurns(rounds: number, a: () => Promise<number>, b: () => Promise<number>): Promise<[number, number]> {
+  let bestA = 0;
+  let bestB = 0;
+  for (let i = 0; i < rounds; i++) {
+    bestA = Math.max(bestA, await a());
+    bestB = Math.max(bestB, await b());
+  }
+  return [bestA, bestB];
+}
 
 /** Run `n` jobs, `parallel` at a time; returns the wall time in ms. */
 export async function pool(n: number, parallel: number, job: (i: number) => Promise<void>): Promise<number> {

@@ -19,7 +19,7 @@
  * Each figure is the best of 3 rounds (2 with --quick), plain and TLS taking turns, so that load
  * from elsewhere on a shared host hits both alike. About a minute; run it alone.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { double, stringifyWire } from '../lib/proto/json_text.ts';
@@ -27,6 +27,7 @@ import { HttpClient } from '../lib/transport/http_client.ts';
 import { HttpServer } from '../lib/transport/http_server.ts';
 import { loadTlsConfig } from '../lib/transport/tls_config.ts';
 import { makePki, tlsEnv } from '../test/transport/tls_fixture.ts';
+import { bestOfTurns, run } from './common.ts';
 
 const quick = process.argv.includes('--quick');
 const self = fileURLToPath(import.meta.url);
@@ -133,22 +134,6 @@ async function clientRole(): Promise<void> {
 // ------------------------------------------------------------------------------------------
 // Server role (this process).
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => {
-      if (code !== 0) process.stderr.write(`${cmd} exited ${code}: ${err}`);
-      resolve({ code, out, ms: performance.now() - t0 });
-    });
-  });
-}
-
 async function nodeClient<T>(args: string[]): Promise<T> {
   const r = await run(process.execPath, ['--import', 'tsx', self, '--client', ...args]);
   if (r.code !== 0) throw new Error(`client ${args.join(' ')} failed`);
@@ -215,15 +200,7 @@ async function main(): Promise<void> {
       rows.push([what, `${fmt(p)} ${unit}`, `${fmt(s)} ${unit}`, `${(s / p).toFixed(2)}`]);
     };
     /** Best of ROUNDS for each of two measurements, run in turns. */
-    const pair = async (a: () => Promise<number>, b: () => Promise<number>): Promise<[number, number]> => {
-      let bestA = 0;
-      let bestB = 0;
-      for (let i = 0; i < ROUNDS; i++) {
-        bestA = Math.max(bestA, await a());
-        bestB = Math.max(bestB, await b());
-      }
-      return [bestA, bestB];
-    };
+    const pair = (a: () => Promise<number>, b: () => Promise<number>): Promise<[number, number]> => bestOfTurns(ROUNDS, a, b);
 
     // --- stream
     const streamOf = async (url: string, envJson: string, srv: ReturnType<typeof benchServer>): Promise<number> => {

@@ -13,11 +13,12 @@
  *
  * Short (under ~20 s); run it alone, not next to other heavy work.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { HttpServer } from '../lib/transport/http_server.ts';
 import { HttpClient } from '../lib/transport/http_client.ts';
 import { double, stringifyWire } from '../lib/proto/json_text.ts';
+import { run } from './common.ts';
 
 const quick = process.argv.includes('--quick');
 const self = fileURLToPath(import.meta.url);
@@ -83,22 +84,6 @@ async function clientRole(): Promise<void> {
 
 // ------------------------------------------------------------------------------------------
 // Server role (this process).
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => {
-      if (code !== 0) process.stderr.write(`${cmd} exited ${code}: ${err}`);
-      resolve({ code, out, ms: performance.now() - t0 });
-    });
-  });
-}
 
 function nodeClient(args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
   return run(process.execPath, ['--import', 'tsx', self, '--client', ...args]);
