@@ -11,7 +11,7 @@
  * the host's interfaces, default route and sysctls.
  */
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { requireFeature, type NativeBinding } from './native.ts';
 
@@ -42,7 +42,7 @@ interface StepBase {
   readonly inNetns?: boolean;
   /** EEXIST counts as done. */
   readonly ignoreExists?: boolean;
-  /** ENOENT/ENODEV/EINVAL count as done (deletes). */
+  /** ENOENT/ENODEV/EINVAL count as done (deletes); for a sysctl also EACCES/EPERM (not settable here). */
   readonly ignoreMissing?: boolean;
 }
 
@@ -285,9 +285,9 @@ export function defaultRoute(text: string = readFileSync('/proc/net/route', 'utf
 }
 
 /** Read /proc/sys/<path> (trimmed), or undefined if the knob does not exist. */
-export async function readSysctl(path: string): Promise<string | undefined> {
+export function readSysctl(path: string): string | undefined {
   try {
-    return (await readFile(`/proc/sys/${path}`, 'utf8')).trim();
+    return readFileSync(`/proc/sys/${path}`, 'utf8').trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

@@ -275,6 +275,10 @@ static int run_step(struct crl_rtnl *sk, const struct crl_step *s, int nsfd, str
   if (rc < 0 && s->ignore_missing &&
       (err->errnum == ENOENT || err->errnum == ENODEV || err->errnum == EINVAL || err->errnum == ESRCH))
     rc = 0;
+  /* A sysctl a namespace does not have or may not set (a global one) counts as missing. */
+  if (rc < 0 && s->ignore_missing && s->kind == CRL_STEP_SYSCTL &&
+      (err->errnum == EACCES || err->errnum == EPERM || err->errnum == EROFS))
+    rc = 0;
   if (rc == 0) crl_err_clear(err);
   return rc;
 }

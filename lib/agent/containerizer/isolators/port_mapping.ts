@@ -208,7 +208,6 @@ export class PortMappingIsolator implements Isolator {
   private readonly prefix: string;
   private readonly doomedGroup: number;
   private host: Host | undefined;
-  private initializing: Promise<Host> | undefined;
   private readonly containers = new Map<string, NetContainer>();
   private readonly pending = new Map<string, Pending>();
   private readonly usedBlocks = new Set<number>();
@@ -223,22 +222,18 @@ export class PortMappingIsolator implements Isolator {
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new CorralError('ISOLATION_UNAVAILABLE', 'network/port_mapping needs root (network namespaces, veths, traffic control)', { field: '--isolation' });
     }
-    validatePortMappingOptions(opts);
     this.prefix = opts.vethPrefix ?? 'corral';
     this.doomedGroup = opts.doomedGroup ?? 0x636f7272;
+    this.host = this.prepareHost();
   }
 
-  /** Learn the host's links and addresses and prepare them once (spec §1.4). */
-  init(): Promise<Host> {
-    this.initializing ??= this.prepareHost().catch((e) => {
-      this.initializing = undefined;
-      throw e;
-    });
-    return this.initializing;
+  private init(): Host {
+    return this.host!;
   }
 
-  private async prepareHost(): Promise<Host> {
-    validatePortMappingOptions(this.opts, await readSysctl('net/ipv4/ip_local_port_range'));
+  /** Learn the host's links and addresses and prepare them, once, at start-up (spec §1.4). */
+  private prepareHost(): Host {
+    validatePortMappingOptions(this.opts, readSysctl('net/ipv4/ip_local_port_range'));
     const links = listLinks();
     const route = defaultRoute();
     const eth0 = this.opts.eth0Name ?? route?.link;
@@ -249,12 +244,12 @@ export class PortMappingIsolator implements Isolator {
     if (!lo || !links.some((l) => l.name === lo)) throw invalid('--lo_name', `no loopback link${lo ? ` named '${lo}'` : ''}`);
     const addr = ipv4Addresses(eth0)[0];
     if (!addr) throw invalid('--eth0_name', `'${eth0}' has no IPv4 address`);
-    if ((await readSysctl(`net/ipv4/conf/${lo}/route_localnet`)) === undefined) {
+    if (readSysctl(`net/ipv4/conf/${lo}/route_localnet`) === undefined) {
       throw new CorralError('ISOLATION_UNAVAILABLE', 'network/port_mapping needs net.ipv4.conf.<lo>.route_localnet (Linux 3.6 or later)');
     }
     const sysctls: [string, string][] = [];
     for (const path of COPIED_SYSCTLS) {
-      const v = await readSysctl(path);
+      const v = readSysctl(path);
       if (v !== undefined) sysctls.push([path, v.replace(/\s+/g, ' ')]);
     }
     const host: Host = {
@@ -265,7 +260,7 @@ export class PortMappingIsolator implements Isolator {
       ip: addr.address,
       prefix: addr.prefix,
       ...(route?.link === eth0 && route.gateway ? { gateway: route.gateway } : {}),
-      ipv6: (await readSysctl('net/ipv6/conf/all/disable_ipv6')) !== undefined,
+      ipv6: readSysctl('net/ipv6/conf/all/disable_ipv6') !== undefined,
       sysctls,
     };
     applyNetSteps({}, [
@@ -282,7 +277,6 @@ export class PortMappingIsolator implements Isolator {
       { kind: 'filtersDelete', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP_PASS, protocol: ETH_P_IP, ignoreMissing: true },
       { kind: 'filterAdd', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP_PASS, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: addr.address }), terminal: true },
     ]);
-    this.host = host;
     return host;
   }
 
@@ -308,7 +302,7 @@ export class PortMappingIsolator implements Isolator {
   }
 
   async prepare(config: ContainerConfig): Promise<LaunchRequirements> {
-    await this.init();
+    this.init();
     const ports = portsOf(config.resources);
     this.checkPorts(ports);
     this.pending.set(config.containerId, { ephemeral: this.allocateBlock(), ports });
@@ -373,7 +367,7 @@ export class PortMappingIsolator implements Isolator {
   async isolate(containerId: string, pid: number): Promise<void> {
     const p = this.pending.get(containerId);
     if (!p) return; // prepared without this isolator (cannot happen) or already cleaned up
-    const h = await this.init();
+    const h = this.init();
     const c: NetContainer = { containerId, pid, veth: `${this.prefix}${pid}`, ephemeral: p.ephemeral, ports: p.ports, slot: 0 };
     this.pending.delete(containerId);
     this.containers.set(containerId, c);
@@ -388,7 +382,8 @@ export class PortMappingIsolator implements Isolator {
       inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.eth0}/accept_local`, value: '1' }),
       inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.lo}/accept_local`, value: '1' }),
       inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.lo}/route_localnet`, value: '1' }),
-      ...h.sysctls.map(([path, value]) => inNs({ kind: 'sysctl', path, value })),
+      // Copies of the host's values, where the namespace has its own (the global ones are refused).
+      ...h.sysctls.map(([path, value]) => inNs({ kind: 'sysctl', path, value, ignoreMissing: true })),
       inNs({ kind: 'linkSet', link: h.lo, mac: h.mac, mtu: h.mtu, up: true }),
       inNs({ kind: 'linkSet', link: h.eth0, up: true }),
       inNs({ kind: 'addrAdd', link: h.eth0, address: h.ip, prefix: h.prefix }),
@@ -455,7 +450,7 @@ export class PortMappingIsolator implements Isolator {
     const ports = portsOf(resources);
     this.checkPorts(ports);
     if (JSON.stringify(ports) === JSON.stringify(c.ports)) return;
-    const h = await this.init();
+    const h = this.init();
     const oldSlot = c.slot;
     const newSlot: 0 | 1 = oldSlot === 0 ? 1 : 0;
     c.ports = ports;
@@ -531,7 +526,7 @@ export class PortMappingIsolator implements Isolator {
     }
     const c = this.containers.get(containerId);
     if (!c) return;
-    const h = await this.init();
+    const h = this.init();
     this.removeContainer(h, c);
   }
 
@@ -581,7 +576,7 @@ export class PortMappingIsolator implements Isolator {
   }
 
   async recover(recovered: readonly RecoveredContainer[]): Promise<void> {
-    const h = await this.init();
+    const h = this.init();
     const byId = new Map(recovered.map((r) => [r.containerId, r]));
     const ours = listLinks().filter((l) => new RegExp(`^${this.prefix}\\d+$`).test(l.name));
     const orphans: NetContainer[] = [];
