@@ -1023,7 +1023,8 @@ export class Master {
   private checkAgentInfo(info: AgentInfo): AgentInfo {
     if (!info.hostname) throw new ValidationError('agent_info.hostname', 'is required');
     const resources = info.resources.map((r, i) => validateResource(r, `agent_info.resources[${i}]`));
-    return { ...info, resources };
+    // The network isolator's pool of ephemeral ports is the agent's own: offered to no one.
+    return { ...info, resources: resources.filter((r) => r.name !== 'ephemeral_ports') };
   }
 
   private attachAgent(agent: Agent, sink: Sink<MasterToAgent>): string {

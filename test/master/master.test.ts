@@ -351,3 +351,15 @@ test('re-subscribing clears suppression and decline filters; suppressed_roles ke
   t.is(sink.of('OFFERS').length, 0, 'suppressed_roles keeps the role suppressed');
   h.master.stop();
 });
+
+test('an agent\'s ephemeral_ports (the network isolator\'s pool) are offered to no one', async (t) => {
+  const h = await Harness.start();
+  await h.agent('cpus:2;mem:1024;ports:[31000-32000];ephemeral_ports:[32768-57343]');
+  const fw = h.framework();
+  h.tick(0);
+  const [offer] = fw.offers();
+  t.truthy(offer);
+  const names = offer!.resources.map((r) => r.name);
+  t.true(names.includes('ports'));
+  t.false(names.includes('ephemeral_ports'));
+});
