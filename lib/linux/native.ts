@@ -62,11 +62,11 @@ export interface NativeBinding {
   /** Stop listening; false if `id` is unknown (closed already). */
   cgroupEventClose(id: number): boolean;
   // Only in a build with the network isolator (typed in net.ts):
-  listLinks?(options: { netns?: string; pid?: number }): import('./net.ts').LinkInfo[];
-  netApply?(spec: { pid?: number; netns?: string; steps: readonly import('./net.ts').NetStep[] }): void;
+  listLinks?(options: { netns?: string; pid?: number }): import('./net_types.ts').LinkInfo[];
+  netApply?(spec: { pid?: number; netns?: string; steps: readonly import('./net_types.ts').NetStep[] }): void;
   netDeleteLinkGroup?(group: number, callback: (err: Error | null) => void): void;
-  netFilters?(link: string, parent: number, ns: { pid?: number; netns?: string }): import('./net.ts').FilterId[];
-  netQdiscs?(link: string, ns: { pid?: number; netns?: string }): import('./net.ts').QdiscStats[];
+  netFilters?(link: string, parent: number, ns: { pid?: number; netns?: string }): import('./net_types.ts').FilterId[];
+  netQdiscs?(link: string, ns: { pid?: number; netns?: string }): import('./net_types.ts').QdiscStats[];
 }
 
 /** The project root: the nearest directory above this file that holds binding.gyp. */
