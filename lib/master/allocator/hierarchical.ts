@@ -28,7 +28,17 @@ interface Filter {
 /** Scalar amounts per dimension, in thousandths (exact arithmetic). */
 type Vec = number[];
 
+/**
+ * One role's free reservation on an agent, with what the walk needs precomputed. Owned by that
+ * agent; `taken` marks it offered (until the agent's free resources are recomputed). The
+ * agent's reservations are a short list linked through `next` (usually one): the walk reads
+ * them without hashing and without touching more objects than it needs (at 10k agents the
+ * cycle is bound by memory loads, not arithmetic).
+ */
 interface ReservedPre {
+  readonly role: string;
+  readonly next: ReservedPre | undefined;
+  taken: boolean;
   readonly alone: Resources;
   readonly aloneVec: Vec;
   readonly aloneOk: boolean;
@@ -46,7 +56,7 @@ class RoleClient implements HeapItem {
   share = 0;
   readonly alloc: Vec = [];
   readonly members = new Set<FrameworkClient>();
-  readonly frameworks = new IndexedHeap<FrameworkClient>(lessClient);
+  readonly frameworks = new IndexedHeap<FrameworkClient>(lessFramework);
   touched = false;
   constructor(
     readonly name: string,
@@ -71,17 +81,20 @@ class FrameworkClient implements HeapItem {
 }
 
 /**
- * What frameworks hold on one agent, by framework id. Most agents are held by at most one
- * framework, so that case lives in two fields and a Map is made only for a second holder.
+ * What frameworks hold on one agent, by framework id. Most agents are held by one or two
+ * frameworks (the unreserved resources and a role's reservation), so those cases live in
+ * fields and a Map is made only for a third holder.
  */
 class Holdings {
   private oneId: string | undefined;
   private oneRes: Resources | undefined;
+  private twoId: string | undefined;
+  private twoRes: Resources | undefined;
   private many: Map<string, Resources> | undefined;
 
   get(id: string): Resources | undefined {
     if (this.many) return this.many.get(id);
-    return this.oneId === id ? this.oneRes : undefined;
+    return this.oneId === id ? this.oneRes : this.twoId === id ? this.twoRes : undefined;
   }
 
   has(id: string): boolean {
@@ -91,13 +104,20 @@ class Holdings {
   set(id: string, res: Resources): void {
     if (this.many) {
       this.many.set(id, res);
-    } else if (this.oneId === undefined || this.oneId === id) {
+    } else if (this.oneId === id || (this.oneId === undefined && this.twoId !== id)) {
       this.oneId = id;
       this.oneRes = res;
+    } else if (this.twoId === id || this.twoId === undefined) {
+      this.twoId = id;
+      this.twoRes = res;
     } else {
-      this.many = new Map([[this.oneId, this.oneRes!], [id, res]]);
-      this.oneId = undefined;
-      this.oneRes = undefined;
+      this.many = new Map([
+        [this.oneId!, this.oneRes!],
+        [this.twoId, this.twoRes!],
+        [id, res],
+      ]);
+      this.oneId = this.twoId = undefined;
+      this.oneRes = this.twoRes = undefined;
     }
   }
 
@@ -106,12 +126,18 @@ class Holdings {
     else if (this.oneId === id) {
       this.oneId = undefined;
       this.oneRes = undefined;
+    } else if (this.twoId === id) {
+      this.twoId = undefined;
+      this.twoRes = undefined;
     }
   }
 
   *entries(): IterableIterator<[string, Resources]> {
     if (this.many) yield* this.many;
-    else if (this.oneId !== undefined) yield [this.oneId, this.oneRes!];
+    else {
+      if (this.oneId !== undefined) yield [this.oneId, this.oneRes!];
+      if (this.twoId !== undefined) yield [this.twoId, this.twoRes!];
+    }
   }
 
   *values(): IterableIterator<Resources> {
@@ -131,12 +157,21 @@ class AgentState {
   freeRevocable: Resources = Resources.EMPTY;
   /** Some of freeRevocable is reserved for a role (rare): offers must pick per role. */
   revocableReserved = false;
-  freeReserved = new Map<string, Resources>();
   /**
-   * Per reserved role, computed with the free sets: the reservation alone and together with
-   * freeUnreserved, each with its scalars and allocatability, so the walk does no arithmetic.
+   * Free reservations by role, computed with the free sets: the reservation alone and together
+   * with freeUnreserved, each with its scalars and allocatability, so the walk does no
+   * arithmetic. Those `taken` are no longer free; `reservedLeft` counts the others.
    */
-  freeReservedPre = new Map<string, ReservedPre>();
+  reserved: ReservedPre | undefined = undefined;
+  reservedLeft = 0;
+  /**
+   * How many reservations `reserved` lists, and the role of the first: with one, the walk tells
+   * "not for this role" from the agent alone (role names are interned, compared by identity).
+   */
+  reservedCount = 0;
+  reservedRole: string | undefined = undefined;
+  /** freeUnreserved is not empty (read instead of it: one object less per agent in the walk). */
+  hasFreeUnreserved = false;
   /** Scalars of freeUnreserved (thousandths) and whether it is allocatable on its own. */
   freeUnreservedVec: Vec = [];
   freeUnreservedOk = false;
@@ -157,6 +192,16 @@ function lessClient(a: { share: number; name: string }, b: { share: number; name
   return a.share < b.share || (a.share === b.share && a.name < b.name);
 }
 
+// The same order, as one function per kind of client: each heap's comparisons then see one
+// object shape (monomorphic property loads on the hottest path of a cycle).
+function lessRole(a: RoleClient, b: RoleClient): boolean {
+  return a.share < b.share || (a.share === b.share && a.name < b.name);
+}
+
+function lessFramework(a: FrameworkClient, b: FrameworkClient): boolean {
+  return a.share < b.share || (a.share === b.share && a.name < b.name);
+}
+
 export class AllocatorError extends CorralError {
   constructor(code: string, message: string) {
     super(code, message);
@@ -170,8 +215,10 @@ export class HierarchicalAllocator {
   private readonly agentList: AgentState[] = [];
   private readonly frameworks = new Map<string, FrameworkClient>();
   private readonly roles = new Map<string, RoleClient>();
-  private readonly roleHeap = new IndexedHeap<RoleClient>(lessClient);
+  private readonly roleHeap = new IndexedHeap<RoleClient>(lessRole);
   private readonly dims = new Map<string, number>();
+  /** Interned role names (see internRole). */
+  private readonly roleNames = new Map<string, string>();
   private readonly totalVec: Vec = [];
   private readonly weights = new Map<string, number>();
   private readonly minAllocatable: [string, number][];
@@ -500,6 +547,9 @@ export class HierarchicalAllocator {
   private wOut: Allocation[] = [];
   private wUnreserved: Resources = Resources.EMPTY;
   private wRevocable: Resources = Resources.EMPTY;
+  /** wUnreserved / wRevocable are not empty. */
+  private wHasUnreserved = false;
+  private wHasRevocable = false;
   private wRole: RoleClient | undefined;
   private wStamp = 0;
   private readonly wPending: RoleClient[] = [];
@@ -516,20 +566,22 @@ export class HierarchicalAllocator {
     this.wNow = now;
     this.wOut = out;
     this.wUnreserved = agent.freeUnreserved;
+    this.wHasUnreserved = agent.hasFreeUnreserved;
     this.wRevocable = revocableOn ? agent.freeRevocable : Resources.EMPTY;
-    const reserved = agent.freeReserved;
-    if (this.wUnreserved.isEmpty() && this.wRevocable.isEmpty() && reserved.size === 0) return;
+    this.wHasRevocable = revocableOn && !this.wRevocable.isEmpty();
+    if (!this.wHasUnreserved && !this.wHasRevocable && agent.reservedLeft === 0) return;
     const before = out.length;
 
     // Unreserved and revocable resources: roles in share order, frameworks in share order.
     const stamp = ++this.wStamp;
-    if (!this.wUnreserved.isEmpty() || !this.wRevocable.isEmpty()) this.roleHeap.walk(this.visitRole);
+    if (this.wHasUnreserved || this.wHasRevocable) this.roleHeap.walk(this.visitRole);
     // Reservations of roles that walk did not reach.
-    if (reserved.size > 0) {
+    if (agent.reservedLeft > 0) {
       const pending = this.wPending;
       pending.length = 0;
-      for (const name of reserved.keys()) {
-        const role = this.roles.get(name);
+      for (let pre = agent.reserved; pre !== undefined; pre = pre.next) {
+        if (pre.taken) continue;
+        const role = this.roles.get(pre.role);
         if (role && role.frameworks.size > 0 && role.visitStamp !== stamp) pending.push(role);
       }
       if (pending.length > 1) pending.sort((a, b) => (lessClient(a, b) ? -1 : lessClient(b, a) ? 1 : 0));
@@ -539,7 +591,13 @@ export class HierarchicalAllocator {
       }
     }
 
-    agent.freeUnreserved = this.wUnreserved;
+    if (agent.freeUnreserved !== this.wUnreserved) {
+      // Offered: what is left is nothing (its precomputed facts must say so too).
+      agent.freeUnreserved = this.wUnreserved;
+      agent.freeUnreservedVec = [];
+      agent.freeUnreservedOk = false;
+      agent.hasFreeUnreserved = false;
+    }
     if (revocableOn) agent.freeRevocable = this.wRevocable;
     const fws = this.wTouchedFws;
     for (let i = 0; i < this.wTouchedFwCount; i++) {
@@ -570,69 +628,77 @@ export class HierarchicalAllocator {
     role.visitStamp = this.wStamp;
     this.wRole = role;
     role.frameworks.walk(this.visitFramework);
-    return this.wUnreserved.isEmpty() && this.wRevocable.isEmpty();
+    return !this.wHasUnreserved && !this.wHasRevocable;
   };
 
   private readonly visitFramework = (fw: FrameworkClient): boolean => {
     this.offer(fw);
-    return this.wUnreserved.isEmpty() && this.wRevocable.isEmpty() && !this.wAgent.freeReserved.has(fw.role.name);
+    return !this.wHasUnreserved && !this.wHasRevocable && !this.hasReservation(fw.role.name);
   };
 
   private readonly visitReservedOnly = (fw: FrameworkClient): boolean => {
     this.offer(fw);
-    return !this.wAgent.freeReserved.has(this.wRole!.name);
+    return !this.hasReservation(this.wRole!.name);
   };
+
+  /** Does the walked agent still have a free reservation for `role`? */
+  private hasReservation(role: string): boolean {
+    return this.wAgent.reservedLeft > 0 && freeReservation(this.wAgent, role) !== undefined;
+  }
 
   /** Offer a framework what it may have of the walked agent; false when nothing was given. */
   private offer(fw: FrameworkClient): boolean {
     const agent = this.wAgent;
-    const reserved = agent.freeReserved;
     const role = fw.role.name;
-    const mine = reserved.size === 0 ? undefined : reserved.get(role);
+    const pre = agent.reservedLeft === 0 ? undefined : freeReservation(agent, role);
     // Scalars and allocatability of the candidate, precomputed for the usual cases.
     let main: Resources;
     let vec: Vec | undefined;
     let ok: boolean;
-    const pre = mine === undefined ? undefined : agent.freeReservedPre.get(role);
-    if (mine === undefined) {
+    if (pre === undefined) {
       main = this.wUnreserved;
       const plain = main === agent.freeUnreserved;
       vec = plain ? agent.freeUnreservedVec : undefined;
       ok = plain ? agent.freeUnreservedOk : this.allocatable(main);
-    } else if (pre !== undefined && pre.alone === mine && this.wUnreserved === pre.base) {
+    } else if (this.wUnreserved === pre.base) {
       main = pre.withUnreserved;
       vec = pre.withUnreservedVec;
       ok = pre.withUnreservedOk;
-    } else if (pre !== undefined && pre.alone === mine && this.wUnreserved.isEmpty()) {
-      main = mine;
+    } else if (!this.wHasUnreserved) {
+      main = pre.alone;
       vec = pre.aloneVec;
       ok = pre.aloneOk;
     } else {
-      main = this.wUnreserved.plus(mine);
+      main = this.wUnreserved.plus(pre.alone);
       vec = undefined;
       ok = this.allocatable(main);
     }
+    // `ok`: main is allocatable, so not empty (no need to look into it again).
     let rev = fw.revocable ? this.wRevocable : Resources.EMPTY;
     // Revocable resources reserved for a role go to that role only.
     if (agent.revocableReserved && !rev.isEmpty()) rev = rev.filter((r) => r.role === UNRESERVED || r.role === role);
-    if (!main.isEmpty() && !ok) main = Resources.EMPTY;
-    if (!rev.isEmpty() && !this.allocatable(rev)) rev = Resources.EMPTY;
-    if (main.isEmpty() && rev.isEmpty()) return false;
+    let revOk = rev !== Resources.EMPTY && this.allocatable(rev);
+    if (!ok && !revOk) return false;
     if (fw.filtered.size > 0 && fw.filtered.has(agent)) {
-      if (!main.isEmpty() && this.isFiltered(agent, fw, main, this.wNow)) main = Resources.EMPTY;
-      if (!rev.isEmpty() && this.isFiltered(agent, fw, rev, this.wNow)) rev = Resources.EMPTY;
-      if (main.isEmpty() && rev.isEmpty()) return false;
+      if (ok && this.isFiltered(agent, fw, main, this.wNow)) ok = false;
+      if (revOk && this.isFiltered(agent, fw, rev, this.wNow)) revOk = false;
+      if (!ok && !revOk) return false;
     }
-    if (!main.isEmpty()) {
+    if (ok) {
       this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: main, revocable: false });
       this.grant(fw, agent, main, vec);
       this.wUnreserved = Resources.EMPTY;
-      if (mine !== undefined) reserved.delete(role);
+      this.wHasUnreserved = false;
+      if (pre !== undefined) {
+        pre.taken = true;
+        agent.reservedLeft--;
+      }
     }
-    if (!rev.isEmpty()) {
+    if (revOk) {
       this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: rev, revocable: true });
       this.grant(fw, agent, rev);
       this.wRevocable = rev === this.wRevocable ? Resources.EMPTY : this.wRevocable.minus(rev);
+      this.wHasRevocable = !this.wRevocable.isEmpty();
     }
     if (!fw.touched) {
       fw.touched = true;
@@ -664,8 +730,10 @@ export class HierarchicalAllocator {
     return filtered;
   }
 
+  /** Not empty, and at least the minimum of one resource (Mesos's MIN_CPUS / MIN_MEM). */
   private allocatable(res: Resources): boolean {
-    if (this.minAllocatable.length === 0) return !res.isEmpty();
+    if (res.isEmpty()) return false;
+    if (this.minAllocatable.length === 0) return true;
     for (const [name, min] of this.minAllocatable) if (res.scalar(name) >= min) return true;
     return false;
   }
@@ -728,13 +796,18 @@ export class HierarchicalAllocator {
     agent.freeUnreserved = unreserved.length === free.size ? free : Resources.of(unreserved);
     agent.freeUnreservedVec = this.vecOf(agent.freeUnreserved);
     agent.freeUnreservedOk = this.allocatable(agent.freeUnreserved);
+    agent.hasFreeUnreserved = !agent.freeUnreserved.isEmpty();
     agent.freeRevocable = Resources.of(revocable);
     agent.revocableReserved = revocableReserved;
-    agent.freeReserved = new Map(Array.from(reserved, ([role, list]) => [role, Resources.of(list)]));
-    agent.freeReservedPre = new Map();
-    for (const [role, alone] of agent.freeReserved) {
+    let pres: ReservedPre | undefined;
+    for (const [name, list] of reserved) {
+      const role = this.internRole(name);
+      const alone = Resources.of(list);
       const withUnreserved = agent.freeUnreserved.plus(alone);
-      agent.freeReservedPre.set(role, {
+      pres = {
+        role,
+        next: pres,
+        taken: false,
         alone,
         aloneVec: this.vecOf(alone),
         aloneOk: this.allocatable(alone),
@@ -742,8 +815,11 @@ export class HierarchicalAllocator {
         withUnreserved,
         withUnreservedVec: this.vecOf(withUnreserved),
         withUnreservedOk: this.allocatable(withUnreserved),
-      });
+      };
     }
+    agent.reserved = pres;
+    agent.reservedLeft = agent.reservedCount = reserved.size;
+    agent.reservedRole = pres?.role;
     agent.stale = false;
   }
 
@@ -755,10 +831,18 @@ export class HierarchicalAllocator {
   // -------------------------------------------------------------------------------------------
   // Shares and heaps
 
+  /** One string object per role name, so the walk compares role names by identity. */
+  private internRole(name: string): string {
+    const known = this.roleNames.get(name);
+    if (known !== undefined) return known;
+    this.roleNames.set(name, name);
+    return name;
+  }
+
   private role(name: string): RoleClient {
     let role = this.roles.get(name);
     if (!role) {
-      role = new RoleClient(name, this.weights.get(name) ?? 1);
+      role = new RoleClient(this.internRole(name), this.weights.get(name) ?? 1);
       this.roles.set(name, role);
     }
     return role;
@@ -879,6 +963,13 @@ export class HierarchicalAllocator {
     if (!agent) throw new AllocatorError('UNKNOWN_AGENT', `agent ${id} is not known to the allocator`);
     return agent;
   }
+}
+
+/** The agent's reservation for `role` that is still free (`role` interned). */
+function freeReservation(agent: AgentState, role: string): ReservedPre | undefined {
+  if (agent.reservedCount === 1 && agent.reservedRole !== role) return undefined;
+  for (let pre = agent.reserved; pre !== undefined; pre = pre.next) if (pre.role === role) return pre.taken ? undefined : pre;
+  return undefined;
 }
 
 function addVec(into: Vec, v: Vec): void {
