@@ -62,6 +62,11 @@ export interface HostProcess {
    * still there. Resolves once it has ended.
    */
   kill(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
+  /**
+   * Signal the process alone (not its group: what it started, e.g. an agent's containers, stays)
+   * and wait until it has ended; `kill -9 <pid>` is `signalAlone('SIGKILL')`.
+   */
+  signalAlone(signal: NodeJS.Signals): Promise<void>;
 }
 
 export interface TestHost {
@@ -337,6 +342,11 @@ class Host implements TestHost {
         // Whatever of its group outlived it.
         group('SIGKILL');
         this.started.delete(proc);
+      },
+      signalAlone: async (signal) => {
+        if (ended) return;
+        child.kill(signal);
+        await exited;
       },
     };
     this.started.add(proc);
