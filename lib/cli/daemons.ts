@@ -158,6 +158,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
             ...(flags.egress_rate_limit_per_container ? { egressRateLimit: flags.egress_rate_limit_per_container } : {}),
             ...(flags.ingress_rate_limit_per_container ? { ingressRateLimit: flags.ingress_rate_limit_per_container } : {}),
             socketStatisticsSummary: flags.network_enable_socket_statistics_summary,
+            socketStatisticsDetails: flags.network_enable_socket_statistics_details,
             logger: log,
           },
         }
@@ -195,7 +196,8 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     // Executors reach the agent (MESOS_AGENT_ENDPOINT) with the agent's TLS settings, also when
     // --executor_environment_variables replaces the inherited environment.
     executorEnvironment: {
-      ...(flags.executor_environment_variables ?? (Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>)),
+      // Tasks never inherit the agent's credential (CORRAL_CREDENTIAL may hold the secret itself).
+      ...(flags.executor_environment_variables ?? (Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !/^(CORRAL|MESOS)_CREDENTIALS?$/.test(k))) as Record<string, string>)),
       ...options.tls?.environment,
     },
     switchUser: flags.switch_user && process.getuid?.() === 0,

@@ -110,10 +110,18 @@ test('frameworks: 401 without or with wrong credentials, 400 when FrameworkInfo.
   t.is((await s.call(decline)).status, 202);
 });
 
-test('run_tasks: a task as an allowed user runs; as another user it gets TASK_ERROR with REASON_TASK_UNAUTHORIZED', async (t) => {
-  const c = await secured(t);
+test('run_tasks: a task as an allowed user runs (without the agent credential in its environment); as another user it gets TASK_ERROR with REASON_TASK_UNAUTHORIZED', async (t) => {
+  // An agent whose credential came inline through the environment: its tasks must not see it.
+  process.env.CORRAL_CREDENTIAL = `agent ${SECRETS.agent}`;
+  let c: Cluster;
+  try {
+    c = await secured(t);
+  } finally {
+    delete process.env.CORRAL_CREDENTIAL;
+  }
   const s = await c.framework(frameworkInfo({ principal: 'web' }), { headers: basic('web'), callHeaders: basic('web') });
-  await s.launch([commandTask('allowed', 'true'), commandTask('other-user', 'true', { command: { value: 'true', shell: true, user: OTHER_USER } })]);
+  const noSecret = `! env | grep -q '${SECRETS.agent}'`;
+  await s.launch([commandTask('allowed', noSecret), commandTask('other-user', 'true', { command: { value: 'true', shell: true, user: OTHER_USER } })]);
   const denied = await s.update('other-user');
   t.like(denied, { state: 'TASK_ERROR', reason: 'REASON_TASK_UNAUTHORIZED', source: 'SOURCE_MASTER' });
   t.is(denied.message, `Not authorized to run tasks as user '${OTHER_USER}'`);

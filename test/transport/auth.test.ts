@@ -89,6 +89,20 @@ test('credentials flags: a path is read (errors name it), file:// text and inlin
   t.deepEqual(loadCredential(file('one.json', `{"principal":"agent","secret":"${SECRET}"}`)).credential, { principal: 'agent', secret: SECRET });
 });
 
+test('the authenticator remembers at most 1024 good headers per realm; each realm checks its own credentials', (t) => {
+  const many = Array.from({ length: 1100 }, (_, i) => ({ principal: `p${i}`, secret: `s${i}` }));
+  const auth = new HttpAuthenticator([
+    { name: 'a', credentials: new CredentialStore(many) },
+    { name: 'b', credentials: new CredentialStore([{ principal: 'p0', secret: 'other' }]) },
+  ]);
+  for (const c of many) t.like(auth.authenticate('a', basicAuthorization(c), undefined), { ok: true, principal: c.principal });
+  for (const c of many) t.like(auth.authenticate('a', basicAuthorization(c), undefined), { ok: true });
+  t.like(auth.authenticate('b', basicAuthorization(many[0]!), undefined), { ok: false });
+  t.like(auth.authenticate('b', basicAuthorization({ principal: 'p0', secret: 'other' }), undefined), { ok: true, principal: 'p0' });
+  t.like(auth.authenticate('c', basicAuthorization(many[0]!), undefined), { ok: false, reason: "unknown realm 'c'" });
+  t.is((auth as unknown as { verified: Map<string, Map<string, string>> }).verified.get('a')!.size, 1024);
+});
+
 test('Basic header: round trip, colons in the secret, not-Basic is no credential', (t) => {
   t.deepEqual(parseBasic(basicAuthorization({ principal: 'ops', secret: 'a:b:c' })), { principal: 'ops', secret: 'a:b:c' });
   t.is(parseBasic('Bearer abc'), undefined);
@@ -135,6 +149,9 @@ test('a realm that requires authentication: 401 + WWW-Authenticate without or wi
   t.deepEqual(await good.json(), { principal: 'ops', peer: null });
   t.is(ran(), 1);
   t.is(server.stats().unauthenticated, 4);
+  // Good credentials are remembered; a wrong secret for the same principal still fails.
+  t.is((await fetch(`${base}/private`, { headers: { Authorization: basicAuthorization({ principal: 'ops', secret: `${SECRET}x` }) } })).status, 401);
+  t.is((await fetch(`${base}/private`, { headers: { Authorization: basicAuthorization({ principal: 'ops', secret: SECRET }) } })).status, 200);
 });
 
 test('routes of realms the server does not require, and routes without a realm, are served without credentials and have no principal', async (t) => {
