@@ -43,6 +43,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "netDeleteLinkGroup", crl::NetDeleteLinkGroup);
   Export(env, exports, "netFilters", crl::NetFilters);
   Export(env, exports, "netQdiscs", crl::NetQdiscs);
+  Export(env, exports, "netTcpRtts", crl::NetTcpRtts);
 #endif
   return exports;
 }

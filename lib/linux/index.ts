@@ -37,6 +37,7 @@ export {
   portBlocks,
   readSysctl,
   tcHandle,
+  tcpRoundTripTimes,
   writeSysctl,
   type DefaultRoute,
   type FilterId,

@@ -67,6 +67,7 @@ export interface NativeBinding {
   netDeleteLinkGroup?(group: number, callback: (err: Error | null) => void): void;
   netFilters?(link: string, parent: number, ns: { pid?: number; netns?: string }): import('./net_types.ts').FilterId[];
   netQdiscs?(link: string, ns: { pid?: number; netns?: string }): import('./net_types.ts').QdiscStats[];
+  netTcpRtts?(ns: { pid?: number; netns?: string }): number[];
 }
 
 /** The project root: the nearest directory above this file that holds binding.gyp. */

@@ -50,9 +50,9 @@ export interface NetApplyTarget extends NetnsRef {
   readonly host?: NetnsRef;
 }
 
-function binding(): NativeBinding & Required<Pick<NativeBinding, 'netApply' | 'listLinks' | 'netFilters' | 'netQdiscs' | 'netDeleteLinkGroup'>> {
+function binding(): NativeBinding & Required<Pick<NativeBinding, 'netApply' | 'listLinks' | 'netFilters' | 'netQdiscs' | 'netDeleteLinkGroup' | 'netTcpRtts'>> {
   const b = requireFeature('networkIsolator');
-  if (!b.netApply || !b.listLinks || !b.netFilters || !b.netQdiscs || !b.netDeleteLinkGroup) {
+  if (!b.netApply || !b.listLinks || !b.netFilters || !b.netQdiscs || !b.netDeleteLinkGroup || !b.netTcpRtts) {
     throw new Error('unreachable: networkIsolator build without the net functions');
   }
   return b as ReturnType<typeof binding>;
@@ -87,6 +87,11 @@ export function listFilters(link: string, parent: number, ns: NetnsRef = {}): Fi
 /** The qdiscs of `link` with their counters. */
 export function listQdiscs(link: string, ns: NetnsRef = {}): QdiscStats[] {
   return binding().netQdiscs(link, ns);
+}
+
+/** Round-trip times (µs) of the IPv4 TCP sockets of a namespace that have one (sock_diag). */
+export function tcpRoundTripTimes(ns: NetnsRef = {}): number[] {
+  return binding().netTcpRtts(ns);
 }
 
 // ---- u32 matches ----

@@ -7,6 +7,10 @@
 #include <fcntl.h>
 #include <linux/if_arp.h>
 #include <linux/if_link.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
 #include <linux/pkt_cls.h>
@@ -584,5 +588,71 @@ int crl_net_qdiscs(int nsfd, const char *link, struct crl_qdisc_stats **out, siz
   }
   *out = d.v.items;
   *count = d.v.n;
+  return 0;
+}
+
+/* ---- TCP round-trip times (sock_diag) ---- */
+
+struct rtt_dump {
+  struct vec v;
+};
+
+static int on_diag(const void *msg, void *ctx, struct crl_err *err) {
+  const struct nlmsghdr *nlh = msg;
+  const struct inet_diag_msg *d = NLMSG_DATA(nlh);
+  const struct rtattr *a;
+  size_t left;
+  struct rtt_dump *r = ctx;
+  if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY) return 0;
+  left = nlh->nlmsg_len - NLMSG_LENGTH(sizeof *d);
+  for (a = (const struct rtattr *)(d + 1); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+    if ((a->rta_type & NLA_TYPE_MASK) == INET_DIAG_INFO && RTA_PAYLOAD(a) >= offsetof(struct tcp_info, tcpi_rttvar)) {
+      struct tcp_info ti;
+      uint32_t *slot;
+      memset(&ti, 0, sizeof ti);
+      memcpy(&ti, RTA_DATA(a), RTA_PAYLOAD(a) < sizeof ti ? RTA_PAYLOAD(a) : sizeof ti);
+      if (ti.tcpi_rtt == 0) continue;
+      slot = vec_push(&r->v);
+      if (!slot) return crl_err_set(err, ENOMEM, "realloc", "rtt list");
+      *slot = ti.tcpi_rtt;
+    }
+  }
+  return 0;
+}
+
+static int dump_rtts(void *arg, struct crl_err *err) {
+  struct rtt_dump *r = arg;
+  struct crl_rtnl sk;
+  struct crl_nlmsg *m = malloc(sizeof *m);
+  struct inet_diag_req_v2 req;
+  int rc;
+  if (!m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
+  rc = crl_nl_open_proto(&sk, NETLINK_SOCK_DIAG, err);
+  if (rc == 0) {
+    memset(&req, 0, sizeof req);
+    req.sdiag_family = AF_INET;
+    req.sdiag_protocol = IPPROTO_TCP;
+    req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    req.idiag_states = 0xffffffffu;
+    crl_nlmsg_init(m, SOCK_DIAG_BY_FAMILY, 0, &req, sizeof req);
+    rc = crl_rtnl_dump(&sk, m, on_diag, r, "sock_diag dump", err);
+    crl_rtnl_close(&sk);
+  }
+  free(m);
+  return rc;
+}
+
+int crl_net_tcp_rtts(int nsfd, uint32_t **out, size_t *count, struct crl_err *err) {
+  struct rtt_dump r = {{NULL, 0, 0, sizeof(uint32_t)}};
+  int rc;
+  *out = NULL;
+  *count = 0;
+  rc = nsfd >= 0 ? crl_netns_run(nsfd, dump_rtts, &r, err) : dump_rtts(&r, err);
+  if (rc < 0) {
+    free(r.v.items);
+    return rc;
+  }
+  *out = r.v.items;
+  *count = r.v.n;
   return 0;
 }

@@ -133,6 +133,12 @@ struct crl_qdisc_stats {
 /* The qdiscs of `link` in the caller's namespace (nsfd -1) or in `nsfd`, with statistics. */
 int crl_net_qdiscs(int nsfd, const char *link, struct crl_qdisc_stats **out, size_t *count, struct crl_err *err);
 
+/*
+ * Round-trip times (tcp_info.tcpi_rtt, microseconds, non-zero only) of the IPv4 TCP sockets of
+ * the namespace `nsfd` (-1: the caller's), through sock_diag. *out malloc'd (free()).
+ */
+int crl_net_tcp_rtts(int nsfd, uint32_t **out, size_t *count, struct crl_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,15 +10,17 @@
 
 #include "netns.h"
 
-int crl_rtnl_open(struct crl_rtnl *sk, struct crl_err *err) {
+int crl_rtnl_open(struct crl_rtnl *sk, struct crl_err *err) { return crl_nl_open_proto(sk, NETLINK_ROUTE, err); }
+
+int crl_nl_open_proto(struct crl_rtnl *sk, int protocol, struct crl_err *err) {
   struct sockaddr_nl sa;
   int one = 1, size = 1 << 20;
-  sk->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (sk->fd < 0) return crl_err_set(err, errno, "socket", "NETLINK_ROUTE");
+  sk->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  if (sk->fd < 0) return crl_err_set(err, errno, "socket", "netlink protocol %d", protocol);
   memset(&sa, 0, sizeof sa);
   sa.nl_family = AF_NETLINK;
   if (bind(sk->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    int rc = crl_err_set(err, errno, "bind", "NETLINK_ROUTE");
+    int rc = crl_err_set(err, errno, "bind", "netlink protocol %d", protocol);
     close(sk->fd);
     sk->fd = -1;
     return rc;

@@ -33,6 +33,8 @@ struct crl_nlmsg {
 
 /* Open in the caller's (thread's) namespace. */
 int crl_rtnl_open(struct crl_rtnl *sk, struct crl_err *err);
+/* The same for another netlink protocol (NETLINK_SOCK_DIAG, ...). */
+int crl_nl_open_proto(struct crl_rtnl *sk, int protocol, struct crl_err *err);
 /* Open inside the network namespace behind `nsfd` (an fd of /proc/PID/ns/net or /run/netns/X). */
 int crl_rtnl_open_in(int nsfd, struct crl_rtnl *sk, struct crl_err *err);
 void crl_rtnl_close(struct crl_rtnl *sk);

@@ -3,6 +3,7 @@
 //   netApply({pid?, netns?, host?: {pid?, netns?}, steps: Step[]}) -> undefined; throws NativeError naming the failed step
 //   netDeleteLinkGroup(group, callback(err | null)) -> undefined (runs on a worker thread)
 //   netFilters(link, parent, {pid?, netns?}) -> [{prio, protocol, handle}]
+//   netTcpRtts({pid?, netns?}) -> [rtt microseconds of each IPv4 TCP socket with one]
 //   netQdiscs(link, {pid?, netns?}) -> [{kind, handle, parent, bytes, packets, drops, overlimits, qlen, backlog, requeues}]
 // Steps are plain objects; see lib/linux/net.ts for their shape.
 #include "js/js_net.h"
@@ -380,6 +381,24 @@ Napi::Value NetQdiscs(const Napi::CallbackInfo &info) {
     out.Set(static_cast<uint32_t>(i), o);
   }
   std::free(q);
+  return out;
+}
+
+Napi::Value NetTcpRtts(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  crl_err err;
+  crl_err_clear(&err);
+  Napi::Object opts = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  int nsfd = OpenNs(opts, &err);
+  if (nsfd < -1) return ThrowNative(env, err);
+  uint32_t *rtts = nullptr;
+  size_t n = 0;
+  int rc = crl_net_tcp_rtts(nsfd, &rtts, &n, &err);
+  if (nsfd >= 0) close(nsfd);
+  if (rc < 0) return ThrowNative(env, err);
+  Napi::Array out = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) out.Set(static_cast<uint32_t>(i), rtts[i]);
+  std::free(rtts);
   return out;
 }
 

@@ -8,5 +8,6 @@ Napi::Value NetApply(const Napi::CallbackInfo &info);
 Napi::Value NetDeleteLinkGroup(const Napi::CallbackInfo &info);
 Napi::Value NetFilters(const Napi::CallbackInfo &info);
 Napi::Value NetQdiscs(const Napi::CallbackInfo &info);
+Napi::Value NetTcpRtts(const Napi::CallbackInfo &info);
 }  // namespace crl
 #endif

@@ -26,6 +26,7 @@ import {
   portBlocks,
   removeNetns,
   tcHandle,
+  tcpRoundTripTimes,
   type NetStep,
 } from '../../lib/linux/index.ts';
 import { rootMode, rootOnly } from '../helpers/root.ts';
@@ -169,4 +170,19 @@ test('port blocks: the fewest aligned power-of-two blocks, each matchable by one
   t.deepEqual(portBlocks(0, 65535), [{ base: 0, size: 65536 }]);
   const k = ipv4Keys({ dstPorts: { base: 32768, size: 1024 } });
   t.deepEqual(k.at(-1), { off: 20, mask: 0xfc00, val: 32768 });
+});
+
+test('TCP round-trip times of a namespace\'s sockets, through sock_diag inside it', async (t) => {
+  const N = ns();
+  ip(N, 'link', 'set', 'lo', 'up');
+  t.deepEqual(tcpRoundTripTimes({ netns: N }), []);
+  await serveIn(N, 9000, 'x'.repeat(100_000));
+  // A client that reads and then stays connected (its end of the connection keeps an RTT).
+  const p = spawn('ip', ['netns', 'exec', N, process.execPath, '-e',
+    "const s=require('net').connect(9000,'127.0.0.1');s.on('data',()=>{});s.on('end',()=>{console.log('done');setTimeout(()=>{},60000)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  procs.push(p);
+  await once(p.stdout, 'data');
+  const rtts = tcpRoundTripTimes({ netns: N });
+  t.true(rtts.length >= 1, `sockets with an RTT: ${rtts.length}`);
+  t.true(rtts.every((r) => r > 0 && r < 1_000_000));
 });

@@ -55,6 +55,7 @@ import {
   readSysctl,
   requireFeature,
   tcHandle,
+  tcpRoundTripTimes,
   type LinkInfo,
   type NetStep,
   type PortBlock,
@@ -85,6 +86,8 @@ export interface PortMappingOptions {
   readonly ingressRateLimit?: number;
   /** `--network_enable_socket_statistics_summary`. */
   readonly socketStatisticsSummary?: boolean;
+  /** `--network_enable_socket_statistics_details`: TCP round-trip-time percentiles. */
+  readonly socketStatisticsDetails?: boolean;
   /** Host ends of the veths are `<vethPrefix><pid>` (default `corral`). */
   readonly vethPrefix?: string;
   /** The link group host ends wait in to be deleted together (default 0x636f7272). */
@@ -510,6 +513,17 @@ export class PortMappingIsolator implements Isolator {
         if (m) {
           s.net_tcp_active_connections = Number(m[1]);
           s.net_tcp_time_wait_connections = Number(m[2]);
+        }
+      } catch {
+        // gone
+      }
+    }
+    if (this.opts.socketStatisticsDetails) {
+      try {
+        const rtts = tcpRoundTripTimes({ pid: c.pid }).sort((a, b) => a - b);
+        if (rtts.length > 0) {
+          // Nearest rank, as Mesos: the value at index n·p/100.
+          for (const p of [50, 90, 95, 99]) s[`net_tcp_rtt_microsecs_p${p}`] = rtts[Math.min(rtts.length - 1, Math.floor((rtts.length * p) / 100))]!;
         }
       } catch {
         // gone
