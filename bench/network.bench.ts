@@ -30,8 +30,8 @@
  * 2. Throughput, iperf3 from A to an iperf3 server in B: from A's own namespace (the baseline),
  *    from inside a container whose network the `ip`/`tc` peer built (the same packet path as the
  *    isolator's: container eth0 → host veth → redirect → A's eth0), and the egress limit's
- *    accuracy at 10 and 100 Mbit/s (HTB on the container's eth0).
- *    THE ISOLATOR'S CONTAINER figure goes in `nativeContainerThroughput` below.
+ *    accuracy at 10 and 100 Mbit/s (HTB on the container's eth0). The same from a container of
+ *    the isolator itself, and its isolate()/cleanup() costs: bench/port_mapping.bench.ts.
  *
  *   npm run bench:network [-- --count=50 --seconds=5 --quick]
  */
@@ -441,12 +441,6 @@ async function nativeSetupTeardown(net: TestNetwork, a: TestHost, f: HostFacts):
   }
 }
 
-// NATIVE — iperf3 from inside a container that the isolator set up (a task of an agent with
-// network/port_mapping in host A), to B's server; undefined prints "not measured".
-async function nativeContainerThroughput(_net: TestNetwork, _b: TestHost): Promise<number | undefined> {
-  return undefined;
-}
-
 // =============================================================================================
 // Throughput
 
@@ -485,8 +479,7 @@ async function throughput(net: TestNetwork, a: TestHost, b: TestHost, f: HostFac
         spawnSync('ip', ['netns', 'del', c.netns]);
       }
     }
-    const native = await nativeContainerThroughput(net, b);
-    console.log(`  container (network/port_mapping) → B: ${native === undefined ? 'not measured (NATIVE place in bench/network.bench.ts)' : `${mbit(native)}  (${((100 * native) / host.bps).toFixed(0)}% of the host namespace)`}`);
+    console.log('  (a container of the isolator itself, same path: npm run bench:port_mapping)');
   } finally {
     await server.kill();
   }
