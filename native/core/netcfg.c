@@ -414,12 +414,67 @@ static void link_attr(uint16_t type, const void *p, size_t n, void *ctx) {
   }
 }
 
+/*
+ * One dump, run in a namespace (nsfd >= 0, on a private thread) or in the caller's: a socket of
+ * `protocol`, the request made by `build` (which may resolve link names: it runs in the
+ * namespace), `on` for every reply. The results go to `v`, handed over on success.
+ */
+struct dump_job {
+  int protocol;
+  const char *op;
+  int (*build)(struct crl_nlmsg *m, struct dump_job *job, struct crl_err *err);
+  int (*on)(const void *nlh, void *ctx, struct crl_err *err);
+  struct vec v;
+  /* for build/on: */
+  const char *link;
+  uint32_t parent;
+  int ifindex;
+};
+
+static int run_dump(void *arg, struct crl_err *err) {
+  struct dump_job *j = arg;
+  struct crl_rtnl sk;
+  struct crl_nlmsg *m = malloc(sizeof *m);
+  int rc;
+  if (!m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
+  rc = j->build(m, j, err);
+  if (rc == 0) rc = crl_nl_open_proto(&sk, j->protocol, err);
+  if (rc == 0) {
+    rc = crl_rtnl_dump(&sk, m, j->on, j, j->op, err);
+    crl_rtnl_close(&sk);
+  }
+  free(m);
+  return rc;
+}
+
+static int dump_in(int nsfd, struct dump_job *j, void **out, size_t *count, struct crl_err *err) {
+  int rc = nsfd >= 0 ? crl_netns_run(nsfd, run_dump, j, err) : run_dump(j, err);
+  *out = NULL;
+  *count = 0;
+  if (rc < 0) {
+    free(j->v.items);
+    return rc;
+  }
+  *out = j->v.items;
+  *count = j->v.n;
+  return 0;
+}
+
+/* Resolve the job's link in the namespace the dump runs in, and start a tc request. */
+static int build_tc(struct crl_nlmsg *m, struct dump_job *j, uint16_t type, struct crl_err *err) {
+  int idx = ifindex_of(j->link, j->op, err);
+  if (idx < 0) return idx;
+  j->ifindex = idx;
+  tcmsg_init(m, type, 0, idx, j->parent, 0, 0);
+  return 0;
+}
+
 static int on_link(const void *msg, void *ctx, struct crl_err *err) {
   const struct nlmsghdr *nlh = msg;
   const struct ifinfomsg *ifi = NLMSG_DATA(nlh);
   struct crl_link_info *l;
   if (nlh->nlmsg_type != RTM_NEWLINK) return 0;
-  l = vec_push(ctx);
+  l = vec_push(&((struct dump_job *)ctx)->v);
   if (!l) return crl_err_set(err, ENOMEM, "realloc", "link list");
   l->index = ifi->ifi_index;
   l->up = (ifi->ifi_flags & IFF_UP) != 0;
@@ -428,40 +483,18 @@ static int on_link(const void *msg, void *ctx, struct crl_err *err) {
   return 0;
 }
 
-struct dump_links {
-  struct vec *v;
-  struct crl_nlmsg *m;
-};
-
-static int dump_links(void *arg, struct crl_err *err) {
-  struct dump_links *d = arg;
-  struct crl_rtnl sk;
+static int build_links(struct crl_nlmsg *m, struct dump_job *j, struct crl_err *err) {
   struct ifinfomsg ifi = {0};
-  int rc = crl_rtnl_open(&sk, err);
-  if (rc < 0) return rc;
+  (void)j;
+  (void)err;
   ifi.ifi_family = AF_UNSPEC;
-  crl_nlmsg_init(d->m, RTM_GETLINK, 0, &ifi, sizeof ifi);
-  rc = crl_rtnl_dump(&sk, d->m, on_link, d->v, "link dump", err);
-  crl_rtnl_close(&sk);
-  return rc;
+  crl_nlmsg_init(m, RTM_GETLINK, 0, &ifi, sizeof ifi);
+  return 0;
 }
 
 int crl_net_links(int nsfd, struct crl_link_info **out, size_t *count, struct crl_err *err) {
-  struct vec v = {NULL, 0, 0, sizeof(struct crl_link_info)};
-  struct dump_links d = {&v, malloc(sizeof(struct crl_nlmsg))};
-  int rc;
-  *out = NULL;
-  *count = 0;
-  if (!d.m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
-  rc = nsfd >= 0 ? crl_netns_run(nsfd, dump_links, &d, err) : dump_links(&d, err);
-  free(d.m);
-  if (rc < 0) {
-    free(v.items);
-    return rc;
-  }
-  *out = v.items;
-  *count = v.n;
-  return 0;
+  struct dump_job j = {NETLINK_ROUTE, "link dump", build_links, on_link, {NULL, 0, 0, sizeof **out}, NULL, 0, 0};
+  return dump_in(nsfd, &j, (void **)out, count, err);
 }
 
 static int on_filter(const void *msg, void *ctx, struct crl_err *err) {
@@ -469,7 +502,7 @@ static int on_filter(const void *msg, void *ctx, struct crl_err *err) {
   const struct tcmsg *t = NLMSG_DATA(nlh);
   struct crl_filter_id *f;
   if (nlh->nlmsg_type != RTM_NEWTFILTER) return 0;
-  f = vec_push(ctx);
+  f = vec_push(&((struct dump_job *)ctx)->v);
   if (!f) return crl_err_set(err, ENOMEM, "realloc", "filter list");
   f->prio = (uint16_t)(TC_H_MAJ(t->tcm_info) >> 16);
   f->protocol = ntohs((uint16_t)TC_H_MIN(t->tcm_info));
@@ -477,49 +510,14 @@ static int on_filter(const void *msg, void *ctx, struct crl_err *err) {
   return 0;
 }
 
-struct filter_dump {
-  struct vec v;
-  const char *link;
-  uint32_t parent;
-  struct crl_nlmsg *m;
-};
-
-static int dump_filters(void *arg, struct crl_err *err) {
-  struct filter_dump *d = arg;
-  struct crl_rtnl sk;
-  int rc, idx = ifindex_of(d->link, "filter dump", err);
-  if (idx < 0) return idx;
-  rc = crl_rtnl_open(&sk, err);
-  if (rc < 0) return rc;
-  tcmsg_init(d->m, RTM_GETTFILTER, 0, idx, d->parent, 0, 0);
-  rc = crl_rtnl_dump(&sk, d->m, on_filter, &d->v, "filter dump", err);
-  crl_rtnl_close(&sk);
-  return rc;
+static int build_filters(struct crl_nlmsg *m, struct dump_job *j, struct crl_err *err) {
+  return build_tc(m, j, RTM_GETTFILTER, err);
 }
 
 int crl_net_filters(int nsfd, const char *link, uint32_t parent, struct crl_filter_id **out, size_t *count, struct crl_err *err) {
-  struct filter_dump d = {{NULL, 0, 0, sizeof(struct crl_filter_id)}, link, parent, malloc(sizeof(struct crl_nlmsg))};
-  int rc;
-  *out = NULL;
-  *count = 0;
-  if (!d.m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
-  rc = nsfd >= 0 ? crl_netns_run(nsfd, dump_filters, &d, err) : dump_filters(&d, err);
-  free(d.m);
-  if (rc < 0) {
-    free(d.v.items);
-    return rc;
-  }
-  *out = d.v.items;
-  *count = d.v.n;
-  return 0;
+  struct dump_job j = {NETLINK_ROUTE, "filter dump", build_filters, on_filter, {NULL, 0, 0, sizeof **out}, link, parent, 0};
+  return dump_in(nsfd, &j, (void **)out, count, err);
 }
-
-struct qdisc_dump {
-  struct vec v;
-  int ifindex;
-  const char *link;
-  struct crl_nlmsg *m;
-};
 
 static void qdisc_attr(uint16_t type, const void *p, size_t n, void *ctx) {
   struct crl_qdisc_stats *q = ctx;
@@ -549,10 +547,10 @@ static void qdisc_attr(uint16_t type, const void *p, size_t n, void *ctx) {
 static int on_qdisc(const void *msg, void *ctx, struct crl_err *err) {
   const struct nlmsghdr *nlh = msg;
   const struct tcmsg *t = NLMSG_DATA(nlh);
-  struct qdisc_dump *d = ctx;
+  struct dump_job *j = ctx;
   struct crl_qdisc_stats *q;
-  if (nlh->nlmsg_type != RTM_NEWQDISC || t->tcm_ifindex != d->ifindex) return 0;
-  q = vec_push(&d->v);
+  if (nlh->nlmsg_type != RTM_NEWQDISC || t->tcm_ifindex != j->ifindex) return 0;
+  q = vec_push(&j->v);
   if (!q) return crl_err_set(err, ENOMEM, "realloc", "qdisc list");
   q->handle = t->tcm_handle;
   q->parent = t->tcm_parent;
@@ -560,49 +558,22 @@ static int on_qdisc(const void *msg, void *ctx, struct crl_err *err) {
   return 0;
 }
 
-static int dump_qdiscs(void *arg, struct crl_err *err) {
-  struct qdisc_dump *d = arg;
-  struct crl_rtnl sk;
-  int rc;
-  d->ifindex = ifindex_of(d->link, "qdisc dump", err);
-  if (d->ifindex < 0) return d->ifindex;
-  rc = crl_rtnl_open(&sk, err);
-  if (rc < 0) return rc;
-  tcmsg_init(d->m, RTM_GETQDISC, 0, d->ifindex, 0, 0, 0);
-  rc = crl_rtnl_dump(&sk, d->m, on_qdisc, d, "qdisc dump", err);
-  crl_rtnl_close(&sk);
-  return rc;
+static int build_qdiscs(struct crl_nlmsg *m, struct dump_job *j, struct crl_err *err) {
+  return build_tc(m, j, RTM_GETQDISC, err);
 }
 
 int crl_net_qdiscs(int nsfd, const char *link, struct crl_qdisc_stats **out, size_t *count, struct crl_err *err) {
-  struct qdisc_dump d = {{NULL, 0, 0, sizeof(struct crl_qdisc_stats)}, 0, link, malloc(sizeof(struct crl_nlmsg))};
-  int rc;
-  *out = NULL;
-  *count = 0;
-  if (!d.m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
-  rc = nsfd >= 0 ? crl_netns_run(nsfd, dump_qdiscs, &d, err) : dump_qdiscs(&d, err);
-  free(d.m);
-  if (rc < 0) {
-    free(d.v.items);
-    return rc;
-  }
-  *out = d.v.items;
-  *count = d.v.n;
-  return 0;
+  struct dump_job j = {NETLINK_ROUTE, "qdisc dump", build_qdiscs, on_qdisc, {NULL, 0, 0, sizeof **out}, link, 0, 0};
+  return dump_in(nsfd, &j, (void **)out, count, err);
 }
 
 /* ---- TCP round-trip times (sock_diag) ---- */
-
-struct rtt_dump {
-  struct vec v;
-};
 
 static int on_diag(const void *msg, void *ctx, struct crl_err *err) {
   const struct nlmsghdr *nlh = msg;
   const struct inet_diag_msg *d = NLMSG_DATA(nlh);
   const struct rtattr *a;
   size_t left;
-  struct rtt_dump *r = ctx;
   if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY) return 0;
   left = nlh->nlmsg_len - NLMSG_LENGTH(sizeof *d);
   for (a = (const struct rtattr *)(d + 1); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
@@ -612,7 +583,7 @@ static int on_diag(const void *msg, void *ctx, struct crl_err *err) {
       memset(&ti, 0, sizeof ti);
       memcpy(&ti, RTA_DATA(a), RTA_PAYLOAD(a) < sizeof ti ? RTA_PAYLOAD(a) : sizeof ti);
       if (ti.tcpi_rtt == 0) continue;
-      slot = vec_push(&r->v);
+      slot = vec_push(&((struct dump_job *)ctx)->v);
       if (!slot) return crl_err_set(err, ENOMEM, "realloc", "rtt list");
       *slot = ti.tcpi_rtt;
     }
@@ -620,39 +591,20 @@ static int on_diag(const void *msg, void *ctx, struct crl_err *err) {
   return 0;
 }
 
-static int dump_rtts(void *arg, struct crl_err *err) {
-  struct rtt_dump *r = arg;
-  struct crl_rtnl sk;
-  struct crl_nlmsg *m = malloc(sizeof *m);
+static int build_diag(struct crl_nlmsg *m, struct dump_job *j, struct crl_err *err) {
   struct inet_diag_req_v2 req;
-  int rc;
-  if (!m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
-  rc = crl_nl_open_proto(&sk, NETLINK_SOCK_DIAG, err);
-  if (rc == 0) {
-    memset(&req, 0, sizeof req);
-    req.sdiag_family = AF_INET;
-    req.sdiag_protocol = IPPROTO_TCP;
-    req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-    req.idiag_states = 0xffffffffu;
-    crl_nlmsg_init(m, SOCK_DIAG_BY_FAMILY, 0, &req, sizeof req);
-    rc = crl_rtnl_dump(&sk, m, on_diag, r, "sock_diag dump", err);
-    crl_rtnl_close(&sk);
-  }
-  free(m);
-  return rc;
+  (void)j;
+  (void)err;
+  memset(&req, 0, sizeof req);
+  req.sdiag_family = AF_INET;
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+  req.idiag_states = 0xffffffffu;
+  crl_nlmsg_init(m, SOCK_DIAG_BY_FAMILY, 0, &req, sizeof req);
+  return 0;
 }
 
 int crl_net_tcp_rtts(int nsfd, uint32_t **out, size_t *count, struct crl_err *err) {
-  struct rtt_dump r = {{NULL, 0, 0, sizeof(uint32_t)}};
-  int rc;
-  *out = NULL;
-  *count = 0;
-  rc = nsfd >= 0 ? crl_netns_run(nsfd, dump_rtts, &r, err) : dump_rtts(&r, err);
-  if (rc < 0) {
-    free(r.v.items);
-    return rc;
-  }
-  *out = r.v.items;
-  *count = r.v.n;
-  return 0;
+  struct dump_job j = {NETLINK_SOCK_DIAG, "sock_diag dump", build_diag, on_diag, {NULL, 0, 0, sizeof **out}, NULL, 0, 0};
+  return dump_in(nsfd, &j, (void **)out, count, err);
 }

@@ -235,20 +235,36 @@ class DeleteGroupWorker : public Napi::AsyncWorker {
   crl_err err_;
 };
 
+// Run `dump(nsfd, &items, &count, &err)` in the namespace of the options object at argument
+// `arg` (none: the caller's). On success *items/*count are the malloc'd results; false means an
+// exception is pending.
+template <typename T, typename F>
+bool DumpIn(const Napi::CallbackInfo &info, size_t arg, F dump, T **items, size_t *count) {
+  Napi::Env env = info.Env();
+  crl_err err;
+  crl_err_clear(&err);
+  Napi::Object opts = info.Length() > arg && info[arg].IsObject() ? info[arg].As<Napi::Object>() : Napi::Object::New(env);
+  int nsfd = OpenNs(opts, &err);
+  if (nsfd < -1) {
+    ThrowNative(env, err);
+    return false;
+  }
+  int rc = dump(nsfd, items, count, &err);
+  if (nsfd >= 0) close(nsfd);
+  if (rc < 0) {
+    ThrowNative(env, err);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Napi::Value ListLinks(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  crl_err err;
-  crl_err_clear(&err);
-  Napi::Object opts = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
-  int nsfd = OpenNs(opts, &err);
-  if (nsfd < -1) return ThrowNative(env, err);
   crl_link_info *links = nullptr;
   size_t count = 0;
-  int rc = crl_net_links(nsfd, &links, &count, &err);
-  if (nsfd >= 0) close(nsfd);
-  if (rc < 0) return ThrowNative(env, err);
+  if (!DumpIn(info, 0, crl_net_links, &links, &count)) return env.Undefined();
   Napi::Array out = Napi::Array::New(env, count);
   for (size_t i = 0; i < count; i++) {
     const crl_link_info &l = links[i];
@@ -329,16 +345,11 @@ Napi::Value NetFilters(const Napi::CallbackInfo &info) {
   std::string link;
   if (!ArgString(info, 0, "link", &link)) return env.Undefined();
   if (info.Length() < 2 || !info[1].IsNumber()) return ThrowArgType(env, "netFilters: parent must be a number");
-  crl_err err;
-  crl_err_clear(&err);
-  Napi::Object opts = info.Length() > 2 && info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
-  int nsfd = OpenNs(opts, &err);
-  if (nsfd < -1) return ThrowNative(env, err);
+  uint32_t parent = info[1].As<Napi::Number>().Uint32Value();
   crl_filter_id *f = nullptr;
   size_t n = 0;
-  int rc = crl_net_filters(nsfd, link.c_str(), info[1].As<Napi::Number>().Uint32Value(), &f, &n, &err);
-  if (nsfd >= 0) close(nsfd);
-  if (rc < 0) return ThrowNative(env, err);
+  auto dump = [&](int nsfd, crl_filter_id **o, size_t *c, crl_err *e) { return crl_net_filters(nsfd, link.c_str(), parent, o, c, e); };
+  if (!DumpIn(info, 2, dump, &f, &n)) return env.Undefined();
   Napi::Array out = Napi::Array::New(env, n);
   for (size_t i = 0; i < n; i++) {
     Napi::Object o = Napi::Object::New(env);
@@ -355,16 +366,10 @@ Napi::Value NetQdiscs(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string link;
   if (!ArgString(info, 0, "link", &link)) return env.Undefined();
-  crl_err err;
-  crl_err_clear(&err);
-  Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-  int nsfd = OpenNs(opts, &err);
-  if (nsfd < -1) return ThrowNative(env, err);
   crl_qdisc_stats *q = nullptr;
   size_t n = 0;
-  int rc = crl_net_qdiscs(nsfd, link.c_str(), &q, &n, &err);
-  if (nsfd >= 0) close(nsfd);
-  if (rc < 0) return ThrowNative(env, err);
+  auto dump = [&](int nsfd, crl_qdisc_stats **o, size_t *c, crl_err *e) { return crl_net_qdiscs(nsfd, link.c_str(), o, c, e); };
+  if (!DumpIn(info, 1, dump, &q, &n)) return env.Undefined();
   Napi::Array out = Napi::Array::New(env, n);
   for (size_t i = 0; i < n; i++) {
     Napi::Object o = Napi::Object::New(env);
@@ -386,16 +391,9 @@ Napi::Value NetQdiscs(const Napi::CallbackInfo &info) {
 
 Napi::Value NetTcpRtts(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  crl_err err;
-  crl_err_clear(&err);
-  Napi::Object opts = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
-  int nsfd = OpenNs(opts, &err);
-  if (nsfd < -1) return ThrowNative(env, err);
   uint32_t *rtts = nullptr;
   size_t n = 0;
-  int rc = crl_net_tcp_rtts(nsfd, &rtts, &n, &err);
-  if (nsfd >= 0) close(nsfd);
-  if (rc < 0) return ThrowNative(env, err);
+  if (!DumpIn(info, 0, crl_net_tcp_rtts, &rtts, &n)) return env.Undefined();
   Napi::Array out = Napi::Array::New(env, n);
   for (size_t i = 0; i < n; i++) out.Set(static_cast<uint32_t>(i), rtts[i]);
   std::free(rtts);
