@@ -176,10 +176,13 @@ test('TCP round-trip times of a namespace\'s sockets, through sock_diag inside i
   const N = ns();
   ip(N, 'link', 'set', 'lo', 'up');
   t.deepEqual(tcpRoundTripTimes({ netns: N }), []);
-  await serveIn(N, 9000, 'x'.repeat(100_000));
-  // A client that reads and then stays connected (its end of the connection keeps an RTT).
+  // A server and a client that exchange data and stay connected (established sockets keep an RTT).
+  const server = spawn('ip', ['netns', 'exec', N, process.execPath, '-e',
+    "require('net').createServer((s)=>{s.write('x'.repeat(100000));s.on('data',()=>{})}).listen(9000,()=>console.log('up'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  procs.push(server);
+  await once(server.stdout, 'data');
   const p = spawn('ip', ['netns', 'exec', N, process.execPath, '-e',
-    "const s=require('net').connect(9000,'127.0.0.1');s.on('data',()=>{});s.on('end',()=>{console.log('done');setTimeout(()=>{},60000)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    "const s=require('net').connect(9000,'127.0.0.1');let n=0;s.on('data',(d)=>{n+=d.length;if(n>=100000){s.write('thanks');console.log('got it')}})"], { stdio: ['ignore', 'pipe', 'inherit'] });
   procs.push(p);
   await once(p.stdout, 'data');
   const rtts = tcpRoundTripTimes({ netns: N });
