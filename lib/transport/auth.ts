@@ -36,13 +36,14 @@ export interface FlagText {
 }
 
 /**
- * A flag value that is either a path or the text itself: a value with no line break that names
- * an existing file, or that looks like a path (starts with `/` or `.`), is read; anything else
- * is the text (inline JSON, or what a `file://` value was replaced with).
+ * A flag value that is either a path or the text itself. JSON (`{…}`) and text of several lines
+ * or words are the text (inline, or what a `file://` value was replaced with); a single word,
+ * a value starting with `/` or `./`, or one that names an existing file is a path, and is read.
  */
 export function readFlagText(value: string): FlagText {
   const oneLine = !/[\r\n]/.test(value);
-  const looksLikePath = oneLine && (value.startsWith('/') || value.startsWith('./') || value.startsWith('../') || existsSync(value));
+  const json = value.trimStart().startsWith('{');
+  const looksLikePath = !json && oneLine && (!/\s/.test(value.trim()) || value.startsWith('/') || value.startsWith('./') || value.startsWith('../') || existsSync(value));
   if (!looksLikePath) return { text: value, source: 'inline value' };
   try {
     return { text: readFileSync(value, 'utf8'), source: value, path: value };

@@ -83,6 +83,7 @@ test('credentials flags: a path is read (errors name it), file:// text and inlin
   t.true(loadCredentials(file('loose', `ops ${SECRET}\n`, 0o644)).readableByOthers);
   t.is(loadCredentials(`ops ${SECRET}\nfw x`).path, undefined);
   t.true(loadCredentials(`{"credentials":[{"principal":"ops","secret":"${SECRET}"}]}`).store.verify('ops', SECRET));
+  t.regex(t.throws(() => loadCredentials('relative-name'))!.message, /^relative-name: cannot be read: ENOENT/);
   const missing = join(dir, 'nope');
   t.regex(t.throws(() => loadCredentials(missing))!.message, new RegExp(`^${missing}: cannot be read: ENOENT`));
   t.is(t.throws(() => loadCredentials(file('bad', 'ops\n')))!.message, `${join(dir, 'bad')}: line 1: expected 'principal secret' (2 words), found 1 word(s)`);
