@@ -109,12 +109,14 @@ const ICMP = 1;
 const LOCALHOST = '127.0.0.1';
 /** Most actions the kernel takes in one filter (TCA_ACT_MAX_PRIO). */
 const ACTIONS_PER_FILTER = 32;
-/** Sysctls a container copies from the host (spec §1.4 step 6). */
+/**
+ * Sysctls a container copies from the host (spec §1.4 step 6): those a network namespace has
+ * its own copy of. Mesos's list also names net.core.{netdev_max_backlog,rmem_max,wmem_max} and
+ * the neighbour-table thresholds, which are global on current kernels (a namespace cannot set
+ * them), so they are left out.
+ */
 const COPIED_SYSCTLS = [
   'net/core/somaxconn',
-  'net/core/netdev_max_backlog',
-  'net/core/rmem_max',
-  'net/core/wmem_max',
   'net/ipv4/tcp_keepalive_time',
   'net/ipv4/tcp_keepalive_intvl',
   'net/ipv4/tcp_keepalive_probes',
@@ -124,9 +126,6 @@ const COPIED_SYSCTLS = [
   'net/ipv4/tcp_retries2',
   'net/ipv4/tcp_synack_retries',
   'net/ipv4/tcp_ecn',
-  'net/ipv4/neigh/default/gc_thresh1',
-  'net/ipv4/neigh/default/gc_thresh2',
-  'net/ipv4/neigh/default/gc_thresh3',
 ];
 
 interface Host {
