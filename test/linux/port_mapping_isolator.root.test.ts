@@ -1,0 +1,64 @@
+/**
+ * network/port_mapping on its own, on a real kernel, inside a test host (so the host it prepares
+ * is the test host, never this machine's namespace): a container's filters move when its ports
+ * change, ARP/ICMP copies follow the set of containers, cleanup removes its filters, and a new
+ * isolator (an agent restart) keeps a live container and removes an orphan's veth.
+ * The agent-level behaviour is in port_mapping.root.test.ts.
+ */
+import anyTest from 'ava';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nativeFeatures } from '../../lib/linux/index.ts';
+import { rootMode, rootOnly } from '../helpers/root.ts';
+import { clearLeftoverTestHosts, createTestHosts, type TestNetwork } from '../helpers/test_hosts.ts';
+
+const test = rootOnly(anyTest, nativeFeatures().networkIsolator ? rootMode() : 'skip');
+let net: TestNetwork | undefined;
+
+test.before(async () => {
+  await clearLeftoverTestHosts();
+});
+
+test.after.always(async () => {
+  await net?.destroy();
+});
+
+const PRIO = (block: number, slot: number) => 0x1000 + block * 2 + slot;
+
+test('update moves a container\'s filters, copies follow the containers, cleanup and recovery leave only the living', async (t) => {
+  net = await createTestHosts(1, { subnet: '10.81.0' });
+  const host = net.hosts[0]!;
+  host.execSync('sysctl', ['-w', 'net.ipv4.ip_local_port_range=50000 60999']);
+  const driver = join(fileURLToPath(import.meta.url), '..', 'fixtures', 'port_mapping_driver.ts');
+  const r = await host.exec(process.execPath, ['--import', 'tsx', driver], { timeoutMs: 60_000, cwd: join(fileURLToPath(import.meta.url), '..', '..', '..') });
+  const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, Record<string, unknown>>;
+  // c1 has block 32768/256 (index 128); c2 the next one (129).
+  t.true((o.afterIsolate!.eth0 as number[]).includes(PRIO(128, 0)));
+  t.true((o.afterIsolate!.lo as number[]).includes(PRIO(128, 0)));
+  t.deepEqual(o.afterIsolate!.containerLo, [0x0202, 0x0301, 0x0302]);
+  t.is((o.afterIsolate!.veths as string[]).length, 1);
+  t.regex((o.afterIsolate!.veths as string[])[0]!, /^crlt\d+ corral-container c1 32768\/256$/);
+  // After the update: slot 1 only, with filters for [31000-31001], [31500] and the ephemeral block.
+  t.true((o.afterUpdate!.eth0 as number[]).includes(PRIO(128, 1)));
+  t.false((o.afterUpdate!.eth0 as number[]).includes(PRIO(128, 0)));
+  t.is(o.afterUpdate!.filtersOnEth0, 3);
+  // Two containers: both get the ARP and ICMP copies.
+  const mirrors = o.twoContainers!.mirrorsTo as string[];
+  t.is(mirrors.length, 4);
+  t.is(new Set(mirrors).size, 2);
+  t.true((o.twoContainers!.eth0 as number[]).includes(PRIO(129, 0)));
+  t.is(typeof (o.usage as Record<string, unknown>).net_rx_packets, 'number');
+  // c1 cleaned up: its filters and its veth are gone, c2's copies stay.
+  t.false((o.afterCleanup!.eth0 as number[]).some((p) => p === PRIO(128, 0) || p === PRIO(128, 1)));
+  t.false((o.afterCleanup!.lo as number[]).some((p) => p === PRIO(128, 0) || p === PRIO(128, 1)));
+  t.is(new Set(o.afterCleanup!.mirrorsTo as string[]).size, 1);
+  t.deepEqual((o.afterCleanup!.veths as string[]).map((v) => v.split(' ')[2]), ['c2']);
+  // Restart: c2 kept and measured, the ghost's veth removed.
+  t.deepEqual((o.afterRecover!.veths as string[]).map((v) => v.split(' ')[2]), ['c2']);
+  t.true(o.afterRecover!.usage as unknown as boolean);
+  t.true((o.afterRecover!.eth0 as number[]).includes(PRIO(129, 0)));
+  // Nothing of any container is left at the end: no veth, no container filter, no copies.
+  t.deepEqual(o.afterAll!.veths, []);
+  t.deepEqual((o.afterAll!.eth0 as number[]).filter((p) => p !== 0x0300), []);
+  t.deepEqual(o.afterAll!.lo, []);
+});
