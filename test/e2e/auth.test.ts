@@ -47,6 +47,8 @@ test.before(() => {
         run_tasks: [{ principals: { values: ['web'] }, users: { values: [USER] } }, { principals: { type: 'ANY' }, users: { type: 'NONE' } }],
         teardown_frameworks: [{ principals: { values: ['ops'] }, framework_principals: { type: 'ANY' } }, { principals: { type: 'ANY' }, framework_principals: { type: 'NONE' } }],
         register_agents: [{ principals: { values: ['agent'] }, agents: { type: 'ANY' } }, { principals: { type: 'ANY' }, agents: { type: 'NONE' } }],
+        reserve_resources: [{ principals: { values: ['ops'] }, roles: { values: ['web'] } }, { principals: { type: 'ANY' }, roles: { type: 'NONE' } }],
+        unreserve_resources: [{ principals: { values: ['ops'] }, reserver_principals: { values: ['ops'] } }, { principals: { type: 'ANY' }, reserver_principals: { type: 'NONE' } }],
       }),
     ),
   };
@@ -157,6 +159,31 @@ test('operator endpoints: 401 without credentials, /health open, teardown only a
   t.true(c.master!.master.frameworks.has(s.frameworkId));
   t.is((await teardown(basic('ops'))).status, 200);
   t.false(c.master!.master.frameworks.has(s.frameworkId));
+});
+
+test('operator reserve/unreserve: 401 without credentials, the reservation principal must be the caller (400), ACLs deny (403) or allow (202)', async (t) => {
+  const c = await secured(t);
+  const agentId = c.master!.master.agents.keys().next().value!;
+  const cpus = (principal: string, role = 'web') => JSON.stringify([{ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, role, reservation: { principal } }]);
+  const post = (path: string, form: Record<string, string>, headers: Record<string, string>) =>
+    request(c.url(path), { headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form).toString() });
+  const anon = await post('/master/reserve', { slaveId: agentId, resources: cpus('ops') }, {});
+  t.is(anon.status, 401);
+  t.is(anon.headers['www-authenticate'], 'Basic realm="mesos-master-readwrite"');
+  t.is((await post('/master/reserve', { slaveId: agentId, resources: cpus('ops') }, basic('web'))).status, 400, "web may not reserve in ops's name");
+  const denied = await post('/master/reserve', { slaveId: agentId, resources: cpus('web') }, basic('web'));
+  t.is(denied.status, 403);
+  t.is(denied.text, "Not authorized: principal 'web' may not reserve resources for role 'web'");
+  t.is((await post('/master/reserve', { slaveId: agentId, resources: cpus('ops', 'db') }, basic('ops'))).status, 403, 'ops may reserve only for web');
+  const reservedCpus = async () => (await request(c.url('/master/slaves'), { method: 'GET', headers: basic('ops') })).json().slaves[0].reserved_resources.web?.cpus ?? 0;
+  t.is(await reservedCpus(), 0);
+  const ok = await post('/master/reserve', { slaveId: agentId, resources: cpus('ops') }, basic('ops'));
+  t.is(ok.status, 202, ok.text);
+  t.is(await reservedCpus(), 1);
+  t.is((await post('/master/unreserve', { slaveId: agentId, resources: cpus('ops') }, basic('web'))).status, 403);
+  t.is(await reservedCpus(), 1);
+  t.is((await post('/master/unreserve', { slaveId: agentId, resources: cpus('ops') }, basic('ops'))).status, 202);
+  t.is(await reservedCpus(), 0);
 });
 
 // ---------------------------------------------------------------------------------------------
