@@ -319,9 +319,10 @@ test.serial('each container has its own aligned ephemeral block from the pool; a
   await teardown(p0);
 });
 
-test.serial("outbound connections from a container work, from a port of the container's own block", async (t) => {
+test.serial("outbound connections from a container work, from a port of the container's own block; ICMP too", async (t) => {
   const { b, dir } = world();
-  const o = await launch('out', `${NODE} ${dir}/connect.cjs ${b.address} 9000 ${out('out.json')}; sleep 600`, 'cpus:0.1;mem:64;ports:[31004-31004]');
+  const ping = `ping -c 1 -W 5 ${b.address} > ${out('ping.tmp')} 2>&1; echo "exit $?" >> ${out('ping.tmp')}; mv ${out('ping.tmp')} ${out('ping.txt')}`;
+  const o = await launch('out', `${NODE} ${dir}/connect.cjs ${b.address} 9000 ${out('out.json')}; ${ping}; sleep 600`, 'cpus:0.1;mem:64;ports:[31004-31004]');
   const r = await readResult('out.json');
   t.is(r.reply, 'outside', JSON.stringify(r));
   const [lo, hi] = parseRange(r.range);
@@ -329,6 +330,10 @@ test.serial("outbound connections from a container work, from a port of the cont
   t.true(lo >= EPHEMERAL[0] && hi <= EPHEMERAL[1], `block ${r.range} inside the pool`);
   // B saw the connection come from A's address and that port.
   t.truthy(await world().outside.waitFor(new RegExp(`peer (?:::ffff:)?${world().a.address.replace(/\./g, '\\.')}:${r.localPort}\\b`)));
+  // An echo request out and its reply back (copied to every container by the host's eth0).
+  const pinged = await until('ping.txt written by the task', () => (existsSync(out('ping.txt')) ? readFileSync(out('ping.txt'), 'utf8') : undefined));
+  t.regex(pinged, /1 received/);
+  t.regex(pinged, /exit 0/);
   await teardown(o);
 });
 
