@@ -27,6 +27,7 @@ export {
   TC_H_INGRESS,
   TC_H_ROOT,
   applyNetSteps,
+  applyNetStepsAsync,
   defaultRoute,
   deleteLinkGroup,
   ipv4Addresses,

@@ -63,6 +63,12 @@ export function applyNetSteps(target: NetApplyTarget, steps: readonly NetStep[])
   binding().netApply({ ...target, steps });
 }
 
+/** The same off the JS thread (a libuv pool thread; namespace steps on a private thread). */
+export function applyNetStepsAsync(target: NetApplyTarget, steps: readonly NetStep[]): Promise<void> {
+  const b = binding();
+  return new Promise((resolve, reject) => b.netApply({ ...target, steps }, (e) => (e ? reject(e) : resolve())));
+}
+
 /** Delete every link of `group` in the caller's namespace in one request, off the JS thread. */
 export function deleteLinkGroup(group: number): Promise<void> {
   const b = binding();

@@ -1,6 +1,7 @@
 // Network configuration (network isolator build only):
 //   listLinks({netns?: name, pid?: number}) -> [{index, name, kind, up, loopback, mtu, group, mac, stats}]
-//   netApply({pid?, netns?, host?: {pid?, netns?}, steps: Step[]}) -> undefined; throws NativeError naming the failed step
+//   netApply({pid?, netns?, host?: {pid?, netns?}, steps: Step[]}, callback?) -> undefined; throws NativeError
+//     naming the failed step, or with a callback runs on a worker thread and calls back (err | null)
 //   netDeleteLinkGroup(group, callback(err | null)) -> undefined (runs on a worker thread)
 //   netFilters(link, parent, {pid?, netns?}) -> [{prio, protocol, handle}]
 //   netTcpRtts({pid?, netns?}) -> [rtt microseconds of each IPv4 TCP socket with one]
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -213,10 +215,14 @@ std::string MacString(const unsigned char *m) {
   return b;
 }
 
-class DeleteGroupWorker : public Napi::AsyncWorker {
+// Runs `work` on a libuv pool thread (never setns there: namespace steps get a private thread
+// of their own in the core) and calls back (err | null) on the JS thread.
+class CallWorker : public Napi::AsyncWorker {
  public:
-  DeleteGroupWorker(Napi::Function cb, uint32_t group) : Napi::AsyncWorker(cb), group_(group) { crl_err_clear(&err_); }
-  void Execute() override { rc_ = crl_net_delete_group(group_, &err_); }
+  CallWorker(Napi::Function cb, std::function<int(crl_err *)> work) : Napi::AsyncWorker(cb), work_(std::move(work)) {
+    crl_err_clear(&err_);
+  }
+  void Execute() override { rc_ = work_(&err_); }
   void OnOK() override {
     Napi::Env env = Env();
     if (rc_ < 0) {
@@ -230,7 +236,7 @@ class DeleteGroupWorker : public Napi::AsyncWorker {
   }
 
  private:
-  uint32_t group_;
+  std::function<int(crl_err *)> work_;
   int rc_ = 0;
   crl_err err_;
 };
@@ -318,16 +324,23 @@ Napi::Value NetApply(const Napi::CallbackInfo &info) {
     if (host_nsfd >= 0) close(host_nsfd);
     return ThrowNative(env, err);
   }
-  size_t failed = 0;
-  int rc = crl_net_apply(host_nsfd, nsfd, steps.data(), steps.size(), &failed, &err);
-  if (nsfd >= 0) close(nsfd);
-  if (host_nsfd >= 0) close(host_nsfd);
-  if (rc < 0) {
-    // Name the step: "op: step N: detail".
-    std::string detail = "step " + std::to_string(failed) + ": " + err.detail;
-    std::snprintf(err.detail, sizeof err.detail, "%s", detail.c_str());
-    return ThrowNative(env, err);
+  auto work = [host_nsfd, nsfd, steps = std::move(steps)](crl_err *e) {
+    size_t failed = 0;
+    int rc = crl_net_apply(host_nsfd, nsfd, steps.data(), steps.size(), &failed, e);
+    if (nsfd >= 0) close(nsfd);
+    if (host_nsfd >= 0) close(host_nsfd);
+    if (rc < 0) {
+      // Name the step: "op: step N: detail".
+      std::string detail = "step " + std::to_string(failed) + ": " + e->detail;
+      std::snprintf(e->detail, sizeof e->detail, "%s", detail.c_str());
+    }
+    return rc;
+  };
+  if (info.Length() > 1 && info[1].IsFunction()) {
+    (new CallWorker(info[1].As<Napi::Function>(), std::move(work)))->Queue();
+    return env.Undefined();
   }
+  if (work(&err) < 0) return ThrowNative(env, err);
   return env.Undefined();
 }
 
@@ -335,8 +348,8 @@ Napi::Value NetDeleteLinkGroup(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction())
     return ThrowArgType(env, "netDeleteLinkGroup(group, callback)");
-  auto *w = new DeleteGroupWorker(info[1].As<Napi::Function>(), info[0].As<Napi::Number>().Uint32Value());
-  w->Queue();
+  uint32_t group = info[0].As<Napi::Number>().Uint32Value();
+  (new CallWorker(info[1].As<Napi::Function>(), [group](crl_err *e) { return crl_net_delete_group(group, e); }))->Queue();
   return env.Undefined();
 }
 

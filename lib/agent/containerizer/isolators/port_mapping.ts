@@ -44,6 +44,7 @@ import {
   TC_H_INGRESS,
   TC_H_ROOT,
   applyNetSteps,
+  applyNetStepsAsync,
   defaultRoute,
   deleteLinkGroup,
   ipv4Addresses,
@@ -215,6 +216,8 @@ export class PortMappingIsolator implements Isolator {
   private readonly usedBlocks = new Set<number>();
   private mirrorSlot: 0 | 1 = 0;
   private mirrorsInstalled = false;
+  /** Rewrites of the ARP/ICMP copies, one at a time. */
+  private mirrorChain: Promise<void> = Promise.resolve();
   private linkCache: { at: number; links: Map<string, LinkInfo> } | undefined;
   private deleteTimer: NodeJS.Timeout | undefined;
   private deleting: Promise<void> = Promise.resolve();
@@ -413,15 +416,22 @@ export class PortMappingIsolator implements Isolator {
       ...this.hostPortFilters(h, c, 0),
       { kind: 'linkSet', link: c.veth, up: true },
     ];
-    applyNetSteps({ pid }, steps);
-    this.installMirrors(h);
+    await applyNetStepsAsync({ pid }, steps);
+    await this.refreshMirrors(h);
+  }
+
+  /** Rewrite the ARP/ICMP copies for the containers there are now, after any rewrite under way. */
+  private refreshMirrors(h: Host): Promise<void> {
+    const run = this.mirrorChain.then(() => this.installMirrors(h));
+    this.mirrorChain = run.catch(() => undefined);
+    return run;
   }
 
   /**
    * The ARP and ICMP copies to every container: the new set is added in the other slot before
    * the old one goes (no moment without them). The first time, both slots are cleared first.
    */
-  private installMirrors(h: Host): void {
+  private async installMirrors(h: Host): Promise<void> {
     const veths = [...this.containers.values()].map((c) => c.veth);
     const fresh = !this.mirrorsInstalled;
     const next: 0 | 1 = fresh ? 0 : this.mirrorSlot === 0 ? 1 : 0;
@@ -441,7 +451,7 @@ export class PortMappingIsolator implements Isolator {
       );
     }
     if (!fresh) steps.push(...drop(this.mirrorSlot));
-    applyNetSteps({}, steps);
+    await applyNetStepsAsync({}, steps);
     this.mirrorSlot = next;
     this.mirrorsInstalled = veths.length > 0;
   }
@@ -456,7 +466,7 @@ export class PortMappingIsolator implements Isolator {
     const oldSlot = c.slot;
     const newSlot: 0 | 1 = oldSlot === 0 ? 1 : 0;
     c.ports = ports;
-    applyNetSteps({ pid: c.pid }, [
+    await applyNetStepsAsync({ pid: c.pid }, [
       ...this.hostPortFilters(h, c, newSlot),
       ...this.deleteHostPortFilters(h, c, oldSlot),
       ...[PRIO_NORMAL, PRIO_LOW].map((prio): NetStep => ({ kind: 'filtersDelete', link: c.veth, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, ignoreMissing: true })),
@@ -539,30 +549,27 @@ export class PortMappingIsolator implements Isolator {
     }
     const c = this.containers.get(containerId);
     if (!c) return;
-    const h = this.init();
-    this.removeContainer(h, c);
+    await this.removeContainer(this.init(), c);
   }
 
   /** Every step attempted; failures reported together at the end. */
-  private removeContainer(h: Host, c: NetContainer): void {
+  private async removeContainer(h: Host, c: NetContainer): Promise<void> {
     const errors: string[] = [];
-    const attempt = (what: string, steps: NetStep[]): void => {
+    const attempt = async (what: string, run: () => Promise<void>): Promise<void> => {
       try {
-        applyNetSteps({}, steps);
+        await run();
       } catch (e) {
         errors.push(`${what}: ${describeError(e)}`);
       }
     };
-    attempt('removing its eth0/lo filters', [...this.deleteHostPortFilters(h, c, 0), ...this.deleteHostPortFilters(h, c, 1)]);
     this.containers.delete(c.containerId);
+    await attempt('removing its eth0/lo filters', () => applyNetStepsAsync({}, [...this.deleteHostPortFilters(h, c, 0), ...this.deleteHostPortFilters(h, c, 1)]));
     this.usedBlocks.delete(c.ephemeral.base);
-    try {
-      this.installMirrors(h);
-    } catch (e) {
-      errors.push(`rewriting the ARP/ICMP copies: ${describeError(e)}`);
-    }
+    await attempt('rewriting the ARP/ICMP copies', () => this.refreshMirrors(h));
     // The veth goes with the namespace; a host end still here waits in the doomed group.
-    attempt('moving its veth to the deletion group', [{ kind: 'linkSet', link: c.veth, up: false, group: this.doomedGroup, ignoreMissing: true }]);
+    await attempt('moving its veth to the deletion group', () =>
+      applyNetStepsAsync({}, [{ kind: 'linkSet', link: c.veth, up: false, group: this.doomedGroup, ignoreMissing: true }]),
+    );
     this.linkCache = undefined;
     this.scheduleDeletion();
     if (errors.length > 0) {
@@ -631,9 +638,9 @@ export class PortMappingIsolator implements Isolator {
       return { kind: 'filtersDelete', link: link!, parent: INGRESS_HANDLE, prio: Number(prio), protocol: ETH_P_IP, ignoreMissing: true };
     });
     for (const o of orphans) steps.push({ kind: 'linkSet', link: o.veth, up: false, group: this.doomedGroup, ignoreMissing: true });
-    applyNetSteps({}, steps);
+    await applyNetStepsAsync({}, steps);
     this.mirrorsInstalled = false; // rebuilt from scratch
-    this.installMirrors(h);
+    await this.refreshMirrors(h);
     if (orphans.length > 0) {
       this.opts.logger?.info({ veths: orphans.map((o) => o.veth) }, 'network/port_mapping: removing the networks of containers that are gone');
       this.scheduleDeletion();
