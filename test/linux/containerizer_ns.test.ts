@@ -18,14 +18,14 @@ test.after.always(() => runs.cleanup());
 
 test('an unknown namespace is refused with exit 125, naming it; nothing is recorded', (t) => {
   const r = runs.fresh();
-  const p = spawnSync(containerizerPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--namespaces', 'pid,net', '--', 'true'], { encoding: 'utf8' });
+  const p = spawnSync(containerizerPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--namespaces', 'pid,uts', '--', 'true'], { encoding: 'utf8' });
   t.is(p.status, 125);
-  t.regex(p.stderr, /--namespaces: unknown namespace 'net' \(pid, mount\)/);
+  t.regex(p.stderr, /--namespaces: unknown namespace 'uts' \(pid, mount, net\)/);
   t.false(existsSync(join(r.runDir, 'pids')));
 });
 
 test('--namespaces is in the usage text', (t) => {
   const p = spawnSync(containerizerPath(), ['--help'], { encoding: 'utf8' });
   t.is(p.status, 0);
-  t.regex(p.stdout, /\[--namespaces pid,mount\]/);
+  t.regex(p.stdout, /\[--namespaces pid,mount,net\]/);
 });

@@ -154,7 +154,8 @@ test('the Linux launcher on v2 (fake tree): the cgroup is the container; destroy
 test('--isolation: known names in order, each once; the launcher it needs', (t) => {
   t.deepEqual(parseIsolation('cgroups/mem, cgroups/cpu,namespaces/pid'), ['cgroups/mem', 'cgroups/cpu', 'namespaces/pid']);
   t.deepEqual(parseIsolation(''), []);
-  t.throws(() => parseIsolation('posix/cpu,network/port_mapping'), { message: /--isolation: unknown or unsupported isolator 'network\/port_mapping'/ });
+  t.throws(() => parseIsolation('posix/cpu,network/cni'), { message: /--isolation: unknown or unsupported isolator 'network\/cni'/ });
+  t.true(needsLinuxLauncher(['network/port_mapping']));
   t.throws(() => parseIsolation('posix/cpu,posix/cpu'), { message: /listed twice/ });
   t.false(needsLinuxLauncher(['posix/cpu', 'posix/mem']));
   t.true(needsLinuxLauncher(['posix/cpu', 'cgroups/mem']));

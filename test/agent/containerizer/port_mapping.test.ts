@@ -7,6 +7,8 @@ import { CorralError } from '../../../lib/common/errors.ts';
 import { validatePortMappingOptions, type PortMappingOptions } from '../../../lib/agent/containerizer/isolators/port_mapping.ts';
 import { parseFlags } from '../../../lib/common/flags.ts';
 import { agentFlags } from '../../../lib/agent/flags.ts';
+import { createContainerizer } from '../../../lib/agent/containerizer/factory.ts';
+import { nativeFeatures } from '../../../lib/linux/index.ts';
 
 const ok: PortMappingOptions = {
   ports: [{ begin: 31000, end: 32000 }],
@@ -41,3 +43,11 @@ test('agent flags: --ephemeral_ports_per_container must be a power of two of at 
   t.is(parsed.values.egress_rate_limit_per_container, 1250 * 1024);
   t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--ephemeral_ports_per_container=100'], env: {} }), { message: /ephemeral_ports_per_container.*power of 2/ });
 });
+
+if (!nativeFeatures().networkIsolator) {
+  test('default build: --isolation=network/port_mapping is refused at start, saying how to rebuild', (t) => {
+    const e = t.throws(() => createContainerizer({ isolation: 'posix/cpu,network/port_mapping', network: ok }), { instanceOf: CorralError });
+    t.is(e?.code, 'ISOLATION_UNAVAILABLE');
+    t.regex(e?.message ?? '', /network\/port_mapping: .*rebuild with `npm run build:native:netiso`/);
+  });
+}
