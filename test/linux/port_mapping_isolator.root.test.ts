@@ -61,4 +61,7 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   t.deepEqual(o.afterAll!.veths, []);
   t.deepEqual((o.afterAll!.eth0 as number[]).filter((p) => p !== 0x0300), []);
   t.deepEqual(o.afterAll!.lo, []);
+  // Limits: HTB + pfifo leaf at both ends, at the rates asked (10 and 20 Mbit/s).
+  t.like(o.limits, { egressQdiscs: 2, ingressQdiscs: 2, egressRate: '10Mbit', ingressRate: '20Mbit' });
+  t.deepEqual(o.limits!.bwLimit, ['bw_limit', 'ingress_bw_limit']);
 });
