@@ -464,6 +464,24 @@ export class Agent {
       );
     }
     const problems = [...state.problems];
+    // The update streams, all read at once (through the thread pool; one after another they
+    // took most of a 1,000-task recovery). A damaged one: under --strict=false it is moved aside
+    // (so that new updates start a clean one) and the task's state is what the container says.
+    const recoverable = state.runs.filter((r) => r.framework?.checkpoint && r.executor);
+    const latestOf = new Map<string, TaskStatus | undefined>();
+    await Promise.all(
+      recoverable.flatMap((run) =>
+        run.tasks.map(async (t) => {
+          try {
+            latestOf.set(t.updatesFile, await this.updates.recover(run.frameworkId, t.info.taskId, t.updatesFile));
+          } catch (e) {
+            problems.push(`${t.updatesFile}: ${describeError(e)}`);
+            this.log.warn({ path: t.updatesFile, err: describeError(e) }, 'cannot read a checkpoint; skipping it');
+            if (!strict) await rename(t.updatesFile, `${t.updatesFile}.damaged`).catch(() => {});
+          }
+        }),
+      ),
+    );
     const attach: [AgentFramework, ExecutorRecord][] = [];
     const orphans: string[] = [];
     const runs = new Map<string, RecoveredRun>();
@@ -487,16 +505,7 @@ export class Agent {
       const name = info?.name ?? `Command Executor (Task: ${first?.taskId ?? run.executorId}) (Command: ${cmd?.shell ? `sh -c '${cmd.value ?? ''}'` : (cmd?.value ?? '')})`;
       const ex = new ExecutorRecord(run.executorId, fw.id, run.containerId, paths.sandbox(state.agentId, fw.id, run.executorId, run.containerId), info, resources, name, info?.source ?? run.executorId);
       for (const t of run.tasks) {
-        let latest: TaskStatus | undefined;
-        try {
-          latest = await this.updates.recover(fw.id, t.info.taskId, t.updatesFile);
-        } catch (e) {
-          // A damaged update stream: under --strict=false it is moved aside (so that new
-          // updates start a clean one) and the task's state is what the container says.
-          problems.push(`${t.updatesFile}: ${describeError(e)}`);
-          this.log.warn({ path: t.updatesFile, err: describeError(e) }, 'cannot read a checkpoint; skipping it');
-          if (!strict) await rename(t.updatesFile, `${t.updatesFile}.damaged`).catch(() => {});
-        }
+        const latest = latestOf.get(t.updatesFile);
         const rec = new AgentTaskRecord(t.info, fw.id, ex.id);
         rec.state = latest?.state ?? 'TASK_STAGING';
         if (isTerminal(rec.state) && !this.updates.hasPending(fw.id, t.info.taskId)) ex.completedTasks.push(rec);

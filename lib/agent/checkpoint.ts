@@ -3,6 +3,7 @@
  * fsync, rename, fsync of the directory) and append-only record logs (RecordIO-framed JSON)
  * whose torn last record, left by a crash, is dropped and truncated away on recovery.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, symlink, truncate, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CorralError } from '../common/errors.ts';
@@ -45,6 +46,22 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+  return parseCheckpoint<T>(path, text);
+}
+
+/** readJson with a synchronous read (recovery reads thousands of small files at start). */
+export function readJsonSync<T>(path: string): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  return parseCheckpoint<T>(path, text);
+}
+
+function parseCheckpoint<T>(path: string, text: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (e) {

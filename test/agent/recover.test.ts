@@ -30,6 +30,15 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }) {
   return { dir, containerizer, make };
 }
 
+/** A first agent run: registered as S0, the tasks launched, then the agent dies (its containers go on). */
+async function firstRun(s: Awaited<ReturnType<typeof setup>>, tasks: readonly (readonly [string, FrameworkInfo])[], extra: Partial<AgentOptions> = {}): Promise<void> {
+  const first = s.make(extra);
+  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
+  for (const [id, fw] of tasks) await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: fw.id!, frameworkInfo: fw, task: task(id) });
+  await first.agent.stop();
+  s.containerizer.abandon();
+}
+
 test('a restarted agent keeps its id, re-attaches to running tasks, resends what was not acknowledged, and stops orphans', async (t) => {
   const { containerizer, make } = await setup(t);
   const first = make();
@@ -82,12 +91,9 @@ test('an agent whose resources changed refuses to recover, naming the checkpoint
 });
 
 test('with --strict=false a damaged checkpoint is reported with its path and skipped', async (t) => {
-  const { make, dir, containerizer } = await setup(t);
-  const first = make();
-  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
-  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('t1') });
-  await first.agent.stop();
-  containerizer.abandon();
+  const s = await setup(t);
+  const { make, dir } = s;
+  await firstRun(s, [['t1', fwInfo(true)]]);
   const p = new AgentPaths(dir).frameworkInfoFile('S0', 'F1');
   await writeFile(p, '{"user": "nob');
   const second = make({ strict: false });
@@ -99,12 +105,9 @@ test('with --strict=false a damaged checkpoint is reported with its path and ski
 });
 
 test('under --strict (the default) a damaged checkpoint stops the recovery, naming it, before any container is touched', async (t) => {
-  const { make, dir, containerizer } = await setup(t);
-  const first = make();
-  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
-  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('t1') });
-  await first.agent.stop();
-  containerizer.abandon();
+  const s = await setup(t);
+  const { make, dir, containerizer } = s;
+  await firstRun(s, [['t1', fwInfo(true)]]);
   const paths = new AgentPaths(dir);
   const c = containerizer.launched[0]!;
   const updates = paths.taskUpdatesFile('S0', 'F1', 't1', c.containerId, 't1');
@@ -128,13 +131,9 @@ test('under --strict (the default) a damaged checkpoint stops the recovery, nami
 });
 
 test('--recover=cleanup kills every container of the last run, waits for them, and forgets the agent id', async (t) => {
-  const { make, dir, containerizer } = await setup(t);
-  const first = make();
-  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
-  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('a') });
-  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F2', frameworkInfo: fwInfo(false, 'F2'), task: task('orphan') });
-  await first.agent.stop();
-  containerizer.abandon();
+  const s = await setup(t);
+  const { make, dir, containerizer } = s;
+  await firstRun(s, [['a', fwInfo(true)], ['orphan', fwInfo(false, 'F2')]]);
   const [a, orphan] = containerizer.launched;
   const second = make({ recoverMode: 'cleanup', bootId: 'boot-1' });
   const report = await second.agent.recover();
@@ -176,12 +175,9 @@ test('after a reboot (a new boot id) nothing of the last run is recovered and th
 });
 
 test('a recovered container is handed its resources, so its limits can be reported', async (t) => {
-  const { make, containerizer } = await setup(t);
-  const first = make();
-  await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
-  await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(true), task: task('t1') });
-  await first.agent.stop();
-  containerizer.abandon();
+  const s = await setup(t);
+  const { make, containerizer } = s;
+  await firstRun(s, [['t1', fwInfo(true)]]);
   const seen: RecoveredRun[] = [];
   const recover = containerizer.recover.bind(containerizer);
   containerizer.recover = (runs) => {

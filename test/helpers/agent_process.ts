@@ -58,10 +58,10 @@ export class AgentProcess {
     });
   }
 
-  /** `corral agent <args>`, with no CORRAL_/MESOS_ variables of ours leaking in. */
-  static start(args: readonly string[]): AgentProcess {
+  /** `corral agent <args>`, with no CORRAL_/MESOS_ variables of ours leaking in; `nodeArgs` go to node (e.g. --cpu-prof). */
+  static start(args: readonly string[], nodeArgs: readonly string[] = []): AgentProcess {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS)_/.test(k)));
-    const child = spawn(process.execPath, [...CORRAL, 'agent', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, ...CORRAL, 'agent', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
     return new AgentProcess(child);
   }
 

@@ -276,31 +276,38 @@ export class PosixContainerizer implements Containerizer {
    */
   async recover(runs: readonly RecoveredRun[]): Promise<Map<string, Container>> {
     const out = new Map<string, Container>();
-    let stats: Awaited<ReturnType<typeof allProcStats>> | undefined;
     const live: { w: Watched; rec: RecoveredContainer }[] = [];
     const ended = (run: RecoveredRun, t: Termination): void => {
       out.set(run.containerId, { containerId: run.containerId, pid: 0, termination: this.tearDownEnded(run.containerId, t) });
     };
+    // Every run's records read at once (one after another they cost most of a 1,000-container
+    // recovery), and the process table once, meanwhile, to find each supervisor's command.
+    const fresh = runs.filter((r) => !this.containers.has(r.containerId));
+    const statsRead = fresh.length > 0 ? allProcStats() : Promise.resolve([]);
+    const records = await Promise.all(
+      fresh.map(async (run): Promise<{ end: Termination } | { pid: number; startTime: number }> => {
+        const recorded = await this.recordedEnd(run.runDir);
+        if (recorded) return { end: recorded };
+        try {
+          const rec = await readPidRecord(run.runDir);
+          return rec ?? { end: vanished(`no supervisor was recorded in ${run.runDir} and no exit status`) };
+        } catch (e) {
+          return { end: vanished(describeError(e)) };
+        }
+      }),
+    );
+    const childOf = new Map<number, number>();
+    for (const st of await statsRead) if (!childOf.has(st.ppid)) childOf.set(st.ppid, st.pid);
+    const recordOf = new Map(fresh.map((r, i) => [r.containerId, records[i]!]));
     for (const run of runs) {
       const known = this.containers.get(run.containerId);
-      if (known) {
-        out.set(run.containerId, { containerId: run.containerId, pid: known.pid, termination: known.termination });
+      const rec = recordOf.get(run.containerId);
+      if (known || !rec) {
+        if (known) out.set(run.containerId, { containerId: run.containerId, pid: known.pid, termination: known.termination });
         continue;
       }
-      const recorded = await this.recordedEnd(run.runDir);
-      if (recorded) {
-        ended(run, recorded);
-        continue;
-      }
-      let rec;
-      try {
-        rec = await readPidRecord(run.runDir);
-      } catch (e) {
-        ended(run, vanished(describeError(e)));
-        continue;
-      }
-      if (!rec) {
-        ended(run, vanished(`no supervisor was recorded in ${run.runDir} and no exit status`));
+      if ('end' in rec) {
+        ended(run, rec.end);
         continue;
       }
       const w = this.track(run.containerId, run.runDir, rec.pid, rec.startTime, run.resources && limitsOf(run.resources));
@@ -309,8 +316,7 @@ export class PosixContainerizer implements Containerizer {
         await this.check(w);
         continue;
       }
-      stats ??= await allProcStats();
-      w.childPid = stats.find((s) => s.ppid === rec.pid)?.pid;
+      w.childPid = childOf.get(rec.pid);
       live.push({
         w,
         rec: {
