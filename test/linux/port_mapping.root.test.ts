@@ -219,6 +219,11 @@ function filterNodes(h: TestHost, dev: string): string[] {
   return nodes.sort();
 }
 
+/** Links and ingress filters of host `h` (for failure messages). */
+function netDump(h: TestHost): string {
+  return [h.execSync('ip', ['-o', 'link', 'show']), ...['eth0', 'lo'].map((d) => `${d}:\n${h.execSync('tc', ['filter', 'show', 'dev', d, 'ingress'])}`)].join('\n');
+}
+
 function linkNames(h: TestHost): string[] {
   return h.execSync('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
 }
@@ -319,10 +324,11 @@ test.serial('each container has its own aligned ephemeral block from the pool; a
   await teardown(p0);
 });
 
-test.serial("outbound connections from a container work, from a port of the container's own block; ICMP too", async (t) => {
+test.serial("outbound connections from a container work, from a port of the container's own block; ICMP too; and to another container at the host's address or 127.0.0.1", async (t) => {
   const { b, dir } = world();
   const ping = `ping -c 1 -W 5 ${b.address} > ${out('ping.tmp')} 2>&1; echo "exit $?" >> ${out('ping.tmp')}; mv ${out('ping.tmp')} ${out('ping.txt')}`;
-  const o = await launch('out', `${NODE} ${dir}/connect.cjs ${b.address} 9000 ${out('out.json')}; ${ping}; sleep 600`, 'cpus:0.1;mem:64;ports:[31004-31004]');
+  const peers = `${NODE} ${dir}/connect.cjs ${world().a.address} 31002 ${out('to-c2-host.json')}; ${NODE} ${dir}/connect.cjs 127.0.0.1 31002 ${out('to-c2-lo.json')}`;
+  const o = await launch('out', `${NODE} ${dir}/connect.cjs ${b.address} 9000 ${out('out.json')}; ${ping}; ${peers}; sleep 600`, 'cpus:0.1;mem:64;ports:[31004-31004]');
   const r = await readResult('out.json');
   t.is(r.reply, 'outside', JSON.stringify(r));
   const [lo, hi] = parseRange(r.range);
@@ -334,6 +340,10 @@ test.serial("outbound connections from a container work, from a port of the cont
   const pinged = await until('ping.txt written by the task', () => (existsSync(out('ping.txt')) ? readFileSync(out('ping.txt'), 'utf8') : undefined));
   t.regex(pinged, /1 received/);
   t.regex(pinged, /exit 0/);
+  // Another container of the same host, at the host's address and at 127.0.0.1 (spec §1.7:
+  // through the host's lo, steered by destination port).
+  t.is((await readResult('to-c2-host.json')).reply, 'c2');
+  t.is((await readResult('to-c2-lo.json')).reply, 'c2');
   await teardown(o);
 });
 
@@ -376,9 +386,14 @@ test.serial('the egress limit holds (iperf3 to B: within ±10% of 10 and 100 Mbi
 
 test.serial('after the agent is killed with SIGKILL and started again, the containers still serve and are tracked', async (t) => {
   const wd = world();
+  const before = await probe(wd.a.address, 31001);
+  if (before !== 'c1') t.log(`before the kill:\n${netDump(wd.a)}`);
+  t.is(before, 'c1', 'served before the agent is killed');
   await wd.agentA.signalAlone('SIGKILL');
   // Still served while the agent is down.
-  t.is(await probe(wd.a.address, 31001), 'c1');
+  const down = await probe(wd.a.address, 31001);
+  if (down !== 'c1') t.log(`after the kill:\n${netDump(wd.a)}`);
+  t.is(down, 'c1', 'served while the agent is down');
   wd.agentA = daemon(wd.a, wd.agentArgsA);
   await until('agent A active again', async () => ((await activeAgents()).length === 2 ? true : undefined), 60_000, 200).catch((e) => {
     throw new Error(`${(e as Error).message}\nagent A:\n${wd.agentA.stderr().slice(-4000)}`);
