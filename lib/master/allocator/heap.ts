@@ -10,8 +10,11 @@ export interface HeapItem {
 
 export class IndexedHeap<T extends HeapItem> {
   private readonly items: T[] = [];
-  // Scratch arrays for walk(), reused to avoid allocation on the hot path.
+  // Scratch min-heap of indices for walk(), reused to avoid allocation on the hot path. Its
+  // size is counted apart: emptying a JS array (length = 0, or popping its last item) gives its
+  // storage back, and the next walk would allocate it again.
   private readonly frontier: number[] = [];
+  private fSize = 0;
 
   constructor(private readonly less: (a: T, b: T) => boolean) {}
 
@@ -70,20 +73,19 @@ export class IndexedHeap<T extends HeapItem> {
     const items = this.items;
     if (items.length === 0 || visit(items[0]!) || items.length === 1) return;
     // Best-first expansion of the heap tree through a small min-heap of indices.
-    const f = this.frontier;
     // Walks of different heaps may nest (roles, then a role's frameworks); a heap's own walk
     // never does, so its frontier starts empty.
-    f.length = 0;
+    this.fSize = 0;
     this.pushF(1);
     if (items.length > 2) this.pushF(2);
-    while (f.length > 0) {
+    while (this.fSize > 0) {
       const idx = this.popF();
       if (visit(items[idx]!)) break;
       const l = 2 * idx + 1;
       if (l < items.length) this.pushF(l);
       if (l + 1 < items.length) this.pushF(l + 1);
     }
-    f.length = 0;
+    this.fSize = 0;
   }
 
   private lessAt(a: number, b: number): boolean {
@@ -92,8 +94,8 @@ export class IndexedHeap<T extends HeapItem> {
 
   private pushF(idx: number): void {
     const f = this.frontier;
-    let i = f.length;
-    f.push(idx);
+    let i = this.fSize++;
+    f[i] = idx;
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!this.lessAt(f[i]!, f[p]!)) break;
@@ -107,16 +109,16 @@ export class IndexedHeap<T extends HeapItem> {
   private popF(): number {
     const f = this.frontier;
     const top = f[0]!;
-    const last = f.pop()!;
-    if (f.length > 0) {
-      f[0] = last;
+    const n = --this.fSize;
+    if (n > 0) {
+      f[0] = f[n]!;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
-        if (l < f.length && this.lessAt(f[l]!, f[m]!)) m = l;
-        if (r < f.length && this.lessAt(f[r]!, f[m]!)) m = r;
+        if (l < n && this.lessAt(f[l]!, f[m]!)) m = l;
+        if (r < n && this.lessAt(f[r]!, f[m]!)) m = r;
         if (m === i) break;
         const t = f[i]!;
         f[i] = f[m]!;

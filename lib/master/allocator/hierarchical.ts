@@ -27,6 +27,8 @@ interface Filter {
 
 /** Scalar amounts per dimension, in thousandths (exact arithmetic). */
 type Vec = number[];
+/** The vector of nothing; like every vector kept for the walk, only ever read. */
+const NO_VEC: Vec = [];
 
 /**
  * One role's free reservation on an agent, with what the walk needs precomputed. Owned by that
@@ -47,6 +49,17 @@ interface ReservedPre {
   readonly withUnreserved: Resources;
   readonly withUnreservedVec: Vec;
   readonly withUnreservedOk: boolean;
+}
+
+/** What refreshFree derives from an agent's free resources (shared: never written to). */
+interface FreeSplit {
+  readonly unreserved: Resources;
+  readonly unreservedVec: Vec;
+  readonly unreservedOk: boolean;
+  readonly revocable: Resources;
+  readonly revocableReserved: boolean;
+  /** Listed in reverse of how the agent's list links them. */
+  readonly reserved: readonly Omit<ReservedPre, 'next' | 'taken'>[];
 }
 
 class RoleClient implements HeapItem {
@@ -173,7 +186,7 @@ class AgentState {
   /** freeUnreserved is not empty (read instead of it: one object less per agent in the walk). */
   hasFreeUnreserved = false;
   /** Scalars of freeUnreserved (thousandths) and whether it is allocatable on its own. */
-  freeUnreservedVec: Vec = [];
+  freeUnreservedVec: Vec = NO_VEC;
   freeUnreservedOk = false;
   stale = true;
   /** Bumped whenever the free resources may have grown. */
@@ -217,6 +230,8 @@ export class HierarchicalAllocator {
   private readonly roles = new Map<string, RoleClient>();
   private readonly roleHeap = new IndexedHeap<RoleClient>(lessRole);
   private readonly dims = new Map<string, number>();
+  /** Splits of agents' totals (see refreshFree), by total. */
+  private readonly splits = new WeakMap<Resources, FreeSplit>();
   /** Interned role names (see internRole). */
   private readonly roleNames = new Map<string, string>();
   private readonly totalVec: Vec = [];
@@ -577,24 +592,30 @@ export class HierarchicalAllocator {
     if (this.wHasUnreserved || this.wHasRevocable) this.roleHeap.walk(this.visitRole);
     // Reservations of roles that walk did not reach.
     if (agent.reservedLeft > 0) {
+      // Counted apart from the array's length, which is never reset (that would free and
+      // reallocate its storage for every agent); what is left past the count is never read.
       const pending = this.wPending;
-      pending.length = 0;
+      let n = 0;
       for (let pre = agent.reserved; pre !== undefined; pre = pre.next) {
         if (pre.taken) continue;
         const role = this.roles.get(pre.role);
-        if (role && role.frameworks.size > 0 && role.visitStamp !== stamp) pending.push(role);
+        if (role && role.frameworks.size > 0 && role.visitStamp !== stamp) pending[n++] = role;
       }
-      if (pending.length > 1) pending.sort((a, b) => (lessClient(a, b) ? -1 : lessClient(b, a) ? 1 : 0));
-      for (const role of pending) {
-        this.wRole = role;
-        role.frameworks.walk(this.visitReservedOnly);
+      if (n === 1) {
+        this.wRole = pending[0]!;
+        this.wRole.frameworks.walk(this.visitReservedOnly);
+      } else if (n > 1) {
+        for (const role of pending.slice(0, n).sort((a, b) => (lessClient(a, b) ? -1 : lessClient(b, a) ? 1 : 0))) {
+          this.wRole = role;
+          role.frameworks.walk(this.visitReservedOnly);
+        }
       }
     }
 
     if (agent.freeUnreserved !== this.wUnreserved) {
       // Offered: what is left is nothing (its precomputed facts must say so too).
       agent.freeUnreserved = this.wUnreserved;
-      agent.freeUnreservedVec = [];
+      agent.freeUnreservedVec = NO_VEC;
       agent.freeUnreservedOk = false;
       agent.hasFreeUnreserved = false;
     }
@@ -777,50 +798,87 @@ export class HierarchicalAllocator {
   private refreshFree(agent: AgentState): void {
     let free = agent.total;
     for (const r of agent.alloc.values()) free = free.minus(r);
-    const unreserved: Resource[] = [];
-    const revocable: Resource[] = [];
-    const reserved = new Map<string, Resource[]>();
-    let revocableReserved = false;
-    for (const r of free) {
-      if (r.revocable) {
-        revocable.push(r);
-        if (r.role !== UNRESERVED) revocableReserved = true;
-      } else if (r.role === UNRESERVED) {
-        unreserved.push(r);
-      } else {
-        const list = reserved.get(r.role);
-        if (list) list.push(r);
-        else reserved.set(r.role, [r]);
+    // Nothing held: the split of the total, made once per total object and shared by the
+    // agents that have it (read only), as unreserved agents share their total.
+    let split: FreeSplit | undefined;
+    if (free === agent.total) {
+      split = this.splits.get(free);
+      if (split === undefined) {
+        split = this.split(free);
+        this.splits.set(free, split);
       }
+    } else {
+      split = this.split(free);
     }
-    agent.freeUnreserved = unreserved.length === free.size ? free : Resources.of(unreserved);
-    agent.freeUnreservedVec = this.vecOf(agent.freeUnreserved);
-    agent.freeUnreservedOk = this.allocatable(agent.freeUnreserved);
-    agent.hasFreeUnreserved = !agent.freeUnreserved.isEmpty();
-    agent.freeRevocable = Resources.of(revocable);
-    agent.revocableReserved = revocableReserved;
+    agent.freeUnreserved = split.unreserved;
+    agent.freeUnreservedVec = split.unreservedVec;
+    agent.freeUnreservedOk = split.unreservedOk;
+    agent.hasFreeUnreserved = !split.unreserved.isEmpty();
+    agent.freeRevocable = split.revocable;
+    agent.revocableReserved = split.revocableReserved;
     let pres: ReservedPre | undefined;
-    for (const [name, list] of reserved) {
-      const role = this.internRole(name);
-      const alone = Resources.of(list);
-      const withUnreserved = agent.freeUnreserved.plus(alone);
+    for (const r of split.reserved) {
       pres = {
-        role,
+        role: r.role,
         next: pres,
         taken: false,
-        alone,
-        aloneVec: this.vecOf(alone),
-        aloneOk: this.allocatable(alone),
-        base: agent.freeUnreserved,
-        withUnreserved,
-        withUnreservedVec: this.vecOf(withUnreserved),
-        withUnreservedOk: this.allocatable(withUnreserved),
+        alone: r.alone,
+        aloneVec: r.aloneVec,
+        aloneOk: r.aloneOk,
+        base: r.base,
+        withUnreserved: r.withUnreserved,
+        withUnreservedVec: r.withUnreservedVec,
+        withUnreservedOk: r.withUnreservedOk,
       };
     }
     agent.reserved = pres;
-    agent.reservedLeft = agent.reservedCount = reserved.size;
+    agent.reservedLeft = agent.reservedCount = split.reserved.length;
     agent.reservedRole = pres?.role;
     agent.stale = false;
+  }
+
+  /** Free resources split the way a walk consumes them, with the facts it needs precomputed. */
+  private split(free: Resources): FreeSplit {
+    const unreservedList: Resource[] = [];
+    const revocableList: Resource[] = [];
+    const reservedLists = new Map<string, Resource[]>();
+    let revocableReserved = false;
+    for (const r of free) {
+      if (r.revocable) {
+        revocableList.push(r);
+        if (r.role !== UNRESERVED) revocableReserved = true;
+      } else if (r.role === UNRESERVED) {
+        unreservedList.push(r);
+      } else {
+        const list = reservedLists.get(r.role);
+        if (list) list.push(r);
+        else reservedLists.set(r.role, [r]);
+      }
+    }
+    const unreserved = unreservedList.length === free.size ? free : Resources.of(unreservedList);
+    const reserved: Omit<ReservedPre, 'next' | 'taken'>[] = [];
+    for (const [name, list] of reservedLists) {
+      const alone = Resources.of(list);
+      const withUnreserved = unreserved.plus(alone);
+      reserved.push({
+        role: this.internRole(name),
+        alone,
+        aloneVec: this.vecOf(alone),
+        aloneOk: this.allocatable(alone),
+        base: unreserved,
+        withUnreserved,
+        withUnreservedVec: this.vecOf(withUnreserved),
+        withUnreservedOk: this.allocatable(withUnreserved),
+      });
+    }
+    return {
+      unreserved,
+      unreservedVec: this.vecOf(unreserved),
+      unreservedOk: this.allocatable(unreserved),
+      revocable: Resources.of(revocableList),
+      revocableReserved,
+      reserved,
+    };
   }
 
   private dropFilters(fw: FrameworkClient): void {
