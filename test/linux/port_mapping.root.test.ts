@@ -431,4 +431,9 @@ test.serial('nothing is left after the containers end: no veth, no filters on et
   t.deepEqual(procs, [], 'no process left in the work dirs');
   // The agents are still up and healthy.
   t.is((await activeAgents()).length, 2);
+  // What they complained about (shown, not judged).
+  for (const [name, ag] of [['A', wd.agentA], ['C', wd.agentC]] as const) {
+    const noisy = ag.stderr().split('\n').filter((l) => /"level":"(warn|error|fatal)"/.test(l));
+    if (noisy.length > 0) t.log(`agent ${name} warnings/errors:\n${noisy.slice(0, 10).join('\n')}`);
+  }
 });
