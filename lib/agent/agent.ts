@@ -464,9 +464,9 @@ export class Agent {
       );
     }
     const problems = [...state.problems];
-    // The update streams, all read at once (through the thread pool; one after another they
-    // took most of a 1,000-task recovery). A damaged one: under --strict=false it is moved aside
-    // (so that new updates start a clean one) and the task's state is what the container says.
+    // The update streams (RecordLog.read reads them with synchronous calls). A damaged one:
+    // under --strict=false it is moved aside (so that new updates start a clean one) and the
+    // task's state is what the container says.
     const recoverable = state.runs.filter((r) => r.framework?.checkpoint && r.executor);
     const latestOf = new Map<string, TaskStatus | undefined>();
     await Promise.all(

@@ -28,8 +28,10 @@ import type { Resources } from '../../common/resources/index.ts';
 import {
   allProcStats,
   isSameProcess,
+  listPids,
   readExitRecord,
   readPidRecord,
+  readProcStat,
   startSupervisor,
   SUPERVISOR_STATUS_FILE,
   type StartedSupervisor,
@@ -281,23 +283,36 @@ export class PosixContainerizer implements Containerizer {
       out.set(run.containerId, { containerId: run.containerId, pid: 0, termination: this.tearDownEnded(run.containerId, t) });
     };
     // Every run's records read at once (one after another they cost most of a 1,000-container
-    // recovery), and the process table once, meanwhile, to find each supervisor's command.
+    // recovery), then the process table once, to find each supervisor's command (read with
+    // synchronous calls: through the thread pool, its thousands of small reads cost ten times
+    // as much and held up the records).
     const fresh = runs.filter((r) => !this.containers.has(r.containerId));
-    const statsRead = fresh.length > 0 ? allProcStats() : Promise.resolve([]);
+    // A live supervisor's exit status is not looked for here: the watch of its run directory
+    // starts with a look (watchRunDir), which also catches one written meanwhile.
     const records = await Promise.all(
-      fresh.map(async (run): Promise<{ end: Termination } | { pid: number; startTime: number }> => {
+      fresh.map(async (run): Promise<{ end: Termination } | { pid: number; startTime: number; alive: boolean }> => {
+        let rec: Awaited<ReturnType<typeof readPidRecord>>;
+        let bad: unknown;
+        try {
+          rec = await readPidRecord(run.runDir);
+        } catch (e) {
+          bad = e;
+        }
+        const alive = rec !== undefined && isSameProcess(rec.pid, rec.startTime);
+        if (rec && alive) return { ...rec, alive };
         const recorded = await this.recordedEnd(run.runDir);
         if (recorded) return { end: recorded };
-        try {
-          const rec = await readPidRecord(run.runDir);
-          return rec ?? { end: vanished(`no supervisor was recorded in ${run.runDir} and no exit status`) };
-        } catch (e) {
-          return { end: vanished(describeError(e)) };
-        }
+        if (bad !== undefined) return { end: vanished(describeError(bad)) };
+        return rec ? { ...rec, alive } : { end: vanished(`no supervisor was recorded in ${run.runDir} and no exit status`) };
       }),
     );
     const childOf = new Map<number, number>();
-    for (const st of await statsRead) if (!childOf.has(st.ppid)) childOf.set(st.ppid, st.pid);
+    if (records.some((r) => 'alive' in r && r.alive)) {
+      for (const pid of listPids()) {
+        const st = readProcStat(pid);
+        if (st && !childOf.has(st.ppid)) childOf.set(st.ppid, st.pid);
+      }
+    }
     const recordOf = new Map(fresh.map((r, i) => [r.containerId, records[i]!]));
     for (const run of runs) {
       const known = this.containers.get(run.containerId);
@@ -312,7 +327,7 @@ export class PosixContainerizer implements Containerizer {
       }
       const w = this.track(run.containerId, run.runDir, rec.pid, rec.startTime, run.resources && limitsOf(run.resources));
       out.set(run.containerId, { containerId: run.containerId, pid: rec.pid, termination: w.termination });
-      if (!isSameProcess(rec.pid, rec.startTime)) {
+      if (!rec.alive) {
         await this.check(w);
         continue;
       }
