@@ -4,7 +4,7 @@ import { roleProblem } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/isolation.ts';
 import { controllerName, estimatorName } from './oversubscription/index.ts';
-import { loadCredential } from '../transport/index.ts';
+import { loadCredential, loadCredentials } from '../transport/index.ts';
 
 function parseMasterAddress(text: string): string {
   const t = text.trim();
@@ -86,6 +86,10 @@ export const agentFlags = {
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
   credential: optionalFlag({ help: "The agent's principal and secret for a master run with --authenticate_agents: a path to a JSON file {\"principal\":…,\"secret\":…} or a text file with one 'principal secret' line (file:///path works too)", parse: (t: string) => loadCredential(t) }),
+  authenticate_http_readonly: flag({ help: "The agent's endpoints that read state (/state, /flags, /monitor/statistics, /files/*, /metrics/snapshot) need HTTP Basic with --http_credentials (or a verified TLS client certificate); /health and the executor API stay open", default: false, boolean: true, parse: parseBool }),
+  authenticate_http_readwrite: flag({ help: 'Endpoints that change the agent\'s state need authentication (the agent has none yet; needs --http_credentials)', default: false, boolean: true, parse: parseBool }),
+  authenticate_http: optionalFlag({ help: 'Both --authenticate_http_readonly and --authenticate_http_readwrite (as on the master)', boolean: true, parse: parseBool }),
+  http_credentials: optionalFlag({ help: 'Principals and secrets for the agent\'s endpoints: a path to a JSON file {"credentials":[{"principal":…,"secret":…}]} or a text file of \'principal secret\' lines (file:///path works too)', parse: (t: string) => loadCredentials(t) }),
   recover: flag({
     help: 'At start, reconnect: re-attach to the tasks of the last run and re-register with them; cleanup: kill them all, forget the agent id and exit without registering (for incompatible upgrades)',
     default: 'reconnect' as 'reconnect' | 'cleanup',

@@ -10,6 +10,7 @@ import { createContainerizer } from '../agent/containerizer/factory.ts';
 import { agentResources, hostFacts } from '../agent/detect.ts';
 import { Fetcher } from '../agent/fetcher/fetcher.ts';
 import type { agentFlags } from '../agent/flags.ts';
+import { agentAuthenticator } from '../agent/http/authentication.ts';
 import { agentRoutes } from '../agent/http/routes.ts';
 import { MasterLink } from '../agent/master_link.ts';
 import { createQoSController, createResourceEstimator } from '../agent/oversubscription/index.ts';
@@ -117,6 +118,8 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
 }
 
 export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningAgent> {
+  // --authenticate_http*: a realm without --http_credentials stops the agent before it makes anything.
+  const auth = agentAuthenticator(flags);
   await mkdir(flags.work_dir, { recursive: true });
   const detected = agentResources(flags.resources, flags.default_role, await hostFacts(flags.work_dir));
   // ephemeral_ports is the network isolator's pool: never offered (spec §1.3).
@@ -165,7 +168,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
       : {}),
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
   });
-  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}) });
+  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
   // --recover=cleanup kills the last run's tasks and exits: it serves nothing.
   const cleanup = flags.recover === 'cleanup';
   const port = cleanup ? flags.port : await server.listen();
@@ -214,8 +217,11 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
   const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, scheme: client.scheme, backoffFactorMs: flags.registration_backoff_factor, ...(flags.credential ? { credential: flags.credential.credential } : {}) });
   if (flags.credential?.readableByOthers) log.warn({ flag: '--credential', path: flags.credential.path }, 'the credential file can be read by other users; chmod 600 it');
-  // /flags shows a credential only as its path.
-  const shown = flags.credential === undefined ? text : { ...text, credential: flags.credential.path ?? '(inline credential, not shown)' };
+  if (flags.http_credentials?.readableByOthers) log.warn({ flag: '--http_credentials', path: flags.http_credentials.path }, 'the credentials file can be read by other users; chmod 600 it');
+  // /flags shows a credentials flag only as its path.
+  const shown = { ...text };
+  if (flags.credential !== undefined) shown.credential = flags.credential.path ?? '(inline credential, not shown)';
+  if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
   agentRoutes(server, { agent, flags: { ...shown, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0] }, flags.max_request_body);
   let recovered;
   try {
@@ -234,7 +240,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   }
   link.start();
   log.info(
-    { port, resources: resources.toString(), recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },
+    { port, resources: resources.toString(), authenticated: auth?.realmNames() ?? [], recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },
     'agent started',
   );
   return {

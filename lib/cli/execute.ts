@@ -5,11 +5,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { flag, optionalFlag, parseBool, parseDuration, str, formatDuration } from '../common/flags.ts';
+import { FlagError, flag, optionalFlag, parseBool, parseDuration, str, formatDuration } from '../common/flags.ts';
 import { Resources, parseResourcesText } from '../common/resources/index.ts';
 import { decodeSchedulerEvent } from '../proto/scheduler.ts';
 import { type SchedulerEvent, type TaskStatus, isTerminal } from '../proto/messages.ts';
-import { HttpClient, type TlsConfig } from '../transport/index.ts';
+import { type Credential, HttpClient, type TlsConfig, basicAuthorization, parseCredential, readFlagText } from '../transport/index.ts';
+
+/**
+ * `--secret`: the secret itself, or a path (`/…`, `./…`, `../…`; `file:///…` is read by the flag
+ * parser) to a file holding it. A value (or file) that is JSON or has white space in it is a
+ * credential in the forms `--credential` takes (`{"principal": …, "secret": …}` or one
+ * `principal secret` line), read by the same reader; then its principal stands for --principal.
+ */
+export function parseSecret(value: string): { readonly secret: string; readonly principal?: string } {
+  const f = /^\.{0,2}\//.test(value) ? readFlagText(value) : { text: value, source: 'inline value' };
+  const text = f.text.trim();
+  if (text.length === 0) throw new Error(`${f.source}: the secret is empty`);
+  if (!text.startsWith('{') && !/\s/.test(text)) return { secret: text };
+  return parseCredential(text, f.source);
+}
 
 export const executeFlags = {
   master: flag({ help: 'The master: host:port', required: true, parse: str }),
@@ -20,7 +34,21 @@ export const executeFlags = {
   user: optionalFlag({ help: 'User to run the task as (default: the current user)', parse: str }),
   timeout: flag({ help: 'Give up when the task has not ended by then', default: 3_600_000, parse: parseDuration, show: formatDuration }),
   checkpoint: flag({ help: 'Ask agents to checkpoint the task, so it survives an agent restart', default: false, boolean: true, parse: parseBool }),
+  principal: optionalFlag({ help: "The framework's principal (FrameworkInfo.principal); with --secret, sent as HTTP Basic on every call to a master run with --authenticate_frameworks", parse: str }),
+  secret: optionalFlag({
+    help: "The principal's secret, or a path (/…, ./…, file:///…) to a file holding it alone or as a credential like the agent's --credential ({\"principal\":…,\"secret\":…} or one 'principal secret' line)",
+    parse: parseSecret,
+  }),
 };
+
+/** The framework's credential from --principal and --secret (undefined without --secret). */
+export function executeCredential(principal: string | undefined, secret: ReturnType<typeof parseSecret> | undefined): Credential | undefined {
+  if (secret === undefined) return undefined;
+  const p = principal ?? secret.principal;
+  if (p === undefined) throw new FlagError('secret', 'needs --principal (or a credential file that names the principal)');
+  if (secret.principal !== undefined && secret.principal !== p) throw new FlagError('secret', `the file is the credential of principal '${secret.principal}', not of --principal '${p}'`);
+  return { principal: p, secret: secret.secret };
+}
 
 export interface ExecuteOptions {
   readonly master: string;
@@ -31,6 +59,10 @@ export interface ExecuteOptions {
   readonly user?: string;
   readonly timeoutMs: number;
   readonly checkpoint?: boolean;
+  /** FrameworkInfo.principal (without a credential: set, but nothing is sent to authenticate). */
+  readonly principal?: string;
+  /** Sent as HTTP Basic with every call (SUBSCRIBE included). */
+  readonly credential?: Credential;
   /** Talk to the master over TLS (LIBPROCESS_SSL_*). */
   readonly tls?: TlsConfig;
   readonly print: (line: string) => void;
@@ -41,19 +73,32 @@ export async function execute(o: ExecuteOptions): Promise<number> {
   const need = parseResourcesText(o.resources);
   const client = new HttpClient(o.tls ? { tls: o.tls } : {});
   const url = `${client.scheme}://${o.master}/api/v1/scheduler`;
-  const stream = await client.openStream({
-    url,
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: { type: 'SUBSCRIBE', subscribe: { framework_info: { user: o.user ?? userInfo().username, name: o.name, role: o.role, failover_timeout: 0, checkpoint: o.checkpoint ?? false } } },
-  });
-  if (stream.status !== 200) throw new Error(`the master refused the subscription: ${stream.status} ${stream.text}`);
+  const principal = o.credential?.principal ?? o.principal;
+  const auth: Record<string, string> = o.credential ? { Authorization: basicAuthorization(o.credential) } : {};
+  const frameworkInfo = { user: o.user ?? userInfo().username, name: o.name, role: o.role, failover_timeout: 0, checkpoint: o.checkpoint ?? false, ...(principal === undefined ? {} : { principal }) };
+  let stream;
+  try {
+    stream = await client.openStream({
+      url,
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...auth },
+      body: { type: 'SUBSCRIBE', subscribe: { framework_info: frameworkInfo } },
+    });
+  } catch (e) {
+    client.close();
+    throw e;
+  }
+  if (stream.status !== 200) {
+    stream.close();
+    client.close();
+    throw new Error(`the master refused the subscription: ${refusal(stream.status, stream.text, o.credential)}`);
+  }
   const streamId = String(stream.headers['mesos-stream-id'] ?? '');
   let frameworkId = '';
   const taskId = `${o.name}-${randomUUID().slice(0, 8)}`;
   let launched = false;
   const call = async (body: object) => {
-    const r = await client.request({ url, method: 'POST', headers: { 'Content-Type': 'application/json', 'Mesos-Stream-Id': streamId }, body });
-    if (r.status !== 202) throw new Error(`call refused: ${r.status} ${r.text()}`);
+    const r = await client.request({ url, method: 'POST', headers: { 'Content-Type': 'application/json', 'Mesos-Stream-Id': streamId, ...auth }, body });
+    if (r.status !== 202) throw new Error(`call refused: ${refusal(r.status, r.text(), o.credential)}`);
   };
   const timer = setTimeout(() => stream.close(), o.timeoutMs);
   let result: TaskStatus | undefined;
@@ -107,4 +152,12 @@ export async function execute(o: ExecuteOptions): Promise<number> {
   if (result.state === 'TASK_FINISHED') return 0;
   const m = /exited with status (\d+)/.exec(result.message ?? '');
   return m ? Number(m[1]) : 1;
+}
+
+/** What the master's refusal means, for a person: 401 says which credentials to give or check. */
+function refusal(status: number, body: string, credential: Credential | undefined): string {
+  const said = `${status} ${body.trim()}`.trim();
+  if (status !== 401) return said;
+  if (credential === undefined) return `${said} (the master requires authentication: give --principal and --secret)`;
+  return `${said} (check --principal '${credential.principal}' and --secret)`;
 }

@@ -11,7 +11,7 @@ import { describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
 import { loadTlsConfig, type TlsConfig } from '../transport/index.ts';
 import { startAgent, startMaster, type Running, type RunningAgent } from './daemons.ts';
-import { execute, executeFlags } from './execute.ts';
+import { execute, executeCredential, executeFlags } from './execute.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
 import { VERSION } from './version.ts';
 
@@ -109,8 +109,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         waitForSignal([a]);
         return -1;
       }
-      case 'execute':
-        return await execute({ master: v.master, name: v.name, command: v.command, resources: v.resources, role: v.role, user: v.user, timeoutMs: v.timeout, checkpoint: v.checkpoint, tls, print: (l) => console.log(l) });
+      case 'execute': {
+        const credential = executeCredential(v.principal, v.secret);
+        try {
+          return await execute({ master: v.master, name: v.name, command: v.command, resources: v.resources, role: v.role, user: v.user, timeoutMs: v.timeout, checkpoint: v.checkpoint, principal: v.principal, credential, tls, print: (l) => console.log(l) });
+        } catch (e) {
+          // A person runs this: one plain line, not a log record.
+          console.error(`corral execute: ${describeError(e)}`);
+          return 1;
+        }
+      }
       case 'local':
         return await local(v as never, log, tls);
     }

@@ -21,6 +21,7 @@ import { masterFlags } from '../../lib/master/flags.ts';
 import { HttpClient, TransportError, type ClientStream } from '../../lib/transport/index.ts';
 import { loadTlsConfig, type TlsConfig } from '../../lib/transport/tls_config.ts';
 import { killEverythingUnder } from '../helpers/cluster.ts';
+import { EXECUTOR } from '../helpers/executor_script.ts';
 import { makePki, tlsEnv, type Pki } from './tls_fixture.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -117,48 +118,6 @@ class Framework {
   }
 }
 
-const EXECUTOR = `
-// A custom executor that knows only what the agent put in its environment.
-import http from 'node:http';
-import https from 'node:https';
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-const env = process.env;
-const secure = env.LIBPROCESS_SSL_ENABLED === 'true';
-const tls = secure ? { ca: readFileSync(env.LIBPROCESS_SSL_CA_FILE), cert: readFileSync(env.LIBPROCESS_SSL_CERT_FILE), key: readFileSync(env.LIBPROCESS_SSL_KEY_FILE) } : {};
-const url = (secure ? 'https' : 'http') + '://' + env.MESOS_AGENT_ENDPOINT + '/api/v1/executor';
-const ids = { framework_id: { value: env.MESOS_FRAMEWORK_ID }, executor_id: { value: env.MESOS_EXECUTOR_ID } };
-function post(body, onResponse) {
-  const data = JSON.stringify({ ...ids, ...body });
-  const req = (secure ? https : http).request(url, { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(data) }, ...tls }, onResponse);
-  req.on('error', (e) => { console.error('executor:', e.message); process.exit(3); });
-  req.end(data);
-}
-function update(task, state) {
-  post({ type: 'UPDATE', update: { status: { task_id: task.task_id, state, source: 'SOURCE_EXECUTOR', uuid: randomBytes(16).toString('base64'), message: secure ? 'over TLS' : 'in plain' } } }, (res) => res.resume());
-}
-post({ type: 'SUBSCRIBE', subscribe: {} }, (res) => {
-  let buf = '';
-  res.setEncoding('latin1');
-  res.on('data', (d) => {
-    buf += d;
-    for (;;) {
-      const nl = buf.indexOf('\\n');
-      if (nl < 0) return;
-      const n = Number(buf.slice(0, nl));
-      if (buf.length < nl + 1 + n) return;
-      const ev = JSON.parse(buf.slice(nl + 1, nl + 1 + n));
-      buf = buf.slice(nl + 1 + n);
-      if (ev.type === 'LAUNCH') {
-        update(ev.launch.task, 'TASK_RUNNING');
-        setTimeout(() => update(ev.launch.task, 'TASK_FINISHED'), 100);
-      }
-      if (ev.type === 'SHUTDOWN') process.exit(0);
-    }
-  });
-  res.on('end', () => process.exit(0));
-});
-`;
 
 const resources = [
   { name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } },

@@ -2,6 +2,13 @@
  * The agent's endpoints: the v1 executor API, /state, /monitor/statistics, /files/* (inside
  * sandboxes only), /health, /metrics/snapshot, /flags — each under `/slave(1)` too, with the
  * `.json` aliases.
+ *
+ * Authentication realms: the endpoints that read state are in READONLY_REALM (required with
+ * `--authenticate_http_readonly`); /health and the executor API are in none and always open.
+ * Executors get no credentials from the agent, and the master never calls the agent's port (the
+ * agent opens every master↔agent connection, authenticated in the master's realm), so no realm
+ * here can lock out the agent's own master or executors. The agent has no endpoint that changes
+ * state yet: READWRITE_REALM holds none.
  */
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, realpath, stat } from 'node:fs/promises';
@@ -17,6 +24,11 @@ import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Agent, AgentFramework, AgentTaskRecord, ExecutorRecord } from '../agent.ts';
+
+/** `WWW-Authenticate: Basic realm=…` of the agent's read-only endpoints (the Mesos agent's name). */
+export const READONLY_REALM = 'mesos-agent-readonly';
+/** The realm of endpoints that change the agent's state (none yet; `--authenticate_http_readwrite`). */
+export const READWRITE_REALM = 'mesos-agent-readwrite';
 
 type Json = Record<string, unknown>;
 const JSON_TYPE = 'application/json';
@@ -210,16 +222,17 @@ async function download(req: Request, agent: Agent): Promise<HttpResponse | void
 export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBytes: number): void {
   const { agent } = ctx;
   const paths = (name: string) => [`/${name}`, `/slave(1)/${name}`];
-  const get = (names: string[], handler: (req: Request) => HttpResponse | Promise<HttpResponse | void>) => {
-    for (const n of names) for (const p of paths(n)) server.route({ path: p, methods: ['GET'], handler });
+  const get = (names: string[], handler: (req: Request) => HttpResponse | Promise<HttpResponse | void>, realm: string | null = READONLY_REALM) => {
+    for (const n of names) for (const p of paths(n)) server.route({ path: p, methods: ['GET'], handler, ...(realm === null ? {} : { realm }) });
   };
   get(['state', 'state.json'], (req) => jsonResponse(req, agentStateJson(ctx)));
-  get(['health'], () => ({ status: 200 }));
+  get(['health'], () => ({ status: 200 }), null); // always open
   get(['flags'], (req) => jsonResponse(req, { flags: ctx.flags }));
   for (const p of ['/monitor/statistics', '/monitor/statistics.json', '/slave(1)/monitor/statistics', '/slave(1)/monitor/statistics.json']) {
     server.route({
       path: p,
       methods: ['GET'],
+      realm: READONLY_REALM,
       handler: async (req) => {
         const out = [];
         for (const [fw, ex] of agent.liveExecutors()) {
@@ -232,11 +245,12 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     });
   }
   for (const [name, h] of [['browse', browse], ['read', read], ['download', download]] as const) {
-    for (const p of [`/files/${name}`, `/files/${name}.json`]) server.route({ path: p, methods: ['GET'], handler: (req) => h(req, agent) });
+    for (const p of [`/files/${name}`, `/files/${name}.json`]) server.route({ path: p, methods: ['GET'], realm: READONLY_REALM, handler: (req) => h(req, agent) });
   }
   server.route({
     path: '/metrics/snapshot',
     methods: ['GET'],
+    realm: READONLY_REALM,
     handler: (req) => {
       let running = 0;
       let staging = 0;
@@ -282,7 +296,7 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     },
   });
 
-  // The v1 executor API (spec §3).
+  // The v1 executor API (spec §3): in no realm (executors have no credentials to send).
   const executorApi = async (req: Request): Promise<HttpResponse | void> => {
     const contentType = req.header('content-type');
     if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");

@@ -1,0 +1,33 @@
+/**
+ * `corral <args>` as a subprocess from the TypeScript sources (corral_src.ts), with none of the
+ * tester's CORRAL_/MESOS_/LIBPROCESS_/SSL_ variables leaking in; `env` adds some on purpose.
+ * Resolves with the exit code and the whole output; killed after `timeoutMs`.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface CorralRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runCorral(args: readonly string[], o: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CorralRun> {
+  return new Promise((resolve, reject) => {
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS|LIBPROCESS|SSL)_/.test(k))), ...o.env };
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'corral_src.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
