@@ -33,6 +33,8 @@
  *    opened one component at a time below the sandbox without following symlinks, so nothing
  *    in the sandbox can lead the mount out of it. The mounts exist only in the container's
  *    namespace: the host never sees them, and they go with the container's last process.
+ *    With --user, each SRC is given to the user first (recursively, symlinks not followed, as
+ *    the sandbox is), unless its top already belongs to the user and the user's group.
  * 3. Writes "pid <child pid>\n" on stdout. With --wait-go it then reads stdin: the line "go"
  *    releases the child (the agent has isolated the pid meanwhile); EOF or any other line aborts:
  *    the child is killed and {"pid":N,"status":"aborted"} recorded. Without --wait-go the child
@@ -63,6 +65,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <grp.h>
 #include <poll.h>
@@ -729,6 +732,32 @@ static int open_output(int dirfd, const char *name) {
   return openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
 }
 
+/* For give_tree's nftw callback. */
+static uid_t tree_uid;
+static gid_t tree_gid;
+
+static int give_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)type;
+  (void)ftw;
+  if (st->st_uid == tree_uid && st->st_gid == tree_gid) return 0;
+  return lchown(path, tree_uid, tree_gid) < 0 ? -1 : 0;
+}
+
+/*
+ * Give the directory tree at `path` to uid/gid (as the sandbox is given to --user), unless its
+ * top already belongs to them: a volume used by the same user again is not walked. Symlinks
+ * are changed themselves, never followed; other file systems mounted below are not entered.
+ * 0, or -1 with errno set.
+ */
+static int give_tree(const char *path, uid_t uid, gid_t gid) {
+  struct stat st;
+  if (lstat(path, &st) < 0) return -1;
+  if (st.st_uid == uid && st.st_gid == gid) return 0;
+  tree_uid = uid;
+  tree_gid = gid;
+  return nftw(path, give_entry, 16, FTW_PHYS | FTW_MOUNT);
+}
+
 /* mkdir that accepts an existing directory. */
 static int ensure_dir(int dirfd, const char *path) {
   return mkdirat(dirfd, path, 0755) == 0 || errno == EEXIST ? 0 : -1;
@@ -790,6 +819,16 @@ static int launch(const struct options *o) {
   if (o->user && (fchown(sandbox_fd, uid, gid) < 0 || fchown(out_fd, uid, gid) < 0 || fchown(err_fd, uid, gid) < 0)) {
     what = "give the sandbox to --user in";
     goto fail_path;
+  }
+  if (o->user) {
+    int b;
+    for (b = 0; b < o->nbinds; b++) {
+      if (give_tree(o->binds[b].src, uid, gid) < 0) {
+        e = errno;
+        fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s\n", prog, o->binds[b].src, o->user, strerror(e));
+        goto out;
+      }
+    }
   }
 
   if (ensure_dir(AT_FDCWD, o->run_dir) < 0 || (run_fd = open(o->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||

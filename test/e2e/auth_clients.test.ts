@@ -157,3 +157,43 @@ test('corral agent refuses --authenticate_http* without --http_credentials, and 
   t.deepEqual([both.code, both.stderr.trim()], [2, 'corral agent: --authenticate_http: needs --http_credentials (the principals and secrets to check)']);
   t.deepEqual([badFile.code, badFile.stderr.trim()], [2, `corral agent: --http_credentials: ${bad}: line 1: expected 'principal secret' (2 words), found 1 word(s)`]);
 });
+
+test('corral local passes the auth flags to its master and agents; --demo authenticates with --principal/--secret', async (t) => {
+  const work = join(dir, 'local');
+  let master = '';
+  let agentPort = 0;
+  const r = await runCorral(
+    [
+      'local', '--port=0', '--quiet', '--resources=cpus:1;mem:256', `--work_dir=${work}`,
+      '--authenticate_frameworks', '--authenticate_agents', '--authenticate_http', `--credentials=${files.credentials}`, `--credential=${files.agentCredential}`,
+      '--demo', '--principal=web', `--secret=${files.webSecret}`,
+    ],
+    {
+      until: /The cluster keeps running/,
+      whileUp: async (out) => {
+        master = /master at http:\/\/([0-9.]+:[0-9]+)/.exec(out)?.[1] ?? '';
+        const get = (url: string, headers: Record<string, string> = {}) => request(url, { method: 'GET', headers });
+        t.is((await get(`http://${master}/master/state`)).status, 401);
+        const state = (await get(`http://${master}/master/state`, basic('ops'))).json();
+        t.is(state.slaves.length, 1, 'the agent registered with its --credential');
+        agentPort = state.slaves[0].port;
+        t.is(state.completed_frameworks[0]?.principal, 'web');
+        const agentState = await get(`http://127.0.0.1:${agentPort}/state`);
+        t.is(agentState.status, 401);
+        t.is(agentState.headers['www-authenticate'], 'Basic realm="mesos-agent-readonly"');
+        t.is((await get(`http://127.0.0.1:${agentPort}/state`, basic('ops'))).status, 200);
+        const sub = { type: 'SUBSCRIBE', subscribe: { framework_info: frameworkInfo({ principal: 'web' }) } };
+        t.is((await request(`http://${master}/api/v1/scheduler`, { headers: { 'Content-Type': 'application/json' }, body: sub })).status, 401);
+      },
+    },
+  );
+  t.true(master !== '' && agentPort > 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /authentication required for: frameworks, agents, http/);
+  t.regex(r.stdout, /Demo task exited with code 0/);
+  t.false(r.stderr.includes('[test]'), r.stderr);
+  t.is(r.code, 0, r.stderr);
+  noSecretIn(t, r.stdout + r.stderr, 'the output');
+
+  const refused = await runCorral(['local', '--port=0', `--work_dir=${join(dir, 'local-never')}`, '--authenticate_agents', `--credentials=${files.credentials}`]);
+  t.deepEqual([refused.code, refused.stderr.trim()], [2, 'corral local: --authenticate_agents: needs --credential (the principal and secret the local agents register with)']);
+});

@@ -1,7 +1,8 @@
 /**
  * `corral <args>` as a subprocess from the TypeScript sources (corral_src.ts), with none of the
  * tester's CORRAL_/MESOS_/LIBPROCESS_/SSL_ variables leaking in; `env` adds some on purpose.
- * Resolves with the exit code and the whole output; killed after `timeoutMs`.
+ * Resolves with the exit code and the whole output; killed after `timeoutMs`. For a daemon:
+ * once its output matches `until`, `whileUp` runs (given the output so far), then it gets SIGTERM.
  */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -15,14 +16,29 @@ export interface CorralRun {
   readonly stderr: string;
 }
 
-export function runCorral(args: readonly string[], o: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CorralRun> {
+export interface RunOptions {
+  readonly env?: Record<string, string>;
+  readonly timeoutMs?: number;
+  readonly until?: RegExp;
+  readonly whileUp?: (output: string) => Promise<void>;
+}
+
+export function runCorral(args: readonly string[], o: RunOptions = {}): Promise<CorralRun> {
   return new Promise((resolve, reject) => {
     const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS|LIBPROCESS|SSL)_/.test(k))), ...o.env };
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'corral_src.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let up = false;
+    const check = () => {
+      if (up || !o.until?.test(stdout + stderr)) return;
+      up = true;
+      void (o.whileUp ?? (async () => {}))(stdout + stderr)
+        .catch((e: unknown) => (stderr += `\n[test] ${String(e)}`))
+        .finally(() => child.kill('SIGTERM'));
+    };
+    child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), check()));
+    child.stderr.on('data', (d: Buffer) => ((stderr += d.toString()), check()));
     const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code) => {

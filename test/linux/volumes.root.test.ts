@@ -3,12 +3,12 @@
  * task's volumes to corral-containerizer --bind, which mounts them in the container's own mount
  * namespace. A task writes through the mount, the data stays in the volume directory, a later
  * task sees it, a read-only volume refuses writes, the host never sees the mount (not while
- * the task runs, not after), no process anywhere keeps it mounted afterwards, and a symlink in
- * the sandbox cannot lead the mount out of it.
+ * the task runs, not after), no process anywhere keeps it mounted afterwards, a symlink in the
+ * sandbox cannot lead the mount out of it, and a task run as another user is given the volume.
  */
 import anyTest from 'ava';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LaunchSpec, VolumeMount } from '../../lib/agent/containerizer/containerizer.ts';
 import { PosixContainerizer } from '../../lib/agent/containerizer/posix.ts';
@@ -164,6 +164,20 @@ test('a symlink in the sandbox cannot lead the mount out of it: the launch fails
   t.deepEqual(readdirSync(outside), []);
   t.deepEqual(anyoneMounting(outside), []);
   t.deepEqual(anyoneMounting(r.sandbox), []);
+});
+
+test('with a user: the volume is given to the user (as the sandbox is), so the task can write into it', async (t) => {
+  const c = containerizer();
+  const vol = volumeDir();
+  mkdirSync(join(vol, 'sub'));
+  writeFileSync(join(vol, 'sub', 'old'), 'old\n');
+  const r = runs.fresh();
+  const ctr = await c.launch({ ...spec(r, 'id -u; echo new > data/new && echo more >> data/sub/old', [{ source: vol, containerPath: 'data', readOnly: false }]), user: 'nobody' });
+  t.is((await ctr.termination).exitCode, 0, err(r));
+  const uid = Number(out(r).trim());
+  t.not(uid, 0);
+  for (const f of ['', 'new', 'sub', 'sub/old']) t.is(statSync(join(vol, f)).uid, uid, `${f || 'the volume'} belongs to the user`);
+  t.is(readFileSync(join(vol, 'sub', 'old'), 'utf8'), 'old\nmore\n');
 });
 
 test('without mount namespaces (mountVolumes: false, the non-root fallback): a symlink to the volume', async (t) => {
