@@ -250,10 +250,17 @@ export class Agent {
     const frameworks: FrameworkInfo[] = [];
     for (const fw of this.frameworks.values()) {
       frameworks.push(fw.info);
-      for (const ex of fw.executors.values()) {
-        if (ex.info) executors.push({ frameworkId: fw.id, executorInfo: ex.info });
+      // The terminal tasks of executors that ended are reported until their updates are
+      // acknowledged (Mesos keeps such executors until then): a task that ended while the agent
+      // was down is not "unknown to the agent", which the master would report as lost.
+      const reported = new Set<string>();
+      for (const ex of [...fw.executors.values(), ...fw.completedExecutors]) {
+        const live = fw.executors.get(ex.id) === ex;
+        if (ex.info && live) executors.push({ frameworkId: fw.id, executorInfo: ex.info });
         for (const t of [...ex.tasks.values(), ...ex.completedTasks]) {
           if (isTerminal(t.state) && !this.updates.hasPending(fw.id, t.info.taskId)) continue;
+          if (reported.has(t.info.taskId)) continue;
+          reported.add(t.info.taskId);
           const latest = this.updates.latest(fw.id, t.info.taskId);
           tasks.push({ frameworkId: fw.id, executorId: ex.id, task: t.info, state: t.state, ...(latest ? { latestStatus: latest } : {}) });
         }

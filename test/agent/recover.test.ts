@@ -191,3 +191,25 @@ test('a recovered container is handed its resources, so its limits can be report
   t.is(seen[0]!.resources?.scalar('mem'), 64);
   await second.agent.stop();
 });
+
+test('a task that ended while the agent was down is in the re-registration until its updates are acknowledged', async (t) => {
+  const s = await setup(t);
+  await firstRun(s, [['ends', fwInfo(true)]]);
+  s.containerizer.exit(s.containerizer.launched[0]!.containerId, 0);
+  const second = s.make();
+  await second.agent.recover();
+  await second.agent.frameworks.get('F1')!.executors.get('ends')!.done;
+  const ex = second.agent.frameworks.get('F1')!.completedExecutors.find((e) => e.id === 'ends');
+  t.truthy(ex, 'its executor has ended');
+  const names = (m: ReturnType<Agent['registrationMessage']>) => (m.type === 'REREGISTER' ? m.tasks.map((x) => `${x.task.taskId}:${x.state}`) : []);
+  t.deepEqual(names(second.agent.registrationMessage()), ['ends:TASK_FINISHED']);
+  // Both updates acknowledged: it is no longer reported.
+  await second.agent.onMasterMessage({ type: 'REREGISTERED', agentId: 'S0', masterId: 'M2' });
+  for (;;) {
+    const u = second.updates().at(-1)!;
+    await second.agent.onMasterMessage({ type: 'ACKNOWLEDGE', frameworkId: 'F1', taskId: 'ends', uuid: u.uuid! });
+    if (u.state === 'TASK_FINISHED') break;
+  }
+  t.deepEqual(names(second.agent.registrationMessage()), []);
+  await second.agent.stop();
+});
