@@ -179,7 +179,7 @@ class AgentState {
   reservedLeft = 0;
   /**
    * How many reservations `reserved` lists, and the role of the first: with one, the walk tells
-   * "not for this role" from the agent alone (role names are interned, compared by identity).
+   * "not for this role" from the agent alone (role names are interned: one string per name).
    */
   reservedCount = 0;
   reservedRole: string | undefined = undefined;
@@ -889,7 +889,7 @@ export class HierarchicalAllocator {
   // -------------------------------------------------------------------------------------------
   // Shares and heaps
 
-  /** One string object per role name, so the walk compares role names by identity. */
+  /** One string object per role name: the walk's comparisons of role names are then cheap. */
   private internRole(name: string): string {
     const known = this.roleNames.get(name);
     if (known !== undefined) return known;
