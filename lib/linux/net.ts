@@ -69,10 +69,19 @@ export function applyNetStepsAsync(target: NetApplyTarget, steps: readonly NetSt
   return new Promise((resolve, reject) => b.netApply({ ...target, steps }, (e) => (e ? reject(e) : resolve())));
 }
 
-/** Delete every link of `group` in the caller's namespace in one request, off the JS thread. */
-export function deleteLinkGroup(group: number): Promise<void> {
+/**
+ * Delete every link of `group` in the caller's namespace in one request, off the JS thread.
+ * Resolves false if there was none (ENODEV: nothing to do), true if links were deleted.
+ */
+export function deleteLinkGroup(group: number): Promise<boolean> {
   const b = binding();
-  return new Promise((resolve, reject) => b.netDeleteLinkGroup(group, (e) => (e ? reject(e) : resolve())));
+  return new Promise((resolve, reject) =>
+    b.netDeleteLinkGroup(group, (e) => {
+      if (!e) resolve(true);
+      else if ((e as { code?: string }).code === 'ENODEV') resolve(false);
+      else reject(e);
+    }),
+  );
 }
 
 // ---- reading back ----

@@ -2,7 +2,8 @@
  * network/port_mapping on its own, on a real kernel, inside a test host (so the host it prepares
  * is the test host, never this machine's namespace): a container's filters move when its ports
  * change, ARP/ICMP copies follow the set of containers, cleanup removes its filters, and a new
- * isolator (an agent restart) keeps a live container and removes an orphan's veth.
+ * isolator (an agent restart) keeps a live container and removes an orphan's veth; limits;
+ * more containers than one filter holds copies for.
  * The agent-level behaviour is in port_mapping.root.test.ts.
  */
 import anyTest from 'ava';
@@ -30,7 +31,11 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   const host = net.hosts[0]!;
   host.execSync('sysctl', ['-w', 'net.ipv4.ip_local_port_range=50000 60999']);
   const driver = join(fileURLToPath(import.meta.url), '..', 'fixtures', 'port_mapping_driver.ts');
-  const r = await host.exec(process.execPath, ['--import', 'tsx', driver], { timeoutMs: 60_000, cwd: join(fileURLToPath(import.meta.url), '..', '..', '..') });
+  const r = await host.exec(process.execPath, ['--import', 'tsx', driver], {
+    timeoutMs: 90_000,
+    cwd: join(fileURLToPath(import.meta.url), '..', '..', '..'),
+    env: { ...process.env, CORRAL_TEST_GATEWAY: host.gateway },
+  });
   const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, Record<string, unknown>>;
   // c1 has block 32768/256 (index 128); c2 the next one (129).
   t.true((o.afterIsolate!.eth0 as number[]).includes(PRIO(128, 0)));
@@ -64,4 +69,7 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   // Limits: HTB + pfifo leaf at both ends, at the rates asked (10 and 20 Mbit/s).
   t.like(o.limits, { egressQdiscs: 2, ingressQdiscs: 2, egressRate: '10Mbit', ingressRate: '20Mbit' });
   t.deepEqual(o.limits!.bwLimit, ['bw_limit', 'ingress_bw_limit']);
+  // 40 containers: ARP copies in two filters (32 + 8), 80 copies in all; the first and the last
+  // container both get their ping replies.
+  t.like(o.many, { arpFilters: 2, copies: 80, lastPings: true, firstPings: true });
 });

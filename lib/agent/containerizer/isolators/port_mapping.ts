@@ -583,7 +583,10 @@ export class PortMappingIsolator implements Isolator {
     this.deleteTimer = setTimeout(() => {
       this.deleteTimer = undefined;
       this.deleting = this.deleting
-        .then(() => deleteLinkGroup(this.doomedGroup))
+        .then(async () => {
+          // Usually nothing is left: a veth goes with its namespace when the container's last process ends.
+          await deleteLinkGroup(this.doomedGroup);
+        })
         .catch((e) => this.opts.logger?.warn({ err: describeError(e) }, 'network/port_mapping: deleting veths failed'));
     }, 10);
     this.deleteTimer.unref();
