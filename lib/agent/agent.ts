@@ -483,7 +483,7 @@ export class Agent {
             latestOf.set(t.updatesFile, await this.updates.recover(run.frameworkId, t.info.taskId, t.updatesFile));
           } catch (e) {
             problems.push(`${t.updatesFile}: ${describeError(e)}`);
-            this.log.warn({ path: t.updatesFile, err: describeError(e) }, 'cannot read a checkpoint; skipping it');
+            this.log.warn({ path: t.updatesFile, err: describeError(e) }, 'a checkpoint cannot be read (fatal under --strict, else skipped)');
             if (!strict) await rename(t.updatesFile, `${t.updatesFile}.damaged`).catch(() => {});
           }
         }),

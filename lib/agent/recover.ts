@@ -78,7 +78,7 @@ export async function readCheckpoints(paths: AgentPaths, log: Logger): Promise<R
       return readJsonSync<T>(path);
     } catch (e) {
       problems.push(`${path}: ${describeError(e)}`);
-      log.warn({ path, err: describeError(e) }, 'cannot read a checkpoint; skipping it');
+      log.warn({ path, err: describeError(e) }, 'a checkpoint cannot be read (fatal under --strict, else skipped)');
       return undefined;
     }
   };
