@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AgentProcess, freePort, type LogLine } from '../test/helpers/agent_process.ts';
+import { AgentProcess, agentProcessArgs, portOf, type LogLine } from '../test/helpers/agent_process.ts';
 import { Cluster, type Json, type Scheduler, commandTask, frameworkInfo, getJson, killEverythingUnder } from '../test/helpers/cluster.ts';
 import { openCgroups, type CgroupController } from '../lib/linux/index.ts';
 import { ms, pct } from './common.ts';
@@ -80,7 +80,7 @@ async function restart(c: Cluster, agent: AgentProcess, args: string[], tasks: n
 
 /** Every task still running, tracked by the agent, RUNNING at the master. */
 async function check(c: Cluster, _agent: AgentProcess, args: string[], tasks: number): Promise<void> {
-  const port = args.find((a) => a.startsWith('--port='))!.slice(7);
+  const port = portOf(args);
   const stats = (await getJson(`http://127.0.0.1:${port}/monitor/statistics`)) as Json[];
   const state = await c.getJson('/master/state');
   const running = (state.frameworks as Json[]).flatMap((f) => f.tasks as Json[]).filter((t) => t.state === 'TASK_RUNNING').length;
@@ -130,19 +130,14 @@ async function main(): Promise<void> {
   console.log(`recovery: ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${TASKS} tasks, ${ROUNDS} rounds, --isolation=${ISOLATION}`);
   const c = await Cluster.start({ agents: 0 });
   const workDir = join(c.workDir, 'agent0');
-  const port = await freePort();
-  const args = [
-    `--master=${c.masterAddress}`,
-    '--ip=127.0.0.1',
-    `--port=${port}`,
-    `--work_dir=${workDir}`,
-    '--hostname=bench-agent',
-    `--resources=cpus:${Math.max(16, Math.ceil(TASKS * 0.01) + 1)};mem:${Math.max(16_384, TASKS * 32 + 1024)};disk:10000;ports:[31000-32000]`,
-    '--registration_backoff_factor=10ms',
-    `--isolation=${ISOLATION}`,
-    `--cgroups_root=${CGROUP_ROOT}`,
-    '--quiet=false',
-  ];
+  const args = await agentProcessArgs({
+    master: c.masterAddress,
+    workDir,
+    resources: `cpus:${Math.max(16, Math.ceil(TASKS * 0.01) + 1)};mem:${Math.max(16_384, TASKS * 32 + 1024)};disk:10000;ports:[31000-32000]`,
+    isolation: ISOLATION,
+    cgroupsRoot: CGROUP_ROOT,
+  });
+  const port = portOf(args);
   let agent = AgentProcess.start(args);
   let fw: Scheduler | undefined;
   try {

@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentPaths } from '../../lib/agent/paths.ts';
-import { AgentProcess, freePort, untilAgentActive } from '../helpers/agent_process.ts';
+import { AgentProcess, agentProcessArgs, portOf, untilAgentActive } from '../helpers/agent_process.ts';
 import { type Cluster, type Json, type Scheduler, commandTask, frameworkInfo, processesUnder, startCluster } from '../helpers/cluster.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { TEST_CONTROLLERS, clearLeftoverCgroups, hostCgroups, removeRoot, testRoot } from '../linux/cgroups_fixture.ts';
@@ -28,7 +28,7 @@ test.before(async () => {
   await clearLeftoverCgroups();
 });
 
-const ISOLATION = '--isolation=cgroups/cpu,cgroups/mem';
+const ISOLATION = 'cgroups/cpu,cgroups/mem';
 
 interface Setup {
   c: Cluster;
@@ -44,19 +44,14 @@ async function setup(t: ExecutionContext, masterArgs: string[] = []): Promise<Se
   const c = await startCluster(t, { agents: 0, masterArgs });
   const root = testRoot();
   const workDir = join(c.workDir, 'agent0');
-  const port = await freePort();
-  const args = [
-    `--master=${c.masterAddress}`,
-    '--ip=127.0.0.1',
-    `--port=${port}`,
-    `--work_dir=${workDir}`,
-    '--hostname=agent0',
-    '--resources=cpus:32;mem:32768;disk:10000;ports:[31000-32000]',
-    '--registration_backoff_factor=20ms',
-    '--executor_shutdown_grace_period=1secs',
-    ISOLATION,
-    `--cgroups_root=${root}`,
-  ];
+  const args = await agentProcessArgs({
+    master: c.masterAddress,
+    workDir,
+    resources: 'cpus:32;mem:32768;disk:10000;ports:[31000-32000]',
+    isolation: ISOLATION,
+    cgroupsRoot: root,
+    extra: ['--executor_shutdown_grace_period=1secs'],
+  });
   const s: Setup = {
     c,
     root,
@@ -139,10 +134,6 @@ async function agentExecutors(port: number): Promise<Json[]> {
 async function metric(port: number, name: string): Promise<number> {
   const r = await fetch(`http://127.0.0.1:${port}/metrics/snapshot`);
   return ((await r.json()) as Record<string, number>)[name] ?? 0;
-}
-
-function portOf(args: readonly string[]): number {
-  return Number(args.find((a) => a.startsWith('--port='))!.slice('--port='.length));
 }
 
 /** Launch tasks through the framework and wait for each to be RUNNING and acknowledged at the agent. */

@@ -25,6 +25,27 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The flags of a `corral agent` child on loopback under `master`, with a free port chosen once (it comes back on it). */
+export async function agentProcessArgs(o: { master: string; workDir: string; resources: string; isolation: string; cgroupsRoot: string; extra?: readonly string[] }): Promise<string[]> {
+  return [
+    `--master=${o.master}`,
+    '--ip=127.0.0.1',
+    `--port=${await freePort()}`,
+    `--work_dir=${o.workDir}`,
+    '--hostname=agent0',
+    `--resources=${o.resources}`,
+    '--registration_backoff_factor=10ms',
+    `--isolation=${o.isolation}`,
+    `--cgroups_root=${o.cgroupsRoot}`,
+    ...(o.extra ?? []),
+  ];
+}
+
+/** The --port of agentProcessArgs. */
+export function portOf(args: readonly string[]): number {
+  return Number(args.find((a) => a.startsWith('--port='))!.slice('--port='.length));
+}
+
 export interface LogLine {
   readonly level: string;
   readonly time: number;
