@@ -29,18 +29,15 @@ interface Filter {
 type Vec = number[];
 /** The vector of nothing; like every vector kept for the walk, only ever read. */
 const NO_VEC: Vec = [];
+const NO_RESERVATIONS: readonly Reservation[] = [];
 
 /**
- * One role's free reservation on an agent, with what the walk needs precomputed. Owned by that
- * agent; `taken` marks it offered (until the agent's free resources are recomputed). The
- * agent's reservations are a short list linked through `next` (usually one): the walk reads
- * them without hashing and without touching more objects than it needs (at 10k agents the
- * cycle is bound by memory loads, not arithmetic).
+ * One role's reservation among an agent's free resources, with what the walk needs
+ * precomputed. Part of a FreeSplit: shared by the agents with the same total, never written
+ * to; which ones an agent has offered it keeps in bits of its own (see markTaken).
  */
-interface ReservedPre {
+interface Reservation {
   readonly role: string;
-  readonly next: ReservedPre | undefined;
-  taken: boolean;
   readonly alone: Resources;
   readonly aloneVec: Vec;
   readonly aloneOk: boolean;
@@ -58,8 +55,7 @@ interface FreeSplit {
   readonly unreservedOk: boolean;
   readonly revocable: Resources;
   readonly revocableReserved: boolean;
-  /** Listed in reverse of how the agent's list links them. */
-  readonly reserved: readonly Omit<ReservedPre, 'next' | 'taken'>[];
+  readonly reserved: readonly Reservation[];
 }
 
 class RoleClient implements HeapItem {
@@ -173,13 +169,18 @@ class AgentState {
   /**
    * Free reservations by role, computed with the free sets: the reservation alone and together
    * with freeUnreserved, each with its scalars and allocatability, so the walk does no
-   * arithmetic. Those `taken` are no longer free; `reservedLeft` counts the others.
+   * arithmetic. Those taken (offered) are no longer free; `reservedLeft` counts the others.
+   * Nothing of them is an object of the agent's own: at 10k agents a cycle is bound by memory
+   * loads, not arithmetic.
    */
-  reserved: ReservedPre | undefined = undefined;
+  reserved: readonly Reservation[] = NO_RESERVATIONS;
   reservedLeft = 0;
+  /** Taken reservations: bit i for the i-th (i < TAKEN_BITS), then takenMore. */
+  takenBits = 0;
+  takenMore: boolean[] | undefined = undefined;
   /**
-   * How many reservations `reserved` lists, and the role of the first: with one, the walk tells
-   * "not for this role" from the agent alone (role names are interned: one string per name).
+   * How many reservations there are, and the role of the first: with one, the walk tells "not
+   * for this role" from the agent alone (role names are interned: one string per name).
    */
   reservedCount = 0;
   reservedRole: string | undefined = undefined;
@@ -596,14 +597,21 @@ export class HierarchicalAllocator {
       // reallocate its storage for every agent); what is left past the count is never read.
       const pending = this.wPending;
       let n = 0;
-      for (let pre = agent.reserved; pre !== undefined; pre = pre.next) {
-        if (pre.taken) continue;
-        const role = this.roles.get(pre.role);
-        if (role && role.frameworks.size > 0 && role.visitStamp !== stamp) pending[n++] = role;
+      let last = -1;
+      for (let i = 0; i < agent.reservedCount; i++) {
+        if (isTaken(agent, i)) continue;
+        const role = this.roles.get(agent.reserved[i]!.role);
+        if (role && role.frameworks.size > 0 && role.visitStamp !== stamp) {
+          pending[n++] = role;
+          last = i;
+        }
       }
       if (n === 1) {
-        this.wRole = pending[0]!;
-        this.wRole.frameworks.walk(this.visitReservedOnly);
+        const role = pending[0]!;
+        if (!this.offerReservation(role, last)) {
+          this.wRole = role;
+          role.frameworks.walk(this.visitReservedOnly);
+        }
       } else if (n > 1) {
         for (const role of pending.slice(0, n).sort((a, b) => (lessClient(a, b) ? -1 : lessClient(b, a) ? 1 : 0))) {
           this.wRole = role;
@@ -662,16 +670,36 @@ export class HierarchicalAllocator {
     return !this.hasReservation(this.wRole!.name);
   };
 
+  /**
+   * The usual case of the reservations pass, without a walk: nothing unreserved or revocable is
+   * left and the role's first framework takes its reservation whole. False, having done
+   * nothing, when that does not apply (something else left, the framework filtered here, the
+   * reservation not allocatable): the walk decides then.
+   */
+  private offerReservation(role: RoleClient, i: number): boolean {
+    const agent = this.wAgent;
+    const pre = agent.reserved[i]!;
+    const fw = role.frameworks.peek()!;
+    if (this.wHasUnreserved || this.wHasRevocable || !pre.aloneOk) return false;
+    if (fw.filtered.size > 0 && fw.filtered.has(agent)) return false;
+    this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: pre.alone, revocable: false });
+    this.grant(fw, agent, pre.alone, pre.aloneVec);
+    markTaken(agent, i);
+    this.touch(fw);
+    return true;
+  }
+
   /** Does the walked agent still have a free reservation for `role`? */
   private hasReservation(role: string): boolean {
-    return this.wAgent.reservedLeft > 0 && freeReservation(this.wAgent, role) !== undefined;
+    return this.wAgent.reservedLeft > 0 && freeReservation(this.wAgent, role) >= 0;
   }
 
   /** Offer a framework what it may have of the walked agent; false when nothing was given. */
   private offer(fw: FrameworkClient): boolean {
     const agent = this.wAgent;
     const role = fw.role.name;
-    const pre = agent.reservedLeft === 0 ? undefined : freeReservation(agent, role);
+    const index = agent.reservedLeft === 0 ? -1 : freeReservation(agent, role);
+    const pre = index < 0 ? undefined : agent.reserved[index]!;
     // Scalars and allocatability of the candidate, precomputed for the usual cases.
     let main: Resources;
     let vec: Vec | undefined;
@@ -710,10 +738,7 @@ export class HierarchicalAllocator {
       this.grant(fw, agent, main, vec);
       this.wUnreserved = Resources.EMPTY;
       this.wHasUnreserved = false;
-      if (pre !== undefined) {
-        pre.taken = true;
-        agent.reservedLeft--;
-      }
+      if (pre !== undefined) markTaken(agent, index);
     }
     if (revOk) {
       this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: rev, revocable: true });
@@ -721,15 +746,19 @@ export class HierarchicalAllocator {
       this.wRevocable = rev === this.wRevocable ? Resources.EMPTY : this.wRevocable.minus(rev);
       this.wHasRevocable = !this.wRevocable.isEmpty();
     }
-    if (!fw.touched) {
-      fw.touched = true;
-      this.wTouchedFws[this.wTouchedFwCount++] = fw;
-      if (!fw.role.touched) {
-        fw.role.touched = true;
-        this.wTouchedRoles[this.wTouchedRoleCount++] = fw.role;
-      }
-    }
+    this.touch(fw);
     return true;
+  }
+
+  /** The framework (and its role) got something in this walk: their shares follow at its end. */
+  private touch(fw: FrameworkClient): void {
+    if (fw.touched) return;
+    fw.touched = true;
+    this.wTouchedFws[this.wTouchedFwCount++] = fw;
+    if (!fw.role.touched) {
+      fw.role.touched = true;
+      this.wTouchedRoles[this.wTouchedRoleCount++] = fw.role;
+    }
   }
 
   private isFiltered(agent: AgentState, fw: FrameworkClient, candidate: Resources, now: number): boolean {
@@ -816,24 +845,11 @@ export class HierarchicalAllocator {
     agent.hasFreeUnreserved = !split.unreserved.isEmpty();
     agent.freeRevocable = split.revocable;
     agent.revocableReserved = split.revocableReserved;
-    let pres: ReservedPre | undefined;
-    for (const r of split.reserved) {
-      pres = {
-        role: r.role,
-        next: pres,
-        taken: false,
-        alone: r.alone,
-        aloneVec: r.aloneVec,
-        aloneOk: r.aloneOk,
-        base: r.base,
-        withUnreserved: r.withUnreserved,
-        withUnreservedVec: r.withUnreservedVec,
-        withUnreservedOk: r.withUnreservedOk,
-      };
-    }
-    agent.reserved = pres;
+    agent.reserved = split.reserved;
     agent.reservedLeft = agent.reservedCount = split.reserved.length;
-    agent.reservedRole = pres?.role;
+    agent.reservedRole = split.reserved[0]?.role;
+    agent.takenBits = 0;
+    agent.takenMore = undefined;
     agent.stale = false;
   }
 
@@ -856,7 +872,7 @@ export class HierarchicalAllocator {
       }
     }
     const unreserved = unreservedList.length === free.size ? free : Resources.of(unreservedList);
-    const reserved: Omit<ReservedPre, 'next' | 'taken'>[] = [];
+    const reserved: Reservation[] = [];
     for (const [name, list] of reservedLists) {
       const alone = Resources.of(list);
       const withUnreserved = unreserved.plus(alone);
@@ -877,7 +893,7 @@ export class HierarchicalAllocator {
       unreservedOk: this.allocatable(unreserved),
       revocable: Resources.of(revocableList),
       revocableReserved,
-      reserved,
+      reserved: reserved.length === 0 ? NO_RESERVATIONS : reserved,
     };
   }
 
@@ -1023,11 +1039,26 @@ export class HierarchicalAllocator {
   }
 }
 
-/** The agent's reservation for `role` that is still free (`role` interned). */
-function freeReservation(agent: AgentState, role: string): ReservedPre | undefined {
-  if (agent.reservedCount === 1 && agent.reservedRole !== role) return undefined;
-  for (let pre = agent.reserved; pre !== undefined; pre = pre.next) if (pre.role === role) return pre.taken ? undefined : pre;
-  return undefined;
+/** The index of the agent's reservation for `role` if it is still free, else -1 (`role` interned). */
+function freeReservation(agent: AgentState, role: string): number {
+  if (agent.reservedCount === 1) return agent.reservedRole === role && agent.takenBits === 0 ? 0 : -1;
+  const list = agent.reserved;
+  for (let i = 0; i < list.length; i++) if (list[i]!.role === role) return isTaken(agent, i) ? -1 : i;
+  return -1;
+}
+
+/** Reservations whose taken mark is a bit of AgentState.takenBits (a small integer). */
+const TAKEN_BITS = 30;
+
+function isTaken(agent: AgentState, i: number): boolean {
+  return i < TAKEN_BITS ? (agent.takenBits & (1 << i)) !== 0 : agent.takenMore?.[i - TAKEN_BITS] === true;
+}
+
+/** The agent's i-th reservation was offered: not free until its free resources are recomputed. */
+function markTaken(agent: AgentState, i: number): void {
+  if (i < TAKEN_BITS) agent.takenBits |= 1 << i;
+  else (agent.takenMore ??= [])[i - TAKEN_BITS] = true;
+  agent.reservedLeft--;
 }
 
 function addVec(into: Vec, v: Vec): void {
