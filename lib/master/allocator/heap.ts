@@ -56,6 +56,11 @@ export class IndexedHeap<T extends HeapItem> {
     this.down(item.heapIndex);
   }
 
+  /** Restore order after `item`'s key grew (it can only move down). */
+  increased(item: T): void {
+    if (this.has(item)) this.down(item.heapIndex);
+  }
+
   /** Re-establish heap order after many keys changed. */
   rebuild(): void {
     for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);

@@ -34,10 +34,14 @@ const NO_RESERVATIONS: readonly Reservation[] = [];
 /**
  * One role's reservation among an agent's free resources, with what the walk needs
  * precomputed. Part of a FreeSplit: shared by the agents with the same total, never written
- * to; which ones an agent has offered it keeps in bits of its own (see markTaken).
+ * to but for the cache of the role's client; which ones an agent has offered it keeps in bits
+ * of its own (see markTaken).
  */
 interface Reservation {
   readonly role: string;
+  /** The role's client as `roles` had it when `clientGen` was the allocator's rolesGen. */
+  client: RoleClient | undefined;
+  clientGen: number;
   readonly alone: Resources;
   readonly aloneVec: Vec;
   readonly aloneOk: boolean;
@@ -48,7 +52,7 @@ interface Reservation {
   readonly withUnreservedOk: boolean;
 }
 
-/** What refreshFree derives from an agent's free resources (shared: never written to). */
+/** What refreshFree derives from an agent's free resources (shared, read only but for Reservation's cache). */
 interface FreeSplit {
   readonly unreserved: Resources;
   readonly unreservedVec: Vec;
@@ -233,6 +237,8 @@ export class HierarchicalAllocator {
   private readonly dims = new Map<string, number>();
   /** Splits of agents' totals (see refreshFree), by total. */
   private readonly splits = new WeakMap<Resources, FreeSplit>();
+  /** Bumped when a role is added to or dropped from `roles` (reservations cache their role's client). */
+  private rolesGen = 0;
   /** Interned role names (see internRole). */
   private readonly roleNames = new Map<string, string>();
   private readonly totalVec: Vec = [];
@@ -600,7 +606,12 @@ export class HierarchicalAllocator {
       let last = -1;
       for (let i = 0; i < agent.reservedCount; i++) {
         if (isTaken(agent, i)) continue;
-        const role = this.roles.get(agent.reserved[i]!.role);
+        const res = agent.reserved[i]!;
+        if (res.clientGen !== this.rolesGen) {
+          res.client = this.roles.get(res.role);
+          res.clientGen = this.rolesGen;
+        }
+        const role = res.client;
         if (role && role.frameworks.size > 0 && role.visitStamp !== stamp) {
           pending[n++] = role;
           last = i;
@@ -628,18 +639,22 @@ export class HierarchicalAllocator {
       agent.hasFreeUnreserved = false;
     }
     if (revocableOn) agent.freeRevocable = this.wRevocable;
+    // A walk only adds allocations: the shares it changed only grew, so they only move down
+    // in their heaps. (sharesStale is false here: allocate() recomputed them.)
     const fws = this.wTouchedFws;
     for (let i = 0; i < this.wTouchedFwCount; i++) {
       const fw = fws[i]!;
       fw.touched = false;
-      this.refreshFrameworkShare(fw);
+      fw.share = this.dominantShare(fw.alloc);
+      fw.role.frameworks.increased(fw);
     }
     this.wTouchedFwCount = 0;
     const roles = this.wTouchedRoles;
     for (let i = 0; i < this.wTouchedRoleCount; i++) {
       const role = roles[i]!;
       role.touched = false;
-      this.refreshRoleShare(role);
+      role.share = this.dominantShare(role.alloc) / role.weight;
+      this.roleHeap.increased(role);
     }
     this.wTouchedRoleCount = 0;
     if (out.length === before) {
@@ -878,6 +893,8 @@ export class HierarchicalAllocator {
       const withUnreserved = unreserved.plus(alone);
       reserved.push({
         role: this.internRole(name),
+        client: undefined,
+        clientGen: -1,
         alone,
         aloneVec: this.vecOf(alone),
         aloneOk: this.allocatable(alone),
@@ -918,6 +935,7 @@ export class HierarchicalAllocator {
     if (!role) {
       role = new RoleClient(this.internRole(name), this.weights.get(name) ?? 1);
       this.roles.set(name, role);
+      this.rolesGen++;
     }
     return role;
   }
@@ -926,6 +944,7 @@ export class HierarchicalAllocator {
     if (role.members.size === 0) {
       this.roleHeap.remove(role);
       this.roles.delete(role.name);
+      this.rolesGen++;
     }
   }
 
