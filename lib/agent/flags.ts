@@ -70,6 +70,7 @@ export const agentFlags = {
   cgroups_hierarchy: flag({ help: 'Where the cgroup hierarchies are mounted (cgroups/* isolators)', default: '/sys/fs/cgroup', parse: str }),
   cgroups_root: flag({ help: 'The cgroup that holds the containers, each as <root>/<container id>', default: 'corral', parse: str }),
   cgroups_enable_cfs: flag({ help: 'cgroups/cpu: cap each container at its cpus with a CFS quota (period 100ms)', default: false, boolean: true, parse: parseBool }),
+  cgroups_limit_swap: flag({ help: 'cgroups/mem: limit swap too (v1: memory + swap = the memory limit; v2: no swap); the agent refuses to start where the kernel does not account swap per cgroup', default: false, boolean: true, parse: parseBool }),
   eth0_name: optionalFlag({ help: 'network/port_mapping: the public interface (default: the one carrying the default route)', parse: str }),
   lo_name: optionalFlag({ help: 'network/port_mapping: the loopback interface (default: the one with IFF_LOOPBACK)', parse: str }),
   ephemeral_ports_per_container: flag({ help: 'network/port_mapping: ephemeral ports per container, a power of 2, at least 16', default: 1024, parse: (t: string) => {

@@ -149,6 +149,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     cgroupsHierarchy: flags.cgroups_hierarchy,
     cgroupsRoot: flags.cgroups_root,
     cgroupsEnableCfs: flags.cgroups_enable_cfs,
+    cgroupsLimitSwap: flags.cgroups_limit_swap,
     revocableCpuLowPriority: flags.revocable_cpu_low_priority,
     ...(flags.isolation.includes('network/port_mapping')
       ? {

@@ -54,6 +54,9 @@ export interface CgroupMemoryStats {
   readonly unevictableBytes?: number;
 }
 
+/** The levels of v1 memory.pressure_level notifications. */
+export type MemoryPressureLevel = 'low' | 'medium' | 'critical';
+
 /** The layout discovery found. */
 export type CgroupsLayout =
   | { readonly version: 1; readonly hierarchy: string; readonly mounts: ReadonlyMap<string, string> }
@@ -355,6 +358,30 @@ export interface Cgroups {
    */
   watchOom(path: string, onOom: () => void): () => void;
   /**
+   * Whether the kernel accounts swap per cgroup. v1: memory.memsw.* at the top of the memory
+   * hierarchy; v2: memory.swap.max in cgroup `path`, which must exist and not be the root (the
+   * root cgroup has no memory.swap.* files).
+   */
+  hasSwapAccounting(path: string): boolean;
+  /**
+   * The hard memory limit with swap limited too (`bytes`, Infinity = none). v1: memory.limit_in_bytes
+   * and memory.memsw.limit_in_bytes (memory + swap) both `bytes`, so swap adds nothing to what the
+   * cgroup may use; the kernel wants memsw >= memory at every step, so memsw is written first when
+   * raising and last when lowering. v2 limits swap on its own: memory.max = `bytes` and
+   * memory.swap.max = 0 (no swap at all).
+   */
+  setMemoryLimitWithSwap(path: string, bytes: number): void;
+  /** Memory + swap in use (v1 memory.memsw.usage_in_bytes; v2 memory.current + memory.swap.current); undefined without swap accounting. */
+  memoryAndSwapUsage(path: string): number | undefined;
+  /** Whether memory pressure is notified by level (v1 memory.pressure_level; v2 has no such file). */
+  hasMemoryPressureLevels(): boolean;
+  /**
+   * Call `onEvents(n)` for every `n` memory pressure events at `level` or above in cgroup `path`
+   * (v1: an eventfd on memory.pressure_level; a 'low' listener hears medium and critical too).
+   * Returns the function that stops listening. Throws ENOTSUP where there are no levels (v2).
+   */
+  watchMemoryPressure(path: string, level: MemoryPressureLevel, onEvents: (n: number) => void): () => void;
+  /**
    * Kill every process of cgroup `path` (and of its children) at once, so that none can fork
    * away meanwhile, and wait until none is left. v1: freeze (freezer), SIGKILL all, thaw, wait;
    * v2: cgroup.kill (or freeze, kill, thaw where the kernel has no cgroup.kill).
@@ -600,13 +627,34 @@ class CgroupsV1 extends CgroupsBase implements Cgroups {
   }
 
   watchOom(path: string, onOom: () => void): () => void {
+    return listenV1(this.must(path, 'memory'), 'memory.oom_control', undefined, () => onOom());
+  }
+
+  hasSwapAccounting(_path: string): boolean {
+    const top = this.mounts.get('memory');
+    return top !== undefined && existsSync(join(top, 'memory.memsw.limit_in_bytes'));
+  }
+
+  setMemoryLimitWithSwap(path: string, bytes: number): void {
     const d = this.must(path, 'memory');
-    const id = native().cgroupEventListen(d, 'memory.oom_control', undefined, () => onOom());
-    let open = true;
-    return () => {
-      if (open) native().cgroupEventClose(id);
-      open = false;
-    };
+    const value = Number.isFinite(bytes) ? String(Math.round(bytes)) : '-1';
+    const now = readNumber(join(d, 'memory.limit_in_bytes'));
+    const raising = now === undefined || !Number.isFinite(bytes) || bytes >= now;
+    const files = raising ? ['memory.memsw.limit_in_bytes', 'memory.limit_in_bytes'] : ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes'];
+    for (const f of files) writeCgroupFile(join(d, f), value);
+  }
+
+  memoryAndSwapUsage(path: string): number | undefined {
+    return readNumber(join(this.must(path, 'memory'), 'memory.memsw.usage_in_bytes'));
+  }
+
+  hasMemoryPressureLevels(): boolean {
+    const top = this.mounts.get('memory');
+    return top !== undefined && existsSync(join(top, 'memory.pressure_level'));
+  }
+
+  watchMemoryPressure(path: string, level: MemoryPressureLevel, onEvents: (n: number) => void): () => void {
+    return listenV1(this.must(path, 'memory'), 'memory.pressure_level', level, onEvents);
   }
 
   async killAll(path: string, controllers: readonly CgroupController[], opts: KillOptions = {}): Promise<void> {
@@ -628,6 +676,16 @@ class CgroupsV1 extends CgroupsBase implements Cgroups {
       }
     }
   }
+}
+
+/** An eventfd listener on control file `file` of v1 cgroup directory `dir`; returns its stop function (idempotent). */
+function listenV1(dir: string, file: string, args: string | undefined, onEvents: (n: number) => void): () => void {
+  const id = native().cgroupEventListen(dir, file, args, onEvents);
+  let open = true;
+  return () => {
+    if (open) native().cgroupEventClose(id);
+    open = false;
+  };
 }
 
 function freezerState(dir: string): string {
@@ -833,6 +891,30 @@ class CgroupsV2 extends CgroupsBase implements Cgroups {
       throw fail('watch', file, e);
     }
     return () => w?.close();
+  }
+
+  hasSwapAccounting(path: string): boolean {
+    return existsSync(join(this.dir(checkPath(path), 'memory'), 'memory.swap.max'));
+  }
+
+  setMemoryLimitWithSwap(path: string, bytes: number): void {
+    this.setMemoryLimit(path, bytes);
+    writeCgroupFile(join(this.dir(checkPath(path), 'memory'), 'memory.swap.max'), '0');
+  }
+
+  memoryAndSwapUsage(path: string): number | undefined {
+    const d = this.dir(checkPath(path), 'memory');
+    const swap = readNumber(join(d, 'memory.swap.current'));
+    return swap === undefined ? undefined : Number(readCgroupFile(join(d, 'memory.current')).trim()) + swap;
+  }
+
+  hasMemoryPressureLevels(): boolean {
+    // v2 reports pressure as stall time (memory.pressure, PSI), not as events by level.
+    return false;
+  }
+
+  watchMemoryPressure(path: string, _level: MemoryPressureLevel, _onEvents: (n: number) => void): () => void {
+    throw new CorralError('ENOTSUP', `memory pressure levels of cgroup ${checkPath(path)}: cgroup v2 has no memory.pressure_level`);
   }
 
   async killAll(path: string, _controllers: readonly CgroupController[], opts: KillOptions = {}): Promise<void> {

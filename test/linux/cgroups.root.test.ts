@@ -33,6 +33,9 @@ test.after.always(async () => {
 
 const ALL: readonly CgroupController[] = TEST_CONTROLLERS;
 
+/** A memory control file of cgroup `path`, trimmed. */
+const file = (path: string, name: string): string => readCgroupFile(join(cgroupDir(path, 'memory'), name)).trim();
+
 function root(): string {
   const r = testRoot();
   roots.push(r);
@@ -129,6 +132,26 @@ test('OOM: over its memory limit a process is killed by the kernel and the event
   t.true((cg.memoryPeak(path) ?? 0) >= 30 * 1024 * 1024);
   await cg.remove(path, ['memory', 'freezer']);
   t.is(events >= 1, true);
+});
+
+test('swap limited with the memory: memory.memsw.limit_in_bytes follows memory.limit_in_bytes up and down (the kernel refuses memsw < memory)', (t) => {
+  const cg = hostCgroups();
+  const path = `${root()}/swap`;
+  cg.create(path, ['memory']);
+  t.true(cg.hasSwapAccounting(path), 'this host accounts swap (memory.memsw.*)');
+  t.true(cg.hasMemoryPressureLevels(), 'this host has memory.pressure_level');
+  const limits = (): [string, string] => [file(path, 'memory.limit_in_bytes'), file(path, 'memory.memsw.limit_in_bytes')];
+  const MB = 1024 * 1024;
+  for (const mb of [64, 128, 32, 256]) {
+    cg.setMemoryLimitWithSwap(path, mb * MB);
+    t.deepEqual(limits(), [String(mb * MB), String(mb * MB)], `${mb} MB`);
+  }
+  // The order matters: written the other way round, the kernel says EINVAL.
+  t.throws(() => writeFileSync(join(cgroupDir(path, 'memory'), 'memory.memsw.limit_in_bytes'), String(128 * MB)), { code: 'EINVAL' });
+  cg.setMemoryLimitWithSwap(path, Infinity);
+  t.is(cg.memoryLimit(path), Infinity);
+  t.true(Number(file(path, 'memory.memsw.limit_in_bytes')) >= 2 ** 62, 'memsw unlimited again');
+  t.is(typeof cg.memoryAndSwapUsage(path), 'number');
 });
 
 test('killAll: a fork bomb (shells that fork, leave their session, and fork sleeps without end) is killed at once; nothing escapes', async (t) => {

@@ -194,6 +194,21 @@ test('v2 (fake tree): statistics from cpu.stat, memory.current, memory.stat; cou
   t.deepEqual(cg.children('', 'cpu'), ['corral']);
 });
 
+test('v2 (fake tree): swap limited = memory.max and memory.swap.max 0; memory + swap in use; no pressure levels', (t) => {
+  const { cg, dir, path } = fakeTree();
+  t.false(cg.hasSwapAccounting(path), 'no memory.swap.max: no swap accounting');
+  t.is(cg.memoryAndSwapUsage(path), undefined);
+  writeFileSync(join(dir, 'memory.swap.max'), 'max\n');
+  writeFileSync(join(dir, 'memory.swap.current'), '1048576\n');
+  t.true(cg.hasSwapAccounting(path));
+  cg.setMemoryLimitWithSwap(path, 64 * 1024 * 1024);
+  t.is(read(dir, 'memory.max'), String(64 * 1024 * 1024));
+  t.is(read(dir, 'memory.swap.max'), '0');
+  t.is(cg.memoryAndSwapUsage(path), 7340032 + 1048576);
+  t.false(cg.hasMemoryPressureLevels());
+  t.throws(() => cg.watchMemoryPressure(path, 'low', () => {}), { code: 'ENOTSUP', message: /cgroup v2 has no memory.pressure_level/ });
+});
+
 test('v2 (fake tree): watchOom fires when memory.events shows a new oom_kill, and stops', async (t) => {
   const { cg, dir, path } = fakeTree();
   let fired = 0;

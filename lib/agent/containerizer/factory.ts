@@ -27,6 +27,8 @@ export interface ContainerizerFlags extends Omit<PosixContainerizerOptions, 'iso
   readonly cgroupsRoot?: string;
   /** `--cgroups_enable_cfs`. */
   readonly cgroupsEnableCfs?: boolean;
+  /** `--cgroups_limit_swap`. */
+  readonly cgroupsLimitSwap?: boolean;
   /** `--revocable_cpu_low_priority` (default true): cgroups/cpu gives revocable containers 10 shares per cpu. */
   readonly revocableCpuLowPriority?: boolean;
   /** Use these cgroups instead of discovering them at `cgroupsHierarchy`. */
@@ -37,7 +39,7 @@ export interface ContainerizerFlags extends Omit<PosixContainerizerOptions, 'iso
 
 export function createContainerizer(flags: ContainerizerFlags): PosixContainerizer {
   const names = parseIsolation(flags.isolation);
-  const { isolation: _i, cgroupsHierarchy, cgroupsRoot, cgroupsEnableCfs, revocableCpuLowPriority, cgroups: given, network, ...rest } = flags;
+  const { isolation: _i, cgroupsHierarchy, cgroupsRoot, cgroupsEnableCfs, cgroupsLimitSwap, revocableCpuLowPriority, cgroups: given, network, ...rest } = flags;
   if (!needsLinuxLauncher(names)) return new PosixContainerizer({ ...rest, isolators: names.map((n) => posixIsolator(n)) });
   const root = cgroupsRoot ?? 'corral';
   if (!/^[A-Za-z0-9_.\-/]+$/.test(root) || root.split('/').some((p) => p === '..' || p === '.')) {
@@ -54,7 +56,7 @@ export function createContainerizer(flags: ContainerizerFlags): PosixContaineriz
       case 'cgroups/cpu':
         return new CgroupsCpuIsolator({ cgroups, root, enableCfs: cgroupsEnableCfs ?? false, revocableCpuLowPriority: revocableCpuLowPriority ?? true });
       case 'cgroups/mem':
-        return new CgroupsMemIsolator({ cgroups, root });
+        return new CgroupsMemIsolator({ cgroups, root, limitSwap: cgroupsLimitSwap ?? false });
       case 'namespaces/pid':
         return new NamespacesPidIsolator();
       case 'filesystem/shared':

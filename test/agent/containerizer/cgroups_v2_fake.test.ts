@@ -133,6 +133,66 @@ test('cgroups/mem on v2 (fake tree): memory.max = max(mem, 32 MB), only raised; 
   await t.throwsAsync(mem.update('m2', parseResourcesText('mem:64')), { code: 'CONTAINER_NOT_FOUND' });
 });
 
+test('cgroups/mem --cgroups_limit_swap on v2 (fake tree): memory.swap.max 0 with memory.max; mem_total_memsw_bytes = memory.current + memory.swap.current; no pressure counters', async (t) => {
+  const { top, cg } = fakeV2('corral', ['s1']);
+  const dir = join(top, 'corral', 's1');
+  // The kernel shows memory.swap.* in every non-root cgroup when it accounts swap.
+  for (const d of [join(top, 'corral'), dir]) {
+    writeFileSync(join(d, 'memory.swap.max'), 'max\n');
+    writeFileSync(join(d, 'memory.swap.current'), '1048576\n');
+  }
+  const mem = new CgroupsMemIsolator({ cgroups: cg, root: 'corral', limitSwap: true });
+  await mem.prepare(config('s1', 'cpus:1;mem:64'));
+  t.is(read(dir, 'memory.max'), String(64 * 1024 * 1024));
+  t.is(read(dir, 'memory.swap.max'), '0');
+  await mem.isolate('s1', 4321);
+  await mem.update('s1', parseResourcesText('mem:128'));
+  t.is(read(dir, 'memory.max'), String(128 * 1024 * 1024));
+  t.is(read(dir, 'memory.swap.max'), '0');
+  const u = mem.usage('s1')!;
+  t.is(u.mem_total_memsw_bytes, 3145728 + 1048576);
+  t.is(u.mem_swap_bytes, 1048576);
+  t.false('mem_low_pressure_counter' in u, 'v2 has no pressure levels: the counters are left out, not made up');
+  // Without the flag: swap untouched, no memsw figure.
+  const plain = new CgroupsMemIsolator({ cgroups: cg, root: 'corral' });
+  writeFileSync(join(dir, 'memory.swap.max'), 'max\n');
+  await plain.prepare(config('s1', 'cpus:1;mem:64'));
+  t.is(read(dir, 'memory.swap.max'), 'max\n');
+  t.false('mem_total_memsw_bytes' in plain.usage('s1')!);
+  await mem.cleanup('s1');
+  t.false(existsSync(dir));
+});
+
+test('--cgroups_limit_swap where the kernel does not account swap: refused at start, naming the flag', (t) => {
+  const { top, cg } = fakeV2('corral', []);
+  t.throws(() => new CgroupsMemIsolator({ cgroups: cg, root: 'corral', limitSwap: true }), {
+    code: 'ISOLATION_UNAVAILABLE',
+    message: /^--cgroups_limit_swap: this kernel does not account swap per cgroup \(no memory.swap.max in .*\/corral;.*leave the flag off$/,
+  });
+  t.throws(() => createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem', cgroups: cg, cgroupsRoot: 'corral', cgroupsLimitSwap: true }), { message: /^--cgroups_limit_swap: / });
+  // Off, or without cgroups/mem: nothing to check.
+  createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem', cgroups: cg, cgroupsRoot: 'corral' }).close();
+  createContainerizer({ isolation: 'cgroups/cpu', cgroups: cg, cgroupsRoot: 'corral', cgroupsLimitSwap: true }).close();
+  // v1 without memory.memsw.* (a fake v1 memory hierarchy).
+  const v1 = join(top, 'v1memory');
+  mkdirSync(v1);
+  writeFileSync(join(v1, 'memory.limit_in_bytes'), '9223372036854771712\n');
+  const cg1 = cgroupsOf({ version: 1, hierarchy: top, mounts: new Map([['memory', v1]]) });
+  t.throws(() => new CgroupsMemIsolator({ cgroups: cg1, root: 'corral', limitSwap: true }), {
+    code: 'ISOLATION_UNAVAILABLE',
+    message: /^--cgroups_limit_swap: this kernel does not account swap per cgroup \(no memory.memsw.limit_in_bytes in the memory hierarchy under /,
+  });
+});
+
+test('--cgroups_limit_swap: a boolean, false by default; a bad value names the flag', (t) => {
+  const base = ['--master=m:5050', '--work_dir=/tmp/w', '--isolation=cgroups/mem'];
+  t.false(parseFlags(agentFlags, { argv: base, env: {} }).values.cgroups_limit_swap);
+  t.true(parseFlags(agentFlags, { argv: [...base, '--cgroups_limit_swap'], env: {} }).values.cgroups_limit_swap);
+  t.false(parseFlags(agentFlags, { argv: [...base, '--cgroups_limit_swap=false'], env: {} }).values.cgroups_limit_swap);
+  t.true(parseFlags(agentFlags, { argv: base, env: { MESOS_CGROUPS_LIMIT_SWAP: 'true' } }).values.cgroups_limit_swap);
+  t.throws(() => parseFlags(agentFlags, { argv: [...base, '--cgroups_limit_swap=maybe'], env: {} }), { message: /^--cgroups_limit_swap: 'maybe' is not a boolean/ });
+});
+
 test('the Linux launcher on v2 (fake tree): the cgroup is the container; destroy uses cgroup.kill; list shows the containers', async (t) => {
   const { top, cg } = fakeV2('corral', ['a', 'b']);
   const l = new CgroupsLauncher(cg, 'corral');

@@ -40,10 +40,10 @@ test.after.always(async () => {
 
 const ALL: readonly CgroupController[] = TEST_CONTROLLERS;
 
-function containerizer(isolation = 'cgroups/cpu,cgroups/mem', extra: { enableCfs?: boolean; root?: string } = {}): LinuxContainerizer {
+function containerizer(isolation = 'cgroups/cpu,cgroups/mem', extra: { enableCfs?: boolean; limitSwap?: boolean; root?: string } = {}): LinuxContainerizer {
   const root = extra.root ?? testRoot();
   if (!roots.includes(root)) roots.push(root);
-  const c = createContainerizer({ isolation, cgroups: hostCgroups(), cgroupsRoot: root, cgroupsEnableCfs: extra.enableCfs ?? false });
+  const c = createContainerizer({ isolation, cgroups: hostCgroups(), cgroupsRoot: root, cgroupsEnableCfs: extra.enableCfs ?? false, cgroupsLimitSwap: extra.limitSwap ?? false });
   if (!(c instanceof LinuxContainerizer)) throw new Error('expected the Linux launcher');
   containerizers.push(c);
   return c;
@@ -138,6 +138,49 @@ test('a memory hog under mem:32 is stopped and the termination says it went over
   t.like(end.limitation, { resource: 'mem', reason: 'REASON_CONTAINER_LIMITATION_MEMORY' });
   t.regex(end.message ?? '', /^Memory limit exceeded: Requested: 32MB Maximum Used: \d+MB\n\nMEMORY STATISTICS: \n/);
   t.true(gone(`${c.cgroupsRoot}/${s.containerId}`));
+});
+
+test('--cgroups_limit_swap: memsw limit = memory limit (raised, never lowered); a container writing 5x its limit in files counts memory pressure; a recovering agent counts from 0', async (t) => {
+  const MB = 1024 * 1024;
+  const c = containerizer('cgroups/mem', { limitSwap: true });
+  const r = runs.fresh();
+  // Anonymous memory near the limit while dd pushes 300 MB of page cache through a 64 MB cgroup
+  // (the kernel reclaims in the cgroup and says how hard that was); then again on "again".
+  const fill = 'head -c 40M /dev/zero | tail >/dev/null & dd if=/dev/zero of=big bs=1M count=300 2>/dev/null; wait; rm -f big';
+  const s = spec(r, `${fill}; echo started; while [ ! -e again ]; do sleep 0.05; done; ${fill}; echo twice; while [ ! -e stop ]; do sleep 0.05; done`, 'cpus:0.5;mem:64');
+  const ctr = await c.launch(s);
+  const path = `${c.cgroupsRoot}/${s.containerId}`;
+  const limits = (): [string, string] => [file(path, 'memory', 'memory.limit_in_bytes'), file(path, 'memory', 'memory.memsw.limit_in_bytes')];
+  t.deepEqual(limits(), [String(64 * MB), String(64 * MB)]);
+  await started(r);
+  const counters = (u: Record<string, unknown> | undefined): number[] => ['low', 'medium', 'critical'].map((l) => u?.[`mem_${l}_pressure_counter`] as number);
+  for (const end = Date.now() + 5000; !((counters((await c.usage(s.containerId)) as Record<string, unknown>)[0] ?? 0) > 0) && Date.now() < end; ) {
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  await new Promise((res) => setTimeout(res, 100)); // the last events of each listener read
+  const u = (await c.usage(s.containerId)) as Record<string, unknown>;
+  const [low, medium, critical] = counters(u);
+  t.log(`pressure events: low ${low}, medium ${medium}, critical ${critical}; peak ${file(path, 'memory', 'memory.max_usage_in_bytes')} bytes`);
+  t.true(low! > 0 && low! >= medium! && medium! >= critical!, JSON.stringify(u));
+  t.is(typeof u.mem_total_memsw_bytes, 'number');
+  t.true((u.mem_total_memsw_bytes as number) > 0 && (u.mem_total_memsw_bytes as number) <= 64 * MB);
+  t.true(Number(file(path, 'memory', 'memory.max_usage_in_bytes')) >= 48 * MB, 'the container came near its limit');
+  t.is(file(path, 'memory', 'memory.oom_control').match(/oom_kill (\d+)/)?.[1], '0', 'reclaim, not the OOM killer');
+  await c.update(s.containerId, parseResourcesText('cpus:0.5;mem:96'));
+  t.deepEqual(limits(), [String(96 * MB), String(96 * MB)], 'raised: memsw first, then memory');
+  await c.update(s.containerId, parseResourcesText('cpus:0.5;mem:48'));
+  t.deepEqual(limits(), [String(96 * MB), String(96 * MB)], 'never lowered');
+  // A restarted agent: its isolator re-listens; the counters start at 0 and count what follows.
+  const again = new CgroupsMemIsolator({ cgroups: hostCgroups(), root: c.cgroupsRoot, limitSwap: true });
+  t.teardown(() => again.cleanup(s.containerId).catch(() => {})); // its listeners (the cgroup goes with the containerizer's cleanup or the root's)
+  await again.recover([{ containerId: s.containerId, supervisorPid: 0 }]);
+  t.deepEqual(counters(again.usage(s.containerId) as Record<string, unknown>), [0, 0, 0]);
+  mkdirSync(join(r.sandbox, 'again'));
+  await until(() => out(r).includes('twice'), 10_000, '"twice" in stdout');
+  await until(() => (counters(again.usage(s.containerId) as Record<string, unknown>)[0] ?? 0) > 0, 5000, 'a low pressure event after recovery');
+  mkdirSync(join(r.sandbox, 'stop'));
+  t.deepEqual(await ctr.termination, { exitCode: 0, status: 0 });
+  t.true(gone(path));
 });
 
 test('a hog in a pipeline (head -c 1G /dev/zero | tail) under mem:32: the limitation is reported', async (t) => {

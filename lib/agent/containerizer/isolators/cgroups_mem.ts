@@ -11,8 +11,18 @@
  *     A container that ended before the event arrived is caught at its end from the OOM kill
  *     count (v1 memory.oom_control oom_kill, Linux 4.13+; v2 memory.events oom_kill).
  *
+ *   - `--cgroups_limit_swap`: swap is limited with the memory (v1 memory.memsw.limit_in_bytes =
+ *     the limit, i.e. memory + swap; v2 memory.swap.max = 0, i.e. no swap), set and raised with
+ *     the hard limit. A host that does not account swap per cgroup is refused at start.
+ *   - memory pressure (v1 only; v2 has no memory.pressure_level): from isolate() to cleanup() an
+ *     eventfd listener per level counts the kernel's low / medium / critical notifications. A
+ *     low listener hears every event (medium and critical ones too), so low >= medium >=
+ *     critical. Counts live in memory: after an agent restart they start again at 0 (recover()
+ *     listens again for the containers it finds).
+ *
  * Usage: mem_total_bytes, mem_rss_bytes (anonymous), mem_cache_bytes, mem_mapped_file_bytes,
- * mem_swap_bytes, and the deprecated 0.23 names mem_anon_bytes / mem_file_bytes.
+ * mem_swap_bytes, and the deprecated 0.23 names mem_anon_bytes / mem_file_bytes; with
+ * `--cgroups_limit_swap` mem_total_memsw_bytes; on v1 mem_low/medium/critical_pressure_counter.
  */
 import { CorralError } from '../../../common/errors.ts';
 import type { Resources } from '../../../common/resources/index.ts';
@@ -23,11 +33,15 @@ const MB = 1024 * 1024;
 export const MIN_MEMORY_BYTES = 32 * MB;
 
 const CONTROLLERS: readonly CgroupController[] = ['memory'];
+const PRESSURE_LEVELS = ['low', 'medium', 'critical'] as const;
+type PressureLevel = (typeof PRESSURE_LEVELS)[number];
 
 export interface CgroupsMemOptions {
   readonly cgroups: Cgroups;
   /** `--cgroups_root`. */
   readonly root: string;
+  /** `--cgroups_limit_swap` (default false). */
+  readonly limitSwap?: boolean;
 }
 
 interface State {
@@ -36,6 +50,13 @@ interface State {
   stopWatch: (() => void) | undefined;
   resolve: ((l: Limitation) => void) | undefined;
   watched: Promise<Limitation> | undefined;
+  /** Pressure events counted since isolate() (or since this agent recovered the container); undefined when not listening. */
+  pressure: Record<PressureLevel, number> | undefined;
+  stopPressure: (() => void)[];
+}
+
+function newState(limit: number): State {
+  return { limit, stopWatch: undefined, resolve: undefined, watched: undefined, pressure: undefined, stopPressure: [] };
 }
 
 /** The hard limit for `resources`. */
@@ -47,12 +68,57 @@ export class CgroupsMemIsolator implements Isolator {
   readonly name = 'cgroups/mem';
   private readonly cgroups: Cgroups;
   private readonly root: string;
+  private readonly limitSwap: boolean;
+  private readonly pressureLevels: boolean;
   private readonly state = new Map<string, State>();
 
   constructor(opts: CgroupsMemOptions) {
     this.cgroups = opts.cgroups;
     this.root = opts.root;
+    this.limitSwap = opts.limitSwap ?? false;
     if (!opts.cgroups.has('memory')) throw new CorralError('ISOLATION_UNAVAILABLE', `cgroups/mem needs the memory controller, which is not available under ${opts.cgroups.hierarchy}`);
+    if (this.limitSwap) {
+      // v2 shows memory.swap.* only below the root cgroup: look in --cgroups_root, made here.
+      if (opts.cgroups.version === 2) opts.cgroups.create(this.root, CONTROLLERS);
+      if (!opts.cgroups.hasSwapAccounting(this.root)) {
+        const where = opts.cgroups.version === 1 ? `no memory.memsw.limit_in_bytes in the memory hierarchy under ${opts.cgroups.hierarchy}` : `no memory.swap.max in ${opts.cgroups.hierarchy}/${this.root}`;
+        throw new CorralError(
+          'ISOLATION_UNAVAILABLE',
+          `--cgroups_limit_swap: this kernel does not account swap per cgroup (${where}; the kernel needs CONFIG_MEMCG_SWAP and must not be booted with swapaccount=0); leave the flag off`,
+          { field: '--cgroups_limit_swap' },
+        );
+      }
+    }
+    this.pressureLevels = opts.cgroups.hasMemoryPressureLevels();
+  }
+
+  private setLimit(path: string, limit: number): void {
+    if (this.limitSwap) this.cgroups.setMemoryLimitWithSwap(path, limit);
+    else this.cgroups.setMemoryLimit(path, limit);
+  }
+
+  /** Count pressure events of the container from now on (v1). All levels or none: a failure stops those started. */
+  private listenPressure(containerId: string, s: State): void {
+    if (!this.pressureLevels || s.pressure) return;
+    const counts: Record<PressureLevel, number> = { low: 0, medium: 0, critical: 0 };
+    const path = this.path(containerId);
+    try {
+      for (const level of PRESSURE_LEVELS) {
+        s.stopPressure.push(
+          this.cgroups.watchMemoryPressure(path, level, (n) => {
+            counts[level] += n;
+          }),
+        );
+      }
+    } catch (e) {
+      this.stopPressure(s);
+      throw e;
+    }
+    s.pressure = counts;
+  }
+
+  private stopPressure(s: State): void {
+    for (const stop of s.stopPressure.splice(0)) stop();
   }
 
   private path(containerId: string): string {
@@ -63,13 +129,15 @@ export class CgroupsMemIsolator implements Isolator {
     const path = this.path(config.containerId);
     this.cgroups.create(path, CONTROLLERS);
     const limit = memoryLimitOf(config.resources);
-    this.state.set(config.containerId, { limit, stopWatch: undefined, resolve: undefined, watched: undefined });
+    this.state.set(config.containerId, newState(limit));
     this.cgroups.setMemorySoftLimit(path, limit);
-    this.cgroups.setMemoryLimit(path, limit);
+    this.setLimit(path, limit);
   }
 
   async isolate(containerId: string, pid: number): Promise<void> {
     this.cgroups.attach(this.path(containerId), CONTROLLERS, pid);
+    const s = this.state.get(containerId);
+    if (s) this.listenPressure(containerId, s);
   }
 
   async update(containerId: string, resources: Resources): Promise<void> {
@@ -79,7 +147,7 @@ export class CgroupsMemIsolator implements Isolator {
     const limit = memoryLimitOf(resources);
     this.cgroups.setMemorySoftLimit(path, limit);
     if (limit > s.limit) {
-      this.cgroups.setMemoryLimit(path, limit);
+      this.setLimit(path, limit);
       s.limit = limit;
     }
   }
@@ -125,13 +193,24 @@ export class CgroupsMemIsolator implements Isolator {
 
   usage(containerId: string): Statistics | undefined {
     if (!this.state.has(containerId)) return undefined;
-    const m = this.cgroups.memoryStats(this.path(containerId));
+    const path = this.path(containerId);
+    const m = this.cgroups.memoryStats(path);
     const out: Statistics = {};
     if (m.totalBytes !== undefined) out.mem_total_bytes = m.totalBytes;
     if (m.rssBytes !== undefined) out.mem_rss_bytes = out.mem_anon_bytes = m.rssBytes;
     if (m.cacheBytes !== undefined) out.mem_cache_bytes = out.mem_file_bytes = m.cacheBytes;
     if (m.mappedFileBytes !== undefined) out.mem_mapped_file_bytes = m.mappedFileBytes;
     if (m.swapBytes !== undefined) out.mem_swap_bytes = m.swapBytes;
+    if (this.limitSwap) {
+      const memsw = this.cgroups.memoryAndSwapUsage(path);
+      if (memsw !== undefined) out.mem_total_memsw_bytes = memsw;
+    }
+    const p = this.state.get(containerId)?.pressure;
+    if (p) {
+      out.mem_low_pressure_counter = p.low;
+      out.mem_medium_pressure_counter = p.medium;
+      out.mem_critical_pressure_counter = p.critical;
+    }
     return out;
   }
 
@@ -141,7 +220,13 @@ export class CgroupsMemIsolator implements Isolator {
       if (!this.cgroups.exists(path, 'memory')) continue;
       const set = this.cgroups.memoryLimit(path);
       const limit = set !== undefined && Number.isFinite(set) ? set : c.resources ? memoryLimitOf(c.resources) : Infinity;
-      this.state.set(c.containerId, { limit, stopWatch: undefined, resolve: undefined, watched: undefined });
+      const s = newState(limit);
+      this.state.set(c.containerId, s);
+      try {
+        this.listenPressure(c.containerId, s);
+      } catch {
+        // Its counters are missing from its statistics; recovery goes on.
+      }
     }
   }
 
@@ -150,6 +235,7 @@ export class CgroupsMemIsolator implements Isolator {
     this.state.delete(containerId);
     // Stop listening first: v1 signals the eventfd when the cgroup is removed.
     s?.stopWatch?.();
+    if (s) this.stopPressure(s);
     await this.cgroups.remove(this.path(containerId), CONTROLLERS);
   }
 }
