@@ -1,6 +1,6 @@
 /**
  * Through the agent, on real cgroups (root): an agent built with `--isolation=cgroups/cpu,cgroups/mem`
- * (createContainerizer, unique cgroup root) runs a memory hog under mem:32, which is stopped and
+ * and `--cgroups_limit_swap` (createContainerizer, unique cgroup root) runs a memory hog under mem:32, which is stopped and
  * reported TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY; a running task's
  * /monitor/statistics.json entry carries the cgroup statistics; a kill removes everything.
  */
@@ -51,7 +51,7 @@ const task = (id: string, script: string, resources: string): TaskInfo => ({
 });
 
 test('a memory hog under mem:32 is TASK_FAILED / REASON_CONTAINER_LIMITATION_MEMORY; statistics come from the cgroups', async (t) => {
-  containerizer = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem', cgroups: hostCgroups(), cgroupsRoot: root, cgroupsEnableCfs: true });
+  containerizer = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem', cgroups: hostCgroups(), cgroupsRoot: root, cgroupsEnableCfs: true, cgroupsLimitSwap: true });
   const sent: AgentToMaster[] = [];
   const agent = new Agent({
     clock: new FakeClock(),
@@ -104,7 +104,7 @@ test('a memory hog under mem:32 is TASK_FAILED / REASON_CONTAINER_LIMITATION_MEM
   t.truthy(entry);
   const st = entry!.statistics;
   t.like(st, { cpus_limit: 0.5, mem_limit_bytes: 64 * 1024 * 1024 });
-  for (const k of ['timestamp', 'cpus_user_time_secs', 'cpus_system_time_secs', 'cpus_nr_periods', 'cpus_nr_throttled', 'cpus_throttled_time_secs', 'mem_total_bytes', 'mem_rss_bytes', 'mem_cache_bytes', 'mem_swap_bytes', 'processes', 'threads']) {
+  for (const k of ['timestamp', 'cpus_user_time_secs', 'cpus_system_time_secs', 'cpus_nr_periods', 'cpus_nr_throttled', 'cpus_throttled_time_secs', 'mem_total_bytes', 'mem_rss_bytes', 'mem_cache_bytes', 'mem_swap_bytes', 'mem_total_memsw_bytes', 'mem_low_pressure_counter', 'mem_medium_pressure_counter', 'mem_critical_pressure_counter', 'processes', 'threads']) {
     t.is(typeof st[k], 'number', k);
   }
   t.true(st.cpus_user_time_secs! > 0.05);

@@ -174,6 +174,7 @@ test('--cgroups_limit_swap: memsw limit = memory limit (raised, never lowered); 
   const again = new CgroupsMemIsolator({ cgroups: hostCgroups(), root: c.cgroupsRoot, limitSwap: true });
   t.teardown(() => again.cleanup(s.containerId).catch(() => {})); // its listeners (the cgroup goes with the containerizer's cleanup or the root's)
   await again.recover([{ containerId: s.containerId, supervisorPid: 0 }]);
+  await until(() => 'mem_low_pressure_counter' in again.usage(s.containerId)!, 2000, 'the recovered container listened to');
   t.deepEqual(counters(again.usage(s.containerId) as Record<string, unknown>), [0, 0, 0]);
   mkdirSync(join(r.sandbox, 'again'));
   await until(() => out(r).includes('twice'), 10_000, '"twice" in stdout');
