@@ -44,6 +44,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "netFilters", crl::NetFilters);
   Export(env, exports, "netQdiscs", crl::NetQdiscs);
   Export(env, exports, "netTcpRtts", crl::NetTcpRtts);
+  Export(env, exports, "netFreshSysctls", crl::NetFreshSysctls);
 #endif
   return exports;
 }

@@ -30,6 +30,7 @@ export {
   applyNetStepsAsync,
   defaultRoute,
   deleteLinkGroup,
+  freshNetnsSysctls,
   ipv4Addresses,
   ipv4Keys,
   listFilters,

@@ -68,6 +68,7 @@ export interface NativeBinding {
   netFilters?(link: string, parent: number, ns: { pid?: number; netns?: string }): import('./net_types.ts').FilterId[];
   netQdiscs?(link: string, ns: { pid?: number; netns?: string }): import('./net_types.ts').QdiscStats[];
   netTcpRtts?(ns: { pid?: number; netns?: string }): number[];
+  netFreshSysctls?(paths: readonly string[]): (string | null)[];
 }
 
 /** The project root: the nearest directory above this file that holds binding.gyp. */

@@ -50,9 +50,9 @@ export interface NetApplyTarget extends NetnsRef {
   readonly host?: NetnsRef;
 }
 
-function binding(): NativeBinding & Required<Pick<NativeBinding, 'netApply' | 'listLinks' | 'netFilters' | 'netQdiscs' | 'netDeleteLinkGroup' | 'netTcpRtts'>> {
+function binding(): NativeBinding & Required<Pick<NativeBinding, 'netApply' | 'listLinks' | 'netFilters' | 'netQdiscs' | 'netDeleteLinkGroup' | 'netTcpRtts' | 'netFreshSysctls'>> {
   const b = requireFeature('networkIsolator');
-  if (!b.netApply || !b.listLinks || !b.netFilters || !b.netQdiscs || !b.netDeleteLinkGroup || !b.netTcpRtts) {
+  if (!b.netApply || !b.listLinks || !b.netFilters || !b.netQdiscs || !b.netDeleteLinkGroup || !b.netTcpRtts || !b.netFreshSysctls) {
     throw new Error('unreachable: networkIsolator build without the net functions');
   }
   return b as ReturnType<typeof binding>;
@@ -220,6 +220,11 @@ export function readSysctl(path: string): string | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+/** The values of /proc/sys/<path> in a brand-new network namespace (undefined: it has no such file). */
+export function freshNetnsSysctls(paths: readonly string[]): (string | undefined)[] {
+  return binding().netFreshSysctls(paths).map((v) => (v === null ? undefined : v.replace(/\s+/g, ' ')));
 }
 
 /** Write /proc/sys/<path> in the caller's namespace. */

@@ -608,3 +608,38 @@ int crl_net_tcp_rtts(int nsfd, uint32_t **out, size_t *count, struct crl_err *er
   struct dump_job j = {NETLINK_SOCK_DIAG, "sock_diag dump", build_diag, on_diag, {NULL, 0, 0, sizeof **out}, NULL, 0, 0};
   return dump_in(nsfd, &j, (void **)out, count, err);
 }
+
+/* ---- the sysctls of a fresh namespace ---- */
+
+struct fresh_sysctls {
+  const char *const *paths;
+  size_t n;
+  char (*values)[128];
+};
+
+static int read_fresh(void *arg, struct crl_err *err) {
+  struct fresh_sysctls *f = arg;
+  size_t i;
+  (void)err;
+  for (i = 0; i < f->n; i++) {
+    char path[200];
+    ssize_t got;
+    int fd;
+    f->values[i][0] = 0;
+    if (strstr(f->paths[i], "..")) continue;
+    snprintf(path, sizeof path, "/proc/sys/%s", f->paths[i]);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    got = read(fd, f->values[i], 127);
+    close(fd);
+    if (got < 0) got = 0;
+    while (got > 0 && (f->values[i][got - 1] == '\n' || f->values[i][got - 1] == ' ')) got--;
+    f->values[i][got] = 0;
+  }
+  return 0;
+}
+
+int crl_net_fresh_sysctls(const char *const *paths, size_t n, char (*values)[128], struct crl_err *err) {
+  struct fresh_sysctls f = {paths, n, values};
+  return crl_netns_run(CRL_NETNS_NEW, read_fresh, &f, err);
+}

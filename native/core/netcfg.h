@@ -134,6 +134,13 @@ struct crl_qdisc_stats {
 int crl_net_qdiscs(int nsfd, const char *link, struct crl_qdisc_stats **out, size_t *count, struct crl_err *err);
 
 /*
+ * Read /proc/sys/<paths[i]> inside a brand-new network namespace (the values a namespace starts
+ * with); values[i] gets the text (trimmed) or "" when the file is missing. Each value is at
+ * most 127 bytes.
+ */
+int crl_net_fresh_sysctls(const char *const *paths, size_t n, char (*values)[128], struct crl_err *err);
+
+/*
  * Round-trip times (tcp_info.tcpi_rtt, microseconds, non-zero only) of the IPv4 TCP sockets of
  * the namespace `nsfd` (-1: the caller's), through sock_diag. *out malloc'd (free()).
  */

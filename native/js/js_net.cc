@@ -4,6 +4,7 @@
 //     naming the failed step, or with a callback runs on a worker thread and calls back (err | null)
 //   netDeleteLinkGroup(group, callback(err | null)) -> undefined (runs on a worker thread)
 //   netFilters(link, parent, {pid?, netns?}) -> [{prio, protocol, handle}]
+//   netFreshSysctls(paths) -> [value | null]: /proc/sys values as a brand-new network namespace has them
 //   netTcpRtts({pid?, netns?}) -> [rtt microseconds of each IPv4 TCP socket with one]
 //   netQdiscs(link, {pid?, netns?}) -> [{kind, handle, parent, bytes, packets, drops, overlimits, qlen, backlog, requeues}]
 // Steps are plain objects; see lib/linux/net.ts for their shape.
@@ -399,6 +400,31 @@ Napi::Value NetQdiscs(const Napi::CallbackInfo &info) {
     out.Set(static_cast<uint32_t>(i), o);
   }
   std::free(q);
+  return out;
+}
+
+Napi::Value NetFreshSysctls(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) return ThrowArgType(env, "netFreshSysctls(paths)");
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<std::string> paths(a.Length());
+  std::vector<const char *> ptrs(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    if (!a.Get(i).IsString()) return ThrowArgType(env, "netFreshSysctls: paths must be strings");
+    paths[i] = a.Get(i).As<Napi::String>().Utf8Value();
+    ptrs[i] = paths[i].c_str();
+  }
+  struct Value {
+    char text[128];
+  };
+  std::vector<Value> values(a.Length());
+  crl_err err;
+  crl_err_clear(&err);
+  if (crl_net_fresh_sysctls(ptrs.data(), ptrs.size(), reinterpret_cast<char(*)[128]>(values.data()), &err) < 0)
+    return ThrowNative(env, err);
+  Napi::Array out = Napi::Array::New(env, a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++)
+    out.Set(i, values[i].text[0] ? Napi::Value(Napi::String::New(env, values[i].text)) : env.Null());
   return out;
 }
 

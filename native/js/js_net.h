@@ -9,5 +9,6 @@ Napi::Value NetDeleteLinkGroup(const Napi::CallbackInfo &info);
 Napi::Value NetFilters(const Napi::CallbackInfo &info);
 Napi::Value NetQdiscs(const Napi::CallbackInfo &info);
 Napi::Value NetTcpRtts(const Napi::CallbackInfo &info);
+Napi::Value NetFreshSysctls(const Napi::CallbackInfo &info);
 }  // namespace crl
 #endif

@@ -27,6 +27,7 @@ import {
   removeNetns,
   tcHandle,
   tcpRoundTripTimes,
+  freshNetnsSysctls,
   type NetStep,
 } from '../../lib/linux/index.ts';
 import { rootMode, rootOnly } from '../helpers/root.ts';
@@ -188,4 +189,11 @@ test('TCP round-trip times of a namespace\'s sockets, through sock_diag inside i
   const rtts = tcpRoundTripTimes({ netns: N });
   t.true(rtts.length >= 1, `sockets with an RTT: ${rtts.length}`);
   t.true(rtts.every((r) => r > 0 && r < 1_000_000));
+});
+
+test('the sysctls a brand-new network namespace starts with', (t) => {
+  const [somaxconn, range, missing] = freshNetnsSysctls(['net/core/somaxconn', 'net/ipv4/ip_local_port_range', 'net/ipv4/no_such_knob']);
+  t.regex(somaxconn ?? '', /^\d+$/);
+  t.regex(range ?? '', /^\d+ \d+$/);
+  t.is(missing, undefined);
 });

@@ -30,6 +30,7 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   net = await createTestHosts(1, { subnet: '10.81.0' });
   const host = net.hosts[0]!;
   host.execSync('sysctl', ['-w', 'net.ipv4.ip_local_port_range=50000 60999']);
+  host.execSync('sysctl', ['-w', 'net.core.somaxconn=1234']);
   const driver = join(fileURLToPath(import.meta.url), '..', 'fixtures', 'port_mapping_driver.ts');
   const r = await host.exec(process.execPath, ['--import', 'tsx', driver], {
     timeoutMs: 90_000,
@@ -41,6 +42,7 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   t.true((o.afterIsolate!.eth0 as number[]).includes(PRIO(128, 0)));
   t.true((o.afterIsolate!.lo as number[]).includes(PRIO(128, 0)));
   t.deepEqual(o.afterIsolate!.containerLo, [0x0202, 0x0301, 0x0302]);
+  t.like(o.afterIsolate, { portRange: '32768 33023', somaxconn: '1234' });
   t.is((o.afterIsolate!.veths as string[]).length, 1);
   t.regex((o.afterIsolate!.veths as string[])[0]!, /^crlt\d+ corral-container c1 32768\/256$/);
   // After the update: slot 1 only, with filters for [31000-31001], [31500] and the ephemeral block.

@@ -47,6 +47,7 @@ import {
   applyNetStepsAsync,
   defaultRoute,
   deleteLinkGroup,
+  freshNetnsSysctls,
   ipv4Addresses,
   ipv4Keys,
   listFilters,
@@ -252,11 +253,13 @@ export class PortMappingIsolator implements Isolator {
     if (readSysctl(`net/ipv4/conf/${lo}/route_localnet`) === undefined) {
       throw new CorralError('ISOLATION_UNAVAILABLE', 'network/port_mapping needs net.ipv4.conf.<lo>.route_localnet (Linux 3.6 or later)');
     }
+    // Copied only where a new namespace would start with something else.
+    const fresh = freshNetnsSysctls(COPIED_SYSCTLS);
     const sysctls: [string, string][] = [];
-    for (const path of COPIED_SYSCTLS) {
-      const v = readSysctl(path);
-      if (v !== undefined) sysctls.push([path, v.replace(/\s+/g, ' ')]);
-    }
+    COPIED_SYSCTLS.forEach((path, i) => {
+      const v = readSysctl(path)?.replace(/\s+/g, ' ');
+      if (v !== undefined && fresh[i] !== undefined && v !== fresh[i]) sysctls.push([path, v]);
+    });
     const host: Host = {
       eth0,
       lo,
