@@ -419,13 +419,16 @@ export class PortMappingIsolator implements Isolator {
       ...this.hostPortFilters(h, c, 0),
       { kind: 'linkSet', link: c.veth, up: true },
     ];
-    await applyNetStepsAsync({ pid }, steps);
-    await this.refreshMirrors(h);
+    // One crossing: the container's network and the copies rewritten to include it.
+    await this.refreshMirrors(h, { pid }, steps);
   }
 
-  /** Rewrite the ARP/ICMP copies for the containers there are now, after any rewrite under way. */
-  private refreshMirrors(h: Host): Promise<void> {
-    const run = this.mirrorChain.then(() => this.installMirrors(h));
+  /**
+   * Rewrite the ARP/ICMP copies for the containers there are now, after any rewrite under way;
+   * `before` runs first in the same call (in the namespace of `target`).
+   */
+  private refreshMirrors(h: Host, target: { pid?: number } = {}, before: readonly NetStep[] = []): Promise<void> {
+    const run = this.mirrorChain.then(() => this.installMirrors(h, target, before));
     this.mirrorChain = run.catch(() => undefined);
     return run;
   }
@@ -434,7 +437,7 @@ export class PortMappingIsolator implements Isolator {
    * The ARP and ICMP copies to every container: the new set is added in the other slot before
    * the old one goes (no moment without them). The first time, both slots are cleared first.
    */
-  private async installMirrors(h: Host): Promise<void> {
+  private async installMirrors(h: Host, target: { pid?: number }, before: readonly NetStep[]): Promise<void> {
     const veths = [...this.containers.values()].map((c) => c.veth);
     const fresh = !this.mirrorsInstalled;
     const next: 0 | 1 = fresh ? 0 : this.mirrorSlot === 0 ? 1 : 0;
@@ -442,7 +445,7 @@ export class PortMappingIsolator implements Isolator {
       { kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + s, protocol: ETH_P_ARP, ignoreMissing: true },
       { kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + s, protocol: ETH_P_IP, ignoreMissing: true },
     ];
-    const steps: NetStep[] = fresh ? [...drop(0), ...drop(1)] : [];
+    const steps: NetStep[] = [...before, ...(fresh ? [...drop(0), ...drop(1)] : [])];
     for (let i = 0; i < veths.length; i += ACTIONS_PER_FILTER) {
       // Each copy lets the packet go on (PIPE); the last of a filter lets classification go on
       // to the next filter (CONTINUE), so the host keeps its own copy in the end.
@@ -454,7 +457,12 @@ export class PortMappingIsolator implements Isolator {
       );
     }
     if (!fresh) steps.push(...drop(this.mirrorSlot));
-    await applyNetStepsAsync({}, steps);
+    try {
+      await applyNetStepsAsync(target, steps);
+    } catch (e) {
+      this.mirrorsInstalled = false; // in an unknown state: rebuilt from scratch next time
+      throw e;
+    }
     this.mirrorSlot = next;
     this.mirrorsInstalled = veths.length > 0;
   }
