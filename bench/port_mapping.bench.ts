@@ -15,7 +15,9 @@
  *    a container of the isolator (same path as a task's); and the egress limit's accuracy at 10
  *    and 100 Mbit/s.
  *
- *   npm run bench:port_mapping [-- --count=100 --seconds=5]
+ *    Also isolate() with RUNNING containers up (their ARP/ICMP copies are there).
+ *
+ *   npm run bench:port_mapping [-- --count=100 --seconds=5 --running=100]
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -36,6 +38,7 @@ const arg = (name: string, dflt: number): number => {
 };
 const COUNT = arg('count', 100);
 const SECONDS = arg('seconds', 5);
+const RUNNING = arg('running', 100);
 const WARMUP = 5;
 const CHILD = process.env.CORRAL_BENCH_PM_CHILD;
 
@@ -45,6 +48,7 @@ interface ChildResult {
   readonly isolate: number[];
   readonly cleanup: number[];
   readonly vethsGoneMs: number;
+  readonly busy: number[];
   readonly throughput: Record<string, number>;
 }
 
@@ -70,7 +74,7 @@ async function child(peer: string): Promise<void> {
   }
   const network = (rate?: number) => ({
     ports: [{ begin: 31000, end: 32000 }],
-    ephemeralPorts: [{ begin: 32768, end: 49151 }],
+    ephemeralPorts: [{ begin: 32768, end: 57343 }],
     ephemeralPortsPerContainer: 128,
     ...(rate ? { egressRateLimit: rate } : {}),
   });
@@ -100,6 +104,32 @@ async function child(peer: string): Promise<void> {
   const t0 = performance.now();
   while (listLinks().some((l) => /^corral\d+$/.test(l.name)) && performance.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 2));
   const vethsGoneMs = performance.now() - t0;
+  const isolateAlone = [...isolate];
+  const cleanupAlone = [...cleanup];
+
+  // The same with RUNNING containers already up (the ARP/ICMP copies are rewritten per chunk of 32).
+  const busy: number[] = [];
+  {
+    const c = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups, cgroupsRoot: `${root}/${n++}`, network: network() });
+    const started: { containerId: string; termination: Promise<unknown> }[] = [];
+    const launch = async (argv: string[]) => {
+      const d = join(base, String(n++));
+      mkdirSync(join(d, 'sandbox'), { recursive: true });
+      mkdirSync(join(d, 'run'), { recursive: true });
+      const containerId = randomUUID();
+      const ctr = await c.launch({ containerId, sandbox: join(d, 'sandbox'), runDir: join(d, 'run'), argv, env, resources: parseResourcesText('cpus:0.01;mem:32') });
+      return { containerId, termination: ctr.termination };
+    };
+    for (let i = 0; i < RUNNING; i++) started.push(await launch(['sleep', '600']));
+    const veths = listLinks().filter((l) => /^corral\d+$/.test(l.name)).length;
+    if (veths < RUNNING) throw new Error(`only ${veths} of ${RUNNING} containers have their network`);
+    isolate.length = 0;
+    for (let i = 0; i < 20; i++) await (await launch(['true'])).termination;
+    busy.push(...isolate);
+    for (const s of started) await c.kill(s.containerId, 0).catch(() => undefined);
+    await Promise.all(started.map((s) => s.termination));
+    c.close();
+  }
 
   // Throughput: iperf3 -c peer, from here and from a container; then under limits.
   const iperf = (argv: string[]): number => {
@@ -126,7 +156,7 @@ async function child(peer: string): Promise<void> {
   throughput.limit100 = await inContainer(100e6 / 8);
   rmSync(base, { recursive: true, force: true });
   for (const r of [root]) spawnSync('sh', ['-c', `for c in /sys/fs/cgroup/*/${r}; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \\; ; done`]);
-  const result: ChildResult = { plain, network: withNet, isolate, cleanup, vethsGoneMs, throughput };
+  const result: ChildResult = { plain, network: withNet, isolate: isolateAlone, cleanup: cleanupAlone, vethsGoneMs, busy, throughput };
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
@@ -157,6 +187,7 @@ async function main(): Promise<void> {
     console.log(`  isolate (veth in the container's namespace, 30+ filters): p50 ${ms(pct(f.isolate, 50))}  p99 ${ms(pct(f.isolate, 99))}`);
     console.log(`  cleanup (filters, ARP/ICMP copies, veth to the group):    p50 ${ms(pct(f.cleanup, 50))}  p99 ${ms(pct(f.cleanup, 99))}`);
     console.log(`  every veth gone after the last container ended: ${ms(f.vethsGoneMs)}`);
+    console.log(`  isolate with ${RUNNING} containers running:                  p50 ${ms(pct(f.busy, 50))}  p99 ${ms(pct(f.busy, 99))}`);
     const t = f.throughput;
     console.log(`  iperf3 A→B (${SECONDS} s): host namespace ${t.host!.toFixed(0)} Mbit/s, container ${t.container!.toFixed(0)} Mbit/s (${(t.container! / t.host!).toFixed(2)} of the host)`);
     console.log(`  egress limit 10 Mbit/s: ${t.limit10!.toFixed(2)} Mbit/s (${(((t.limit10! - 10) / 10) * 100).toFixed(1)}%); 100 Mbit/s: ${t.limit100!.toFixed(1)} Mbit/s (${(((t.limit100! - 100) / 100) * 100).toFixed(1)}%)`);

@@ -7,8 +7,8 @@
  * host's address, are copied to every container.
  *
  * Layout of the filters (priorities; the high byte orders the kinds):
- *   host eth0 ingress  0x0100/0x0101  ARP → mirror to every container (two slots: replaced without a gap)
- *                      0x0200/0x0201  ICMP to the host IP → mirror to every container
+ *   host eth0 ingress  0x0100 + 2·k + s  ARP → mirror to the containers of chunk k (32 at most)
+ *                      0x0200 + 2·k + s  ICMP to the host IP → mirror to the containers of chunk k
  *                      0x0300         ICMP to the host IP → pass (ends classification)
  *                      0x1000 + 2·b + s  a container's ports (dst MAC, dst IP, dst port) → its veth
  *   host lo ingress    0x1000 + 2·b + s  a container's ports (dst port) → its veth
@@ -111,6 +111,8 @@ const ICMP = 1;
 const LOCALHOST = '127.0.0.1';
 /** Most actions the kernel takes in one filter (TCA_ACT_MAX_PRIO). */
 const ACTIONS_PER_FILTER = 32;
+/** Chunks of copies: two priorities each (slots), within 0x0100-0x01ff and 0x0200-0x02ff. */
+const MAX_CHUNKS = 64;
 /**
  * Sysctls a container copies from the host (spec §1.4 step 6): those a network namespace has
  * its own copy of. Mesos's list also names net.core.{netdev_max_backlog,rmem_max,wmem_max} and
@@ -215,8 +217,10 @@ export class PortMappingIsolator implements Isolator {
   private readonly containers = new Map<string, NetContainer>();
   private readonly pending = new Map<string, Pending>();
   private readonly usedBlocks = new Set<number>();
-  private mirrorSlot: 0 | 1 = 0;
-  private mirrorsInstalled = false;
+  /** The containers' veths in chunks of at most ACTIONS_PER_FILTER, each with its own filters. */
+  private readonly chunks: string[][] = [];
+  /** Each chunk's filter slot (0/1), or absent when it has no filters. */
+  private readonly chunkSlot = new Map<number, 0 | 1>();
   /** Rewrites of the ARP/ICMP copies, one at a time. */
   private mirrorChain: Promise<void> = Promise.resolve();
   private linkCache: { at: number; links: Map<string, LinkInfo> } | undefined;
@@ -419,52 +423,76 @@ export class PortMappingIsolator implements Isolator {
       ...this.hostPortFilters(h, c, 0),
       { kind: 'linkSet', link: c.veth, up: true },
     ];
-    // One crossing: the container's network and the copies rewritten to include it.
-    await this.refreshMirrors(h, { pid }, steps);
+    // One crossing: the container's network and its chunk of copies rewritten to include it.
+    await this.refreshMirrors(h, this.joinChunk(c.veth), { pid }, steps);
+  }
+
+  /** The chunk a new veth goes in: the first with room. */
+  private joinChunk(veth: string): number {
+    let k = this.chunks.findIndex((members) => members.length < ACTIONS_PER_FILTER);
+    if (k < 0) {
+      if (this.chunks.length >= MAX_CHUNKS) {
+        throw new CorralError('RESOURCES_EXHAUSTED', `network/port_mapping: at most ${MAX_CHUNKS * ACTIONS_PER_FILTER} containers per agent`);
+      }
+      k = this.chunks.push([]) - 1;
+    }
+    this.chunks[k]!.push(veth);
+    return k;
+  }
+
+  private leaveChunk(veth: string): number | undefined {
+    const k = this.chunks.findIndex((members) => members.includes(veth));
+    if (k < 0) return undefined;
+    this.chunks[k] = this.chunks[k]!.filter((v) => v !== veth);
+    return k;
   }
 
   /**
-   * Rewrite the ARP/ICMP copies for the containers there are now, after any rewrite under way;
-   * `before` runs first in the same call (in the namespace of `target`).
+   * Rewrite chunk k's ARP/ICMP copies, after any rewrite under way; `before` runs first in the
+   * same call (in the namespace of `target`).
    */
-  private refreshMirrors(h: Host, target: { pid?: number } = {}, before: readonly NetStep[] = []): Promise<void> {
-    const run = this.mirrorChain.then(() => this.installMirrors(h, target, before));
+  private refreshMirrors(h: Host, k: number, target: { pid?: number } = {}, before: readonly NetStep[] = []): Promise<void> {
+    const run = this.mirrorChain.then(() => this.installChunk(h, k, target, before));
     this.mirrorChain = run.catch(() => undefined);
     return run;
   }
 
   /**
-   * The ARP and ICMP copies to every container: the new set is added in the other slot before
-   * the old one goes (no moment without them). The first time, both slots are cleared first.
+   * A chunk's ARP and ICMP copies: the new set is added in the chunk's other slot before the
+   * old one goes (no moment without them). Each copy lets the packet go on (PIPE); the last of a
+   * filter lets classification go on to the next chunk (CONTINUE), so the host keeps its own
+   * copy in the end.
    */
-  private async installMirrors(h: Host, target: { pid?: number }, before: readonly NetStep[]): Promise<void> {
-    const veths = [...this.containers.values()].map((c) => c.veth);
-    const fresh = !this.mirrorsInstalled;
-    const next: 0 | 1 = fresh ? 0 : this.mirrorSlot === 0 ? 1 : 0;
-    const drop = (s: 0 | 1): NetStep[] => [
-      { kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + s, protocol: ETH_P_ARP, ignoreMissing: true },
-      { kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + s, protocol: ETH_P_IP, ignoreMissing: true },
-    ];
-    const steps: NetStep[] = [...before, ...(fresh ? [...drop(0), ...drop(1)] : [])];
-    for (let i = 0; i < veths.length; i += ACTIONS_PER_FILTER) {
-      // Each copy lets the packet go on (PIPE); the last of a filter lets classification go on
-      // to the next filter (CONTINUE), so the host keeps its own copy in the end.
-      const chunk = veths.slice(i, i + ACTIONS_PER_FILTER);
-      const actions = chunk.map((dev, j): TcAction => ({ kind: 'mirror', dev, control: j === chunk.length - 1 ? TC_ACT_CONTINUE : TC_ACT_PIPE }));
+  private async installChunk(h: Host, k: number, target: { pid?: number }, before: readonly NetStep[]): Promise<void> {
+    const members = this.chunks[k] ?? [];
+    const old = this.chunkSlot.get(k);
+    const next: 0 | 1 = old === 0 ? 1 : 0;
+    const steps: NetStep[] = [...before];
+    if (members.length > 0) {
+      const actions = members.map((dev, j): TcAction => ({ kind: 'mirror', dev, control: j === members.length - 1 ? TC_ACT_CONTINUE : TC_ACT_PIPE }));
       steps.push(
-        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + next, protocol: ETH_P_ARP, keys: [], terminal: true, actions },
-        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + next, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: h.ip }), terminal: true, actions },
+        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + 2 * k + next, protocol: ETH_P_ARP, keys: [], terminal: true, actions },
+        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + 2 * k + next, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: h.ip }), terminal: true, actions },
       );
     }
-    if (!fresh) steps.push(...drop(this.mirrorSlot));
+    if (old !== undefined) steps.push(...this.dropChunk(h, 2 * k + old));
     try {
       await applyNetStepsAsync(target, steps);
     } catch (e) {
-      this.mirrorsInstalled = false; // in an unknown state: rebuilt from scratch next time
+      // In an unknown state: both slots cleared, the next rewrite starts afresh.
+      this.chunkSlot.delete(k);
+      await applyNetStepsAsync({}, [...this.dropChunk(h, 2 * k), ...this.dropChunk(h, 2 * k + 1)]).catch(() => undefined);
       throw e;
     }
-    this.mirrorSlot = next;
-    this.mirrorsInstalled = veths.length > 0;
+    if (members.length > 0) this.chunkSlot.set(k, next);
+    else this.chunkSlot.delete(k);
+  }
+
+  private dropChunk(h: Host, offset: number): NetStep[] {
+    return [
+      { kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + offset, protocol: ETH_P_ARP, ignoreMissing: true },
+      { kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + offset, protocol: ETH_P_IP, ignoreMissing: true },
+    ];
   }
 
   async update(containerId: string, resources: Resources): Promise<void> {
@@ -576,7 +604,8 @@ export class PortMappingIsolator implements Isolator {
     this.containers.delete(c.containerId);
     await attempt('removing its eth0/lo filters', () => applyNetStepsAsync({}, [...this.deleteHostPortFilters(h, c, 0), ...this.deleteHostPortFilters(h, c, 1)]));
     this.usedBlocks.delete(c.ephemeral.base);
-    await attempt('rewriting the ARP/ICMP copies', () => this.refreshMirrors(h));
+    const k = this.leaveChunk(c.veth);
+    if (k !== undefined) await attempt('rewriting the ARP/ICMP copies', () => this.refreshMirrors(h, k));
     // The veth goes with the namespace; a host end still here waits in the doomed group.
     await attempt('moving its veth to the deletion group', () =>
       applyNetStepsAsync({}, [{ kind: 'linkSet', link: c.veth, up: false, group: this.doomedGroup, ignoreMissing: true }]),
@@ -651,10 +680,21 @@ export class PortMappingIsolator implements Isolator {
       const [link, prio] = k.split(' ');
       return { kind: 'filtersDelete', link: link!, parent: INGRESS_HANDLE, prio: Number(prio), protocol: ETH_P_IP, ignoreMissing: true };
     });
+    // The ARP/ICMP copies are made again from scratch, in chunks of the containers there are.
+    const copies = new Set<string>();
+    for (const f of listFilters(h.eth0, INGRESS_HANDLE)) {
+      if (f.prio >= PRIO_ARP && f.prio < PRIO_ICMP_PASS && (f.protocol === ETH_P_ARP || f.protocol === ETH_P_IP)) copies.add(`${f.prio} ${f.protocol}`);
+    }
+    for (const key of copies) {
+      const [prio, protocol] = key.split(' ').map(Number);
+      steps.push({ kind: 'filtersDelete', link: h.eth0, parent: INGRESS_HANDLE, prio: prio!, protocol: protocol!, ignoreMissing: true });
+    }
     for (const o of orphans) steps.push({ kind: 'linkSet', link: o.veth, up: false, group: this.doomedGroup, ignoreMissing: true });
     await applyNetStepsAsync({}, steps);
-    this.mirrorsInstalled = false; // rebuilt from scratch
-    await this.refreshMirrors(h);
+    this.chunks.length = 0;
+    this.chunkSlot.clear();
+    const touched = new Set([...this.containers.values()].map((c) => this.joinChunk(c.veth)));
+    for (const k of touched) await this.refreshMirrors(h, k);
     if (orphans.length > 0) {
       this.opts.logger?.info({ veths: orphans.map((o) => o.veth) }, 'network/port_mapping: removing the networks of containers that are gone');
       this.scheduleDeletion();
