@@ -23,6 +23,7 @@ import { nativeFeatures } from '../../lib/linux/index.ts';
 import { processesUnder, type Json } from '../helpers/cluster.ts';
 import { rootMode, rootOnly } from '../helpers/root.ts';
 import { clearLeftoverTestHosts, createTestHosts, type HostProcess, type TestHost, type TestNetwork } from '../helpers/test_hosts.ts';
+import { clearLeftoverCgroups, removeRoot, testRoot } from './cgroups_fixture.ts';
 import { isLeftover, uniqueName, unmountUnder } from '../helpers/tmp_names.ts';
 import { killProcessesUnder } from './containerizer_fixture.ts';
 
@@ -147,6 +148,8 @@ function agentArgs(h: TestHost, dir: string, ports: string, limit: number): stri
     `--hostname=host${h.index}`,
     `--work_dir=${join(dir, `agent${h.index}`)}`,
     '--isolation=posix/cpu,posix/mem,network/port_mapping',
+    // Its own cgroup root (the Linux launcher holds each container in a freezer cgroup).
+    `--cgroups_root=${CGROUP_ROOT}-${h.index}`,
     `--resources=cpus:8;mem:4096;disk:1000;ports:${ports};ephemeral_ports:[${EPHEMERAL[0]}-${EPHEMERAL[1]}]`,
     `--ephemeral_ports_per_container=${PER_CONTAINER}`,
     `--egress_rate_limit_per_container=${limit}B`,
@@ -246,7 +249,10 @@ function clearLeftoverDirs(): void {
   }
 }
 
+const CGROUP_ROOT = testRoot();
+
 test.before(async () => {
+  await clearLeftoverCgroups();
   clearLeftoverDirs();
   await clearLeftoverTestHosts();
   const handlesBefore = new Set(numericHandles());
@@ -281,6 +287,7 @@ test.after.always(async () => {
   await w.agentC?.kill('SIGTERM', 10_000).catch(() => {});
   await w.master?.kill('SIGTERM', 5000).catch(() => {});
   killProcessesUnder(w.dir);
+  for (const h of [w.a, w.c]) await removeRoot(`${CGROUP_ROOT}-${h.index}`).catch(() => {});
   await w.net.destroy();
   unmountUnder(w.dir);
   rmSync(w.dir, { recursive: true, force: true });
