@@ -147,15 +147,17 @@ export interface Ipv4Match {
   readonly ipProtocol?: number;
   readonly srcPorts?: PortBlock;
   readonly dstPorts?: PortBlock;
+  /** ICMP type (the first byte after a 20-byte IP header): 8 echo request, 0 echo reply. */
+  readonly icmpType?: number;
 }
 
 /**
- * u32 keys for an IPv4 match. Port keys assume a 20-byte IP header, so a key on IHL = 5 comes
- * first when ports are matched (packets with IP options are not matched).
+ * u32 keys for an IPv4 match. Port and ICMP-type keys assume a 20-byte IP header, so a key on
+ * IHL = 5 comes first when they are matched (packets with IP options are not matched).
  */
 export function ipv4Keys(m: Ipv4Match): U32Key[] {
   const keys: U32Key[] = [];
-  if (m.srcPorts || m.dstPorts) keys.push({ off: 0, mask: 0x0f000000, val: 0x05000000 });
+  if (m.srcPorts || m.dstPorts || m.icmpType !== undefined) keys.push({ off: 0, mask: 0x0f000000, val: 0x05000000 });
   if (m.dstMac) {
     const b = m.dstMac.split(':').map((h) => parseInt(h, 16));
     keys.push({ off: -16, mask: 0x0000ffff, val: (b[0]! << 8) | b[1]! });
@@ -176,6 +178,7 @@ export function ipv4Keys(m: Ipv4Match): U32Key[] {
     }
     keys.push({ off: 20, mask: mask >>> 0, val: val >>> 0 });
   }
+  if (m.icmpType !== undefined) keys.push({ off: 20, mask: 0xff000000, val: ((m.icmpType & 0xff) * 0x1000000) >>> 0 });
   return keys;
 }
 

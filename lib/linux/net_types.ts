@@ -47,6 +47,8 @@ export type NetStep = StepBase &
         terminal?: boolean;
         classid?: number;
         actions?: readonly TcAction[];
+        /** Leave out actions whose target link is gone (the last kept takes the last's control); none left: no filter. */
+        skipMissingTargets?: boolean;
       }
     | { kind: 'filtersDelete'; link: string; parent: number; prio: number; protocol: number }
     | { kind: 'sysctl'; path: string; value: string }

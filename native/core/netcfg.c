@@ -209,17 +209,30 @@ static int step_filter_add(struct crl_rtnl *sk, const struct crl_step *s, struct
   crl_nlmsg_put(m, TCA_U32_SEL, &sel, sizeof sel.sel + (size_t)s->nkeys * sizeof sel.keys[0]);
   if (s->classid) crl_nlmsg_put_u32(m, TCA_U32_CLASSID, s->classid);
   if (s->nactions > 0) {
+    /* Targets first: with skip_missing, actions whose link is gone are left out (the last kept
+       one takes the last one's control), and a filter left with no action is not added. */
+    int targets[CRL_ACTIONS_MAX], kept = 0, last = -1, n = 0;
+    for (i = 0; i < s->nactions; i++) {
+      targets[i] = ifindex_of(s->actions[i].dev, "filter add", err);
+      if (targets[i] < 0) {
+        if (!s->skip_missing) return targets[i];
+        crl_err_clear(err);
+        continue;
+      }
+      kept++;
+      last = i;
+    }
+    if (kept == 0) return 0;
     acts = crl_nlmsg_nest(m, TCA_U32_ACT);
     for (i = 0; i < s->nactions; i++) {
       const struct crl_tc_action *a = &s->actions[i];
       struct tc_mirred p = {0};
       size_t one, aopts;
-      int target = ifindex_of(a->dev, "filter add", err);
-      if (target < 0) return target;
+      if (targets[i] < 0) continue;
       p.eaction = a->kind == CRL_ACT_REDIRECT ? TCA_EGRESS_REDIR : TCA_EGRESS_MIRROR;
-      p.action = a->control;
-      p.ifindex = (uint32_t)target;
-      one = crl_nlmsg_nest(m, (uint16_t)(i + 1));
+      p.action = i == last ? s->actions[s->nactions - 1].control : a->control;
+      p.ifindex = (uint32_t)targets[i];
+      one = crl_nlmsg_nest(m, (uint16_t)(++n));
       crl_nlmsg_put_str(m, TCA_ACT_KIND, "mirred");
       aopts = crl_nlmsg_nest(m, TCA_ACT_OPTIONS);
       crl_nlmsg_put(m, TCA_MIRRED_PARMS, &p, sizeof p);

@@ -84,6 +84,7 @@ struct crl_step {
   uint32_t classid;
   int nactions;
   struct crl_tc_action actions[CRL_ACTIONS_MAX];
+  int skip_missing;          /* leave out actions whose target link is gone */
   /* sysctl */
   char path[160];
   char value[64];

@@ -171,6 +171,7 @@ bool ReadStep(Napi::Env env, const Napi::Object &o, crl_step *s) {
   s->burst = static_cast<uint32_t>(Num(o, "burst", 0));
   s->limit = static_cast<uint32_t>(Num(o, "limit", 0));
   s->terminal = Flag(o, "terminal");
+  s->skip_missing = Flag(o, "skipMissingTargets");
   s->classid = static_cast<uint32_t>(Num(o, "classid", 0));
   Napi::Value keys = o.Get("keys");
   if (keys.IsArray()) {

@@ -9,6 +9,7 @@
  * Layout of the filters (priorities; the high byte orders the kinds):
  *   host eth0 ingress  0x0100 + 2·k + s  ARP → mirror to the containers of chunk k (32 at most)
  *                      0x0200 + 2·k + s  ICMP to the host IP → mirror to the containers of chunk k
+ *                      0x00ff         ICMP echo requests to the host IP → pass (the host answers, no container)
  *                      0x0300         ICMP to the host IP → pass (ends classification)
  *                      0x1000 + 2·b + s  a container's ports (dst MAC, dst IP, dst port) → its veth
  *   host lo ingress    0x1000 + 2·b + s  a container's ports (dst port) → its veth
@@ -18,7 +19,7 @@
  *   container lo       0x0202 ICMP to the host IP / 127.0.0.1 → stays, 0x0301 its own ports → stays,
  *                      0x0302 to the host IP / 127.0.0.1 → its eth0 (towards the host and the others)
  *   container eth0     0x0302 to 127.0.0.1 and its own ports → its lo
- * where b is the index of the container's ephemeral block (unique while it lives) and s a slot
+ * where b is the first port of the container's ephemeral block / 16 (unique while it lives) and s a slot
  * that flips on update, so that a container's filters are replaced by adding the new set
  * before deleting the old one, and removed with one request per link.
  *
@@ -98,6 +99,8 @@ export interface PortMappingOptions {
 }
 
 const ALIAS_PREFIX = 'corral-container';
+/** ICMP echo requests to the host's address: the host's alone (every container holds that address too). */
+const PRIO_ECHO_HOST = 0x00ff;
 const PRIO_ARP = 0x0100;
 const PRIO_ICMP = 0x0200;
 const PRIO_ICMP_PASS = 0x0300;
@@ -184,6 +187,10 @@ export function validatePortMappingOptions(o: PortMappingOptions, hostLocalPortR
   }
   const pool = o.ephemeralPorts.reduce((s, r) => s + r.end - r.begin + 1, 0);
   if (n > pool) throw invalid('--ephemeral_ports_per_container', `${n} is more than the ${pool} ports of ephemeral_ports`);
+  const blocks = o.ephemeralPorts.reduce((s, r) => s + Math.max(0, Math.floor((r.end + 1) / n) - Math.ceil(r.begin / n)), 0);
+  if (blocks === 0) {
+    throw invalid('--ephemeral_ports_per_container', `no block of ${n} ports starting at a multiple of ${n} fits in ephemeral_ports`);
+  }
   for (const e of o.ephemeralPorts) {
     if (e.begin < 1024) throw invalid('--resources', `ephemeral_ports ${intervalText(e)} overlaps the well-known ports [0-1023]`);
     for (const p of o.ports) {
@@ -201,6 +208,7 @@ export function validatePortMappingOptions(o: PortMappingOptions, hostLocalPortR
   }
   for (const [flag, v] of [['--egress_rate_limit_per_container', o.egressRateLimit], ['--ingress_rate_limit_per_container', o.ingressRateLimit]] as const) {
     if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw invalid(flag, `${v} is not a rate in bytes/s`);
+    if (v !== undefined && v > 2 ** 38) throw invalid(flag, `${v} bytes/s is more than a link can carry`);
   }
 }
 
@@ -285,6 +293,9 @@ export class PortMappingIsolator implements Isolator {
       { kind: 'sysctl', path: 'net/ipv4/conf/all/send_redirects', value: '0' },
       { kind: 'sysctl', path: `net/ipv4/conf/${lo}/send_redirects`, value: '0' },
       { kind: 'sysctl', path: `net/ipv4/conf/${lo}/accept_local`, value: '1' },
+      // Echo requests to the host are answered by the host alone (made afresh).
+      { kind: 'filtersDelete', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ECHO_HOST, protocol: ETH_P_IP, ignoreMissing: true },
+      { kind: 'filterAdd', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ECHO_HOST, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: addr.address, icmpType: 8 }), terminal: true },
       // The pass filter that ends ICMP classification after the mirrors (made afresh).
       { kind: 'filtersDelete', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP_PASS, protocol: ETH_P_IP, ignoreMissing: true },
       { kind: 'filterAdd', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP_PASS, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: addr.address }), terminal: true },
@@ -305,6 +316,17 @@ export class PortMappingIsolator implements Isolator {
     throw new CorralError('RESOURCES_EXHAUSTED', `network/port_mapping: out of ephemeral ports (${this.usedBlocks.size} blocks of ${size} in use)`);
   }
 
+  /**
+   * The blocks of the current size that `b` covers: itself, or, for a container recovered from
+   * a run with another --ephemeral_ports_per_container, every block it overlaps.
+   */
+  private blockBases(b: PortBlock): number[] {
+    const size = this.opts.ephemeralPortsPerContainer;
+    const out: number[] = [];
+    for (let base = Math.floor(b.base / size) * size; base < b.base + b.size; base += size) out.push(base);
+    return out;
+  }
+
   private checkPorts(ports: readonly PortInterval[]): void {
     for (const p of ports) {
       if (!this.opts.ports.some((pool) => pool.begin <= p.begin && p.end <= pool.end)) {
@@ -322,7 +344,7 @@ export class PortMappingIsolator implements Isolator {
   }
 
   private prio(c: { ephemeral: PortBlock }, slot: 0 | 1): number {
-    return PRIO_CONTAINERS + (c.ephemeral.base / c.ephemeral.size) * 2 + slot;
+    return PRIO_CONTAINERS + Math.floor(c.ephemeral.base / 16) * 2 + slot;
   }
 
   private blocks(c: { ephemeral: PortBlock; ports: readonly PortInterval[] }): PortBlock[] {
@@ -386,6 +408,9 @@ export class PortMappingIsolator implements Isolator {
     const e = c.ephemeral;
     const inNs = (s: NetStep): NetStep => ({ ...s, inNetns: true });
     const steps: NetStep[] = [
+      // Whatever an earlier holder of this block may have left at its priorities.
+      ...this.deleteHostPortFilters(h, c, 0),
+      ...this.deleteHostPortFilters(h, c, 1),
       { kind: 'vethAdd', link: c.veth, peer: h.eth0, peerInNetns: true, mac: h.mac, peerMac: h.mac, mtu: h.mtu },
       { kind: 'linkSet', link: c.veth, alias: `${ALIAS_PREFIX} ${containerId} ${e.base}/${e.size}` },
       // Inside the container.
@@ -424,7 +449,7 @@ export class PortMappingIsolator implements Isolator {
       { kind: 'linkSet', link: c.veth, up: true },
     ];
     // One crossing: the container's network and its chunk of copies rewritten to include it.
-    await this.refreshMirrors(h, this.joinChunk(c.veth), { pid }, steps);
+    await this.refreshMirrors(h, () => this.joinChunk(c.veth), { pid }, steps);
   }
 
   /** The chunk a new veth goes in: the first with room. */
@@ -448,11 +473,20 @@ export class PortMappingIsolator implements Isolator {
   }
 
   /**
-   * Rewrite chunk k's ARP/ICMP copies, after any rewrite under way; `before` runs first in the
-   * same call (in the namespace of `target`).
+   * Rewrite a chunk's ARP/ICMP copies, after any rewrite under way. `pick` names the chunk when
+   * the rewrite's turn comes (joining or leaving it then, so that a chunk never names a veth
+   * before the crossing that makes it); `before` runs first in the same call (in the namespace
+   * of `target`).
    */
-  private refreshMirrors(h: Host, k: number, target: { pid?: number } = {}, before: readonly NetStep[] = []): Promise<void> {
-    const run = this.mirrorChain.then(() => this.installChunk(h, k, target, before));
+  private refreshMirrors(h: Host, pick: () => number | undefined, target: { pid?: number } = {}, before: readonly NetStep[] = []): Promise<void> {
+    const run = this.mirrorChain.then(async () => {
+      const k = pick();
+      if (k === undefined) {
+        if (before.length > 0) await applyNetStepsAsync(target, before);
+        return;
+      }
+      await this.installChunk(h, k, target, before);
+    });
     this.mirrorChain = run.catch(() => undefined);
     return run;
   }
@@ -461,29 +495,24 @@ export class PortMappingIsolator implements Isolator {
    * A chunk's ARP and ICMP copies: the new set is added in the chunk's other slot before the
    * old one goes (no moment without them). Each copy lets the packet go on (PIPE); the last of a
    * filter lets classification go on to the next chunk (CONTINUE), so the host keeps its own
-   * copy in the end.
+   * copy in the end. A member whose veth is already gone (its container ended, not cleaned up
+   * yet) is left out. A failed rewrite changes nothing recorded: the next one clears the slot it
+   * writes first.
    */
   private async installChunk(h: Host, k: number, target: { pid?: number }, before: readonly NetStep[]): Promise<void> {
     const members = this.chunks[k] ?? [];
     const old = this.chunkSlot.get(k);
     const next: 0 | 1 = old === 0 ? 1 : 0;
-    const steps: NetStep[] = [...before];
+    const steps: NetStep[] = [...before, ...this.dropChunk(h, 2 * k + next)];
     if (members.length > 0) {
       const actions = members.map((dev, j): TcAction => ({ kind: 'mirror', dev, control: j === members.length - 1 ? TC_ACT_CONTINUE : TC_ACT_PIPE }));
       steps.push(
-        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + 2 * k + next, protocol: ETH_P_ARP, keys: [], terminal: true, actions },
-        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + 2 * k + next, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: h.ip }), terminal: true, actions },
+        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + 2 * k + next, protocol: ETH_P_ARP, keys: [], terminal: true, actions, skipMissingTargets: true },
+        { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + 2 * k + next, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: h.ip }), terminal: true, actions, skipMissingTargets: true },
       );
     }
     if (old !== undefined) steps.push(...this.dropChunk(h, 2 * k + old));
-    try {
-      await applyNetStepsAsync(target, steps);
-    } catch (e) {
-      // In an unknown state: both slots cleared, the next rewrite starts afresh.
-      this.chunkSlot.delete(k);
-      await applyNetStepsAsync({}, [...this.dropChunk(h, 2 * k), ...this.dropChunk(h, 2 * k + 1)]).catch(() => undefined);
-      throw e;
-    }
+    await applyNetStepsAsync(target, steps);
     if (members.length > 0) this.chunkSlot.set(k, next);
     else this.chunkSlot.delete(k);
   }
@@ -603,9 +632,9 @@ export class PortMappingIsolator implements Isolator {
     };
     this.containers.delete(c.containerId);
     await attempt('removing its eth0/lo filters', () => applyNetStepsAsync({}, [...this.deleteHostPortFilters(h, c, 0), ...this.deleteHostPortFilters(h, c, 1)]));
-    this.usedBlocks.delete(c.ephemeral.base);
-    const k = this.leaveChunk(c.veth);
-    if (k !== undefined) await attempt('rewriting the ARP/ICMP copies', () => this.refreshMirrors(h, k));
+    // (A later holder of the block clears its priorities first, should this have failed.)
+    for (const base of this.blockBases(c.ephemeral)) this.usedBlocks.delete(base);
+    await attempt('rewriting the ARP/ICMP copies', () => this.refreshMirrors(h, () => this.leaveChunk(c.veth)));
     // The veth goes with the namespace; a host end still here waits in the doomed group.
     await attempt('moving its veth to the deletion group', () =>
       applyNetStepsAsync({}, [{ kind: 'linkSet', link: c.veth, up: false, group: this.doomedGroup, ignoreMissing: true }]),
@@ -656,7 +685,7 @@ export class PortMappingIsolator implements Isolator {
       if (r && (r.pid === undefined || r.pid === pid)) {
         if (r.resources) c.ports = portsOf(r.resources);
         this.containers.set(c.containerId, c);
-        this.usedBlocks.add(c.ephemeral.base);
+        for (const base of this.blockBases(c.ephemeral)) this.usedBlocks.add(base);
       } else {
         orphans.push(c);
       }
@@ -694,10 +723,15 @@ export class PortMappingIsolator implements Isolator {
     this.chunks.length = 0;
     this.chunkSlot.clear();
     const touched = new Set([...this.containers.values()].map((c) => this.joinChunk(c.veth)));
-    for (const k of touched) await this.refreshMirrors(h, k);
+    const errors: string[] = [];
+    for (const k of touched) {
+      await this.refreshMirrors(h, () => k).catch((e) => errors.push(`chunk ${k}: ${describeError(e)}`));
+    }
+
     if (orphans.length > 0) {
       this.opts.logger?.info({ veths: orphans.map((o) => o.veth) }, 'network/port_mapping: removing the networks of containers that are gone');
       this.scheduleDeletion();
     }
+    if (errors.length > 0) throw new CorralError('ISOLATOR_FAILED', `network/port_mapping: rebuilding the ARP/ICMP copies: ${errors.join('; ')}`);
   }
 }
