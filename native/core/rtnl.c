@@ -122,7 +122,14 @@ static int recv_replies(struct crl_rtnl *sk, uint32_t seq, int (*fn)(const void 
         if (e->error == 0) return 0;
         return crl_err_set(err, -e->error, op, "%s", what ? what : "");
       }
-      if (nlh->nlmsg_type == NLMSG_DONE) return 0;
+      if (nlh->nlmsg_type == NLMSG_DONE) {
+        /* A dump's end carries its error, if it failed part way. */
+        int e = nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) ? *(int *)NLMSG_DATA(nlh) : 0;
+        if (e < 0) return crl_err_set(err, -e, op, "%s", what ? what : "");
+        return 0;
+      }
+      /* The kernel's objects changed during the dump: what was read may be incomplete. */
+      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) return crl_err_set(err, EINTR, op, "%s: interrupted, retry", what ? what : "");
       if (fn) {
         int rc = fn(nlh, ctx, err);
         if (rc < 0) return rc;

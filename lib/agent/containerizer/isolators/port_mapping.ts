@@ -531,19 +531,25 @@ export class PortMappingIsolator implements Isolator {
     this.checkPorts(ports);
     if (JSON.stringify(ports) === JSON.stringify(c.ports)) return;
     const h = this.init();
-    const oldSlot = c.slot;
-    const newSlot: 0 | 1 = oldSlot === 0 ? 1 : 0;
-    c.ports = ports;
-    await applyNetStepsAsync({ pid: c.pid }, [
-      ...this.hostPortFilters(h, c, newSlot),
-      ...this.deleteHostPortFilters(h, c, oldSlot),
-      ...[PRIO_NORMAL, PRIO_LOW].map((prio): NetStep => ({ kind: 'filtersDelete', link: c.veth, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, ignoreMissing: true })),
-      ...this.vethPortFilters(h, c),
-      { kind: 'filtersDelete', inNetns: true, link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_HIGH, protocol: ETH_P_IP, ignoreMissing: true },
-      { kind: 'filtersDelete', inNetns: true, link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, ignoreMissing: true },
-      ...this.containerPortFilters(h, c),
-    ]);
-    c.slot = newSlot;
+    // Queued with the other rewrites; the record changes only once the kernel has the new set.
+    const run = this.mirrorChain.then(async () => {
+      const next: NetContainer = { ...c, ports };
+      const newSlot: 0 | 1 = c.slot === 0 ? 1 : 0;
+      await applyNetStepsAsync({ pid: c.pid }, [
+        ...this.deleteHostPortFilters(h, next, newSlot), // left by an earlier failed attempt
+        ...this.hostPortFilters(h, next, newSlot),
+        ...this.deleteHostPortFilters(h, c, c.slot),
+        ...[PRIO_NORMAL, PRIO_LOW].map((prio): NetStep => ({ kind: 'filtersDelete', link: c.veth, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, ignoreMissing: true })),
+        ...this.vethPortFilters(h, next),
+        { kind: 'filtersDelete', inNetns: true, link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_HIGH, protocol: ETH_P_IP, ignoreMissing: true },
+        { kind: 'filtersDelete', inNetns: true, link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, ignoreMissing: true },
+        ...this.containerPortFilters(h, next),
+      ]);
+      c.ports = ports;
+      c.slot = newSlot;
+    });
+    this.mirrorChain = run.catch(() => undefined);
+    return run;
   }
 
   private links(): Map<string, LinkInfo> {
