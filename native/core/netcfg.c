@@ -29,9 +29,32 @@
 
 /* ---- step encoders ---- */
 
+/*
+ * Link names resolved during one run of steps (one thread, one namespace): a step list names
+ * the same few links many times (eth0, lo, the veth, a chunk's veths in each copy filter), and
+ * each if_nametoindex costs a socket and an ioctl. Emptied at the start of every run and when
+ * a link is deleted; failures are not kept.
+ */
+#define NAME_CACHE 64
+static __thread struct {
+  char name[CRL_IFNAME_MAX];
+  int index;
+} name_cache[NAME_CACHE];
+static __thread int name_cache_n;
+
+static void name_cache_clear(void) { name_cache_n = 0; }
+
 static int ifindex_of(const char *name, const char *op, struct crl_err *err) {
-  unsigned idx = if_nametoindex(name);
+  unsigned idx;
+  int i;
+  for (i = 0; i < name_cache_n; i++)
+    if (strcmp(name_cache[i].name, name) == 0) return name_cache[i].index;
+  idx = if_nametoindex(name);
   if (idx == 0) return crl_err_set(err, errno == 0 ? ENODEV : errno, op, "link %s", name);
+  if (name_cache_n < NAME_CACHE && strlen(name) < CRL_IFNAME_MAX) {
+    snprintf(name_cache[name_cache_n].name, CRL_IFNAME_MAX, "%s", name);
+    name_cache[name_cache_n++].index = (int)idx;
+  }
   return (int)idx;
 }
 
@@ -86,6 +109,7 @@ static int step_link_set(struct crl_rtnl *sk, const struct crl_step *s, struct c
 
 static int step_link_del(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
   struct ifinfomsg ifi = {0};
+  name_cache_clear();
   ifi.ifi_family = AF_UNSPEC;
   crl_nlmsg_init(m, RTM_DELLINK, 0, &ifi, sizeof ifi);
   crl_nlmsg_put_str(m, IFLA_IFNAME, s->link);
@@ -313,7 +337,9 @@ static int run_steps(void *arg, struct crl_err *err) {
   struct run *r = arg;
   struct crl_rtnl sk;
   size_t i;
-  int rc = crl_rtnl_open(&sk, err);
+  int rc;
+  name_cache_clear();
+  rc = crl_rtnl_open(&sk, err);
   if (rc < 0) {
     *r->failed = r->from;
     return rc;
@@ -449,6 +475,7 @@ static int run_dump(void *arg, struct crl_err *err) {
   struct crl_rtnl sk;
   struct crl_nlmsg *m = malloc(sizeof *m);
   int rc;
+  name_cache_clear();
   if (!m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
   rc = j->build(m, j, err);
   if (rc == 0) rc = crl_nl_open_proto(&sk, j->protocol, err);
