@@ -17,7 +17,8 @@
  *
  *    Also isolate() with RUNNING containers up (their ARP/ICMP copies are there).
  *
- *   npm run bench:port_mapping [-- --count=100 --seconds=5 --running=100]
+ *   npm run bench:port_mapping [-- --count=100 --seconds=5 --running=100 --warm=0]
+ *   (--warm=N: --network_warm_namespaces=N)
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -28,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { createContainerizer } from '../lib/agent/containerizer/factory.ts';
 import { PortMappingIsolator } from '../lib/agent/containerizer/isolators/port_mapping.ts';
 import { parseResourcesText } from '../lib/common/resources/index.ts';
-import { listLinks, nativeFeatures, openCgroups } from '../lib/linux/index.ts';
+import { listLinks, listNetns, nativeFeatures, openCgroups, removeNetns } from '../lib/linux/index.ts';
 import { createTestHosts } from '../test/helpers/test_hosts.ts';
 import { ms, pct } from './common.ts';
 
@@ -39,6 +40,7 @@ const arg = (name: string, dflt: number): number => {
 const COUNT = arg('count', 100);
 const SECONDS = arg('seconds', 5);
 const RUNNING = arg('running', 100);
+const WARM = arg('warm', 0);
 const WARMUP = 5;
 const CHILD = process.env.CORRAL_BENCH_PM_CHILD;
 
@@ -76,6 +78,7 @@ async function child(peer: string): Promise<void> {
     ports: [{ begin: 31000, end: 32000 }],
     ephemeralPorts: [{ begin: 32768, end: 57343 }],
     ephemeralPortsPerContainer: 128,
+    ...(WARM > 0 ? { warmNamespaces: WARM } : {}),
     ...(rate ? { egressRateLimit: rate } : {}),
   });
   let n = 0;
@@ -102,7 +105,7 @@ async function child(peer: string): Promise<void> {
   isolate.splice(0, WARMUP);
   cleanup.splice(0, WARMUP);
   const t0 = performance.now();
-  while (listLinks().some((l) => /^corral\d+$/.test(l.name)) && performance.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 2));
+  while (listLinks().some((l) => /^corralw?\d+$/.test(l.name)) && performance.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 2));
   const vethsGoneMs = performance.now() - t0;
   const isolateAlone = [...isolate];
   const cleanupAlone = [...cleanup];
@@ -121,7 +124,7 @@ async function child(peer: string): Promise<void> {
       return { containerId, termination: ctr.termination };
     };
     for (let i = 0; i < RUNNING; i++) started.push(await launch(['sleep', '600']));
-    const veths = listLinks().filter((l) => /^corral\d+$/.test(l.name)).length;
+    const veths = listLinks().filter((l) => /^corralw?\d+$/.test(l.name)).length;
     if (veths < RUNNING) throw new Error(`only ${veths} of ${RUNNING} containers have their network`);
     isolate.length = 0;
     for (let i = 0; i < 20; i++) await (await launch(['true'])).termination;
@@ -173,7 +176,7 @@ async function main(): Promise<void> {
     const server = b!.start('iperf3', ['-s', '--forceflush']);
     await server.waitFor(/listening/i, 10_000);
     const self = fileURLToPath(import.meta.url);
-    const r = spawnSync('nsenter', [`--net=${a!.netnsPath}`, process.execPath, '--import', 'tsx', self, `--count=${COUNT}`, `--seconds=${SECONDS}`], {
+    const r = spawnSync('nsenter', [`--net=${a!.netnsPath}`, process.execPath, '--import', 'tsx', self, `--count=${COUNT}`, `--seconds=${SECONDS}`, `--running=${RUNNING}`, `--warm=${WARM}`], {
       encoding: 'utf8',
       env: { ...process.env, CORRAL_BENCH_PM_CHILD: b!.address },
       cwd: join(self, '..', '..'),
@@ -181,7 +184,7 @@ async function main(): Promise<void> {
     });
     if (r.status !== 0) throw new Error(`the run inside host A failed: ${r.stderr.trim().slice(-2000)}`);
     const f = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
-    console.log(`port_mapping: ${COUNT} containers one at a time in test host A (after ${WARMUP} warm-up), task ports [31000-31000], ephemeral blocks of 128`);
+    console.log(`port_mapping: ${COUNT} containers one at a time in test host A (after ${WARMUP} warm-up), task ports [31000-31000], ephemeral blocks of 128${WARM > 0 ? `, ${WARM} namespaces made ahead` : ''}`);
     console.log(`  launch→running, cgroups/cpu,mem:                       p50 ${ms(pct(f.plain, 50))}  p99 ${ms(pct(f.plain, 99))}`);
     console.log(`  launch→running, cgroups/cpu,mem + network/port_mapping:  p50 ${ms(pct(f.network, 50))}  p99 ${ms(pct(f.network, 99))}`);
     console.log(`  isolate (veth in the container's namespace, 30+ filters): p50 ${ms(pct(f.isolate, 50))}  p99 ${ms(pct(f.isolate, 99))}`);
@@ -192,6 +195,8 @@ async function main(): Promise<void> {
     console.log(`  iperf3 A→B (${SECONDS} s): host namespace ${t.host!.toFixed(0)} Mbit/s, container ${t.container!.toFixed(0)} Mbit/s (${(t.container! / t.host!).toFixed(2)} of the host)`);
     console.log(`  egress limit 10 Mbit/s: ${t.limit10!.toFixed(2)} Mbit/s (${(((t.limit10! - 10) / 10) * 100).toFixed(1)}%); 100 Mbit/s: ${t.limit100!.toFixed(1)} Mbit/s (${(((t.limit100! - 100) / 100) * 100).toFixed(1)}%)`);
   } finally {
+    // Namespaces the child's isolators made ahead and left pinned when it exited.
+    for (const name of listNetns().filter((n) => n.startsWith('corral-warm-'))) removeNetns(name);
     await net.destroy();
   }
 }

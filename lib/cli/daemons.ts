@@ -162,6 +162,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
             ...(flags.egress_rate_limit_per_container ? { egressRateLimit: flags.egress_rate_limit_per_container } : {}),
             ...(flags.ingress_rate_limit_per_container ? { ingressRateLimit: flags.ingress_rate_limit_per_container } : {}),
             socketStatisticsSummary: flags.network_enable_socket_statistics_summary,
+            warmNamespaces: flags.network_warm_namespaces,
             socketStatisticsDetails: flags.network_enable_socket_statistics_details,
             logger: log,
           },
@@ -251,6 +252,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     async stop() {
       link.stop();
       await agent.stop();
+      await containerizer.closeIsolators();
       await server.close();
       client.close();
     },

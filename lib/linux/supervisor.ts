@@ -54,6 +54,8 @@ export interface SupervisorOptions {
   readonly executable?: string;
   /** Clone the command into new namespaces (`pid` implies `mount`; `net`: only a down lo; needs root). */
   readonly namespaces?: readonly ('pid' | 'mount' | 'net')[];
+  /** Join this network namespace (a file of one, e.g. /run/netns/NAME) instead; needs root. */
+  readonly netns?: string;
   /** Bind mounts in the command's own mount namespace (implies `mount`; needs root). */
   readonly binds?: readonly SupervisorBind[];
 }
@@ -94,6 +96,7 @@ export function startSupervisor(opts: SupervisorOptions): Promise<StartedSupervi
   const args = ['launch', '--sandbox', opts.sandbox, '--run-dir', opts.runDir];
   if (opts.user !== undefined) args.push('--user', opts.user);
   if (opts.namespaces && opts.namespaces.length > 0) args.push('--namespaces', opts.namespaces.join(','));
+  if (opts.netns !== undefined) args.push('--netns', opts.netns);
   if (opts.binds && opts.binds.length > 0) {
     try {
       args.push(...bindArgs(opts.binds));

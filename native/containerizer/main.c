@@ -4,7 +4,7 @@
  * command, stays its parent, records how it ended, and outlives the agent that started it.
  *
  *   corral-containerizer launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go]
- *                               [--namespaces pid,mount,net] [--bind SRC:DST[:ro|:rw]]...
+ *                               [--namespaces pid,mount,net] [--netns PATH] [--bind SRC:DST[:ro|:rw]]...
  *                               -- COMMAND [ARG...]
  *
  * 1. Records its own pid and start time (/proc/self/stat field 22, clock ticks since boot) in
@@ -25,6 +25,8 @@
  *             SIGTERM to a command without a handler is lost and a kill ends at the forced step.
  *      net:   a network namespace of its own (only lo, down); the caller configures it through
  *             /proc/<child pid>/ns/net before the release.
+ *    --netns PATH: the child joins the network namespace of PATH (e.g. /run/netns/NAME, made and
+ *             configured beforehand) instead.
  *    The pid line gives the child's pid as the supervisor (the caller's namespace) sees it.
  *    --bind SRC:DST (repeatable; implies mount): in its mount namespace the child bind-mounts
  *    (recursively) the directory SRC onto SANDBOX/DST, read-only with ":ro" (default ":rw").
@@ -110,6 +112,7 @@ struct options {
   const char *user;
   int wait_go;
   int ns_flags; /* CLONE_NEW* for the child; 0: a plain fork */
+  const char *netns; /* a network namespace to join (a file of nsfs), or NULL */
   struct bind *binds;
   int nbinds;
   char **cmd;
@@ -118,6 +121,7 @@ struct options {
 /* The child's steps that can fail; the failed one and errno go to the supervisor on a pipe. */
 enum step {
   STEP_SETSID = 1,
+  STEP_SETNS,
   STEP_CHDIR,
   STEP_STDIO,
   STEP_MOUNT_SLAVE,
@@ -132,7 +136,7 @@ enum step {
   STEP_SETUID,
   STEP_EXEC
 };
-static const char *const step_names[] = {"", "setsid", "chdir to the sandbox", "stdio",
+static const char *const step_names[] = {"", "setsid", "join the network namespace", "chdir to the sandbox", "stdio",
                                          "make / a recursive slave mount", "mount /proc",
                                          "open the sandbox in the new mount namespace",
                                          "open the source", "make or open the target in the sandbox",
@@ -150,6 +154,7 @@ struct child_setup {
   int sandbox_fd, out_fd, err_fd, sync_fd, report_fd;
   int parent_fds[2]; /* the supervisor's ends of the pipes: closed in the child */
   int ns_flags;
+  int netns_fd; /* -1: none */
   const struct bind *binds;
   int nbinds;
   const sigset_t *mask;
@@ -169,7 +174,7 @@ struct child_state {
 static void usage(FILE *to) {
   fprintf(to,
           "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] [--namespaces pid,mount,net]\n"
-          "                [--bind SRC:DST[:ro|:rw]]... -- COMMAND [ARG...]\n",
+          "                [--netns PATH] [--bind SRC:DST[:ro|:rw]]... -- COMMAND [ARG...]\n",
           prog);
 }
 
@@ -284,6 +289,8 @@ static int parse(int argc, char **argv, struct options *o) {
       int f = parse_namespaces(v);
       if (f < 0) return -1;
       o->ns_flags |= f;
+    } else if ((v = option(argv, argc, &i, "--netns", &missing))) {
+      o->netns = v;
     } else if ((v = option(argv, argc, &i, "--bind", &missing))) {
       if (parse_bind(v, &o->binds[o->nbinds]) < 0) return -1;
       o->nbinds++;
@@ -440,6 +447,7 @@ static void run_child(const struct child_setup *c) {
   sigprocmask(SIG_SETMASK, c->mask, NULL);
 
   if (setsid() < 0) child_fail(c->report_fd, STEP_SETSID, errno);
+  if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) < 0) child_fail(c->report_fd, STEP_SETNS, errno);
   /* Our own mount namespace: nothing mounted here reaches the host; the host's mounts still
      reach us. A new pid namespace gets the /proc that shows it. */
   if ((c->ns_flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -764,7 +772,7 @@ static int ensure_dir(int dirfd, const char *path) {
 }
 
 static int launch(const struct options *o) {
-  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1;
+  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1, netns_fd = -1;
   int sync_p[2] = {-1, -1}, report_p[2] = {-1, -1};
   int rc = EXIT_SUPERVISOR, wstatus = 0, w, e, outcome;
   uid_t uid = 0;
@@ -787,6 +795,11 @@ static int launch(const struct options *o) {
   memset(&ign, 0, sizeof ign);
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, NULL); /* the agent may be gone when we write the pid line */
+
+  if (o->netns && (netns_fd = open(o->netns, O_RDONLY | O_CLOEXEC)) < 0) {
+    fprintf(stderr, "%s: --netns %s: %s\n", prog, o->netns, strerror(errno));
+    goto out;
+  }
 
   if (o->user) {
     struct passwd *pw;
@@ -872,6 +885,7 @@ static int launch(const struct options *o) {
   setup.parent_fds[0] = sync_p[1];
   setup.parent_fds[1] = report_p[0];
   setup.ns_flags = o->ns_flags;
+  setup.netns_fd = netns_fd;
   setup.binds = o->binds;
   setup.nbinds = o->nbinds;
   setup.mask = &old;
@@ -948,6 +962,7 @@ fail_path:
   e = errno;
   fprintf(stderr, "%s: %s %s: %s\n", prog, what, o->sandbox, strerror(e));
 out:
+  if (netns_fd >= 0) close(netns_fd);
   if (sandbox_fd >= 0) close(sandbox_fd);
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);

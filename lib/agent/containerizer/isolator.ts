@@ -33,6 +33,8 @@ export interface ContainerConfig {
 /** What an isolator asks of the launch. */
 export interface LaunchRequirements {
   readonly namespaces?: readonly Namespace[];
+  /** A network namespace the command joins (a file of one, e.g. /run/netns/NAME), made beforehand. */
+  readonly netns?: string;
 }
 
 /** A limit the container went over: the containerizer destroys it and reports this. */
@@ -97,6 +99,8 @@ export interface Isolator {
   cleanup?(containerId: string): Promise<void>;
   /** Rebuild what the isolator keeps for containers still running after an agent restart. */
   recover?(containers: readonly RecoveredContainer[]): Promise<void>;
+  /** The agent is stopping: release what is kept for future containers (not the running ones'). */
+  close?(): Promise<void>;
 }
 
 /**

@@ -187,6 +187,7 @@ export class PosixContainerizer implements Containerizer {
     };
     const prepared: Isolator[] = [];
     const namespaces = new Set<Namespace>();
+    let netns: string | undefined;
     try {
       await this.launcher.prepare?.(id);
     } catch (e) {
@@ -197,6 +198,7 @@ export class PosixContainerizer implements Containerizer {
       try {
         const req = await iso.prepare?.(config);
         for (const ns of req?.namespaces ?? []) namespaces.add(ns);
+        if (req?.netns !== undefined) netns = req.netns;
       } catch (e) {
         return launchFailed(new CorralError('ISOLATOR_FAILED', `${iso.name}: prepare: ${describeError(e)}`, { cause: e }), prepared, true);
       }
@@ -218,6 +220,7 @@ export class PosixContainerizer implements Containerizer {
         ...(spec.user === undefined ? {} : { user: spec.user }),
         ...(this.supervisor === undefined ? {} : { executable: this.supervisor }),
         ...(namespaces.size > 0 ? { namespaces: [...namespaces].sort() } : {}),
+        ...(netns !== undefined ? { netns } : {}),
         ...(binds.length > 0 ? { binds } : {}),
       });
     } catch (e) {
@@ -418,6 +421,11 @@ export class PosixContainerizer implements Containerizer {
    * Stop watching every container (they run on; another containerizer can recover them).
    * Their terminations stay pending.
    */
+  /** The agent is stopping: every isolator releases what it keeps for future containers. */
+  async closeIsolators(): Promise<void> {
+    for (const iso of this.isolators) await iso.close?.().catch(() => undefined);
+  }
+
   close(): void {
     this.closed = true;
     for (const w of this.containers.values()) this.stopWatching(w);

@@ -46,6 +46,10 @@ import {
   TC_H_ROOT,
   applyNetSteps,
   applyNetStepsAsync,
+  createNetns,
+  listNetns,
+  netnsPath,
+  removeNetns,
   defaultRoute,
   deleteLinkGroup,
   freshNetnsSysctls,
@@ -95,6 +99,13 @@ export interface PortMappingOptions {
   readonly vethPrefix?: string;
   /** The link group host ends wait in to be deleted together (default 0x636f7272). */
   readonly doomedGroup?: number;
+  /**
+   * `--network_warm_namespaces` (not in Mesos; default 0): network namespaces kept ready, made
+   * ahead with their veth and everything that does not depend on a container's ports, so that
+   * a launch only adds its port filters. Their veths (`<prefix>w<n>`, down) stay on the host
+   * while they wait.
+   */
+  readonly warmNamespaces?: number;
   readonly logger?: Logger;
 }
 
@@ -154,11 +165,20 @@ interface NetContainer {
   readonly ephemeral: PortBlock;
   ports: PortInterval[];
   slot: 0 | 1;
+  /** Its namespace's pin (a warm one), until the command holds it. */
+  warm?: Warm | undefined;
+}
+
+/** A network namespace made ahead: pinned at /run/netns/<name>, its veth's host end `veth`. */
+interface Warm {
+  readonly name: string;
+  readonly veth: string;
 }
 
 interface Pending {
   readonly ephemeral: PortBlock;
   readonly ports: PortInterval[];
+  readonly warm?: Warm;
 }
 
 function overlaps(a: PortInterval, b: PortInterval): boolean {
@@ -213,6 +233,15 @@ export function validatePortMappingOptions(o: PortMappingOptions, hostLocalPortR
 }
 
 /** The `ports` ranges of a resource set, as intervals. */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function portsOf(resources: Resources): PortInterval[] {
   return resources.ranges('ports').map((r) => ({ begin: r.begin, end: r.end }));
 }
@@ -233,6 +262,9 @@ export class PortMappingIsolator implements Isolator {
   private mirrorChain: Promise<void> = Promise.resolve();
   private linkCache: { at: number; links: Map<string, LinkInfo> } | undefined;
   private deleteTimer: NodeJS.Timeout | undefined;
+  private readonly warm: Warm[] = [];
+  private warmSeq = 0;
+  private refilling: Promise<void> | undefined;
   private deleting: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: PortMappingOptions) {
@@ -243,6 +275,71 @@ export class PortMappingIsolator implements Isolator {
     this.prefix = opts.vethPrefix ?? 'corral';
     this.doomedGroup = opts.doomedGroup ?? 0x636f7272;
     this.host = this.prepareHost();
+    this.removeStaleWarm();
+  }
+
+  // ---- namespaces made ahead (--network_warm_namespaces) ----
+
+  /** Warm namespaces of agents that are gone (their veths go with them). */
+  private removeStaleWarm(): void {
+    const re = new RegExp(`^${this.prefix}-warm-(\\d+)-\\d+$`);
+    for (const name of listNetns()) {
+      const m = re.exec(name);
+      if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+      this.unpinName(name);
+    }
+  }
+
+  private unpinName(name: string): void {
+    try {
+      removeNetns(name);
+    } catch (e) {
+      this.opts.logger?.warn({ netns: name, err: describeError(e) }, 'network/port_mapping: unpinning a namespace failed');
+    }
+  }
+
+  /** Make one namespace with everything that does not depend on a container's ports. */
+  private async makeWarm(): Promise<Warm> {
+    const h = this.init();
+    const taken = new Set(listLinks().map((l) => l.name)); // a container of an earlier run may hold a name
+    while (taken.has(`${this.prefix}w${this.warmSeq}`)) this.warmSeq++;
+    const seq = this.warmSeq++;
+    const w: Warm = { name: `${this.prefix}-warm-${process.pid}-${seq}`, veth: `${this.prefix}w${seq}` };
+    createNetns(w.name);
+    try {
+      await applyNetStepsAsync({ netns: w.name }, this.staticSteps(h, w.veth));
+    } catch (e) {
+      this.unpinName(w.name);
+      throw e;
+    }
+    return w;
+  }
+
+  /** A warm namespace: one kept ready, or a new one; the stock is refilled in the background. */
+  private async takeWarm(): Promise<Warm> {
+    const w = this.warm.shift() ?? (await this.makeWarm());
+    this.refill();
+    return w;
+  }
+
+  private refill(): void {
+    const target = this.opts.warmNamespaces ?? 0;
+    if (this.refilling || this.warm.length >= target) return;
+    this.refilling = (async () => {
+      try {
+        while (this.warm.length < target) this.warm.push(await this.makeWarm());
+      } catch (e) {
+        this.opts.logger?.warn({ err: describeError(e) }, 'network/port_mapping: making a network namespace ahead failed');
+      } finally {
+        this.refilling = undefined;
+      }
+    })();
+  }
+
+  /** Unpin the namespaces kept ready (their veths go with them): agent shutdown, tests. */
+  async close(): Promise<void> {
+    await this.refilling;
+    for (const w of this.warm.splice(0)) this.unpinName(w.name);
   }
 
   private init(): Host {
@@ -339,8 +436,20 @@ export class PortMappingIsolator implements Isolator {
     this.init();
     const ports = portsOf(config.resources);
     this.checkPorts(ports);
-    this.pending.set(config.containerId, { ephemeral: this.allocateBlock(), ports });
-    return { namespaces: ['net'] };
+    const ephemeral = this.allocateBlock();
+    if ((this.opts.warmNamespaces ?? 0) <= 0) {
+      this.pending.set(config.containerId, { ephemeral, ports });
+      return { namespaces: ['net'] };
+    }
+    let warm: Warm;
+    try {
+      warm = await this.takeWarm();
+    } catch (e) {
+      this.usedBlocks.delete(ephemeral.base);
+      throw e;
+    }
+    this.pending.set(config.containerId, { ephemeral, ports, warm });
+    return { netns: netnsPath(warm.name) };
   }
 
   private prio(c: { ephemeral: PortBlock }, slot: 0 | 1): number {
@@ -398,24 +507,16 @@ export class PortMappingIsolator implements Isolator {
     ];
   }
 
-  async isolate(containerId: string, pid: number): Promise<void> {
-    const p = this.pending.get(containerId);
-    if (!p) return; // prepared without this isolator (cannot happen) or already cleaned up
-    const h = this.init();
-    const c: NetContainer = { containerId, pid, veth: `${this.prefix}${pid}`, ephemeral: p.ephemeral, ports: p.ports, slot: 0 };
-    this.pending.delete(containerId);
-    this.containers.set(containerId, c);
-    const e = c.ephemeral;
+  /**
+   * What a container's network needs whatever its ports, with the veth's peer made directly in
+   * the container's namespace, named like the host's public link. The host end stays down.
+   */
+  private staticSteps(h: Host, veth: string): NetStep[] {
     const inNs = (s: NetStep): NetStep => ({ ...s, inNetns: true });
-    const steps: NetStep[] = [
-      // Whatever an earlier holder of this block may have left at its priorities.
-      ...this.deleteHostPortFilters(h, c, 0),
-      ...this.deleteHostPortFilters(h, c, 1),
-      { kind: 'vethAdd', link: c.veth, peer: h.eth0, peerInNetns: true, mac: h.mac, peerMac: h.mac, mtu: h.mtu },
-      { kind: 'linkSet', link: c.veth, alias: `${ALIAS_PREFIX} ${containerId} ${e.base}/${e.size}` },
+    return [
+      { kind: 'vethAdd', link: veth, peer: h.eth0, peerInNetns: true, mac: h.mac, peerMac: h.mac, mtu: h.mtu },
       // Inside the container.
       ...(h.ipv6 ? [inNs({ kind: 'sysctl', path: 'net/ipv6/conf/all/disable_ipv6', value: '1' })] : []),
-      inNs({ kind: 'sysctl', path: 'net/ipv4/ip_local_port_range', value: `${e.base} ${e.base + e.size - 1}` }),
       inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.eth0}/accept_local`, value: '1' }),
       inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.lo}/accept_local`, value: '1' }),
       inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.lo}/route_localnet`, value: '1' }),
@@ -430,26 +531,62 @@ export class PortMappingIsolator implements Isolator {
       ...[h.ip, LOCALHOST].map((dstIp) =>
         inNs({ kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp }), terminal: true }),
       ),
-      ...this.containerPortFilters(h, c),
       ...[h.ip, LOCALHOST].map((dstIp) =>
         inNs({ kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp }), terminal: true,
           actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] }),
       ),
       ...(this.opts.egressRateLimit ? this.limitSteps(h.eth0, this.opts.egressRateLimit, true) : []),
-      // The host side: the veth first, then eth0 and lo (recovery finds containers by their veth).
-      ...(h.ipv6 ? [{ kind: 'sysctl', path: `net/ipv6/conf/${c.veth}/disable_ipv6`, value: '1', ignoreMissing: true } as NetStep] : []),
-      { kind: 'qdiscAdd', link: c.veth, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE },
-      { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ARP, protocol: ETH_P_ARP, keys: [], terminal: true,
+      // The host side.
+      ...(h.ipv6 ? [{ kind: 'sysctl', path: `net/ipv6/conf/${veth}/disable_ipv6`, value: '1', ignoreMissing: true } as NetStep] : []),
+      { kind: 'qdiscAdd', link: veth, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE },
+      { kind: 'filterAdd', link: veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ARP, protocol: ETH_P_ARP, keys: [], terminal: true,
         actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] },
-      { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP }), terminal: true,
+      { kind: 'filterAdd', link: veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP }), terminal: true,
         actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] },
+      ...(this.opts.ingressRateLimit ? this.limitSteps(veth, this.opts.ingressRateLimit, false) : []),
+    ];
+  }
+
+  /** What depends on the container's ports and block, ending with its veth brought up. */
+  private portSteps(h: Host, c: NetContainer): NetStep[] {
+    const e = c.ephemeral;
+    return [
+      // The veth carries the container's id and block: recovery reads them back from the kernel.
+      { kind: 'linkSet', link: c.veth, alias: `${ALIAS_PREFIX} ${c.containerId} ${e.base}/${e.size}` },
+      { kind: 'sysctl', inNetns: true, path: 'net/ipv4/ip_local_port_range', value: `${e.base} ${e.base + e.size - 1}` },
+      ...this.containerPortFilters(h, c),
+      // The veth's filters first, then eth0 and lo (recovery finds containers by their veth).
       ...this.vethPortFilters(h, c),
-      ...(this.opts.ingressRateLimit ? this.limitSteps(c.veth, this.opts.ingressRateLimit, false) : []),
       ...this.hostPortFilters(h, c, 0),
       { kind: 'linkSet', link: c.veth, up: true },
     ];
+  }
+
+  async isolate(containerId: string, pid: number): Promise<void> {
+    const p = this.pending.get(containerId);
+    if (!p) return; // prepared without this isolator (cannot happen) or already cleaned up
+    const h = this.init();
+    const c: NetContainer = { containerId, pid, veth: p.warm?.veth ?? `${this.prefix}${pid}`, ephemeral: p.ephemeral, ports: p.ports, slot: 0, warm: p.warm };
+    this.pending.delete(containerId);
+    this.containers.set(containerId, c);
+    const steps: NetStep[] = [
+      // Whatever an earlier holder of this block may have left at its priorities.
+      ...this.deleteHostPortFilters(h, c, 0),
+      ...this.deleteHostPortFilters(h, c, 1),
+      ...(c.warm ? [] : this.staticSteps(h, c.veth)),
+      ...this.portSteps(h, c),
+    ];
     // One crossing: the container's network and its chunk of copies rewritten to include it.
-    await this.refreshMirrors(h, () => this.joinChunk(c.veth), { pid }, steps);
+    await this.refreshMirrors(h, () => this.joinChunk(c.veth), c.warm ? { netns: c.warm.name } : { pid }, steps);
+    // The command's processes hold a warm namespace from now on: unpin it, off the launch's path.
+    if (c.warm) setImmediate(() => this.unpin(c));
+  }
+
+  private unpin(c: NetContainer): void {
+    const w = c.warm;
+    if (!w) return;
+    c.warm = undefined;
+    this.unpinName(w.name);
   }
 
   /** The chunk a new veth goes in: the first with room. */
@@ -478,7 +615,7 @@ export class PortMappingIsolator implements Isolator {
    * before the crossing that makes it); `before` runs first in the same call (in the namespace
    * of `target`).
    */
-  private refreshMirrors(h: Host, pick: () => number | undefined, target: { pid?: number } = {}, before: readonly NetStep[] = []): Promise<void> {
+  private refreshMirrors(h: Host, pick: () => number | undefined, target: { pid?: number; netns?: string } = {}, before: readonly NetStep[] = []): Promise<void> {
     const run = this.mirrorChain.then(async () => {
       const k = pick();
       if (k === undefined) {
@@ -499,7 +636,7 @@ export class PortMappingIsolator implements Isolator {
    * yet) is left out. A failed rewrite changes nothing recorded: the next one clears the slot it
    * writes first.
    */
-  private async installChunk(h: Host, k: number, target: { pid?: number }, before: readonly NetStep[]): Promise<void> {
+  private async installChunk(h: Host, k: number, target: { pid?: number; netns?: string }, before: readonly NetStep[]): Promise<void> {
     const members = this.chunks[k] ?? [];
     const old = this.chunkSlot.get(k);
     const next: 0 | 1 = old === 0 ? 1 : 0;
@@ -620,9 +757,11 @@ export class PortMappingIsolator implements Isolator {
     if (p) {
       this.pending.delete(containerId);
       this.usedBlocks.delete(p.ephemeral.base);
+      if (p.warm) this.unpinName(p.warm.name); // its veth goes with it
     }
     const c = this.containers.get(containerId);
     if (!c) return;
+    this.unpin(c);
     await this.removeContainer(this.init(), c);
   }
 
@@ -676,11 +815,13 @@ export class PortMappingIsolator implements Isolator {
   async recover(recovered: readonly RecoveredContainer[]): Promise<void> {
     const h = this.init();
     const byId = new Map(recovered.map((r) => [r.containerId, r]));
-    const ours = listLinks().filter((l) => new RegExp(`^${this.prefix}\\d+$`).test(l.name));
+    const kept = new Set(this.warm.map((w) => w.veth));
+    const ours = listLinks().filter((l) => new RegExp(`^${this.prefix}w?\\d+$`).test(l.name) && !kept.has(l.name));
     const orphans: NetContainer[] = [];
     for (const l of ours) {
       const m = new RegExp(`^${ALIAS_PREFIX} (\\S+) (\\d+)/(\\d+)$`).exec(l.alias);
-      const pid = Number(l.name.slice(this.prefix.length));
+      const warmVeth = l.name.startsWith(`${this.prefix}w`);
+      const pid = warmVeth ? (byId.get(m?.[1] ?? '')?.pid ?? 0) : Number(l.name.slice(this.prefix.length));
       if (!m) {
         // Made by a run that died before it named it: nothing else refers to it.
         orphans.push({ containerId: `unknown-${l.name}`, pid, veth: l.name, ephemeral: { base: 0, size: 0 }, ports: [], slot: 0 });
@@ -688,7 +829,7 @@ export class PortMappingIsolator implements Isolator {
       }
       const c: NetContainer = { containerId: m[1]!, pid, veth: l.name, ephemeral: { base: Number(m[2]), size: Number(m[3]) }, ports: [], slot: 0 };
       const r = byId.get(c.containerId);
-      if (r && (r.pid === undefined || r.pid === pid)) {
+      if (r && (r.pid === undefined || r.pid === pid || warmVeth)) {
         if (r.resources) c.ports = portsOf(r.resources);
         this.containers.set(c.containerId, c);
         for (const base of this.blockBases(c.ephemeral)) this.usedBlocks.add(base);
