@@ -95,6 +95,7 @@ async function child(peer: string): Promise<void> {
       await ctr.termination;
       if (i >= WARMUP) out.push(t1 - t0);
     }
+    await c.closeIsolators();
     c.close();
     return out;
   };
@@ -123,14 +124,19 @@ async function child(peer: string): Promise<void> {
       const ctr = await c.launch({ containerId, sandbox: join(d, 'sandbox'), runDir: join(d, 'run'), argv, env, resources: parseResourcesText('cpus:0.01;mem:32') });
       return { containerId, termination: ctr.termination };
     };
-    for (let i = 0; i < RUNNING; i++) started.push(await launch(['sleep', '600']));
-    const veths = listLinks().filter((l) => /^corralw?\d+$/.test(l.name)).length;
-    if (veths < RUNNING) throw new Error(`only ${veths} of ${RUNNING} containers have their network`);
-    isolate.length = 0;
-    for (let i = 0; i < 20; i++) await (await launch(['true'])).termination;
-    busy.push(...isolate);
-    for (const s of started) await c.kill(s.containerId, 0).catch(() => undefined);
-    await Promise.all(started.map((s) => s.termination));
+    try {
+      for (let i = 0; i < RUNNING; i++) started.push(await launch(['sleep', '600']));
+      const veths = listLinks().filter((l) => /^corralw?\d+$/.test(l.name)).length;
+      if (veths < RUNNING) throw new Error(`only ${veths} of ${RUNNING} containers have their network`);
+      isolate.length = 0;
+      for (let i = 0; i < 20; i++) await (await launch(['true'])).termination;
+      busy.push(...isolate);
+    } finally {
+      // Also when the run failed: no container outlives the benchmark.
+      for (const s of started) await c.kill(s.containerId, 0).catch(() => undefined);
+      await Promise.all(started.map((s) => s.termination));
+    }
+    await c.closeIsolators();
     c.close();
   }
 
@@ -148,6 +154,7 @@ async function child(peer: string): Promise<void> {
     mkdirSync(join(d, 'run'), { recursive: true });
     const ctr = await c.launch({ containerId: randomUUID(), sandbox: join(d, 'sandbox'), runDir: join(d, 'run'), argv: iperfArgs, env, resources: parseResourcesText('cpus:1;mem:256') });
     await ctr.termination;
+    await c.closeIsolators();
     c.close();
     const j = JSON.parse(readFileSync(join(d, 'sandbox', 'stdout'), 'utf8')) as { end: { sum_received: { bits_per_second: number } } };
     return j.end.sum_received.bits_per_second / 1e6;
