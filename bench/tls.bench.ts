@@ -22,12 +22,12 @@
 import { spawnSync } from 'node:child_process';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { double, stringifyWire } from '../lib/proto/json_text.ts';
 import { HttpClient } from '../lib/transport/http_client.ts';
 import { HttpServer } from '../lib/transport/http_server.ts';
 import { loadTlsConfig } from '../lib/transport/tls_config.ts';
 import { makePki, tlsEnv } from '../test/transport/tls_fixture.ts';
 import { bestOfTurns, run } from './common.ts';
+import { schedulerServer } from './scheduler_server.ts';
 
 const quick = process.argv.includes('--quick');
 const self = fileURLToPath(import.meta.url);
@@ -37,21 +37,6 @@ const CURL_REQUESTS = quick ? 2000 : 5000;
 const HANDSHAKES = quick ? 300 : 1000;
 const ROUNDS = quick ? 2 : 3;
 
-function event(i: number): object {
-  return {
-    type: 'UPDATE',
-    update: {
-      status: {
-        task_id: { value: `task-${i}` },
-        state: 'TASK_RUNNING',
-        agent_id: { value: '2b1d8a0e-5c4f-4d3a-9e2b-7f6a5c4d3e2f-S0' },
-        timestamp: double(1700000000 + i / 1000),
-        uuid: 'AAECAwQFBgcICQoLDA0ODw==',
-        source: 'SOURCE_EXECUTOR',
-      },
-    },
-  };
-}
 
 const BODY = '{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}';
 const HEADERS = { 'Content-Type': 'application/json', 'Mesos-Stream-Id': 'abc' };
@@ -142,38 +127,8 @@ async function nodeClient<T>(args: string[]): Promise<T> {
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-interface StreamResult {
-  ms: number;
-  bytes: number;
-  events: number;
-}
-
-function benchServer(options: ConstructorParameters<typeof HttpServer>[0]): { server: HttpServer; lastStream: () => StreamResult } {
-  let last: StreamResult = { ms: 0, bytes: 0, events: 0 };
-  const server = new HttpServer({ host: '127.0.0.1', port: 0, ...options });
-  server.route({
-    path: '/api/v1/scheduler',
-    methods: ['POST'],
-    handler: async (req) => {
-      const call = (await req.readJson()) as { type?: string };
-      if (call.type !== 'SUBSCRIBE') return { status: 202 };
-      const st = req.startStream(200, { 'Content-Type': 'application/json', 'Mesos-Stream-Id': 'bench' });
-      const t0 = performance.now();
-      let bytes = 0;
-      let i = 0;
-      for (; i < STREAM_EVENTS && !st.closed; i++) {
-        const text = stringifyWire(event(i));
-        bytes += text.length;
-        if (!st.writeRecord(text)) await st.drained();
-      }
-      st.end();
-      st.onClose(() => {
-        last = { ms: performance.now() - t0, bytes, events: i };
-      });
-      return st;
-    },
-  });
-  return { server, lastStream: () => last };
+function benchServer(options: ConstructorParameters<typeof HttpServer>[0]): ReturnType<typeof schedulerServer> {
+  return schedulerServer(options, STREAM_EVENTS);
 }
 
 async function main(): Promise<void> {

@@ -15,10 +15,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { HttpServer } from '../lib/transport/http_server.ts';
 import { HttpClient } from '../lib/transport/http_client.ts';
-import { double, stringifyWire } from '../lib/proto/json_text.ts';
 import { run } from './common.ts';
+import { schedulerServer } from './scheduler_server.ts';
 
 const quick = process.argv.includes('--quick');
 const self = fileURLToPath(import.meta.url);
@@ -26,21 +25,6 @@ const STREAM_EVENTS = quick ? 100_000 : 300_000;
 const REQUEST_MS = quick ? 1000 : 2500;
 const CURL_REQUESTS = quick ? 3000 : 8000;
 
-function event(i: number): object {
-  return {
-    type: 'UPDATE',
-    update: {
-      status: {
-        task_id: { value: `task-${i}` },
-        state: 'TASK_RUNNING',
-        agent_id: { value: '2b1d8a0e-5c4f-4d3a-9e2b-7f6a5c4d3e2f-S0' },
-        timestamp: double(1700000000 + i / 1000),
-        uuid: 'AAECAwQFBgcICQoLDA0ODw==',
-        source: 'SOURCE_EXECUTOR',
-      },
-    },
-  };
-}
 
 // ------------------------------------------------------------------------------------------
 // Client role (a child process): prints one JSON line with its result.
@@ -93,34 +77,7 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 async function main(): Promise<void> {
   const hasCurl = spawnSync('curl', ['--version']).status === 0;
-  let streamMs = 0;
-  let streamBytes = 0;
-  let streamEvents = 0;
-  const server = new HttpServer({ host: '127.0.0.1', port: 0 });
-  server.route({
-    path: '/api/v1/scheduler',
-    methods: ['POST'],
-    handler: async (req) => {
-      const call = (await req.readJson()) as { type?: string };
-      if (call.type !== 'SUBSCRIBE') return { status: 202 };
-      const st = req.startStream(200, { 'Content-Type': 'application/json', 'Mesos-Stream-Id': 'bench' });
-      const t0 = performance.now();
-      let bytes = 0;
-      let i = 0;
-      for (; i < STREAM_EVENTS && !st.closed; i++) {
-        const text = stringifyWire(event(i));
-        bytes += text.length;
-        if (!st.writeRecord(text)) await st.drained();
-      }
-      st.end();
-      st.onClose(() => {
-        streamMs = performance.now() - t0;
-        streamBytes = bytes;
-        streamEvents = i;
-      });
-      return st;
-    },
-  });
+  const { server, lastStream } = schedulerServer({}, STREAM_EVENTS);
   const port = await server.listen();
   const url = `http://127.0.0.1:${port}/api/v1/scheduler`;
 
@@ -131,6 +88,7 @@ async function main(): Promise<void> {
   const a = await nodeClient(['--role=stream', `--url=${url}`]);
   if (a.code !== 0) throw new Error('stream client failed');
   const got = JSON.parse(a.out) as { records: number; bytes: number };
+  let { ms: streamMs, bytes: streamBytes, events: streamEvents } = lastStream();
   if (got.records !== STREAM_EVENTS || got.bytes !== streamBytes) throw new Error(`stream client got ${got.records} records, ${got.bytes} bytes`);
   const corralEps = streamEvents / (streamMs / 1000);
   const evBytes = streamBytes / streamEvents;
@@ -140,6 +98,7 @@ async function main(): Promise<void> {
     const c = await run('curl', ['-sN', '-o', '/dev/null', '-w', '%{size_download}', '-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"type":"SUBSCRIBE"}', url]);
     if (c.code !== 0) throw new Error(`curl exited ${c.code}`);
     await new Promise((resolve) => setImmediate(resolve));
+    ({ ms: streamMs, bytes: streamBytes, events: streamEvents } = lastStream());
     if (Number(c.out) <= streamBytes) throw new Error(`curl read ${c.out} bytes`);
     curlEps = streamEvents / (streamMs / 1000);
     rows.push([`stream, same events → curl -N (peer reader)`, `${fmt(curlEps)} events/s`, `${((streamBytes / (streamMs / 1000)) / 1e6).toFixed(1)} MB/s`]);
