@@ -60,6 +60,8 @@ test.after.always(async () => {
 /** A framework over the v1 scheduler API, as a client library with TLS would be. */
 class Framework {
   readonly events: Json[] = [];
+  /** Acknowledgements that failed (shown when a wait times out). */
+  readonly ackErrors: string[] = [];
   private wake: (() => void) | undefined;
   frameworkId = '';
   private constructor(
@@ -73,7 +75,19 @@ class Framework {
         if (e.type === 'SUBSCRIBED') this.frameworkId = e.subscribed.framework_id.value;
         if (e.type === 'UPDATE' && e.update.status.uuid) {
           const s = e.update.status;
-          void this.call({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: s.agent_id, task_id: s.task_id, uuid: s.uuid } }).catch(() => {});
+          // As a client library does: a failed acknowledgement is tried again (else the agent
+          // holds the task's next update until it resends this one, 10 s later).
+          const ack = { type: 'ACKNOWLEDGE', acknowledge: { agent_id: s.agent_id, task_id: s.task_id, uuid: s.uuid } };
+          void (async () => {
+            for (let i = 0; i < 3; i++) {
+              try {
+                return await this.call(ack);
+              } catch (err) {
+                this.ackErrors.push(`${s.task_id.value}: ${(err as Error).message}`);
+                await new Promise((r) => setTimeout(r, 200));
+              }
+            }
+          })();
         }
         this.events.push(e);
         this.wake?.();
@@ -97,12 +111,15 @@ class Framework {
     if (r.status !== 202) throw new Error(`${body.type}: ${r.status} ${r.text()}`);
   }
 
-  async next(pred: (e: Json) => boolean, what: string, ms = 20_000): Promise<Json> {
+  async next(pred: (e: Json) => boolean, what: string, ms = 40_000): Promise<Json> {
     const end = Date.now() + ms;
     let seen = 0;
     for (;;) {
       for (; seen < this.events.length; seen++) if (pred(this.events[seen])) return this.events.splice(seen, 1)[0];
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; got ${this.events.map((e) => e.type).join(' ')}`);
+      if (Date.now() > end) {
+        const updates = this.events.filter((e) => e.type === 'UPDATE').map((e) => `${e.update.status.task_id.value}:${e.update.status.state}`);
+        throw new Error(`timed out waiting for ${what}; got ${this.events.map((e) => e.type).join(' ')} (updates ${updates.join(', ')}; failed acknowledgements: ${this.ackErrors.join('; ') || 'none'})`);
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 100);
         this.wake = () => {
