@@ -470,6 +470,8 @@ struct dump_job {
   int ifindex;
 };
 
+#define CRL_DUMP_ATTEMPTS 20
+
 static int run_dump(void *arg, struct crl_err *err) {
   struct dump_job *j = arg;
   struct crl_rtnl sk;
@@ -480,7 +482,15 @@ static int run_dump(void *arg, struct crl_err *err) {
   rc = j->build(m, j, err);
   if (rc == 0) rc = crl_nl_open_proto(&sk, j->protocol, err);
   if (rc == 0) {
-    rc = crl_rtnl_dump(&sk, m, j->on, j, j->op, err);
+    /* A dump the kernel marks interrupted (links or filters changed meanwhile, e.g. another
+     * container starting) is thrown away and asked again, a bounded number of times. */
+    int attempt;
+    for (attempt = 0; attempt < CRL_DUMP_ATTEMPTS; attempt++) {
+      j->v.n = 0;
+      crl_err_clear(err);
+      rc = crl_rtnl_dump(&sk, m, j->on, j, j->op, err);
+      if (!(rc < 0 && err->errnum == EINTR)) break;
+    }
     crl_rtnl_close(&sk);
   }
   free(m);

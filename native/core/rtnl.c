@@ -108,6 +108,7 @@ static int send_msg(struct crl_rtnl *sk, struct crl_nlmsg *m, const char *op, co
 static int recv_replies(struct crl_rtnl *sk, uint32_t seq, int (*fn)(const void *, void *, struct crl_err *), void *ctx,
                         const char *op, const char *what, struct crl_err *err) {
   static __thread unsigned char buf[1 << 16];
+  int interrupted = 0;
   for (;;) {
     ssize_t n = recv(sk->fd, buf, sizeof buf, 0);
     struct nlmsghdr *nlh;
@@ -126,10 +127,13 @@ static int recv_replies(struct crl_rtnl *sk, uint32_t seq, int (*fn)(const void 
         /* A dump's end carries its error, if it failed part way. */
         int e = nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) ? *(int *)NLMSG_DATA(nlh) : 0;
         if (e < 0) return crl_err_set(err, -e, op, "%s", what ? what : "");
+        /* Read to the end so the socket holds nothing of this dump, then let the caller retry. */
+        if (interrupted) return crl_err_set(err, EINTR, op, "%s: objects changed during the dump", what ? what : "");
         return 0;
       }
       /* The kernel's objects changed during the dump: what was read may be incomplete. */
-      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) return crl_err_set(err, EINTR, op, "%s: interrupted, retry", what ? what : "");
+      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = 1;
+      if (interrupted) continue;
       if (fn) {
         int rc = fn(nlh, ctx, err);
         if (rc < 0) return rc;

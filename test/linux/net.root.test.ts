@@ -163,6 +163,26 @@ test('HTB limit on a link, read back with its counters; a bad step is named and 
   t.is(listLinks({ netns: H }).find((l) => l.name === 'b0')?.mtu, 1400);
 });
 
+test('a link dump interrupted by links changing meanwhile is read again, never half', async (t) => {
+  const N = ns();
+  const batch = Array.from({ length: 150 }, (_, i) => `link add a${i} type veth peer name b${i}`).join('\n') + '\n';
+  const r = spawnSync('ip', ['-n', N, '-batch', '-'], { input: batch, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  // Another process adds and deletes a link without pause while this one dumps.
+  const churn = spawn('sh', ['-c', `while :; do ip -n ${N} link add churn type veth peer name churnp; ip -n ${N} link del churn; done`], { stdio: 'ignore' });
+  procs.push(churn);
+  try {
+    await new Promise((res) => setTimeout(res, 100));
+    for (let i = 0; i < 300; i++) {
+      const names = new Set(listLinks({ netns: N }).map((l) => l.name));
+      for (const want of ['lo', 'a0', 'b75', 'a149']) if (!names.has(want)) t.fail(`dump ${i} lacks ${want}`);
+      t.true(names.size >= 301);
+    }
+  } finally {
+    churn.kill('SIGKILL');
+  }
+});
+
 test('port blocks: the fewest aligned power-of-two blocks, each matchable by one u32 mask', (t) => {
   t.deepEqual(portBlocks(31000, 32000).map((b) => [b.base, b.base + b.size - 1]), [
     [31000, 31007], [31008, 31039], [31040, 31103], [31104, 31231], [31232, 31743], [31744, 31999], [32000, 32000],
