@@ -2,6 +2,7 @@
 #include "netcfg.h"
 
 #include <net/if.h> /* before the linux/ headers: they step aside for it */
+#include <sys/ioctl.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,14 +43,31 @@ static __thread struct {
 } name_cache[NAME_CACHE];
 static __thread int name_cache_n;
 
+/* The run's netlink socket: SIOCGIFINDEX on it looks the name up in the socket's namespace,
+ * without the extra socket if_nametoindex opens and closes for every name. */
+static __thread int name_fd = -1;
+
 static void name_cache_clear(void) { name_cache_n = 0; }
+
+static void name_cache_start(int fd) {
+  name_cache_n = 0;
+  name_fd = fd;
+}
 
 static int ifindex_of(const char *name, const char *op, struct crl_err *err) {
   unsigned idx;
   int i;
   for (i = 0; i < name_cache_n; i++)
     if (strcmp(name_cache[i].name, name) == 0) return name_cache[i].index;
-  idx = if_nametoindex(name);
+  if (name_fd >= 0 && strlen(name) < IFNAMSIZ) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, name, strlen(name) + 1);
+    if (ioctl(name_fd, SIOCGIFINDEX, &ifr) < 0) return crl_err_set(err, errno == ENODEV ? ENODEV : errno, op, "link %s", name);
+    idx = (unsigned)ifr.ifr_ifindex;
+  } else {
+    idx = if_nametoindex(name);
+  }
   if (idx == 0) return crl_err_set(err, errno == 0 ? ENODEV : errno, op, "link %s", name);
   if (name_cache_n < NAME_CACHE && strlen(name) < CRL_IFNAME_MAX) {
     snprintf(name_cache[name_cache_n].name, CRL_IFNAME_MAX, "%s", name);
@@ -338,12 +356,12 @@ static int run_steps(void *arg, struct crl_err *err) {
   struct crl_rtnl sk;
   size_t i;
   int rc;
-  name_cache_clear();
   rc = crl_rtnl_open(&sk, err);
   if (rc < 0) {
     *r->failed = r->from;
     return rc;
   }
+  name_cache_start(sk.fd);
   for (i = r->from; i < r->to; i++) {
     rc = run_step(&sk, &r->steps[i], r->nsfd, r->m, err);
     if (rc < 0) {
@@ -351,6 +369,7 @@ static int run_steps(void *arg, struct crl_err *err) {
       break;
     }
   }
+  name_cache_start(-1);
   crl_rtnl_close(&sk);
   return rc;
 }
@@ -477,7 +496,7 @@ static int run_dump(void *arg, struct crl_err *err) {
   struct crl_rtnl sk;
   struct crl_nlmsg *m = malloc(sizeof *m);
   int rc;
-  name_cache_clear();
+  name_cache_start(-1);
   if (!m) return crl_err_set(err, ENOMEM, "malloc", "netlink message");
   rc = j->build(m, j, err);
   if (rc == 0) rc = crl_nl_open_proto(&sk, j->protocol, err);

@@ -510,8 +510,11 @@ export class PortMappingIsolator implements Isolator {
   /**
    * What a container's network needs whatever its ports, with the veth's peer made directly in
    * the container's namespace, named like the host's public link. The host end stays down.
+   * `portNs` (the port steps inside the container) joins the one run of steps in the namespace;
+   * qdiscs go on before the links come up (a qdisc grafted on a link that is up waits for the
+   * link's traffic to stop).
    */
-  private staticSteps(h: Host, veth: string): NetStep[] {
+  private staticSteps(h: Host, veth: string, portNs: readonly NetStep[] = []): NetStep[] {
     const inNs = (s: NetStep): NetStep => ({ ...s, inNetns: true });
     return [
       { kind: 'vethAdd', link: veth, peer: h.eth0, peerInNetns: true, mac: h.mac, peerMac: h.mac, mtu: h.mtu },
@@ -522,12 +525,9 @@ export class PortMappingIsolator implements Isolator {
       inNs({ kind: 'sysctl', path: `net/ipv4/conf/${h.lo}/route_localnet`, value: '1' }),
       // Copies of the host's values, where the namespace has its own (the global ones are refused).
       ...h.sysctls.map(([path, value]) => inNs({ kind: 'sysctl', path, value, ignoreMissing: true })),
-      inNs({ kind: 'linkSet', link: h.lo, mac: h.mac, mtu: h.mtu, up: true }),
-      inNs({ kind: 'linkSet', link: h.eth0, up: true }),
-      inNs({ kind: 'addrAdd', link: h.eth0, address: h.ip, prefix: h.prefix }),
-      ...(h.gateway ? [inNs({ kind: 'routeAdd', link: h.eth0, gateway: h.gateway })] : []),
       inNs({ kind: 'qdiscAdd', link: h.lo, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE }),
       inNs({ kind: 'qdiscAdd', link: h.eth0, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE }),
+      ...(this.opts.egressRateLimit ? this.limitSteps(h.eth0, this.opts.egressRateLimit, true) : []),
       ...[h.ip, LOCALHOST].map((dstIp) =>
         inNs({ kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp }), terminal: true }),
       ),
@@ -535,26 +535,37 @@ export class PortMappingIsolator implements Isolator {
         inNs({ kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp }), terminal: true,
           actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] }),
       ),
-      ...(this.opts.egressRateLimit ? this.limitSteps(h.eth0, this.opts.egressRateLimit, true) : []),
+      ...portNs,
+      inNs({ kind: 'linkSet', link: h.lo, mac: h.mac, mtu: h.mtu, up: true }),
+      inNs({ kind: 'linkSet', link: h.eth0, up: true }),
+      inNs({ kind: 'addrAdd', link: h.eth0, address: h.ip, prefix: h.prefix }),
+      ...(h.gateway ? [inNs({ kind: 'routeAdd', link: h.eth0, gateway: h.gateway })] : []),
       // The host side.
       ...(h.ipv6 ? [{ kind: 'sysctl', path: `net/ipv6/conf/${veth}/disable_ipv6`, value: '1', ignoreMissing: true } as NetStep] : []),
       { kind: 'qdiscAdd', link: veth, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE },
+      ...(this.opts.ingressRateLimit ? this.limitSteps(veth, this.opts.ingressRateLimit, false) : []),
       { kind: 'filterAdd', link: veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ARP, protocol: ETH_P_ARP, keys: [], terminal: true,
         actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] },
       { kind: 'filterAdd', link: veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP }), terminal: true,
         actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] },
-      ...(this.opts.ingressRateLimit ? this.limitSteps(veth, this.opts.ingressRateLimit, false) : []),
     ];
   }
 
-  /** What depends on the container's ports and block, ending with its veth brought up. */
-  private portSteps(h: Host, c: NetContainer): NetStep[] {
+  /** The port steps inside the container: its ephemeral range and its port filters. */
+  private portNsSteps(h: Host, c: NetContainer): NetStep[] {
+    const e = c.ephemeral;
+    return [
+      { kind: 'sysctl', inNetns: true, path: 'net/ipv4/ip_local_port_range', value: `${e.base} ${e.base + e.size - 1}` },
+      ...this.containerPortFilters(h, c),
+    ];
+  }
+
+  /** The port steps on the host, ending with the container's veth brought up. */
+  private portHostSteps(h: Host, c: NetContainer): NetStep[] {
     const e = c.ephemeral;
     return [
       // The veth carries the container's id and block: recovery reads them back from the kernel.
       { kind: 'linkSet', link: c.veth, alias: `${ALIAS_PREFIX} ${c.containerId} ${e.base}/${e.size}` },
-      { kind: 'sysctl', inNetns: true, path: 'net/ipv4/ip_local_port_range', value: `${e.base} ${e.base + e.size - 1}` },
-      ...this.containerPortFilters(h, c),
       // The veth's filters first, then eth0 and lo (recovery finds containers by their veth).
       ...this.vethPortFilters(h, c),
       ...this.hostPortFilters(h, c, 0),
@@ -573,8 +584,9 @@ export class PortMappingIsolator implements Isolator {
       // Whatever an earlier holder of this block may have left at its priorities.
       ...this.deleteHostPortFilters(h, c, 0),
       ...this.deleteHostPortFilters(h, c, 1),
-      ...(c.warm ? [] : this.staticSteps(h, c.veth)),
-      ...this.portSteps(h, c),
+      // One run of steps inside the container's namespace (a run costs a thread).
+      ...(c.warm ? this.portNsSteps(h, c) : this.staticSteps(h, c.veth, this.portNsSteps(h, c))),
+      ...this.portHostSteps(h, c),
     ];
     // One crossing: the container's network and its chunk of copies rewritten to include it.
     await this.refreshMirrors(h, () => this.joinChunk(c.veth), c.warm ? { netns: c.warm.name } : { pid }, steps);
