@@ -81,7 +81,7 @@ export const agentFlags = {
   egress_rate_limit_per_container: optionalFlag({ help: "network/port_mapping: each container's egress limit in bytes/s (e.g. 12500KB = 100 Mbit/s); 0 or unset: unlimited", parse: parseBytes }),
   ingress_rate_limit_per_container: optionalFlag({ help: "network/port_mapping: each container's ingress limit in bytes/s (beyond Mesos 0.23); 0 or unset: unlimited", parse: parseBytes }),
   egress_unique_flow_per_container: flag({ help: 'network/port_mapping: a flow of its own per container on the public interface (needs fq_codel; refused where the kernel lacks it)', default: false, boolean: true, parse: parseBool }),
-  network_warm_namespaces: flag({ help: 'network/port_mapping (not in Mesos): network namespaces kept made ahead, with their veth and everything but the port filters, so a launch only adds those (their veths wait on the host, down); 0: none', default: 0, parse: (t: string) => {
+  network_warm_namespaces: flag({ help: 'network/port_mapping (not in Mesos): network namespaces kept made ahead, with their veth and everything but the port filters, so a launch only adds those (their veths wait on the host, down, named <prefix>w<n>); when none is ready a launch makes its own; 0: none', default: 4, parse: (t: string) => {
     const n = parseNonNegativeInt(t);
     if (n > 64) throw new Error(`'${t}' is more than 64`);
     return n;

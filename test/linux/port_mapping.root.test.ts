@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nativeFeatures } from '../../lib/linux/index.ts';
+import { listNetns, nativeFeatures, removeNetns } from '../../lib/linux/index.ts';
 import { processesUnder, type Json } from '../helpers/cluster.ts';
 import { rootMode, rootOnly } from '../helpers/root.ts';
 import { clearLeftoverTestHosts, createTestHosts, type HostProcess, type TestHost, type TestNetwork } from '../helpers/test_hosts.ts';
@@ -231,6 +231,19 @@ function linkNames(h: TestHost): string[] {
   return h.execSync('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
 }
 
+/** Namespaces made ahead by agents that are gone (a crashed run's; a live agent's are its own). */
+function clearDeadAgentsWarm(): void {
+  for (const name of listNetns()) {
+    const m = /^corral-warm-(\d+)-\d+$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      removeNetns(name);
+    }
+  }
+}
+
 const numericHandles = (): string[] => {
   try {
     return readdirSync('/run/netns').filter((n) => /^\d+$/.test(n));
@@ -255,6 +268,7 @@ test.before(async () => {
   await clearLeftoverCgroups();
   clearLeftoverDirs();
   await clearLeftoverTestHosts();
+  clearDeadAgentsWarm();
   const handlesBefore = new Set(numericHandles());
   const net = await createTestHosts(3, { subnet: '10.77.5' });
   const [a, b, c] = net.hosts as [TestHost, TestHost, TestHost];
@@ -271,7 +285,8 @@ test.before(async () => {
   });
   w.agentArgsA = agentArgs(a, dir, '[31000-31099]', LIMIT_A);
   w.agentA = daemon(a, w.agentArgsA);
-  w.agentC = daemon(c, agentArgs(c, dir, '[31100-31199]', LIMIT_C));
+  // A keeps the default stock of namespaces made ahead; C makes each container's as it starts.
+  w.agentC = daemon(c, [...agentArgs(c, dir, '[31100-31199]', LIMIT_C), '--network_warm_namespaces=0']);
   await until('two active agents', async () => ((await activeAgents()).length === 2 ? true : undefined), 60_000, 200).catch((e) => {
     throw new Error(`${(e as Error).message}\nagent A:\n${w!.agentA.stderr().slice(-4000)}\nagent C:\n${w!.agentC.stderr().slice(-4000)}`);
   });
@@ -289,6 +304,7 @@ test.after.always(async () => {
   killProcessesUnder(w.dir);
   for (const h of [w.a, w.c]) await removeRoot(`${CGROUP_ROOT}-${h.index}`).catch(() => {});
   await w.net.destroy();
+  clearDeadAgentsWarm();
   unmountUnder(w.dir);
   rmSync(w.dir, { recursive: true, force: true });
 });
@@ -426,8 +442,17 @@ test.serial('nothing is left after the containers end: no veth, no filters on et
       throw new Error(`${(e as Error).message}; still there: ${JSON.stringify(live.map((x) => ({ id: x.id, tasks: x.tasks.map((k: Json) => k.state) })))}\n${wd.agentA.stderr().slice(-3000)}`);
     });
     t.true(gone);
-    await until(`links of ${h.netns} back to lo and eth0`, () => (linkNames(h).join(',') === 'lo,eth0' ? true : undefined), 10_000).catch(() => undefined);
-    t.deepEqual(linkNames(h), ['lo', 'eth0'], `links in ${h.netns}`);
+    // Besides lo and eth0, only A's namespaces made ahead: their veths, down, at most the stock of 4.
+    const containerLinks = () => linkNames(h).filter((n) => !/^corralw\d+$/.test(n));
+    await until(`links of ${h.netns} back to lo and eth0`, () => (containerLinks().join(',') === 'lo,eth0' ? true : undefined), 10_000).catch(() => undefined);
+    t.deepEqual(containerLinks(), ['lo', 'eth0'], `links in ${h.netns}`);
+    const warm = linkNames(h).filter((n) => /^corralw\d+$/.test(n));
+    if (h === wd.a) {
+      t.true(warm.length >= 1 && warm.length <= 4, `A's namespaces made ahead: ${warm.join(',')}`);
+      t.notRegex(h.execSync('ip', ['-o', 'link', 'show']).split('\n').filter((l) => /corralw\d+/.test(l)).join('\n'), /[<,]UP[,>]/, 'their veths are down');
+    } else {
+      t.deepEqual(warm, [], 'C keeps none ready');
+    }
     // Only the agent's own host filters (made at its start) remain.
     for (const dev of ['eth0', 'lo']) t.deepEqual(filterNodes(h, dev), wd.hostFilters.get(`${h.netns} ${dev}`), `filters on ${dev} in ${h.netns}`);
   }

@@ -315,11 +315,13 @@ export class PortMappingIsolator implements Isolator {
     return w;
   }
 
-  /** A warm namespace: one kept ready, or a new one; the stock is refilled in the background. */
-  private async takeWarm(): Promise<Warm> {
-    const w = this.warm.shift() ?? (await this.makeWarm());
+  /**
+   * Make the namespaces kept ready (--network_warm_namespaces), in the background; resolves
+   * once they are there. The agent starts this after recovery; later launches top them up.
+   */
+  fillWarm(): Promise<void> {
     this.refill();
-    return w;
+    return this.refilling ?? Promise.resolve();
   }
 
   private refill(): void {
@@ -437,16 +439,13 @@ export class PortMappingIsolator implements Isolator {
     const ports = portsOf(config.resources);
     this.checkPorts(ports);
     const ephemeral = this.allocateBlock();
-    if ((this.opts.warmNamespaces ?? 0) <= 0) {
+    // A namespace made ahead if one is ready; else the command gets a new one as it starts (a
+    // namespace made now, on the launch's path, would cost more than that).
+    const warm = this.warm.shift();
+    this.refill();
+    if (!warm) {
       this.pending.set(config.containerId, { ephemeral, ports });
       return { namespaces: ['net'] };
-    }
-    let warm: Warm;
-    try {
-      warm = await this.takeWarm();
-    } catch (e) {
-      this.usedBlocks.delete(ephemeral.base);
-      throw e;
     }
     this.pending.set(config.containerId, { ephemeral, ports, warm });
     return { netns: netnsPath(warm.name) };
@@ -891,6 +890,9 @@ export class PortMappingIsolator implements Isolator {
       this.opts.logger?.info({ veths: orphans.map((o) => o.veth) }, 'network/port_mapping: removing the networks of containers that are gone');
       this.scheduleDeletion();
     }
+    // Now that leftovers are known, make the namespaces kept ready (recovery would take one
+    // being made for a leftover).
+    this.refill();
     if (errors.length > 0) throw new CorralError('ISOLATOR_FAILED', `network/port_mapping: rebuilding the ARP/ICMP copies: ${errors.join('; ')}`);
   }
 }
