@@ -170,6 +170,15 @@ async function mountCost(n: number): Promise<void> {
         whole[kind].push(ms);
       }
     }
+    // Peer for the mount point: a bare mkdir of a directory in a fresh directory on the same disk.
+    const mkdirs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const d = join(dir, `m${i}`);
+      mkdirSync(d);
+      const t0 = performance.now();
+      mkdirSync(join(d, 'data'));
+      mkdirs.push(performance.now() - t0);
+    }
     // Each round's launches ran next to each other: the median of the rounds' differences is
     // less moved by other load on the host than the difference of the medians.
     const added = (x: Record<Kind, number[]>, kind: Kind): string => median(x[kind].map((b, i) => b - x.plain[i]!)).toFixed(3);
@@ -178,6 +187,7 @@ async function mountCost(n: number): Promise<void> {
         `one --bind adds ${added(start, 'bound')} ms (its mount point made in the fresh sandbox) and ${added(start, 'premade')} ms (the mount point there already) ` +
         `(medians of paired differences; target ≤ 0.1 ms); to the whole run with the namespace's teardown ${added(whole, 'bound')} ms`,
     );
+    console.log(`  peer: a bare mkdir (Node's mkdirSync) of a directory in a fresh directory on the same disk: median ${median(mkdirs).toFixed(3)} ms`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
