@@ -20,6 +20,8 @@ class Stream {
   readonly received = new Set<string>();
   readonly acknowledged = new Set<string>();
   latest: TaskStatus | undefined;
+  /** Updates received whose checkpoint write is under way (not in `pending` yet). */
+  writing = 0;
   terminated = false;
   timer: TimerHandle | undefined;
   retryMs = RETRY_MIN_MS;
@@ -66,9 +68,16 @@ export class StatusUpdateManager {
     if (s.received.has(status.uuid)) return;
     s.received.add(status.uuid);
     if (s.checkpointPath) {
-      s.log ??= await RecordLog.open(s.checkpointPath);
-      if (s.closed) return; // its framework was removed meanwhile
-      await s.log.append({ type: 'UPDATE', status } satisfies UpdateRecord);
+      // Counted as pending from now: the agent may describe its tasks to a master while the
+      // write is under way, and a terminal task with nothing pending would be left out.
+      s.writing++;
+      try {
+        s.log ??= await RecordLog.open(s.checkpointPath);
+        if (s.closed) return; // its framework was removed meanwhile
+        await s.log.append({ type: 'UPDATE', status } satisfies UpdateRecord);
+      } finally {
+        s.writing--;
+      }
     }
     if (s.closed) return;
     s.latest = status;
@@ -157,9 +166,10 @@ export class StatusUpdateManager {
     return this.streams.get(this.key(frameworkId, taskId))?.pending ?? [];
   }
 
-  /** Whether a task still has updates to deliver. */
+  /** Whether a task still has updates to deliver (one still being checkpointed counts). */
   hasPending(frameworkId: string, taskId: string): boolean {
-    return (this.streams.get(this.key(frameworkId, taskId))?.pending.length ?? 0) > 0;
+    const s = this.streams.get(this.key(frameworkId, taskId));
+    return s !== undefined && (s.pending.length > 0 || s.writing > 0);
   }
 
   /** Drop every stream of a framework (it was removed). */

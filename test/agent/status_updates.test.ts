@@ -83,3 +83,16 @@ test('checkpointed streams are rebuilt after a restart, acknowledged ones not re
   t.is(third.sent.length, 0);
   t.is(third.m.streamCount, 0);
 });
+
+test('an update counts as pending from the moment it is received, while its checkpoint is being written', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-sum-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { m } = setup();
+  const done = m.update('f', status('t1', 'TASK_FINISHED'), join(dir, 'task.updates'));
+  // The agent builds its re-registration at any moment: a terminal task whose update is still
+  // being written must not look acknowledged (the master would call it lost).
+  t.true(m.hasPending('f', 't1'));
+  await done;
+  t.true(m.hasPending('f', 't1'));
+  t.false(m.hasPending('f', 'other'));
+});
