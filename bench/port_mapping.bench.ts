@@ -17,8 +17,9 @@
  *
  *    Also isolate() with RUNNING containers up (their ARP/ICMP copies are there).
  *
- *   npm run bench:port_mapping [-- --count=100 --seconds=5 --running=100 --warm=0]
- *   (--warm=N: --network_warm_namespaces=N)
+ *   npm run bench:port_mapping [-- --count=100 --seconds=5 --running=100 --warm=4]
+ *   (--warm=N: --network_warm_namespaces=N, by default the agent's default; --warm=0: every
+ *   container's namespace made as its command starts, the path a launch takes when none is ready)
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -27,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContainerizer } from '../lib/agent/containerizer/factory.ts';
+import { agentFlags } from '../lib/agent/flags.ts';
 import { PortMappingIsolator } from '../lib/agent/containerizer/isolators/port_mapping.ts';
 import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { listLinks, listNetns, nativeFeatures, openCgroups, removeNetns } from '../lib/linux/index.ts';
@@ -40,7 +42,7 @@ const arg = (name: string, dflt: number): number => {
 const COUNT = arg('count', 100);
 const SECONDS = arg('seconds', 5);
 const RUNNING = arg('running', 100);
-const WARM = arg('warm', 0);
+const WARM = arg('warm', agentFlags.network_warm_namespaces.default ?? 0);
 const WARMUP = 5;
 const CHILD = process.env.CORRAL_BENCH_PM_CHILD;
 
@@ -191,7 +193,7 @@ async function main(): Promise<void> {
     });
     if (r.status !== 0) throw new Error(`the run inside host A failed: ${r.stderr.trim().slice(-2000)}`);
     const f = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
-    console.log(`port_mapping: ${COUNT} containers one at a time in test host A (after ${WARMUP} warm-up), task ports [31000-31000], ephemeral blocks of 128${WARM > 0 ? `, ${WARM} namespaces made ahead` : ''}`);
+    console.log(`port_mapping: ${COUNT} containers one at a time in test host A (after ${WARMUP} warm-up), task ports [31000-31000], ephemeral blocks of 128${WARM > 0 ? `, ${WARM} namespaces made ahead` : ', no namespace made ahead'}`);
     console.log(`  launch→running, cgroups/cpu,mem:                       p50 ${ms(pct(f.plain, 50))}  p99 ${ms(pct(f.plain, 99))}`);
     console.log(`  launch→running, cgroups/cpu,mem + network/port_mapping:  p50 ${ms(pct(f.network, 50))}  p99 ${ms(pct(f.network, 99))}`);
     console.log(`  isolate (veth in the container's namespace, 30+ filters): p50 ${ms(pct(f.isolate, 50))}  p99 ${ms(pct(f.isolate, 99))}`);

@@ -317,7 +317,8 @@ export class PortMappingIsolator implements Isolator {
 
   /**
    * Make the namespaces kept ready (--network_warm_namespaces), in the background; resolves
-   * once they are there. The agent starts this after recovery; later launches top them up.
+   * once they are there. The agent starts this after recovery; each container, once isolated,
+   * tops them up.
    */
   fillWarm(): Promise<void> {
     this.refill();
@@ -442,7 +443,6 @@ export class PortMappingIsolator implements Isolator {
     // A namespace made ahead if one is ready; else the command gets a new one as it starts (a
     // namespace made now, on the launch's path, would cost more than that).
     const warm = this.warm.shift();
-    this.refill();
     if (!warm) {
       this.pending.set(config.containerId, { ephemeral, ports });
       return { namespaces: ['net'] };
@@ -589,8 +589,12 @@ export class PortMappingIsolator implements Isolator {
     ];
     // One crossing: the container's network and its chunk of copies rewritten to include it.
     await this.refreshMirrors(h, () => this.joinChunk(c.veth), c.warm ? { netns: c.warm.name } : { pid }, steps);
-    // The command's processes hold a warm namespace from now on: unpin it, off the launch's path.
-    if (c.warm) setImmediate(() => this.unpin(c));
+    // The command's processes hold a warm namespace from now on: unpin it; and make the next
+    // one; both off the launch's path (a namespace made during it would hold up its steps).
+    setImmediate(() => {
+      if (c.warm) this.unpin(c);
+      this.refill();
+    });
   }
 
   private unpin(c: NetContainer): void {
