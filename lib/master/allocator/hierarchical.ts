@@ -14,7 +14,8 @@
  */
 import { CorralError } from '../../common/errors.ts';
 import { type Resource, Resources, UNRESERVED, toMilli } from '../../common/resources/index.ts';
-import { IndexedHeap, type HeapItem } from './heap.ts';
+import { IndexedHeap, type HeapItem, heapLess } from './heap.ts';
+import { NameOrder } from './name_order.ts';
 import type { Allocation, AllocatorOptions, AllocatorStats, FrameworkSpec, MinAllocatable } from './types.ts';
 
 const DEFAULT_MIN_ALLOCATABLE: MinAllocatable = { cpus: 0.01, mem: 32 };
@@ -64,12 +65,14 @@ interface FreeSplit {
 
 class RoleClient implements HeapItem {
   heapIndex = -1;
+  /** Position of the name among the roles' names (see NameOrder). */
+  rank = -1;
   /** The walk stamp of the last agent whose walk reached this role. */
   visitStamp = 0;
   share = 0;
   readonly alloc: Vec = [];
   readonly members = new Set<FrameworkClient>();
-  readonly frameworks = new IndexedHeap<FrameworkClient>(lessFramework);
+  readonly frameworks = new IndexedHeap<FrameworkClient>();
   touched = false;
   constructor(
     readonly name: string,
@@ -79,6 +82,8 @@ class RoleClient implements HeapItem {
 
 class FrameworkClient implements HeapItem {
   heapIndex = -1;
+  /** Position of the id among the frameworks' ids (see NameOrder). */
+  rank = -1;
   share = 0;
   readonly alloc: Vec = [];
   active = true;
@@ -206,20 +211,6 @@ class AgentState {
   ) {}
 }
 
-function lessClient(a: { share: number; name: string }, b: { share: number; name: string }): boolean {
-  return a.share < b.share || (a.share === b.share && a.name < b.name);
-}
-
-// The same order, as one function per kind of client: each heap's comparisons then see one
-// object shape (monomorphic property loads on the hottest path of a cycle).
-function lessRole(a: RoleClient, b: RoleClient): boolean {
-  return a.share < b.share || (a.share === b.share && a.name < b.name);
-}
-
-function lessFramework(a: FrameworkClient, b: FrameworkClient): boolean {
-  return a.share < b.share || (a.share === b.share && a.name < b.name);
-}
-
 export class AllocatorError extends CorralError {
   constructor(code: string, message: string) {
     super(code, message);
@@ -233,7 +224,12 @@ export class HierarchicalAllocator {
   private readonly agentList: AgentState[] = [];
   private readonly frameworks = new Map<string, FrameworkClient>();
   private readonly roles = new Map<string, RoleClient>();
-  private readonly roleHeap = new IndexedHeap<RoleClient>(lessRole);
+  private readonly roleHeap = new IndexedHeap<RoleClient>();
+  /** Ties of share go by name: the names' ranks, which the heaps keep copies of. */
+  private readonly roleOrder = new NameOrder<RoleClient>(() => this.roleHeap.refreshRanks());
+  private readonly frameworkOrder = new NameOrder<FrameworkClient>(() => {
+    for (const role of this.roles.values()) role.frameworks.refreshRanks();
+  });
   private readonly dims = new Map<string, number>();
   /** Splits of agents' totals (see refreshFree), by total. */
   private readonly splits = new WeakMap<Resources, FreeSplit>();
@@ -268,6 +264,7 @@ export class HierarchicalAllocator {
     const fw = new FrameworkClient(id, this.role(spec.role), spec.revocable);
     fw.active = active;
     this.frameworks.set(id, fw);
+    this.frameworkOrder.add(fw);
     fw.role.members.add(fw);
     const orphan = this.orphanVec.get(id);
     if (orphan) {
@@ -298,6 +295,7 @@ export class HierarchicalAllocator {
     this.maybeDropRole(fw.role);
     if (fw.revocable) this.revocableFrameworks--;
     this.frameworks.delete(id);
+    this.frameworkOrder.remove(fw);
   }
 
   updateFramework(id: string, spec: FrameworkSpec): void {
@@ -624,7 +622,7 @@ export class HierarchicalAllocator {
           role.frameworks.walk(this.visitReservedOnly);
         }
       } else if (n > 1) {
-        for (const role of pending.slice(0, n).sort((a, b) => (lessClient(a, b) ? -1 : lessClient(b, a) ? 1 : 0))) {
+        for (const role of pending.slice(0, n).sort((a, b) => (heapLess(a, b) ? -1 : heapLess(b, a) ? 1 : 0))) {
           this.wRole = role;
           role.frameworks.walk(this.visitReservedOnly);
         }
@@ -935,6 +933,7 @@ export class HierarchicalAllocator {
     if (!role) {
       role = new RoleClient(this.internRole(name), this.weights.get(name) ?? 1);
       this.roles.set(name, role);
+      this.roleOrder.add(role);
       this.rolesGen++;
     }
     return role;
@@ -944,6 +943,7 @@ export class HierarchicalAllocator {
     if (role.members.size === 0) {
       this.roleHeap.remove(role);
       this.roles.delete(role.name);
+      this.roleOrder.remove(role);
       this.rolesGen++;
     }
   }

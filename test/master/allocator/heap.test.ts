@@ -9,20 +9,24 @@ import { IndexedHeap } from '../../../lib/master/allocator/heap.ts';
 
 interface Item {
   heapIndex: number;
-  key: number;
+  share: number;
+  rank: number;
   name: string;
 }
 
+/** The heap's order: ascending share, ties by rank (each item's rank is its creation number). */
 function less(a: Item, b: Item): boolean {
-  return a.key < b.key || (a.key === b.key && a.name < b.name);
+  return a.share < b.share || (a.share === b.share && a.rank < b.rank);
 }
 
 function cmp(a: Item, b: Item): number {
   return less(a, b) ? -1 : less(b, a) ? 1 : 0;
 }
 
-function item(name: string, key: number): Item {
-  return { heapIndex: -1, key, name };
+let created = 0;
+
+function item(name: string, share: number): Item {
+  return { heapIndex: -1, share, rank: created++, name };
 }
 
 /** Heap order holds at every node and every item knows its own position. */
@@ -45,7 +49,7 @@ function walked(heap: IndexedHeap<Item>, stopAfter = Infinity): Item[] {
 }
 
 test('an empty heap: size 0, no peek, walk visits nothing', (t) => {
-  const heap = new IndexedHeap<Item>(less);
+  const heap = new IndexedHeap<Item>();
   t.is(heap.size, 0);
   t.is(heap.peek(), undefined);
   t.deepEqual(walked(heap), []);
@@ -57,7 +61,7 @@ test('an empty heap: size 0, no peek, walk visits nothing', (t) => {
 });
 
 test('push keeps the least item on top; remove from the middle; update re-sifts', (t) => {
-  const heap = new IndexedHeap<Item>(less);
+  const heap = new IndexedHeap<Item>();
   const items = [item('a', 5), item('b', 3), item('c', 8), item('d', 1), item('e', 3)];
   for (const x of items) heap.push(x);
   t.is(checkHeap(heap), undefined);
@@ -76,10 +80,10 @@ test('push keeps the least item on top; remove from the middle; update re-sifts'
     ['d', 'e', 'a', 'c'],
   );
 
-  items[2]!.key = 0; // c becomes the least
+  items[2]!.share = 0; // c becomes the least
   heap.update(items[2]!);
   t.is(heap.peek()!.name, 'c');
-  items[3]!.key = 100; // d becomes the greatest
+  items[3]!.share = 100; // d becomes the greatest
   heap.update(items[3]!);
   t.is(checkHeap(heap), undefined);
   t.deepEqual(
@@ -89,24 +93,24 @@ test('push keeps the least item on top; remove from the middle; update re-sifts'
 });
 
 test('walk stops as soon as the visitor says so and leaves the heap unchanged', (t) => {
-  const heap = new IndexedHeap<Item>(less);
+  const heap = new IndexedHeap<Item>();
   for (let i = 0; i < 20; i++) heap.push(item(`i${String(i).padStart(2, '0')}`, (i * 7) % 20));
   const before = heap.values().slice();
   t.deepEqual(
-    walked(heap, 3).map((x) => x.key),
+    walked(heap, 3).map((x) => x.share),
     [0, 1, 2],
   );
   t.deepEqual(heap.values(), before);
   t.deepEqual(
-    walked(heap, 1).map((x) => x.key),
+    walked(heap, 1).map((x) => x.share),
     [0],
   );
   t.is(walked(heap).length, 20);
 });
 
 test('walks of different heaps may nest', (t) => {
-  const outer = new IndexedHeap<Item>(less);
-  const inner = new IndexedHeap<Item>(less);
+  const outer = new IndexedHeap<Item>();
+  const inner = new IndexedHeap<Item>();
   for (const k of [3, 1, 2]) outer.push(item(`o${k}`, k));
   for (const k of [9, 7, 8, 6]) inner.push(item(`i${k}`, k));
   const seen: string[] = [];
@@ -114,7 +118,7 @@ test('walks of different heaps may nest', (t) => {
     seen.push(o.name);
     inner.walk((i) => {
       seen.push(i.name);
-      return i.key >= 7;
+      return i.share >= 7;
     });
     return false;
   });
@@ -139,7 +143,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 test('random push/remove/update/rebuild sequences keep order; walk visits in ascending order', (t) => {
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => {
-      const heap = new IndexedHeap<Item>(less);
+      const heap = new IndexedHeap<Item>();
       const live: Item[] = [];
       let seq = 0;
       for (const o of ops) {
@@ -160,14 +164,14 @@ test('random push/remove/update/rebuild sequences keep order; walk visits in asc
           case 'update': {
             if (live.length === 0) break;
             const x = live[o.pick % live.length]!;
-            x.key = o.key;
+            x.share = o.key;
             heap.update(x);
             break;
           }
           case 'rebuild': {
             // Many keys change at once, then one rebuild.
             live.forEach((x, i) => {
-              if (i < o.keys.length) x.key = o.keys[i]!;
+              if (i < o.keys.length) x.share = o.keys[i]!;
             });
             heap.rebuild();
             break;

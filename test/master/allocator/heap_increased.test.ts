@@ -8,11 +8,13 @@ import { IndexedHeap } from '../../../lib/master/allocator/heap.ts';
 
 interface Item {
   heapIndex: number;
-  key: number;
+  share: number;
+  rank: number;
   name: string;
 }
 
-const less = (a: Item, b: Item): boolean => a.key < b.key || (a.key === b.key && a.name < b.name);
+/** The heap's order: ascending share, ties by rank. */
+const less = (a: Item, b: Item): boolean => a.share < b.share || (a.share === b.share && a.rank < b.rank);
 
 test('keys that grow, each reported with increased(): order and positions hold; walk is ascending', (t) => {
   fc.assert(
@@ -20,12 +22,12 @@ test('keys that grow, each reported with increased(): order and positions hold; 
       fc.array(fc.integer({ min: 0, max: 20 }), { minLength: 1, maxLength: 60 }),
       fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 10 })), { maxLength: 100 }),
       (keys, grows) => {
-        const heap = new IndexedHeap<Item>(less);
-        const items = keys.map((key, i) => ({ heapIndex: -1, key, name: `i${String(i).padStart(3, '0')}` }));
+        const heap = new IndexedHeap<Item>();
+        const items = keys.map((share, i) => ({ heapIndex: -1, share, rank: i, name: `i${String(i).padStart(3, '0')}` }));
         for (const it of items) heap.push(it);
         for (const [pick, by] of grows) {
           const it = items[pick % items.length]!;
-          it.key += by;
+          it.share += by;
           heap.increased(it);
         }
         const xs = heap.values();
