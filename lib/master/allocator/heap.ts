@@ -105,11 +105,12 @@ export class IndexedHeap<T extends HeapItem> {
 
   /**
    * Visit items in ascending order until `visit` returns true. Keys must not change during the
-   * walk (callers defer updates until it ends). Costs O(k log k) for k visited items.
+   * walk (callers defer updates until it ends). Costs O(k log k) for k visited items. `visit`
+   * gets `ctx` first: callers pass one function made once, not a closure made per use.
    */
-  walk(visit: (item: T) => boolean): void {
+  walk<C>(ctx: C, visit: (ctx: C, item: T) => boolean): void {
     const items = this.items;
-    if (items.length === 0 || visit(items[0]!) || items.length === 1) return;
+    if (items.length === 0 || visit(ctx, items[0]!) || items.length === 1) return;
     // Best-first expansion of the heap tree through a small min-heap of indices.
     // Walks of different heaps may nest (roles, then a role's frameworks); a heap's own walk
     // never does, so its frontier starts empty.
@@ -118,7 +119,7 @@ export class IndexedHeap<T extends HeapItem> {
     if (items.length > 2) this.pushF(2);
     while (this.fSize > 0) {
       const idx = this.popF();
-      if (visit(items[idx]!)) break;
+      if (visit(ctx, items[idx]!)) break;
       const l = 2 * idx + 1;
       if (l < items.length) this.pushF(l);
       if (l + 1 < items.length) this.pushF(l + 1);

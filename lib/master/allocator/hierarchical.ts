@@ -26,10 +26,24 @@ interface Filter {
   readonly expiresAt: number;
 }
 
-/** Scalar amounts per dimension, in thousandths (exact arithmetic). */
+/**
+ * Scalar amounts per dimension, in thousandths (exact arithmetic). Every vector is an array of
+ * doubles without holes: made by newVec and grown only at its end, so addVec and dominantShare
+ * see one kind of array (V8 keeps arrays of small integers, and arrays with holes, as other
+ * kinds; vectors used to be of several).
+ */
 type Vec = number[];
+
+/** A vector of `length` zeros, stored as doubles (see Vec). */
+function newVec(length = 0): Vec {
+  const v = [0.5];
+  v.pop();
+  for (let d = 0; d < length; d++) v.push(0);
+  return v;
+}
+
 /** The vector of nothing; like every vector kept for the walk, only ever read. */
-const NO_VEC: Vec = [];
+const NO_VEC: Vec = newVec();
 const NO_RESERVATIONS: readonly Reservation[] = [];
 
 /**
@@ -70,7 +84,7 @@ class RoleClient implements HeapItem {
   /** The walk stamp of the last agent whose walk reached this role. */
   visitStamp = 0;
   share = 0;
-  readonly alloc: Vec = [];
+  readonly alloc: Vec = newVec();
   readonly members = new Set<FrameworkClient>();
   readonly frameworks = new IndexedHeap<FrameworkClient>();
   touched = false;
@@ -85,17 +99,45 @@ class FrameworkClient implements HeapItem {
   /** Position of the id among the frameworks' ids (see NameOrder). */
   rank = -1;
   share = 0;
-  readonly alloc: Vec = [];
+  readonly alloc: Vec = newVec();
   active = true;
   suppressed = false;
   touched = false;
   /** Agents holding a filter of this framework. */
-  readonly filtered = new Set<AgentState>();
+  private readonly filteredOn = new Set<AgentState>();
+  /**
+   * filteredOn is not empty. The walk reads this (the framework object is loaded anyway) and
+   * looks into the set only when it is true: two memory loads less per offer.
+   */
+  private anyFilter = false;
   constructor(
     readonly name: string,
     public role: RoleClient,
     public revocable: boolean,
   ) {}
+
+  /** Whether this framework has a filter on `agent`. */
+  filteredHere(agent: AgentState): boolean {
+    return this.anyFilter && this.filteredOn.has(agent);
+  }
+
+  filterOn(agent: AgentState): void {
+    this.filteredOn.add(agent);
+    this.anyFilter = true;
+  }
+
+  unfilterOn(agent: AgentState): void {
+    this.filteredOn.delete(agent);
+    this.anyFilter = this.filteredOn.size > 0;
+  }
+
+  /** The agents with a filter of this framework; forgets them. */
+  takeFiltered(): AgentState[] {
+    const agents = [...this.filteredOn];
+    this.filteredOn.clear();
+    this.anyFilter = false;
+    return agents;
+  }
 }
 
 /**
@@ -105,8 +147,11 @@ class FrameworkClient implements HeapItem {
  */
 class Holdings {
   private oneId: string | undefined;
+  /** The client object of oneId's framework, when it was recorded through `add`. */
+  private oneWho: object | undefined;
   private oneRes: Resources | undefined;
   private twoId: string | undefined;
+  private twoWho: object | undefined;
   private twoRes: Resources | undefined;
   private many: Map<string, Resources> | undefined;
 
@@ -123,9 +168,11 @@ class Holdings {
     if (this.many) {
       this.many.set(id, res);
     } else if (this.oneId === id || (this.oneId === undefined && this.twoId !== id)) {
+      if (this.oneId !== id) this.oneWho = undefined;
       this.oneId = id;
       this.oneRes = res;
     } else if (this.twoId === id || this.twoId === undefined) {
+      if (this.twoId !== id) this.twoWho = undefined;
       this.twoId = id;
       this.twoRes = res;
     } else {
@@ -135,7 +182,38 @@ class Holdings {
         [id, res],
       ]);
       this.oneId = this.twoId = undefined;
+      this.oneWho = this.twoWho = undefined;
       this.oneRes = this.twoRes = undefined;
+    }
+  }
+
+  /**
+   * Add `res` to what framework `id` holds; `who` is the framework's client object. A holder
+   * recorded with its object is told apart by the object alone: comparing two different id
+   * strings reads both (two cache misses per agent in a walk, where the second holder of an
+   * agent, a reservation's, is added). Objects and ids go one to one: a framework removed
+   * releases everything it held before another with its id can be added.
+   */
+  add(id: string, who: object, res: Resources): void {
+    if (this.many) {
+      const held = this.many.get(id);
+      this.many.set(id, held === undefined ? res : held.plus(res));
+    } else if (this.oneId !== undefined && (this.oneWho !== undefined ? this.oneWho === who : this.oneId === id)) {
+      this.oneWho = who;
+      this.oneRes = this.oneRes!.plus(res);
+    } else if (this.twoId !== undefined && (this.twoWho !== undefined ? this.twoWho === who : this.twoId === id)) {
+      this.twoWho = who;
+      this.twoRes = this.twoRes!.plus(res);
+    } else if (this.oneId === undefined) {
+      this.oneId = id;
+      this.oneWho = who;
+      this.oneRes = res;
+    } else if (this.twoId === undefined) {
+      this.twoId = id;
+      this.twoWho = who;
+      this.twoRes = res;
+    } else {
+      this.set(id, res);
     }
   }
 
@@ -143,9 +221,11 @@ class Holdings {
     if (this.many) this.many.delete(id);
     else if (this.oneId === id) {
       this.oneId = undefined;
+      this.oneWho = undefined;
       this.oneRes = undefined;
     } else if (this.twoId === id) {
       this.twoId = undefined;
+      this.twoWho = undefined;
       this.twoRes = undefined;
     }
   }
@@ -204,7 +284,7 @@ class AgentState {
   memoVersion = -1;
   memoEpoch = -1;
   memoUntil = 0;
-  totalVec: Vec = [];
+  totalVec: Vec = NO_VEC;
   constructor(
     readonly id: string,
     public total: Resources,
@@ -237,7 +317,7 @@ export class HierarchicalAllocator {
   private rolesGen = 0;
   /** Interned role names (see internRole). */
   private readonly roleNames = new Map<string, string>();
-  private readonly totalVec: Vec = [];
+  private readonly totalVec: Vec = newVec();
   private readonly weights = new Map<string, number>();
   private readonly minAllocatable: [string, number][];
   private readonly maxFilterMs: number;
@@ -371,7 +451,7 @@ export class HierarchicalAllocator {
         addVec(fw.alloc, vec);
         addVec(fw.role.alloc, vec);
       } else {
-        const o = this.orphanVec.get(fwId) ?? [];
+        const o = this.orphanVec.get(fwId) ?? newVec();
         addVec(o, vec);
         this.orphanVec.set(fwId, o);
       }
@@ -395,7 +475,7 @@ export class HierarchicalAllocator {
         if (o) subVec(o, vec);
       }
     }
-    for (const fw of agent.filters.keys()) fw.filtered.delete(agent);
+    for (const fw of agent.filters.keys()) fw.unfilterOn(agent);
     subVec(this.totalVec, agent.totalVec);
     this.agents.delete(id);
     // Keep the insertion order that full runs walk (O(agents), like removeFramework).
@@ -453,7 +533,7 @@ export class HierarchicalAllocator {
         const list = agent.filters.get(fw) ?? [];
         list.push({ refused: resources, expiresAt: now + ms });
         agent.filters.set(fw, list);
-        fw.filtered.add(agent);
+        fw.filterOn(agent);
       }
     } else {
       this.setAlloc(agent, frameworkId, held.minus(resources));
@@ -594,7 +674,7 @@ export class HierarchicalAllocator {
 
     // Unreserved and revocable resources: roles in share order, frameworks in share order.
     const stamp = ++this.wStamp;
-    if (this.wHasUnreserved || this.wHasRevocable) this.roleHeap.walk(this.visitRole);
+    if (this.wHasUnreserved || this.wHasRevocable) this.roleHeap.walk(this, HierarchicalAllocator.visitRole);
     // Reservations of roles that walk did not reach.
     if (agent.reservedLeft > 0) {
       // Counted apart from the array's length, which is never reset (that would free and
@@ -619,12 +699,12 @@ export class HierarchicalAllocator {
         const role = pending[0]!;
         if (!this.offerReservation(role, last)) {
           this.wRole = role;
-          role.frameworks.walk(this.visitReservedOnly);
+          role.frameworks.walk(this, HierarchicalAllocator.visitReservedOnly);
         }
       } else if (n > 1) {
         for (const role of pending.slice(0, n).sort((a, b) => (heapLess(a, b) ? -1 : heapLess(b, a) ? 1 : 0))) {
           this.wRole = role;
-          role.frameworks.walk(this.visitReservedOnly);
+          role.frameworks.walk(this, HierarchicalAllocator.visitReservedOnly);
         }
       }
     }
@@ -666,22 +746,25 @@ export class HierarchicalAllocator {
     }
   }
 
-  private readonly visitRole = (role: RoleClient): boolean => {
-    role.visitStamp = this.wStamp;
-    this.wRole = role;
-    role.frameworks.walk(this.visitFramework);
-    return !this.wHasUnreserved && !this.wHasRevocable;
-  };
+  // The walk's visitors: static, so every allocator shares one function each. Closures made
+  // per allocator (arrow functions in fields) were compiled again for every new allocator and
+  // ran unoptimized for most of its first cycle (the one the benchmark times).
+  private static visitRole(a: HierarchicalAllocator, role: RoleClient): boolean {
+    role.visitStamp = a.wStamp;
+    a.wRole = role;
+    role.frameworks.walk(a, HierarchicalAllocator.visitFramework);
+    return !a.wHasUnreserved && !a.wHasRevocable;
+  }
 
-  private readonly visitFramework = (fw: FrameworkClient): boolean => {
-    this.offer(fw);
-    return !this.wHasUnreserved && !this.wHasRevocable && !this.hasReservation(fw.role.name);
-  };
+  private static visitFramework(a: HierarchicalAllocator, fw: FrameworkClient): boolean {
+    a.offer(fw);
+    return !a.wHasUnreserved && !a.wHasRevocable && !a.hasReservation(fw.role.name);
+  }
 
-  private readonly visitReservedOnly = (fw: FrameworkClient): boolean => {
-    this.offer(fw);
-    return !this.hasReservation(this.wRole!.name);
-  };
+  private static visitReservedOnly(a: HierarchicalAllocator, fw: FrameworkClient): boolean {
+    a.offer(fw);
+    return !a.hasReservation(a.wRole!.name);
+  }
 
   /**
    * The usual case of the reservations pass, without a walk: nothing unreserved or revocable is
@@ -694,7 +777,7 @@ export class HierarchicalAllocator {
     const pre = agent.reserved[i]!;
     const fw = role.frameworks.peek()!;
     if (this.wHasUnreserved || this.wHasRevocable || !pre.aloneOk) return false;
-    if (fw.filtered.size > 0 && fw.filtered.has(agent)) return false;
+    if (fw.filteredHere(agent)) return false;
     this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: pre.alone, revocable: false });
     this.grant(fw, agent, pre.alone, pre.aloneVec);
     markTaken(agent, i);
@@ -741,7 +824,7 @@ export class HierarchicalAllocator {
     if (agent.revocableReserved && !rev.isEmpty()) rev = rev.filter((r) => r.role === UNRESERVED || r.role === role);
     let revOk = rev !== Resources.EMPTY && this.allocatable(rev);
     if (!ok && !revOk) return false;
-    if (fw.filtered.size > 0 && fw.filtered.has(agent)) {
+    if (fw.filteredHere(agent)) {
       if (ok && this.isFiltered(agent, fw, main, this.wNow)) ok = false;
       if (revOk && this.isFiltered(agent, fw, rev, this.wNow)) revOk = false;
       if (!ok && !revOk) return false;
@@ -788,7 +871,7 @@ export class HierarchicalAllocator {
     }
     if (list.length === 0) {
       agent.filters.delete(fw);
-      fw.filtered.delete(agent);
+      fw.unfilterOn(agent);
     }
     return filtered;
   }
@@ -803,8 +886,7 @@ export class HierarchicalAllocator {
 
   /** Record an allocation made by the walk (free pieces are updated by the caller). */
   private grant(fw: FrameworkClient, agent: AgentState, res: Resources, vec?: Vec): void {
-    const held = agent.alloc.get(fw.name);
-    agent.alloc.set(fw.name, held === undefined ? res : held.plus(res));
+    agent.alloc.add(fw.name, fw, res);
     if (vec === undefined) {
       this.accumulate(res, fw.alloc, fw.role.alloc);
     } else {
@@ -913,8 +995,7 @@ export class HierarchicalAllocator {
   }
 
   private dropFilters(fw: FrameworkClient): void {
-    for (const agent of fw.filtered) agent.filters.delete(fw);
-    fw.filtered.clear();
+    for (const agent of fw.takeFiltered()) agent.filters.delete(fw);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1019,30 +1100,31 @@ export class HierarchicalAllocator {
   private accumulate(res: Resources, a: Vec, b: Vec): void {
     for (const r of res) {
       if (r.type !== 'SCALAR' || r.revocable) continue;
-      let d = this.dims.get(r.name);
-      if (d === undefined) {
-        d = this.dims.size;
-        this.dims.set(r.name, d);
-      }
+      const d = this.dim(r.name);
       const m = toMilli(r.scalar ?? 0);
-      a[d] = (a[d] ?? 0) + m;
-      b[d] = (b[d] ?? 0) + m;
+      addAt(a, d, m);
+      addAt(b, d, m);
     }
   }
 
   /** Non-revocable scalar amounts of `res` per dimension, in thousandths. */
   private vecOf(res: Resources): Vec {
-    const v: Vec = [];
+    const v = newVec(this.dims.size);
     for (const r of res) {
       if (r.type !== 'SCALAR' || r.revocable) continue;
-      let d = this.dims.get(r.name);
-      if (d === undefined) {
-        d = this.dims.size;
-        this.dims.set(r.name, d);
-      }
-      v[d] = (v[d] ?? 0) + toMilli(r.scalar ?? 0);
+      addAt(v, this.dim(r.name), toMilli(r.scalar ?? 0));
     }
     return v;
+  }
+
+  /** The dimension of a scalar resource's name (a new one for a name not seen before). */
+  private dim(name: string): number {
+    let d = this.dims.get(name);
+    if (d === undefined) {
+      d = this.dims.size;
+      this.dims.set(name, d);
+    }
+    return d;
   }
 
   private mustFramework(id: string): FrameworkClient {
@@ -1080,16 +1162,17 @@ function markTaken(agent: AgentState, i: number): void {
   agent.reservedLeft--;
 }
 
+// A shorter `into` grows at its end, one dimension after the other: it stays without holes.
 function addVec(into: Vec, v: Vec): void {
-  for (let d = 0; d < v.length; d++) {
-    const x = v[d];
-    if (x !== undefined) into[d] = (into[d] ?? 0) + x;
-  }
+  for (let d = 0; d < v.length; d++) into[d] = (into[d] ?? 0) + v[d]!;
 }
 
 function subVec(into: Vec, v: Vec): void {
-  for (let d = 0; d < v.length; d++) {
-    const x = v[d];
-    if (x !== undefined) into[d] = (into[d] ?? 0) - x;
-  }
+  for (let d = 0; d < v.length; d++) into[d] = (into[d] ?? 0) - v[d]!;
+}
+
+/** v[d] += x, zeros first where v is shorter (no holes). */
+function addAt(v: Vec, d: number, x: number): void {
+  while (v.length <= d) v.push(0);
+  v[d]! += x;
 }

@@ -41,7 +41,7 @@ function checkHeap(heap: IndexedHeap<Item>): string | undefined {
 
 function walked(heap: IndexedHeap<Item>, stopAfter = Infinity): Item[] {
   const seen: Item[] = [];
-  heap.walk((x) => {
+  heap.walk(undefined, (_, x) => {
     seen.push(x);
     return seen.length >= stopAfter;
   });
@@ -114,9 +114,9 @@ test('walks of different heaps may nest', (t) => {
   for (const k of [3, 1, 2]) outer.push(item(`o${k}`, k));
   for (const k of [9, 7, 8, 6]) inner.push(item(`i${k}`, k));
   const seen: string[] = [];
-  outer.walk((o) => {
+  outer.walk(undefined, (_, o) => {
     seen.push(o.name);
-    inner.walk((i) => {
+    inner.walk(undefined, (_, i) => {
       seen.push(i.name);
       return i.share >= 7;
     });

@@ -36,7 +36,7 @@ test('keys that grow, each reported with increased(): order and positions hold; 
           if (i > 0 && less(x, xs[(i - 1) >> 1]!)) throw new Error(`${x.name} is less than its parent`);
         });
         const seen: Item[] = [];
-        heap.walk((x) => {
+        heap.walk(undefined, (_, x) => {
           seen.push(x);
           return false;
         });
