@@ -241,8 +241,9 @@ test.serial('--recover=cleanup kills every task of the last run and exits 0; the
 });
 
 test.serial('after a reboot (another boot id) the last run is not re-attached: its leftovers are destroyed, the agent registers anew, the master reports the tasks lost', async (t) => {
-  // Short health checks, so that the master gives up on the old agent quickly.
-  const s = await setup(t, ['--slave_ping_timeout=200ms', '--max_slave_ping_timeouts=3']);
+  // Short health checks, so that the master gives up on the old agent quickly (3 s; 0.6 s was
+  // missed by a live agent launching its tasks on a loaded 2-core CI machine).
+  const s = await setup(t, ['--slave_ping_timeout=1secs', '--max_slave_ping_timeouts=3']);
   const first = s.start();
   const before = await untilAgentActive(s.c.masterAddress, 60_000);
   const fw = await s.c.framework(frameworkInfo({ checkpoint: true }));
