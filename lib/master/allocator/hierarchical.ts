@@ -1162,13 +1162,17 @@ function markTaken(agent: AgentState, i: number): void {
   agent.reservedLeft--;
 }
 
-// A shorter `into` grows at its end, one dimension after the other: it stays without holes.
+// A shorter `into` grows first (with zeros at its end: no holes), so the loop reads no element
+// past its end: a read that may give undefined (`into[d] ?? 0`) made each sum a number box,
+// about 40 bytes per offer.
 function addVec(into: Vec, v: Vec): void {
-  for (let d = 0; d < v.length; d++) into[d] = (into[d] ?? 0) + v[d]!;
+  while (into.length < v.length) into.push(0);
+  for (let d = 0; d < v.length; d++) into[d]! += v[d]!;
 }
 
 function subVec(into: Vec, v: Vec): void {
-  for (let d = 0; d < v.length; d++) into[d] = (into[d] ?? 0) - v[d]!;
+  while (into.length < v.length) into.push(0);
+  for (let d = 0; d < v.length; d++) into[d]! -= v[d]!;
 }
 
 /** v[d] += x, zeros first where v is shorter (no holes). */
