@@ -4,7 +4,9 @@
  *     RESERVE and a CREATE (2 operations), and the operator path (/master/reserve's
  *     operatorOperation) for the same; operations per second, each with its CHECKPOINT_RESOURCES.
  *  2. The allocator's full cycle with 10k agents (1,000 frameworks, 100 roles) when every agent
- *     has a dynamic reservation and a volume, against the same agents without them (median of 5).
+ *     has a dynamic reservation and a volume, against the same agents without them and with the
+ *     same amounts reserved statically (fresh allocators in rounds that rotate the three kinds;
+ *     warm-up rounds left out; medians).
  *  3. What a volume adds to a launch: as root, corral-containerizer launches in a mount
  *     namespace with and without one --bind (interleaved pairs: until the command runs, and the
  *     whole run);
@@ -71,7 +73,9 @@ async function throughMaster(agents: number): Promise<void> {
   }
 }
 
-function allocatorCycle(agents: number, frameworks: number, kind: 'plain' | 'static' | 'volumes'): number {
+type CycleKind = 'plain' | 'static' | 'volumes';
+
+function allocatorShapes(kind: CycleKind): Resources[] {
   const ROLES = 100;
   const base = parseResourcesText('cpus:16;mem:65536;disk:1048576;ports:[31000-32000]');
   const shapes: Resources[] = [];
@@ -87,16 +91,30 @@ function allocatorCycle(agents: number, frameworks: number, kind: 'plain' | 'sta
         : Resources.of([dyn('cpus', 4, role), dyn('mem', 8192, role), dyn('disk', 1000, role), vol(`vol-${r}`, 4000, role)]);
     shapes.push(base.minus(parseResourcesText('cpus:4;mem:8192;disk:5000')).plus(reserved));
   }
-  const times: number[] = [];
-  for (let run = 0; run < 5; run++) {
-    const a = new HierarchicalAllocator();
-    for (let f = 0; f < frameworks; f++) a.addFramework(`fw-${f}`, { role: `role${f % ROLES}`, revocable: false });
-    for (let i = 0; i < agents; i++) a.addAgent(`agent-${i}`, shapes[i % ROLES]!);
-    const t0 = performance.now();
-    a.allocate(0);
-    times.push(performance.now() - t0);
+  return shapes;
+}
+
+/**
+ * The first full cycle of a fresh allocator for each kind, in rounds that rotate which kind goes
+ * first; the first rounds are left out (the JIT is still compiling then); medians.
+ */
+function allocatorCycles(agents: number, frameworks: number, rounds: number): Record<CycleKind, number> {
+  const kinds: CycleKind[] = ['plain', 'static', 'volumes'];
+  const shapes = Object.fromEntries(kinds.map((k) => [k, allocatorShapes(k)])) as Record<CycleKind, Resources[]>;
+  const times: Record<CycleKind, number[]> = { plain: [], static: [], volumes: [] };
+  const warmup = 3;
+  for (let round = 0; round < rounds + warmup; round++) {
+    for (let k = 0; k < kinds.length; k++) {
+      const kind = kinds[(round + k) % kinds.length]!;
+      const a = new HierarchicalAllocator();
+      for (let f = 0; f < frameworks; f++) a.addFramework(`fw-${f}`, { role: `role${f % 100}`, revocable: false });
+      for (let i = 0; i < agents; i++) a.addAgent(`agent-${i}`, shapes[kind][i % 100]!);
+      const t0 = performance.now();
+      a.allocate(0);
+      if (round >= warmup) times[kind].push(performance.now() - t0);
+    }
   }
-  return median(times);
+  return { plain: median(times.plain), static: median(times.static), volumes: median(times.volumes) };
 }
 
 async function linkCost(): Promise<void> {
@@ -196,14 +214,11 @@ async function mountCost(n: number): Promise<void> {
 const quick = process.argv.includes('--quick');
 await throughMaster(quick ? 200 : 1000);
 const agents = quick ? 2000 : 10_000;
-allocatorCycle(agents, 1000, 'plain'); // warm-up: the first case must not pay for the JIT
-const plain = allocatorCycle(agents, 1000, 'plain');
-const statics = allocatorCycle(agents, 1000, 'static');
-const withVolumes = allocatorCycle(agents, 1000, 'volumes');
+const cycles = allocatorCycles(agents, 1000, quick ? 5 : 15);
 console.log(
-  `allocator full cycle, ${agents} agents, 1000 frameworks, 100 roles: unreserved ${plain.toFixed(1)} ms; ` +
-    `the same amounts statically reserved per role ${statics.toFixed(1)} ms; dynamically reserved with a volume ${withVolumes.toFixed(1)} ms; ` +
-    `ratio to unreserved ${(withVolumes / plain).toFixed(2)} (target ≤ 1.5), to static reservations ${(withVolumes / statics).toFixed(2)}`,
+  `allocator full cycle, ${agents} agents, 1000 frameworks, 100 roles (medians of rotating rounds): unreserved ${cycles.plain.toFixed(1)} ms; ` +
+    `the same amounts statically reserved per role ${cycles.static.toFixed(1)} ms; dynamically reserved with a volume ${cycles.volumes.toFixed(1)} ms; ` +
+    `ratio to unreserved ${(cycles.volumes / cycles.plain).toFixed(2)} (target ≤ 1.5), to static reservations ${(cycles.volumes / cycles.static).toFixed(2)}`,
 );
 await mountCost(quick ? 200 : 1000);
 await linkCost();
