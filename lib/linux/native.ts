@@ -63,7 +63,7 @@ export interface NativeBinding {
   cgroupEventClose(id: number): boolean;
   // Only in a build with the network isolator (typed in net.ts):
   listLinks?(options: { netns?: string; pid?: number }): import('./net_types.ts').LinkInfo[];
-  netApply?(spec: { pid?: number; netns?: string; steps: readonly import('./net_types.ts').NetStep[] }, callback?: (err: Error | null) => void): void;
+  netApply?(spec: { pid?: number; netns?: string; host?: { pid?: number; netns?: string }; steps: Uint8Array }, callback?: (err: Error | null) => void): void;
   netDeleteLinkGroup?(group: number, callback: (err: Error | null) => void): void;
   netFilters?(link: string, parent: number, ns: { pid?: number; netns?: string }): import('./net_types.ts').FilterId[];
   netQdiscs?(link: string, ns: { pid?: number; netns?: string }): import('./net_types.ts').QdiscStats[];

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { requireFeature, type NativeBinding } from './native.ts';
+import { encodeNetSteps } from './net_encode.ts';
 import type { FilterId, LinkInfo, NetStep, QdiscStats, TcAction, U32Key } from './net_types.ts';
 
 export type { FilterId, LinkInfo, LinkStats, NetStep, QdiscStats, TcAction, U32Key } from './net_types.ts';
@@ -60,13 +61,13 @@ function binding(): NativeBinding & Required<Pick<NativeBinding, 'netApply' | 'l
 
 /** Apply the steps in order; throws NativeError naming the first failing step ("step N: ..."). */
 export function applyNetSteps(target: NetApplyTarget, steps: readonly NetStep[]): void {
-  binding().netApply({ ...target, steps });
+  binding().netApply({ ...target, steps: encodeNetSteps(steps) });
 }
 
 /** The same off the JS thread (a libuv pool thread; namespace steps on a private thread). */
 export function applyNetStepsAsync(target: NetApplyTarget, steps: readonly NetStep[]): Promise<void> {
   const b = binding();
-  return new Promise((resolve, reject) => b.netApply({ ...target, steps }, (e) => (e ? reject(e) : resolve())));
+  return new Promise((resolve, reject) => b.netApply({ ...target, steps: encodeNetSteps(steps) }, (e) => (e ? reject(e) : resolve())));
 }
 
 /**

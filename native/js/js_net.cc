@@ -7,7 +7,7 @@
 //   netFreshSysctls(paths) -> [value | null]: /proc/sys values as a brand-new network namespace has them
 //   netTcpRtts({pid?, netns?}) -> [rtt microseconds of each IPv4 TCP socket with one]
 //   netQdiscs(link, {pid?, netns?}) -> [{kind, handle, parent, bytes, packets, drops, overlimits, qlen, backlog, requeues}]
-// Steps are plain objects; see lib/linux/net.ts for their shape.
+// Steps come as one buffer written by lib/linux/net_encode.ts (their shape: lib/linux/net_types.ts).
 #include "js/js_net.h"
 
 #include <arpa/inet.h>
@@ -47,58 +47,78 @@ int OpenNs(const Napi::Object &o, crl_err *err) {
   return -1;
 }
 
-bool ReadName(Napi::Env env, const Napi::Object &o, const char *key, char *out, bool required) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) {
-    if (!required) return true;
-    ThrowArgType(env, std::string("step.") + key + ": a link name");
-    return false;
+// ---- steps, as lib/linux/net_encode.ts writes them (its tags and kind codes are these) ----
+
+enum FieldTag {
+  F_LINK = 1, F_PEER = 2, F_ALIAS = 3, F_QDISC_KIND = 4, F_PATH = 5, F_VALUE = 6, F_MAC = 7, F_PEER_MAC = 8,
+  F_ADDRESS = 9, F_GATEWAY = 10,
+  F_IN_NETNS = 20, F_IGNORE_EXISTS = 21, F_IGNORE_MISSING = 22, F_PEER_IN_NETNS = 23, F_TERMINAL = 24,
+  F_SKIP_MISSING = 25, F_UP = 26,
+  F_GROUP = 40, F_MTU = 41, F_PREFIX = 42, F_PARENT = 43, F_HANDLE = 44, F_PRIO = 45, F_PROTOCOL = 46,
+  F_HTB_DEFAULT = 47, F_RATE = 48, F_CEIL = 49, F_BURST = 50, F_LIMIT = 51, F_CLASSID = 52,
+  F_KEYS = 60, F_ACTIONS = 61
+};
+
+// Reads the buffer; every read checks its bounds (a short buffer is a bad argument, not a crash).
+class StepReader {
+ public:
+  StepReader(const uint8_t *p, size_t n) : p_(p), n_(n) {}
+  bool U8(uint8_t *v) {
+    if (i_ + 1 > n_) return false;
+    *v = p_[i_++];
+    return true;
   }
-  if (!v.IsString()) {
-    ThrowArgType(env, std::string("step.") + key + ": a string");
-    return false;
+  bool U32(uint32_t *v) {
+    if (i_ + 4 > n_) return false;
+    std::memcpy(v, p_ + i_, 4);  // little-endian hosts only (x86-64, aarch64)
+    i_ += 4;
+    return true;
   }
-  std::string s = v.As<Napi::String>().Utf8Value();
-  if (s.empty() || s.size() >= CRL_IFNAME_MAX) {
+  bool F64(double *v) {
+    if (i_ + 8 > n_) return false;
+    std::memcpy(v, p_ + i_, 8);
+    i_ += 8;
+    return true;
+  }
+  bool Str(std::string *v) {
+    if (i_ + 2 > n_) return false;
+    uint16_t len;
+    std::memcpy(&len, p_ + i_, 2);
+    if (i_ + 2 + len > n_) return false;
+    v->assign(reinterpret_cast<const char *>(p_ + i_ + 2), len);
+    i_ += 2 + len;
+    return true;
+  }
+  bool AtEnd() const { return i_ == n_; }
+
+ private:
+  const uint8_t *p_;
+  size_t n_;
+  size_t i_ = 0;
+};
+
+bool CopyName(Napi::Env env, const char *key, const std::string &v, char *out) {
+  if (v.empty() || v.size() >= CRL_IFNAME_MAX) {
     ThrowArgType(env, std::string("step.") + key + ": a link name of 1 to 15 characters");
     return false;
   }
-  std::memcpy(out, s.c_str(), s.size() + 1);
+  std::memcpy(out, v.c_str(), v.size() + 1);
   return true;
 }
 
-double Num(const Napi::Object &o, const char *key, double dflt) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
-}
-
-bool Flag(const Napi::Object &o, const char *key) {
-  Napi::Value v = o.Get(key);
-  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
-}
-
-bool ReadMac(Napi::Env env, const Napi::Object &o, const char *key, unsigned char *mac, int *has) {
-  Napi::Value v = o.Get(key);
-  *has = 0;
-  if (v.IsUndefined() || v.IsNull()) return true;
-  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+bool ParseMac(Napi::Env env, const char *key, const std::string &v, unsigned char *mac) {
   unsigned b[6];
-  if (std::sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6) {
+  if (std::sscanf(v.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6) {
     ThrowArgType(env, std::string("step.") + key + ": a MAC address aa:bb:cc:dd:ee:ff");
     return false;
   }
   for (int i = 0; i < 6; i++) mac[i] = static_cast<unsigned char>(b[i]);
-  *has = 1;
   return true;
 }
 
-bool ReadIp(Napi::Env env, const Napi::Object &o, const char *key, uint32_t *out) {
-  Napi::Value v = o.Get(key);
-  *out = 0;
-  if (v.IsUndefined() || v.IsNull()) return true;
-  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+bool ParseIp(Napi::Env env, const char *key, const std::string &v, uint32_t *out) {
   struct in_addr a;
-  if (inet_pton(AF_INET, s.c_str(), &a) != 1) {
+  if (inet_pton(AF_INET, v.c_str(), &a) != 1) {
     ThrowArgType(env, std::string("step.") + key + ": an IPv4 address");
     return false;
   }
@@ -106,107 +126,151 @@ bool ReadIp(Napi::Env env, const Napi::Object &o, const char *key, uint32_t *out
   return true;
 }
 
-bool ReadStep(Napi::Env env, const Napi::Object &o, crl_step *s) {
+bool Truncated(Napi::Env env) {
+  ThrowArgType(env, "netApply: steps as lib/linux/net_encode.ts writes them (the buffer ends early)");
+  return false;
+}
+
+// One step's fields; false: an exception is pending.
+bool DecodeStep(Napi::Env env, StepReader *r, crl_step *s) {
+  uint8_t kind, nfields;
   std::memset(s, 0, sizeof *s);
-  std::string kind = o.Get("kind").IsString() ? o.Get("kind").As<Napi::String>().Utf8Value() : "";
-  struct { const char *name; int kind; } kinds[] = {
-      {"vethAdd", CRL_STEP_VETH_ADD}, {"linkSet", CRL_STEP_LINK_SET}, {"linkDelete", CRL_STEP_LINK_DEL},
-      {"addrAdd", CRL_STEP_ADDR_ADD}, {"routeAdd", CRL_STEP_ROUTE_ADD}, {"qdiscAdd", CRL_STEP_QDISC_ADD},
-      {"qdiscDelete", CRL_STEP_QDISC_DEL}, {"classAdd", CRL_STEP_CLASS_ADD}, {"filterAdd", CRL_STEP_FILTER_ADD},
-      {"filtersDelete", CRL_STEP_FILTERS_DEL}, {"sysctl", CRL_STEP_SYSCTL}};
-  for (auto &k : kinds)
-    if (kind == k.name) s->kind = k.kind;
-  if (!s->kind) {
-    ThrowArgType(env, "step.kind: unknown '" + kind + "'");
+  s->up = -1;
+  s->group = -1;
+  s->prefix = 32;
+  if (!r->U8(&kind) || !r->U8(&nfields)) return Truncated(env);
+  if (kind < CRL_STEP_VETH_ADD || kind > CRL_STEP_SYSCTL) {
+    ThrowArgType(env, "step.kind: unknown code " + std::to_string(kind));
     return false;
   }
-  s->in_netns = Flag(o, "inNetns");
-  s->ignore_exists = Flag(o, "ignoreExists");
-  s->ignore_missing = Flag(o, "ignoreMissing");
-  s->up = o.Get("up").IsBoolean() ? (o.Get("up").As<Napi::Boolean>().Value() ? 1 : 0) : -1;
-  s->group = static_cast<int64_t>(Num(o, "group", -1));
-  s->mtu = static_cast<uint32_t>(Num(o, "mtu", 0));
-  s->peer_in_netns = Flag(o, "peerInNetns");
-  if (o.Get("alias").IsString()) {
-    std::string a = o.Get("alias").As<Napi::String>().Utf8Value();
-    if (a.empty() || a.size() >= sizeof s->alias) {
-      ThrowArgType(env, "step.alias: 1 to 127 characters");
-      return false;
+  s->kind = kind;
+  bool has_link = false, has_peer = false, has_path = false;
+  std::string str;
+  for (unsigned f = 0; f < nfields; f++) {
+    uint8_t tag, b;
+    double d;
+    if (!r->U8(&tag)) return Truncated(env);
+    if (tag < 20) {
+      if (!r->Str(&str)) return Truncated(env);
+      switch (tag) {
+        case F_LINK: if (!CopyName(env, "link", str, s->link)) return false; has_link = true; break;
+        case F_PEER: if (!CopyName(env, "peer", str, s->peer)) return false; has_peer = true; break;
+        case F_ALIAS:
+          if (str.empty() || str.size() >= sizeof s->alias) {
+            ThrowArgType(env, "step.alias: 1 to 127 characters");
+            return false;
+          }
+          std::memcpy(s->alias, str.c_str(), str.size() + 1);
+          break;
+        case F_QDISC_KIND:
+          if (str.size() >= sizeof s->qdisc_kind) {
+            ThrowArgType(env, "step.qdiscKind: too long");
+            return false;
+          }
+          std::memcpy(s->qdisc_kind, str.c_str(), str.size() + 1);
+          break;
+        case F_PATH:
+        case F_VALUE: {
+          char *out = tag == F_PATH ? s->path : s->value;
+          size_t cap = tag == F_PATH ? sizeof s->path : sizeof s->value;
+          if (str.size() >= cap) {
+            ThrowArgType(env, "step: sysctl needs path and value");
+            return false;
+          }
+          std::memcpy(out, str.c_str(), str.size() + 1);
+          if (tag == F_PATH) has_path = !str.empty();
+          break;
+        }
+        case F_MAC: if (!ParseMac(env, "mac", str, s->mac)) return false; s->has_mac = 1; break;
+        case F_PEER_MAC: if (!ParseMac(env, "peerMac", str, s->peer_mac)) return false; s->has_peer_mac = 1; break;
+        case F_ADDRESS: if (!ParseIp(env, "address", str, &s->addr)) return false; break;
+        case F_GATEWAY: if (!ParseIp(env, "gateway", str, &s->gateway)) return false; break;
+        default: return Truncated(env);
+      }
+    } else if (tag < 40) {
+      if (!r->U8(&b)) return Truncated(env);
+      switch (tag) {
+        case F_IN_NETNS: s->in_netns = b; break;
+        case F_IGNORE_EXISTS: s->ignore_exists = b; break;
+        case F_IGNORE_MISSING: s->ignore_missing = b; break;
+        case F_PEER_IN_NETNS: s->peer_in_netns = b; break;
+        case F_TERMINAL: s->terminal = b; break;
+        case F_SKIP_MISSING: s->skip_missing = b; break;
+        case F_UP: s->up = b; break;
+        default: return Truncated(env);
+      }
+    } else if (tag < 60) {
+      if (!r->F64(&d)) return Truncated(env);
+      switch (tag) {
+        case F_GROUP: s->group = static_cast<int64_t>(d); break;
+        case F_MTU: s->mtu = static_cast<uint32_t>(d); break;
+        case F_PREFIX: s->prefix = static_cast<uint8_t>(d); break;
+        case F_PARENT: s->parent = static_cast<uint32_t>(d); break;
+        case F_HANDLE: s->handle = static_cast<uint32_t>(d); break;
+        case F_PRIO: s->prio = static_cast<uint16_t>(d); break;
+        case F_PROTOCOL: s->protocol = static_cast<uint16_t>(d); break;
+        case F_HTB_DEFAULT: s->htb_default = static_cast<uint32_t>(d); break;
+        case F_RATE: s->rate = static_cast<uint64_t>(d); break;
+        case F_CEIL: s->ceil = static_cast<uint64_t>(d); break;
+        case F_BURST: s->burst = static_cast<uint32_t>(d); break;
+        case F_LIMIT: s->limit = static_cast<uint32_t>(d); break;
+        case F_CLASSID: s->classid = static_cast<uint32_t>(d); break;
+        default: return Truncated(env);
+      }
+    } else if (tag == F_KEYS) {
+      uint8_t n;
+      if (!r->U8(&n)) return Truncated(env);
+      if (n > CRL_U32_KEYS_MAX) {
+        ThrowArgType(env, "step.keys: at most 8");
+        return false;
+      }
+      for (unsigned i = 0; i < n; i++) {
+        double val, mask, off;
+        if (!r->F64(&val) || !r->F64(&mask) || !r->F64(&off)) return Truncated(env);
+        s->keys[i].val = static_cast<uint32_t>(val);
+        s->keys[i].mask = static_cast<uint32_t>(mask);
+        s->keys[i].off = static_cast<int32_t>(off);
+      }
+      s->nkeys = n;
+    } else if (tag == F_ACTIONS) {
+      uint8_t n;
+      if (!r->U8(&n)) return Truncated(env);
+      if (n > CRL_ACTIONS_MAX) {
+        ThrowArgType(env, "step.actions: at most 32");
+        return false;
+      }
+      for (unsigned i = 0; i < n; i++) {
+        uint8_t k;
+        double control;
+        if (!r->U8(&k) || !r->Str(&str)) return Truncated(env);
+        if (k != CRL_ACT_REDIRECT && k != CRL_ACT_MIRROR) {
+          ThrowArgType(env, "step.actions[].kind: redirect or mirror");
+          return false;
+        }
+        s->actions[i].kind = k;
+        if (!CopyName(env, "dev", str, s->actions[i].dev)) return false;
+        if (!r->F64(&control)) return Truncated(env);
+        s->actions[i].control = static_cast<int>(control);
+      }
+      s->nactions = n;
+    } else {
+      return Truncated(env);
     }
-    std::memcpy(s->alias, a.c_str(), a.size() + 1);
   }
   if (s->kind == CRL_STEP_SYSCTL) {
-    std::string path = o.Get("path").IsString() ? o.Get("path").As<Napi::String>().Utf8Value() : "";
-    std::string value = o.Get("value").IsString() ? o.Get("value").As<Napi::String>().Utf8Value() : "";
-    if (path.empty() || path.size() >= sizeof s->path || value.size() >= sizeof s->value) {
+    if (!has_path) {
       ThrowArgType(env, "step: sysctl needs path and value");
       return false;
     }
-    std::memcpy(s->path, path.c_str(), path.size() + 1);
-    std::memcpy(s->value, value.c_str(), value.size() + 1);
     return true;
   }
-  if (!ReadName(env, o, "link", s->link, true)) return false;
-  if (!ReadName(env, o, "peer", s->peer, s->kind == CRL_STEP_VETH_ADD)) return false;
-  if (!ReadMac(env, o, "mac", s->mac, &s->has_mac)) return false;
-  if (!ReadMac(env, o, "peerMac", s->peer_mac, &s->has_peer_mac)) return false;
-  if (!ReadIp(env, o, "address", &s->addr)) return false;
-  if (!ReadIp(env, o, "gateway", &s->gateway)) return false;
-  s->prefix = static_cast<uint8_t>(Num(o, "prefix", 32));
-  if (o.Get("qdiscKind").IsString()) {
-    std::string q = o.Get("qdiscKind").As<Napi::String>().Utf8Value();
-    if (q.size() >= sizeof s->qdisc_kind) {
-      ThrowArgType(env, "step.qdiscKind: too long");
-      return false;
-    }
-    std::memcpy(s->qdisc_kind, q.c_str(), q.size() + 1);
+  if (!has_link) {
+    ThrowArgType(env, "step.link: a link name");
+    return false;
   }
-  s->parent = static_cast<uint32_t>(Num(o, "parent", 0));
-  s->handle = static_cast<uint32_t>(Num(o, "handle", 0));
-  s->prio = static_cast<uint16_t>(Num(o, "prio", 0));
-  s->protocol = static_cast<uint16_t>(Num(o, "protocol", 0));
-  s->htb_default = static_cast<uint32_t>(Num(o, "htbDefault", 0));
-  s->rate = static_cast<uint64_t>(Num(o, "rate", 0));
-  s->ceil = static_cast<uint64_t>(Num(o, "ceil", 0));
-  s->burst = static_cast<uint32_t>(Num(o, "burst", 0));
-  s->limit = static_cast<uint32_t>(Num(o, "limit", 0));
-  s->terminal = Flag(o, "terminal");
-  s->skip_missing = Flag(o, "skipMissingTargets");
-  s->classid = static_cast<uint32_t>(Num(o, "classid", 0));
-  Napi::Value keys = o.Get("keys");
-  if (keys.IsArray()) {
-    Napi::Array a = keys.As<Napi::Array>();
-    if (a.Length() > CRL_U32_KEYS_MAX) {
-      ThrowArgType(env, "step.keys: at most 8");
-      return false;
-    }
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Object k = a.Get(i).As<Napi::Object>();
-      s->keys[i].val = static_cast<uint32_t>(Num(k, "val", 0));
-      s->keys[i].mask = static_cast<uint32_t>(Num(k, "mask", 0));
-      s->keys[i].off = static_cast<int32_t>(Num(k, "off", 0));
-    }
-    s->nkeys = static_cast<int>(a.Length());
-  }
-  Napi::Value acts = o.Get("actions");
-  if (acts.IsArray()) {
-    Napi::Array a = acts.As<Napi::Array>();
-    if (a.Length() > CRL_ACTIONS_MAX) {
-      ThrowArgType(env, "step.actions: at most 32");
-      return false;
-    }
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Object x = a.Get(i).As<Napi::Object>();
-      std::string k = x.Get("kind").IsString() ? x.Get("kind").As<Napi::String>().Utf8Value() : "";
-      s->actions[i].kind = k == "redirect" ? CRL_ACT_REDIRECT : k == "mirror" ? CRL_ACT_MIRROR : 0;
-      if (!s->actions[i].kind) {
-        ThrowArgType(env, "step.actions[].kind: redirect or mirror");
-        return false;
-      }
-      if (!ReadName(env, x, "dev", s->actions[i].dev, true)) return false;
-      s->actions[i].control = static_cast<int>(Num(x, "control", 0));
-    }
-    s->nactions = static_cast<int>(a.Length());
+  if (s->kind == CRL_STEP_VETH_ADD && !has_peer) {
+    ThrowArgType(env, "step.peer: a link name");
+    return false;
   }
   return true;
 }
@@ -307,13 +371,17 @@ Napi::Value NetApply(const Napi::CallbackInfo &info) {
   if (info.Length() < 1 || !info[0].IsObject()) return ThrowArgType(env, "netApply: {pid?, steps}");
   Napi::Object spec = info[0].As<Napi::Object>();
   Napi::Value sv = spec.Get("steps");
-  if (!sv.IsArray()) return ThrowArgType(env, "netApply: steps must be an array");
-  Napi::Array arr = sv.As<Napi::Array>();
-  std::vector<crl_step> steps(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    if (!arr.Get(i).IsObject()) return ThrowArgType(env, "netApply: steps[" + std::to_string(i) + "] must be an object");
-    if (!ReadStep(env, arr.Get(i).As<Napi::Object>(), &steps[i])) return env.Undefined();
-  }
+  if (!sv.IsTypedArray() || sv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    return ThrowArgType(env, "netApply: steps as a Uint8Array from lib/linux/net_encode.ts");
+  Napi::Uint8Array bytes = sv.As<Napi::Uint8Array>();
+  StepReader reader(bytes.Data(), bytes.ByteLength());
+  uint32_t count;
+  if (!reader.U32(&count)) return ThrowArgType(env, "netApply: steps: an empty buffer");
+  if (count > bytes.ByteLength()) return ThrowArgType(env, "netApply: steps: more steps than bytes");
+  std::vector<crl_step> steps(count);
+  for (uint32_t i = 0; i < count; i++)
+    if (!DecodeStep(env, &reader, &steps[i])) return env.Undefined();
+  if (!reader.AtEnd()) return ThrowArgType(env, "netApply: steps: bytes past the last step");
   crl_err err;
   crl_err_clear(&err);
   int host_nsfd = -1;
