@@ -67,7 +67,9 @@ export interface NativeBinding {
   netDeleteLinkGroup?(group: number, callback: (err: Error | null) => void): void;
   netFilters?(link: string, parent: number, ns: { pid?: number; netns?: string }): import('./net_types.ts').FilterId[];
   netQdiscs?(link: string, ns: { pid?: number; netns?: string }): import('./net_types.ts').QdiscStats[];
+  netQdiscs?(link: string, ns: { pid?: number; netns?: string }, callback: (err: Error | null, qdiscs?: import('./net_types.ts').QdiscStats[]) => void): void;
   netTcpRtts?(ns: { pid?: number; netns?: string }): number[];
+  netTcpRtts?(ns: { pid?: number; netns?: string }, callback: (err: Error | null, rtts?: number[]) => void): void;
   netFreshSysctls?(paths: readonly string[]): (string | null)[];
 }
 

@@ -105,9 +105,21 @@ export function listQdiscs(link: string, ns: NetnsRef = {}): QdiscStats[] {
   return binding().netQdiscs(link, ns);
 }
 
+/** The same off the JS thread. */
+export function listQdiscsAsync(link: string, ns: NetnsRef = {}): Promise<QdiscStats[]> {
+  const b = binding();
+  return new Promise((resolve, reject) => b.netQdiscs(link, ns, (e, q) => (e ? reject(e) : resolve(q!))));
+}
+
 /** Round-trip times (µs) of the IPv4 TCP sockets of a namespace that have one (sock_diag). */
 export function tcpRoundTripTimes(ns: NetnsRef = {}): number[] {
   return binding().netTcpRtts(ns);
+}
+
+/** The same off the JS thread. */
+export function tcpRoundTripTimesAsync(ns: NetnsRef = {}): Promise<number[]> {
+  const b = binding();
+  return new Promise((resolve, reject) => b.netTcpRtts(ns, (e, r) => (e ? reject(e) : resolve(r!))));
 }
 
 // ---- u32 matches ----

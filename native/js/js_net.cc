@@ -5,8 +5,9 @@
 //   netDeleteLinkGroup(group, callback(err | null)) -> undefined (runs on a worker thread)
 //   netFilters(link, parent, {pid?, netns?}) -> [{prio, protocol, handle}]
 //   netFreshSysctls(paths) -> [value | null]: /proc/sys values as a brand-new network namespace has them
-//   netTcpRtts({pid?, netns?}) -> [rtt microseconds of each IPv4 TCP socket with one]
-//   netQdiscs(link, {pid?, netns?}) -> [{kind, handle, parent, bytes, packets, drops, overlimits, qlen, backlog, requeues}]
+//   netTcpRtts({pid?, netns?}, callback?) -> [rtt microseconds of each IPv4 TCP socket with one]
+//   netQdiscs(link, {pid?, netns?}, callback?) -> [{kind, handle, parent, bytes, packets, drops, overlimits, qlen, backlog, requeues}]
+//   (netQdiscs and netTcpRtts with a callback: on a worker thread, callback(err | null, results))
 // Steps come as one buffer written by lib/linux/net_encode.ts (their shape: lib/linux/net_types.ts).
 #include "js/js_net.h"
 
@@ -330,6 +331,91 @@ bool DumpIn(const Napi::CallbackInfo &info, size_t arg, F dump, T **items, size_
   return true;
 }
 
+// A dump on a libuv pool thread (the namespace part on a private thread in the core), its
+// results converted on the JS thread: callback(err | null, results).
+template <typename T, typename F, typename C>
+class DumpWorker : public Napi::AsyncWorker {
+ public:
+  DumpWorker(Napi::Function cb, int nsfd, F dump, C convert)
+      : Napi::AsyncWorker(cb), nsfd_(nsfd), dump_(std::move(dump)), convert_(std::move(convert)) {
+    crl_err_clear(&err_);
+  }
+  ~DumpWorker() override { std::free(items_); }
+  void Execute() override {
+    rc_ = dump_(nsfd_, &items_, &count_, &err_);
+    if (nsfd_ >= 0) close(nsfd_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (rc_ < 0) {
+      ThrowNative(env, err_);
+      Napi::Error e = env.GetAndClearPendingException();
+      Callback().Call({e.Value()});
+      return;
+    }
+    Callback().Call({env.Null(), convert_(env, items_, count_)});
+  }
+
+ private:
+  int nsfd_;
+  F dump_;
+  C convert_;
+  T *items_ = nullptr;
+  size_t count_ = 0;
+  int rc_ = 0;
+  crl_err err_;
+};
+
+// Run `dump(nsfd, &items, &count, &err)` in the namespace of the options object at argument `arg`
+// (none: the caller's) and return convert(env, items, count); or, with a function at argument
+// arg + 1, the same on a worker thread, calling it back with (err | null, results).
+template <typename T, typename F, typename C>
+Napi::Value Dump(const Napi::CallbackInfo &info, size_t arg, F dump, C convert) {
+  Napi::Env env = info.Env();
+  crl_err err;
+  crl_err_clear(&err);
+  Napi::Object opts = info.Length() > arg && info[arg].IsObject() ? info[arg].As<Napi::Object>() : Napi::Object::New(env);
+  int nsfd = OpenNs(opts, &err);
+  if (nsfd < -1) return ThrowNative(env, err);
+  if (info.Length() > arg + 1 && info[arg + 1].IsFunction()) {
+    (new DumpWorker<T, F, C>(info[arg + 1].As<Napi::Function>(), nsfd, std::move(dump), std::move(convert)))->Queue();
+    return env.Undefined();
+  }
+  T *items = nullptr;
+  size_t count = 0;
+  int rc = dump(nsfd, &items, &count, &err);
+  if (nsfd >= 0) close(nsfd);
+  if (rc < 0) return ThrowNative(env, err);
+  Napi::Value out = convert(env, items, count);
+  std::free(items);
+  return out;
+}
+
+Napi::Value QdiscsToJs(Napi::Env env, const crl_qdisc_stats *q, size_t n) {
+  Napi::Array out = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("kind", q[i].kind);
+    o.Set("handle", q[i].handle);
+    o.Set("parent", q[i].parent);
+    o.Set("bytes", static_cast<double>(q[i].bytes));
+    o.Set("packets", q[i].packets);
+    o.Set("drops", q[i].drops);
+    o.Set("overlimits", q[i].overlimits);
+    o.Set("qlen", q[i].qlen);
+    o.Set("backlog", q[i].backlog);
+    o.Set("requeues", q[i].requeues);
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+Napi::Value RttsToJs(Napi::Env env, const uint32_t *rtts, size_t n) {
+  Napi::Array out = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) out.Set(static_cast<uint32_t>(i), rtts[i]);
+  return out;
+}
+
 }  // namespace
 
 Napi::Value ListLinks(const Napi::CallbackInfo &info) {
@@ -449,27 +535,8 @@ Napi::Value NetQdiscs(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string link;
   if (!ArgString(info, 0, "link", &link)) return env.Undefined();
-  crl_qdisc_stats *q = nullptr;
-  size_t n = 0;
-  auto dump = [&](int nsfd, crl_qdisc_stats **o, size_t *c, crl_err *e) { return crl_net_qdiscs(nsfd, link.c_str(), o, c, e); };
-  if (!DumpIn(info, 1, dump, &q, &n)) return env.Undefined();
-  Napi::Array out = Napi::Array::New(env, n);
-  for (size_t i = 0; i < n; i++) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("kind", q[i].kind);
-    o.Set("handle", q[i].handle);
-    o.Set("parent", q[i].parent);
-    o.Set("bytes", static_cast<double>(q[i].bytes));
-    o.Set("packets", q[i].packets);
-    o.Set("drops", q[i].drops);
-    o.Set("overlimits", q[i].overlimits);
-    o.Set("qlen", q[i].qlen);
-    o.Set("backlog", q[i].backlog);
-    o.Set("requeues", q[i].requeues);
-    out.Set(static_cast<uint32_t>(i), o);
-  }
-  std::free(q);
-  return out;
+  auto dump = [link](int nsfd, crl_qdisc_stats **o, size_t *c, crl_err *e) { return crl_net_qdiscs(nsfd, link.c_str(), o, c, e); };
+  return Dump<crl_qdisc_stats>(info, 1, dump, QdiscsToJs);
 }
 
 Napi::Value NetFreshSysctls(const Napi::CallbackInfo &info) {
@@ -498,14 +565,7 @@ Napi::Value NetFreshSysctls(const Napi::CallbackInfo &info) {
 }
 
 Napi::Value NetTcpRtts(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  uint32_t *rtts = nullptr;
-  size_t n = 0;
-  if (!DumpIn(info, 0, crl_net_tcp_rtts, &rtts, &n)) return env.Undefined();
-  Napi::Array out = Napi::Array::New(env, n);
-  for (size_t i = 0; i < n; i++) out.Set(static_cast<uint32_t>(i), rtts[i]);
-  std::free(rtts);
-  return out;
+  return Dump<uint32_t>(info, 0, crl_net_tcp_rtts, RttsToJs);
 }
 
 }  // namespace crl

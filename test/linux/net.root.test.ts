@@ -22,11 +22,13 @@ import {
   listFilters,
   listLinks,
   listQdiscs,
+  listQdiscsAsync,
   nativeFeatures,
   portBlocks,
   removeNetns,
   tcHandle,
   tcpRoundTripTimes,
+  tcpRoundTripTimesAsync,
   freshNetnsSysctls,
   type NetStep,
 } from '../../lib/linux/index.ts';
@@ -137,7 +139,7 @@ test('a container namespace sharing the host address serves its port, the host k
   t.true(veth.stats.rxPackets > 0 && veth.stats.txPackets > 0);
 });
 
-test('HTB limit on a link, read back with its counters; a bad step is named and stops the list', (t) => {
+test('HTB limit on a link, read back with its counters; a bad step is named and stops the list', async (t) => {
   const H = ns();
   ip(H, 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'b0');
   applyNetSteps({ netns: H, host: { netns: H } }, [
@@ -147,6 +149,8 @@ test('HTB limit on a link, read back with its counters; a bad step is named and 
   ]);
   const q = listQdiscs('a0', { netns: H });
   t.truthy(q.find((x) => x.kind === 'htb' && x.handle === tcHandle(1, 0) && x.parent === TC_H_ROOT));
+  t.deepEqual((await listQdiscsAsync('a0', { netns: H })).map((x) => [x.kind, x.handle, x.parent]), q.map((x) => [x.kind, x.handle, x.parent]), 'the same off the JS thread');
+  await t.throwsAsync(listQdiscsAsync('nosuchlink', { netns: H }), { instanceOf: NativeError, code: 'ENODEV' });
   t.truthy(q.find((x) => x.kind === 'pfifo' && x.parent === tcHandle(1, 1)));
   const tcOut = spawnSync('tc', ['-n', H, 'class', 'show', 'dev', 'a0'], { encoding: 'utf8' }).stdout;
   t.regex(tcOut, /rate 10Mbit/);
@@ -209,6 +213,9 @@ test('TCP round-trip times of a namespace\'s sockets, through sock_diag inside i
   const rtts = tcpRoundTripTimes({ netns: N });
   t.true(rtts.length >= 1, `sockets with an RTT: ${rtts.length}`);
   t.true(rtts.every((r) => r > 0 && r < 1_000_000));
+  // Off the JS thread: the same sockets; a namespace that is not there is an error, not a crash.
+  t.is((await tcpRoundTripTimesAsync({ netns: N })).length, rtts.length);
+  await t.throwsAsync(tcpRoundTripTimesAsync({ netns: `${N}-absent` }), { instanceOf: NativeError, code: 'ENOENT' });
 });
 
 test('the sysctls a brand-new network namespace starts with', (t) => {

@@ -72,6 +72,7 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   // Limits: HTB + pfifo leaf at both ends, at the rates asked (10 and 20 Mbit/s).
   t.like(o.limits, { egressQdiscs: 2, ingressQdiscs: 2, egressRate: '10Mbit', ingressRate: '20Mbit' });
   t.deepEqual(o.limits!.bwLimit, ['bw_limit', 'ingress_bw_limit']);
+  t.is(o.limits!.tcpActive, 0, 'socket statistics of a container without connections');
   // 40 containers: ARP copies in two filters (32 + 8), 80 copies in all; the first and the last
   // container both get their ping replies.
   t.like(o.many, { arpFilters: 2, copies: 80, lastPings: true, firstPings: true });

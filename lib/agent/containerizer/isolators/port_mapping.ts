@@ -57,12 +57,12 @@ import {
   ipv4Keys,
   listFilters,
   listLinks,
-  listQdiscs,
+  listQdiscsAsync,
   portBlocks,
   readSysctl,
   requireFeature,
   tcHandle,
-  tcpRoundTripTimes,
+  tcpRoundTripTimesAsync,
   type LinkInfo,
   type NetStep,
   type PortBlock,
@@ -729,14 +729,16 @@ export class PortMappingIsolator implements Isolator {
       net_tx_errors: veth.stats.rxErrors,
       net_tx_dropped: veth.stats.rxDropped,
     };
+    // Read off the JS thread (a dump inside the container's namespace costs a thread of its
+    // own): statistics of many containers do not hold up the agent.
     const tc: TrafficControlStatistics[] = [];
-    const htb = (id: string, link: string, pid?: number): void => {
-      const q = listQdiscs(link, pid === undefined ? {} : { pid }).find((x) => x.kind === 'htb' && x.parent === TC_H_ROOT);
+    const htb = async (id: string, link: string, pid?: number): Promise<void> => {
+      const q = (await listQdiscsAsync(link, pid === undefined ? {} : { pid })).find((x) => x.kind === 'htb' && x.parent === TC_H_ROOT);
       if (q) tc.push({ id, backlog: q.backlog, bytes: q.bytes, drops: q.drops, overlimits: q.overlimits, packets: q.packets, qlen: q.qlen, ratebps: 0, ratepps: 0, requeues: q.requeues });
     };
     try {
-      if (this.opts.egressRateLimit) htb('bw_limit', h.eth0, c.pid);
-      if (this.opts.ingressRateLimit) htb('ingress_bw_limit', c.veth);
+      if (this.opts.egressRateLimit) await htb('bw_limit', h.eth0, c.pid);
+      if (this.opts.ingressRateLimit) await htb('ingress_bw_limit', c.veth);
     } catch {
       // the container is ending: its namespace is gone
     }
@@ -755,7 +757,7 @@ export class PortMappingIsolator implements Isolator {
     }
     if (this.opts.socketStatisticsDetails) {
       try {
-        const rtts = tcpRoundTripTimes({ pid: c.pid }).sort((a, b) => a - b);
+        const rtts = (await tcpRoundTripTimesAsync({ pid: c.pid })).sort((a, b) => a - b);
         if (rtts.length > 0) {
           // Nearest rank, as Mesos: the value at index n·p/100.
           for (const p of [50, 90, 95, 99]) s[`net_tcp_rtt_microsecs_p${p}`] = rtts[Math.min(rtts.length - 1, Math.floor((rtts.length * p) / 100))]!;
