@@ -265,6 +265,8 @@ export class PortMappingIsolator implements Isolator {
   private readonly warm: Warm[] = [];
   private warmSeq = 0;
   private refilling: Promise<void> | undefined;
+  /** close() was called: no namespace is made ahead any more. */
+  private closed = false;
   private deleting: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: PortMappingOptions) {
@@ -327,10 +329,10 @@ export class PortMappingIsolator implements Isolator {
 
   private refill(): void {
     const target = this.opts.warmNamespaces ?? 0;
-    if (this.refilling || this.warm.length >= target) return;
+    if (this.closed || this.refilling || this.warm.length >= target) return;
     this.refilling = (async () => {
       try {
-        while (this.warm.length < target) this.warm.push(await this.makeWarm());
+        while (!this.closed && this.warm.length < target) this.warm.push(await this.makeWarm());
       } catch (e) {
         this.opts.logger?.warn({ err: describeError(e) }, 'network/port_mapping: making a network namespace ahead failed');
       } finally {
@@ -341,6 +343,8 @@ export class PortMappingIsolator implements Isolator {
 
   /** Unpin the namespaces kept ready (their veths go with them): agent shutdown, tests. */
   async close(): Promise<void> {
+    // A refill queued by a launch just before (it runs after the launch) must not make more.
+    this.closed = true;
     await this.refilling;
     for (const w of this.warm.splice(0)) this.unpinName(w.name);
   }
