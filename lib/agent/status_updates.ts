@@ -67,6 +67,9 @@ export class StatusUpdateManager {
     }
     if (s.received.has(status.uuid)) return;
     s.received.add(status.uuid);
+    // The latest received, acknowledged or not: a re-registration built during the write below
+    // reports it with the task.
+    s.latest = status;
     if (s.checkpointPath) {
       // Counted as pending from now: the agent may describe its tasks to a master while the
       // write is under way, and a terminal task with nothing pending would be left out.
@@ -80,7 +83,6 @@ export class StatusUpdateManager {
       }
     }
     if (s.closed) return;
-    s.latest = status;
     s.pending.push(status);
     if (s.pending.length === 1) this.sendHead(s);
   }

@@ -230,16 +230,19 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     recovered = await agent.recover();
   } catch (e) {
     await agent.stop();
+    await containerizer.closeIsolators();
     if (!cleanup) await server.close();
     client.close();
     throw e;
   }
   if (cleanup) {
     await agent.stop();
+    await containerizer.closeIsolators();
     client.close();
     log.info({ killed: recovered.killed }, '--recover=cleanup: the last run is cleaned up; exiting');
     return { port, agent, registered: new Promise<void>(() => {}), exitCode: 0, async stop() {} };
   }
+  containerizer.readyIsolators();
   link.start();
   log.info(
     { port, resources: resources.toString(), authenticated: auth?.realmNames() ?? [], recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },

@@ -197,14 +197,14 @@ export function encodeNetSteps(steps: readonly NetStep[]): Uint8Array {
     const s = steps[i] as unknown;
     if (typeof s !== 'object' || s === null) throw argError(`netApply: steps[${i}] must be an object`);
     const o = s as Record<string, unknown>;
-    const code = typeof o.kind === 'string' ? STEP_KIND_CODES[o.kind as NetStep['kind']] : undefined;
+    const code = typeof o.kind === 'string' && Object.hasOwn(STEP_KIND_CODES, o.kind) ? STEP_KIND_CODES[o.kind as NetStep['kind']] : undefined;
     if (code === undefined) throw argError(`step.kind: unknown '${typeof o.kind === 'string' ? o.kind : ''}'`);
     w.u8(code);
     const countAt = w.length;
     w.u8(0);
     let count = 0;
     for (const key in o) {
-      const f = FIELD_TAGS[key];
+      const f = Object.hasOwn(FIELD_TAGS, key) ? FIELD_TAGS[key] : undefined;
       if (f && field(w, key, f[0], f[1], o[key])) count++;
     }
     w.patch(countAt, count);

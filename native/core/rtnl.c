@@ -118,6 +118,9 @@ static int recv_replies(struct crl_rtnl *sk, uint32_t seq, int (*fn)(const void 
     }
     for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, (unsigned)n); nlh = NLMSG_NEXT(nlh, n)) {
       if (nlh->nlmsg_seq != seq) continue;
+      /* The kernel's objects changed during the dump: what was read may be incomplete. It can
+         say so on any message, the closing DONE included. */
+      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = 1;
       if (nlh->nlmsg_type == NLMSG_ERROR) {
         struct nlmsgerr *e = NLMSG_DATA(nlh);
         if (e->error == 0) return 0;
@@ -131,8 +134,6 @@ static int recv_replies(struct crl_rtnl *sk, uint32_t seq, int (*fn)(const void 
         if (interrupted) return crl_err_set(err, EINTR, op, "%s: objects changed during the dump", what ? what : "");
         return 0;
       }
-      /* The kernel's objects changed during the dump: what was read may be incomplete. */
-      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = 1;
       if (interrupted) continue;
       if (fn) {
         int rc = fn(nlh, ctx, err);

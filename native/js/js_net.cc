@@ -463,7 +463,7 @@ Napi::Value NetApply(const Napi::CallbackInfo &info) {
   StepReader reader(bytes.Data(), bytes.ByteLength());
   uint32_t count;
   if (!reader.U32(&count)) return ThrowArgType(env, "netApply: steps: an empty buffer");
-  if (count > bytes.ByteLength()) return ThrowArgType(env, "netApply: steps: more steps than bytes");
+  if (count > (bytes.ByteLength() - 4) / 2) return ThrowArgType(env, "netApply: steps: more steps than bytes");  // 2 bytes at least each
   std::vector<crl_step> steps(count);
   for (uint32_t i = 0; i < count; i++)
     if (!DecodeStep(env, &reader, &steps[i])) return env.Undefined();

@@ -90,8 +90,10 @@ test('an update counts as pending from the moment it is received, while its chec
   const { m } = setup();
   const done = m.update('f', status('t1', 'TASK_FINISHED'), join(dir, 'task.updates'));
   // The agent builds its re-registration at any moment: a terminal task whose update is still
-  // being written must not look acknowledged (the master would call it lost).
+  // being written must not look acknowledged (the master would call it lost), and is reported
+  // with that update as its latest.
   t.true(m.hasPending('f', 't1'));
+  t.is(m.latest('f', 't1')?.state, 'TASK_FINISHED');
   await done;
   t.true(m.hasPending('f', 't1'));
   t.false(m.hasPending('f', 'other'));

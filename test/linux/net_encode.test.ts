@@ -59,6 +59,7 @@ test('bad steps are refused by name before anything is applied; values of anothe
     t.throws(() => encodeNetSteps(steps as NetStep[]), { instanceOf: TypeError, message: re, code: 'ERR_INVALID_ARG_TYPE' } as never);
   bad([{ kind: 'linkSet', link: 'lo' }, 'x'], /steps\[1\] must be an object/);
   bad([{ kind: 'bridgeAdd', link: 'lo' }], /step\.kind: unknown 'bridgeAdd'/);
+  bad([{ kind: 'toString', link: 'lo' }], /step\.kind: unknown 'toString'/);
   bad([{ kind: 'linkSet', link: 7 }], /step\.link: a string/);
   bad([{ ...filter, keys: Array(9).fill({ val: 0, mask: 0, off: 0 }) }], /step\.keys: at most 8/);
   bad([{ ...filter, actions: Array(33).fill({ kind: 'mirror', dev: 'x', control: 0 }) }], /step\.actions: at most 32/);

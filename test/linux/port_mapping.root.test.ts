@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listNetns, nativeFeatures, removeNetns } from '../../lib/linux/index.ts';
+import { isSameProcess, listNetns, nativeFeatures, removeNetns } from '../../lib/linux/index.ts';
 import { processesUnder, type Json } from '../helpers/cluster.ts';
 import { rootMode, rootOnly } from '../helpers/root.ts';
 import { clearLeftoverTestHosts, createTestHosts, type HostProcess, type TestHost, type TestNetwork } from '../helpers/test_hosts.ts';
@@ -234,13 +234,8 @@ function linkNames(h: TestHost): string[] {
 /** Namespaces made ahead by agents that are gone (a crashed run's; a live agent's are its own). */
 function clearDeadAgentsWarm(): void {
   for (const name of listNetns()) {
-    const m = /^corral-warm-(\d+)-\d+$/.exec(name);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch {
-      removeNetns(name);
-    }
+    const m = /^corral-warm-(\d+)-(\d+)-\d+$/.exec(name);
+    if (m && !isSameProcess(Number(m[1]), Number(m[2]))) removeNetns(name);
   }
 }
 

@@ -83,7 +83,7 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   t.true(o.many!.lateLaunchPings as unknown as boolean);
   // Namespaces made ahead: the command joins one, gets its block and its network; the stock
   // (2) is made again; closing the isolator leaves nothing pinned, and the veths go with them.
-  t.like(o.warm, { ownWhenNoneReady: true, readyAfterFill: 2, joined: true, portRange: '32768 33023', pings: true, pinnedAfterLaunch: 2, pinnedAfterClose: 0, vethsAfterClose: 0 });
+  t.like(o.warm, { earlierRemoved: true, liveKept: true, ownWhenNoneReady: true, readyAfterFill: 2, joined: true, portRange: '32768 33023', pings: true, pinnedAfterLaunch: 2, pinnedAfterClose: 0, vethsAfterClose: 0 });
   t.regex(o.warm!.veth as string, /^crltw\d+$/);
   t.notRegex(o.many!.hostPing as string, /DUP!/);
 });

@@ -99,6 +99,8 @@ export interface Isolator {
   cleanup?(containerId: string): Promise<void>;
   /** Rebuild what the isolator keeps for containers still running after an agent restart. */
   recover?(containers: readonly RecoveredContainer[]): Promise<void>;
+  /** Recovery is done and the agent goes on serving: start making what is kept for future containers. */
+  ready?(): void;
   /** The agent is stopping: release what is kept for future containers (not the running ones'). */
   close?(): Promise<void>;
 }

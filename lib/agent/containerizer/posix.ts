@@ -421,6 +421,11 @@ export class PosixContainerizer implements Containerizer {
    * Stop watching every container (they run on; another containerizer can recover them).
    * Their terminations stay pending.
    */
+  /** Recovery is done and the agent goes on: every isolator starts making what it keeps ready. */
+  readyIsolators(): void {
+    for (const iso of this.isolators) iso.ready?.();
+  }
+
   /** The agent is stopping: every isolator releases what it keeps for future containers. */
   async closeIsolators(): Promise<void> {
     for (const iso of this.isolators) await iso.close?.().catch(() => undefined);

@@ -55,10 +55,12 @@ import {
   freshNetnsSysctls,
   ipv4Addresses,
   ipv4Keys,
+  isSameProcess,
   listFilters,
   listLinks,
   listQdiscsAsync,
   portBlocks,
+  readProcStat,
   readSysctl,
   requireFeature,
   tcHandle,
@@ -233,15 +235,6 @@ export function validatePortMappingOptions(o: PortMappingOptions, hostLocalPortR
 }
 
 /** The `ports` ranges of a resource set, as intervals. */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function portsOf(resources: Resources): PortInterval[] {
   return resources.ranges('ports').map((r) => ({ begin: r.begin, end: r.end }));
 }
@@ -282,12 +275,22 @@ export class PortMappingIsolator implements Isolator {
 
   // ---- namespaces made ahead (--network_warm_namespaces) ----
 
+  /**
+   * Namespaces made ahead are named `<prefix>-warm-<pid>-<start time>-<n>`: the agent's pid and
+   * its start time (clock ticks since boot), so that neither an agent that is pid 1 of its own
+   * pid namespace at every start nor a later process given a dead agent's pid keeps a dead
+   * agent's namespaces alive.
+   */
+  private readonly warmTag = `${process.pid}-${readProcStat(process.pid)?.startTime ?? 0}`;
+
   /** Warm namespaces of agents that are gone (their veths go with them). */
   private removeStaleWarm(): void {
-    const re = new RegExp(`^${this.prefix}-warm-(\\d+)-\\d+$`);
+    const re = new RegExp(`^${this.prefix}-warm-(\\d+)-(\\d+)-\\d+$`);
     for (const name of listNetns()) {
       const m = re.exec(name);
-      if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+      if (!m) continue;
+      const [pid, start] = [Number(m[1]), Number(m[2])];
+      if (`${pid}-${start}` === this.warmTag || (pid !== process.pid && isSameProcess(pid, start))) continue; // ours, or a live agent's
       this.unpinName(name);
     }
   }
@@ -305,9 +308,14 @@ export class PortMappingIsolator implements Isolator {
     const h = this.init();
     const taken = new Set(listLinks().map((l) => l.name)); // a container of an earlier run may hold a name
     while (taken.has(`${this.prefix}w${this.warmSeq}`)) this.warmSeq++;
-    const seq = this.warmSeq++;
-    const w: Warm = { name: `${this.prefix}-warm-${process.pid}-${seq}`, veth: `${this.prefix}w${seq}` };
-    createNetns(w.name);
+    let seq = this.warmSeq++;
+    let w: Warm = { name: `${this.prefix}-warm-${this.warmTag}-${seq}`, veth: `${this.prefix}w${seq}` };
+    // A name already pinned is somebody's: never configure a namespace this run did not make.
+    while (!createNetns(w.name)) {
+      while (taken.has(`${this.prefix}w${this.warmSeq}`)) this.warmSeq++;
+      seq = this.warmSeq++;
+      w = { name: `${this.prefix}-warm-${this.warmTag}-${seq}`, veth: `${this.prefix}w${seq}` };
+    }
     try {
       await applyNetStepsAsync({ netns: w.name }, this.staticSteps(h, w.veth));
     } catch (e) {
@@ -319,12 +327,16 @@ export class PortMappingIsolator implements Isolator {
 
   /**
    * Make the namespaces kept ready (--network_warm_namespaces), in the background; resolves
-   * once they are there. The agent starts this after recovery; each container, once isolated,
-   * tops them up.
+   * once they are there. The agent starts this (ready()) once recovery is done and it goes on
+   * serving; each container, once isolated, and each cleanup top them up.
    */
   fillWarm(): Promise<void> {
     this.refill();
     return this.refilling ?? Promise.resolve();
+  }
+
+  ready(): void {
+    void this.fillWarm();
   }
 
   private refill(): void {
@@ -778,7 +790,10 @@ export class PortMappingIsolator implements Isolator {
     if (p) {
       this.pending.delete(containerId);
       this.usedBlocks.delete(p.ephemeral.base);
-      if (p.warm) this.unpinName(p.warm.name); // its veth goes with it
+      if (p.warm) {
+        this.unpinName(p.warm.name); // its veth goes with it
+        setImmediate(() => this.refill()); // a launch that failed before isolate took one
+      }
     }
     const c = this.containers.get(containerId);
     if (!c) return;
@@ -835,6 +850,9 @@ export class PortMappingIsolator implements Isolator {
 
   async recover(recovered: readonly RecoveredContainer[]): Promise<void> {
     const h = this.init();
+    // A namespace being made ahead has a veth without an alias yet: let it finish, so that it is
+    // kept rather than taken for a leftover.
+    await this.refilling;
     const byId = new Map(recovered.map((r) => [r.containerId, r]));
     const kept = new Set(this.warm.map((w) => w.veth));
     const ours = listLinks().filter((l) => new RegExp(`^${this.prefix}w?\\d+$`).test(l.name) && !kept.has(l.name));
@@ -900,9 +918,6 @@ export class PortMappingIsolator implements Isolator {
       this.opts.logger?.info({ veths: orphans.map((o) => o.veth) }, 'network/port_mapping: removing the networks of containers that are gone');
       this.scheduleDeletion();
     }
-    // Now that leftovers are known, make the namespaces kept ready (recovery would take one
-    // being made for a leftover).
-    this.refill();
     if (errors.length > 0) throw new CorralError('ISOLATOR_FAILED', `network/port_mapping: rebuilding the ARP/ICMP copies: ${errors.join('; ')}`);
   }
 }
