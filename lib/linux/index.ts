@@ -13,7 +13,7 @@ export {
   type NativeFeatures,
   type NetnsInfo,
 } from './native.ts';
-export { NETNS_DIR, createNetns, getNetns, listNetns, netnsPath, removeNetns } from './netns.ts';
+export { NETNS_DIR, createNetns, createNetnsAsync, getNetns, listNetns, netnsPath, removeNetns } from './netns.ts';
 export { bindMount, getMount, isMountPoint, unmount, type BindMountOptions, type UnmountOptions } from './mount.ts';
 export {
   ETH_P_ALL,

@@ -49,7 +49,9 @@ export interface NativeBinding {
   readonly features: NativeFeatures;
   setErrorClass(cls: new (message: string, fields: NativeErrorFields) => Error): void;
   createNetns(name: string): boolean;
+  createNetns(name: string, callback: (err: Error | null, created?: boolean) => void): void;
   removeNetns(name: string): boolean;
+  removeNetns(name: string, callback: (err: Error | null, removed?: boolean) => void): void;
   getNetns(name: string): NetnsInfo | undefined;
   bindMount(source: string, target: string, options?: { readOnly?: boolean; recursive?: boolean }): void;
   unmount(target: string, options?: { detach?: boolean }): boolean;

@@ -20,6 +20,12 @@ export function createNetns(name: string): boolean {
   return native().createNetns(name);
 }
 
+/** The same off the JS thread (making a namespace costs a thread and a mount, ~0.4 ms here). */
+export function createNetnsAsync(name: string): Promise<boolean> {
+  const b = native();
+  return new Promise((resolve, reject) => b.createNetns(name, (e, created) => (e ? reject(e) : resolve(created!))));
+}
+
 /**
  * Remove the namespace NAME (lazy unmount + unlink; processes inside keep it alive, only the
  * name goes). Returns false if there was nothing to remove. Throws NativeError.

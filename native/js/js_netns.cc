@@ -1,6 +1,10 @@
-// Network namespaces: createNetns(name) -> boolean, removeNetns(name) -> boolean,
+// Network namespaces: createNetns(name, callback?) -> boolean, removeNetns(name, callback?) -> boolean
+// (with a callback: on a worker thread, callback(err | null, changed)),
 // getNetns(name) -> {path, dev, inode} | undefined.
 #include "js/js_netns.h"
+
+#include <string>
+#include <utility>
 
 #include "core/netns.h"
 #include "js/js_err.h"
@@ -9,10 +13,41 @@ namespace crl {
 
 namespace {
 
-// create/remove: (name) -> whether something changed.
+// The same on a libuv pool thread (the namespace work itself runs on a private thread in the
+// core, never on the pool thread): callback(err | null, changed).
+class ChangeWorker : public Napi::AsyncWorker {
+ public:
+  ChangeWorker(Napi::Function cb, std::string name, int (*fn)(const char *, crl_err *))
+      : Napi::AsyncWorker(cb), name_(std::move(name)), fn_(fn) {
+    crl_err_clear(&err_);
+  }
+  void Execute() override { rc_ = fn_(name_.c_str(), &err_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (rc_ < 0) {
+      ThrowNative(env, err_);
+      Napi::Error e = env.GetAndClearPendingException();
+      Callback().Call({e.Value()});
+      return;
+    }
+    Callback().Call({env.Null(), Napi::Boolean::New(env, rc_ == 1)});
+  }
+
+ private:
+  std::string name_;
+  int (*fn_)(const char *, crl_err *);
+  int rc_ = 0;
+  crl_err err_;
+};
+
+// create/remove: (name, callback?) -> whether something changed.
 Napi::Value Change(const Napi::CallbackInfo &info, int (*fn)(const char *, crl_err *)) {
   std::string name;
   if (!ArgString(info, 0, "name", &name)) return info.Env().Undefined();
+  if (info.Length() > 1 && info[1].IsFunction()) {
+    (new ChangeWorker(info[1].As<Napi::Function>(), std::move(name), fn))->Queue();
+    return info.Env().Undefined();
+  }
   crl_err err;
   crl_err_clear(&err);
   int rc = fn(name.c_str(), &err);

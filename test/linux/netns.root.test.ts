@@ -4,7 +4,7 @@
 import anyTest from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { NativeError, createNetns, getNetns, listNetns, netnsPath, removeNetns } from '../../lib/linux/index.ts';
+import { NativeError, createNetns, createNetnsAsync, getNetns, listNetns, netnsPath, removeNetns } from '../../lib/linux/index.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { clearLeftoverNetns, uniqueName } from '../helpers/tmp_names.ts';
 
@@ -28,6 +28,15 @@ test.before(() => {
 
 test.after.always(() => {
   for (const name of made) removeNetns(name);
+});
+
+test('create off the JS thread: the same answers; a bad name is a rejection', async (t) => {
+  const name = newName();
+  t.true(await createNetnsAsync(name));
+  t.false(await createNetnsAsync(name));
+  t.true(listNetns().includes(name));
+  t.true(removeNetns(name));
+  await t.throwsAsync(createNetnsAsync('a/b'));
 });
 
 test('create makes /run/netns/NAME, a second create is false; remove is true then false', (t) => {

@@ -46,7 +46,7 @@ import {
   TC_H_ROOT,
   applyNetSteps,
   applyNetStepsAsync,
-  createNetns,
+  createNetnsAsync,
   listNetns,
   netnsPath,
   removeNetns,
@@ -306,12 +306,12 @@ export class PortMappingIsolator implements Isolator {
   /** Make one namespace with everything that does not depend on a container's ports. */
   private async makeWarm(): Promise<Warm> {
     const h = this.init();
-    const taken = new Set(listLinks().map((l) => l.name)); // a container of an earlier run may hold a name
+    const taken = this.links(); // a container of an earlier run may hold a name (a dump at most 100 ms old)
     while (taken.has(`${this.prefix}w${this.warmSeq}`)) this.warmSeq++;
     let seq = this.warmSeq++;
     let w: Warm = { name: `${this.prefix}-warm-${this.warmTag}-${seq}`, veth: `${this.prefix}w${seq}` };
     // A name already pinned is somebody's: never configure a namespace this run did not make.
-    while (!createNetns(w.name)) {
+    while (!(await createNetnsAsync(w.name))) {
       while (taken.has(`${this.prefix}w${this.warmSeq}`)) this.warmSeq++;
       seq = this.warmSeq++;
       w = { name: `${this.prefix}-warm-${this.warmTag}-${seq}`, veth: `${this.prefix}w${seq}` };
