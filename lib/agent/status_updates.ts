@@ -25,7 +25,8 @@ class Stream {
   terminated = false;
   timer: TimerHandle | undefined;
   retryMs = RETRY_MIN_MS;
-  log: RecordLog | undefined;
+  /** The stream's checkpoint, opened once: updates written at once share it and keep their order. */
+  log: Promise<RecordLog> | undefined;
   closed = false;
   constructor(
     readonly frameworkId: string,
@@ -75,9 +76,9 @@ export class StatusUpdateManager {
       // write is under way, and a terminal task with nothing pending would be left out.
       s.writing++;
       try {
-        s.log ??= await RecordLog.open(s.checkpointPath);
+        const log = await this.logOf(s, s.checkpointPath);
         if (s.closed) return; // its framework was removed meanwhile
-        await s.log.append({ type: 'UPDATE', status } satisfies UpdateRecord);
+        await log.append({ type: 'UPDATE', status } satisfies UpdateRecord);
       } finally {
         s.writing--;
       }
@@ -99,8 +100,8 @@ export class StatusUpdateManager {
       return false;
     }
     if (s.checkpointPath) {
-      s.log ??= await RecordLog.open(s.checkpointPath);
-      await s.log.append({ type: 'ACK', uuid } satisfies UpdateRecord);
+      const log = await this.logOf(s, s.checkpointPath);
+      await log.append({ type: 'ACK', uuid } satisfies UpdateRecord);
     }
     s.acknowledged.add(uuid);
     s.pending.shift();
@@ -187,13 +188,26 @@ export class StatusUpdateManager {
     return this.streams.size;
   }
 
+  /** The stream's checkpoint log, opened once (a failed open is tried again next time). */
+  private logOf(s: Stream, path: string): Promise<RecordLog> {
+    if (!s.log) {
+      const opening = RecordLog.open(path);
+      s.log = opening;
+      opening.catch(() => {
+        if (s.log === opening) s.log = undefined;
+      });
+    }
+    return s.log;
+  }
+
   private async closeStream(s: Stream): Promise<void> {
     s.closed = true;
     s.timer?.cancel();
     s.timer = undefined;
     this.streams.delete(this.key(s.frameworkId, s.taskId));
-    await s.log?.close();
+    const log = s.log;
     s.log = undefined;
+    await (await log?.catch(() => undefined))?.close();
   }
 
   private sendHead(s: Stream): void {

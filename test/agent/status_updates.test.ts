@@ -98,3 +98,20 @@ test('an update counts as pending from the moment it is received, while its chec
   t.true(m.hasPending('f', 't1'));
   t.false(m.hasPending('f', 'other'));
 });
+
+test('updates of one task received at once keep their order, in the stream and in its checkpoint', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'corral-sum-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { m, sent } = setup();
+  const file = join(dir, 'task.updates');
+  const states = ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED'] as const;
+  const updates = states.map((st) => status('t1', st));
+  // Not awaited one by one: the executor's calls and the agent's own may overlap.
+  await Promise.all(updates.map((u) => m.update('f', u, file)));
+  t.deepEqual(sent.map(([, s]) => s.state), ['TASK_STARTING'], 'the head goes first');
+  t.deepEqual(m.unacknowledged('f', 't1').map((s) => s.state), [...states]);
+  await m.close();
+  const again = setup();
+  await again.m.recover('f', 't1', file);
+  t.deepEqual(again.m.unacknowledged('f', 't1').map((s) => s.state), [...states], 'the checkpoint has them in order');
+});
