@@ -99,4 +99,10 @@ bool OptBool(const Napi::CallbackInfo &info, size_t i, const char *key, bool *ou
   return true;
 }
 
+Napi::Value NativeErrorValue(Napi::Env env, const crl_err &err) {
+  // Built by ThrowNative, which leaves it pending: take it back.
+  ThrowNative(env, err);
+  return env.GetAndClearPendingException().Value();
+}
+
 }  // namespace crl

@@ -20,6 +20,9 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo &info);
 // `return ThrowNative(env, err);`.
 Napi::Value ThrowNative(Napi::Env env, const crl_err &err);
 
+// The same NativeError as a value, not thrown: what a worker's callback is given.
+Napi::Value NativeErrorValue(Napi::Env env, const crl_err &err);
+
 // Throw a TypeError with code ERR_INVALID_ARG_TYPE (a caller bug, not an OS failure).
 Napi::Value ThrowArgType(Napi::Env env, const std::string &what);
 

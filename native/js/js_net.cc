@@ -293,10 +293,7 @@ class CallWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (rc_ < 0) {
-      // Build the NativeError without throwing: ThrowNative leaves it pending; take it back.
-      ThrowNative(env, err_);
-      Napi::Error e = env.GetAndClearPendingException();
-      Callback().Call({e.Value()});
+      Callback().Call({NativeErrorValue(env, err_)});
       return;
     }
     Callback().Call({env.Null()});
@@ -348,9 +345,7 @@ class DumpWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (rc_ < 0) {
-      ThrowNative(env, err_);
-      Napi::Error e = env.GetAndClearPendingException();
-      Callback().Call({e.Value()});
+      Callback().Call({NativeErrorValue(env, err_)});
       return;
     }
     Callback().Call({env.Null(), convert_(env, items_, count_)});

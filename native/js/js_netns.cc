@@ -25,9 +25,7 @@ class ChangeWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (rc_ < 0) {
-      ThrowNative(env, err_);
-      Napi::Error e = env.GetAndClearPendingException();
-      Callback().Call({e.Value()});
+      Callback().Call({NativeErrorValue(env, err_)});
       return;
     }
     Callback().Call({env.Null(), Napi::Boolean::New(env, rc_ == 1)});
