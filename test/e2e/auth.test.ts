@@ -7,23 +7,20 @@
  * principal.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { agentFlags } from '../../lib/agent/flags.ts';
 import { startAgent, startMaster, type RunningAgent, type RunningMaster } from '../../lib/cli/daemons.ts';
 import { parseFlags } from '../../lib/common/flags.ts';
 import { silentLogger } from '../../lib/common/log.ts';
 import { masterFlags } from '../../lib/master/flags.ts';
-import { HttpClient, basicAuthorization, loadTlsConfig } from '../../lib/transport/index.ts';
+import { HttpClient, loadTlsConfig } from '../../lib/transport/index.ts';
+import { SECRETS, basic, commonAuthFiles, writePrivate } from '../helpers/auth_fixture.ts';
+import { runCorral } from '../helpers/corral_run.ts';
 import { USER, commandTask, frameworkInfo, killEverythingUnder, request, startCluster, type Cluster, type Json } from '../helpers/cluster.ts';
 import { hasOpenssl, makePki, tlsEnv } from '../transport/tls_fixture.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SECRETS = { ops: 'ops-s3cret', web: 'web-s3cret', agent: 'agent-s3cret' };
-const basic = (principal: keyof typeof SECRETS, secret: string = SECRETS[principal]) => ({ Authorization: basicAuthorization({ principal, secret }) });
 const OTHER_USER = USER === 'nobody' ? 'daemon' : 'nobody';
 
 let dir: string;
@@ -31,15 +28,9 @@ let files: { credentials: string; acls: string; agentCredential: string };
 
 test.before(() => {
   dir = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-auth-`));
-  const write = (name: string, text: string) => {
-    const p = join(dir, name);
-    writeFileSync(p, text);
-    chmodSync(p, 0o600);
-    return p;
-  };
+  const write = (name: string, text: string) => writePrivate(dir, name, text);
   files = {
-    credentials: write('credentials', Object.entries(SECRETS).map(([p, s]) => `${p} ${s}`).join('\n') + '\n'),
-    agentCredential: write('agent-credential.json', JSON.stringify({ principal: 'agent', secret: SECRETS.agent })),
+    ...commonAuthFiles(dir),
     acls: write(
       'acls.json',
       JSON.stringify({
@@ -189,50 +180,17 @@ test('operator reserve/unreserve: 401 without credentials, the reservation princ
 // ---------------------------------------------------------------------------------------------
 // The command
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `corral <args>` from the sources (never a stale build); `until` ends it once its output matches. */
-function corral(args: string[], o: { until?: RegExp; whileUp?: (out: string) => Promise<void> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS|LIBPROCESS|SSL)_/.test(k)));
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    let started = false;
-    const check = () => {
-      if (!started && o.until?.test(stdout + stderr)) {
-        started = true;
-        void (o.whileUp ?? (async () => {}))(stdout + stderr)
-          .catch((e: unknown) => (stderr += `\n[test] ${String(e)}`))
-          .finally(() => child.kill('SIGTERM'));
-      }
-    };
-    child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), check()));
-    child.stderr.on('data', (d: Buffer) => ((stderr += d.toString()), check()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 test('corral master/agent refuse to start on a bad credentials or ACL file, naming the flag, the file and the place (exit 2)', async (t) => {
   const bad = join(dir, 'bad-credentials');
   writeFileSync(bad, `ops ${SECRETS.ops}\nweb\n`);
   const badAcls = join(dir, 'bad-acls.json');
   writeFileSync(badAcls, '{"run_tasks": [{"principals": {"type": "ANY"}}]}');
   const runs = await Promise.all([
-    corral(['master', '--registry=in_memory', '--port=0', `--credentials=${bad}`]),
-    corral(['master', '--registry=in_memory', '--port=0', `--acls=${badAcls}`]),
-    corral(['master', '--registry=in_memory', '--port=0', '--authenticate_frameworks']),
-    corral(['master', '--registry=in_memory', '--port=0', '--authenticate_http', `--acls=file://${badAcls}`]),
-    corral(['agent', '--master=127.0.0.1:1', `--work_dir=${join(dir, 'agent-never')}`, `--credential=${join(dir, 'missing')}`]),
+    runCorral(['master', '--registry=in_memory', '--port=0', `--credentials=${bad}`]),
+    runCorral(['master', '--registry=in_memory', '--port=0', `--acls=${badAcls}`]),
+    runCorral(['master', '--registry=in_memory', '--port=0', '--authenticate_frameworks']),
+    runCorral(['master', '--registry=in_memory', '--port=0', '--authenticate_http', `--acls=file://${badAcls}`]),
+    runCorral(['agent', '--master=127.0.0.1:1', `--work_dir=${join(dir, 'agent-never')}`, `--credential=${join(dir, 'missing')}`]),
   ]);
   const [creds, acls, noCreds, inline, agent] = runs.map((r) => ({ code: r.code, err: r.stderr.trim() }));
   t.deepEqual(creds, { code: 2, err: `corral master: --credentials: ${bad}: line 2: expected 'principal secret' (2 words), found 1 word(s)` });
@@ -246,7 +204,7 @@ test('corral master/agent refuse to start on a bad credentials or ACL file, nami
 
 test('corral master logs no secret, also at debug level while refusing wrong passwords', async (t) => {
   let port = 0;
-  const r = await corral(['master', '--registry=in_memory', '--port=0', '--logging_level=DEBUG', '--authenticate_http', '--authenticate_frameworks', `--credentials=${files.credentials}`], {
+  const r = await runCorral(['master', '--registry=in_memory', '--port=0', '--logging_level=DEBUG', '--authenticate_http', '--authenticate_frameworks', `--credentials=${files.credentials}`], {
     until: /master started/,
     whileUp: async (out) => {
       port = Number(/"port":(\d+)/.exec(out)?.[1] ?? /port[=: ]+(\d+)/.exec(out)?.[1]);

@@ -5,32 +5,24 @@
  * its executors go on working.
  */
 import test from 'ava';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { basicAuthorization } from '../../lib/transport/index.ts';
+import { SECRETS, basic, commonAuthFiles, writePrivate } from '../helpers/auth_fixture.ts';
 import { commandTask, frameworkInfo, request, startCluster, type Json } from '../helpers/cluster.ts';
 import { runCorral } from '../helpers/corral_run.ts';
 import { EXECUTOR } from '../helpers/executor_script.ts';
 
-const SECRETS = { ops: 'ops-s3cret', web: 'web-s3cret', agent: 'agent-s3cret' };
-const basic = (principal: string, secret: string = SECRETS[principal as keyof typeof SECRETS]) => ({ Authorization: basicAuthorization({ principal, secret }) });
 
 let dir: string;
 let files: { credentials: string; opsOnly: string; agentCredential: string; webCredential: string; webSecret: string };
 
 test.before(() => {
   dir = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-authclients-`));
-  const write = (name: string, text: string) => {
-    const p = join(dir, name);
-    writeFileSync(p, text);
-    chmodSync(p, 0o600);
-    return p;
-  };
+  const write = (name: string, text: string) => writePrivate(dir, name, text);
   files = {
-    credentials: write('credentials', Object.entries(SECRETS).map(([p, s]) => `${p} ${s}`).join('\n') + '\n'),
+    ...commonAuthFiles(dir),
     opsOnly: write('http-credentials.json', JSON.stringify({ credentials: [{ principal: 'ops', secret: SECRETS.ops }] })),
-    agentCredential: write('agent-credential.json', JSON.stringify({ principal: 'agent', secret: SECRETS.agent })),
     webCredential: write('web-credential.json', JSON.stringify({ principal: 'web', secret: SECRETS.web })),
     webSecret: write('web-secret', `${SECRETS.web}\n`),
   };
