@@ -23,13 +23,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type Json, Scheduler, commandTask, frameworkInfo, getJson, killEverythingUnder } from '../test/helpers/cluster.ts';
-import { crunBundle, ms, pct } from './common.ts';
+import { arg, crunBundle, pct, ms } from './common.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (name: string, dflt: number): number => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.slice(name.length + 3)) : dflt;
-};
 const LATENCY_TASKS = arg('latency', 500);
 const THROUGHPUT_TASKS = arg('throughput', 1000);
 const SLEEPERS = arg('sleepers', 1000);

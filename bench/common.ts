@@ -1,4 +1,4 @@
-/** What the benchmarks share: percentiles, a job pool, and the crun bundle used as a peer. */
+/** What the benchmarks share: options, percentiles, a job pool, and the crun bundle used as a peer. */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +10,12 @@ export function pct(xs: readonly number[], p: number): number {
 }
 
 export const ms = (x: number): string => `${x.toFixed(2)} ms`;
+
+/** The number given as `--name=N` on the command line, or `dflt`. */
+export function arg(name: string, dflt: number): number {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.slice(name.length + 3)) : dflt;
+}
 
 /** Run a command to its end: exit code, stdout, wall time in ms (stderr is shown on failure). */
 export function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string; ms: number }> {

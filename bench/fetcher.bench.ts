@@ -26,11 +26,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Fetcher } from '../lib/agent/fetcher/fetcher.ts';
 import type { Uri } from '../lib/proto/messages.ts';
+import { arg } from './common.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.slice(name.length + 3)) : dflt;
-};
 const MB = arg('mb', 100);
 const RUNS = arg('runs', 5);
 const CONCURRENT = 20;

@@ -42,12 +42,8 @@ import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { openCgroups, type CgroupController, type Cgroups } from '../lib/linux/index.ts';
 import type { FrameworkInfo } from '../lib/proto/messages.ts';
 import { HttpServer } from '../lib/transport/index.ts';
-import { crunBundle, ms, pct, pool } from './common.ts';
+import { arg, crunBundle, pct, ms, pool } from './common.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.slice(name.length + 3)) : dflt;
-};
 const COUNT = arg('count', 200);
 const PARALLEL = arg('parallel', 4);
 const CONTAINERS = arg('containers', 1000);

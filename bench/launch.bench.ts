@@ -22,12 +22,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PosixContainerizer } from '../lib/agent/containerizer/posix.ts';
 import { parseResourcesText } from '../lib/common/resources/index.ts';
-import { crunBundle, ms, pct, pool } from './common.ts';
+import { arg, crunBundle, pct, ms, pool } from './common.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.slice(name.length + 3)) : dflt;
-};
 const COUNT = arg('count', 200);
 const PARALLEL = arg('parallel', 4);
 const WARMUP = 8;

@@ -53,13 +53,9 @@ import {
   type TcAction,
   type U32Key,
 } from '../lib/linux/index.ts';
-import { ms, pct } from './common.ts';
+import { arg, pct, ms } from './common.ts';
 import { clearLeftoverTestHosts, createTestHosts, type TestHost, type TestNetwork } from '../test/helpers/test_hosts.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.slice(name.length + 3)) : dflt;
-};
 const QUICK = process.argv.includes('--quick');
 const COUNT = arg('count', QUICK ? 10 : 50);
 const SECONDS = arg('seconds', QUICK ? 2 : 5);

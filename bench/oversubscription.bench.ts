@@ -22,11 +22,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Json, type Scheduler, commandTask, frameworkInfo } from '../test/helpers/cluster.ts';
+import { arg } from './common.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.slice(name.length + 3)) : dflt;
-};
 const INTERVAL = arg('interval', 1000);
 const KILLS = arg('kills', 20);
 const SECONDS = arg('seconds', 5);

@@ -33,12 +33,8 @@ import { PortMappingIsolator } from '../lib/agent/containerizer/isolators/port_m
 import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { listLinks, listNetns, nativeFeatures, openCgroups, removeNetns } from '../lib/linux/index.ts';
 import { createTestHosts } from '../test/helpers/test_hosts.ts';
-import { ms, pct } from './common.ts';
+import { arg, pct, ms } from './common.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.slice(name.length + 3)) : dflt;
-};
 const COUNT = arg('count', 100);
 const SECONDS = arg('seconds', 5);
 const RUNNING = arg('running', 100);
