@@ -28,7 +28,7 @@ import { parseFlags } from '../lib/common/flags.ts';
 import { silentLogger } from '../lib/common/log.ts';
 import { masterFlags } from '../lib/master/flags.ts';
 import { CredentialStore, HttpAuthenticator, HttpClient, HttpServer, basicAuthorization } from '../lib/transport/index.ts';
-import { bestOfTurns, run } from './common.ts';
+import { bestOfTurns, run, timedRequests } from './common.ts';
 
 const quick = process.argv.includes('--quick');
 const self = fileURLToPath(import.meta.url);
@@ -55,19 +55,7 @@ async function clientRole(): Promise<void> {
     const r = await c.request({ url, method: 'POST', headers, body });
     if (r.status !== 202) throw new Error(`status ${r.status}: ${r.text()}`);
   };
-  for (let i = 0; i < 200; i++) await one(); // warm-up
-  let done = 0;
-  const t0 = performance.now();
-  const end = t0 + ms;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        await one();
-        done++;
-      }
-    }),
-  );
-  console.log(JSON.stringify({ requests: done, ms: performance.now() - t0 }));
+  console.log(JSON.stringify(await timedRequests(one, concurrency, ms)));
   c.close();
 }
 

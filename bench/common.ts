@@ -11,6 +11,26 @@ export function pct(xs: readonly number[], p: number): number {
 
 export const ms = (x: number): string => `${x.toFixed(2)} ms`;
 
+/**
+ * Keep-alive API calls as a client would make them: 200 warm-up calls, then `concurrency` loops
+ * of `one` for `ms` milliseconds; how many completed and in how long.
+ */
+export async function timedRequests(one: () => Promise<void>, concurrency: number, ms: number): Promise<{ requests: number; ms: number }> {
+  for (let i = 0; i < 200; i++) await one();
+  let done = 0;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await one();
+        done++;
+      }
+    }),
+  );
+  return { requests: done, ms: performance.now() - t0 };
+}
+
 /** The number given as `--name=N` on the command line, or `dflt`. */
 export function arg(name: string, dflt: number): number {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));

@@ -26,7 +26,7 @@ import { HttpClient } from '../lib/transport/http_client.ts';
 import { HttpServer } from '../lib/transport/http_server.ts';
 import { loadTlsConfig } from '../lib/transport/tls_config.ts';
 import { makePki, tlsEnv } from '../test/transport/tls_fixture.ts';
-import { bestOfTurns, run } from './common.ts';
+import { bestOfTurns, run, timedRequests } from './common.ts';
 import { schedulerServer } from './scheduler_server.ts';
 
 const quick = process.argv.includes('--quick');
@@ -98,20 +98,11 @@ async function clientRole(): Promise<void> {
   } else {
     const concurrency = Number(arg('concurrency'));
     const ms = Number(arg('ms'));
-    for (let i = 0; i < 200; i++) await c.request({ url, method: 'POST', headers: HEADERS, body: BODY }); // warm-up
-    let done = 0;
-    const t0 = performance.now();
-    const end = t0 + ms;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < end) {
-          const r = await c.request({ url, method: 'POST', headers: HEADERS, body: BODY });
-          if (r.status !== 202) throw new Error(`status ${r.status}`);
-          done++;
-        }
-      }),
-    );
-    console.log(JSON.stringify({ requests: done, ms: performance.now() - t0 }));
+    const one = async (): Promise<void> => {
+      const r = await c.request({ url, method: 'POST', headers: HEADERS, body: BODY });
+      if (r.status !== 202) throw new Error(`status ${r.status}`);
+    };
+    console.log(JSON.stringify(await timedRequests(one, concurrency, ms)));
   }
   c.close();
 }

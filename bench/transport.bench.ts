@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { HttpClient } from '../lib/transport/http_client.ts';
-import { run } from './common.ts';
+import { run, timedRequests } from './common.ts';
 import { schedulerServer } from './scheduler_server.ts';
 
 const quick = process.argv.includes('--quick');
@@ -47,21 +47,11 @@ async function clientRole(): Promise<void> {
     const ms = Number(arg('ms'));
     const body = '{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}';
     const headers = { 'Content-Type': 'application/json', 'Mesos-Stream-Id': 'abc' };
-    // warm-up
-    for (let i = 0; i < 200; i++) await c.request({ url, method: 'POST', headers, body });
-    let done = 0;
-    const t0 = performance.now();
-    const end = t0 + ms;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < end) {
-          const r = await c.request({ url, method: 'POST', headers, body });
-          if (r.status !== 202) throw new Error(`status ${r.status}`);
-          done++;
-        }
-      }),
-    );
-    console.log(JSON.stringify({ requests: done, ms: performance.now() - t0 }));
+    const one = async (): Promise<void> => {
+      const r = await c.request({ url, method: 'POST', headers, body });
+      if (r.status !== 202) throw new Error(`status ${r.status}`);
+    };
+    console.log(JSON.stringify(await timedRequests(one, concurrency, ms)));
   }
   c.close();
 }
