@@ -157,9 +157,7 @@ function schedulerSkeletons(s: Scheduler, agentId: string): Json[] {
     agent_id: { value: agentId },
     labels: { labels: [{ key: 'k', value: 'v' }] },
     discovery: { visibility: 'FRAMEWORK', name: 'd', ports: { ports: [{ number: 80, protocol: 'tcp' }] } },
-    container: { type: 'MESOS', volumes: [{ container_path: 'v', mode: 'RW' }] },
-    health_check: { type: 'COMMAND', command: { value: 'true' } },
-    kill_policy: { grace_period: { nanoseconds: 1000 } },
+    container: { type: 'MESOS' },
   };
   const resource = { name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, reservations: [{ type: 'DYNAMIC', role: 'r1', principal: 'p' }] };
   return [
@@ -169,16 +167,23 @@ function schedulerSkeletons(s: Scheduler, agentId: string): Json[] {
       framework_id: fid,
       type: 'ACCEPT',
       accept: {
-        offer_ids: [{ value: 'no-such-offer' }],
+        offer_ids: [{ value: 'OFFER' }],
+        operations: [{ type: 'LAUNCH', launch: { task_infos: [task, { ...task, task_id: { value: 'fz2' }, labels: undefined }] } }],
+        filters: { refuse_seconds: 0 },
+      },
+    },
+    {
+      framework_id: fid,
+      type: 'ACCEPT',
+      accept: {
+        offer_ids: [{ value: 'OFFER' }],
         operations: [
-          { type: 'LAUNCH', launch: { task_infos: [task] } },
           { type: 'RESERVE', reserve: { resources: [resource] } },
           { type: 'CREATE', create: { volumes: [{ ...resource, name: 'disk', disk: { persistence: { id: 'v1' }, volume: { container_path: 'd', mode: 'RW' } } }] } },
         ],
-        filters: { refuse_seconds: 1 },
       },
     },
-    { framework_id: fid, type: 'DECLINE', decline: { offer_ids: [{ value: 'no-such-offer' }], filters: { refuse_seconds: 0 } } },
+    { framework_id: fid, type: 'DECLINE', decline: { offer_ids: [{ value: 'OFFER' }], filters: { refuse_seconds: 0 } } },
     { framework_id: fid, type: 'ACCEPT_INVERSE_OFFERS', accept_inverse_offers: { inverse_offer_ids: [{ value: 'x' }] } },
     { framework_id: fid, type: 'DECLINE_INVERSE_OFFERS', decline_inverse_offers: { inverse_offer_ids: [{ value: 'x' }] } },
     { framework_id: fid, type: 'REVIVE', revive: { roles: ['*'] } },
@@ -203,11 +208,23 @@ test('fuzz: random bodies for every scheduler, executor, operator and agent call
   const agentId: string = (await c.getJson('/master/slaves')).slaves[0].id;
   const json = { 'Content-Type': 'application/json' };
 
-  // The scheduler API. A SUBSCRIBE that goes through is torn down at once, so that nothing it
-  // made is left to change the state under a later call.
+  // The scheduler API. ACCEPT and DECLINE name the framework's latest offer ("OFFER"), so that
+  // a task goes as far as being launched; after a call that went through the test waits until
+  // every task has ended and been acknowledged. A SUBSCRIBE that goes through is torn down at
+  // once. So nothing a call made is left to change the state under a later call.
+  const latestOffer = async (): Promise<string> => {
+    const e = await s.waitFor((x) => x.type === 'OFFERS', 3000, 'an offer').catch(() => undefined);
+    return e === undefined ? 'no-offer' : (e.offers.offers[0].id.value as string);
+  };
+  const quiet = async (): Promise<boolean> => {
+    const state = await c.getJson('/master/state');
+    return state.frameworks.every((f: Json) => f.tasks.length === 0) && Array.from(c.agents[0]!.agent.liveExecutors()).length === 0;
+  };
   await fuzz(t, c, 'scheduler', 300, bodies(schedulerSkeletons(s, agentId)), async (body) => {
     const subscribe = body.includes('"SUBSCRIBE"');
+    if (body.includes('"OFFER"')) body = body.replace('"OFFER"', JSON.stringify(await latestOffer()));
     const r = await post(c.url('/api/v1/scheduler'), body, subscribe ? { ...json, Accept: 'application/json' } : { ...json, 'Mesos-Stream-Id': s.streamId });
+    if (r.status < 300) await c.until(quiet, 20_000, 'the tasks a fuzzed call launched to end');
     if (r.first?.type === 'SUBSCRIBED') {
       const form = `frameworkId=${encodeURIComponent(r.first.subscribed.framework_id.value)}`;
       const down = await post(c.url('/master/teardown'), form, { 'Content-Type': 'application/x-www-form-urlencoded' });
