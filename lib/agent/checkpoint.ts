@@ -6,7 +6,8 @@
 import { readFileSync, truncateSync } from 'node:fs';
 import { mkdir, open, readFile, rename, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CorralError } from '../common/errors.ts';
+import { CorralError, describeError } from '../common/errors.ts';
+import { MAX_INTERNAL_JSON_DEPTH, checkJsonDepth } from '../proto/json.ts';
 
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
@@ -62,10 +63,28 @@ export function readJsonSync<T>(path: string): T | undefined {
 }
 
 function parseCheckpoint<T>(path: string, text: string): T {
+  let value: unknown;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text);
   } catch (e) {
     throw new CorralError('CHECKPOINT_CORRUPT', `checkpoint ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+  const deep = tooDeep(value);
+  if (deep) throw new CorralError('CHECKPOINT_CORRUPT', `checkpoint ${path} cannot be used: ${deep}`);
+  return value as T;
+}
+
+/**
+ * Why a parsed checkpoint nests too deep to be used (it could not be sent to the master or
+ * written again), or undefined. Only an older agent, which did not limit what executors and
+ * frameworks sent, could have written one.
+ */
+function tooDeep(value: unknown): string | undefined {
+  try {
+    checkJsonDepth(value, '', MAX_INTERNAL_JSON_DEPTH);
+    return undefined;
+  } catch (e) {
+    return describeError(e);
   }
 }
 
@@ -150,8 +169,9 @@ export class RecordLog {
         break;
       }
       const body = buf.toString('utf8', nl + 1, nl + 1 + len);
+      let record: unknown;
       try {
-        out.push(JSON.parse(body) as T);
+        record = JSON.parse(body);
       } catch {
         if (nl + 1 + len === buf.length) {
           truncateSync(path, pos);
@@ -159,6 +179,9 @@ export class RecordLog {
         }
         throw new CorralError('CHECKPOINT_CORRUPT', `record log ${path} has a bad record at byte ${pos}`);
       }
+      const deep = tooDeep(record);
+      if (deep) throw new CorralError('CHECKPOINT_CORRUPT', `record log ${path} has a record at byte ${pos} that cannot be used: ${deep}`);
+      out.push(record as T);
       pos = nl + 1 + len;
     }
     return out;

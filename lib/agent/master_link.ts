@@ -5,10 +5,12 @@
  * randomised, doubling back-off (first wait up to `--registration_backoff_factor`, at most 1 min).
  */
 import type { Clock, TimerHandle } from '../common/clock.ts';
-import { describeError } from '../common/errors.ts';
+import { CorralError, describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { AGENT_STREAM_HEADER, type AgentToMaster } from '../proto/internal.ts';
 import { decodeMasterToAgent, encodeAgentToMaster } from '../proto/internal_codec.ts';
+import { MAX_INTERNAL_JSON_DEPTH, checkJsonDepth } from '../proto/json.ts';
+import { stringifyWire } from '../proto/json_text.ts';
 import { type Credential, type HttpClient, basicAuthorization } from '../transport/index.ts';
 import type { Agent } from './agent.ts';
 
@@ -79,7 +81,8 @@ export class MasterLink {
     const hello = this.agent.registrationMessage();
     let stream;
     try {
-      stream = await this.client.openStream({ url: this.url(SUBSCRIBE_PATH), headers: { 'Content-Type': 'application/json', ...this.auth }, body: encodeAgentToMaster(hello) as object, timeoutMs: 30_000 });
+      const body = registrationBody(hello, this.log);
+      stream = await this.client.openStream({ url: this.url(SUBSCRIBE_PATH), headers: { 'Content-Type': 'application/json', ...this.auth }, body, timeoutMs: 30_000 });
     } catch (e) {
       this.retry(describeError(e));
       return;
@@ -95,7 +98,9 @@ export class MasterLink {
     let linked = false;
     try {
       for await (const record of stream.records) {
-        const msg = decodeMasterToAgent(JSON.parse(record.toString('utf8')));
+        const json: unknown = JSON.parse(record.toString('utf8'));
+        checkJsonDepth(json, '', MAX_INTERNAL_JSON_DEPTH);
+        const msg = decodeMasterToAgent(json);
         if (!linked && (msg.type === 'REGISTERED' || msg.type === 'REREGISTERED')) {
           linked = true;
           this.backoffMs = this.opts.backoffFactorMs;
@@ -133,4 +138,63 @@ export class MasterLink {
       }
     });
   }
+}
+
+/** The wire text of `m`, or why it cannot be sent (it cannot be written, or the master would refuse its depth). */
+function wireText(m: AgentToMaster): { text: string } | { why: string } {
+  try {
+    const json = encodeAgentToMaster(m);
+    checkJsonDepth(json, '', MAX_INTERNAL_JSON_DEPTH);
+    return { text: stringifyWire(json) };
+  } catch (e) {
+    return { why: describeError(e) };
+  }
+}
+
+/**
+ * The wire text of a REGISTER or REREGISTER. A task, status, executor or framework that cannot
+ * be sent (only an older agent's checkpoints could hold one) is left out with a WARN naming it:
+ * one bad record must not keep the agent, and every other task it runs, from re-registering.
+ * A task whose latest status is the bad part is reported without that status.
+ */
+export function registrationBody(hello: AgentToMaster, log: Logger): string {
+  const whole = wireText(hello);
+  if ('text' in whole) return whole.text;
+  if (hello.type !== 'REREGISTER') throw new CorralError('UNSENDABLE', `the ${hello.type} message cannot be sent: ${whole.why}`);
+  const alone = { ...hello, tasks: [], executors: [], frameworks: [] };
+  const fits = (m: AgentToMaster): string | undefined => {
+    const r = wireText(m);
+    return 'why' in r ? r.why : undefined;
+  };
+  const tasks = [];
+  for (const t of hello.tasks) {
+    const ids = { frameworkId: t.frameworkId, taskId: t.task.taskId };
+    const why = fits({ ...alone, tasks: [t] });
+    if (why === undefined) {
+      tasks.push(t);
+      continue;
+    }
+    if (t.latestStatus !== undefined) {
+      const { latestStatus: _, ...bare } = t;
+      if (fits({ ...alone, tasks: [bare] }) === undefined) {
+        log.warn({ ...ids, err: why }, 'the latest status of a task cannot be sent to the master; re-registering the task without it');
+        tasks.push(bare);
+        continue;
+      }
+    }
+    log.warn({ ...ids, err: why }, 'a task cannot be sent to the master; it is left out of the re-registration');
+  }
+  const executors = hello.executors.filter((e) => {
+    const why = fits({ ...alone, executors: [e] });
+    if (why !== undefined) log.warn({ frameworkId: e.frameworkId, executorId: e.executorInfo.executorId, err: why }, 'an executor cannot be sent to the master; it is left out of the re-registration');
+    return why === undefined;
+  });
+  const frameworks = hello.frameworks.filter((f) => {
+    const why = fits({ ...alone, frameworks: [f] });
+    if (why !== undefined) log.warn({ frameworkId: f.id, err: why }, 'a framework cannot be sent to the master; it is left out of the re-registration');
+    return why === undefined;
+  });
+  const rest = wireText({ ...hello, tasks, executors, frameworks });
+  if ('text' in rest) return rest.text;
+  throw new CorralError('UNSENDABLE', `the REREGISTER message cannot be sent: ${rest.why}`);
 }

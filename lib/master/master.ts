@@ -612,26 +612,34 @@ export class Master {
           this.taskError(fw, task, `Not authorized to run tasks as user '${user}'`, 'REASON_TASK_UNAUTHORIZED');
           continue;
         }
-        const valid = validateTask(task, {
-          frameworkId: fw.id,
-          agentId: agent.id,
-          taskIdInUse: (id) => fw.tasks.has(id) || launchedHere.has(id),
-          knownExecutor: (id) => fw.executors.get(agent.id)?.get(id)?.info,
-          frameworkCheckpoints: fw.info.checkpoint,
-          agentCheckpoints: agent.info.checkpoint ?? true,
-        });
-        if (typeof valid === 'string') {
-          this.taskError(fw, task, valid);
-          continue;
+        // Each task is launched whole or answered with TASK_ERROR: a failure here (a task that
+        // cannot be checked or sent to the agent) leaves no state behind and its resources in
+        // the pool, and the call's other tasks go on.
+        try {
+          const valid = validateTask(task, {
+            frameworkId: fw.id,
+            agentId: agent.id,
+            taskIdInUse: (id) => fw.tasks.has(id) || launchedHere.has(id),
+            knownExecutor: (id) => fw.executors.get(agent.id)?.get(id)?.info,
+            frameworkCheckpoints: fw.info.checkpoint,
+            agentCheckpoints: agent.info.checkpoint ?? true,
+          });
+          if (typeof valid === 'string') {
+            this.taskError(fw, task, valid);
+            continue;
+          }
+          const need = valid.resources.plus(valid.executorResources);
+          if (!pool.contains(need)) {
+            this.taskError(fw, task, `Task uses more resources ${need.toString()} than available ${pool.toString()}`);
+            continue;
+          }
+          this.launch(fw, agent, task, valid.resources, valid.executorResources);
+          pool = pool.minus(need);
+          launchedHere.add(task.taskId);
+        } catch (e) {
+          this.log.warn({ frameworkId: fw.id, agentId: agent.id, taskId: task.taskId, err: describeError(e) }, 'task cannot be launched; answered with TASK_ERROR');
+          this.taskError(fw, task, `Task cannot be launched: ${describeError(e)}`);
         }
-        const need = valid.resources.plus(valid.executorResources);
-        if (!pool.contains(need)) {
-          this.taskError(fw, task, `Task uses more resources ${need.toString()} than available ${pool.toString()}`);
-          continue;
-        }
-        pool = pool.minus(need);
-        launchedHere.add(task.taskId);
-        this.launch(fw, agent, task, valid.resources, valid.executorResources);
       }
     }
     // What was not used is declined with the call's filters; what an operation converted goes
@@ -776,18 +784,19 @@ export class Master {
     this.send(fw, { type: 'UPDATE', update: { status: this.masterStatus(task.taskId, task.agentId, 'TASK_ERROR', reason, message) } });
   }
 
+  /** Launch one task; when sending RUN_TASK throws, nothing of the task is kept. */
   private launch(fw: Framework, agent: Agent, info: TaskInfo, resources: Resources, executorResources: Resources): void {
     const executorId = info.executor?.executorId;
+    const user = info.command?.user ?? info.executor?.command?.user ?? fw.info.user;
+    const task = new Task(info, fw.id, agent.id, executorId, resources, user);
+    task.statuses.push({ state: 'TASK_STAGING', timestamp: this.now() / 1000 });
+    const outgoing: TaskInfo = { ...info, resources: resources.toArray() };
+    this.sendAgent(agent, { type: 'RUN_TASK', frameworkId: fw.id, frameworkInfo: fw.info, task: outgoing });
     if (info.executor && !fw.executors.get(agent.id)?.has(info.executor.executorId)) {
       const ex: ExecutorRecord = { info: { ...info.executor, frameworkId: fw.id }, resources: executorResources };
       this.addExecutor(fw, agent, ex);
     }
-    const user = info.command?.user ?? info.executor?.command?.user ?? fw.info.user;
-    const task = new Task(info, fw.id, agent.id, executorId, resources, user);
-    task.statuses.push({ state: 'TASK_STAGING', timestamp: this.now() / 1000 });
     this.addTask(fw, agent, task);
-    const outgoing: TaskInfo = { ...info, resources: resources.toArray() };
-    this.sendAgent(agent, { type: 'RUN_TASK', frameworkId: fw.id, frameworkInfo: fw.info, task: outgoing });
   }
 
   private addExecutor(fw: Framework, agent: Agent, ex: ExecutorRecord): void {

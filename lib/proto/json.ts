@@ -365,6 +365,77 @@ export function decodeMessage<T>(json: unknown, path: string, read: (r: JsonRead
 }
 
 // ---------------------------------------------------------------------------------------------
+// Nesting depth
+
+/**
+ * The deepest nesting of JSON objects and arrays accepted from a client (a framework, an
+ * executor, an operator). Protobuf's own parser stops at 100 nested messages too. Deeper values
+ * are refused where they are parsed: JSON.parse reads any depth, but JSON.stringify, structured
+ * clones and every recursive walk overflow the stack a few thousand levels down.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/**
+ * The limit for Corral's own messages between agent and master and for the agent's
+ * checkpoints, which wrap what a client sent in a few more levels (a status sent by an executor
+ * at depth 100 is one level deeper in the agent's re-registration): they must never be refused
+ * for what a client was allowed to send.
+ */
+export const MAX_INTERNAL_JSON_DEPTH = MAX_JSON_DEPTH + 16;
+
+/** A path longer than this is shortened in the error (a deep one repeats itself). */
+const MAX_PATH_CHARS = 200;
+
+interface DepthFrame {
+  readonly value: object;
+  readonly depth: number;
+  readonly parent: DepthFrame | undefined;
+  readonly key: string | number;
+}
+
+function framePath(root: string, f: DepthFrame): string {
+  const keys: (string | number)[] = [];
+  for (let x: DepthFrame | undefined = f; x !== undefined && x.parent !== undefined; x = x.parent) keys.push(x.key);
+  let path = root;
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const k = keys[i]!;
+    const next = typeof k === 'number' ? indexPath(path, k) : fieldPath(path, k);
+    if (next.length > MAX_PATH_CHARS && path !== '') return `${path}…`;
+    path = next;
+  }
+  return path;
+}
+
+/**
+ * Check that objects and arrays in parsed JSON nest at most `limit` levels (the top-level value
+ * is level 1). Throws a ValidationError whose field is the path of the first value too deep
+ * (`accept.operations[0].launch.task_infos[0].discovery.a.a…`), under `root` ('' for a request
+ * body). It walks the value with its own stack, so any depth is safe to check.
+ */
+export function checkJsonDepth(value: unknown, root = '', limit = MAX_JSON_DEPTH): void {
+  if (typeof value !== 'object' || value === null) return;
+  const stack: DepthFrame[] = [{ value, depth: 1, parent: undefined, key: '' }];
+  for (let f = stack.pop(); f !== undefined; f = stack.pop()) {
+    if (f.depth > limit) {
+      throw new ValidationError(framePath(root, f) || 'body', `is nested more than ${limit} levels deep (objects and arrays)`);
+    }
+    if (Array.isArray(f.value)) {
+      const a = f.value as unknown[];
+      for (let i = a.length - 1; i >= 0; i--) {
+        const v = a[i];
+        if (typeof v === 'object' && v !== null) stack.push({ value: v, depth: f.depth + 1, parent: f, key: i });
+      }
+    } else {
+      const keys = Object.keys(f.value);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const v = (f.value as Record<string, unknown>)[keys[i]!];
+        if (typeof v === 'object' && v !== null) stack.push({ value: v, depth: f.depth + 1, parent: f, key: keys[i]! });
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Writing (§1.2)
 
 /**

@@ -32,6 +32,7 @@ import { CorralError, ValidationError, describeError } from '../common/errors.ts
 import { silentLogger } from '../common/log.ts';
 import type { Logger } from '../common/log.ts';
 import { encodeRecord } from '../proto/recordio.ts';
+import { MAX_JSON_DEPTH, checkJsonDepth } from '../proto/json.ts';
 import { stringifyWire } from '../proto/json_text.ts';
 import type { HttpAuthenticator } from './auth.ts';
 import { HttpError, TransportError } from './errors.ts';
@@ -124,8 +125,12 @@ export interface Request {
    * the server's maxBodyBytes) it throws an HttpError 413. The body can be read once.
    */
   readBody(limitBytes?: number): Promise<Buffer>;
-  /** readBody, then UTF-8 and JSON.parse; bad input throws a ValidationError (→ 400). */
-  readJson(limitBytes?: number): Promise<unknown>;
+  /**
+   * readBody, then UTF-8 and JSON.parse; bad input throws a ValidationError (→ 400). So does
+   * JSON whose objects and arrays nest deeper than `maxDepth` (default MAX_JSON_DEPTH, 100),
+   * naming the path of the first value too deep.
+   */
+  readJson(limitBytes?: number, maxDepth?: number): Promise<unknown>;
   /**
    * Send the status and headers now and return the stream to write chunks to
    * (Transfer-Encoding: chunked, no Content-Length). A handler that streams may return the
@@ -635,7 +640,7 @@ class ServerRequest implements Request {
     });
   }
 
-  async readJson(limitBytes?: number): Promise<unknown> {
+  async readJson(limitBytes?: number, maxDepth: number = MAX_JSON_DEPTH): Promise<unknown> {
     const body = await this.readBody(limitBytes);
     if (body.length === 0) throw new ValidationError('body', 'is empty; expected JSON');
     let text: string;
@@ -644,11 +649,14 @@ class ServerRequest implements Request {
     } catch {
       throw new ValidationError('body', 'is not valid UTF-8');
     }
+    let value: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      value = JSON.parse(text) as unknown;
     } catch (e) {
       throw new ValidationError('body', `is not valid JSON: ${describeError(e)}`);
     }
+    checkJsonDepth(value, '', maxDepth);
+    return value;
   }
 
   startStream(status: number, headers: ResponseHeaders = {}): ResponseStream {

@@ -7,6 +7,7 @@ import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { AGENT_STREAM_HEADER, type AgentToMaster, type MasterToAgent } from '../../proto/internal.ts';
 import { decodeAgentToMaster, encodeMasterToAgent } from '../../proto/internal_codec.ts';
+import { MAX_INTERNAL_JSON_DEPTH } from '../../proto/json.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { textResponse } from '../../transport/responses.ts';
@@ -27,7 +28,7 @@ export function peerIp(req: Request): string {
 
 async function decode(req: Request): Promise<{ msg: AgentToMaster } | { error: HttpResponse }> {
   try {
-    return { msg: decodeAgentToMaster(await req.readJson()) };
+    return { msg: decodeAgentToMaster(await req.readJson(undefined, MAX_INTERNAL_JSON_DEPTH)) };
   } catch (e) {
     if (e instanceof ValidationError) return { error: textResponse(400, e.message) };
     throw e;

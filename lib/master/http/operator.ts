@@ -7,6 +7,7 @@ import { Resources } from '../../common/resources/index.ts';
 import { describeError } from '../../common/errors.ts';
 import { attributesSummary, decodeResourceInputs, encodeLabels, encodeResources } from '../../proto/resources.ts';
 import { type TaskState, isTerminal } from '../../proto/messages.ts';
+import { checkJsonDepth } from '../../proto/json.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
 import type { Agent, ExecutorRecord, Framework, Master, OfferRecord, Task } from '../master.ts';
@@ -387,7 +388,9 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
           if (text === null) return textResponse(400, `Missing '${field}' query parameter in the request body`);
           let list;
           try {
-            list = decodeResourceInputs(JSON.parse(text), field);
+            const parsed: unknown = JSON.parse(text);
+            checkJsonDepth(parsed, field);
+            list = decodeResourceInputs(parsed, field);
           } catch (e) {
             return textResponse(400, `Error in parsing '${field}' query parameter in the request body: ${describeError(e)}`);
           }
