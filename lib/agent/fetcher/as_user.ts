@@ -13,10 +13,11 @@
 import { spawn } from 'node:child_process';
 import { posix } from 'node:path';
 import { SinkError, SourceError, errnoText } from './errors.ts';
-import type { Ids } from './extract.ts';
 
-export interface TaskUser extends Ids {
+export interface TaskUser {
   readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 export interface Ran {

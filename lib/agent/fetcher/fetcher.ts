@@ -24,11 +24,12 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { describeError } from '../../common/errors.ts';
 import { type Logger, silentLogger } from '../../common/log.ts';
+import { linkBeneath } from '../../linux/index.ts';
 import type { Uri } from '../../proto/messages.ts';
 import { AsUser } from './as_user.ts';
 import { type CacheEntry, FetcherCache } from './cache.ts';
@@ -89,6 +90,9 @@ interface Ctx {
 }
 
 const isRoot = (): boolean => process.getuid?.() === 0;
+
+/** Errors of a hard link from the cache after which the file is copied instead. */
+const LINK_FALLBACK = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ELOOP', 'ENOSYS', 'EEXIST', 'ENOENT', 'ENOTDIR', 'NATIVE_NOT_BUILT']);
 
 /**
  * Lines for the sandbox's stderr, never failing the fetch. The file is opened once, first
@@ -410,21 +414,26 @@ export class Fetcher {
       return false;
     }
     if (ctx.asUser) {
+      if (this.hardLinks && entry.mode === (plan.executable ? 0o555 : 0o444)) {
+        // The user makes the directories and clears the name; root links below the sandbox
+        // following no symlink (the user cannot link a file of root's itself).
+        await ctx.asUser.prepare(plan.name);
+        try {
+          linkBeneath(entry.path, ctx.req.sandbox, posix.dirname(plan.name), posix.basename(plan.name));
+          ctx.log.line(`Linked '${plan.uri.value}' from the cache to '${plan.name}' (read-only)`);
+          return true;
+        } catch (e) {
+          // Another filesystem, a symlink or a mount on the way, a name taken meanwhile, an old
+          // kernel, no addon: the user gets a copy instead.
+          const code = (e as { code?: unknown }).code;
+          if (!(typeof code === 'string' && LINK_FALLBACK.has(code))) throw new SinkError(`cannot link ${entry.path} to ${dest}: ${errnoText(e)}`, e);
+        }
+      }
       await deliverAsUser(ctx.asUser, entry.path, plan.name, plan.executable ? 0o755 : 0o644);
       ctx.log.line(`Copied '${plan.uri.value}' from the cache to '${plan.name}'`);
       return false;
     }
     await this.prepareDest(ctx, plan.name);
-    if (this.hardLinks && ctx.ids !== undefined && ctx.ids.uid !== 0 && isRoot() && entry.mode === (plan.executable ? 0o555 : 0o444)) {
-      try {
-        await link(entry.path, dest);
-        ctx.log.line(`Linked '${plan.uri.value}' from the cache to '${plan.name}' (read-only)`);
-        return true;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw new SinkError(`cannot link ${entry.path} to ${dest}: ${errnoText(e)}`, e);
-      }
-    }
     await copyLocal(entry.path, dest, true);
     await this.finishFile(plan, ctx, dest);
     ctx.log.line(`Copied '${plan.uri.value}' from the cache to '${plan.name}'`);
