@@ -6,6 +6,11 @@
  * with a FetchError naming the URI and the reason. What the fetcher does is logged to the
  * sandbox's `stderr` (where the task's own stderr follows), with progress lines for slow downloads.
  *
+ * When the agent is root and the task runs as another user, everything done on the task's behalf
+ * in the filesystem (reading a local source, also into the cache; writing the sandbox;
+ * extracting) is done with that user's rights by short child processes (as_user.ts): the task
+ * gets only what its user may read, and root follows no path the user controls.
+ *
  * With `cache: true` the file comes through the cache (cache.ts), once per (user, URI):
  *   - miss: this request downloads into the cache (size from Content-Length or stat; room made
  *     by LRU eviction), then gives the file to its sandbox; concurrent requests for the same key
@@ -415,9 +420,11 @@ export class Fetcher {
     }
     if (ctx.asUser) {
       if (this.hardLinks && entry.mode === (plan.executable ? 0o555 : 0o444)) {
-        // The user makes the directories and clears the name; root links below the sandbox
-        // following no symlink (the user cannot link a file of root's itself).
-        await ctx.asUser.prepare(plan.name);
+        // The user makes the directories and clears the name (root does that for a name at the
+        // top: unlink and lstat follow no symlink); root links below the sandbox following no
+        // symlink (the user cannot link a file of root's itself).
+        if (plan.name.includes('/')) await ctx.asUser.prepare(plan.name);
+        else await clearName(dest, plan.name);
         try {
           linkBeneath(entry.path, ctx.req.sandbox, posix.dirname(plan.name), posix.basename(plan.name));
           ctx.log.line(`Linked '${plan.uri.value}' from the cache to '${plan.name}' (read-only)`);
@@ -639,6 +646,13 @@ async function deliverAsUser(asUser: AsUser, path: string, name: string, mode: n
   } finally {
     await fh.close();
   }
+}
+
+/** Remove what is at `path` (a name directly in the sandbox), unless it is a directory. */
+async function clearName(path: string, name: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st?.isDirectory()) throw new SourceError(`'${name}' is a directory in the sandbox`);
+  if (st) await unlink(path).catch(() => {}); // a failure shows as EEXIST: a copy then
 }
 
 async function gone(path: string): Promise<boolean> {

@@ -7,7 +7,7 @@
  */
 import anyTest from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Fetcher } from '../../../lib/agent/fetcher/fetcher.ts';
 import type { Uri } from '../../../lib/proto/messages.ts';
@@ -138,6 +138,19 @@ test('a symlink the user puts in the sandbox path (before or during the fetch) n
   asNobody(`ln -s '${outside}' '${s1}/d'`);
   await t.throwsAsync(fetcher.fetch({ uris: [u(`file://${local}`, { outputFile: 'd/data.txt' })], sandbox: s1, user: 'nobody' }));
   t.deepEqual(readdirSync(outside), []);
+  // A symlink at the file's own name (to a file of root's), before a copy, a cache miss and a
+  // cache hit (a link made by root): replaced, never written through.
+  const rootFile = join(dir, 'root-file');
+  writeFileSync(rootFile, 'root data', { mode: 0o644 });
+  for (const cache of [false, true, true]) {
+    const s = sandbox();
+    chownSync(s, idOf('-u', 'nobody'), idOf('-g', 'nobody'));
+    asNobody(`ln -s '${rootFile}' '${s}/data.txt'`);
+    await fetcher.fetch({ uris: [u(`file://${local}`, { cache })], sandbox: s, user: 'nobody' });
+    t.is(readFileSync(rootFile, 'utf8'), 'root data');
+    t.false(lstatSync(join(s, 'data.txt')).isSymbolicLink());
+    t.is(readFileSync(join(s, 'data.txt'), 'utf8'), 'data');
+  }
   // During: the download is held while the user replaces the output directory with a symlink.
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
