@@ -56,6 +56,8 @@ export interface NativeBinding {
   bindMount(source: string, target: string, options?: { readOnly?: boolean; recursive?: boolean }): void;
   unmount(target: string, options?: { detach?: boolean }): boolean;
   getMount(path: string): MountInfo | undefined;
+  /** Hard-link `source` as `root`/`dir`/`name`, following no symlink below `root` (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS). */
+  linkBeneath(source: string, root: string, dir: string, name: string): void;
   /**
    * Listen for a cgroup v1 notification on `file` of cgroup directory `dir` (eventfd through
    * cgroup.event_control); `callback(count)` runs on the JS thread at each signal. Returns an id.

@@ -17,7 +17,7 @@
  * path and reason); entries keep their LRU order and, over --fetcher_cache_size, the least
  * recently used are evicted.
  */
-import { lstat, mkdir, readFile, readdir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readdir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
 import { fileSha256 } from './download.ts';
@@ -38,7 +38,10 @@ export class CacheEntry {
   /** Logical time of the last use, for LRU. */
   lastUse = 0;
   state: 'pending' | 'ready' | 'gone' = 'pending';
-  /** The file's mode once ready: 0444, or 0555 when the first request wanted an executable. */
+  /**
+   * The file's mode once ready: 0444, or 0555 when the first request wanted an executable (in a
+   * user's 0700 directory); 0400 or 0500 for an entry of no user.
+   */
   mode = 0o444;
   /** The file's sha256 (hex) when known: always for an http download, else when a URI asked. */
   sha256: string | undefined;
@@ -213,9 +216,35 @@ export class FetcherCache {
     );
   }
 
-  /** The directory for a user's files. */
+  /**
+   * The directory for a user's files: the agent's alone (0700, also when an older agent made it
+   * 0755). Users get cached files only through the fetcher, as a file their task's user was
+   * entitled to fetch; entries of no user lie at the top, which may be a shared directory, and
+   * are themselves readable by root only (0400/0500).
+   */
   async ensureDir(user: string | undefined): Promise<void> {
-    await mkdir(user === undefined ? this.dir : join(this.dir, userDir(user)), { recursive: true, mode: 0o755 });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    if (user === undefined) return;
+    const dir = join(this.dir, userDir(user));
+    await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+    if (!(await lstat(dir)).isDirectory()) throw new Error(`${dir} is not a directory`);
+    await chmod(dir, 0o700);
+  }
+
+  /**
+   * A fresh path in the cache directory for a download that bypasses the cache (named like a
+   * partial file, so that a restart drops it if it is left behind).
+   */
+  async scratchPath(user: string | undefined, basename: string): Promise<string> {
+    await this.ensureDir(user);
+    const file = `c${++this.serial}-${cacheBaseName(basename)}.partial`;
+    return user === undefined ? join(this.dir, file) : join(this.dir, userDir(user), file);
+  }
+
+  private async ownDir(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
   }
 
   /**
@@ -231,7 +260,7 @@ export class FetcherCache {
     }
     this.entries.clear();
     this.tally = 0;
-    await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    await this.ownDir();
     for (const name of await readdir(this.dir)) {
       const path = join(this.dir, name);
       if (CACHE_FILE.test(name)) {
@@ -256,7 +285,7 @@ export class FetcherCache {
     }
     this.entries.clear();
     this.tally = 0;
-    await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    await this.ownDir();
     const found: { entry: CacheEntry; mtime: number }[] = [];
     const dropFile = async (path: string, reason: string): Promise<void> => {
       this.log.warn({ path, reason }, 'dropping a damaged fetcher cache entry');

@@ -11,11 +11,13 @@
  * absolute name or `..` component fails the fetch with the entry named (GNU tar would skip such
  * entries and unzip would strip them silently). Symlinks inside one archive cannot be written
  * through (GNU tar makes placeholders for symlinks that point out or up; unzip creates symlinks
- * last). The tools run as the task's user when there is one, so an archive can never write
- * where the task itself could not.
+ * last). With a task user (as_user.ts) the tools, gunzip included, run with that user's rights
+ * (uid, gid and supplementary groups), so an archive can never write where the task itself could
+ * not, every file belongs to the user, and no set-user-ID bit is kept.
  */
-import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { relative } from 'node:path';
+import { type AsUser, type Ran, runAs } from './as_user.ts';
 import { createFile } from './download.ts';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -28,41 +30,17 @@ export interface Ids {
 }
 
 export interface ExtractOptions {
-  /** Run the tools as this user (the agent must be root). */
-  readonly ids?: Ids;
+  /** Run the tools as the task's user (the agent is root, the task is not). */
+  readonly asUser?: AsUser;
+  /** The archive is this open file of the agent's: the tools read it as /dev/stdin (pass that as `archive`). */
+  readonly archiveFd?: number;
   readonly signal?: AbortSignal;
   /** Lines for the sandbox log (the tools' warnings). */
   readonly log?: (line: string) => void;
 }
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(cmd: string, args: string[], opts: ExtractOptions): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(opts.ids ? { uid: opts.ids.uid, gid: opts.ids.gid } : {}),
-      ...(opts.signal ? { signal: opts.signal, killSignal: 'SIGKILL' as const } : {}),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.once('error', (e) => {
-      if (opts.signal?.aborted) return reject(new SourceError('the fetch was aborted', true));
-      const code = (e as NodeJS.ErrnoException).code;
-      reject(new SinkError(code === 'ENOENT' ? `'${cmd}' is not installed (needed to extract this archive)` : `cannot run ${cmd}: ${errnoText(e)}`, e));
-    });
-    child.once('close', (code) => {
-      if (opts.signal?.aborted) return reject(new SourceError('the fetch was aborted', true));
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8').trim() });
-    });
-  });
+  return runAs(opts.asUser?.user, cmd, args, { ...(opts.archiveFd === undefined ? {} : { stdin: opts.archiveFd }), ...(opts.signal ? { signal: opts.signal } : {}) });
 }
 
 /** The first entry name that would land outside the extraction directory, if any. */
@@ -84,12 +62,16 @@ function lastLines(text: string): string {
 
 /**
  * Extract `archive` (of `type`) into `dir`; for 'gz', write the one file to `gzTarget` (a new
- * file, owned by `ids` when given).
+ * file; the user's when there is one).
  * A bad archive is a SourceError naming the reason.
  */
 export async function extract(type: ArchiveType, archive: string, dir: string, gzTarget: string, opts: ExtractOptions = {}): Promise<void> {
+  if (type === 'gz' && opts.asUser) {
+    await opts.asUser.gunzip(archive, relative(opts.asUser.sandbox, gzTarget), opts.archiveFd);
+    return;
+  }
   if (type === 'gz') {
-    const fh = await createFile(gzTarget, { mode: 0o644, owner: opts.ids, exclusive: true });
+    const fh = await createFile(gzTarget, { mode: 0o644, exclusive: true });
     const out = createWriteStream(gzTarget, { fd: fh });
     // A failed write is a system call's error; a bad gzip stream is zlib's (no syscall).
     let writeError: NodeJS.ErrnoException | undefined;

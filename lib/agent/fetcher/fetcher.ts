@@ -6,6 +6,11 @@
  * with a FetchError naming the URI and the reason. What the fetcher does is logged to the
  * sandbox's `stderr` (where the task's own stderr follows), with progress lines for slow downloads.
  *
+ * When the agent is root and the task runs as another user, everything done on the task's behalf
+ * in the filesystem (reading a local source, also into the cache; writing the sandbox;
+ * extracting) is done with that user's rights by short child processes (as_user.ts): the task
+ * gets only what its user may read, and root follows no path the user controls.
+ *
  * With `cache: true` the file comes through the cache (cache.ts), once per (user, URI):
  *   - miss: this request downloads into the cache (size from Content-Length or stat; room made
  *     by LRU eviction), then gives the file to its sandbox; concurrent requests for the same key
@@ -24,12 +29,14 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { describeError } from '../../common/errors.ts';
 import { type Logger, silentLogger } from '../../common/log.ts';
+import { linkBeneath } from '../../linux/index.ts';
 import type { Uri } from '../../proto/messages.ts';
+import { AsUser } from './as_user.ts';
 import { type CacheEntry, FetcherCache } from './cache.ts';
 import { type HttpBody, type Progress, copyLocal, fileSha256, localSize, openHttp, receive } from './download.ts';
 import { CacheFailure, FetchError, SinkError, SourceError, errnoText } from './errors.ts';
@@ -83,9 +90,14 @@ interface Ctx {
   readonly ids: Ids | undefined;
   readonly log: SandboxLog;
   readonly held: CacheEntry[];
+  /** Set when the task runs as another user than the agent (root): the sandbox work is done as that user. */
+  readonly asUser: AsUser | undefined;
 }
 
 const isRoot = (): boolean => process.getuid?.() === 0;
+
+/** Errors of a hard link from the cache after which the file is copied instead. */
+const LINK_FALLBACK = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ELOOP', 'ENOSYS', 'EEXIST', 'ENOENT', 'ENOTDIR', 'NATIVE_NOT_BUILT']);
 
 /**
  * Lines for the sandbox's stderr, never failing the fetch. The file is opened once, first
@@ -205,6 +217,7 @@ export class Fetcher {
       // Every URI is checked before anything is fetched.
       const plans = req.uris.map((u) => planUri(u, this.opts.frameworksHome));
       let ids: Ids | undefined;
+      let asUser: AsUser | undefined;
       if (req.user !== undefined) {
         ids = await this.users.ids(req.user);
         if (!ids) throw new FetchError(current, `the user '${req.user}' does not exist`);
@@ -214,8 +227,9 @@ export class Fetcher {
         } catch (e) {
           throw new FetchError(current, `cannot give the sandbox to user '${req.user}': ${errnoText(e)}`);
         }
+        if (ids.uid !== 0 && isRoot()) asUser = new AsUser({ name: req.user, ...ids }, req.sandbox, req.signal);
       }
-      const ctx: Ctx = { req, ids, log, held };
+      const ctx: Ctx = { req, ids, log, held, asUser };
       const out: Fetched[] = [];
       for (const plan of plans) {
         current = plan.uri.value;
@@ -338,20 +352,22 @@ export class Fetcher {
     } catch (e) {
       return cacheFailed(`cannot create the cache directory: ${errnoText(e)}`, e);
     }
-    entry.mode = plan.executable ? 0o555 : 0o444;
+    entry.mode = (plan.executable ? 0o555 : 0o444) & (ctx.req.user === undefined ? 0o700 : 0o777);
     const progress: Progress = { bytes: 0 };
     const expected = plan.uri.sha256?.toLowerCase();
     let bytes: number;
     try {
       if (plan.source.kind === 'local') {
-        const size = await localSize(plan.source.path);
+        // Read with the task user's rights: the cache holds only what that user could read.
+        const size = ctx.asUser ? await ctx.asUser.sourceSize(plan.source.path) : await localSize(plan.source.path);
         if (!this.cache.reserve(entry, size)) {
           notCached(this.tooBig(size));
           await this.direct(plan, ctx, dest, undefined);
           return 'delivered';
         }
         ctx.log.line(`Copying '${uri}' (${mib(size)}) into the cache`);
-        await copyLocal(plan.source.path, entry.partialPath);
+        if (ctx.asUser) await readAsUser(ctx.asUser, plan.source.path, entry.partialPath, size);
+        else await copyLocal(plan.source.path, entry.partialPath);
         bytes = size;
         if (expected !== undefined) entry.sha256 = await fileSha256(entry.partialPath);
       } else {
@@ -399,20 +415,32 @@ export class Fetcher {
     this.counts.bytesFromCache += entry.size;
     if (plan.archive) {
       ctx.log.line(`Extracting '${plan.uri.value}' from the cache`);
-      await this.extractInto(plan, ctx, entry.path, dest);
+      await this.extractInto(plan, ctx, entry.path, dest, true);
+      return false;
+    }
+    if (ctx.asUser) {
+      if (this.hardLinks && entry.mode === (plan.executable ? 0o555 : 0o444)) {
+        // The user makes the directories and clears the name (root does that for a name at the
+        // top: unlink and lstat follow no symlink); root links below the sandbox following no
+        // symlink (the user cannot link a file of root's itself).
+        if (plan.name.includes('/')) await ctx.asUser.prepare(plan.name);
+        else await clearName(dest, plan.name);
+        try {
+          linkBeneath(entry.path, ctx.req.sandbox, posix.dirname(plan.name), posix.basename(plan.name));
+          ctx.log.line(`Linked '${plan.uri.value}' from the cache to '${plan.name}' (read-only)`);
+          return true;
+        } catch (e) {
+          // Another filesystem, a symlink or a mount on the way, a name taken meanwhile, an old
+          // kernel, no addon: the user gets a copy instead.
+          const code = (e as { code?: unknown }).code;
+          if (!(typeof code === 'string' && LINK_FALLBACK.has(code))) throw new SinkError(`cannot link ${entry.path} to ${dest}: ${errnoText(e)}`, e);
+        }
+      }
+      await deliverAsUser(ctx.asUser, entry.path, plan.name, plan.executable ? 0o755 : 0o644);
+      ctx.log.line(`Copied '${plan.uri.value}' from the cache to '${plan.name}'`);
       return false;
     }
     await this.prepareDest(ctx, plan.name);
-    if (this.hardLinks && ctx.ids !== undefined && ctx.ids.uid !== 0 && isRoot() && entry.mode === (plan.executable ? 0o555 : 0o444)) {
-      try {
-        await link(entry.path, dest);
-        ctx.log.line(`Linked '${plan.uri.value}' from the cache to '${plan.name}' (read-only)`);
-        return true;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw new SinkError(`cannot link ${entry.path} to ${dest}: ${errnoText(e)}`, e);
-      }
-    }
     await copyLocal(entry.path, dest, true);
     await this.finishFile(plan, ctx, dest);
     ctx.log.line(`Copied '${plan.uri.value}' from the cache to '${plan.name}'`);
@@ -424,6 +452,7 @@ export class Fetcher {
 
   /** Download or copy into the sandbox (using `body` when the response is already open), then extract. */
   private async direct(plan: Plan, ctx: Ctx, dest: string, body: HttpBody | undefined): Promise<void> {
+    if (ctx.asUser) return this.directAsUser(plan, ctx, ctx.asUser, dest, body);
     const uri = plan.uri.value;
     await this.prepareDest(ctx, plan.name);
     if (plan.source.kind === 'local') {
@@ -446,6 +475,47 @@ export class Fetcher {
         if (hash) await verifyFile(plan.uri.sha256!.toLowerCase(), hash.digest('hex'), dest);
       } finally {
         this.counts.bytesDownloaded += progress.bytes;
+      }
+    }
+    if (plan.archive) {
+      ctx.log.line(`Extracting '${plan.name}'`);
+      await this.extractInto(plan, ctx, dest, dest);
+    }
+  }
+
+  /**
+   * direct() for a task of another user: a local file is copied by the user; a download goes to
+   * a scratch file in the cache directory (the agent's), is verified there, and is then written
+   * into the sandbox by the user.
+   */
+  private async directAsUser(plan: Plan, ctx: Ctx, asUser: AsUser, dest: string, body: HttpBody | undefined): Promise<void> {
+    const uri = plan.uri.value;
+    const mode = plan.executable ? 0o755 : 0o644;
+    const expected = plan.uri.sha256?.toLowerCase();
+    if (plan.source.kind === 'local') {
+      ctx.log.line(`Copying '${uri}' to '${plan.name}' as user '${asUser.user.name}'`);
+      this.counts.bytesDownloaded += await asUser.copyIn(plan.source.path, plan.name, mode, expected);
+    } else {
+      const res = body ?? (await openHttp(plan.source.url, { stallTimeoutMs: this.stallTimeoutMs, ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }));
+      let scratch: string;
+      try {
+        scratch = await this.cache.scratchPath(ctx.req.user, plan.basename);
+      } catch (e) {
+        res.response.destroy();
+        throw new SinkError(`cannot create a scratch file in the cache directory: ${errnoText(e)}`, e);
+      }
+      const progress: Progress = { bytes: 0 };
+      ctx.log.line(`Downloading '${uri}'${res.size === undefined ? '' : ` (${mib(res.size)})`} to '${plan.name}'`);
+      try {
+        const hash = expected === undefined ? undefined : createHash('sha256');
+        await this.withProgress(ctx, uri, progress, res.size, () =>
+          receive(res, scratch, { mode: 0o644, exclusive: true }, { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+        );
+        if (hash) await verifyFile(expected!, hash.digest('hex'), scratch);
+        await deliverAsUser(asUser, scratch, plan.name, mode);
+      } finally {
+        this.counts.bytesDownloaded += progress.bytes;
+        await rm(scratch, { force: true }).catch(() => {});
       }
     }
     if (plan.archive) {
@@ -500,14 +570,21 @@ export class Fetcher {
    * The sandbox's stdout and stderr must still be plain files afterwards: the task's output goes
    * there, opened by root.
    */
-  private async extractInto(plan: Plan, ctx: Ctx, archive: string, dest: string): Promise<void> {
+  private async extractInto(plan: Plan, ctx: Ctx, archive: string, dest: string, agentFile = false): Promise<void> {
     const gzTarget = dest.replace(/\.gz$/i, '');
-    if (plan.archive === 'gz') await this.prepareDest(ctx, plan.name.replace(/\.gz$/i, ''));
-    await extract(plan.archive!, archive, ctx.req.sandbox, gzTarget, {
-      ...(ctx.ids && isRoot() ? { ids: ctx.ids } : {}),
-      ...(ctx.req.signal ? { signal: ctx.req.signal } : {}),
-      log: (l) => ctx.log.line(l),
-    });
+    if (plan.archive === 'gz' && !ctx.asUser) await this.prepareDest(ctx, plan.name.replace(/\.gz$/i, ''));
+    // The user's tools cannot open the agent's files (the cache): they get it open, as their stdin.
+    const fh = ctx.asUser && agentFile ? await open(archive, 'r') : undefined;
+    try {
+      await extract(plan.archive!, fh ? '/dev/stdin' : archive, ctx.req.sandbox, gzTarget, {
+        ...(ctx.asUser ? { asUser: ctx.asUser } : {}),
+        ...(fh ? { archiveFd: fh.fd } : {}),
+        ...(ctx.req.signal ? { signal: ctx.req.signal } : {}),
+        log: (l) => ctx.log.line(l),
+      });
+    } finally {
+      await fh?.close();
+    }
     for (const name of ['stdout', 'stderr']) {
       const st = await lstat(join(ctx.req.sandbox, name)).catch(() => undefined);
       if (st && !st.isFile()) throw new SourceError(`the archive put a ${st.isSymbolicLink() ? 'symlink' : 'non-file'} at '${name}' in the sandbox, where the task's output goes`);
@@ -542,6 +619,40 @@ async function verifyFile(expected: string, actual: string, path: string): Promi
   if (actual === expected) return;
   await unlink(path).catch(() => {});
   throw new SourceError(digestMismatch(expected, actual));
+}
+
+/** Copy the local file `src` into the agent's new file `path` (the cache's), reading it as the user. */
+async function readAsUser(asUser: AsUser, src: string, path: string, size: number): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, 'w', 0o600);
+  } catch (e) {
+    throw new SinkError(`cannot create ${path}: ${errnoText(e)}`, e);
+  }
+  try {
+    await asUser.readInto(src, fh.fd);
+    const got = (await fh.stat()).size;
+    if (got !== size) throw new SourceError(`'${src}' changed while it was copied (${size} bytes, then ${got})`);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Give the agent's file `path` (a cache entry, a download) to the user, who writes it at `name` in the sandbox. */
+async function deliverAsUser(asUser: AsUser, path: string, name: string, mode: number): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await asUser.deliver(fh.fd, name, mode);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Remove what is at `path` (a name directly in the sandbox), unless it is a directory. */
+async function clearName(path: string, name: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st?.isDirectory()) throw new SourceError(`'${name}' is a directory in the sandbox`);
+  if (st) await unlink(path).catch(() => {}); // a failure shows as EEXIST: a copy then
 }
 
 async function gone(path: string): Promise<boolean> {

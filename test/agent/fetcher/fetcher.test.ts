@@ -176,7 +176,7 @@ test('cache: 20 concurrent fetches of one URI make one download; later fetches a
   t.deepEqual(results.sort(), ['miss', ...Array(19).fill('hit')].sort());
   for (const s of sandboxes) t.true(readFileSync(join(s, 'big.bin')).equals(body));
   t.deepEqual(cacheFiles(), ['c1-big.bin']);
-  t.is(mode(join(fetcher.cache.dir, 'c1-big.bin')), 0o444);
+  t.is(mode(join(fetcher.cache.dir, 'c1-big.bin')), 0o400, 'an entry of no user is readable by root only');
   await fetcher.fetch({ uris: [u(`${srv.base}/big.bin`, { cache: true })], sandbox: sandbox() });
   t.is(srv.hits('/big.bin'), 1);
   const m = Object.fromEntries(fetcher.metrics().map(([k, r]) => [k, r()]));

@@ -34,6 +34,8 @@ export type Route =
       stall?: boolean;
       /** Hold the response until the promise resolves. */
       gate?: Promise<void>;
+      /** Called when a request for the path arrives (before the gate). */
+      arrived?: () => void;
     };
 
 export interface FileServer {
@@ -67,6 +69,7 @@ export async function fileServer(t: Teardown, routes: Record<string, Route> = {}
       return;
     }
     const route = typeof r === 'string' || Buffer.isBuffer(r) ? { body: r } : r;
+    route.arrived?.();
     if (route.gate) await route.gate;
     if (route.redirect) {
       res.writeHead(302, { location: route.redirect }).end();
