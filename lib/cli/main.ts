@@ -6,8 +6,8 @@ import { mkdtemp, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentFlags } from '../agent/flags.ts';
-import { FlagError, type FlagTable, type FlagValues, flag, flagsHelp, parseFlags, parseNonNegativeInt, parsePort, optionalFlag, str, parseBool } from '../common/flags.ts';
-import { describeError } from '../common/errors.ts';
+import { FlagError, type FlagTable, type FlagValues, flag, flagsHelp, intIn, parseFlags, parseIp, parsePort, optionalFlag, str, parseBool } from '../common/flags.ts';
+import { CorralError, describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
 import { loadTlsConfig, type TlsConfig } from '../transport/index.ts';
 import { startAgent, startMaster, type Running, type RunningAgent } from './daemons.ts';
@@ -16,11 +16,11 @@ import { createLogger, levelFromFlag } from './logger.ts';
 import { VERSION } from './version.ts';
 
 const localFlags = {
-  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: str }),
+  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: "The master's port", default: 5050, parse: parsePort }),
-  num_agents: flag({ help: 'How many agents to start', default: 1, parse: parseNonNegativeInt }),
+  num_agents: flag({ help: 'How many agents to start', default: 1, parse: intIn(0, 64) }),
   work_dir: optionalFlag({ help: 'Where state goes (default: a new temporary directory)', parse: str }),
-  resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: str }),
+  resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: agentFlags.resources.parse }),
   demo: flag({ help: 'Run an example task once the cluster is up and print what happens', default: false, boolean: true, parse: parseBool }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   // Authentication, as the master and agents take it (passed through as given).
@@ -123,12 +123,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'master': {
-        const m = await startMaster(v as never, parsed.text, log, { tls });
+        const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         waitForSignal([m]);
         return -1;
       }
       case 'agent': {
-        const a = await startAgent(v as never, parsed.text, log, { tls });
+        const a = await startAgent(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         if (a.exitCode !== undefined) return a.exitCode; // --recover=cleanup
         waitForSignal([a]);
         return -1;
@@ -148,8 +148,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (e) {
     const msg = describeError(e);
-    if (e instanceof FlagError || /^--\w+: /.test(msg)) {
-      console.error(`corral ${command}: ${msg}`);
+    // A flag refused at start-up (a work_dir that cannot be made, a cgroups hierarchy, a port
+    // in use …): one line naming it, as a refusal at parse time.
+    if (e instanceof FlagError || (e instanceof CorralError && e.field?.startsWith('--')) || /^--\w+[:=]/.test(msg)) {
+      console.error(`corral ${command}: ${msg.replace(/\s*\n\s*/g, ' ')}`);
       return 2;
     }
     log.error({ err: msg }, `corral ${command} failed`);

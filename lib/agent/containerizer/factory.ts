@@ -49,7 +49,7 @@ export function createContainerizer(flags: ContainerizerFlags): PosixContaineriz
   try {
     cgroups = given ?? openCgroups(cgroupsHierarchy ?? '/sys/fs/cgroup');
   } catch (e) {
-    throw new CorralError('ISOLATION_UNAVAILABLE', `--isolation=${flags.isolation} needs cgroups: ${describeError(e)}`, { cause: e, field: '--cgroups_hierarchy' });
+    throw new CorralError('ISOLATION_UNAVAILABLE', `--cgroups_hierarchy: --isolation=${flags.isolation} needs cgroups: ${describeError(e)}`, { cause: e, field: '--cgroups_hierarchy' });
   }
   const isolators = names.map((n): Isolator => {
     switch (n) {
