@@ -3,6 +3,7 @@
  * `--version`. A bad flag or value is one line on stderr and exit code 2.
  */
 import { mkdtemp, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentFlags } from '../agent/flags.ts';
@@ -164,17 +165,26 @@ async function local(v: LocalValues, text: Readonly<Record<string, string>>, log
   const scheme = tls ? 'https' : 'http';
   const auth = localAuthArgs(v, text);
   const workDir = v.work_dir ?? (await new Promise<string>((res, rej) => mkdtemp(join(tmpdir(), 'corral-local-'), (e, d) => (e ? rej(e) : res(d)))));
-  const masterParsed = parseFlags(masterFlags, { argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master], env: {} });
-  const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
-  const running: Running[] = [master];
-  const address = `${v.ip}:${master.port}`;
-  for (let i = 0; i < v.num_agents; i++) {
-    const argv = [`--master=${address}`, `--ip=${v.ip}`, '--port=0', `--work_dir=${join(workDir, `agent${i}`)}`, `--hostname=agent${i}`, '--registration_backoff_factor=100ms', ...auth.agent];
-    if (v.resources) argv.push(`--resources=${v.resources}`);
-    const parsed = parseFlags(agentFlags, { argv, env: {} });
-    const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
-    running.push(agent);
-    await agent.registered;
+  const running: Running[] = [];
+  let address: string;
+  try {
+    const masterParsed = parseFlags(masterFlags, { argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master], env: {} });
+    const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
+    running.push(master);
+    address = `${v.ip}:${master.port}`;
+    for (let i = 0; i < v.num_agents; i++) {
+      const argv = [`--master=${address}`, `--ip=${v.ip}`, '--port=0', `--work_dir=${join(workDir, `agent${i}`)}`, `--hostname=agent${i}`, '--registration_backoff_factor=100ms', ...auth.agent];
+      if (v.resources) argv.push(`--resources=${v.resources}`);
+      const parsed = parseFlags(agentFlags, { argv, env: {} });
+      const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
+      running.push(agent);
+      await agent.registered;
+    }
+  } catch (e) {
+    // A refused start leaves nothing running, nor the temporary directory made for it.
+    await Promise.allSettled(running.reverse().map((r) => r.stop()));
+    if (v.work_dir === undefined) await rm(workDir, { recursive: true, force: true }).catch(() => {});
+    throw e;
   }
   const realms = auth.master.filter((a) => a.startsWith('--authenticate_')).map((a) => a.slice('--authenticate_'.length));
   console.log(`Corral is running: master at ${scheme}://${address} (state: ${scheme}://${address}/master/state), ${v.num_agents} agent(s), work_dir ${workDir}${realms.length ? `; authentication required for: ${realms.join(', ')}` : ''}`);

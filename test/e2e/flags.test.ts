@@ -4,7 +4,7 @@
  * disk (no work_dir left behind). Run as an operator runs them: `corral <command> …` as a
  * process.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -84,6 +84,7 @@ const CASES: readonly Case[] = [
   { command: 'agent', names: '--port', args: ['--master=127.0.0.1:1', '--work_dir=WD', '--ip=127.0.0.1', '--port=BUSY'], reason: /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/ },
   { command: 'master', names: '--port', args: ['--work_dir=WD', '--ip=127.0.0.1', '--port=BUSY'], reason: /EADDRINUSE/ },
   { command: 'master', names: '--work_dir', args: ['--registry=replicated_log'], reason: /is required with --registry=replicated_log/ },
+  { command: 'local', names: '--port', args: ['--work_dir=WD', '--ip=127.0.0.1', '--port=BUSY'], reason: /EADDRINUSE/ },
   { command: 'agent', names: '--cgroups_hierarchy', args: agent('--isolation=cgroups/cpu', '--cgroups_hierarchy=/nonexistent-corral'), reason: /needs cgroups/ },
   { command: 'agent', names: '--egress_unique_flow_per_container', args: agent('--egress_unique_flow_per_container'), reason: /fq_codel/ },
   { command: 'agent', names: '--resource_estimator', args: agent('--resource_estimator=fixed'), reason: /needs --oversubscribed_resources/ },
@@ -138,4 +139,13 @@ test('a directory made one level at a time: the topmost one made is returned, an
   t.is(await makeDirectoryFlag('work_dir', target), join(dir, 'made'));
   t.true(existsSync(target));
   t.is(await makeDirectoryFlag('work_dir', target), undefined);
+});
+
+test('corral local refused at start-up leaves no temporary directory behind', async (t) => {
+  const tmp = join(dir, 'tmp-local');
+  await mkdir(tmp);
+  const r = await runCorral(['local', '--ip=127.0.0.1', `--port=${busyPort}`], { env: { TMPDIR: tmp }, timeoutMs: 30_000 });
+  t.is(r.code, 2, r.stdout + r.stderr);
+  t.regex(r.stderr.trim(), /^corral local: --port: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+  t.deepEqual((await readdir(tmp)).filter((n) => n.startsWith('corral-local-')), []);
 });
