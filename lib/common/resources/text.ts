@@ -77,7 +77,12 @@ export function parseResourcesText(text: string, defaultRole: string = UNRESERVE
   }
   checkSameTypes(out);
   checkNoOverlap(out);
-  return Resources.of(out);
+  const res = Resources.of(out);
+  // A name given twice is summed: the sum too must stay within the fixed point.
+  for (const r of res) {
+    if ((r.scalar ?? 0) > MAX_SCALAR) throw new ValidationError(`resources '${r.name}'`, `the sum ${r.scalar} is more than ${MAX_SCALAR}, the largest value a resource holds exactly at 3 decimals`);
+  }
+  return res;
 }
 
 /** The same ranges resource (name and role) given twice must not overlap: `ports:[1-10];ports:[5-20]`. */

@@ -110,6 +110,7 @@ test('error: TEXT values are not resources', (t) => {
   // Finite, but beyond the fixed point of 3 decimals (an agent with it sent Infinity once summed).
   rejects(t, 'cpus:1e308', "'cpus:1e308'", 'more than 9007199254740');
   t.is(P('cpus:9007199254740').scalar('cpus'), 9007199254740);
+  rejects(t, 'cpus:9000000000000;cpus:9000000000000', "'cpus'", 'the sum');
   rejects(t, 'cpus:', "'cpus:'", 'has no value');
 });
 
