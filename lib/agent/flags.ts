@@ -35,7 +35,7 @@ function parseEnvObject(text: string): Record<string, string> {
  * start), so it must be a cgroup of its own: not the top of the hierarchy, nor a cgroup systemd
  * keeps its services and sessions in.
  */
-function parseCgroupsRoot(text: string): string {
+export function parseCgroupsRoot(text: string): string {
   const t = text.trim();
   if (!/^[A-Za-z0-9_.\-/]+$/.test(t) || t.split('/').some((p) => p === '..' || p === '.')) throw new Error(`'${text}' is not a cgroup path (letters, digits, _ . - /)`);
   const parts = t.split('/').filter((p) => p !== '');
