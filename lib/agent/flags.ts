@@ -1,7 +1,8 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
-import { flag, formatDuration, optionalFlag, parseBool, parseBytes, parseDuration, parseNonNegativeInt, parsePort, str } from '../common/flags.ts';
+import { LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseBytes, parseDuration, parseHostPort, parseHostname, parseIp, parseNonNegativeInt, parsePort, parsePositiveDuration, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
+import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/isolation.ts';
 import { controllerName, estimatorName } from './oversubscription/index.ts';
 import { loadCredential, loadCredentials } from '../transport/index.ts';
@@ -9,9 +10,7 @@ import { loadCredential, loadCredentials } from '../transport/index.ts';
 function parseMasterAddress(text: string): string {
   const t = text.trim();
   if (t.startsWith('zk://')) throw new Error('ZooKeeper master detection (zk://) is not available yet; give host:port');
-  const m = /^([^:/\s]+):([0-9]{1,5})$/.exec(t);
-  if (!m || Number(m[2]) > 65535) throw new Error(`'${text}' is not host:port`);
-  return t;
+  return parseHostPort(t);
 }
 
 function parseEnvObject(text: string): Record<string, string> {
@@ -21,10 +20,28 @@ function parseEnvObject(text: string): Record<string, string> {
   } catch (e) {
     throw new Error(`not a JSON object: ${(e as Error).message}`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) {
-    throw new Error('must be a JSON object of strings');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be a JSON object of strings, like {"PATH":"/usr/bin:/bin"}');
+  for (const [name, value] of Object.entries(v)) {
+    if (typeof value !== 'string') throw new Error(`variable '${name}' must be a string, not ${value === null ? 'null' : typeof value}`);
+    if (name === '' || /[=\0]/.test(name)) throw new Error(`'${name}' is not a variable name (empty, or with '=' or NUL)`);
+    if (value.includes('\0')) throw new Error(`variable '${name}' holds a NUL character`);
   }
   return v as Record<string, string>;
+}
+
+/**
+ * `--cgroups_root`: the cgroup (below each hierarchy) that holds the containers. The agent takes
+ * every cgroup below it for one of its containers (and destroys those it does not know at
+ * start), so it must be a cgroup of its own: not the top of the hierarchy, nor a cgroup systemd
+ * keeps its services and sessions in.
+ */
+export function parseCgroupsRoot(text: string): string {
+  const t = text.trim();
+  if (!/^[A-Za-z0-9_.\-/]+$/.test(t) || t.split('/').some((p) => p === '..' || p === '.')) throw new Error(`'${text}' is not a cgroup path (letters, digits, _ . - /)`);
+  const parts = t.split('/').filter((p) => p !== '');
+  if (parts.length === 0) throw new Error(`'${text}' is the top of the cgroup hierarchy: the agent would take every cgroup on the machine for one of its containers; name a cgroup of its own, e.g. corral`);
+  if (/^(system|user|machine)\.slice$|^init\.scope$|\.(slice|scope|service)$/.test(parts[0]!)) throw new Error(`'${text}' is a cgroup systemd manages (its services and sessions would be taken for containers); name a cgroup of its own, e.g. corral`);
+  return t;
 }
 
 function fraction(text: string): number {
@@ -48,12 +65,19 @@ function formatBytes(n: number): string {
 
 export const agentFlags = {
   master: flag({ help: 'The master: host:port', required: true, parse: parseMasterAddress }),
-  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: str }),
+  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: 'Port to listen on', default: 5051, parse: parsePort }),
-  hostname: optionalFlag({ help: 'Hostname the agent reports (default: the machine hostname)', parse: str }),
+  hostname: optionalFlag({ help: 'Hostname the agent reports (default: the machine hostname)', parse: parseHostname }),
   work_dir: flag({ help: 'Where sandboxes, checkpoints and volumes live', required: true, parse: str }),
-  resources: optionalFlag({ help: "Resources: 'cpus:4;mem:1024;ports:[31000-32000]' or a JSON array (default: detected)", parse: str }),
-  attributes: optionalFlag({ help: "Attributes: 'rack:r1;level:2'", parse: str }),
+  resources: optionalFlag({ help: "Resources: 'cpus:4;mem:1024;ports:[31000-32000]' or a JSON array (default: detected)", parse: (t: string) => {
+    // Checked here, with the roles left for --default_role to fill in at start.
+    parseResourcesFlag(t);
+    return t;
+  } }),
+  attributes: optionalFlag({ help: "Attributes: 'rack:r1;level:2'", parse: (t: string) => {
+    parseAttributesText(t);
+    return t;
+  } }),
   default_role: flag({ help: 'Role of resources given without one', default: '*', parse: (t: string) => {
     const bad = roleProblem(t);
     if (bad) throw new Error(`invalid role '${t}': ${bad}`);
@@ -63,12 +87,15 @@ export const agentFlags = {
     help: `Isolators, comma-separated, prepared in this order: ${ISOLATOR_NAMES.join(', ')}`,
     default: 'posix/cpu,posix/mem',
     parse: (t: string) => {
-      parseIsolation(t);
+      if (parseIsolation(t).length === 0) throw new Error(`'${t}' names no isolator (known: ${ISOLATOR_NAMES.join(', ')})`);
       return t;
     },
   }),
-  cgroups_hierarchy: flag({ help: 'Where the cgroup hierarchies are mounted (cgroups/* isolators)', default: '/sys/fs/cgroup', parse: str }),
-  cgroups_root: flag({ help: 'The cgroup that holds the containers, each as <root>/<container id>', default: 'corral', parse: str }),
+  cgroups_hierarchy: flag({ help: 'Where the cgroup hierarchies are mounted (cgroups/* isolators)', default: '/sys/fs/cgroup', parse: (t: string) => {
+    if (!t.startsWith('/')) throw new Error(`'${t}' is not an absolute path`);
+    return t;
+  } }),
+  cgroups_root: flag({ help: 'The cgroup that holds the containers, each as <root>/<container id>', default: 'corral', parse: parseCgroupsRoot }),
   cgroups_enable_cfs: flag({ help: 'cgroups/cpu: cap each container at its cpus with a CFS quota (period 100ms)', default: false, boolean: true, parse: parseBool }),
   cgroups_limit_swap: flag({ help: 'cgroups/mem: limit swap too (v1: memory + swap = the memory limit; v2: no swap); the agent refuses to start where the kernel does not account swap per cgroup', default: false, boolean: true, parse: parseBool }),
   eth0_name: optionalFlag({ help: 'network/port_mapping: the public interface (default: the one carrying the default route)', parse: str }),
@@ -88,7 +115,7 @@ export const agentFlags = {
   } }),
   network_enable_socket_statistics_summary: flag({ help: 'network/port_mapping: report TCP connection counts per container', default: false, boolean: true, parse: parseBool }),
   network_enable_socket_statistics_details: flag({ help: 'network/port_mapping: report TCP round-trip-time percentiles per container', default: false, boolean: true, parse: parseBool }),
-  executor_registration_timeout: flag({ help: 'Time a custom executor has to subscribe', default: 60_000, parse: parseDuration, show: formatDuration }),
+  executor_registration_timeout: flag({ help: 'Time a custom executor has to subscribe', default: 60_000, parse: parsePositiveDuration, show: formatDuration }),
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
   credential: optionalFlag({ help: "The agent's principal and secret for a master run with --authenticate_agents: a path to a JSON file {\"principal\":…,\"secret\":…} or a text file with one 'principal secret' line (file:///path works too)", parse: (t: string) => loadCredential(t) }),
@@ -110,7 +137,7 @@ export const agentFlags = {
   frameworks_home: optionalFlag({ help: 'Directory that relative URI paths (CommandInfo.uris) are taken from', parse: str }),
   fetcher_cache_dir: optionalFlag({ help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; kept across agent restarts, damaged entries dropped at start)', parse: str }),
   fetcher_cache_size: flag({ help: 'Most bytes the fetcher cache holds (least recently used entries are evicted)', default: 2 * 1024 ** 3, parse: parseBytes, show: formatBytes }),
-  fetcher_stall_timeout: flag({ help: 'A download that receives nothing for this long fails', default: 60_000, parse: parseDuration, show: formatDuration }),
+  fetcher_stall_timeout: flag({ help: 'A download that receives nothing for this long fails', default: 60_000, parse: parsePositiveDuration, show: formatDuration }),
   fetcher_cache_hard_links: flag({
     help: 'Give cached files to tasks of non-root users as read-only hard links instead of copies (no bytes copied; the task cannot write them)',
     default: true,
@@ -130,11 +157,9 @@ export const agentFlags = {
   }),
   usage_estimator_margin: flag({ help: 'usage estimator: fraction of the idle allocated cpus kept back', default: 0.2, parse: (t: string) => fraction(t) }),
   usage_estimator_window: flag({ help: 'usage estimator: the estimate is the smallest of this many last polls (grows slowly, shrinks at once)', default: 4, parse: (t: string) => {
-    const n = parseNonNegativeInt(t);
-    if (n < 1) throw new Error('must be at least 1');
-    return n;
+    return intIn(1, 1000)(t);
   } }),
-  oversubscribed_resources_interval: flag({ help: 'How often the resource estimator is polled', default: 15_000, parse: parseDuration, show: formatDuration }),
+  oversubscribed_resources_interval: flag({ help: 'How often the resource estimator is polled', default: 15_000, parse: parsePositiveDuration, show: formatDuration }),
   qos_controller: optionalFlag({
     help: 'QoS controller: noop (default: no corrections) or load (evict revocable containers over --qos_load_threshold_5min/_15min); org_apache_mesos_LoadQoSController works too',
     parse: (t: string) => controllerName(t),
@@ -151,6 +176,6 @@ export const agentFlags = {
   revocable_cpu_low_priority: flag({ help: 'cgroups/cpu: containers with revocable cpus get 10 cpu shares per cpu instead of 1024', default: true, boolean: true, parse: parseBool }),
   executor_environment_variables: optionalFlag({ help: 'JSON object: the environment executors get instead of the agent\'s', parse: parseEnvObject }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
-  logging_level: flag({ help: 'INFO, WARNING or ERROR', default: 'INFO', parse: (t: string) => t.toUpperCase() }),
-  max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: (t: string) => Number(t) }),
+  logging_level: flag({ help: 'INFO, WARNING, ERROR or DEBUG', default: 'INFO', parse: oneOf(LOGGING_LEVELS, { upper: true }) }),
+  max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
 };

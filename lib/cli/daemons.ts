@@ -2,8 +2,7 @@
  * Composition roots: build a master or an agent from parsed flags with real dependencies
  * (clock, HTTP server, registry, containerizer) and start it.
  */
-import { CorralError } from '../common/errors.ts';
-import { mkdir } from 'node:fs/promises';
+import { CorralError, describeError } from '../common/errors.ts';
 import { hostname as osHostname } from 'node:os';
 import { Agent } from '../agent/agent.ts';
 import { createContainerizer } from '../agent/containerizer/factory.ts';
@@ -13,10 +12,10 @@ import type { agentFlags } from '../agent/flags.ts';
 import { agentAuthenticator } from '../agent/http/authentication.ts';
 import { agentRoutes } from '../agent/http/routes.ts';
 import { MasterLink } from '../agent/master_link.ts';
-import { createQoSController, createResourceEstimator } from '../agent/oversubscription/index.ts';
+import { createQoSController, createResourceEstimator, estimatorName } from '../agent/oversubscription/index.ts';
 import { AgentPaths } from '../agent/paths.ts';
 import { currentBootId } from '../agent/recover.ts';
-import type { FlagValues } from '../common/flags.ts';
+import { FlagError, type FlagValues } from '../common/flags.ts';
 import type { Logger } from '../common/log.ts';
 import { HierarchicalAllocator } from '../master/allocator/index.ts';
 import type { masterFlags } from '../master/flags.ts';
@@ -27,7 +26,8 @@ import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Master } from '../master/master.ts';
 import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
 import { parseAttributesText } from '../proto/resources.ts';
-import { HttpClient, HttpServer, type TlsConfig } from '../transport/index.ts';
+import { HttpClient, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
+import { checkDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
 import { systemClock } from './system_clock.ts';
 import { VERSION } from './version.ts';
 
@@ -43,6 +43,38 @@ export interface DaemonOptions {
    * too with downgrade), and its clients connect with TLS.
    */
   readonly tls?: TlsConfig;
+  /** The agent's environment, that tasks' environments are built from (default: process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Files the flags' `file://` values were read from (ParsedFlags.files): secrets may be in them. */
+  readonly flagFiles?: Readonly<Record<string, string>>;
+}
+
+/** Listen, or refuse the start naming --port (in use, not allowed) or --ip (not on this host). */
+async function listenOn(server: HttpServer, ip: string, port: number): Promise<number> {
+  try {
+    return await server.listen();
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new FlagError(code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' ? 'ip' : 'port', `cannot listen on ${ip}:${port}: ${describeError((e as Error).cause ?? e)}`);
+  }
+}
+
+/**
+ * The environment a task's executor starts from (the agent adds its own MESOS_* variables for
+ * the executor on top). With --executor_environment_variables exactly that; else the agent's
+ * own environment without its configuration (CORRAL_*, MESOS_*, LIBPROCESS_*, the SSL_* TLS
+ * settings) and without any variable naming a file the agent read a secret from: a task never
+ * sees a secret of the agent's, nor where to find one.
+ */
+export function executorEnvironment(given: Readonly<Record<string, string>> | undefined, env: Readonly<Record<string, string | undefined>>, secretFiles: readonly string[]): Record<string, string> {
+  if (given !== undefined) return { ...given };
+  const files = new Set(secretFiles.flatMap((f) => [f, `file://${f}`]));
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || /^(CORRAL|MESOS|LIBPROCESS)_/i.test(name) || isTlsVariable(name) || files.has(value.trim())) continue;
+    out[name] = value;
+  }
+  return out;
 }
 
 export interface RunningMaster extends Running {
@@ -59,9 +91,10 @@ export interface RunningAgent extends Running {
 
 export async function startMaster(flags: FlagValues<typeof masterFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningMaster> {
   if (flags.registry === 'replicated_log' && flags.work_dir === undefined) {
-    throw new Error("--work_dir: is required with --registry=replicated_log (or use --registry=in_memory)");
+    throw new FlagError('work_dir', 'is required with --registry=replicated_log (or use --registry=in_memory)');
   }
-  if (flags.work_dir) await mkdir(flags.work_dir, { recursive: true });
+  // Everything is checked before anything is made: a refused start leaves no work_dir behind.
+  if (flags.work_dir) await checkDirectoryFlag('work_dir', flags.work_dir);
   const registry = flags.registry === 'in_memory' ? new MemoryRegistry() : new FileRegistry(flags.work_dir!);
   const allocator = new HierarchicalAllocator(flags.weights ? { weights: flags.weights } : {});
   // Authentication (--authenticate_*, --credentials) is decided before listening: a realm
@@ -73,7 +106,14 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
   }
   if (flags.acls?.ignored.length) log.warn({ kinds: flags.acls.ignored }, '--acls: these ACL kinds are read but not enforced (Corral has no such action)');
   const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
-  const port = await server.listen();
+  const port = await listenOn(server, flags.ip, flags.port);
+  let made: string | undefined;
+  try {
+    if (flags.work_dir) made = await makeDirectoryFlag('work_dir', flags.work_dir);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
   const master = new Master({
     // Agents run with the same TLS settings as their master: offers point at https.
     urlScheme: server.scheme,
@@ -105,7 +145,14 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
     buildInfo: { version: VERSION },
     extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
   });
-  await master.start();
+  try {
+    await master.start();
+  } catch (e) {
+    master.stop();
+    await server.close();
+    await removeMade(made);
+    throw e;
+  }
   log.info({ port, id: master.id, authenticated: auth?.realmNames() ?? [] }, 'master started');
   return {
     port,
@@ -120,17 +167,27 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
 export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningAgent> {
   // --authenticate_http*: a realm without --http_credentials stops the agent before it makes anything.
   const auth = agentAuthenticator(flags);
-  await mkdir(flags.work_dir, { recursive: true });
-  const detected = agentResources(flags.resources, flags.default_role, await hostFacts(flags.work_dir));
-  // ephemeral_ports is the network isolator's pool: never offered (spec §1.3).
-  const ephemeralPorts = detected.ranges('ephemeral_ports');
   if (flags.egress_unique_flow_per_container) {
     throw new CorralError('INVALID', '--egress_unique_flow_per_container: needs an fq_codel qdisc per host link, which this kernel does not have; leave it off', { field: '--egress_unique_flow_per_container' });
   }
+  // Everything is checked before anything is made: a refused start leaves no work_dir behind.
+  const workDirFs = await checkDirectoryFlag('work_dir', flags.work_dir);
+  if (flags.fetcher_cache_dir !== undefined) await checkDirectoryFlag('fetcher_cache_dir', flags.fetcher_cache_dir);
+  let detected;
+  try {
+    detected = agentResources(flags.resources, flags.default_role, await hostFacts(workDirFs));
+  } catch (e) {
+    throw new FlagError('resources', describeError(e));
+  }
+  // ephemeral_ports is the network isolator's pool: never offered (spec §1.3).
+  const ephemeralPorts = detected.ranges('ephemeral_ports');
   const resources = detected.filter((r) => r.name !== 'ephemeral_ports');
   const attributes = flags.attributes === undefined ? [] : parseAttributesText(flags.attributes);
   // The isolators of --isolation, and the launcher they need (cgroups found here, before listening).
   // Oversubscription (spec §3): a bad --resource_estimator/--qos_controller set-up fails here, before listening.
+  if (flags.resource_estimator !== undefined && estimatorName(flags.resource_estimator) === 'fixed' && flags.oversubscribed_resources === undefined) {
+    throw new FlagError('resource_estimator', 'fixed needs --oversubscribed_resources');
+  }
   const resourceEstimator = createResourceEstimator({
     name: flags.resource_estimator,
     ...(flags.oversubscribed_resources === undefined ? {} : { resources: flags.oversubscribed_resources }),
@@ -138,12 +195,17 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     window: flags.usage_estimator_window,
     clock: systemClock,
   });
-  const qosController = createQoSController({
-    name: flags.qos_controller,
-    ...(flags.qos_load_threshold_5min === undefined ? {} : { threshold5min: flags.qos_load_threshold_5min }),
-    ...(flags.qos_load_threshold_15min === undefined ? {} : { threshold15min: flags.qos_load_threshold_15min }),
-    ...(flags.qos_loadavg_file === undefined ? {} : { loadavgFile: flags.qos_loadavg_file }),
-  });
+  let qosController;
+  try {
+    qosController = createQoSController({
+      name: flags.qos_controller,
+      ...(flags.qos_load_threshold_5min === undefined ? {} : { threshold5min: flags.qos_load_threshold_5min }),
+      ...(flags.qos_load_threshold_15min === undefined ? {} : { threshold15min: flags.qos_load_threshold_15min }),
+      ...(flags.qos_loadavg_file === undefined ? {} : { loadavgFile: flags.qos_loadavg_file }),
+    });
+  } catch (e) {
+    throw e instanceof CorralError && e.field !== undefined ? e : new FlagError('qos_controller', describeError(e));
+  }
   const containerizer = createContainerizer({
     isolation: flags.isolation,
     cgroupsHierarchy: flags.cgroups_hierarchy,
@@ -173,7 +235,16 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
   // --recover=cleanup kills the last run's tasks and exits: it serves nothing.
   const cleanup = flags.recover === 'cleanup';
-  const port = cleanup ? flags.port : await server.listen();
+  let port: number;
+  let made: string | undefined;
+  try {
+    port = cleanup ? flags.port : await listenOn(server, flags.ip, flags.port);
+    made = await makeDirectoryFlag('work_dir', flags.work_dir);
+  } catch (e) {
+    await containerizer.closeIsolators();
+    if (!cleanup) await server.close();
+    throw e;
+  }
   const paths = new AgentPaths(flags.work_dir);
   const bootId = await currentBootId();
   const fetcher = new Fetcher({
@@ -201,8 +272,10 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     // Executors reach the agent (MESOS_AGENT_ENDPOINT) with the agent's TLS settings, also when
     // --executor_environment_variables replaces the inherited environment.
     executorEnvironment: {
-      // Tasks never inherit the agent's credential (CORRAL_CREDENTIAL may hold the secret itself).
-      ...(flags.executor_environment_variables ?? (Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !/^(CORRAL|MESOS)_CREDENTIALS?$/.test(k))) as Record<string, string>)),
+      ...executorEnvironment(flags.executor_environment_variables, options.env ?? process.env, [
+        ...Object.values(options.flagFiles ?? {}),
+        ...[flags.credential?.path, flags.http_credentials?.path, options.tls?.keyFile].filter((f): f is string => f !== undefined),
+      ]),
       ...options.tls?.environment,
     },
     switchUser: flags.switch_user && process.getuid?.() === 0,
@@ -233,6 +306,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     await containerizer.closeIsolators();
     if (!cleanup) await server.close();
     client.close();
+    await removeMade(made);
     throw e;
   }
   if (cleanup) {

@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { FlagError, flag, optionalFlag, parseBool, parseDuration, str, formatDuration } from '../common/flags.ts';
+import { FlagError, flag, optionalFlag, parseBool, parseHostPort, parsePositiveDuration, str, formatDuration } from '../common/flags.ts';
+import { roleProblem } from '../common/ids.ts';
 import { Resources, parseResourcesText } from '../common/resources/index.ts';
 import { decodeSchedulerEvent } from '../proto/scheduler.ts';
 import { type SchedulerEvent, type TaskStatus, isTerminal } from '../proto/messages.ts';
@@ -26,13 +27,20 @@ export function parseSecret(value: string): { readonly secret: string; readonly 
 }
 
 export const executeFlags = {
-  master: flag({ help: 'The master: host:port', required: true, parse: str }),
+  master: flag({ help: 'The master: host:port', required: true, parse: parseHostPort }),
   name: flag({ help: 'Name of the framework and the task', default: 'corral-execute', parse: str }),
   command: flag({ help: 'Shell command to run', required: true, parse: str }),
-  resources: flag({ help: 'Resources of the task', default: 'cpus:0.1;mem:32', parse: str }),
-  role: flag({ help: 'Role of the framework', default: '*', parse: str }),
+  resources: flag({ help: 'Resources of the task', default: 'cpus:0.1;mem:32', parse: (t: string) => {
+    if (parseResourcesText(t).isEmpty()) throw new Error(`'${t}' names no resource`);
+    return t;
+  } }),
+  role: flag({ help: 'Role of the framework', default: '*', parse: (t: string) => {
+    const bad = roleProblem(t);
+    if (bad) throw new Error(`invalid role '${t}': ${bad}`);
+    return t;
+  } }),
   user: optionalFlag({ help: 'User to run the task as (default: the current user)', parse: str }),
-  timeout: flag({ help: 'Give up when the task has not ended by then', default: 3_600_000, parse: parseDuration, show: formatDuration }),
+  timeout: flag({ help: 'Give up when the task has not ended by then', default: 3_600_000, parse: parsePositiveDuration, show: formatDuration }),
   checkpoint: flag({ help: 'Ask agents to checkpoint the task, so it survives an agent restart', default: false, boolean: true, parse: parseBool }),
   principal: optionalFlag({ help: "The framework's principal (FrameworkInfo.principal); with --secret, sent as HTTP Basic on every call to a master run with --authenticate_frameworks", parse: str }),
   secret: optionalFlag({

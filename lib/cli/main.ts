@@ -3,11 +3,12 @@
  * `--version`. A bad flag or value is one line on stderr and exit code 2.
  */
 import { mkdtemp, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentFlags } from '../agent/flags.ts';
-import { FlagError, type FlagTable, type FlagValues, flag, flagsHelp, parseFlags, parseNonNegativeInt, parsePort, optionalFlag, str, parseBool } from '../common/flags.ts';
-import { describeError } from '../common/errors.ts';
+import { FlagError, type FlagTable, type FlagValues, flag, flagsHelp, intIn, parseFlags, parseIp, parsePort, optionalFlag, str, parseBool } from '../common/flags.ts';
+import { CorralError, describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
 import { loadTlsConfig, type TlsConfig } from '../transport/index.ts';
 import { startAgent, startMaster, type Running, type RunningAgent } from './daemons.ts';
@@ -16,11 +17,11 @@ import { createLogger, levelFromFlag } from './logger.ts';
 import { VERSION } from './version.ts';
 
 const localFlags = {
-  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: str }),
+  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: "The master's port", default: 5050, parse: parsePort }),
-  num_agents: flag({ help: 'How many agents to start', default: 1, parse: parseNonNegativeInt }),
+  num_agents: flag({ help: 'How many agents to start', default: 1, parse: intIn(0, 64) }),
   work_dir: optionalFlag({ help: 'Where state goes (default: a new temporary directory)', parse: str }),
-  resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: str }),
+  resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: agentFlags.resources.parse }),
   demo: flag({ help: 'Run an example task once the cluster is up and print what happens', default: false, boolean: true, parse: parseBool }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   // Authentication, as the master and agents take it (passed through as given).
@@ -123,12 +124,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'master': {
-        const m = await startMaster(v as never, parsed.text, log, { tls });
+        const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         waitForSignal([m]);
         return -1;
       }
       case 'agent': {
-        const a = await startAgent(v as never, parsed.text, log, { tls });
+        const a = await startAgent(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         if (a.exitCode !== undefined) return a.exitCode; // --recover=cleanup
         waitForSignal([a]);
         return -1;
@@ -148,8 +149,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (e) {
     const msg = describeError(e);
-    if (e instanceof FlagError || /^--\w+: /.test(msg)) {
-      console.error(`corral ${command}: ${msg}`);
+    // A flag refused at start-up (a work_dir that cannot be made, a cgroups hierarchy, a port
+    // in use …): one line naming it, as a refusal at parse time.
+    if (e instanceof FlagError || (e instanceof CorralError && e.field?.startsWith('--')) || /^--\w+[:=]/.test(msg)) {
+      console.error(`corral ${command}: ${msg.replace(/\s*\n\s*/g, ' ')}`);
       return 2;
     }
     log.error({ err: msg }, `corral ${command} failed`);
@@ -162,17 +165,26 @@ async function local(v: LocalValues, text: Readonly<Record<string, string>>, log
   const scheme = tls ? 'https' : 'http';
   const auth = localAuthArgs(v, text);
   const workDir = v.work_dir ?? (await new Promise<string>((res, rej) => mkdtemp(join(tmpdir(), 'corral-local-'), (e, d) => (e ? rej(e) : res(d)))));
-  const masterParsed = parseFlags(masterFlags, { argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master], env: {} });
-  const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
-  const running: Running[] = [master];
-  const address = `${v.ip}:${master.port}`;
-  for (let i = 0; i < v.num_agents; i++) {
-    const argv = [`--master=${address}`, `--ip=${v.ip}`, '--port=0', `--work_dir=${join(workDir, `agent${i}`)}`, `--hostname=agent${i}`, '--registration_backoff_factor=100ms', ...auth.agent];
-    if (v.resources) argv.push(`--resources=${v.resources}`);
-    const parsed = parseFlags(agentFlags, { argv, env: {} });
-    const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
-    running.push(agent);
-    await agent.registered;
+  const running: Running[] = [];
+  let address: string;
+  try {
+    const masterParsed = parseFlags(masterFlags, { argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master], env: {} });
+    const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
+    running.push(master);
+    address = `${v.ip}:${master.port}`;
+    for (let i = 0; i < v.num_agents; i++) {
+      const argv = [`--master=${address}`, `--ip=${v.ip}`, '--port=0', `--work_dir=${join(workDir, `agent${i}`)}`, `--hostname=agent${i}`, '--registration_backoff_factor=100ms', ...auth.agent];
+      if (v.resources) argv.push(`--resources=${v.resources}`);
+      const parsed = parseFlags(agentFlags, { argv, env: {} });
+      const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
+      running.push(agent);
+      await agent.registered;
+    }
+  } catch (e) {
+    // A refused start leaves nothing running, nor the temporary directory made for it.
+    await Promise.allSettled(running.reverse().map((r) => r.stop()));
+    if (v.work_dir === undefined) await rm(workDir, { recursive: true, force: true }).catch(() => {});
+    throw e;
   }
   const realms = auth.master.filter((a) => a.startsWith('--authenticate_')).map((a) => a.slice('--authenticate_'.length));
   console.log(`Corral is running: master at ${scheme}://${address} (state: ${scheme}://${address}/master/state), ${v.num_agents} agent(s), work_dir ${workDir}${realms.length ? `; authentication required for: ${realms.join(', ')}` : ''}`);

@@ -5,7 +5,7 @@
  * in a table with its help text, default and parser; parsing yields a frozen object, or a
  * FlagError naming the flag and the reason.
  */
-import { CorralError } from './errors.ts';
+import { CorralError, describeError } from './errors.ts';
 
 export class FlagError extends CorralError {
   constructor(flag: string, reason: string) {
@@ -16,6 +16,8 @@ export class FlagError extends CorralError {
 
 export interface FlagSpec<T> {
   readonly help: string;
+  /** An empty value is refused unless this is set. */
+  readonly allowEmpty?: boolean;
   /** The default; undefined = optional with no default (or required when `required`). */
   readonly default?: T;
   readonly required?: boolean;
@@ -42,6 +44,8 @@ export interface ParsedFlags<T extends FlagTable> {
   readonly text: Readonly<Record<string, string>>;
   /** Words that were not flags. */
   readonly rest: readonly string[];
+  /** The files `file://` values were read from, by flag name. */
+  readonly files: Readonly<Record<string, string>>;
 }
 
 export interface FlagSources {
@@ -72,11 +76,26 @@ const DURATION_UNITS: Record<string, number> = {
   weeks: 604_800_000,
 };
 
-/** A Mesos duration (`5secs`, `15mins`, `250ms`, `1weeks`) in milliseconds. */
+/**
+ * The longest duration a flag takes: 2^31-1 ms (about 24.8 days), the longest wait a timer can
+ * take (Node fires a longer one at once).
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** A Mesos duration (`5secs`, `15mins`, `250ms`, `1weeks`) in milliseconds, 0 to MAX_DURATION_MS. */
 export function parseDuration(text: string): number {
   const m = /^\s*([0-9]*\.?[0-9]+)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*$/.exec(text);
   if (!m) throw new Error(`'${text}' is not a duration (a number and one of ns, us, ms, secs, mins, hrs, days, weeks)`);
-  return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  if (!(ms <= MAX_DURATION_MS)) throw new Error(`'${text}' is longer than ${formatDuration(MAX_DURATION_MS)} (about 24 days, the longest a timer waits)`);
+  return ms;
+}
+
+/** A duration that must be more than zero (a timeout or an interval of 0 makes no sense). */
+export function parsePositiveDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (!(ms > 0)) throw new Error(`'${text}' must be more than 0`);
+  return ms;
 }
 
 export function formatDuration(ms: number): string {
@@ -92,7 +111,9 @@ const BYTE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 
 export function parseBytes(text: string): number {
   const m = /^\s*([0-9]*\.?[0-9]+)\s*(B|KB|MB|GB|TB)\s*$/i.exec(text);
   if (!m) throw new Error(`'${text}' is not a size (a number and one of B, KB, MB, GB, TB)`);
-  return Math.round(Number(m[1]) * BYTE_UNITS[m[2]!.toUpperCase()]!);
+  const n = Math.round(Number(m[1]) * BYTE_UNITS[m[2]!.toUpperCase()]!);
+  if (!Number.isSafeInteger(n)) throw new Error(`'${text}' is too large`);
+  return n;
 }
 
 export function parsePort(text: string): number {
@@ -107,7 +128,56 @@ export function parseNonNegativeInt(text: string): number {
   return n;
 }
 
+/** An integer from `min` to `max`. */
+export function intIn(min: number, max: number): (text: string) => number {
+  return (text: string): number => {
+    const t = text.trim();
+    const n = Number(t);
+    if (!/^-?[0-9]+$/.test(t) || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`'${text}' is not an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** One of `values` (case-insensitive when `upper`: the value is upper-cased first). */
+export function oneOf<const V extends string>(values: readonly V[], o: { readonly upper?: boolean } = {}): (text: string) => V {
+  return (text: string): V => {
+    const t = o.upper ? text.trim().toUpperCase() : text.trim();
+    if (!(values as readonly string[]).includes(t)) throw new Error(`'${text}' is not one of ${values.join(', ')}`);
+    return t as V;
+  };
+}
+
+/** An IPv4 or IPv6 address (no host names: the daemons listen on an address). */
+export function parseIp(text: string): string {
+  const t = text.trim();
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(t);
+  if (v4 && v4.slice(1).every((p) => Number(p) <= 255)) return t;
+  if (!v4 && /^[0-9A-Fa-f:.]+$/.test(t) && t.split(':').length >= 3 && t.split(':').length <= 9) return t;
+  throw new Error(`'${text}' is not an IP address`);
+}
+
+/** `host:port`. */
+export function parseHostPort(text: string): string {
+  const t = text.trim();
+  const m = /^([^:/\s]+):([0-9]{1,5})$/.exec(t);
+  if (!m || Number(m[2]) > 65535) throw new Error(`'${text}' is not host:port`);
+  return t;
+}
+
+/** A host name: no white space, '/' or ':'. */
+export function parseHostname(text: string): string {
+  const t = text.trim();
+  if (!/^[^\s/:]+$/.test(t)) throw new Error(`'${text}' is not a host name`);
+  return t;
+}
+
 export const str = (text: string): string => text;
+
+/** The levels `--logging_level` takes (the daemons' common flag). */
+export const LOGGING_LEVELS = ['INFO', 'WARNING', 'ERROR', 'DEBUG'] as const;
+
+/** The most `--max_request_body` allows: 1 GiB. */
+export const MAX_REQUEST_BODY = 1024 ** 3;
 
 // ---------------------------------------------------------------------------------------------
 // Flag tables
@@ -162,16 +232,19 @@ export function parseFlags<T extends FlagTable>(table: T, sources: FlagSources):
   }
   const values: Record<string, unknown> = {};
   const text: Record<string, string> = {};
+  const files: Record<string, string> = {};
   for (const [name, spec] of Object.entries(table)) {
     let value = raw.get(name);
     if (value !== undefined && value.startsWith('file://')) {
       if (!sources.readFile) throw new FlagError(name, 'file:// values are not supported here');
+      files[name] = value.slice('file://'.length);
       try {
-        value = sources.readFile(value.slice('file://'.length)).trim();
+        value = sources.readFile(files[name]).trim();
       } catch (e) {
         throw new FlagError(name, `cannot read ${value}: ${(e as Error).message}`);
       }
     }
+    if (value !== undefined && value.trim() === '' && !spec.allowEmpty) throw new FlagError(name, 'is empty');
     if (value === undefined) {
       if (spec.required) throw new FlagError(name, 'is required');
       values[name] = spec.default;
@@ -181,11 +254,13 @@ export function parseFlags<T extends FlagTable>(table: T, sources: FlagSources):
     try {
       values[name] = spec.parse(value);
     } catch (e) {
-      throw new FlagError(name, (e as Error).message);
+      // A parser that already names the flag ('--name: reason') is not named twice.
+      const reason = describeError(e);
+      throw new FlagError(name, reason.startsWith(`--${name}: `) ? reason.slice(name.length + 4) : reason);
     }
     text[name] = value;
   }
-  return { values: Object.freeze(values) as FlagValues<T>, text: Object.freeze(text), rest };
+  return { values: Object.freeze(values) as FlagValues<T>, text: Object.freeze(text), rest, files: Object.freeze(files) };
 }
 
 /** The --help text of a table. */

@@ -1,5 +1,5 @@
 /** The master's flags: Mesos names, defaults and parsers (`corral master --help`). */
-import { flag, formatDuration, optionalFlag, parseBool, parseDuration, parseNonNegativeInt, parsePort, str } from '../common/flags.ts';
+import { LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseHostname, parseIp, parsePort, parsePositiveDuration, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { loadCredentials } from '../transport/index.ts';
 import { loadAcls } from './authorization.ts';
@@ -28,34 +28,27 @@ export function parseWeights(text: string): Map<string, number> {
 }
 
 export const masterFlags = {
-  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: str }),
+  ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: 'Port to listen on', default: 5050, parse: parsePort }),
-  hostname: optionalFlag({ help: 'Hostname the master advertises (default: the machine hostname)', parse: str }),
+  hostname: optionalFlag({ help: 'Hostname the master advertises (default: the machine hostname)', parse: parseHostname }),
   work_dir: optionalFlag({ help: 'Where the registry is kept (required unless --registry=in_memory)', parse: str }),
-  registry: flag({ help: "Registry backend: 'replicated_log' (a crash-safe file in --work_dir) or 'in_memory'", default: 'replicated_log', parse: (t: string) => {
-    if (t !== 'replicated_log' && t !== 'in_memory') throw new Error(`'${t}' is not 'replicated_log' or 'in_memory'`);
-    return t;
-  } }),
-  allocation_interval: flag({ help: 'Time between allocation runs', default: 1000, parse: parseDuration, show: formatDuration }),
-  offer_timeout: optionalFlag({ help: 'Rescind offers not used within this time (default: never)', parse: parseDuration, show: formatDuration }),
-  slave_ping_timeout: flag({ help: 'Time an agent has to answer a ping (alias --agent_ping_timeout)', default: 15_000, parse: parseDuration, show: formatDuration }),
-  agent_ping_timeout: optionalFlag({ help: 'Alias of --slave_ping_timeout', parse: parseDuration, show: formatDuration }),
-  max_slave_ping_timeouts: flag({ help: 'Missed pings before an agent is removed (alias --max_agent_ping_timeouts)', default: 5, parse: parseNonNegativeInt }),
-  max_agent_ping_timeouts: optionalFlag({ help: 'Alias of --max_slave_ping_timeouts', parse: parseNonNegativeInt }),
-  slave_reregister_timeout: flag({ help: 'Time recovered agents have to re-register after a master restart', default: 600_000, parse: parseDuration, show: formatDuration }),
-  max_completed_frameworks: flag({ help: 'Completed frameworks kept for the state endpoints', default: 50, parse: parseNonNegativeInt }),
-  max_completed_tasks_per_framework: flag({ help: 'Completed tasks kept per framework', default: 1000, parse: parseNonNegativeInt }),
+  registry: flag({ help: "Registry backend: 'replicated_log' (a crash-safe file in --work_dir) or 'in_memory'", default: 'replicated_log', parse: oneOf(['replicated_log', 'in_memory']) }),
+  allocation_interval: flag({ help: 'Time between allocation runs', default: 1000, parse: parsePositiveDuration, show: formatDuration }),
+  offer_timeout: optionalFlag({ help: 'Rescind offers not used within this time (default: never)', parse: parsePositiveDuration, show: formatDuration }),
+  slave_ping_timeout: flag({ help: 'Time an agent has to answer a ping (alias --agent_ping_timeout)', default: 15_000, parse: parsePositiveDuration, show: formatDuration }),
+  agent_ping_timeout: optionalFlag({ help: 'Alias of --slave_ping_timeout', parse: parsePositiveDuration, show: formatDuration }),
+  max_slave_ping_timeouts: flag({ help: 'Missed pings before an agent is removed (alias --max_agent_ping_timeouts)', default: 5, parse: intIn(1, 1000) }),
+  max_agent_ping_timeouts: optionalFlag({ help: 'Alias of --max_slave_ping_timeouts', parse: intIn(1, 1000) }),
+  slave_reregister_timeout: flag({ help: 'Time recovered agents have to re-register after a master restart', default: 600_000, parse: parsePositiveDuration, show: formatDuration }),
+  max_completed_frameworks: flag({ help: 'Completed frameworks kept for the state endpoints', default: 50, parse: intIn(0, 1_000_000) }),
+  max_completed_tasks_per_framework: flag({ help: 'Completed tasks kept per framework', default: 1000, parse: intIn(0, 1_000_000) }),
   roles: optionalFlag({ help: 'Comma-separated roles frameworks may use (default: any)', parse: parseRoles }),
   weights: optionalFlag({ help: 'Role weights: role1=2,role2=0.5', parse: parseWeights }),
   root_submissions: flag({ help: 'Allow frameworks to run tasks as root', default: true, boolean: true, parse: parseBool }),
   cluster: optionalFlag({ help: 'Human-readable name of the cluster', parse: str }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
-  logging_level: flag({ help: 'INFO, WARNING or ERROR', default: 'INFO', parse: (t: string) => {
-    const u = t.toUpperCase();
-    if (!['INFO', 'WARNING', 'ERROR', 'DEBUG'].includes(u)) throw new Error(`'${t}' is not INFO, WARNING, ERROR or DEBUG`);
-    return u;
-  } }),
-  max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: parseNonNegativeInt }),
+  logging_level: flag({ help: 'INFO, WARNING, ERROR or DEBUG', default: 'INFO', parse: oneOf(LOGGING_LEVELS, { upper: true }) }),
+  max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
   // Authentication and authorization (README: "Authentication and authorization").
   authenticate_frameworks: flag({ help: 'Schedulers must authenticate (HTTP Basic with --credentials, or a verified TLS client certificate) and use their principal as FrameworkInfo.principal', default: false, boolean: true, parse: parseBool }),
   authenticate_http_frameworks: optionalFlag({ help: 'Alias of --authenticate_frameworks (the Mesos 1.x name for the HTTP scheduler API)', boolean: true, parse: parseBool }),

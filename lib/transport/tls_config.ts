@@ -72,6 +72,12 @@ const SETTINGS: Readonly<Record<string, { kind: Kind; default?: string }>> = {
 
 const DEFAULT_VERIFY_DEPTH = 4;
 
+/** Whether a variable is one of the TLS settings read here (`LIBPROCESS_SSL_*`, or a known `SSL_*`). */
+export function isTlsVariable(name: string): boolean {
+  const m = /^(?:LIBPROCESS_)?SSL_(.+)$/.exec(name);
+  return m !== null && (name.startsWith('LIBPROCESS_') || m[1]!.toLowerCase() in SETTINGS);
+}
+
 /** One setting as found in the environment. */
 interface Found {
   /** The variable it came from, as spelled there (for error messages). */

@@ -55,3 +55,33 @@ test('Mesos durations and sizes', (t) => {
   t.is(formatDuration(75_000), '75secs');
   t.regex(flagsHelp(table), /--allocation_interval=VALUE \(default: 1secs\)/);
 });
+
+test('typed parsers: durations finite, not beyond a timer and > 0 where asked; integers and enumerations in range', async (t) => {
+  const { intIn, oneOf, parseHostPort, parseIp, parsePositiveDuration, MAX_DURATION_MS } = await import('../../lib/common/flags.ts');
+  t.is(parseDuration('24days'), 24 * 86_400_000);
+  t.throws(() => parseDuration('25days'), { message: /longer than/ });
+  t.throws(() => parseDuration(`${'9'.repeat(400)}secs`), { message: /longer than/ });
+  t.is(parseDuration(`${MAX_DURATION_MS}ms`), MAX_DURATION_MS);
+  t.is(parseDuration('0secs'), 0);
+  t.throws(() => parsePositiveDuration('0secs'), { message: /'0secs' must be more than 0/ });
+  t.is(intIn(1, 10)('10'), 10);
+  for (const bad of ['abc', '-1', '1e3', '1.5', '11', '', 'NaN', 'Infinity']) t.throws(() => intIn(1, 10)(bad), { message: /is not an integer from 1 to 10/ }, bad);
+  t.is(oneOf(['INFO', 'DEBUG'], { upper: true })('debug'), 'DEBUG');
+  t.throws(() => oneOf(['INFO', 'DEBUG'], { upper: true })('LOUD'), { message: /'LOUD' is not one of INFO, DEBUG/ });
+  t.is(parseIp('10.0.0.1'), '10.0.0.1');
+  t.is(parseIp('::1'), '::1');
+  for (const bad of ['256.0.0.1', 'localhost', '1.2.3']) t.throws(() => parseIp(bad), { message: /not an IP address/ }, bad);
+  t.is(parseHostPort('m:5050'), 'm:5050');
+  t.throws(() => parseHostPort('m:70000'), { message: /not host:port/ });
+  t.throws(() => parseBytes(`${'9'.repeat(400)}TB`), { message: /too large/ });
+});
+
+test('an empty value is refused unless the flag allows it; a parser naming the flag is not named twice; file:// sources are kept', (t) => {
+  t.throws(() => parseFlags(table, { argv: ['--work_dir='], env: {} }), { message: '--work_dir: is empty' });
+  t.throws(() => parseFlags(table, { argv: ['--work_dir=/a'], env: { CORRAL_CLUSTER: ' ' } }), { message: '--cluster: is empty' });
+  const named = { x: flag({ help: 'x', default: '', allowEmpty: true, parse: (v: string) => { if (v === 'bad') throw new Error('--x: is bad'); return v; } }) };
+  t.is(parseFlags(named, { argv: ['--x='], env: {} }).values.x, '');
+  t.throws(() => parseFlags(named, { argv: ['--x=bad'], env: {} }), { message: '--x: is bad' });
+  const f = parseFlags(table, { argv: ['--work_dir=file:///etc/wd'], env: {}, readFile: () => '/srv/corral\n' });
+  t.deepEqual({ ...f.files }, { work_dir: '/etc/wd' });
+});

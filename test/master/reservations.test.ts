@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resources, type Resource, type ResourceInput, parseResourcesText, resource } from '../../lib/common/resources/index.ts';
-import { FileRegistry } from '../../lib/master/registry.ts';
+import { FileRegistry, type RegistryAgent } from '../../lib/master/registry.ts';
 import type { Offer, Operation } from '../../lib/proto/messages.ts';
 import { Harness, TestAgent, type TestFramework, commandTask, frameworkInfo } from '../helpers/master_harness.ts';
 
@@ -150,15 +150,43 @@ test('static reservations keep working: a volume on statically reserved disk', a
   t.is(agent.sink.of('CHECKPOINT_RESOURCES')[0]!.resources.length, 1);
 });
 
+/** A FileRegistry that tells when a write of the checkpointed resources has reached the disk. */
+class WrittenRegistry extends FileRegistry {
+  private durable: readonly RegistryAgent[] = [];
+  private readonly waiters = new Set<() => void>();
+
+  override async updateAgents(agents: readonly RegistryAgent[]): Promise<void> {
+    await super.updateAgents(agents);
+    this.durable = agents;
+    for (const w of this.waiters) w();
+  }
+
+  /** Resolves once a completed write holds agents for which `done` is true. */
+  written(done: (agents: readonly RegistryAgent[]) => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!done(this.durable)) return;
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+}
+
 test('a restarted master keeps the checkpointed resources from its registry and sends them to the agent', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'corral-registry-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const h1 = await Harness.start(new FileRegistry(dir));
+  const registry = new WrittenRegistry(dir);
+  const h1 = await Harness.start(registry);
   const agent = await h1.agent('cpus:4;mem:1024;disk:1000');
   const web = h1.framework(frameworkInfo({ role: 'web', principal: 'ops' }));
   h1.tick(0);
   accept(web, lastOffer(web), [reserve(dyn('disk', 500)), create(vol('v1', 200))]);
-  await new Promise((r) => setTimeout(r, 50)); // the registry write
+  // The master records the operations in its registry after answering the call: wait until
+  // that write is on disk (a fixed sleep lost the race against fsync on a loaded machine).
+  await registry.written((agents) => agents.find((a) => a.id === agent.id)?.checkpointedResources?.length === 2);
   h1.master.stop();
   const h2 = await Harness.start(new FileRegistry(dir));
   t.deepEqual(h2.master.recoveredAgents.get(agent.id)?.checkpointedResources?.length, 2);

@@ -6,6 +6,7 @@
  */
 import { CorralError, describeError } from '../../common/errors.ts';
 import { openCgroups, type Cgroups } from '../../linux/index.ts';
+import { parseCgroupsRoot } from '../flags.ts';
 import { parseIsolation, needsLinuxLauncher, type IsolatorName } from './isolation.ts';
 import type { Isolator } from './isolator.ts';
 import { CgroupsCpuIsolator } from './isolators/cgroups_cpu.ts';
@@ -42,14 +43,16 @@ export function createContainerizer(flags: ContainerizerFlags): PosixContaineriz
   const { isolation: _i, cgroupsHierarchy, cgroupsRoot, cgroupsEnableCfs, cgroupsLimitSwap, revocableCpuLowPriority, cgroups: given, network, ...rest } = flags;
   if (!needsLinuxLauncher(names)) return new PosixContainerizer({ ...rest, isolators: names.map((n) => posixIsolator(n)) });
   const root = cgroupsRoot ?? 'corral';
-  if (!/^[A-Za-z0-9_.\-/]+$/.test(root) || root.split('/').some((p) => p === '..' || p === '.')) {
-    throw new CorralError('INVALID', `--cgroups_root: '${root}' is not a cgroup path (letters, digits, _ . - /)`, { field: '--cgroups_root' });
+  try {
+    parseCgroupsRoot(root);
+  } catch (e) {
+    throw new CorralError('INVALID', `--cgroups_root: ${describeError(e)}`, { field: '--cgroups_root' });
   }
   let cgroups: Cgroups;
   try {
     cgroups = given ?? openCgroups(cgroupsHierarchy ?? '/sys/fs/cgroup');
   } catch (e) {
-    throw new CorralError('ISOLATION_UNAVAILABLE', `--isolation=${flags.isolation} needs cgroups: ${describeError(e)}`, { cause: e, field: '--cgroups_hierarchy' });
+    throw new CorralError('ISOLATION_UNAVAILABLE', `--cgroups_hierarchy: --isolation=${flags.isolation} needs cgroups: ${describeError(e)}`, { cause: e, field: '--cgroups_hierarchy' });
   }
   const isolators = names.map((n): Isolator => {
     switch (n) {

@@ -14,6 +14,7 @@ import {
   roundScalar,
   scalarEquals,
   setsEqual,
+  MAX_SCALAR,
   toMilli,
 } from './values.ts';
 
@@ -225,6 +226,7 @@ export function validateResource(input: ResourceInput, field = 'resource'): Reso
     if (v < 0 || (v !== 0 && toMilli(v) <= 0)) {
       throw new ValidationError(`${at}.scalar`, `must not be negative or round to zero at 3 decimals (got ${v})`);
     }
+    if (v > MAX_SCALAR) throw new ValidationError(`${at}.scalar`, `${v} is more than ${MAX_SCALAR}, the largest value a resource holds exactly at 3 decimals`);
     base.scalar = roundScalar(v);
   } else if (type === 'RANGES') {
     const v = input.ranges;

@@ -5,7 +5,7 @@
 import { ValidationError } from '../errors.ts';
 import { type Resource, type ResourceInput, UNRESERVED, validateResource } from './resource.ts';
 import { Resources } from './resources.ts';
-import { type Range, coalesceRanges } from './values.ts';
+import { MAX_SCALAR, type Range } from './values.ts';
 
 const UINT = /^[0-9]+$/;
 const DECIMAL = /^(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$/;
@@ -31,7 +31,8 @@ function parseValue(raw: string, at: string): Pick<ResourceInput, 'type' | 'scal
       if (begin > end) throw new ValidationError(at, `range ${begin}-${end} has begin greater than end`);
       ranges.push({ begin, end });
     }
-    return { type: 'RANGES', ranges: coalesceRanges(ranges) };
+    // Not coalesced here: validateResource refuses overlapping ranges ([1-10,5-20] is a mistake).
+    return { type: 'RANGES', ranges };
   }
   if (v.startsWith('{')) {
     if (!v.endsWith('}')) throw new ValidationError(at, `set '${v}' must end with '}'`);
@@ -42,6 +43,7 @@ function parseValue(raw: string, at: string): Pick<ResourceInput, 'type' | 'scal
   if (!DECIMAL.test(v)) throw new ValidationError(at, `bad value '${v}': not a number, [ranges] or {set}`);
   const n = Number(v);
   if (!Number.isFinite(n)) throw new ValidationError(at, `bad value '${v}': not finite`);
+  if (n > MAX_SCALAR) throw new ValidationError(at, `bad value '${v}': more than ${MAX_SCALAR}, the largest value a resource holds exactly at 3 decimals`);
   return { type: 'SCALAR', scalar: n };
 }
 
@@ -74,7 +76,28 @@ export function parseResourcesText(text: string, defaultRole: string = UNRESERVE
     out.push(validateResource({ name, role, ...parseValue(pieces[1]!, at) }, at));
   }
   checkSameTypes(out);
-  return Resources.of(out);
+  checkNoOverlap(out);
+  const res = Resources.of(out);
+  // A name given twice is summed: the sum too must stay within the fixed point.
+  for (const r of res) {
+    if ((r.scalar ?? 0) > MAX_SCALAR) throw new ValidationError(`resources '${r.name}'`, `the sum ${r.scalar} is more than ${MAX_SCALAR}, the largest value a resource holds exactly at 3 decimals`);
+  }
+  return res;
+}
+
+/** The same ranges resource (name and role) given twice must not overlap: `ports:[1-10];ports:[5-20]`. */
+function checkNoOverlap(list: readonly Resource[]): void {
+  const seen = new Map<string, Range[]>();
+  for (const r of list) {
+    if (r.type !== 'RANGES') continue;
+    const key = `${r.name}(${r.role})`;
+    const before = seen.get(key) ?? [];
+    for (const a of r.ranges ?? []) {
+      const b = before.find((x) => x.begin <= a.end && a.begin <= x.end);
+      if (b) throw new ValidationError(`resources '${r.name}'`, `ranges [${b.begin}-${b.end}] and [${a.begin}-${a.end}] overlap`);
+    }
+    seen.set(key, [...before, ...(r.ranges ?? [])]);
+  }
 }
 
 /** A name must not be used with two different value types. */

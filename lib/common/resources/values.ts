@@ -6,6 +6,12 @@
 /** Scalars are compared and combined as integer thousandths, as Mesos does since 0.28. */
 export const SCALAR_SCALE = 1000;
 
+/**
+ * The largest scalar a resource holds: its thousandths must stay an exact integer (2^53 - 1),
+ * about 9.007e12.
+ */
+export const MAX_SCALAR = Math.floor(Number.MAX_SAFE_INTEGER / SCALAR_SCALE);
+
 export function toMilli(v: number): number {
   return Math.round(v * SCALAR_SCALE);
 }

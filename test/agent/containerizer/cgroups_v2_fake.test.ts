@@ -241,6 +241,8 @@ test('createContainerizer: posix isolators keep the posix launcher; cgroups ones
   t.is((linux as LinuxContainerizer).cgroupsRoot, 'corral/test');
   linux.close();
   t.throws(() => createContainerizer({ isolation: 'cgroups/cpu', cgroups: cg, cgroupsRoot: '../x' }), { message: /--cgroups_root: '..\/x' is not a cgroup path/ });
+  // The top of the hierarchy would make every cgroup on the machine one of the agent's orphans.
+  t.throws(() => createContainerizer({ isolation: 'cgroups/cpu', cgroups: cg, cgroupsRoot: '/' }), { message: /--cgroups_root: '\/' is the top of the cgroup hierarchy/ });
   t.throws(() => createContainerizer({ isolation: 'cgroups/cpu', cgroupsHierarchy: '/nonexistent/cgroup' }), { code: 'ISOLATION_UNAVAILABLE', message: /needs cgroups: no cgroup hierarchy at \/nonexistent\/cgroup/ });
   const noMemory = fakeV2('corral', []);
   writeFileSync(join(noMemory.top, 'cgroup.controllers'), 'cpu\n');

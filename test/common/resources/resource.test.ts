@@ -54,6 +54,9 @@ test('rule 2: SCALAR needs a scalar and nothing else; negative or rounding-to-ze
   rejects(t, () => validateResource(scalarIn({ scalar: Number.NaN })), "'cpus'.scalar", 'finite');
   rejects(t, () => validateResource(scalarIn({ scalar: Number.POSITIVE_INFINITY })), "'cpus'.scalar", 'finite');
   rejects(t, () => validateResource(scalarIn({ scalar: '1' })), "'cpus'.scalar", 'finite number');
+  // Finite but beyond the fixed point (thousandths as exact integers): sums would turn to Infinity.
+  rejects(t, () => validateResource(scalarIn({ scalar: 1e308 })), "'cpus'.scalar", 'more than 9007199254740');
+  t.is(validateResource(scalarIn({ scalar: 9007199254740 })).scalar, 9007199254740);
 });
 
 test('rule 3: RANGES needs ranges; begin > end and overlaps are invalid; adjacent ranges are merged', (t) => {

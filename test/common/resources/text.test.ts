@@ -53,8 +53,11 @@ test('empty tokens between semicolons are skipped', (t) => {
   t.true(P(' ; ;').isEmpty());
 });
 
-test('ranges are coalesced: sorted, overlapping and adjacent merged', (t) => {
-  t.deepEqual(P('ports:[1-10,11-20,15-30]').ranges('ports'), [{ begin: 1, end: 30 }]);
+test('ranges are coalesced: sorted and adjacent merged; overlapping ones are refused, naming the resource', (t) => {
+  t.deepEqual(P('ports:[1-10,11-20,21-30]').ranges('ports'), [{ begin: 1, end: 30 }]);
+  t.throws(() => P('ports:[1-10,11-20,15-30]'), { message: /'ports'.*ranges \[11-20\] and \[15-30\] overlap/ });
+  t.throws(() => P('ports:[1-10];ports:[5-20]'), { message: /resources 'ports': ranges \[1-10\] and \[5-20\] overlap/ });
+  t.is(P('ports:[1-10];ports(web):[5-20]').toArray().length, 2, 'other roles may overlap');
   t.deepEqual(P('ports:[40-50,1-2,3-3]').ranges('ports'), [
     { begin: 1, end: 3 },
     { begin: 40, end: 50 },
@@ -104,6 +107,10 @@ test('error: TEXT values are not resources', (t) => {
   rejects(t, 'cpus:Infinity', "'cpus:Infinity'", "bad value 'Infinity'");
   rejects(t, 'cpus:NaN', "'cpus:NaN'", "bad value 'NaN'");
   rejects(t, 'cpus:1e400', "'cpus:1e400'", 'not finite');
+  // Finite, but beyond the fixed point of 3 decimals (an agent with it sent Infinity once summed).
+  rejects(t, 'cpus:1e308', "'cpus:1e308'", 'more than 9007199254740');
+  t.is(P('cpus:9007199254740').scalar('cpus'), 9007199254740);
+  rejects(t, 'cpus:9000000000000;cpus:9000000000000', "'cpus'", 'the sum');
   rejects(t, 'cpus:', "'cpus:'", 'has no value');
 });
 
