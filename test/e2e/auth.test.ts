@@ -280,6 +280,7 @@ tlsTest('over TLS: the agent authenticates with --credential; a framework with a
 test("agents authenticate by default with --credentials: a rogue REREGISTER with a live agent's id gets 401 without or with wrong credentials and 403 as another principal, /master/state shows the real agent at every poll; --authenticate_agents=false opts out", async (t) => {
   // No --authenticate_agents: --credentials alone switches it on.
   const c = await startCluster(t, { masterArgs: [`--credentials=${files.credentials}`], agentArgs: [`--credential=${files.agentCredential}`] });
+  t.is((await request(c.url('/master/flags'), { method: 'GET' })).json().flags.authenticate_agents, 'true');
   const master = c.master!.master;
   const [agentId, real] = master.agents.entries().next().value!;
   const streamBefore = real.streamId;
@@ -325,6 +326,7 @@ test("agents authenticate by default with --credentials: a rogue REREGISTER with
   // Opting out: an agent without a credential registers.
   const open = await startCluster(t, { masterArgs: [`--credentials=${files.credentials}`, '--authenticate_agents=false'] });
   t.is(open.master!.master.agents.size, 1);
+  t.is((await request(open.url('/master/flags'), { method: 'GET' })).json().flags.authenticate_agents, 'false');
   // corral local decides as its master does: --credentials needs the local agents' --credential.
   const local = await runCorral(['local', '--port=0', `--work_dir=${join(dir, 'local-default')}`, `--credentials=${files.credentials}`]);
   t.deepEqual([local.code, local.stderr.trim()], [2, 'corral local: --credential: is needed: with --credentials the master requires its agents to authenticate (give the local agents a --credential, or --authenticate_agents=false)']);

@@ -51,9 +51,12 @@ export function masterAuthenticator(flags: Flags): HttpAuthenticator | undefined
   return realms.length === 0 ? undefined : new HttpAuthenticator(realms);
 }
 
-/** The flags as /flags and /state show them: a credentials value only as its path. */
+/**
+ * The flags as /flags and /state show them: a credentials value only as its path, and
+ * `authenticate_agents` as decided (also when it follows from --credentials).
+ */
 export function shownMasterFlags(flags: Flags, text: Readonly<Record<string, string>>): Record<string, string> {
-  const out = { ...text };
+  const out: Record<string, string> = { ...text, authenticate_agents: String(agentsMustAuthenticate(flags)) };
   for (const name of ['credentials', 'http_credentials'] as const) {
     const f = flags[name];
     if (f !== undefined) out[name] = f.path ?? '(inline credentials, not shown)';
