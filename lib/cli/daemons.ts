@@ -11,7 +11,7 @@ import { agentResources, hostFacts } from '../agent/detect.ts';
 import { Fetcher } from '../agent/fetcher/fetcher.ts';
 import type { agentFlags } from '../agent/flags.ts';
 import { agentAuthenticator } from '../agent/http/authentication.ts';
-import { agentRoutes } from '../agent/http/routes.ts';
+import { EXECUTOR_REALM, agentRoutes } from '../agent/http/routes.ts';
 import { MasterLink } from '../agent/master_link.ts';
 import { createQoSController, createResourceEstimator } from '../agent/oversubscription/index.ts';
 import { ExecutorTokens, workDirExecutorSecretKey } from '../agent/executor_auth.ts';
@@ -252,7 +252,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   containerizer.readyIsolators();
   link.start();
   log.info(
-    { port, resources: resources.toString(), authenticated: auth?.realmNames() ?? [], recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },
+    { port, resources: resources.toString(), authenticated: [...(auth?.realmNames() ?? []), ...(executorTokens?.required ? [EXECUTOR_REALM] : [])], recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },
     'agent started',
   );
   return {

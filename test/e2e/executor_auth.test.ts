@@ -8,9 +8,14 @@
  */
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { agentFlags } from '../../lib/agent/flags.ts';
+import { parseFlags } from '../../lib/common/flags.ts';
 import { signJwt } from '../../lib/transport/jwt.ts';
+import { writePrivate } from '../helpers/auth_fixture.ts';
+import { runCorral } from '../helpers/corral_run.ts';
 import { commandTask, frameworkInfo, request, startCluster, type Cluster, type Json } from '../helpers/cluster.ts';
 import { TOKEN_EXECUTOR } from '../helpers/executor_script.ts';
 
@@ -162,4 +167,22 @@ test("after an agent restart, a running executor's token still works (the key st
   t.is(forged.status, 401);
   await s.kill('kept');
   t.is((await s.update('kept', ['TASK_KILLED', 'TASK_FAILED', 'TASK_LOST'], 20_000)).state, 'TASK_KILLED');
+});
+
+test('--executor_secret_key: the file\'s bytes are the key; a missing or empty file stops `corral agent` with one line (exit 2) that never repeats the value', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-execkey-`));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const secret = 'the-executor-secret-key-of-32-bytes!';
+  const keyPath = writePrivate(dir, 'key', secret);
+  const empty = writePrivate(dir, 'empty', '');
+  const parsed = parseFlags(agentFlags, { argv: ['--master=127.0.0.1:1', `--work_dir=${dir}`, `--executor_secret_key=${keyPath}`], env: {} });
+  t.deepEqual(parsed.values.executor_secret_key?.key, Buffer.from(secret));
+  t.false(parsed.values.executor_secret_key?.readableByOthers);
+
+  const agent = (flag: string) => runCorral(['agent', '--master=127.0.0.1:1', `--work_dir=${join(dir, 'never')}`, '--authenticate_http_executors', flag]);
+  const [missing, none, inline] = await Promise.all([agent(`--executor_secret_key=${join(dir, 'missing')}`), agent(`--executor_secret_key=${empty}`), agent(`--executor_secret_key=file://${keyPath}`)]);
+  t.deepEqual([missing.code, missing.stderr.trim()], [2, 'corral agent: --executor_secret_key: the file cannot be read (ENOENT): give the path of a file holding the key (not file://)']);
+  t.deepEqual([none.code, none.stderr.trim()], [2, `corral agent: --executor_secret_key: ${empty}: is empty (it must hold the key)`]);
+  t.deepEqual([inline.code, inline.stderr.trim()], [2, 'corral agent: --executor_secret_key: the file cannot be read (ENOENT): give the path of a file holding the key (not file://)']);
+  for (const r of [missing, none, inline]) t.false((r.stdout + r.stderr).includes(secret));
 });
