@@ -64,6 +64,11 @@ export interface AgentOptions {
   /** Run tasks as their framework's user (needs root). */
   readonly switchUser: boolean;
   /**
+   * Signs the token each custom executor gets in MESOS_EXECUTOR_AUTHENTICATION_TOKEN
+   * (--authenticate_http_executors, --executor_secret_key). Absent: executors get none.
+   */
+  readonly executorTokens?: { issue(frameworkId: string, executorId: string, containerId: string): string };
+  /**
    * How many container launches (without URIs to fetch) may be under way while the agent goes
    * on with the master's next messages (default 0: each launch is done first).
    */
@@ -753,6 +758,10 @@ export class Agent {
       MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: `${Math.round(this.opts.executorShutdownGracePeriodMs)}ms`,
       LIBPROCESS_PORT: '0',
     });
+    // Only a custom executor talks to the executor API, with the token the agent signed for it
+    // here; no other token (the agent's own environment may hold one) reaches a container.
+    if (this.opts.executorTokens && !ex.isCommand) env.MESOS_EXECUTOR_AUTHENTICATION_TOKEN = this.opts.executorTokens.issue(fw.id, ex.id, ex.containerId);
+    else delete env.MESOS_EXECUTOR_AUTHENTICATION_TOKEN;
     if (fw.info.checkpoint) {
       env.MESOS_RECOVERY_TIMEOUT = '15mins';
       env.MESOS_SUBSCRIPTION_BACKOFF_MAX = '2secs';

@@ -5,6 +5,7 @@ import { parseResourcesText } from '../common/resources/index.ts';
 import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/isolation.ts';
 import { controllerName, estimatorName } from './oversubscription/index.ts';
+import { loadExecutorSecretKey } from './executor_auth.ts';
 import { loadCredential, loadCredentials } from '../transport/index.ts';
 
 function parseMasterAddress(text: string): string {
@@ -119,9 +120,19 @@ export const agentFlags = {
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
   registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
   credential: optionalFlag({ help: "The agent's principal and secret for a master run with --authenticate_agents: a path to a JSON file {\"principal\":…,\"secret\":…} or a text file with one 'principal secret' line (file:///path works too)", parse: (t: string) => loadCredential(t) }),
-  authenticate_http_readonly: flag({ help: "The agent's endpoints that read state (/state, /flags, /monitor/statistics, /files/*, /metrics/snapshot) need HTTP Basic with --http_credentials (or a verified TLS client certificate); /health and the executor API stay open", default: false, boolean: true, parse: parseBool }),
+  authenticate_http_readonly: flag({ help: "The agent's endpoints that read state (/state, /flags, /monitor/statistics, /files/*, /metrics/snapshot) need HTTP Basic with --http_credentials (or a verified TLS client certificate); /health stays open, and the executor API has --authenticate_http_executors", default: false, boolean: true, parse: parseBool }),
   authenticate_http_readwrite: flag({ help: 'Endpoints that change the agent\'s state need authentication (the agent has none yet; needs --http_credentials)', default: false, boolean: true, parse: parseBool }),
   authenticate_http: optionalFlag({ help: 'Both --authenticate_http_readonly and --authenticate_http_readwrite (as on the master)', boolean: true, parse: parseBool }),
+  authenticate_http_executors: flag({
+    help: 'Custom executors must authenticate to the executor API: each gets a token (a JWT signed with --executor_secret_key) in MESOS_EXECUTOR_AUTHENTICATION_TOKEN and sends it as \'Authorization: Bearer <token>\'; a call without a valid token gets 401, one for another framework or executor 403',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
+  executor_secret_key: optionalFlag({
+    help: 'A file whose bytes are the key that signs the executors\' tokens (readable by the agent only); without it, --authenticate_http_executors makes one at first start and keeps it in <work_dir>/meta/executor_secret_key (mode 0600)',
+    parse: (t: string) => loadExecutorSecretKey(t),
+  }),
   http_credentials: optionalFlag({ help: 'Principals and secrets for the agent\'s endpoints: a path to a JSON file {"credentials":[{"principal":…,"secret":…}]} or a text file of \'principal secret\' lines (file:///path works too)', parse: (t: string) => loadCredentials(t) }),
   recover: flag({
     help: 'At start, reconnect: re-attach to the tasks of the last run and re-register with them; cleanup: kill them all, forget the agent id and exit without registering (for incompatible upgrades)',

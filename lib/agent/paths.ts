@@ -35,6 +35,10 @@ export class AgentPaths {
   bootIdFile(): string {
     return join(this.metaDir(), 'boot_id');
   }
+  /** The key of executor tokens the agent made itself (--authenticate_http_executors without --executor_secret_key). */
+  executorSecretKeyFile(): string {
+    return join(this.metaDir(), 'executor_secret_key');
+  }
   resourcesFile(): string {
     return join(this.metaDir(), 'resources', 'resources.info');
   }

@@ -10,9 +10,10 @@ import { agentResources, hostFacts } from '../agent/detect.ts';
 import { Fetcher } from '../agent/fetcher/fetcher.ts';
 import type { agentFlags } from '../agent/flags.ts';
 import { agentAuthenticator } from '../agent/http/authentication.ts';
-import { agentRoutes } from '../agent/http/routes.ts';
+import { EXECUTOR_REALM, agentRoutes } from '../agent/http/routes.ts';
 import { MasterLink } from '../agent/master_link.ts';
 import { createQoSController, createResourceEstimator, estimatorName } from '../agent/oversubscription/index.ts';
+import { ExecutorTokens, workDirExecutorSecretKey } from '../agent/executor_auth.ts';
 import { AgentPaths } from '../agent/paths.ts';
 import { currentBootId } from '../agent/recover.ts';
 import { FlagError, type FlagValues } from '../common/flags.ts';
@@ -20,7 +21,7 @@ import type { Logger } from '../common/log.ts';
 import { HierarchicalAllocator } from '../master/allocator/index.ts';
 import type { masterFlags } from '../master/flags.ts';
 import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
-import { masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
+import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Master } from '../master/master.ts';
@@ -100,6 +101,9 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
   // Authentication (--authenticate_*, --credentials) is decided before listening: a realm
   // without credentials stops the master here.
   const auth = masterAuthenticator(flags);
+  if (flags.authenticate_agents === undefined && flags.authenticate_slaves === undefined && agentsMustAuthenticate(flags)) {
+    log.info({}, 'agents must authenticate with a --credential: --credentials is given (--authenticate_agents=false to opt out)');
+  }
   for (const name of ['credentials', 'http_credentials'] as const) {
     const f = flags[name];
     if (f?.readableByOthers) log.warn({ flag: `--${name}`, path: f.path }, 'the credentials file can be read by other users; chmod 600 it');
@@ -247,6 +251,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   }
   const paths = new AgentPaths(flags.work_dir);
   const bootId = await currentBootId();
+  const executorTokens = await executorTokensOf(flags, paths, log);
   const fetcher = new Fetcher({
     cacheDir: flags.fetcher_cache_dir ?? paths.fetcherCacheDir(),
     cacheSizeBytes: flags.fetcher_cache_size,
@@ -279,6 +284,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
       ...options.tls?.environment,
     },
     switchUser: flags.switch_user && process.getuid?.() === 0,
+    ...(executorTokens ? { executorTokens } : {}),
     launchesInFlight: 4,
     fetcher,
     resourceEstimator,
@@ -297,7 +303,8 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   const shown = { ...text };
   if (flags.credential !== undefined) shown.credential = flags.credential.path ?? '(inline credential, not shown)';
   if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
-  agentRoutes(server, { agent, flags: { ...shown, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0] }, flags.max_request_body);
+  if (flags.executor_secret_key !== undefined) shown.executor_secret_key = flags.executor_secret_key.path;
+  agentRoutes(server, { agent, flags: { ...shown, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0], ...(executorTokens ? { executorTokens } : {}) }, flags.max_request_body);
   let recovered;
   try {
     recovered = await agent.recover();
@@ -319,7 +326,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   containerizer.readyIsolators();
   link.start();
   log.info(
-    { port, resources: resources.toString(), authenticated: auth?.realmNames() ?? [], recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },
+    { port, resources: resources.toString(), authenticated: [...(auth?.realmNames() ?? []), ...(executorTokens?.required ? [EXECUTOR_REALM] : [])], recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },
     'agent started',
   );
   return {
@@ -334,4 +341,23 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
       client.close();
     },
   };
+}
+
+/**
+ * The signer of executor tokens: with --executor_secret_key (tokens are given; required only
+ * with --authenticate_http_executors), or with --authenticate_http_executors alone, on a key the
+ * agent keeps in its work_dir so that tokens outlive an agent restart. Undefined: neither flag.
+ */
+async function executorTokensOf(flags: FlagValues<typeof agentFlags>, paths: AgentPaths, log: Logger): Promise<ExecutorTokens | undefined> {
+  const given = flags.executor_secret_key;
+  if (given === undefined && !flags.authenticate_http_executors) return undefined;
+  if (given !== undefined) {
+    if (given.readableByOthers) log.warn({ flag: '--executor_secret_key', path: given.path }, 'the executor secret key can be read by other users; chmod 600 it');
+    if (given.key.length < 32) log.warn({ flag: '--executor_secret_key', path: given.path, bytes: given.key.length }, 'the executor secret key is shorter than 32 bytes: tokens are easier to forge');
+    return new ExecutorTokens(given.key, flags.authenticate_http_executors);
+  }
+  const path = paths.executorSecretKeyFile();
+  const { key, made } = await workDirExecutorSecretKey(path);
+  log.info({ path }, made ? 'executor authentication: made a new executor secret key' : 'executor authentication: using the executor secret key of the last run');
+  return new ExecutorTokens(key, true);
 }

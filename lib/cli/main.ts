@@ -26,7 +26,7 @@ const localFlags = {
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   // Authentication, as the master and agents take it (passed through as given).
   authenticate_frameworks: masterFlags.authenticate_frameworks,
-  authenticate_agents: { ...masterFlags.authenticate_agents, help: 'Agents must authenticate to register; the local agents use --credential' },
+  authenticate_agents: { ...masterFlags.authenticate_agents, help: 'Agents must authenticate to register; the local agents use --credential (default: on with --credentials)' },
   authenticate_http: { ...masterFlags.authenticate_http, help: "The master's and the agents' operator endpoints need authentication (--http_credentials, else --credentials)" },
   credentials: masterFlags.credentials,
   http_credentials: masterFlags.http_credentials,
@@ -43,8 +43,13 @@ function localAuthArgs(v: LocalValues, text: Readonly<Record<string, string>>): 
   const given = (name: keyof LocalValues): boolean => v[name] !== undefined && v[name] !== false;
   const pass = (names: (keyof LocalValues)[]) => names.filter(given).map((n) => (typeof v[n] === 'boolean' ? `--${n}` : `--${n}=${text[n]}`));
   const master = pass(['authenticate_frameworks', 'authenticate_agents', 'authenticate_http', 'credentials', 'http_credentials', 'acls']);
+  if (v.authenticate_agents === false) master.push('--authenticate_agents=false');
   const agent = pass(['credential']);
   if (v.authenticate_agents && v.credential === undefined) throw new FlagError('authenticate_agents', 'needs --credential (the principal and secret the local agents register with)');
+  // As the master decides it: with --credentials, agents authenticate unless told otherwise.
+  if (v.authenticate_agents === undefined && v.credentials !== undefined && v.credential === undefined) {
+    throw new FlagError('credential', 'is needed: with --credentials the master requires its agents to authenticate (give the local agents a --credential, or --authenticate_agents=false)');
+  }
   if (v.authenticate_http) agent.push('--authenticate_http', `--http_credentials=${text.http_credentials ?? text.credentials ?? ''}`);
   if (v.demo && v.authenticate_frameworks && v.secret === undefined) throw new FlagError('demo', 'needs --principal and --secret with --authenticate_frameworks');
   return { master, agent };

@@ -52,7 +52,7 @@ export const masterFlags = {
   // Authentication and authorization (README: "Authentication and authorization").
   authenticate_frameworks: flag({ help: 'Schedulers must authenticate (HTTP Basic with --credentials, or a verified TLS client certificate) and use their principal as FrameworkInfo.principal', default: false, boolean: true, parse: parseBool }),
   authenticate_http_frameworks: optionalFlag({ help: 'Alias of --authenticate_frameworks (the Mesos 1.x name for the HTTP scheduler API)', boolean: true, parse: parseBool }),
-  authenticate_agents: flag({ help: 'Agents must authenticate (their --credential, or a verified TLS client certificate) to register and talk to the master', default: false, boolean: true, parse: parseBool }),
+  authenticate_agents: optionalFlag({ help: 'Agents must authenticate (their --credential, or a verified TLS client certificate) to register and talk to the master; a re-registering agent must be the principal that registered its id. Default: on when --credentials is given (--authenticate_agents=false to opt out), else off', boolean: true, parse: parseBool }),
   authenticate_slaves: optionalFlag({ help: 'Alias of --authenticate_agents', boolean: true, parse: parseBool }),
   authenticate_http: optionalFlag({ help: 'Operator endpoints need authentication: both --authenticate_http_readonly and --authenticate_http_readwrite', boolean: true, parse: parseBool }),
   authenticate_http_readonly: flag({ help: 'Endpoints that read state (/state, /frameworks, /metrics/snapshot, …) need authentication', default: false, boolean: true, parse: parseBool }),

@@ -152,6 +152,11 @@ export class Agent {
   /** Kills asked for while the agent was away: sent when it comes back. */
   readonly pendingKills = new Map<string, Set<string>>();
   total: Resources;
+  /**
+   * The principal the agent authenticated as when it (re-)registered with this master (agents
+   * authenticate): only that principal may re-register this agent id.
+   */
+  principal: string | undefined;
   /** Dynamic reservations and persistent volumes: what the agent checkpoints. */
   get checkpointed(): Resources {
     return checkpointedOf(this.total);
@@ -935,13 +940,14 @@ export class Master {
   // Agents
 
   /** A new agent. Admitted to the registry before it is answered. */
-  async registerAgent(msg: Extract<AgentToMaster, { type: 'REGISTER' }>, sink: Sink<MasterToAgent>, ip: string): Promise<{ agentId: string; streamId: string }> {
+  async registerAgent(msg: Extract<AgentToMaster, { type: 'REGISTER' }>, sink: Sink<MasterToAgent>, ip: string, principal?: string): Promise<{ agentId: string; streamId: string }> {
     this.metrics.inc('master/messages_register_slave');
     const info = this.checkAgentInfo(msg.agentInfo);
     const id = `${this.id}-S${this.agentSeq++}`;
     const withId: AgentInfo = { ...info, id };
     await this.opts.registry.admitAgent({ id, info: withId, checkpointedResources: checkpointedOf(Resources.of(withId.resources)).toArray() });
     const agent = new Agent(id, withId, ip, this.now());
+    agent.principal = principal;
     this.agents.set(id, agent);
     this.opts.allocator.addAgent(id, agent.total);
     const streamId = this.attachAgent(agent, sink);
@@ -953,7 +959,7 @@ export class Master {
   }
 
   /** An agent that was registered before (with this master or one before it). */
-  async reregisterAgent(msg: Extract<AgentToMaster, { type: 'REREGISTER' }>, sink: Sink<MasterToAgent>, ip: string): Promise<{ agentId: string; streamId: string } | undefined> {
+  async reregisterAgent(msg: Extract<AgentToMaster, { type: 'REREGISTER' }>, sink: Sink<MasterToAgent>, ip: string, principal?: string): Promise<{ agentId: string; streamId: string } | undefined> {
     this.metrics.inc('master/messages_reregister_slave');
     const info = this.checkAgentInfo(msg.agentInfo);
     const id = msg.agentId;
@@ -991,6 +997,7 @@ export class Master {
     }
     agent.reregisteredTime = now;
     agent.active = true;
+    if (principal !== undefined) agent.principal = principal;
     const streamId = this.attachAgent(agent, sink);
     this.sendAgent(agent, { type: 'REREGISTERED', agentId: id, masterId: this.id });
     if (!agent.checkpointed.isEmpty() || !checkpointedOf(Resources.of(info.resources)).isEmpty()) {
@@ -1060,6 +1067,18 @@ export class Master {
       if (offer) this.removeOffer(offer, { rescind: true });
     }
     this.log.warn({ agentId }, 'agent disconnected');
+  }
+
+  /**
+   * Why `principal` may not re-register agent `agentId` (undefined: it may): an agent this master
+   * knows to have registered as another principal. A master that failed over learns an agent's
+   * principal at its first re-registration.
+   */
+  agentPrincipalRefusal(agentId: string, principal: string | undefined): string | undefined {
+    const known = this.agents.get(agentId)?.principal;
+    if (known === undefined || known === principal) return undefined;
+    this.log.warn({ agentId, principal, registeredAs: known }, 'agent re-registration refused: another principal registered this agent');
+    return `Not authorized: agent ${agentId} was registered by another principal; ${principal === undefined ? 'an agent without a principal' : `principal '${principal}'`} may not re-register it`;
   }
 
   /** Check an agent call's stream id. */

@@ -276,3 +276,58 @@ tlsTest('over TLS: the agent authenticates with --credential; a framework with a
   const badPassword = await subscribe('web', basic('web', 'x'));
   t.is(badPassword.status, 401);
 });
+
+test("agents authenticate by default with --credentials: a rogue REREGISTER with a live agent's id gets 401 without or with wrong credentials and 403 as another principal, /master/state shows the real agent at every poll; --authenticate_agents=false opts out", async (t) => {
+  // No --authenticate_agents: --credentials alone switches it on.
+  const c = await startCluster(t, { masterArgs: [`--credentials=${files.credentials}`], agentArgs: [`--credential=${files.agentCredential}`] });
+  t.is((await request(c.url('/master/flags'), { method: 'GET' })).json().flags.authenticate_agents, 'true');
+  const master = c.master!.master;
+  const [agentId, real] = master.agents.entries().next().value!;
+  const streamBefore = real.streamId;
+  const rogue = {
+    type: 'REREGISTER',
+    agent_id: { value: agentId },
+    agent_info: { hostname: 'evil', port: 1, resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 64 } }] },
+    version: 'x',
+  };
+  // Poll the master's state for as long as the attempts last (and a few times after).
+  const seen: string[] = [];
+  let attacking = true;
+  const polling = (async () => {
+    for (let after = 0; attacking || after < 3; after += attacking ? 0 : 1) {
+      const slaves = (await request(c.url('/master/state'), { method: 'GET' })).json().slaves as Json[];
+      seen.push(slaves.map((s) => `${s.id} ${s.hostname} cpus:${s.resources.cpus}`).join(', '));
+    }
+  })();
+  const statuses: number[] = [];
+  const texts: string[] = [];
+  try {
+    for (const headers of [{}, basic('agent', 'guess'), basic('web')]) {
+      const r = await request(c.url('/internal/agent/subscribe'), { headers: { 'Content-Type': 'application/json', ...headers }, body: rogue, timeoutMs: 5000 });
+      statuses.push(r.status);
+      texts.push(r.text);
+    }
+  } finally {
+    attacking = false;
+    await polling;
+  }
+  t.deepEqual(statuses, [401, 401, 403], texts.join(' | '));
+  t.is(texts[2], `Not authorized: agent ${agentId} was registered by another principal; principal 'web' may not re-register it`);
+  t.true(seen.length >= 4);
+  t.deepEqual([...new Set(seen)], [`${agentId} agent0 cpus:8`]);
+  t.is(master.agents.get(agentId), real);
+  t.true(real.connected);
+  t.is(real.streamId, streamBefore, "the real agent's stream was not replaced");
+  // The real agent, with its own principal, re-registers as before.
+  await c.restartAgent(0);
+  t.deepEqual([...master.agents.keys()], [agentId]);
+  t.not(real.streamId, streamBefore);
+
+  // Opting out: an agent without a credential registers.
+  const open = await startCluster(t, { masterArgs: [`--credentials=${files.credentials}`, '--authenticate_agents=false'] });
+  t.is(open.master!.master.agents.size, 1);
+  t.is((await request(open.url('/master/flags'), { method: 'GET' })).json().flags.authenticate_agents, 'false');
+  // corral local decides as its master does: --credentials needs the local agents' --credential.
+  const local = await runCorral(['local', '--port=0', `--work_dir=${join(dir, 'local-default')}`, `--credentials=${files.credentials}`]);
+  t.deepEqual([local.code, local.stderr.trim()], [2, 'corral local: --credential: is needed: with --credentials the master requires its agents to authenticate (give the local agents a --credential, or --authenticate_agents=false)']);
+});

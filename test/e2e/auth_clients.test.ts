@@ -37,7 +37,7 @@ const noSecretIn = (t: { false: (v: boolean, m?: string) => void }, text: string
 };
 
 test('corral execute: --principal/--secret authenticate every call; none or a wrong secret is one clear line and exit 1, nothing launched', async (t) => {
-  const c = await startCluster(t, { masterArgs: ['--authenticate_frameworks', `--credentials=${files.credentials}`] });
+  const c = await startCluster(t, { masterArgs: ['--authenticate_frameworks', `--credentials=${files.credentials}`], agentArgs: [`--credential=${files.agentCredential}`] });
   const master = `--master=${c.masterAddress}`;
   const [none, wrong, right, fromFile, fromEnv, mismatch] = await Promise.all([
     runCorral(['execute', master, '--command=true', '--name=no-credentials']),

@@ -517,22 +517,26 @@ export class Cluster {
     await m?.stop();
   }
 
-  /** Stop agent `i` and start it again on its work dir: it recovers and re-registers. */
+  /**
+   * Stop agent `i` and start it again on its work dir and port (where its executors reach it):
+   * it recovers and re-registers.
+   */
   async restartAgent(i: number): Promise<RunningAgent> {
+    const port = this.agents[i]!.port;
     await this.agents[i]!.stop();
     this.agents.splice(i, 1);
-    const a = await this.startAgent(i);
+    const a = await this.startAgent(i, port);
     this.agents.splice(this.agents.indexOf(a), 1);
     this.agents.splice(i, 0, a);
     await a.registered;
     return a;
   }
 
-  private async startAgent(i: number): Promise<RunningAgent> {
+  private async startAgent(i: number, port = 0): Promise<RunningAgent> {
     const argv = [
       `--master=${this.masterAddress}`,
       '--ip=127.0.0.1',
-      '--port=0',
+      `--port=${port}`,
       `--work_dir=${join(this.workDir, `agent${i}`)}`,
       `--hostname=agent${i}`,
       `--resources=${this.o.agentResources ?? DEFAULT_AGENT_RESOURCES}`,

@@ -4,10 +4,11 @@
  * `.json` aliases.
  *
  * Authentication realms: the endpoints that read state are in READONLY_REALM (required with
- * `--authenticate_http_readonly`); /health and the executor API are in none and always open.
- * Executors get no credentials from the agent, and the master never calls the agent's port (the
- * agent opens every master↔agent connection, authenticated in the master's realm), so no realm
- * here can lock out the agent's own master or executors. The agent has no endpoint that changes
+ * `--authenticate_http_readonly`); /health is in none and always open. The executor API is in no
+ * Basic realm: with `--authenticate_http_executors` its callers present the token the agent gave
+ * each executor (EXECUTOR_REALM, Bearer). The master never calls the agent's port (the agent
+ * opens every master↔agent connection, authenticated in the master's realm), so no realm here
+ * can lock out the agent's own master. The agent has no endpoint that changes
  * state yet: READWRITE_REALM holds none.
  */
 import { constants } from 'node:fs';
@@ -24,11 +25,15 @@ import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Agent, AgentFramework, AgentTaskRecord, ExecutorRecord } from '../agent.ts';
+import type { ExecutorTokens } from '../executor_auth.ts';
+import type { JwtClaims } from '../../transport/jwt.ts';
 
 /** `WWW-Authenticate: Basic realm=…` of the agent's read-only endpoints (the Mesos agent's name). */
 export const READONLY_REALM = 'mesos-agent-readonly';
 /** The realm of endpoints that change the agent's state (none yet; `--authenticate_http_readwrite`). */
 export const READWRITE_REALM = 'mesos-agent-readwrite';
+/** `WWW-Authenticate: Bearer realm=…` of the executor API (--authenticate_http_executors). */
+export const EXECUTOR_REALM = 'mesos-agent-executor';
 
 type Json = Record<string, unknown>;
 const JSON_TYPE = 'application/json';
@@ -95,6 +100,8 @@ export interface AgentHttpContext {
   readonly version: string;
   readonly log: Logger;
   readonly masterHostname: () => string | undefined;
+  /** Executor tokens (--authenticate_http_executors): checked on the executor API when required. */
+  readonly executorTokens?: ExecutorTokens;
 }
 
 export function agentStateJson(ctx: AgentHttpContext): Json {
@@ -296,8 +303,21 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     },
   });
 
-  // The v1 executor API (spec §3): in no realm (executors have no credentials to send).
+  // The v1 executor API (spec §3): in no Basic realm. With --authenticate_http_executors each
+  // call carries the executor's token (Bearer): without a valid one 401, before anything is
+  // read; a token of another framework or executor 403, before the call's ids are looked up,
+  // so a forger learns nothing of them.
+  const tokens = ctx.executorTokens?.required ? ctx.executorTokens : undefined;
   const executorApi = async (req: Request): Promise<HttpResponse | void> => {
+    let claims: JwtClaims | undefined;
+    if (tokens) {
+      const who = tokens.authenticate(req.header('authorization'));
+      if (!who.ok) {
+        ctx.log.debug({ remote: req.remoteAddress, why: who.reason }, 'executor call not authenticated');
+        return { status: 401, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'WWW-Authenticate': `Bearer realm="${EXECUTOR_REALM}"` }, body: `Unauthorized: ${who.reason}` };
+      }
+      claims = who.claims;
+    }
     const contentType = req.header('content-type');
     if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");
     if (contentType !== JSON_TYPE) return textResponse(415, `Expecting 'Content-Type' of ${JSON_TYPE}`);
@@ -311,6 +331,13 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
       }
       if (e instanceof ValidationError) return textResponse(400, `Failed to validate executor::Call: ${e.message}`);
       throw e;
+    }
+    if (tokens && claims) {
+      const refusal = tokens.refusal(claims, call.frameworkId, call.executorId, agent.frameworks.get(call.frameworkId)?.executors.get(call.executorId)?.containerId);
+      if (refusal) {
+        ctx.log.warn({ remote: req.remoteAddress, call: call.type, frameworkId: call.frameworkId, executorId: call.executorId, tokenFrameworkId: claims.fid, tokenExecutorId: claims.eid }, 'executor call refused: its token is for another executor');
+        return textResponse(403, refusal);
+      }
     }
     if (call.type === 'HEARTBEAT') return { status: 202 };
     const check = agent.checkExecutorCall(call);

@@ -49,9 +49,13 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
       if ('error' in decoded) return decoded.error;
       const msg = decoded.msg;
       if (msg.type !== 'REGISTER' && msg.type !== 'REREGISTER') return textResponse(400, `Expecting REGISTER or REREGISTER, got ${msg.type}`);
+      // A re-registration takes over a live agent's record (resources, hostname, stream): only
+      // the principal that registered that agent id may make it.
+      const refusal = msg.type === 'REREGISTER' ? master.agentPrincipalRefusal(msg.agentId, req.principal) : undefined;
+      if (refusal !== undefined) return textResponse(403, refusal);
       const sink = new StreamSink<MasterToAgent>((m) => stringifyWire(encodeMasterToAgent(m)));
       const ip = peerIp(req);
-      const result = msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip) : await master.reregisterAgent(msg, sink, ip);
+      const result = msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
       const headers: Record<string, string> = { 'Content-Type': 'application/json' };
       if (result) {
         headers[AGENT_STREAM_HEADER] = result.streamId;

@@ -1,6 +1,7 @@
 /**
  * Which of the master's realms require authentication, from its flags: the scheduler API
- * (`--authenticate_frameworks`), the agents' endpoints (`--authenticate_agents`), and the operator
+ * (`--authenticate_frameworks`), the agents' endpoints (`--authenticate_agents`, by default on
+ * with `--credentials`), and the operator
  * endpoints (`--authenticate_http_readonly`, `--authenticate_http_readwrite`, or both with
  * `--authenticate_http`). A realm that requires authentication without credentials to check is a
  * flag error: the master does not start.
@@ -14,6 +15,18 @@ import { SCHEDULER_REALM } from './scheduler.ts';
 
 type Flags = FlagValues<typeof masterFlags>;
 
+/**
+ * Whether agents must authenticate: `--authenticate_agents` (or `--authenticate_slaves`) when
+ * given; without either, whenever `--credentials` is given (an agent that could register
+ * without one could also re-register in place of a real agent). `--authenticate_agents=false`
+ * opts out.
+ */
+export function agentsMustAuthenticate(flags: Flags): boolean {
+  if (flags.authenticate_agents === true || flags.authenticate_slaves === true) return true;
+  if (flags.authenticate_agents === false || flags.authenticate_slaves === false) return false;
+  return flags.credentials !== undefined;
+}
+
 /** The authenticator for the master's port, or undefined when no realm requires authentication. */
 export function masterAuthenticator(flags: Flags): HttpAuthenticator | undefined {
   const realms: AuthRealm[] = [];
@@ -25,7 +38,7 @@ export function masterAuthenticator(flags: Flags): HttpAuthenticator | undefined
   if (flags.authenticate_http_frameworks === true || flags.authenticate_frameworks) {
     add(SCHEDULER_REALM, flags.authenticate_frameworks ? 'authenticate_frameworks' : 'authenticate_http_frameworks', flags.credentials, '--credentials');
   }
-  if (flags.authenticate_slaves === true || flags.authenticate_agents) {
+  if (agentsMustAuthenticate(flags)) {
     add(AGENT_REALM, flags.authenticate_agents ? 'authenticate_agents' : 'authenticate_slaves', flags.credentials, '--credentials');
   }
   const http = flags.http_credentials ?? flags.credentials;
@@ -38,9 +51,12 @@ export function masterAuthenticator(flags: Flags): HttpAuthenticator | undefined
   return realms.length === 0 ? undefined : new HttpAuthenticator(realms);
 }
 
-/** The flags as /flags and /state show them: a credentials value only as its path. */
+/**
+ * The flags as /flags and /state show them: a credentials value only as its path, and
+ * `authenticate_agents` as decided (also when it follows from --credentials).
+ */
 export function shownMasterFlags(flags: Flags, text: Readonly<Record<string, string>>): Record<string, string> {
-  const out = { ...text };
+  const out: Record<string, string> = { ...text, authenticate_agents: String(agentsMustAuthenticate(flags)) };
   for (const name of ['credentials', 'http_credentials'] as const) {
     const f = flags[name];
     if (f !== undefined) out[name] = f.path ?? '(inline credentials, not shown)';
