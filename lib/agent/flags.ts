@@ -1,5 +1,5 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
-import { flag, formatDuration, optionalFlag, parseBool, parseBytes, parseDuration, parseNonNegativeInt, parsePort, str } from '../common/flags.ts';
+import { flag, formatDuration, optionalFlag, parseBool, parseBytes, parseDuration, parseNonNegativeInt, parsePort, parsePositiveBytes, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/isolation.ts';
@@ -153,4 +153,5 @@ export const agentFlags = {
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING or ERROR', default: 'INFO', parse: (t: string) => t.toUpperCase() }),
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: (t: string) => Number(t) }),
+  max_stream_backlog: flag({ help: 'Most bytes an executor event stream may hold that the executor has not read, e.g. 64MB; a stream over it is closed and the executor treated as disconnected', default: 64 * 1024 * 1024, parse: parsePositiveBytes }),
 };

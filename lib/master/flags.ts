@@ -1,5 +1,5 @@
 /** The master's flags: Mesos names, defaults and parsers (`corral master --help`). */
-import { flag, formatDuration, optionalFlag, parseBool, parseDuration, parseNonNegativeInt, parsePort, str } from '../common/flags.ts';
+import { flag, formatDuration, optionalFlag, parseBool, parseDuration, parseNonNegativeInt, parsePort, parsePositiveBytes, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { loadCredentials } from '../transport/index.ts';
 import { loadAcls } from './authorization.ts';
@@ -56,6 +56,7 @@ export const masterFlags = {
     return u;
   } }),
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: parseNonNegativeInt }),
+  max_stream_backlog: flag({ help: 'Most bytes an event stream (to a scheduler, an agent) may hold that its client has not read, e.g. 64MB; a stream over it is closed and its client treated as disconnected', default: 64 * 1024 * 1024, parse: parsePositiveBytes }),
   // Authentication and authorization (README: "Authentication and authorization").
   authenticate_frameworks: flag({ help: 'Schedulers must authenticate (HTTP Basic with --credentials, or a verified TLS client certificate) and use their principal as FrameworkInfo.principal', default: false, boolean: true, parse: parseBool }),
   authenticate_http_frameworks: optionalFlag({ help: 'Alias of --authenticate_frameworks (the Mesos 1.x name for the HTTP scheduler API)', boolean: true, parse: parseBool }),
