@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import net from 'node:net';
-import { type Cluster, type Json, frameworkInfo, request, startCluster } from '../helpers/cluster.ts';
+import { type Cluster, type Json, commandTask, frameworkInfo, request, startCluster } from '../helpers/cluster.ts';
 
 const BACKLOG = '2MB';
 
@@ -14,8 +14,8 @@ const BACKLOG = '2MB';
  * POST `body` to `path` on a raw socket, read the response head and the first bytes of the
  * stream until `ready` holds for what arrived, then stop reading for good (until resume()).
  */
-async function silentClient(t: { teardown(f: () => void): void }, c: Cluster, path: string, body: Json, ready: (text: string) => boolean): Promise<{ text: string; socket: net.Socket; closed: Promise<void> }> {
-  const socket = net.connect(c.masterPort, '127.0.0.1');
+async function silentClient(t: { teardown(f: () => void): void }, port: number, path: string, body: Json, ready: (text: string) => boolean): Promise<{ text: string; socket: net.Socket; closed: Promise<void> }> {
+  const socket = net.connect(port, '127.0.0.1');
   t.teardown(() => socket.destroy());
   socket.on('error', () => {});
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -26,6 +26,7 @@ async function silentClient(t: { teardown(f: () => void): void }, c: Cluster, pa
     const timer = setTimeout(() => reject(new Error(`no answer to ${path}: ${text}`)), 5000);
     const onData = (d: Buffer): void => {
       text += d.toString('latin1');
+      if (/^HTTP\/1\.1 [^2]/.test(text)) reject(new Error(`${path} refused: ${text}`));
       if (!ready(text)) return;
       clearTimeout(timer);
       socket.off('data', onData);
@@ -45,7 +46,7 @@ test('a scheduler that stops reading its stream: RECONCILE answers are bounded, 
   const c = await startCluster(t, { agents: 0, masterArgs: [`--max_stream_backlog=${BACKLOG}`] });
   t.is(await metric(c, 'master/event_stream_overflows'), 0);
   const info = frameworkInfo({ name: 'not-reading', failover_timeout: 3600 });
-  const sub = await silentClient(t, c, '/api/v1/scheduler', { type: 'SUBSCRIBE', subscribe: { framework_info: info } }, (s) => /"framework_id":\{"value":"[^"]+"\}/.test(s));
+  const sub = await silentClient(t, c.masterPort, '/api/v1/scheduler', { type: 'SUBSCRIBE', subscribe: { framework_info: info } }, (s) => /"framework_id":\{"value":"[^"]+"\}/.test(s));
   const frameworkId = /"framework_id":\{"value":"([^"]+)"\}/.exec(sub.text)![1]!;
   const streamId = /mesos-stream-id: (\S+)/i.exec(sub.text)![1]!;
 
@@ -91,7 +92,7 @@ test('an agent that stops reading its stream: the master closes it past the back
   const c = await startCluster(t, { agents: 0, masterArgs: [`--max_stream_backlog=${BACKLOG}`] });
   t.is(await metric(c, 'master/agent_stream_overflows'), 0);
   const hello = { type: 'REGISTER', agent_info: { hostname: 'deaf', port: 1, resources: [] }, version: 'x' };
-  const agent = await silentClient(t, c, '/internal/agent/subscribe', hello, (s) => /corral-agent-id: \S+/i.test(s));
+  const agent = await silentClient(t, c.masterPort, '/internal/agent/subscribe', hello, (s) => /corral-agent-id: \S+/i.test(s));
   const agentId = /corral-agent-id: (\S+)/i.exec(agent.text)![1]!;
   const fw = await c.framework(frameworkInfo());
 
@@ -109,4 +110,38 @@ test('an agent that stops reading its stream: the master closes it past the back
   await c.until(async () => (await c.getJson('/master/slaves')).slaves.find((a: Json) => a.id === agentId)?.active === false, 5000, 'the agent to be disconnected');
   agent.socket.resume();
   await agent.closed;
+});
+
+test('an executor that stops reading its stream: the agent closes it past the backlog, counts it and drops the connection', async (t) => {
+  const c = await startCluster(t, { agentArgs: [`--max_stream_backlog=${BACKLOG}`] });
+  const metricOf = async (): Promise<number> => (await c.agentJson(0, '/metrics/snapshot'))['slave/executor_stream_overflows'];
+  t.is(await metricOf(), 0);
+  const s = await c.framework(frameworkInfo());
+  const [offer] = await s.offers();
+  // A custom executor that never subscribes itself: the test subscribes in its place.
+  const executorId = 'deaf-executor';
+  const task = {
+    ...commandTask('deaf', 'unused'),
+    command: undefined,
+    agent_id: offer.agent_id,
+    executor: { executor_id: { value: executorId }, name: executorId, command: { value: 'sleep 30' }, resources: commandTask('x', 'x').resources },
+  };
+  await s.accept([offer.id.value], [task]);
+  await c.until(async () => (await c.agentJson(0, '/state')).frameworks.some((f: Json) => f.executors.some((e: Json) => e.id === executorId)), 10_000, 'the executor to be launched');
+  const ids = { framework_id: { value: s.frameworkId }, executor_id: { value: executorId } };
+  const ex = await silentClient(t, c.agents[0]!.port, '/api/v1/executor', { ...ids, type: 'SUBSCRIBE', subscribe: {} }, (text) => text.includes('"type":"SUBSCRIBED"'));
+
+  const data = Buffer.alloc(512 * 1024, 7).toString('base64');
+  const message = { framework_id: { value: s.frameworkId }, type: 'MESSAGE', message: { agent_id: offer.agent_id, executor_id: { value: executorId }, data } };
+  const headers = { 'Content-Type': 'application/json', 'Mesos-Stream-Id': s.streamId };
+  let calls = 0;
+  while (calls < 160 && (await metricOf()) === 0) {
+    t.is((await request(c.url('/api/v1/scheduler'), { headers, body: message })).status, 202);
+    calls++;
+  }
+  t.log(`${calls} MESSAGE calls made`);
+  t.is(await metricOf(), 1);
+  // The agent dropped the connection: the client sees it close once it reads again.
+  ex.socket.resume();
+  await ex.closed;
 });
