@@ -7,7 +7,9 @@
  * its methods; a known path with another method answers 405 with `Allow`. A handler gets a
  * Request and either returns a plain response or calls `req.startStream()` and writes chunks to
  * the returned ResponseStream: each `write` is one `res.write`, i.e. one HTTP chunk, so a
- * RecordIO record written in one call reaches the client as one chunk (spec §2.4).
+ * RecordIO record written in one call reaches the client as one chunk (spec §2.4). A stream
+ * holds at most `maxStreamBacklogBytes` that its client has not read; a write that goes over
+ * closes it and drops the connection, and a client that half-closes its connection is gone.
  *
  * Errors thrown by handlers: HttpError → its status; CorralError with code INVALID → 400 with
  * the message as text/plain; anything else → 500, logged once here; the server keeps running.
