@@ -1,5 +1,5 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
-import { LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseBytes, parseDuration, parseHostPort, parseHostname, parseIp, parseNonNegativeInt, parsePort, parsePositiveDuration, str } from '../common/flags.ts';
+import { LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseBytes, parseDuration, parseHostPort, parseHostname, parseIp, parseNonNegativeInt, parsePort, parsePositiveBytes, parsePositiveDuration, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
@@ -189,4 +189,5 @@ export const agentFlags = {
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING, ERROR or DEBUG', default: 'INFO', parse: oneOf(LOGGING_LEVELS, { upper: true }) }),
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
+  max_stream_backlog: flag({ help: 'Most bytes an executor event stream may hold that the executor has not read, e.g. 64MB; a stream over it is closed and the executor treated as disconnected', default: 64 * 1024 * 1024, parse: parsePositiveBytes }),
 };

@@ -109,7 +109,7 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
     if (f?.readableByOthers) log.warn({ flag: `--${name}`, path: f.path }, 'the credentials file can be read by other users; chmod 600 it');
   }
   if (flags.acls?.ignored.length) log.warn({ kinds: flags.acls.ignored }, '--acls: these ACL kinds are read but not enforced (Corral has no such action)');
-  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
+  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, maxStreamBacklogBytes: flags.max_stream_backlog, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
   const port = await listenOn(server, flags.ip, flags.port);
   let made: string | undefined;
   try {
@@ -236,7 +236,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
       : {}),
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
   });
-  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
+  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, maxStreamBacklogBytes: flags.max_stream_backlog, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
   // --recover=cleanup kills the last run's tasks and exits: it serves nothing.
   const cleanup = flags.recover === 'cleanup';
   let port: number;

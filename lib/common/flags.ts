@@ -116,6 +116,13 @@ export function parseBytes(text: string): number {
   return n;
 }
 
+/** parseBytes, refusing 0. */
+export function parsePositiveBytes(text: string): number {
+  const n = parseBytes(text);
+  if (n <= 0) throw new Error(`'${text}' is not a positive size`);
+  return n;
+}
+
 export function parsePort(text: string): number {
   const n = Number(text);
   if (!/^[0-9]+$/.test(text.trim()) || n < 0 || n > 65535) throw new Error(`'${text}' is not a port number (0-65535)`);

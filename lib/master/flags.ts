@@ -1,5 +1,5 @@
 /** The master's flags: Mesos names, defaults and parsers (`corral master --help`). */
-import { LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseHostname, parseIp, parsePort, parsePositiveDuration, str } from '../common/flags.ts';
+import { LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseHostname, parseIp, parsePort, parsePositiveBytes, parsePositiveDuration, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { loadCredentials } from '../transport/index.ts';
 import { loadAcls } from './authorization.ts';
@@ -49,6 +49,7 @@ export const masterFlags = {
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING, ERROR or DEBUG', default: 'INFO', parse: oneOf(LOGGING_LEVELS, { upper: true }) }),
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
+  max_stream_backlog: flag({ help: 'Most bytes an event stream (to a scheduler, an agent) may hold that its client has not read, e.g. 64MB; a stream over it is closed and its client treated as disconnected', default: 64 * 1024 * 1024, parse: parsePositiveBytes }),
   // Authentication and authorization (README: "Authentication and authorization").
   authenticate_frameworks: flag({ help: 'Schedulers must authenticate (HTTP Basic with --credentials, or a verified TLS client certificate) and use their principal as FrameworkInfo.principal', default: false, boolean: true, parse: parseBool }),
   authenticate_http_frameworks: optionalFlag({ help: 'Alias of --authenticate_frameworks (the Mesos 1.x name for the HTTP scheduler API)', boolean: true, parse: parseBool }),

@@ -246,6 +246,9 @@ function need<T>(v: T | undefined, key: string): T {
   return v;
 }
 
+/** The most tasks one explicit RECONCILE call may list. */
+export const MAX_RECONCILE_TASKS = 100_000;
+
 function validateCall(c: ParsedCall): SchedulerCall {
   const type = need(c.type, 'type');
   if (type === 'SUBSCRIBE') {
@@ -285,8 +288,15 @@ function validateCall(c: ParsedCall): SchedulerCall {
       if (!isUuidBytes(acknowledge.uuid)) throw validationFailure('acknowledge.uuid', 'Not a valid UUID');
       return { type, frameworkId, acknowledge };
     }
-    case 'RECONCILE':
-      return { type, frameworkId, reconcile: need(c.reconcile, 'reconcile') };
+    case 'RECONCILE': {
+      const reconcile = need(c.reconcile, 'reconcile');
+      // Each task asked about is answered with an UPDATE on the subscription stream: the limit
+      // bounds what one call can queue there (Mesos has none).
+      if (reconcile.tasks.length > MAX_RECONCILE_TASKS) {
+        throw validationFailure('reconcile.tasks', `'reconcile.tasks' lists ${reconcile.tasks.length} tasks; at most ${MAX_RECONCILE_TASKS} are accepted in one call (reconcile in batches, or with no tasks for all of them)`);
+      }
+      return { type, frameworkId, reconcile };
+    }
     case 'MESSAGE':
       return { type, frameworkId, message: need(c.message, 'message') };
     case 'REQUEST':

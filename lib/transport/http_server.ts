@@ -7,7 +7,9 @@
  * its methods; a known path with another method answers 405 with `Allow`. A handler gets a
  * Request and either returns a plain response or calls `req.startStream()` and writes chunks to
  * the returned ResponseStream: each `write` is one `res.write`, i.e. one HTTP chunk, so a
- * RecordIO record written in one call reaches the client as one chunk (spec §2.4).
+ * RecordIO record written in one call reaches the client as one chunk (spec §2.4). A stream
+ * holds at most `maxStreamBacklogBytes` that its client has not read; a write that goes over
+ * closes it and drops the connection, and a client that half-closes its connection is gone.
  *
  * Errors thrown by handlers: HttpError → its status; CorralError with code INVALID → 400 with
  * the message as text/plain; anything else → 500, logged once here; the server keeps running.
@@ -40,6 +42,8 @@ import { HANDSHAKE_TIMEOUT_MS, refuseClient, serverOptions, sniff } from './tls.
 import { TlsConfig } from './tls_config.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Default limit of the bytes a stream may hold that its client has not read yet. */
+export const DEFAULT_MAX_STREAM_BACKLOG_BYTES = 64 * 1024 * 1024;
 /** After a body overflows its limit, this much more is read and discarded to keep the connection. */
 const DRAIN_BYTES = 1024 * 1024;
 
@@ -55,6 +59,12 @@ export interface HttpServerOptions {
   tls?: TlsConfig;
   /** Default limit for `Request.readBody`/`readJson` (default 4 MiB). */
   maxBodyBytes?: number;
+  /**
+   * The most bytes a response stream may hold queued for a client that does not read them
+   * (default 64 MiB). A stream that goes over is closed and its connection dropped: see
+   * `ResponseStream.overflowBytes`.
+   */
+  maxStreamBacklogBytes?: number;
   /** How long an idle keep-alive connection stays open (default 30 s). */
   keepAliveTimeoutMs?: number;
   /** How long `close()` lets in-flight plain requests finish before cutting them (default 1 s). */
@@ -80,8 +90,15 @@ export interface ResponseStream {
   /** Bytes accepted but not yet handed to the kernel (a slow reader shows here). */
   readonly bufferedBytes: number;
   /**
+   * Set when the server closed the stream because its client left more than the server's
+   * `maxStreamBacklogBytes` unread: the backlog, in bytes, at that moment. The connection is
+   * dropped with what was queued, and the `onClose` callbacks run as when the client goes away.
+   */
+  readonly overflowBytes: number | undefined;
+  /**
    * Write `chunk` as exactly one HTTP chunk (one res.write). Returns false when the stream is
-   * closed (nothing written) or the socket buffer is over its high-water mark.
+   * closed (nothing written) or the socket buffer is over its high-water mark. A write that
+   * takes the backlog over the server's limit closes the stream (see `overflowBytes`).
    */
   write(chunk: Uint8Array | string): boolean;
   /** Frame `payload` as one RecordIO record and write it as one chunk. */
@@ -163,6 +180,8 @@ export interface HttpServerStats {
   /** Plain connections accepted on a TLS port (downgrade). */
   plainConnections: number;
   openStreams: number;
+  /** Streams closed because their client did not read them (over maxStreamBacklogBytes). */
+  streamOverflows: number;
   inFlightRequests: number;
   requestsTotal: number;
   /** Requests refused with 401 (missing or wrong credentials). */
@@ -185,6 +204,8 @@ export class HttpServer {
   private readonly host: string;
   private readonly port: number;
   private readonly maxBodyBytes: number;
+  private readonly maxStreamBacklogBytes: number;
+  private streamOverflows = 0;
   private readonly closeGraceMs: number;
   private readonly logger: Logger;
   private readonly auth: HttpAuthenticator | undefined;
@@ -207,6 +228,10 @@ export class HttpServer {
     this.host = options.host ?? '127.0.0.1';
     this.port = options.port ?? 0;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.maxStreamBacklogBytes = options.maxStreamBacklogBytes ?? DEFAULT_MAX_STREAM_BACKLOG_BYTES;
+    if (!Number.isSafeInteger(this.maxStreamBacklogBytes) || this.maxStreamBacklogBytes <= 0) {
+      throw new ValidationError('maxStreamBacklogBytes', `must be a positive number of bytes, not ${this.maxStreamBacklogBytes}`);
+    }
     this.closeGraceMs = options.closeGraceMs ?? 1000;
     this.logger = options.logger ?? silentLogger;
     this.tls = options.tls;
@@ -332,6 +357,7 @@ export class HttpServer {
       tlsRefused: this.tlsRefused,
       plainConnections: this.plainConnections,
       openStreams: this.streams.size,
+      streamOverflows: this.streamOverflows,
       inFlightRequests: this.inFlight,
       requestsTotal: this.requestsTotal,
       unauthenticated: this.unauthenticated,
@@ -476,9 +502,17 @@ export class HttpServer {
   }
 
   /** @internal */
+  get maxStreamBacklog(): number {
+    return this.maxStreamBacklogBytes;
+  }
+
+  /** @internal */
   addStream(s: ServerStream): void {
     this.streams.add(s);
-    s.onClose(() => this.streams.delete(s));
+    s.onClose(() => {
+      this.streams.delete(s);
+      if (s.overflowBytes !== undefined) this.streamOverflows++;
+    });
     if (this.closing) s.end();
   }
 }
@@ -671,7 +705,7 @@ class ServerRequest implements Request {
     socket?.setNoDelay(true);
     this.res.writeHead(status, out);
     this.res.flushHeaders();
-    const s = new ServerStream(this.res);
+    const s = new ServerStream(this.res, this.server.maxStreamBacklog);
     this.stream = s;
     this.server.addStream(s);
     return s;
@@ -683,10 +717,24 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 class ServerStream implements ResponseStream {
   private ended = false;
   private gone = false;
+  private overflow: number | undefined;
   private callbacks: (() => void)[] = [];
 
-  constructor(private readonly res: ServerResponse) {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly maxBacklog: number,
+  ) {
+    // The client half-closed its connection. Node answers by ending the socket once what is
+    // queued is flushed, which a client that does not read never lets happen: the queued bytes
+    // stayed, the stream looked open and later writes were dropped. The client is gone: drop
+    // the connection and what is queued for it.
+    const socket = res.socket;
+    const onClientEnd = (): void => {
+      if (!res.destroyed) res.destroy();
+    };
+    socket?.once('end', onClientEnd);
     res.once('close', () => {
+      socket?.off('end', onClientEnd);
       this.gone = true;
       const cbs = this.callbacks;
       this.callbacks = [];
@@ -702,16 +750,34 @@ class ServerStream implements ResponseStream {
     return this.res.writableLength;
   }
 
+  get overflowBytes(): number | undefined {
+    return this.overflow;
+  }
+
   write(chunk: Uint8Array | string): boolean {
     if (this.closed) return false;
     if (chunk.length === 0) return true; // an empty chunk would end the body
-    return this.res.write(chunk);
+    return this.res.write(chunk) || this.withinBacklog();
   }
 
   writeRecord(payload: string | Uint8Array): boolean {
     if (this.closed) return false;
     const p = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    return this.res.write(encodeRecord(p));
+    return this.res.write(encodeRecord(p)) || this.withinBacklog();
+  }
+
+  /**
+   * After a write that left the socket over its high-water mark (the only time the backlog can
+   * have grown): past the limit, the stream is closed and the connection dropped with what is
+   * queued. Returns false either way (the caller should wait for drained()).
+   */
+  private withinBacklog(): false {
+    const backlog = this.res.writableLength;
+    if (backlog <= this.maxBacklog || this.ended) return false;
+    this.overflow = backlog;
+    this.ended = true;
+    this.res.destroy();
+    return false;
   }
 
   drained(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * A sink of events written as RecordIO records to a response stream. Events sent before the
  * stream is attached (a subscription answers before its headers can be sent) are buffered and
- * flushed, in order, on attach.
+ * flushed, in order, on attach. Once the stream is closed (by the server, the client, or for
+ * a backlog its client did not read), events are dropped without being encoded.
  */
 import type { ResponseStream } from './http_server.ts';
 
@@ -20,8 +21,8 @@ export class StreamSink<E> {
 
   send(event: E): void {
     if (this.ended) return;
-    if (this.stream) this.stream.writeRecord(this.encode(event));
-    else this.buffered.push(event);
+    if (!this.stream) this.buffered.push(event);
+    else if (!this.stream.closed) this.stream.writeRecord(this.encode(event));
   }
 
   close(): void {

@@ -13,6 +13,7 @@ import {
   decodeSchedulerEvent,
   encodeSchedulerCall,
   encodeSchedulerEvent,
+  MAX_RECONCILE_TASKS,
   schedulerEventRecord,
 } from '../../lib/proto/scheduler.ts';
 import * as arb from './arbitraries.ts';
@@ -508,4 +509,11 @@ test('property: any SchedulerEvent survives encode → stringifyWire → JSON.pa
     { numRuns: 500 },
   );
   t.pass();
+});
+
+test('RECONCILE: up to MAX_RECONCILE_TASKS tasks are accepted, one more is refused naming reconcile.tasks and the limit', (t) => {
+  const call = (n: number) => ({ type: 'RECONCILE', framework_id: { value: 'f' }, reconcile: { tasks: Array.from({ length: n }, (_, i) => ({ task_id: { value: `t${i}` } })) } });
+  const ok = decodeSchedulerCall(call(MAX_RECONCILE_TASKS));
+  t.is(ok.type === 'RECONCILE' ? ok.reconcile.tasks.length : 0, MAX_RECONCILE_TASKS);
+  refused(t, call(MAX_RECONCILE_TASKS + 1), 'validate', `'reconcile.tasks' lists ${MAX_RECONCILE_TASKS + 1} tasks; at most ${MAX_RECONCILE_TASKS} are accepted in one call (reconcile in batches, or with no tasks for all of them)`, 'reconcile.tasks');
 });

@@ -340,3 +340,75 @@ test('drained(): a writer that awaits it keeps the buffer bounded while the read
   t.true(finished);
   t.true(maxBuffered < 100_000, `buffered at most ${maxBuffered} bytes`);
 });
+
+test('a client that does not read: past maxStreamBacklogBytes the stream is closed and its connection dropped', async (t) => {
+  const limit = 1024 * 1024;
+  const rec = 'r'.repeat(10_000);
+  let maxBuffered = 0;
+  let written = 0;
+  let overflow: number | undefined;
+  let closedCb = false;
+  const { port, server } = await startServer(t, { maxStreamBacklogBytes: limit }, (s) =>
+    s.route({
+      path: '/api/v1/scheduler',
+      methods: ['POST'],
+      handler: async (r) => {
+        await r.readBody();
+        const st = r.startStream(200, { 'Content-Type': 'application/json' });
+        st.onClose(() => (closedCb = true));
+        // As the master writes events: without waiting for drained(). 30 MB at most (more than
+        // the kernel's socket buffers take), in bursts.
+        for (let i = 0; i < 3000 && !st.closed; i++) {
+          st.writeRecord(rec);
+          written++;
+          maxBuffered = Math.max(maxBuffered, st.bufferedBytes);
+          if (i % 50 === 49) await delay(1);
+        }
+        overflow = st.overflowBytes;
+      },
+    }),
+  );
+  const raw = await RawClient.connect(port, t);
+  raw.send(SUBSCRIBE);
+  await raw.until(() => raw.head !== undefined, 'response head');
+  raw.socket.pause(); // and never read again
+  await waitFor(() => closedCb, 'the stream to be closed by the server');
+  t.true(overflow !== undefined && overflow > limit, `closed at a backlog of ${overflow} bytes`);
+  t.true(maxBuffered <= limit + rec.length + 100, `held at most ${maxBuffered} bytes for the client`);
+  t.true(written < 3000, `${written} records written before the stream closed`);
+  await waitFor(() => server.stats().openStreams === 0 && server.stats().openConnections === 0, 'the connection to be dropped');
+  t.is(server.stats().streamOverflows, 1);
+  raw.socket.resume();
+  await raw.until(() => raw.closed, 'the client to see the connection closed');
+});
+
+test('a client that half-closes its connection without reading: the stream closes and what was queued is dropped', async (t) => {
+  let st: ResponseStream | undefined;
+  let closedCb = false;
+  const { port, server } = await startServer(t, {}, (s) =>
+    s.route({
+      path: '/api/v1/scheduler',
+      methods: ['POST'],
+      handler: async (r) => {
+        await r.readBody();
+        st = r.startStream(200, { 'Content-Type': 'application/json' });
+        st.onClose(() => (closedCb = true));
+        // 16 MB: more than the kernel's socket buffers take, less than the backlog limit.
+        const rec = 'r'.repeat(100_000);
+        for (let i = 0; i < 160; i++) st.writeRecord(rec);
+      },
+    }),
+  );
+  const raw = await RawClient.connect(port, t);
+  raw.send(SUBSCRIBE);
+  await raw.until(() => raw.head !== undefined, 'response head');
+  raw.socket.pause();
+  await waitFor(() => st !== undefined && st.bufferedBytes > 1024 * 1024, 'bytes queued for the client');
+  raw.socket.end(); // FIN, and still never reads
+  await waitFor(() => closedCb, 'the stream to close');
+  t.true(st!.closed);
+  t.is(st!.overflowBytes, undefined);
+  t.false(st!.writeRecord('late'), 'a later write is refused');
+  await waitFor(() => server.stats().openStreams === 0 && server.stats().openConnections === 0, 'the connection to be released');
+  t.is(server.stats().streamOverflows, 0);
+});

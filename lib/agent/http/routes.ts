@@ -37,6 +37,8 @@ export const EXECUTOR_REALM = 'mesos-agent-executor';
 
 type Json = Record<string, unknown>;
 const JSON_TYPE = 'application/json';
+/** Executor streams closed because the executor did not read them (--max_stream_backlog). */
+export const EXECUTOR_STREAM_OVERFLOWS = 'slave/executor_stream_overflows';
 const READ_MAX = 16 * 4096;
 
 
@@ -228,6 +230,7 @@ async function download(req: Request, agent: Agent): Promise<HttpResponse | void
 
 export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBytes: number): void {
   const { agent } = ctx;
+  agent.metrics.declare(EXECUTOR_STREAM_OVERFLOWS);
   const paths = (name: string) => [`/${name}`, `/slave(1)/${name}`];
   const get = (names: string[], handler: (req: Request) => HttpResponse | Promise<HttpResponse | void>, realm: string | null = READONLY_REALM) => {
     for (const n of names) for (const p of paths(n)) server.route({ path: p, methods: ['GET'], handler, ...(realm === null ? {} : { realm }) });
@@ -348,7 +351,13 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
       const sink = new StreamSink<ExecutorEvent>((e) => stringifyWire(encodeExecutorEvent(e)));
       const stream = req.startStream(200, { 'Content-Type': JSON_TYPE });
       sink.attach(stream);
-      stream.onClose(() => agent.executorDisconnected(call.frameworkId, call.executorId, sink));
+      stream.onClose(() => {
+        if (stream.overflowBytes !== undefined) {
+          agent.metrics.inc(EXECUTOR_STREAM_OVERFLOWS);
+          ctx.log.warn({ frameworkId: call.frameworkId, executorId: call.executorId, bytes: stream.overflowBytes }, `Closing the event stream of executor ${call.executorId} of framework ${call.frameworkId}: ${stream.overflowBytes} bytes not read by the executor`);
+        }
+        agent.executorDisconnected(call.frameworkId, call.executorId, sink);
+      });
       await agent.executorSubscribe(call, sink);
       return;
     }

@@ -19,6 +19,8 @@ export const AGENT_SUBSCRIBE_PATH = '/internal/agent/subscribe';
 export const AGENT_CALL_PATH = '/internal/agent/call';
 /** The authentication realm of the agents' endpoints (`--authenticate_agents`). */
 export const AGENT_REALM = 'corral-master-agent';
+/** Agent streams closed because the agent did not read them (--max_stream_backlog). */
+export const AGENT_STREAM_OVERFLOWS = 'master/agent_stream_overflows';
 
 
 /** The peer's IPv4 address without the IPv6-mapped prefix. */
@@ -36,6 +38,7 @@ async function decode(req: Request): Promise<{ msg: AgentToMaster } | { error: H
 }
 
 export function agentRoutes(server: HttpServer, master: Master, log: Logger): void {
+  master.metrics.declare(AGENT_STREAM_OVERFLOWS);
   server.route({
     path: AGENT_SUBSCRIBE_PATH,
     methods: ['POST'],
@@ -65,7 +68,13 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
       sink.attach(stream);
       if (result) {
         const { agentId } = result;
-        stream.onClose(() => master.agentDisconnected(agentId, sink));
+        stream.onClose(() => {
+          if (stream.overflowBytes !== undefined) {
+            master.metrics.inc(AGENT_STREAM_OVERFLOWS);
+            log.warn({ agentId, bytes: stream.overflowBytes }, `Closing the stream to agent ${agentId}: ${stream.overflowBytes} bytes not read by the agent`);
+          }
+          master.agentDisconnected(agentId, sink);
+        });
         log.debug({ agentId }, 'agent stream open');
       }
     },

@@ -16,6 +16,8 @@ export const STREAM_ID_HEADER = 'Mesos-Stream-Id';
 /** The authentication realm of the scheduler API (`--authenticate_frameworks`). */
 export const SCHEDULER_REALM = 'mesos-master-scheduler';
 const JSON_TYPE = 'application/json';
+/** Subscription streams closed because the scheduler did not read them (--max_stream_backlog). */
+export const EVENT_STREAM_OVERFLOWS = 'master/event_stream_overflows';
 
 /** With authentication, the framework's principal must be the authenticated one (spec §2.2: 400). */
 function principalMismatch(authenticated: string | undefined, framework: string | undefined): string | undefined {
@@ -37,6 +39,7 @@ export function acceptsJson(accept: string | undefined): boolean {
 
 export function schedulerRoutes(server: HttpServer, master: Master, log: Logger, maxBodyBytes: number): void {
   const handler = (req: Request) => handleScheduler(req, master, log, maxBodyBytes);
+  master.metrics.declare(EVENT_STREAM_OVERFLOWS);
   server.route({ path: '/api/v1/scheduler', methods: ['POST'], handler, realm: SCHEDULER_REALM });
   server.route({ path: '/master/api/v1/scheduler', methods: ['POST'], handler, realm: SCHEDULER_REALM });
 }
@@ -75,7 +78,15 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
     sink.attach(stream);
     if (result) {
       const { frameworkId } = result;
-      stream.onClose(() => master.disconnected(frameworkId, sink));
+      stream.onClose(() => {
+        if (stream.overflowBytes !== undefined) {
+          // The subscriber stopped reading: the server dropped its connection. It is then
+          // disconnected as when the connection drops, and may subscribe again.
+          master.metrics.inc(EVENT_STREAM_OVERFLOWS);
+          log.warn({ frameworkId, bytes: stream.overflowBytes }, `Closing the event stream of framework ${frameworkId}: ${stream.overflowBytes} bytes not read by the subscriber`);
+        }
+        master.disconnected(frameworkId, sink);
+      });
       log.debug({ frameworkId }, 'subscription stream open');
     }
     return;
