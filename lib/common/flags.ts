@@ -72,11 +72,17 @@ const DURATION_UNITS: Record<string, number> = {
   weeks: 604_800_000,
 };
 
+/** The longest duration Mesos represents: 2^63-1 nanoseconds, in milliseconds. */
+export const MAX_DURATION_MS = 2 ** 63 / 1e6;
+
 /** A Mesos duration (`5secs`, `15mins`, `250ms`, `1weeks`) in milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^\s*([0-9]*\.?[0-9]+)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*$/.exec(text);
   if (!m) throw new Error(`'${text}' is not a duration (a number and one of ns, us, ms, secs, mins, hrs, days, weeks)`);
-  return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  // As Mesos: a duration is a signed 64-bit count of nanoseconds (up to about 292 years).
+  if (!(ms < MAX_DURATION_MS)) throw new Error(`'${text}' is out of range (a duration is at most about 292 years)`);
+  return ms;
 }
 
 export function formatDuration(ms: number): string {
