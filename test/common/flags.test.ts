@@ -43,6 +43,13 @@ test('file:// values are read through the given reader', (t) => {
   t.throws(() => parseFlags(table, { argv: ['--work_dir=file:///x'], env: {}, readFile: () => { throw new Error('ENOENT'); } }), { message: /--work_dir: cannot read file:\/\/\/x: ENOENT/ });
 });
 
+test('a duration flag takes any length Mesos does (up to 2^63-1 ns, about 292 years) and refuses longer ones, naming the flag', (t) => {
+  t.is(parseDuration('30days'), 30 * 86_400_000);
+  t.is(parseDuration('15000weeks'), 15_000 * 604_800_000);
+  for (const text of ['16000weeks', `${'9'.repeat(400)}ms`]) t.throws(() => parseDuration(text), { message: /is out of range \(a duration is at most about 292 years\)/ });
+  t.throws(() => parseFlags(table, { argv: ['--work_dir=/w', '--allocation_interval=20000weeks'], env: {} }), { message: /--allocation_interval: .*out of range/ });
+});
+
 test('Mesos durations and sizes', (t) => {
   t.is(parseDuration('5secs'), 5000);
   t.is(parseDuration('15mins'), 900_000);
