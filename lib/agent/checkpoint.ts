@@ -20,9 +20,9 @@ async function fsyncDir(dir: string): Promise<void> {
 /** Write `data` to `path` so that a crash leaves either the old or the new content. */
 export async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
   try {
+    await mkdir(dir, { recursive: true });
     const fh = await open(tmp, 'w', 0o644);
     try {
       await fh.writeFile(data);
