@@ -220,7 +220,15 @@ export class Agent {
       { clock: opts.clock, logger: this.log, estimateIntervalMs: opts.oversubscribedResourcesIntervalMs ?? 15_000, correctionIntervalMs: opts.qosCorrectionIntervalMinMs ?? 0 },
     );
     this.startTime = opts.clock.now();
-    this.updates = new StatusUpdateManager(opts.clock, { forward: (frameworkId, status) => this.send({ type: 'STATUS_UPDATE', frameworkId, status }) }, this.log);
+    this.updates = new StatusUpdateManager(
+      opts.clock,
+      {
+        forward: (frameworkId, status) => this.send({ type: 'STATUS_UPDATE', frameworkId, status }),
+        checkpointFailed: () => this.metrics.inc('slave/checkpoint_failures'),
+      },
+      this.log,
+    );
+    this.metrics.declare('slave/checkpoint_failures');
     this.fetcher = opts.fetcher ?? new Fetcher({ cacheDir: opts.paths.fetcherCacheDir(), logger: opts.logger });
     for (const [name, read] of this.fetcher.metrics()) this.metrics.gauge(name, read);
   }
@@ -582,7 +590,17 @@ export class Agent {
     const agentId = this.id;
     if (agentId === undefined) return;
     const fw = this.framework(frameworkId, frameworkInfo);
-    if (this.checkpoints(fw)) await writeJsonAtomic(this.opts.paths.frameworkInfoFile(agentId, fw.id), fw.info);
+    if (this.checkpoints(fw)) {
+      try {
+        await writeJsonAtomic(this.opts.paths.frameworkInfoFile(agentId, fw.id), fw.info);
+      } catch (e) {
+        // A task that cannot be checkpointed (a full disk) is not launched: it fails alone.
+        this.checkpointFailed(e, { frameworkId, taskId: task.taskId });
+        this.metrics.inc('slave/container_launch_errors');
+        await this.agentUpdate(fw, undefined, task.taskId, 'TASK_FAILED', 'REASON_CONTAINER_LAUNCH_FAILED', `Failed to launch container: ${describeError(e)}`);
+        return;
+      }
+    }
     const executorId = task.executor?.executorId ?? task.taskId;
     let ex = fw.executors.get(executorId);
     if (ex && (ex.isCommand || ex.state === 'TERMINATING' || ex.state === 'TERMINATED')) {
@@ -639,6 +657,7 @@ export class Agent {
         await writeJsonAtomic(paths.taskInfoFile(agentId, fw.id, executorId, containerId, task.taskId), task);
       }
     } catch (e) {
+      if (e instanceof CorralError && e.code === 'CHECKPOINT_WRITE_FAILED') this.checkpointFailed(e, { frameworkId: fw.id, executorId, taskId: task.taskId });
       await this.launchFailed(fw, ex, record, e);
       return;
     }
@@ -654,7 +673,12 @@ export class Agent {
       resources,
       ...(volumes.length > 0 ? { volumes } : {}),
     };
-    const started = this.startContainer(fw, ex, record, command, spec);
+    // startContainer reports its own failures; a rejection here would be a bug: logged, never
+    // left unhandled (ex.starting and ex.done are awaited elsewhere, or not at all).
+    const started = this.startContainer(fw, ex, record, command, spec).catch((e: unknown) => {
+      this.log.error({ frameworkId: fw.id, executorId, err: describeError(e) }, 'starting the container failed unexpectedly');
+      return undefined;
+    });
     ex.starting = started.then(() => undefined);
     ex.done = started.then((s) => s?.ended);
     // Fetching can take long: it goes on without holding up the master's next messages. A
@@ -989,7 +1013,10 @@ export class Agent {
       }
     }
     if (this.id !== undefined && fw.info.checkpoint) {
-      await writeJsonAtomic(this.opts.paths.sentinelFile(this.id, fw.id, ex.id, ex.containerId), { terminated: true }).catch(() => {});
+      // Without it, a restarted agent finds the run's supervisor gone and ends it the same way.
+      await writeJsonAtomic(this.opts.paths.sentinelFile(this.id, fw.id, ex.id, ex.containerId), { terminated: true }).catch((e: unknown) =>
+        this.checkpointFailed(e, { frameworkId: fw.id, executorId: ex.id }),
+      );
     }
     this.send({ type: 'EXECUTOR_EXITED', frameworkId: fw.id, executorId: ex.id, status: t.status });
     fw.executors.delete(ex.id);
@@ -1026,6 +1053,12 @@ export class Agent {
         ? this.opts.paths.taskUpdatesFile(this.id, fw.id, ex.id, ex.containerId, status.taskId)
         : undefined;
     await this.updates.update(fw.id, status, path);
+  }
+
+  /** A checkpoint the agent could not write (a full disk): counted and logged; the operation it was for fails alone. */
+  private checkpointFailed(e: unknown, where: Record<string, unknown>): void {
+    this.metrics.inc('slave/checkpoint_failures');
+    this.log.warn({ ...where, err: describeError(e) }, 'failed to checkpoint');
   }
 
   private countState(state: TaskState): void {

@@ -21,17 +21,32 @@ async function fsyncDir(dir: string): Promise<void> {
 /** Write `data` to `path` so that a crash leaves either the old or the new content. */
 export async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
-  const fh = await open(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    await mkdir(dir, { recursive: true });
+    const fh = await open(tmp, 'w', 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    await fsyncDir(dir);
+  } catch (e) {
+    // A full disk (ENOSPC) or another failure: the old file is untouched; the partial
+    // temporary file goes, so that it holds no space.
+    await unlink(tmp).catch(() => {});
+    throw checkpointError(path, e);
   }
-  await rename(tmp, path);
-  await fsyncDir(dir);
+}
+
+/** A failed checkpoint write, naming the file and the system's reason (CHECKPOINT_WRITE_FAILED). */
+function checkpointError(path: string, e: unknown): CorralError {
+  if (e instanceof CorralError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOSPC' ? 'no space left on the device' : err.code === 'EDQUOT' ? 'disk quota exceeded' : (err.message ?? String(e));
+  return new CorralError('CHECKPOINT_WRITE_FAILED', `cannot checkpoint ${path}: ${why}`, { cause: e });
 }
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
@@ -105,13 +120,20 @@ function frame(record: unknown): Buffer {
 /**
  * An append-only log of JSON records, each fsynced before `append` resolves. Operations run in
  * call order, so a close waits for appends already asked for; an append after close fails.
+ * An append that fails (a full disk) is undone: the file is cut back to its last complete
+ * record, so a later append never follows a torn one. If even that fails, the log refuses
+ * further appends (its torn tail is dropped at recovery).
  */
 export class RecordLog {
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Set when a failed append could not be undone. */
+  private broken: CorralError | undefined;
   private constructor(
     readonly path: string,
     private fh: Awaited<ReturnType<typeof open>>,
+    /** Bytes of complete records. */
+    private size: number,
   ) {}
 
   private enqueue(op: () => Promise<void>): Promise<void> {
@@ -121,16 +143,39 @@ export class RecordLog {
   }
 
   static async open(path: string): Promise<RecordLog> {
-    await mkdir(dirname(path), { recursive: true });
-    return new RecordLog(path, await open(path, 'a'));
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      const fh = await open(path, 'a');
+      try {
+        return new RecordLog(path, fh, (await fh.stat()).size);
+      } catch (e) {
+        await fh.close();
+        throw e;
+      }
+    } catch (e) {
+      throw checkpointError(path, e);
+    }
   }
 
   append(record: unknown): Promise<void> {
     if (this.closed) return Promise.reject(new CorralError('CHECKPOINT_CLOSED', `record log ${this.path} is closed`));
     const bytes = frame(record);
     return this.enqueue(async () => {
-      await this.fh.write(bytes);
-      await this.fh.datasync();
+      if (this.broken) throw this.broken;
+      try {
+        // A short write (the disk filling up) is continued; the next one then fails.
+        for (let at = 0; at < bytes.length; ) at += (await this.fh.write(bytes, at)).bytesWritten;
+        await this.fh.datasync();
+        this.size += bytes.length;
+      } catch (e) {
+        const error = checkpointError(this.path, e);
+        try {
+          await this.fh.truncate(this.size);
+        } catch {
+          this.broken = error;
+        }
+        throw error;
+      }
     });
   }
 

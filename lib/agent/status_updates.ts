@@ -4,8 +4,13 @@
  * head of a stream is in flight; the head is resent after 10 s, doubling up to 10 min, until the
  * scheduler's acknowledgement comes back through the master; sending pauses while the agent has
  * no master and resumes, resending every head, when it registers again.
+ *
+ * An update whose checkpoint cannot be written (a full disk) is still sent and retried from
+ * memory: the framework learns the task's state, which only an agent restart before the
+ * acknowledgement could lose. The failure is reported to the sink (a metric and a warning).
  */
 import type { Clock, TimerHandle } from '../common/clock.ts';
+import { describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { type TaskStatus, isTerminal } from '../proto/messages.ts';
 import { RecordLog } from './checkpoint.ts';
@@ -27,6 +32,8 @@ class Stream {
   retryMs = RETRY_MIN_MS;
   /** The stream's checkpoint, opened once: updates written at once share it and keep their order. */
   log: Promise<RecordLog> | undefined;
+  /** Updates whose checkpoint write failed: their acknowledgements are not checkpointed either. */
+  readonly unwritten = new Set<string>();
   closed = false;
   constructor(
     readonly frameworkId: string,
@@ -38,6 +45,8 @@ class Stream {
 export interface StatusUpdateSink {
   /** Send the update to the master (the agent's link decides how). */
   forward(frameworkId: string, status: TaskStatus): void;
+  /** A checkpoint write of the stream failed (already logged); the update goes on from memory. */
+  checkpointFailed?(frameworkId: string, taskId: string, error: unknown): void;
 }
 
 export class StatusUpdateManager {
@@ -79,6 +88,9 @@ export class StatusUpdateManager {
         const log = await this.logOf(s, s.checkpointPath);
         if (s.closed) return; // its framework was removed meanwhile
         await log.append({ type: 'UPDATE', status } satisfies UpdateRecord);
+      } catch (e) {
+        s.unwritten.add(status.uuid);
+        this.checkpointFailed(s, e, { uuid: status.uuid, state: status.state });
       } finally {
         s.writing--;
       }
@@ -99,9 +111,15 @@ export class StatusUpdateManager {
       this.log.warn({ frameworkId, taskId, uuid }, 'acknowledgement does not match the update in flight; ignored');
       return false;
     }
-    if (s.checkpointPath) {
-      const log = await this.logOf(s, s.checkpointPath);
-      await log.append({ type: 'ACK', uuid } satisfies UpdateRecord);
+    if (s.checkpointPath && !s.unwritten.delete(uuid)) {
+      try {
+        const log = await this.logOf(s, s.checkpointPath);
+        await log.append({ type: 'ACK', uuid } satisfies UpdateRecord);
+      } catch (e) {
+        // Taken as acknowledged: after a restart the update would be sent again (a duplicate
+        // the scheduler acknowledges again), never lost.
+        this.checkpointFailed(s, e, { uuid, acknowledgement: true });
+      }
     }
     s.acknowledged.add(uuid);
     s.pending.shift();
@@ -186,6 +204,14 @@ export class StatusUpdateManager {
 
   get streamCount(): number {
     return this.streams.size;
+  }
+
+  private checkpointFailed(s: Stream, e: unknown, what: Record<string, unknown>): void {
+    this.log.warn(
+      { frameworkId: s.frameworkId, taskId: s.taskId, ...what, err: describeError(e) },
+      'failed to checkpoint a status update; it is forwarded from memory (an agent restart before its acknowledgement would lose it)',
+    );
+    this.sink.checkpointFailed?.(s.frameworkId, s.taskId, e);
   }
 
   /** The stream's checkpoint log, opened once (a failed open is tried again next time). */

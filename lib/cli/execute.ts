@@ -11,6 +11,7 @@ import { Resources, parseResourcesText } from '../common/resources/index.ts';
 import { decodeSchedulerEvent } from '../proto/scheduler.ts';
 import { type SchedulerEvent, type TaskStatus, isTerminal } from '../proto/messages.ts';
 import { type Credential, HttpClient, type TlsConfig, basicAuthorization, parseCredential, readFlagText } from '../transport/index.ts';
+import { systemClock } from './system_clock.ts';
 
 /**
  * `--secret`: the secret itself, or a path (`/…`, `./…`, `../…`; `file:///…` is read by the flag
@@ -108,7 +109,8 @@ export async function execute(o: ExecuteOptions): Promise<number> {
     const r = await client.request({ url, method: 'POST', headers: { 'Content-Type': 'application/json', 'Mesos-Stream-Id': streamId, ...auth }, body });
     if (r.status !== 202) throw new Error(`call refused: ${refusal(r.status, r.text(), o.credential)}`);
   };
-  const timer = setTimeout(() => stream.close(), o.timeoutMs);
+  // Through the clock: a --timeout longer than Node's timers take (24.8 days) is chained.
+  const timer = systemClock.setTimer(o.timeoutMs, () => stream.close());
   let result: TaskStatus | undefined;
   try {
     for await (const record of stream.records) {
@@ -151,7 +153,7 @@ export async function execute(o: ExecuteOptions): Promise<number> {
       }
     }
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     if (frameworkId) await call({ framework_id: { value: frameworkId }, type: 'TEARDOWN' }).catch(() => {});
     stream.close();
     client.close();

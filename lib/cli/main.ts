@@ -13,6 +13,7 @@ import { masterFlags } from '../master/flags.ts';
 import { loadTlsConfig, type TlsConfig } from '../transport/index.ts';
 import { startAgent, startMaster, type Running, type RunningAgent } from './daemons.ts';
 import { execute, executeCredential, executeFlags } from './execute.ts';
+import type { Logger } from '../common/log.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
 import { VERSION } from './version.ts';
 
@@ -88,6 +89,25 @@ function waitForSignal(stoppables: Running[]): void {
   process.on('SIGTERM', () => void stop());
 }
 
+/** The log message of an unhandled rejection (tests look for it in a daemon's output). */
+export const UNHANDLED_REJECTION = 'unhandled promise rejection: this is a bug in Corral; exiting';
+
+let crashHandlerInstalled = false;
+
+/**
+ * A promise rejection nobody handles is a bug: it is logged at ERROR, with its stack, and the
+ * process exits with status 1, as Node's default does (a crash is never swallowed; the log
+ * line only makes it readable among the JSON lines).
+ */
+function exitOnUnhandledRejection(log: Logger): void {
+  if (crashHandlerInstalled) return;
+  crashHandlerInstalled = true;
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: describeError(reason), stack: reason instanceof Error ? reason.stack : undefined }, UNHANDLED_REJECTION);
+    process.exit(1);
+  });
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === 'help' || command === '-h') {
@@ -126,6 +146,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const log = createLogger({ level: levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false) });
+  exitOnUnhandledRejection(log);
   try {
     switch (command) {
       case 'master': {

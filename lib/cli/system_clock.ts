@@ -1,11 +1,14 @@
 /** The real clock: wall time and global timers (unref'd: timers alone never keep a daemon up). */
-import type { Clock, TimerHandle } from '../common/clock.ts';
+import { type Clock, type TimerHandle, chainedTimer } from '../common/clock.ts';
+
+function nodeTimer(ms: number, fn: () => void): TimerHandle {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return { cancel: () => clearTimeout(t) };
+}
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(ms: number, fn: () => void): TimerHandle {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
+  // Node fires a timer longer than 2^31-1 ms after 1 ms: longer ones are chained.
+  setTimer: (ms: number, fn: () => void): TimerHandle => chainedTimer(Date.now, nodeTimer, ms, fn),
 };

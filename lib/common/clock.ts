@@ -9,8 +9,47 @@ export interface TimerHandle {
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  /** Run `fn` once after `ms` milliseconds. */
+  /**
+   * Run `fn` once after `ms` milliseconds. Any length is valid: a timer too long for the
+   * platform's timers waits in pieces; Infinity never fires; NaN or a negative one fires at once.
+   */
   setTimer(ms: number, fn: () => void): TimerHandle;
+}
+
+/** The longest wait Node's timers take (a signed 32-bit count of ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A timer of any length built on one that takes at most `maxMs` (Node's setTimeout fires a
+ * longer one after 1 ms): it waits in pieces of at most `maxMs` until `now()` reaches the due
+ * time, so a 30-day failover timeout fires after 30 days.
+ */
+export function chainedTimer(
+  now: () => number,
+  set: (ms: number, fn: () => void) => TimerHandle,
+  ms: number,
+  fn: () => void,
+  maxMs: number = MAX_TIMER_MS,
+): TimerHandle {
+  const wait = Number.isNaN(ms) ? 0 : Math.max(0, ms);
+  const due = now() + wait;
+  let cancelled = false;
+  let current: TimerHandle | undefined;
+  const arm = (left: number): void => {
+    current = set(Math.min(left, maxMs), () => {
+      if (cancelled) return;
+      const rest = due - now();
+      if (rest > 0 && left > maxMs) arm(rest);
+      else fn();
+    });
+  };
+  if (wait !== Infinity) arm(wait);
+  return {
+    cancel: () => {
+      cancelled = true;
+      current?.cancel();
+    },
+  };
 }
 
 interface FakeTimer {
@@ -35,7 +74,7 @@ export class FakeClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): TimerHandle {
-    const t: FakeTimer = { at: this.time + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    const t: FakeTimer = { at: this.time + (Number.isNaN(ms) ? 0 : Math.max(0, ms)), seq: this.seq++, fn, cancelled: false };
     this.timers.push(t);
     return {
       cancel: () => {

@@ -76,18 +76,16 @@ const DURATION_UNITS: Record<string, number> = {
   weeks: 604_800_000,
 };
 
-/**
- * The longest duration a flag takes: 2^31-1 ms (about 24.8 days), the longest wait a timer can
- * take (Node fires a longer one at once).
- */
-export const MAX_DURATION_MS = 2 ** 31 - 1;
+/** The longest duration Mesos represents: 2^63-1 nanoseconds, in milliseconds. */
+export const MAX_DURATION_MS = 2 ** 63 / 1e6;
 
-/** A Mesos duration (`5secs`, `15mins`, `250ms`, `1weeks`) in milliseconds, 0 to MAX_DURATION_MS. */
+/** A Mesos duration (`5secs`, `15mins`, `250ms`, `1weeks`) in milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^\s*([0-9]*\.?[0-9]+)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*$/.exec(text);
   if (!m) throw new Error(`'${text}' is not a duration (a number and one of ns, us, ms, secs, mins, hrs, days, weeks)`);
   const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!;
-  if (!(ms <= MAX_DURATION_MS)) throw new Error(`'${text}' is longer than ${formatDuration(MAX_DURATION_MS)} (about 24 days, the longest a timer waits)`);
+  // As Mesos: a duration is a signed 64-bit count of nanoseconds (up to about 292 years).
+  if (!(ms < MAX_DURATION_MS)) throw new Error(`'${text}' is out of range (a duration is at most about 292 years)`);
   return ms;
 }
 

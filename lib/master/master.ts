@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, ValidationError, describeError } from '../common/errors.ts';
+import { MAX_DURATION_MS } from '../common/flags.ts';
 import { idProblem, roleProblem } from '../common/ids.ts';
 import type { Logger } from '../common/log.ts';
 import { type Resource, type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
@@ -34,6 +35,7 @@ import { type ResourceConversion, type ResourceOperationType, checkpointedOf, un
 
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 const DEFAULT_REFUSE_SECONDS = 5;
+const REGISTRY_RETRY_MS = 1000;
 
 /** Where events for one subscriber go (an HTTP stream in production, an array in tests). */
 export interface Sink<E> {
@@ -215,6 +217,7 @@ export class Master {
     this.id = opts.id ?? randomUUID();
     this.log = opts.logger.child({ component: 'master' });
     this.startTime = opts.clock.now();
+    this.metrics.declare('master/registry_write_failures');
     this.info = {
       id: this.id,
       ip: ipToUint32(opts.ip),
@@ -255,6 +258,7 @@ export class Master {
   stop(): void {
     this.loop.stop();
     this.reregisterTimer?.cancel();
+    this.registryRetry?.cancel();
     for (const fw of this.frameworks.values()) {
       fw.heartbeat?.cancel();
       fw.failover?.cancel();
@@ -469,8 +473,9 @@ export class Master {
       return `Role '${info.role}' is not present in the master's --roles`;
     }
     if (!this.opts.rootSubmissions && info.user === 'root') return 'User \'root\' is not allowed to run frameworks without --root_submissions set';
-    if (!Number.isFinite(info.failoverTimeout) || info.failoverTimeout < 0) {
-      return `Invalid failover_timeout ${info.failoverTimeout}`;
+    // A duration, as Mesos takes it: non-negative and at most 2^63-1 ns (about 292 years).
+    if (!Number.isFinite(info.failoverTimeout) || info.failoverTimeout < 0 || !(info.failoverTimeout * 1000 < MAX_DURATION_MS)) {
+      return `Invalid failover_timeout ${info.failoverTimeout}: expecting a duration in seconds from 0 to about 292 years`;
     }
     return undefined;
   }
@@ -543,9 +548,17 @@ export class Master {
     this.loop.request();
   }
 
+  /**
+   * A call's Filters.refuse_seconds in ms, as Mesos reads it: absent → 5 s; negative, or not a
+   * duration (NaN, infinite, over 2^63-1 ns) → 5 s with a warning; the allocator caps the rest
+   * at 365 days.
+   */
   private refuseMs(refuseSeconds: number | undefined): number {
-    const s = refuseSeconds === undefined || refuseSeconds < 0 || Number.isNaN(refuseSeconds) ? DEFAULT_REFUSE_SECONDS : refuseSeconds;
-    return s * 1000;
+    if (refuseSeconds === undefined) return DEFAULT_REFUSE_SECONDS * 1000;
+    const ms = refuseSeconds * 1000;
+    if (ms >= 0 && ms < MAX_DURATION_MS) return ms;
+    this.log.warn({ refuseSeconds: String(refuseSeconds) }, `using the default refuse_seconds (${DEFAULT_REFUSE_SECONDS}) for the filter: the one given is ${refuseSeconds < 0 ? 'negative' : 'not a valid duration'}`);
+    return DEFAULT_REFUSE_SECONDS * 1000;
   }
 
   private decline(fw: Framework, offerIds: readonly string[], refuseSeconds: number | undefined): void {
@@ -732,6 +745,14 @@ export class Master {
   }
 
   private readonly registryDirty = new Set<Agent>();
+  /** A failed write of checkpointed resources is tried again after this timer. */
+  private registryRetry: TimerHandle | undefined;
+
+  /** A registry write failed (a full disk): counted and logged; the operation it was for fails. */
+  private registryFailed(e: unknown, what: string, fields: Record<string, unknown>): void {
+    this.metrics.inc('master/registry_write_failures');
+    this.log.error({ ...fields, err: describeError(e) }, what);
+  }
 
   private flushRegistry(): void {
     const agents = Array.from(this.registryDirty).filter((a) => this.agents.get(a.id) === a);
@@ -739,7 +760,12 @@ export class Master {
     if (agents.length === 0) return;
     const batch = agents.map((a) => ({ id: a.id, info: a.info, checkpointedResources: a.checkpointed.toArray() }));
     this.opts.registry.updateAgents(batch).catch((e: unknown) => {
-      this.log.error({ agents: batch.length, error: describeError(e) }, "cannot record the agents' checkpointed resources in the registry");
+      this.registryFailed(e, "cannot record the agents' checkpointed resources in the registry; trying again in 1 s", { agents: batch.length });
+      for (const a of agents) this.registryDirty.add(a);
+      this.registryRetry ??= this.opts.clock.setTimer(REGISTRY_RETRY_MS, () => {
+        this.registryRetry = undefined;
+        this.flushRegistry();
+      });
     });
   }
 
@@ -945,7 +971,12 @@ export class Master {
     const info = this.checkAgentInfo(msg.agentInfo);
     const id = `${this.id}-S${this.agentSeq++}`;
     const withId: AgentInfo = { ...info, id };
-    await this.opts.registry.admitAgent({ id, info: withId, checkpointedResources: checkpointedOf(Resources.of(withId.resources)).toArray() });
+    try {
+      await this.opts.registry.admitAgent({ id, info: withId, checkpointedResources: checkpointedOf(Resources.of(withId.resources)).toArray() });
+    } catch (e) {
+      this.registryFailed(e, 'cannot admit the agent to the registry; it is refused and will retry', { hostname: info.hostname });
+      throw e;
+    }
     const agent = new Agent(id, withId, ip, this.now());
     agent.principal = principal;
     this.agents.set(id, agent);
@@ -976,7 +1007,12 @@ export class Master {
     const known = agent ? agent.checkpointed.toArray() : recovered?.checkpointedResources;
     const withId: AgentInfo = { ...info, id, resources: this.totalWithCheckpointed(id, info.resources, known) };
     const checkpointedResources = checkpointedOf(Resources.of(withId.resources)).toArray();
-    await this.opts.registry.updateAgent({ id, info: withId, checkpointedResources });
+    try {
+      await this.opts.registry.updateAgent({ id, info: withId, checkpointedResources });
+    } catch (e) {
+      this.registryFailed(e, 'cannot record the re-registered agent in the registry; it is refused and will retry', { agentId: id });
+      throw e;
+    }
     const now = this.now();
     if (!agent) {
       this.recoveredAgents.delete(id);
@@ -1219,7 +1255,7 @@ export class Master {
     try {
       await this.opts.registry.removeAgent(agent.id);
     } catch (e) {
-      this.log.error({ agentId: agent.id, err: describeError(e) }, 'could not remove the agent from the registry');
+      this.registryFailed(e, 'could not remove the agent from the registry', { agentId: agent.id });
     }
   }
 
@@ -1228,7 +1264,7 @@ export class Master {
     for (const [id] of this.recoveredAgents) {
       this.log.warn({ agentId: id }, 'recovered agent did not re-register in time; removing it from the registry');
       this.metrics.inc('master/recovery_slave_removals');
-      void this.opts.registry.removeAgent(id).catch((e) => this.log.error({ agentId: id, err: describeError(e) }, 'registry removal failed'));
+      void this.opts.registry.removeAgent(id).catch((e: unknown) => this.registryFailed(e, 'registry removal failed', { agentId: id }));
     }
     this.recoveredAgents.clear();
   }

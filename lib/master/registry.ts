@@ -2,7 +2,7 @@
  * The registry: the master's durable record of admitted agents, so a restarted master knows
  * which agents to expect. Backends: a crash-safe file in the work dir (default) and memory.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CorralError } from '../common/errors.ts';
 import type { Resource } from '../common/resources/index.ts';
@@ -36,50 +36,62 @@ export interface Registry {
 export class MemoryRegistry implements Registry {
   protected agents = new Map<string, RegistryAgent>();
   protected bytes = 0;
+  private chain: Promise<void> = Promise.resolve();
 
   async recover(): Promise<RegistryState> {
     return { agents: Array.from(this.agents.values()) };
   }
 
-  async admitAgent(agent: RegistryAgent): Promise<void> {
-    this.agents.set(agent.id, agent);
-    await this.persist();
+  admitAgent(agent: RegistryAgent): Promise<void> {
+    return this.commit((m) => m.set(agent.id, agent));
   }
 
-  async updateAgent(agent: RegistryAgent): Promise<void> {
-    this.agents.set(agent.id, agent);
-    await this.persist();
+  updateAgent(agent: RegistryAgent): Promise<void> {
+    return this.commit((m) => m.set(agent.id, agent));
   }
 
-  async updateAgents(agents: readonly RegistryAgent[]): Promise<void> {
-    for (const a of agents) this.agents.set(a.id, a);
-    await this.persist();
+  updateAgents(agents: readonly RegistryAgent[]): Promise<void> {
+    return this.commit((m) => {
+      for (const a of agents) m.set(a.id, a);
+    });
   }
 
-  async removeAgent(id: string): Promise<void> {
-    if (this.agents.delete(id)) await this.persist();
+  removeAgent(id: string): Promise<void> {
+    return this.commit((m) => m.delete(id));
   }
 
   size(): number {
     return this.bytes;
   }
 
-  protected serialize(): string {
-    return JSON.stringify({ version: 1, agents: Array.from(this.agents.values()) });
+  /**
+   * Apply a change to a copy of the state, store the copy, and only then make it the state:
+   * a write that fails (a full disk) changes nothing, and the next write does not carry it.
+   * Changes run in call order. `apply` returning false means nothing changed (nothing written).
+   */
+  private commit(apply: (agents: Map<string, RegistryAgent>) => unknown): Promise<void> {
+    const run = async (): Promise<void> => {
+      const next = new Map(this.agents);
+      if (apply(next) === false) return;
+      const text = JSON.stringify({ version: 1, agents: Array.from(next.values()) });
+      await this.store(text);
+      this.agents = next;
+      this.bytes = Buffer.byteLength(text);
+    };
+    const done = this.chain.then(run, run);
+    this.chain = done.catch(() => {});
+    return done;
   }
 
-  protected async persist(): Promise<void> {
-    this.bytes = Buffer.byteLength(this.serialize());
-  }
+  /** Make `text` durable (nothing to do in memory). */
+  protected async store(_text: string): Promise<void> {}
 }
 
 /**
  * A JSON file written atomically: a temporary file is written and fsynced, renamed over the
  * old one, and the directory fsynced, so a crash leaves either the old or the new state.
- * Writes are serialised in call order.
  */
 export class FileRegistry extends MemoryRegistry {
-  private chain: Promise<void> = Promise.resolve();
   readonly path: string;
 
   constructor(workDir: string) {
@@ -110,11 +122,10 @@ export class FileRegistry extends MemoryRegistry {
     return { agents: Array.from(this.agents.values()) };
   }
 
-  protected override persist(): Promise<void> {
-    const text = this.serialize();
-    const write = async () => {
+  protected override async store(text: string): Promise<void> {
+    const tmp = `${this.path}.tmp`;
+    try {
       await mkdir(dirname(this.path), { recursive: true });
-      const tmp = `${this.path}.tmp`;
       const fh = await open(tmp, 'w', 0o600);
       try {
         await fh.writeFile(text);
@@ -129,10 +140,12 @@ export class FileRegistry extends MemoryRegistry {
       } finally {
         await dir.close();
       }
-      this.bytes = Buffer.byteLength(text);
-    };
-    const next = this.chain.then(write, write);
-    this.chain = next.catch(() => {});
-    return next;
+    } catch (e) {
+      // The old registry is untouched; the partial temporary file goes (it holds space).
+      await unlink(tmp).catch(() => {});
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'ENOSPC' ? 'no space left on the device' : (err.message ?? String(e));
+      throw new CorralError('REGISTRY_WRITE_FAILED', `cannot write the registry ${this.path}: ${why}`, { cause: e });
+    }
   }
 }

@@ -60,7 +60,7 @@ const CASES: readonly Case[] = [
   // Numbers, durations and enumerations by their type and range.
   { command: 'master', names: '--max_request_body', args: master('--max_request_body=1e3'), reason: /not an integer/ },
   { command: 'master', names: '--allocation_interval', args: master('--allocation_interval=0ms'), reason: /more than 0/ },
-  { command: 'master', names: '--offer_timeout', args: master('--offer_timeout=30days'), reason: /longer than/ },
+  { command: 'master', names: '--offer_timeout', args: master('--offer_timeout=16000weeks'), reason: /out of range/ },
   { command: 'master', names: '--max_slave_ping_timeouts', args: master('--max_slave_ping_timeouts=0'), reason: /from 1 to/ },
   { command: 'master', names: '--logging_level', args: master('--logging_level=verbose'), reason: /not one of/ },
   { command: 'master', names: '--registry', args: master('--registry=zookeeper'), reason: /not one of replicated_log, in_memory/ },

@@ -1,13 +1,16 @@
 /**
  * `corral agent` as a child process, for tests and benchmarks that kill it for real (SIGKILL)
  * and start it again on the same work dir and port. Its JSON log lines are kept (the last
- * ones, for failure messages; every one for `waitForLog`).
+ * ones, for failure messages; every one for `waitForLog`). A crash (crash_guard.ts: an
+ * unhandled rejection, a cut timer) or an exit it was not asked for with a non-zero status
+ * makes `kill` and `stop` throw, so the test that owns it fails even from its teardown.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getJson, type Json } from './cluster.ts';
+import { crashIn } from './crash_guard.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** `corral` run from the sources, whatever dist/ holds. */
@@ -56,6 +59,10 @@ export interface LogLine {
 export class AgentProcess {
   readonly logs: LogLine[] = [];
   private stderrTail = '';
+  /** The first line that showed a crash. */
+  crash: string | undefined;
+  /** Set once the test asked it to end (kill, stop). */
+  private ending = false;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Date.now() when it was spawned. */
   readonly spawnedAt: number;
@@ -70,6 +77,7 @@ export class AgentProcess {
       partial = lines.pop() ?? '';
       for (const line of lines) {
         this.stderrTail = (this.stderrTail + line + '\n').slice(-6000);
+        this.crash ??= crashIn(line);
         try {
           this.logs.push(JSON.parse(line) as LogLine);
         } catch {
@@ -100,20 +108,34 @@ export class AgentProcess {
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (!this.running) return;
-    this.child.kill(signal);
-    await this.exited;
+    if (this.running) {
+      this.ending = true;
+      this.child.kill(signal);
+      await this.exited;
+    }
+    this.checkNoCrash();
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.running) {
+      this.ending = true;
       this.child.kill('SIGTERM');
       const t = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
       await this.exited;
       clearTimeout(t);
     }
+    this.checkNoCrash();
     return this.exited;
+  }
+
+  /** Throws when it crashed, or exited with a failure without being asked to end. */
+  checkNoCrash(): void {
+    const { exitCode, signalCode } = this.child;
+    const unasked = !this.ending && (signalCode !== null || (exitCode !== null && exitCode !== 0));
+    if (this.crash !== undefined || unasked) {
+      throw new Error(`the agent (pid ${this.pid}) crashed: ${this.crash ?? `it exited with ${signalCode ?? `status ${exitCode}`}`}\n--- its stderr (end) ---\n${this.tail}`);
+    }
   }
 
   /** The first log line whose message matches, waiting up to `timeoutMs`. */

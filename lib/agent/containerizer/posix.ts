@@ -23,6 +23,7 @@
  *     (pid + start time from pids/forked.pid, so a reused pid is not mistaken for it).
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { type TimerHandle, chainedTimer } from '../../common/clock.ts';
 import { CorralError, describeError } from '../../common/errors.ts';
 import type { Resources } from '../../common/resources/index.ts';
 import {
@@ -94,12 +95,19 @@ interface Watched {
   ended: boolean;
   killRequested: boolean;
   forceAt: number;
-  forceTimer: NodeJS.Timeout | undefined;
+  forceTimer: TimerHandle | undefined;
   watcher: FSWatcher | undefined;
   poll: NodeJS.Timeout | undefined;
 }
 
 const NO_STATUS = -1;
+
+/** A global timer that does not keep the process up. */
+function unrefTimer(ms: number, fn: () => void): TimerHandle {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return { cancel: () => clearTimeout(t) };
+}
 
 /** A Termination from the supervisor's record. */
 export function terminationOf(r: SupervisorExitRecord): Termination {
@@ -257,17 +265,17 @@ export class PosixContainerizer implements Containerizer {
     this.signal(w, 'SIGTERM');
     const at = Date.now() + Math.max(0, graceMs);
     if (!w.ended && at < w.forceAt) {
-      if (w.forceTimer) clearTimeout(w.forceTimer);
+      w.forceTimer?.cancel();
       w.forceAt = at;
       if (graceMs <= 0) {
         w.forceTimer = undefined;
         this.force(w);
       } else {
-        w.forceTimer = setTimeout(() => {
+        // A kill policy's grace may be longer than Node's timers take (2^31-1 ms): chained.
+        w.forceTimer = chainedTimer(Date.now, unrefTimer, graceMs, () => {
           w.forceTimer = undefined;
           this.force(w);
-        }, graceMs);
-        w.forceTimer.unref();
+        });
       }
     }
     return w.termination;
@@ -576,7 +584,7 @@ export class PosixContainerizer implements Containerizer {
   }
 
   private stopWatching(w: Watched): void {
-    if (w.forceTimer) clearTimeout(w.forceTimer);
+    w.forceTimer?.cancel();
     if (w.poll) clearInterval(w.poll);
     w.watcher?.close();
     w.forceTimer = w.poll = w.watcher = undefined;

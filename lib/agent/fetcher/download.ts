@@ -13,6 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { MAX_TIMER_MS } from '../../common/clock.ts';
 import { SinkError, SourceError, errnoText } from './errors.ts';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -67,7 +68,8 @@ function get(url: URL, signal: AbortSignal | undefined, stall: HttpBody['stall']
       ...(signal ? { signal } : {}),
     });
     // The socket's idle timeout covers the connect, the wait for headers and the body.
-    req.setTimeout(stall.timeoutMs, () => {
+    // (At most what Node's timers take, about 24.8 days: a longer --fetcher_stall_timeout is as good as none.)
+    req.setTimeout(Math.min(stall.timeoutMs, MAX_TIMER_MS), () => {
       stall.stalled = true;
       req.destroy();
     });

@@ -3,7 +3,7 @@
  * a stream with REGISTER or REREGISTER and gets MasterToAgent records on it; everything else it
  * says is a POST to the call endpoint with its id and stream id.
  */
-import { ValidationError } from '../../common/errors.ts';
+import { CorralError, ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { AGENT_STREAM_HEADER, type AgentToMaster, type MasterToAgent } from '../../proto/internal.ts';
 import { decodeAgentToMaster, encodeMasterToAgent } from '../../proto/internal_codec.ts';
@@ -58,7 +58,14 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
       if (refusal !== undefined) return textResponse(403, refusal);
       const sink = new StreamSink<MasterToAgent>((m) => stringifyWire(encodeMasterToAgent(m)));
       const ip = peerIp(req);
-      const result = msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
+      let result;
+      try {
+        result = msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
+      } catch (e) {
+        // The registry could not be written (a full disk): nothing was applied; the agent retries.
+        if (e instanceof CorralError && e.code === 'REGISTRY_WRITE_FAILED') return textResponse(503, `Failed to update the registry: ${e.message}`);
+        throw e;
+      }
       const headers: Record<string, string> = { 'Content-Type': 'application/json' };
       if (result) {
         headers[AGENT_STREAM_HEADER] = result.streamId;

@@ -100,6 +100,19 @@ test('kill with a grace period: a command that ignores SIGTERM gets SIGKILL afte
   t.true(took < 5000, `ended after ${took} ms`);
 });
 
+test('kill with a 30-day grace (longer than Node timers take): the command is not SIGKILLed after 1 ms, goes on after SIGTERM, and a kill without grace then ends it', async (t) => {
+  const r = runs.fresh();
+  const c = containerizer();
+  const ctr = await c.launch(spec(r, sh('trap "echo term" TERM; echo started; while :; do echo tick; sleep 0.05; done')));
+  await started(r);
+  const killed = c.kill(ctr.containerId, 30 * 86_400_000);
+  // Three ticks after the SIGTERM was handled: a SIGKILL due "after the grace" never came.
+  await until(() => (out(r).split('term\n')[1] ?? '').split('tick').length > 3, 5000, 'three ticks after the SIGTERM');
+  const end = await c.kill(ctr.containerId, 0);
+  t.deepEqual(end, { signal: 9, status: 9, killed: true });
+  t.deepEqual(await killed, end);
+});
+
 test('kill with no grace forces at once; a second kill and kills of unknown containers are harmless', async (t) => {
   const r = runs.fresh();
   const c = containerizer();
