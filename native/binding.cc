@@ -3,6 +3,7 @@
 
 #include "js/js_cgroup.h"
 #include "js/js_err.h"
+#include "js/js_fs.h"
 #include "js/js_mount.h"
 #include "js/js_netns.h"
 #ifdef CORRAL_WITH_NETWORK_ISOLATOR
@@ -33,6 +34,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "bindMount", crl::BindMount);
   Export(env, exports, "unmount", crl::Unmount);
   Export(env, exports, "getMount", crl::GetMount);
+
+  Export(env, exports, "openBeneath", crl::OpenBeneath);
 
   Export(env, exports, "cgroupEventListen", crl::CgroupEventListen);
   Export(env, exports, "cgroupEventClose", crl::CgroupEventClose);

@@ -56,6 +56,8 @@ export interface NativeBinding {
   bindMount(source: string, target: string, options?: { readOnly?: boolean; recursive?: boolean }): void;
   unmount(target: string, options?: { detach?: boolean }): boolean;
   getMount(path: string): MountInfo | undefined;
+  /** open(2) of `path` below the directory `root`, never leaving it (fs.ts). Returns the fd. */
+  openBeneath(root: string, path: string, options?: { directory?: boolean; walk?: boolean }): number;
   /**
    * Listen for a cgroup v1 notification on `file` of cgroup directory `dir` (eventfd through
    * cgroup.event_control); `callback(count)` runs on the JS thread at each signal. Returns an id.
