@@ -735,9 +735,31 @@ static void to_null(int fd) {
   }
 }
 
-/* Never through a symlink: the sandbox may hold what a task or a fetched archive left. */
+/*
+ * The sandbox may hold what a task or a fetched archive left: never through a symlink
+ * (O_NOFOLLOW: ELOOP), never waiting on a FIFO (O_NONBLOCK, dropped once open), and only a
+ * regular file with no other link (a hard link to a file elsewhere would get the task's output
+ * and be given to --user): EINVAL otherwise. -1 with errno set.
+ */
 static int open_output(int dirfd, const char *name) {
-  return openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+  struct stat st;
+  int e, fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (errno == ENXIO) errno = EINVAL; /* a FIFO nobody reads */
+    return -1;
+  }
+  if (fstat(fd, &st) < 0) goto fail;
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    errno = EINVAL;
+    goto fail;
+  }
+  if (fcntl(fd, F_SETFL, O_APPEND) < 0) goto fail;
+  return fd;
+fail:
+  e = errno;
+  close(fd);
+  errno = e;
+  return -1;
 }
 
 /* For give_tree's nftw callback. */
@@ -826,7 +848,8 @@ static int launch(const struct options *o) {
   out_fd = open_output(sandbox_fd, "stdout");
   err_fd = out_fd < 0 ? -1 : open_output(sandbox_fd, "stderr");
   if (out_fd < 0 || err_fd < 0) {
-    what = "open the output files in";
+    what = errno == EINVAL ? "open the output files (stdout, stderr: each must be a regular file with no other link) in"
+                           : "open the output files in";
     goto fail_path;
   }
   if (o->user && (fchown(sandbox_fd, uid, gid) < 0 || fchown(out_fd, uid, gid) < 0 || fchown(err_fd, uid, gid) < 0)) {
