@@ -67,7 +67,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <grp.h>
 #include <poll.h>
@@ -762,30 +761,80 @@ fail:
   return -1;
 }
 
-/* For give_tree's nftw callback. */
-static uid_t tree_uid;
-static gid_t tree_gid;
-
-static int give_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-  (void)type;
-  (void)ftw;
-  if (st->st_uid == tree_uid && st->st_gid == tree_gid) return 0;
-  return lchown(path, tree_uid, tree_gid) < 0 ? -1 : 0;
+/*
+ * Give what the directory `dir` holds to uid/gid, and below it, staying on the file system
+ * `dev`. Everything goes through the fd of its directory: entries are changed with fchownat
+ * (symlinks themselves, never followed) and subdirectories entered with openat(O_NOFOLLOW), so
+ * a directory swapped for a symlink while we walk (by a process of the volume's former user)
+ * leads nowhere. Entries removed meanwhile are skipped. Takes `dir` (closed). 0, or -1 with
+ * errno set.
+ */
+static int give_dir(int dir, dev_t dev, uid_t uid, gid_t gid) {
+  DIR *d = fdopendir(dir);
+  struct dirent *ent;
+  int e;
+  if (!d) {
+    e = errno;
+    close(dir);
+    errno = e;
+    return -1;
+  }
+  for (;;) {
+    struct stat st;
+    int sub;
+    errno = 0;
+    ent = readdir(d);
+    if (!ent) break;
+    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+    if (fstatat(dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) continue;
+      goto fail;
+    }
+    if (st.st_dev != dev) continue; /* another file system mounted here: not entered */
+    if ((st.st_uid != uid || st.st_gid != gid) && fchownat(dirfd(d), ent->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) continue;
+      goto fail;
+    }
+    if (!S_ISDIR(st.st_mode)) continue;
+    sub = openat(dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) {
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue; /* gone, or swapped */
+      goto fail;
+    }
+    if (give_dir(sub, dev, uid, gid) < 0) goto fail;
+  }
+  if (errno != 0) goto fail;
+  closedir(d);
+  return 0;
+fail:
+  e = errno;
+  closedir(d);
+  errno = e;
+  return -1;
 }
 
 /*
  * Give the directory tree at `path` to uid/gid (as the sandbox is given to --user), unless its
  * top already belongs to them: a volume used by the same user again is not walked. Symlinks
- * are changed themselves, never followed; other file systems mounted below are not entered.
- * 0, or -1 with errno set.
+ * are changed themselves, never followed, also when one is swapped in during the walk; other
+ * file systems mounted below are not entered. 0, or -1 with errno set.
  */
 static int give_tree(const char *path, uid_t uid, gid_t gid) {
   struct stat st;
-  if (lstat(path, &st) < 0) return -1;
-  if (st.st_uid == uid && st.st_gid == gid) return 0;
-  tree_uid = uid;
-  tree_gid = gid;
-  return nftw(path, give_entry, 16, FTW_PHYS | FTW_MOUNT);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), e;
+  if (fd < 0) return -1;
+  if (fstat(fd, &st) < 0) goto fail;
+  if (st.st_uid == uid && st.st_gid == gid) {
+    close(fd);
+    return 0;
+  }
+  if (fchown(fd, uid, gid) < 0) goto fail;
+  return give_dir(fd, st.st_dev, uid, gid);
+fail:
+  e = errno;
+  close(fd);
+  errno = e;
+  return -1;
 }
 
 /* mkdir that accepts an existing directory. */
