@@ -22,3 +22,9 @@ export interface OpenBeneathOptions {
 export function openBeneath(root: string, path: string, options: OpenBeneathOptions = {}): number {
   return native().openBeneath(root, path, options);
 }
+
+/** openBeneath on a libuv pool thread: a path on a slow or hung file system does not hold the event loop. */
+export function openBeneathAsync(root: string, path: string, options: OpenBeneathOptions = {}): Promise<number> {
+  const b = native();
+  return new Promise((resolve, reject) => b.openBeneath(root, path, options, (e, fd) => (e ? reject(e) : resolve(fd!))));
+}

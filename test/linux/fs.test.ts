@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdirSync, mkdtempSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NativeError, openBeneath } from '../../lib/linux/index.ts';
+import { NativeError, openBeneath, openBeneathAsync } from '../../lib/linux/index.ts';
 import { buildSwapper } from '../helpers/swapper.ts';
 
 /** A directory `root` (with a/file, a/b/, in -> a/file, up -> .., abs -> outside) and `outside`. */
@@ -109,3 +109,14 @@ for (const walk of [false, true]) {
     t.true(seen.inside > 0 && seen.refused > 0, `both sides of the swap were met: ${JSON.stringify(seen)}`);
   });
 }
+
+test('openBeneathAsync: the same, on a pool thread', async (t) => {
+  const { root } = tree(t);
+  t.is(readFd(await openBeneathAsync(root, 'a/file')), 'inside\n');
+  t.is(readFd(await openBeneathAsync(root, 'in', { walk: false })), 'inside\n');
+  const fd = await openBeneathAsync(root, '', { directory: true });
+  t.true(fstatSync(fd).isDirectory());
+  closeSync(fd);
+  await t.throwsAsync(openBeneathAsync(root, 'abs/file'), { instanceOf: NativeError, code: 'EXDEV' });
+  await t.throwsAsync(openBeneathAsync(root, 'a/none', { walk: true }), { instanceOf: NativeError, code: 'ENOENT' });
+});

@@ -2,13 +2,13 @@
  * A sandbox's files as the agent serves them (/files/browse, /files/read, /files/download).
  * The task's user writes into its sandbox, so any directory on a path may be a symlink, or be
  * swapped for one while the agent resolves the path: every path is resolved by the kernel in
- * one step below the sandbox (lib/linux openBeneath), and what is then read or listed is the
+ * one step below the sandbox (lib/linux openBeneathAsync), and what is then read or listed is the
  * file that was opened, through /proc/self/fd, never the path again.
  */
 import { closeSync, constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, stat } from 'node:fs/promises';
 import { CorralError } from '../../common/errors.ts';
-import { isNativeError, openBeneath } from '../../linux/index.ts';
+import { isNativeError, openBeneathAsync } from '../../linux/index.ts';
 
 /** Codes of the CorralErrors thrown here. */
 export const SANDBOX_PATH_MISSING = 'SANDBOX_PATH_MISSING';
@@ -16,9 +16,9 @@ export const SANDBOX_PATH_OUTSIDE = 'SANDBOX_PATH_OUTSIDE';
 export const SANDBOX_PATH_NOT_DIRECTORY = 'SANDBOX_PATH_NOT_DIRECTORY';
 
 /** An fd below `sandbox`, or a CorralError saying why not. */
-function openFd(sandbox: string, relPath: string): number {
+async function openFd(sandbox: string, relPath: string): Promise<number> {
   try {
-    return openBeneath(sandbox, relPath);
+    return await openBeneathAsync(sandbox, relPath);
   } catch (e) {
     // EXDEV: a '..' or a symlink leads out; ELOOP: a symlink where none is followed (old kernels).
     if (isNativeError(e, 'EXDEV') || isNativeError(e, 'ELOOP')) {
@@ -42,7 +42,7 @@ function fdPath(fd: number): string {
  * SANDBOX_PATH_MISSING or SANDBOX_PATH_OUTSIDE.
  */
 export async function openSandboxFile(sandbox: string, relPath: string): Promise<FileHandle> {
-  const fd = openFd(sandbox, relPath);
+  const fd = await openFd(sandbox, relPath);
   try {
     return await open(fdPath(fd), constants.O_RDONLY | constants.O_NONBLOCK);
   } finally {
@@ -61,7 +61,7 @@ export interface SandboxEntry {
  * SANDBOX_PATH_MISSING, SANDBOX_PATH_OUTSIDE or SANDBOX_PATH_NOT_DIRECTORY.
  */
 export async function listSandboxDir(sandbox: string, relPath: string): Promise<SandboxEntry[]> {
-  const fd = openFd(sandbox, relPath);
+  const fd = await openFd(sandbox, relPath);
   try {
     const dir = fdPath(fd);
     if (!(await stat(dir)).isDirectory()) throw new CorralError(SANDBOX_PATH_NOT_DIRECTORY, `'${relPath}' in the sandbox ${sandbox} is not a directory`);
