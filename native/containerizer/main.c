@@ -12,8 +12,8 @@
  *    lets a reader tell this process from a later one that reuses its pid.
  * 2. Forks the command's process. It starts a new session (setsid: its session and process
  *    group id are its pid), takes SANDBOX as its working directory, stdin /dev/null, stdout and
- *    stderr appended to SANDBOX/stdout and SANDBOX/stderr (never through a symlink: O_NOFOLLOW),
- *    and blocks on a sync pipe. With --user, SANDBOX and those two files are given to the user
+ *    stderr appended to SANDBOX/stdout and SANDBOX/stderr (never through a symlink: O_NOFOLLOW;
+ *    each must be a regular file with no other link), and blocks on a sync pipe. With --user, SANDBOX and those two files are given to the user
  *    first.
  *    With --namespaces the child is cloned into new namespaces (spec agent-features §7.6, the
  *    Linux launcher; needs root), 8 MiB private stack, SIGCHLD:
@@ -35,8 +35,9 @@
  *    opened one component at a time below the sandbox without following symlinks, so nothing
  *    in the sandbox can lead the mount out of it. The mounts exist only in the container's
  *    namespace: the host never sees them, and they go with the container's last process.
- *    With --user, each SRC is given to the user first (recursively, symlinks not followed, as
- *    the sandbox is), unless its top already belongs to the user and the user's group.
+ *    With --user, each SRC is given to the user first (recursively, through directory fds, so
+ *    no symlink is followed, not even one swapped in during the walk), unless its top already
+ *    belongs to the user and the user's group.
  * 3. Writes "pid <child pid>\n" on stdout. With --wait-go it then reads stdin: the line "go"
  *    releases the child (the agent has isolated the pid meanwhile); EOF or any other line aborts:
  *    the child is killed and {"pid":N,"status":"aborted"} recorded. Without --wait-go the child
