@@ -22,8 +22,10 @@
         "native/core/mount.c",
         "native/core/cgroup.c",
         "native/core/fsat.c",
+        "native/core/fs.c",
         "native/js/js_cgroup.cc",
         "native/js/js_err.cc",
+        "native/js/js_fs.cc",
         "native/js/js_netns.cc",
         "native/js/js_mount.cc",
         "native/js/js_fsat.cc"

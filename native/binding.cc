@@ -4,6 +4,7 @@
 #include "js/js_cgroup.h"
 #include "js/js_err.h"
 #include "js/js_fsat.h"
+#include "js/js_fs.h"
 #include "js/js_mount.h"
 #include "js/js_netns.h"
 #ifdef CORRAL_WITH_NETWORK_ISOLATOR
@@ -36,6 +37,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "getMount", crl::GetMount);
 
   Export(env, exports, "linkBeneath", crl::LinkBeneath);
+  Export(env, exports, "openBeneath", crl::OpenBeneath);
 
   Export(env, exports, "cgroupEventListen", crl::CgroupEventListen);
   Export(env, exports, "cgroupEventClose", crl::CgroupEventClose);

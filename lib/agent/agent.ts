@@ -648,7 +648,12 @@ export class Agent {
     else ex.queued.set(task.taskId, task); // until the executor subscribes
     let volumes: VolumeMount[];
     try {
-      await mkdir(sandbox, { recursive: true });
+      // The sandbox is its task user's alone (the fetcher and the supervisor give it to the
+      // user): other task users must not read what a task writes there, e.g. its stdout. 0700,
+      // not 0750: the group would be the user's primary group, which other users can share.
+      // The directories above stay searchable, so MESOS_SANDBOX works as a path.
+      await mkdir(paths.runsDir(agentId, fw.id, executorId), { recursive: true });
+      await mkdir(sandbox, { mode: 0o700 });
       await mkdir(runDir, { recursive: true });
       volumes = volumeMounts(paths, resources);
       await replaceSymlink(containerId, `${paths.runsDir(agentId, fw.id, executorId)}/latest`);

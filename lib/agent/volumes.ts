@@ -62,6 +62,12 @@ export async function readCheckpointedResources(paths: AgentPaths): Promise<Reso
   return Resources.of(list.map((r, i) => validateResource(r, `resources.info[${i}]`)));
 }
 
+/**
+ * A volume's directory (and those made above it) is for the user of the task that uses it
+ * (the supervisor gives it to that user), as a sandbox is: others do not read its data.
+ */
+const VOLUME_DIR_MODE = 0o700;
+
 function volumeKey(r: Resource): string {
   return `${r.role}\0${r.disk!.persistence!.id}`;
 }
@@ -76,7 +82,7 @@ export async function checkpointResources(paths: AgentPaths, previous: Resources
   const keep = new Set<string>();
   for (const v of next.persistentVolumes()) {
     keep.add(volumeKey(v));
-    await mkdir(paths.volumeDir(v.role, v.disk!.persistence!.id), { recursive: true });
+    await mkdir(paths.volumeDir(v.role, v.disk!.persistence!.id), { recursive: true, mode: VOLUME_DIR_MODE });
   }
   for (const v of previous.persistentVolumes()) {
     if (keep.has(volumeKey(v))) continue;
@@ -115,7 +121,7 @@ export function volumeMounts(paths: AgentPaths, resources: Resources): VolumeMou
   for (const v of resources.persistentVolumes()) {
     const source = paths.volumeDir(v.role, v.disk!.persistence!.id);
     const containerPath = containerPathOf(v.disk!.volume!.containerPath);
-    mkdirSync(source, { recursive: true });
+    mkdirSync(source, { recursive: true, mode: VOLUME_DIR_MODE });
     out.push({ source, containerPath, readOnly: v.disk!.volume!.mode === 'RO' });
   }
   return out;

@@ -58,6 +58,9 @@ export interface NativeBinding {
   getMount(path: string): MountInfo | undefined;
   /** Hard-link `source` as `root`/`dir`/`name`, following no symlink below `root` (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS). */
   linkBeneath(source: string, root: string, dir: string, name: string): void;
+  /** open(2) of `path` below the directory `root`, never leaving it (fs.ts). Returns the fd. */
+  openBeneath(root: string, path: string, options?: { directory?: boolean; walk?: boolean }): number;
+  openBeneath(root: string, path: string, options: { directory?: boolean; walk?: boolean } | undefined, callback: (err: Error | null, fd?: number) => void): void;
   /**
    * Listen for a cgroup v1 notification on `file` of cgroup directory `dir` (eventfd through
    * cgroup.event_control); `callback(count)` runs on the JS thread at each signal. Returns an id.

@@ -12,8 +12,8 @@
  *    lets a reader tell this process from a later one that reuses its pid.
  * 2. Forks the command's process. It starts a new session (setsid: its session and process
  *    group id are its pid), takes SANDBOX as its working directory, stdin /dev/null, stdout and
- *    stderr appended to SANDBOX/stdout and SANDBOX/stderr (never through a symlink: O_NOFOLLOW),
- *    and blocks on a sync pipe. With --user, SANDBOX and those two files are given to the user
+ *    stderr appended to SANDBOX/stdout and SANDBOX/stderr (never through a symlink: O_NOFOLLOW;
+ *    each must be a regular file with no other link), and blocks on a sync pipe. With --user, SANDBOX and those two files are given to the user
  *    first.
  *    With --namespaces the child is cloned into new namespaces (spec agent-features §7.6, the
  *    Linux launcher; needs root), 8 MiB private stack, SIGCHLD:
@@ -35,8 +35,9 @@
  *    opened one component at a time below the sandbox without following symlinks, so nothing
  *    in the sandbox can lead the mount out of it. The mounts exist only in the container's
  *    namespace: the host never sees them, and they go with the container's last process.
- *    With --user, each SRC is given to the user first (recursively, symlinks not followed, as
- *    the sandbox is), unless its top already belongs to the user and the user's group.
+ *    With --user, each SRC is given to the user first (recursively, through directory fds, so
+ *    no symlink is followed, not even one swapped in during the walk), unless its top already
+ *    belongs to the user and the user's group.
  * 3. Writes "pid <child pid>\n" on stdout. With --wait-go it then reads stdin: the line "go"
  *    releases the child (the agent has isolated the pid meanwhile); EOF or any other line aborts:
  *    the child is killed and {"pid":N,"status":"aborted"} recorded. Without --wait-go the child
@@ -67,7 +68,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <grp.h>
 #include <poll.h>
@@ -735,35 +735,107 @@ static void to_null(int fd) {
   }
 }
 
-/* Never through a symlink: the sandbox may hold what a task or a fetched archive left. */
+/*
+ * The sandbox may hold what a task or a fetched archive left: never through a symlink
+ * (O_NOFOLLOW: ELOOP), never waiting on a FIFO (O_NONBLOCK, dropped once open), and only a
+ * regular file with no other link (a hard link to a file elsewhere would get the task's output
+ * and be given to --user): EINVAL otherwise. -1 with errno set.
+ */
 static int open_output(int dirfd, const char *name) {
-  return openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+  struct stat st;
+  int e, fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (errno == ENXIO) errno = EINVAL; /* a FIFO nobody reads */
+    return -1;
+  }
+  if (fstat(fd, &st) < 0) goto fail;
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    errno = EINVAL;
+    goto fail;
+  }
+  if (fcntl(fd, F_SETFL, O_APPEND) < 0) goto fail;
+  return fd;
+fail:
+  e = errno;
+  close(fd);
+  errno = e;
+  return -1;
 }
 
-/* For give_tree's nftw callback. */
-static uid_t tree_uid;
-static gid_t tree_gid;
-
-static int give_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-  (void)type;
-  (void)ftw;
-  if (st->st_uid == tree_uid && st->st_gid == tree_gid) return 0;
-  return lchown(path, tree_uid, tree_gid) < 0 ? -1 : 0;
+/*
+ * Give what the directory `dir` holds to uid/gid, and below it, staying on the file system
+ * `dev`. Everything goes through the fd of its directory: entries are changed with fchownat
+ * (symlinks themselves, never followed) and subdirectories entered with openat(O_NOFOLLOW), so
+ * a directory swapped for a symlink while we walk (by a process of the volume's former user)
+ * leads nowhere. Entries removed meanwhile are skipped. Takes `dir` (closed). 0, or -1 with
+ * errno set.
+ */
+static int give_dir(int dir, dev_t dev, uid_t uid, gid_t gid) {
+  DIR *d = fdopendir(dir);
+  struct dirent *ent;
+  int e;
+  if (!d) {
+    e = errno;
+    close(dir);
+    errno = e;
+    return -1;
+  }
+  for (;;) {
+    struct stat st;
+    int sub;
+    errno = 0;
+    ent = readdir(d);
+    if (!ent) break;
+    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+    if (fstatat(dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) continue;
+      goto fail;
+    }
+    if (st.st_dev != dev) continue; /* another file system mounted here: not entered */
+    if ((st.st_uid != uid || st.st_gid != gid) && fchownat(dirfd(d), ent->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) continue;
+      goto fail;
+    }
+    if (!S_ISDIR(st.st_mode)) continue;
+    sub = openat(dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) {
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue; /* gone, or swapped */
+      goto fail;
+    }
+    if (give_dir(sub, dev, uid, gid) < 0) goto fail;
+  }
+  if (errno != 0) goto fail;
+  closedir(d);
+  return 0;
+fail:
+  e = errno;
+  closedir(d);
+  errno = e;
+  return -1;
 }
 
 /*
  * Give the directory tree at `path` to uid/gid (as the sandbox is given to --user), unless its
  * top already belongs to them: a volume used by the same user again is not walked. Symlinks
- * are changed themselves, never followed; other file systems mounted below are not entered.
- * 0, or -1 with errno set.
+ * are changed themselves, never followed, also when one is swapped in during the walk; other
+ * file systems mounted below are not entered. 0, or -1 with errno set.
  */
 static int give_tree(const char *path, uid_t uid, gid_t gid) {
   struct stat st;
-  if (lstat(path, &st) < 0) return -1;
-  if (st.st_uid == uid && st.st_gid == gid) return 0;
-  tree_uid = uid;
-  tree_gid = gid;
-  return nftw(path, give_entry, 16, FTW_PHYS | FTW_MOUNT);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), e;
+  if (fd < 0) return -1;
+  if (fstat(fd, &st) < 0) goto fail;
+  if (st.st_uid == uid && st.st_gid == gid) {
+    close(fd);
+    return 0;
+  }
+  if (fchown(fd, uid, gid) < 0) goto fail;
+  return give_dir(fd, st.st_dev, uid, gid);
+fail:
+  e = errno;
+  close(fd);
+  errno = e;
+  return -1;
 }
 
 /* mkdir that accepts an existing directory. */
@@ -826,7 +898,8 @@ static int launch(const struct options *o) {
   out_fd = open_output(sandbox_fd, "stdout");
   err_fd = out_fd < 0 ? -1 : open_output(sandbox_fd, "stderr");
   if (out_fd < 0 || err_fd < 0) {
-    what = "open the output files in";
+    what = errno == EINVAL ? "open the output files (stdout, stderr: each must be a regular file with no other link) in"
+                           : "open the output files in";
     goto fail_path;
   }
   if (o->user && (fchown(sandbox_fd, uid, gid) < 0 || fchown(out_fd, uid, gid) < 0 || fchown(err_fd, uid, gid) < 0)) {

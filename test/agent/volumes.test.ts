@@ -56,12 +56,15 @@ test('CHECKPOINT_RESOURCES: written atomically, volumes made and deleted on dest
   t.true(Resources.of(JSON.parse(await readFile(paths.resourcesFile(), 'utf8'))).equals(set));
   const vdir = paths.volumeDir('web', 'v1');
   t.true((await stat(vdir)).isDirectory());
+  t.is((await stat(vdir)).mode & 0o777, 0o700, 'the volume is for its task user only');
   t.true(agent.totalResources().equals(parseResourcesText('cpus:4;mem:1024;disk:500').plus(set)));
 
   // A task using the volume: the containerizer is asked to mount its directory at the container path.
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: task('t1', [vol('v1', 200, 'data/v')]) });
   const spec = containerizer.launched[0]!;
   t.deepEqual(spec.volumes, [{ source: vdir, containerPath: 'data/v', readOnly: false }]);
+  t.is((await stat(spec.sandbox)).mode & 0o777, 0o700, 'the sandbox is for its task user only');
+  t.is((await stat(join(spec.sandbox, '..'))).mode & 0o777, 0o755, 'the directories above it stay searchable');
   // Without a mount namespace (not root), the fallback: a symlink; what is written through it stays.
   linkVolumes(spec.sandbox, spec.volumes!);
   const link = join(spec.sandbox, 'data/v');

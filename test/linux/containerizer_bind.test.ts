@@ -3,8 +3,8 @@
  * runs (no root needed). The mounts themselves are tested as root in volumes.root.test.ts.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, linkSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bindArgs, containerizerPath } from '../../lib/linux/index.ts';
 import { Runs, clearLeftoverRuns } from './containerizer_fixture.ts';
@@ -53,6 +53,22 @@ test('stdout or stderr in the sandbox as a symlink: refused (exit 125), the file
     t.is(p.status, 125, name);
     t.regex(p.stderr, /open the output files in .*: Too many levels of symbolic links/);
     t.is(readFileSync(target, 'utf8'), 'mine\n');
+  }
+});
+
+test('stdout or stderr as a hard link to a file elsewhere, or as a FIFO: refused at once (exit 125), the other file untouched', (t) => {
+  for (const name of ['stdout', 'stderr']) {
+    for (const kind of ['hard link', 'fifo']) {
+      const r = runs.fresh();
+      const target = join(r.base, 'elsewhere');
+      writeFileSync(target, 'mine\n');
+      if (kind === 'hard link') linkSync(target, join(r.sandbox, name));
+      else execFileSync('mkfifo', [join(r.sandbox, name)]);
+      const p = spawnSync(containerizerPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--', 'echo', 'leaked'], { encoding: 'utf8', timeout: 10_000 });
+      t.is(p.status, 125, `${name} ${kind}`);
+      t.regex(p.stderr, /open the output files \(stdout, stderr: each must be a regular file with no other link\) in .*: Invalid argument/);
+      t.is(readFileSync(target, 'utf8'), 'mine\n');
+    }
   }
 });
 

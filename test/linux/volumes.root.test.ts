@@ -8,12 +8,14 @@
  */
 import anyTest from 'ava';
 import { randomUUID } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LaunchSpec, VolumeMount } from '../../lib/agent/containerizer/containerizer.ts';
 import { PosixContainerizer } from '../../lib/agent/containerizer/posix.ts';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import { rootOnly } from '../helpers/root.ts';
+import { buildSwapper } from '../helpers/swapper.ts';
 import { Runs, clearLeftoverRuns, until, type RunDirs } from './containerizer_fixture.ts';
 
 const test = rootOnly(anyTest);
@@ -178,6 +180,40 @@ test('with a user: the volume is given to the user (as the sandbox is), so the t
   t.not(uid, 0);
   for (const f of ['', 'new', 'sub', 'sub/old']) t.is(statSync(join(vol, f)).uid, uid, `${f || 'the volume'} belongs to the user`);
   t.is(readFileSync(join(vol, 'sub', 'old'), 'utf8'), 'old\nmore\n');
+});
+
+test('with a user: a directory of the volume swapped for a symlink out of it while the volume is given to the user: nothing outside is given', async (t) => {
+  const c = containerizer();
+  const vol = volumeDir();
+  const outside = join(runs.fresh().base, 'outside'); // root's
+  mkdirSync(outside);
+  mkdirSync(join(vol, 'd'));
+  const names = Array.from({ length: 2000 }, (_v, i) => `f${i}`);
+  for (const n of names) {
+    writeFileSync(join(vol, 'd', n), '');
+    writeFileSync(join(outside, n), '');
+  }
+  symlinkSync(outside, join(vol, 'l'));
+  // What a process of the volume's former user could do while the next user's task starts.
+  const swapper = buildSwapper();
+  t.teardown(() => swapper.remove());
+  const p = spawn(swapper.path, ['d', 'l'], { cwd: vol, stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => p.kill('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    p.stdout.once('data', () => resolve());
+    p.once('exit', (code) => reject(new Error(`swapper exited with ${code}`)));
+  });
+  for (let i = 0; i < 5; i++) {
+    chownSync(vol, 0, 0); // the volume is walked again only when its top is not the user's
+    const r = runs.fresh();
+    const ctr = await c.launch({ ...spec(r, 'true', [{ source: vol, containerPath: 'data', readOnly: false }]), user: 'nobody' });
+    t.is((await ctr.termination).exitCode, 0, err(r));
+  }
+  p.kill('SIGKILL');
+  const given = names.filter((n) => statSync(join(outside, n)).uid !== 0);
+  t.deepEqual(given, [], 'files outside the volume given to nobody');
+  t.is(statSync(outside).uid, 0);
+  t.not(statSync(vol).uid, 0, 'the volume itself was given');
 });
 
 test('without mount namespaces (mountVolumes: false, the non-root fallback): a symlink to the volume', async (t) => {

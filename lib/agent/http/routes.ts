@@ -11,10 +11,9 @@
  * can lock out the agent's own master. The agent has no endpoint that changes
  * state yet: READWRITE_REALM holds none.
  */
-import { constants } from 'node:fs';
-import { type FileHandle, lstat, open, readdir, realpath, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
-import { ValidationError } from '../../common/errors.ts';
+import { ValidationError, isCorralError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { decodeExecutorCall, encodeExecutorEvent } from '../../proto/executor.ts';
 import { ApiValidationError } from '../../proto/common_messages.ts';
@@ -27,6 +26,7 @@ import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Agent, AgentFramework, AgentTaskRecord, ExecutorRecord } from '../agent.ts';
 import type { ExecutorTokens } from '../executor_auth.ts';
 import type { JwtClaims } from '../../transport/jwt.ts';
+import { SANDBOX_PATH_MISSING, SANDBOX_PATH_NOT_DIRECTORY, SANDBOX_PATH_OUTSIDE, listSandboxDir, openSandboxFile } from '../containerizer/sandbox_files.ts';
 
 /** `WWW-Authenticate: Basic realm=…` of the agent's read-only endpoints (the Mesos agent's name). */
 export const READONLY_REALM = 'mesos-agent-readonly';
@@ -126,24 +126,27 @@ export function agentStateJson(ctx: AgentHttpContext): Json {
 
 // ---------------------------------------------------------------------------------------------
 // /files: virtual paths are the sandboxes' host paths; nothing outside a sandbox is served.
+// A task can put symlinks in its sandbox and swap directories for them at any time: the files
+// are opened below the sandbox in one step (sandbox_files.ts), never by checking a path first
+// and opening it after.
 
-async function insideSandbox(agent: Agent, path: string | null): Promise<{ real: string } | HttpResponse> {
+/** The sandbox `path` names (lexically) and the path relative to it, or the answer. */
+function inSandbox(agent: Agent, path: string | null): { sandbox: string; rel: string; wanted: string } | HttpResponse {
   if (!path) return textResponse(400, "Expecting 'path' query parameter");
   const wanted = resolve('/', path);
   for (const sandbox of agent.sandboxes()) {
-    if (wanted !== sandbox && !wanted.startsWith(sandbox + sep)) continue;
-    let real: string;
-    let realBox: string;
-    try {
-      [real, realBox] = await Promise.all([realpath(wanted), realpath(sandbox)]);
-    } catch {
-      return textResponse(404, 'No such file or directory');
-    }
-    // A symlink inside the sandbox must not lead out of it.
-    if (real !== realBox && !real.startsWith(realBox + sep)) return textResponse(403, 'Path leaves the sandbox');
-    return { real };
+    if (wanted === sandbox) return { sandbox, rel: '', wanted };
+    if (wanted.startsWith(sandbox + sep)) return { sandbox, rel: wanted.slice(sandbox.length + 1), wanted };
   }
   return textResponse(404, 'No such file or directory');
+}
+
+/** The answer for a path that could not be opened in its sandbox; anything else is rethrown. */
+function refused(e: unknown): HttpResponse {
+  if (isCorralError(e) && e.code === SANDBOX_PATH_MISSING) return textResponse(404, 'No such file or directory');
+  if (isCorralError(e) && e.code === SANDBOX_PATH_OUTSIDE) return textResponse(403, 'Path leaves the sandbox');
+  if (isCorralError(e) && e.code === SANDBOX_PATH_NOT_DIRECTORY) return textResponse(400, 'Path is not a directory');
+  throw e;
 }
 
 function modeString(mode: number, isDir: boolean): string {
@@ -154,39 +157,43 @@ function modeString(mode: number, isDir: boolean): string {
 }
 
 async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
-  const at = await insideSandbox(agent, req.query.get('path'));
+  const at = inSandbox(agent, req.query.get('path'));
   if ('status' in at) return at;
-  const st = await stat(at.real);
-  if (!st.isDirectory()) return textResponse(400, 'Path is not a directory');
-  const base = resolve('/', req.query.get('path')!);
-  const entries = [];
-  for (const name of (await readdir(at.real)).sort()) {
-    const s = await lstat(join(at.real, name));
-    entries.push({ path: join(base, name), nlink: s.nlink, size: s.size, mtime: Math.floor(s.mtimeMs / 1000), mode: modeString(s.mode, s.isDirectory()), uid: String(s.uid), gid: String(s.gid) });
+  let list;
+  try {
+    list = await listSandboxDir(at.sandbox, at.rel);
+  } catch (e) {
+    return refused(e);
   }
+  const entries = list.map(({ name, stats: s }) => ({ path: join(at.wanted, name), nlink: s.nlink, size: s.size, mtime: Math.floor(s.mtimeMs / 1000), mode: modeString(s.mode, s.isDirectory()), uid: String(s.uid), gid: String(s.gid) }));
   return jsonResponse(req, entries);
 }
 
 /**
  * Open a sandbox file for reading without blocking: a task can leave a FIFO there, and opening
  * one waits for a writer, which would hold one of the few I/O threads the whole agent shares.
- * Only regular files are read (O_NOFOLLOW: the path was resolved already, it is no symlink).
+ * Only regular files are read.
  */
-async function openRegular(path: string, what: 'read' | 'download'): Promise<{ fh: FileHandle; size: number } | HttpResponse> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+async function openRegular(agent: Agent, path: string | null, what: 'read' | 'download'): Promise<{ fh: FileHandle; size: number; name: string } | HttpResponse> {
+  const at = inSandbox(agent, path);
+  if ('status' in at) return at;
+  let fh: FileHandle;
+  try {
+    fh = await openSandboxFile(at.sandbox, at.rel);
+  } catch (e) {
+    return refused(e);
+  }
   const st = await fh.stat().catch(async (e: unknown) => {
     await fh.close();
     throw e;
   });
-  if (st.isFile()) return { fh, size: st.size };
+  if (st.isFile()) return { fh, size: st.size, name: basename(at.wanted) };
   await fh.close();
   return textResponse(400, st.isDirectory() ? `Cannot ${what} a directory` : `Cannot ${what} a file that is not a regular file`);
 }
 
 async function read(req: Request, agent: Agent): Promise<HttpResponse> {
-  const at = await insideSandbox(agent, req.query.get('path'));
-  if ('status' in at) return at;
-  const opened = await openRegular(at.real, 'read');
+  const opened = await openRegular(agent, req.query.get('path'), 'read');
   if ('status' in opened) return opened;
   const { fh, size } = opened;
   try {
@@ -209,13 +216,11 @@ async function read(req: Request, agent: Agent): Promise<HttpResponse> {
 }
 
 async function download(req: Request, agent: Agent): Promise<HttpResponse | void> {
-  const at = await insideSandbox(agent, req.query.get('path'));
-  if ('status' in at) return at;
-  const opened = await openRegular(at.real, 'download');
+  const opened = await openRegular(agent, req.query.get('path'), 'download');
   if ('status' in opened) return opened;
   const input = opened.fh.createReadStream(); // closes the handle when done or destroyed
   try {
-    const stream = req.startStream(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename=${basename(at.real)}` });
+    const stream = req.startStream(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename=${opened.name}` });
     for await (const chunk of input) {
       if (stream.closed) break;
       if (!stream.write(chunk as Buffer)) await stream.drained();

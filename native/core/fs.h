@@ -1,0 +1,36 @@
+/*
+ * Opening a file below a directory without ever leaving it, whatever the directory holds
+ * (symlinks, "..", entries renamed or exchanged while the path is resolved).
+ */
+#ifndef CRL_FS_H
+#define CRL_FS_H
+
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* crl_open_beneath flags */
+#define CRL_BENEATH_DIRECTORY 0x1 /* O_DIRECTORY: only a directory */
+#define CRL_BENEATH_WALK 0x2      /* the component walk even where openat2 exists (tests) */
+
+/*
+ * Open `path`, relative to the directory `root` ("" or "." is `root` itself), for reading,
+ * non-blocking (a FIFO does not wait for a writer), close-on-exec, never leaving `root`:
+ *   - with openat2 (Linux 5.6+), the kernel resolves the whole path at once below `root`
+ *     (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): a symlink that stays below `root` is
+ *     followed, one that leads out of it (absolute, or through "..") fails with EXDEV, and so
+ *     does a ".." that would leave it, also when a directory on the way is renamed meanwhile;
+ *   - without it (ENOSYS), one component at a time from `root`, following no symlink at all
+ *     (ELOOP) and refusing any ".." component (EXDEV).
+ * `root` itself is opened following symlinks: it is the caller's trusted path.
+ * Returns the fd, or negative with `err` filled (EXDEV/ELOOP: the way leaves `root`).
+ */
+int crl_open_beneath(const char *root, const char *path, int flags, struct crl_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CRL_FS_H */

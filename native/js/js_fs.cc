@@ -1,0 +1,60 @@
+// Files: openBeneath(root, path, {directory, walk}, callback?) -> fd (the caller closes it).
+// With a callback: on a libuv pool thread (the path may cross a slow file system), then
+// callback(err | null, fd).
+#include "js/js_fs.h"
+
+#include <string>
+#include <utility>
+
+#include "core/fs.h"
+#include "js/js_err.h"
+
+namespace crl {
+
+namespace {
+
+class OpenBeneathWorker : public Napi::AsyncWorker {
+ public:
+  OpenBeneathWorker(Napi::Function cb, std::string root, std::string path, int flags)
+      : Napi::AsyncWorker(cb), root_(std::move(root)), path_(std::move(path)), flags_(flags) {
+    crl_err_clear(&err_);
+  }
+  void Execute() override { fd_ = crl_open_beneath(root_.c_str(), path_.c_str(), flags_, &err_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (fd_ < 0) {
+      Callback().Call({NativeErrorValue(env, err_)});
+      return;
+    }
+    Callback().Call({env.Null(), Napi::Number::New(env, fd_)});
+  }
+
+ private:
+  std::string root_, path_;
+  int flags_;
+  int fd_ = -1;
+  crl_err err_;
+};
+
+}  // namespace
+
+Napi::Value OpenBeneath(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string root, path;
+  bool directory, walk;
+  if (!ArgString(info, 0, "root", &root) || !ArgString(info, 1, "path", &path) ||
+      !OptBool(info, 2, "directory", &directory) || !OptBool(info, 2, "walk", &walk))
+    return env.Undefined();
+  int flags = (directory ? CRL_BENEATH_DIRECTORY : 0) | (walk ? CRL_BENEATH_WALK : 0);
+  if (info.Length() > 3 && info[3].IsFunction()) {
+    (new OpenBeneathWorker(info[3].As<Napi::Function>(), std::move(root), std::move(path), flags))->Queue();
+    return env.Undefined();
+  }
+  crl_err err;
+  crl_err_clear(&err);
+  int fd = crl_open_beneath(root.c_str(), path.c_str(), flags, &err);
+  if (fd < 0) return ThrowNative(env, err);
+  return Napi::Number::New(env, fd);
+}
+
+}  // namespace crl

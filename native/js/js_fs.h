@@ -1,0 +1,7 @@
+#ifndef CRL_JS_FS_H
+#define CRL_JS_FS_H
+#include <napi.h>
+namespace crl {
+Napi::Value OpenBeneath(const Napi::CallbackInfo &info);
+}  // namespace crl
+#endif
