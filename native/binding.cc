@@ -3,7 +3,6 @@
 
 #include "js/js_cgroup.h"
 #include "js/js_err.h"
-#include "js/js_fsat.h"
 #include "js/js_fs.h"
 #include "js/js_mount.h"
 #include "js/js_netns.h"

@@ -1,5 +1,6 @@
 /**
- * Opening files below a directory that others can write into, without ever leaving it.
+ * Opening files, and making links, below a directory that others can write into, without ever
+ * leaving it.
  */
 import { native } from './native.ts';
 
@@ -27,4 +28,14 @@ export function openBeneath(root: string, path: string, options: OpenBeneathOpti
 export function openBeneathAsync(root: string, path: string, options: OpenBeneathOptions = {}): Promise<number> {
   const b = native();
   return new Promise((resolve, reject) => b.openBeneath(root, path, options, (e, fd) => (e ? reject(e) : resolve(fd!))));
+}
+
+/**
+ * Hard-link `source` as `<root>/<dir>/<name>` (`dir` relative, '.' for `root` itself) without
+ * following any symlink below `root` or at `root` itself: a symlink on the way fails with ELOOP,
+ * a '..' out of the tree or a mount point with EXDEV, an existing `name` with EEXIST, a kernel
+ * before 5.6 with ENOSYS. Throws NativeError.
+ */
+export function linkBeneath(source: string, root: string, dir: string, name: string): void {
+  native().linkBeneath(source, root, dir, name);
 }

@@ -15,8 +15,7 @@ export {
 } from './native.ts';
 export { NETNS_DIR, createNetns, createNetnsAsync, getNetns, listNetns, netnsPath, removeNetns } from './netns.ts';
 export { bindMount, getMount, isMountPoint, unmount, type BindMountOptions, type UnmountOptions } from './mount.ts';
-export { linkBeneath } from './files.ts';
-export { openBeneath, openBeneathAsync, type OpenBeneathOptions } from './fs.ts';
+export { linkBeneath, openBeneath, openBeneathAsync, type OpenBeneathOptions } from './fs.ts';
 export {
   ETH_P_ALL,
   ETH_P_ARP,

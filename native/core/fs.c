@@ -21,12 +21,12 @@
 /* 1: openat2 works, 0: the kernel has none (ENOSYS), -1: not known yet. */
 static int have_openat2 = -1;
 
-static int open_beneath2(int rootfd, const char *path, int oflags) {
+static int openat2_beneath(int rootfd, const char *path, int oflags, unsigned long long resolve) {
   struct open_how how;
   int fd, i;
   memset(&how, 0, sizeof how);
   how.flags = (unsigned long long)oflags;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  how.resolve = resolve;
   for (i = 0; i < OPENAT2_TRIES; i++) {
     fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
     if (fd >= 0 || errno != EAGAIN) return fd;
@@ -101,7 +101,7 @@ int crl_open_beneath(const char *root, const char *path, int flags, struct crl_e
   fd = -1;
   e = ENOSYS;
   if (have_openat2 != 0 && !(flags & CRL_BENEATH_WALK)) {
-    fd = open_beneath2(rootfd, path, oflags);
+    fd = openat2_beneath(rootfd, path, oflags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
     e = errno;
     if (fd >= 0 || e != ENOSYS) have_openat2 = 1;
     else have_openat2 = 0;
@@ -113,4 +113,27 @@ int crl_open_beneath(const char *root, const char *path, int flags, struct crl_e
   close(rootfd);
   if (fd < 0) return crl_err_set(err, e, "open", "%s below %s", path, root);
   return fd;
+}
+
+int crl_link_beneath(const char *source, const char *root, const char *dir, const char *name,
+                     struct crl_err *err) {
+  int rootfd, dirfd, rc = 0;
+
+  if (!source || !root || !dir || !name || !source[0] || !root[0] || !dir[0] || !name[0] ||
+      strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+    return crl_err_set(err, EINVAL, "link", "bad path");
+  rootfd = open(root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rootfd < 0) return crl_err_set(err, errno, "open", "%s", root);
+  dirfd = openat2_beneath(rootfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC,
+                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+  if (dirfd < 0) {
+    rc = crl_err_set(err, errno, "openat2", "%s below %s", dir, root);
+    close(rootfd);
+    return rc;
+  }
+  if (linkat(AT_FDCWD, source, dirfd, name, 0) < 0)
+    rc = crl_err_set(err, errno, "link", "%s to %s/%s/%s", source, root, dir, name);
+  close(dirfd);
+  close(rootfd);
+  return rc;
 }

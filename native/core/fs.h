@@ -1,6 +1,7 @@
 /*
- * Opening a file below a directory without ever leaving it, whatever the directory holds
- * (symlinks, "..", entries renamed or exchanged while the path is resolved).
+ * Opening a file, or making a link, below a directory without ever leaving it, whatever the
+ * directory holds (symlinks, "..", entries renamed or exchanged while the path is resolved): a
+ * directory tree another user controls, such as a task's sandbox.
  */
 #ifndef CRL_FS_H
 #define CRL_FS_H
@@ -28,6 +29,17 @@ extern "C" {
  * Returns the fd, or negative with `err` filled (EXDEV/ELOOP: the way leaves `root`).
  */
 int crl_open_beneath(const char *root, const char *path, int flags, struct crl_err *err);
+
+/*
+ * Hard-link `source` (a path the caller controls) as `root`/`dir`/`name`. `root` is opened
+ * without following a symlink at its end; `dir` (relative, "." for root itself) is resolved
+ * below it with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+ * RESOLVE_NO_XDEV), so a symlink, a ".." out of the tree or a mount point on the way fails
+ * (ELOOP, EXDEV); `name` (one component) is never followed (linkat: EEXIST if it exists).
+ * ENOSYS on kernels before 5.6. Returns 0 or negative.
+ */
+int crl_link_beneath(const char *source, const char *root, const char *dir, const char *name,
+                     struct crl_err *err);
 
 #ifdef __cplusplus
 }

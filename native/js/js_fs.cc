@@ -1,4 +1,5 @@
-// Files: openBeneath(root, path, {directory, walk}, callback?) -> fd (the caller closes it).
+// Files: openBeneath(root, path, {directory, walk}, callback?) -> fd (the caller closes it);
+// linkBeneath(source, root, dir, name) -> undefined (a hard link below root, following no symlink).
 // With a callback: on a libuv pool thread (the path may cross a slow file system), then
 // callback(err | null, fd).
 #include "js/js_fs.h"
@@ -55,6 +56,19 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo &info) {
   int fd = crl_open_beneath(root.c_str(), path.c_str(), flags, &err);
   if (fd < 0) return ThrowNative(env, err);
   return Napi::Number::New(env, fd);
+}
+
+Napi::Value LinkBeneath(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string source, root, dir, name;
+  if (!ArgString(info, 0, "source", &source) || !ArgString(info, 1, "root", &root) ||
+      !ArgString(info, 2, "dir", &dir) || !ArgString(info, 3, "name", &name))
+    return env.Undefined();
+  crl_err err;
+  crl_err_clear(&err);
+  if (crl_link_beneath(source.c_str(), root.c_str(), dir.c_str(), name.c_str(), &err) < 0)
+    return ThrowNative(env, err);
+  return env.Undefined();
 }
 
 }  // namespace crl

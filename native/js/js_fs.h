@@ -3,5 +3,6 @@
 #include <napi.h>
 namespace crl {
 Napi::Value OpenBeneath(const Napi::CallbackInfo &info);
+Napi::Value LinkBeneath(const Napi::CallbackInfo &info);
 }  // namespace crl
 #endif
