@@ -275,9 +275,9 @@ export class Agent {
           if (reported.has(t.info.taskId)) continue;
           reported.add(t.info.taskId);
           const latest = this.updates.latest(fw.id, t.info.taskId);
-          tasks.push({ frameworkId: fw.id, executorId: ex.id, task: t.info, state: t.state, ...(latest ? { latestStatus: latest } : {}) });
+          tasks.push({ frameworkId: fw.id, executorId: ex.id, task: withoutData(t.info), state: t.state, ...(latest ? { latestStatus: statusWithoutData(latest) } : {}) });
         }
-        for (const q of ex.queued.values()) tasks.push({ frameworkId: fw.id, executorId: ex.id, task: q, state: 'TASK_STAGING' });
+        for (const q of ex.queued.values()) tasks.push({ frameworkId: fw.id, executorId: ex.id, task: withoutData(q), state: 'TASK_STAGING' });
       }
     }
     return { type: 'REREGISTER', agentId: this.id, agentInfo: this.registrationInfo(), version: this.opts.version, tasks, executors, frameworks };
@@ -1164,4 +1164,22 @@ export class Agent {
     this.oversubscription.stop();
     await this.updates.close();
   }
+}
+
+/**
+ * A task as the re-registration reports it: without its `data` (nor its executor's, which the
+ * executor record carries). The master keeps no task data; sending it could only make the
+ * re-registration too large for the master to read, and every task on the agent lost with it.
+ */
+function withoutData(task: TaskInfo): TaskInfo {
+  const { data: _, executor, ...rest } = task;
+  if (executor === undefined) return rest;
+  const { data: __, ...ex } = executor;
+  return { ...rest, executor: ex };
+}
+
+/** A status as the re-registration reports it: the master keeps no status `data` (the framework gets it with the update itself). */
+function statusWithoutData(status: TaskStatus): TaskStatus {
+  const { data: _, ...rest } = status;
+  return rest;
 }

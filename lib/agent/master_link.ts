@@ -11,7 +11,7 @@ import { AGENT_STREAM_HEADER, type AgentToMaster } from '../proto/internal.ts';
 import { decodeMasterToAgent, encodeAgentToMaster } from '../proto/internal_codec.ts';
 import { MAX_INTERNAL_JSON_DEPTH, checkJsonDepth } from '../proto/json.ts';
 import { stringifyWire } from '../proto/json_text.ts';
-import { type Credential, type HttpClient, basicAuthorization } from '../transport/index.ts';
+import { type Credential, DEFAULT_MAX_BODY_BYTES, type HttpClient, basicAuthorization } from '../transport/index.ts';
 import type { Agent } from './agent.ts';
 
 export const AGENT_ID_HEADER = 'corral-agent-id';
@@ -155,11 +155,18 @@ function wireText(m: AgentToMaster): { text: string } | { why: string } {
  * The wire text of a REGISTER or REREGISTER. A task, status, executor or framework that cannot
  * be sent (only an older agent's checkpoints could hold one) is left out with a WARN naming it:
  * one bad record must not keep the agent, and every other task it runs, from re-registering.
- * A task whose latest status is the bad part is reported without that status.
+ * A task whose latest status is the bad part is reported without that status. A REREGISTER
+ * larger than `maxBytes` (the master's default --max_request_body) loses its largest records.
  */
-export function registrationBody(hello: AgentToMaster, log: Logger): string {
+export function registrationBody(hello: AgentToMaster, log: Logger, maxBytes: number = DEFAULT_MAX_BODY_BYTES): string {
+  const sendable = sendableRegistration(hello, log);
+  if (hello.type !== 'REREGISTER' || Buffer.byteLength(sendable.text) <= maxBytes) return sendable.text;
+  return withinBudget(sendable.message as Extract<AgentToMaster, { type: 'REREGISTER' }>, Buffer.byteLength(sendable.text), maxBytes, log);
+}
+
+function sendableRegistration(hello: AgentToMaster, log: Logger): { message: AgentToMaster; text: string } {
   const whole = wireText(hello);
-  if ('text' in whole) return whole.text;
+  if ('text' in whole) return { message: hello, text: whole.text };
   if (hello.type !== 'REREGISTER') throw new CorralError('UNSENDABLE', `the ${hello.type} message cannot be sent: ${whole.why}`);
   const alone = { ...hello, tasks: [], executors: [], frameworks: [] };
   const fits = (m: AgentToMaster): string | undefined => {
@@ -194,7 +201,53 @@ export function registrationBody(hello: AgentToMaster, log: Logger): string {
     if (why !== undefined) log.warn({ frameworkId: f.id, err: why }, 'a framework cannot be sent to the master; it is left out of the re-registration');
     return why === undefined;
   });
-  const rest = wireText({ ...hello, tasks, executors, frameworks });
-  if ('text' in rest) return rest.text;
+  const message = { ...hello, tasks, executors, frameworks };
+  const rest = wireText(message);
+  if ('text' in rest) return { message, text: rest.text };
   throw new CorralError('UNSENDABLE', `the REREGISTER message cannot be sent: ${rest.why}`);
+}
+
+/**
+ * A REREGISTER larger than the master reads by default (`--max_request_body`, 4 MiB) would be
+ * refused whole (413), again at every retry, and every task on the agent lost with it. Tasks
+ * carry no `data` there, but executors and frameworks can still be large: the largest records
+ * are left out, each with a WARN naming it, until the rest fits.
+ */
+function withinBudget(hello: Extract<AgentToMaster, { type: 'REREGISTER' }>, wholeBytes: number, maxBytes: number, log: Logger): string {
+  type Entry = { kind: 'task' | 'executor' | 'framework'; index: number; bytes: number };
+  const alone = { ...hello, tasks: [], executors: [], frameworks: [] };
+  const size = (m: AgentToMaster): number => {
+    const r = wireText(m);
+    return 'text' in r ? Buffer.byteLength(r.text) : 0;
+  };
+  const base = size(alone);
+  const entries: Entry[] = [
+    ...hello.tasks.map((t, index) => ({ kind: 'task' as const, index, bytes: size({ ...alone, tasks: [t] }) - base })),
+    ...hello.executors.map((e, index) => ({ kind: 'executor' as const, index, bytes: size({ ...alone, executors: [e] }) - base })),
+    ...hello.frameworks.map((f, index) => ({ kind: 'framework' as const, index, bytes: size({ ...alone, frameworks: [f] }) - base })),
+  ].sort((a, b) => b.bytes - a.bytes);
+  const left = new Set<Entry>();
+  // Each record's share of the text is known, so the whole is encoded again only once the
+  // estimate fits (and once more if the separators it does not count tip it over).
+  let estimate = wholeBytes;
+  for (const e of entries) {
+    if (estimate <= maxBytes) {
+      const kept = (kind: Entry['kind']) => new Set(entries.filter((x) => x.kind === kind && !left.has(x)).map((x) => x.index));
+      const [tasks, executors, frameworks] = [kept('task'), kept('executor'), kept('framework')];
+      const r = wireText({ ...hello, tasks: hello.tasks.filter((_, i) => tasks.has(i)), executors: hello.executors.filter((_, i) => executors.has(i)), frameworks: hello.frameworks.filter((_, i) => frameworks.has(i)) });
+      if ('text' in r && Buffer.byteLength(r.text) <= maxBytes) return r.text;
+    }
+    left.add(e);
+    estimate -= e.bytes;
+    const fields =
+      e.kind === 'task'
+        ? { frameworkId: hello.tasks[e.index]!.frameworkId, taskId: hello.tasks[e.index]!.task.taskId }
+        : e.kind === 'executor'
+          ? { frameworkId: hello.executors[e.index]!.frameworkId, executorId: hello.executors[e.index]!.executorInfo.executorId }
+          : { frameworkId: hello.frameworks[e.index]!.id };
+    log.warn({ ...fields, bytes: e.bytes, maxBytes }, `the re-registration is larger than the master reads; this ${e.kind} (the largest left) is left out of it, and the master will not know it`);
+  }
+  const bare = wireText(alone);
+  if ('text' in bare && Buffer.byteLength(bare.text) <= maxBytes) return bare.text;
+  throw new CorralError('UNSENDABLE', `the REREGISTER message cannot be sent: it is larger than ${maxBytes} bytes without any task, executor or framework`);
 }

@@ -758,7 +758,7 @@ export class Master {
     const agents = Array.from(this.registryDirty).filter((a) => this.agents.get(a.id) === a);
     this.registryDirty.clear();
     if (agents.length === 0) return;
-    const batch = agents.map((a) => ({ id: a.id, info: a.info, checkpointedResources: a.checkpointed.toArray() }));
+    const batch = agents.map((a) => ({ id: a.id, info: a.info, checkpointedResources: a.checkpointed.toArray(), ...(a.principal === undefined ? {} : { principal: a.principal }) }));
     this.opts.registry.updateAgents(batch).catch((e: unknown) => {
       this.registryFailed(e, "cannot record the agents' checkpointed resources in the registry; trying again in 1 s", { agents: batch.length });
       for (const a of agents) this.registryDirty.add(a);
@@ -972,7 +972,7 @@ export class Master {
     const id = `${this.id}-S${this.agentSeq++}`;
     const withId: AgentInfo = { ...info, id };
     try {
-      await this.opts.registry.admitAgent({ id, info: withId, checkpointedResources: checkpointedOf(Resources.of(withId.resources)).toArray() });
+      await this.opts.registry.admitAgent({ id, info: withId, checkpointedResources: checkpointedOf(Resources.of(withId.resources)).toArray(), ...(principal === undefined ? {} : { principal }) });
     } catch (e) {
       this.registryFailed(e, 'cannot admit the agent to the registry; it is refused and will retry', { hostname: info.hostname });
       throw e;
@@ -1007,8 +1007,11 @@ export class Master {
     const known = agent ? agent.checkpointed.toArray() : recovered?.checkpointedResources;
     const withId: AgentInfo = { ...info, id, resources: this.totalWithCheckpointed(id, info.resources, known) };
     const checkpointedResources = checkpointedOf(Resources.of(withId.resources)).toArray();
+    // The principal that registered the agent stays in the registry; one written before the
+    // principal was kept learns it from the first authenticated re-registration.
+    const registeredAs = principal ?? this.knownAgentPrincipal(id);
     try {
-      await this.opts.registry.updateAgent({ id, info: withId, checkpointedResources });
+      await this.opts.registry.updateAgent({ id, info: withId, checkpointedResources, ...(registeredAs === undefined ? {} : { principal: registeredAs }) });
     } catch (e) {
       this.registryFailed(e, 'cannot record the re-registered agent in the registry; it is refused and will retry', { agentId: id });
       throw e;
@@ -1033,7 +1036,7 @@ export class Master {
     }
     agent.reregisteredTime = now;
     agent.active = true;
-    if (principal !== undefined) agent.principal = principal;
+    if (registeredAs !== undefined) agent.principal = registeredAs;
     const streamId = this.attachAgent(agent, sink);
     this.sendAgent(agent, { type: 'REREGISTERED', agentId: id, masterId: this.id });
     if (!agent.checkpointed.isEmpty() || !checkpointedOf(Resources.of(info.resources)).isEmpty()) {
@@ -1107,14 +1110,27 @@ export class Master {
 
   /**
    * Why `principal` may not re-register agent `agentId` (undefined: it may): an agent this master
-   * knows to have registered as another principal. A master that failed over learns an agent's
-   * principal at its first re-registration.
+   * knows to have registered as another principal. The principal is kept in the registry, so a
+   * restarted master checks the agents it recovered as well; an agent recorded by an older
+   * registry without it is bound to the principal of its first authenticated re-registration.
    */
   agentPrincipalRefusal(agentId: string, principal: string | undefined): string | undefined {
-    const known = this.agents.get(agentId)?.principal;
+    const known = this.knownAgentPrincipal(agentId);
     if (known === undefined || known === principal) return undefined;
+    if (principal === undefined) {
+      // Requests carry a principal exactly when agents authenticate: this master was started
+      // without agent authentication, so no principal can be checked (refusing would lock the
+      // agent out for good). The recorded principal stays for when authentication is back.
+      this.log.warn({ agentId, registeredAs: known }, 'agents do not authenticate: the principal that registered this agent is not checked');
+      return undefined;
+    }
     this.log.warn({ agentId, principal, registeredAs: known }, 'agent re-registration refused: another principal registered this agent');
-    return `Not authorized: agent ${agentId} was registered by another principal; ${principal === undefined ? 'an agent without a principal' : `principal '${principal}'`} may not re-register it`;
+    return `Not authorized: agent ${agentId} was registered by another principal; principal '${principal}' may not re-register it`;
+  }
+
+  /** The principal agent `agentId` registered as, for a live agent or one recovered from the registry. */
+  private knownAgentPrincipal(agentId: string): string | undefined {
+    return this.agents.get(agentId)?.principal ?? this.recoveredAgents.get(agentId)?.principal;
   }
 
   /** Check an agent call's stream id. */

@@ -16,6 +16,13 @@ export interface RegistryAgent {
    * (absent in registries written before they existed: then the agent's report is taken).
    */
   readonly checkpointedResources?: readonly Resource[];
+  /**
+   * The principal the agent authenticated as when it registered: only that principal may
+   * re-register this agent id, also with a master that restarted (absent when agents did not
+   * authenticate, and in registries written before it was kept: then the agent's first
+   * authenticated re-registration sets it).
+   */
+  readonly principal?: string;
 }
 
 export interface RegistryState {

@@ -7,7 +7,8 @@
  * principal.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentFlags } from '../../lib/agent/flags.ts';
@@ -330,4 +331,84 @@ test("agents authenticate by default with --credentials: a rogue REREGISTER with
   // corral local decides as its master does: --credentials needs the local agents' --credential.
   const local = await runCorral(['local', '--port=0', `--work_dir=${join(dir, 'local-default')}`, `--credentials=${files.credentials}`]);
   t.deepEqual([local.code, local.stderr.trim()], [2, 'corral local: --credential: is needed: with --credentials the master requires its agents to authenticate (give the local agents a --credential, or --authenticate_agents=false)']);
+});
+
+/** A POST that may open a stream: its status, and its text unless it is a 200 stream (then closed at once). */
+function answerOf(url: string, headers: Record<string, string>, body: Json): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const data = Buffer.from(JSON.stringify(body));
+    const req = http.request(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(data.length), ...headers }, agent: false, timeout: 15_000 });
+    req.on('response', (res) => {
+      if (res.statusCode === 200) {
+        res.destroy();
+        resolve({ status: 200, text: '(a stream)' });
+        return;
+      }
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`POST ${url}: no answer in time`)));
+    req.end(data);
+  });
+}
+
+test("after a master restart, another principal cannot take over an agent id: the registry keeps the agent's principal, a rogue REREGISTER gets 403 and the real agent re-registers", async (t) => {
+  // No ACLs: 'web' (a framework's credential) passes the agent realm, as --credentials alone allows.
+  const c = await startCluster(t, { masterArgs: [`--credentials=${files.credentials}`], agentArgs: [`--credential=${files.agentCredential}`] });
+  const agentId = [...c.master!.master.agents.keys()][0]!;
+  const registryFile = join(c.workDir, 'master', 'registry.json');
+  const recorded = () => (JSON.parse(readFileSync(registryFile, 'utf8')) as Json).agents.map((a: Json) => [a.id, a.principal]);
+  t.deepEqual(recorded(), [[agentId, 'agent']]);
+
+  // The agent is down while the master restarts, so the rogue is first to re-register.
+  await c.stopAgent(0);
+  const port = c.masterPort;
+  await c.stopMaster();
+  const restarted = (await c.startMaster(port)).master;
+  t.true(restarted.recoveredAgents.has(agentId));
+  const rogue = {
+    type: 'REREGISTER',
+    agent_id: { value: agentId },
+    agent_info: { hostname: 'evil', port: 1, resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 64 } }] },
+    version: 'x',
+    tasks: [],
+    executors: [],
+    frameworks: [],
+  };
+  const answer = await answerOf(c.url('/internal/agent/subscribe'), basic('web'), rogue);
+  t.deepEqual(answer, { status: 403, text: `Not authorized: agent ${agentId} was registered by another principal; principal 'web' may not re-register it` });
+  t.is(restarted.agents.size, 0);
+  t.deepEqual(recorded(), [[agentId, 'agent']]);
+
+  // The real agent, with its own principal, re-registers with its id.
+  await c.restartAgent(0);
+  t.deepEqual([...restarted.agents.keys()], [agentId]);
+  t.is(restarted.agents.get(agentId)!.info.hostname, 'agent0');
+  t.is(restarted.agents.get(agentId)!.principal, 'agent');
+  t.deepEqual(recorded(), [[agentId, 'agent']]);
+});
+
+test("a registry written before principals were kept: the agent's first authenticated re-registration records its principal, another principal is refused after it", async (t) => {
+  const c = await startCluster(t, { masterArgs: [`--credentials=${files.credentials}`], agentArgs: [`--credential=${files.agentCredential}`] });
+  const agentId = [...c.master!.master.agents.keys()][0]!;
+  const registryFile = join(c.workDir, 'master', 'registry.json');
+  const recorded = () => (JSON.parse(readFileSync(registryFile, 'utf8')) as Json).agents.map((a: Json) => [a.id, a.principal]);
+  const port = c.masterPort;
+  await c.stopAgent(0);
+  await c.stopMaster();
+  // As an older master wrote it: no principal.
+  const old = JSON.parse(readFileSync(registryFile, 'utf8')) as Json;
+  for (const a of old.agents) delete a.principal;
+  writeFileSync(registryFile, JSON.stringify(old));
+  t.deepEqual(recorded(), [[agentId, undefined]]);
+  const restarted = (await c.startMaster(port)).master;
+  await c.restartAgent(0);
+  t.deepEqual([...restarted.agents.keys()], [agentId]);
+  t.deepEqual(recorded(), [[agentId, 'agent']]);
+  const rogue = { type: 'REREGISTER', agent_id: { value: agentId }, agent_info: { hostname: 'evil', port: 1, resources: [] }, version: 'x', tasks: [], executors: [], frameworks: [] };
+  t.is((await answerOf(c.url('/internal/agent/subscribe'), basic('web'), rogue)).status, 403);
+  t.is(restarted.agents.get(agentId)!.info.hostname, 'agent0');
 });

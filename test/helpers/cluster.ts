@@ -517,13 +517,23 @@ export class Cluster {
     await m?.stop();
   }
 
+  private readonly stoppedAgents = new WeakSet<RunningAgent>();
+
+  /** Stop agent `i` (its work dir stays); restartAgent(i) brings it back. */
+  async stopAgent(i: number): Promise<void> {
+    const a = this.agents[i]!;
+    if (this.stoppedAgents.has(a)) return;
+    this.stoppedAgents.add(a);
+    await a.stop();
+  }
+
   /**
    * Stop agent `i` and start it again on its work dir and port (where its executors reach it):
    * it recovers and re-registers.
    */
   async restartAgent(i: number): Promise<RunningAgent> {
     const port = this.agents[i]!.port;
-    await this.agents[i]!.stop();
+    await this.stopAgent(i);
     this.agents.splice(i, 1);
     const a = await this.startAgent(i, port);
     this.agents.splice(this.agents.indexOf(a), 1);
@@ -603,7 +613,7 @@ export class Cluster {
       );
     }
     for (const s of this.schedulers) s.close();
-    for (const a of this.agents.splice(0).reverse()) await step('agent stop', () => a.stop());
+    for (const a of this.agents.splice(0).reverse()) if (!this.stoppedAgents.has(a)) await step('agent stop', () => a.stop());
     await step('master stop', () => this.stopMaster());
     killEverythingUnder(this.workDir);
     rmSync(this.workDir, { recursive: true, force: true });
