@@ -67,7 +67,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <grp.h>
 #include <poll.h>
@@ -81,6 +80,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -740,30 +740,159 @@ static int open_output(int dirfd, const char *name) {
   return openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
 }
 
-/* For give_tree's nftw callback. */
-static uid_t tree_uid;
-static gid_t tree_gid;
+/* How deep give_tree goes: one open directory per level. */
+#define GIVE_MAX_DEPTH 4096
+static const char give_too_deep[] = "more than 4096 directory levels deep (refused)";
 
-static int give_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-  (void)type;
-  (void)ftw;
-  if (st->st_uid == tree_uid && st->st_gid == tree_gid) return 0;
-  return lchown(path, tree_uid, tree_gid) < 0 ? -1 : 0;
+/* Give the entry `name` of the directory `dfd` (not followed if a symlink) to uid/gid. */
+static int give_entry(int dfd, const char *name, const struct stat *st, uid_t uid, gid_t gid) {
+  if (st->st_uid == uid && st->st_gid == gid) return 0;
+  if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 || errno == ENOENT) return 0;
+  return -1;
 }
 
 /*
  * Give the directory tree at `path` to uid/gid (as the sandbox is given to --user), unless its
- * top already belongs to them: a volume used by the same user again is not walked. Symlinks
- * are changed themselves, never followed; other file systems mounted below are not entered.
- * 0, or -1 with errno set.
+ * top already belongs to them: a volume used by the same user again is not walked (the top is
+ * given last, so a walk that failed is done again). The walk
+ * goes by descriptor, never by path: each directory is opened below its parent's descriptor
+ * with O_NOFOLLOW and its entries are changed through it (fchownat, AT_SYMLINK_NOFOLLOW), so a
+ * directory swapped for a symlink while the walk runs (the volume's user can do that from the
+ * host) leads nowhere: the symlink itself is changed, never followed. Other file systems
+ * mounted below are not entered; entries removed meanwhile are skipped. A tree deeper than
+ * GIVE_MAX_DEPTH is refused. 0, or -1 with errno set and `what` naming the failed step.
  */
-static int give_tree(const char *path, uid_t uid, gid_t gid) {
+static int give_tree(const char *path, uid_t uid, gid_t gid, const char **what) {
+  DIR **stack;
   struct stat st;
-  if (lstat(path, &st) < 0) return -1;
-  if (st.st_uid == uid && st.st_gid == gid) return 0;
-  tree_uid = uid;
-  tree_gid = gid;
-  return nftw(path, give_entry, 16, FTW_PHYS | FTW_MOUNT);
+  struct rlimit lim, saved;
+  int depth = 0, fd, dfd0 = -1, e = 0, limited = 0;
+  dev_t dev;
+
+  fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    *what = "open";
+    return -1;
+  }
+  if (fstat(fd, &st) < 0) {
+    e = errno;
+    *what = "stat";
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  if (st.st_uid == uid && st.st_gid == gid) {
+    close(fd);
+    return 0;
+  }
+  dev = st.st_dev;
+  stack = calloc(GIVE_MAX_DEPTH, sizeof *stack);
+  if (!stack || (dfd0 = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0 || !(stack[0] = fdopendir(dfd0))) {
+    e = errno;
+    *what = "open";
+    if (dfd0 >= 0) close(dfd0);
+    close(fd);
+    free(stack);
+    errno = e;
+    return -1;
+  }
+  depth = 1;
+  /* One descriptor per level: make room for the deepest walk, for the walk only. */
+  if (getrlimit(RLIMIT_NOFILE, &saved) == 0 && saved.rlim_cur != RLIM_INFINITY && saved.rlim_cur < GIVE_MAX_DEPTH + 64) {
+    lim = saved;
+    lim.rlim_cur = saved.rlim_max == RLIM_INFINITY || saved.rlim_max > GIVE_MAX_DEPTH + 64 ? GIVE_MAX_DEPTH + 64 : saved.rlim_max;
+    limited = setrlimit(RLIMIT_NOFILE, &lim) == 0;
+  }
+
+  while (depth > 0) {
+    DIR *d = stack[depth - 1];
+    int dfd = dirfd(d), cfd;
+    struct dirent *de;
+
+    errno = 0;
+    de = readdir(d);
+    if (!de) {
+      if (errno) {
+        e = errno;
+        *what = "read a directory";
+        break;
+      }
+      closedir(d);
+      stack[--depth] = NULL;
+      continue;
+    }
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) continue;
+      e = errno;
+      *what = "stat";
+      break;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      if (give_entry(dfd, de->d_name, &st, uid, gid) < 0) {
+        e = errno;
+        *what = "chown";
+        break;
+      }
+      continue;
+    }
+    if (st.st_dev != dev) continue; /* a mount point: another file system */
+    cfd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (cfd < 0) {
+      if (errno == ENOENT) continue;
+      if (errno == ELOOP || errno == ENOTDIR) {
+        /* No longer a directory (swapped meanwhile): change the entry itself, not followed. */
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) continue;
+        if (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 || errno == ENOENT) continue;
+        e = errno;
+        *what = "chown";
+        break;
+      }
+      e = errno;
+      *what = errno == EMFILE ? "open a directory (out of file descriptors)" : "open a directory";
+      break;
+    }
+    if (fstat(cfd, &st) < 0) {
+      e = errno;
+      close(cfd);
+      *what = "stat";
+      break;
+    }
+    if (st.st_dev != dev) { /* mounted meanwhile: not entered */
+      close(cfd);
+      continue;
+    }
+    if ((st.st_uid != uid || st.st_gid != gid) && fchown(cfd, uid, gid) < 0) {
+      e = errno;
+      close(cfd);
+      *what = "chown";
+      break;
+    }
+    if (depth == GIVE_MAX_DEPTH) {
+      close(cfd);
+      e = ELOOP;
+      *what = give_too_deep;
+      break;
+    }
+    if (!(stack[depth] = fdopendir(cfd))) {
+      e = errno;
+      close(cfd);
+      *what = "open a directory";
+      break;
+    }
+    depth++;
+  }
+  while (depth > 0) closedir(stack[--depth]);
+  free(stack);
+  if (limited) setrlimit(RLIMIT_NOFILE, &saved);
+  /* The top last: a walk that did not finish is done again at the next launch. */
+  if (!e && fchown(fd, uid, gid) < 0) {
+    e = errno;
+    *what = "chown";
+  }
+  close(fd);
+  errno = e;
+  return e ? -1 : 0;
 }
 
 /* mkdir that accepts an existing directory. */
@@ -836,9 +965,12 @@ static int launch(const struct options *o) {
   if (o->user) {
     int b;
     for (b = 0; b < o->nbinds; b++) {
-      if (give_tree(o->binds[b].src, uid, gid) < 0) {
+      if (give_tree(o->binds[b].src, uid, gid, &what) < 0) {
         e = errno;
-        fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s\n", prog, o->binds[b].src, o->user, strerror(e));
+        if (what == give_too_deep)
+          fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s\n", prog, o->binds[b].src, o->user, what);
+        else
+          fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s: %s\n", prog, o->binds[b].src, o->user, what, strerror(e));
         goto out;
       }
     }
