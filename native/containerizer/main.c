@@ -52,7 +52,9 @@
  * 6. When the child has ended, what is left of the container is SIGKILLed (its process group,
  *    then the orphans, round after round, waiting at most 5 s) and reaped, as the posix
  *    launcher's destroy does, and RUN_DIR/exit.status is written durably (temp + fsync +
- *    rename + fsync of the directory):
+ *    rename + fsync of the directory). The temp file is made at the start, before the pid
+ *    record, with its space written and synced, so the record can be written into it on a disk
+ *    the command has filled (no space at the start: exit 125, the reason on stderr):
  *      {"pid":N,"status":"exited","code":N,"wstatus":N}
  *      {"pid":N,"status":"signaled","signal":N,"wstatus":N}
  *      {"pid":N,"status":"failed","code":126|127,"error":"...","wstatus":N}  could not start it
@@ -901,7 +903,7 @@ static int ensure_dir(int dirfd, const char *path) {
 }
 
 static int launch(const struct options *o) {
-  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1, netns_fd = -1;
+  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1, netns_fd = -1, status_fd = -1;
   int sync_p[2] = {-1, -1}, report_p[2] = {-1, -1};
   int rc = EXIT_SUPERVISOR, wstatus = 0, w, e, outcome;
   uid_t uid = 0;
@@ -980,6 +982,11 @@ static int launch(const struct options *o) {
       ensure_dir(run_fd, "pids") < 0 || (pids_fd = openat(run_fd, "pids", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
     e = errno;
     fprintf(stderr, "%s: run directory %s: %s\n", prog, o->run_dir, strerror(e));
+    goto out;
+  }
+  /* The exit status must be recordable on a disk the command fills: its space is taken now. */
+  if ((status_fd = ctr_reserve(run_fd, "exit.status", sizeof record, &what)) < 0) {
+    fprintf(stderr, "%s: reserving space for %s/exit.status: %s: %s\n", prog, o->run_dir, what, strerror(-status_fd));
     goto out;
   }
   if ((e = ctr_start_time(0, &start_time)) < 0) {
@@ -1084,7 +1091,9 @@ static int launch(const struct options *o) {
     ctr_status_ended(record, sizeof record, c.pid, wstatus);
     rc = WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
   }
-  if ((e = ctr_write_atomic(run_fd, "exit.status", record, 1, &what)) < 0) {
+  e = ctr_write_reserved(run_fd, "exit.status", status_fd, record, &what);
+  status_fd = -1;
+  if (e < 0) {
     fprintf(stderr, "%s: recording %s/exit.status: %s: %s\n", prog, o->run_dir, what, strerror(-e));
     rc = EXIT_SUPERVISOR;
   }
@@ -1099,6 +1108,7 @@ out:
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
   if (pids_fd >= 0) close(pids_fd);
+  if (status_fd >= 0) ctr_unreserve(run_fd, "exit.status", status_fd);
   if (run_fd >= 0) close(run_fd);
   if (sfd >= 0) close(sfd);
   for (k = 0; k < 2; k++) {
