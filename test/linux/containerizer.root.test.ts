@@ -4,10 +4,11 @@
  */
 import anyTest from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerizerPath } from '../../lib/linux/index.ts';
 import { rootOnly } from '../helpers/root.ts';
+import { smallTmpfs } from '../helpers/tmpfs.ts';
 import { Runs, clearLeftoverRuns } from './containerizer_fixture.ts';
 
 const test = rootOnly(anyTest);
@@ -132,4 +133,17 @@ test('--bind --user: a directory swapped for a symlink during the walk gives not
   const { uid } = nobody();
   const dir = lstatSync(join(vol, 'dir')).isDirectory() ? join(vol, 'dir') : join(vol, 'link');
   t.deepEqual(readdirSync(dir).filter((f) => statSync(join(dir, f)).uid !== uid), []);
+});
+
+test('a run directory on a full disk: exit 125 before anything runs, saying the exit status has no space', (t) => {
+  const dir = smallTmpfs(t, 1);
+  const r = runs.fresh();
+  const runDir = join(dir, 'run');
+  mkdirSync(runDir);
+  spawnSync('sh', ['-c', `cat /dev/zero > ${join(dir, 'fill')} 2>/dev/null`]);
+  const p = spawnSync(bin, ['launch', '--sandbox', r.sandbox, '--run-dir', runDir, '--', 'touch', 'ran'], { encoding: 'utf8' });
+  t.is(p.status, 125);
+  t.regex(p.stderr, /reserving space for .*\/exit\.status: write: No space left on device/);
+  t.false(existsSync(join(r.sandbox, 'ran')), 'the command never ran');
+  t.deepEqual(readdirSync(runDir), ['pids'], 'no record, no temp file left');
 });
