@@ -53,7 +53,9 @@
  * 6. When the child has ended, what is left of the container is SIGKILLed (its process group,
  *    then the orphans, round after round, waiting at most 5 s) and reaped, as the posix
  *    launcher's destroy does, and RUN_DIR/exit.status is written durably (temp + fsync +
- *    rename + fsync of the directory):
+ *    rename + fsync of the directory). The temp file is made at the start, before the pid
+ *    record, with its space written and synced, so the record can be written into it on a disk
+ *    the command has filled (no space at the start: exit 125, the reason on stderr):
  *      {"pid":N,"status":"exited","code":N,"wstatus":N}
  *      {"pid":N,"status":"signaled","signal":N,"wstatus":N}
  *      {"pid":N,"status":"failed","code":126|127,"error":"...","wstatus":N}  could not start it
@@ -81,6 +83,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -762,80 +765,159 @@ fail:
   return -1;
 }
 
-/*
- * Give what the directory `dir` holds to uid/gid, and below it, staying on the file system
- * `dev`. Everything goes through the fd of its directory: entries are changed with fchownat
- * (symlinks themselves, never followed) and subdirectories entered with openat(O_NOFOLLOW), so
- * a directory swapped for a symlink while we walk (by a process of the volume's former user)
- * leads nowhere. Entries removed meanwhile are skipped. Takes `dir` (closed). 0, or -1 with
- * errno set.
- */
-static int give_dir(int dir, dev_t dev, uid_t uid, gid_t gid) {
-  DIR *d = fdopendir(dir);
-  struct dirent *ent;
-  int e;
-  if (!d) {
-    e = errno;
-    close(dir);
-    errno = e;
-    return -1;
-  }
-  for (;;) {
-    struct stat st;
-    int sub;
-    errno = 0;
-    ent = readdir(d);
-    if (!ent) break;
-    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-    if (fstatat(dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-      if (errno == ENOENT) continue;
-      goto fail;
-    }
-    if (st.st_dev != dev) continue; /* another file system mounted here: not entered */
-    if ((st.st_uid != uid || st.st_gid != gid) && fchownat(dirfd(d), ent->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
-      if (errno == ENOENT) continue;
-      goto fail;
-    }
-    if (!S_ISDIR(st.st_mode)) continue;
-    sub = openat(dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sub < 0) {
-      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue; /* gone, or swapped */
-      goto fail;
-    }
-    if (give_dir(sub, dev, uid, gid) < 0) goto fail;
-  }
-  if (errno != 0) goto fail;
-  closedir(d);
-  return 0;
-fail:
-  e = errno;
-  closedir(d);
-  errno = e;
+/* How deep give_tree goes: one open directory per level. */
+#define GIVE_MAX_DEPTH 4096
+static const char give_too_deep[] = "more than 4096 directory levels deep (refused)";
+
+/* Give the entry `name` of the directory `dfd` (not followed if a symlink) to uid/gid. */
+static int give_entry(int dfd, const char *name, const struct stat *st, uid_t uid, gid_t gid) {
+  if (st->st_uid == uid && st->st_gid == gid) return 0;
+  if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 || errno == ENOENT) return 0;
   return -1;
 }
 
 /*
  * Give the directory tree at `path` to uid/gid (as the sandbox is given to --user), unless its
- * top already belongs to them: a volume used by the same user again is not walked. Symlinks
- * are changed themselves, never followed, also when one is swapped in during the walk; other
- * file systems mounted below are not entered. 0, or -1 with errno set.
+ * top already belongs to them: a volume used by the same user again is not walked (the top is
+ * given last, so a walk that failed is done again). The walk
+ * goes by descriptor, never by path: each directory is opened below its parent's descriptor
+ * with O_NOFOLLOW and its entries are changed through it (fchownat, AT_SYMLINK_NOFOLLOW), so a
+ * directory swapped for a symlink while the walk runs (the volume's user can do that from the
+ * host) leads nowhere: the symlink itself is changed, never followed. Other file systems
+ * mounted below are not entered; entries removed meanwhile are skipped. A tree deeper than
+ * GIVE_MAX_DEPTH is refused. 0, or -1 with errno set and `what` naming the failed step.
  */
-static int give_tree(const char *path, uid_t uid, gid_t gid) {
+static int give_tree(const char *path, uid_t uid, gid_t gid, const char **what) {
+  DIR **stack;
   struct stat st;
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), e;
-  if (fd < 0) return -1;
-  if (fstat(fd, &st) < 0) goto fail;
+  struct rlimit lim, saved;
+  int depth = 0, fd, dfd0 = -1, e = 0, limited = 0;
+  dev_t dev;
+
+  fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    *what = "open";
+    return -1;
+  }
+  if (fstat(fd, &st) < 0) {
+    e = errno;
+    *what = "stat";
+    close(fd);
+    errno = e;
+    return -1;
+  }
   if (st.st_uid == uid && st.st_gid == gid) {
     close(fd);
     return 0;
   }
-  if (fchown(fd, uid, gid) < 0) goto fail;
-  return give_dir(fd, st.st_dev, uid, gid);
-fail:
-  e = errno;
+  dev = st.st_dev;
+  stack = calloc(GIVE_MAX_DEPTH, sizeof *stack);
+  if (!stack || (dfd0 = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0 || !(stack[0] = fdopendir(dfd0))) {
+    e = errno;
+    *what = "open";
+    if (dfd0 >= 0) close(dfd0);
+    close(fd);
+    free(stack);
+    errno = e;
+    return -1;
+  }
+  depth = 1;
+  /* One descriptor per level: make room for the deepest walk, for the walk only. */
+  if (getrlimit(RLIMIT_NOFILE, &saved) == 0 && saved.rlim_cur != RLIM_INFINITY && saved.rlim_cur < GIVE_MAX_DEPTH + 64) {
+    lim = saved;
+    lim.rlim_cur = saved.rlim_max == RLIM_INFINITY || saved.rlim_max > GIVE_MAX_DEPTH + 64 ? GIVE_MAX_DEPTH + 64 : saved.rlim_max;
+    limited = setrlimit(RLIMIT_NOFILE, &lim) == 0;
+  }
+
+  while (depth > 0) {
+    DIR *d = stack[depth - 1];
+    int dfd = dirfd(d), cfd;
+    struct dirent *de;
+
+    errno = 0;
+    de = readdir(d);
+    if (!de) {
+      if (errno) {
+        e = errno;
+        *what = "read a directory";
+        break;
+      }
+      closedir(d);
+      stack[--depth] = NULL;
+      continue;
+    }
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) continue;
+      e = errno;
+      *what = "stat";
+      break;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      if (give_entry(dfd, de->d_name, &st, uid, gid) < 0) {
+        e = errno;
+        *what = "chown";
+        break;
+      }
+      continue;
+    }
+    if (st.st_dev != dev) continue; /* a mount point: another file system */
+    cfd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (cfd < 0) {
+      if (errno == ENOENT) continue;
+      if (errno == ELOOP || errno == ENOTDIR) {
+        /* No longer a directory (swapped meanwhile): change the entry itself, not followed. */
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) continue;
+        if (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 || errno == ENOENT) continue;
+        e = errno;
+        *what = "chown";
+        break;
+      }
+      e = errno;
+      *what = errno == EMFILE ? "open a directory (out of file descriptors)" : "open a directory";
+      break;
+    }
+    if (fstat(cfd, &st) < 0) {
+      e = errno;
+      close(cfd);
+      *what = "stat";
+      break;
+    }
+    if (st.st_dev != dev) { /* mounted meanwhile: not entered */
+      close(cfd);
+      continue;
+    }
+    if ((st.st_uid != uid || st.st_gid != gid) && fchown(cfd, uid, gid) < 0) {
+      e = errno;
+      close(cfd);
+      *what = "chown";
+      break;
+    }
+    if (depth == GIVE_MAX_DEPTH) {
+      close(cfd);
+      e = ELOOP;
+      *what = give_too_deep;
+      break;
+    }
+    if (!(stack[depth] = fdopendir(cfd))) {
+      e = errno;
+      close(cfd);
+      *what = "open a directory";
+      break;
+    }
+    depth++;
+  }
+  while (depth > 0) closedir(stack[--depth]);
+  free(stack);
+  if (limited) setrlimit(RLIMIT_NOFILE, &saved);
+  /* The top last: a walk that did not finish is done again at the next launch. */
+  if (!e && fchown(fd, uid, gid) < 0) {
+    e = errno;
+    *what = "chown";
+  }
   close(fd);
   errno = e;
-  return -1;
+  return e ? -1 : 0;
 }
 
 /* mkdir that accepts an existing directory. */
@@ -844,7 +926,7 @@ static int ensure_dir(int dirfd, const char *path) {
 }
 
 static int launch(const struct options *o) {
-  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1, netns_fd = -1;
+  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1, netns_fd = -1, status_fd = -1;
   int sync_p[2] = {-1, -1}, report_p[2] = {-1, -1};
   int rc = EXIT_SUPERVISOR, wstatus = 0, w, e, outcome;
   uid_t uid = 0;
@@ -909,9 +991,12 @@ static int launch(const struct options *o) {
   if (o->user) {
     int b;
     for (b = 0; b < o->nbinds; b++) {
-      if (give_tree(o->binds[b].src, uid, gid) < 0) {
+      if (give_tree(o->binds[b].src, uid, gid, &what) < 0) {
         e = errno;
-        fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s\n", prog, o->binds[b].src, o->user, strerror(e));
+        if (what == give_too_deep)
+          fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s\n", prog, o->binds[b].src, o->user, what);
+        else
+          fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s: %s\n", prog, o->binds[b].src, o->user, what, strerror(e));
         goto out;
       }
     }
@@ -921,6 +1006,11 @@ static int launch(const struct options *o) {
       ensure_dir(run_fd, "pids") < 0 || (pids_fd = openat(run_fd, "pids", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
     e = errno;
     fprintf(stderr, "%s: run directory %s: %s\n", prog, o->run_dir, strerror(e));
+    goto out;
+  }
+  /* The exit status must be recordable on a disk the command fills: its space is taken now. */
+  if ((status_fd = ctr_reserve(run_fd, "exit.status", sizeof record, &what)) < 0) {
+    fprintf(stderr, "%s: reserving space for %s/exit.status: %s: %s\n", prog, o->run_dir, what, strerror(-status_fd));
     goto out;
   }
   if ((e = ctr_start_time(0, &start_time)) < 0) {
@@ -1025,7 +1115,9 @@ static int launch(const struct options *o) {
     ctr_status_ended(record, sizeof record, c.pid, wstatus);
     rc = WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
   }
-  if ((e = ctr_write_atomic(run_fd, "exit.status", record, 1, &what)) < 0) {
+  e = ctr_write_reserved(run_fd, "exit.status", status_fd, record, &what);
+  status_fd = -1;
+  if (e < 0) {
     fprintf(stderr, "%s: recording %s/exit.status: %s: %s\n", prog, o->run_dir, what, strerror(-e));
     rc = EXIT_SUPERVISOR;
   }
@@ -1040,6 +1132,7 @@ out:
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
   if (pids_fd >= 0) close(pids_fd);
+  if (status_fd >= 0) ctr_unreserve(run_fd, "exit.status", status_fd);
   if (run_fd >= 0) close(run_fd);
   if (sfd >= 0) close(sfd);
   for (k = 0; k < 2; k++) {

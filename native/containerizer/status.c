@@ -109,6 +109,104 @@ fail:
   return -e;
 }
 
+static int temp_name(char *tmp, size_t size, const char *name) {
+  return (size_t)snprintf(tmp, size, ".%s.tmp.%ld", name, (long)getpid()) >= size ? -ENAMETOOLONG : 0;
+}
+
+int ctr_reserve(int dirfd, const char *name, size_t size, const char **what) {
+  char tmp[256], block[512];
+  int fd, e;
+  size_t left = size;
+
+  if ((e = temp_name(tmp, sizeof tmp, name)) < 0) {
+    *what = "file name";
+    return e;
+  }
+  fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *what = "open";
+    return -errno;
+  }
+  /* Real bytes, synced: the blocks are allocated now (a delayed allocation could fail later). */
+  memset(block, ' ', sizeof block);
+  while (left > 0) {
+    size_t n = left < sizeof block ? left : sizeof block;
+    if (write_all(fd, block, n) < 0) {
+      *what = "write";
+      goto fail;
+    }
+    left -= n;
+  }
+  if (fsync(fd) < 0) {
+    *what = "fsync";
+    goto fail;
+  }
+  return fd;
+
+fail:
+  e = errno;
+  close(fd);
+  unlinkat(dirfd, tmp, 0);
+  return -e;
+}
+
+int ctr_write_reserved(int dirfd, const char *name, int fd, const char *line, const char **what) {
+  char tmp[256];
+  size_t len = strlen(line), off = 0;
+  int e;
+
+  if ((e = temp_name(tmp, sizeof tmp, name)) < 0) {
+    close(fd);
+    *what = "file name";
+    return e;
+  }
+  /* pwrite over the reserved bytes: no append, no new block. */
+  while (off < len + 1) {
+    ssize_t w = off < len ? pwrite(fd, line + off, len - off, (off_t)off) : pwrite(fd, "\n", 1, (off_t)len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      *what = "write";
+      goto fail;
+    }
+    off += (size_t)w;
+  }
+  if (ftruncate(fd, (off_t)(len + 1)) < 0) {
+    *what = "truncate";
+    goto fail;
+  }
+  if (fsync(fd) < 0) {
+    *what = "fsync";
+    goto fail;
+  }
+  if (close(fd) < 0) {
+    fd = -1;
+    *what = "close";
+    goto fail;
+  }
+  fd = -1;
+  if (renameat(dirfd, tmp, dirfd, name) < 0) {
+    *what = "rename";
+    goto fail;
+  }
+  if (fsync(dirfd) < 0) {
+    *what = "fsync directory";
+    return -errno;
+  }
+  return 0;
+
+fail:
+  e = errno;
+  if (fd >= 0) close(fd);
+  unlinkat(dirfd, tmp, 0);
+  return -e;
+}
+
+void ctr_unreserve(int dirfd, const char *name, int fd) {
+  char tmp[256];
+  close(fd);
+  if (temp_name(tmp, sizeof tmp, name) == 0) unlinkat(dirfd, tmp, 0);
+}
+
 int ctr_start_time(pid_t pid, unsigned long long *out) {
   char path[64], buf[1024], *p, *end;
   int fd, field, e;

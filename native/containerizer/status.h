@@ -31,6 +31,24 @@ void ctr_status_aborted(char *buf, size_t size, pid_t pid);
  */
 int ctr_write_atomic(int dirfd, const char *name, const char *line, int durable, const char **what);
 
+/*
+ * Reserve the space of a later ctr_write_reserved of `name` (a line of up to size - 1 bytes): the
+ * temp file that write will rename over `name` is made now, `size` bytes written and synced, so
+ * filling it in needs no new blocks (on file systems that overwrite in place: not btrfs). `name`
+ * itself is not touched. Returns the temp file's fd, or -errno with `what` set to the failed step.
+ */
+int ctr_reserve(int dirfd, const char *name, size_t size, const char **what);
+
+/*
+ * As ctr_write_atomic with `durable`, into the file ctr_reserve made (`fd`, closed here): `line`
+ * + "\n" written over its start, cut to that length, synced, renamed over `name`. Returns 0, or
+ * -errno with `what` set to the failed step (the temp file is then removed).
+ */
+int ctr_write_reserved(int dirfd, const char *name, int fd, const char *line, const char **what);
+
+/* Give up a reservation: close `fd`, remove the temp file. */
+void ctr_unreserve(int dirfd, const char *name, int fd);
+
 /* Start time of process `pid` (0 = this process) in clock ticks since boot. Returns 0 or -errno. */
 int ctr_start_time(pid_t pid, unsigned long long *out);
 
