@@ -2,8 +2,8 @@
  * The fetcher's filesystem work for a task that runs as another user (the agent is root, the
  * task is not): every read of a local source, every write into the sandbox and every extraction
  * runs in a short child process started through util-linux `setpriv` with the user's uid, gid
- * and supplementary groups (`--init-groups`; Node's own uid/gid spawn options would drop the
- * supplementary groups). The kernel decides what the user may read and write, as it does for the
+ * and the groups of its name (`--groups`, looked up by name: `--init-groups` would take those of
+ * the first name of the uid; Node's own uid/gid spawn options would drop the supplementary groups). The kernel decides what the user may read and write, as it does for the
  * task itself, and root never follows a path that the user controls.
  *
  * Files the agent holds itself (cache entries, downloads) are handed over as an open descriptor
@@ -18,6 +18,8 @@ export interface TaskUser {
   readonly name: string;
   readonly uid: number;
   readonly gid: number;
+  /** Its groups (the primary gid among them). */
+  readonly groups: readonly number[];
 }
 
 export interface Ran {
@@ -41,7 +43,7 @@ const ENV = { PATH: '/usr/bin:/bin', LC_ALL: 'C' };
  * cannot be started is a SinkError; the exit code is the caller's to read.
  */
 export function runAs(user: TaskUser | undefined, cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<Ran> {
-  const argv = user === undefined ? [cmd, ...args] : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args];
+  const argv = user === undefined ? [cmd, ...args] : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--groups', user.groups.join(','), '--', cmd, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'pipe', 'pipe'],

@@ -41,7 +41,7 @@ import { type CacheEntry, FetcherCache } from './cache.ts';
 import { type HttpBody, type Progress, copyLocal, fileSha256, localSize, openHttp, receive } from './download.ts';
 import { CacheFailure, FetchError, SinkError, SourceError, errnoText } from './errors.ts';
 import { type Ids, extract } from './extract.ts';
-import { UserLookup } from './users.ts';
+import { type UserIds, UserLookup } from './users.ts';
 import { type Plan, planUri } from './uri.ts';
 
 export const DEFAULT_FETCHER_CACHE_SIZE = 2 * 1024 ** 3;
@@ -216,7 +216,7 @@ export class Fetcher {
     try {
       // Every URI is checked before anything is fetched.
       const plans = req.uris.map((u) => planUri(u, this.opts.frameworksHome));
-      let ids: Ids | undefined;
+      let ids: UserIds | undefined;
       let asUser: AsUser | undefined;
       if (req.user !== undefined) {
         ids = await this.users.ids(req.user);
@@ -227,7 +227,8 @@ export class Fetcher {
         } catch (e) {
           throw new FetchError(current, `cannot give the sandbox to user '${req.user}': ${errnoText(e)}`);
         }
-        if (ids.uid !== 0 && isRoot()) asUser = new AsUser({ name: req.user, ...ids }, req.sandbox, req.signal);
+        // Root's own rights only for the user named root (a name that is a uid, "0", names no user).
+        if (req.user !== 'root' && isRoot()) asUser = new AsUser({ name: req.user, ...ids }, req.sandbox, req.signal);
       }
       const ctx: Ctx = { req, ids, log, held, asUser };
       const out: Fetched[] = [];
