@@ -99,8 +99,12 @@ const SCRIPTS = {
   copyIn: `umask 022\n${CHECK_SOURCE}\n${PREPARE}\n${COPY}\necho "$size"`,
   /** stdin (the agent's file, as /dev/stdin) into the sandbox at $2 (dir $3) with mode $4. */
   deliver: `umask 022\n${PREPARE}\n${COPY}`,
-  /** $1 onto stdout (an open file of the agent's). */
-  read: `${CHECK_SOURCE}\ncat -- "$1" || exit ${READ}`,
+  /**
+   * $1 onto stdout (an open file of the agent's). Opened without blocking and read at most one
+   * byte past the size it had: a FIFO or device swapped in after the check ends the read at once
+   * (empty, EAGAIN, or too long) instead of holding the fill, and the caller compares the sizes.
+   */
+  read: `${CHECK_SOURCE}\ndd if="$1" iflag=nonblock,count_bytes count=$((size + 1)) bs=1M status=none || exit ${READ}`,
   /** Make the directory $3 and clear the way for $2. */
   prepare: `umask 022\n${PREPARE}`,
   /** gunzip $1 to $2 (dir $3). */
