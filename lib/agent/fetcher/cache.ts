@@ -353,9 +353,18 @@ export class FetcherCache {
         found.push(why);
       }
     };
+    const me = process.getuid?.();
     for (const name of await readdir(this.dir)) {
       const path = join(this.dir, name);
-      if ((await lstat(path)).isDirectory()) {
+      const st = await lstat(path);
+      if (st.isDirectory() && me !== undefined && st.uid !== me) {
+        // Whatever is in it could have been put there by its owner: nothing of it is trusted.
+        userDirs.add(name);
+        this.log.warn({ path, owner: st.uid }, "dropping a user's fetcher cache directory that is not the agent's");
+        await rm(path, { recursive: true, force: true }).catch((e) => this.log.warn({ path, err: String(e) }, 'cannot delete a fetcher cache directory'));
+        continue;
+      }
+      if (st.isDirectory()) {
         userDirs.add(name); // a user's directory, whatever its name looks like
         await scan(path, null);
         await rmdir(path).catch(() => {}); // only when nothing is left in it

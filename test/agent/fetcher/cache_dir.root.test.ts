@@ -109,3 +109,20 @@ test('--fetcher_cache_dir: a directory others may write or own, or below one, is
   t.regex(lines[0]!, /^corral agent: .*--fetcher_cache_dir: .* is writable by others/);
   t.false(existsSync(join(dir, 'wd')));
 });
+
+test("at start, a user's cache directory that is not root's is dropped whole: nothing planted there becomes a cache entry", async (t) => {
+  const dir = tempDir(t, 'corral-fetch-cachedir-');
+  chmodSync(dir, 0o755);
+  const cache = join(dir, 'cache');
+  mkdirSync(cache, { mode: 0o755 });
+  const mine = join(cache, 'nobody');
+  mkdirSync(mine, { mode: 0o777 });
+  chownSync(mine, NOBODY, NOBODY);
+  // A complete-looking entry of nobody's own making, for a URI its tasks will fetch.
+  const uri = 'http://example.invalid/tool';
+  asNobody(`printf planted > '${mine}/c1-tool' && printf '%s' '${JSON.stringify({ user: 'nobody', uri, size: 7, mode: 0o444 })}' > '${mine}/c1-tool.meta'`);
+  const fetcher = new Fetcher({ cacheDir: cache });
+  await fetcher.recoverCache();
+  t.is(fetcher.cache.get('nobody', uri), undefined);
+  t.false(existsSync(mine));
+});
