@@ -28,7 +28,7 @@ import { Master } from '../master/master.ts';
 import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
 import { parseAttributesText } from '../proto/resources.ts';
 import { HttpClient, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
-import { checkDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
+import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
 import { systemClock } from './system_clock.ts';
 import { VERSION } from './version.ts';
 
@@ -176,7 +176,10 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   }
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
   const workDirFs = await checkDirectoryFlag('work_dir', flags.work_dir);
-  if (flags.fetcher_cache_dir !== undefined) await checkDirectoryFlag('fetcher_cache_dir', flags.fetcher_cache_dir);
+  if (flags.fetcher_cache_dir !== undefined) {
+    await checkDirectoryFlag('fetcher_cache_dir', flags.fetcher_cache_dir);
+    if (process.getuid?.() === 0) await checkRootOnlyDirectoryFlag('fetcher_cache_dir', flags.fetcher_cache_dir);
+  }
   let detected;
   try {
     detected = agentResources(flags.resources, flags.default_role, await hostFacts(workDirFs));

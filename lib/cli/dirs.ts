@@ -6,7 +6,7 @@
  * a directory whose parent exists (/proc, /sys): it makes the parent again and retries forever.
  */
 import { constants as fsc } from 'node:fs';
-import { access, mkdir, rm, stat, statfs } from 'node:fs/promises';
+import { access, lstat, mkdir, realpath, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FlagError } from '../common/flags.ts';
 import { describeError } from '../common/errors.ts';
@@ -87,4 +87,43 @@ export async function makeDirectoryFlag(flag: string, path: string): Promise<str
 /** Remove what makeDirectoryFlag made (a start that failed after it). */
 export async function removeMade(made: string | undefined): Promise<void> {
   if (made !== undefined) await rm(made, { recursive: true, force: true }).catch(() => {});
+}
+
+/** `path` and each directory above it, from the root down. */
+function levels(path: string): string[] {
+  const out: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    out.unshift(p);
+    if (dirname(p) === p) return out;
+  }
+}
+
+/**
+ * For a directory where root writes files that users must not steer (--fetcher_cache_dir, when
+ * the agent is root): no other user may own it or any directory above it, nor own a symlink on
+ * the way; a directory above it may be writable by others only with the sticky bit (/tmp), and
+ * the directory itself, if it exists, by nobody but root. Otherwise a user could put their own
+ * directory or a symlink where root then creates and writes files.
+ */
+export async function checkRootOnlyDirectoryFlag(flag: string, path: string): Promise<void> {
+  const target = resolve(path);
+  const { dir, exists } = await nearestExisting(flag, target);
+  const refuse = (where: string, why: string): never => {
+    throw new FlagError(flag, `'${where}' ${why}: another user could make root write where they choose (use a directory only root can change)`);
+  };
+  // Symlinks on the way as written, then every directory on the way as it really is.
+  for (const level of levels(dir)) {
+    const st = await lstat(level);
+    if (st.isSymbolicLink() && st.uid !== 0) refuse(level, `is a symlink owned by uid ${st.uid}`);
+  }
+  const real = await realpath(dir);
+  for (const level of levels(real)) {
+    const st = await lstat(level);
+    if (st.uid !== 0) refuse(level, `is owned by uid ${st.uid}`);
+    if (exists && level === real) {
+      if ((st.mode & 0o022) !== 0) refuse(level, `is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)})`);
+    } else if ((st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) {
+      refuse(level, `is writable by others without the sticky bit (mode ${(st.mode & 0o7777).toString(8)})`);
+    }
+  }
 }

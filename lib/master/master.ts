@@ -31,7 +31,7 @@ import { AllocationLoop } from './allocation_loop.ts';
 import { type AclAction, Authorizer } from './authorization.ts';
 import { Metrics } from '../common/metrics.ts';
 import type { Registry, RegistryAgent } from './registry.ts';
-import { type ResourceConversion, type ResourceOperationType, checkpointedOf, unapplyCheckpointed, validateResourceOperation, validateTask } from './validation.ts';
+import { type ResourceConversion, type ResourceOperationType, checkpointedOf, unapplyCheckpointed, userNameProblem, validateResourceOperation, validateTask } from './validation.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 const DEFAULT_REFUSE_SECONDS = 5;
@@ -472,6 +472,8 @@ export class Master {
     if (this.opts.roles && info.role !== '*' && !this.opts.roles.includes(info.role)) {
       return `Role '${info.role}' is not present in the master's --roles`;
     }
+    const userBad = userNameProblem(info.user);
+    if (userBad) return `Invalid FrameworkInfo.user '${info.user}': ${userBad}`;
     if (!this.opts.rootSubmissions && info.user === 'root') return 'User \'root\' is not allowed to run frameworks without --root_submissions set';
     // A duration, as Mesos takes it: non-negative and at most 2^63-1 ns (about 292 years).
     if (!Number.isFinite(info.failoverTimeout) || info.failoverTimeout < 0 || !(info.failoverTimeout * 1000 < MAX_DURATION_MS)) {

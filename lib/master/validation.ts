@@ -60,6 +60,20 @@ function negative(ns: number | undefined): boolean {
   return ns !== undefined && ns < 0;
 }
 
+/**
+ * Why `name` cannot be a user name, or undefined. The agent looks users up by name (getpwnam):
+ * a name that is empty, all digits (which some lookups take as a uid: "0" is root), or holds
+ * white space, ':', '/' or a control character names no user, and is refused here rather than
+ * on an agent.
+ */
+export function userNameProblem(name: string): string | undefined {
+  if (name === '') return 'a user name cannot be empty';
+  if (/^[0-9]+$/.test(name)) return 'a user name cannot be all digits (it is not a uid)';
+  if (/[\s:/\x00-\x1f\x7f]/.test(name)) return 'a user name cannot contain white space, \':\', \'/\' or control characters';
+  if (name.startsWith('-')) return "a user name cannot start with '-'";
+  return undefined;
+}
+
 /** Validate one task of a LAUNCH. Returns the reason it is invalid, or its resources. */
 export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask | string {
   const idBad = idProblem(task.taskId);
@@ -72,6 +86,10 @@ export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask | st
     return 'Task should have at least one (but not both) of CommandInfo or ExecutorInfo present';
   }
   if (negative(task.killPolicy?.gracePeriodNs)) return 'Task kill policy grace period must be non-negative';
+  for (const [field, user] of [['command.user', task.command?.user], ['executor.command.user', task.executor?.command?.user]] as const) {
+    const userBad = user === undefined ? undefined : userNameProblem(user);
+    if (userBad) return `Invalid ${field} '${user}': ${userBad}`;
+  }
   for (const v of [...(task.command?.environment?.variables ?? []), ...(task.executor?.command?.environment?.variables ?? [])]) {
     if (v.value === undefined) return `Environment variable '${v.name}' of type 'VALUE' must have a value set`;
   }

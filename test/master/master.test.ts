@@ -363,3 +363,34 @@ test('an agent\'s ephemeral_ports (the network isolator\'s pool) are offered to 
   t.true(names.includes('ports'));
   t.false(names.includes('ephemeral_ports'));
 });
+
+test('a user that is not a name (a uid such as "0", white space, empty) is refused: TASK_ERROR naming the field, ERROR on SUBSCRIBE', async (t) => {
+  const h = await Harness.start();
+  await h.agent('cpus:2;mem:1024');
+  const fw = h.framework();
+  h.tick(0);
+  const offer = fw.offers()[0]!;
+  const withUser = (id: string, user: string) => {
+    const task = commandTask(offer, id, 'cpus:0.1;mem:8');
+    return { ...task, command: { ...task.command!, user } };
+  };
+  fw.launch(offer, [withUser('u0', '0'), withUser('u1', ' 0'), withUser('u2', ''), withUser('u3', 'a:b'), withUser('ok', 'daemon')]);
+  const updates = fw.updates();
+  t.deepEqual(updates.map((s) => [s.taskId, s.state, s.reason]), [
+    ['u0', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+    ['u1', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+    ['u2', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+    ['u3', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+  ]);
+  t.is(updates[0]!.message, "Invalid command.user '0': a user name cannot be all digits (it is not a uid)");
+  t.regex(updates[1]!.message!, /^Invalid command\.user ' 0': .*white space/);
+  t.regex(updates[2]!.message!, /^Invalid command\.user '': .*empty/);
+  for (const user of ['0', ' 0', '']) {
+    const s = new ArraySink<any>();
+    h.master.subscribe({ type: 'SUBSCRIBE', subscribe: { frameworkInfo: frameworkInfo({ user }) } }, s);
+    t.is(s.events[0].type, 'ERROR');
+    t.regex(s.events[0].error.message, new RegExp(`^Invalid FrameworkInfo\\.user '${user}': `));
+  }
+  t.is(h.master.frameworks.size, 1);
+  h.master.stop();
+});

@@ -2,8 +2,8 @@
  * The fetcher's filesystem work for a task that runs as another user (the agent is root, the
  * task is not): every read of a local source, every write into the sandbox and every extraction
  * runs in a short child process started through util-linux `setpriv` with the user's uid, gid
- * and supplementary groups (`--init-groups`; Node's own uid/gid spawn options would drop the
- * supplementary groups). The kernel decides what the user may read and write, as it does for the
+ * and the groups of its name (`--groups`, looked up by name: `--init-groups` would take those of
+ * the first name of the uid; Node's own uid/gid spawn options would drop the supplementary groups). The kernel decides what the user may read and write, as it does for the
  * task itself, and root never follows a path that the user controls.
  *
  * Files the agent holds itself (cache entries, downloads) are handed over as an open descriptor
@@ -18,6 +18,8 @@ export interface TaskUser {
   readonly name: string;
   readonly uid: number;
   readonly gid: number;
+  /** Its groups (the primary gid among them). */
+  readonly groups: readonly number[];
 }
 
 export interface Ran {
@@ -41,7 +43,7 @@ const ENV = { PATH: '/usr/bin:/bin', LC_ALL: 'C' };
  * cannot be started is a SinkError; the exit code is the caller's to read.
  */
 export function runAs(user: TaskUser | undefined, cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<Ran> {
-  const argv = user === undefined ? [cmd, ...args] : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args];
+  const argv = user === undefined ? [cmd, ...args] : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--groups', user.groups.join(','), '--', cmd, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'pipe', 'pipe'],
@@ -97,8 +99,12 @@ const SCRIPTS = {
   copyIn: `umask 022\n${CHECK_SOURCE}\n${PREPARE}\n${COPY}\necho "$size"`,
   /** stdin (the agent's file, as /dev/stdin) into the sandbox at $2 (dir $3) with mode $4. */
   deliver: `umask 022\n${PREPARE}\n${COPY}`,
-  /** $1 onto stdout (an open file of the agent's). */
-  read: `${CHECK_SOURCE}\ncat -- "$1" || exit ${READ}`,
+  /**
+   * $1 onto stdout (an open file of the agent's). Opened without blocking and read at most one
+   * byte past the size it had: a FIFO or device swapped in after the check ends the read at once
+   * (empty, EAGAIN, or too long) instead of holding the fill, and the caller compares the sizes.
+   */
+  read: `${CHECK_SOURCE}\ndd if="$1" iflag=nonblock,count_bytes count=$((size + 1)) bs=1M status=none || exit ${READ}`,
   /** Make the directory $3 and clear the way for $2. */
   prepare: `umask 022\n${PREPARE}`,
   /** gunzip $1 to $2 (dir $3). */

@@ -17,7 +17,8 @@
  * path and reason); entries keep their LRU order and, over --fetcher_cache_size, the least
  * recently used are evicted.
  */
-import { chmod, lstat, mkdir, readFile, readdir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
 import { fileSha256 } from './download.ts';
@@ -145,7 +146,13 @@ export class FetcherCache {
   async persist(entry: CacheEntry, size: number): Promise<void> {
     const meta: EntryMeta = { user: entry.user ?? null, uri: entry.uri, size, mode: entry.mode, ...(entry.sha256 ? { sha256: entry.sha256 } : {}) };
     const tmp = `${entry.metaPath}.tmp`;
-    await writeFile(tmp, JSON.stringify(meta), { mode: 0o600 });
+    await rm(tmp, { force: true });
+    const fh = await open(tmp, NEW_FILE, 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(meta));
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, entry.metaPath);
   }
 
@@ -221,16 +228,38 @@ export class FetcherCache {
    * 0755). Users get cached files only through the fetcher, as a file their task's user was
    * entitled to fetch; entries of no user lie at the top, which may be a shared directory, and
    * are themselves readable by root only (0400/0500).
+   *
+   * A user's directory that is not the agent's (a symlink, a file, a directory of another owner:
+   * left from a cache directory that users could once write) is removed and made again, with a
+   * warning: the agent never writes into a directory that someone else controls.
    */
   async ensureDir(user: string | undefined): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.ownDir();
     if (user === undefined) return;
     const dir = join(this.dir, userDir(user));
-    await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
-    if (!(await lstat(dir)).isDirectory()) throw new Error(`${dir} is not a directory`);
-    await chmod(dir, 0o700);
+    try {
+      await mkdir(dir, { mode: 0o700 });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const st = await lstat(dir);
+    const me = process.getuid?.();
+    if (!st.isDirectory() || (me !== undefined && st.uid !== me)) {
+      const what = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? `a directory owned by uid ${st.uid}` : 'not a directory';
+      this.log.warn({ dir, user, found: what }, "a user's fetcher cache directory is not the agent's: removing it and making it again");
+      for (const e of this.entries.values()) if (e.user === user && e.state === 'ready' && e.refs === 0) void this.drop(e);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { mode: 0o700 });
+      return;
+    }
+    // Through the open directory: a path would follow a symlink put there meanwhile.
+    const fh = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    try {
+      await fh.chmod(0o700);
+    } finally {
+      await fh.close();
+    }
   }
 
   /**
@@ -245,6 +274,13 @@ export class FetcherCache {
 
   private async ownDir(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // A root agent writes here: a directory another user made (or may write) is refused.
+    if (process.getuid?.() === 0) {
+      const st = await stat(this.dir);
+      if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+        throw new Error(`the fetcher cache directory ${this.dir} is owned by uid ${st.uid} with mode ${(st.mode & 0o7777).toString(8)}: only root may write in it (--fetcher_cache_dir)`);
+      }
+    }
   }
 
   /**
@@ -317,9 +353,18 @@ export class FetcherCache {
         found.push(why);
       }
     };
+    const me = process.getuid?.();
     for (const name of await readdir(this.dir)) {
       const path = join(this.dir, name);
-      if ((await lstat(path)).isDirectory()) {
+      const st = await lstat(path);
+      if (st.isDirectory() && me !== undefined && st.uid !== me) {
+        // Whatever is in it could have been put there by its owner: nothing of it is trusted.
+        userDirs.add(name);
+        this.log.warn({ path, owner: st.uid }, "dropping a user's fetcher cache directory that is not the agent's");
+        await rm(path, { recursive: true, force: true }).catch((e) => this.log.warn({ path, err: String(e) }, 'cannot delete a fetcher cache directory'));
+        continue;
+      }
+      if (st.isDirectory()) {
         userDirs.add(name); // a user's directory, whatever its name looks like
         await scan(path, null);
         await rmdir(path).catch(() => {}); // only when nothing is left in it
@@ -396,6 +441,9 @@ export class FetcherCache {
 }
 
 const CACHE_FILE = /^c[0-9]+-/;
+
+/** A cache file is always new: never an existing file, never through a symlink. */
+export const NEW_FILE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 
 /** A user's directory name: the name itself, unless it could not be one (hex-encoded then). */
 function userDir(user: string): string {

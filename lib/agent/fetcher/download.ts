@@ -128,7 +128,7 @@ export interface NewFile {
 export async function createFile(path: string, spec: NewFile): Promise<FileHandle> {
   let fh;
   try {
-    fh = await open(path, spec.exclusive ? 'wx' : 'w', spec.mode);
+    fh = await open(path, spec.exclusive ? fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW : 'w', spec.mode);
   } catch (e) {
     throw new SinkError(`cannot create ${path}: ${errnoText(e)}`, e);
   }

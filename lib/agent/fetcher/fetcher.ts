@@ -37,11 +37,11 @@ import { type Logger, silentLogger } from '../../common/log.ts';
 import { linkBeneath } from '../../linux/index.ts';
 import type { Uri } from '../../proto/messages.ts';
 import { AsUser } from './as_user.ts';
-import { type CacheEntry, FetcherCache } from './cache.ts';
+import { type CacheEntry, FetcherCache, NEW_FILE } from './cache.ts';
 import { type HttpBody, type Progress, copyLocal, fileSha256, localSize, openHttp, receive } from './download.ts';
 import { CacheFailure, FetchError, SinkError, SourceError, errnoText } from './errors.ts';
 import { type Ids, extract } from './extract.ts';
-import { UserLookup } from './users.ts';
+import { type UserIds, UserLookup } from './users.ts';
 import { type Plan, planUri } from './uri.ts';
 
 export const DEFAULT_FETCHER_CACHE_SIZE = 2 * 1024 ** 3;
@@ -216,7 +216,7 @@ export class Fetcher {
     try {
       // Every URI is checked before anything is fetched.
       const plans = req.uris.map((u) => planUri(u, this.opts.frameworksHome));
-      let ids: Ids | undefined;
+      let ids: UserIds | undefined;
       let asUser: AsUser | undefined;
       if (req.user !== undefined) {
         ids = await this.users.ids(req.user);
@@ -227,7 +227,8 @@ export class Fetcher {
         } catch (e) {
           throw new FetchError(current, `cannot give the sandbox to user '${req.user}': ${errnoText(e)}`);
         }
-        if (ids.uid !== 0 && isRoot()) asUser = new AsUser({ name: req.user, ...ids }, req.sandbox, req.signal);
+        // Root's own rights only for the user named root (a name that is a uid, "0", names no user).
+        if (req.user !== 'root' && isRoot()) asUser = new AsUser({ name: req.user, ...ids }, req.sandbox, req.signal);
       }
       const ctx: Ctx = { req, ids, log, held, asUser };
       const out: Fetched[] = [];
@@ -367,7 +368,7 @@ export class Fetcher {
         }
         ctx.log.line(`Copying '${uri}' (${mib(size)}) into the cache`);
         if (ctx.asUser) await readAsUser(ctx.asUser, plan.source.path, entry.partialPath, size);
-        else await copyLocal(plan.source.path, entry.partialPath);
+        else await copyLocal(plan.source.path, entry.partialPath, true);
         bytes = size;
         if (expected !== undefined) entry.sha256 = await fileSha256(entry.partialPath);
       } else {
@@ -381,7 +382,7 @@ export class Fetcher {
         // Hashing costs about as much as the download on loopback: only when the URI asks for it.
         const hash = expected === undefined ? undefined : createHash('sha256');
         bytes = await this.withProgress(ctx, uri, progress, body.size, () =>
-          receive(body, entry.partialPath, { mode: 0o600, exclusive: false }, { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+          receive(body, entry.partialPath, { mode: 0o600, exclusive: true }, { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
         );
         if (hash) entry.sha256 = hash.digest('hex');
       }
@@ -389,7 +390,12 @@ export class Fetcher {
       if (expected !== undefined && entry.sha256 !== expected) throw new SourceError(digestMismatch(expected, entry.sha256 ?? '?'));
       this.counts.bytesDownloaded += bytes;
       await rename(entry.partialPath, entry.path);
-      await chmod(entry.path, entry.mode);
+      const done = await open(entry.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      try {
+        await done.chmod(entry.mode);
+      } finally {
+        await done.close();
+      }
       await this.cache.persist(entry, bytes);
     } catch (e) {
       if (entry.state === 'gone') throw e; // already failed (it bypassed the cache)
@@ -625,7 +631,7 @@ async function verifyFile(expected: string, actual: string, path: string): Promi
 async function readAsUser(asUser: AsUser, src: string, path: string, size: number): Promise<void> {
   let fh;
   try {
-    fh = await open(path, 'w', 0o600);
+    fh = await open(path, NEW_FILE, 0o600);
   } catch (e) {
     throw new SinkError(`cannot create ${path}: ${errnoText(e)}`, e);
   }

@@ -170,3 +170,19 @@ test('a symlink the user puts in the sandbox path (before or during the fetch) n
     t.deepEqual(readdirSync(outside), [], `nothing written outside (cache ${cache})`);
   }
 });
+
+test('a user given as a uid ("0", " 0") names no user: the fetch fails naming it, and root copies nothing', async (t) => {
+  const { dir, fetcher, sandbox } = setup(t);
+  const secret = join(dir, 'shadow');
+  writeFileSync(secret, SECRET, { mode: 0o600 });
+  for (const user of ['0', ' 0', '00', '65534']) {
+    for (const cache of [false, true]) {
+      const s = sandbox();
+      const value = `file://${secret}`;
+      await t.throwsAsync(fetcher.fetch({ uris: [u(value, { cache })], sandbox: s, user }), { message: `Failed to fetch '${value}': the user '${user}' does not exist` });
+      t.deepEqual(filesWith(s, SECRET), [], `the secret is nowhere in the sandbox (user '${user}', cache ${cache})`);
+      t.is(statSync(s).uid, 0, 'the sandbox was given to nobody');
+      t.is(fetcher.cache.get(user, value), undefined);
+    }
+  }
+});
