@@ -1,5 +1,5 @@
 {
-  # Build-time options (design.md §4). Pass with: npm run build:native:netiso
+  # Build-time options (docs/architecture.md §4). Pass with: npm run build:native:netiso
   #   corral_network_isolator=1: the network isolator's netlink and traffic-control code (raw
   #   rtnetlink, no extra library). Defines CORRAL_WITH_NETWORK_ISOLATOR; the addon then reports
   #   features.networkIsolator = true.

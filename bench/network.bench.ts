@@ -67,7 +67,7 @@ const EPH_PER = 512;
 const MAX_ACTIONS = 32; // TCA_ACT_MAX_PRIO: actions one filter may hold
 const IPERF_PORT = 5201;
 
-// Filter priorities as in spec §1.6: primary type in the high byte, order in the low byte.
+// Filter priorities as Mesos sets them: primary type in the high byte, order in the low byte.
 const PRIO = { ARP: 0x0102, ICMP: 0x0202, IP_HIGH: 0x0301, IP_NORMAL: 0x0302, IP_LOW: 0x0303 } as const;
 // ARP/ICMP mirror filters on eth0: one per group of MAX_ACTIONS veths, at PRIO + 0x10 + group.
 const MIRROR_ARP = 0x0110;
@@ -221,7 +221,7 @@ function setupCmds(hostNs: string, f: HostFacts, c: Container): Cmd[] {
           { tool: 'tc', ns, args: ['qdisc', 'add', 'dev', 'eth0', 'parent', '1:1', 'handle', '2:', 'pfifo', 'limit', '1000'] },
         ] as Cmd[])
       : []),
-    // Host side: the veth's filters first, then eth0 and lo (crash safety, spec §1.5).
+    // Host side: the veth's filters first, then eth0 and lo (crash safety).
     ...c.blocks.flatMap((b): Cmd[] => [
       { tool: 'tc', ns: hostNs, args: u32(c.veth, PRIO.IP_LOW, `match ip sport ${b.start} ${hex(b.mask)}`, redirect('eth0')) },
       { tool: 'tc', ns: hostNs, args: u32(c.veth, PRIO.IP_NORMAL, `match ip dst ${f.address}/32 match ip sport ${b.start} ${hex(b.mask)}`, redirect('lo')) },

@@ -1,5 +1,5 @@
 /**
- * The layer rules of design.md §3, checked on every .ts file under lib/ (see
+ * The layer rules of docs/architecture.md §2, checked on every .ts file under lib/ (see
  * test/helpers/layers.ts), and the checker itself checked against small synthetic trees, so
  * that a breach is shown to fail.
  */
@@ -9,7 +9,7 @@ import { checkLayers, formatBreach, layerOf, loadLibSources, words, type Source 
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-test('lib/ keeps the layer rules of design.md §3', (t) => {
+test('lib/ keeps the layer rules of docs/architecture.md §2', (t) => {
   const sources = loadLibSources(root);
   t.true(sources.length > 0);
   t.true(sources.some((s) => s.path === 'lib/linux/native.ts'));

@@ -86,7 +86,7 @@ export interface AgentOptions {
   readonly bootId?: string;
   /** Puts CommandInfo.uris into sandboxes (default: Mesos's defaults, cache in paths.fetcherCacheDir()). */
   readonly fetcher?: Fetcher;
-  /** Oversubscription (spec §3): default noop estimator and controller. */
+  /** Oversubscription: default noop estimator and controller. */
   readonly resourceEstimator?: ResourceEstimator;
   readonly qosController?: QoSController;
   /** --oversubscribed_resources_interval (default 15 s). */
@@ -164,7 +164,7 @@ export class AgentFramework {
   ) {}
 }
 
-/** Why an executor call is refused, for the HTTP layer (spec §3.1). */
+/** Why an executor call is refused, for the HTTP layer. */
 export type ExecutorCallCheck = { ok: true } | { ok: false; status: 400 | 403; message: string };
 
 /** Resources the master already validated; checked again, since they came over the wire. */
@@ -200,7 +200,7 @@ export class Agent {
   /** How long the last recover() took, in ms. */
   recoveryMs = 0;
 
-  /** The estimator and QoS loops (spec §3.4). */
+  /** The estimator and QoS loops. */
   readonly oversubscription: OversubscriptionLoops;
 
   constructor(private readonly opts: AgentOptions) {
@@ -403,8 +403,8 @@ export class Agent {
   // Recovery after a restart
 
   /**
-   * Restore what the checkpoints hold before connecting to the master (spec agent-features
-   * §7.3). Reservations and volumes are always recovered. Then, by case:
+   * Restore what the checkpoints hold before connecting to the master (as the
+   * Mesos agent recovers). Reservations and volumes are always recovered. Then, by case:
    *   - no checkpointed agent: a new agent; containers left under the launcher (cgroups of a
    *     run that left no checkpoints) are orphans and destroyed;
    *   - the host rebooted (the checkpointed boot id is not the kernel's): nothing of the last
@@ -635,7 +635,7 @@ export class Agent {
       return;
     }
     // Reservations or volumes this agent has not checkpointed (a CHECKPOINT_RESOURCES lost or
-    // overtaken): not launched (mesos-agent-features §4.3).
+    // overtaken): not launched, as the Mesos agent refuses them.
     if (!this.checkpointed.contains(checkpointedOf(resources))) {
       await this.agentUpdate(fw, undefined, task.taskId, 'TASK_LOST', 'REASON_RESOURCES_UNKNOWN', 'Task uses checkpointed resources (reservations or persistent volumes) unknown to the agent');
       return;
@@ -700,7 +700,7 @@ export class Agent {
   }
 
   /**
-   * Fetch the command's URIs into the sandbox (design.md §5: before the containerizer; Mesos
+   * Fetch the command's URIs into the sandbox (before the containerizer; Mesos
    * fetches after isolation, just before exec), launch the container, and report. Resolves with
    * the container's end, or undefined when the start failed (reported as TASK_FAILED, or
    * TASK_KILLED when a kill came first).
@@ -932,7 +932,7 @@ export class Agent {
   }
 
   /**
-   * A QoS correction's KILL (spec §3.4): a REGISTERING or RUNNING executor becomes TERMINATING
+   * A QoS correction's KILL: a REGISTERING or RUNNING executor becomes TERMINATING
    * and its container is destroyed at once; its tasks are then reported TASK_LOST with
    * REASON_CONTAINER_PREEMPTED (executorTerminated). Unknown or terminating ones are skipped.
    */
@@ -1073,7 +1073,7 @@ export class Agent {
   // ===========================================================================================
   // The v1 executor API
 
-  /** Check an executor call's framework and executor (spec §3.1). */
+  /** Check an executor call's framework and executor. */
   checkExecutorCall(call: ExecutorCall): ExecutorCallCheck {
     const fw = this.frameworks.get(call.frameworkId);
     if (!fw) return { ok: false, status: 400, message: 'Framework cannot be found' };

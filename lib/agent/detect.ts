@@ -1,6 +1,6 @@
 /**
  * The agent's resources: what `--resources` gives, plus detected values for the standard
- * names it does not mention (spec agent-features §7.1): cpus = CPU count; mem = total − 1 GB
+ * names it does not mention (as the Mesos agent detects them): cpus = CPU count; mem = total − 1 GB
  * (half when under 2 GB); disk = the work_dir filesystem − 5 GB (half when under 10 GB);
  * ports = [31000-32000].
  */

@@ -1,5 +1,5 @@
 /**
- * The agent's work_dir layout (spec agent-features §7.2). This module is its only owner: every
+ * The agent's work_dir layout (Mesos's layout). This module is its only owner: every
  * other module asks here for a path and never joins path pieces itself.
  */
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Reading the agent's checkpoints back after a restart (spec agent-features §7.3): the agent
+ * Reading the agent's checkpoints back after a restart (as the Mesos agent recovers): the agent
  * id, and for every executor run the framework, executor and task infos. Runs whose framework
  * did not checkpoint have no infos; their supervisors are orphans to be stopped. A damaged
  * checkpoint is reported with its path (the agent refuses to start under `--strict`, else it

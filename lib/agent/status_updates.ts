@@ -1,5 +1,5 @@
 /**
- * The status update manager (spec agent-features §7.4): one stream per task. An update is
+ * The status update manager (as in Mesos): one stream per task. An update is
  * checkpointed (when its framework checkpoints) before anything else happens to it; only the
  * head of a stream is in flight; the head is resent after 10 s, doubling up to 10 min, until the
  * scheduler's acknowledgement comes back through the master; sending pauses while the agent has

@@ -1,6 +1,6 @@
 /**
- * Dynamic reservations and persistent volumes on the agent (mesos-agent-features §4.3–4.4,
- * §5.3): the master's CHECKPOINT_RESOURCES is written atomically to
+ * Dynamic reservations and persistent volumes on the agent (as
+ * in Mesos): the master's CHECKPOINT_RESOURCES is written atomically to
  * `meta/resources/resources.info`, volume directories are made under
  * `volumes/roles/<role>/<id>` and deleted (with their data) when a volume is destroyed, the
  * agent's total is the flag resources with the checkpointed set applied, and a task's volumes

@@ -186,12 +186,12 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   } catch (e) {
     throw new FlagError('resources', describeError(e));
   }
-  // ephemeral_ports is the network isolator's pool: never offered (spec §1.3).
+  // ephemeral_ports is the network isolator's pool: never offered (as in Mesos).
   const ephemeralPorts = detected.ranges('ephemeral_ports');
   const resources = detected.filter((r) => r.name !== 'ephemeral_ports');
   const attributes = flags.attributes === undefined ? [] : parseAttributesText(flags.attributes);
   // The isolators of --isolation, and the launcher they need (cgroups found here, before listening).
-  // Oversubscription (spec §3): a bad --resource_estimator/--qos_controller set-up fails here, before listening.
+  // Oversubscription: a bad --resource_estimator/--qos_controller set-up fails here, before listening.
   if (flags.resource_estimator !== undefined && estimatorName(flags.resource_estimator) === 'fixed' && flags.oversubscribed_resources === undefined) {
     throw new FlagError('resource_estimator', 'fixed needs --oversubscribed_resources');
   }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { CorralError } from '../common/errors.ts';
 import { NativeError, type NativeErrorFields } from './errors.ts';
 
-/** Build-time options of the addon (gyp variables, design.md §4). */
+/** Build-time options of the addon (gyp variables, docs/architecture.md §4). */
 export interface NativeFeatures {
   /** Built with `corral_network_isolator=1` (rtnetlink and tc): `npm run build:native:netiso`. */
   readonly networkIsolator: boolean;

@@ -3,7 +3,7 @@
  * only with the network isolator option; without it every call throws CorralError
  * NATIVE_FEATURE_MISSING saying how to rebuild).
  *
- * A configuration is a list of steps handed to the addon in one call (design.md §4: one
+ * A configuration is a list of steps handed to the addon in one call (docs/architecture.md §4: one
  * crossing per operation). Steps with `inNetns` run inside the target namespace (given by a
  * pid), on a private thread of the addon; the others in the caller's namespace.
  *

@@ -383,7 +383,7 @@ export class Master {
     });
   }
 
-  /** Check the framework id and stream id of a non-SUBSCRIBE call (spec §2.2, §2.3). */
+  /** Check the framework id and stream id of a non-SUBSCRIBE call. */
   checkCall(frameworkId: string, streamId: string | undefined): CallCheck {
     const fw = this.frameworks.get(frameworkId);
     if (!fw) return { ok: false, status: 400, message: 'Framework cannot be found' };
@@ -773,7 +773,7 @@ export class Master {
 
   /**
    * Operator RESERVE/UNRESERVE/CREATE/DESTROY (/master/reserve …): validate, rescind offers on
-   * the agent until what the operation needs is free, then apply it (spec §6.5).
+   * the agent until what the operation needs is free, then apply it.
    */
   operatorOperation(agentId: string, type: ResourceOperationType, list: readonly ResourceInput[], principal?: string): { status: 202 | 400 | 403 | 409; message: string } {
     const agent = this.agents.get(agentId);
@@ -897,7 +897,7 @@ export class Master {
     }
   }
 
-  /** Explicit (tasks given) or implicit (none) reconciliation, spec §2.9. */
+  /** Explicit (tasks given) or implicit (none) reconciliation, as Mesos answers it. */
   private reconcile(fw: Framework, tasks: readonly { taskId: string; agentId?: string }[]): void {
     const answer = (status: TaskStatus) => this.send(fw, { type: 'UPDATE', update: { status } });
     const latest = (t: Task) =>
@@ -1005,7 +1005,7 @@ export class Master {
       return undefined;
     }
     // The master's checkpointed set (reservations, volumes) wins over the agent's report
-    // (mesos-agent-features §4.4): the agent's total is rebuilt on its plain resources.
+    // (as in Mesos): the agent's total is rebuilt on its plain resources.
     const known = agent ? agent.checkpointed.toArray() : recovered?.checkpointedResources;
     const withId: AgentInfo = { ...info, id, resources: this.totalWithCheckpointed(id, info.resources, known) };
     const checkpointedResources = checkpointedOf(Resources.of(withId.resources)).toArray();
@@ -1172,7 +1172,7 @@ export class Master {
       }
       case 'UPDATE_OVERSUBSCRIBED':
         this.metrics.inc('master/messages_update_slave');
-        // Spec §3.5: first rescind every outstanding offer from this agent that holds revocable
+        // As in Mesos: first rescind every outstanding offer from this agent that holds revocable
         // resources (they go back to the allocator), then replace the revocable part of the
         // total. The agent's figure includes the revocable resources its executors hold, so
         // tasks already running on revocable resources stay accounted for.

@@ -1,5 +1,5 @@
 /**
- * What the master checks in a framework's LAUNCH before it commits resources (spec §5.4). Each
+ * What the master checks in a framework's LAUNCH before it commits resources, as Mesos does. Each
  * check returns the reason a task is invalid (it then gets TASK_ERROR), or undefined.
  */
 import { ValidationError, describeError } from '../common/errors.ts';
@@ -131,7 +131,7 @@ export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask | st
 }
 
 // ---------------------------------------------------------------------------------------------
-// RESERVE, UNRESERVE, CREATE, DESTROY (spec §5.4; mesos-agent-features §4.2, §5.2)
+// RESERVE, UNRESERVE, CREATE, DESTROY
 
 export type ResourceOperationType = 'RESERVE' | 'UNRESERVE' | 'CREATE' | 'DESTROY';
 

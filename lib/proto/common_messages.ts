@@ -1,16 +1,16 @@
 /**
  * v1 JSON codecs for the Mesos messages shared by the scheduler, executor and internal APIs
- * (spec §4): ids, Labels, Filters, KillPolicy, CommandInfo/URI, ExecutorInfo, TaskInfo,
+ * (Mesos's core messages): ids, Labels, Filters, KillPolicy, CommandInfo/URI, ExecutorInfo, TaskInfo,
  * FrameworkInfo, TaskStatus, Offer, Offer.Operation, MasterInfo, AgentInfo.
  *
- * Readers (`readX(r: JsonReader)`) follow the stout rules of §1.1 through lib/proto/json.ts and
+ * Readers (`readX(r: JsonReader)`) follow stout's JSON-to-proto rules through lib/proto/json.ts and
  * are meant to be composed inside a `decodeMessage`; `decodeX(json, path)` decodes one message
  * on its own. Readers fill in proto defaults (`failover_timeout` 0.0, `checkpoint` false, `role`
  * "*", `shell` true, `extract` true, `refuse_seconds` 5.0, AgentInfo `port` 5051, a resource's
  * `role` "*"), exactly as a protobuf getter would, so a value decoded from Mesos's output and a
  * value decoded from a client's sparse input mean the same thing.
  *
- * Encoders (`encodeX`) write what Mesos writes (§1.2): ids as `{"value": …}`, every field with
+ * Encoders (`encodeX`) write what Mesos writes: ids as `{"value": …}`, every field with
  * a non-deprecated default, doubles wrapped with `double()` so stringifyWire prints `15.0`, no
  * empty repeated fields, no unset fields.
  *

@@ -1,5 +1,5 @@
 /**
- * The v1 executor API's JSON (spec §3.2, §3.3): Calls in, Events out, and the reverse pair for
+ * The v1 executor API's JSON: Calls in, Events out, and the reverse pair for
  * executors written against Corral's codecs.
  *
  * `decodeExecutorCall` does what the Mesos agent does with a JSON body (as the scheduler side,
@@ -57,8 +57,8 @@ export const EXECUTOR_EVENT_TYPES = [
 export interface ExecutorCallOptions {
   /**
    * Take a SUBSCRIBE without its `subscribe` object as `{}` instead of refusing it with
-   * `Expecting 'subscribe' to be present` (Mesos refuses; spec §9.1 item 13 notes executor
-   * libraries that never send it).
+   * `Expecting 'subscribe' to be present` (Mesos refuses; some executor
+   * libraries never send it).
    */
   readonly allowMissingSubscribe?: boolean;
 }

@@ -1,8 +1,8 @@
 /**
  * The proto2 ⇄ JSON mapping Mesos uses on every JSON API (stout's `protobuf.hpp` and
- * `jsonify.hpp`; spec §1.1 and §1.2), as small building blocks for the v1 message codecs.
+ * `jsonify.hpp`), as small building blocks for the v1 message codecs.
  *
- * Reading (§1.1). A codec reads one message with a `JsonReader` over its JSON object:
+ * Reading. A codec reads one message with a `JsonReader` over its JSON object:
  *
  * - field names are the proto's snake_case names; keys the codec does not ask for are ignored;
  * - `null` means "not set", for every field type;
@@ -28,7 +28,7 @@
  * 64-bit integers are JavaScript numbers: exact up to 2^53, rounded beyond (as JSON.parse has
  * already done to the input anyway); fields that need exactness check `Number.isSafeInteger`.
  *
- * Writing (§1.2): `emitObject` leaves out unset fields and empty repeated fields; a field with
+ * Writing: `emitObject` leaves out unset fields and empty repeated fields; a field with
  * an explicit `[default = …]` is written with `withDefault`, so it always appears; doubles are
  * wrapped with json_text.ts `double()` and the text is made by `stringifyWire`.
  */
@@ -436,7 +436,7 @@ export function checkJsonDepth(value: unknown, root = '', limit = MAX_JSON_DEPTH
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writing (§1.2)
+// Writing
 
 /**
  * A JSON object with the given fields in the given order, leaving out fields that are unset

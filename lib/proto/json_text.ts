@@ -1,5 +1,5 @@
 /**
- * JSON text as Corral writes it on the wire (spec §1.2, §2.4):
+ * JSON text as Corral writes it on the wire (Mesos's form):
  *
  * - pure ASCII: every non-ASCII character (U+2028/U+2029 included) is escaped as `\uXXXX`,
  *   characters outside the BMP as their two surrogate escapes, so a RecordIO byte count equals

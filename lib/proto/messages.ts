@@ -1,5 +1,5 @@
 /**
- * Corral's internal model of the Mesos v1 messages it speaks (spec §2–§4). Field names are
+ * Corral's internal model of the Mesos v1 messages it speaks. Field names are
  * camelCase here; the codecs in lib/proto translate to and from the wire's snake_case JSON.
  * Conventions: ids are plain strings (the wire wraps them as {"value": …}); `bytes` fields are
  * base64 strings exactly as on the wire; durations are nanoseconds; resources are validated
@@ -272,7 +272,7 @@ export interface AgentInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The v1 scheduler API (spec §2.6, §2.7)
+// The v1 scheduler API
 
 export type SchedulerCall =
   | { readonly type: 'SUBSCRIBE'; readonly frameworkId?: string; readonly subscribe: { readonly frameworkInfo: FrameworkInfo; readonly suppressedRoles?: readonly string[] } }
@@ -305,7 +305,7 @@ export type SchedulerEvent =
   | { readonly type: 'HEARTBEAT' };
 
 // ---------------------------------------------------------------------------------------------
-// The v1 executor API (spec §3.2, §3.3)
+// The v1 executor API
 
 export type ExecutorCall =
   | {

@@ -1,5 +1,5 @@
 /**
- * RecordIO framing (spec §2.4): each record is its decimal ASCII byte count, a LF, then exactly
+ * Mesos's RecordIO framing: each record is its decimal ASCII byte count, a LF, then exactly
  * that many bytes. No separator after the payload; a count is never 0. Used by the scheduler,
  * executor and operator event streams (and streaming operator requests).
  */

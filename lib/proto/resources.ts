@@ -1,11 +1,11 @@
 /**
- * The v1 JSON wire form of `Resource` and `Attribute` (spec §4.3), the agent's `--resources`
- * flag (§5.1) and its `--attributes` text form.
+ * The v1 JSON wire form of `Resource` and `Attribute`, the agent's `--resources`
+ * flag and its `--attributes` text form.
  *
- * Decoding has two steps. The wire step reads the snake_case JSON by the stout rules of §1.1
+ * Decoding has two steps. The wire step reads the snake_case JSON by stout's JSON-to-proto rules
  * (lib/proto/json.ts) into a `ResourceInput`, reporting type errors and missing required proto
  * fields with their JSON paths. The model step is `validateResource` (lib/common), which applies
- * the §5.3 rules and normalises the value. `decodeResourceInput` stops after the first step, for
+ * the validity rules and normalises the value. `decodeResourceInput` stops after the first step, for
  * callers that must answer an invalid resource otherwise than with an error (tasks, operations).
  *
  * Encoding writes what Mesos writes: `role` always (it has a default), `revocable: {}` when
@@ -167,7 +167,7 @@ export function readResourceInput(r: JsonReader, options: ResourceDecodeOptions 
   return input;
 }
 
-/** Decode one v1 `Resource` without the §5.3 checks (wire errors and missing fields only). */
+/** Decode one v1 `Resource` without the validity checks (wire errors and missing fields only). */
 export function decodeResourceInput(json: unknown, path = 'resource', options: ResourceDecodeOptions = {}): ResourceInput {
   const ctx = new DecodeContext();
   const input = readResourceInput(ctx.reader(json, path), options);
@@ -175,7 +175,7 @@ export function decodeResourceInput(json: unknown, path = 'resource', options: R
   return input;
 }
 
-/** Decode a repeated `Resource` field without the §5.3 checks. */
+/** Decode a repeated `Resource` field without the validity checks. */
 export function decodeResourceInputs(json: unknown, path = 'resources', options: ResourceDecodeOptions = {}): ResourceInput[] {
   return readInputsAt(json, path, options).map((x) => x.input);
 }
@@ -187,7 +187,7 @@ function readInputsAt(json: unknown, path: string, options: ResourceDecodeOption
   return out;
 }
 
-/** Decode and validate one v1 `Resource` (§1.1 wire rules, then §5.3). */
+/** Decode and validate one v1 `Resource` (wire rules, then the validity rules). */
 export function decodeResource(json: unknown, path = 'resource', options: ResourceDecodeOptions = {}): Resource {
   return validateResource(decodeResourceInput(json, path, options), path);
 }
@@ -246,7 +246,7 @@ export function encodeResources(resources: Iterable<Resource>): JsonObject[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The agent's --resources flag (§5.1)
+// The agent's --resources flag
 
 /** Parse `text` as JSON if it is a JSON array; undefined when it is not one. */
 function jsonArrayOf(text: string): unknown[] | undefined {

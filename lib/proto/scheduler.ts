@@ -1,10 +1,10 @@
 /**
- * The v1 scheduler API's JSON (spec §2.6, §2.7): Calls in, Events out, and the reverse pair
+ * The v1 scheduler API's JSON: Calls in, Events out, and the reverse pair
  * for clients (Corral's CLI and tests).
  *
  * `decodeSchedulerCall` does what the Mesos master does with a JSON body, in its order:
  *
- * 1. convert: stout's JSON → proto rules (§1.1) over the whole Call, every sub-message that is
+ * 1. convert: stout's JSON → proto rules over the whole Call, every sub-message that is
  *    present included (whatever the type), then the required-field check. Failures are
  *    ApiValidationErrors of stage 'convert' (Mesos: `Failed to convert JSON into Call
  *    protobuf: <message>`), e.g. `Missing required fields: subscribe.framework_info.user`.

@@ -2,7 +2,7 @@
  * Errors of the transport layer.
  *
  * - HttpError: thrown by a handler (or by Request.readBody/readJson) to answer with a given HTTP
- *   status and a plain-text message. Only HTTP code chooses statuses (design §6).
+ *   status and a plain-text message. Only HTTP code chooses statuses (docs/architecture.md §2).
  * - TransportError: a connection-level failure; `code` is the errno-style name (ECONNREFUSED,
  *   ECONNRESET, ETIMEDOUT, EADDRINUSE, ...) or a transport code (TOO_LARGE, CLIENT_GONE).
  */

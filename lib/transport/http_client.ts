@@ -3,7 +3,7 @@
  * agent per client; every failure is a TransportError whose `code` is the errno-style name
  * (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ...), never a bare Node error.
  *
- * `openStream` is for RecordIO event streams (spec §2.4): it resolves when the response headers
+ * `openStream` is for RecordIO event streams: it resolves when the response headers
  * arrive; on 200 `records` yields each record as a Buffer, however the bytes were chunked; on any
  * other status the body is read whole (`text`) and `records` is empty.
  *
@@ -11,7 +11,7 @@
  * certificate, trusts the configured CAs and checks the server's certificate and name when the
  * config says to verify; without it, Node's defaults (built-in roots, always verified). With a
  * config that supports downgrade, a server that does not speak TLS is asked again over plain
- * HTTP (as libprocess does, spec §2.3), and that origin stays plain for a minute; a certificate
+ * HTTP (as libprocess does), and that origin stays plain for a minute; a certificate
  * that fails verification is never a reason to fall back. `scheme` is the scheme callers should
  * build URLs with.
  */

@@ -7,7 +7,7 @@
  * its methods; a known path with another method answers 405 with `Allow`. A handler gets a
  * Request and either returns a plain response or calls `req.startStream()` and writes chunks to
  * the returned ResponseStream: each `write` is one `res.write`, i.e. one HTTP chunk, so a
- * RecordIO record written in one call reaches the client as one chunk (spec §2.4). A stream
+ * RecordIO record written in one call reaches the client as one chunk. A stream
  * holds at most `maxStreamBacklogBytes` that its client has not read; a write that goes over
  * closes it and drops the connection, and a client that half-closes its connection is gone.
  *

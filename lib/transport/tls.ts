@@ -1,6 +1,6 @@
 /**
  * TLS for the HttpServer and HttpClient: Node options built from a TlsConfig, the checks that
- * run after a handshake (spec §2.4), and the first-byte sniffing behind downgrade (spec §2.3).
+ * run after a handshake (as libprocess checks peers), and the first-byte sniffing behind downgrade.
  */
 import type { AgentOptions } from 'node:https';
 import type { ServerOptions } from 'node:https';
@@ -94,7 +94,7 @@ export function refuseClient(socket: TLSSocket, c: TlsConfig): string | undefine
 }
 
 /**
- * Downgrade (spec §2.3): a TLS connection starts with a handshake record (0x16) or an SSLv2-style
+ * Downgrade: a TLS connection starts with a handshake record (0x16) or an SSLv2-style
  * hello (high bit set); HTTP never starts with either.
  */
 export function looksLikeTls(firstByte: number): boolean {

@@ -1,5 +1,5 @@
 /**
- * TLS settings, read once (by the cli) from the environment as libprocess reads them (spec §2.2),
+ * TLS settings, read once (by the cli) from the environment as libprocess reads them,
  * checked completely, and frozen into a TlsConfig that the HttpServer and HttpClient take.
  *
  * Variables: `LIBPROCESS_SSL_<NAME>` (Mesos >= 1.0) or `SSL_<NAME>` (Mesos 0.23); when both are
@@ -53,7 +53,7 @@ const SETTINGS: Readonly<Record<string, { kind: Kind; default?: string }>> = {
   // 1.10+: the client-side and server-side halves of VERIFY_CERT / REQUIRE_CERT.
   verify_server_cert: { kind: 'bool', default: 'false' },
   require_client_cert: { kind: 'bool', default: 'false' },
-  // The docs say VERIFY_DEPTH, the code reads VERIFICATION_DEPTH (spec §2.2): both are taken.
+  // The docs say VERIFY_DEPTH, the code reads VERIFICATION_DEPTH: both are taken.
   verify_depth: { kind: 'int' },
   verification_depth: { kind: 'int' },
   ca_dir: { kind: 'string' },

@@ -1,6 +1,6 @@
 /*
- * corral-containerizer: the per-container launcher and supervisor (design.md §1; spec
- * agent-features §7.5-7.6, the posix launcher). One small process per container: it starts the
+ * corral-containerizer: the per-container launcher and supervisor (docs/architecture.md §1;
+ * the counterpart of Mesos's posix launcher). One small process per container: it starts the
  * command, stays its parent, records how it ended, and outlives the agent that started it.
  *
  *   corral-containerizer launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go]
@@ -15,8 +15,8 @@
  *    stderr appended to SANDBOX/stdout and SANDBOX/stderr (never through a symlink: O_NOFOLLOW;
  *    each must be a regular file with no other link), and blocks on a sync pipe. With --user, SANDBOX and those two files are given to the user
  *    first.
- *    With --namespaces the child is cloned into new namespaces (spec agent-features §7.6, the
- *    Linux launcher; needs root), 8 MiB private stack, SIGCHLD:
+ *    With --namespaces the child is cloned into new namespaces (as Mesos's
+ *    Linux launcher does; needs root), 8 MiB private stack, SIGCHLD:
  *      mount: a mount namespace of its own; "/" is made a recursive slave, so mounts of the host
  *             still show inside and nothing mounted inside leaks out;
  *      pid:   a pid namespace (implies mount): the command is pid 1 of it and gets a /proc of

@@ -1,5 +1,5 @@
 /*
- * The error contract of the native core (design.md §4).
+ * The error contract of the native core (docs/architecture.md §4).
  *
  * Every core function that can fail takes a `struct crl_err *` as its last argument, returns a
  * negative int on failure (minus the errno) and fills the struct: the errno, the operation

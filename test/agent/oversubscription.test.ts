@@ -1,5 +1,5 @@
 /**
- * Oversubscription (spec §3) over a real master (tier-1 harness, fake clock) and a real agent
+ * Oversubscription over a real master (tier-1 harness, fake clock) and a real agent
  * on a fake containerizer: the agent's estimate reaches the master, revocable offers go only to
  * REVOCABLE_RESOURCES frameworks, shrinking estimates rescind revocable offers, invalid mixes
  * are refused, and QoS corrections evict only revocable containers.

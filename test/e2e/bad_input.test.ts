@@ -1,6 +1,6 @@
 /**
  * Bad input of every kind to the scheduler API, over real HTTP: each gets the status code
- * Mesos answers (spec §2.2) and changes nothing; the master keeps serving afterwards.
+ * Mesos answers and changes nothing; the master keeps serving afterwards.
  */
 import test from 'ava';
 import { type Cluster, type Json, type RawRequest, type RawResponse, commandTask, frameworkInfo, request, startCluster } from '../helpers/cluster.ts';

@@ -1,5 +1,5 @@
 /**
- * The layer checker behind test/layers.test.ts: design.md §3 as code.
+ * The layer checker behind test/layers.test.ts: docs/architecture.md §2 as code.
  *
  * It parses each .ts file under lib/ with the TypeScript compiler (no type checking), collects
  * every module reference (import/export ... from, `import x = require()`, dynamic `import()`,
@@ -82,7 +82,7 @@ export function layerOf(path: string): Layer {
   }
 }
 
-/** What each layer may import (other than itself), design.md §3. */
+/** What each layer may import (other than itself), docs/architecture.md §2. */
 const ALLOWED: Record<LayerName, readonly LayerName[]> = {
   common: ['common'],
   proto: ['proto', 'common'],
@@ -123,7 +123,7 @@ const IO_BUILTINS = new Set([
 
 const GLOBAL_TIMERS = new Set(['setTimeout', 'setInterval', 'setImmediate']);
 
-/** Words of the cluster vocabulary that lib/linux must not use (design.md §3, §6). */
+/** Words of the cluster vocabulary that lib/linux must not use (docs/architecture.md §2). */
 const CLUSTER_WORDS = new Set([
   'mesos',
   'framework',
@@ -312,7 +312,7 @@ export function checkLayers(sources: readonly Source[]): Breach[] {
     graph.set(src.path, edges);
 
     if (from.name === 'unknown' || from.name === 'outside') {
-      add(src.path, 1, 'layer', `${src.path} is in no layer of design.md §3 (lib/<layer>/...)`);
+      add(src.path, 1, 'layer', `${src.path} is in no layer of docs/architecture.md §2 (lib/<layer>/...)`);
     }
 
     for (const ref of s.refs) {

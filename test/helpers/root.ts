@@ -1,5 +1,5 @@
 /**
- * The one rule for tests that need root (real-kernel `*.root.test.ts`, design.md §6):
+ * The one rule for tests that need root (real-kernel `*.root.test.ts`, docs/architecture.md §6):
  *   - run as root: the tests run;
  *   - not root, CI unset: every test is registered as skipped (hooks do not run);
  *   - not root, CI=true: every test is registered and fails, saying why, so a CI that lost

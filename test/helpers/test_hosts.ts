@@ -1,5 +1,5 @@
 /**
- * Test hosts (design.md §7): N network namespaces, each joined by a veth pair to a Linux bridge
+ * Test hosts (docs/architecture.md §6): N network namespaces, each joined by a veth pair to a Linux bridge
  * that lives in a "switch" namespace of its own. The root namespace's links and routes are never
  * touched. Layout for `createTestHosts(2)` with the default subnet:
  *

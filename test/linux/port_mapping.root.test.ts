@@ -358,8 +358,8 @@ test.serial("outbound connections from a container work, from a port of the cont
   const pinged = await until('ping.txt written by the task', () => (existsSync(out('ping.txt')) ? readFileSync(out('ping.txt'), 'utf8') : undefined));
   t.regex(pinged, /1 received/);
   t.regex(pinged, /exit 0/);
-  // Another container of the same host, at the host's address and at 127.0.0.1 (spec §1.7:
-  // through the host's lo, steered by destination port).
+  // Another container of the same host, at the host's address and at 127.0.0.1 (as in
+  // Mesos: through the host's lo, steered by destination port).
   t.is((await readResult('to-c2-host.json')).reply, 'c2');
   t.is((await readResult('to-c2-lo.json')).reply, 'c2');
   await teardown(o);

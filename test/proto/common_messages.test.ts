@@ -54,7 +54,7 @@ test('FrameworkInfo: defaults filled in on reading and always written (failover_
   t.is(stringifyWire(encodeFrameworkInfo(f)), '{"user":"root","name":"fw","failover_timeout":0.0,"checkpoint":false,"role":"*"}');
 });
 
-test('FrameworkInfo: the spec §2.6 SUBSCRIBE framework_info, every field', (t) => {
+test('FrameworkInfo: the documented SUBSCRIBE framework_info, every field', (t) => {
   const json = {
     user: 'root',
     name: 'my-fw',
@@ -220,11 +220,11 @@ test('encodeResourceInput writes a validated resource exactly as encodeResource 
 // ---------------------------------------------------------------------------------------------
 // TaskStatus
 
-/** The status of the spec §2.7 UPDATE example. */
+/** The status of the documented UPDATE event example. */
 const STATUS_EXAMPLE =
   '{"task_id":{"value":"t1"},"state":"TASK_RUNNING","source":"SOURCE_EXECUTOR","agent_id":{"value":"0b1f…-S0"},"executor_id":{"value":"t1"},"timestamp":1724420000.123,"uuid":"q83vEjRWeJq83vEjRWeJqw==","container_status":{"container_id":{"value":"c0ffee…"},"network_infos":[{"ip_addresses":[{"protocol":"IPv4","ip_address":"10.0.0.11"}]}]},"healthy":true}';
 
-test('TaskStatus: the spec §2.7 example decodes and is written back with the same fields', (t) => {
+test('TaskStatus: the documented example decodes and is written back with the same fields', (t) => {
   const json = JSON.parse(STATUS_EXAMPLE) as Record<string, unknown>;
   const s = decodeTaskStatus(json);
   t.deepEqual(s, {
@@ -277,11 +277,11 @@ test('TaskStatus: state is a required enum, source and reason optional ones', (t
 // ---------------------------------------------------------------------------------------------
 // Offer, Operation
 
-/** The offer of the spec §2.7 OFFERS example (with `allocation_info`, which Corral does not model). */
+/** The offer of the documented OFFERS example (with `allocation_info`, which Corral does not model). */
 const OFFER_EXAMPLE =
   '{"id":{"value":"0b1f…-O0"},"framework_id":{"value":"0b1f…-0000"},"agent_id":{"value":"0b1f…-S0"},"hostname":"agent1","url":{"scheme":"http","address":{"hostname":"agent1","ip":"10.0.0.11","port":5051},"path":"/slave(1)"},"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":4.0},"role":"*","allocation_info":{"role":"*"}},{"name":"mem","type":"SCALAR","scalar":{"value":6816.0},"role":"*","allocation_info":{"role":"*"}},{"name":"disk","type":"SCALAR","scalar":{"value":35164.0},"role":"*","allocation_info":{"role":"*"}},{"name":"ports","type":"RANGES","ranges":{"range":[{"begin":31000,"end":32000}]},"role":"*","allocation_info":{"role":"*"}}],"attributes":[{"name":"rack","type":"TEXT","text":{"value":"r1"}}],"executor_ids":[{"value":"e1"}],"allocation_info":{"role":"*"}}';
 
-test('Offer: the spec §2.7 example decodes; written back as Mesos writes it (minus allocation_info)', (t) => {
+test('Offer: the docs\' example decodes; written back as Mesos writes it (minus allocation_info)', (t) => {
   const o = decodeOffer(JSON.parse(OFFER_EXAMPLE));
   t.deepEqual(o, {
     id: '0b1f…-O0',

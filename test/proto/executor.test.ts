@@ -37,9 +37,9 @@ const TASK_JSON = {
 const STATUS_JSON = { task_id: { value: 't1' }, state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', uuid: UUID };
 
 // ---------------------------------------------------------------------------------------------
-// Calls (spec §3.2)
+// Calls
 
-test('spec §3.2 calls decode: SUBSCRIBE (empty and with unacknowledged work), UPDATE, MESSAGE, HEARTBEAT', (t) => {
+test('docs\' calls decode: SUBSCRIBE (empty and with unacknowledged work), UPDATE, MESSAGE, HEARTBEAT', (t) => {
   t.deepEqual(decodeExecutorCall({ ...IDS, type: 'SUBSCRIBE', subscribe: {} }), {
     type: 'SUBSCRIBE',
     executorId: 'e1',
@@ -124,7 +124,7 @@ test('calls an executor encodes decode back to the same call', (t) => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Events (spec §3.3)
+// Events
 
 const TASK: TaskInfo = {
   name: 'task',
@@ -172,7 +172,7 @@ test('every executor event round-trips through its record', (t) => {
   t.is(stringifyWire(encodeExecutorEvent({ type: 'KILL', kill: { taskId: 't1', killPolicy: { gracePeriodNs: 3_000_000_000 } } })), '{"type":"KILL","kill":{"task_id":{"value":"t1"},"kill_policy":{"grace_period":{"nanoseconds":3000000000}}}}');
 });
 
-test('the executor docs\' errors (§9.2): agent_info.host is not agent_info.hostname; framework_info in LAUNCH is ignored', (t) => {
+test('the executor docs\' errors: agent_info.host is not agent_info.hostname; framework_info in LAUNCH is ignored', (t) => {
   const doc = {
     type: 'SUBSCRIBED',
     subscribed: {

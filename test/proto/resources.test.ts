@@ -35,7 +35,7 @@ function rejects(t: ExecutionContext, fn: () => unknown, field: string, ...texts
   return e;
 }
 
-/** The JSON examples of spec §4.3, as Mesos writes them. */
+/** JSON examples of Mesos's Resource message, as Mesos writes them. */
 const SPEC_EXAMPLES = [
   '{"name":"cpus","type":"SCALAR","scalar":{"value":2.5},"role":"*"}',
   '{"name":"ports","type":"RANGES","ranges":{"range":[{"begin":31000,"end":31099},{"begin":32000,"end":32000}]},"role":"*"}',
@@ -54,13 +54,13 @@ const MORE_EXAMPLES = [
 ];
 
 for (const [i, text] of [...SPEC_EXAMPLES, ...MORE_EXAMPLES].entries()) {
-  test(`round trip ${i < SPEC_EXAMPLES.length ? `spec §4.3 example ${i + 1}` : `example ${i + 1 - SPEC_EXAMPLES.length}`}: ${text.slice(0, 48)}…`, (t) => {
+  test(`round trip ${i < SPEC_EXAMPLES.length ? `Mesos example ${i + 1}` : `example ${i + 1 - SPEC_EXAMPLES.length}`}: ${text.slice(0, 48)}…`, (t) => {
     const json: unknown = JSON.parse(text);
     t.deepEqual(enc(decodeResource(json)), json);
   });
 }
 
-test('round trip: the §4.3 examples as one array', (t) => {
+test('round trip: the Mesos examples as one array', (t) => {
   const json: unknown = JSON.parse(`[${SPEC_EXAMPLES.join(',')}]`);
   const res = decodeResources(json);
   t.is(res.size, 6);
@@ -222,7 +222,7 @@ test('type mismatches name the field', (t) => {
   rejects(t, () => decodeResource('cpus:1'), 'resource', "Not expecting a JSON string for field 'resource'");
 });
 
-test('§5.3 rules are applied and name the resource and field', (t) => {
+test('Mesos\'s validity rules are applied and name the resource and field', (t) => {
   const at = "resource 'cpus'";
   rejects(t, () => decodeResource({ name: '', type: 'SCALAR', scalar: { value: 1 } }), 'resource.name', 'non-empty');
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR' }), `${at}.scalar`, 'required for a SCALAR');

@@ -40,7 +40,7 @@ const TASK = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Every Call example of spec §2.6 (the `…` and `//` remarks of the spec replaced by values)
+// Every Call example of Mesos's scheduler API docs (their `…` and `//` remarks replaced by values)
 
 const CALL_EXAMPLES: Record<string, unknown> = {
   SUBSCRIBE: {
@@ -169,7 +169,7 @@ const EXPECTED: Record<string, SchedulerCall> = {
 };
 
 for (const [name, json] of Object.entries(CALL_EXAMPLES)) {
-  test(`spec §2.6 ${name} decodes`, (t) => {
+  test(`documented ${name} call decodes`, (t) => {
     t.deepEqual(decodeSchedulerCall(json), EXPECTED[name]);
   });
 }
@@ -444,9 +444,9 @@ test('non-ASCII text is escaped and the record counts bytes right', (t) => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Events: the spec §2.7 examples and its documentation errors (§9.2)
+// Events: the documented examples and the errors in Mesos's docs
 
-test('spec §2.7 example stream decodes (SUBSCRIBED, HEARTBEAT, OFFERS, UPDATE)', (t) => {
+test('documented example stream decodes (SUBSCRIBED, HEARTBEAT, OFFERS, UPDATE)', (t) => {
   const subscribed = decodeSchedulerEvent(
     JSON.parse('{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"0b1f…-0000"},"heartbeat_interval_seconds":15.0,"master_info":{"id":"0b1f","ip":16777343,"port":5050,"hostname":"m"}}}'),
   );
@@ -471,7 +471,7 @@ test('spec §2.7 example stream decodes (SUBSCRIBED, HEARTBEAT, OFFERS, UPDATE)'
   t.like(update, { type: 'UPDATE', update: { status: { taskId: 't1', state: 'TASK_RUNNING', uuid: 'q83vEjRWeJq83vEjRWeJqw==', healthy: true } } });
 });
 
-test('the docs\' errors (§9.2) are not accepted: OFFERS without the inner level, ERROR with a top-level message', (t) => {
+test('the docs\' errors are not accepted: OFFERS without the inner level, ERROR with a top-level message', (t) => {
   const offersDoc = { type: 'OFFERS', offers: [{ id: { value: 'o' }, framework_id: { value: 'f' }, agent_id: { value: 'a' }, hostname: 'h' }] };
   const e1 = t.throws(() => decodeSchedulerEvent(offersDoc), { instanceOf: ValidationError });
   t.is(e1.field, 'offers');

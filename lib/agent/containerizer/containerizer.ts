@@ -73,7 +73,7 @@ export interface Containerizer {
    * are in none of its runs) are destroyed and cleaned up.
    */
   orphansCleaned?(): Promise<void>;
-  /** Resource statistics of a running container (spec §6.7 ResourceStatistics, snake_case). */
+  /** Resource statistics of a running container (Mesos's ResourceStatistics, snake_case). */
   usage(containerId: string): Promise<Statistics | undefined>;
   /** New resources for a running container (its isolators adjust the limits). */
   update?(containerId: string, resources: Resources): Promise<void>;

@@ -22,7 +22,7 @@ export function parseIsolation(text: string): IsolatorName[] {
   return out;
 }
 
-/** Whether these isolators need the Linux launcher (cgroups or namespaces; spec §7.6). */
+/** Whether these isolators need the Linux launcher (cgroups or namespaces). */
 export function needsLinuxLauncher(names: readonly IsolatorName[]): boolean {
   return names.some((n) => n.startsWith('cgroups/') || n.startsWith('namespaces/') || n === 'filesystem/shared' || n === 'network/port_mapping');
 }

@@ -1,5 +1,5 @@
 /**
- * The isolator interface (spec agent-features §7.5, §7.7): what an isolator may do around a
+ * The isolator interface (Mesos's isolator steps): what an isolator may do around a
  * container's life. Every step is optional. The containerizer runs them in `--isolation` order:
  *
  *   prepare (one after another, before the supervisor starts)
@@ -72,7 +72,7 @@ export interface TrafficControlStatistics {
 }
 
 /**
- * ResourceStatistics fields (spec mesos-api §6.7), snake_case: numbers, and the one list,
+ * ResourceStatistics fields (Mesos's names), snake_case: numbers, and the one list,
  * `net_traffic_control_statistics`.
  */
 export type Statistics = Record<string, number | readonly TrafficControlStatistics[]>;
@@ -106,7 +106,7 @@ export interface Isolator {
 }
 
 /**
- * How the processes of a container are held and killed (spec §7.6). The posix launcher has none
+ * How the processes of a container are held and killed. The posix launcher has none
  * of these steps (the supervisor's session and child-subreaper do the work); the Linux launcher
  * holds every container in a cgroup so that all its processes can be killed at once.
  */

@@ -1,5 +1,5 @@
 /**
- * The Linux launcher and containerizer (spec agent-features §7.6): every container is held in a
+ * The Linux launcher and containerizer: every container is held in a
  * cgroup `<cgroups_root>/<container id>` of the freezer controller (v1) or of the unified tree
  * (v2). The command's pid goes into it before the command runs, so everything it starts is in
  * it too; no process can leave it. Destroying a container kills all of it at once (v1: freeze,

@@ -1,5 +1,5 @@
 /**
- * The containerizer over corral-containerizer supervisors (spec agent-features §7.5-7.6): every
+ * The containerizer over corral-containerizer supervisors (docs/architecture.md §1, §3): every
  * container is a supervisor in its own session, which starts the command in a new session,
  * stays its parent (and, as a child subreaper, the parent of every orphan of the container),
  * records its exit status in the run's checkpoint directory and outlives the agent.
@@ -285,7 +285,7 @@ export class PosixContainerizer implements Containerizer {
    * Re-attach to runs recorded before a restart. A run that ended meanwhile, or whose supervisor
    * vanished, is torn down (launcher.destroy, isolators' cleanup) before its termination
    * resolves. Containers the launcher holds that are in none of `runs` are orphans: destroyed
-   * and cleaned up (spec §7.6, "Those not in the checkpoint are orphans").
+   * and cleaned up (as the Mesos launchers treat containers missing from the checkpoint).
    */
   async recover(runs: readonly RecoveredRun[]): Promise<Map<string, Container>> {
     const out = new Map<string, Container>();

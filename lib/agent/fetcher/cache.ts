@@ -1,5 +1,5 @@
 /**
- * The fetcher cache's bookkeeping (spec agent-features §6.5–6.6): entries keyed by (user, URI)
+ * The fetcher cache's bookkeeping (as in Mesos): entries keyed by (user, URI)
  * (Mesos's "<user>@<uri>"; no user is a user of its own), each one file
  * `<dir>/[<user>/]c<serial>-<base>`, a tally of the bytes reserved against `--fetcher_cache_size`,
  * reference counts, and least-recently-used eviction that never touches an entry in use.

@@ -1,5 +1,5 @@
 /**
- * The fetcher (spec agent-features §6): before a task starts, each URI of its CommandInfo is put
+ * The fetcher (as in Mesos): before a task starts, each URI of its CommandInfo is put
  * into the sandbox — downloaded (http/https) or copied (local paths), named after the URI or
  * `output_file`, made executable or extracted — and given to the task's user. URIs of one
  * request go one after another; requests run concurrently. Any failure fails the whole request

@@ -1,5 +1,5 @@
 /**
- * What one `CommandInfo.URI` asks for (spec agent-features §6.2–6.4): where the bytes come from
+ * What one `CommandInfo.URI` asks for: where the bytes come from
  * (a local path, or http/https), what the file is called in the sandbox, and whether and how it
  * is extracted. Pure: no I/O.
  *

@@ -277,7 +277,7 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
         staging += ex.queued.size;
       }
       const r = agent.options.resources;
-      // Spec §3.5: *_used counts non-revocable resources only; the revocable total is what the
+      // As in Mesos: *_used counts non-revocable resources only; the revocable total is what the
       // agent last told the master (held + estimate).
       const used = agent.allocatedResources();
       const revTotal = agent.oversubscription.lastTotal;
@@ -311,7 +311,7 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     },
   });
 
-  // The v1 executor API (spec §3): in no Basic realm. With --authenticate_http_executors each
+  // The v1 executor API: in no Basic realm. With --authenticate_http_executors each
   // call carries the executor's token (Bearer): without a valid one 401, before anything is
   // read; a token of another framework or executor 403, before the call's ids are looked up,
   // so a forger learns nothing of them.

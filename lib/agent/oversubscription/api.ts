@@ -1,5 +1,5 @@
 /**
- * The oversubscription module APIs (spec §3.2), for people who write their own estimator or
+ * The oversubscription module APIs (as in Mesos), for people who write their own estimator or
  * QoS controller. The agent calls `initialize(usage)` once, then:
  *
  * - `ResourceEstimator.oversubscribable()` every `--oversubscribed_resources_interval`: the most
@@ -22,7 +22,7 @@ export interface ExecutorUsage {
   readonly containerId: string;
   /** The executor's and its live tasks' resources. */
   readonly allocated: Resources;
-  /** Any entry revocable: the whole container counts as revocable (spec §3.6). */
+  /** Any entry revocable: the whole container counts as revocable (as in Mesos). */
   readonly revocable: boolean;
   readonly tasks: readonly { readonly taskId: string; readonly resources: Resources }[];
   /** ResourceStatistics (cpus_user_time_secs, cpus_system_time_secs, mem_rss_bytes, timestamp, ...). */

@@ -52,7 +52,7 @@ export interface UsageEstimatorOptions {
  * revocable cpus executors already hold, floored at 0 and capped by the agent's total cpus. The
  * answer is the minimum of the last `window` raw estimates, so a short lull does not make offers
  * that a spike then takes back, while new load shrinks the estimate at the next poll. Only cpus
- * are estimated: memory is not compressible (spec §3.6 recommends oversubscribing only
+ * are estimated: memory is not compressible (Mesos advises oversubscribing only
  * compressible resources).
  */
 export class UsageResourceEstimator implements ResourceEstimator {

@@ -1,5 +1,5 @@
 /**
- * The agent's two oversubscription loops (spec §3.4), apart from the agent so they can be
+ * The agent's two oversubscription loops (estimator, QoS), apart from the agent so they can be
  * driven with a fake clock:
  *
  * - estimator: oversubscribable(); total = revocable resources held by executors + the

@@ -1,6 +1,6 @@
 /**
  * One resource: the Mesos `Resource` message in Corral's internal (camelCase) model, its
- * validity rules (spec §5.3), its identity for arithmetic (§5.2) and its human form.
+ * validity rules (as Mesos checks them), its identity for arithmetic and its human form.
  */
 import { ValidationError } from '../errors.ts';
 import { idProblem, roleProblem } from '../ids.ts';
@@ -93,7 +93,7 @@ export interface ResourceInput {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validation (spec §5.3, rules that apply to every resource anywhere)
+// Validation (Mesos's rules that apply to every resource anywhere)
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -175,7 +175,7 @@ function validateDisk(v: unknown, field: string): DiskInfo | undefined {
 }
 
 /**
- * Check one resource against the rules of spec §5.3 and return it normalised (scalar rounded to
+ * Check one resource against Mesos's validity rules and return it normalised (scalar rounded to
  * 3 decimals, ranges sorted, set sorted). Throws a ValidationError naming the field and rule.
  */
 export function validateResource(input: ResourceInput, field = 'resource'): Resource {
@@ -298,7 +298,7 @@ export function validateSubmittedResource(r: Resource, field = 'resource'): void
 }
 
 // ---------------------------------------------------------------------------------------------
-// Identity (spec §5.2)
+// Identity (which resources Mesos merges)
 
 /** A length-prefixed string: concatenations of these cannot be confused with one another. */
 function enc(s: string): string {

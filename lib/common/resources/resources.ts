@@ -1,5 +1,5 @@
 /**
- * An immutable collection of resources with the Mesos algebra (spec §5.2): entries that share
+ * An immutable collection of resources with the Mesos algebra: entries that share
  * an identity are merged; persistent volumes and MOUNT disks stay separate; empty entries are
  * dropped. Every operation returns a new collection and never mutates its inputs.
  */

@@ -1,5 +1,5 @@
 /**
- * The semicolon text form of resources used by the agent's `--resources` flag (spec §5.1):
+ * The semicolon text form of resources used by the agent's `--resources` flag:
  * `cpus(role):4;mem:1024;ports:[31000-32000];bugs:{a,b}`.
  */
 import { ValidationError } from '../errors.ts';

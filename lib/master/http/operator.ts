@@ -1,5 +1,5 @@
 /**
- * The master's operator endpoints (spec §6): state, state-summary, frameworks, slaves, tasks,
+ * The master's operator endpoints: state, state-summary, frameworks, slaves, tasks,
  * roles, flags, teardown, redirect, health, and /metrics/snapshot, each also under the
  * `/master` prefix and with the `.json` aliases operators and the web UI still use.
  */
@@ -365,7 +365,7 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
       handler: () => ({ status: 307, headers: { Location: `//${m.info.hostname}:${m.info.port}` } }),
     });
   }
-  // Reservations and volumes (spec §6.5; 1.0+ semantics: 202 Accepted once the operation is
+  // Reservations and volumes (Mesos 1.0+ semantics: 202 Accepted once the operation is
   // applied by the master and sent to the agent to checkpoint).
   const operations = [
     ['reserve', 'RESERVE', 'resources'],

@@ -1,6 +1,6 @@
 /**
  * `POST /api/v1/scheduler` (and `/master/api/v1/scheduler`): the v1 scheduler HTTP API, with
- * the status codes in the order Mesos checks them (spec §2.2).
+ * the status codes in the order Mesos checks them.
  */
 import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
@@ -19,7 +19,7 @@ const JSON_TYPE = 'application/json';
 /** Subscription streams closed because the scheduler did not read them (--max_stream_backlog). */
 export const EVENT_STREAM_OVERFLOWS = 'master/event_stream_overflows';
 
-/** With authentication, the framework's principal must be the authenticated one (spec §2.2: 400). */
+/** With authentication, the framework's principal must be the authenticated one (else 400). */
 function principalMismatch(authenticated: string | undefined, framework: string | undefined): string | undefined {
   if (authenticated === undefined || authenticated === framework) return undefined;
   return `The authenticated principal '${authenticated}' is not the principal '${framework ?? ''}' of the framework (FrameworkInfo.principal)`;

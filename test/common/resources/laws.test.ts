@@ -94,7 +94,7 @@ function shifted(res: Resources): Resources {
   );
 }
 
-/** An identity computed independently of the library: what §5.2 says may be merged. */
+/** An identity computed independently of the library: what Mesos merges. */
 function identity(r: Resource): string {
   const labels = (r.reservation?.labels ?? []).map((l) => [l.key, l.value ?? '']).sort();
   return JSON.stringify([

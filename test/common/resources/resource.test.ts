@@ -26,7 +26,7 @@ const scalarIn = (extra: ResourceInput = {}): ResourceInput => ({ name: 'cpus', 
 const volume = { mode: 'RW', containerPath: 'data' } as const;
 
 // ---------------------------------------------------------------------------------------------
-// §5.3 rules 1–7
+// Mesos's validity rules, one by one
 
 test('a valid scalar resource is normalised: rounded to 3 decimals, role defaults to *', (t) => {
   t.deepEqual(validateResource(scalarIn({ scalar: 1.5123 })), { name: 'cpus', type: 'SCALAR', scalar: 1.512, role: '*' });

@@ -1,5 +1,5 @@
 /**
- * `cgroups/cpu` (spec agent-features §7.7, `CgroupsCpushareIsolatorProcess`): the container's
+ * `cgroups/cpu` (Mesos's `CgroupsCpushareIsolatorProcess`): the container's
  * cgroup `<cgroups_root>/<container id>` in the cpu and cpuacct controllers.
  *
  *   - cpu.shares = 1024 per cpu (at least 2, the kernel's minimum); on v2 cpu.weight, converted;

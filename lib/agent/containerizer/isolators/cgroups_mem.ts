@@ -1,5 +1,5 @@
 /**
- * `cgroups/mem` (spec agent-features §7.7): the container's cgroup `<cgroups_root>/<container id>`
+ * `cgroups/mem` (cgroups v1 memory): the container's cgroup `<cgroups_root>/<container id>`
  * in the memory controller.
  *
  *   - limit = max(mem, 32 MB); the hard limit (v1 memory.limit_in_bytes, v2 memory.max) is set

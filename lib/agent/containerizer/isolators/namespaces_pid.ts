@@ -1,5 +1,5 @@
 /**
- * `namespaces/pid` (spec agent-features §7.6): the command is cloned into a new pid namespace
+ * `namespaces/pid` (with the Linux launcher): the command is cloned into a new pid namespace
  * (and a mount namespace, for a /proc that shows it) by the supervisor. It sees only its own
  * processes, is pid 1 there, and when it ends the kernel kills whatever is left in the namespace.
  */

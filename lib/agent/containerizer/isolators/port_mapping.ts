@@ -1,5 +1,5 @@
 /**
- * network/port_mapping (spec agent-features §1): every container gets a network namespace of its
+ * network/port_mapping: every container gets a network namespace of its
  * own that shares the host's IP address. Traffic is steered between the host and the containers
  * by port: each container owns its `ports` resource and one block of ephemeral ports, and u32
  * filters with mirred redirects on the host's public link, on its loopback and on the
@@ -130,7 +130,7 @@ const ACTIONS_PER_FILTER = 32;
 /** Chunks of copies: two priorities each (slots), within 0x0100-0x01ff and 0x0200-0x02ff. */
 const MAX_CHUNKS = 64;
 /**
- * Sysctls a container copies from the host (spec §1.4 step 6): those a network namespace has
+ * Sysctls a container copies from the host (as in Mesos): those a network namespace has
  * its own copy of. Mesos's list also names net.core.{netdev_max_backlog,rmem_max,wmem_max} and
  * the neighbour-table thresholds, which are global on current kernels (a namespace cannot set
  * them), so they are left out.
@@ -365,7 +365,7 @@ export class PortMappingIsolator implements Isolator {
     return this.host!;
   }
 
-  /** Learn the host's links and addresses and prepare them, once, at start-up (spec §1.4). */
+  /** Learn the host's links and addresses and prepare them, once, at start-up. */
   private prepareHost(): Host {
     validatePortMappingOptions(this.opts, readSysctl('net/ipv4/ip_local_port_range'));
     const links = listLinks();

@@ -1,5 +1,5 @@
 /**
- * `posix/cpu` (spec agent-features §7.7): no enforcement; CPU time of the container's processes
+ * `posix/cpu`: no enforcement; CPU time of the container's processes
  * sampled from /proc (the supervisor's process tree and the command's session, dead children
  * included through cutime/cstime).
  */

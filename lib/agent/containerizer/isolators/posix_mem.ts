@@ -1,5 +1,5 @@
 /**
- * `posix/mem` (spec agent-features §7.7): no enforcement; the resident memory of the container's
+ * `posix/mem`: no enforcement; the resident memory of the container's
  * processes, summed from /proc/PID/statm.
  */
 import { residentBytes } from '../../../linux/index.ts';
