@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../common/clock.ts';
-import { CorralError, ValidationError, describeError } from '../common/errors.ts';
+import { ValidationError, describeError } from '../common/errors.ts';
 import { MAX_DURATION_MS } from '../common/flags.ts';
 import { idProblem, roleProblem } from '../common/ids.ts';
 import type { Logger } from '../common/log.ts';
@@ -1410,5 +1410,3 @@ export class Master {
     this.loop.runNow();
   }
 }
-
-export class MasterError extends CorralError {}
