@@ -11,6 +11,7 @@ import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { Metrics } from '../common/metrics.ts';
+import type { Sink } from '../common/sink.ts';
 import { type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
 import type { AgentExecutor, AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import {
@@ -37,12 +38,6 @@ import { type QoSController, type ResourceEstimator, type ResourceUsage, NoopQoS
 import type { AgentPaths } from './paths.ts';
 import { checkpointBootId, checkpointedBootId, forgetAgentId, readCheckpoints, strictRecoveryError, type RecoveredRunState, type RecoveredState } from './recover.ts';
 import { StatusUpdateManager } from './status_updates.ts';
-
-export interface Sink<E> {
-  send(event: E): void;
-  close(): void;
-  readonly closed: boolean;
-}
 
 export interface AgentOptions {
   readonly clock: Clock;

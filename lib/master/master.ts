@@ -9,6 +9,7 @@ import { ValidationError, describeError } from '../common/errors.ts';
 import { MAX_DURATION_MS } from '../common/flags.ts';
 import { idProblem, roleProblem } from '../common/ids.ts';
 import type { Logger } from '../common/log.ts';
+import type { Sink } from '../common/sink.ts';
 import { type Resource, type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
 import type { AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import {
@@ -36,13 +37,6 @@ import { type ResourceConversion, type ResourceOperationType, checkpointedOf, un
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 const DEFAULT_REFUSE_SECONDS = 5;
 const REGISTRY_RETRY_MS = 1000;
-
-/** Where events for one subscriber go (an HTTP stream in production, an array in tests). */
-export interface Sink<E> {
-  send(event: E): void;
-  close(): void;
-  readonly closed: boolean;
-}
 
 export interface MasterOptions {
   readonly clock: Clock;
