@@ -12,7 +12,7 @@ import { CorralError, describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { Metrics } from '../common/metrics.ts';
 import type { Sink } from '../common/sink.ts';
-import { type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
+import { type ResourceInput, Resources, checkpointedOf, validateResource } from '../common/resources/index.ts';
 import type { AgentExecutor, AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import {
   type AgentInfo,
@@ -30,7 +30,7 @@ import {
   isTerminal,
 } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
-import { applyCheckpointed, checkpointResources, checkpointedOf, readCheckpointedResources, volumeMounts } from './volumes.ts';
+import { applyCheckpointed, checkpointResources, readCheckpointedResources, volumeMounts } from './volumes.ts';
 import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination, VolumeMount } from './containerizer/containerizer.ts';
 import { numericStatistics } from './containerizer/isolator.ts';
 import { Fetcher } from './fetcher/fetcher.ts';

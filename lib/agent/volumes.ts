@@ -24,11 +24,6 @@ import { writeJsonAtomic } from './checkpoint.ts';
 import type { VolumeMount } from './containerizer/containerizer.ts';
 import type { AgentPaths } from './paths.ts';
 
-/** Dynamic reservations and persistent volumes: what the agent checkpoints. */
-export function checkpointedOf(res: Resources): Resources {
-  return res.filter((r) => r.reservation !== undefined || r.disk?.persistence !== undefined);
-}
-
 /** An entry with its persistence/volume removed and its dynamic reservation undone. */
 function plainOf(r: Resource): Resource {
   const { disk, reservation, ...rest } = r;

@@ -10,7 +10,7 @@ import { MAX_DURATION_MS } from '../common/flags.ts';
 import { idProblem, roleProblem } from '../common/ids.ts';
 import type { Logger } from '../common/log.ts';
 import type { Sink } from '../common/sink.ts';
-import { type Resource, type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
+import { type Resource, type ResourceInput, Resources, checkpointedOf, validateResource } from '../common/resources/index.ts';
 import type { AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import {
   type AgentInfo,
@@ -32,7 +32,7 @@ import { AllocationLoop } from './allocation_loop.ts';
 import { type AclAction, Authorizer } from './authorization.ts';
 import { Metrics } from '../common/metrics.ts';
 import type { Registry, RegistryAgent } from './registry.ts';
-import { type ResourceConversion, type ResourceOperationType, checkpointedOf, unapplyCheckpointed, userNameProblem, validateResourceOperation, validateTask } from './validation.ts';
+import { type ResourceConversion, type ResourceOperationType, unapplyCheckpointed, userNameProblem, validateResourceOperation, validateTask } from './validation.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 const DEFAULT_REFUSE_SECONDS = 5;
