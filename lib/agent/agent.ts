@@ -30,8 +30,8 @@ import {
   isTerminal,
 } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
-import { applyCheckpointed, checkpointResources, readCheckpointedResources, volumeMounts } from './volumes.ts';
-import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination, VolumeMount } from './containerizer/containerizer.ts';
+import { type VolumeMount, applyCheckpointed, checkpointResources, readCheckpointedResources, volumeMounts } from './volumes.ts';
+import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer/containerizer.ts';
 import { numericStatistics } from './containerizer/isolator.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type QoSController, type ResourceEstimator, type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
