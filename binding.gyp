@@ -19,14 +19,12 @@
         "native/binding.cc",
         "native/core/err.c",
         "native/core/netns.c",
-        "native/core/mount.c",
         "native/core/cgroup.c",
         "native/core/fs.c",
         "native/js/js_cgroup.cc",
         "native/js/js_err.cc",
         "native/js/js_fs.cc",
-        "native/js/js_netns.cc",
-        "native/js/js_mount.cc"
+        "native/js/js_netns.cc"
       ],
       "include_dirs": [ "<!(node -p \"require('node-addon-api').include_dir\")" ],
       "defines": [ "NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS" ],

@@ -4,7 +4,6 @@
 #include "js/js_cgroup.h"
 #include "js/js_err.h"
 #include "js/js_fs.h"
-#include "js/js_mount.h"
 #include "js/js_netns.h"
 #ifdef CORRAL_WITH_NETWORK_ISOLATOR
 #include "js/js_net.h"
@@ -30,10 +29,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "createNetns", crl::CreateNetns);
   Export(env, exports, "removeNetns", crl::RemoveNetns);
   Export(env, exports, "getNetns", crl::GetNetns);
-
-  Export(env, exports, "bindMount", crl::BindMount);
-  Export(env, exports, "unmount", crl::Unmount);
-  Export(env, exports, "getMount", crl::GetMount);
 
   Export(env, exports, "linkBeneath", crl::LinkBeneath);
   Export(env, exports, "openBeneath", crl::OpenBeneath);

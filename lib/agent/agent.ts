@@ -11,7 +11,8 @@ import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { Metrics } from '../common/metrics.ts';
-import { type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
+import type { Sink } from '../common/sink.ts';
+import { type ResourceInput, Resources, checkpointedOf, validateResource } from '../common/resources/index.ts';
 import type { AgentExecutor, AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import {
   type AgentInfo,
@@ -29,20 +30,14 @@ import {
   isTerminal,
 } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
-import { applyCheckpointed, checkpointResources, checkpointedOf, readCheckpointedResources, volumeMounts } from './volumes.ts';
-import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination, VolumeMount } from './containerizer/containerizer.ts';
+import { type VolumeMount, applyCheckpointed, checkpointResources, readCheckpointedResources, volumeMounts } from './volumes.ts';
+import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer/containerizer.ts';
 import { numericStatistics } from './containerizer/isolator.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type QoSController, type ResourceEstimator, type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
 import type { AgentPaths } from './paths.ts';
 import { checkpointBootId, checkpointedBootId, forgetAgentId, readCheckpoints, strictRecoveryError, type RecoveredRunState, type RecoveredState } from './recover.ts';
 import { StatusUpdateManager } from './status_updates.ts';
-
-export interface Sink<E> {
-  send(event: E): void;
-  close(): void;
-  readonly closed: boolean;
-}
 
 export interface AgentOptions {
   readonly clock: Clock;

@@ -7,16 +7,13 @@
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
-import { AGENT_STREAM_HEADER, type AgentToMaster } from '../proto/internal.ts';
+import { AGENT_CALL_PATH, AGENT_ID_HEADER, AGENT_STREAM_HEADER, AGENT_SUBSCRIBE_PATH, type AgentToMaster } from '../proto/internal.ts';
 import { decodeMasterToAgent, encodeAgentToMaster } from '../proto/internal_codec.ts';
 import { MAX_INTERNAL_JSON_DEPTH, checkJsonDepth } from '../proto/json.ts';
 import { stringifyWire } from '../proto/json_text.ts';
 import { type Credential, DEFAULT_MAX_BODY_BYTES, type HttpClient, basicAuthorization } from '../transport/index.ts';
 import type { Agent } from './agent.ts';
 
-export const AGENT_ID_HEADER = 'corral-agent-id';
-const SUBSCRIBE_PATH = '/internal/agent/subscribe';
-const CALL_PATH = '/internal/agent/call';
 const MAX_BACKOFF_MS = 60_000;
 
 export interface MasterLinkOptions {
@@ -82,7 +79,7 @@ export class MasterLink {
     let stream;
     try {
       const body = registrationBody(hello, this.log);
-      stream = await this.client.openStream({ url: this.url(SUBSCRIBE_PATH), headers: { 'Content-Type': 'application/json', ...this.auth }, body, timeoutMs: 30_000 });
+      stream = await this.client.openStream({ url: this.url(AGENT_SUBSCRIBE_PATH), headers: { 'Content-Type': 'application/json', ...this.auth }, body, timeoutMs: 30_000 });
     } catch (e) {
       this.retry(describeError(e));
       return;
@@ -126,7 +123,7 @@ export class MasterLink {
     this.calls = this.calls.then(async () => {
       try {
         const r = await this.client.request({
-          url: this.url(CALL_PATH),
+          url: this.url(AGENT_CALL_PATH),
           method: 'POST',
           headers: { 'Content-Type': 'application/json', [AGENT_ID_HEADER]: agentId, [AGENT_STREAM_HEADER]: streamId, ...this.auth },
           body,

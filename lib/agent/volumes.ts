@@ -21,13 +21,7 @@ import { CorralError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { type Resource, Resources, validateResource } from '../common/resources/index.ts';
 import { writeJsonAtomic } from './checkpoint.ts';
-import type { VolumeMount } from './containerizer/containerizer.ts';
 import type { AgentPaths } from './paths.ts';
-
-/** Dynamic reservations and persistent volumes: what the agent checkpoints. */
-export function checkpointedOf(res: Resources): Resources {
-  return res.filter((r) => r.reservation !== undefined || r.disk?.persistence !== undefined);
-}
 
 /** An entry with its persistence/volume removed and its dynamic reservation undone. */
 function plainOf(r: Resource): Resource {
@@ -60,6 +54,15 @@ export async function readCheckpointedResources(paths: AgentPaths): Promise<Reso
   const list = JSON.parse(text) as unknown;
   if (!Array.isArray(list)) throw new CorralError('CHECKPOINT', `${paths.resourcesFile()} does not hold a list of resources`);
   return Resources.of(list.map((r, i) => validateResource(r, `resources.info[${i}]`)));
+}
+
+/** A persistent volume for a container: `source` appears at `<sandbox>/<containerPath>`. */
+export interface VolumeMount {
+  /** The volume's directory on the host (absolute). */
+  readonly source: string;
+  /** Relative to the sandbox, without '.' or '..' components. */
+  readonly containerPath: string;
+  readonly readOnly: boolean;
 }
 
 /**

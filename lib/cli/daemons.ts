@@ -238,6 +238,7 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
         }
       : {}),
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
+    clock: systemClock,
   });
   const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, maxStreamBacklogBytes: flags.max_stream_backlog, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
   // --recover=cleanup kills the last run's tasks and exits: it serves nothing.

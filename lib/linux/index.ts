@@ -9,12 +9,10 @@ export {
   nativeBuildDir,
   nativeFeatures,
   requireFeature,
-  type MountInfo,
   type NativeFeatures,
   type NetnsInfo,
 } from './native.ts';
 export { NETNS_DIR, createNetns, createNetnsAsync, getNetns, listNetns, netnsPath, removeNetns } from './netns.ts';
-export { bindMount, getMount, isMountPoint, unmount, type BindMountOptions, type UnmountOptions } from './mount.ts';
 export { linkBeneath, openBeneath, openBeneathAsync, type OpenBeneathOptions } from './fs.ts';
 export {
   ETH_P_ALL,

@@ -26,24 +26,6 @@ export interface NetnsInfo {
   readonly inode: number;
 }
 
-/** One line of /proc/self/mountinfo. */
-export interface MountInfo {
-  readonly mountId: number;
-  readonly parentId: number;
-  readonly major: number;
-  readonly minor: number;
-  /** The directory of the filesystem that is mounted (not `/` for bind mounts of a subtree). */
-  readonly root: string;
-  readonly mountPoint: string;
-  readonly fsType: string;
-  readonly source: string;
-  /** Per-mount options, e.g. `ro,nosuid,relatime`. */
-  readonly options: string;
-  readonly superOptions: string;
-  readonly readOnly: boolean;
-}
-
-
 /** The addon's exports, as native/binding.cc declares them. */
 export interface NativeBinding {
   readonly features: NativeFeatures;
@@ -53,9 +35,6 @@ export interface NativeBinding {
   removeNetns(name: string): boolean;
   removeNetns(name: string, callback: (err: Error | null, removed?: boolean) => void): void;
   getNetns(name: string): NetnsInfo | undefined;
-  bindMount(source: string, target: string, options?: { readOnly?: boolean; recursive?: boolean }): void;
-  unmount(target: string, options?: { detach?: boolean }): boolean;
-  getMount(path: string): MountInfo | undefined;
   /** Hard-link `source` as `root`/`dir`/`name`, following no symlink below `root` (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS). */
   linkBeneath(source: string, root: string, dir: string, name: string): void;
   /** open(2) of `path` below the directory `root`, never leaving it (fs.ts). Returns the fd. */

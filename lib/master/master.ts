@@ -5,11 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../common/clock.ts';
-import { CorralError, ValidationError, describeError } from '../common/errors.ts';
+import { ValidationError, describeError } from '../common/errors.ts';
 import { MAX_DURATION_MS } from '../common/flags.ts';
 import { idProblem, roleProblem } from '../common/ids.ts';
 import type { Logger } from '../common/log.ts';
-import { type Resource, type ResourceInput, Resources, validateResource } from '../common/resources/index.ts';
+import type { Sink } from '../common/sink.ts';
+import { type Resource, type ResourceInput, Resources, checkpointedOf, validateResource } from '../common/resources/index.ts';
 import type { AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import {
   type AgentInfo,
@@ -31,18 +32,11 @@ import { AllocationLoop } from './allocation_loop.ts';
 import { type AclAction, Authorizer } from './authorization.ts';
 import { Metrics } from '../common/metrics.ts';
 import type { Registry, RegistryAgent } from './registry.ts';
-import { type ResourceConversion, type ResourceOperationType, checkpointedOf, unapplyCheckpointed, userNameProblem, validateResourceOperation, validateTask } from './validation.ts';
+import { type ResourceConversion, type ResourceOperationType, unapplyCheckpointed, userNameProblem, validateResourceOperation, validateTask } from './validation.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 const DEFAULT_REFUSE_SECONDS = 5;
 const REGISTRY_RETRY_MS = 1000;
-
-/** Where events for one subscriber go (an HTTP stream in production, an array in tests). */
-export interface Sink<E> {
-  send(event: E): void;
-  close(): void;
-  readonly closed: boolean;
-}
 
 export interface MasterOptions {
   readonly clock: Clock;
@@ -1410,5 +1404,3 @@ export class Master {
     this.loop.runNow();
   }
 }
-
-export class MasterError extends CorralError {}

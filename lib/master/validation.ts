@@ -4,7 +4,7 @@
  */
 import { ValidationError, describeError } from '../common/errors.ts';
 import { idProblem } from '../common/ids.ts';
-import { type Resource, type ResourceInput, Resources, validateResource, validateSubmittedResource } from '../common/resources/index.ts';
+import { type Resource, type ResourceInput, Resources, checkpointedOf, validateResource, validateSubmittedResource } from '../common/resources/index.ts';
 import type { ExecutorInfo, TaskInfo } from '../proto/messages.ts';
 
 /** Validate submitted resources into a collection, or say why they are invalid. */
@@ -158,11 +158,6 @@ export function stripVolume(r: Resource): Resource {
   const { disk, ...rest } = r;
   if (disk?.source !== undefined) return { ...rest, disk: { source: disk.source } };
   return rest;
-}
-
-/** What needs checkpointing on the agent: dynamic reservations and persistent volumes. */
-export function checkpointedOf(res: Resources): Resources {
-  return res.filter((r) => r.reservation !== undefined || r.disk?.persistence !== undefined);
 }
 
 /** The resources an agent's total is built on: every checkpointed entry back to its plain form. */

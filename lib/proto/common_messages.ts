@@ -45,7 +45,7 @@ import type {
   Uri,
   Url,
 } from './messages.ts';
-import { TASK_STATES } from './messages.ts';
+import { TASK_REASONS, TASK_STATES } from './messages.ts';
 import { encodeAttribute, encodeLabels, encodeResource, readAttribute, readLabels, readResourceInput } from './resources.ts';
 
 /** The model types with their `readonly` removed, for building values field by field. */
@@ -127,48 +127,9 @@ export function isUuidBytes(b64: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Enum names (the full v1 lists: a name the proto knows is read even if Corral never emits it)
 
-export { TASK_STATES };
+export { TASK_REASONS, TASK_STATES };
 
 export const TASK_SOURCES: readonly TaskSource[] = ['SOURCE_MASTER', 'SOURCE_AGENT', 'SOURCE_EXECUTOR'];
-
-/** `TaskStatus.Reason`, v1 spelling (AGENT where the v0 proto says SLAVE), values 0–34. */
-export const TASK_REASONS: readonly string[] = [
-  'REASON_COMMAND_EXECUTOR_FAILED',
-  'REASON_EXECUTOR_TERMINATED',
-  'REASON_EXECUTOR_UNREGISTERED',
-  'REASON_FRAMEWORK_REMOVED',
-  'REASON_GC_ERROR',
-  'REASON_INVALID_FRAMEWORKID',
-  'REASON_INVALID_OFFERS',
-  'REASON_MASTER_DISCONNECTED',
-  'REASON_CONTAINER_LIMITATION_MEMORY',
-  'REASON_RECONCILIATION',
-  'REASON_AGENT_DISCONNECTED',
-  'REASON_AGENT_REMOVED',
-  'REASON_AGENT_RESTARTED',
-  'REASON_AGENT_UNKNOWN',
-  'REASON_TASK_INVALID',
-  'REASON_TASK_UNAUTHORIZED',
-  'REASON_TASK_UNKNOWN',
-  'REASON_CONTAINER_PREEMPTED',
-  'REASON_RESOURCES_UNKNOWN',
-  'REASON_CONTAINER_LIMITATION',
-  'REASON_CONTAINER_LIMITATION_DISK',
-  'REASON_CONTAINER_LAUNCH_FAILED',
-  'REASON_CONTAINER_UPDATE_FAILED',
-  'REASON_EXECUTOR_REGISTRATION_TIMEOUT',
-  'REASON_EXECUTOR_REREGISTRATION_TIMEOUT',
-  'REASON_TASK_GROUP_INVALID',
-  'REASON_TASK_GROUP_UNAUTHORIZED',
-  'REASON_IO_SWITCHBOARD_EXITED',
-  'REASON_TASK_CHECK_STATUS_UPDATED',
-  'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED',
-  'REASON_TASK_KILLED_DURING_LAUNCH',
-  'REASON_AGENT_REMOVED_BY_OPERATOR',
-  'REASON_AGENT_REREGISTERED',
-  'REASON_MAX_COMPLETION_TIME_REACHED',
-  'REASON_AGENT_DRAINING',
-];
 
 export const CAPABILITY_TYPES: readonly CapabilityType[] = [
   'REVOCABLE_RESOURCES',

@@ -7,8 +7,14 @@
 import type { Resource } from '../common/resources/index.ts';
 import type { AgentInfo, ExecutorInfo, FrameworkInfo, KillPolicy, TaskInfo, TaskState, TaskStatus } from './messages.ts';
 
+/** The header that carries the agent's id: on the master's answer to a subscription, and on the agent's calls. */
+export const AGENT_ID_HEADER = 'corral-agent-id';
 /** The header that carries the agent's stream id on its calls. */
 export const AGENT_STREAM_HEADER = 'corral-agent-stream-id';
+/** Where an agent opens its stream (REGISTER or REREGISTER). */
+export const AGENT_SUBSCRIBE_PATH = '/internal/agent/subscribe';
+/** Where an agent POSTs its other calls. */
+export const AGENT_CALL_PATH = '/internal/agent/call';
 
 /** A task as an agent reports it when re-registering. */
 export interface AgentTask {

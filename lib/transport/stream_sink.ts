@@ -4,9 +4,10 @@
  * flushed, in order, on attach. Once the stream is closed (by the server, the client, or for
  * a backlog its client did not read), events are dropped without being encoded.
  */
+import type { Sink } from '../common/sink.ts';
 import type { ResponseStream } from './http_server.ts';
 
-export class StreamSink<E> {
+export class StreamSink<E> implements Sink<E> {
   private stream: ResponseStream | undefined;
   private readonly buffered: E[] = [];
   private ended = false;

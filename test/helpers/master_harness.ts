@@ -4,9 +4,10 @@
  */
 import { FakeClock } from '../../lib/common/clock.ts';
 import { silentLogger } from '../../lib/common/log.ts';
+import type { Sink } from '../../lib/common/sink.ts';
 import { parseResourcesText, type Resource } from '../../lib/common/resources/index.ts';
 import { HierarchicalAllocator } from '../../lib/master/allocator/index.ts';
-import { Master, type MasterOptions, type Sink } from '../../lib/master/master.ts';
+import { Master, type MasterOptions } from '../../lib/master/master.ts';
 import { MemoryRegistry, type Registry } from '../../lib/master/registry.ts';
 import type { MasterToAgent } from '../../lib/proto/internal.ts';
 import type { FrameworkInfo, Offer, SchedulerCall, SchedulerEvent, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';

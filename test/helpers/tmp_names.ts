@@ -5,10 +5,11 @@
  * Names are `corral-test-<pid>-<n>`: a leftover is one whose <pid> is no longer a live process,
  * so test files running side by side never clear each other's objects.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listNetns, removeNetns, unmount } from '../../lib/linux/index.ts';
+import { listNetns, removeNetns } from '../../lib/linux/index.ts';
 
 export const TEST_PREFIX = 'corral-test-';
 let counter = 0;
@@ -42,7 +43,7 @@ export function clearLeftoverNetns(): string[] {
 }
 
 /** Mount points of this process's mount table, deepest first. */
-function mountPoints(): string[] {
+export function mountPoints(): string[] {
   const points = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter(Boolean)
@@ -60,7 +61,8 @@ export function unmountUnder(dir: string): void {
   }
   const under = (): string[] => mountPoints().filter((p) => p === real || p.startsWith(real + '/'));
   for (let round = 0; round < 16 && under().length > 0; round++) {
-    for (const point of under()) unmount(point, { detach: true });
+    // umount(8) --lazy (MNT_DETACH); one that fails is still listed and retried, then reported.
+    for (const point of under()) spawnSync('umount', ['--lazy', point], { stdio: 'ignore' });
   }
   const left = under();
   if (left.length > 0) throw new Error(`still mounted under ${real}: ${left.join(', ')}`);

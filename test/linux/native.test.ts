@@ -7,15 +7,12 @@ import { CorralError, isCorralError } from '../../lib/common/errors.ts';
 import {
   NativeError,
   createNetns,
-  getMount,
   getNetns,
-  isMountPoint,
   isNativeError,
   listLinks,
   nativeAddonPath,
   nativeFeatures,
   removeNetns,
-  unmount,
 } from '../../lib/linux/index.ts';
 
 test('the addon is built and reports its build options', (t) => {
@@ -41,29 +38,11 @@ test('an invalid name is EINVAL as a NativeError with code, errno, op and messag
 test('wrong argument types are TypeErrors, not NativeErrors', (t) => {
   const e = t.throws(() => createNetns(42 as unknown as string), { instanceOf: TypeError });
   t.is((e as unknown as { code: string }).code, 'ERR_INVALID_ARG_TYPE');
-  t.throws(() => unmount('/x', 'nope' as never), { instanceOf: TypeError });
   t.throws(() => createNetns('a\0b'), { instanceOf: TypeError });
 });
 
 test('getNetns of an absent namespace is undefined', (t) => {
   t.is(getNetns(`corral-test-absent-${process.pid}`), undefined);
-});
-
-test('getMount reads the mount table', (t) => {
-  const root = getMount('/');
-  t.truthy(root);
-  t.is(root?.mountPoint, '/');
-  t.true((root?.mountId ?? 0) > 0);
-  const proc = getMount('/proc');
-  t.is(proc?.fsType, 'proc');
-  t.true(isMountPoint('/proc'));
-  t.false(isMountPoint('/proc/self/fd'));
-  t.is(getMount('/nonexistent-corral-path'), undefined);
-  t.false(isMountPoint('/nonexistent-corral-path'));
-});
-
-test('unmount of a path that does not exist is false', (t) => {
-  t.false(unmount(`/nonexistent-corral-path-${process.pid}`));
 });
 
 if (nativeFeatures().networkIsolator) {

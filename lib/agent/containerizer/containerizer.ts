@@ -4,16 +4,8 @@
  * still running after an agent restart.
  */
 import type { Resources } from '../../common/resources/index.ts';
+import type { VolumeMount } from '../volumes.ts';
 import type { Limitation, Statistics } from './isolator.ts';
-
-/** A persistent volume for a container: `source` appears at `<sandbox>/<containerPath>`. */
-export interface VolumeMount {
-  /** The volume's directory on the host (absolute). */
-  readonly source: string;
-  /** Relative to the sandbox, without '.' or '..' components. */
-  readonly containerPath: string;
-  readonly readOnly: boolean;
-}
 
 export interface LaunchSpec {
   readonly containerId: string;

@@ -23,7 +23,7 @@
  *     (pid + start time from pids/forked.pid, so a reused pid is not mistaken for it).
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { type TimerHandle, chainedTimer } from '../../common/clock.ts';
+import { type Clock, type TimerHandle, chainedTimer } from '../../common/clock.ts';
 import { CorralError, describeError } from '../../common/errors.ts';
 import type { Resources } from '../../common/resources/index.ts';
 import {
@@ -69,6 +69,8 @@ export interface PosixContainerizerOptions {
    * half-destroyed, as Mesos counts in container_destroy_errors).
    */
   readonly onCleanupError?: (containerId: string, errors: readonly string[]) => void;
+  /** The time of usage statistics and the timer of a kill's grace (default: the real clock, whose timers do not keep the process up). */
+  readonly clock?: Clock;
 }
 
 /** The posix launcher: the supervisor's session and child subreaper hold the container. */
@@ -109,6 +111,9 @@ function unrefTimer(ms: number, fn: () => void): TimerHandle {
   return { cancel: () => clearTimeout(t) };
 }
 
+/** The clock where none is given: wall time, and unref'd timers chained past Node's longest. */
+const REAL_CLOCK: Clock = { now: () => Date.now(), setTimer: (ms, fn) => chainedTimer(Date.now, unrefTimer, ms, fn) };
+
 /** A Termination from the supervisor's record. */
 export function terminationOf(r: SupervisorExitRecord): Termination {
   switch (r.status) {
@@ -138,6 +143,7 @@ export class PosixContainerizer implements Containerizer {
   protected readonly isolators: readonly Isolator[];
   protected readonly launcher: Launcher;
   private readonly onCleanupError: ((containerId: string, errors: readonly string[]) => void) | undefined;
+  private readonly clock: Clock;
   private keepAlive: NodeJS.Timeout | undefined;
   private closed = false;
   /** Cleanups that failed (containerizer/mesos/container_destroy_errors). */
@@ -153,6 +159,7 @@ export class PosixContainerizer implements Containerizer {
     this.isolators = opts.isolators ?? [new PosixCpuIsolator(), new PosixMemIsolator()];
     this.launcher = opts.launcher ?? POSIX_LAUNCHER;
     this.onCleanupError = opts.onCleanupError;
+    this.clock = opts.clock ?? REAL_CLOCK;
   }
 
   /** The isolators' names, in order. */
@@ -263,7 +270,7 @@ export class PosixContainerizer implements Containerizer {
     if (!w) return undefined;
     w.killRequested = true;
     this.signal(w, 'SIGTERM');
-    const at = Date.now() + Math.max(0, graceMs);
+    const at = this.clock.now() + Math.max(0, graceMs);
     if (!w.ended && at < w.forceAt) {
       w.forceTimer?.cancel();
       w.forceAt = at;
@@ -271,8 +278,7 @@ export class PosixContainerizer implements Containerizer {
         w.forceTimer = undefined;
         this.force(w);
       } else {
-        // A kill policy's grace may be longer than Node's timers take (2^31-1 ms): chained.
-        w.forceTimer = chainedTimer(Date.now, unrefTimer, graceMs, () => {
+        w.forceTimer = this.clock.setTimer(graceMs, () => {
           w.forceTimer = undefined;
           this.force(w);
         });
@@ -390,7 +396,7 @@ export class PosixContainerizer implements Containerizer {
   async usage(containerId: string): Promise<Statistics | undefined> {
     const w = this.containers.get(containerId);
     if (!w || w.ended) return undefined;
-    const stats: Statistics = { timestamp: Date.now() / 1000 };
+    const stats: Statistics = { timestamp: this.clock.now() / 1000 };
     for (const iso of this.isolators) {
       if (!iso.usage) continue;
       try {

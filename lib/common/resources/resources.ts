@@ -325,6 +325,11 @@ export class Resources implements Iterable<Resource> {
   }
 }
 
+/** What an agent checkpoints and its master keeps for it: dynamic reservations and persistent volumes. */
+export function checkpointedOf(res: Resources): Resources {
+  return res.filter((r) => isDynamicallyReserved(r) || isPersistentVolume(r));
+}
+
 function value(r: Resource): Pick<Resource, 'scalar' | 'ranges' | 'set'> {
   if (r.type === 'SCALAR') return { scalar: r.scalar ?? 0 };
   if (r.type === 'RANGES') return { ranges: r.ranges ?? [] };

@@ -5,7 +5,14 @@
  */
 import { CorralError, ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
-import { AGENT_STREAM_HEADER, type AgentToMaster, type MasterToAgent } from '../../proto/internal.ts';
+import {
+  AGENT_CALL_PATH,
+  AGENT_ID_HEADER,
+  AGENT_STREAM_HEADER,
+  AGENT_SUBSCRIBE_PATH,
+  type AgentToMaster,
+  type MasterToAgent,
+} from '../../proto/internal.ts';
 import { decodeAgentToMaster, encodeMasterToAgent } from '../../proto/internal_codec.ts';
 import { MAX_INTERNAL_JSON_DEPTH } from '../../proto/json.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
@@ -14,9 +21,6 @@ import { textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
 
-export const AGENT_ID_HEADER = 'corral-agent-id';
-export const AGENT_SUBSCRIBE_PATH = '/internal/agent/subscribe';
-export const AGENT_CALL_PATH = '/internal/agent/call';
 /** The authentication realm of the agents' endpoints (`--authenticate_agents`). */
 export const AGENT_REALM = 'corral-master-agent';
 /** Agent streams closed because the agent did not read them (--max_stream_backlog). */

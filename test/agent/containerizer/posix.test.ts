@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PosixContainerizer } from '../../../lib/agent/containerizer/posix.ts';
 import type { LaunchSpec, Termination } from '../../../lib/agent/containerizer/containerizer.ts';
+import { FakeClock } from '../../../lib/common/clock.ts';
 import { isCorralError } from '../../../lib/common/errors.ts';
 import { parseResourcesText } from '../../../lib/common/resources/index.ts';
 import { readProcStat } from '../../../lib/linux/index.ts';
@@ -111,6 +112,26 @@ test('kill with a 30-day grace (longer than Node timers take): the command is no
   const end = await c.kill(ctr.containerId, 0);
   t.deepEqual(end, { signal: 9, status: 9, killed: true });
   t.deepEqual(await killed, end);
+});
+
+test('kill with a grace period: the grace runs on the injected clock, and usage is stamped with its time', async (t) => {
+  const clock = new FakeClock();
+  const r = runs.fresh();
+  const c = containerizer({ clock });
+  const ctr = await c.launch(spec(r, sh('trap "echo term" TERM; echo started; while :; do echo tick; sleep 0.05; done')));
+  await started(r);
+  t.is((await c.usage(ctr.containerId))?.timestamp, clock.now() / 1000);
+  let ended = false;
+  const killed = c.kill(ctr.containerId, 60_000).then((end) => ((ended = true), end));
+  // Ticks after the SIGTERM was handled: the wall clock passing does not end the grace.
+  await until(() => (out(r).split('term\n')[1] ?? '').split('tick').length > 3, 5000, 'three ticks after the SIGTERM');
+  t.false(ended);
+  clock.advance(59_999);
+  const ticks = out(r).split('tick').length;
+  await until(() => out(r).split('tick').length > ticks + 2, 5000, 'three more ticks');
+  t.false(ended);
+  clock.advance(1);
+  t.deepEqual(await killed, { signal: 9, status: 9, killed: true });
 });
 
 test('kill with no grace forces at once; a second kill and kills of unknown containers are harmless', async (t) => {
