@@ -15,7 +15,8 @@
 #define CRL_HAS_NETWORK_ISOLATOR false
 #endif
 
-static void Export(Napi::Env env, Napi::Object exports, const char *name, Napi::Function::Callback fn) {
+static void Export(Napi::Env env, Napi::Object exports, const char *name,
+                   Napi::Function::Callback fn) {
   exports.Set(name, Napi::Function::New(env, fn, name));
 }
 

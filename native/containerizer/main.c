@@ -4,7 +4,8 @@
  * command, stays its parent, records how it ended, and outlives the agent that started it.
  *
  *   corral-containerizer launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go]
- *                               [--namespaces pid,mount,net] [--netns PATH] [--bind SRC:DST[:ro|:rw]]...
+ *                               [--namespaces pid,mount,net] [--netns PATH] [--bind
+ * SRC:DST[:ro|:rw]]...
  *                               -- COMMAND [ARG...]
  *
  * 1. Records its own pid and start time (/proc/self/stat field 22, clock ticks since boot) in
@@ -13,10 +14,9 @@
  * 2. Forks the command's process. It starts a new session (setsid: its session and process
  *    group id are its pid), takes SANDBOX as its working directory, stdin /dev/null, stdout and
  *    stderr appended to SANDBOX/stdout and SANDBOX/stderr (never through a symlink: O_NOFOLLOW;
- *    each must be a regular file with no other link), and blocks on a sync pipe. With --user, SANDBOX and those two files are given to the user
- *    first.
- *    With --namespaces the child is cloned into new namespaces (as Mesos's
- *    Linux launcher does; needs root), 8 MiB private stack, SIGCHLD:
+ *    each must be a regular file with no other link), and blocks on a sync pipe. With --user,
+ * SANDBOX and those two files are given to the user first. With --namespaces the child is cloned
+ * into new namespaces (as Mesos's Linux launcher does; needs root), 8 MiB private stack, SIGCHLD:
  *      mount: a mount namespace of its own; "/" is made a recursive slave, so mounts of the host
  *             still show inside and nothing mounted inside leaks out;
  *      pid:   a pid namespace (implies mount): the command is pid 1 of it and gets a /proc of
@@ -114,7 +114,7 @@ struct options {
   const char *run_dir;
   const char *user;
   int wait_go;
-  int ns_flags; /* CLONE_NEW* for the child; 0: a plain fork */
+  int ns_flags;      /* CLONE_NEW* for the child; 0: a plain fork */
   const char *netns; /* a network namespace to join (a file of nsfs), or NULL */
   struct bind *binds;
   int nbinds;
@@ -139,12 +139,22 @@ enum step {
   STEP_SETUID,
   STEP_EXEC
 };
-static const char *const step_names[] = {"", "setsid", "join the network namespace", "chdir to the sandbox", "stdio",
-                                         "make / a recursive slave mount", "mount /proc",
+static const char *const step_names[] = {"",
+                                         "setsid",
+                                         "join the network namespace",
+                                         "chdir to the sandbox",
+                                         "stdio",
+                                         "make / a recursive slave mount",
+                                         "mount /proc",
                                          "open the sandbox in the new mount namespace",
-                                         "open the source", "make or open the target in the sandbox",
-                                         "mount", "remount read-only",
-                                         "initgroups", "setgid", "setuid", "exec"};
+                                         "open the source",
+                                         "make or open the target in the sandbox",
+                                         "mount",
+                                         "remount read-only",
+                                         "initgroups",
+                                         "setgid",
+                                         "setuid",
+                                         "exec"};
 
 struct report {
   int step;
@@ -176,7 +186,8 @@ struct child_state {
 
 static void usage(FILE *to) {
   fprintf(to,
-          "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] [--namespaces pid,mount,net]\n"
+          "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] [--namespaces "
+          "pid,mount,net]\n"
           "                [--netns PATH] [--bind SRC:DST[:ro|:rw]]... -- COMMAND [ARG...]\n",
           prog);
 }
@@ -213,11 +224,15 @@ static int parse_namespaces(const char *list) {
   const char *p = list;
   while (*p) {
     size_t n = strcspn(p, ",");
-    if (n == 3 && strncmp(p, "pid", 3) == 0) flags |= CLONE_NEWPID | CLONE_NEWNS;
-    else if ((n == 5 && strncmp(p, "mount", 5) == 0) || (n == 3 && strncmp(p, "mnt", 3) == 0)) flags |= CLONE_NEWNS;
-    else if (n == 3 && strncmp(p, "net", 3) == 0) flags |= CLONE_NEWNET;
+    if (n == 3 && strncmp(p, "pid", 3) == 0)
+      flags |= CLONE_NEWPID | CLONE_NEWNS;
+    else if ((n == 5 && strncmp(p, "mount", 5) == 0) || (n == 3 && strncmp(p, "mnt", 3) == 0))
+      flags |= CLONE_NEWNS;
+    else if (n == 3 && strncmp(p, "net", 3) == 0)
+      flags |= CLONE_NEWNET;
     else if (n != 0) {
-      fprintf(stderr, "%s: --namespaces: unknown namespace '%.*s' (pid, mount, net)\n", prog, (int)n, p);
+      fprintf(stderr, "%s: --namespaces: unknown namespace '%.*s' (pid, mount, net)\n", prog,
+              (int)n, p);
       return -1;
     }
     p += n;
@@ -235,7 +250,8 @@ static int parse_bind(char *spec, struct bind *b) {
   size_t n;
   const char *why = NULL;
   b->read_only = 0;
-  if (!colon) why = "needs SRC:DST";
+  if (!colon)
+    why = "needs SRC:DST";
   else {
     *colon = '\0';
     b->src = spec;
@@ -245,14 +261,18 @@ static int parse_bind(char *spec, struct bind *b) {
       b->read_only = b->dst[n - 2] == 'r' && b->dst[n - 1] == 'o';
       b->dst[n - 3] = '\0';
     }
-    if (b->src[0] != '/') why = "SRC must be an absolute path";
-    else if (b->dst[0] == '\0') why = "DST is empty";
-    else if (b->dst[0] == '/') why = "DST must be relative to the sandbox";
+    if (b->src[0] != '/')
+      why = "SRC must be an absolute path";
+    else if (b->dst[0] == '\0')
+      why = "DST is empty";
+    else if (b->dst[0] == '/')
+      why = "DST must be relative to the sandbox";
     else {
       /* No "." or ".." component: DST names a place inside the sandbox. */
       for (p = b->dst; *p && !why; p += n) {
         n = strcspn(p, "/");
-        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) why = "DST must not have '.' or '..' components";
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+          why = "DST must not have '.' or '..' components";
         if (p[n] == '/') n++;
       }
     }
@@ -338,7 +358,8 @@ static void child_fail(int report_fd, int step, int err) {
  * ELOOP) nor leaving through ".." (refused when parsing). Sets *parent_fd and *name to the
  * last component's directory and name. Returns the fd of `dst`, or -1 with errno set.
  */
-static int open_below(int sandbox_fd, const char *dst, int chown_to, uid_t uid, gid_t gid, int *parent_fd, char *name) {
+static int open_below(int sandbox_fd, const char *dst, int chown_to, uid_t uid, gid_t gid,
+                      int *parent_fd, char *name) {
   const char *p = dst;
   int fd = fcntl(sandbox_fd, F_DUPFD_CLOEXEC, 3), parent = -1, e;
   if (fd < 0) return -1;
@@ -371,7 +392,9 @@ static int open_below(int sandbox_fd, const char *dst, int chown_to, uid_t uid, 
       struct stat st;
       e = errno;
       /* O_DIRECTORY says ENOTDIR for a symlink; say what it is. */
-      if (e == ENOTDIR && fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) e = ELOOP;
+      if (e == ENOTDIR && fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode))
+        e = ELOOP;
       goto fail;
     }
   }
@@ -418,14 +441,16 @@ static void bind_one(const struct child_setup *c, int sandbox_fd, int i) {
   if (dst_fd < 0) child_fail_bind(c->report_fd, STEP_BIND_TARGET, errno, i);
   snprintf(src_path, sizeof src_path, "/proc/self/fd/%d", src_fd);
   snprintf(dst_path, sizeof dst_path, "/proc/self/fd/%d", dst_fd);
-  if (mount(src_path, dst_path, NULL, MS_BIND | MS_REC, NULL) < 0) child_fail_bind(c->report_fd, STEP_BIND_MOUNT, errno, i);
+  if (mount(src_path, dst_path, NULL, MS_BIND | MS_REC, NULL) < 0)
+    child_fail_bind(c->report_fd, STEP_BIND_MOUNT, errno, i);
   if (b->read_only) {
     /* dst_fd is the directory under the mount; a fresh lookup from its parent finds the mount
        root, which is what a remount needs. */
     mounted_fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (mounted_fd < 0) child_fail_bind(c->report_fd, STEP_BIND_READ_ONLY, errno, i);
     snprintf(dst_path, sizeof dst_path, "/proc/self/fd/%d", mounted_fd);
-    if (mount(NULL, dst_path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(mounted_fd), NULL) < 0)
+    if (mount(NULL, dst_path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(mounted_fd),
+              NULL) < 0)
       child_fail_bind(c->report_fd, STEP_BIND_READ_ONLY, errno, i);
     close(mounted_fd);
   }
@@ -450,12 +475,14 @@ static void run_child(const struct child_setup *c) {
   sigprocmask(SIG_SETMASK, c->mask, NULL);
 
   if (setsid() < 0) child_fail(c->report_fd, STEP_SETSID, errno);
-  if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) < 0) child_fail(c->report_fd, STEP_SETNS, errno);
+  if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) < 0)
+    child_fail(c->report_fd, STEP_SETNS, errno);
   /* Our own mount namespace: nothing mounted here reaches the host; the host's mounts still
      reach us. A new pid namespace gets the /proc that shows it. */
   if ((c->ns_flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
     child_fail(c->report_fd, STEP_MOUNT_SLAVE, errno);
-  if ((c->ns_flags & CLONE_NEWPID) && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+  if ((c->ns_flags & CLONE_NEWPID) &&
+      mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     child_fail(c->report_fd, STEP_MOUNT_PROC, errno);
   /* An fd opened before the clone stays on the host's mounts: neither a mount on it nor a
      working directory there would be in our namespace. Open the sandbox again, here, and make
@@ -464,8 +491,10 @@ static void run_child(const struct child_setup *c) {
     struct stat was, is;
     sandbox_fd = open(c->sandbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sandbox_fd < 0) child_fail(c->report_fd, STEP_REOPEN_SANDBOX, errno);
-    if (fstat(c->sandbox_fd, &was) < 0 || fstat(sandbox_fd, &is) < 0) child_fail(c->report_fd, STEP_REOPEN_SANDBOX, errno);
-    if (was.st_dev != is.st_dev || was.st_ino != is.st_ino) child_fail(c->report_fd, STEP_REOPEN_SANDBOX, ESTALE);
+    if (fstat(c->sandbox_fd, &was) < 0 || fstat(sandbox_fd, &is) < 0)
+      child_fail(c->report_fd, STEP_REOPEN_SANDBOX, errno);
+    if (was.st_dev != is.st_dev || was.st_ino != is.st_ino)
+      child_fail(c->report_fd, STEP_REOPEN_SANDBOX, ESTALE);
   }
   for (i = 0; i < c->nbinds; i++) bind_one(c, sandbox_fd, i);
   if (fchdir(sandbox_fd) < 0) child_fail(c->report_fd, STEP_CHDIR, errno);
@@ -510,7 +539,8 @@ static pid_t start_child(struct child_setup *setup, int flags) {
     if (pid == 0) run_child(setup);
     return pid;
   }
-  stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return -1;
   pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, flags | SIGCHLD, setup);
   /* The child has its own copy of the memory (no CLONE_VM): the parent's mapping can go. */
@@ -624,17 +654,21 @@ static void check_ended(struct child_state *c) {
   }
   if (!c->ended) {
     memset(&info, 0, sizeof info);
-    if (waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c->pid) c->ended = 1;
+    if (waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == c->pid)
+      c->ended = 1;
   }
 }
 
 static void handle_signals(int sfd, struct child_state *c) {
   struct signalfd_siginfo si;
   while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-    if (si.ssi_signo == SIGCHLD) check_ended(c);
+    if (si.ssi_signo == SIGCHLD)
+      check_ended(c);
     else if (si.ssi_signo == SIGUSR2) {
       if (!c->ended) kill_container(c);
-    } else signal_group(c, (int)si.ssi_signo);
+    } else
+      signal_group(c, (int)si.ssi_signo);
   }
 }
 
@@ -680,7 +714,8 @@ static void release(struct child_state *c) {
   c->sync_fd = -1;
 }
 
-/* Wait for the line "go" on stdin, handling signals meanwhile. 1 = go, 0 = abort, 2 = child ended. */
+/* Wait for the line "go" on stdin, handling signals meanwhile. 1 = go, 0 = abort, 2 = child ended.
+ */
 static int wait_go(int sfd, struct child_state *c) {
   char line[16];
   size_t len = 0;
@@ -746,7 +781,8 @@ static void to_null(int fd) {
  */
 static int open_output(int dirfd, const char *name) {
   struct stat st;
-  int e, fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  int e, fd = openat(dirfd, name,
+                     O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
   if (fd < 0) {
     if (errno == ENXIO) errno = EINVAL; /* a FIFO nobody reads */
     return -1;
@@ -823,9 +859,12 @@ static int give_tree(const char *path, uid_t uid, gid_t gid, const char **what) 
   }
   depth = 1;
   /* One descriptor per level: make room for the deepest walk, for the walk only. */
-  if (getrlimit(RLIMIT_NOFILE, &saved) == 0 && saved.rlim_cur != RLIM_INFINITY && saved.rlim_cur < GIVE_MAX_DEPTH + 64) {
+  if (getrlimit(RLIMIT_NOFILE, &saved) == 0 && saved.rlim_cur != RLIM_INFINITY &&
+      saved.rlim_cur < GIVE_MAX_DEPTH + 64) {
     lim = saved;
-    lim.rlim_cur = saved.rlim_max == RLIM_INFINITY || saved.rlim_max > GIVE_MAX_DEPTH + 64 ? GIVE_MAX_DEPTH + 64 : saved.rlim_max;
+    lim.rlim_cur = saved.rlim_max == RLIM_INFINITY || saved.rlim_max > GIVE_MAX_DEPTH + 64
+                       ? GIVE_MAX_DEPTH + 64
+                       : saved.rlim_max;
     limited = setrlimit(RLIMIT_NOFILE, &lim) == 0;
   }
 
@@ -868,7 +907,8 @@ static int give_tree(const char *path, uid_t uid, gid_t gid, const char **what) 
       if (errno == ELOOP || errno == ENOTDIR) {
         /* No longer a directory (swapped meanwhile): change the entry itself, not followed. */
         if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) continue;
-        if (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 || errno == ENOENT) continue;
+        if (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 || errno == ENOENT)
+          continue;
         e = errno;
         *what = "chown";
         break;
@@ -926,7 +966,8 @@ static int ensure_dir(int dirfd, const char *path) {
 }
 
 static int launch(const struct options *o) {
-  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1, netns_fd = -1, status_fd = -1;
+  int sandbox_fd = -1, out_fd = -1, err_fd = -1, run_fd = -1, pids_fd = -1, sfd = -1, netns_fd = -1,
+      status_fd = -1;
   int sync_p[2] = {-1, -1}, report_p[2] = {-1, -1};
   int rc = EXIT_SUPERVISOR, wstatus = 0, w, e, outcome;
   uid_t uid = 0;
@@ -958,14 +999,15 @@ static int launch(const struct options *o) {
   if (o->user) {
     struct passwd *pw;
     if (geteuid() != 0) {
-      fprintf(stderr, "%s: --user %s: switching user needs root (running as uid %ld)\n", prog, o->user,
-              (long)geteuid());
+      fprintf(stderr, "%s: --user %s: switching user needs root (running as uid %ld)\n", prog,
+              o->user, (long)geteuid());
       goto out;
     }
     errno = 0;
     pw = getpwnam(o->user);
     if (!pw) {
-      fprintf(stderr, "%s: --user %s: %s\n", prog, o->user, errno ? strerror(errno) : "no such user");
+      fprintf(stderr, "%s: --user %s: %s\n", prog, o->user,
+              errno ? strerror(errno) : "no such user");
       goto out;
     }
     uid = pw->pw_uid;
@@ -980,11 +1022,13 @@ static int launch(const struct options *o) {
   out_fd = open_output(sandbox_fd, "stdout");
   err_fd = out_fd < 0 ? -1 : open_output(sandbox_fd, "stderr");
   if (out_fd < 0 || err_fd < 0) {
-    what = errno == EINVAL ? "open the output files (stdout, stderr: each must be a regular file with no other link) in"
+    what = errno == EINVAL ? "open the output files (stdout, stderr: each must be a regular file "
+                             "with no other link) in"
                            : "open the output files in";
     goto fail_path;
   }
-  if (o->user && (fchown(sandbox_fd, uid, gid) < 0 || fchown(out_fd, uid, gid) < 0 || fchown(err_fd, uid, gid) < 0)) {
+  if (o->user && (fchown(sandbox_fd, uid, gid) < 0 || fchown(out_fd, uid, gid) < 0 ||
+                  fchown(err_fd, uid, gid) < 0)) {
     what = "give the sandbox to --user in";
     goto fail_path;
   }
@@ -994,23 +1038,28 @@ static int launch(const struct options *o) {
       if (give_tree(o->binds[b].src, uid, gid, &what) < 0) {
         e = errno;
         if (what == give_too_deep)
-          fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s\n", prog, o->binds[b].src, o->user, what);
+          fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s\n", prog, o->binds[b].src,
+                  o->user, what);
         else
-          fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s: %s\n", prog, o->binds[b].src, o->user, what, strerror(e));
+          fprintf(stderr, "%s: --bind %s: giving it to --user %s: %s: %s\n", prog, o->binds[b].src,
+                  o->user, what, strerror(e));
         goto out;
       }
     }
   }
 
-  if (ensure_dir(AT_FDCWD, o->run_dir) < 0 || (run_fd = open(o->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-      ensure_dir(run_fd, "pids") < 0 || (pids_fd = openat(run_fd, "pids", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+  if (ensure_dir(AT_FDCWD, o->run_dir) < 0 ||
+      (run_fd = open(o->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+      ensure_dir(run_fd, "pids") < 0 ||
+      (pids_fd = openat(run_fd, "pids", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
     e = errno;
     fprintf(stderr, "%s: run directory %s: %s\n", prog, o->run_dir, strerror(e));
     goto out;
   }
   /* The exit status must be recordable on a disk the command fills: its space is taken now. */
   if ((status_fd = ctr_reserve(run_fd, "exit.status", sizeof record, &what)) < 0) {
-    fprintf(stderr, "%s: reserving space for %s/exit.status: %s: %s\n", prog, o->run_dir, what, strerror(-status_fd));
+    fprintf(stderr, "%s: reserving space for %s/exit.status: %s: %s\n", prog, o->run_dir, what,
+            strerror(-status_fd));
     goto out;
   }
   if ((e = ctr_start_time(0, &start_time)) < 0) {
@@ -1020,7 +1069,8 @@ static int launch(const struct options *o) {
   /* Not fsynced: it only has to survive the agent, and a host crash ends the supervisor too. */
   ctr_record_pid(record, sizeof record, getpid(), start_time);
   if ((e = ctr_write_atomic(pids_fd, "forked.pid", record, 0, &what)) < 0) {
-    fprintf(stderr, "%s: recording %s/pids/forked.pid: %s: %s\n", prog, o->run_dir, what, strerror(-e));
+    fprintf(stderr, "%s: recording %s/pids/forked.pid: %s: %s\n", prog, o->run_dir, what,
+            strerror(-e));
     goto out;
   }
 
@@ -1058,7 +1108,8 @@ static int launch(const struct options *o) {
   setup.cmd = o->cmd;
   c.pid = start_child(&setup, o->ns_flags);
   if (c.pid < 0) {
-    fprintf(stderr, "%s: %s: %s\n", prog, o->ns_flags ? "clone into new namespaces" : "fork", strerror(errno));
+    fprintf(stderr, "%s: %s: %s\n", prog, o->ns_flags ? "clone into new namespaces" : "fork",
+            strerror(errno));
     goto out;
   }
   c.sync_fd = sync_p[1];
@@ -1078,7 +1129,7 @@ static int launch(const struct options *o) {
   outcome = o->wait_go ? wait_go(sfd, &c) : 1;
   if (outcome == 1) release(&c);
   if (outcome == 0) kill_container(&c); /* abort: it never ran the command */
-  close(c.sync_fd); /* abort or ended: the child reads EOF */
+  close(c.sync_fd);                     /* abort or ended: the child reads EOF */
   c.sync_fd = -1;
   /* From here on the supervisor depends on nobody. */
   to_null(STDIN_FILENO);
@@ -1099,16 +1150,21 @@ static int launch(const struct options *o) {
   } else if (n == (ssize_t)sizeof rep && rep.step >= STEP_SETSID && rep.step <= STEP_EXEC) {
     char msg[1024];
     int code = rep.step == STEP_EXEC && rep.err == ENOENT ? 127 : 126;
-    if (rep.step == STEP_EXEC) snprintf(msg, sizeof msg, "exec %s: %s", o->cmd[0], strerror(rep.err));
-    else if (rep.step >= STEP_BIND_SOURCE && rep.step <= STEP_BIND_READ_ONLY && rep.bind >= 0 && rep.bind < o->nbinds) {
+    if (rep.step == STEP_EXEC)
+      snprintf(msg, sizeof msg, "exec %s: %s", o->cmd[0], strerror(rep.err));
+    else if (rep.step >= STEP_BIND_SOURCE && rep.step <= STEP_BIND_READ_ONLY && rep.bind >= 0 &&
+             rep.bind < o->nbinds) {
       const struct bind *b = &o->binds[rep.bind];
       int escape = rep.step == STEP_BIND_TARGET && rep.err == ELOOP;
-      snprintf(msg, sizeof msg, "bind mount %s onto %s in the sandbox: %s: %s", b->src, b->dst, step_names[rep.step],
-               escape ? "a symbolic link on the way (refused: it could lead out of the sandbox)" : strerror(rep.err));
-    }
-    else if (o->user && rep.step >= STEP_INITGROUPS && rep.step <= STEP_SETUID)
-      snprintf(msg, sizeof msg, "%s (user %s): %s", step_names[rep.step], o->user, strerror(rep.err));
-    else snprintf(msg, sizeof msg, "%s: %s", step_names[rep.step], strerror(rep.err));
+      snprintf(msg, sizeof msg, "bind mount %s onto %s in the sandbox: %s: %s", b->src, b->dst,
+               step_names[rep.step],
+               escape ? "a symbolic link on the way (refused: it could lead out of the sandbox)"
+                      : strerror(rep.err));
+    } else if (o->user && rep.step >= STEP_INITGROUPS && rep.step <= STEP_SETUID)
+      snprintf(msg, sizeof msg, "%s (user %s): %s", step_names[rep.step], o->user,
+               strerror(rep.err));
+    else
+      snprintf(msg, sizeof msg, "%s: %s", step_names[rep.step], strerror(rep.err));
     ctr_status_failed(record, sizeof record, c.pid, code, msg, wstatus);
     rc = code;
   } else {

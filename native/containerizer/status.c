@@ -15,8 +15,8 @@ void ctr_record_pid(char *buf, size_t size, pid_t pid, unsigned long long start_
 
 void ctr_status_ended(char *buf, size_t size, pid_t pid, int wstatus) {
   if (WIFSIGNALED(wstatus))
-    snprintf(buf, size, "{\"pid\":%ld,\"status\":\"signaled\",\"signal\":%d,\"wstatus\":%d}", (long)pid,
-             WTERMSIG(wstatus), wstatus);
+    snprintf(buf, size, "{\"pid\":%ld,\"status\":\"signaled\",\"signal\":%d,\"wstatus\":%d}",
+             (long)pid, WTERMSIG(wstatus), wstatus);
   else
     snprintf(buf, size, "{\"pid\":%ld,\"status\":\"exited\",\"code\":%d,\"wstatus\":%d}", (long)pid,
              WEXITSTATUS(wstatus), wstatus);
@@ -39,10 +39,12 @@ static void json_escape(char *out, size_t size, const char *s) {
   out[n] = '\0';
 }
 
-void ctr_status_failed(char *buf, size_t size, pid_t pid, int code, const char *error, int wstatus) {
+void ctr_status_failed(char *buf, size_t size, pid_t pid, int code, const char *error,
+                       int wstatus) {
   char esc[512];
   json_escape(esc, sizeof esc, error);
-  snprintf(buf, size, "{\"pid\":%ld,\"status\":\"failed\",\"code\":%d,\"error\":\"%s\",\"wstatus\":%d}",
+  snprintf(buf, size,
+           "{\"pid\":%ld,\"status\":\"failed\",\"code\":%d,\"error\":\"%s\",\"wstatus\":%d}",
            (long)pid, code, esc, wstatus);
 }
 
@@ -63,7 +65,8 @@ static int write_all(int fd, const char *p, size_t len) {
   return 0;
 }
 
-int ctr_write_atomic(int dirfd, const char *name, const char *line, int durable, const char **what) {
+int ctr_write_atomic(int dirfd, const char *name, const char *line, int durable,
+                     const char **what) {
   char tmp[256];
   int fd, e;
   size_t len = strlen(line);
@@ -110,7 +113,8 @@ fail:
 }
 
 static int temp_name(char *tmp, size_t size, const char *name) {
-  return (size_t)snprintf(tmp, size, ".%s.tmp.%ld", name, (long)getpid()) >= size ? -ENAMETOOLONG : 0;
+  return (size_t)snprintf(tmp, size, ".%s.tmp.%ld", name, (long)getpid()) >= size ? -ENAMETOOLONG
+                                                                                  : 0;
 }
 
 int ctr_reserve(int dirfd, const char *name, size_t size, const char **what) {
@@ -162,7 +166,8 @@ int ctr_write_reserved(int dirfd, const char *name, int fd, const char *line, co
   }
   /* pwrite over the reserved bytes: no append, no new block. */
   while (off < len + 1) {
-    ssize_t w = off < len ? pwrite(fd, line + off, len - off, (off_t)off) : pwrite(fd, "\n", 1, (off_t)len);
+    ssize_t w =
+        off < len ? pwrite(fd, line + off, len - off, (off_t)off) : pwrite(fd, "\n", 1, (off_t)len);
     if (w < 0) {
       if (errno == EINTR) continue;
       *what = "write";
@@ -212,8 +217,10 @@ int ctr_start_time(pid_t pid, unsigned long long *out) {
   int fd, field, e;
   ssize_t n;
 
-  if (pid == 0) snprintf(path, sizeof path, "/proc/self/stat");
-  else snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  if (pid == 0)
+    snprintf(path, sizeof path, "/proc/self/stat");
+  else
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   do n = read(fd, buf, sizeof buf - 1);
@@ -222,7 +229,8 @@ int ctr_start_time(pid_t pid, unsigned long long *out) {
   close(fd);
   if (n < 0) return -e;
   buf[n] = '\0';
-  /* "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields count from the last ')'. */
+  /* "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields count from the last
+   * ')'. */
   p = strrchr(buf, ')');
   if (!p) return -EINVAL;
   p++; /* the space before field 3 */

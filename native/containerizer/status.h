@@ -21,7 +21,8 @@ void ctr_status_ended(char *buf, size_t size, pid_t pid, int wstatus);
  */
 void ctr_status_failed(char *buf, size_t size, pid_t pid, int code, const char *error, int wstatus);
 
-/* The status line of a launch the agent abandoned before releasing the command: {"pid":N,"status":"aborted"} */
+/* The status line of a launch the agent abandoned before releasing the command:
+ * {"pid":N,"status":"aborted"} */
 void ctr_status_aborted(char *buf, size_t size, pid_t pid);
 
 /*

@@ -9,7 +9,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-int crl_cgroup_event_open(const char *dir, const char *file, const char *args, int fds[2], struct crl_err *err) {
+int crl_cgroup_event_open(const char *dir, const char *file, const char *args, int fds[2],
+                          struct crl_err *err) {
   int dfd = -1, cfd = -1, efd = -1, ctl = -1, rc;
   char line[128];
   int n;
@@ -33,7 +34,8 @@ int crl_cgroup_event_open(const char *dir, const char *file, const char *args, i
     rc = crl_err_set(err, errno, "cgroup event", "eventfd");
     goto fail;
   }
-  n = args ? snprintf(line, sizeof line, "%d %d %s", efd, cfd, args) : snprintf(line, sizeof line, "%d %d", efd, cfd);
+  n = args ? snprintf(line, sizeof line, "%d %d %s", efd, cfd, args)
+           : snprintf(line, sizeof line, "%d %d", efd, cfd);
   if (n < 0 || (size_t)n >= sizeof line) {
     rc = crl_err_set(err, EINVAL, "cgroup event", "arguments too long for %s/%s", dir, file);
     goto fail;

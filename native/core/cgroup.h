@@ -19,7 +19,8 @@ extern "C" {
  * On success returns 0 with fds[0] = the eventfd (non-blocking) and fds[1] = the open control
  * file (keep it open while listening); both close-on-exec. Negative on failure (nothing left open).
  */
-int crl_cgroup_event_open(const char *dir, const char *file, const char *args, int fds[2], struct crl_err *err);
+int crl_cgroup_event_open(const char *dir, const char *file, const char *args, int fds[2],
+                          struct crl_err *err);
 
 /*
  * Take the eventfd's count (reading resets it). Returns 1 with *count set if it had fired, 0 if

@@ -19,9 +19,9 @@ extern "C" {
 #define CRL_ERR_DETAIL_MAX 256
 
 struct crl_err {
-  int errnum;                       /* errno value, > 0 once set */
-  char op[CRL_ERR_OP_MAX];          /* the operation, e.g. "mount" */
-  char detail[CRL_ERR_DETAIL_MAX];  /* what it was applied to, e.g. "/run/netns/x" */
+  int errnum;                      /* errno value, > 0 once set */
+  char op[CRL_ERR_OP_MAX];         /* the operation, e.g. "mount" */
+  char detail[CRL_ERR_DETAIL_MAX]; /* what it was applied to, e.g. "/run/netns/x" */
 };
 
 /* Reset to "no error". */

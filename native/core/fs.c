@@ -77,7 +77,8 @@ static int open_walk(int rootfd, const char *path, int oflags) {
       struct stat st;
       e = errno;
       /* O_PATH|O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a symlink: say what it is. */
-      if (e == ENOTDIR && fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) e = ELOOP;
+      if (e == ENOTDIR && fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        e = ELOOP;
       break;
     }
     close(cur);
@@ -90,7 +91,8 @@ static int open_walk(int rootfd, const char *path, int oflags) {
 }
 
 int crl_open_beneath(const char *root, const char *path, int flags, struct crl_err *err) {
-  int oflags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | ((flags & CRL_BENEATH_DIRECTORY) ? O_DIRECTORY : 0);
+  int oflags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+               ((flags & CRL_BENEATH_DIRECTORY) ? O_DIRECTORY : 0);
   int rootfd, fd, e;
 
   if (!root || !root[0] || !path) return crl_err_set(err, EINVAL, "open", "empty path");
@@ -103,8 +105,10 @@ int crl_open_beneath(const char *root, const char *path, int flags, struct crl_e
   if (have_openat2 != 0 && !(flags & CRL_BENEATH_WALK)) {
     fd = openat2_beneath(rootfd, path, oflags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
     e = errno;
-    if (fd >= 0 || e != ENOSYS) have_openat2 = 1;
-    else have_openat2 = 0;
+    if (fd >= 0 || e != ENOSYS)
+      have_openat2 = 1;
+    else
+      have_openat2 = 0;
   }
   if (fd < 0 && e == ENOSYS) {
     fd = open_walk(rootfd, path, oflags);
@@ -124,8 +128,9 @@ int crl_link_beneath(const char *source, const char *root, const char *dir, cons
     return crl_err_set(err, EINVAL, "link", "bad path");
   rootfd = open(root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rootfd < 0) return crl_err_set(err, errno, "open", "%s", root);
-  dirfd = openat2_beneath(rootfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC,
-                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+  dirfd = openat2_beneath(
+      rootfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC,
+      RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
   if (dirfd < 0) {
     rc = crl_err_set(err, errno, "openat2", "%s below %s", dir, root);
     close(rootfd);

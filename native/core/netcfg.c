@@ -47,7 +47,9 @@ static __thread int name_cache_n;
  * without the extra socket if_nametoindex opens and closes for every name. */
 static __thread int name_fd = -1;
 
-static void name_cache_clear(void) { name_cache_n = 0; }
+static void name_cache_clear(void) {
+  name_cache_n = 0;
+}
 
 static void name_cache_start(int fd) {
   name_cache_n = 0;
@@ -63,7 +65,8 @@ static int ifindex_of(const char *name, const char *op, struct crl_err *err) {
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, name, strlen(name) + 1);
-    if (ioctl(name_fd, SIOCGIFINDEX, &ifr) < 0) return crl_err_set(err, errno == ENODEV ? ENODEV : errno, op, "link %s", name);
+    if (ioctl(name_fd, SIOCGIFINDEX, &ifr) < 0)
+      return crl_err_set(err, errno == ENODEV ? ENODEV : errno, op, "link %s", name);
     idx = (unsigned)ifr.ifr_ifindex;
   } else {
     idx = if_nametoindex(name);
@@ -76,7 +79,8 @@ static int ifindex_of(const char *name, const char *op, struct crl_err *err) {
   return (int)idx;
 }
 
-static int step_veth_add(struct crl_rtnl *sk, const struct crl_step *s, int nsfd, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_veth_add(struct crl_rtnl *sk, const struct crl_step *s, int nsfd,
+                         struct crl_nlmsg *m, struct crl_err *err) {
   struct ifinfomsg ifi = {0}, peer = {0};
   size_t li, data, pinfo;
   ifi.ifi_family = AF_UNSPEC;
@@ -107,7 +111,8 @@ static int step_veth_add(struct crl_rtnl *sk, const struct crl_step *s, int nsfd
   return crl_rtnl_talk(sk, m, "veth add", s->link, err);
 }
 
-static int step_link_set(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_link_set(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m,
+                         struct crl_err *err) {
   struct ifinfomsg ifi = {0};
   int idx = ifindex_of(s->link, "link set", err);
   if (idx < 0) return idx;
@@ -125,7 +130,8 @@ static int step_link_set(struct crl_rtnl *sk, const struct crl_step *s, struct c
   return crl_rtnl_talk(sk, m, "link set", s->link, err);
 }
 
-static int step_link_del(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_link_del(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m,
+                         struct crl_err *err) {
   struct ifinfomsg ifi = {0};
   name_cache_clear();
   ifi.ifi_family = AF_UNSPEC;
@@ -134,7 +140,8 @@ static int step_link_del(struct crl_rtnl *sk, const struct crl_step *s, struct c
   return crl_rtnl_talk(sk, m, "link delete", s->link, err);
 }
 
-static int step_addr_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_addr_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m,
+                         struct crl_err *err) {
   struct ifaddrmsg ifa = {0};
   int idx = ifindex_of(s->link, "address add", err);
   if (idx < 0) return idx;
@@ -147,7 +154,8 @@ static int step_addr_add(struct crl_rtnl *sk, const struct crl_step *s, struct c
   return crl_rtnl_talk(sk, m, "address add", s->link, err);
 }
 
-static int step_route_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_route_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m,
+                          struct crl_err *err) {
   struct rtmsg rt = {0};
   int idx = ifindex_of(s->link, "route add", err);
   if (idx < 0) return idx;
@@ -162,7 +170,8 @@ static int step_route_add(struct crl_rtnl *sk, const struct crl_step *s, struct 
   return crl_rtnl_talk(sk, m, "route add", s->link, err);
 }
 
-static void tcmsg_init(struct crl_nlmsg *m, uint16_t type, uint16_t flags, int idx, uint32_t parent, uint32_t handle, uint32_t info) {
+static void tcmsg_init(struct crl_nlmsg *m, uint16_t type, uint16_t flags, int idx, uint32_t parent,
+                       uint32_t handle, uint32_t info) {
   struct tcmsg t = {0};
   t.tcm_family = AF_UNSPEC;
   t.tcm_ifindex = idx;
@@ -179,7 +188,8 @@ static uint32_t xmit_ticks(uint64_t rate, uint32_t bytes) {
   return t > 0xffffffffu ? 0xffffffffu : (uint32_t)t;
 }
 
-static int step_qdisc(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_qdisc(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m,
+                      struct crl_err *err) {
   int idx = ifindex_of(s->link, s->kind == CRL_STEP_QDISC_ADD ? "qdisc add" : "qdisc delete", err);
   if (idx < 0) return idx;
   if (s->kind == CRL_STEP_QDISC_DEL) {
@@ -206,7 +216,8 @@ static int step_qdisc(struct crl_rtnl *sk, const struct crl_step *s, struct crl_
   return crl_rtnl_talk(sk, m, "qdisc add", s->link, err);
 }
 
-static int step_class_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_class_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m,
+                          struct crl_err *err) {
   struct tc_htb_opt o = {0};
   size_t opts;
   uint64_t rate = s->rate, ceil = s->ceil ? s->ceil : s->rate;
@@ -228,7 +239,8 @@ static int step_class_add(struct crl_rtnl *sk, const struct crl_step *s, struct 
   return crl_rtnl_talk(sk, m, "class add", s->link, err);
 }
 
-static int step_filter_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_filter_add(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m,
+                           struct crl_err *err) {
   struct {
     struct tc_u32_sel sel;
     struct tc_u32_key keys[CRL_U32_KEYS_MAX];
@@ -287,10 +299,12 @@ static int step_filter_add(struct crl_rtnl *sk, const struct crl_step *s, struct
   return crl_rtnl_talk(sk, m, "filter add", s->link, err);
 }
 
-static int step_filters_del(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m, struct crl_err *err) {
+static int step_filters_del(struct crl_rtnl *sk, const struct crl_step *s, struct crl_nlmsg *m,
+                            struct crl_err *err) {
   int idx = ifindex_of(s->link, "filter delete", err);
   if (idx < 0) return idx;
-  tcmsg_init(m, RTM_DELTFILTER, 0, idx, s->parent, 0, TC_H_MAKE((uint32_t)s->prio << 16, htons(s->protocol)));
+  tcmsg_init(m, RTM_DELTFILTER, 0, idx, s->parent, 0,
+             TC_H_MAKE((uint32_t)s->prio << 16, htons(s->protocol)));
   crl_nlmsg_put_str(m, TCA_KIND, "u32");
   return crl_rtnl_talk(sk, m, "filter delete", s->link, err);
 }
@@ -314,25 +328,48 @@ static int step_sysctl(const struct crl_step *s, struct crl_err *err) {
   return 0;
 }
 
-static int run_step(struct crl_rtnl *sk, const struct crl_step *s, int nsfd, struct crl_nlmsg *m, struct crl_err *err) {
+static int run_step(struct crl_rtnl *sk, const struct crl_step *s, int nsfd, struct crl_nlmsg *m,
+                    struct crl_err *err) {
   int rc;
   switch (s->kind) {
-    case CRL_STEP_VETH_ADD: rc = step_veth_add(sk, s, nsfd, m, err); break;
-    case CRL_STEP_LINK_SET: rc = step_link_set(sk, s, m, err); break;
-    case CRL_STEP_LINK_DEL: rc = step_link_del(sk, s, m, err); break;
-    case CRL_STEP_ADDR_ADD: rc = step_addr_add(sk, s, m, err); break;
-    case CRL_STEP_ROUTE_ADD: rc = step_route_add(sk, s, m, err); break;
+    case CRL_STEP_VETH_ADD:
+      rc = step_veth_add(sk, s, nsfd, m, err);
+      break;
+    case CRL_STEP_LINK_SET:
+      rc = step_link_set(sk, s, m, err);
+      break;
+    case CRL_STEP_LINK_DEL:
+      rc = step_link_del(sk, s, m, err);
+      break;
+    case CRL_STEP_ADDR_ADD:
+      rc = step_addr_add(sk, s, m, err);
+      break;
+    case CRL_STEP_ROUTE_ADD:
+      rc = step_route_add(sk, s, m, err);
+      break;
     case CRL_STEP_QDISC_ADD:
-    case CRL_STEP_QDISC_DEL: rc = step_qdisc(sk, s, m, err); break;
-    case CRL_STEP_CLASS_ADD: rc = step_class_add(sk, s, m, err); break;
-    case CRL_STEP_FILTER_ADD: rc = step_filter_add(sk, s, m, err); break;
-    case CRL_STEP_FILTERS_DEL: rc = step_filters_del(sk, s, m, err); break;
-    case CRL_STEP_SYSCTL: rc = step_sysctl(s, err); break;
-    default: return crl_err_set(err, EINVAL, "net apply", "unknown step kind %d", s->kind);
+    case CRL_STEP_QDISC_DEL:
+      rc = step_qdisc(sk, s, m, err);
+      break;
+    case CRL_STEP_CLASS_ADD:
+      rc = step_class_add(sk, s, m, err);
+      break;
+    case CRL_STEP_FILTER_ADD:
+      rc = step_filter_add(sk, s, m, err);
+      break;
+    case CRL_STEP_FILTERS_DEL:
+      rc = step_filters_del(sk, s, m, err);
+      break;
+    case CRL_STEP_SYSCTL:
+      rc = step_sysctl(s, err);
+      break;
+    default:
+      return crl_err_set(err, EINVAL, "net apply", "unknown step kind %d", s->kind);
   }
   if (rc < 0 && s->ignore_exists && err->errnum == EEXIST) rc = 0;
   if (rc < 0 && s->ignore_missing &&
-      (err->errnum == ENOENT || err->errnum == ENODEV || err->errnum == EINVAL || err->errnum == ESRCH))
+      (err->errnum == ENOENT || err->errnum == ENODEV || err->errnum == EINVAL ||
+       err->errnum == ESRCH))
     rc = 0;
   /* A sysctl a namespace does not have or may not set (a global one) counts as missing. */
   if (rc < 0 && s->ignore_missing && s->kind == CRL_STEP_SYSCTL &&
@@ -374,7 +411,8 @@ static int run_steps(void *arg, struct crl_err *err) {
   return rc;
 }
 
-int crl_net_apply(int host_nsfd, int nsfd, const struct crl_step *steps, size_t n, size_t *failed, struct crl_err *err) {
+int crl_net_apply(int host_nsfd, int nsfd, const struct crl_step *steps, size_t n, size_t *failed,
+                  struct crl_err *err) {
   struct crl_nlmsg *m = malloc(sizeof *m);
   size_t i = 0;
   int rc = 0;
@@ -393,7 +431,8 @@ int crl_net_apply(int host_nsfd, int nsfd, const struct crl_step *steps, size_t 
     if (steps[i].in_netns) {
       if (nsfd < 0) {
         *failed = i;
-        rc = crl_err_set(err, EINVAL, "net apply", "step %zu runs in a namespace but none was given", i);
+        rc = crl_err_set(err, EINVAL, "net apply",
+                         "step %zu runs in a namespace but none was given", i);
         break;
       }
       rc = crl_netns_run(nsfd, run_steps, &r, err);
@@ -447,17 +486,33 @@ static void *vec_push(struct vec *v) {
 static void link_attr(uint16_t type, const void *p, size_t n, void *ctx) {
   struct crl_link_info *l = ctx;
   switch (type) {
-    case IFLA_IFNAME: snprintf(l->name, sizeof l->name, "%.*s", (int)n, (const char *)p); break;
-    case IFLA_MTU: if (n >= 4) memcpy(&l->mtu, p, 4); break;
-    case IFLA_GROUP: if (n >= 4) memcpy(&l->group, p, 4); break;
-    case IFLA_IFALIAS: snprintf(l->alias, sizeof l->alias, "%.*s", (int)n, (const char *)p); break;
-    case IFLA_ADDRESS: if (n == 6) memcpy(l->mac, p, 6); break;
+    case IFLA_IFNAME:
+      snprintf(l->name, sizeof l->name, "%.*s", (int)n, (const char *)p);
+      break;
+    case IFLA_MTU:
+      if (n >= 4) memcpy(&l->mtu, p, 4);
+      break;
+    case IFLA_GROUP:
+      if (n >= 4) memcpy(&l->group, p, 4);
+      break;
+    case IFLA_IFALIAS:
+      snprintf(l->alias, sizeof l->alias, "%.*s", (int)n, (const char *)p);
+      break;
+    case IFLA_ADDRESS:
+      if (n == 6) memcpy(l->mac, p, 6);
+      break;
     case IFLA_STATS64:
       if (n >= sizeof(struct rtnl_link_stats64)) {
         struct rtnl_link_stats64 st;
         memcpy(&st, p, sizeof st);
-        l->rx_packets = st.rx_packets; l->rx_bytes = st.rx_bytes; l->rx_errors = st.rx_errors; l->rx_dropped = st.rx_dropped;
-        l->tx_packets = st.tx_packets; l->tx_bytes = st.tx_bytes; l->tx_errors = st.tx_errors; l->tx_dropped = st.tx_dropped;
+        l->rx_packets = st.rx_packets;
+        l->rx_bytes = st.rx_bytes;
+        l->rx_errors = st.rx_errors;
+        l->rx_dropped = st.rx_dropped;
+        l->tx_packets = st.tx_packets;
+        l->tx_bytes = st.tx_bytes;
+        l->tx_errors = st.tx_errors;
+        l->tx_dropped = st.tx_dropped;
       }
       break;
     case IFLA_LINKINFO: {
@@ -468,7 +523,8 @@ static void link_attr(uint16_t type, const void *p, size_t n, void *ctx) {
           snprintf(l->kind, sizeof l->kind, "%.*s", (int)RTA_PAYLOAD(a), (const char *)RTA_DATA(a));
       break;
     }
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -562,7 +618,8 @@ static int build_links(struct crl_nlmsg *m, struct dump_job *j, struct crl_err *
 }
 
 int crl_net_links(int nsfd, struct crl_link_info **out, size_t *count, struct crl_err *err) {
-  struct dump_job j = {NETLINK_ROUTE, "link dump", build_links, on_link, {NULL, 0, 0, sizeof **out}, NULL, 0, 0};
+  struct dump_job j = {
+      NETLINK_ROUTE, "link dump", build_links, on_link, {NULL, 0, 0, sizeof **out}, NULL, 0, 0};
   return dump_in(nsfd, &j, (void **)out, count, err);
 }
 
@@ -583,8 +640,16 @@ static int build_filters(struct crl_nlmsg *m, struct dump_job *j, struct crl_err
   return build_tc(m, j, RTM_GETTFILTER, err);
 }
 
-int crl_net_filters(int nsfd, const char *link, uint32_t parent, struct crl_filter_id **out, size_t *count, struct crl_err *err) {
-  struct dump_job j = {NETLINK_ROUTE, "filter dump", build_filters, on_filter, {NULL, 0, 0, sizeof **out}, link, parent, 0};
+int crl_net_filters(int nsfd, const char *link, uint32_t parent, struct crl_filter_id **out,
+                    size_t *count, struct crl_err *err) {
+  struct dump_job j = {NETLINK_ROUTE,
+                       "filter dump",
+                       build_filters,
+                       on_filter,
+                       {NULL, 0, 0, sizeof **out},
+                       link,
+                       parent,
+                       0};
   return dump_in(nsfd, &j, (void **)out, count, err);
 }
 
@@ -605,7 +670,8 @@ static void qdisc_attr(uint16_t type, const void *p, size_t n, void *ctx) {
     const struct rtattr *a = p;
     size_t left = n;
     for (; RTA_OK(a, left); a = RTA_NEXT(a, left))
-      if ((a->rta_type & NLA_TYPE_MASK) == TCA_STATS_QUEUE && RTA_PAYLOAD(a) >= sizeof(struct gnet_stats_queue)) {
+      if ((a->rta_type & NLA_TYPE_MASK) == TCA_STATS_QUEUE &&
+          RTA_PAYLOAD(a) >= sizeof(struct gnet_stats_queue)) {
         struct gnet_stats_queue sq;
         memcpy(&sq, RTA_DATA(a), sizeof sq);
         q->requeues = sq.requeues;
@@ -623,7 +689,8 @@ static int on_qdisc(const void *msg, void *ctx, struct crl_err *err) {
   if (!q) return crl_err_set(err, ENOMEM, "realloc", "qdisc list");
   q->handle = t->tcm_handle;
   q->parent = t->tcm_parent;
-  crl_rta_walk((const char *)t + NLMSG_ALIGN(sizeof *t), nlh->nlmsg_len - NLMSG_LENGTH(sizeof *t), qdisc_attr, q);
+  crl_rta_walk((const char *)t + NLMSG_ALIGN(sizeof *t), nlh->nlmsg_len - NLMSG_LENGTH(sizeof *t),
+               qdisc_attr, q);
   return 0;
 }
 
@@ -631,8 +698,10 @@ static int build_qdiscs(struct crl_nlmsg *m, struct dump_job *j, struct crl_err 
   return build_tc(m, j, RTM_GETQDISC, err);
 }
 
-int crl_net_qdiscs(int nsfd, const char *link, struct crl_qdisc_stats **out, size_t *count, struct crl_err *err) {
-  struct dump_job j = {NETLINK_ROUTE, "qdisc dump", build_qdiscs, on_qdisc, {NULL, 0, 0, sizeof **out}, link, 0, 0};
+int crl_net_qdiscs(int nsfd, const char *link, struct crl_qdisc_stats **out, size_t *count,
+                   struct crl_err *err) {
+  struct dump_job j = {
+      NETLINK_ROUTE, "qdisc dump", build_qdiscs, on_qdisc, {NULL, 0, 0, sizeof **out}, link, 0, 0};
   return dump_in(nsfd, &j, (void **)out, count, err);
 }
 
@@ -646,7 +715,8 @@ static int on_diag(const void *msg, void *ctx, struct crl_err *err) {
   if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY) return 0;
   left = nlh->nlmsg_len - NLMSG_LENGTH(sizeof *d);
   for (a = (const struct rtattr *)(d + 1); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
-    if ((a->rta_type & NLA_TYPE_MASK) == INET_DIAG_INFO && RTA_PAYLOAD(a) >= offsetof(struct tcp_info, tcpi_rttvar)) {
+    if ((a->rta_type & NLA_TYPE_MASK) == INET_DIAG_INFO &&
+        RTA_PAYLOAD(a) >= offsetof(struct tcp_info, tcpi_rttvar)) {
       struct tcp_info ti;
       uint32_t *slot;
       memset(&ti, 0, sizeof ti);
@@ -674,7 +744,14 @@ static int build_diag(struct crl_nlmsg *m, struct dump_job *j, struct crl_err *e
 }
 
 int crl_net_tcp_rtts(int nsfd, uint32_t **out, size_t *count, struct crl_err *err) {
-  struct dump_job j = {NETLINK_SOCK_DIAG, "sock_diag dump", build_diag, on_diag, {NULL, 0, 0, sizeof **out}, NULL, 0, 0};
+  struct dump_job j = {NETLINK_SOCK_DIAG,
+                       "sock_diag dump",
+                       build_diag,
+                       on_diag,
+                       {NULL, 0, 0, sizeof **out},
+                       NULL,
+                       0,
+                       0};
   return dump_in(nsfd, &j, (void **)out, count, err);
 }
 
@@ -708,7 +785,8 @@ static int read_fresh(void *arg, struct crl_err *err) {
   return 0;
 }
 
-int crl_net_fresh_sysctls(const char *const *paths, size_t n, char (*values)[128], struct crl_err *err) {
+int crl_net_fresh_sysctls(const char *const *paths, size_t n, char (*values)[128],
+                          struct crl_err *err) {
   struct fresh_sysctls f = {paths, n, values};
   return crl_netns_run(CRL_NETNS_NEW, read_fresh, &f, err);
 }

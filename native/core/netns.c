@@ -91,7 +91,8 @@ static void *run_thread(void *p) {
   return NULL;
 }
 
-int crl_netns_run(int nsfd, int (*fn)(void *arg, struct crl_err *err), void *arg, struct crl_err *err) {
+int crl_netns_run(int nsfd, int (*fn)(void *arg, struct crl_err *err), void *arg,
+                  struct crl_err *err) {
   struct run_ctx ctx = {nsfd, fn, arg, err, 0};
   pthread_attr_t attr;
   pthread_t tid;

@@ -20,8 +20,8 @@ extern "C" {
 #define CRL_NETNS_NAME_MAX 255
 
 struct crl_netns_info {
-  unsigned long long dev;  /* st_dev of the nsfs file */
-  unsigned long long ino;  /* the namespace's inode number, as in /proc/PID/ns/net */
+  unsigned long long dev; /* st_dev of the nsfs file */
+  unsigned long long ino; /* the namespace's inode number, as in /proc/PID/ns/net */
 };
 
 /* 0 if `name` is a usable namespace name, else -EINVAL with err filled. */
@@ -57,7 +57,8 @@ int crl_netns_open(const char *name, struct crl_err *err);
  * namespace after the thread is gone: that is how netlink work happens "inside" a namespace.
  * All signals are blocked on the private thread.
  */
-int crl_netns_run(int nsfd, int (*fn)(void *arg, struct crl_err *err), void *arg, struct crl_err *err);
+int crl_netns_run(int nsfd, int (*fn)(void *arg, struct crl_err *err), void *arg,
+                  struct crl_err *err);
 
 #ifdef __cplusplus
 }

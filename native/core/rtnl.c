@@ -10,7 +10,9 @@
 
 #include "netns.h"
 
-int crl_rtnl_open(struct crl_rtnl *sk, struct crl_err *err) { return crl_nl_open_proto(sk, NETLINK_ROUTE, err); }
+int crl_rtnl_open(struct crl_rtnl *sk, struct crl_err *err) {
+  return crl_nl_open_proto(sk, NETLINK_ROUTE, err);
+}
 
 int crl_nl_open_proto(struct crl_rtnl *sk, int protocol, struct crl_err *err) {
   struct sockaddr_nl sa;
@@ -32,7 +34,9 @@ int crl_nl_open_proto(struct crl_rtnl *sk, int protocol, struct crl_err *err) {
   return 0;
 }
 
-static int open_here(void *arg, struct crl_err *err) { return crl_rtnl_open(arg, err); }
+static int open_here(void *arg, struct crl_err *err) {
+  return crl_rtnl_open(arg, err);
+}
 
 int crl_rtnl_open_in(int nsfd, struct crl_rtnl *sk, struct crl_err *err) {
   sk->fd = -1;
@@ -44,7 +48,8 @@ void crl_rtnl_close(struct crl_rtnl *sk) {
   sk->fd = -1;
 }
 
-void *crl_nlmsg_init(struct crl_nlmsg *m, uint16_t type, uint16_t flags, const void *hdr, size_t hdrlen) {
+void *crl_nlmsg_init(struct crl_nlmsg *m, uint16_t type, uint16_t flags, const void *hdr,
+                     size_t hdrlen) {
   struct nlmsghdr *nlh = (struct nlmsghdr *)m->buf;
   memset(m->buf, 0, NLMSG_SPACE(hdrlen));
   nlh->nlmsg_type = type;
@@ -56,7 +61,9 @@ void *crl_nlmsg_init(struct crl_nlmsg *m, uint16_t type, uint16_t flags, const v
   return NLMSG_DATA(nlh);
 }
 
-static void sync_len(struct crl_nlmsg *m) { ((struct nlmsghdr *)m->buf)->nlmsg_len = (uint32_t)m->len; }
+static void sync_len(struct crl_nlmsg *m) {
+  ((struct nlmsghdr *)m->buf)->nlmsg_len = (uint32_t)m->len;
+}
 
 void crl_nlmsg_put(struct crl_nlmsg *m, uint16_t type, const void *data, size_t len) {
   struct rtattr *rta;
@@ -74,10 +81,18 @@ void crl_nlmsg_put(struct crl_nlmsg *m, uint16_t type, const void *data, size_t 
   sync_len(m);
 }
 
-void crl_nlmsg_put_u8(struct crl_nlmsg *m, uint16_t type, uint8_t v) { crl_nlmsg_put(m, type, &v, 1); }
-void crl_nlmsg_put_u16(struct crl_nlmsg *m, uint16_t type, uint16_t v) { crl_nlmsg_put(m, type, &v, 2); }
-void crl_nlmsg_put_u32(struct crl_nlmsg *m, uint16_t type, uint32_t v) { crl_nlmsg_put(m, type, &v, 4); }
-void crl_nlmsg_put_str(struct crl_nlmsg *m, uint16_t type, const char *s) { crl_nlmsg_put(m, type, s, strlen(s) + 1); }
+void crl_nlmsg_put_u8(struct crl_nlmsg *m, uint16_t type, uint8_t v) {
+  crl_nlmsg_put(m, type, &v, 1);
+}
+void crl_nlmsg_put_u16(struct crl_nlmsg *m, uint16_t type, uint16_t v) {
+  crl_nlmsg_put(m, type, &v, 2);
+}
+void crl_nlmsg_put_u32(struct crl_nlmsg *m, uint16_t type, uint32_t v) {
+  crl_nlmsg_put(m, type, &v, 4);
+}
+void crl_nlmsg_put_str(struct crl_nlmsg *m, uint16_t type, const char *s) {
+  crl_nlmsg_put(m, type, s, strlen(s) + 1);
+}
 
 size_t crl_nlmsg_nest(struct crl_nlmsg *m, uint16_t type) {
   size_t start = m->len;
@@ -90,7 +105,8 @@ void crl_nlmsg_nest_end(struct crl_nlmsg *m, size_t start) {
   ((struct rtattr *)(m->buf + start))->rta_len = (unsigned short)(m->len - start);
 }
 
-static int send_msg(struct crl_rtnl *sk, struct crl_nlmsg *m, const char *op, const char *what, struct crl_err *err) {
+static int send_msg(struct crl_rtnl *sk, struct crl_nlmsg *m, const char *op, const char *what,
+                    struct crl_err *err) {
   struct nlmsghdr *nlh = (struct nlmsghdr *)m->buf;
   struct sockaddr_nl sa;
   if (m->overflow) return crl_err_set(err, EMSGSIZE, op, "%s: message too large", what ? what : "");
@@ -105,7 +121,8 @@ static int send_msg(struct crl_rtnl *sk, struct crl_nlmsg *m, const char *op, co
 }
 
 /* Receive replies to sequence `seq`: fn for data messages; returns 0 at ACK/DONE, <0 on error. */
-static int recv_replies(struct crl_rtnl *sk, uint32_t seq, int (*fn)(const void *, void *, struct crl_err *), void *ctx,
+static int recv_replies(struct crl_rtnl *sk, uint32_t seq,
+                        int (*fn)(const void *, void *, struct crl_err *), void *ctx,
                         const char *op, const char *what, struct crl_err *err) {
   static __thread unsigned char buf[1 << 16];
   int interrupted = 0;
@@ -131,7 +148,9 @@ static int recv_replies(struct crl_rtnl *sk, uint32_t seq, int (*fn)(const void 
         int e = nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) ? *(int *)NLMSG_DATA(nlh) : 0;
         if (e < 0) return crl_err_set(err, -e, op, "%s", what ? what : "");
         /* Read to the end so the socket holds nothing of this dump, then let the caller retry. */
-        if (interrupted) return crl_err_set(err, EINTR, op, "%s: objects changed during the dump", what ? what : "");
+        if (interrupted)
+          return crl_err_set(err, EINTR, op, "%s: objects changed during the dump",
+                             what ? what : "");
         return 0;
       }
       if (interrupted) continue;
@@ -143,7 +162,8 @@ static int recv_replies(struct crl_rtnl *sk, uint32_t seq, int (*fn)(const void 
   }
 }
 
-int crl_rtnl_talk(struct crl_rtnl *sk, struct crl_nlmsg *m, const char *op, const char *what, struct crl_err *err) {
+int crl_rtnl_talk(struct crl_rtnl *sk, struct crl_nlmsg *m, const char *op, const char *what,
+                  struct crl_err *err) {
   int rc;
   ((struct nlmsghdr *)m->buf)->nlmsg_flags |= NLM_F_ACK;
   rc = send_msg(sk, m, op, what, err);
@@ -151,8 +171,9 @@ int crl_rtnl_talk(struct crl_rtnl *sk, struct crl_nlmsg *m, const char *op, cons
   return recv_replies(sk, sk->seq, NULL, NULL, op, what, err);
 }
 
-int crl_rtnl_dump(struct crl_rtnl *sk, struct crl_nlmsg *m, int (*fn)(const void *nlh, void *ctx, struct crl_err *err),
-                  void *ctx, const char *op, struct crl_err *err) {
+int crl_rtnl_dump(struct crl_rtnl *sk, struct crl_nlmsg *m,
+                  int (*fn)(const void *nlh, void *ctx, struct crl_err *err), void *ctx,
+                  const char *op, struct crl_err *err) {
   int rc;
   ((struct nlmsghdr *)m->buf)->nlmsg_flags |= NLM_F_DUMP;
   rc = send_msg(sk, m, op, NULL, err);
@@ -160,7 +181,8 @@ int crl_rtnl_dump(struct crl_rtnl *sk, struct crl_nlmsg *m, int (*fn)(const void
   return recv_replies(sk, sk->seq, fn, ctx, op, NULL, err);
 }
 
-void crl_rta_walk(const void *data, size_t len, void (*fn)(uint16_t, const void *, size_t, void *), void *ctx) {
+void crl_rta_walk(const void *data, size_t len, void (*fn)(uint16_t, const void *, size_t, void *),
+                  void *ctx) {
   const struct rtattr *rta = data;
   size_t left = len;
   for (; RTA_OK(rta, left); rta = RTA_NEXT(rta, left)) {

@@ -40,7 +40,8 @@ int crl_rtnl_open_in(int nsfd, struct crl_rtnl *sk, struct crl_err *err);
 void crl_rtnl_close(struct crl_rtnl *sk);
 
 /* Start a message: type, flags (NLM_F_REQUEST is added) and the fixed header of `hdrlen` bytes. */
-void *crl_nlmsg_init(struct crl_nlmsg *m, uint16_t type, uint16_t flags, const void *hdr, size_t hdrlen);
+void *crl_nlmsg_init(struct crl_nlmsg *m, uint16_t type, uint16_t flags, const void *hdr,
+                     size_t hdrlen);
 void crl_nlmsg_put(struct crl_nlmsg *m, uint16_t type, const void *data, size_t len);
 void crl_nlmsg_put_u8(struct crl_nlmsg *m, uint16_t type, uint8_t v);
 void crl_nlmsg_put_u16(struct crl_nlmsg *m, uint16_t type, uint16_t v);
@@ -58,11 +59,13 @@ int crl_rtnl_talk(struct crl_rtnl *sk, struct crl_nlmsg *m, const char *op, cons
                   struct crl_err *err);
 
 /* Send a dump request and call `fn` for every reply message; stops at NLMSG_DONE. */
-int crl_rtnl_dump(struct crl_rtnl *sk, struct crl_nlmsg *m, int (*fn)(const void *nlh, void *ctx, struct crl_err *err),
-                  void *ctx, const char *op, struct crl_err *err);
+int crl_rtnl_dump(struct crl_rtnl *sk, struct crl_nlmsg *m,
+                  int (*fn)(const void *nlh, void *ctx, struct crl_err *err), void *ctx,
+                  const char *op, struct crl_err *err);
 
 /* Walk attributes: for each rtattr in [data, data+len) call fn(type, payload, payload_len). */
-void crl_rta_walk(const void *data, size_t len, void (*fn)(uint16_t type, const void *p, size_t n, void *ctx), void *ctx);
+void crl_rta_walk(const void *data, size_t len,
+                  void (*fn)(uint16_t type, const void *p, size_t n, void *ctx), void *ctx);
 
 #ifdef __cplusplus
 }

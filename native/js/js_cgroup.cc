@@ -35,7 +35,9 @@ std::unordered_map<uint32_t, Listener *> listeners;  // the JS thread only
 uint32_t next_id = 1;
 
 // The handle is closed: nothing refers to the listener any more.
-void OnClosed(uv_handle_t *h) { delete static_cast<Listener *>(h->data); }
+void OnClosed(uv_handle_t *h) {
+  delete static_cast<Listener *>(h->data);
+}
 
 void Stop(Listener *l) {
   uv_poll_stop(&l->poll);
@@ -54,7 +56,8 @@ void OnReadable(uv_poll_t *h, int status, int /*events*/) {
   if (crl_eventfd_take(l->efd, &count, &err) <= 0) return;  // spurious wake-up, or gone
   Napi::Env env(l->env);
   Napi::HandleScope scope(env);
-  l->callback.MakeCallback(env.Global(), {Napi::Number::New(env, static_cast<double>(count))}, *l->context);
+  l->callback.MakeCallback(env.Global(), {Napi::Number::New(env, static_cast<double>(count))},
+                           *l->context);
 }
 
 }  // namespace
@@ -71,7 +74,8 @@ Napi::Value CgroupEventListen(const Napi::CallbackInfo &info) {
   crl_err err;
   crl_err_clear(&err);
   int fds[2];
-  if (crl_cgroup_event_open(dir.c_str(), file.c_str(), has_args ? args.c_str() : nullptr, fds, &err) < 0)
+  if (crl_cgroup_event_open(dir.c_str(), file.c_str(), has_args ? args.c_str() : nullptr, fds,
+                            &err) < 0)
     return ThrowNative(env, err);
   uv_loop_t *loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
@@ -99,7 +103,8 @@ Napi::Value CgroupEventListen(const Napi::CallbackInfo &info) {
     crl_err_set(&err, -rc, "cgroup event", "uv_poll_start");
     return ThrowNative(env, err);
   }
-  uv_unref(reinterpret_cast<uv_handle_t *>(&l->poll));  // a listener alone does not keep Node running
+  uv_unref(
+      reinterpret_cast<uv_handle_t *>(&l->poll));  // a listener alone does not keep Node running
   l->callback = Napi::Persistent(info[3].As<Napi::Function>());
   l->context = std::make_unique<Napi::AsyncContext>(env, "corral:cgroupEvent");
   l->id = next_id++;

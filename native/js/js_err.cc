@@ -21,7 +21,8 @@ AddonData *Data(Napi::Env env) {
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsFunction()) return ThrowArgType(env, "setErrorClass: a class");
+  if (info.Length() < 1 || !info[0].IsFunction())
+    return ThrowArgType(env, "setErrorClass: a class");
   Data(env)->error_class = Napi::Persistent(info[0].As<Napi::Function>());
   return env.Undefined();
 }

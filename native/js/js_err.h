@@ -1,5 +1,5 @@
-// The N-API side of the error contract (docs/architecture.md §4) and the argument readers every area uses.
-// Only files in native/js/ include napi.h.
+// The N-API side of the error contract (docs/architecture.md §4) and the argument readers every
+// area uses. Only files in native/js/ include napi.h.
 #ifndef CRL_JS_ERR_H
 #define CRL_JS_ERR_H
 

@@ -20,7 +20,9 @@ class OpenBeneathWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(cb), root_(std::move(root)), path_(std::move(path)), flags_(flags) {
     crl_err_clear(&err_);
   }
-  void Execute() override { fd_ = crl_open_beneath(root_.c_str(), path_.c_str(), flags_, &err_); }
+  void Execute() override {
+    fd_ = crl_open_beneath(root_.c_str(), path_.c_str(), flags_, &err_);
+  }
   void OnOK() override {
     Napi::Env env = Env();
     if (fd_ < 0) {
@@ -48,7 +50,8 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo &info) {
     return env.Undefined();
   int flags = (directory ? CRL_BENEATH_DIRECTORY : 0) | (walk ? CRL_BENEATH_WALK : 0);
   if (info.Length() > 3 && info[3].IsFunction()) {
-    (new OpenBeneathWorker(info[3].As<Napi::Function>(), std::move(root), std::move(path), flags))->Queue();
+    (new OpenBeneathWorker(info[3].As<Napi::Function>(), std::move(root), std::move(path), flags))
+        ->Queue();
     return env.Undefined();
   }
   crl_err err;

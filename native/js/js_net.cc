@@ -1,14 +1,18 @@
 // Network configuration (network isolator build only):
-//   listLinks({netns?: name, pid?: number}) -> [{index, name, kind, up, loopback, mtu, group, mac, stats}]
-//   netApply({pid?, netns?, host?: {pid?, netns?}, steps: Step[]}, callback?) -> undefined; throws NativeError
-//     naming the failed step, or with a callback runs on a worker thread and calls back (err | null)
+//   listLinks({netns?: name, pid?: number}) -> [{index, name, kind, up, loopback, mtu, group, mac,
+//   stats}] netApply({pid?, netns?, host?: {pid?, netns?}, steps: Step[]}, callback?) -> undefined;
+//   throws NativeError
+//     naming the failed step, or with a callback runs on a worker thread and calls back (err |
+//     null)
 //   netDeleteLinkGroup(group, callback(err | null)) -> undefined (runs on a worker thread)
 //   netFilters(link, parent, {pid?, netns?}) -> [{prio, protocol, handle}]
-//   netFreshSysctls(paths) -> [value | null]: /proc/sys values as a brand-new network namespace has them
-//   netTcpRtts({pid?, netns?}, callback?) -> [rtt microseconds of each IPv4 TCP socket with one]
-//   netQdiscs(link, {pid?, netns?}, callback?) -> [{kind, handle, parent, bytes, packets, drops, overlimits, qlen, backlog, requeues}]
-//   (netQdiscs and netTcpRtts with a callback: on a worker thread, callback(err | null, results))
-// Steps come as one buffer written by lib/linux/net_encode.ts (their shape: lib/linux/net_types.ts).
+//   netFreshSysctls(paths) -> [value | null]: /proc/sys values as a brand-new network namespace has
+//   them netTcpRtts({pid?, netns?}, callback?) -> [rtt microseconds of each IPv4 TCP socket with
+//   one] netQdiscs(link, {pid?, netns?}, callback?) -> [{kind, handle, parent, bytes, packets,
+//   drops, overlimits, qlen, backlog, requeues}] (netQdiscs and netTcpRtts with a callback: on a
+//   worker thread, callback(err | null, results))
+// Steps come as one buffer written by lib/linux/net_encode.ts (their shape:
+// lib/linux/net_types.ts).
 #include "js/js_net.h"
 
 #include <arpa/inet.h>
@@ -35,7 +39,8 @@ namespace {
 int OpenNs(const Napi::Object &o, crl_err *err) {
   if (o.Has("pid") && o.Get("pid").IsNumber()) {
     char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/ns/net", o.Get("pid").As<Napi::Number>().Int32Value());
+    std::snprintf(path, sizeof path, "/proc/%d/ns/net",
+                  o.Get("pid").As<Napi::Number>().Int32Value());
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return crl_err_set(err, errno, "open", "%s", path) - 1;
     return fd;
@@ -51,13 +56,38 @@ int OpenNs(const Napi::Object &o, crl_err *err) {
 // ---- steps, as lib/linux/net_encode.ts writes them (its tags and kind codes are these) ----
 
 enum FieldTag {
-  F_LINK = 1, F_PEER = 2, F_ALIAS = 3, F_QDISC_KIND = 4, F_PATH = 5, F_VALUE = 6, F_MAC = 7, F_PEER_MAC = 8,
-  F_ADDRESS = 9, F_GATEWAY = 10,
-  F_IN_NETNS = 20, F_IGNORE_EXISTS = 21, F_IGNORE_MISSING = 22, F_PEER_IN_NETNS = 23, F_TERMINAL = 24,
-  F_SKIP_MISSING = 25, F_UP = 26,
-  F_GROUP = 40, F_MTU = 41, F_PREFIX = 42, F_PARENT = 43, F_HANDLE = 44, F_PRIO = 45, F_PROTOCOL = 46,
-  F_HTB_DEFAULT = 47, F_RATE = 48, F_CEIL = 49, F_BURST = 50, F_LIMIT = 51, F_CLASSID = 52,
-  F_KEYS = 60, F_ACTIONS = 61
+  F_LINK = 1,
+  F_PEER = 2,
+  F_ALIAS = 3,
+  F_QDISC_KIND = 4,
+  F_PATH = 5,
+  F_VALUE = 6,
+  F_MAC = 7,
+  F_PEER_MAC = 8,
+  F_ADDRESS = 9,
+  F_GATEWAY = 10,
+  F_IN_NETNS = 20,
+  F_IGNORE_EXISTS = 21,
+  F_IGNORE_MISSING = 22,
+  F_PEER_IN_NETNS = 23,
+  F_TERMINAL = 24,
+  F_SKIP_MISSING = 25,
+  F_UP = 26,
+  F_GROUP = 40,
+  F_MTU = 41,
+  F_PREFIX = 42,
+  F_PARENT = 43,
+  F_HANDLE = 44,
+  F_PRIO = 45,
+  F_PROTOCOL = 46,
+  F_HTB_DEFAULT = 47,
+  F_RATE = 48,
+  F_CEIL = 49,
+  F_BURST = 50,
+  F_LIMIT = 51,
+  F_CLASSID = 52,
+  F_KEYS = 60,
+  F_ACTIONS = 61
 };
 
 // Reads the buffer; every read checks its bounds (a short buffer is a bad argument, not a crash).
@@ -90,7 +120,9 @@ class StepReader {
     i_ += 2 + len;
     return true;
   }
-  bool AtEnd() const { return i_ == n_; }
+  bool AtEnd() const {
+    return i_ == n_;
+  }
 
  private:
   const uint8_t *p_;
@@ -109,7 +141,8 @@ bool CopyName(Napi::Env env, const char *key, const std::string &v, char *out) {
 
 bool ParseMac(Napi::Env env, const char *key, const std::string &v, unsigned char *mac) {
   unsigned b[6];
-  if (std::sscanf(v.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6) {
+  if (std::sscanf(v.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) !=
+      6) {
     ThrowArgType(env, std::string("step.") + key + ": a MAC address aa:bb:cc:dd:ee:ff");
     return false;
   }
@@ -128,7 +161,8 @@ bool ParseIp(Napi::Env env, const char *key, const std::string &v, uint32_t *out
 }
 
 bool Truncated(Napi::Env env) {
-  ThrowArgType(env, "netApply: steps as lib/linux/net_encode.ts writes them (the buffer ends early)");
+  ThrowArgType(env,
+               "netApply: steps as lib/linux/net_encode.ts writes them (the buffer ends early)");
   return false;
 }
 
@@ -154,8 +188,14 @@ bool DecodeStep(Napi::Env env, StepReader *r, crl_step *s) {
     if (tag < 20) {
       if (!r->Str(&str)) return Truncated(env);
       switch (tag) {
-        case F_LINK: if (!CopyName(env, "link", str, s->link)) return false; has_link = true; break;
-        case F_PEER: if (!CopyName(env, "peer", str, s->peer)) return false; has_peer = true; break;
+        case F_LINK:
+          if (!CopyName(env, "link", str, s->link)) return false;
+          has_link = true;
+          break;
+        case F_PEER:
+          if (!CopyName(env, "peer", str, s->peer)) return false;
+          has_peer = true;
+          break;
         case F_ALIAS:
           if (str.empty() || str.size() >= sizeof s->alias) {
             ThrowArgType(env, "step.alias: 1 to 127 characters");
@@ -182,41 +222,94 @@ bool DecodeStep(Napi::Env env, StepReader *r, crl_step *s) {
           if (tag == F_PATH) has_path = !str.empty();
           break;
         }
-        case F_MAC: if (!ParseMac(env, "mac", str, s->mac)) return false; s->has_mac = 1; break;
-        case F_PEER_MAC: if (!ParseMac(env, "peerMac", str, s->peer_mac)) return false; s->has_peer_mac = 1; break;
-        case F_ADDRESS: if (!ParseIp(env, "address", str, &s->addr)) return false; break;
-        case F_GATEWAY: if (!ParseIp(env, "gateway", str, &s->gateway)) return false; break;
-        default: return Truncated(env);
+        case F_MAC:
+          if (!ParseMac(env, "mac", str, s->mac)) return false;
+          s->has_mac = 1;
+          break;
+        case F_PEER_MAC:
+          if (!ParseMac(env, "peerMac", str, s->peer_mac)) return false;
+          s->has_peer_mac = 1;
+          break;
+        case F_ADDRESS:
+          if (!ParseIp(env, "address", str, &s->addr)) return false;
+          break;
+        case F_GATEWAY:
+          if (!ParseIp(env, "gateway", str, &s->gateway)) return false;
+          break;
+        default:
+          return Truncated(env);
       }
     } else if (tag < 40) {
       if (!r->U8(&b)) return Truncated(env);
       switch (tag) {
-        case F_IN_NETNS: s->in_netns = b; break;
-        case F_IGNORE_EXISTS: s->ignore_exists = b; break;
-        case F_IGNORE_MISSING: s->ignore_missing = b; break;
-        case F_PEER_IN_NETNS: s->peer_in_netns = b; break;
-        case F_TERMINAL: s->terminal = b; break;
-        case F_SKIP_MISSING: s->skip_missing = b; break;
-        case F_UP: s->up = b; break;
-        default: return Truncated(env);
+        case F_IN_NETNS:
+          s->in_netns = b;
+          break;
+        case F_IGNORE_EXISTS:
+          s->ignore_exists = b;
+          break;
+        case F_IGNORE_MISSING:
+          s->ignore_missing = b;
+          break;
+        case F_PEER_IN_NETNS:
+          s->peer_in_netns = b;
+          break;
+        case F_TERMINAL:
+          s->terminal = b;
+          break;
+        case F_SKIP_MISSING:
+          s->skip_missing = b;
+          break;
+        case F_UP:
+          s->up = b;
+          break;
+        default:
+          return Truncated(env);
       }
     } else if (tag < 60) {
       if (!r->F64(&d)) return Truncated(env);
       switch (tag) {
-        case F_GROUP: s->group = static_cast<int64_t>(d); break;
-        case F_MTU: s->mtu = static_cast<uint32_t>(d); break;
-        case F_PREFIX: s->prefix = static_cast<uint8_t>(d); break;
-        case F_PARENT: s->parent = static_cast<uint32_t>(d); break;
-        case F_HANDLE: s->handle = static_cast<uint32_t>(d); break;
-        case F_PRIO: s->prio = static_cast<uint16_t>(d); break;
-        case F_PROTOCOL: s->protocol = static_cast<uint16_t>(d); break;
-        case F_HTB_DEFAULT: s->htb_default = static_cast<uint32_t>(d); break;
-        case F_RATE: s->rate = static_cast<uint64_t>(d); break;
-        case F_CEIL: s->ceil = static_cast<uint64_t>(d); break;
-        case F_BURST: s->burst = static_cast<uint32_t>(d); break;
-        case F_LIMIT: s->limit = static_cast<uint32_t>(d); break;
-        case F_CLASSID: s->classid = static_cast<uint32_t>(d); break;
-        default: return Truncated(env);
+        case F_GROUP:
+          s->group = static_cast<int64_t>(d);
+          break;
+        case F_MTU:
+          s->mtu = static_cast<uint32_t>(d);
+          break;
+        case F_PREFIX:
+          s->prefix = static_cast<uint8_t>(d);
+          break;
+        case F_PARENT:
+          s->parent = static_cast<uint32_t>(d);
+          break;
+        case F_HANDLE:
+          s->handle = static_cast<uint32_t>(d);
+          break;
+        case F_PRIO:
+          s->prio = static_cast<uint16_t>(d);
+          break;
+        case F_PROTOCOL:
+          s->protocol = static_cast<uint16_t>(d);
+          break;
+        case F_HTB_DEFAULT:
+          s->htb_default = static_cast<uint32_t>(d);
+          break;
+        case F_RATE:
+          s->rate = static_cast<uint64_t>(d);
+          break;
+        case F_CEIL:
+          s->ceil = static_cast<uint64_t>(d);
+          break;
+        case F_BURST:
+          s->burst = static_cast<uint32_t>(d);
+          break;
+        case F_LIMIT:
+          s->limit = static_cast<uint32_t>(d);
+          break;
+        case F_CLASSID:
+          s->classid = static_cast<uint32_t>(d);
+          break;
+        default:
+          return Truncated(env);
       }
     } else if (tag == F_KEYS) {
       uint8_t n;
@@ -286,10 +379,13 @@ std::string MacString(const unsigned char *m) {
 // of their own in the core) and calls back (err | null) on the JS thread.
 class CallWorker : public Napi::AsyncWorker {
  public:
-  CallWorker(Napi::Function cb, std::function<int(crl_err *)> work) : Napi::AsyncWorker(cb), work_(std::move(work)) {
+  CallWorker(Napi::Function cb, std::function<int(crl_err *)> work)
+      : Napi::AsyncWorker(cb), work_(std::move(work)) {
     crl_err_clear(&err_);
   }
-  void Execute() override { rc_ = work_(&err_); }
+  void Execute() override {
+    rc_ = work_(&err_);
+  }
   void OnOK() override {
     Napi::Env env = Env();
     if (rc_ < 0) {
@@ -313,7 +409,8 @@ bool DumpIn(const Napi::CallbackInfo &info, size_t arg, F dump, T **items, size_
   Napi::Env env = info.Env();
   crl_err err;
   crl_err_clear(&err);
-  Napi::Object opts = info.Length() > arg && info[arg].IsObject() ? info[arg].As<Napi::Object>() : Napi::Object::New(env);
+  Napi::Object opts = info.Length() > arg && info[arg].IsObject() ? info[arg].As<Napi::Object>()
+                                                                  : Napi::Object::New(env);
   int nsfd = OpenNs(opts, &err);
   if (nsfd < -1) {
     ThrowNative(env, err);
@@ -337,7 +434,9 @@ class DumpWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(cb), nsfd_(nsfd), dump_(std::move(dump)), convert_(std::move(convert)) {
     crl_err_clear(&err_);
   }
-  ~DumpWorker() override { std::free(items_); }
+  ~DumpWorker() override {
+    std::free(items_);
+  }
   void Execute() override {
     rc_ = dump_(nsfd_, &items_, &count_, &err_);
     if (nsfd_ >= 0) close(nsfd_);
@@ -369,11 +468,14 @@ Napi::Value Dump(const Napi::CallbackInfo &info, size_t arg, F dump, C convert) 
   Napi::Env env = info.Env();
   crl_err err;
   crl_err_clear(&err);
-  Napi::Object opts = info.Length() > arg && info[arg].IsObject() ? info[arg].As<Napi::Object>() : Napi::Object::New(env);
+  Napi::Object opts = info.Length() > arg && info[arg].IsObject() ? info[arg].As<Napi::Object>()
+                                                                  : Napi::Object::New(env);
   int nsfd = OpenNs(opts, &err);
   if (nsfd < -1) return ThrowNative(env, err);
   if (info.Length() > arg + 1 && info[arg + 1].IsFunction()) {
-    (new DumpWorker<T, F, C>(info[arg + 1].As<Napi::Function>(), nsfd, std::move(dump), std::move(convert)))->Queue();
+    (new DumpWorker<T, F, C>(info[arg + 1].As<Napi::Function>(), nsfd, std::move(dump),
+                             std::move(convert)))
+        ->Queue();
     return env.Undefined();
   }
   T *items = nullptr;
@@ -458,7 +560,8 @@ Napi::Value NetApply(const Napi::CallbackInfo &info) {
   StepReader reader(bytes.Data(), bytes.ByteLength());
   uint32_t count;
   if (!reader.U32(&count)) return ThrowArgType(env, "netApply: steps: an empty buffer");
-  if (count > (bytes.ByteLength() - 4) / 2) return ThrowArgType(env, "netApply: steps: more steps than bytes");  // 2 bytes at least each
+  if (count > (bytes.ByteLength() - 4) / 2)
+    return ThrowArgType(env, "netApply: steps: more steps than bytes");  // 2 bytes at least each
   std::vector<crl_step> steps(count);
   for (uint32_t i = 0; i < count; i++)
     if (!DecodeStep(env, &reader, &steps[i])) return env.Undefined();
@@ -500,7 +603,9 @@ Napi::Value NetDeleteLinkGroup(const Napi::CallbackInfo &info) {
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction())
     return ThrowArgType(env, "netDeleteLinkGroup(group, callback)");
   uint32_t group = info[0].As<Napi::Number>().Uint32Value();
-  (new CallWorker(info[1].As<Napi::Function>(), [group](crl_err *e) { return crl_net_delete_group(group, e); }))->Queue();
+  (new CallWorker(info[1].As<Napi::Function>(), [group](crl_err *e) {
+    return crl_net_delete_group(group, e);
+  }))->Queue();
   return env.Undefined();
 }
 
@@ -508,11 +613,14 @@ Napi::Value NetFilters(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string link;
   if (!ArgString(info, 0, "link", &link)) return env.Undefined();
-  if (info.Length() < 2 || !info[1].IsNumber()) return ThrowArgType(env, "netFilters: parent must be a number");
+  if (info.Length() < 2 || !info[1].IsNumber())
+    return ThrowArgType(env, "netFilters: parent must be a number");
   uint32_t parent = info[1].As<Napi::Number>().Uint32Value();
   crl_filter_id *f = nullptr;
   size_t n = 0;
-  auto dump = [&](int nsfd, crl_filter_id **o, size_t *c, crl_err *e) { return crl_net_filters(nsfd, link.c_str(), parent, o, c, e); };
+  auto dump = [&](int nsfd, crl_filter_id **o, size_t *c, crl_err *e) {
+    return crl_net_filters(nsfd, link.c_str(), parent, o, c, e);
+  };
   if (!DumpIn(info, 2, dump, &f, &n)) return env.Undefined();
   Napi::Array out = Napi::Array::New(env, n);
   for (size_t i = 0; i < n; i++) {
@@ -530,7 +638,9 @@ Napi::Value NetQdiscs(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string link;
   if (!ArgString(info, 0, "link", &link)) return env.Undefined();
-  auto dump = [link](int nsfd, crl_qdisc_stats **o, size_t *c, crl_err *e) { return crl_net_qdiscs(nsfd, link.c_str(), o, c, e); };
+  auto dump = [link](int nsfd, crl_qdisc_stats **o, size_t *c, crl_err *e) {
+    return crl_net_qdiscs(nsfd, link.c_str(), o, c, e);
+  };
   return Dump<crl_qdisc_stats>(info, 1, dump, QdiscsToJs);
 }
 
@@ -551,11 +661,13 @@ Napi::Value NetFreshSysctls(const Napi::CallbackInfo &info) {
   std::vector<Value> values(a.Length());
   crl_err err;
   crl_err_clear(&err);
-  if (crl_net_fresh_sysctls(ptrs.data(), ptrs.size(), reinterpret_cast<char(*)[128]>(values.data()), &err) < 0)
+  if (crl_net_fresh_sysctls(ptrs.data(), ptrs.size(), reinterpret_cast<char(*)[128]>(values.data()),
+                            &err) < 0)
     return ThrowNative(env, err);
   Napi::Array out = Napi::Array::New(env, a.Length());
   for (uint32_t i = 0; i < a.Length(); i++)
-    out.Set(i, values[i].text[0] ? Napi::Value(Napi::String::New(env, values[i].text)) : env.Null());
+    out.Set(i,
+            values[i].text[0] ? Napi::Value(Napi::String::New(env, values[i].text)) : env.Null());
   return out;
 }
 

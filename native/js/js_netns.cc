@@ -1,6 +1,6 @@
-// Network namespaces: createNetns(name, callback?) -> boolean, removeNetns(name, callback?) -> boolean
-// (with a callback: on a worker thread, callback(err | null, changed)),
-// getNetns(name) -> {path, dev, inode} | undefined.
+// Network namespaces: createNetns(name, callback?) -> boolean, removeNetns(name, callback?) ->
+// boolean (with a callback: on a worker thread, callback(err | null, changed)), getNetns(name) ->
+// {path, dev, inode} | undefined.
 #include "js/js_netns.h"
 
 #include <string>
@@ -21,7 +21,9 @@ class ChangeWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(cb), name_(std::move(name)), fn_(fn) {
     crl_err_clear(&err_);
   }
-  void Execute() override { rc_ = fn_(name_.c_str(), &err_); }
+  void Execute() override {
+    rc_ = fn_(name_.c_str(), &err_);
+  }
   void OnOK() override {
     Napi::Env env = Env();
     if (rc_ < 0) {
@@ -55,9 +57,13 @@ Napi::Value Change(const Napi::CallbackInfo &info, int (*fn)(const char *, crl_e
 
 }  // namespace
 
-Napi::Value CreateNetns(const Napi::CallbackInfo &info) { return Change(info, crl_netns_create); }
+Napi::Value CreateNetns(const Napi::CallbackInfo &info) {
+  return Change(info, crl_netns_create);
+}
 
-Napi::Value RemoveNetns(const Napi::CallbackInfo &info) { return Change(info, crl_netns_remove); }
+Napi::Value RemoveNetns(const Napi::CallbackInfo &info) {
+  return Change(info, crl_netns_remove);
+}
 
 Napi::Value GetNetns(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
