@@ -86,7 +86,7 @@ export {
   type Cgroups,
   type CgroupsLayout,
   type KillOptions,
-} from './cgroups.ts';
+} from './cgroups/index.ts';
 export {
   SUPERVISOR_PID_FILE,
   SUPERVISOR_STATUS_FILE,
