@@ -31,8 +31,6 @@ import { type MasterView, masterView } from './state_view.ts';
 import { TaskBook } from './tasks.ts';
 import type { ResourceOperationType } from './validation.ts';
 
-export { HEARTBEAT_INTERVAL_MS } from './frameworks.ts';
-
 function ipToUint32(ip: string): number {
   const parts = ip.split('.').map(Number);
   if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return 0;
