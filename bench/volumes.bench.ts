@@ -64,8 +64,8 @@ async function throughMaster(agents: number): Promise<void> {
     const t0 = performance.now();
     let ok = 0;
     for (const [i, id] of ids.entries()) {
-      if (h.master.operatorOperation(id, 'RESERVE', [asInput(dyn('disk', 1000, 'web'))]).status === 202) ok++;
-      if (h.master.operatorOperation(id, 'CREATE', [asInput(vol(`v${i}`, 500, 'web'))]).status === 202) ok++;
+      if (h.master.operatorOperation(id, 'RESERVE', [asInput(dyn('disk', 1000, 'web'))]) === undefined) ok++;
+      if (h.master.operatorOperation(id, 'CREATE', [asInput(vol(`v${i}`, 500, 'web'))]) === undefined) ok++;
     }
     const ms = performance.now() - t0;
     console.log(`operator RESERVE+CREATE: ${ok} operations in ${ms.toFixed(1)} ms = ${Math.round(ok / (ms / 1000))} ops/s`);

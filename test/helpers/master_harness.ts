@@ -7,7 +7,8 @@ import { silentLogger } from '../../lib/common/log.ts';
 import type { Sink } from '../../lib/common/sink.ts';
 import { parseResourcesText, type Resource } from '../../lib/common/resources/index.ts';
 import { HierarchicalAllocator } from '../../lib/master/allocator/index.ts';
-import { Master, type MasterOptions } from '../../lib/master/master.ts';
+import { Master } from '../../lib/master/master.ts';
+import type { MasterOptions } from '../../lib/master/state.ts';
 import { MemoryRegistry, type Registry } from '../../lib/master/registry.ts';
 import type { MasterToAgent } from '../../lib/proto/internal.ts';
 import type { FrameworkInfo, Offer, SchedulerCall, SchedulerEvent, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';
@@ -53,7 +54,7 @@ export class TestFramework {
 
   call(call: Exclude<SchedulerCall, { type: 'SUBSCRIBE' }>): void {
     const check = this.h.master.checkCall(this.id, this.streamId);
-    if (!check.ok) throw new Error(`call refused: ${check.status} ${check.message}`);
+    if (!check.ok) throw new Error(`call refused: ${check.error.code} ${check.error.message}`);
     this.h.master.handle(call);
   }
 
@@ -115,7 +116,7 @@ export class TestAgent {
   update(frameworkId: string, taskId: string, state: TaskStatus['state'], extra: Partial<TaskStatus> = {}): TaskStatus {
     const status: TaskStatus = { taskId, state, source: 'SOURCE_EXECUTOR', executorId: taskId, agentId: this.id, uuid: uuid(), timestamp: this.h.clock.now() / 1000, ...extra };
     const check = this.h.master.checkAgentCall(this.id, this.streamId);
-    if (!check.ok) throw new Error(check.message);
+    if (!check.ok) throw new Error(check.error.message);
     this.h.master.agentCall(this.id, { type: 'STATUS_UPDATE', frameworkId, status });
     return status;
   }

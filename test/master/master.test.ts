@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
+import type { MasterRefusal } from '../../lib/master/errors.ts';
+import { refusalStatus } from '../../lib/master/http/status.ts';
 import { FileRegistry } from '../../lib/master/registry.ts';
 import { ArraySink, Harness, TestAgent, commandTask, frameworkInfo, uuid } from '../helpers/master_harness.ts';
 
@@ -149,7 +151,7 @@ test('a framework that disconnects keeps its tasks until failover_timeout, then 
   agent.update(fw.id, 't1', 'TASK_RUNNING');
   fw.disconnect();
   t.is(h.master.checkCall(fw.id, fw.streamId).ok, false);
-  t.is((h.master.checkCall(fw.id, fw.streamId) as { status: number }).status, 403);
+  t.is(refusalStatus((h.master.checkCall(fw.id, fw.streamId) as { error: MasterRefusal }).error), 403);
   h.tick(59_000);
   t.true(h.master.frameworks.has(fw.id));
   t.is(agent.sink.of('SHUTDOWN_FRAMEWORK').length, 0);
@@ -180,7 +182,7 @@ test('re-subscribing fails over: the old stream gets ERROR and closes, the new o
   t.true(h.master.checkCall(fw.id, fw2.streamId).ok);
   const mismatch = h.master.checkCall(fw.id, oldStream);
   t.false(mismatch.ok);
-  t.regex((mismatch as { message: string }).message, /didn't match/);
+  t.regex((mismatch as { error: MasterRefusal }).error.message, /didn't match/);
   h.master.stop();
 });
 

@@ -20,6 +20,7 @@ import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts
 import { textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
+import { refusalStatus } from './status.ts';
 
 /** The authentication realm of the agents' endpoints (`--authenticate_agents`). */
 export const AGENT_REALM = 'corral-master-agent';
@@ -101,7 +102,7 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
       if ('error' in decoded) return decoded.error;
       const msg = decoded.msg;
       const check = master.checkAgentCall(agentId, req.header(AGENT_STREAM_HEADER));
-      if (!check.ok) return textResponse(check.status, check.message);
+      if (!check.ok) return textResponse(refusalStatus(check.error), check.error.message);
       master.agentCall(agentId, msg);
       return { status: 202 };
     },

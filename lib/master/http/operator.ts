@@ -6,11 +6,14 @@
 import { Resources } from '../../common/resources/index.ts';
 import { describeError } from '../../common/errors.ts';
 import { attributesSummary, decodeResourceInputs, encodeLabels, encodeResources } from '../../proto/resources.ts';
-import { type TaskState, isTerminal } from '../../proto/messages.ts';
+import type { TaskState } from '../../proto/messages.ts';
 import { checkJsonDepth } from '../../proto/json.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
-import type { Agent, ExecutorRecord, Framework, Master, OfferRecord, Task } from '../master.ts';
+import type { Master } from '../master.ts';
+import type { AgentRecord, Framework, MasterExecutorRecord, OfferRecord, Task } from '../records.ts';
+import { type MasterView, agentOffered, agentUsed, allTasks, frameworkOffered, frameworkUsed } from '../state_view.ts';
+import { refusalStatus } from './status.ts';
 
 type Json = Record<string, unknown>;
 
@@ -57,7 +60,7 @@ function taskJson(t: Task): Json {
   };
 }
 
-function executorJson(e: ExecutorRecord, agentId?: string): Json {
+function executorJson(e: MasterExecutorRecord, agentId?: string): Json {
   const cmd = e.info.command;
   return {
     executor_id: e.info.executorId,
@@ -73,25 +76,12 @@ function offerJson(o: OfferRecord): Json {
   return { id: o.id, framework_id: o.frameworkId, slave_id: o.agentId, resources: o.resources.summary() };
 }
 
-function used(fw: Framework): Resources {
-  let r = Resources.EMPTY;
-  for (const t of fw.tasks.values()) if (!isTerminal(t.state)) r = r.plus(t.resources);
-  for (const byAgent of fw.executors.values()) for (const e of byAgent.values()) r = r.plus(e.resources);
-  return r;
-}
-
-function offered(fw: Framework): Resources {
-  let r = Resources.EMPTY;
-  for (const o of fw.offers.values()) r = r.plus(o.resources);
-  return r;
-}
-
 function frameworkSummary(fw: Framework): Json {
   return {
     id: fw.id,
     name: fw.info.name,
-    used_resources: used(fw).summary(),
-    offered_resources: offered(fw).summary(),
+    used_resources: frameworkUsed(fw).summary(),
+    offered_resources: frameworkOffered(fw).summary(),
     capabilities: fw.info.capabilities,
     hostname: fw.info.hostname ?? '',
     webui_url: fw.info.webuiUrl ?? '',
@@ -100,8 +90,8 @@ function frameworkSummary(fw: Framework): Json {
 }
 
 function frameworkJson(fw: Framework): Json {
-  const u = used(fw);
-  const o = offered(fw);
+  const u = frameworkUsed(fw);
+  const o = frameworkOffered(fw);
   return {
     ...frameworkSummary(fw),
     user: fw.info.user,
@@ -122,23 +112,7 @@ function frameworkJson(fw: Framework): Json {
   };
 }
 
-function agentUsed(agent: Agent): Resources {
-  let r = Resources.EMPTY;
-  for (const byFw of agent.tasks.values()) for (const t of byFw.values()) if (!isTerminal(t.state)) r = r.plus(t.resources);
-  for (const byFw of agent.executors.values()) for (const e of byFw.values()) r = r.plus(e.resources);
-  return r;
-}
-
-function agentOffered(master: Master, agent: Agent): Resources {
-  let r = Resources.EMPTY;
-  for (const id of agent.offers) {
-    const o = master.offers.get(id);
-    if (o) r = r.plus(o.resources);
-  }
-  return r;
-}
-
-function agentJson(master: Master, agent: Agent, full: boolean): Json {
+function agentJson(view: MasterView, agent: AgentRecord, full: boolean): Json {
   const reserved: Json = {};
   const reservedFull: Json = {};
   for (const role of agent.total.roles()) {
@@ -146,7 +120,7 @@ function agentJson(master: Master, agent: Agent, full: boolean): Json {
     reservedFull[role] = encodeResources(agent.total.reserved(role));
   }
   const u = agentUsed(agent);
-  const o = agentOffered(master, agent);
+  const o = agentOffered(view, agent);
   return {
     id: agent.id,
     pid: agent.pid,
@@ -161,7 +135,7 @@ function agentJson(master: Master, agent: Agent, full: boolean): Json {
     unreserved_resources: agent.total.unreserved().summary(),
     attributes: attributesSummary(agent.info.attributes),
     active: agent.active,
-    version: master.options.version,
+    version: view.version,
     ...(full
       ? {
           reserved_resources_full: reservedFull,
@@ -189,7 +163,7 @@ export interface OperatorContext {
 }
 
 export function stateJson(ctx: OperatorContext): Json {
-  const m = ctx.master;
+  const m = ctx.master.view;
   const agents = Array.from(m.agents.values());
   return {
     version: ctx.buildInfo.version,
@@ -216,7 +190,7 @@ export function stateJson(ctx: OperatorContext): Json {
 }
 
 function stateSummaryJson(ctx: OperatorContext): Json {
-  const m = ctx.master;
+  const m = ctx.master.view;
   return {
     hostname: m.info.hostname,
     ...(ctx.flags.cluster ? { cluster: ctx.flags.cluster } : {}),
@@ -232,37 +206,36 @@ function stateSummaryJson(ctx: OperatorContext): Json {
   };
 }
 
-function rolesJson(m: Master): Json {
+function rolesJson(m: MasterView): Json {
   const roles = new Map<string, { frameworks: string[]; resources: Resources }>();
   roles.set('*', { frameworks: [], resources: Resources.EMPTY });
   for (const fw of m.frameworks.values()) {
     const r = roles.get(fw.info.role) ?? { frameworks: [], resources: Resources.EMPTY };
     r.frameworks.push(fw.id);
-    r.resources = r.resources.plus(used(fw));
+    r.resources = r.resources.plus(frameworkUsed(fw));
     roles.set(fw.info.role, r);
   }
-  const weights = m.options.weights ?? new Map<string, number>();
+  const weights = m.weights;
   return {
     roles: Array.from(roles, ([name, r]) => ({ name, weight: weights.get(name) ?? 1, frameworks: r.frameworks, resources: r.resources.summary() })),
   };
 }
 
-function tasksJson(req: Request, m: Master): HttpResponse {
+function tasksJson(req: Request, m: MasterView): HttpResponse {
   const limit = req.query.has('limit') ? Number(req.query.get('limit')) : 100;
   const offset = req.query.has('offset') ? Number(req.query.get('offset')) : 0;
   const order = req.query.get('order') ?? 'desc';
   if (!Number.isInteger(limit) || limit < 0) return textResponse(400, `Failed to parse limit: '${req.query.get('limit')}'`);
   if (!Number.isInteger(offset) || offset < 0) return textResponse(400, `Failed to parse offset: '${req.query.get('offset')}'`);
   if (order !== 'asc' && order !== 'desc') return textResponse(400, "Failed to parse order: 'order' must be 'asc' or 'desc'");
-  const all: Task[] = [];
-  for (const fw of [...m.frameworks.values(), ...m.completedFrameworks]) all.push(...fw.tasks.values(), ...fw.completedTasks);
+  const all = allTasks(m);
   const first = (t: Task) => t.statuses[0]?.timestamp ?? 0;
   all.sort((a, b) => (order === 'asc' ? first(a) - first(b) : first(b) - first(a)));
   return jsonResponse(req, { tasks: all.slice(offset, offset + limit).map(taskJson) });
 }
 
 function metricsJson(ctx: OperatorContext): Record<string, number> {
-  const m = ctx.master;
+  const m = ctx.master.view;
   const agents = Array.from(m.agents.values());
   const fws = Array.from(m.frameworks.values());
   const live: Record<string, number> = { TASK_STAGING: 0, TASK_STARTING: 0, TASK_RUNNING: 0, TASK_KILLING: 0 };
@@ -289,7 +262,7 @@ function metricsJson(ctx: OperatorContext): Record<string, number> {
     });
   }
   return m.metrics.snapshot({
-    'master/uptime_secs': (m.clock.now() - m.startTime) / 1000,
+    'master/uptime_secs': m.uptimeSecs(),
     'master/elected': m.electedTime === undefined ? 0 : 1,
     'master/slaves_connected': agents.filter((a) => a.connected).length,
     'master/slaves_disconnected': agents.filter((a) => !a.connected).length,
@@ -316,7 +289,7 @@ function metricsJson(ctx: OperatorContext): Record<string, number> {
     'master/event_queue_messages': 0,
     'master/event_queue_dispatches': 0,
     'master/event_queue_http_requests': 0,
-    'allocator/mesos/allocation_runs': m.allocator.stats().allocationRuns,
+    'allocator/mesos/allocation_runs': m.allocationRuns(),
     ...res,
     ...ctx.extraMetrics(),
   });
@@ -324,6 +297,7 @@ function metricsJson(ctx: OperatorContext): Record<string, number> {
 
 export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   const m = ctx.master;
+  const v = m.view;
   const get = (paths: string[], handler: (req: Request) => HttpResponse) => {
     for (const p of paths) server.route({ path: p, methods: ['GET'], handler, realm: READONLY_REALM });
   };
@@ -340,20 +314,20 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
     const id = req.query.get('framework_id');
     const pick = (fw: Framework) => id === null || fw.id === id;
     return jsonResponse(req, {
-      frameworks: Array.from(m.frameworks.values()).filter(pick).map(frameworkJson),
-      completed_frameworks: m.completedFrameworks.filter(pick).map(frameworkJson),
+      frameworks: Array.from(v.frameworks.values()).filter(pick).map(frameworkJson),
+      completed_frameworks: v.completedFrameworks.filter(pick).map(frameworkJson),
       unregistered_frameworks: [],
     });
   }));
   get(both('slaves'), leaderOnly((req) => {
     const id = req.query.get('slave_id');
     return jsonResponse(req, {
-      slaves: Array.from(m.agents.values()).filter((a) => id === null || a.id === id).map((a) => agentJson(m, a, true)),
-      recovered_slaves: Array.from(m.recoveredAgents.values()).map((a) => ({ id: a.id, hostname: a.info.hostname })),
+      slaves: Array.from(v.agents.values()).filter((a) => id === null || a.id === id).map((a) => agentJson(v, a, true)),
+      recovered_slaves: Array.from(v.recoveredAgents.values()).map((a) => ({ id: a.id, hostname: a.info.hostname })),
     });
   }));
-  get(withJson('tasks'), leaderOnly((req) => tasksJson(req, m)));
-  get(withJson('roles'), leaderOnly((req) => jsonResponse(req, rolesJson(m))));
+  get(withJson('tasks'), leaderOnly((req) => tasksJson(req, v)));
+  get(withJson('roles'), leaderOnly((req) => jsonResponse(req, rolesJson(v))));
   get(both('flags'), (req) => jsonResponse(req, { flags: ctx.flags }));
   open(both('health'), () => ({ status: 200 }));
   get(['/metrics/snapshot'], (req) => jsonResponse(req, metricsJson(ctx)));
@@ -362,7 +336,7 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
     server.route({
       path: p,
       methods: '*',
-      handler: () => ({ status: 307, headers: { Location: `//${m.info.hostname}:${m.info.port}` } }),
+      handler: () => ({ status: 307, headers: { Location: `//${v.info.hostname}:${v.info.port}` } }),
     });
   }
   // Reservations and volumes (Mesos 1.0+ semantics: 202 Accepted once the operation is
@@ -394,8 +368,8 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
           } catch (e) {
             return textResponse(400, `Error in parsing '${field}' query parameter in the request body: ${describeError(e)}`);
           }
-          const r = m.operatorOperation(agentId, type, list, req.principal);
-          return r.status === 202 ? { status: 202 } : textResponse(r.status, r.message);
+          const refused = m.operatorOperation(agentId, type, list, req.principal);
+          return refused === undefined ? { status: 202 } : textResponse(refusalStatus(refused), refused.message);
         },
       });
     }
@@ -411,12 +385,8 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
         const form = new URLSearchParams(body);
         const id = form.get('frameworkId') ?? req.query.get('frameworkId');
         if (!id) return textResponse(400, "Missing 'frameworkId' query parameter in the request body");
-        const fw = m.frameworks.get(id);
-        if (fw && !m.authorize('teardown_frameworks', req.principal, fw.info.principal)) {
-          const who = req.principal === undefined ? 'a request without a principal' : `principal '${req.principal}'`;
-          return textResponse(403, `Not authorized: ${who} may not tear down framework ${id} (principal '${fw.info.principal ?? ''}')`);
-        }
-        return m.teardown(id) ? { status: 200 } : textResponse(400, 'No framework found with specified ID');
+        const refused = m.teardown(id, req.principal);
+        return refused === undefined ? { status: 200 } : textResponse(refusalStatus(refused), refused.message);
       },
     });
   }

@@ -11,6 +11,7 @@ import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts
 import { textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
+import { refusalStatus } from './status.ts';
 
 export const STREAM_ID_HEADER = 'Mesos-Stream-Id';
 /** The authentication realm of the scheduler API (`--authenticate_frameworks`). */
@@ -93,8 +94,8 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
   }
 
   const check = master.checkCall(call.frameworkId ?? '', req.header('mesos-stream-id'));
-  if (!check.ok) return textResponse(check.status, check.message);
-  const mismatch = principalMismatch(req.principal, master.frameworks.get(call.frameworkId ?? '')?.info.principal);
+  if (!check.ok) return textResponse(refusalStatus(check.error), check.error.message);
+  const mismatch = principalMismatch(req.principal, master.view.frameworks.get(call.frameworkId ?? '')?.info.principal);
   if (mismatch) return textResponse(400, mismatch);
   master.handle(call);
   return { status: 202 };

@@ -1,0 +1,240 @@
+/**
+ * Framework lifecycle: SUBSCRIBE (new, re-subscription, failover), the stream going away and
+ * the failover timeout, the checks on every other call, heartbeats, and removal (TEARDOWN, the
+ * operator's teardown, a failover timeout).
+ */
+import { randomUUID } from 'node:crypto';
+import { MAX_DURATION_MS } from '../common/flags.ts';
+import { idProblem, roleProblem } from '../common/ids.ts';
+import type { Sink } from '../common/sink.ts';
+import { type FrameworkInfo, type SchedulerCall, type SchedulerEvent, isTerminal } from '../proto/messages.ts';
+import { type CallCheck, MasterRefusal, refuse } from './errors.ts';
+import type { Offers } from './offers.ts';
+import { Framework } from './records.ts';
+import type { MasterState } from './state.ts';
+import type { TaskBook } from './tasks.ts';
+import { userNameProblem } from './validation.ts';
+
+export const HEARTBEAT_INTERVAL_MS = 15_000;
+
+export class FrameworkLifecycle {
+  constructor(
+    private readonly s: MasterState,
+    private readonly offerBook: Offers,
+    private readonly taskBook: TaskBook,
+  ) {}
+
+  /**
+   * SUBSCRIBE. The caller has checked the HTTP-level rules; FrameworkInfo problems are answered
+   * on the stream with an ERROR event, which then closes.
+   */
+  subscribe(call: Extract<SchedulerCall, { type: 'SUBSCRIBE' }>, sink: Sink<SchedulerEvent>): { streamId: string; frameworkId: string } | undefined {
+    this.s.metrics.inc(call.subscribe.frameworkInfo.id ? 'master/messages_reregister_framework' : 'master/messages_register_framework');
+    const info = call.subscribe.frameworkInfo;
+    const problem = this.frameworkInfoProblem(info);
+    if (problem) {
+      sink.send({ type: 'ERROR', error: { message: problem } });
+      sink.close();
+      return undefined;
+    }
+    if (!this.s.authorize('register_frameworks', info.principal, info.role)) {
+      sink.send({ type: 'ERROR', error: { message: `Framework is not authorized to register with role '${info.role}'` } });
+      sink.close();
+      return undefined;
+    }
+    let fw: Framework | undefined;
+    if (info.id !== undefined) {
+      if (this.s.removedFrameworks.has(info.id)) {
+        sink.send({ type: 'ERROR', error: { message: 'Framework has been removed' } });
+        sink.close();
+        return undefined;
+      }
+      fw = this.s.frameworks.get(info.id);
+    }
+    const now = this.s.now();
+    if (fw) {
+      if (fw.info.principal !== info.principal) {
+        sink.send({ type: 'ERROR', error: { message: 'Changing framework principal is not allowed' } });
+        sink.close();
+        return undefined;
+      }
+      if (fw.sink && !fw.sink.closed) {
+        const old = fw.sink;
+        fw.sink = undefined;
+        old.send({ type: 'ERROR', error: { message: 'Framework failed over' } });
+        old.close();
+      }
+      fw.failover?.cancel();
+      fw.failover = undefined;
+      // user and checkpoint cannot change on re-subscription.
+      fw.info = { ...info, id: fw.id, user: fw.info.user, checkpoint: fw.info.checkpoint };
+      fw.reregisteredTime = now;
+      this.s.opts.allocator.updateFramework(fw.id, { role: fw.info.role, revocable: fw.capable('REVOCABLE_RESOURCES') });
+    } else {
+      const id = info.id ?? `${this.s.id}-${String(this.s.frameworkSeq++).padStart(4, '0')}`;
+      fw = new Framework(id, { ...info, id }, now);
+      if (info.id !== undefined) fw.reregisteredTime = now;
+      this.s.frameworks.set(id, fw);
+      this.s.opts.allocator.addFramework(id, { role: fw.info.role, revocable: fw.capable('REVOCABLE_RESOURCES') }, false);
+      this.adoptOrphanTasks(fw);
+    }
+    fw.sink = sink;
+    fw.streamId = randomUUID();
+    fw.connected = true;
+    fw.active = true;
+    fw.unregisteredTime = undefined;
+    this.s.opts.allocator.activateFramework(fw.id);
+    // A subscription starts clean, as in Mesos: old decline filters and suppression go, then
+    // the roles the scheduler asks to keep suppressed are suppressed again.
+    this.s.opts.allocator.revive(fw.id);
+    if (call.subscribe.suppressedRoles?.includes(fw.info.role)) this.s.opts.allocator.suppress(fw.id);
+    sink.send({
+      type: 'SUBSCRIBED',
+      subscribed: { frameworkId: fw.id, heartbeatIntervalSeconds: HEARTBEAT_INTERVAL_MS / 1000, masterInfo: this.s.info },
+    });
+    sink.send({ type: 'HEARTBEAT' });
+    this.scheduleHeartbeat(fw);
+    if (info.id !== undefined) {
+      // A failover (of the framework or of the master): the agents learn the framework's info
+      // and resend at once the status updates they hold for it, as in Mesos.
+      for (const agent of this.s.agents.values()) {
+        if (agent.connected) this.s.sendAgent(agent, { type: 'UPDATE_FRAMEWORK', frameworkId: fw.id, frameworkInfo: fw.info });
+      }
+    }
+    this.s.log.info({ frameworkId: fw.id, name: fw.info.name }, fw.reregisteredTime === now ? 'framework re-subscribed' : 'framework subscribed');
+    this.s.loop.request('all');
+    return { streamId: fw.streamId, frameworkId: fw.id };
+  }
+
+  /** The subscription stream of a framework went away. */
+  disconnected(frameworkId: string, sink: Sink<SchedulerEvent>): void {
+    const fw = this.s.frameworks.get(frameworkId);
+    if (!fw || fw.sink !== sink) return; // an old stream (failed over) closing
+    fw.sink = undefined;
+    fw.connected = false;
+    fw.active = false;
+    fw.unregisteredTime = this.s.now();
+    fw.heartbeat?.cancel();
+    this.s.opts.allocator.deactivateFramework(fw.id);
+    for (const offer of Array.from(fw.offers.values())) this.offerBook.removeOffer(offer, { rescind: false });
+    const timeoutMs = Math.max(0, fw.info.failoverTimeout * 1000);
+    this.s.log.info({ frameworkId: fw.id, failoverTimeoutMs: timeoutMs }, 'framework disconnected');
+    fw.failover = this.s.opts.clock.setTimer(timeoutMs, () => {
+      fw.failover = undefined;
+      if (!fw.connected) this.removeFramework(fw, 'failover timeout');
+    });
+  }
+
+  /** Check the framework id and stream id of a non-SUBSCRIBE call. */
+  checkCall(frameworkId: string, streamId: string | undefined): CallCheck {
+    const fw = this.s.frameworks.get(frameworkId);
+    if (!fw) return refuse('NOT_FOUND', 'Framework cannot be found');
+    if (!fw.connected) return refuse('NOT_SUBSCRIBED', 'Framework is not subscribed');
+    if (streamId === undefined) return refuse('INVALID', "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+    if (streamId !== fw.streamId) {
+      return refuse('INVALID', `The stream ID '${streamId}' included in this request didn't match the stream ID currently associated with framework ID ${frameworkId}`);
+    }
+    return { ok: true };
+  }
+
+  private frameworkInfoProblem(info: FrameworkInfo): string | undefined {
+    if (info.id !== undefined) {
+      const bad = idProblem(info.id);
+      if (bad) return `Invalid framework ID '${info.id}': ${bad}`;
+    }
+    const roleBad = roleProblem(info.role);
+    if (roleBad) return `Invalid role '${info.role}': ${roleBad}`;
+    if (info.roles !== undefined && info.roles.length > 0) {
+      return 'Multi-role frameworks (FrameworkInfo.roles, MULTI_ROLE) are not supported by this master';
+    }
+    if (this.s.opts.roles && info.role !== '*' && !this.s.opts.roles.includes(info.role)) {
+      return `Role '${info.role}' is not present in the master's --roles`;
+    }
+    const userBad = userNameProblem(info.user);
+    if (userBad) return `Invalid FrameworkInfo.user '${info.user}': ${userBad}`;
+    if (!this.s.opts.rootSubmissions && info.user === 'root') return 'User \'root\' is not allowed to run frameworks without --root_submissions set';
+    // A duration, as Mesos takes it: non-negative and at most 2^63-1 ns (about 292 years).
+    if (!Number.isFinite(info.failoverTimeout) || info.failoverTimeout < 0 || !(info.failoverTimeout * 1000 < MAX_DURATION_MS)) {
+      return `Invalid failover_timeout ${info.failoverTimeout}: expecting a duration in seconds from 0 to about 292 years`;
+    }
+    return undefined;
+  }
+
+  private scheduleHeartbeat(fw: Framework): void {
+    fw.heartbeat?.cancel();
+    fw.heartbeat = this.s.opts.clock.setTimer(HEARTBEAT_INTERVAL_MS, () => {
+      if (!fw.connected || !fw.sink) return;
+      fw.sink.send({ type: 'HEARTBEAT' });
+      this.scheduleHeartbeat(fw);
+    });
+  }
+
+  /** A re-subscribing framework unknown to this master takes over the tasks agents reported. */
+  private adoptOrphanTasks(fw: Framework): void {
+    for (const agent of this.s.agents.values()) {
+      for (const task of agent.tasks.get(fw.id)?.values() ?? []) fw.tasks.set(task.id, task);
+      for (const [id, ex] of agent.executors.get(fw.id) ?? []) {
+        let byAgent = fw.executors.get(agent.id);
+        if (!byAgent) fw.executors.set(agent.id, (byAgent = new Map()));
+        byAgent.set(id, ex);
+      }
+    }
+  }
+
+  /** Remove a framework (teardown or failover timeout): its tasks are killed everywhere. */
+  removeFramework(fw: Framework, why: string): void {
+    this.s.log.info({ frameworkId: fw.id, why }, 'removing framework');
+    fw.heartbeat?.cancel();
+    fw.failover?.cancel();
+    for (const offer of Array.from(fw.offers.values())) {
+      offer.timer?.cancel();
+      this.s.offers.delete(offer.id);
+      this.s.agents.get(offer.agentId)?.offers.delete(offer.id);
+    }
+    fw.offers.clear();
+    const agentsWithWork = new Set<string>([...fw.executors.keys()]);
+    for (const task of Array.from(fw.tasks.values())) {
+      agentsWithWork.add(task.agentId);
+      if (!isTerminal(task.state)) {
+        this.taskBook.countTransition(task.state, 'TASK_KILLED');
+        task.state = 'TASK_KILLED';
+        task.statuses.push({ state: 'TASK_KILLED', timestamp: this.s.now() / 1000 });
+      }
+      this.taskBook.removeTask(task);
+    }
+    for (const agentId of agentsWithWork) {
+      const agent = this.s.agents.get(agentId);
+      if (!agent) continue;
+      this.s.sendAgent(agent, { type: 'SHUTDOWN_FRAMEWORK', frameworkId: fw.id });
+      agent.executors.delete(fw.id);
+      agent.tasks.delete(fw.id);
+    }
+    fw.executors.clear();
+    this.s.opts.allocator.removeFramework(fw.id);
+    this.s.frameworks.delete(fw.id);
+    this.s.removedFrameworks.add(fw.id);
+    fw.connected = false;
+    fw.active = false;
+    fw.unregisteredTime = this.s.now();
+    this.s.completedFrameworks.push(fw);
+    if (this.s.completedFrameworks.length > this.s.opts.maxCompletedFrameworks) this.s.completedFrameworks.shift();
+    if (fw.sink && !fw.sink.closed) fw.sink.close();
+    fw.sink = undefined;
+    this.s.loop.request();
+  }
+
+  /**
+   * Operator teardown (`/master/teardown`) by `principal`, who must be allowed to tear down
+   * the framework's principal (teardown_frameworks). Undefined when done, else why not.
+   */
+  teardown(frameworkId: string, principal: string | undefined): MasterRefusal | undefined {
+    const fw = this.s.frameworks.get(frameworkId);
+    if (fw && !this.s.authorize('teardown_frameworks', principal, fw.info.principal)) {
+      const who = principal === undefined ? 'a request without a principal' : `principal '${principal}'`;
+      return new MasterRefusal('FORBIDDEN', `Not authorized: ${who} may not tear down framework ${frameworkId} (principal '${fw.info.principal ?? ''}')`);
+    }
+    if (!fw) return new MasterRefusal('NOT_FOUND', 'No framework found with specified ID');
+    this.removeFramework(fw, 'operator teardown');
+    return undefined;
+  }
+}
