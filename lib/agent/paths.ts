@@ -23,6 +23,10 @@ export class AgentPaths {
   runsDir(agentId: string, frameworkId: string, executorId: string): string {
     return join(this.executorDir(agentId, frameworkId, executorId), 'runs');
   }
+  /** `runs/latest`: a symlink to the executor's current run (container id). */
+  latestRunLink(agentId: string, frameworkId: string, executorId: string): string {
+    return join(this.runsDir(agentId, frameworkId, executorId), 'latest');
+  }
   /** The sandbox of one executor run. */
   sandbox(agentId: string, frameworkId: string, executorId: string, containerId: string): string {
     return join(this.runsDir(agentId, frameworkId, executorId), containerId);
@@ -96,6 +100,10 @@ export class AgentPaths {
   }
   taskInfoFile(agentId: string, frameworkId: string, executorId: string, containerId: string, taskId: string): string {
     return join(this.taskDir(agentId, frameworkId, executorId, containerId, taskId), 'task.info');
+  }
+  /** Where a damaged checkpoint is moved aside (under --strict=false), next to it. */
+  damagedCopy(file: string): string {
+    return `${file}.damaged`;
   }
   taskUpdatesFile(agentId: string, frameworkId: string, executorId: string, containerId: string, taskId: string): string {
     return join(this.taskDir(agentId, frameworkId, executorId, containerId, taskId), 'task.updates');

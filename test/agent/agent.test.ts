@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../lib/agent/agent.ts';
 import { AgentPaths } from '../../lib/agent/paths.ts';
+import { executorCallRefusalStatus } from '../../lib/agent/http/executor_api.ts';
 import { FakeClock } from '../../lib/common/clock.ts';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import type { AgentToMaster } from '../../lib/proto/internal.ts';
@@ -96,8 +97,13 @@ test('a custom executor subscribes, gets its queued task, and its updates are ac
   t.is(containerizer.launched[0]!.argv[2], './my-executor');
   t.deepEqual(updates(), [], 'no update before the executor says anything');
   const call = { type: 'UPDATE' as const, executorId: 'e1', frameworkId: 'F1', update: { status: { taskId: 't1', state: 'TASK_RUNNING' as const, source: 'SOURCE_EXECUTOR' as const, uuid: Buffer.alloc(16, 1).toString('base64') } } };
-  t.like(agent.checkExecutorCall(call), { ok: false, status: 403 });
-  t.like(agent.checkExecutorCall({ ...call, executorId: 'nope' }), { ok: false, status: 400, message: 'Executor cannot be found' });
+  // The agent refuses with a code; the executor API answers it with the status.
+  const refusal = (c: typeof call) => {
+    const check = agent.checkExecutorCall(c);
+    return check.ok ? check : { ...check, status: executorCallRefusalStatus(check.code) };
+  };
+  t.like(refusal(call), { ok: false, code: 'EXECUTOR_NOT_SUBSCRIBED', status: 403 });
+  t.like(refusal({ ...call, executorId: 'nope' }), { ok: false, code: 'EXECUTOR_NOT_FOUND', status: 400, message: 'Executor cannot be found' });
   const sink = new ArraySink<ExecutorEvent>();
   await agent.executorSubscribe({ type: 'SUBSCRIBE', executorId: 'e1', frameworkId: 'F1', subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] } }, sink);
   t.deepEqual(sink.events.map((e) => e.type), ['SUBSCRIBED', 'LAUNCH']);

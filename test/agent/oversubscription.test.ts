@@ -9,7 +9,8 @@ import { testAgentOptions } from '../helpers/agent_options.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, type AgentOptions } from '../../lib/agent/agent.ts';
+import { Agent } from '../../lib/agent/agent.ts';
+import type { AgentOptions } from '../../lib/agent/options.ts';
 import {
   FixedResourceEstimator,
   LoadQoSController,

@@ -1,5 +1,5 @@
 /** The options of an Agent under test: a fake clock, no logging, small fixed resources. */
-import type { AgentOptions } from '../../lib/agent/agent.ts';
+import type { AgentOptions } from '../../lib/agent/options.ts';
 import type { Containerizer } from '../../lib/agent/containerizer/containerizer.ts';
 import { AgentPaths } from '../../lib/agent/paths.ts';
 import { FakeClock } from '../../lib/common/clock.ts';

@@ -13,32 +13,25 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
-import { ValidationError, isCorralError } from '../../common/errors.ts';
+import { isCorralError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
-import { decodeExecutorCall, encodeExecutorEvent } from '../../proto/executor.ts';
-import { ApiValidationError } from '../../proto/common_messages.ts';
-import { stringifyWire } from '../../proto/json_text.ts';
-import { type ExecutorEvent, isTerminal } from '../../proto/messages.ts';
+import { isTerminal } from '../../proto/messages.ts';
 import { attributesSummary, encodeLabels } from '../../proto/resources.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
-import { StreamSink } from '../../transport/stream_sink.ts';
-import type { Agent, AgentFramework, AgentTaskRecord, ExecutorRecord } from '../agent.ts';
+import type { Agent } from '../agent.ts';
+import type { AgentFramework, AgentTaskRecord, ExecutorRecord } from '../records.ts';
 import type { ExecutorTokens } from '../executor_auth.ts';
-import type { JwtClaims } from '../../transport/jwt.ts';
+import { EXECUTOR_STREAM_OVERFLOWS, executorApiRoutes } from './executor_api.ts';
 import { SANDBOX_PATH_MISSING, SANDBOX_PATH_NOT_DIRECTORY, SANDBOX_PATH_OUTSIDE, listSandboxDir, openSandboxFile } from '../containerizer/sandbox_files.ts';
 
 /** `WWW-Authenticate: Basic realm=…` of the agent's read-only endpoints (the Mesos agent's name). */
 export const READONLY_REALM = 'mesos-agent-readonly';
 /** The realm of endpoints that change the agent's state (none yet; `--authenticate_http_readwrite`). */
 export const READWRITE_REALM = 'mesos-agent-readwrite';
-/** `WWW-Authenticate: Bearer realm=…` of the executor API (--authenticate_http_executors). */
-export const EXECUTOR_REALM = 'mesos-agent-executor';
+export { EXECUTOR_REALM } from './executor_api.ts';
 
 type Json = Record<string, unknown>;
-const JSON_TYPE = 'application/json';
-/** Executor streams closed because the executor did not read them (--max_stream_backlog). */
-export const EXECUTOR_STREAM_OVERFLOWS = 'slave/executor_stream_overflows';
 const READ_MAX = 16 * 4096;
 
 
@@ -311,65 +304,6 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     },
   });
 
-  // The v1 executor API: in no Basic realm. With --authenticate_http_executors each
-  // call carries the executor's token (Bearer): without a valid one 401, before anything is
-  // read; a token of another framework or executor 403, before the call's ids are looked up,
-  // so a forger learns nothing of them.
-  const tokens = ctx.executorTokens?.required ? ctx.executorTokens : undefined;
-  const executorApi = async (req: Request): Promise<HttpResponse | void> => {
-    let claims: JwtClaims | undefined;
-    if (tokens) {
-      const who = tokens.authenticate(req.header('authorization'));
-      if (!who.ok) {
-        ctx.log.debug({ remote: req.remoteAddress, why: who.reason }, 'executor call not authenticated');
-        return { status: 401, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'WWW-Authenticate': `Bearer realm="${EXECUTOR_REALM}"` }, body: `Unauthorized: ${who.reason}` };
-      }
-      claims = who.claims;
-    }
-    const contentType = req.header('content-type');
-    if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");
-    if (contentType !== JSON_TYPE) return textResponse(415, `Expecting 'Content-Type' of ${JSON_TYPE}`);
-    let call;
-    try {
-      call = decodeExecutorCall(await req.readJson(maxBodyBytes));
-    } catch (e) {
-      if (e instanceof ApiValidationError) {
-        if (e.stage === 'unsupported') return textResponse(501, e.message);
-        return textResponse(400, e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate executor::Call: ${e.message}`);
-      }
-      if (e instanceof ValidationError) return textResponse(400, `Failed to validate executor::Call: ${e.message}`);
-      throw e;
-    }
-    if (tokens && claims) {
-      const refusal = tokens.refusal(claims, call.frameworkId, call.executorId, agent.frameworks.get(call.frameworkId)?.executors.get(call.executorId)?.containerId);
-      if (refusal) {
-        ctx.log.warn({ remote: req.remoteAddress, call: call.type, frameworkId: call.frameworkId, executorId: call.executorId, tokenFrameworkId: claims.fid, tokenExecutorId: claims.eid }, 'executor call refused: its token is for another executor');
-        return textResponse(403, refusal);
-      }
-    }
-    if (call.type === 'HEARTBEAT') return { status: 202 };
-    const check = agent.checkExecutorCall(call);
-    if (!check.ok) return textResponse(check.status, check.message);
-    if (call.type === 'SUBSCRIBE') {
-      const accept = req.header('accept');
-      if (accept !== undefined && accept !== '' && !/application\/json|\*\/\*|application\/\*/.test(accept)) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
-      const sink = new StreamSink<ExecutorEvent>((e) => stringifyWire(encodeExecutorEvent(e)));
-      const stream = req.startStream(200, { 'Content-Type': JSON_TYPE });
-      sink.attach(stream);
-      stream.onClose(() => {
-        if (stream.overflowBytes !== undefined) {
-          agent.metrics.inc(EXECUTOR_STREAM_OVERFLOWS);
-          ctx.log.warn({ frameworkId: call.frameworkId, executorId: call.executorId, bytes: stream.overflowBytes }, `Closing the event stream of executor ${call.executorId} of framework ${call.frameworkId}: ${stream.overflowBytes} bytes not read by the executor`);
-        }
-        agent.executorDisconnected(call.frameworkId, call.executorId, sink);
-      });
-      await agent.executorSubscribe(call, sink);
-      return;
-    }
-    const error = await agent.executorCall(call);
-    if (error) return textResponse(400, error);
-    return { status: 202 };
-  };
-  for (const p of ['/api/v1/executor', '/slave(1)/api/v1/executor']) server.route({ path: p, methods: ['POST'], handler: executorApi });
+  executorApiRoutes(server, ctx, maxBodyBytes);
   ctx.log.debug({}, 'agent routes installed');
 }

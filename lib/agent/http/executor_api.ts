@@ -1,0 +1,107 @@
+/**
+ * The v1 executor API's HTTP side (`/api/v1/executor`): authentication of the executor's token,
+ * the body's decoding, the statuses of refused calls, and the SUBSCRIBE event stream. What a
+ * call does is the agent's (executor_api.ts).
+ */
+import { ValidationError } from '../../common/errors.ts';
+import { decodeExecutorCall, encodeExecutorEvent } from '../../proto/executor.ts';
+import { ApiValidationError } from '../../proto/common_messages.ts';
+import { stringifyWire } from '../../proto/json_text.ts';
+import type { ExecutorEvent } from '../../proto/messages.ts';
+import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import type { JwtClaims } from '../../transport/jwt.ts';
+import { textResponse } from '../../transport/responses.ts';
+import { StreamSink } from '../../transport/stream_sink.ts';
+import type { ExecutorCallRefusal } from '../executor_api.ts';
+import type { Logger } from '../../common/log.ts';
+import type { Agent } from '../agent.ts';
+import type { ExecutorTokens } from '../executor_auth.ts';
+
+/** `WWW-Authenticate: Bearer realm=…` of the executor API (--authenticate_http_executors). */
+export const EXECUTOR_REALM = 'mesos-agent-executor';
+/** Executor streams closed because the executor did not read them (--max_stream_backlog). */
+export const EXECUTOR_STREAM_OVERFLOWS = 'slave/executor_stream_overflows';
+const JSON_TYPE = 'application/json';
+
+/** What the executor API's handler uses of the agent's HTTP context (routes.ts AgentHttpContext). */
+export interface ExecutorApiContext {
+  readonly agent: Agent;
+  readonly log: Logger;
+  /** Executor tokens (--authenticate_http_executors): checked on the executor API when required. */
+  readonly executorTokens?: ExecutorTokens;
+}
+
+/** The status of a refused executor call: an unknown framework or executor is a 400, a call before SUBSCRIBE a 403. */
+export function executorCallRefusalStatus(code: ExecutorCallRefusal): 400 | 403 {
+  switch (code) {
+    case 'FRAMEWORK_NOT_FOUND':
+    case 'EXECUTOR_NOT_FOUND':
+      return 400;
+    case 'EXECUTOR_NOT_SUBSCRIBED':
+      return 403;
+  }
+}
+
+// The v1 executor API: in no Basic realm. With --authenticate_http_executors each
+// call carries the executor's token (Bearer): without a valid one 401, before anything is
+// read; a token of another framework or executor 403, before the call's ids are looked up,
+// so a forger learns nothing of them.
+export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, maxBodyBytes: number): void {
+  const { agent } = ctx;
+  const tokens = ctx.executorTokens?.required ? ctx.executorTokens : undefined;
+  const executorApi = async (req: Request): Promise<HttpResponse | void> => {
+    let claims: JwtClaims | undefined;
+    if (tokens) {
+      const who = tokens.authenticate(req.header('authorization'));
+      if (!who.ok) {
+        ctx.log.debug({ remote: req.remoteAddress, why: who.reason }, 'executor call not authenticated');
+        return { status: 401, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'WWW-Authenticate': `Bearer realm="${EXECUTOR_REALM}"` }, body: `Unauthorized: ${who.reason}` };
+      }
+      claims = who.claims;
+    }
+    const contentType = req.header('content-type');
+    if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");
+    if (contentType !== JSON_TYPE) return textResponse(415, `Expecting 'Content-Type' of ${JSON_TYPE}`);
+    let call;
+    try {
+      call = decodeExecutorCall(await req.readJson(maxBodyBytes));
+    } catch (e) {
+      if (e instanceof ApiValidationError) {
+        if (e.stage === 'unsupported') return textResponse(501, e.message);
+        return textResponse(400, e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate executor::Call: ${e.message}`);
+      }
+      if (e instanceof ValidationError) return textResponse(400, `Failed to validate executor::Call: ${e.message}`);
+      throw e;
+    }
+    if (tokens && claims) {
+      const refusal = tokens.refusal(claims, call.frameworkId, call.executorId, agent.frameworks.get(call.frameworkId)?.executors.get(call.executorId)?.containerId);
+      if (refusal) {
+        ctx.log.warn({ remote: req.remoteAddress, call: call.type, frameworkId: call.frameworkId, executorId: call.executorId, tokenFrameworkId: claims.fid, tokenExecutorId: claims.eid }, 'executor call refused: its token is for another executor');
+        return textResponse(403, refusal);
+      }
+    }
+    if (call.type === 'HEARTBEAT') return { status: 202 };
+    const check = agent.checkExecutorCall(call);
+    if (!check.ok) return textResponse(executorCallRefusalStatus(check.code), check.message);
+    if (call.type === 'SUBSCRIBE') {
+      const accept = req.header('accept');
+      if (accept !== undefined && accept !== '' && !/application\/json|\*\/\*|application\/\*/.test(accept)) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
+      const sink = new StreamSink<ExecutorEvent>((e) => stringifyWire(encodeExecutorEvent(e)));
+      const stream = req.startStream(200, { 'Content-Type': JSON_TYPE });
+      sink.attach(stream);
+      stream.onClose(() => {
+        if (stream.overflowBytes !== undefined) {
+          agent.metrics.inc(EXECUTOR_STREAM_OVERFLOWS);
+          ctx.log.warn({ frameworkId: call.frameworkId, executorId: call.executorId, bytes: stream.overflowBytes }, `Closing the event stream of executor ${call.executorId} of framework ${call.frameworkId}: ${stream.overflowBytes} bytes not read by the executor`);
+        }
+        agent.executorDisconnected(call.frameworkId, call.executorId, sink);
+      });
+      await agent.executorSubscribe(call, sink);
+      return;
+    }
+    const error = await agent.executorCall(call);
+    if (error) return textResponse(400, error);
+    return { status: 202 };
+  };
+  for (const p of ['/api/v1/executor', '/slave(1)/api/v1/executor']) server.route({ path: p, methods: ['POST'], handler: executorApi });
+}

@@ -1,0 +1,203 @@
+/**
+ * The launch path of a task's executor: its records, sandbox and checkpoints, the container's
+ * environment, the fetch of the command's URIs, the container's start, and the report of a
+ * launch that failed. One launch is one `Launch` passed along.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { CorralError, describeError } from '../common/errors.ts';
+import { Resources, checkpointedOf } from '../common/resources/index.ts';
+import type { CommandInfo, TaskInfo, TaskState } from '../proto/messages.ts';
+import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
+import { commandArgv, commandExecutorName } from './command_executor.ts';
+import type { LaunchSpec } from './containerizer/containerizer.ts';
+import type { AgentContext } from './context.ts';
+import { armRegistrationTimer, executorTerminated } from './executors.ts';
+import { type AgentFramework, AgentTaskRecord, ExecutorRecord, toResources } from './records.ts';
+import { type VolumeMount, volumeMounts } from './volumes.ts';
+
+/** One container launch: the executor and the task it starts with, its command and the containerizer's spec. */
+export interface Launch {
+  readonly fw: AgentFramework;
+  readonly ex: ExecutorRecord;
+  /** The first task (a command task's only one). */
+  readonly record: AgentTaskRecord;
+  readonly command: CommandInfo;
+  readonly spec: LaunchSpec;
+}
+
+/** A new executor for `task` (the task starts with it, or waits in its queue). */
+export async function createExecutor(ctx: AgentContext, fw: AgentFramework, task: TaskInfo): Promise<void> {
+  const agentId = ctx.id!;
+  const paths = ctx.options.paths;
+  const info = task.executor ? { ...task.executor, frameworkId: fw.id } : undefined;
+  const executorId = info?.executorId ?? task.taskId;
+  const containerId = randomUUID();
+  const sandbox = paths.sandbox(agentId, fw.id, executorId, containerId);
+  const runDir = paths.metaRunDir(agentId, fw.id, executorId, containerId);
+  const command = info?.command ?? task.command!;
+  let resources: Resources;
+  try {
+    resources = toResources(task.resources).plus(info ? toResources(info.resources) : Resources.EMPTY);
+  } catch (e) {
+    await ctx.agentUpdate(fw, undefined, task.taskId, 'TASK_ERROR', 'REASON_TASK_INVALID', `Task has invalid resources: ${describeError(e)}`);
+    return;
+  }
+  // Reservations or volumes this agent has not checkpointed (a CHECKPOINT_RESOURCES lost or
+  // overtaken): not launched, as the Mesos agent refuses them.
+  if (!ctx.checkpointed.contains(checkpointedOf(resources))) {
+    await ctx.agentUpdate(fw, undefined, task.taskId, 'TASK_LOST', 'REASON_RESOURCES_UNKNOWN', 'Task uses checkpointed resources (reservations or persistent volumes) unknown to the agent');
+    return;
+  }
+  const name = info?.name ?? commandExecutorName(task.taskId, command);
+  const ex = new ExecutorRecord(executorId, fw.id, containerId, sandbox, info, resources, name, info?.source ?? task.taskId);
+  fw.executors.set(executorId, ex);
+  const record = new AgentTaskRecord(task, fw.id, executorId);
+  if (ex.isCommand) ex.tasks.set(task.taskId, record);
+  else ex.queued.set(task.taskId, task); // until the executor subscribes
+  let volumes: VolumeMount[];
+  try {
+    // The sandbox is its task user's alone (the fetcher and the supervisor give it to the
+    // user): other task users must not read what a task writes there, e.g. its stdout. 0700,
+    // not 0750: the group would be the user's primary group, which other users can share.
+    // The directories above stay searchable, so MESOS_SANDBOX works as a path.
+    await mkdir(paths.runsDir(agentId, fw.id, executorId), { recursive: true });
+    await mkdir(sandbox, { mode: 0o700 });
+    await mkdir(runDir, { recursive: true });
+    volumes = volumeMounts(paths, resources);
+    await replaceSymlink(containerId, paths.latestRunLink(agentId, fw.id, executorId));
+    if (fw.info.checkpoint) {
+      await writeJsonAtomic(paths.executorInfoFile(agentId, fw.id, executorId), info ?? { executorId, command, commandTask: true });
+      await writeJsonAtomic(paths.taskInfoFile(agentId, fw.id, executorId, containerId, task.taskId), task);
+    }
+  } catch (e) {
+    if (e instanceof CorralError && e.code === 'CHECKPOINT_WRITE_FAILED') ctx.checkpointFailed(e, { frameworkId: fw.id, executorId, taskId: task.taskId });
+    await launchFailed(ctx, fw, ex, record, e);
+    return;
+  }
+  const env = executorEnv(ctx, fw, ex, command);
+  const user = ctx.options.switchUser ? (command.user ?? fw.info.user) : undefined;
+  const spec: LaunchSpec = {
+    containerId,
+    sandbox,
+    runDir,
+    argv: commandArgv(command),
+    env,
+    ...(user === undefined ? {} : { user }),
+    resources,
+    ...(volumes.length > 0 ? { volumes } : {}),
+  };
+  // startContainer reports its own failures; a rejection here would be a bug: logged, never
+  // left unhandled (ex.starting and ex.done are awaited elsewhere, or not at all).
+  const started = startContainer(ctx, { fw, ex, record, command, spec }).catch((e: unknown) => {
+    ctx.log.error({ frameworkId: fw.id, executorId, err: describeError(e) }, 'starting the container failed unexpectedly');
+    return undefined;
+  });
+  ex.starting = started.then(() => undefined);
+  ex.done = started.then((s) => s?.ended);
+  // Fetching can take long: it goes on without holding up the master's next messages. A
+  // container with nothing to fetch is launched before this returns, unless fewer than
+  // `launchesInFlight` launches are under way: most of a launch is waiting for the supervisor
+  // to start, which the next one can use (a kill that comes meanwhile is applied once the
+  // container is up).
+  ctx.launching++;
+  const done = (): void => {
+    ctx.launching--;
+  };
+  void started.then(done, done);
+  if (command.uris.length === 0 && ctx.launching > (ctx.options.launchesInFlight ?? 0)) await started;
+}
+
+/**
+ * Fetch the command's URIs into the sandbox (before the containerizer; Mesos
+ * fetches after isolation, just before exec), launch the container, and report. Resolves with
+ * the container's end, or undefined when the start failed (reported as TASK_FAILED, or
+ * TASK_KILLED when a kill came first).
+ */
+async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ended: Promise<void> } | undefined> {
+  const { fw, ex, record, command, spec } = launch;
+  const executorId = ex.id;
+  const containerId = ex.containerId;
+  try {
+    if (command.uris.length > 0) {
+      ex.fetching = new AbortController();
+      try {
+        await ctx.fetcher.fetch({ uris: command.uris, sandbox: ex.sandbox, signal: ex.fetching.signal, containerId, ...(spec.user === undefined ? {} : { user: spec.user }) });
+      } finally {
+        ex.fetching = undefined;
+      }
+    }
+    if (ex.killRequested) throw new CorralError('KILLED_DURING_LAUNCH', 'killed before its container started');
+    ex.container = await ctx.options.containerizer.launch(spec);
+  } catch (e) {
+    await launchFailed(ctx, fw, ex, record, e);
+    return undefined;
+  }
+  ctx.metrics.inc('slave/executors_registering');
+  if (ex.isCommand) {
+    ex.state = 'RUNNING';
+    await ctx.executorUpdate(fw, ex, record, 'TASK_RUNNING');
+  } else {
+    armRegistrationTimer(ctx, fw, ex, ctx.options.executorRegistrationTimeoutMs, 'executor did not subscribe in time; destroying its container');
+  }
+  ex.done = ex.container.termination
+    .then(
+      (t) => executorTerminated(ctx, fw, ex, t),
+      (e) => executorTerminated(ctx, fw, ex, { status: -1, message: describeError(e) }),
+    )
+    .catch((e) => ctx.log.error({ frameworkId: fw.id, executorId, err: describeError(e) }, 'handling the end of an executor failed'));
+  // A kill that came while the container was being launched.
+  if (ex.killRequested) void ctx.options.containerizer.kill(containerId, ex.isCommand ? ctx.options.defaultKillGraceMs : 0);
+  return { ended: ex.done };
+}
+
+/** The container never started: its tasks end as FAILED (KILLED if a kill came first). */
+async function launchFailed(ctx: AgentContext, fw: AgentFramework, ex: ExecutorRecord, record: AgentTaskRecord, e: unknown): Promise<void> {
+  const killed = ex.killRequested;
+  if (!killed) {
+    ctx.log.error({ frameworkId: fw.id, executorId: ex.id, err: describeError(e) }, 'container launch failed');
+    ctx.metrics.inc('slave/container_launch_errors');
+  }
+  ex.state = 'TERMINATED';
+  ex.registrationTimer?.cancel();
+  if (fw.executors.get(ex.id) === ex) fw.executors.delete(ex.id);
+  fw.completedExecutors.push(ex);
+  const records = ex.isCommand ? [record] : Array.from(ex.queued.values(), (t) => new AgentTaskRecord(t, fw.id, ex.id));
+  ex.tasks.clear();
+  ex.queued.clear();
+  const state: TaskState = killed ? 'TASK_KILLED' : 'TASK_FAILED';
+  for (const rec of records) {
+    rec.state = state;
+    ex.completedTasks.push(rec);
+    if (killed) await ctx.agentUpdate(fw, ex, rec.info.taskId, state, 'REASON_TASK_KILLED_DURING_LAUNCH', 'Killed before the task started');
+    else await ctx.agentUpdate(fw, ex, rec.info.taskId, state, 'REASON_CONTAINER_LAUNCH_FAILED', `Failed to launch container: ${describeError(e)}`);
+  }
+}
+
+function executorEnv(ctx: AgentContext, fw: AgentFramework, ex: ExecutorRecord, command: CommandInfo): Record<string, string> {
+  const env: Record<string, string> = { ...ctx.options.executorEnvironment };
+  for (const v of command.environment?.variables ?? []) if (v.value !== undefined) env[v.name] = v.value;
+  Object.assign(env, {
+    MESOS_FRAMEWORK_ID: fw.id,
+    MESOS_EXECUTOR_ID: ex.id,
+    MESOS_DIRECTORY: ex.sandbox,
+    MESOS_SANDBOX: ex.sandbox,
+    MESOS_SLAVE_ID: ctx.id!,
+    MESOS_AGENT_ID: ctx.id!,
+    MESOS_SLAVE_PID: ctx.pid,
+    MESOS_AGENT_ENDPOINT: `${ctx.options.ip}:${ctx.options.port}`,
+    MESOS_CHECKPOINT: fw.info.checkpoint ? '1' : '0',
+    MESOS_HTTP_COMMAND_EXECUTOR: '0',
+    MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: `${Math.round(ctx.options.executorShutdownGracePeriodMs)}ms`,
+    LIBPROCESS_PORT: '0',
+  });
+  // Only a custom executor talks to the executor API, with the token the agent signed for it
+  // here; no other token (the agent's own environment may hold one) reaches a container.
+  if (ctx.options.executorTokens && !ex.isCommand) env.MESOS_EXECUTOR_AUTHENTICATION_TOKEN = ctx.options.executorTokens.issue(fw.id, ex.id, ex.containerId);
+  else delete env.MESOS_EXECUTOR_AUTHENTICATION_TOKEN;
+  if (fw.info.checkpoint) {
+    env.MESOS_RECOVERY_TIMEOUT = '15mins';
+    env.MESOS_SUBSCRIPTION_BACKOFF_MAX = '2secs';
+  }
+  return env;
+}

@@ -1,0 +1,148 @@
+/**
+ * The agent's side of the master protocol: what it sends when it (re)connects (REGISTER, or
+ * REREGISTER with everything it runs), and what it does with each message of the master.
+ */
+import { describeError } from '../common/errors.ts';
+import type { Resources } from '../common/resources/index.ts';
+import type { AgentExecutor, AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
+import { type AgentInfo, type FrameworkInfo, type TaskInfo, type TaskStatus, isTerminal } from '../proto/messages.ts';
+import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
+import type { AgentContext } from './context.ts';
+import { toResources } from './records.ts';
+import { applyCheckpointed, checkpointResources } from './volumes.ts';
+
+/** What to send when (re)connecting to a master. */
+export function registrationMessage(ctx: AgentContext): Extract<AgentToMaster, { type: 'REGISTER' | 'REREGISTER' }> {
+  if (ctx.id === undefined) return { type: 'REGISTER', agentInfo: registrationInfo(ctx), version: ctx.options.version };
+  const tasks: AgentTask[] = [];
+  const executors: AgentExecutor[] = [];
+  const frameworks: FrameworkInfo[] = [];
+  for (const fw of ctx.frameworks.values()) {
+    frameworks.push(fw.info);
+    // The terminal tasks of executors that ended are reported until their updates are
+    // acknowledged (Mesos keeps such executors until then): a task that ended while the agent
+    // was down is not "unknown to the agent", which the master would report as lost.
+    const reported = new Set<string>();
+    for (const ex of [...fw.executors.values(), ...fw.completedExecutors]) {
+      const live = fw.executors.get(ex.id) === ex;
+      if (ex.info && live) executors.push({ frameworkId: fw.id, executorInfo: ex.info });
+      for (const t of [...ex.tasks.values(), ...ex.completedTasks]) {
+        if (isTerminal(t.state) && !ctx.updates.hasPending(fw.id, t.info.taskId)) continue;
+        if (reported.has(t.info.taskId)) continue;
+        reported.add(t.info.taskId);
+        const latest = ctx.updates.latest(fw.id, t.info.taskId);
+        tasks.push({ frameworkId: fw.id, executorId: ex.id, task: withoutData(t.info), state: t.state, ...(latest ? { latestStatus: statusWithoutData(latest) } : {}) });
+      }
+      for (const q of ex.queued.values()) tasks.push({ frameworkId: fw.id, executorId: ex.id, task: withoutData(q), state: 'TASK_STAGING' });
+    }
+  }
+  return { type: 'REREGISTER', agentId: ctx.id, agentInfo: registrationInfo(ctx), version: ctx.options.version, tasks, executors, frameworks };
+}
+
+/** What the master is told: the total, with reservations and volumes, so their views match. */
+function registrationInfo(ctx: AgentContext): AgentInfo {
+  return { ...ctx.agentInfo(), resources: ctx.totalResources().toArray() };
+}
+
+/** A message from the master. */
+export async function handleMasterMessage(ctx: AgentContext, msg: MasterToAgent): Promise<void> {
+  switch (msg.type) {
+    case 'REGISTERED':
+    case 'REREGISTERED':
+      await registered(ctx, msg.agentId, msg.masterId);
+      return;
+    case 'PING':
+      ctx.send({ type: 'PONG' });
+      return;
+    case 'RUN_TASK':
+      await ctx.runTask(msg.frameworkId, msg.frameworkInfo, msg.task);
+      return;
+    case 'KILL_TASK':
+      await ctx.killTask(msg.frameworkId, msg.taskId, msg.killPolicy?.gracePeriodNs);
+      return;
+    case 'ACKNOWLEDGE':
+      await ctx.acknowledge(msg.frameworkId, msg.taskId, msg.uuid);
+      return;
+    case 'SHUTDOWN_FRAMEWORK':
+      await ctx.shutdownFramework(msg.frameworkId);
+      return;
+    case 'SHUTDOWN_EXECUTOR': {
+      const ex = ctx.frameworks.get(msg.frameworkId)?.executors.get(msg.executorId);
+      if (ex) await ctx.shutdownExecutor(ex);
+      return;
+    }
+    case 'FRAMEWORK_MESSAGE': {
+      const ex = ctx.frameworks.get(msg.frameworkId)?.executors.get(msg.executorId);
+      if (ex?.sink && !ex.sink.closed) {
+        ex.sink.send({ type: 'MESSAGE', message: { data: msg.data } });
+        ctx.metrics.inc('slave/valid_framework_messages');
+      } else {
+        ctx.metrics.inc('slave/invalid_framework_messages');
+      }
+      return;
+    }
+    case 'UPDATE_FRAMEWORK': {
+      const fw = ctx.frameworks.get(msg.frameworkId);
+      if (!fw) return;
+      fw.info = msg.frameworkInfo;
+      // The framework has (re-)subscribed: resend what is not acknowledged yet now instead
+      // of at the next retry (up to 10 min away), as Mesos's agent does.
+      ctx.updates.resume();
+      return;
+    }
+    case 'CHECKPOINT_RESOURCES': {
+      let next: Resources;
+      try {
+        next = toResources(msg.resources);
+        applyCheckpointed(ctx.options.resources, next);
+      } catch (e) {
+        ctx.log.error({ err: describeError(e) }, 'CHECKPOINT_RESOURCES refused');
+        return;
+      }
+      await checkpointResources(ctx.options.paths, ctx.checkpointed, next, ctx.log);
+      ctx.checkpointed = next;
+      ctx.log.info({ resources: next.toString() }, 'checkpointed resources');
+      return;
+    }
+    case 'SHUTDOWN':
+      ctx.log.warn({ message: msg.message }, 'the master told this agent to shut down; killing every task and registering anew');
+      for (const fwId of Array.from(ctx.frameworks.keys())) await ctx.shutdownFramework(fwId);
+      ctx.id = undefined;
+      return;
+  }
+}
+
+async function registered(ctx: AgentContext, agentId: string, masterId: string): Promise<void> {
+  const first = ctx.id === undefined;
+  ctx.id = agentId;
+  ctx.masterId = masterId;
+  if (first) {
+    await writeJsonAtomic(ctx.options.paths.agentInfoFile(agentId), ctx.agentInfo());
+    await replaceSymlink(agentId, ctx.options.paths.latestAgentLink());
+    ctx.metrics.inc('slave/registered');
+  }
+  ctx.log.info({ agentId, masterId }, first ? 'registered with the master' : 're-registered with the master');
+  ctx.updates.resume();
+  // The oversubscription loops start once registered (after recovery); a new master learns
+  // the last oversubscribed total at once.
+  ctx.oversubscription.registered();
+  ctx.oversubscription.start();
+}
+
+/**
+ * A task as the re-registration reports it: without its `data` (nor its executor's, which the
+ * executor record carries). The master keeps no task data; sending it could only make the
+ * re-registration too large for the master to read, and every task on the agent lost with it.
+ */
+function withoutData(task: TaskInfo): TaskInfo {
+  const { data: _, executor, ...rest } = task;
+  if (executor === undefined) return rest;
+  const { data: __, ...ex } = executor;
+  return { ...rest, executor: ex };
+}
+
+/** A status as the re-registration reports it: the master keeps no status `data` (the framework gets it with the update itself). */
+function statusWithoutData(status: TaskStatus): TaskStatus {
+  const { data: _, ...rest } = status;
+  return rest;
+}
