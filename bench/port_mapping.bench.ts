@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContainerizer } from '../lib/agent/containerizer/factory.ts';
 import { agentFlags } from '../lib/agent/flags.ts';
-import { PortMappingIsolator } from '../lib/agent/containerizer/isolators/port_mapping.ts';
+import { PortMappingIsolator } from '../lib/agent/containerizer/isolators/port_mapping/index.ts';
 import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { listLinks, listNetns, nativeFeatures, openCgroups, removeNetns } from '../lib/linux/index.ts';
 import { createTestHosts } from '../test/helpers/test_hosts.ts';

@@ -13,7 +13,7 @@ import { CgroupsCpuIsolator } from './isolators/cgroups_cpu.ts';
 import { CgroupsMemIsolator } from './isolators/cgroups_mem.ts';
 import { FilesystemSharedIsolator } from './isolators/filesystem_shared.ts';
 import { NamespacesPidIsolator } from './isolators/namespaces_pid.ts';
-import { PortMappingIsolator, type PortMappingOptions } from './isolators/port_mapping.ts';
+import { PortMappingIsolator, type PortMappingOptions } from './isolators/port_mapping/index.ts';
 import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
 import { PosixMemIsolator } from './isolators/posix_mem.ts';
 import { LinuxContainerizer } from './linux.ts';

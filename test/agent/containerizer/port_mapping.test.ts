@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { CorralError } from '../../../lib/common/errors.ts';
-import { validatePortMappingOptions, type PortMappingOptions } from '../../../lib/agent/containerizer/isolators/port_mapping.ts';
+import { validatePortMappingOptions, type PortMappingOptions } from '../../../lib/agent/containerizer/isolators/port_mapping/index.ts';
 import { parseFlags } from '../../../lib/common/flags.ts';
 import { agentFlags } from '../../../lib/agent/flags.ts';
 import { createContainerizer } from '../../../lib/agent/containerizer/factory.ts';
