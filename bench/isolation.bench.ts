@@ -34,6 +34,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '../lib/agent/agent.ts';
 import { createContainerizer } from '../lib/agent/containerizer/factory.ts';
+import type { SupervisorContainerizer } from '../lib/agent/containerizer/supervisor_containerizer.ts';
+import { agentFlagValues } from '../test/helpers/agent_flags.ts';
 import { agentRoutes } from '../lib/agent/http/routes.ts';
 import { AgentPaths } from '../lib/agent/paths.ts';
 import { FakeClock } from '../lib/common/clock.ts';
@@ -65,7 +67,8 @@ interface Figures {
 // ----- ours ----------------------------------------------------------------------------------
 
 async function benchOurs(base: string, cgroups: Cgroups, isolation: string, parallel: number, tag: string): Promise<Figures> {
-  const c = createContainerizer({ isolation, cgroups, cgroupsRoot: `${ROOT}/${tag}`, cgroupsEnableCfs: true });
+  // The concrete class: its destroyErrors count is checked below.
+  const c = createContainerizer(agentFlagValues({ isolation, cgroups_root: `${ROOT}/${tag}`, cgroups_enable_cfs: true }), { cgroups }) as SupervisorContainerizer;
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   const resources = parseResourcesText(RESOURCES);
   let n = 0;
@@ -155,7 +158,7 @@ async function benchCrun(base: string, parallel: number): Promise<{ figures: Fig
 // ----- /monitor/statistics -------------------------------------------------------------------
 
 async function benchStatistics(base: string, cgroups: Cgroups): Promise<void> {
-  const c = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem', cgroups, cgroupsRoot: `${ROOT}/stats`, cgroupsEnableCfs: true });
+  const c = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: `${ROOT}/stats`, cgroups_enable_cfs: true }), { cgroups });
   const work = join(base, 'agent');
   const agent = new Agent({
     clock: new FakeClock(),

@@ -1,5 +1,5 @@
 /**
- * Launch benchmark: COUNT `true` containers, PARALLEL at a time, through PosixContainerizer
+ * Launch benchmark: COUNT `true` containers, PARALLEL at a time, through SupervisorContainerizer
  * (one corral-containerizer supervisor each). Prints launches/s, p50/p99 of launch→running (the
  * launch promise: the command has been released) and launch→termination, and the resident
  * memory of a supervisor whose command sleeps.
@@ -20,7 +20,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PosixContainerizer } from '../lib/agent/containerizer/posix.ts';
+import { SupervisorContainerizer } from '../lib/agent/containerizer/supervisor_containerizer.ts';
 import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { arg, crunBundle, pct, ms, pool } from './common.ts';
 
@@ -37,7 +37,7 @@ interface Figures {
 }
 
 async function benchPosix(base: string): Promise<Figures> {
-  const c = new PosixContainerizer();
+  const c = new SupervisorContainerizer();
   const resources = parseResourcesText('cpus:0.1;mem:32');
   const dirs = (tag: string, n: number) =>
     Array.from({ length: n }, (_v, i) => {
@@ -69,7 +69,7 @@ async function benchPosix(base: string): Promise<Figures> {
 
 /** VmRSS and VmHWM (KB) of a supervisor whose command sleeps. */
 async function supervisorMemory(base: string): Promise<{ rss: number; hwm: number }> {
-  const c = new PosixContainerizer();
+  const c = new SupervisorContainerizer();
   const sandbox = join(base, 'rss', 'sandbox');
   const runDir = join(base, 'rss', 'run');
   mkdirSync(sandbox, { recursive: true });
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     console.log(`launch: ${COUNT} \`true\` containers, ${PARALLEL} at a time (after ${WARMUP} warm-up launches); ${cpus().length} CPUs`);
     console.log(`(each corral container creates 5 inodes: sandbox stdout/stderr, pids/, pids/forked.pid, exit.status; one file creation costs ${createCostUs(base).toFixed(0)} µs in ${tmpdir()}${shm ? `, ${createCostUs(shm).toFixed(0)} µs in /dev/shm` : ''})`);
     const ours = await benchPosix(base);
-    const ourRate = printOurs(`corral (PosixContainerizer + corral-containerizer), work dir in ${tmpdir()}:`, ours);
+    const ourRate = printOurs(`corral (SupervisorContainerizer + corral-containerizer), work dir in ${tmpdir()}:`, ours);
     let shmRate: number | undefined;
     let shmFig: Figures | undefined;
     if (shm) {

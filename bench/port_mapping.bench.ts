@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createContainerizer } from '../lib/agent/containerizer/factory.ts';
+import { agentFlagValues } from '../test/helpers/agent_flags.ts';
 import { agentFlags } from '../lib/agent/flags.ts';
 import { PortMappingIsolator } from '../lib/agent/containerizer/isolators/port_mapping/index.ts';
 import { parseResourcesText } from '../lib/common/resources/index.ts';
@@ -72,16 +73,12 @@ async function child(peer: string): Promise<void> {
       }
     };
   }
-  const network = (rate?: number) => ({
-    ports: [{ begin: 31000, end: 32000 }],
-    ephemeralPorts: [{ begin: 32768, end: 57343 }],
-    ephemeralPortsPerContainer: 128,
-    ...(WARM > 0 ? { warmNamespaces: WARM } : {}),
-    ...(rate ? { egressRateLimit: rate } : {}),
-  });
+  // network/port_mapping's flags and the agent's port pools.
+  const network = (rate?: number) => ({ ephemeral_ports_per_container: 128, network_warm_namespaces: WARM, ...(rate ? { egress_rate_limit_per_container: rate } : {}) });
+  const resources = parseResourcesText('ports:[31000-32000];ephemeral_ports:[32768-57343]');
   let n = 0;
   const launchAll = async (isolation: string, count: number, rate?: number): Promise<number[]> => {
-    const c = createContainerizer({ isolation, cgroups, cgroupsRoot: `${root}/${n++}`, ...(isolation.includes('port_mapping') ? { network: network(rate) } : {}) });
+    const c = createContainerizer(agentFlagValues({ isolation, cgroups_root: `${root}/${n++}`, ...(isolation.includes('port_mapping') ? network(rate) : {}) }), { cgroups, resources });
     const out: number[] = [];
     for (let i = 0; i < count + WARMUP; i++) {
       const d = join(base, String(n++));
@@ -112,7 +109,7 @@ async function child(peer: string): Promise<void> {
   // The same with RUNNING containers already up (the ARP/ICMP copies are rewritten per chunk of 32).
   const busy: number[] = [];
   {
-    const c = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups, cgroupsRoot: `${root}/${n++}`, network: network() });
+    const c = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups_root: `${root}/${n++}`, ...network() }), { cgroups, resources });
     const started: { containerId: string; termination: Promise<unknown> }[] = [];
     const launch = async (argv: string[]) => {
       const d = join(base, String(n++));
@@ -146,7 +143,7 @@ async function child(peer: string): Promise<void> {
   };
   const iperfArgs = ['iperf3', '-c', peer, '-t', String(SECONDS), '-J'];
   const inContainer = async (rate?: number): Promise<number> => {
-    const c = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups, cgroupsRoot: `${root}/${n++}`, network: network(rate) });
+    const c = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups_root: `${root}/${n++}`, ...network(rate) }), { cgroups, resources });
     const d = join(base, String(n++));
     mkdirSync(join(d, 'sandbox'), { recursive: true });
     mkdirSync(join(d, 'run'), { recursive: true });

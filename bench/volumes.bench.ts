@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AgentPaths } from '../lib/agent/paths.ts';
 import { linkVolumes, volumeMounts } from '../lib/agent/volumes.ts';
-import { containerizerPath } from '../lib/linux/index.ts';
+import { supervisorPath } from '../lib/linux/index.ts';
 import { type Resource, Resources, parseResourcesText, resource } from '../lib/common/resources/index.ts';
 import { HierarchicalAllocator } from '../lib/master/allocator/index.ts';
 import type { Operation } from '../lib/proto/messages.ts';
@@ -162,7 +162,7 @@ async function mountCost(n: number): Promise<void> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'corral-bench-volumes-'));
   try {
-    const bin = containerizerPath();
+    const bin = supervisorPath();
     const vol = join(dir, 'volume');
     mkdirSync(vol);
     type Kind = 'plain' | 'bound' | 'premade';

@@ -1,9 +1,9 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
-import { LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseBytes, parseDuration, parseHostPort, parseHostname, parseIp, parseNonNegativeInt, parsePort, parsePositiveBytes, parsePositiveDuration, str } from '../common/flags.ts';
+import { type FlagValues, LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseBytes, parseDuration, parseHostPort, parseHostname, parseIp, parseNonNegativeInt, parsePort, parsePositiveBytes, parsePositiveDuration, str } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
-import { ISOLATOR_NAMES, parseIsolation } from './containerizer/isolation.ts';
+import { ISOLATOR_NAMES, parseIsolation } from './containerizer/registry.ts';
 import { controllerName, estimatorName } from './oversubscription/index.ts';
 import { loadExecutorSecretKey } from './executor_auth.ts';
 import { loadCredential, loadCredentials } from '../transport/index.ts';
@@ -108,7 +108,10 @@ export const agentFlags = {
   } }),
   egress_rate_limit_per_container: optionalFlag({ help: "network/port_mapping: each container's egress limit in bytes/s (e.g. 12500KB = 100 Mbit/s); 0 or unset: unlimited", parse: parseBytes }),
   ingress_rate_limit_per_container: optionalFlag({ help: "network/port_mapping: each container's ingress limit in bytes/s (beyond Mesos 0.23); 0 or unset: unlimited", parse: parseBytes }),
-  egress_unique_flow_per_container: flag({ help: 'network/port_mapping: a flow of its own per container on the public interface (needs fq_codel; refused where the kernel lacks it)', default: false, boolean: true, parse: parseBool }),
+  egress_unique_flow_per_container: flag({ help: 'network/port_mapping: a flow of its own per container on the public interface (needs fq_codel; refused where the kernel lacks it)', default: false, boolean: true, parse: (t: string) => {
+    if (parseBool(t)) throw new Error('needs an fq_codel qdisc per host link, which this kernel does not have; leave it off');
+    return false;
+  } }),
   network_warm_namespaces: flag({ help: 'network/port_mapping (not in Mesos): network namespaces kept made ahead, with their veth and everything but the port filters, so a launch only adds those (their veths wait on the host, down, named <prefix>w<n>); when none is ready a launch makes its own; 0: none', default: 4, parse: (t: string) => {
     const n = parseNonNegativeInt(t);
     if (n > 64) throw new Error(`'${t}' is more than 64`);
@@ -191,3 +194,6 @@ export const agentFlags = {
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
   max_stream_backlog: flag({ help: 'Most bytes an executor event stream may hold that the executor has not read, e.g. 64MB; a stream over it is closed and the executor treated as disconnected', default: 64 * 1024 * 1024, parse: parsePositiveBytes }),
 };
+
+/** The agent's parsed flags. */
+export type AgentFlags = FlagValues<typeof agentFlags>;

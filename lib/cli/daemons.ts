@@ -6,6 +6,7 @@ import { CorralError, describeError } from '../common/errors.ts';
 import { hostname as osHostname } from 'node:os';
 import { Agent } from '../agent/agent.ts';
 import { createContainerizer } from '../agent/containerizer/factory.ts';
+import { offeredResources } from '../agent/containerizer/registry.ts';
 import { agentResources, hostFacts } from '../agent/detect.ts';
 import { Fetcher } from '../agent/fetcher/fetcher.ts';
 import type { agentFlags } from '../agent/flags.ts';
@@ -171,9 +172,6 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
 export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningAgent> {
   // --authenticate_http*: a realm without --http_credentials stops the agent before it makes anything.
   const auth = agentAuthenticator(flags);
-  if (flags.egress_unique_flow_per_container) {
-    throw new CorralError('INVALID', '--egress_unique_flow_per_container: needs an fq_codel qdisc per host link, which this kernel does not have; leave it off', { field: '--egress_unique_flow_per_container' });
-  }
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
   const workDirFs = await checkDirectoryFlag('work_dir', flags.work_dir);
   if (flags.fetcher_cache_dir !== undefined) {
@@ -186,9 +184,8 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   } catch (e) {
     throw new FlagError('resources', describeError(e));
   }
-  // ephemeral_ports is the network isolator's pool: never offered (as in Mesos).
-  const ephemeralPorts = detected.ranges('ephemeral_ports');
-  const resources = detected.filter((r) => r.name !== 'ephemeral_ports');
+  // The pools isolators keep for themselves (ephemeral_ports) are never offered.
+  const resources = offeredResources(detected);
   const attributes = flags.attributes === undefined ? [] : parseAttributesText(flags.attributes);
   // The isolators of --isolation, and the launcher they need (cgroups found here, before listening).
   // Oversubscription: a bad --resource_estimator/--qos_controller set-up fails here, before listening.
@@ -213,30 +210,9 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   } catch (e) {
     throw e instanceof CorralError && e.field !== undefined ? e : new FlagError('qos_controller', describeError(e));
   }
-  const containerizer = createContainerizer({
-    isolation: flags.isolation,
-    cgroupsHierarchy: flags.cgroups_hierarchy,
-    cgroupsRoot: flags.cgroups_root,
-    cgroupsEnableCfs: flags.cgroups_enable_cfs,
-    cgroupsLimitSwap: flags.cgroups_limit_swap,
-    revocableCpuLowPriority: flags.revocable_cpu_low_priority,
-    ...(flags.isolation.includes('network/port_mapping')
-      ? {
-          network: {
-            ports: resources.ranges('ports'),
-            ephemeralPorts,
-            ephemeralPortsPerContainer: flags.ephemeral_ports_per_container,
-            ...(flags.eth0_name === undefined ? {} : { eth0Name: flags.eth0_name }),
-            ...(flags.lo_name === undefined ? {} : { loName: flags.lo_name }),
-            ...(flags.egress_rate_limit_per_container ? { egressRateLimit: flags.egress_rate_limit_per_container } : {}),
-            ...(flags.ingress_rate_limit_per_container ? { ingressRateLimit: flags.ingress_rate_limit_per_container } : {}),
-            socketStatisticsSummary: flags.network_enable_socket_statistics_summary,
-            warmNamespaces: flags.network_warm_namespaces,
-            socketStatisticsDetails: flags.network_enable_socket_statistics_details,
-            logger: log,
-          },
-        }
-      : {}),
+  const containerizer = createContainerizer(flags, {
+    resources: detected,
+    logger: log,
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
     clock: systemClock,
   });

@@ -4,7 +4,7 @@
  */
 export { NativeError, isNativeError, type NativeErrorFields } from './errors.ts';
 export {
-  containerizerPath,
+  supervisorPath,
   nativeAddonPath,
   nativeBuildDir,
   nativeFeatures,

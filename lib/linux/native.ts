@@ -72,7 +72,7 @@ function projectRoot(): string {
 /** Where node-gyp puts what it builds. */
 export const nativeBuildDir: string = join(projectRoot(), 'build', 'Release');
 export const nativeAddonPath: string = join(nativeBuildDir, 'corral_native.node');
-const supervisorPath = join(nativeBuildDir, 'corral-containerizer');
+const supervisorFile = join(nativeBuildDir, 'corral-containerizer');
 
 let loaded: NativeBinding | undefined;
 
@@ -116,15 +116,16 @@ export function requireFeature(feature: keyof NativeFeatures): NativeBinding {
 }
 
 /**
- * Path of the corral-containerizer executable (the per-container launcher and supervisor).
+ * Path of the supervisor executable, corral-containerizer (one per container: it launches the
+ * command and supervises it).
  * Throws CorralError NATIVE_NOT_BUILT if it is not there.
  */
-export function containerizerPath(): string {
-  if (!existsSync(supervisorPath)) {
+export function supervisorPath(): string {
+  if (!existsSync(supervisorFile)) {
     throw new CorralError(
       'NATIVE_NOT_BUILT',
-      `${supervisorPath} is missing: run \`npm install\` or \`npm run build:native\``,
+      `${supervisorFile} is missing: run \`npm install\` or \`npm run build:native\``,
     );
   }
-  return supervisorPath;
+  return supervisorFile;
 }

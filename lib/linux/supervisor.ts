@@ -1,14 +1,15 @@
 /**
- * The corral-containerizer protocol (native/containerizer/main.c), seen from the caller: start
- * a supervisor in its own session, read its "pid N" line, release the command with "go", and
- * read the records it leaves in its run directory (pids/forked.pid, exit.status).
+ * The supervisor's protocol (the corral-containerizer executable, native/containerizer/main.c),
+ * seen from the caller: start a supervisor in its own session, read its "pid N" line, release
+ * the command with "go", and read the records it leaves in its run directory (pids/forked.pid,
+ * exit.status).
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CorralError } from '../common/errors.ts';
-import { containerizerPath } from './native.ts';
+import { supervisorPath } from './native.ts';
 
 /** Where the supervisor records itself and the exit status, relative to its --run-dir. */
 export const SUPERVISOR_PID_FILE = join('pids', 'forked.pid');
@@ -105,7 +106,7 @@ export function startSupervisor(opts: SupervisorOptions): Promise<StartedSupervi
     }
   }
   args.push('--wait-go', '--', ...opts.argv);
-  const exe = opts.executable ?? containerizerPath();
+  const exe = opts.executable ?? supervisorPath();
   const child = spawn(exe, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...opts.env } });
   const stdin = child.stdin as Writable;
   const stdout = child.stdout as Readable;

@@ -98,4 +98,9 @@ export class FakeContainerizer implements Containerizer {
     if (s) return s;
     return { cpus_user_time_secs: 0.5, mem_rss_bytes: 1024 };
   }
+
+  readonly isolation: readonly string[] = [];
+  readyIsolators(): void {}
+  async closeIsolators(): Promise<void> {}
+  close(): void {}
 }

@@ -6,7 +6,7 @@ import anyTest from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { containerizerPath } from '../../lib/linux/index.ts';
+import { supervisorPath } from '../../lib/linux/index.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { smallTmpfs } from '../helpers/tmpfs.ts';
 import { Runs, clearLeftoverRuns } from './containerizer_fixture.ts';
@@ -16,7 +16,7 @@ const runs = new Runs();
 let bin: string;
 
 test.before(() => {
-  bin = containerizerPath();
+  bin = supervisorPath();
   clearLeftoverRuns();
 });
 test.after.always(() => runs.cleanup());

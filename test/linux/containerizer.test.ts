@@ -8,10 +8,10 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { containerizerPath, readProcStat } from '../../lib/linux/index.ts';
+import { supervisorPath, readProcStat } from '../../lib/linux/index.ts';
 import { Runs, alive, clearLeftoverRuns, until, type RunDirs } from './containerizer_fixture.ts';
 
-const bin = containerizerPath();
+const bin = supervisorPath();
 const runs = new Runs();
 
 test.before(() => {

@@ -6,7 +6,7 @@ import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bindArgs, containerizerPath } from '../../lib/linux/index.ts';
+import { bindArgs, supervisorPath } from '../../lib/linux/index.ts';
 import { Runs, clearLeftoverRuns } from './containerizer_fixture.ts';
 
 const runs = new Runs();
@@ -29,7 +29,7 @@ const bad: [string, RegExp][] = [
 for (const [arg, why] of bad) {
   test(`--bind ${arg} is refused with exit 125 and the reason; nothing is started or recorded`, (t) => {
     const r = runs.fresh();
-    const p = spawnSync(containerizerPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--bind', arg, '--', 'touch', 'ran'], { encoding: 'utf8' });
+    const p = spawnSync(supervisorPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--bind', arg, '--', 'touch', 'ran'], { encoding: 'utf8' });
     t.is(p.status, 125);
     t.regex(p.stderr, why);
     t.false(existsSync(join(r.runDir, 'pids')));
@@ -38,7 +38,7 @@ for (const [arg, why] of bad) {
 }
 
 test('--bind is in the usage text', (t) => {
-  const p = spawnSync(containerizerPath(), ['--help'], { encoding: 'utf8' });
+  const p = spawnSync(supervisorPath(), ['--help'], { encoding: 'utf8' });
   t.is(p.status, 0);
   t.regex(p.stdout, /\[--bind SRC:DST\[:ro\|:rw\]\]\.\.\./);
 });
@@ -49,7 +49,7 @@ test('stdout or stderr in the sandbox as a symlink: refused (exit 125), the file
     const target = join(r.base, 'elsewhere');
     writeFileSync(target, 'mine\n');
     symlinkSync(target, join(r.sandbox, name));
-    const p = spawnSync(containerizerPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--', 'echo', 'leaked'], { encoding: 'utf8' });
+    const p = spawnSync(supervisorPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--', 'echo', 'leaked'], { encoding: 'utf8' });
     t.is(p.status, 125, name);
     t.regex(p.stderr, /open the output files in .*: Too many levels of symbolic links/);
     t.is(readFileSync(target, 'utf8'), 'mine\n');
@@ -64,7 +64,7 @@ test('stdout or stderr as a hard link to a file elsewhere, or as a FIFO: refused
       writeFileSync(target, 'mine\n');
       if (kind === 'hard link') linkSync(target, join(r.sandbox, name));
       else execFileSync('mkfifo', [join(r.sandbox, name)]);
-      const p = spawnSync(containerizerPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--', 'echo', 'leaked'], { encoding: 'utf8', timeout: 10_000 });
+      const p = spawnSync(supervisorPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--', 'echo', 'leaked'], { encoding: 'utf8', timeout: 10_000 });
       t.is(p.status, 125, `${name} ${kind}`);
       t.regex(p.stderr, /open the output files \(stdout, stderr: each must be a regular file with no other link\) in .*: Invalid argument/);
       t.is(readFileSync(target, 'utf8'), 'mine\n');

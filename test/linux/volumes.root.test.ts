@@ -13,7 +13,7 @@ import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync,
 import { join } from 'node:path';
 import type { LaunchSpec } from '../../lib/agent/containerizer/containerizer.ts';
 import type { VolumeMount } from '../../lib/agent/volumes.ts';
-import { PosixContainerizer } from '../../lib/agent/containerizer/posix.ts';
+import { SupervisorContainerizer } from '../../lib/agent/containerizer/supervisor_containerizer.ts';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { buildSwapper } from '../helpers/swapper.ts';
@@ -21,7 +21,7 @@ import { Runs, clearLeftoverRuns, until, type RunDirs } from './containerizer_fi
 
 const test = rootOnly(anyTest);
 const runs = new Runs();
-const containerizers: PosixContainerizer[] = [];
+const containerizers: SupervisorContainerizer[] = [];
 
 test.before(() => {
   clearLeftoverRuns();
@@ -31,8 +31,8 @@ test.after.always(() => {
   runs.cleanup();
 });
 
-function containerizer(mountVolumes = true): PosixContainerizer {
-  const c = new PosixContainerizer({ mountVolumes });
+function containerizer(mountVolumes = true): SupervisorContainerizer {
+  const c = new SupervisorContainerizer({ mountVolumes });
   containerizers.push(c);
   return c;
 }
@@ -133,7 +133,7 @@ test('a read-only volume can be read and refuses writes', async (t) => {
 });
 
 test('two volumes, one nested in the other; with pid and mount namespaces together', async (t) => {
-  const c = new PosixContainerizer({ mountVolumes: true, isolators: [{ name: 'test/pid', prepare: async () => ({ namespaces: ['pid'] }) }] });
+  const c = new SupervisorContainerizer({ mountVolumes: true, isolators: [{ name: 'test/pid', prepare: async () => ({ namespaces: ['pid'] }) }] });
   containerizers.push(c);
   const a = volumeDir();
   const b = volumeDir();

@@ -69,4 +69,12 @@ export interface Containerizer {
   usage(containerId: string): Promise<Statistics | undefined>;
   /** New resources for a running container (its isolators adjust the limits). */
   update?(containerId: string, resources: Resources): Promise<void>;
+  /** The isolators' names, in `--isolation` order. */
+  readonly isolation: readonly string[];
+  /** Recovery is done and the agent goes on: every isolator starts making what it keeps ready. */
+  readyIsolators(): void;
+  /** The agent is stopping: every isolator releases what it keeps for future containers. */
+  closeIsolators(): Promise<void>;
+  /** Stop watching every container (they run on; another containerizer can recover them). */
+  close(): void;
 }

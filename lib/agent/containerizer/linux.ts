@@ -8,7 +8,7 @@
 import { CorralError } from '../../common/errors.ts';
 import type { CgroupController, Cgroups } from '../../linux/index.ts';
 import { containerCgroup, type Launcher } from './isolator.ts';
-import { PosixContainerizer, type PosixContainerizerOptions } from './posix.ts';
+import { SupervisorContainerizer, type SupervisorContainerizerOptions } from './supervisor_containerizer.ts';
 
 /** Where a container is created and its processes are attached. */
 const CONTROLLERS: readonly CgroupController[] = ['freezer'];
@@ -70,14 +70,14 @@ export class CgroupsLauncher implements Launcher {
   }
 }
 
-export interface LinuxContainerizerOptions extends Omit<PosixContainerizerOptions, 'launcher'> {
+export interface LinuxContainerizerOptions extends Omit<SupervisorContainerizerOptions, 'launcher'> {
   readonly cgroups: Cgroups;
   /** `--cgroups_root`: containers are `<root>/<container id>` (default `corral`). */
   readonly cgroupsRoot?: string;
 }
 
 /** The supervisor containerizer with the Linux launcher. */
-export class LinuxContainerizer extends PosixContainerizer {
+export class LinuxContainerizer extends SupervisorContainerizer {
   readonly cgroups: Cgroups;
   readonly cgroupsRoot: string;
 

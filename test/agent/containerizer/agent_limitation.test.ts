@@ -37,6 +37,11 @@ class EndingContainerizer implements Containerizer {
   async usage(): Promise<Record<string, number> | undefined> {
     return undefined;
   }
+
+  readonly isolation: readonly string[] = [];
+  readyIsolators(): void {}
+  async closeIsolators(): Promise<void> {}
+  close(): void {}
 }
 
 const fwInfo: FrameworkInfo = { user: 'nobody', name: 'fw', id: 'F1', failoverTimeout: 0, checkpoint: false, role: '*', capabilities: [] };

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../../lib/agent/agent.ts';
 import { createContainerizer } from '../../../lib/agent/containerizer/factory.ts';
-import type { PosixContainerizer } from '../../../lib/agent/containerizer/posix.ts';
+import { agentFlagValues } from '../../helpers/agent_flags.ts';
+import type { Containerizer } from '../../../lib/agent/containerizer/containerizer.ts';
 import { agentRoutes } from '../../../lib/agent/http/routes.ts';
 import { AgentPaths } from '../../../lib/agent/paths.ts';
 import { FakeClock } from '../../../lib/common/clock.ts';
@@ -26,7 +27,7 @@ import { killProcessesUnder, until } from '../../linux/containerizer_fixture.ts'
 const test = rootOnly(anyTest);
 const root = testRoot();
 let dir = '';
-let containerizer: PosixContainerizer | undefined;
+let containerizer: Containerizer | undefined;
 let server: HttpServer | undefined;
 
 test.before(async () => {
@@ -51,7 +52,7 @@ const task = (id: string, script: string, resources: string): TaskInfo => ({
 });
 
 test('a memory hog under mem:32 is TASK_FAILED / REASON_CONTAINER_LIMITATION_MEMORY; statistics come from the cgroups', async (t) => {
-  containerizer = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem', cgroups: hostCgroups(), cgroupsRoot: root, cgroupsEnableCfs: true, cgroupsLimitSwap: true });
+  containerizer = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: root, cgroups_enable_cfs: true, cgroups_limit_swap: true }), { cgroups: hostCgroups() });
   const sent: AgentToMaster[] = [];
   const agent = new Agent({
     clock: new FakeClock(),

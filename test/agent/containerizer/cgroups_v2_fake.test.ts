@@ -11,11 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createContainerizer } from '../../../lib/agent/containerizer/factory.ts';
-import { parseIsolation, needsLinuxLauncher } from '../../../lib/agent/containerizer/isolation.ts';
+import { agentFlagValues } from '../../helpers/agent_flags.ts';
+import { parseIsolation, needsLinuxLauncher } from '../../../lib/agent/containerizer/registry.ts';
 import { CgroupsCpuIsolator } from '../../../lib/agent/containerizer/isolators/cgroups_cpu.ts';
 import { CgroupsMemIsolator } from '../../../lib/agent/containerizer/isolators/cgroups_mem.ts';
 import { CgroupsLauncher, LinuxContainerizer } from '../../../lib/agent/containerizer/linux.ts';
-import { PosixContainerizer } from '../../../lib/agent/containerizer/posix.ts';
+import { SupervisorContainerizer } from '../../../lib/agent/containerizer/supervisor_containerizer.ts';
 import { agentFlags } from '../../../lib/agent/flags.ts';
 import { parseFlags } from '../../../lib/common/flags.ts';
 import { parseResourcesText } from '../../../lib/common/resources/index.ts';
@@ -169,10 +170,10 @@ test('--cgroups_limit_swap where the kernel does not account swap: refused at st
     code: 'ISOLATION_UNAVAILABLE',
     message: /^--cgroups_limit_swap: this kernel does not account swap per cgroup \(no memory.swap.max in .*\/corral;.*leave the flag off$/,
   });
-  t.throws(() => createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem', cgroups: cg, cgroupsRoot: 'corral', cgroupsLimitSwap: true }), { message: /^--cgroups_limit_swap: / });
+  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: 'corral', cgroups_limit_swap: true }), { cgroups: cg }), { message: /^--cgroups_limit_swap: / });
   // Off, or without cgroups/mem: nothing to check.
-  createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem', cgroups: cg, cgroupsRoot: 'corral' }).close();
-  createContainerizer({ isolation: 'cgroups/cpu', cgroups: cg, cgroupsRoot: 'corral', cgroupsLimitSwap: true }).close();
+  createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: 'corral' }), { cgroups: cg }).close();
+  createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_root: 'corral', cgroups_limit_swap: true }), { cgroups: cg }).close();
   // v1 without memory.memsw.* (a fake v1 memory hierarchy).
   const v1 = join(top, 'v1memory');
   mkdirSync(v1);
@@ -230,23 +231,23 @@ test('--isolation: known names in order, each once; the launcher it needs', (t) 
 });
 
 test('createContainerizer: posix isolators keep the posix launcher; cgroups ones get the Linux launcher', (t) => {
-  const posix = createContainerizer({ isolation: 'posix/cpu,posix/mem' });
-  t.true(posix instanceof PosixContainerizer && !(posix instanceof LinuxContainerizer));
+  const posix = createContainerizer(agentFlagValues({ isolation: 'posix/cpu,posix/mem' }));
+  t.true(posix instanceof SupervisorContainerizer && !(posix instanceof LinuxContainerizer));
   t.deepEqual(posix.isolation, ['posix/cpu', 'posix/mem']);
   posix.close();
   const { cg } = fakeV2('corral', []);
-  const linux = createContainerizer({ isolation: 'cgroups/cpu,cgroups/mem,posix/cpu,namespaces/pid,filesystem/shared', cgroups: cg, cgroupsRoot: 'corral/test' });
+  const linux = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,posix/cpu,namespaces/pid,filesystem/shared', cgroups_root: 'corral/test' }), { cgroups: cg });
   t.true(linux instanceof LinuxContainerizer);
   t.deepEqual(linux.isolation, ['cgroups/cpu', 'cgroups/mem', 'posix/cpu', 'namespaces/pid', 'filesystem/shared']);
   t.is((linux as LinuxContainerizer).cgroupsRoot, 'corral/test');
   linux.close();
-  t.throws(() => createContainerizer({ isolation: 'cgroups/cpu', cgroups: cg, cgroupsRoot: '../x' }), { message: /--cgroups_root: '..\/x' is not a cgroup path/ });
+  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_root: '../x' }), { cgroups: cg }), { message: /--cgroups_root: '..\/x' is not a cgroup path/ });
   // The top of the hierarchy would make every cgroup on the machine one of the agent's orphans.
-  t.throws(() => createContainerizer({ isolation: 'cgroups/cpu', cgroups: cg, cgroupsRoot: '/' }), { message: /--cgroups_root: '\/' is the top of the cgroup hierarchy/ });
-  t.throws(() => createContainerizer({ isolation: 'cgroups/cpu', cgroupsHierarchy: '/nonexistent/cgroup' }), { code: 'ISOLATION_UNAVAILABLE', message: /needs cgroups: no cgroup hierarchy at \/nonexistent\/cgroup/ });
+  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_root: '/' }), { cgroups: cg }), { message: /--cgroups_root: '\/' is the top of the cgroup hierarchy/ });
+  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_hierarchy: '/nonexistent/cgroup' })), { code: 'ISOLATION_UNAVAILABLE', message: /needs cgroups: no cgroup hierarchy at \/nonexistent\/cgroup/ });
   const noMemory = fakeV2('corral', []);
   writeFileSync(join(noMemory.top, 'cgroup.controllers'), 'cpu\n');
-  t.throws(() => createContainerizer({ isolation: 'cgroups/mem', cgroups: cgroupsOf({ version: 2, hierarchy: noMemory.top }) }), {
+  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/mem' }), { cgroups: cgroupsOf({ version: 2, hierarchy: noMemory.top }) }), {
     code: 'ISOLATION_UNAVAILABLE',
     message: /cgroups\/mem needs the memory controller/,
   });

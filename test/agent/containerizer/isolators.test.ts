@@ -12,14 +12,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LaunchSpec } from '../../../lib/agent/containerizer/containerizer.ts';
 import type { ContainerConfig, Isolator, Launcher, LaunchRequirements, Limitation, Statistics } from '../../../lib/agent/containerizer/isolator.ts';
-import { PosixContainerizer } from '../../../lib/agent/containerizer/posix.ts';
+import { SupervisorContainerizer } from '../../../lib/agent/containerizer/supervisor_containerizer.ts';
 import { isCorralError } from '../../../lib/common/errors.ts';
 import { parseResourcesText, type Resources } from '../../../lib/common/resources/index.ts';
 import { Runs, clearLeftoverRuns, until, type RunDirs } from '../../linux/containerizer_fixture.ts';
 
 const test = anyTest as TestFn;
 const runs = new Runs();
-const containerizers: PosixContainerizer[] = [];
+const containerizers: SupervisorContainerizer[] = [];
 
 test.before(() => {
   clearLeftoverRuns();
@@ -120,7 +120,7 @@ function setup(n = 3, withRun = true) {
   const isolators = Array.from({ length: n }, (_v, i) => new FakeIsolator(String.fromCharCode(97 + i), log, withRun ? r : undefined));
   const launcher = new FakeLauncher(log);
   const cleanupErrors: { id: string; errors: readonly string[] }[] = [];
-  const c = new PosixContainerizer({ isolators, launcher, onCleanupError: (id, errors) => cleanupErrors.push({ id, errors }) });
+  const c = new SupervisorContainerizer({ isolators, launcher, onCleanupError: (id, errors) => cleanupErrors.push({ id, errors }) });
   containerizers.push(c);
   return { log, r, isolators, launcher, c, cleanupErrors };
 }
@@ -289,7 +289,7 @@ test('usage: the isolators\' statistics merged (one failing), with timestamp and
 });
 
 test('default isolation is posix/cpu, posix/mem', (t) => {
-  const c = new PosixContainerizer();
+  const c = new SupervisorContainerizer();
   containerizers.push(c);
   t.deepEqual(c.isolation, ['posix/cpu', 'posix/mem']);
 });

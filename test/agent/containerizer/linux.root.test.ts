@@ -12,11 +12,12 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync } from '
 import { join } from 'node:path';
 import type { LaunchSpec } from '../../../lib/agent/containerizer/containerizer.ts';
 import { createContainerizer } from '../../../lib/agent/containerizer/factory.ts';
+import { agentFlagValues } from '../../helpers/agent_flags.ts';
 import type { Isolator } from '../../../lib/agent/containerizer/isolator.ts';
 import { CgroupsCpuIsolator } from '../../../lib/agent/containerizer/isolators/cgroups_cpu.ts';
 import { CgroupsMemIsolator } from '../../../lib/agent/containerizer/isolators/cgroups_mem.ts';
 import { LinuxContainerizer } from '../../../lib/agent/containerizer/linux.ts';
-import type { PosixContainerizer } from '../../../lib/agent/containerizer/posix.ts';
+import type { SupervisorContainerizer } from '../../../lib/agent/containerizer/supervisor_containerizer.ts';
 import { parseResourcesText } from '../../../lib/common/resources/index.ts';
 import { readCgroupFile, startSupervisor, type CgroupController } from '../../../lib/linux/index.ts';
 import { rootOnly } from '../../helpers/root.ts';
@@ -27,7 +28,7 @@ import { Runs, alive, clearLeftoverRuns, until, type RunDirs } from '../../linux
 const test = rootOnly(anyTest);
 const runs = new Runs();
 const roots: string[] = [];
-const containerizers: PosixContainerizer[] = [];
+const containerizers: SupervisorContainerizer[] = [];
 
 test.before(async () => {
   clearLeftoverRuns();
@@ -44,7 +45,7 @@ const ALL: readonly CgroupController[] = TEST_CONTROLLERS;
 function containerizer(isolation = 'cgroups/cpu,cgroups/mem', extra: { enableCfs?: boolean; limitSwap?: boolean; root?: string } = {}): LinuxContainerizer {
   const root = extra.root ?? testRoot();
   if (!roots.includes(root)) roots.push(root);
-  const c = createContainerizer({ isolation, cgroups: hostCgroups(), cgroupsRoot: root, cgroupsEnableCfs: extra.enableCfs ?? false, cgroupsLimitSwap: extra.limitSwap ?? false });
+  const c = createContainerizer(agentFlagValues({ isolation, cgroups_root: root, cgroups_enable_cfs: extra.enableCfs ?? false, cgroups_limit_swap: extra.limitSwap ?? false }), { cgroups: hostCgroups() });
   if (!(c instanceof LinuxContainerizer)) throw new Error('expected the Linux launcher');
   containerizers.push(c);
   return c;

@@ -8,6 +8,8 @@ import { validatePortMappingOptions, type PortMappingOptions } from '../../../li
 import { parseFlags } from '../../../lib/common/flags.ts';
 import { agentFlags } from '../../../lib/agent/flags.ts';
 import { createContainerizer } from '../../../lib/agent/containerizer/factory.ts';
+import { parseResourcesText } from '../../../lib/common/resources/index.ts';
+import { agentFlagValues } from '../../helpers/agent_flags.ts';
 import { nativeFeatures } from '../../../lib/linux/index.ts';
 
 const ok: PortMappingOptions = {
@@ -46,7 +48,7 @@ test('agent flags: --ephemeral_ports_per_container must be a power of two of at 
 
 if (!nativeFeatures().networkIsolator) {
   test('default build: --isolation=network/port_mapping is refused at start, saying how to rebuild', (t) => {
-    const e = t.throws(() => createContainerizer({ isolation: 'posix/cpu,network/port_mapping', network: ok }), { instanceOf: CorralError });
+    const e = t.throws(() => createContainerizer(agentFlagValues({ isolation: 'posix/cpu,network/port_mapping' }), { resources: parseResourcesText('ports:[31000-32000];ephemeral_ports:[32768-57343]') }), { instanceOf: CorralError });
     t.is(e?.code, 'ISOLATION_UNAVAILABLE');
     t.regex(e?.message ?? '', /network\/port_mapping: .*rebuild with `npm run build:native:netiso`/);
   });

@@ -1,18 +1,18 @@
 /**
- * PosixContainerizer with LaunchSpec.user: the command runs as that user (needs root).
+ * SupervisorContainerizer with LaunchSpec.user: the command runs as that user (needs root).
  */
 import anyTest from 'ava';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PosixContainerizer } from '../../../lib/agent/containerizer/posix.ts';
+import { SupervisorContainerizer } from '../../../lib/agent/containerizer/supervisor_containerizer.ts';
 import { parseResourcesText } from '../../../lib/common/resources/index.ts';
 import { rootOnly } from '../../helpers/root.ts';
 import { Runs, clearLeftoverRuns } from '../../linux/containerizer_fixture.ts';
 
 const test = rootOnly(anyTest);
 const runs = new Runs();
-const c = new PosixContainerizer();
+const c = new SupervisorContainerizer();
 
 test.before(() => {
   clearLeftoverRuns();

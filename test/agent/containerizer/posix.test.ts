@@ -1,5 +1,5 @@
 /**
- * PosixContainerizer with real corral-containerizer supervisors and real commands: exits,
+ * SupervisorContainerizer with real corral-containerizer supervisors and real commands: exits,
  * signals, kills with a grace period, exec failures, environment, a supervisor that outlives the
  * process that launched it and is recovered by a fresh containerizer, supervisors that vanish,
  * and resource usage of a busy command.
@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PosixContainerizer } from '../../../lib/agent/containerizer/posix.ts';
+import { SupervisorContainerizer } from '../../../lib/agent/containerizer/supervisor_containerizer.ts';
 import type { LaunchSpec, Termination } from '../../../lib/agent/containerizer/containerizer.ts';
 import { FakeClock } from '../../../lib/common/clock.ts';
 import { isCorralError } from '../../../lib/common/errors.ts';
@@ -20,7 +20,7 @@ import { Runs, alive, clearLeftoverRuns, until, type RunDirs } from '../../linux
 
 const test = anyTest as TestFn;
 const runs = new Runs();
-const containerizers: PosixContainerizer[] = [];
+const containerizers: SupervisorContainerizer[] = [];
 
 test.before(() => {
   clearLeftoverRuns();
@@ -30,8 +30,8 @@ test.after.always(() => {
   runs.cleanup();
 });
 
-function containerizer(opts: ConstructorParameters<typeof PosixContainerizer>[0] = {}): PosixContainerizer {
-  const c = new PosixContainerizer(opts);
+function containerizer(opts: ConstructorParameters<typeof SupervisorContainerizer>[0] = {}): SupervisorContainerizer {
+  const c = new SupervisorContainerizer(opts);
   containerizers.push(c);
   return c;
 }
@@ -184,13 +184,13 @@ test('a container id may run only once at a time', async (t) => {
 
 /** Launch from a short-lived Node process that exits while the command runs. */
 async function launchFromChildProcess(s: LaunchSpec): Promise<{ pid: number; launcherPid: number }> {
-  const posix = new URL('../../../lib/agent/containerizer/posix.ts', import.meta.url).href;
+  const posix = new URL('../../../lib/agent/containerizer/supervisor_containerizer.ts', import.meta.url).href;
   const resources = new URL('../../../lib/common/resources/index.ts', import.meta.url).href;
   const script = `
-    import { PosixContainerizer } from ${JSON.stringify(posix)};
+    import { SupervisorContainerizer } from ${JSON.stringify(posix)};
     import { parseResourcesText } from ${JSON.stringify(resources)};
     const s = JSON.parse(process.argv[1]);
-    const c = new PosixContainerizer({ ref: false });
+    const c = new SupervisorContainerizer({ ref: false });
     const ctr = await c.launch({ ...s, resources: parseResourcesText('cpus:1') });
     process.stdout.write(JSON.stringify({ pid: ctr.pid }) + '\\n');
     // Nothing holds this process: it ends while the command runs on.

@@ -1,7 +1,7 @@
 /**
- * The containerizer over corral-containerizer supervisors (docs/architecture.md §1, §3): every
- * container is a supervisor in its own session, which starts the command in a new session,
- * stays its parent (and, as a child subreaper, the parent of every orphan of the container),
+ * The supervisor containerizer (docs/architecture.md §1, §3): every container is a supervisor
+ * (the corral-containerizer executable) in its own session, which starts the command in a new
+ * session, stays its parent (and, as a child subreaper, the parent of every orphan of the container),
  * records its exit status in the run's checkpoint directory and outlives the agent.
  *
  * Around the supervisor run the isolators (isolator.ts), in `--isolation` order:
@@ -11,7 +11,10 @@
  * taken, in reverse. When the container ends: launcher.destroy (nothing of it survives), a last
  * look for a limitation, cleanup of every isolator in reverse order, then the termination.
  *
- * PosixContainerizer is this with the posix launcher: no cgroups, the container is the
+ * The steps around the supervisor are in supervisor_launch.ts, what it records in its run
+ * directory is read in supervisor_records.ts.
+ *
+ * SupervisorContainerizer is this with the posix launcher: no cgroups, the container is the
  * supervisor's process tree and it ends as a whole; by default its isolators are posix/cpu and
  * posix/mem (usage only). LinuxContainerizer (linux.ts) holds each container in a cgroup.
  *
@@ -26,26 +29,15 @@ import { watch, type FSWatcher } from 'node:fs';
 import { type Clock, type TimerHandle, chainedTimer } from '../../common/clock.ts';
 import { CorralError, describeError } from '../../common/errors.ts';
 import type { Resources } from '../../common/resources/index.ts';
-import {
-  allProcStats,
-  isSameProcess,
-  listPids,
-  readExitRecord,
-  readPidRecord,
-  readProcStat,
-  startSupervisor,
-  SUPERVISOR_STATUS_FILE,
-  type StartedSupervisor,
-  type SupervisorExit,
-  type SupervisorExitRecord,
-} from '../../linux/index.ts';
+import { allProcStats, isSameProcess, SUPERVISOR_STATUS_FILE, type SupervisorExit } from '../../linux/index.ts';
 import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer.ts';
-import type { ContainerConfig, Isolator, Launcher, Limitation, Namespace, RecoveredContainer, Statistics } from './isolator.ts';
+import type { Isolator, Launcher, Limitation, RecoveredContainer, Statistics } from './isolator.ts';
 import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
 import { PosixMemIsolator } from './isolators/posix_mem.ts';
-import { linkVolumes } from '../volumes.ts';
+import { startContainer, tearDown, type ContainerSteps } from './supervisor_launch.ts';
+import { readRunRecords, recordedEnd, vanished } from './supervisor_records.ts';
 
-export interface PosixContainerizerOptions {
+export interface SupervisorContainerizerOptions {
   /** The supervisor executable (default: the built corral-containerizer). */
   readonly supervisor?: string;
   /** How often a recovered container is checked besides file events, in ms (default 1000). */
@@ -102,8 +94,6 @@ interface Watched {
   poll: NodeJS.Timeout | undefined;
 }
 
-const NO_STATUS = -1;
-
 /** A global timer that does not keep the process up. */
 function unrefTimer(ms: number, fn: () => void): TimerHandle {
   const t = setTimeout(fn, ms);
@@ -114,25 +104,7 @@ function unrefTimer(ms: number, fn: () => void): TimerHandle {
 /** The clock where none is given: wall time, and unref'd timers chained past Node's longest. */
 const REAL_CLOCK: Clock = { now: () => Date.now(), setTimer: (ms, fn) => chainedTimer(Date.now, unrefTimer, ms, fn) };
 
-/** A Termination from the supervisor's record. */
-export function terminationOf(r: SupervisorExitRecord): Termination {
-  switch (r.status) {
-    case 'exited':
-      return { exitCode: r.code, status: r.wstatus };
-    case 'signaled':
-      return { signal: r.signal, status: r.wstatus };
-    case 'failed':
-      return { exitCode: r.code, status: r.wstatus, message: `Failed to start the command: ${r.error}` };
-    case 'aborted':
-      return { status: NO_STATUS, message: 'The launch was aborted before the command started' };
-  }
-}
-
-function vanished(detail: string): Termination {
-  return { status: NO_STATUS, message: `supervisor vanished: ${detail}` };
-}
-
-export class PosixContainerizer implements Containerizer {
+export class SupervisorContainerizer implements Containerizer {
   private readonly containers = new Map<string, Watched>();
   /** Containers between the start of launch() and their tracking. */
   private readonly launching = new Set<string>();
@@ -150,8 +122,10 @@ export class PosixContainerizer implements Containerizer {
   destroyErrors = 0;
   /** The orphans' teardowns started by recover(). */
   private sweeping: Promise<void> = Promise.resolve();
+  /** The launcher's and isolators' steps around each supervisor. */
+  private readonly steps: ContainerSteps;
 
-  constructor(opts: PosixContainerizerOptions = {}) {
+  constructor(opts: SupervisorContainerizerOptions = {}) {
     this.supervisor = opts.supervisor;
     this.pollMs = opts.pollMs ?? 1000;
     this.ref = opts.ref ?? true;
@@ -160,6 +134,7 @@ export class PosixContainerizer implements Containerizer {
     this.launcher = opts.launcher ?? POSIX_LAUNCHER;
     this.onCleanupError = opts.onCleanupError;
     this.clock = opts.clock ?? REAL_CLOCK;
+    this.steps = { launcher: this.launcher, isolators: this.isolators, mountVolumes: this.mountVolumes, supervisor: this.supervisor };
   }
 
   /** The isolators' names, in order. */
@@ -183,78 +158,7 @@ export class PosixContainerizer implements Containerizer {
 
   private async launchSteps(spec: LaunchSpec): Promise<Container> {
     const id = spec.containerId;
-    const launchFailed = async (e: unknown, steps: readonly Isolator[], launcherUsed: boolean, sup?: StartedSupervisor): Promise<never> => {
-      if (sup) {
-        sup.abort(); // the supervisor kills the command, which never ran, and records "aborted"
-        await sup.exited;
-      }
-      const errors = await this.tearDown(id, steps, launcherUsed, launcherUsed && sup !== undefined);
-      const also = errors.length > 0 ? ` (cleaning up after it failed too: ${errors.join('; ')})` : '';
-      throw new CorralError('CONTAINER_LAUNCH_FAILED', `container ${id}: ${describeError(e)}${also}`, { cause: e });
-    };
-
-    // prepare, one after another in --isolation order.
-    const config: ContainerConfig = {
-      containerId: id,
-      sandbox: spec.sandbox,
-      resources: spec.resources,
-      ...(spec.user === undefined ? {} : { user: spec.user }),
-    };
-    const prepared: Isolator[] = [];
-    const namespaces = new Set<Namespace>();
-    let netns: string | undefined;
-    try {
-      await this.launcher.prepare?.(id);
-    } catch (e) {
-      return launchFailed(e, prepared, true);
-    }
-    for (const iso of this.isolators) {
-      prepared.push(iso); // a failed prepare is cleaned up too: it may have done part of its work
-      try {
-        const req = await iso.prepare?.(config);
-        for (const ns of req?.namespaces ?? []) namespaces.add(ns);
-        if (req?.netns !== undefined) netns = req.netns;
-      } catch (e) {
-        return launchFailed(new CorralError('ISOLATOR_FAILED', `${iso.name}: prepare: ${describeError(e)}`, { cause: e }), prepared, true);
-      }
-    }
-
-    // Persistent volumes: bind mounts in the container's mount namespace, or symlinks where
-    // none can be made.
-    const volumes = spec.volumes ?? [];
-    const binds = this.mountVolumes ? volumes.map((v) => ({ source: v.source, target: v.containerPath, readOnly: v.readOnly })) : [];
-    if (binds.length > 0) namespaces.add('mount');
-    let sup: StartedSupervisor;
-    try {
-      if (!this.mountVolumes) linkVolumes(spec.sandbox, volumes);
-      sup = await startSupervisor({
-        sandbox: spec.sandbox,
-        runDir: spec.runDir,
-        argv: spec.argv,
-        env: spec.env,
-        ...(spec.user === undefined ? {} : { user: spec.user }),
-        ...(this.supervisor === undefined ? {} : { executable: this.supervisor }),
-        ...(namespaces.size > 0 ? { namespaces: [...namespaces].sort() } : {}),
-        ...(netns !== undefined ? { netns } : {}),
-        ...(binds.length > 0 ? { binds } : {}),
-      });
-    } catch (e) {
-      return launchFailed(e, prepared, true);
-    }
-
-    // isolate: the command's pid, before it may run.
-    try {
-      await this.launcher.attach?.(id, sup.childPid);
-    } catch (e) {
-      return launchFailed(new CorralError('LAUNCHER_FAILED', `${this.launcher.name} launcher: ${describeError(e)}`, { cause: e }), prepared, true, sup);
-    }
-    for (const iso of this.isolators) {
-      try {
-        await iso.isolate?.(id, sup.childPid, sup.pid);
-      } catch (e) {
-        return launchFailed(new CorralError('ISOLATOR_FAILED', `${iso.name}: isolate: ${describeError(e)}`, { cause: e }), prepared, true, sup);
-      }
-    }
+    const sup = await startContainer(this.steps, spec);
 
     const w = this.track(id, spec.runDir, sup.pid, undefined, limitsOf(spec.resources));
     w.childPid = sup.childPid;
@@ -306,30 +210,7 @@ export class PosixContainerizer implements Containerizer {
     const fresh = runs.filter((r) => !this.containers.has(r.containerId));
     // A live supervisor's exit status is not looked for here: the watch of its run directory
     // starts with a look (watchRunDir), which also catches one written meanwhile.
-    const records = await Promise.all(
-      fresh.map(async (run): Promise<{ end: Termination } | { pid: number; startTime: number; alive: boolean }> => {
-        let rec: Awaited<ReturnType<typeof readPidRecord>>;
-        let bad: unknown;
-        try {
-          rec = await readPidRecord(run.runDir);
-        } catch (e) {
-          bad = e;
-        }
-        const alive = rec !== undefined && isSameProcess(rec.pid, rec.startTime);
-        if (rec && alive) return { ...rec, alive };
-        const recorded = await this.recordedEnd(run.runDir);
-        if (recorded) return { end: recorded };
-        if (bad !== undefined) return { end: vanished(describeError(bad)) };
-        return rec ? { ...rec, alive } : { end: vanished(`no supervisor was recorded in ${run.runDir} and no exit status`) };
-      }),
-    );
-    const childOf = new Map<number, number>();
-    if (records.some((r) => 'alive' in r && r.alive)) {
-      for (const pid of listPids()) {
-        const st = readProcStat(pid);
-        if (st && !childOf.has(st.ppid)) childOf.set(st.ppid, st.pid);
-      }
-    }
+    const { records, childOf } = await readRunRecords(fresh);
     const recordOf = new Map(fresh.map((r, i) => [r.containerId, records[i]!]));
     for (const run of runs) {
       const known = this.containers.get(run.containerId);
@@ -382,7 +263,7 @@ export class PosixContainerizer implements Containerizer {
     const sweeps: Promise<void>[] = [];
     for (const id of held) {
       if (wanted.has(id) || this.containers.has(id) || this.launching.has(id)) continue;
-      sweeps.push(this.tearDown(id, this.isolators, true, true).then((errors) => this.reportCleanupErrors(id, errors)));
+      sweeps.push(tearDown(this.steps, id, this.isolators, true, true).then((errors) => this.reportCleanupErrors(id, errors)));
     }
     this.sweeping = Promise.all([this.sweeping, ...sweeps]).then(() => undefined);
     return out;
@@ -431,10 +312,6 @@ export class PosixContainerizer implements Containerizer {
     return this.containers.size;
   }
 
-  /**
-   * Stop watching every container (they run on; another containerizer can recover them).
-   * Their terminations stay pending.
-   */
   /** Recovery is done and the agent goes on: every isolator starts making what it keeps ready. */
   readyIsolators(): void {
     for (const iso of this.isolators) iso.ready?.();
@@ -445,6 +322,10 @@ export class PosixContainerizer implements Containerizer {
     for (const iso of this.isolators) await iso.close?.().catch(() => undefined);
   }
 
+  /**
+   * Stop watching every container (they run on; another containerizer can recover them).
+   * Their terminations stay pending.
+   */
   close(): void {
     this.closed = true;
     for (const w of this.containers.values()) this.stopWatching(w);
@@ -516,7 +397,7 @@ export class PosixContainerizer implements Containerizer {
         }
       }
     }
-    errors.push(...(await this.tearDown(id, this.isolators, true, false)));
+    errors.push(...(await tearDown(this.steps, id, this.isolators, true, false)));
     this.reportCleanupErrors(id, errors);
     if (w.limitation) return { ...t, killed: true, message: w.limitation.message, limitation: w.limitation };
     return w.killRequested ? { ...t, killed: true } : t;
@@ -524,39 +405,9 @@ export class PosixContainerizer implements Containerizer {
 
   /** A recovered run that had ended: tear down what is left of it, then its termination. */
   private async tearDownEnded(containerId: string, t: Termination): Promise<Termination> {
-    const errors = await this.tearDown(containerId, this.isolators, true, true);
+    const errors = await tearDown(this.steps, containerId, this.isolators, true, true);
     this.reportCleanupErrors(containerId, errors);
     return t;
-  }
-
-  /**
-   * Destroy (when asked) and clean up: `isolators` in reverse order, then the launcher. Every
-   * step is attempted; returns the failures.
-   */
-  private async tearDown(containerId: string, isolators: readonly Isolator[], launcher: boolean, destroy: boolean): Promise<string[]> {
-    const errors: string[] = [];
-    if (destroy) {
-      try {
-        await this.launcher.destroy?.(containerId);
-      } catch (e) {
-        errors.push(`${this.launcher.name} launcher: destroy: ${describeError(e)}`);
-      }
-    }
-    for (const iso of [...isolators].reverse()) {
-      try {
-        await iso.cleanup?.(containerId);
-      } catch (e) {
-        errors.push(`${iso.name}: cleanup: ${describeError(e)}`);
-      }
-    }
-    if (launcher) {
-      try {
-        await this.launcher.cleanup?.(containerId);
-      } catch (e) {
-        errors.push(`${this.launcher.name} launcher: cleanup: ${describeError(e)}`);
-      }
-    }
-    return errors;
   }
 
   private reportCleanupErrors(containerId: string, errors: readonly string[]): void {
@@ -605,21 +456,10 @@ export class PosixContainerizer implements Containerizer {
       this.keepAlive = undefined;
     }
   }
-
-  /** The termination recorded in `runDir`, if any (a bad record is a termination too). */
-  private async recordedEnd(runDir: string): Promise<Termination | undefined> {
-    try {
-      const r = await readExitRecord(runDir);
-      return r && terminationOf(r);
-    } catch (e) {
-      return { status: NO_STATUS, message: describeError(e) };
-    }
-  }
-
   /** We were its parent and it ended. */
   private async supervisorExited(w: Watched, exit: SupervisorExit): Promise<void> {
     if (w.ended) return;
-    const t = await this.recordedEnd(w.runDir);
+    const t = await recordedEnd(w.runDir);
     if (t) return this.finish(w, t);
     this.killOrphans(w);
     const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
@@ -648,11 +488,11 @@ export class PosixContainerizer implements Containerizer {
   /** A recovered container: has it recorded its end, or is its supervisor gone? */
   private async check(w: Watched): Promise<void> {
     if (w.ended) return;
-    const t = await this.recordedEnd(w.runDir);
+    const t = await recordedEnd(w.runDir);
     if (t) return this.finish(w, t);
     if (w.startTime === undefined || isSameProcess(w.pid, w.startTime)) return;
     // Gone: it writes exit.status before it exits, so look once more.
-    const late = await this.recordedEnd(w.runDir);
+    const late = await recordedEnd(w.runDir);
     if (late) return this.finish(w, late);
     this.killOrphans(w);
     this.finish(w, vanished(`process ${w.pid} is gone and recorded no exit status`));
