@@ -11,27 +11,13 @@
  * MESSAGE needs `message`; HEARTBEAT needs nothing. UNKNOWN is refused with stage 'unsupported'
  * (Mesos answers 501).
  */
-import {
-  convertApiMessage,
-  encodeAgentInfo,
-  encodeExecutorInfo,
-  encodeFrameworkInfo,
-  encodeKillPolicy,
-  encodeTaskInfo,
-  encodeTaskStatus,
-  idJson,
-  isUuidBytes,
-  readAgentInfo,
-  readExecutorInfo,
-  readFrameworkInfo,
-  readId,
-  readKillPolicy,
-  readRequiredId,
-  readTaskInfo,
-  readTaskStatus,
-  unsupportedType,
-  validationFailure,
-} from './common_messages.ts';
+import { convertApiMessage, isUuidBytes, unsupportedType, validationFailure } from './api_errors.ts';
+import { encodeAgentInfo, readAgentInfo } from './master_agent_info.ts';
+import { encodeExecutorInfo, readExecutorInfo } from './executor_info.ts';
+import { encodeFrameworkInfo, readFrameworkInfo } from './framework_info.ts';
+import { encodeKillPolicy, idJson, readId, readKillPolicy, readRequiredId } from './message_fields.ts';
+import { encodeTaskInfo, readTaskInfo } from './task_info.ts';
+import { encodeTaskStatus, readTaskStatus } from './task_status.ts';
 import { type JsonObject, type JsonReader, decodeMessage, emitObject } from './json.ts';
 import { stringifyWire } from './json_text.ts';
 import type { ExecutorCall, ExecutorEvent, TaskInfo, TaskStatus } from './messages.ts';
@@ -260,4 +246,4 @@ export function decodeExecutorEvent(json: unknown): ExecutorEvent {
   return decodeMessage(json, '', readEvent);
 }
 
-export { ApiValidationError, type ApiErrorStage } from './common_messages.ts';
+export { ApiValidationError, type ApiErrorStage } from './api_errors.ts';

@@ -12,25 +12,13 @@
  * validated Resources; task and executor resources stay ResourceInput, as in v1.
  */
 import type { Resource } from '../common/resources/index.ts';
-import {
-  TASK_STATES,
-  encodeAgentInfo,
-  encodeExecutorInfo,
-  encodeFrameworkInfo,
-  encodeKillPolicy,
-  encodeTaskInfo,
-  encodeTaskStatus,
-  idJson,
-  readAgentInfo,
-  readExecutorInfo,
-  readFrameworkInfo,
-  readId,
-  readKillPolicy,
-  readRequiredId,
-  readTaskInfo,
-  readTaskStatus,
-  readValidatedResources,
-} from './common_messages.ts';
+import { TASK_STATES, encodeTaskStatus, readTaskStatus } from './task_status.ts';
+import { encodeAgentInfo, readAgentInfo } from './master_agent_info.ts';
+import { encodeExecutorInfo, readExecutorInfo } from './executor_info.ts';
+import { encodeFrameworkInfo, readFrameworkInfo } from './framework_info.ts';
+import { encodeKillPolicy, idJson, readId, readKillPolicy, readRequiredId } from './message_fields.ts';
+import { encodeTaskInfo, readTaskInfo } from './task_info.ts';
+import { readValidatedResources } from './submitted_resources.ts';
 import type { AgentExecutor, AgentTask, AgentToMaster, MasterToAgent } from './internal.ts';
 import { type JsonObject, type JsonReader, decodeMessage, emitObject } from './json.ts';
 import type { AgentInfo } from './messages.ts';

@@ -22,31 +22,13 @@
  * Events are written as Mesos writes them: `{"type": T, "<lower-cased T>": {…}}` (HEARTBEAT has
  * no sub-message), OFFERS as `{"offers":{"offers":[…]}}`, ERROR as `{"error":{"message":…}}`.
  */
-import {
-  convertApiMessage,
-  encodeFilters,
-  encodeFrameworkInfo,
-  encodeKillPolicy,
-  encodeMasterInfo,
-  encodeOffer,
-  encodeOperation,
-  encodeTaskStatus,
-  idJson,
-  isUuidBytes,
-  readFilters,
-  readFrameworkInfo,
-  readId,
-  readIds,
-  readKillPolicy,
-  readMasterInfo,
-  readOffer,
-  readOperation,
-  readRequiredId,
-  readSubmittedResource,
-  readTaskStatus,
-  unsupportedType,
-  validationFailure,
-} from './common_messages.ts';
+import { convertApiMessage, isUuidBytes, unsupportedType, validationFailure } from './api_errors.ts';
+import { encodeFilters, encodeKillPolicy, idJson, readFilters, readId, readIds, readKillPolicy, readRequiredId } from './message_fields.ts';
+import { encodeFrameworkInfo, readFrameworkInfo } from './framework_info.ts';
+import { encodeMasterInfo, readMasterInfo } from './master_agent_info.ts';
+import { encodeOffer, encodeOperation, readOffer, readOperation } from './offer.ts';
+import { encodeTaskStatus, readTaskStatus } from './task_status.ts';
+import { readSubmittedResource } from './submitted_resources.ts';
 import { type JsonObject, type JsonReader, type JsonValue, decodeMessage, emitObject, readRepeated } from './json.ts';
 import { double, stringifyWire } from './json_text.ts';
 import type { Filters, FrameworkInfo, KillPolicy, Operation, Passthrough, SchedulerCall, SchedulerEvent } from './messages.ts';
@@ -499,4 +481,4 @@ export function decodeSchedulerEvent(json: unknown): SchedulerEvent {
   return decodeMessage(json, '', readEvent);
 }
 
-export { ApiValidationError, type ApiErrorStage } from './common_messages.ts';
+export { ApiValidationError, type ApiErrorStage } from './api_errors.ts';
