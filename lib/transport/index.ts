@@ -10,7 +10,7 @@ export type {
   ResponseHeaders,
   ResponseStream,
   RouteSpec,
-} from './http_server.ts';
+} from './http_types.ts';
 export { HttpClient, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES } from './http_client.ts';
 export type { ClientRequest, ClientResponse, ClientStream, HttpClientOptions, RequestBody, StreamRequest } from './http_client.ts';
 export { HttpError, TransportError, errorCode } from './errors.ts';

@@ -1,5 +1,5 @@
 /** Small response builders shared by every daemon's handlers. */
-import type { HttpResponse, Request } from './http_server.ts';
+import type { HttpResponse, Request } from './http_types.ts';
 
 /** A plain-text answer (error bodies are plain text, as Mesos sends them). */
 export function textResponse(status: number, body: string): HttpResponse {

@@ -5,7 +5,7 @@
  * a backlog its client did not read), events are dropped without being encoded.
  */
 import type { Sink } from '../common/sink.ts';
-import type { ResponseStream } from './http_server.ts';
+import type { ResponseStream } from './http_types.ts';
 
 export class StreamSink<E> implements Sink<E> {
   private stream: ResponseStream | undefined;

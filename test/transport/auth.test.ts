@@ -23,7 +23,7 @@ import {
   parseCredential,
   parseCredentials,
 } from '../../lib/transport/index.ts';
-import type { HttpServerOptions, Request } from '../../lib/transport/http_server.ts';
+import type { HttpServerOptions, Request } from '../../lib/transport/http_types.ts';
 import { loadTlsConfig } from '../../lib/transport/tls_config.ts';
 import { startServer } from './helpers.ts';
 import { hasOpenssl, makePki, tlsEnv } from './tls_fixture.ts';

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { HttpServer } from '../../lib/transport/http_server.ts';
-import type { HttpServerOptions } from '../../lib/transport/http_server.ts';
+import type { HttpServerOptions } from '../../lib/transport/http_types.ts';
 import { HttpClient } from '../../lib/transport/http_client.ts';
 
 export interface Teardown {

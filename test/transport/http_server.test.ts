@@ -4,7 +4,7 @@ import { CorralError, ValidationError } from '../../lib/common/errors.ts';
 import { recordingLogger } from '../../lib/common/log.ts';
 import { HttpError } from '../../lib/transport/errors.ts';
 import { HttpServer } from '../../lib/transport/http_server.ts';
-import type { Request } from '../../lib/transport/http_server.ts';
+import type { Request } from '../../lib/transport/http_types.ts';
 import { double } from '../../lib/proto/json_text.ts';
 import { RawClient, startServer } from './helpers.ts';
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { recordingLogger } from '../../lib/common/log.ts';
 import { double, stringifyWire } from '../../lib/proto/json_text.ts';
 import { encodeRecord } from '../../lib/proto/recordio.ts';
-import type { ResponseStream } from '../../lib/transport/http_server.ts';
+import type { ResponseStream } from '../../lib/transport/http_types.ts';
 import { RawClient, client, delay, oneRecord, startServer, waitFor } from './helpers.ts';
 
 const SUBSCRIBE = 'POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}';

@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { HttpClient } from '../../lib/transport/http_client.ts';
 import { HttpServer } from '../../lib/transport/http_server.ts';
-import type { HttpServerOptions, Request } from '../../lib/transport/http_server.ts';
+import type { HttpServerOptions, Request } from '../../lib/transport/http_types.ts';
 import { TransportError } from '../../lib/transport/errors.ts';
 import { loadTlsConfig, type TlsConfig } from '../../lib/transport/tls_config.ts';
 import { RawClient, waitFor } from './helpers.ts';
