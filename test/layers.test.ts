@@ -171,3 +171,21 @@ test('checker: computed dynamic imports and files outside any layer are breaches
   t.deepEqual(check({ 'lib/index.ts': 'export {};' }), ['lib/index.ts:1 layer']);
   t.deepEqual(check({ 'lib/proto/a.ts': "import '../../test/x.ts';" }), ['lib/proto/a.ts:1 outside']);
 });
+
+test('checker: HTTP statuses are chosen only in http/ folders', (t) => {
+  t.deepEqual(
+    check({
+      'lib/master/ops.ts': [
+        'export function op(): { status: 202 | 400; message: string } {',
+        "  return { status: 400, message: 'no' };",
+        '}',
+        'export const ok = { status: 0, code: 404 };',
+        "import { textResponse } from '../transport/r.ts'; export const r = textResponse(404, 'x');",
+      ].join('\n'),
+      'lib/master/http/ops.ts': "import { textResponse } from '../../transport/r.ts'; export const a = { status: 404 }; export const r = textResponse(409, 'x');",
+      'lib/transport/r.ts': 'export function textResponse(status: number, text: string) { return { status, text }; }',
+      'lib/agent/link.ts': 'export const retry = (res: { status: number }) => res.status === 503;',
+    }),
+    ['lib/master/ops.ts:1 http-status', 'lib/master/ops.ts:2 http-status', 'lib/master/ops.ts:5 http-status'],
+  );
+});

@@ -123,6 +123,11 @@ const IO_BUILTINS = new Set([
 
 const GLOBAL_TIMERS = new Set(['setTimeout', 'setInterval', 'setImmediate']);
 
+/** The functions that build an HTTP response (lib/transport/responses.ts). */
+const RESPONSE_BUILDERS = new Set(['textResponse', 'jsonResponse']);
+/** Layers whose code outside an http/ folder never chooses an HTTP status (transport is HTTP itself). */
+const STATUS_FREE: ReadonlySet<LayerName> = new Set(['common', 'proto', 'allocator', 'master', 'agent', 'linux']);
+
 /** Words of the cluster vocabulary that lib/linux must not use (docs/architecture.md §2). */
 const CLUSTER_WORDS = new Set([
   'mesos',
@@ -165,6 +170,7 @@ interface Scan {
   clock: { line: number; what: string }[]; // Date.now, new Date(), performance.now, process.hrtime
   vocabulary: { line: number; word: string; where: string }[];
   addon: number[]; // lines naming the .node file
+  statuses: { line: number; what: string }[]; // HTTP statuses chosen
 }
 
 function isNameOnly(node: ts.Identifier): boolean {
@@ -193,7 +199,7 @@ function isNameOnly(node: ts.Identifier): boolean {
 
 function scan(src: Source): Scan {
   const sf = ts.createSourceFile(src.path, src.text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
-  const out: Scan = { refs: [], timers: [], clock: [], vocabulary: [], addon: [] };
+  const out: Scan = { refs: [], timers: [], clock: [], vocabulary: [], addon: [], statuses: [] };
   const lineOf = (n: ts.Node): number => sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
   const vocab = (n: ts.Node, text: string, where: string): void => {
     for (const w of words(text)) if (CLUSTER_WORDS.has(w)) out.vocabulary.push({ line: lineOf(n), word: w, where });
@@ -263,6 +269,17 @@ function scan(src: Source): Scan {
       if ((obj === 'Date' && prop === 'now') || (obj === 'performance' && prop === 'now') || (obj === 'process' && (prop === 'hrtime' || prop === 'uptime'))) {
         out.clock.push({ line: lineOf(node), what: `${obj}.${prop}` });
       }
+    }
+    // An HTTP status chosen: `status: 404`, a `status: 202 | 400` type, or a response built.
+    const isStatus = (n: ts.Node | undefined): boolean => !!n && ts.isNumericLiteral(n) && Number(n.text) >= 100 && Number(n.text) <= 599;
+    const named = (n: ts.PropertyName): boolean => (ts.isIdentifier(n) || ts.isStringLiteral(n)) && n.text === 'status';
+    if (ts.isPropertyAssignment(node) && named(node.name) && isStatus(node.initializer)) out.statuses.push({ line: lineOf(node), what: `status: ${node.initializer.getText(sf)}` });
+    if (ts.isPropertySignature(node) && named(node.name) && node.type) {
+      const types = ts.isUnionTypeNode(node.type) ? node.type.types : [node.type];
+      if (types.some((t) => ts.isLiteralTypeNode(t) && isStatus(t.literal))) out.statuses.push({ line: lineOf(node), what: `a status type ${node.type.getText(sf)}` });
+    }
+    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && RESPONSE_BUILDERS.has(node.expression.text)) {
+      out.statuses.push({ line: lineOf(node), what: `${node.expression.text}()` });
     }
     if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'Date' && !node.arguments?.length) {
       out.clock.push({ line: lineOf(node), what: 'new Date()' });
@@ -364,6 +381,9 @@ export function checkLayers(sources: readonly Source[]): Breach[] {
     }
     if (from.name === 'linux') {
       for (const v of s.vocabulary) add(src.path, v.line, 'vocabulary', `lib/linux speaks no cluster vocabulary: '${v.word}' in ${v.where}`);
+    }
+    if (STATUS_FREE.has(from.name) && !src.path.includes('/http/')) {
+      for (const c of s.statuses) add(src.path, c.line, 'http-status', `HTTP statuses are chosen only in http/ folders: ${c.what}`);
     }
     if (src.path !== 'lib/linux/native.ts') {
       for (const line of s.addon) add(src.path, line, 'addon', 'only lib/linux/native.ts loads the native addon');
