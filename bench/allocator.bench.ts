@@ -20,8 +20,17 @@ const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--case='))?.slice('--case='.length);
 const ROLES = 100;
 const cases: [number, number][] = quick
-  ? [[1_000, 100], [10_000, 1_000]]
-  : [[1_000, 100], [10_000, 100], [10_000, 1_000], [10_000, 3_000], [50_000, 1_000]];
+  ? [
+      [1_000, 100],
+      [10_000, 1_000],
+    ]
+  : [
+      [1_000, 100],
+      [10_000, 100],
+      [10_000, 1_000],
+      [10_000, 3_000],
+      [50_000, 1_000],
+    ];
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -55,7 +64,17 @@ if (!only) {
   console.log('each case in a fresh node process; full cycle = median of 7 fresh allocators (first, cold run included)');
   console.log('agents x fws   | full cycle ms (median) | us/agent | decline cycle ms (median, p90) | offers/cycle | heap MB');
   for (const [agents, frameworks] of cases) {
-    const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv.filter((a) => a !== '--expose-gc'), fileURLToPath(import.meta.url), `--case=${agents},${frameworks}`, ...(quick ? ['--quick'] : [])], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        ...process.execArgv.filter((a) => a !== '--expose-gc'),
+        fileURLToPath(import.meta.url),
+        `--case=${agents},${frameworks}`,
+        ...(quick ? ['--quick'] : []),
+      ],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) {
       console.error(r.stderr);
       process.exit(1);
@@ -64,7 +83,11 @@ if (!only) {
   }
   console.log('Mesos 1.7 reference (its own benchmark, 10k agents x 1k frameworks, full cycle): 1060 ms');
   console.log('targets: 10k x 1k <= 10 ms; 50k x 1k <= 50 ms; us/agent within 2x from 100 to 3k frameworks');
-  const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv.filter((a) => a !== '--expose-gc'), fileURLToPath(import.meta.url), '--case=volumes', ...(quick ? ['--quick'] : [])], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', ...process.execArgv.filter((a) => a !== '--expose-gc'), fileURLToPath(import.meta.url), '--case=volumes', ...(quick ? ['--quick'] : [])],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) {
     console.error(r.stderr);
     process.exit(1);
@@ -80,7 +103,11 @@ if (only === 'volumes') {
   const carved = parseResourcesText('cpus:4;mem:8192;disk:5000');
   const reservedShapes = Array.from({ length: ROLES }, (_, r) => {
     const role = `role${r}`;
-    const volume = resource('disk', 4000, { role, reservation: { principal: 'ops' }, disk: { persistence: { id: `vol-${r}`, principal: 'ops' }, volume: { mode: 'RW', containerPath: 'data' } } });
+    const volume = resource('disk', 4000, {
+      role,
+      reservation: { principal: 'ops' },
+      disk: { persistence: { id: `vol-${r}`, principal: 'ops' }, volume: { mode: 'RW', containerPath: 'data' } },
+    });
     return base.minus(carved).plus(Resources.of([dyn('cpus', 4, role), dyn('mem', 8192, role), dyn('disk', 1000, role), volume]));
   });
   const agents = 10_000;

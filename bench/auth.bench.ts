@@ -63,7 +63,17 @@ async function clientRole(): Promise<void> {
 // Driver (this process).
 
 async function rps(url: string, headers: Record<string, string>, concurrency: number, body = BODY): Promise<number> {
-  const r = await run(process.execPath, ['--import', 'tsx', self, '--client', `--url=${url}`, `--headers=${JSON.stringify(headers)}`, `--body=${body}`, `--concurrency=${concurrency}`, `--ms=${REQUEST_MS}`]);
+  const r = await run(process.execPath, [
+    '--import',
+    'tsx',
+    self,
+    '--client',
+    `--url=${url}`,
+    `--headers=${JSON.stringify(headers)}`,
+    `--body=${body}`,
+    `--concurrency=${concurrency}`,
+    `--ms=${REQUEST_MS}`,
+  ]);
   if (r.code !== 0) throw new Error('the client failed');
   const { requests, ms } = JSON.parse(r.out) as { requests: number; ms: number };
   return requests / (ms / 1000);
@@ -89,13 +99,17 @@ async function main(): Promise<void> {
   };
   const servers: { close(): Promise<void> }[] = [];
   try {
-    console.log(`Authentication benchmark (loopback, Node ${process.version}${quick ? ', --quick' : ''}); each figure the best of ${ROUNDS} rounds, the two sides taking turns`);
+    console.log(
+      `Authentication benchmark (loopback, Node ${process.version}${quick ? ', --quick' : ''}); each figure the best of ${ROUNDS} rounds, the two sides taking turns`,
+    );
     // --- the check itself
     const store = new CredentialStore([CRED, ...Array.from({ length: 99 }, (_, i) => ({ principal: `p${i}`, secret: `s${i}` }))]);
     const auth = new HttpAuthenticator([{ name: 'bench', credentials: store }]);
     const good = Math.min(...[0, 1, 2].map(() => checkCost(auth, AUTH)));
     const wrong = Math.min(...[0, 1, 2].map(() => checkCost(auth, basicAuthorization({ ...CRED, secret: 'wrong' }))));
-    console.log(`  HttpAuthenticator.authenticate (100 principals): ${good.toFixed(2)} µs with good credentials seen before, ${wrong.toFixed(2)} µs with a wrong secret (a full check: decode, SHA-256, compare)`);
+    console.log(
+      `  HttpAuthenticator.authenticate (100 principals): ${good.toFixed(2)} µs with good credentials seen before, ${wrong.toFixed(2)} µs with a wrong secret (a full check: decode, SHA-256, compare)`,
+    );
 
     // --- an HttpServer route without and with a required realm
     const server = new HttpServer({ host: '127.0.0.1', port: 0, auth });
@@ -106,22 +120,56 @@ async function main(): Promise<void> {
     const open = `http://127.0.0.1:${port}/open`;
     const priv = `http://127.0.0.1:${port}/private`;
     const h = { 'Content-Type': 'application/json' };
-    row('HttpServer: small POST → 202, keep-alive, 1 in flight', ...(await pair(() => rps(open, h, 1), () => rps(priv, { ...h, Authorization: AUTH }, 1))));
-    row('HttpServer: small POST → 202, keep-alive, 16 in flight', ...(await pair(() => rps(open, h, 16), () => rps(priv, { ...h, Authorization: AUTH }, 16))));
+    row(
+      'HttpServer: small POST → 202, keep-alive, 1 in flight',
+      ...(await pair(
+        () => rps(open, h, 1),
+        () => rps(priv, { ...h, Authorization: AUTH }, 1),
+      )),
+    );
+    row(
+      'HttpServer: small POST → 202, keep-alive, 16 in flight',
+      ...(await pair(
+        () => rps(open, h, 16),
+        () => rps(priv, { ...h, Authorization: AUTH }, 16),
+      )),
+    );
     if (hasCurl) {
       const curlRps = async (url: string, extra: string[]): Promise<number> => {
         const before = server.stats().requestsTotal;
-        const r = await run('curl', ['-s', '--no-progress-meter', '-o', '/dev/null', '-X', 'POST', '-H', 'Content-Type: application/json', '-d', BODY, ...extra, `${url}?n=[1-${CURL_REQUESTS}]`]);
+        const r = await run('curl', [
+          '-s',
+          '--no-progress-meter',
+          '-o',
+          '/dev/null',
+          '-X',
+          'POST',
+          '-H',
+          'Content-Type: application/json',
+          '-d',
+          BODY,
+          ...extra,
+          `${url}?n=[1-${CURL_REQUESTS}]`,
+        ]);
         if (r.code !== 0 || server.stats().requestsTotal - before !== CURL_REQUESTS) throw new Error('curl did not make every request');
         return CURL_REQUESTS / (r.ms / 1000);
       };
-      row(`curl (peer): ${fmt(CURL_REQUESTS)} POSTs, one keep-alive connection, -u`, ...(await pair(() => curlRps(open, []), () => curlRps(priv, ['-u', `${CRED.principal}:${CRED.secret}`]))));
+      row(
+        `curl (peer): ${fmt(CURL_REQUESTS)} POSTs, one keep-alive connection, -u`,
+        ...(await pair(
+          () => curlRps(open, []),
+          () => curlRps(priv, ['-u', `${CRED.principal}:${CRED.secret}`]),
+        )),
+      );
     }
 
     // --- a real master's scheduler API
     const credentials = join(dir, 'credentials');
     writeFileSync(credentials, `${CRED.principal} ${CRED.secret}\n`, { mode: 0o600 });
-    const acls = JSON.stringify({ register_frameworks: [{ principals: { values: [CRED.principal] }, roles: { type: 'ANY' } }], run_tasks: [{ principals: { type: 'ANY' }, users: { type: 'ANY' } }] });
+    const acls = JSON.stringify({
+      register_frameworks: [{ principals: { values: [CRED.principal] }, roles: { type: 'ANY' } }],
+      run_tasks: [{ principals: { type: 'ANY' }, users: { type: 'ANY' } }],
+    });
     const master = async (extra: string[]) => {
       const f = parseFlags(masterFlags, { argv: ['--ip=127.0.0.1', '--port=0', '--registry=in_memory', ...extra], env: {} });
       const m = await startMaster(f.values, f.text, silentLogger);
@@ -131,7 +179,11 @@ async function main(): Promise<void> {
     const subscribe = async (port: number, headers: Record<string, string>): Promise<{ url: string; headers: Record<string, string>; body: string }> => {
       const url = `http://127.0.0.1:${port}/api/v1/scheduler`;
       const c = new HttpClient();
-      const s = await c.openStream({ url, headers: { ...h, ...headers }, body: { type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'bench', name: 'bench', principal: CRED.principal } } } });
+      const s = await c.openStream({
+        url,
+        headers: { ...h, ...headers },
+        body: { type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'bench', name: 'bench', principal: CRED.principal } } },
+      });
       if (s.status !== 200) throw new Error(`SUBSCRIBE: ${s.status} ${s.text}`);
       const first = await s.records[Symbol.asyncIterator]().next();
       const id = (JSON.parse(String(first.value)) as { subscribed: { framework_id: { value: string } } }).subscribed.framework_id.value;
@@ -141,7 +193,13 @@ async function main(): Promise<void> {
     };
     const plainMaster = await subscribe(await master([]), {});
     const authMaster = await subscribe(await master(['--authenticate_frameworks', `--credentials=${credentials}`, `--acls=${acls}`]), { Authorization: AUTH });
-    row('master: scheduler API DECLINE → 202, keep-alive, 16 in flight', ...(await pair(() => rps(plainMaster.url, plainMaster.headers, 16, plainMaster.body), () => rps(authMaster.url, authMaster.headers, 16, authMaster.body))));
+    row(
+      'master: scheduler API DECLINE → 202, keep-alive, 16 in flight',
+      ...(await pair(
+        () => rps(plainMaster.url, plainMaster.headers, 16, plainMaster.body),
+        () => rps(authMaster.url, authMaster.headers, 16, authMaster.body),
+      )),
+    );
 
     const w = Math.max(...rows.map((r) => r[0].length));
     console.log(`  ${''.padEnd(w)}  ${'no auth'.padStart(14)}  ${'Basic auth'.padStart(14)}  auth/none`);

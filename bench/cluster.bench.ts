@@ -108,7 +108,11 @@ async function latencyOneAtATime(c: Cluster, n: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const [offer, ...rest] = await fw.offers(30_000);
-    if (rest.length > 0) await fw.decline(rest.map((o: Json) => o.id.value), 0);
+    if (rest.length > 0)
+      await fw.decline(
+        rest.map((o: Json) => o.id.value),
+        0,
+      );
     const id = `one-${i}`;
     const t0 = performance.now();
     await fw.accept([offer.id.value], [{ ...task(id, 'sleep 30'), agent_id: offer.agent_id }]);
@@ -157,20 +161,31 @@ async function throughput(c: Cluster, n: number): Promise<{ perSec: number; wall
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 
-
 /** launch.bench.ts --crun-driver: CRUN_COUNT containers CRUN_PARALLEL at a time; launches/s. */
 function crunRate(base: string): { perSec: number; how: string } {
   if (spawnSync('crun', ['--version']).error) throw new Error('crun is not installed (Debian package crun)');
   const bundle = join(base, 'crun');
   mkdirSync(bundle);
   crunBundle(bundle);
-  const node = [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'launch.bench.ts'), '--crun-driver', bundle, `--count=${CRUN_COUNT}`, `--parallel=${CRUN_PARALLEL}`];
+  const node = [
+    process.execPath,
+    '--import',
+    'tsx',
+    join(ROOT, 'bench', 'launch.bench.ts'),
+    '--crun-driver',
+    bundle,
+    `--count=${CRUN_COUNT}`,
+    `--parallel=${CRUN_PARALLEL}`,
+  ];
   const unified = statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;
   const cmd = unified ? node : ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"', ...node];
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', cwd: ROOT });
   if (r.error || r.status !== 0) throw new Error(`crun driver failed: ${r.error?.message ?? r.stderr.trim()}`);
   const f = JSON.parse(r.stdout.trim().split('\n').pop()!) as { wallMs: number };
-  return { perSec: CRUN_COUNT / (f.wallMs / 1000), how: unified ? 'cgroup v2 host' : 'hybrid cgroups: in a private mount namespace with cgroup2 on /sys/fs/cgroup' };
+  return {
+    perSec: CRUN_COUNT / (f.wallMs / 1000),
+    how: unified ? 'cgroup v2 host' : 'hybrid cgroups: in a private mount namespace with cgroup2 on /sys/fs/cgroup',
+  };
 }
 
 // ----- (c) memory, separate processes --------------------------------------------------------
@@ -272,14 +287,18 @@ async function memory(base: string, n: number): Promise<void> {
   let fw: Scheduler | undefined;
   try {
     const address = `127.0.0.1:${masterPort}`;
-    await until(async () => {
-      try {
-        const s = await getJson(`http://${address}/master/slaves`);
-        return s.slaves.length === 1 && s.slaves[0].active;
-      } catch {
-        return false;
-      }
-    }, 30_000, 'the agent to register');
+    await until(
+      async () => {
+        try {
+          const s = await getJson(`http://${address}/master/slaves`);
+          return s.slaves.length === 1 && s.slaves[0].active;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      'the agent to register',
+    );
     await sleep(2000);
     const idleMaster = memOf(master.pid!);
     const idleAgent = memOf(agent.pid!);
@@ -301,11 +320,21 @@ async function memory(base: string, n: number): Promise<void> {
     const avg = (xs: Mem[], k: keyof Mem) => xs.reduce((a, x) => a + x[k], 0) / Math.max(1, xs.length);
 
     console.log(`(c) memory: master and agent as separate \`node bin/corral.js\` processes (TypeScript through tsx), ${n} \`sleep\` tasks`);
-    console.log(`  ${n} sleeping tasks launched through the API in ${(launchMs / 1000).toFixed(2)} s (${(n / (launchMs / 1000)).toFixed(0)}/s, 100 per ACCEPT)`);
-    console.log(`  master VmRSS: idle ${mb(idleMaster.rssKb)}, with ${n} running tasks ${mb(busyMaster.rssKb)} (+${((busyMaster.rssKb - idleMaster.rssKb) / n).toFixed(1)} KB/task)`);
-    console.log(`  agent  VmRSS: idle ${mb(idleAgent.rssKb)}, with ${n} running tasks ${mb(busyAgent.rssKb)} (+${((busyAgent.rssKb - idleAgent.rssKb) / n).toFixed(1)} KB/task)`);
-    console.log(`  supervisors: ${sups.length} running, VmRSS ${avg(sups, 'rssKb').toFixed(0)} KB each (Pss ${avg(sups, 'pssKb').toFixed(0)} KB: shared pages split), total Pss ${mb(sups.reduce((a, x) => a + x.pssKb, 0))}`);
-    console.log(`  (the tasks themselves, \`sleep\`: ${cmds.length} running, VmRSS ${avg(cmds, 'rssKb').toFixed(0)} KB, Pss ${avg(cmds, 'pssKb').toFixed(0)} KB each)`);
+    console.log(
+      `  ${n} sleeping tasks launched through the API in ${(launchMs / 1000).toFixed(2)} s (${(n / (launchMs / 1000)).toFixed(0)}/s, 100 per ACCEPT)`,
+    );
+    console.log(
+      `  master VmRSS: idle ${mb(idleMaster.rssKb)}, with ${n} running tasks ${mb(busyMaster.rssKb)} (+${((busyMaster.rssKb - idleMaster.rssKb) / n).toFixed(1)} KB/task)`,
+    );
+    console.log(
+      `  agent  VmRSS: idle ${mb(idleAgent.rssKb)}, with ${n} running tasks ${mb(busyAgent.rssKb)} (+${((busyAgent.rssKb - idleAgent.rssKb) / n).toFixed(1)} KB/task)`,
+    );
+    console.log(
+      `  supervisors: ${sups.length} running, VmRSS ${avg(sups, 'rssKb').toFixed(0)} KB each (Pss ${avg(sups, 'pssKb').toFixed(0)} KB: shared pages split), total Pss ${mb(sups.reduce((a, x) => a + x.pssKb, 0))}`,
+    );
+    console.log(
+      `  (the tasks themselves, \`sleep\`: ${cmds.length} running, VmRSS ${avg(cmds, 'rssKb').toFixed(0)} KB, Pss ${avg(cmds, 'pssKb').toFixed(0)} KB each)`,
+    );
 
     await fw.teardown();
     await until(() => supervisorsUnder(workDir).length === 0 && commandsUnder(workDir).length === 0, 60_000, 'the tasks to be killed');
@@ -321,7 +350,11 @@ async function memory(base: string, n: number): Promise<void> {
 
 async function main(): Promise<void> {
   const [l1] = loadavg();
-  console.log(`cluster: ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}${l1! > 0.5 ? '  (WARNING: the machine is not quiet)' : ''}`);
+  console.log(
+    `cluster: ${cpus().length} CPUs, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}${l1! > 0.5 ? '  (WARNING: the machine is not quiet)' : ''}`,
+  );
   const base = mkdtempSync(join(tmpdir(), `corral-bench-${process.pid}-cluster-`));
   try {
     const c = await Cluster.start({ agentResources: AGENT_RESOURCES });
@@ -330,26 +363,33 @@ async function main(): Promise<void> {
       await latencyPipelined(c, 50, 10);
 
       if (ONLY.includes('a')) {
-      const one = await latencyOneAtATime(c, LATENCY_TASKS);
-      console.log(`(a) launch latency, ACCEPT sent → TASK_RUNNING received, in-process master + 1 agent, \`sleep 30\` tasks:`);
-      console.log(`  one task per ACCEPT, one at a time (${LATENCY_TASKS} tasks):  p50 ${ms(pct(one, 50))}  p99 ${ms(pct(one, 99))}  max ${ms(Math.max(...one))}   [targets p50 ≤ 10 ms, p99 ≤ 25 ms]`);
-      const ten = await latencyPipelined(c, LATENCY_TASKS, 10);
-      console.log(`  10 tasks per ACCEPT, an ACCEPT per offer as offers come (${LATENCY_TASKS} tasks, all running after ${ms(ten.wallMs)}):  p50 ${ms(pct(ten.lat, 50))}  p99 ${ms(pct(ten.lat, 99))}`);
+        const one = await latencyOneAtATime(c, LATENCY_TASKS);
+        console.log(`(a) launch latency, ACCEPT sent → TASK_RUNNING received, in-process master + 1 agent, \`sleep 30\` tasks:`);
+        console.log(
+          `  one task per ACCEPT, one at a time (${LATENCY_TASKS} tasks):  p50 ${ms(pct(one, 50))}  p99 ${ms(pct(one, 99))}  max ${ms(Math.max(...one))}   [targets p50 ≤ 10 ms, p99 ≤ 25 ms]`,
+        );
+        const ten = await latencyPipelined(c, LATENCY_TASKS, 10);
+        console.log(
+          `  10 tasks per ACCEPT, an ACCEPT per offer as offers come (${LATENCY_TASKS} tasks, all running after ${ms(ten.wallMs)}):  p50 ${ms(pct(ten.lat, 50))}  p99 ${ms(pct(ten.lat, 99))}`,
+        );
       }
       if (ONLY.includes('b')) {
-
-      const tp = await throughput(c, THROUGHPUT_TASKS);
-      console.log(`(b) throughput: ${THROUGHPUT_TASKS} \`true\` tasks, up to 50 per ACCEPT as offers come, 1 agent:`);
-      console.log(`  ${tp.perSec.toFixed(0)} tasks launched and finished per second (${ms(tp.wallMs)} from the first ACCEPT to the last TASK_FINISHED)   [target ≥ 200/s]`);
-      console.log(`  per task ACCEPT sent → TASK_FINISHED received: p50 ${ms(pct(tp.endToEnd, 50))}  p99 ${ms(pct(tp.endToEnd, 99))}`);
-      try {
-        if (process.argv.includes('--no-crun')) throw new Error('--no-crun');
-        const cr = crunRate(base);
-        console.log(`  crun run, ${CRUN_COUNT} \`true\` containers ${CRUN_PARALLEL} at a time [${cr.how}; --cgroup-manager=disabled]: ${cr.perSec.toFixed(0)} containers/s`);
-        console.log(`  ratio corral (through the scheduler API) / crun (bare runtime): ${(tp.perSec / cr.perSec).toFixed(2)}x`);
-      } catch (e) {
-        console.log(`  crun: not run: ${(e as Error).message}`);
-      }
+        const tp = await throughput(c, THROUGHPUT_TASKS);
+        console.log(`(b) throughput: ${THROUGHPUT_TASKS} \`true\` tasks, up to 50 per ACCEPT as offers come, 1 agent:`);
+        console.log(
+          `  ${tp.perSec.toFixed(0)} tasks launched and finished per second (${ms(tp.wallMs)} from the first ACCEPT to the last TASK_FINISHED)   [target ≥ 200/s]`,
+        );
+        console.log(`  per task ACCEPT sent → TASK_FINISHED received: p50 ${ms(pct(tp.endToEnd, 50))}  p99 ${ms(pct(tp.endToEnd, 99))}`);
+        try {
+          if (process.argv.includes('--no-crun')) throw new Error('--no-crun');
+          const cr = crunRate(base);
+          console.log(
+            `  crun run, ${CRUN_COUNT} \`true\` containers ${CRUN_PARALLEL} at a time [${cr.how}; --cgroup-manager=disabled]: ${cr.perSec.toFixed(0)} containers/s`,
+          );
+          console.log(`  ratio corral (through the scheduler API) / crun (bare runtime): ${(tp.perSec / cr.perSec).toFixed(2)}x`);
+        } catch (e) {
+          console.log(`  crun: not run: ${(e as Error).message}`);
+        }
       }
     } finally {
       await c.stop();

@@ -66,7 +66,15 @@ const OFFERS: SchedulerEvent = {
         agentId: '5f3c1a2e-8d3b-4b8e-9a55-0f1e2d3c4b5a-S7',
         hostname: 'agent7.example.com',
         url: { scheme: 'http', address: { hostname: 'agent7.example.com', ip: '10.0.0.17', port: 5051 }, path: '/slave(1)' },
-        resources: [resource('cpus', 7.5), resource('mem', 30720), resource('disk', 102400), resource('ports', [[31000, 31004], [31006, 32000]])],
+        resources: [
+          resource('cpus', 7.5),
+          resource('mem', 30720),
+          resource('disk', 102400),
+          resource('ports', [
+            [31000, 31004],
+            [31006, 32000],
+          ]),
+        ],
         attributes: [
           { name: 'rack', type: 'TEXT', text: 'r12' },
           { name: 'level', type: 'SCALAR', scalar: 2 },
@@ -101,5 +109,7 @@ console.log('encode OFFERS (one offer):');
 const stringifyFloor = run('JSON.stringify only (floor)', () => JSON.stringify(OFFERS_PLAIN));
 run('encodeSchedulerEvent', () => encodeSchedulerEvent(OFFERS));
 const record = run('encodeSchedulerEvent + stringifyWire + RecordIO', () => encodeRecord(stringifyWire(encodeSchedulerEvent(OFFERS))));
-console.log(`ratios: parse+decode at ${(parseDecode / parseFloor).toFixed(2)}x the JSON.parse floor; encode+frame at ${(record / stringifyFloor).toFixed(2)}x the JSON.stringify floor`);
+console.log(
+  `ratios: parse+decode at ${(parseDecode / parseFloor).toFixed(2)}x the JSON.parse floor; encode+frame at ${(record / stringifyFloor).toFixed(2)}x the JSON.stringify floor`,
+);
 if (sink === 42) console.log('');

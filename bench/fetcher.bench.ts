@@ -21,7 +21,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Fetcher } from '../lib/agent/fetcher/fetcher.ts';
@@ -36,7 +36,7 @@ const root = process.getuid?.() === 0;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number): string => (x < 10 ? `${x.toFixed(2)} ms` : `${x.toFixed(0)} ms`);
-const rate = (bytes: number, msTaken: number): string => `${((bytes / MiB) / (msTaken / 1000)).toFixed(0)} MiB/s`;
+const rate = (bytes: number, msTaken: number): string => `${(bytes / MiB / (msTaken / 1000)).toFixed(0)} MiB/s`;
 
 function makeFile(path: string, bytes: number): void {
   const chunk = randomBytes(MiB);
@@ -66,7 +66,9 @@ server.keepAliveTimeout = 1000;
 server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
 `;
 
-async function startServer(dir: string): Promise<{ base: string; stats(): Promise<{ requests: number; bytes: number }>; reset(): Promise<void>; stop(): void }> {
+async function startServer(
+  dir: string,
+): Promise<{ base: string; stats(): Promise<{ requests: number; bytes: number }>; reset(): Promise<void>; stop(): void }> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
@@ -247,7 +249,9 @@ async function main(): Promise<void> {
       const reqs = Math.max(...rs.map((r) => r.requests));
       const sent = Math.max(...rs.map((r) => r.sent));
       const linked = rs[0]!.linked ? `; ${rs[0]!.linked} of ${CONCURRENT} hard-linked` : '';
-      console.log(`  ${label}  ${ms(median(rs.map((r) => r.wall)))} wall; server: ${reqs} request(s), ${(sent / MiB).toFixed(0)} MiB sent${reqs === 1 ? ' (one download)' : ' (MORE THAN ONE DOWNLOAD)'}${linked}`);
+      console.log(
+        `  ${label}  ${ms(median(rs.map((r) => r.wall)))} wall; server: ${reqs} request(s), ${(sent / MiB).toFixed(0)} MiB sent${reqs === 1 ? ' (one download)' : ' (MORE THAN ONE DOWNLOAD)'}${linked}`,
+      );
     }
     if (curl) {
       const wall = (k: number): number => median(rounds[k]![2].map((r) => r.wall));

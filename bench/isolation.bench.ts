@@ -56,8 +56,6 @@ const MEM = 64 * 1024 * 1024;
 const ROOT = `corral-bench-${process.pid}`;
 const CONTROLLERS: readonly CgroupController[] = ['cpu', 'cpuacct', 'memory', 'freezer'];
 
-
-
 interface Figures {
   wallMs: number;
   running: number[];
@@ -68,7 +66,9 @@ interface Figures {
 
 async function benchOurs(base: string, cgroups: Cgroups, isolation: string, parallel: number, tag: string): Promise<Figures> {
   // The concrete class: its destroyErrors count is checked below.
-  const c = createContainerizer(agentFlagValues({ isolation, cgroups_root: `${ROOT}/${tag}`, cgroups_enable_cfs: true }), { cgroups }) as SupervisorContainerizer;
+  const c = createContainerizer(agentFlagValues({ isolation, cgroups_root: `${ROOT}/${tag}`, cgroups_enable_cfs: true }), {
+    cgroups,
+  }) as SupervisorContainerizer;
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   const resources = parseResourcesText(RESOURCES);
   let n = 0;
@@ -96,7 +96,6 @@ async function benchOurs(base: string, cgroups: Cgroups, isolation: string, para
 }
 
 // ----- crun ----------------------------------------------------------------------------------
-
 
 /** --crun-driver BUNDLE: COUNT crun runs, PARALLEL at a time, each in cgroup /ROOT/crun/<id>; figures as JSON. */
 async function crunDriver(bundle: string, root: string, parallel: number): Promise<void> {
@@ -137,7 +136,10 @@ async function benchCrun(base: string, parallel: number): Promise<{ figures: Fig
   const bundle = join(base, `crun-bundle-${parallel}`);
   mkdirSync(bundle);
   // The limits ours sets: shares 1024 per cpu, CFS quota cpus × 100 ms, the memory limit.
-  crunBundle(bundle, { mountNsOnly: true, resources: { cpu: { shares: Math.round(1024 * CPUS), quota: Math.round(100_000 * CPUS), period: 100_000 }, memory: { limit: MEM } } });
+  crunBundle(bundle, {
+    mountNsOnly: true,
+    resources: { cpu: { shares: Math.round(1024 * CPUS), quota: Math.round(100_000 * CPUS), period: 100_000 }, memory: { limit: MEM } },
+  });
   const self = fileURLToPath(import.meta.url);
   const node = [process.execPath, '--import', 'tsx', self, '--crun-driver', bundle, ROOT, `--count=${COUNT}`, `--parallel=${parallel}`];
   const unified = statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;
@@ -158,7 +160,9 @@ async function benchCrun(base: string, parallel: number): Promise<{ figures: Fig
 // ----- /monitor/statistics -------------------------------------------------------------------
 
 async function benchStatistics(base: string, cgroups: Cgroups): Promise<void> {
-  const c = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: `${ROOT}/stats`, cgroups_enable_cfs: true }), { cgroups });
+  const c = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: `${ROOT}/stats`, cgroups_enable_cfs: true }), {
+    cgroups,
+  });
   const work = join(base, 'agent');
   const agent = new Agent({
     clock: new FakeClock(),
@@ -189,11 +193,18 @@ async function benchStatistics(base: string, cgroups: Cgroups): Promise<void> {
       type: 'RUN_TASK',
       frameworkId: 'F1',
       frameworkInfo: fw,
-      task: { name: `t${i}`, taskId: `t${i}`, agentId: 'S0', resources: parseResourcesText('cpus:0.1;mem:32').toArray(), command: { uris: [], shell: false, value: 'sleep', arguments: ['sleep', '3600'] } },
+      task: {
+        name: `t${i}`,
+        taskId: `t${i}`,
+        agentId: 'S0',
+        resources: parseResourcesText('cpus:0.1;mem:32').toArray(),
+        command: { uris: [], shell: false, value: 'sleep', arguments: ['sleep', '3600'] },
+      },
     });
   });
   const framework = agent.frameworks.get('F1')!;
-  for (const end = Date.now() + 60_000; Date.now() < end && [...framework.executors.values()].some((e) => !e.container); ) await new Promise((r) => setTimeout(r, 50));
+  for (const end = Date.now() + 60_000; Date.now() < end && [...framework.executors.values()].some((e) => !e.container);)
+    await new Promise((r) => setTimeout(r, 50));
   const running = [...framework.executors.values()].filter((e) => e.container).length;
   console.log(`/monitor/statistics: ${running} running containers (cgroups/cpu,cgroups/mem; started in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   try {
@@ -209,12 +220,16 @@ async function benchStatistics(base: string, cgroups: Cgroups): Promise<void> {
       entries = (JSON.parse(text) as unknown[]).length;
       bytes = text.length;
     }
-    console.log(`  GET /monitor/statistics.json: ${entries} entries, ${(bytes / 1024).toFixed(0)} KiB; p50 ${ms(pct(lat, 50))}  p99 ${ms(pct(lat, 99))}  (${((pct(lat, 50) * 1000) / Math.max(1, entries)).toFixed(0)} µs per container)`);
+    console.log(
+      `  GET /monitor/statistics.json: ${entries} entries, ${(bytes / 1024).toFixed(0)} KiB; p50 ${ms(pct(lat, 50))}  p99 ${ms(pct(lat, 99))}  (${((pct(lat, 50) * 1000) / Math.max(1, entries)).toFixed(0)} µs per container)`,
+    );
     const ids = [...framework.executors.values()].map((e) => e.containerId);
     const u0 = performance.now();
     for (const id of ids) await c.usage(id);
     const per = ((performance.now() - u0) * 1000) / ids.length;
-    console.log(`  containerizer.usage(): ${per.toFixed(0)} µs per container (cpuacct.stat, cpu.stat, cgroup.procs, tasks, memory.usage_in_bytes, memory.stat)`);
+    console.log(
+      `  containerizer.usage(): ${per.toFixed(0)} µs per container (cpuacct.stat, cpu.stat, cgroup.procs, tasks, memory.usage_in_bytes, memory.stat)`,
+    );
   } finally {
     const k0 = performance.now();
     await pool(running, 8, async (i) => {
@@ -291,7 +306,9 @@ async function main(): Promise<void> {
   await removeRoots(cgroups, false);
   const base = mkdtempSync(join(tmpdir(), `corral-bench-${process.pid}-isolation-`));
   try {
-    console.log(`isolation: ${COUNT} \`true\` containers (after ${WARMUP} warm-up launches), resources ${RESOURCES}, CFS on; ${cpus().length} CPUs; cgroup v${cgroups.version}; work dir in ${tmpdir()}`);
+    console.log(
+      `isolation: ${COUNT} \`true\` containers (after ${WARMUP} warm-up launches), resources ${RESOURCES}, CFS on; ${cpus().length} CPUs; cgroup v${cgroups.version}; work dir in ${tmpdir()}`,
+    );
     const configs: [string, string][] = [
       ['posix/cpu,posix/mem', 'posix'],
       ['cgroups/cpu,cgroups/mem', 'cg'],

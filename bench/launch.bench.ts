@@ -28,8 +28,6 @@ const COUNT = arg('count', 200);
 const PARALLEL = arg('parallel', 4);
 const WARMUP = 8;
 
-
-
 interface Figures {
   wallMs: number;
   running: number[];
@@ -74,7 +72,14 @@ async function supervisorMemory(base: string): Promise<{ rss: number; hwm: numbe
   const runDir = join(base, 'rss', 'run');
   mkdirSync(sandbox, { recursive: true });
   mkdirSync(runDir, { recursive: true });
-  const ctr = await c.launch({ containerId: 'rss', sandbox, runDir, argv: ['sleep', '30'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, resources: parseResourcesText('cpus:0.1') });
+  const ctr = await c.launch({
+    containerId: 'rss',
+    sandbox,
+    runDir,
+    argv: ['sleep', '30'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    resources: parseResourcesText('cpus:0.1'),
+  });
   await new Promise((r) => setTimeout(r, 200));
   const status = readFileSync(`/proc/${ctr.pid}/status`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
@@ -93,7 +98,9 @@ async function crunDriver(bundle: string): Promise<void> {
   const one = (into?: Figures): Promise<void> =>
     new Promise((resolve, reject) => {
       const t0 = performance.now();
-      const p = spawn('crun', ['--cgroup-manager=disabled', 'run', '--bundle', bundle, `corral-bench-${process.pid}-${randomUUID()}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn('crun', ['--cgroup-manager=disabled', 'run', '--bundle', bundle, `corral-bench-${process.pid}-${randomUUID()}`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let err = '';
       p.stderr.on('data', (d: Buffer) => (err += d.toString()));
       p.on('error', reject);
@@ -121,9 +128,7 @@ async function benchCrun(base: string, mountNsOnly: boolean): Promise<{ figures:
   const self = fileURLToPath(import.meta.url);
   const node = [process.execPath, '--import', 'tsx', self, '--crun-driver', bundle, `--count=${COUNT}`, `--parallel=${PARALLEL}`];
   const unified = statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;
-  const cmd = unified
-    ? node
-    : ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"', ...node];
+  const cmd = unified ? node : ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"', ...node];
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', cwd: join(fileURLToPath(import.meta.url), '..', '..') });
   if (r.error || r.status !== 0) throw new Error(`crun driver failed: ${r.error?.message ?? r.stderr.trim()}`);
   return {
@@ -171,7 +176,9 @@ async function main(): Promise<void> {
   try {
     const base = bases[0]!;
     console.log(`launch: ${COUNT} \`true\` containers, ${PARALLEL} at a time (after ${WARMUP} warm-up launches); ${cpus().length} CPUs`);
-    console.log(`(each corral container creates 5 inodes: sandbox stdout/stderr, pids/, pids/forked.pid, exit.status; one file creation costs ${createCostUs(base).toFixed(0)} µs in ${tmpdir()}${shm ? `, ${createCostUs(shm).toFixed(0)} µs in /dev/shm` : ''})`);
+    console.log(
+      `(each corral container creates 5 inodes: sandbox stdout/stderr, pids/, pids/forked.pid, exit.status; one file creation costs ${createCostUs(base).toFixed(0)} µs in ${tmpdir()}${shm ? `, ${createCostUs(shm).toFixed(0)} µs in /dev/shm` : ''})`,
+    );
     const ours = await benchPosix(base);
     const ourRate = printOurs(`corral (SupervisorContainerizer + corral-containerizer), work dir in ${tmpdir()}:`, ours);
     let shmRate: number | undefined;
@@ -191,7 +198,8 @@ async function main(): Promise<void> {
         console.log(`${label}: [${how}; --cgroup-manager=disabled; rootfs = host /usr read-only]`);
         console.log(`  ${rate.toFixed(0)} launches/s (${ms(cr.wallMs)} wall)`);
         console.log(`  launch→termination  p50 ${ms(pct(cr.ended, 50))}  p99 ${ms(pct(cr.ended, 99))}`);
-        const ratio = (r: number, f: Figures): string => `${(r / rate).toFixed(2)}x launches/s, launch→termination p50 ${(pct(cr.ended, 50) / pct(f.ended, 50)).toFixed(2)}x faster`;
+        const ratio = (r: number, f: Figures): string =>
+          `${(r / rate).toFixed(2)}x launches/s, launch→termination p50 ${(pct(cr.ended, 50) / pct(f.ended, 50)).toFixed(2)}x faster`;
         console.log(`  ratio corral/crun: disk work dir ${ratio(ourRate, ours)}${shmRate && shmFig ? `; tmpfs work dir ${ratio(shmRate, shmFig)}` : ''}`);
       } catch (e) {
         console.log(`${label}: not run: ${(e as Error).message}`);

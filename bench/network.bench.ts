@@ -104,7 +104,15 @@ function run(cmd: string, args: readonly string[]): string {
 /** One process per command (sysctls: one `sh` writing them all, inside the namespace). */
 function runEach(cmds: readonly Cmd[]): number {
   for (const c of cmds) {
-    if (c.tool === 'sysctl') run('ip', ['netns', 'exec', c.ns, 'sh', '-c', c.args.map((kv) => `printf '%s' '${kv.slice(kv.indexOf('=') + 1)}' > /proc/sys/${kv.slice(0, kv.indexOf('='))}`).join(' && ')]);
+    if (c.tool === 'sysctl')
+      run('ip', [
+        'netns',
+        'exec',
+        c.ns,
+        'sh',
+        '-c',
+        c.args.map((kv) => `printf '%s' '${kv.slice(kv.indexOf('=') + 1)}' > /proc/sys/${kv.slice(0, kv.indexOf('='))}`).join(' && '),
+      ]);
     else run(c.tool, ['-n', c.ns, ...c.args]);
   }
   return cmds.length;
@@ -113,7 +121,7 @@ function runEach(cmds: readonly Cmd[]): number {
 /** Consecutive commands of one tool and namespace in one `-batch` process. */
 function runBatched(cmds: readonly Cmd[]): number {
   let procs = 0;
-  for (let i = 0; i < cmds.length; ) {
+  for (let i = 0; i < cmds.length;) {
     let j = i;
     while (j < cmds.length && cmds[j]!.tool === cmds[i]!.tool && cmds[j]!.ns === cmds[i]!.ns) j++;
     const group = cmds.slice(i, j);
@@ -140,12 +148,42 @@ function prepareHost(ns: string, f: HostFacts): void {
     { tool: 'ip', ns, args: ['link', 'set', 'lo', 'address', f.mac, 'mtu', String(f.mtu)] },
     { tool: 'tc', ns, args: ['qdisc', 'add', 'dev', 'eth0', 'ingress'] },
     { tool: 'tc', ns, args: ['qdisc', 'add', 'dev', 'lo', 'ingress'] },
-    { tool: 'sysctl', ns, args: ['net/ipv4/conf/lo/route_localnet=1', 'net/ipv4/conf/all/rp_filter=0', 'net/ipv4/conf/lo/rp_filter=0', 'net/ipv4/conf/all/send_redirects=0', 'net/ipv4/conf/lo/send_redirects=0', 'net/ipv4/conf/lo/accept_local=1'] },
+    {
+      tool: 'sysctl',
+      ns,
+      args: [
+        'net/ipv4/conf/lo/route_localnet=1',
+        'net/ipv4/conf/all/rp_filter=0',
+        'net/ipv4/conf/lo/rp_filter=0',
+        'net/ipv4/conf/all/send_redirects=0',
+        'net/ipv4/conf/lo/send_redirects=0',
+        'net/ipv4/conf/lo/accept_local=1',
+      ],
+    },
   ]);
 }
 
-const u32 = (dev: string, prio: number, matches: string, action: string): string[] =>
-  ['filter', 'add', 'dev', dev, 'parent', 'ffff:', 'protocol', 'ip', 'prio', String(prio), 'u32', 'match', 'u8', '5', '0x0f', 'at', '0', ...matches.split(' '), ...action.split(' ')];
+const u32 = (dev: string, prio: number, matches: string, action: string): string[] => [
+  'filter',
+  'add',
+  'dev',
+  dev,
+  'parent',
+  'ffff:',
+  'protocol',
+  'ip',
+  'prio',
+  String(prio),
+  'u32',
+  'match',
+  'u8',
+  '5',
+  '0x0f',
+  'at',
+  '0',
+  ...matches.split(' '),
+  ...action.split(' '),
+];
 const redirect = (dev: string) => `action mirred egress redirect dev ${dev}`;
 
 interface Container {
@@ -160,7 +198,14 @@ interface Container {
 
 function container(prefix: string, i: number, egress: number): Container {
   const eph = EPH_BASE + EPH_PER * i;
-  return { i, netns: `${prefix}-c${i}`, veth: `veth${i}`, blocks: [blockOf(PORTS_BASE + PORTS_PER * i, PORTS_PER), blockOf(eph, EPH_PER)], ephemeral: [eph, eph + EPH_PER - 1], egress };
+  return {
+    i,
+    netns: `${prefix}-c${i}`,
+    veth: `veth${i}`,
+    blocks: [blockOf(PORTS_BASE + PORTS_PER * i, PORTS_PER), blockOf(eph, EPH_PER)],
+    ephemeral: [eph, eph + EPH_PER - 1],
+    egress,
+  };
 }
 
 /**
@@ -202,7 +247,13 @@ function setupCmds(hostNs: string, f: HostFacts, c: Container): Cmd[] {
     {
       tool: 'sysctl',
       ns,
-      args: ['net/ipv6/conf/all/disable_ipv6=1', `net/ipv4/ip_local_port_range=${c.ephemeral.join(' ')}`, 'net/ipv4/conf/eth0/accept_local=1', 'net/ipv4/conf/lo/accept_local=1', 'net/ipv4/conf/lo/route_localnet=1'],
+      args: [
+        'net/ipv6/conf/all/disable_ipv6=1',
+        `net/ipv4/ip_local_port_range=${c.ephemeral.join(' ')}`,
+        'net/ipv4/conf/eth0/accept_local=1',
+        'net/ipv4/conf/lo/accept_local=1',
+        'net/ipv4/conf/lo/route_localnet=1',
+      ],
     },
     { tool: 'tc', ns, args: ['qdisc', 'add', 'dev', 'lo', 'ingress'] },
     { tool: 'tc', ns, args: ['qdisc', 'add', 'dev', 'eth0', 'ingress'] },
@@ -212,8 +263,62 @@ function setupCmds(hostNs: string, f: HostFacts, c: Container): Cmd[] {
     ]),
     { tool: 'tc', ns, args: u32('lo', PRIO.IP_NORMAL, `match ip dst ${f.address}/32`, redirect('eth0')) },
     { tool: 'tc', ns, args: u32('lo', PRIO.IP_NORMAL, 'match ip dst 127.0.0.1/32', redirect('eth0')) },
-    { tool: 'tc', ns, args: ['filter', 'add', 'dev', 'lo', 'parent', 'ffff:', 'protocol', 'ip', 'prio', String(PRIO.ICMP), 'u32', 'match', 'ip', 'protocol', '1', '0xff', 'match', 'ip', 'dst', `${f.address}/32`, 'flowid', 'ffff:1'] },
-    { tool: 'tc', ns, args: ['filter', 'add', 'dev', 'lo', 'parent', 'ffff:', 'protocol', 'ip', 'prio', String(PRIO.ICMP), 'u32', 'match', 'ip', 'protocol', '1', '0xff', 'match', 'ip', 'dst', '127.0.0.1/32', 'flowid', 'ffff:1'] },
+    {
+      tool: 'tc',
+      ns,
+      args: [
+        'filter',
+        'add',
+        'dev',
+        'lo',
+        'parent',
+        'ffff:',
+        'protocol',
+        'ip',
+        'prio',
+        String(PRIO.ICMP),
+        'u32',
+        'match',
+        'ip',
+        'protocol',
+        '1',
+        '0xff',
+        'match',
+        'ip',
+        'dst',
+        `${f.address}/32`,
+        'flowid',
+        'ffff:1',
+      ],
+    },
+    {
+      tool: 'tc',
+      ns,
+      args: [
+        'filter',
+        'add',
+        'dev',
+        'lo',
+        'parent',
+        'ffff:',
+        'protocol',
+        'ip',
+        'prio',
+        String(PRIO.ICMP),
+        'u32',
+        'match',
+        'ip',
+        'protocol',
+        '1',
+        '0xff',
+        'match',
+        'ip',
+        'dst',
+        '127.0.0.1/32',
+        'flowid',
+        'ffff:1',
+      ],
+    },
     ...(c.egress > 0
       ? ([
           { tool: 'tc', ns, args: ['qdisc', 'add', 'dev', 'eth0', 'root', 'handle', '1:', 'htb', 'default', '1'] },
@@ -227,8 +332,51 @@ function setupCmds(hostNs: string, f: HostFacts, c: Container): Cmd[] {
       { tool: 'tc', ns: hostNs, args: u32(c.veth, PRIO.IP_NORMAL, `match ip dst ${f.address}/32 match ip sport ${b.start} ${hex(b.mask)}`, redirect('lo')) },
       { tool: 'tc', ns: hostNs, args: u32(c.veth, PRIO.IP_NORMAL, `match ip dst 127.0.0.1/32 match ip sport ${b.start} ${hex(b.mask)}`, redirect('lo')) },
     ]),
-    { tool: 'tc', ns: hostNs, args: ['filter', 'add', 'dev', c.veth, 'parent', 'ffff:', 'protocol', 'ip', 'prio', String(PRIO.ICMP), 'u32', 'match', 'ip', 'protocol', '1', '0xff', ...redirect('eth0').split(' ')] },
-    { tool: 'tc', ns: hostNs, args: ['filter', 'add', 'dev', c.veth, 'parent', 'ffff:', 'protocol', 'arp', 'prio', String(PRIO.ARP), 'u32', 'match', 'u32', '0', '0', ...redirect('eth0').split(' ')] },
+    {
+      tool: 'tc',
+      ns: hostNs,
+      args: [
+        'filter',
+        'add',
+        'dev',
+        c.veth,
+        'parent',
+        'ffff:',
+        'protocol',
+        'ip',
+        'prio',
+        String(PRIO.ICMP),
+        'u32',
+        'match',
+        'ip',
+        'protocol',
+        '1',
+        '0xff',
+        ...redirect('eth0').split(' '),
+      ],
+    },
+    {
+      tool: 'tc',
+      ns: hostNs,
+      args: [
+        'filter',
+        'add',
+        'dev',
+        c.veth,
+        'parent',
+        'ffff:',
+        'protocol',
+        'arp',
+        'prio',
+        String(PRIO.ARP),
+        'u32',
+        'match',
+        'u32',
+        '0',
+        '0',
+        ...redirect('eth0').split(' '),
+      ],
+    },
     ...c.blocks.flatMap((b): Cmd[] => [
       { tool: 'tc', ns: hostNs, args: u32('eth0', PRIO.IP_NORMAL, `match ip dst ${f.address}/32 match ip dport ${b.start} ${hex(b.mask)}`, redirect(c.veth)) },
       { tool: 'tc', ns: hostNs, args: u32('lo', PRIO.IP_NORMAL, `match ip dport ${b.start} ${hex(b.mask)}`, redirect(c.veth)) },
@@ -258,7 +406,12 @@ function filtersTo(hostNs: string, dev: string, veth: string): { prio: string; h
 function teardownCmds(hostNs: string, c: Container): Cmd[] {
   const cmds: Cmd[] = [];
   for (const dev of ['eth0', 'lo']) {
-    for (const id of filtersTo(hostNs, dev, c.veth)) cmds.push({ tool: 'tc', ns: hostNs, args: ['filter', 'del', 'dev', dev, 'parent', 'ffff:', 'protocol', 'ip', 'prio', id.prio, 'handle', id.handle, 'u32'] });
+    for (const id of filtersTo(hostNs, dev, c.veth))
+      cmds.push({
+        tool: 'tc',
+        ns: hostNs,
+        args: ['filter', 'del', 'dev', dev, 'parent', 'ffff:', 'protocol', 'ip', 'prio', id.prio, 'handle', id.handle, 'u32'],
+      });
   }
   return cmds;
 }
@@ -321,7 +474,13 @@ function nativeSteps(f: HostFacts, c: Container, veths: readonly string[], group
   const onIngress = { parent: INGRESS_HANDLE } as const; // its filters
   const redir = (dev: string): TcAction[] => [{ kind: 'redirect', dev, control: TC_ACT_STOLEN }];
   const ip = (link: string, prio: number, keys: U32Key[], extra: { actions?: TcAction[]; terminal?: boolean; inNetns?: boolean }): NetStep => ({
-    kind: 'filterAdd', link, ...onIngress, prio, protocol: ETH_P_IP, keys, ...extra,
+    kind: 'filterAdd',
+    link,
+    ...onIngress,
+    prio,
+    protocol: ETH_P_IP,
+    keys,
+    ...extra,
   });
   const blocks = c.blocks.map((b) => ({ base: b.start, size: 0x10000 - b.mask }));
   const steps: NetStep[] = [
@@ -424,7 +583,8 @@ async function nativeSetupTeardown(net: TestNetwork, a: TestHost, f: HostFacts):
     );
     const groupMs = Number(out.trim());
     const links = run('ip', ['-n', a.netns, '-o', 'link', 'show']);
-    const filters = run('tc', ['-n', a.netns, 'filter', 'show', 'dev', 'eth0', 'ingress']) + run('tc', ['-n', a.netns, 'filter', 'show', 'dev', 'lo', 'ingress']);
+    const filters =
+      run('tc', ['-n', a.netns, 'filter', 'show', 'dev', 'eth0', 'ingress']) + run('tc', ['-n', a.netns, 'filter', 'show', 'dev', 'lo', 'ingress']);
     if (/veth/.test(links) || /fh \w+::\w+/.test(filters)) throw new Error(`native teardown left something:\n${links}\n${filters}`);
     const each = (filtersMs + groupMs) / COUNT;
     return {
@@ -468,8 +628,10 @@ async function throughput(net: TestNetwork, a: TestHost, b: TestHost, f: HostFac
       try {
         runEach([...setupCmds(a.netns, f, c), ...mirrorCmds(a.netns, f, [c.veth], 0)]);
         const r = iperf(c.netns, b.address, SECONDS);
-        if (limit === 0) console.log(`  container (ip/tc peer) → B:           ${mbit(r.bps)}  (${((100 * r.bps) / host.bps).toFixed(0)}% of the host namespace)`);
-        else console.log(`  egress limit ${mbit(limit * 8).padEnd(14)} (ip/tc peer): ${mbit(r.bps)}  (${((100 * r.bps) / (limit * 8)).toFixed(1)}% of the limit)`);
+        if (limit === 0)
+          console.log(`  container (ip/tc peer) → B:           ${mbit(r.bps)}  (${((100 * r.bps) / host.bps).toFixed(0)}% of the host namespace)`);
+        else
+          console.log(`  egress limit ${mbit(limit * 8).padEnd(14)} (ip/tc peer): ${mbit(r.bps)}  (${((100 * r.bps) / (limit * 8)).toFixed(1)}% of the limit)`);
         runEach([...teardownCmds(a.netns, c), ...mirrorCmds(a.netns, f, [], 1), { tool: 'ip', ns: a.netns, args: ['link', 'del', c.veth] }]);
       } finally {
         spawnSync('ip', ['netns', 'del', c.netns]);
@@ -499,7 +661,9 @@ async function main(): Promise<void> {
     const [a, b] = net.hosts as [TestHost, TestHost];
     const f = hostFacts(a);
     prepareHost(a.netns, f);
-    console.log(`network setup/teardown per container, ${COUNT} containers one after another, in test host A (${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()})`);
+    console.log(
+      `network setup/teardown per container, ${COUNT} containers one after another, in test host A (${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()})`,
+    );
     for (const batched of [false, true]) {
       const r = peerSetupTeardown(net, a, f, batched);
       const what = batched ? 'ip/tc peer, -batch' : 'ip/tc peer, a process a command';

@@ -53,7 +53,12 @@ async function regularOffer(fw: Scheduler): Promise<Json> {
 async function partA(tmp: string): Promise<void> {
   const c = await Cluster.start({
     agentResources: 'cpus:2;mem:2048;disk:1000;ports:[31000-32000]',
-    agentArgs: ['--resource_estimator=usage', '--usage_estimator_window=1', '--usage_estimator_margin=0.2', `--oversubscribed_resources_interval=${INTERVAL}ms`],
+    agentArgs: [
+      '--resource_estimator=usage',
+      '--usage_estimator_window=1',
+      '--usage_estimator_margin=0.2',
+      `--oversubscribed_resources_interval=${INTERVAL}ms`,
+    ],
   });
   try {
     const fw = await c.subscribe(frameworkInfo({ name: 'bench-a', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
@@ -98,7 +103,10 @@ async function partB(): Promise<void> {
     for (let i = 0; i < KILLS; i++) {
       let rev: Json;
       let regular: Json;
-      while (!(rev && regular)) for (const o of await fw.offers(20_000)) isRevocable(o) ? (rev = o) : (regular = o);
+      while (!(rev && regular))
+        for (const o of await fw.offers(20_000))
+          if (isRevocable(o)) rev = o;
+          else regular = o;
       const id = `batch-${i}`;
       await fw.accept([rev.id.value, regular.id.value], [task(id, 'exec sleep 600', rev.agent_id, { cpus: 1, rev: true, mem: 8 })]);
       await fw.update(id, 'TASK_RUNNING', 20_000);
@@ -108,7 +116,9 @@ async function partB(): Promise<void> {
       times.push(performance.now() - t0);
       await fw.update(id, 'TASK_LOST', 20_000);
     }
-    console.log(`(b) QoS correction → container gone (${KILLS} kills, target ≤ 100 ms): p50 ${pct(times, 50).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
+    console.log(
+      `(b) QoS correction → container gone (${KILLS} kills, target ≤ 100 ms): p50 ${pct(times, 50).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`,
+    );
   } finally {
     await c.stop();
   }
@@ -119,13 +129,22 @@ const COUNTER = `const end = Date.now() + ${SECONDS * 1000}; let n = 0; while (D
 async function burst(tmp: string, lowPriority: boolean, withBatch: boolean): Promise<{ ops: number; batchCpu: number }> {
   const c = await Cluster.start({
     agentResources: 'cpus:2;mem:2048;disk:1000;ports:[31000-32000]',
-    agentArgs: ['--isolation=cgroups/cpu,cgroups/mem', '--resource_estimator=fixed', '--oversubscribed_resources=cpus:2', '--oversubscribed_resources_interval=100ms', `--revocable_cpu_low_priority=${lowPriority}`],
+    agentArgs: [
+      '--isolation=cgroups/cpu,cgroups/mem',
+      '--resource_estimator=fixed',
+      '--oversubscribed_resources=cpus:2',
+      '--oversubscribed_resources_interval=100ms',
+      `--revocable_cpu_low_priority=${lowPriority}`,
+    ],
   });
   try {
     const fw = await c.subscribe(frameworkInfo({ name: 'bench-c', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
     let rev: Json;
     let regular: Json;
-    while (!(rev && regular)) for (const o of await fw.offers(20_000)) isRevocable(o) ? (rev = o) : (regular = o);
+    while (!(rev && regular))
+      for (const o of await fw.offers(20_000))
+        if (isRevocable(o)) rev = o;
+        else regular = o;
     const out = join(tmp, `ops-${lowPriority}-${withBatch}`);
     const tasks = [task('ls', `exec ${process.execPath} -e "${COUNTER}" ${out}`, rev.agent_id, { cpus: 1, mem: 256 })];
     if (withBatch) for (let i = 0; i < 2; i++) tasks.push(task(`batch-${i}`, 'while :; do :; done', rev.agent_id, { cpus: 1, rev: true, mem: 16 }));
@@ -136,7 +155,8 @@ async function burst(tmp: string, lowPriority: boolean, withBatch: boolean): Pro
     let batchCpu = 0;
     if (withBatch) {
       const stats = await c.agentJson(0, '/monitor/statistics');
-      for (const s of stats as Json[]) if (String(s.executor_id).startsWith('batch')) batchCpu += (s.statistics.cpus_user_time_secs ?? 0) + (s.statistics.cpus_system_time_secs ?? 0);
+      for (const s of stats as Json[])
+        if (String(s.executor_id).startsWith('batch')) batchCpu += (s.statistics.cpus_user_time_secs ?? 0) + (s.statistics.cpus_system_time_secs ?? 0);
       batchCpu /= wall;
     }
     return { ops: Number(readFileSync(out, 'utf8')), batchCpu };
@@ -154,8 +174,12 @@ async function partC(tmp: string): Promise<void> {
   const low = await burst(tmp, true, true);
   const normal = await burst(tmp, false, true);
   console.log(`(c) burst on ${cpus().length} cores, ${SECONDS} s: latency-sensitive task alone ${(alone.ops / SECONDS / 1e6).toFixed(1)} M iterations/s`);
-  console.log(`    with 2 revocable busy tasks, low priority (10 shares/cpu): ${((100 * low.ops) / alone.ops).toFixed(1)}% of alone (goal ≥ 90%); batch used ${low.batchCpu.toFixed(2)} cpus`);
-  console.log(`    with 2 revocable busy tasks, normal priority (1024/cpu): ${((100 * normal.ops) / alone.ops).toFixed(1)}% of alone; batch used ${normal.batchCpu.toFixed(2)} cpus`);
+  console.log(
+    `    with 2 revocable busy tasks, low priority (10 shares/cpu): ${((100 * low.ops) / alone.ops).toFixed(1)}% of alone (goal ≥ 90%); batch used ${low.batchCpu.toFixed(2)} cpus`,
+  );
+  console.log(
+    `    with 2 revocable busy tasks, normal priority (1024/cpu): ${((100 * normal.ops) / alone.ops).toFixed(1)}% of alone; batch used ${normal.batchCpu.toFixed(2)} cpus`,
+  );
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'corral-bench-oversub-'));

@@ -62,7 +62,10 @@ async function child(peer: string): Promise<void> {
   const isolate: number[] = [];
   const cleanup: number[] = [];
   const proto = PortMappingIsolator.prototype as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  for (const [name, into] of [['isolate', isolate], ['cleanup', cleanup]] as const) {
+  for (const [name, into] of [
+    ['isolate', isolate],
+    ['cleanup', cleanup],
+  ] as const) {
     const orig = proto[name]!;
     proto[name] = async function (this: unknown, ...a: unknown[]) {
       const t0 = performance.now();
@@ -74,18 +77,32 @@ async function child(peer: string): Promise<void> {
     };
   }
   // network/port_mapping's flags and the agent's port pools.
-  const network = (rate?: number) => ({ ephemeral_ports_per_container: 128, network_warm_namespaces: WARM, ...(rate ? { egress_rate_limit_per_container: rate } : {}) });
+  const network = (rate?: number) => ({
+    ephemeral_ports_per_container: 128,
+    network_warm_namespaces: WARM,
+    ...(rate ? { egress_rate_limit_per_container: rate } : {}),
+  });
   const resources = parseResourcesText('ports:[31000-32000];ephemeral_ports:[32768-57343]');
   let n = 0;
   const launchAll = async (isolation: string, count: number, rate?: number): Promise<number[]> => {
-    const c = createContainerizer(agentFlagValues({ isolation, cgroups_root: `${root}/${n++}`, ...(isolation.includes('port_mapping') ? network(rate) : {}) }), { cgroups, resources });
+    const c = createContainerizer(
+      agentFlagValues({ isolation, cgroups_root: `${root}/${n++}`, ...(isolation.includes('port_mapping') ? network(rate) : {}) }),
+      { cgroups, resources },
+    );
     const out: number[] = [];
     for (let i = 0; i < count + WARMUP; i++) {
       const d = join(base, String(n++));
       mkdirSync(join(d, 'sandbox'), { recursive: true });
       mkdirSync(join(d, 'run'), { recursive: true });
       const t0 = performance.now();
-      const ctr = await c.launch({ containerId: randomUUID(), sandbox: join(d, 'sandbox'), runDir: join(d, 'run'), argv: ['true'], env, resources: parseResourcesText('cpus:0.1;mem:64;ports:[31000-31000]') });
+      const ctr = await c.launch({
+        containerId: randomUUID(),
+        sandbox: join(d, 'sandbox'),
+        runDir: join(d, 'run'),
+        argv: ['true'],
+        env,
+        resources: parseResourcesText('cpus:0.1;mem:64;ports:[31000-31000]'),
+      });
       const t1 = performance.now();
       await ctr.termination;
       if (i >= WARMUP) out.push(t1 - t0);
@@ -109,14 +126,24 @@ async function child(peer: string): Promise<void> {
   // The same with RUNNING containers already up (the ARP/ICMP copies are rewritten per chunk of 32).
   const busy: number[] = [];
   {
-    const c = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups_root: `${root}/${n++}`, ...network() }), { cgroups, resources });
+    const c = createContainerizer(
+      agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups_root: `${root}/${n++}`, ...network() }),
+      { cgroups, resources },
+    );
     const started: { containerId: string; termination: Promise<unknown> }[] = [];
     const launch = async (argv: string[]) => {
       const d = join(base, String(n++));
       mkdirSync(join(d, 'sandbox'), { recursive: true });
       mkdirSync(join(d, 'run'), { recursive: true });
       const containerId = randomUUID();
-      const ctr = await c.launch({ containerId, sandbox: join(d, 'sandbox'), runDir: join(d, 'run'), argv, env, resources: parseResourcesText('cpus:0.01;mem:32') });
+      const ctr = await c.launch({
+        containerId,
+        sandbox: join(d, 'sandbox'),
+        runDir: join(d, 'run'),
+        argv,
+        env,
+        resources: parseResourcesText('cpus:0.01;mem:32'),
+      });
       return { containerId, termination: ctr.termination };
     };
     try {
@@ -143,11 +170,21 @@ async function child(peer: string): Promise<void> {
   };
   const iperfArgs = ['iperf3', '-c', peer, '-t', String(SECONDS), '-J'];
   const inContainer = async (rate?: number): Promise<number> => {
-    const c = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups_root: `${root}/${n++}`, ...network(rate) }), { cgroups, resources });
+    const c = createContainerizer(
+      agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,network/port_mapping', cgroups_root: `${root}/${n++}`, ...network(rate) }),
+      { cgroups, resources },
+    );
     const d = join(base, String(n++));
     mkdirSync(join(d, 'sandbox'), { recursive: true });
     mkdirSync(join(d, 'run'), { recursive: true });
-    const ctr = await c.launch({ containerId: randomUUID(), sandbox: join(d, 'sandbox'), runDir: join(d, 'run'), argv: iperfArgs, env, resources: parseResourcesText('cpus:1;mem:256') });
+    const ctr = await c.launch({
+      containerId: randomUUID(),
+      sandbox: join(d, 'sandbox'),
+      runDir: join(d, 'run'),
+      argv: iperfArgs,
+      env,
+      resources: parseResourcesText('cpus:1;mem:256'),
+    });
     await ctr.termination;
     await c.closeIsolators();
     c.close();
@@ -178,15 +215,31 @@ async function main(): Promise<void> {
     const server = b!.start('iperf3', ['-s', '--forceflush']);
     await server.waitFor(/listening/i, 10_000);
     const self = fileURLToPath(import.meta.url);
-    const r = spawnSync('nsenter', [`--net=${a!.netnsPath}`, process.execPath, '--import', 'tsx', self, `--count=${COUNT}`, `--seconds=${SECONDS}`, `--running=${RUNNING}`, `--warm=${WARM}`], {
-      encoding: 'utf8',
-      env: { ...process.env, CORRAL_BENCH_PM_CHILD: b!.address },
-      cwd: join(self, '..', '..'),
-      maxBuffer: 1 << 24,
-    });
+    const r = spawnSync(
+      'nsenter',
+      [
+        `--net=${a!.netnsPath}`,
+        process.execPath,
+        '--import',
+        'tsx',
+        self,
+        `--count=${COUNT}`,
+        `--seconds=${SECONDS}`,
+        `--running=${RUNNING}`,
+        `--warm=${WARM}`,
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, CORRAL_BENCH_PM_CHILD: b!.address },
+        cwd: join(self, '..', '..'),
+        maxBuffer: 1 << 24,
+      },
+    );
     if (r.status !== 0) throw new Error(`the run inside host A failed: ${r.stderr.trim().slice(-2000)}`);
     const f = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
-    console.log(`port_mapping: ${COUNT} containers one at a time in test host A (after ${WARMUP} warm-up), task ports [31000-31000], ephemeral blocks of 128${WARM > 0 ? `, ${WARM} namespaces made ahead` : ', no namespace made ahead'}`);
+    console.log(
+      `port_mapping: ${COUNT} containers one at a time in test host A (after ${WARMUP} warm-up), task ports [31000-31000], ephemeral blocks of 128${WARM > 0 ? `, ${WARM} namespaces made ahead` : ', no namespace made ahead'}`,
+    );
     console.log(`  launch→running, cgroups/cpu,mem:                       p50 ${ms(pct(f.plain, 50))}  p99 ${ms(pct(f.plain, 99))}`);
     console.log(`  launch→running, cgroups/cpu,mem + network/port_mapping:  p50 ${ms(pct(f.network, 50))}  p99 ${ms(pct(f.network, 99))}`);
     console.log(`  isolate (veth in the container's namespace, 30+ filters): p50 ${ms(pct(f.isolate, 50))}  p99 ${ms(pct(f.isolate, 99))}`);
@@ -194,8 +247,12 @@ async function main(): Promise<void> {
     console.log(`  every veth gone after the last container ended: ${ms(f.vethsGoneMs)}`);
     console.log(`  isolate with ${RUNNING} containers running:                  p50 ${ms(pct(f.busy, 50))}  p99 ${ms(pct(f.busy, 99))}`);
     const t = f.throughput;
-    console.log(`  iperf3 A→B (${SECONDS} s): host namespace ${t.host!.toFixed(0)} Mbit/s, container ${t.container!.toFixed(0)} Mbit/s (${(t.container! / t.host!).toFixed(2)} of the host)`);
-    console.log(`  egress limit 10 Mbit/s: ${t.limit10!.toFixed(2)} Mbit/s (${(((t.limit10! - 10) / 10) * 100).toFixed(1)}%); 100 Mbit/s: ${t.limit100!.toFixed(1)} Mbit/s (${(((t.limit100! - 100) / 100) * 100).toFixed(1)}%)`);
+    console.log(
+      `  iperf3 A→B (${SECONDS} s): host namespace ${t.host!.toFixed(0)} Mbit/s, container ${t.container!.toFixed(0)} Mbit/s (${(t.container! / t.host!).toFixed(2)} of the host)`,
+    );
+    console.log(
+      `  egress limit 10 Mbit/s: ${t.limit10!.toFixed(2)} Mbit/s (${(((t.limit10! - 10) / 10) * 100).toFixed(1)}%); 100 Mbit/s: ${t.limit100!.toFixed(1)} Mbit/s (${(((t.limit100! - 100) / 100) * 100).toFixed(1)}%)`,
+    );
   } finally {
     // Namespaces the child's isolators made ahead and left pinned when it exited.
     for (const name of listNetns().filter((n) => n.startsWith('corral-warm-'))) removeNetns(name);

@@ -61,11 +61,15 @@ async function restart(c: Cluster, agent: AgentProcess, args: string[], tasks: n
   await agent.kill('SIGKILL');
   await until(async () => !(await getJson(c.url('/master/slaves'))).slaves[0]?.active, 10_000, 'the master to see the agent gone');
   const next = AgentProcess.start(args, PROFILE && tasks > 0 ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []);
-  await until(async () => {
-    if (!next.running) throw new Error('the agent exited');
-    const a = (await getJson(c.url('/master/slaves'))).slaves[0];
-    return a?.active === true && a.reregistered_time !== undefined && a.reregistered_time !== prevReregistered;
-  }, 120_000, 'the agent to re-register').catch((e) => {
+  await until(
+    async () => {
+      if (!next.running) throw new Error('the agent exited');
+      const a = (await getJson(c.url('/master/slaves'))).slaves[0];
+      return a?.active === true && a.reregistered_time !== undefined && a.reregistered_time !== prevReregistered;
+    },
+    120_000,
+    'the agent to re-register',
+  ).catch((e) => {
     throw new Error(`${(e as Error).message}; the agent's last lines: ${next.tail.slice(-3000)}`);
   });
   const wallMs = Date.now() - next.spawnedAt;
@@ -84,7 +88,8 @@ async function check(c: Cluster, _agent: AgentProcess, args: string[], tasks: nu
   const stats = (await getJson(`http://127.0.0.1:${port}/monitor/statistics`)) as Json[];
   const state = await c.getJson('/master/state');
   const running = (state.frameworks as Json[]).flatMap((f) => f.tasks as Json[]).filter((t) => t.state === 'TASK_RUNNING').length;
-  if (stats.length !== tasks || running !== tasks) throw new Error(`after the restart: ${stats.length} containers in /monitor/statistics, ${running} tasks RUNNING at the master; expected ${tasks}`);
+  if (stats.length !== tasks || running !== tasks)
+    throw new Error(`after the restart: ${stats.length} containers in /monitor/statistics, ${running} tasks RUNNING at the master; expected ${tasks}`);
 }
 
 async function launch(fw: Scheduler, n: number): Promise<void> {
@@ -106,7 +111,13 @@ async function launch(fw: Scheduler, n: number): Promise<void> {
   };
   await fw.launch(tasks, { perAccept: 100, timeoutMs: 300_000 });
   await until(() => running.size === n || other.size > 0, 300_000, `${n} tasks to run`);
-  if (other.size > 0) throw new Error(`tasks did not run: ${[...other].slice(0, 3).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+  if (other.size > 0)
+    throw new Error(
+      `tasks did not run: ${[...other]
+        .slice(0, 3)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; ')}`,
+    );
   await Promise.all(fw.acks);
 }
 
@@ -122,12 +133,20 @@ function summary(rs: readonly Round[]): string {
     const xs = rs.map((r) => r[k]);
     return rs.length === 1 ? ms(xs[0]!) : `${ms(Math.min(...xs))} – ${ms(Math.max(...xs))} (median ${ms(pct(xs, 50))})`;
   };
-  return [`    recover() in the agent:                     ${f('recoverMs')}`, `    recovery start → REREGISTERED received:     ${f('toReregisteredMs')}`, `    process start → master shows re-registered: ${f('wallMs')}`].join('\n');
+  return [
+    `    recover() in the agent:                     ${f('recoverMs')}`,
+    `    recovery start → REREGISTERED received:     ${f('toReregisteredMs')}`,
+    `    process start → master shows re-registered: ${f('wallMs')}`,
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
   if (CGROUPS && process.getuid?.() !== 0) throw new Error(`--isolation=${ISOLATION} needs root (or use --isolation=posix/cpu,posix/mem)`);
-  console.log(`recovery: ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${TASKS} tasks, ${ROUNDS} rounds, --isolation=${ISOLATION}`);
+  console.log(
+    `recovery: ${cpus().length} CPUs, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}; ${TASKS} tasks, ${ROUNDS} rounds, --isolation=${ISOLATION}`,
+  );
   const c = await Cluster.start({ agents: 0 });
   const workDir = join(c.workDir, 'agent0');
   const args = await agentProcessArgs({
@@ -160,7 +179,9 @@ async function main(): Promise<void> {
       agent = r.agent;
       full.push(r.round);
     }
-    console.log(`  agent killed with SIGKILL and started again, ${TASKS} running tasks (${ROUNDS} rounds; all ${TASKS} checked running and tracked after each):`);
+    console.log(
+      `  agent killed with SIGKILL and started again, ${TASKS} running tasks (${ROUNDS} rounds; all ${TASKS} checked running and tracked after each):`,
+    );
     console.log(summary(full));
     console.log(`    [target: recovered and re-registered in < 1 s]`);
     console.log(`  the same with no task (peer: the fixed cost), ${ROUNDS} rounds:`);
@@ -169,10 +190,14 @@ async function main(): Promise<void> {
   } finally {
     if (fw) {
       await fw.teardown().catch(() => {});
-      await until(async () => {
-        const s = await getJson(`http://127.0.0.1:${port}/state`).catch(() => undefined);
-        return s === undefined || (s.frameworks as Json[]).every((f) => (f.executors as Json[]).length === 0);
-      }, 120_000, 'the tasks to be killed').catch((e) => console.error((e as Error).message));
+      await until(
+        async () => {
+          const s = await getJson(`http://127.0.0.1:${port}/state`).catch(() => undefined);
+          return s === undefined || (s.frameworks as Json[]).every((f) => (f.executors as Json[]).length === 0);
+        },
+        120_000,
+        'the tasks to be killed',
+      ).catch((e) => console.error((e as Error).message));
       fw.close();
     }
     await agent.stop();

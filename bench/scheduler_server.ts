@@ -29,10 +29,7 @@ export function schedulerEvent(i: number): object {
   };
 }
 
-export function schedulerServer(
-  options: ConstructorParameters<typeof HttpServer>[0],
-  events: number,
-): { server: HttpServer; lastStream: () => StreamResult } {
+export function schedulerServer(options: ConstructorParameters<typeof HttpServer>[0], events: number): { server: HttpServer; lastStream: () => StreamResult } {
   let last: StreamResult = { ms: 0, bytes: 0, events: 0 };
   const server = new HttpServer({ host: '127.0.0.1', port: 0, ...options });
   server.route({

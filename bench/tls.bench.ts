@@ -37,7 +37,6 @@ const CURL_REQUESTS = quick ? 2000 : 5000;
 const HANDSHAKES = quick ? 300 : 1000;
 const ROUNDS = quick ? 2 : 3;
 
-
 const BODY = '{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}';
 const HEADERS = { 'Content-Type': 'application/json', 'Mesos-Stream-Id': 'abc' };
 
@@ -138,7 +137,9 @@ async function main(): Promise<void> {
     const tlsJson = JSON.stringify(clientEnv);
     const none = JSON.stringify({});
 
-    console.log(`TLS benchmark (loopback, Node ${process.version}, OpenSSL ${process.versions.openssl}, EC P-256, TLS 1.3 ${tls.DEFAULT_CIPHERS.split(':')[0]}…${quick ? ', --quick' : ''})`);
+    console.log(
+      `TLS benchmark (loopback, Node ${process.version}, OpenSSL ${process.versions.openssl}, EC P-256, TLS 1.3 ${tls.DEFAULT_CIPHERS.split(':')[0]}…${quick ? ', --quick' : ''})`,
+    );
     console.log('server in this process, each client in its own; plain and TLS in the same run');
     console.log(`each figure is the best of ${ROUNDS} rounds, plain and TLS taking turns (this host may be shared)`);
     const rows: [string, string, string, string][] = [];
@@ -165,23 +166,75 @@ async function main(): Promise<void> {
 
     // --- keep-alive requests
     const rps = async (url: string, envJson: string, concurrency: number, keepalive = true, ms = REQUEST_MS): Promise<number> => {
-      const r = await nodeClient<{ requests: number; ms: number }>(['--role=requests', `--url=${url}`, `--tls=${envJson}`, `--concurrency=${concurrency}`, `--ms=${ms}`, `--keepalive=${keepalive}`]);
+      const r = await nodeClient<{ requests: number; ms: number }>([
+        '--role=requests',
+        `--url=${url}`,
+        `--tls=${envJson}`,
+        `--concurrency=${concurrency}`,
+        `--ms=${ms}`,
+        `--keepalive=${keepalive}`,
+      ]);
       return r.requests / (r.ms / 1000);
     };
-    const [rps1Plain, rps1Tls] = await pair(() => rps(plainUrl, none, 1), () => rps(tlsUrl, tlsJson, 1));
+    const [rps1Plain, rps1Tls] = await pair(
+      () => rps(plainUrl, none, 1),
+      () => rps(tlsUrl, tlsJson, 1),
+    );
     row('small POST → 202, keep-alive, 1 in flight', rps1Plain, rps1Tls, 'req/s');
-    row('small POST → 202, keep-alive, 16 in flight', ...(await pair(() => rps(plainUrl, none, 16), () => rps(tlsUrl, tlsJson, 16))), 'req/s');
-    row('small POST → 202, new connection per request', ...(await pair(() => rps(plainUrl, none, 1, false), () => rps(tlsUrl, tlsJson, 1, false))), 'req/s');
+    row(
+      'small POST → 202, keep-alive, 16 in flight',
+      ...(await pair(
+        () => rps(plainUrl, none, 16),
+        () => rps(tlsUrl, tlsJson, 16),
+      )),
+      'req/s',
+    );
+    row(
+      'small POST → 202, new connection per request',
+      ...(await pair(
+        () => rps(plainUrl, none, 1, false),
+        () => rps(tlsUrl, tlsJson, 1, false),
+      )),
+      'req/s',
+    );
     const bothPlainUrl = `http://127.0.0.1:${bothPort}/api/v1/scheduler`;
     const bothTlsUrl = `https://127.0.0.1:${bothPort}/api/v1/scheduler`;
-    row('downgrade port: plain vs TLS clients, keep-alive, 1 in flight', ...(await pair(() => rps(bothPlainUrl, none, 1), () => rps(bothTlsUrl, tlsJson, 1))), 'req/s');
-    const [directPlain, sniffPlain] = await pair(() => rps(plainUrl, none, 1, false), () => rps(bothPlainUrl, none, 1, false));
-    rows.push(['plain, new connection per request: plain port vs downgrade port', `${fmt(directPlain)} req/s`, `${fmt(sniffPlain)} req/s`, `${(sniffPlain / directPlain).toFixed(2)}`]);
+    row(
+      'downgrade port: plain vs TLS clients, keep-alive, 1 in flight',
+      ...(await pair(
+        () => rps(bothPlainUrl, none, 1),
+        () => rps(bothTlsUrl, tlsJson, 1),
+      )),
+      'req/s',
+    );
+    const [directPlain, sniffPlain] = await pair(
+      () => rps(plainUrl, none, 1, false),
+      () => rps(bothPlainUrl, none, 1, false),
+    );
+    rows.push([
+      'plain, new connection per request: plain port vs downgrade port',
+      `${fmt(directPlain)} req/s`,
+      `${fmt(sniffPlain)} req/s`,
+      `${(sniffPlain / directPlain).toFixed(2)}`,
+    ]);
 
     // --- curl peer
     let curlRatios = '';
     if (hasCurl) {
-      const curlArgs = ['-s', '--no-progress-meter', '-o', '/dev/null', '-X', 'POST', '-H', 'Content-Type: application/json', '-H', 'Mesos-Stream-Id: abc', '-d', BODY];
+      const curlArgs = [
+        '-s',
+        '--no-progress-meter',
+        '-o',
+        '/dev/null',
+        '-X',
+        'POST',
+        '-H',
+        'Content-Type: application/json',
+        '-H',
+        'Mesos-Stream-Id: abc',
+        '-d',
+        BODY,
+      ];
       const tlsCurl = ['--cacert', pki.ca.cert, '--cert', pki.client.cert, '--key', pki.client.key];
       const curlRps = async (url: string, extra: string[], srv: HttpServer): Promise<number> => {
         const before = srv.stats().requestsTotal;
@@ -189,16 +242,41 @@ async function main(): Promise<void> {
         if (r.code !== 0 || srv.stats().requestsTotal - before !== CURL_REQUESTS) throw new Error('curl did not make every request');
         return CURL_REQUESTS / (r.ms / 1000);
       };
-      const [cPlain, cTls] = await pair(() => curlRps(plainUrl, [], plain.server), () => curlRps(tlsUrl, tlsCurl, secure.server));
-      rows.push([`curl (peer): ${fmt(CURL_REQUESTS)} POSTs, one keep-alive connection`, `${fmt(cPlain)} req/s`, `${fmt(cTls)} req/s`, `${(cTls / cPlain).toFixed(2)}`]);
+      const [cPlain, cTls] = await pair(
+        () => curlRps(plainUrl, [], plain.server),
+        () => curlRps(tlsUrl, tlsCurl, secure.server),
+      );
+      rows.push([
+        `curl (peer): ${fmt(CURL_REQUESTS)} POSTs, one keep-alive connection`,
+        `${fmt(cPlain)} req/s`,
+        `${fmt(cTls)} req/s`,
+        `${(cTls / cPlain).toFixed(2)}`,
+      ]);
       const curlStream = async (url: string, extra: string[], srv: ReturnType<typeof benchServer>): Promise<number> => {
-        const r = await run('curl', ['-sN', '-o', '/dev/null', '-w', '%{size_download}', '-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"type":"SUBSCRIBE"}', ...extra, url]);
+        const r = await run('curl', [
+          '-sN',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{size_download}',
+          '-X',
+          'POST',
+          '-H',
+          'Content-Type: application/json',
+          '-d',
+          '{"type":"SUBSCRIBE"}',
+          ...extra,
+          url,
+        ]);
         await new Promise((res) => setImmediate(res));
         const s = srv.lastStream();
         if (r.code !== 0 || Number(r.out) <= s.bytes) throw new Error(`curl read ${r.out} bytes`);
         return s.events / (s.ms / 1000);
       };
-      const [sPlain, sTls] = await pair(() => curlStream(plainUrl, [], plain), () => curlStream(tlsUrl, tlsCurl, secure));
+      const [sPlain, sTls] = await pair(
+        () => curlStream(plainUrl, [], plain),
+        () => curlStream(tlsUrl, tlsCurl, secure),
+      );
       rows.push([`curl -N (peer reader): the same stream`, `${fmt(sPlain)} ev/s`, `${fmt(sTls)} ev/s`, `${(sTls / sPlain).toFixed(2)}`]);
       curlRatios = `; over TLS, Corral client / curl: requests (1 in flight) ${(rps1Tls / cTls).toFixed(2)}, stream ${(streamTls / sTls).toFixed(2)}`;
     }
@@ -208,14 +286,23 @@ async function main(): Promise<void> {
     for (const [name, p, s, ratio] of rows) console.log(`  ${name.padEnd(w)}  ${p.padStart(14)}  ${s.padStart(14)}  ${ratio}`);
 
     // --- handshakes
-    const hs = await nodeClient<{ n: number; fullMs: number; resumedMs: number }>(['--role=handshakes', `--url=${tlsUrl}`, `--tls=${tlsJson}`, `--n=${HANDSHAKES}`]);
+    const hs = await nodeClient<{ n: number; fullMs: number; resumedMs: number }>([
+      '--role=handshakes',
+      `--url=${tlsUrl}`,
+      `--tls=${tlsJson}`,
+      `--n=${HANDSHAKES}`,
+    ]);
     console.log(
       `  TLS handshakes, one at a time (${fmt(hs.n)} each): full ${fmt(hs.n / (hs.fullMs / 1000))}/s (${(hs.fullMs / hs.n).toFixed(2)} ms each), ` +
         `resumed ${fmt(hs.n / (hs.resumedMs / 1000))}/s (${(hs.resumedMs / hs.n).toFixed(2)} ms each)`,
     );
     const target = [rows[0]!, rows[1]!, rows[2]!].map((r) => Number(r[3]));
-    console.log(`target TLS >= 0.80 of plain for API calls and streams: ${target.every((x) => x >= 0.8) ? 'met' : 'NOT met'} (${target.map((x) => x.toFixed(2)).join(', ')})${curlRatios}`);
-    console.log(`servers: ${fmt(secure.server.stats().requestsTotal)} requests over TLS, ${fmt(both.server.stats().plainConnections)} plain connections on the downgrade port`);
+    console.log(
+      `target TLS >= 0.80 of plain for API calls and streams: ${target.every((x) => x >= 0.8) ? 'met' : 'NOT met'} (${target.map((x) => x.toFixed(2)).join(', ')})${curlRatios}`,
+    );
+    console.log(
+      `servers: ${fmt(secure.server.stats().requestsTotal)} requests over TLS, ${fmt(both.server.stats().plainConnections)} plain connections on the downgrade port`,
+    );
     await Promise.all([plain.server.close(), secure.server.close(), both.server.close()]);
   } finally {
     pki.remove();

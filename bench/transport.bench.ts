@@ -25,7 +25,6 @@ const STREAM_EVENTS = quick ? 100_000 : 300_000;
 const REQUEST_MS = quick ? 1000 : 2500;
 const CURL_REQUESTS = quick ? 3000 : 8000;
 
-
 // ------------------------------------------------------------------------------------------
 // Client role (a child process): prints one JSON line with its result.
 
@@ -82,24 +81,47 @@ async function main(): Promise<void> {
   if (got.records !== STREAM_EVENTS || got.bytes !== streamBytes) throw new Error(`stream client got ${got.records} records, ${got.bytes} bytes`);
   const corralEps = streamEvents / (streamMs / 1000);
   const evBytes = streamBytes / streamEvents;
-  rows.push([`stream, ${fmt(STREAM_EVENTS)} events of ~${Math.round(evBytes)} B → HttpClient.openStream`, `${fmt(corralEps)} events/s`, `${((streamBytes / (streamMs / 1000)) / 1e6).toFixed(1)} MB/s`]);
+  rows.push([
+    `stream, ${fmt(STREAM_EVENTS)} events of ~${Math.round(evBytes)} B → HttpClient.openStream`,
+    `${fmt(corralEps)} events/s`,
+    `${(streamBytes / (streamMs / 1000) / 1e6).toFixed(1)} MB/s`,
+  ]);
   let curlEps: number | undefined;
   if (hasCurl) {
-    const c = await run('curl', ['-sN', '-o', '/dev/null', '-w', '%{size_download}', '-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"type":"SUBSCRIBE"}', url]);
+    const c = await run('curl', [
+      '-sN',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{size_download}',
+      '-X',
+      'POST',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"type":"SUBSCRIBE"}',
+      url,
+    ]);
     if (c.code !== 0) throw new Error(`curl exited ${c.code}`);
     await new Promise((resolve) => setImmediate(resolve));
     ({ ms: streamMs, bytes: streamBytes, events: streamEvents } = lastStream());
     if (Number(c.out) <= streamBytes) throw new Error(`curl read ${c.out} bytes`);
     curlEps = streamEvents / (streamMs / 1000);
-    rows.push([`stream, same events → curl -N (peer reader)`, `${fmt(curlEps)} events/s`, `${((streamBytes / (streamMs / 1000)) / 1e6).toFixed(1)} MB/s`]);
+    rows.push([`stream, same events → curl -N (peer reader)`, `${fmt(curlEps)} events/s`, `${(streamBytes / (streamMs / 1000) / 1e6).toFixed(1)} MB/s`]);
   }
 
   // --- requests
   const before = server.stats().requestsTotal;
-  const r1 = JSON.parse((await nodeClient(['--role=requests', `--url=${url}`, '--concurrency=1', `--ms=${REQUEST_MS}`])).out) as { requests: number; ms: number };
+  const r1 = JSON.parse((await nodeClient(['--role=requests', `--url=${url}`, '--concurrency=1', `--ms=${REQUEST_MS}`])).out) as {
+    requests: number;
+    ms: number;
+  };
   const rps1 = r1.requests / (r1.ms / 1000);
   rows.push(['small POST → 202, keep-alive, HttpClient, 1 in flight', `${fmt(rps1)} req/s`, `${(1e6 / rps1).toFixed(0)} µs/req`]);
-  const r16 = JSON.parse((await nodeClient(['--role=requests', `--url=${url}`, '--concurrency=16', `--ms=${REQUEST_MS}`])).out) as { requests: number; ms: number };
+  const r16 = JSON.parse((await nodeClient(['--role=requests', `--url=${url}`, '--concurrency=16', `--ms=${REQUEST_MS}`])).out) as {
+    requests: number;
+    ms: number;
+  };
   const rps16 = r16.requests / (r16.ms / 1000);
   rows.push(['small POST → 202, keep-alive, HttpClient, 16 in flight', `${fmt(rps16)} req/s`, '']);
   const seen = server.stats().requestsTotal - before;
@@ -108,7 +130,20 @@ async function main(): Promise<void> {
   let curl1: number | undefined;
   let curl16: number | undefined;
   if (hasCurl) {
-    const common = ['-s', '--no-progress-meter', '-o', '/dev/null', '-X', 'POST', '-H', 'Content-Type: application/json', '-H', 'Mesos-Stream-Id: abc', '-d', '{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}'];
+    const common = [
+      '-s',
+      '--no-progress-meter',
+      '-o',
+      '/dev/null',
+      '-X',
+      'POST',
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      'Mesos-Stream-Id: abc',
+      '-d',
+      '{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}',
+    ];
     const glob = `${url}?n=[1-${CURL_REQUESTS}]`;
     const b0 = server.stats().requestsTotal;
     const c1 = await run('curl', [...common, glob]);

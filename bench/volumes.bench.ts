@@ -30,7 +30,11 @@ import { Harness, frameworkInfo } from '../test/helpers/master_harness.ts';
 
 const dyn = (name: string, v: number, role: string): Resource => resource(name, v, { role, reservation: { principal: 'ops' } });
 const vol = (id: string, size: number, role: string): Resource =>
-  resource('disk', size, { role, reservation: { principal: 'ops' }, disk: { persistence: { id, principal: 'ops' }, volume: { mode: 'RW', containerPath: 'data' } } });
+  resource('disk', size, {
+    role,
+    reservation: { principal: 'ops' },
+    disk: { persistence: { id, principal: 'ops' }, volume: { mode: 'RW', containerPath: 'data' } },
+  });
 const asInput = (r: Resource) => r as unknown as import('../lib/common/resources/index.ts').ResourceInput;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
@@ -53,7 +57,9 @@ async function throughMaster(agents: number): Promise<void> {
     }
     const ms = performance.now() - t0;
     const applied = Array.from(h.master.agents.values()).reduce((n, a) => n + a.checkpointed.size, 0);
-    console.log(`ACCEPT with RESERVE+CREATE: ${offers.length * 2} operations (${applied} checkpointed entries) in ${ms.toFixed(1)} ms = ${Math.round((offers.length * 2) / (ms / 1000))} ops/s`);
+    console.log(
+      `ACCEPT with RESERVE+CREATE: ${offers.length * 2} operations (${applied} checkpointed entries) in ${ms.toFixed(1)} ms = ${Math.round((offers.length * 2) / (ms / 1000))} ops/s`,
+    );
     h.master.stop();
   }
   // Operator path: the same operations without offers.

@@ -11,7 +11,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'bench');
-const benches = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort() : [];
+const benches = existsSync(dir)
+  ? readdirSync(dir)
+      .filter((f) => f.endsWith('.bench.ts'))
+      .sort()
+  : [];
 
 if (benches.length === 0) {
   console.log('no benchmarks: bench/ has no *.bench.ts files');

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * npm test: the type check (tsc --noEmit), then every ava test (TAP, streamed as it comes).
- * The last line printed is always `N passed, N failed[, N skipped]`, counting ava's tests; a
- * failed type check counts as one more failure. Exit status is non-zero on any failure.
+ * npm test: the type check (tsc --noEmit), the lint (scripts/lint.mjs), then every ava test (TAP,
+ * streamed as it comes). The last line printed is always `N passed, N failed[, N skipped]`,
+ * counting ava's tests; a failed type check and a failed lint count as one more failure each. Exit status is non-zero on any failure.
  *
  *   npm test                       everything
  *   npm test -- test/linux/**      only some test files (arguments go to ava)
@@ -36,6 +36,10 @@ console.log('# type check: tsc --noEmit');
 const tscCode = await run(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
 console.log(tscCode === 0 ? '# type check passed' : `# type check FAILED (tsc exit ${tscCode})`);
 
+console.log('# lint: eslint, prettier --check, clang-format --dry-run');
+const lintCode = await run(process.execPath, [join(root, 'scripts', 'lint.mjs')]);
+console.log(lintCode === 0 ? '# lint passed' : `# lint FAILED (exit ${lintCode})`);
+
 const counts = { pass: undefined, fail: undefined, skip: 0, todo: 0 };
 const avaCode = await run(bin('ava'), ['--tap', ...process.argv.slice(2)], (line) => {
   const m = /^# (pass|fail|skip|todo) (\d+)$/.exec(line);
@@ -54,6 +58,7 @@ if (counts.pass === undefined && avaCode === 0) {
   failed += 1;
 }
 if (tscCode !== 0) failed += 1;
+if (lintCode !== 0) failed += 1;
 const skipped = counts.skip + counts.todo;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 ? 1 : 0);

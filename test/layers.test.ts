@@ -38,14 +38,16 @@ test('checker: layers by path', (t) => {
 test('checker: a clean tree passes, with .js and .ts specifiers, type and value imports', (t) => {
   t.deepEqual(
     check({
-      'lib/common/a.ts': "export const a = 1; export function f(clock: { setTimeout(): void }) { clock.setTimeout(); }",
+      'lib/common/a.ts': 'export const a = 1; export function f(clock: { setTimeout(): void }) { clock.setTimeout(); }',
       'lib/proto/p.ts': "import { a } from '../common/a.js'; export type P = { a: typeof a };",
-      'lib/master/allocator/x.ts': "import type { P } from '../../proto/p.ts'; import { a } from '../../common/a.ts'; export const n = (now: number) => now + a;",
+      'lib/master/allocator/x.ts':
+        "import type { P } from '../../proto/p.ts'; import { a } from '../../common/a.ts'; export const n = (now: number) => now + a;",
       'lib/master/m.ts': "import { n } from './allocator/x.ts'; export { n };",
       'lib/agent/containerizer/c.ts': "import { mount } from '../../linux/mount.ts'; export { mount };",
       'lib/agent/containerizer/isolators/cpu.ts': "import { mount } from '../../../linux/mount.ts'; import type { I } from '../isolator.ts'; export { mount };",
       'lib/agent/containerizer/isolator.ts': 'export interface I { x: number }',
-      'lib/linux/mount.ts': "import { readFileSync } from 'node:fs'; export function mount(offset: number) { return offset + readFileSync('/proc/self/mountinfo').length; }",
+      'lib/linux/mount.ts':
+        "import { readFileSync } from 'node:fs'; export function mount(offset: number) { return offset + readFileSync('/proc/self/mountinfo').length; }",
       'lib/cli/main.ts': "import '../master/m.ts'; import '../agent/containerizer/c.ts'; const x = await import(process.argv[2] ?? '');",
     }),
     [],
@@ -182,7 +184,8 @@ test('checker: HTTP statuses are chosen only in http/ folders', (t) => {
         'export const ok = { status: 0, code: 404 };',
         "import { textResponse } from '../transport/r.ts'; export const r = textResponse(404, 'x');",
       ].join('\n'),
-      'lib/master/http/ops.ts': "import { textResponse } from '../../transport/r.ts'; export const a = { status: 404 }; export const r = textResponse(409, 'x');",
+      'lib/master/http/ops.ts':
+        "import { textResponse } from '../../transport/r.ts'; export const a = { status: 404 }; export const r = textResponse(409, 'x');",
       'lib/transport/r.ts': 'export function textResponse(status: number, text: string) { return { status, text }; }',
       'lib/agent/link.ts': 'export const retry = (res: { status: number }) => res.status === 503;',
     }),

@@ -86,7 +86,12 @@ export class Agent implements AgentContext {
       },
       opts.resourceEstimator ?? new NoopResourceEstimator(),
       opts.qosController ?? new NoopQoSController(),
-      { clock: opts.clock, logger: this.log, estimateIntervalMs: opts.oversubscribedResourcesIntervalMs ?? 15_000, correctionIntervalMs: opts.qosCorrectionIntervalMinMs ?? 0 },
+      {
+        clock: opts.clock,
+        logger: this.log,
+        estimateIntervalMs: opts.oversubscribedResourcesIntervalMs ?? 15_000,
+        correctionIntervalMs: opts.qosCorrectionIntervalMinMs ?? 0,
+      },
     );
     this.startTime = opts.clock.now();
     this.updates = new StatusUpdateManager(
@@ -133,7 +138,6 @@ export class Agent implements AgentContext {
   totalResources(): Resources {
     return applyCheckpointed(this.opts.resources, this.checkpointed);
   }
-
 
   /** The link is up: messages to the master go through `send`. */
   connected(send: (msg: AgentToMaster) => void): void {
@@ -203,7 +207,7 @@ export class Agent implements AgentContext {
       }
     }
     const executorId = task.executor?.executorId ?? task.taskId;
-    let ex = fw.executors.get(executorId);
+    const ex = fw.executors.get(executorId);
     if (ex && (ex.isCommand || ex.state === 'TERMINATING' || ex.state === 'TERMINATED')) {
       await this.agentUpdate(fw, ex, task.taskId, 'TASK_LOST', 'REASON_EXECUTOR_TERMINATED', `Executor ${executorId} is terminating or is a command executor`);
       return;
@@ -218,7 +222,6 @@ export class Agent implements AgentContext {
       ex.queued.set(task.taskId, task);
     }
   }
-
 
   async killTask(frameworkId: string, taskId: string, graceNs: number | undefined): Promise<void> {
     const fw = this.frameworks.get(frameworkId);
@@ -394,9 +397,7 @@ export class Agent implements AgentContext {
     if (task) task.state = status.state;
     this.countState(status.state);
     const path =
-      fw.info.checkpoint && this.id !== undefined && ex
-        ? this.opts.paths.taskUpdatesFile(this.id, fw.id, ex.id, ex.containerId, status.taskId)
-        : undefined;
+      fw.info.checkpoint && this.id !== undefined && ex ? this.opts.paths.taskUpdatesFile(this.id, fw.id, ex.id, ex.containerId, status.taskId) : undefined;
     await this.updates.update(fw.id, status, path);
   }
 
@@ -409,7 +410,6 @@ export class Agent implements AgentContext {
   private countState(state: TaskState): void {
     if (isTerminal(state)) this.metrics.inc(`slave/tasks_${state.slice(5).toLowerCase()}`);
   }
-
 
   // ===========================================================================================
   // The v1 executor API (executor_api.ts)

@@ -164,7 +164,7 @@ export class RecordLog {
       if (this.broken) throw this.broken;
       try {
         // A short write (the disk filling up) is continued; the next one then fails.
-        for (let at = 0; at < bytes.length; ) at += (await this.fh.write(bytes, at)).bytesWritten;
+        for (let at = 0; at < bytes.length;) at += (await this.fh.write(bytes, at)).bytesWritten;
         await this.fh.datasync();
         this.size += bytes.length;
       } catch (e) {

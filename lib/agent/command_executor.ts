@@ -36,7 +36,8 @@ export function commandTaskEnd(t: Termination, killRequested: boolean): { state:
     message = `Command terminated with signal ${t.signal}`;
   } else {
     state = 'TASK_FAILED';
-    message = t.exitCode === undefined ? `Command failed: ${t.message ?? 'unknown'}` : `Command exited with status ${t.exitCode}${t.message ? ` (${t.message})` : ''}`;
+    message =
+      t.exitCode === undefined ? `Command failed: ${t.message ?? 'unknown'}` : `Command exited with status ${t.exitCode}${t.message ? ` (${t.message})` : ''}`;
   }
   return { state, message };
 }

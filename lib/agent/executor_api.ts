@@ -72,7 +72,7 @@ export async function executorCall(ctx: AgentContext, call: Exclude<ExecutorCall
       if (Buffer.from(s.uuid, 'base64').length !== 16) return `Invalid status update uuid '${s.uuid}'`;
       if (s.executorId !== undefined && s.executorId !== ex.id) return `ExecutorID in Call: ${ex.id} does not match ExecutorID in TaskStatus: ${s.executorId}`;
       if (s.source !== 'SOURCE_EXECUTOR') return 'Received Call from executor with invalid source';
-      if (s.state === 'TASK_STAGING') return "Received TASK_STAGING from executor which is not allowed";
+      if (s.state === 'TASK_STAGING') return 'Received TASK_STAGING from executor which is not allowed';
       const task = ex.tasks.get(s.taskId);
       await ctx.handleUpdate(fw, ex, task, { ...s, executorId: ex.id });
       if (ex.sink && !ex.sink.closed) ex.sink.send({ type: 'ACKNOWLEDGED', acknowledged: { taskId: s.taskId, uuid: s.uuid } });

@@ -41,7 +41,9 @@ export function loadExecutorSecretKey(path: string): ExecutorSecretKey {
     key = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? describeError(e);
-    throw new CorralError('INVALID', `the file cannot be read (${code}): give the path of a file holding the key (not file://)`, { field: '--executor_secret_key' });
+    throw new CorralError('INVALID', `the file cannot be read (${code}): give the path of a file holding the key (not file://)`, {
+      field: '--executor_secret_key',
+    });
   }
   if (key.length === 0) throw new ValidationError(path, 'is empty (it must hold the key)');
   return { path, key, readableByOthers: (statSync(path).mode & 0o077) !== 0 };
@@ -93,7 +95,8 @@ export class ExecutorTokens {
     if (token === undefined) return { ok: false, reason: 'the Authorization header is not a Bearer token' };
     const v = verifyJwt(token, this.key);
     if (!v.ok) return v;
-    if (v.claims.fid === undefined || v.claims.eid === undefined || v.claims.cid === undefined) return { ok: false, reason: "the token does not name a framework, executor and container ('fid', 'eid', 'cid')" };
+    if (v.claims.fid === undefined || v.claims.eid === undefined || v.claims.cid === undefined)
+      return { ok: false, reason: "the token does not name a framework, executor and container ('fid', 'eid', 'cid')" };
     return v;
   }
 

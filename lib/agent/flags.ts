@@ -1,5 +1,25 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
-import { type FlagValues, LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseBytes, parseDuration, parseHostPort, parseHostname, parseIp, parseNonNegativeInt, parsePort, parsePositiveBytes, parsePositiveDuration, str } from '../common/flags.ts';
+import {
+  type FlagValues,
+  LOGGING_LEVELS,
+  MAX_REQUEST_BODY,
+  flag,
+  formatDuration,
+  intIn,
+  oneOf,
+  optionalFlag,
+  parseBool,
+  parseBytes,
+  parseDuration,
+  parseHostPort,
+  parseHostname,
+  parseIp,
+  parseNonNegativeInt,
+  parsePort,
+  parsePositiveBytes,
+  parsePositiveDuration,
+  str,
+} from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
@@ -38,10 +58,15 @@ function parseEnvObject(text: string): Record<string, string> {
  */
 export function parseCgroupsRoot(text: string): string {
   const t = text.trim();
-  if (!/^[A-Za-z0-9_.\-/]+$/.test(t) || t.split('/').some((p) => p === '..' || p === '.')) throw new Error(`'${text}' is not a cgroup path (letters, digits, _ . - /)`);
+  if (!/^[A-Za-z0-9_.\-/]+$/.test(t) || t.split('/').some((p) => p === '..' || p === '.'))
+    throw new Error(`'${text}' is not a cgroup path (letters, digits, _ . - /)`);
   const parts = t.split('/').filter((p) => p !== '');
-  if (parts.length === 0) throw new Error(`'${text}' is the top of the cgroup hierarchy: the agent would take every cgroup on the machine for one of its containers; name a cgroup of its own, e.g. corral`);
-  if (/^(system|user|machine)\.slice$|^init\.scope$|\.(slice|scope|service)$/.test(parts[0]!)) throw new Error(`'${text}' is a cgroup systemd manages (its services and sessions would be taken for containers); name a cgroup of its own, e.g. corral`);
+  if (parts.length === 0)
+    throw new Error(
+      `'${text}' is the top of the cgroup hierarchy: the agent would take every cgroup on the machine for one of its containers; name a cgroup of its own, e.g. corral`,
+    );
+  if (/^(system|user|machine)\.slice$|^init\.scope$|\.(slice|scope|service)$/.test(parts[0]!))
+    throw new Error(`'${text}' is a cgroup systemd manages (its services and sessions would be taken for containers); name a cgroup of its own, e.g. corral`);
   return t;
 }
 
@@ -58,7 +83,12 @@ function positive(text: string): number {
 }
 
 function formatBytes(n: number): string {
-  for (const [unit, size] of [['TB', 1024 ** 4], ['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+  for (const [unit, size] of [
+    ['TB', 1024 ** 4],
+    ['GB', 1024 ** 3],
+    ['MB', 1024 ** 2],
+    ['KB', 1024],
+  ] as const) {
     if (n >= size && n % size === 0) return `${n / size}${unit}`;
   }
   return `${n}B`;
@@ -70,20 +100,30 @@ export const agentFlags = {
   port: flag({ help: 'Port to listen on', default: 5051, parse: parsePort }),
   hostname: optionalFlag({ help: 'Hostname the agent reports (default: the machine hostname)', parse: parseHostname }),
   work_dir: flag({ help: 'Where sandboxes, checkpoints and volumes live', required: true, parse: str }),
-  resources: optionalFlag({ help: "Resources: 'cpus:4;mem:1024;ports:[31000-32000]' or a JSON array (default: detected)", parse: (t: string) => {
-    // Checked here, with the roles left for --default_role to fill in at start.
-    parseResourcesFlag(t);
-    return t;
-  } }),
-  attributes: optionalFlag({ help: "Attributes: 'rack:r1;level:2'", parse: (t: string) => {
-    parseAttributesText(t);
-    return t;
-  } }),
-  default_role: flag({ help: 'Role of resources given without one', default: '*', parse: (t: string) => {
-    const bad = roleProblem(t);
-    if (bad) throw new Error(`invalid role '${t}': ${bad}`);
-    return t;
-  } }),
+  resources: optionalFlag({
+    help: "Resources: 'cpus:4;mem:1024;ports:[31000-32000]' or a JSON array (default: detected)",
+    parse: (t: string) => {
+      // Checked here, with the roles left for --default_role to fill in at start.
+      parseResourcesFlag(t);
+      return t;
+    },
+  }),
+  attributes: optionalFlag({
+    help: "Attributes: 'rack:r1;level:2'",
+    parse: (t: string) => {
+      parseAttributesText(t);
+      return t;
+    },
+  }),
+  default_role: flag({
+    help: 'Role of resources given without one',
+    default: '*',
+    parse: (t: string) => {
+      const bad = roleProblem(t);
+      if (bad) throw new Error(`invalid role '${t}': ${bad}`);
+      return t;
+    },
+  }),
   isolation: flag({
     help: `Isolators, comma-separated, prepared in this order: ${ISOLATOR_NAMES.join(', ')}`,
     default: 'posix/cpu,posix/mem',
@@ -92,51 +132,119 @@ export const agentFlags = {
       return t;
     },
   }),
-  cgroups_hierarchy: flag({ help: 'Where the cgroup hierarchies are mounted (cgroups/* isolators)', default: '/sys/fs/cgroup', parse: (t: string) => {
-    if (!t.startsWith('/')) throw new Error(`'${t}' is not an absolute path`);
-    return t;
-  } }),
+  cgroups_hierarchy: flag({
+    help: 'Where the cgroup hierarchies are mounted (cgroups/* isolators)',
+    default: '/sys/fs/cgroup',
+    parse: (t: string) => {
+      if (!t.startsWith('/')) throw new Error(`'${t}' is not an absolute path`);
+      return t;
+    },
+  }),
   cgroups_root: flag({ help: 'The cgroup that holds the containers, each as <root>/<container id>', default: 'corral', parse: parseCgroupsRoot }),
-  cgroups_enable_cfs: flag({ help: 'cgroups/cpu: cap each container at its cpus with a CFS quota (period 100ms)', default: false, boolean: true, parse: parseBool }),
-  cgroups_limit_swap: flag({ help: 'cgroups/mem: limit swap too (v1: memory + swap = the memory limit; v2: no swap); the agent refuses to start where the kernel does not account swap per cgroup', default: false, boolean: true, parse: parseBool }),
+  cgroups_enable_cfs: flag({
+    help: 'cgroups/cpu: cap each container at its cpus with a CFS quota (period 100ms)',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
+  cgroups_limit_swap: flag({
+    help: 'cgroups/mem: limit swap too (v1: memory + swap = the memory limit; v2: no swap); the agent refuses to start where the kernel does not account swap per cgroup',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
   eth0_name: optionalFlag({ help: 'network/port_mapping: the public interface (default: the one carrying the default route)', parse: str }),
   lo_name: optionalFlag({ help: 'network/port_mapping: the loopback interface (default: the one with IFF_LOOPBACK)', parse: str }),
-  ephemeral_ports_per_container: flag({ help: 'network/port_mapping: ephemeral ports per container, a power of 2, at least 16', default: 1024, parse: (t: string) => {
-    const n = parseNonNegativeInt(t);
-    if (n < 16 || (n & (n - 1)) !== 0) throw new Error(`'${t}' is not a power of 2 of at least 16`);
-    return n;
-  } }),
-  egress_rate_limit_per_container: optionalFlag({ help: "network/port_mapping: each container's egress limit in bytes/s (e.g. 12500KB = 100 Mbit/s); 0 or unset: unlimited", parse: parseBytes }),
-  ingress_rate_limit_per_container: optionalFlag({ help: "network/port_mapping: each container's ingress limit in bytes/s (beyond Mesos 0.23); 0 or unset: unlimited", parse: parseBytes }),
-  egress_unique_flow_per_container: flag({ help: 'network/port_mapping: a flow of its own per container on the public interface (needs fq_codel; refused where the kernel lacks it)', default: false, boolean: true, parse: (t: string) => {
-    if (parseBool(t)) throw new Error('needs an fq_codel qdisc per host link, which this kernel does not have; leave it off');
-    return false;
-  } }),
-  network_warm_namespaces: flag({ help: 'network/port_mapping (not in Mesos): network namespaces kept made ahead, with their veth and everything but the port filters, so a launch only adds those (their veths wait on the host, down, named <prefix>w<n>); when none is ready a launch makes its own; 0: none', default: 4, parse: (t: string) => {
-    const n = parseNonNegativeInt(t);
-    if (n > 64) throw new Error(`'${t}' is more than 64`);
-    return n;
-  } }),
-  network_enable_socket_statistics_summary: flag({ help: 'network/port_mapping: report TCP connection counts per container', default: false, boolean: true, parse: parseBool }),
-  network_enable_socket_statistics_details: flag({ help: 'network/port_mapping: report TCP round-trip-time percentiles per container', default: false, boolean: true, parse: parseBool }),
+  ephemeral_ports_per_container: flag({
+    help: 'network/port_mapping: ephemeral ports per container, a power of 2, at least 16',
+    default: 1024,
+    parse: (t: string) => {
+      const n = parseNonNegativeInt(t);
+      if (n < 16 || (n & (n - 1)) !== 0) throw new Error(`'${t}' is not a power of 2 of at least 16`);
+      return n;
+    },
+  }),
+  egress_rate_limit_per_container: optionalFlag({
+    help: "network/port_mapping: each container's egress limit in bytes/s (e.g. 12500KB = 100 Mbit/s); 0 or unset: unlimited",
+    parse: parseBytes,
+  }),
+  ingress_rate_limit_per_container: optionalFlag({
+    help: "network/port_mapping: each container's ingress limit in bytes/s (beyond Mesos 0.23); 0 or unset: unlimited",
+    parse: parseBytes,
+  }),
+  egress_unique_flow_per_container: flag({
+    help: 'network/port_mapping: a flow of its own per container on the public interface (needs fq_codel; refused where the kernel lacks it)',
+    default: false,
+    boolean: true,
+    parse: (t: string) => {
+      if (parseBool(t)) throw new Error('needs an fq_codel qdisc per host link, which this kernel does not have; leave it off');
+      return false;
+    },
+  }),
+  network_warm_namespaces: flag({
+    help: 'network/port_mapping (not in Mesos): network namespaces kept made ahead, with their veth and everything but the port filters, so a launch only adds those (their veths wait on the host, down, named <prefix>w<n>); when none is ready a launch makes its own; 0: none',
+    default: 4,
+    parse: (t: string) => {
+      const n = parseNonNegativeInt(t);
+      if (n > 64) throw new Error(`'${t}' is more than 64`);
+      return n;
+    },
+  }),
+  network_enable_socket_statistics_summary: flag({
+    help: 'network/port_mapping: report TCP connection counts per container',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
+  network_enable_socket_statistics_details: flag({
+    help: 'network/port_mapping: report TCP round-trip-time percentiles per container',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
   executor_registration_timeout: flag({ help: 'Time a custom executor has to subscribe', default: 60_000, parse: parsePositiveDuration, show: formatDuration }),
   executor_shutdown_grace_period: flag({ help: 'Time an executor has to exit after SHUTDOWN', default: 5000, parse: parseDuration, show: formatDuration }),
-  registration_backoff_factor: flag({ help: 'Upper bound of the first random wait before re-registering', default: 1000, parse: parseDuration, show: formatDuration }),
-  credential: optionalFlag({ help: "The agent's principal and secret for a master run with --authenticate_agents: a path to a JSON file {\"principal\":…,\"secret\":…} or a text file with one 'principal secret' line (file:///path works too)", parse: (t: string) => loadCredential(t) }),
-  authenticate_http_readonly: flag({ help: "The agent's endpoints that read state (/state, /flags, /monitor/statistics, /files/*, /metrics/snapshot) need HTTP Basic with --http_credentials (or a verified TLS client certificate); /health stays open, and the executor API has --authenticate_http_executors", default: false, boolean: true, parse: parseBool }),
-  authenticate_http_readwrite: flag({ help: 'Endpoints that change the agent\'s state need authentication (the agent has none yet; needs --http_credentials)', default: false, boolean: true, parse: parseBool }),
-  authenticate_http: optionalFlag({ help: 'Both --authenticate_http_readonly and --authenticate_http_readwrite (as on the master)', boolean: true, parse: parseBool }),
+  registration_backoff_factor: flag({
+    help: 'Upper bound of the first random wait before re-registering',
+    default: 1000,
+    parse: parseDuration,
+    show: formatDuration,
+  }),
+  credential: optionalFlag({
+    help: 'The agent\'s principal and secret for a master run with --authenticate_agents: a path to a JSON file {"principal":…,"secret":…} or a text file with one \'principal secret\' line (file:///path works too)',
+    parse: (t: string) => loadCredential(t),
+  }),
+  authenticate_http_readonly: flag({
+    help: "The agent's endpoints that read state (/state, /flags, /monitor/statistics, /files/*, /metrics/snapshot) need HTTP Basic with --http_credentials (or a verified TLS client certificate); /health stays open, and the executor API has --authenticate_http_executors",
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
+  authenticate_http_readwrite: flag({
+    help: "Endpoints that change the agent's state need authentication (the agent has none yet; needs --http_credentials)",
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
+  authenticate_http: optionalFlag({
+    help: 'Both --authenticate_http_readonly and --authenticate_http_readwrite (as on the master)',
+    boolean: true,
+    parse: parseBool,
+  }),
   authenticate_http_executors: flag({
-    help: 'Custom executors must authenticate to the executor API: each gets a token (a JWT signed with --executor_secret_key) in MESOS_EXECUTOR_AUTHENTICATION_TOKEN and sends it as \'Authorization: Bearer <token>\'; a call without a valid token gets 401, one for another framework or executor 403',
+    help: "Custom executors must authenticate to the executor API: each gets a token (a JWT signed with --executor_secret_key) in MESOS_EXECUTOR_AUTHENTICATION_TOKEN and sends it as 'Authorization: Bearer <token>'; a call without a valid token gets 401, one for another framework or executor 403",
     default: false,
     boolean: true,
     parse: parseBool,
   }),
   executor_secret_key: optionalFlag({
-    help: 'A file whose bytes are the key that signs the executors\' tokens (readable by the agent only); without it, --authenticate_http_executors makes one at first start and keeps it in <work_dir>/meta/executor_secret_key (mode 0600)',
+    help: "A file whose bytes are the key that signs the executors' tokens (readable by the agent only); without it, --authenticate_http_executors makes one at first start and keeps it in <work_dir>/meta/executor_secret_key (mode 0600)",
     parse: (t: string) => loadExecutorSecretKey(t),
   }),
-  http_credentials: optionalFlag({ help: 'Principals and secrets for the agent\'s endpoints: a path to a JSON file {"credentials":[{"principal":…,"secret":…}]} or a text file of \'principal secret\' lines (file:///path works too)', parse: (t: string) => loadCredentials(t) }),
+  http_credentials: optionalFlag({
+    help: 'Principals and secrets for the agent\'s endpoints: a path to a JSON file {"credentials":[{"principal":…,"secret":…}]} or a text file of \'principal secret\' lines (file:///path works too)',
+    parse: (t: string) => loadCredentials(t),
+  }),
   recover: flag({
     help: 'At start, reconnect: re-attach to the tasks of the last run and re-register with them; cleanup: kill them all, forget the agent id and exit without registering (for incompatible upgrades)',
     default: 'reconnect' as 'reconnect' | 'cleanup',
@@ -146,12 +254,30 @@ export const agentFlags = {
       return v;
     },
   }),
-  strict: flag({ help: 'A damaged checkpoint stops the agent at start (naming it); with --strict=false it is skipped and counted in slave/recovery_errors', default: true, boolean: true, parse: parseBool }),
+  strict: flag({
+    help: 'A damaged checkpoint stops the agent at start (naming it); with --strict=false it is skipped and counted in slave/recovery_errors',
+    default: true,
+    boolean: true,
+    parse: parseBool,
+  }),
   switch_user: flag({ help: "Run tasks as their framework's user (needs root)", default: true, boolean: true, parse: parseBool }),
   frameworks_home: optionalFlag({ help: 'Directory that relative URI paths (CommandInfo.uris) are taken from', parse: str }),
-  fetcher_cache_dir: optionalFlag({ help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; kept across agent restarts, damaged entries dropped at start)', parse: str }),
-  fetcher_cache_size: flag({ help: 'Most bytes the fetcher cache holds (least recently used entries are evicted)', default: 2 * 1024 ** 3, parse: parseBytes, show: formatBytes }),
-  fetcher_stall_timeout: flag({ help: 'A download that receives nothing for this long fails', default: 60_000, parse: parsePositiveDuration, show: formatDuration }),
+  fetcher_cache_dir: optionalFlag({
+    help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; kept across agent restarts, damaged entries dropped at start)',
+    parse: str,
+  }),
+  fetcher_cache_size: flag({
+    help: 'Most bytes the fetcher cache holds (least recently used entries are evicted)',
+    default: 2 * 1024 ** 3,
+    parse: parseBytes,
+    show: formatBytes,
+  }),
+  fetcher_stall_timeout: flag({
+    help: 'A download that receives nothing for this long fails',
+    default: 60_000,
+    parse: parsePositiveDuration,
+    show: formatDuration,
+  }),
   fetcher_cache_hard_links: flag({
     help: 'Give cached files to tasks of non-root users as read-only hard links instead of copies (no bytes copied; the task cannot write them)',
     default: true,
@@ -170,10 +296,19 @@ export const agentFlags = {
     },
   }),
   usage_estimator_margin: flag({ help: 'usage estimator: fraction of the idle allocated cpus kept back', default: 0.2, parse: (t: string) => fraction(t) }),
-  usage_estimator_window: flag({ help: 'usage estimator: the estimate is the smallest of this many last polls (grows slowly, shrinks at once)', default: 4, parse: (t: string) => {
-    return intIn(1, 1000)(t);
-  } }),
-  oversubscribed_resources_interval: flag({ help: 'How often the resource estimator is polled', default: 15_000, parse: parsePositiveDuration, show: formatDuration }),
+  usage_estimator_window: flag({
+    help: 'usage estimator: the estimate is the smallest of this many last polls (grows slowly, shrinks at once)',
+    default: 4,
+    parse: (t: string) => {
+      return intIn(1, 1000)(t);
+    },
+  }),
+  oversubscribed_resources_interval: flag({
+    help: 'How often the resource estimator is polled',
+    default: 15_000,
+    parse: parsePositiveDuration,
+    show: formatDuration,
+  }),
   qos_controller: optionalFlag({
     help: 'QoS controller: noop (default: no corrections) or load (evict revocable containers over --qos_load_threshold_5min/_15min); org_apache_mesos_LoadQoSController works too',
     parse: (t: string) => controllerName(t),
@@ -186,13 +321,25 @@ export const agentFlags = {
   }),
   qos_load_threshold_5min: optionalFlag({ help: 'load controller: evict when the 5-minute load average is above this', parse: (t: string) => positive(t) }),
   qos_load_threshold_15min: optionalFlag({ help: 'load controller: evict when the 15-minute load average is above this', parse: (t: string) => positive(t) }),
-  qos_loadavg_file: optionalFlag({ help: 'load controller: read the load averages from this file (/proc/loadavg format) instead of the kernel (tests, drills)', parse: str }),
-  revocable_cpu_low_priority: flag({ help: 'cgroups/cpu: containers with revocable cpus get 10 cpu shares per cpu instead of 1024', default: true, boolean: true, parse: parseBool }),
-  executor_environment_variables: optionalFlag({ help: 'JSON object: the environment executors get instead of the agent\'s', parse: parseEnvObject }),
+  qos_loadavg_file: optionalFlag({
+    help: 'load controller: read the load averages from this file (/proc/loadavg format) instead of the kernel (tests, drills)',
+    parse: str,
+  }),
+  revocable_cpu_low_priority: flag({
+    help: 'cgroups/cpu: containers with revocable cpus get 10 cpu shares per cpu instead of 1024',
+    default: true,
+    boolean: true,
+    parse: parseBool,
+  }),
+  executor_environment_variables: optionalFlag({ help: "JSON object: the environment executors get instead of the agent's", parse: parseEnvObject }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING, ERROR or DEBUG', default: 'INFO', parse: oneOf(LOGGING_LEVELS, { upper: true }) }),
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
-  max_stream_backlog: flag({ help: 'Most bytes an executor event stream may hold that the executor has not read, e.g. 64MB; a stream over it is closed and the executor treated as disconnected', default: 64 * 1024 * 1024, parse: parsePositiveBytes }),
+  max_stream_backlog: flag({
+    help: 'Most bytes an executor event stream may hold that the executor has not read, e.g. 64MB; a stream over it is closed and the executor treated as disconnected',
+    default: 64 * 1024 * 1024,
+    parse: parsePositiveBytes,
+  }),
 };
 
 /** The agent's parsed flags. */

@@ -46,7 +46,14 @@ export async function createExecutor(ctx: AgentContext, fw: AgentFramework, task
   // Reservations or volumes this agent has not checkpointed (a CHECKPOINT_RESOURCES lost or
   // overtaken): not launched, as the Mesos agent refuses them.
   if (!ctx.checkpointed.contains(checkpointedOf(resources))) {
-    await ctx.agentUpdate(fw, undefined, task.taskId, 'TASK_LOST', 'REASON_RESOURCES_UNKNOWN', 'Task uses checkpointed resources (reservations or persistent volumes) unknown to the agent');
+    await ctx.agentUpdate(
+      fw,
+      undefined,
+      task.taskId,
+      'TASK_LOST',
+      'REASON_RESOURCES_UNKNOWN',
+      'Task uses checkpointed resources (reservations or persistent volumes) unknown to the agent',
+    );
     return;
   }
   const name = info?.name ?? commandExecutorName(task.taskId, command);
@@ -122,7 +129,13 @@ async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ende
     if (command.uris.length > 0) {
       ex.fetching = new AbortController();
       try {
-        await ctx.fetcher.fetch({ uris: command.uris, sandbox: ex.sandbox, signal: ex.fetching.signal, containerId, ...(spec.user === undefined ? {} : { user: spec.user }) });
+        await ctx.fetcher.fetch({
+          uris: command.uris,
+          sandbox: ex.sandbox,
+          signal: ex.fetching.signal,
+          containerId,
+          ...(spec.user === undefined ? {} : { user: spec.user }),
+        });
       } finally {
         ex.fetching = undefined;
       }

@@ -79,13 +79,23 @@ export class MasterLink {
     let stream;
     try {
       const body = registrationBody(hello, this.log);
-      stream = await this.client.openStream({ url: this.url(AGENT_SUBSCRIBE_PATH), headers: { 'Content-Type': 'application/json', ...this.auth }, body, timeoutMs: 30_000 });
+      stream = await this.client.openStream({
+        url: this.url(AGENT_SUBSCRIBE_PATH),
+        headers: { 'Content-Type': 'application/json', ...this.auth },
+        body,
+        timeoutMs: 30_000,
+      });
     } catch (e) {
       this.retry(describeError(e));
       return;
     }
     if (stream.status !== 200) {
-      const hint = stream.status === 401 ? (this.opts.credential === undefined ? ' (the master wants credentials: give the agent --credential)' : ' (check --credential)') : '';
+      const hint =
+        stream.status === 401
+          ? this.opts.credential === undefined
+            ? ' (the master wants credentials: give the agent --credential)'
+            : ' (check --credential)'
+          : '';
       this.retry(`master answered ${stream.status}: ${stream.text}${hint}`);
       return;
     }
@@ -190,7 +200,11 @@ function sendableRegistration(hello: AgentToMaster, log: Logger): { message: Age
   }
   const executors = hello.executors.filter((e) => {
     const why = fits({ ...alone, executors: [e] });
-    if (why !== undefined) log.warn({ frameworkId: e.frameworkId, executorId: e.executorInfo.executorId, err: why }, 'an executor cannot be sent to the master; it is left out of the re-registration');
+    if (why !== undefined)
+      log.warn(
+        { frameworkId: e.frameworkId, executorId: e.executorInfo.executorId, err: why },
+        'an executor cannot be sent to the master; it is left out of the re-registration',
+      );
     return why === undefined;
   });
   const frameworks = hello.frameworks.filter((f) => {
@@ -231,7 +245,12 @@ function withinBudget(hello: Extract<AgentToMaster, { type: 'REREGISTER' }>, who
     if (estimate <= maxBytes) {
       const kept = (kind: Entry['kind']) => new Set(entries.filter((x) => x.kind === kind && !left.has(x)).map((x) => x.index));
       const [tasks, executors, frameworks] = [kept('task'), kept('executor'), kept('framework')];
-      const r = wireText({ ...hello, tasks: hello.tasks.filter((_, i) => tasks.has(i)), executors: hello.executors.filter((_, i) => executors.has(i)), frameworks: hello.frameworks.filter((_, i) => frameworks.has(i)) });
+      const r = wireText({
+        ...hello,
+        tasks: hello.tasks.filter((_, i) => tasks.has(i)),
+        executors: hello.executors.filter((_, i) => executors.has(i)),
+        frameworks: hello.frameworks.filter((_, i) => frameworks.has(i)),
+      });
       if ('text' in r && Buffer.byteLength(r.text) <= maxBytes) return r.text;
     }
     left.add(e);
@@ -242,7 +261,10 @@ function withinBudget(hello: Extract<AgentToMaster, { type: 'REREGISTER' }>, who
         : e.kind === 'executor'
           ? { frameworkId: hello.executors[e.index]!.frameworkId, executorId: hello.executors[e.index]!.executorInfo.executorId }
           : { frameworkId: hello.frameworks[e.index]!.id };
-    log.warn({ ...fields, bytes: e.bytes, maxBytes }, `the re-registration is larger than the master reads; this ${e.kind} (the largest left) is left out of it, and the master will not know it`);
+    log.warn(
+      { ...fields, bytes: e.bytes, maxBytes },
+      `the re-registration is larger than the master reads; this ${e.kind} (the largest left) is left out of it, and the master will not know it`,
+    );
   }
   const bare = wireText(alone);
   if ('text' in bare && Buffer.byteLength(bare.text) <= maxBytes) return bare.text;

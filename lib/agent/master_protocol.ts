@@ -31,7 +31,13 @@ export function registrationMessage(ctx: AgentContext): Extract<AgentToMaster, {
         if (reported.has(t.info.taskId)) continue;
         reported.add(t.info.taskId);
         const latest = ctx.updates.latest(fw.id, t.info.taskId);
-        tasks.push({ frameworkId: fw.id, executorId: ex.id, task: withoutData(t.info), state: t.state, ...(latest ? { latestStatus: statusWithoutData(latest) } : {}) });
+        tasks.push({
+          frameworkId: fw.id,
+          executorId: ex.id,
+          task: withoutData(t.info),
+          state: t.state,
+          ...(latest ? { latestStatus: statusWithoutData(latest) } : {}),
+        });
       }
       for (const q of ex.queued.values()) tasks.push({ frameworkId: fw.id, executorId: ex.id, task: withoutData(q), state: 'TASK_STAGING' });
     }

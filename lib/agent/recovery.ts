@@ -11,7 +11,15 @@ import type { RecoveredRun } from './containerizer/containerizer.ts';
 import type { AgentContext } from './context.ts';
 import { armRegistrationTimer, executorTerminated } from './executors.ts';
 import { type AgentFramework, AgentTaskRecord, ExecutorRecord, toResources } from './records.ts';
-import { checkpointBootId, checkpointedBootId, forgetAgentId, readCheckpoints, strictRecoveryError, type RecoveredRunState, type RecoveredState } from './recover.ts';
+import {
+  checkpointBootId,
+  checkpointedBootId,
+  forgetAgentId,
+  readCheckpoints,
+  strictRecoveryError,
+  type RecoveredRunState,
+  type RecoveredState,
+} from './recover.ts';
 import { applyCheckpointed, readCheckpointedResources } from './volumes.ts';
 
 export interface RecoveryReport {
@@ -67,7 +75,11 @@ export async function recover(ctx: AgentContext): Promise<RecoveryReport> {
     report = { agentId: undefined, executors: 0, tasks: 0, orphans: 0, killed: 0, rebooted: false, problems: [] };
   } else if (rebooted || mode === 'cleanup') {
     if (!rebooted && strict && state.problems.length > 0) throw strictRecoveryError(state.problems);
-    if (rebooted) ctx.log.warn({ agentId: state.agentId, lastBootId, bootId }, 'the host rebooted since the last run: its tasks are not recovered; registering as a new agent');
+    if (rebooted)
+      ctx.log.warn(
+        { agentId: state.agentId, lastBootId, bootId },
+        'the host rebooted since the last run: its tasks are not recovered; registering as a new agent',
+      );
     const live = state.runs.filter((r) => !r.completed);
     const killed = await endLastRun(ctx, live, rebooted ? 0 : ctx.options.defaultKillGraceMs);
     await forgetAgentId(paths);
@@ -103,7 +115,12 @@ async function reconnect(ctx: AgentContext, state: RecoveredState, strict: boole
   if (strict && state.problems.length > 0) throw strictRecoveryError(state.problems);
   const mine = ctx.agentInfo();
   const old = state.agentInfo;
-  if (old && (old.hostname !== mine.hostname || !Resources.of(old.resources).equals(ctx.options.resources) || JSON.stringify(old.attributes) !== JSON.stringify(mine.attributes))) {
+  if (
+    old &&
+    (old.hostname !== mine.hostname ||
+      !Resources.of(old.resources).equals(ctx.options.resources) ||
+      JSON.stringify(old.attributes) !== JSON.stringify(mine.attributes))
+  ) {
     throw new CorralError(
       'INCOMPATIBLE_AGENT_INFO',
       `this agent's hostname, resources or attributes differ from the checkpointed ones in ${paths.agentInfoFile(state.agentId)}; to start as a new agent, remove ${paths.latestAgentLink()}`,
@@ -149,7 +166,16 @@ async function reconnect(ctx: AgentContext, state: RecoveredState, strict: boole
     const first = run.tasks[0]?.info;
     const cmd = info?.command ?? first?.command;
     const name = info?.name ?? commandExecutorName(first?.taskId ?? run.executorId, cmd);
-    const ex = new ExecutorRecord(run.executorId, fw.id, run.containerId, paths.sandbox(state.agentId, fw.id, run.executorId, run.containerId), info, resources, name, info?.source ?? run.executorId);
+    const ex = new ExecutorRecord(
+      run.executorId,
+      fw.id,
+      run.containerId,
+      paths.sandbox(state.agentId, fw.id, run.executorId, run.containerId),
+      info,
+      resources,
+      name,
+      info?.source ?? run.executorId,
+    );
     for (const t of run.tasks) {
       const latest = latestOf.get(t.updatesFile);
       const rec = new AgentTaskRecord(t.info, fw.id, ex.id);
@@ -180,7 +206,13 @@ async function reconnect(ctx: AgentContext, state: RecoveredState, strict: boole
       .then((t) => executorTerminated(ctx, fw, ex, t))
       .catch((e) => ctx.log.error({ frameworkId: fw.id, executorId: ex.id, err: describeError(e) }, 'handling the end of an executor failed'));
     if (!ex.isCommand && c) {
-      armRegistrationTimer(ctx, fw, ex, ctx.options.executorReregistrationTimeoutMs ?? 15_000, 'recovered executor did not subscribe again in time; destroying its container');
+      armRegistrationTimer(
+        ctx,
+        fw,
+        ex,
+        ctx.options.executorReregistrationTimeoutMs ?? 15_000,
+        'recovered executor did not subscribe again in time; destroying its container',
+      );
     }
   }
   for (const id of orphans) if (containers.has(id)) void ctx.options.containerizer.kill(id, 0);

@@ -38,7 +38,10 @@ export function applyCheckpointed(flags: Resources, checkpointed: Resources): Re
   let plain = Resources.EMPTY;
   for (const r of checkpointed) plain = plain.plus(plainOf(r));
   if (!flags.contains(plain)) {
-    throw new CorralError('INCOMPATIBLE_CHECKPOINTED_RESOURCES', `the checkpointed resources ${checkpointed.toString()} do not fit the agent's resources ${flags.toString()}`);
+    throw new CorralError(
+      'INCOMPATIBLE_CHECKPOINTED_RESOURCES',
+      `the checkpointed resources ${checkpointed.toString()} do not fit the agent's resources ${flags.toString()}`,
+    );
   }
   return flags.minus(plain).plus(checkpointed);
 }
@@ -101,7 +104,8 @@ export async function checkpointResources(paths: AgentPaths, previous: Resources
  */
 export function containerPathOf(containerPath: string): string {
   const parts = containerPath.split('/').filter((p) => p !== '');
-  const bad = (why: string): CorralError => new CorralError('INVALID_VOLUME', `container path '${containerPath}' ${why}`, { field: 'disk.volume.container_path' });
+  const bad = (why: string): CorralError =>
+    new CorralError('INVALID_VOLUME', `container path '${containerPath}' ${why}`, { field: 'disk.volume.container_path' });
   if (isAbsolute(containerPath)) throw bad('must be relative to the sandbox');
   if (parts.length === 0) throw bad('is empty');
   if (parts.some((p) => p === '.' || p === '..')) throw bad("must stay inside the sandbox (no '.' or '..')");

@@ -57,7 +57,10 @@ async function listenOn(server: HttpServer, ip: string, port: number): Promise<n
     return await server.listen();
   } catch (e) {
     const code = (e as { code?: string }).code;
-    throw new FlagError(code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' ? 'ip' : 'port', `cannot listen on ${ip}:${port}: ${describeError((e as Error).cause ?? e)}`);
+    throw new FlagError(
+      code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' ? 'ip' : 'port',
+      `cannot listen on ${ip}:${port}: ${describeError((e as Error).cause ?? e)}`,
+    );
   }
 }
 
@@ -68,7 +71,11 @@ async function listenOn(server: HttpServer, ip: string, port: number): Promise<n
  * settings) and without any variable naming a file the agent read a secret from: a task never
  * sees a secret of the agent's, nor where to find one.
  */
-export function executorEnvironment(given: Readonly<Record<string, string>> | undefined, env: Readonly<Record<string, string | undefined>>, secretFiles: readonly string[]): Record<string, string> {
+export function executorEnvironment(
+  given: Readonly<Record<string, string>> | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  secretFiles: readonly string[],
+): Record<string, string> {
   if (given !== undefined) return { ...given };
   const files = new Set(secretFiles.flatMap((f) => [f, `file://${f}`]));
   const out: Record<string, string> = {};
@@ -91,7 +98,12 @@ export interface RunningAgent extends Running {
   readonly exitCode?: number;
 }
 
-export async function startMaster(flags: FlagValues<typeof masterFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningMaster> {
+export async function startMaster(
+  flags: FlagValues<typeof masterFlags>,
+  text: Readonly<Record<string, string>>,
+  log: Logger,
+  options: DaemonOptions = {},
+): Promise<RunningMaster> {
   if (flags.registry === 'replicated_log' && flags.work_dir === undefined) {
     throw new FlagError('work_dir', 'is required with --registry=replicated_log (or use --registry=in_memory)');
   }
@@ -110,7 +122,15 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
     if (f?.readableByOthers) log.warn({ flag: `--${name}`, path: f.path }, 'the credentials file can be read by other users; chmod 600 it');
   }
   if (flags.acls?.ignored.length) log.warn({ kinds: flags.acls.ignored }, '--acls: these ACL kinds are read but not enforced (Corral has no such action)');
-  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, maxStreamBacklogBytes: flags.max_stream_backlog, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
+  const server = new HttpServer({
+    host: flags.ip,
+    port: flags.port,
+    maxBodyBytes: flags.max_request_body,
+    maxStreamBacklogBytes: flags.max_stream_backlog,
+    logger: log,
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(auth ? { auth } : {}),
+  });
   const port = await listenOn(server, flags.ip, flags.port);
   let made: string | undefined;
   try {
@@ -169,7 +189,12 @@ export async function startMaster(flags: FlagValues<typeof masterFlags>, text: R
   };
 }
 
-export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Readonly<Record<string, string>>, log: Logger, options: DaemonOptions = {}): Promise<RunningAgent> {
+export async function startAgent(
+  flags: FlagValues<typeof agentFlags>,
+  text: Readonly<Record<string, string>>,
+  log: Logger,
+  options: DaemonOptions = {},
+): Promise<RunningAgent> {
   // --authenticate_http*: a realm without --http_credentials stops the agent before it makes anything.
   const auth = agentAuthenticator(flags);
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
@@ -216,7 +241,15 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
     clock: systemClock,
   });
-  const server = new HttpServer({ host: flags.ip, port: flags.port, maxBodyBytes: flags.max_request_body, maxStreamBacklogBytes: flags.max_stream_backlog, logger: log, ...(options.tls ? { tls: options.tls } : {}), ...(auth ? { auth } : {}) });
+  const server = new HttpServer({
+    host: flags.ip,
+    port: flags.port,
+    maxBodyBytes: flags.max_request_body,
+    maxStreamBacklogBytes: flags.max_stream_backlog,
+    logger: log,
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(auth ? { auth } : {}),
+  });
   // --recover=cleanup kills the last run's tasks and exits: it serves nothing.
   const cleanup = flags.recover === 'cleanup';
   let port: number;
@@ -276,15 +309,33 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
     ...(bootId === undefined ? {} : { bootId }),
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
-  const link = new MasterLink(agent, client, systemClock, log, { master: flags.master, scheme: client.scheme, backoffFactorMs: flags.registration_backoff_factor, ...(flags.credential ? { credential: flags.credential.credential } : {}) });
-  if (flags.credential?.readableByOthers) log.warn({ flag: '--credential', path: flags.credential.path }, 'the credential file can be read by other users; chmod 600 it');
-  if (flags.http_credentials?.readableByOthers) log.warn({ flag: '--http_credentials', path: flags.http_credentials.path }, 'the credentials file can be read by other users; chmod 600 it');
+  const link = new MasterLink(agent, client, systemClock, log, {
+    master: flags.master,
+    scheme: client.scheme,
+    backoffFactorMs: flags.registration_backoff_factor,
+    ...(flags.credential ? { credential: flags.credential.credential } : {}),
+  });
+  if (flags.credential?.readableByOthers)
+    log.warn({ flag: '--credential', path: flags.credential.path }, 'the credential file can be read by other users; chmod 600 it');
+  if (flags.http_credentials?.readableByOthers)
+    log.warn({ flag: '--http_credentials', path: flags.http_credentials.path }, 'the credentials file can be read by other users; chmod 600 it');
   // /flags shows a credentials flag only as its path.
   const shown = { ...text };
   if (flags.credential !== undefined) shown.credential = flags.credential.path ?? '(inline credential, not shown)';
   if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
   if (flags.executor_secret_key !== undefined) shown.executor_secret_key = flags.executor_secret_key.path;
-  agentRoutes(server, { agent, flags: { ...shown, port: String(port) }, version: VERSION, log, masterHostname: () => flags.master.split(':')[0], ...(executorTokens ? { executorTokens } : {}) }, flags.max_request_body);
+  agentRoutes(
+    server,
+    {
+      agent,
+      flags: { ...shown, port: String(port) },
+      version: VERSION,
+      log,
+      masterHostname: () => flags.master.split(':')[0],
+      ...(executorTokens ? { executorTokens } : {}),
+    },
+    flags.max_request_body,
+  );
   let recovered;
   try {
     recovered = await agent.recover();
@@ -306,7 +357,15 @@ export async function startAgent(flags: FlagValues<typeof agentFlags>, text: Rea
   containerizer.readyIsolators();
   link.start();
   log.info(
-    { port, resources: resources.toString(), authenticated: [...(auth?.realmNames() ?? []), ...(executorTokens?.required ? [EXECUTOR_REALM] : [])], recoveredExecutors: recovered.executors, orphans: recovered.orphans, rebooted: recovered.rebooted, recoveryMs: Math.round(agent.recoveryMs * 10) / 10 },
+    {
+      port,
+      resources: resources.toString(),
+      authenticated: [...(auth?.realmNames() ?? []), ...(executorTokens?.required ? [EXECUTOR_REALM] : [])],
+      recoveredExecutors: recovered.executors,
+      orphans: recovered.orphans,
+      rebooted: recovered.rebooted,
+      recoveryMs: Math.round(agent.recoveryMs * 10) / 10,
+    },
     'agent started',
   );
   return {
@@ -332,12 +391,20 @@ async function executorTokensOf(flags: FlagValues<typeof agentFlags>, paths: Age
   const given = flags.executor_secret_key;
   if (given === undefined && !flags.authenticate_http_executors) return undefined;
   if (given !== undefined) {
-    if (given.readableByOthers) log.warn({ flag: '--executor_secret_key', path: given.path }, 'the executor secret key can be read by other users; chmod 600 it');
-    if (given.key.length < 32) log.warn({ flag: '--executor_secret_key', path: given.path, bytes: given.key.length }, 'the executor secret key is shorter than 32 bytes: tokens are easier to forge');
+    if (given.readableByOthers)
+      log.warn({ flag: '--executor_secret_key', path: given.path }, 'the executor secret key can be read by other users; chmod 600 it');
+    if (given.key.length < 32)
+      log.warn(
+        { flag: '--executor_secret_key', path: given.path, bytes: given.key.length },
+        'the executor secret key is shorter than 32 bytes: tokens are easier to forge',
+      );
     return new ExecutorTokens(given.key, flags.authenticate_http_executors);
   }
   const path = paths.executorSecretKeyFile();
   const { key, made } = await workDirExecutorSecretKey(path);
-  log.info({ path }, made ? 'executor authentication: made a new executor secret key' : 'executor authentication: using the executor secret key of the last run');
+  log.info(
+    { path },
+    made ? 'executor authentication: made a new executor secret key' : 'executor authentication: using the executor secret key of the last run',
+  );
   return new ExecutorTokens(key, true);
 }

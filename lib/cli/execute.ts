@@ -31,21 +31,32 @@ export const executeFlags = {
   master: flag({ help: 'The master: host:port', required: true, parse: parseHostPort }),
   name: flag({ help: 'Name of the framework and the task', default: 'corral-execute', parse: str }),
   command: flag({ help: 'Shell command to run', required: true, parse: str }),
-  resources: flag({ help: 'Resources of the task', default: 'cpus:0.1;mem:32', parse: (t: string) => {
-    if (parseResourcesText(t).isEmpty()) throw new Error(`'${t}' names no resource`);
-    return t;
-  } }),
-  role: flag({ help: 'Role of the framework', default: '*', parse: (t: string) => {
-    const bad = roleProblem(t);
-    if (bad) throw new Error(`invalid role '${t}': ${bad}`);
-    return t;
-  } }),
+  resources: flag({
+    help: 'Resources of the task',
+    default: 'cpus:0.1;mem:32',
+    parse: (t: string) => {
+      if (parseResourcesText(t).isEmpty()) throw new Error(`'${t}' names no resource`);
+      return t;
+    },
+  }),
+  role: flag({
+    help: 'Role of the framework',
+    default: '*',
+    parse: (t: string) => {
+      const bad = roleProblem(t);
+      if (bad) throw new Error(`invalid role '${t}': ${bad}`);
+      return t;
+    },
+  }),
   user: optionalFlag({ help: 'User to run the task as (default: the current user)', parse: str }),
   timeout: flag({ help: 'Give up when the task has not ended by then', default: 3_600_000, parse: parsePositiveDuration, show: formatDuration }),
   checkpoint: flag({ help: 'Ask agents to checkpoint the task, so it survives an agent restart', default: false, boolean: true, parse: parseBool }),
-  principal: optionalFlag({ help: "The framework's principal (FrameworkInfo.principal); with --secret, sent as HTTP Basic on every call to a master run with --authenticate_frameworks", parse: str }),
+  principal: optionalFlag({
+    help: "The framework's principal (FrameworkInfo.principal); with --secret, sent as HTTP Basic on every call to a master run with --authenticate_frameworks",
+    parse: str,
+  }),
   secret: optionalFlag({
-    help: "The principal's secret, or a path (/…, ./…, file:///…) to a file holding it alone or as a credential like the agent's --credential ({\"principal\":…,\"secret\":…} or one 'principal secret' line)",
+    help: 'The principal\'s secret, or a path (/…, ./…, file:///…) to a file holding it alone or as a credential like the agent\'s --credential ({"principal":…,"secret":…} or one \'principal secret\' line)',
     parse: parseSecret,
   }),
 };
@@ -55,7 +66,8 @@ export function executeCredential(principal: string | undefined, secret: ReturnT
   if (secret === undefined) return undefined;
   const p = principal ?? secret.principal;
   if (p === undefined) throw new FlagError('secret', 'needs --principal (or a credential file that names the principal)');
-  if (secret.principal !== undefined && secret.principal !== p) throw new FlagError('secret', `the file is the credential of principal '${secret.principal}', not of --principal '${p}'`);
+  if (secret.principal !== undefined && secret.principal !== p)
+    throw new FlagError('secret', `the file is the credential of principal '${secret.principal}', not of --principal '${p}'`);
   return { principal: p, secret: secret.secret };
 }
 
@@ -84,7 +96,14 @@ export async function execute(o: ExecuteOptions): Promise<number> {
   const url = `${client.scheme}://${o.master}/api/v1/scheduler`;
   const principal = o.credential?.principal ?? o.principal;
   const auth: Record<string, string> = o.credential ? { Authorization: basicAuthorization(o.credential) } : {};
-  const frameworkInfo = { user: o.user ?? userInfo().username, name: o.name, role: o.role, failover_timeout: 0, checkpoint: o.checkpoint ?? false, ...(principal === undefined ? {} : { principal }) };
+  const frameworkInfo = {
+    user: o.user ?? userInfo().username,
+    name: o.name,
+    role: o.role,
+    failover_timeout: 0,
+    checkpoint: o.checkpoint ?? false,
+    ...(principal === undefined ? {} : { principal }),
+  };
   let stream;
   try {
     stream = await client.openStream({
@@ -124,27 +143,51 @@ export async function execute(o: ExecuteOptions): Promise<number> {
         for (const offer of event.offers.offers) {
           const have = Resources.of(offer.resources);
           if (launched || !have.contains(need)) {
-            await call({ framework_id: { value: frameworkId }, type: 'DECLINE', decline: { offer_ids: [{ value: offer.id }], filters: { refuse_seconds: launched ? 3600 : 1 } } });
+            await call({
+              framework_id: { value: frameworkId },
+              type: 'DECLINE',
+              decline: { offer_ids: [{ value: offer.id }], filters: { refuse_seconds: launched ? 3600 : 1 } },
+            });
             continue;
           }
           launched = true;
           o.print(`Submitting task ${taskId} to agent ${offer.agentId}`);
-          const resources = need.toArray().map((r) => ({ name: r.name, type: r.type, ...(r.type === 'SCALAR' ? { scalar: { value: r.scalar } } : r.type === 'RANGES' ? { ranges: { range: r.ranges } } : { set: { item: r.set } }), role: r.role }));
+          const resources = need.toArray().map((r) => ({
+            name: r.name,
+            type: r.type,
+            ...(r.type === 'SCALAR' ? { scalar: { value: r.scalar } } : r.type === 'RANGES' ? { ranges: { range: r.ranges } } : { set: { item: r.set } }),
+            role: r.role,
+          }));
           await call({
             framework_id: { value: frameworkId },
             type: 'ACCEPT',
             accept: {
               offer_ids: [{ value: offer.id }],
-              operations: [{ type: 'LAUNCH', launch: { task_infos: [{ name: o.name, task_id: { value: taskId }, agent_id: { value: offer.agentId }, resources, command: { value: o.command, shell: true } }] } }],
+              operations: [
+                {
+                  type: 'LAUNCH',
+                  launch: {
+                    task_infos: [
+                      { name: o.name, task_id: { value: taskId }, agent_id: { value: offer.agentId }, resources, command: { value: o.command, shell: true } },
+                    ],
+                  },
+                },
+              ],
             },
           });
         }
       } else if (event.type === 'UPDATE') {
         const s = event.update.status;
         if (s.taskId !== taskId) continue;
-        o.print(`Received status update ${s.state} for task ${s.taskId}${s.message ? `\n  message: '${s.message}'` : ''}${s.source ? `\n  source: ${s.source}` : ''}${s.reason ? `\n  reason: ${s.reason}` : ''}`);
+        o.print(
+          `Received status update ${s.state} for task ${s.taskId}${s.message ? `\n  message: '${s.message}'` : ''}${s.source ? `\n  source: ${s.source}` : ''}${s.reason ? `\n  reason: ${s.reason}` : ''}`,
+        );
         if (s.uuid !== undefined && s.agentId !== undefined) {
-          await call({ framework_id: { value: frameworkId }, type: 'ACKNOWLEDGE', acknowledge: { agent_id: { value: s.agentId }, task_id: { value: s.taskId }, uuid: s.uuid } });
+          await call({
+            framework_id: { value: frameworkId },
+            type: 'ACKNOWLEDGE',
+            acknowledge: { agent_id: { value: s.agentId }, task_id: { value: s.taskId }, uuid: s.uuid },
+          });
         }
         if (isTerminal(s.state)) {
           result = s;

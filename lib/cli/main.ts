@@ -7,7 +7,20 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentFlags } from '../agent/flags.ts';
-import { FlagError, type FlagTable, type FlagValues, flag, flagsHelp, intIn, parseFlags, parseIp, parsePort, optionalFlag, str, parseBool } from '../common/flags.ts';
+import {
+  FlagError,
+  type FlagTable,
+  type FlagValues,
+  flag,
+  flagsHelp,
+  intIn,
+  parseFlags,
+  parseIp,
+  parsePort,
+  optionalFlag,
+  str,
+  parseBool,
+} from '../common/flags.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
 import { loadTlsConfig, type TlsConfig } from '../transport/index.ts';
@@ -27,12 +40,21 @@ const localFlags = {
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   // Authentication, as the master and agents take it (passed through as given).
   authenticate_frameworks: masterFlags.authenticate_frameworks,
-  authenticate_agents: { ...masterFlags.authenticate_agents, help: 'Agents must authenticate to register; the local agents use --credential (default: on with --credentials)' },
-  authenticate_http: { ...masterFlags.authenticate_http, help: "The master's and the agents' operator endpoints need authentication (--http_credentials, else --credentials)" },
+  authenticate_agents: {
+    ...masterFlags.authenticate_agents,
+    help: 'Agents must authenticate to register; the local agents use --credential (default: on with --credentials)',
+  },
+  authenticate_http: {
+    ...masterFlags.authenticate_http,
+    help: "The master's and the agents' operator endpoints need authentication (--http_credentials, else --credentials)",
+  },
   credentials: masterFlags.credentials,
   http_credentials: masterFlags.http_credentials,
   acls: masterFlags.acls,
-  credential: { ...agentFlags.credential, help: "The local agents' principal and secret (needed with --authenticate_agents), as `corral agent --credential` takes it" },
+  credential: {
+    ...agentFlags.credential,
+    help: "The local agents' principal and secret (needed with --authenticate_agents), as `corral agent --credential` takes it",
+  },
   principal: { ...executeFlags.principal, help: "--demo: the demo framework's principal (needed with --authenticate_frameworks)" },
   secret: { ...executeFlags.secret, help: '--demo: the secret of --principal, as `corral execute --secret` takes it' },
 };
@@ -46,13 +68,18 @@ function localAuthArgs(v: LocalValues, text: Readonly<Record<string, string>>): 
   const master = pass(['authenticate_frameworks', 'authenticate_agents', 'authenticate_http', 'credentials', 'http_credentials', 'acls']);
   if (v.authenticate_agents === false) master.push('--authenticate_agents=false');
   const agent = pass(['credential']);
-  if (v.authenticate_agents && v.credential === undefined) throw new FlagError('authenticate_agents', 'needs --credential (the principal and secret the local agents register with)');
+  if (v.authenticate_agents && v.credential === undefined)
+    throw new FlagError('authenticate_agents', 'needs --credential (the principal and secret the local agents register with)');
   // As the master decides it: with --credentials, agents authenticate unless told otherwise.
   if (v.authenticate_agents === undefined && v.credentials !== undefined && v.credential === undefined) {
-    throw new FlagError('credential', 'is needed: with --credentials the master requires its agents to authenticate (give the local agents a --credential, or --authenticate_agents=false)');
+    throw new FlagError(
+      'credential',
+      'is needed: with --credentials the master requires its agents to authenticate (give the local agents a --credential, or --authenticate_agents=false)',
+    );
   }
   if (v.authenticate_http) agent.push('--authenticate_http', `--http_credentials=${text.http_credentials ?? text.credentials ?? ''}`);
-  if (v.demo && v.authenticate_frameworks && v.secret === undefined) throw new FlagError('demo', 'needs --principal and --secret with --authenticate_frameworks');
+  if (v.demo && v.authenticate_frameworks && v.secret === undefined)
+    throw new FlagError('demo', 'needs --principal and --secret with --authenticate_frameworks');
   return { master, agent };
 }
 
@@ -163,7 +190,20 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'execute': {
         const credential = executeCredential(v.principal, v.secret);
         try {
-          return await execute({ master: v.master, name: v.name, command: v.command, resources: v.resources, role: v.role, user: v.user, timeoutMs: v.timeout, checkpoint: v.checkpoint, principal: v.principal, credential, tls, print: (l) => console.log(l) });
+          return await execute({
+            master: v.master,
+            name: v.name,
+            command: v.command,
+            resources: v.resources,
+            role: v.role,
+            user: v.user,
+            timeoutMs: v.timeout,
+            checkpoint: v.checkpoint,
+            principal: v.principal,
+            credential,
+            tls,
+            print: (l) => console.log(l),
+          });
         } catch (e) {
           // A person runs this: one plain line, not a log record.
           console.error(`corral execute: ${describeError(e)}`);
@@ -187,19 +227,35 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-async function local(v: LocalValues, text: Readonly<Record<string, string>>, log: ReturnType<typeof createLogger>, tls: TlsConfig | undefined): Promise<number> {
+async function local(
+  v: LocalValues,
+  text: Readonly<Record<string, string>>,
+  log: ReturnType<typeof createLogger>,
+  tls: TlsConfig | undefined,
+): Promise<number> {
   const scheme = tls ? 'https' : 'http';
   const auth = localAuthArgs(v, text);
   const workDir = v.work_dir ?? (await new Promise<string>((res, rej) => mkdtemp(join(tmpdir(), 'corral-local-'), (e, d) => (e ? rej(e) : res(d)))));
   const running: Running[] = [];
   let address: string;
   try {
-    const masterParsed = parseFlags(masterFlags, { argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master], env: {} });
+    const masterParsed = parseFlags(masterFlags, {
+      argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master],
+      env: {},
+    });
     const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
     running.push(master);
     address = `${v.ip}:${master.port}`;
     for (let i = 0; i < v.num_agents; i++) {
-      const argv = [`--master=${address}`, `--ip=${v.ip}`, '--port=0', `--work_dir=${join(workDir, `agent${i}`)}`, `--hostname=agent${i}`, '--registration_backoff_factor=100ms', ...auth.agent];
+      const argv = [
+        `--master=${address}`,
+        `--ip=${v.ip}`,
+        '--port=0',
+        `--work_dir=${join(workDir, `agent${i}`)}`,
+        `--hostname=agent${i}`,
+        '--registration_backoff_factor=100ms',
+        ...auth.agent,
+      ];
       if (v.resources) argv.push(`--resources=${v.resources}`);
       const parsed = parseFlags(agentFlags, { argv, env: {} });
       const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
@@ -213,11 +269,24 @@ async function local(v: LocalValues, text: Readonly<Record<string, string>>, log
     throw e;
   }
   const realms = auth.master.filter((a) => a.startsWith('--authenticate_')).map((a) => a.slice('--authenticate_'.length));
-  console.log(`Corral is running: master at ${scheme}://${address} (state: ${scheme}://${address}/master/state), ${v.num_agents} agent(s), work_dir ${workDir}${realms.length ? `; authentication required for: ${realms.join(', ')}` : ''}`);
+  console.log(
+    `Corral is running: master at ${scheme}://${address} (state: ${scheme}://${address}/master/state), ${v.num_agents} agent(s), work_dir ${workDir}${realms.length ? `; authentication required for: ${realms.join(', ')}` : ''}`,
+  );
   if (v.demo) {
     console.log(`\nDemo: corral execute --master=${address} --command='echo hello from a Corral task; uname -sr'`);
     const credential = executeCredential(v.principal, v.secret);
-    const code = await execute({ master: address, name: 'demo', command: 'echo hello from a Corral task; uname -sr', resources: 'cpus:0.1;mem:32', role: '*', timeoutMs: 60_000, ...(tls ? { tls } : {}), ...(v.principal === undefined ? {} : { principal: v.principal }), ...(credential ? { credential } : {}), print: (l) => console.log(`  ${l}`) });
+    const code = await execute({
+      master: address,
+      name: 'demo',
+      command: 'echo hello from a Corral task; uname -sr',
+      resources: 'cpus:0.1;mem:32',
+      role: '*',
+      timeoutMs: 60_000,
+      ...(tls ? { tls } : {}),
+      ...(v.principal === undefined ? {} : { principal: v.principal }),
+      ...(credential ? { credential } : {}),
+      print: (l) => console.log(`  ${l}`),
+    });
     const agent = (running[1] as RunningAgent | undefined)?.agent;
     const ex = agent ? [...agent.completedFrameworks, ...agent.frameworks.values()].flatMap((f) => f.completedExecutors).at(-1) : undefined;
     console.log(`Demo task exited with code ${code}.`);

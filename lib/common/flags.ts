@@ -97,7 +97,13 @@ export function parsePositiveDuration(text: string): number {
 }
 
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['weeks', 604_800_000], ['days', 86_400_000], ['hrs', 3_600_000], ['mins', 60_000], ['secs', 1000]] as const) {
+  for (const [unit, size] of [
+    ['weeks', 604_800_000],
+    ['days', 86_400_000],
+    ['hrs', 3_600_000],
+    ['mins', 60_000],
+    ['secs', 1000],
+  ] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;

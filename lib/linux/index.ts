@@ -3,15 +3,7 @@
  * executables. No cluster vocabulary here: callers translate.
  */
 export { NativeError, isNativeError, type NativeErrorFields } from './errors.ts';
-export {
-  supervisorPath,
-  nativeAddonPath,
-  nativeBuildDir,
-  nativeFeatures,
-  requireFeature,
-  type NativeFeatures,
-  type NetnsInfo,
-} from './native.ts';
+export { supervisorPath, nativeAddonPath, nativeBuildDir, nativeFeatures, requireFeature, type NativeFeatures, type NetnsInfo } from './native.ts';
 export { NETNS_DIR, createNetns, createNetnsAsync, getNetns, listNetns, netnsPath, removeNetns } from './netns.ts';
 export { linkBeneath, openBeneath, openBeneathAsync, type OpenBeneathOptions } from './fs.ts';
 export {

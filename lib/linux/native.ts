@@ -39,7 +39,12 @@ export interface NativeBinding {
   linkBeneath(source: string, root: string, dir: string, name: string): void;
   /** open(2) of `path` below the directory `root`, never leaving it (fs.ts). Returns the fd. */
   openBeneath(root: string, path: string, options?: { directory?: boolean; walk?: boolean }): number;
-  openBeneath(root: string, path: string, options: { directory?: boolean; walk?: boolean } | undefined, callback: (err: Error | null, fd?: number) => void): void;
+  openBeneath(
+    root: string,
+    path: string,
+    options: { directory?: boolean; walk?: boolean } | undefined,
+    callback: (err: Error | null, fd?: number) => void,
+  ): void;
   /**
    * Listen for a cgroup v1 notification on `file` of cgroup directory `dir` (eventfd through
    * cgroup.event_control); `callback(count)` runs on the JS thread at each signal. Returns an id.
@@ -83,11 +88,9 @@ export function native(): NativeBinding {
   try {
     binding = createRequire(import.meta.url)(nativeAddonPath) as NativeBinding;
   } catch (cause) {
-    throw new CorralError(
-      'NATIVE_NOT_BUILT',
-      `the native addon could not be loaded from ${nativeAddonPath}: run \`npm install\` or \`npm run build:native\``,
-      { cause },
-    );
+    throw new CorralError('NATIVE_NOT_BUILT', `the native addon could not be loaded from ${nativeAddonPath}: run \`npm install\` or \`npm run build:native\``, {
+      cause,
+    });
   }
   binding.setErrorClass(NativeError);
   loaded = binding;
@@ -107,10 +110,7 @@ const REBUILD: Record<keyof NativeFeatures, string> = {
 export function requireFeature(feature: keyof NativeFeatures): NativeBinding {
   const binding = native();
   if (!binding.features[feature]) {
-    throw new CorralError(
-      'NATIVE_FEATURE_MISSING',
-      `this build of the native addon has no ${feature} support: ${REBUILD[feature]}`,
-    );
+    throw new CorralError('NATIVE_FEATURE_MISSING', `this build of the native addon has no ${feature} support: ${REBUILD[feature]}`);
   }
   return binding;
 }
@@ -122,10 +122,7 @@ export function requireFeature(feature: keyof NativeFeatures): NativeBinding {
  */
 export function supervisorPath(): string {
   if (!existsSync(supervisorFile)) {
-    throw new CorralError(
-      'NATIVE_NOT_BUILT',
-      `${supervisorFile} is missing: run \`npm install\` or \`npm run build:native\``,
-    );
+    throw new CorralError('NATIVE_NOT_BUILT', `${supervisorFile} is missing: run \`npm install\` or \`npm run build:native\``);
   }
   return supervisorFile;
 }

@@ -15,7 +15,7 @@ import { writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { requireFeature, type NativeBinding } from './native.ts';
 import { encodeNetSteps } from './net_encode.ts';
-import type { FilterId, LinkInfo, NetStep, QdiscStats, TcAction, U32Key } from './net_types.ts';
+import type { FilterId, LinkInfo, NetStep, QdiscStats, U32Key } from './net_types.ts';
 
 export type { FilterId, LinkInfo, LinkStats, NetStep, QdiscStats, TcAction, U32Key } from './net_types.ts';
 
@@ -51,7 +51,8 @@ export interface NetApplyTarget extends NetnsRef {
   readonly host?: NetnsRef;
 }
 
-function binding(): NativeBinding & Required<Pick<NativeBinding, 'netApply' | 'listLinks' | 'netFilters' | 'netQdiscs' | 'netDeleteLinkGroup' | 'netTcpRtts' | 'netFreshSysctls'>> {
+function binding(): NativeBinding &
+  Required<Pick<NativeBinding, 'netApply' | 'listLinks' | 'netFilters' | 'netQdiscs' | 'netDeleteLinkGroup' | 'netTcpRtts' | 'netFreshSysctls'>> {
   const b = requireFeature('networkIsolator');
   if (!b.netApply || !b.listLinks || !b.netFilters || !b.netQdiscs || !b.netDeleteLinkGroup || !b.netTcpRtts || !b.netFreshSysctls) {
     throw new Error('unreachable: networkIsolator build without the net functions');
@@ -204,9 +205,7 @@ export interface Ipv4Address {
 
 /** The IPv4 addresses of `link` in the caller's namespace. */
 export function ipv4Addresses(link: string): Ipv4Address[] {
-  return (networkInterfaces()[link] ?? [])
-    .filter((a) => a.family === 'IPv4')
-    .map((a) => ({ address: a.address, prefix: Number(a.cidr?.split('/')[1] ?? 32) }));
+  return (networkInterfaces()[link] ?? []).filter((a) => a.family === 'IPv4').map((a) => ({ address: a.address, prefix: Number(a.cidr?.split('/')[1] ?? 32) }));
 }
 
 export interface DefaultRoute {
@@ -240,7 +239,9 @@ export function readSysctl(path: string): string | undefined {
 
 /** The values of /proc/sys/<path> in a brand-new network namespace (undefined: it has no such file). */
 export function freshNetnsSysctls(paths: readonly string[]): (string | undefined)[] {
-  return binding().netFreshSysctls(paths).map((v) => (v === null ? undefined : v.replace(/\s+/g, ' ')));
+  return binding()
+    .netFreshSysctls(paths)
+    .map((v) => (v === null ? undefined : v.replace(/\s+/g, ' ')));
 }
 
 /** Write /proc/sys/<path> in the caller's namespace. */

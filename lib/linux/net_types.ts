@@ -99,4 +99,3 @@ export interface QdiscStats {
   readonly backlog: number;
   readonly requeues: number;
 }
-

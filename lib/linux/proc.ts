@@ -138,11 +138,7 @@ function auxValues(): Map<number, number> {
   const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const word = wide ? 8 : 4;
   const read = (at: number): number =>
-    wide
-      ? Number(le ? buf.readBigUInt64LE(at) : buf.readBigUInt64BE(at))
-      : le
-        ? buf.readUInt32LE(at)
-        : buf.readUInt32BE(at);
+    wide ? Number(le ? buf.readBigUInt64LE(at) : buf.readBigUInt64BE(at)) : le ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
   const m = new Map<number, number>();
   for (let at = 0; at + 2 * word <= buf.length; at += 2 * word) {
     const key = read(at);

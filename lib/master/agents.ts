@@ -27,13 +27,23 @@ export class AgentLifecycle {
   ) {}
 
   /** A new agent. Admitted to the registry before it is answered. */
-  async registerAgent(msg: Extract<AgentToMaster, { type: 'REGISTER' }>, sink: Sink<MasterToAgent>, ip: string, principal?: string): Promise<{ agentId: string; streamId: string }> {
+  async registerAgent(
+    msg: Extract<AgentToMaster, { type: 'REGISTER' }>,
+    sink: Sink<MasterToAgent>,
+    ip: string,
+    principal?: string,
+  ): Promise<{ agentId: string; streamId: string }> {
     this.s.metrics.inc('master/messages_register_slave');
     const info = this.checkAgentInfo(msg.agentInfo);
     const id = `${this.s.id}-S${this.s.agentSeq++}`;
     const withId: AgentInfo = { ...info, id };
     try {
-      await this.s.opts.registry.admitAgent({ id, info: withId, checkpointedResources: checkpointedOf(Resources.of(withId.resources)).toArray(), ...(principal === undefined ? {} : { principal }) });
+      await this.s.opts.registry.admitAgent({
+        id,
+        info: withId,
+        checkpointedResources: checkpointedOf(Resources.of(withId.resources)).toArray(),
+        ...(principal === undefined ? {} : { principal }),
+      });
     } catch (e) {
       this.s.registryFailed(e, 'cannot admit the agent to the registry; it is refused and will retry', { hostname: info.hostname });
       throw e;
@@ -51,7 +61,12 @@ export class AgentLifecycle {
   }
 
   /** An agent that was registered before (with this master or one before it). */
-  async reregisterAgent(msg: Extract<AgentToMaster, { type: 'REREGISTER' }>, sink: Sink<MasterToAgent>, ip: string, principal?: string): Promise<{ agentId: string; streamId: string } | undefined> {
+  async reregisterAgent(
+    msg: Extract<AgentToMaster, { type: 'REREGISTER' }>,
+    sink: Sink<MasterToAgent>,
+    ip: string,
+    principal?: string,
+  ): Promise<{ agentId: string; streamId: string } | undefined> {
     this.s.metrics.inc('master/messages_reregister_slave');
     const info = this.checkAgentInfo(msg.agentInfo);
     const id = msg.agentId;
@@ -130,7 +145,10 @@ export class AgentLifecycle {
     const plain = unapplyCheckpointed(rep.nonRevocable());
     const mineAsPlain = unapplyCheckpointed(mine);
     if (!plain.contains(mineAsPlain)) {
-      this.s.log.warn({ agentId, master: mine.toString(), agent: repCheckpointed.toString() }, "the master's checkpointed resources do not fit the agent's; taking the agent's");
+      this.s.log.warn(
+        { agentId, master: mine.toString(), agent: repCheckpointed.toString() },
+        "the master's checkpointed resources do not fit the agent's; taking the agent's",
+      );
       return [...reported];
     }
     return plain.minus(mineAsPlain).plus(mine).toArray();

@@ -170,7 +170,8 @@ export class Authorizer {
         const where = `${key}[${i}]`;
         if (!isObject(acl)) throw bad(where, 'must be an object');
         for (const k of Object.keys(acl)) {
-          if (k !== 'principals' && !spec.objects.includes(k)) throw bad(`${where}.${k}`, `unknown field (expected 'principals' and one of ${spec.objects.map((o) => `'${o}'`).join(', ')})`);
+          if (k !== 'principals' && !spec.objects.includes(k))
+            throw bad(`${where}.${k}`, `unknown field (expected 'principals' and one of ${spec.objects.map((o) => `'${o}'`).join(', ')})`);
         }
         const objectKeys = spec.objects.filter((o) => o in acl);
         if (!('principals' in acl)) throw bad(`${where}.principals`, 'is required');

@@ -1,11 +1,29 @@
 /** The master's flags: Mesos names, defaults and parsers (`corral master --help`). */
-import { LOGGING_LEVELS, MAX_REQUEST_BODY, flag, formatDuration, intIn, oneOf, optionalFlag, parseBool, parseHostname, parseIp, parsePort, parsePositiveBytes, parsePositiveDuration, str } from '../common/flags.ts';
+import {
+  LOGGING_LEVELS,
+  MAX_REQUEST_BODY,
+  flag,
+  formatDuration,
+  intIn,
+  oneOf,
+  optionalFlag,
+  parseBool,
+  parseHostname,
+  parseIp,
+  parsePort,
+  parsePositiveBytes,
+  parsePositiveDuration,
+  str,
+} from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { loadCredentials } from '../transport/index.ts';
 import { loadAcls } from './authorization.ts';
 
 function parseRoles(text: string): string[] {
-  const roles = text.split(',').map((r) => r.trim()).filter((r) => r.length > 0);
+  const roles = text
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
   for (const r of roles) {
     const bad = roleProblem(r);
     if (bad) throw new Error(`invalid role '${r}': ${bad}`);
@@ -16,7 +34,10 @@ function parseRoles(text: string): string[] {
 /** `--weights=role1=2,role2=0.5` */
 export function parseWeights(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [role, w] = part.split('=');
     const weight = Number(w);
     if (!role || w === undefined || !(weight > 0) || !Number.isFinite(weight)) throw new Error(`'${part}' is not role=positive-weight`);
@@ -32,14 +53,28 @@ export const masterFlags = {
   port: flag({ help: 'Port to listen on', default: 5050, parse: parsePort }),
   hostname: optionalFlag({ help: 'Hostname the master advertises (default: the machine hostname)', parse: parseHostname }),
   work_dir: optionalFlag({ help: 'Where the registry is kept (required unless --registry=in_memory)', parse: str }),
-  registry: flag({ help: "Registry backend: 'replicated_log' (a crash-safe file in --work_dir) or 'in_memory'", default: 'replicated_log', parse: oneOf(['replicated_log', 'in_memory']) }),
+  registry: flag({
+    help: "Registry backend: 'replicated_log' (a crash-safe file in --work_dir) or 'in_memory'",
+    default: 'replicated_log',
+    parse: oneOf(['replicated_log', 'in_memory']),
+  }),
   allocation_interval: flag({ help: 'Time between allocation runs', default: 1000, parse: parsePositiveDuration, show: formatDuration }),
   offer_timeout: optionalFlag({ help: 'Rescind offers not used within this time (default: never)', parse: parsePositiveDuration, show: formatDuration }),
-  slave_ping_timeout: flag({ help: 'Time an agent has to answer a ping (alias --agent_ping_timeout)', default: 15_000, parse: parsePositiveDuration, show: formatDuration }),
+  slave_ping_timeout: flag({
+    help: 'Time an agent has to answer a ping (alias --agent_ping_timeout)',
+    default: 15_000,
+    parse: parsePositiveDuration,
+    show: formatDuration,
+  }),
   agent_ping_timeout: optionalFlag({ help: 'Alias of --slave_ping_timeout', parse: parsePositiveDuration, show: formatDuration }),
   max_slave_ping_timeouts: flag({ help: 'Missed pings before an agent is removed (alias --max_agent_ping_timeouts)', default: 5, parse: intIn(1, 1000) }),
   max_agent_ping_timeouts: optionalFlag({ help: 'Alias of --max_slave_ping_timeouts', parse: intIn(1, 1000) }),
-  slave_reregister_timeout: flag({ help: 'Time recovered agents have to re-register after a master restart', default: 600_000, parse: parsePositiveDuration, show: formatDuration }),
+  slave_reregister_timeout: flag({
+    help: 'Time recovered agents have to re-register after a master restart',
+    default: 600_000,
+    parse: parsePositiveDuration,
+    show: formatDuration,
+  }),
   max_completed_frameworks: flag({ help: 'Completed frameworks kept for the state endpoints', default: 50, parse: intIn(0, 1_000_000) }),
   max_completed_tasks_per_framework: flag({ help: 'Completed tasks kept per framework', default: 1000, parse: intIn(0, 1_000_000) }),
   roles: optionalFlag({ help: 'Comma-separated roles frameworks may use (default: any)', parse: parseRoles }),
@@ -49,16 +84,56 @@ export const masterFlags = {
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING, ERROR or DEBUG', default: 'INFO', parse: oneOf(LOGGING_LEVELS, { upper: true }) }),
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
-  max_stream_backlog: flag({ help: 'Most bytes an event stream (to a scheduler, an agent) may hold that its client has not read, e.g. 64MB; a stream over it is closed and its client treated as disconnected', default: 64 * 1024 * 1024, parse: parsePositiveBytes }),
+  max_stream_backlog: flag({
+    help: 'Most bytes an event stream (to a scheduler, an agent) may hold that its client has not read, e.g. 64MB; a stream over it is closed and its client treated as disconnected',
+    default: 64 * 1024 * 1024,
+    parse: parsePositiveBytes,
+  }),
   // Authentication and authorization (README: "Authentication and authorization").
-  authenticate_frameworks: flag({ help: 'Schedulers must authenticate (HTTP Basic with --credentials, or a verified TLS client certificate) and use their principal as FrameworkInfo.principal', default: false, boolean: true, parse: parseBool }),
-  authenticate_http_frameworks: optionalFlag({ help: 'Alias of --authenticate_frameworks (the Mesos 1.x name for the HTTP scheduler API)', boolean: true, parse: parseBool }),
-  authenticate_agents: optionalFlag({ help: 'Agents must authenticate (their --credential, or a verified TLS client certificate) to register and talk to the master; a re-registering agent must be the principal that registered its id. Default: on when --credentials is given (--authenticate_agents=false to opt out), else off', boolean: true, parse: parseBool }),
+  authenticate_frameworks: flag({
+    help: 'Schedulers must authenticate (HTTP Basic with --credentials, or a verified TLS client certificate) and use their principal as FrameworkInfo.principal',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
+  authenticate_http_frameworks: optionalFlag({
+    help: 'Alias of --authenticate_frameworks (the Mesos 1.x name for the HTTP scheduler API)',
+    boolean: true,
+    parse: parseBool,
+  }),
+  authenticate_agents: optionalFlag({
+    help: 'Agents must authenticate (their --credential, or a verified TLS client certificate) to register and talk to the master; a re-registering agent must be the principal that registered its id. Default: on when --credentials is given (--authenticate_agents=false to opt out), else off',
+    boolean: true,
+    parse: parseBool,
+  }),
   authenticate_slaves: optionalFlag({ help: 'Alias of --authenticate_agents', boolean: true, parse: parseBool }),
-  authenticate_http: optionalFlag({ help: 'Operator endpoints need authentication: both --authenticate_http_readonly and --authenticate_http_readwrite', boolean: true, parse: parseBool }),
-  authenticate_http_readonly: flag({ help: 'Endpoints that read state (/state, /frameworks, /metrics/snapshot, …) need authentication', default: false, boolean: true, parse: parseBool }),
-  authenticate_http_readwrite: flag({ help: 'Endpoints that change state (/teardown, /reserve, /unreserve, /create-volumes, /destroy-volumes) need authentication', default: false, boolean: true, parse: parseBool }),
-  credentials: optionalFlag({ help: 'Principals and secrets: a path to a JSON file {"credentials":[{"principal":…,"secret":…}]} or a text file of \'principal secret\' lines (file:///path works too)', parse: (t: string) => loadCredentials(t) }),
-  http_credentials: optionalFlag({ help: 'Credentials for the operator endpoints, same forms as --credentials (default: --credentials)', parse: (t: string) => loadCredentials(t) }),
-  acls: optionalFlag({ help: 'Mesos ACLs as JSON, inline or a path (file:///path works too): register_frameworks, run_tasks, teardown_frameworks, reserve_resources, unreserve_resources, create_volumes, destroy_volumes, register_agents, permissive', parse: (t: string) => loadAcls(t) }),
+  authenticate_http: optionalFlag({
+    help: 'Operator endpoints need authentication: both --authenticate_http_readonly and --authenticate_http_readwrite',
+    boolean: true,
+    parse: parseBool,
+  }),
+  authenticate_http_readonly: flag({
+    help: 'Endpoints that read state (/state, /frameworks, /metrics/snapshot, …) need authentication',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
+  authenticate_http_readwrite: flag({
+    help: 'Endpoints that change state (/teardown, /reserve, /unreserve, /create-volumes, /destroy-volumes) need authentication',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
+  credentials: optionalFlag({
+    help: 'Principals and secrets: a path to a JSON file {"credentials":[{"principal":…,"secret":…}]} or a text file of \'principal secret\' lines (file:///path works too)',
+    parse: (t: string) => loadCredentials(t),
+  }),
+  http_credentials: optionalFlag({
+    help: 'Credentials for the operator endpoints, same forms as --credentials (default: --credentials)',
+    parse: (t: string) => loadCredentials(t),
+  }),
+  acls: optionalFlag({
+    help: 'Mesos ACLs as JSON, inline or a path (file:///path works too): register_frameworks, run_tasks, teardown_frameworks, reserve_resources, unreserve_resources, create_volumes, destroy_volumes, register_agents, permissive',
+    parse: (t: string) => loadAcls(t),
+  }),
 };

@@ -132,7 +132,10 @@ export class FrameworkLifecycle {
     if (!fw.connected) return refuse('NOT_SUBSCRIBED', 'Framework is not subscribed');
     if (streamId === undefined) return refuse('INVALID', "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
     if (streamId !== fw.streamId) {
-      return refuse('INVALID', `The stream ID '${streamId}' included in this request didn't match the stream ID currently associated with framework ID ${frameworkId}`);
+      return refuse(
+        'INVALID',
+        `The stream ID '${streamId}' included in this request didn't match the stream ID currently associated with framework ID ${frameworkId}`,
+      );
     }
     return { ok: true };
   }
@@ -152,7 +155,7 @@ export class FrameworkLifecycle {
     }
     const userBad = userNameProblem(info.user);
     if (userBad) return `Invalid FrameworkInfo.user '${info.user}': ${userBad}`;
-    if (!this.s.opts.rootSubmissions && info.user === 'root') return 'User \'root\' is not allowed to run frameworks without --root_submissions set';
+    if (!this.s.opts.rootSubmissions && info.user === 'root') return "User 'root' is not allowed to run frameworks without --root_submissions set";
     // A duration, as Mesos takes it: non-negative and at most 2^63-1 ns (about 292 years).
     if (!Number.isFinite(info.failoverTimeout) || info.failoverTimeout < 0 || !(info.failoverTimeout * 1000 < MAX_DURATION_MS)) {
       return `Invalid failover_timeout ${info.failoverTimeout}: expecting a duration in seconds from 0 to about 292 years`;

@@ -32,7 +32,12 @@ export class Launcher {
       }
       for (const task of launches) {
         this.s.metrics.inc('master/task_lost/source_master/reason_invalid_offers');
-        this.s.send(fw, { type: 'UPDATE', update: { status: this.s.masterStatus(task.taskId, task.agentId, 'TASK_LOST', 'REASON_INVALID_OFFERS', `Task launched with invalid offers: ${error}`) } });
+        this.s.send(fw, {
+          type: 'UPDATE',
+          update: {
+            status: this.s.masterStatus(task.taskId, task.agentId, 'TASK_LOST', 'REASON_INVALID_OFFERS', `Task launched with invalid offers: ${error}`),
+          },
+        });
       }
       this.s.metrics.inc('master/tasks_lost', launches.length);
       return;
@@ -49,7 +54,10 @@ export class Launcher {
     }
     if (!agent.connected) {
       for (const task of launches) {
-        this.s.send(fw, { type: 'UPDATE', update: { status: this.s.masterStatus(task.taskId, agent.id, 'TASK_LOST', 'REASON_AGENT_DISCONNECTED', 'Agent is disconnected') } });
+        this.s.send(fw, {
+          type: 'UPDATE',
+          update: { status: this.s.masterStatus(task.taskId, agent.id, 'TASK_LOST', 'REASON_AGENT_DISCONNECTED', 'Agent is disconnected') },
+        });
       }
       this.s.opts.allocator.recoverResources(fw.id, agent.id, pool, this.s.now());
       this.s.loop.request();
@@ -63,7 +71,14 @@ export class Launcher {
         continue;
       }
       if (op.type !== 'LAUNCH') {
-        const list = op.type === 'RESERVE' ? op.reserve.resources : op.type === 'UNRESERVE' ? op.unreserve.resources : op.type === 'CREATE' ? op.create.volumes : op.destroy.volumes;
+        const list =
+          op.type === 'RESERVE'
+            ? op.reserve.resources
+            : op.type === 'UNRESERVE'
+              ? op.unreserve.resources
+              : op.type === 'CREATE'
+                ? op.create.volumes
+                : op.destroy.volumes;
         const conv = this.resourceOps.validateConversion(agent, op.type, list, { principal: fw.info.principal, roles: fw.info.roles ?? [fw.info.role] });
         const denied = typeof conv === 'string' ? undefined : this.resourceOps.conversionDenied(conv, fw.info.principal);
         if (typeof conv === 'string' || denied !== undefined || !pool.contains(conv.from)) {
@@ -108,7 +123,10 @@ export class Launcher {
           pool = pool.minus(need);
           launchedHere.add(task.taskId);
         } catch (e) {
-          this.s.log.warn({ frameworkId: fw.id, agentId: agent.id, taskId: task.taskId, err: describeError(e) }, 'task cannot be launched; answered with TASK_ERROR');
+          this.s.log.warn(
+            { frameworkId: fw.id, agentId: agent.id, taskId: task.taskId, err: describeError(e) },
+            'task cannot be launched; answered with TASK_ERROR',
+          );
           this.taskError(fw, task, `Task cannot be launched: ${describeError(e)}`);
         }
       }

@@ -260,12 +260,22 @@ export class Master {
   // Agents
 
   /** A new agent. Admitted to the registry before it is answered. */
-  registerAgent(msg: Extract<AgentToMaster, { type: 'REGISTER' }>, sink: Sink<MasterToAgent>, ip: string, principal?: string): Promise<{ agentId: string; streamId: string }> {
+  registerAgent(
+    msg: Extract<AgentToMaster, { type: 'REGISTER' }>,
+    sink: Sink<MasterToAgent>,
+    ip: string,
+    principal?: string,
+  ): Promise<{ agentId: string; streamId: string }> {
     return this.agentLife.registerAgent(msg, sink, ip, principal);
   }
 
   /** An agent that was registered before (with this master or one before it). */
-  reregisterAgent(msg: Extract<AgentToMaster, { type: 'REREGISTER' }>, sink: Sink<MasterToAgent>, ip: string, principal?: string): Promise<{ agentId: string; streamId: string } | undefined> {
+  reregisterAgent(
+    msg: Extract<AgentToMaster, { type: 'REREGISTER' }>,
+    sink: Sink<MasterToAgent>,
+    ip: string,
+    principal?: string,
+  ): Promise<{ agentId: string; streamId: string } | undefined> {
     return this.agentLife.reregisterAgent(msg, sink, ip, principal);
   }
 

@@ -75,7 +75,10 @@ export class Offers {
     if (refuseSeconds === undefined) return DEFAULT_REFUSE_SECONDS * 1000;
     const ms = refuseSeconds * 1000;
     if (ms >= 0 && ms < MAX_DURATION_MS) return ms;
-    this.s.log.warn({ refuseSeconds: String(refuseSeconds) }, `using the default refuse_seconds (${DEFAULT_REFUSE_SECONDS}) for the filter: the one given is ${refuseSeconds < 0 ? 'negative' : 'not a valid duration'}`);
+    this.s.log.warn(
+      { refuseSeconds: String(refuseSeconds) },
+      `using the default refuse_seconds (${DEFAULT_REFUSE_SECONDS}) for the filter: the one given is ${refuseSeconds < 0 ? 'negative' : 'not a valid duration'}`,
+    );
     return DEFAULT_REFUSE_SECONDS * 1000;
   }
 

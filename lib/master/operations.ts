@@ -21,7 +21,12 @@ export class ResourceOperations {
   ) {}
 
   /** Validate a resource operation against the agent's checkpointed resources and use. */
-  validateConversion(agent: AgentRecord, type: ResourceOperationType, list: readonly ResourceInput[], who: { principal?: string; roles?: readonly string[] }): ResourceConversion | string {
+  validateConversion(
+    agent: AgentRecord,
+    type: ResourceOperationType,
+    list: readonly ResourceInput[],
+    who: { principal?: string; roles?: readonly string[] },
+  ): ResourceConversion | string {
     return validateResourceOperation(type, list, {
       ...(who.principal !== undefined ? { principal: who.principal } : {}),
       ...(who.roles !== undefined ? { roles: who.roles } : {}),
@@ -44,28 +49,34 @@ export class ResourceOperations {
     const who = principal === undefined ? 'a request without a principal' : `principal '${principal}'`;
     switch (conv.type) {
       case 'RESERVE':
-        for (const r of conv.to) if (!this.s.authorize('reserve_resources', principal, r.role)) return `Not authorized: ${who} may not reserve resources for role '${r.role}'`;
+        for (const r of conv.to)
+          if (!this.s.authorize('reserve_resources', principal, r.role)) return `Not authorized: ${who} may not reserve resources for role '${r.role}'`;
         return undefined;
       case 'UNRESERVE':
         for (const r of conv.from) {
           const p = r.reservation?.principal;
-          if (!this.s.authorize('unreserve_resources', principal, p)) return `Not authorized: ${who} may not unreserve resources reserved by ${p === undefined ? 'no principal' : `'${p}'`}`;
+          if (!this.s.authorize('unreserve_resources', principal, p))
+            return `Not authorized: ${who} may not unreserve resources reserved by ${p === undefined ? 'no principal' : `'${p}'`}`;
         }
         return undefined;
       case 'CREATE':
-        for (const r of conv.to) if (!this.s.authorize('create_volumes', principal, r.role)) return `Not authorized: ${who} may not create volumes for role '${r.role}'`;
+        for (const r of conv.to)
+          if (!this.s.authorize('create_volumes', principal, r.role)) return `Not authorized: ${who} may not create volumes for role '${r.role}'`;
         return undefined;
       case 'DESTROY':
         for (const r of conv.from) {
           const p = r.disk?.persistence?.principal;
-          if (!this.s.authorize('destroy_volumes', principal, p)) return `Not authorized: ${who} may not destroy volumes created by ${p === undefined ? 'no principal' : `'${p}'`}`;
+          if (!this.s.authorize('destroy_volumes', principal, p))
+            return `Not authorized: ${who} may not destroy volumes created by ${p === undefined ? 'no principal' : `'${p}'`}`;
         }
         return undefined;
     }
   }
 
   insufficient(conv: ResourceConversion): string {
-    return conv.type === 'CREATE' ? `Insufficient disk resources: ${conv.from.toString()} are not available` : `Invalid ${conv.type} operation: ${conv.from.toString()} are not available`;
+    return conv.type === 'CREATE'
+      ? `Insufficient disk resources: ${conv.from.toString()} are not available`
+      : `Invalid ${conv.type} operation: ${conv.from.toString()} are not available`;
   }
 
   /**
@@ -100,7 +111,12 @@ export class ResourceOperations {
     const agents = Array.from(this.registryDirty).filter((a) => this.s.agents.get(a.id) === a);
     this.registryDirty.clear();
     if (agents.length === 0) return;
-    const batch = agents.map((a) => ({ id: a.id, info: a.info, checkpointedResources: a.checkpointed.toArray(), ...(a.principal === undefined ? {} : { principal: a.principal }) }));
+    const batch = agents.map((a) => ({
+      id: a.id,
+      info: a.info,
+      checkpointedResources: a.checkpointed.toArray(),
+      ...(a.principal === undefined ? {} : { principal: a.principal }),
+    }));
     this.s.opts.registry.updateAgents(batch).catch((e: unknown) => {
       this.s.registryFailed(e, "cannot record the agents' checkpointed resources in the registry; trying again in 1 s", { agents: batch.length });
       for (const a of agents) this.registryDirty.add(a);

@@ -6,7 +6,16 @@ import type { TimerHandle } from '../common/clock.ts';
 import type { Sink } from '../common/sink.ts';
 import { Resources, checkpointedOf } from '../common/resources/index.ts';
 import type { MasterToAgent } from '../proto/internal.ts';
-import { type AgentInfo, type ExecutorInfo, type FrameworkInfo, type SchedulerEvent, type TaskInfo, type TaskState, type TaskStatus, isTerminal } from '../proto/messages.ts';
+import {
+  type AgentInfo,
+  type ExecutorInfo,
+  type FrameworkInfo,
+  type SchedulerEvent,
+  type TaskInfo,
+  type TaskState,
+  type TaskStatus,
+  isTerminal,
+} from '../proto/messages.ts';
 
 export interface StatusEntry {
   readonly state: TaskState;

@@ -52,7 +52,11 @@ export class TaskBook {
       task.statusUpdateState = status.state;
       task.statusUpdateUuid = status.uuid;
     }
-    task.statuses.push({ state: status.state, timestamp: status.timestamp ?? this.s.now() / 1000, ...(status.healthy === undefined ? {} : { healthy: status.healthy }) });
+    task.statuses.push({
+      state: status.state,
+      timestamp: status.timestamp ?? this.s.now() / 1000,
+      ...(status.healthy === undefined ? {} : { healthy: status.healthy }),
+    });
     if (!wasTerminal && isTerminal(status.state)) {
       // The task's resources come back as soon as its terminal update reaches the master.
       this.s.opts.allocator.recoverResources(task.frameworkId, task.agentId, task.resources, this.s.now());

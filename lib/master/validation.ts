@@ -69,7 +69,7 @@ function negative(ns: number | undefined): boolean {
 export function userNameProblem(name: string): string | undefined {
   if (name === '') return 'a user name cannot be empty';
   if (/^[0-9]+$/.test(name)) return 'a user name cannot be all digits (it is not a uid)';
-  if (/[\s:/\x00-\x1f\x7f]/.test(name)) return 'a user name cannot contain white space, \':\', \'/\' or control characters';
+  if (/[\s:/\x00-\x1f\x7f]/.test(name)) return "a user name cannot contain white space, ':', '/' or control characters";
   if (name.startsWith('-')) return "a user name cannot start with '-'";
   return undefined;
 }
@@ -86,7 +86,10 @@ export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask | st
     return 'Task should have at least one (but not both) of CommandInfo or ExecutorInfo present';
   }
   if (negative(task.killPolicy?.gracePeriodNs)) return 'Task kill policy grace period must be non-negative';
-  for (const [field, user] of [['command.user', task.command?.user], ['executor.command.user', task.executor?.command?.user]] as const) {
+  for (const [field, user] of [
+    ['command.user', task.command?.user],
+    ['executor.command.user', task.executor?.command?.user],
+  ] as const) {
     const userBad = user === undefined ? undefined : userNameProblem(user);
     if (userBad) return `Invalid ${field} '${user}': ${userBad}`;
   }
@@ -179,7 +182,11 @@ export function unapplyCheckpointed(total: Resources): Resources {
  * Validate a RESERVE/UNRESERVE/CREATE/DESTROY (everything but the pool check, which the caller
  * does against what it has). Returns the conversion or why the operation is invalid.
  */
-export function validateResourceOperation(type: ResourceOperationType, list: readonly ResourceInput[], ctx: ResourceOperationContext): ResourceConversion | string {
+export function validateResourceOperation(
+  type: ResourceOperationType,
+  list: readonly ResourceInput[],
+  ctx: ResourceOperationContext,
+): ResourceConversion | string {
   const field = type === 'RESERVE' || type === 'UNRESERVE' ? 'resources' : 'volumes';
   if (list.length === 0) return `Invalid ${type} operation: no ${field} given`;
   const res = checkResources(list, `${type.toLowerCase()}.${field}`);

@@ -14,7 +14,11 @@ export function readUri(r: JsonReader): Uri {
   if (outputFile !== undefined) out.outputFile = outputFile;
   const sha256 = r.string('sha256');
   if (sha256 !== undefined) {
-    if (!/^[0-9a-fA-F]{64}$/.test(sha256)) throw new ValidationError(r.at('sha256'), `field 'sha256' must be 64 hexadecimal digits (got '${sha256.length > 80 ? `${sha256.slice(0, 80)}...` : sha256}')`);
+    if (!/^[0-9a-fA-F]{64}$/.test(sha256))
+      throw new ValidationError(
+        r.at('sha256'),
+        `field 'sha256' must be 64 hexadecimal digits (got '${sha256.length > 80 ? `${sha256.slice(0, 80)}...` : sha256}')`,
+      );
     out.sha256 = sha256.toLowerCase();
   }
   return out;

@@ -290,7 +290,11 @@ export interface AgentInfo {
 // The v1 scheduler API
 
 export type SchedulerCall =
-  | { readonly type: 'SUBSCRIBE'; readonly frameworkId?: string; readonly subscribe: { readonly frameworkInfo: FrameworkInfo; readonly suppressedRoles?: readonly string[] } }
+  | {
+      readonly type: 'SUBSCRIBE';
+      readonly frameworkId?: string;
+      readonly subscribe: { readonly frameworkInfo: FrameworkInfo; readonly suppressedRoles?: readonly string[] };
+    }
   | { readonly type: 'TEARDOWN'; readonly frameworkId: string }
   | {
       readonly type: 'ACCEPT';
@@ -300,17 +304,36 @@ export type SchedulerCall =
   | { readonly type: 'DECLINE'; readonly frameworkId: string; readonly decline: { readonly offerIds: readonly string[]; readonly filters?: Filters } }
   | { readonly type: 'REVIVE'; readonly frameworkId: string; readonly revive?: { readonly roles?: readonly string[] } }
   | { readonly type: 'SUPPRESS'; readonly frameworkId: string; readonly suppress?: { readonly roles?: readonly string[] } }
-  | { readonly type: 'KILL'; readonly frameworkId: string; readonly kill: { readonly taskId: string; readonly agentId?: string; readonly killPolicy?: KillPolicy } }
+  | {
+      readonly type: 'KILL';
+      readonly frameworkId: string;
+      readonly kill: { readonly taskId: string; readonly agentId?: string; readonly killPolicy?: KillPolicy };
+    }
   | { readonly type: 'SHUTDOWN'; readonly frameworkId: string; readonly shutdown: { readonly executorId: string; readonly agentId: string } }
-  | { readonly type: 'ACKNOWLEDGE'; readonly frameworkId: string; readonly acknowledge: { readonly agentId: string; readonly taskId: string; readonly uuid: string } }
-  | { readonly type: 'RECONCILE'; readonly frameworkId: string; readonly reconcile: { readonly tasks: readonly { readonly taskId: string; readonly agentId?: string }[] } }
-  | { readonly type: 'MESSAGE'; readonly frameworkId: string; readonly message: { readonly agentId: string; readonly executorId: string; readonly data: string } }
+  | {
+      readonly type: 'ACKNOWLEDGE';
+      readonly frameworkId: string;
+      readonly acknowledge: { readonly agentId: string; readonly taskId: string; readonly uuid: string };
+    }
+  | {
+      readonly type: 'RECONCILE';
+      readonly frameworkId: string;
+      readonly reconcile: { readonly tasks: readonly { readonly taskId: string; readonly agentId?: string }[] };
+    }
+  | {
+      readonly type: 'MESSAGE';
+      readonly frameworkId: string;
+      readonly message: { readonly agentId: string; readonly executorId: string; readonly data: string };
+    }
   | { readonly type: 'REQUEST'; readonly frameworkId: string; readonly request: { readonly requests: readonly Passthrough[] } }
   | { readonly type: 'ACCEPT_INVERSE_OFFERS' | 'DECLINE_INVERSE_OFFERS'; readonly frameworkId: string }
   | { readonly type: 'UNSUPPORTED'; readonly frameworkId?: string; readonly name: string };
 
 export type SchedulerEvent =
-  | { readonly type: 'SUBSCRIBED'; readonly subscribed: { readonly frameworkId: string; readonly heartbeatIntervalSeconds: number; readonly masterInfo?: MasterInfo } }
+  | {
+      readonly type: 'SUBSCRIBED';
+      readonly subscribed: { readonly frameworkId: string; readonly heartbeatIntervalSeconds: number; readonly masterInfo?: MasterInfo };
+    }
   | { readonly type: 'OFFERS'; readonly offers: { readonly offers: readonly Offer[] } }
   | { readonly type: 'RESCIND'; readonly rescind: { readonly offerId: string } }
   | { readonly type: 'UPDATE'; readonly update: { readonly status: TaskStatus } }
@@ -336,7 +359,12 @@ export type ExecutorCall =
 export type ExecutorEvent =
   | {
       readonly type: 'SUBSCRIBED';
-      readonly subscribed: { readonly executorInfo: ExecutorInfo; readonly frameworkInfo: FrameworkInfo; readonly agentInfo: AgentInfo; readonly containerId?: string };
+      readonly subscribed: {
+        readonly executorInfo: ExecutorInfo;
+        readonly frameworkInfo: FrameworkInfo;
+        readonly agentInfo: AgentInfo;
+        readonly containerId?: string;
+      };
     }
   | { readonly type: 'LAUNCH'; readonly launch: { readonly task: TaskInfo } }
   | { readonly type: 'KILL'; readonly kill: { readonly taskId: string; readonly killPolicy?: KillPolicy } }

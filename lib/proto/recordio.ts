@@ -93,9 +93,7 @@ export class RecordIoDecoder {
           continue;
         }
         if (b < ZERO || b > NINE) {
-          return this.fail(
-            `record length prefix has a non-digit byte 0x${b.toString(16).padStart(2, '0')} at byte ${this.offset + i}`,
-          );
+          return this.fail(`record length prefix has a non-digit byte 0x${b.toString(16).padStart(2, '0')} at byte ${this.offset + i}`);
         }
         this.digits++;
         this.length = this.length * 10 + (b - ZERO);

@@ -275,7 +275,10 @@ function validateCall(c: ParsedCall): SchedulerCall {
       // Each task asked about is answered with an UPDATE on the subscription stream: the limit
       // bounds what one call can queue there (Mesos has none).
       if (reconcile.tasks.length > MAX_RECONCILE_TASKS) {
-        throw validationFailure('reconcile.tasks', `'reconcile.tasks' lists ${reconcile.tasks.length} tasks; at most ${MAX_RECONCILE_TASKS} are accepted in one call (reconcile in batches, or with no tasks for all of them)`);
+        throw validationFailure(
+          'reconcile.tasks',
+          `'reconcile.tasks' lists ${reconcile.tasks.length} tasks; at most ${MAX_RECONCILE_TASKS} are accepted in one call (reconcile in batches, or with no tasks for all of them)`,
+        );
       }
       return { type, frameworkId, reconcile };
     }
@@ -350,7 +353,11 @@ export function encodeSchedulerCall(c: SchedulerCall): JsonObject {
     case 'KILL':
       return emitObject({
         ...head,
-        kill: emitObject({ task_id: idJson(c.kill.taskId), agent_id: idJson(c.kill.agentId), kill_policy: c.kill.killPolicy && encodeKillPolicy(c.kill.killPolicy) }),
+        kill: emitObject({
+          task_id: idJson(c.kill.taskId),
+          agent_id: idJson(c.kill.agentId),
+          kill_policy: c.kill.killPolicy && encodeKillPolicy(c.kill.killPolicy),
+        }),
       });
     case 'SHUTDOWN':
       return emitObject({ ...head, shutdown: { executor_id: idJson(c.shutdown.executorId), agent_id: idJson(c.shutdown.agentId) } });

@@ -43,7 +43,8 @@ export interface FlagText {
 export function readFlagText(value: string): FlagText {
   const oneLine = !/[\r\n]/.test(value);
   const json = value.trimStart().startsWith('{');
-  const looksLikePath = !json && oneLine && (!/\s/.test(value.trim()) || value.startsWith('/') || value.startsWith('./') || value.startsWith('../') || existsSync(value));
+  const looksLikePath =
+    !json && oneLine && (!/\s/.test(value.trim()) || value.startsWith('/') || value.startsWith('./') || value.startsWith('../') || existsSync(value));
   if (!looksLikePath) return { text: value, source: 'inline value' };
   try {
     return { text: readFileSync(value, 'utf8'), source: value, path: value };
@@ -96,7 +97,8 @@ function bad(source: string, where: string, reason: string): ValidationError {
 
 function checkPrincipal(source: string, where: string, principal: unknown, secret: unknown): Credential {
   if (typeof principal !== 'string' || principal.length === 0) throw bad(source, `${where}.principal`, 'must be a non-empty string');
-  if (/[\s:]/.test(principal)) throw bad(source, `${where}.principal`, `'${principal}' may not contain white space or ':' (HTTP Basic splits at the first ':')`);
+  if (/[\s:]/.test(principal))
+    throw bad(source, `${where}.principal`, `'${principal}' may not contain white space or ':' (HTTP Basic splits at the first ':')`);
   if (typeof secret !== 'string' || secret.length === 0) throw bad(source, `${where}.secret`, `must be a non-empty string (principal '${principal}')`);
   return { principal, secret };
 }
@@ -117,7 +119,10 @@ function textLines(text: string, source: string): Credential[] {
   const out: Credential[] = [];
   const lines = text.split(/\r?\n/);
   lines.forEach((line, i) => {
-    const words = line.trim().split(/\s+/).filter((w) => w.length > 0);
+    const words = line
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w.length > 0);
     if (words.length === 0) return;
     if (words.length !== 2) throw bad(source, `line ${i + 1}`, `expected 'principal secret' (2 words), found ${words.length} word(s)`);
     out.push(checkPrincipal(source, `line ${i + 1}`, words[0], words[1]));
@@ -137,7 +142,8 @@ export function parseCredentials(text: string, source: string): Credential[] {
     list = arr.map((c, i) => {
       const where = `credentials[${i}]`;
       if (!isObject(c)) throw bad(source, where, 'must be an object {"principal": …, "secret": …}');
-      for (const k of Object.keys(c)) if (k !== 'principal' && k !== 'secret') throw bad(source, `${where}.${k}`, "unknown field (expected 'principal' and 'secret')");
+      for (const k of Object.keys(c))
+        if (k !== 'principal' && k !== 'secret') throw bad(source, `${where}.${k}`, "unknown field (expected 'principal' and 'secret')");
       return checkPrincipal(source, where, c.principal, c.secret);
     });
   } else {

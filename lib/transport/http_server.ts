@@ -327,10 +327,7 @@ export class HttpServer {
     const isHttp = e instanceof HttpError;
     const isInvalid = !isHttp && e instanceof CorralError && e.code === 'INVALID';
     if (!isHttp && !isInvalid) {
-      this.logger.error(
-        { err: describeError(e), stack: e instanceof Error ? e.stack : undefined, method: r.method, path: r.path },
-        'HTTP handler failed',
-      );
+      this.logger.error({ err: describeError(e), stack: e instanceof Error ? e.stack : undefined, method: r.method, path: r.path }, 'HTTP handler failed');
     }
     if (r.stream) {
       r.stream.end();

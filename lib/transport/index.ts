@@ -15,6 +15,17 @@ export { HttpClient, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES } from './ht
 export type { ClientRequest, ClientResponse, ClientStream, HttpClientOptions, RequestBody, StreamRequest } from './http_client.ts';
 export { HttpError, TransportError, errorCode } from './errors.ts';
 export { TlsConfig, isTlsVariable, loadTlsConfig } from './tls_config.ts';
-export { CredentialStore, HttpAuthenticator, basicAuthorization, loadCredential, loadCredentials, parseBasic, parseCredential, parseCredentials, readFlagText, readableByOthers } from './auth.ts';
+export {
+  CredentialStore,
+  HttpAuthenticator,
+  basicAuthorization,
+  loadCredential,
+  loadCredentials,
+  parseBasic,
+  parseCredential,
+  parseCredentials,
+  readFlagText,
+  readableByOthers,
+} from './auth.ts';
 export type { AuthRealm, AuthResult, Credential, CredentialFile, CredentialsFile, FlagText } from './auth.ts';
 export type { TlsFileSystem, TlsProtocol } from './tls_config.ts';

@@ -75,7 +75,9 @@ export function chainDepth(cert: PeerCertificate): number {
 }
 
 function depthError(cert: PeerCertificate, depth: number): Error & { code: string } {
-  return Object.assign(new Error(`the certificate chain of ${cert.subject?.CN ?? 'the peer'} is deeper than the verify depth ${depth}`), { code: 'CERT_CHAIN_TOO_LONG' });
+  return Object.assign(new Error(`the certificate chain of ${cert.subject?.CN ?? 'the peer'} is deeper than the verify depth ${depth}`), {
+    code: 'CERT_CHAIN_TOO_LONG',
+  });
 }
 
 /**

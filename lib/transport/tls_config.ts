@@ -254,7 +254,12 @@ export function loadTlsConfig(env: Readonly<Record<string, string | undefined>>,
   if (!bool('enabled')) return undefined;
   const enabledVar = found.get('enabled')!.variable;
   if (unknown.length > 0) {
-    throw new ValidationError(unknown.sort()[0]!, `is not a TLS setting Corral knows (known: ${Object.keys(SETTINGS).map((s) => s.toUpperCase()).join(', ')})`);
+    throw new ValidationError(
+      unknown.sort()[0]!,
+      `is not a TLS setting Corral knows (known: ${Object.keys(SETTINGS)
+        .map((s) => s.toUpperCase())
+        .join(', ')})`,
+    );
   }
   const str = (setting: string): string | undefined => {
     const f = found.get(setting);
@@ -275,7 +280,8 @@ export function loadTlsConfig(env: Readonly<Record<string, string | undefined>>,
 
   // --- protocols
   if (bool('enable_ssl_v2')) throw new ValidationError(nameOf('enable_ssl_v2'), 'SSLv2 is not supported (Mesos dropped it in 0.24; OpenSSL 3 has none)');
-  if (bool('enable_ssl_v3')) throw new ValidationError(nameOf('enable_ssl_v3'), 'SSLv3 is not supported: the OpenSSL 3 in Node has no SSLv3 (use TLS 1.2 or 1.3)');
+  if (bool('enable_ssl_v3'))
+    throw new ValidationError(nameOf('enable_ssl_v3'), 'SSLv3 is not supported: the OpenSSL 3 in Node has no SSLv3 (use TLS 1.2 or 1.3)');
   const protocols = PROTOCOLS.filter((p) => bool(p.setting)).map((p) => p.version);
   if (protocols.length === 0) {
     throw new ValidationError(`${nameOf('enable_tls_v1_2')} / ${nameOf('enable_tls_v1_3')}`, 'every protocol version is switched off');
@@ -329,7 +335,10 @@ export function loadTlsConfig(env: Readonly<Record<string, string | undefined>>,
     throw new ValidationError(nameOf('key_file'), `'${keyRead.path}' is not an unencrypted PEM private key: ${describeError(e)}`, { cause: e });
   }
   if (!leaf.checkPrivateKey(key)) {
-    throw new ValidationError(nameOf('key_file'), `the key in '${keyRead.path}' does not belong to the certificate in ${nameOf('cert_file')} ('${certRead.path}')`);
+    throw new ValidationError(
+      nameOf('key_file'),
+      `the key in '${keyRead.path}' does not belong to the certificate in ${nameOf('cert_file')} ('${certRead.path}')`,
+    );
   }
 
   // --- trusted CAs
@@ -393,7 +402,16 @@ export function loadTlsConfig(env: Readonly<Record<string, string | undefined>>,
   });
   // Last: the whole server context as the server will build it.
   try {
-    tls.createSecureContext({ key: config.key, cert: config.cert, ...(config.ca ? { ca: [...config.ca] } : {}), ciphers, ecdhCurve, minVersion: config.minVersion, maxVersion: config.maxVersion, secureOptions: config.secureOptions });
+    tls.createSecureContext({
+      key: config.key,
+      cert: config.cert,
+      ...(config.ca ? { ca: [...config.ca] } : {}),
+      ciphers,
+      ecdhCurve,
+      minVersion: config.minVersion,
+      maxVersion: config.maxVersion,
+      secureOptions: config.secureOptions,
+    });
   } catch (e) {
     throw new ValidationError(enabledVar, `the TLS settings do not make a usable OpenSSL context: ${describeError(e)}`, { cause: e });
   }

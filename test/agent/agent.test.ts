@@ -13,10 +13,26 @@ import type { ExecutorEvent, FrameworkInfo, TaskInfo, TaskStatus } from '../../l
 import { FakeContainerizer } from '../helpers/fake_containerizer.ts';
 import { ArraySink } from '../helpers/master_harness.ts';
 
-const fwInfo = (extra: Partial<FrameworkInfo> = {}): FrameworkInfo => ({ user: 'nobody', name: 'fw', id: 'F1', failoverTimeout: 0, checkpoint: true, role: '*', capabilities: [], ...extra });
+const fwInfo = (extra: Partial<FrameworkInfo> = {}): FrameworkInfo => ({
+  user: 'nobody',
+  name: 'fw',
+  id: 'F1',
+  failoverTimeout: 0,
+  checkpoint: true,
+  role: '*',
+  capabilities: [],
+  ...extra,
+});
 
 function task(id: string, extra: Partial<TaskInfo> = {}): TaskInfo {
-  return { name: id, taskId: id, agentId: 'S0', resources: parseResourcesText('cpus:1;mem:64').toArray(), command: { uris: [], shell: true, value: 'echo hi', arguments: [] }, ...extra };
+  return {
+    name: id,
+    taskId: id,
+    agentId: 'S0',
+    resources: parseResourcesText('cpus:1;mem:64').toArray(),
+    command: { uris: [], shell: true, value: 'echo hi', arguments: [] },
+    ...extra,
+  };
 }
 
 async function setup(t: { teardown(fn: () => Promise<void>): void }) {
@@ -37,7 +53,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }) {
 const states = (xs: TaskStatus[]) => xs.map((s) => `${s.taskId}:${s.state}`);
 
 test('a command task runs in a container with the Mesos environment and reports RUNNING then FINISHED', async (t) => {
-  const { agent, containerizer, updates, paths, settle, dir } = await setup(t);
+  const { agent, containerizer, updates, paths, dir } = await setup(t);
   t.is(await readFile(paths.latestAgentLink().replace(/latest$/, 'S0/slave.info'), 'utf8').then((x) => JSON.parse(x).hostname), 'h1');
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t1') });
   const spec = containerizer.launched[0]!;
@@ -45,7 +61,15 @@ test('a command task runs in a container with the Mesos environment and reports 
   t.deepEqual(spec.argv, ['/bin/sh', '-c', 'echo hi']);
   t.true(spec.sandbox.startsWith(join(dir, 'slaves/S0/frameworks/F1/executors/t1/runs/')));
   t.true((await stat(spec.sandbox)).isDirectory());
-  t.like(spec.env, { MESOS_FRAMEWORK_ID: 'F1', MESOS_EXECUTOR_ID: 't1', MESOS_SLAVE_ID: 'S0', MESOS_DIRECTORY: spec.sandbox, MESOS_CHECKPOINT: '1', MESOS_AGENT_ENDPOINT: '127.0.0.1:5051', PATH: '/usr/bin:/bin' });
+  t.like(spec.env, {
+    MESOS_FRAMEWORK_ID: 'F1',
+    MESOS_EXECUTOR_ID: 't1',
+    MESOS_SLAVE_ID: 'S0',
+    MESOS_DIRECTORY: spec.sandbox,
+    MESOS_CHECKPOINT: '1',
+    MESOS_AGENT_ENDPOINT: '127.0.0.1:5051',
+    PATH: '/usr/bin:/bin',
+  });
   t.deepEqual(states(updates()), ['t1:TASK_RUNNING']);
   // Only the head is in flight until it is acknowledged.
   containerizer.exit(spec.containerId, 0);
@@ -61,9 +85,14 @@ test('a command task runs in a container with the Mesos environment and reports 
 });
 
 test('non-zero exit is FAILED; a kill is KILLED with the kill policy grace; EXECUTOR_EXITED carries the wait status', async (t) => {
-  const { agent, containerizer, updates, sent, settle } = await setup(t);
+  const { agent, containerizer, updates, sent } = await setup(t);
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo({ checkpoint: false }), task: task('a') });
-  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo({ checkpoint: false }), task: task('b', { killPolicy: { gracePeriodNs: 2e9 } }) });
+  await agent.onMasterMessage({
+    type: 'RUN_TASK',
+    frameworkId: 'F1',
+    frameworkInfo: fwInfo({ checkpoint: false }),
+    task: task('b', { killPolicy: { gracePeriodNs: 2e9 } }),
+  });
   const [a, b] = containerizer.launched;
   const [ea, eb] = [agent.frameworks.get('F1')!.executors.get('a')!, agent.frameworks.get('F1')!.executors.get('b')!];
   containerizer.exit(a!.containerId, 3);
@@ -71,14 +100,21 @@ test('non-zero exit is FAILED; a kill is KILLED with the kill policy grace; EXEC
   await agent.onMasterMessage({ type: 'KILL_TASK', frameworkId: 'F1', taskId: 'b' });
   await eb.done;
   t.is(containerizer.containers.get(b!.containerId)!.killedWith, 2000);
-  for (const s of updates().filter((u) => u.state === 'TASK_RUNNING')) await agent.onMasterMessage({ type: 'ACKNOWLEDGE', frameworkId: 'F1', taskId: s.taskId, uuid: s.uuid! });
+  for (const s of updates().filter((u) => u.state === 'TASK_RUNNING'))
+    await agent.onMasterMessage({ type: 'ACKNOWLEDGE', frameworkId: 'F1', taskId: s.taskId, uuid: s.uuid! });
   const terminal = updates().filter((u) => u.state !== 'TASK_RUNNING');
-  t.deepEqual(terminal.map((s) => [s.taskId, s.state, s.message]), [
-    ['a', 'TASK_FAILED', 'Command exited with status 3'],
-    ['b', 'TASK_KILLED', 'Command terminated with signal 15'],
-  ]);
+  t.deepEqual(
+    terminal.map((s) => [s.taskId, s.state, s.message]),
+    [
+      ['a', 'TASK_FAILED', 'Command exited with status 3'],
+      ['b', 'TASK_KILLED', 'Command terminated with signal 15'],
+    ],
+  );
   const exited = sent.filter((m) => m.type === 'EXECUTOR_EXITED');
-  t.deepEqual(exited.map((m) => (m as { status: number }).status), [3 << 8, 15]);
+  t.deepEqual(
+    exited.map((m) => (m as { status: number }).status),
+    [3 << 8, 15],
+  );
 });
 
 test('a failed container launch is TASK_FAILED with REASON_CONTAINER_LAUNCH_FAILED from the agent', async (t) => {
@@ -91,12 +127,21 @@ test('a failed container launch is TASK_FAILED with REASON_CONTAINER_LAUNCH_FAIL
 
 test('a custom executor subscribes, gets its queued task, and its updates are acknowledged to it', async (t) => {
   const { agent, containerizer, updates, sent } = await setup(t);
-  const executor = { executorId: 'e1', resources: parseResourcesText('cpus:0.1;mem:32').toArray(), command: { uris: [], shell: true, value: './my-executor', arguments: [] } };
+  const executor = {
+    executorId: 'e1',
+    resources: parseResourcesText('cpus:0.1;mem:32').toArray(),
+    command: { uris: [], shell: true, value: './my-executor', arguments: [] },
+  };
   const tk = task('t1', { command: undefined, executor });
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: tk });
   t.is(containerizer.launched[0]!.argv[2], './my-executor');
   t.deepEqual(updates(), [], 'no update before the executor says anything');
-  const call = { type: 'UPDATE' as const, executorId: 'e1', frameworkId: 'F1', update: { status: { taskId: 't1', state: 'TASK_RUNNING' as const, source: 'SOURCE_EXECUTOR' as const, uuid: Buffer.alloc(16, 1).toString('base64') } } };
+  const call = {
+    type: 'UPDATE' as const,
+    executorId: 'e1',
+    frameworkId: 'F1',
+    update: { status: { taskId: 't1', state: 'TASK_RUNNING' as const, source: 'SOURCE_EXECUTOR' as const, uuid: Buffer.alloc(16, 1).toString('base64') } },
+  };
   // The agent refuses with a code; the executor API answers it with the status.
   const refusal = (c: typeof call) => {
     const check = agent.checkExecutorCall(c);
@@ -105,8 +150,14 @@ test('a custom executor subscribes, gets its queued task, and its updates are ac
   t.like(refusal(call), { ok: false, code: 'EXECUTOR_NOT_SUBSCRIBED', status: 403 });
   t.like(refusal({ ...call, executorId: 'nope' }), { ok: false, code: 'EXECUTOR_NOT_FOUND', status: 400, message: 'Executor cannot be found' });
   const sink = new ArraySink<ExecutorEvent>();
-  await agent.executorSubscribe({ type: 'SUBSCRIBE', executorId: 'e1', frameworkId: 'F1', subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] } }, sink);
-  t.deepEqual(sink.events.map((e) => e.type), ['SUBSCRIBED', 'LAUNCH']);
+  await agent.executorSubscribe(
+    { type: 'SUBSCRIBE', executorId: 'e1', frameworkId: 'F1', subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] } },
+    sink,
+  );
+  t.deepEqual(
+    sink.events.map((e) => e.type),
+    ['SUBSCRIBED', 'LAUNCH'],
+  );
   const sub = sink.of('SUBSCRIBED')[0]!;
   t.is(sub.subscribed.agentInfo.id, 'S0');
   t.is(sub.subscribed.executorInfo.executorId, 'e1');
@@ -114,7 +165,10 @@ test('a custom executor subscribes, gets its queued task, and its updates are ac
   t.is(await agent.executorCall(call), undefined);
   t.like(sink.events.at(-1), { type: 'ACKNOWLEDGED', acknowledged: { taskId: 't1' } });
   t.deepEqual(states(updates()), ['t1:TASK_RUNNING']);
-  t.is(await agent.executorCall({ ...call, update: { status: { ...call.update.status, state: 'TASK_STAGING' } } }), 'Received TASK_STAGING from executor which is not allowed');
+  t.is(
+    await agent.executorCall({ ...call, update: { status: { ...call.update.status, state: 'TASK_STAGING' } } }),
+    'Received TASK_STAGING from executor which is not allowed',
+  );
   // MESSAGE goes to the master.
   await agent.executorCall({ type: 'MESSAGE', executorId: 'e1', frameworkId: 'F1', message: { data: 'aGk=' } });
   t.like(sent.at(-1), { type: 'EXECUTOR_MESSAGE', executorId: 'e1', data: 'aGk=' });
@@ -151,7 +205,10 @@ test('PING is answered; updates wait while disconnected and are resent on re-reg
   const msg = agent.registrationMessage();
   t.is(msg.type, 'REREGISTER');
   if (msg.type === 'REREGISTER') {
-    t.deepEqual(msg.tasks.map((x) => [x.task.taskId, x.state, x.latestStatus?.state]), [['t1', 'TASK_RUNNING', 'TASK_RUNNING']]);
+    t.deepEqual(
+      msg.tasks.map((x) => [x.task.taskId, x.state, x.latestStatus?.state]),
+      [['t1', 'TASK_RUNNING', 'TASK_RUNNING']],
+    );
     t.is(msg.agentId, 'S0');
   }
   agent.connected((m) => sent.push(m));

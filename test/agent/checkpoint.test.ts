@@ -30,7 +30,10 @@ test('record log: appended records read back; a torn tail is dropped and truncat
   await log.append({ type: 'ACK', n: 2, text: 'ünïcode' });
   await log.close();
   const good = (await stat(f)).size;
-  t.deepEqual(await RecordLog.read(f), [{ type: 'UPDATE', n: 1 }, { type: 'ACK', n: 2, text: 'ünïcode' }]);
+  t.deepEqual(await RecordLog.read(f), [
+    { type: 'UPDATE', n: 1 },
+    { type: 'ACK', n: 2, text: 'ünïcode' },
+  ]);
   // A crash mid-append: the length prefix and part of the body.
   await appendFile(f, '40\n{"type":"UPD');
   t.is((await RecordLog.read(f)).length, 2);

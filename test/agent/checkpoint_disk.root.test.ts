@@ -58,46 +58,72 @@ test.serial('a record log append on a full disk is undone: no torn record before
   t.deepEqual(await RecordLog.read(path), [{ n: 1 }, { n: 3 }]);
 });
 
-test.serial('the status update manager forwards updates it cannot checkpoint, counts them, takes their acknowledgement, and its log stays readable', async (t) => {
-  const dir = smallTmpfs(t, 1);
-  const path = join(dir, 'task.updates');
-  const forwarded: TaskStatus[] = [];
-  const failures: string[] = [];
-  const m = new StatusUpdateManager(new FakeClock(), { forward: (_f, s) => forwarded.push(s), checkpointFailed: (_f, taskId) => failures.push(taskId) }, silentLogger);
-  t.teardown(() => m.close());
-  m.resume();
-  const running: TaskStatus = { taskId: 't1', state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', uuid: uuid(), timestamp: 1 };
-  await m.update('fw', running, path);
-  t.true(await m.acknowledge('fw', 't1', running.uuid!));
-  const fill = join(dir, 'fill');
-  fillDisk(fill);
-  const finished: TaskStatus = { taskId: 't1', state: 'TASK_FINISHED', source: 'SOURCE_EXECUTOR', uuid: uuid(), timestamp: 2, message: 'x'.repeat(20_000) };
-  await m.update('fw', finished, path); // resolves: the update goes on from memory
-  t.deepEqual(forwarded.map((s) => s.state), ['TASK_RUNNING', 'TASK_FINISHED']);
-  t.deepEqual(failures, ['t1']);
-  t.true(await m.acknowledge('fw', 't1', finished.uuid!));
-  rmSync(fill);
-  // What is on disk is whole: the RUNNING update and its acknowledgement.
-  t.deepEqual((await RecordLog.read<{ type: string }>(path)).map((r) => r.type), ['UPDATE', 'ACK']);
-});
+test.serial(
+  'the status update manager forwards updates it cannot checkpoint, counts them, takes their acknowledgement, and its log stays readable',
+  async (t) => {
+    const dir = smallTmpfs(t, 1);
+    const path = join(dir, 'task.updates');
+    const forwarded: TaskStatus[] = [];
+    const failures: string[] = [];
+    const m = new StatusUpdateManager(
+      new FakeClock(),
+      { forward: (_f, s) => forwarded.push(s), checkpointFailed: (_f, taskId) => failures.push(taskId) },
+      silentLogger,
+    );
+    t.teardown(() => m.close());
+    m.resume();
+    const running: TaskStatus = { taskId: 't1', state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', uuid: uuid(), timestamp: 1 };
+    await m.update('fw', running, path);
+    t.true(await m.acknowledge('fw', 't1', running.uuid!));
+    const fill = join(dir, 'fill');
+    fillDisk(fill);
+    const finished: TaskStatus = { taskId: 't1', state: 'TASK_FINISHED', source: 'SOURCE_EXECUTOR', uuid: uuid(), timestamp: 2, message: 'x'.repeat(20_000) };
+    await m.update('fw', finished, path); // resolves: the update goes on from memory
+    t.deepEqual(
+      forwarded.map((s) => s.state),
+      ['TASK_RUNNING', 'TASK_FINISHED'],
+    );
+    t.deepEqual(failures, ['t1']);
+    t.true(await m.acknowledge('fw', 't1', finished.uuid!));
+    rmSync(fill);
+    // What is on disk is whole: the RUNNING update and its acknowledgement.
+    t.deepEqual(
+      (await RecordLog.read<{ type: string }>(path)).map((r) => r.type),
+      ['UPDATE', 'ACK'],
+    );
+  },
+);
 
-test.serial('a master whose registry write fails (full disk) refuses the agent, applies nothing, counts it, and admits agents again once space returns', async (t) => {
-  const dir = smallTmpfs(t, 1);
-  const registry = new FileRegistry(dir);
-  const h = await Harness.start(registry);
-  t.teardown(() => h.master.stop());
-  const fill = join(dir, 'fill');
-  fillDisk(fill);
-  const refused = new TestAgent(h, 'cpus:1;mem:1024', 'refused-host');
-  const e = await t.throwsAsync(refused.register());
-  t.true(isWriteFailure('REGISTRY_WRITE_FAILED', registry.path)(e), String(e));
-  t.is(h.master.agents.size, 0, 'the refused agent is not in the master');
-  t.is(h.master.metrics.get('master/registry_write_failures'), 1);
-  t.false(existsSync(`${registry.path}.tmp`), 'no partial registry file');
-  rmSync(fill);
-  const admitted = await new TestAgent(h, 'cpus:1;mem:1024', 'admitted-host').register();
-  const stored = JSON.parse(readFileSync(registry.path, 'utf8')) as { agents: { id: string; info: { hostname: string } }[] };
-  t.deepEqual(stored.agents.map((a) => a.info.hostname), ['admitted-host'], 'the refused agent was not written with the next one');
-  t.deepEqual(stored.agents.map((a) => a.id), [admitted.id]);
-  t.deepEqual((await new FileRegistry(dir).recover()).agents.map((a) => a.id), [admitted.id]);
-});
+test.serial(
+  'a master whose registry write fails (full disk) refuses the agent, applies nothing, counts it, and admits agents again once space returns',
+  async (t) => {
+    const dir = smallTmpfs(t, 1);
+    const registry = new FileRegistry(dir);
+    const h = await Harness.start(registry);
+    t.teardown(() => h.master.stop());
+    const fill = join(dir, 'fill');
+    fillDisk(fill);
+    const refused = new TestAgent(h, 'cpus:1;mem:1024', 'refused-host');
+    const e = await t.throwsAsync(refused.register());
+    t.true(isWriteFailure('REGISTRY_WRITE_FAILED', registry.path)(e), String(e));
+    t.is(h.master.agents.size, 0, 'the refused agent is not in the master');
+    t.is(h.master.metrics.get('master/registry_write_failures'), 1);
+    t.false(existsSync(`${registry.path}.tmp`), 'no partial registry file');
+    rmSync(fill);
+    const admitted = await new TestAgent(h, 'cpus:1;mem:1024', 'admitted-host').register();
+    const stored = JSON.parse(readFileSync(registry.path, 'utf8')) as { agents: { id: string; info: { hostname: string } }[] };
+    t.deepEqual(
+      stored.agents.map((a) => a.info.hostname),
+      ['admitted-host'],
+      'the refused agent was not written with the next one',
+    );
+    t.deepEqual(
+      stored.agents.map((a) => a.id),
+      [admitted.id],
+    );
+    t.deepEqual(
+      (await new FileRegistry(dir).recover()).agents.map((a) => a.id),
+      [admitted.id],
+    );
+  },
+);

@@ -36,7 +36,12 @@ const settle = async (n = 10) => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
 
-const revocable = (text: string) => Resources.of(parseResourcesText(text).toArray().map((r) => ({ ...r, revocable: true })));
+const revocable = (text: string) =>
+  Resources.of(
+    parseResourcesText(text)
+      .toArray()
+      .map((r) => ({ ...r, revocable: true })),
+  );
 
 /** An estimator a test steers. */
 class SteeredEstimator implements ResourceEstimator {
@@ -79,7 +84,13 @@ const isRevocableOffer = (o: Offer) => o.resources.length > 0 && o.resources.eve
 const hasRevocable = (o: Offer) => o.resources.some((r) => r.revocable);
 
 function task(offers: Offer[], id: string, resources: Resources): TaskInfo {
-  return { name: id, taskId: id, agentId: offers[0]!.agentId, resources: resources.toArray(), command: { uris: [], shell: true, value: 'sleep 100', arguments: [] } };
+  return {
+    name: id,
+    taskId: id,
+    agentId: offers[0]!.agentId,
+    resources: resources.toArray(),
+    command: { uris: [], shell: true, value: 'sleep 100', arguments: [] },
+  };
 }
 
 test('fixed estimator: the estimate reaches the master; only a REVOCABLE_RESOURCES framework is offered it, as revocable: {} on the wire', async (t) => {
@@ -97,7 +108,8 @@ test('fixed estimator: the estimate reaches the master; only a REVOCABLE_RESOURC
   t.false(plain.offers().some(hasRevocable), 'an incapable framework never sees revocable resources');
   // The plain framework declines everything for a while: still nothing revocable for it.
   for (const o of plain.offers()) plain.call({ type: 'DECLINE', frameworkId: plain.id, decline: { offerIds: [o.id], filters: { refuseSeconds: 0 } } });
-  for (const o of capable.offers()) if (!isRevocableOffer(o)) capable.call({ type: 'DECLINE', frameworkId: capable.id, decline: { offerIds: [o.id], filters: { refuseSeconds: 1000 } } });
+  for (const o of capable.offers())
+    if (!isRevocableOffer(o)) capable.call({ type: 'DECLINE', frameworkId: capable.id, decline: { offerIds: [o.id], filters: { refuseSeconds: 1000 } } });
   plain.sink.take();
   for (let i = 0; i < 5; i++) h.tick(1000);
   t.true(plain.offers().length > 0);
@@ -114,12 +126,18 @@ test('a task on revocable cpus runs; the fixed estimate keeps counting it (estim
   fw.call({
     type: 'ACCEPT',
     frameworkId: fw.id,
-    accept: { offerIds: [rev.id, regular.id], operations: [{ type: 'LAUNCH', launch: { taskInfos: [task(offers, 'batch', revocable('cpus:1').plus(parseResourcesText('mem:64')))] } }] },
+    accept: {
+      offerIds: [rev.id, regular.id],
+      operations: [{ type: 'LAUNCH', launch: { taskInfos: [task(offers, 'batch', revocable('cpus:1').plus(parseResourcesText('mem:64')))] } }],
+    },
   });
   await pump();
   t.is(containerizer.launched.length, 1);
   t.true(containerizer.launched[0]!.resources.revocable().equals(revocable('cpus:1')));
-  t.deepEqual(fw.updates().map((s) => s.state), ['TASK_RUNNING']);
+  t.deepEqual(
+    fw.updates().map((s) => s.state),
+    ['TASK_RUNNING'],
+  );
   const usage = await agent.usage();
   t.true(usage.executors[0]!.revocable);
   h.tick(15_000);
@@ -172,7 +190,10 @@ test('a shrinking estimate rescinds outstanding revocable offers (not the others
   est.value = Resources.EMPTY;
   h.tick(15_000);
   await settle();
-  t.deepEqual(fw.sink.of('RESCIND').map((e) => e.rescind.offerId), [next[0]!.id]);
+  t.deepEqual(
+    fw.sink.of('RESCIND').map((e) => e.rescind.offerId),
+    [next[0]!.id],
+  );
   h.tick(1000);
   t.false(fw.offers().some(hasRevocable));
 });
@@ -208,14 +229,28 @@ test('QoS (load controller): above the 5-minute threshold only revocable contain
   agent.connected((m) => sent.push(m));
   await agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
   const fwi = frameworkInfo({ id: 'F1', capabilities: ['REVOCABLE_RESOURCES'] });
-  const mk = (id: string, res: Resources): TaskInfo => ({ name: id, taskId: id, agentId: 'S0', resources: res.toArray(), command: { uris: [], shell: true, value: 'sleep 100', arguments: [] } });
-  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwi, task: mk('batch', revocable('cpus:1').plus(parseResourcesText('mem:64'))) });
+  const mk = (id: string, res: Resources): TaskInfo => ({
+    name: id,
+    taskId: id,
+    agentId: 'S0',
+    resources: res.toArray(),
+    command: { uris: [], shell: true, value: 'sleep 100', arguments: [] },
+  });
+  await agent.onMasterMessage({
+    type: 'RUN_TASK',
+    frameworkId: 'F1',
+    frameworkInfo: fwi,
+    task: mk('batch', revocable('cpus:1').plus(parseResourcesText('mem:64'))),
+  });
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwi, task: mk('web', parseResourcesText('cpus:1;mem:64')) });
   await settle();
   clock.advance(20_000);
   await settle();
   t.is(containerizer.launched.length, 2);
-  t.true(Array.from(containerizer.containers.values()).every((c) => c.killedWith === undefined), 'load under the thresholds: nothing evicted');
+  t.true(
+    Array.from(containerizer.containers.values()).every((c) => c.killedWith === undefined),
+    'load under the thresholds: nothing evicted',
+  );
   load = [20, 7, 1]; // 5-min over 6
   clock.advance(20_000);
   await settle();
@@ -250,7 +285,15 @@ test('usage estimator: idle allocated cpus × (1 − margin), minimum over the w
   const usage = async (): Promise<ResourceUsage> => ({
     total: parseResourcesText('cpus:4;mem:1024'),
     executors: [
-      { frameworkId: 'F', executorId: 'e', containerId: 'c', allocated: parseResourcesText('cpus:3;mem:64'), revocable: false, tasks: [], statistics: { cpus_user_time_secs: cpuSecs, timestamp: clock.now() / 1000 } },
+      {
+        frameworkId: 'F',
+        executorId: 'e',
+        containerId: 'c',
+        allocated: parseResourcesText('cpus:3;mem:64'),
+        revocable: false,
+        tasks: [],
+        statistics: { cpus_user_time_secs: cpuSecs, timestamp: clock.now() / 1000 },
+      },
       ...(revHeld > 0 ? [{ frameworkId: 'F', executorId: 'r', containerId: 'r', allocated: revocable(`cpus:${revHeld}`), revocable: true, tasks: [] }] : []),
     ],
   });
@@ -276,7 +319,10 @@ test('usage estimator: idle allocated cpus × (1 − margin), minimum over the w
 
 test('estimators and controllers by name; Mesos module names; bad configurations are refused', (t) => {
   const clock = new FakeClock();
-  t.true(createResourceEstimator({ name: 'org_apache_mesos_FixedResourceEstimator', resources: 'cpus:2', margin: 0.2, window: 4, clock }) instanceof FixedResourceEstimator);
+  t.true(
+    createResourceEstimator({ name: 'org_apache_mesos_FixedResourceEstimator', resources: 'cpus:2', margin: 0.2, window: 4, clock }) instanceof
+      FixedResourceEstimator,
+  );
   t.throws(() => createResourceEstimator({ name: 'fixed', margin: 0.2, window: 4, clock }), { message: /oversubscribed_resources/ });
   t.throws(() => createResourceEstimator({ name: 'magic', margin: 0.2, window: 4, clock }), { message: /unknown resource estimator/ });
   t.true(createQoSController({ name: 'org_apache_mesos_LoadQoSController', threshold5min: 6 }) instanceof LoadQoSController);
@@ -285,7 +331,13 @@ test('estimators and controllers by name; Mesos module names; bad configurations
 
 test('cgroups/cpu: revocable cpus get 10 shares per cpu (at least 10) with --revocable_cpu_low_priority, 1024 without', async (t) => {
   const shares = new Map<string, number>();
-  const cgroups = { hierarchy: '/fake', has: () => true, create() {}, setCpuShares: (p: string, s: number) => shares.set(p, s), setCpuQuota() {} } as unknown as Cgroups;
+  const cgroups = {
+    hierarchy: '/fake',
+    has: () => true,
+    create() {},
+    setCpuShares: (p: string, s: number) => shares.set(p, s),
+    setCpuQuota() {},
+  } as unknown as Cgroups;
   const low = new CgroupsCpuIsolator({ cgroups, root: 'corral', enableCfs: false });
   const cfg = (containerId: string, r: Resources) => ({ containerId, sandbox: '/nonexistent', resources: r });
   await low.prepare(cfg('rev', revocable('cpus:2').plus(parseResourcesText('mem:64'))));
@@ -305,13 +357,28 @@ test('agent flags: oversubscription defaults as Mesos (15secs, 0, low priority o
   t.is(f.qos_correction_interval_min, 0);
   t.true(f.revocable_cpu_low_priority);
   t.is(f.resource_estimator, undefined);
-  const g = parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--resource_estimator=org_apache_mesos_FixedResourceEstimator', '--oversubscribed_resources=cpus:2', '--qos_controller=load', '--qos_load_threshold_5min=6', '--qos_correction_interval_min=20secs'], env: {} }).values;
+  const g = parseFlags(agentFlags, {
+    argv: [
+      '--master=127.0.0.1:5050',
+      '--work_dir=/tmp/x',
+      '--resource_estimator=org_apache_mesos_FixedResourceEstimator',
+      '--oversubscribed_resources=cpus:2',
+      '--qos_controller=load',
+      '--qos_load_threshold_5min=6',
+      '--qos_correction_interval_min=20secs',
+    ],
+    env: {},
+  }).values;
   t.is(g.resource_estimator, 'fixed');
   t.is(g.qos_controller, 'load');
   t.is(g.qos_load_threshold_5min, 6);
   t.is(g.qos_correction_interval_min, 20_000);
-  t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--resource_estimator=magic'], env: {} }), { message: /resource_estimator/ });
-  t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--usage_estimator_margin=1.5'], env: {} }), { message: /usage_estimator_margin/ });
+  t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--resource_estimator=magic'], env: {} }), {
+    message: /resource_estimator/,
+  });
+  t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--usage_estimator_margin=1.5'], env: {} }), {
+    message: /usage_estimator_margin/,
+  });
 });
 
 test('a task launched while the estimator runs does not make a spurious change (one usage snapshot per poll)', async (t) => {
@@ -339,7 +406,13 @@ test('a task launched while the estimator runs does not make a spurious change (
     type: 'RUN_TASK',
     frameworkId: 'F1',
     frameworkInfo: fwi,
-    task: { name: 'b', taskId: 'b', agentId: 'S0', resources: revocable('cpus:1').plus(parseResourcesText('mem:64')).toArray(), command: { uris: [], shell: true, value: 'sleep 100', arguments: [] } },
+    task: {
+      name: 'b',
+      taskId: 'b',
+      agentId: 'S0',
+      resources: revocable('cpus:1').plus(parseResourcesText('mem:64')).toArray(),
+      command: { uris: [], shell: true, value: 'sleep 100', arguments: [] },
+    },
   });
   release();
   await settle();
@@ -358,7 +431,14 @@ test('the estimate drops below what tasks in flight use: the master keeps them, 
   const offers = fw.offers();
   const rev = offers.find(isRevocableOffer)!;
   const regular = offers.find((o) => !hasRevocable(o))!;
-  fw.call({ type: 'ACCEPT', frameworkId: fw.id, accept: { offerIds: [rev.id, regular.id], operations: [{ type: 'LAUNCH', launch: { taskInfos: [task(offers, 'inflight', revocable('cpus:2').plus(parseResourcesText('mem:64')))] } }] } });
+  fw.call({
+    type: 'ACCEPT',
+    frameworkId: fw.id,
+    accept: {
+      offerIds: [rev.id, regular.id],
+      operations: [{ type: 'LAUNCH', launch: { taskInfos: [task(offers, 'inflight', revocable('cpus:2').plus(parseResourcesText('mem:64')))] } }],
+    },
+  });
   // The agent has not seen the task yet and its estimator says 0.
   est.value = Resources.EMPTY;
   fw.sink.take();
@@ -367,7 +447,10 @@ test('the estimate drops below what tasks in flight use: the master keeps them, 
   for (let i = 0; i < 3; i++) h.tick(1000);
   t.false(fw.offers().some(hasRevocable));
   await pump();
-  t.deepEqual(fw.updates().map((s) => `${s.taskId}:${s.state}`), ['inflight:TASK_RUNNING']);
+  t.deepEqual(
+    fw.updates().map((s) => `${s.taskId}:${s.state}`),
+    ['inflight:TASK_RUNNING'],
+  );
   // The agent now counts the task's revocable cpus as held: total = 2 + 0.
   fw.sink.take();
   h.tick(15_000);

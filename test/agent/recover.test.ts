@@ -14,8 +14,22 @@ import type { AgentToMaster } from '../../lib/proto/internal.ts';
 import type { FrameworkInfo, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';
 import { FakeContainerizer } from '../helpers/fake_containerizer.ts';
 
-const fwInfo = (checkpoint: boolean, id = 'F1'): FrameworkInfo => ({ user: 'nobody', name: 'fw', id, failoverTimeout: 0, checkpoint, role: '*', capabilities: [] });
-const task = (id: string): TaskInfo => ({ name: id, taskId: id, agentId: 'S0', resources: parseResourcesText('cpus:1;mem:64').toArray(), command: { uris: [], shell: true, value: 'sleep 100', arguments: [] } });
+const fwInfo = (checkpoint: boolean, id = 'F1'): FrameworkInfo => ({
+  user: 'nobody',
+  name: 'fw',
+  id,
+  failoverTimeout: 0,
+  checkpoint,
+  role: '*',
+  capabilities: [],
+});
+const task = (id: string): TaskInfo => ({
+  name: id,
+  taskId: id,
+  agentId: 'S0',
+  resources: parseResourcesText('cpus:1;mem:64').toArray(),
+  command: { uris: [], shell: true, value: 'sleep 100', arguments: [] },
+});
 
 async function setup(t: { teardown(fn: () => Promise<void>): void }) {
   const dir = await mkdtemp(join(tmpdir(), 'corral-recover-'));
@@ -32,7 +46,11 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }) {
 }
 
 /** A first agent run: registered as S0, the tasks launched, then the agent dies (its containers go on). */
-async function firstRun(s: Awaited<ReturnType<typeof setup>>, tasks: readonly (readonly [string, FrameworkInfo])[], extra: Partial<AgentOptions> = {}): Promise<void> {
+async function firstRun(
+  s: Awaited<ReturnType<typeof setup>>,
+  tasks: readonly (readonly [string, FrameworkInfo])[],
+  extra: Partial<AgentOptions> = {},
+): Promise<void> {
   const first = s.make(extra);
   await first.agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
   for (const [id, fw] of tasks) await first.agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: fw.id!, frameworkInfo: fw, task: task(id) });
@@ -70,9 +88,15 @@ test('a restarted agent keeps its id, re-attaches to running tasks, resends what
   await second.agent.frameworks.get('F1')!.executors.get('ends')?.done;
   // The unacknowledged RUNNING of 'ends' is resent first; its FINISHED follows its acknowledgement.
   const resent = second.updates();
-  t.deepEqual(resent.map((u: TaskStatus) => `${u.taskId}:${u.state}`), ['ends:TASK_RUNNING']);
+  t.deepEqual(
+    resent.map((u: TaskStatus) => `${u.taskId}:${u.state}`),
+    ['ends:TASK_RUNNING'],
+  );
   await second.agent.onMasterMessage({ type: 'ACKNOWLEDGE', frameworkId: 'F1', taskId: 'ends', uuid: resent[0]!.uuid! });
-  t.deepEqual(second.updates().map((u) => `${u.taskId}:${u.state}`), ['ends:TASK_RUNNING', 'ends:TASK_FINISHED']);
+  t.deepEqual(
+    second.updates().map((u) => `${u.taskId}:${u.state}`),
+    ['ends:TASK_RUNNING', 'ends:TASK_FINISHED'],
+  );
   // The kept task is still tracked and can be killed.
   await second.agent.onMasterMessage({ type: 'KILL_TASK', frameworkId: 'F1', taskId: 'kept' });
   t.is(containerizer.containers.get(keptC!.containerId)!.killedWith, 3000);
@@ -134,7 +158,10 @@ test('under --strict (the default) a damaged checkpoint stops the recovery, nami
 test('--recover=cleanup kills every container of the last run, waits for them, and forgets the agent id', async (t) => {
   const s = await setup(t);
   const { make, dir, containerizer } = s;
-  await firstRun(s, [['a', fwInfo(true)], ['orphan', fwInfo(false, 'F2')]]);
+  await firstRun(s, [
+    ['a', fwInfo(true)],
+    ['orphan', fwInfo(false, 'F2')],
+  ]);
   const [a, orphan] = containerizer.launched;
   const second = make({ recoverMode: 'cleanup', bootId: 'boot-1' });
   const report = await second.agent.recover();

@@ -26,10 +26,16 @@ test('only the head is in flight; the next goes when the head is acknowledged', 
   const b = status('t1', 'TASK_FINISHED');
   await m.update('f', a);
   await m.update('f', b);
-  t.deepEqual(sent.map(([, s]) => s.state), ['TASK_RUNNING']);
+  t.deepEqual(
+    sent.map(([, s]) => s.state),
+    ['TASK_RUNNING'],
+  );
   t.false(await m.acknowledge('f', 't1', b.uuid!), 'acknowledging a non-head update is refused');
   t.true(await m.acknowledge('f', 't1', a.uuid!));
-  t.deepEqual(sent.map(([, s]) => s.state), ['TASK_RUNNING', 'TASK_FINISHED']);
+  t.deepEqual(
+    sent.map(([, s]) => s.state),
+    ['TASK_RUNNING', 'TASK_FINISHED'],
+  );
   t.true(await m.acknowledge('f', 't1', b.uuid!));
   t.is(m.streamCount, 0, 'the stream ends once its terminal update is acknowledged');
 });
@@ -58,7 +64,10 @@ test('paused while disconnected, resent on resume; duplicates are ignored', asyn
   t.is(sent.length, 0);
   m.resume();
   t.is(sent.length, 1);
-  t.deepEqual(m.unacknowledged('f', 't1').map((s) => s.uuid), [a.uuid]);
+  t.deepEqual(
+    m.unacknowledged('f', 't1').map((s) => s.uuid),
+    [a.uuid],
+  );
 });
 
 test('checkpointed streams are rebuilt after a restart, acknowledged ones not resent', async (t) => {
@@ -76,7 +85,11 @@ test('checkpointed streams are rebuilt after a restart, acknowledged ones not re
   const second = setup();
   const latest = await second.m.recover('f', 't1', file);
   t.is(latest?.state, 'TASK_FAILED');
-  t.deepEqual(second.sent.map(([, s]) => s.uuid), [b.uuid], 'only the unacknowledged update is resent');
+  t.deepEqual(
+    second.sent.map(([, s]) => s.uuid),
+    [b.uuid],
+    'only the unacknowledged update is resent',
+  );
   t.true(await second.m.acknowledge('f', 't1', b.uuid!));
   const third = setup();
   t.is((await third.m.recover('f', 't1', file))?.state, 'TASK_FAILED');
@@ -108,10 +121,21 @@ test('updates of one task received at once keep their order, in the stream and i
   const updates = states.map((st) => status('t1', st));
   // Not awaited one by one: the executor's calls and the agent's own may overlap.
   await Promise.all(updates.map((u) => m.update('f', u, file)));
-  t.deepEqual(sent.map(([, s]) => s.state), ['TASK_STARTING'], 'the head goes first');
-  t.deepEqual(m.unacknowledged('f', 't1').map((s) => s.state), [...states]);
+  t.deepEqual(
+    sent.map(([, s]) => s.state),
+    ['TASK_STARTING'],
+    'the head goes first',
+  );
+  t.deepEqual(
+    m.unacknowledged('f', 't1').map((s) => s.state),
+    [...states],
+  );
   await m.close();
   const again = setup();
   await again.m.recover('f', 't1', file);
-  t.deepEqual(again.m.unacknowledged('f', 't1').map((s) => s.state), [...states], 'the checkpoint has them in order');
+  t.deepEqual(
+    again.m.unacknowledged('f', 't1').map((s) => s.state),
+    [...states],
+    'the checkpoint has them in order',
+  );
 });

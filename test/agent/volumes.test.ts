@@ -42,7 +42,13 @@ function makeAgent(dir: string) {
 }
 
 function task(id: string, extra: Resource[]): TaskInfo {
-  return { name: id, taskId: id, agentId: 'S0', resources: [...parseResourcesText('cpus:1;mem:64').toArray(), ...extra], command: { uris: [], shell: true, value: 'true', arguments: [] } };
+  return {
+    name: id,
+    taskId: id,
+    agentId: 'S0',
+    resources: [...parseResourcesText('cpus:1;mem:64').toArray(), ...extra],
+    command: { uris: [], shell: true, value: 'true', arguments: [] },
+  };
 }
 
 test('CHECKPOINT_RESOURCES: written atomically, volumes made and deleted on destroy, recovered with the total after a restart', async (t) => {
@@ -88,7 +94,12 @@ test('CHECKPOINT_RESOURCES: written atomically, volumes made and deleted on dest
 
 test('checkpointed resources that do not fit the flags are refused', (t) => {
   t.throws(() => applyCheckpointed(parseResourcesText('cpus:1;disk:100'), Resources.of([vol('v1', 200)])));
-  t.true(applyCheckpointed(parseResourcesText('cpus:1;disk(web):100'), Resources.of([resource('disk', 60, { role: 'web', disk: { persistence: { id: 's' }, volume: { mode: 'RW', containerPath: 's' } } })])).scalar('disk') === 100);
+  t.true(
+    applyCheckpointed(
+      parseResourcesText('cpus:1;disk(web):100'),
+      Resources.of([resource('disk', 60, { role: 'web', disk: { persistence: { id: 's' }, volume: { mode: 'RW', containerPath: 's' } } })]),
+    ).scalar('disk') === 100,
+  );
   t.throws(() => volumeTarget('/sb', '../x'));
   t.throws(() => volumeTarget('/sb', '/abs'));
   t.is(volumeTarget('/sb', 'a/b'), '/sb/a/b');

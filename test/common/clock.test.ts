@@ -23,7 +23,10 @@ test.serial('the system clock does not fire a 30-day timer early, and Node gives
   t.false(fired, 'the 30-day timer fired within 30 ms');
   // Warnings are emitted on the next tick.
   await new Promise((r) => setImmediate(r));
-  t.deepEqual(warnings.filter((w) => w === 'TimeoutOverflowWarning'), []);
+  t.deepEqual(
+    warnings.filter((w) => w === 'TimeoutOverflowWarning'),
+    [],
+  );
 });
 
 test('the system clock still runs short timers, and a cancelled one never', async (t) => {
@@ -55,7 +58,13 @@ test('a chained timer longer than the primitive allows waits in pieces and fires
   const p = limited(clock, 1000);
   const start = clock.now();
   const firedAt: number[] = [];
-  chainedTimer(() => clock.now(), p.set, 3500, () => firedAt.push(clock.now() - start), 1000);
+  chainedTimer(
+    () => clock.now(),
+    p.set,
+    3500,
+    () => firedAt.push(clock.now() - start),
+    1000,
+  );
   clock.advance(3499);
   t.deepEqual(firedAt, []);
   clock.advance(1);
@@ -69,7 +78,13 @@ test('a chained timer cancelled between pieces never fires', (t) => {
   const clock = new FakeClock();
   const p = limited(clock, 1000);
   let fired = false;
-  const h = chainedTimer(() => clock.now(), p.set, 5000, () => (fired = true), 1000);
+  const h = chainedTimer(
+    () => clock.now(),
+    p.set,
+    5000,
+    () => (fired = true),
+    1000,
+  );
   clock.advance(2500);
   h.cancel();
   clock.advance(10_000);
@@ -81,8 +96,18 @@ test('a chained timer fires at once for 0, negative or NaN, and never for Infini
   const clock = new FakeClock();
   const p = limited(clock, MAX_TIMER_MS);
   const fired: string[] = [];
-  for (const [name, ms] of [['zero', 0], ['negative', -5], ['nan', NaN], ['infinity', Infinity]] as const) {
-    chainedTimer(() => clock.now(), p.set, ms, () => fired.push(name));
+  for (const [name, ms] of [
+    ['zero', 0],
+    ['negative', -5],
+    ['nan', NaN],
+    ['infinity', Infinity],
+  ] as const) {
+    chainedTimer(
+      () => clock.now(),
+      p.set,
+      ms,
+      () => fired.push(name),
+    );
   }
   clock.advance(0);
   t.deepEqual(fired, ['zero', 'negative', 'nan']);
@@ -95,7 +120,13 @@ test('a chained timer whose piece comes back early (a wall clock set back) waits
   const p = limited(clock, 1000);
   let offset = 0;
   let fired = false;
-  chainedTimer(() => clock.now() + offset, p.set, 2500, () => (fired = true), 1000);
+  chainedTimer(
+    () => clock.now() + offset,
+    p.set,
+    2500,
+    () => (fired = true),
+    1000,
+  );
   clock.advance(1000);
   offset = -500; // the wall clock went back 500 ms
   clock.advance(1500);

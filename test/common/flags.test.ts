@@ -1,5 +1,17 @@
 import test from 'ava';
-import { FlagError, flag, optionalFlag, flagsHelp, formatDuration, parseBool, parseBytes, parseDuration, parseFlags, parsePort, str } from '../../lib/common/flags.ts';
+import {
+  FlagError,
+  flag,
+  optionalFlag,
+  flagsHelp,
+  formatDuration,
+  parseBool,
+  parseBytes,
+  parseDuration,
+  parseFlags,
+  parsePort,
+  str,
+} from '../../lib/common/flags.ts';
 
 const table = {
   port: flag({ help: 'port', default: 5050, parse: parsePort }),
@@ -40,14 +52,27 @@ test('bad flags are one clear error naming the flag', (t) => {
 test('file:// values are read through the given reader', (t) => {
   const f = parseFlags(table, { argv: ['--work_dir=file:///etc/wd'], env: {}, readFile: (p) => (p === '/etc/wd' ? '/srv/corral\n' : '') });
   t.is(f.values.work_dir, '/srv/corral');
-  t.throws(() => parseFlags(table, { argv: ['--work_dir=file:///x'], env: {}, readFile: () => { throw new Error('ENOENT'); } }), { message: /--work_dir: cannot read file:\/\/\/x: ENOENT/ });
+  t.throws(
+    () =>
+      parseFlags(table, {
+        argv: ['--work_dir=file:///x'],
+        env: {},
+        readFile: () => {
+          throw new Error('ENOENT');
+        },
+      }),
+    { message: /--work_dir: cannot read file:\/\/\/x: ENOENT/ },
+  );
 });
 
 test('a duration flag takes any length Mesos does (up to 2^63-1 ns, about 292 years) and refuses longer ones, naming the flag', (t) => {
   t.is(parseDuration('30days'), 30 * 86_400_000);
   t.is(parseDuration('15000weeks'), 15_000 * 604_800_000);
-  for (const text of ['16000weeks', `${'9'.repeat(400)}ms`]) t.throws(() => parseDuration(text), { message: /is out of range \(a duration is at most about 292 years\)/ });
-  t.throws(() => parseFlags(table, { argv: ['--work_dir=/w', '--allocation_interval=20000weeks'], env: {} }), { message: /--allocation_interval: .*out of range/ });
+  for (const text of ['16000weeks', `${'9'.repeat(400)}ms`])
+    t.throws(() => parseDuration(text), { message: /is out of range \(a duration is at most about 292 years\)/ });
+  t.throws(() => parseFlags(table, { argv: ['--work_dir=/w', '--allocation_interval=20000weeks'], env: {} }), {
+    message: /--allocation_interval: .*out of range/,
+  });
 });
 
 test('Mesos durations and sizes', (t) => {
@@ -71,7 +96,8 @@ test('typed parsers: durations finite, within the Mesos range and > 0 where aske
   t.is(parseDuration('0secs'), 0);
   t.throws(() => parsePositiveDuration('0secs'), { message: /'0secs' must be more than 0/ });
   t.is(intIn(1, 10)('10'), 10);
-  for (const bad of ['abc', '-1', '1e3', '1.5', '11', '', 'NaN', 'Infinity']) t.throws(() => intIn(1, 10)(bad), { message: /is not an integer from 1 to 10/ }, bad);
+  for (const bad of ['abc', '-1', '1e3', '1.5', '11', '', 'NaN', 'Infinity'])
+    t.throws(() => intIn(1, 10)(bad), { message: /is not an integer from 1 to 10/ }, bad);
   t.is(oneOf(['INFO', 'DEBUG'], { upper: true })('debug'), 'DEBUG');
   t.throws(() => oneOf(['INFO', 'DEBUG'], { upper: true })('LOUD'), { message: /'LOUD' is not one of INFO, DEBUG/ });
   t.is(parseIp('10.0.0.1'), '10.0.0.1');
@@ -85,7 +111,17 @@ test('typed parsers: durations finite, within the Mesos range and > 0 where aske
 test('an empty value is refused unless the flag allows it; a parser naming the flag is not named twice; file:// sources are kept', (t) => {
   t.throws(() => parseFlags(table, { argv: ['--work_dir='], env: {} }), { message: '--work_dir: is empty' });
   t.throws(() => parseFlags(table, { argv: ['--work_dir=/a'], env: { CORRAL_CLUSTER: ' ' } }), { message: '--cluster: is empty' });
-  const named = { x: flag({ help: 'x', default: '', allowEmpty: true, parse: (v: string) => { if (v === 'bad') throw new Error('--x: is bad'); return v; } }) };
+  const named = {
+    x: flag({
+      help: 'x',
+      default: '',
+      allowEmpty: true,
+      parse: (v: string) => {
+        if (v === 'bad') throw new Error('--x: is bad');
+        return v;
+      },
+    }),
+  };
   t.is(parseFlags(named, { argv: ['--x='], env: {} }).values.x, '');
   t.throws(() => parseFlags(named, { argv: ['--x=bad'], env: {} }), { message: '--x: is bad' });
   const f = parseFlags(table, { argv: ['--work_dir=file:///etc/wd'], env: {}, readFile: () => '/srv/corral\n' });

@@ -145,74 +145,93 @@ async function launchAll(s: Setup, fw: Scheduler, tasks: Json[]): Promise<void> 
   }
   await Promise.all(fw.acks);
   const port = portOf(s.args);
-  await until(async () => (await metric(port, 'slave/valid_status_update_acknowledgements')) >= tasks.length, 20_000, 'the acknowledgements to reach the agent');
+  await until(
+    async () => (await metric(port, 'slave/valid_status_update_acknowledgements')) >= tasks.length,
+    20_000,
+    'the acknowledgements to reach the agent',
+  );
 }
 
-test.serial('kill -9 of an agent with 100 running tasks: all are re-attached and tracked, those that ended meanwhile are reported once, then all are killed and nothing is left', async (t) => {
-  const s = await setup(t);
-  const port = portOf(s.args);
-  const first = s.start();
-  const before = await untilAgentActive(s.c.masterAddress, 60_000);
-  const fw = await s.c.framework(frameworkInfo({ checkpoint: true }));
-  const go = join(s.c.workDir, 'go');
-  const keep = Array.from({ length: 100 }, (_v, i) => task(`keep-${i}`, 'exec sleep 1000'));
-  const fail = Array.from({ length: 3 }, (_v, i) => task(`fail-${i}`, 'exec sleep 1000'));
-  const finish = Array.from({ length: 2 }, (_v, i) => task(`finish-${i}`, `while [ ! -e ${go} ]; do sleep 0.1; done`));
-  const all = [...keep, ...fail, ...finish];
-  await launchAll(s, fw, all);
+test.serial(
+  'kill -9 of an agent with 100 running tasks: all are re-attached and tracked, those that ended meanwhile are reported once, then all are killed and nothing is left',
+  async (t) => {
+    const s = await setup(t);
+    const port = portOf(s.args);
+    const first = s.start();
+    const before = await untilAgentActive(s.c.masterAddress, 60_000);
+    const fw = await s.c.framework(frameworkInfo({ checkpoint: true }));
+    const go = join(s.c.workDir, 'go');
+    const keep = Array.from({ length: 100 }, (_v, i) => task(`keep-${i}`, 'exec sleep 1000'));
+    const fail = Array.from({ length: 3 }, (_v, i) => task(`fail-${i}`, 'exec sleep 1000'));
+    const finish = Array.from({ length: 2 }, (_v, i) => task(`finish-${i}`, `while [ ! -e ${go} ]; do sleep 0.1; done`));
+    const all = [...keep, ...fail, ...finish];
+    await launchAll(s, fw, all);
 
-  // Which container runs which task, and its processes.
-  const containerOf = new Map<string, string>();
-  for (const ex of await agentExecutors(port)) containerOf.set(ex.id, ex.container);
-  t.is(containerOf.size, all.length);
-  const pidsBefore = new Map<string, number[]>();
-  for (const [taskId, cid] of containerOf) pidsBefore.set(taskId, pidsOf(s.root, cid));
-  t.true([...pidsBefore.values()].every((p) => p.length > 0), 'every task has processes in its cgroup');
+    // Which container runs which task, and its processes.
+    const containerOf = new Map<string, string>();
+    for (const ex of await agentExecutors(port)) containerOf.set(ex.id, ex.container);
+    t.is(containerOf.size, all.length);
+    const pidsBefore = new Map<string, number[]>();
+    for (const [taskId, cid] of containerOf) pidsBefore.set(taskId, pidsOf(s.root, cid));
+    t.true(
+      [...pidsBefore.values()].every((p) => p.length > 0),
+      'every task has processes in its cgroup',
+    );
 
-  await first.kill('SIGKILL');
-  // The tasks outlive the agent (the `finish` ones' shells start short-lived sleeps: only their cgroups are checked).
-  t.true([...keep, ...fail].every((tk) => pidsBefore.get(tk.task_id.value)!.every(alive)), 'every task process survived the agent');
-  t.true(finish.every((tk) => pidsOf(s.root, containerOf.get(tk.task_id.value)!).length > 0));
-  // While it is down: 3 tasks are killed by a signal from outside, 2 finish by themselves.
-  for (const tk of fail) for (const pid of pidsBefore.get(tk.task_id.value)!) process.kill(pid, 'SIGTERM');
-  writeFileSync(go, '');
-  const ended = [...fail, ...finish].map((tk) => containerOf.get(tk.task_id.value)!);
-  await until(() => ended.every((cid) => pidsOf(s.root, cid).length === 0), 10_000, 'the 5 tasks to end');
+    await first.kill('SIGKILL');
+    // The tasks outlive the agent (the `finish` ones' shells start short-lived sleeps: only their cgroups are checked).
+    t.true(
+      [...keep, ...fail].every((tk) => pidsBefore.get(tk.task_id.value)!.every(alive)),
+      'every task process survived the agent',
+    );
+    t.true(finish.every((tk) => pidsOf(s.root, containerOf.get(tk.task_id.value)!).length > 0));
+    // While it is down: 3 tasks are killed by a signal from outside, 2 finish by themselves.
+    for (const tk of fail) for (const pid of pidsBefore.get(tk.task_id.value)!) process.kill(pid, 'SIGTERM');
+    writeFileSync(go, '');
+    const ended = [...fail, ...finish].map((tk) => containerOf.get(tk.task_id.value)!);
+    await until(() => ended.every((cid) => pidsOf(s.root, cid).length === 0), 10_000, 'the 5 tasks to end');
 
-  const second = s.start();
-  const again = await untilAgentActive(s.c.masterAddress, 60_000, (a) => a.reregistered_time !== undefined);
-  t.is(again.id, before.id, 'the agent re-registered with its id');
-  for (const tk of fail) t.is((await fw.update(tk.task_id.value, ['TASK_FAILED', 'TASK_FINISHED', 'TASK_LOST'], 20_000)).state, 'TASK_FAILED');
-  for (const tk of finish) t.is((await fw.update(tk.task_id.value, ['TASK_FAILED', 'TASK_FINISHED', 'TASK_LOST'], 20_000)).state, 'TASK_FINISHED');
+    const second = s.start();
+    const again = await untilAgentActive(s.c.masterAddress, 60_000, (a) => a.reregistered_time !== undefined);
+    t.is(again.id, before.id, 'the agent re-registered with its id');
+    for (const tk of fail) t.is((await fw.update(tk.task_id.value, ['TASK_FAILED', 'TASK_FINISHED', 'TASK_LOST'], 20_000)).state, 'TASK_FAILED');
+    for (const tk of finish) t.is((await fw.update(tk.task_id.value, ['TASK_FAILED', 'TASK_FINISHED', 'TASK_LOST'], 20_000)).state, 'TASK_FINISHED');
 
-  // The 100 are still running, the same processes, and tracked.
-  t.true(keep.every((tk) => pidsBefore.get(tk.task_id.value)!.every(alive)));
-  const stats = await (await fetch(`http://127.0.0.1:${port}/monitor/statistics`)).json() as Json[];
-  t.is(stats.length, 100);
-  t.true(stats.every((e) => e.statistics.cpus_limit === 0.05 && e.statistics.mem_limit_bytes === 32 * 1024 * 1024), 'limits of recovered containers are reported');
-  const state = await s.c.getJson('/master/state');
-  const running = (state.frameworks as Json[]).flatMap((f) => f.tasks as Json[]).filter((x) => x.state === 'TASK_RUNNING');
-  t.is(running.length, 100);
+    // The 100 are still running, the same processes, and tracked.
+    t.true(keep.every((tk) => pidsBefore.get(tk.task_id.value)!.every(alive)));
+    const stats = (await (await fetch(`http://127.0.0.1:${port}/monitor/statistics`)).json()) as Json[];
+    t.is(stats.length, 100);
+    t.true(
+      stats.every((e) => e.statistics.cpus_limit === 0.05 && e.statistics.mem_limit_bytes === 32 * 1024 * 1024),
+      'limits of recovered containers are reported',
+    );
+    const state = await s.c.getJson('/master/state');
+    const running = (state.frameworks as Json[]).flatMap((f) => f.tasks as Json[]).filter((x) => x.state === 'TASK_RUNNING');
+    t.is(running.length, 100);
 
-  // Kill the 100 through the framework.
-  for (const tk of keep) await fw.must({ type: 'KILL', kill: { task_id: tk.task_id, agent_id: { value: before.id } } });
-  for (const tk of keep) await fw.update(tk.task_id.value, 'TASK_KILLED', 30_000);
-  await Promise.all(fw.acks);
+    // Kill the 100 through the framework.
+    for (const tk of keep) await fw.must({ type: 'KILL', kill: { task_id: tk.task_id, agent_id: { value: before.id } } });
+    for (const tk of keep) await fw.update(tk.task_id.value, 'TASK_KILLED', 30_000);
+    await Promise.all(fw.acks);
 
-  // Nothing lost or duplicated: every task had one RUNNING and one terminal update.
-  const seen = updatesByTask(fw);
-  for (const tk of all) {
-    const states = seen.get(tk.task_id.value) ?? [];
-    t.is(states.filter((x) => x === 'TASK_RUNNING').length, 1, `${tk.task_id.value}: ${states.join(',')}`);
-    t.is(states.length, 2, `${tk.task_id.value}: ${states.join(',')}`);
-  }
-  // Nothing leaks: no task or supervisor process, no container cgroup.
-  await until(() => containerCgroups(s.root).length === 0, 10_000, 'the container cgroups to be removed');
-  t.deepEqual(processesUnder(s.workDir).filter((p) => p !== second.pid), []);
-  t.true([...pidsBefore.values()].flat().every((p) => !alive(p)));
-  const stop = await second.stop();
-  t.is(stop.code, 0);
-});
+    // Nothing lost or duplicated: every task had one RUNNING and one terminal update.
+    const seen = updatesByTask(fw);
+    for (const tk of all) {
+      const states = seen.get(tk.task_id.value) ?? [];
+      t.is(states.filter((x) => x === 'TASK_RUNNING').length, 1, `${tk.task_id.value}: ${states.join(',')}`);
+      t.is(states.length, 2, `${tk.task_id.value}: ${states.join(',')}`);
+    }
+    // Nothing leaks: no task or supervisor process, no container cgroup.
+    await until(() => containerCgroups(s.root).length === 0, 10_000, 'the container cgroups to be removed');
+    t.deepEqual(
+      processesUnder(s.workDir).filter((p) => p !== second.pid),
+      [],
+    );
+    t.true([...pidsBefore.values()].flat().every((p) => !alive(p)));
+    const stop = await second.stop();
+    t.is(stop.code, 0);
+  },
+);
 
 test.serial('--recover=cleanup kills every task of the last run and exits 0; the next start is a new agent', async (t) => {
   const s = await setup(t);
@@ -230,43 +249,58 @@ test.serial('--recover=cleanup kills every task of the last run and exits 0; the
   const cleanup = s.start(['--recover=cleanup']);
   const exit = await cleanup.exited;
   t.is(exit.code, 0, cleanup.tail);
-  t.true(pids.every((p) => !alive(p)), 'every task is killed');
+  t.true(
+    pids.every((p) => !alive(p)),
+    'every task is killed',
+  );
   t.deepEqual(containerCgroups(s.root), [], 'and its cgroups removed');
   t.false(existsSync(new AgentPaths(s.workDir).latestAgentLink()), 'the agent id is forgotten');
-  t.truthy(cleanup.logs.find((l) => /--recover=cleanup/.test(l.msg) && l.killed === 5), cleanup.tail);
+  t.truthy(
+    cleanup.logs.find((l) => /--recover=cleanup/.test(l.msg) && l.killed === 5),
+    cleanup.tail,
+  );
 
   s.start();
   const next = await untilAgentActive(s.c.masterAddress, 60_000, (a) => a.id !== before.id);
   t.not(next.id, before.id);
 });
 
-test.serial('after a reboot (another boot id) the last run is not re-attached: its leftovers are destroyed, the agent registers anew, the master reports the tasks lost', async (t) => {
-  // Short health checks, so that the master gives up on the old agent quickly (3 s; 0.6 s was
-  // missed by a live agent launching its tasks on a loaded 2-core CI machine).
-  const s = await setup(t, ['--slave_ping_timeout=1secs', '--max_slave_ping_timeouts=3']);
-  const first = s.start();
-  const before = await untilAgentActive(s.c.masterAddress, 60_000);
-  const fw = await s.c.framework(frameworkInfo({ checkpoint: true }));
-  const tasks = Array.from({ length: 3 }, (_v, i) => task(`r-${i}`, 'exec sleep 1000'));
-  await launchAll(s, fw, tasks);
-  const pids = (await agentExecutors(portOf(s.args))).flatMap((e) => pidsOf(s.root, e.container));
-  const paths = new AgentPaths(s.workDir);
-  t.is(readFileSync(paths.bootIdFile(), 'utf8').trim(), readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), 'the boot id is checkpointed');
-  await first.kill('SIGKILL');
-  // As if the host had rebooted: the checkpointed boot id is not the kernel's.
-  writeFileSync(paths.bootIdFile(), '00000000-0000-0000-0000-000000000000\n');
+test.serial(
+  'after a reboot (another boot id) the last run is not re-attached: its leftovers are destroyed, the agent registers anew, the master reports the tasks lost',
+  async (t) => {
+    // Short health checks, so that the master gives up on the old agent quickly (3 s; 0.6 s was
+    // missed by a live agent launching its tasks on a loaded 2-core CI machine).
+    const s = await setup(t, ['--slave_ping_timeout=1secs', '--max_slave_ping_timeouts=3']);
+    const first = s.start();
+    const before = await untilAgentActive(s.c.masterAddress, 60_000);
+    const fw = await s.c.framework(frameworkInfo({ checkpoint: true }));
+    const tasks = Array.from({ length: 3 }, (_v, i) => task(`r-${i}`, 'exec sleep 1000'));
+    await launchAll(s, fw, tasks);
+    const pids = (await agentExecutors(portOf(s.args))).flatMap((e) => pidsOf(s.root, e.container));
+    const paths = new AgentPaths(s.workDir);
+    t.is(readFileSync(paths.bootIdFile(), 'utf8').trim(), readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), 'the boot id is checkpointed');
+    await first.kill('SIGKILL');
+    // As if the host had rebooted: the checkpointed boot id is not the kernel's.
+    writeFileSync(paths.bootIdFile(), '00000000-0000-0000-0000-000000000000\n');
 
-  const second = s.start();
-  const next = await untilAgentActive(s.c.masterAddress, 60_000, (a) => a.id !== before.id);
-  t.not(next.id, before.id, 'a new agent');
-  t.truthy(second.logs.find((l) => /host rebooted/.test(l.msg)), second.tail);
-  t.true(pids.every((p) => !alive(p)), 'whatever of the last run still ran is destroyed');
-  await until(() => containerCgroups(s.root).length === 0, 10_000, 'the old cgroups to be removed');
-  for (const tk of tasks) {
-    const st = await fw.update(tk.task_id.value, ['TASK_LOST', 'TASK_GONE', 'TASK_UNREACHABLE'], 30_000);
-    t.is(st.state, 'TASK_LOST');
-  }
-});
+    const second = s.start();
+    const next = await untilAgentActive(s.c.masterAddress, 60_000, (a) => a.id !== before.id);
+    t.not(next.id, before.id, 'a new agent');
+    t.truthy(
+      second.logs.find((l) => /host rebooted/.test(l.msg)),
+      second.tail,
+    );
+    t.true(
+      pids.every((p) => !alive(p)),
+      'whatever of the last run still ran is destroyed',
+    );
+    await until(() => containerCgroups(s.root).length === 0, 10_000, 'the old cgroups to be removed');
+    for (const tk of tasks) {
+      const st = await fw.update(tk.task_id.value, ['TASK_LOST', 'TASK_GONE', 'TASK_UNREACHABLE'], 30_000);
+      t.is(st.state, 'TASK_LOST');
+    }
+  },
+);
 
 test.serial('a fresh agent destroys the containers it does not know under its cgroup root (also a cgroup left in one controller only)', async (t) => {
   const s = await setup(t);

@@ -35,12 +35,30 @@ test.before(() => {
     acls: write(
       'acls.json',
       JSON.stringify({
-        register_frameworks: [{ principals: { values: ['web'] }, roles: { values: ['*', 'web'] } }, { principals: { type: 'ANY' }, roles: { type: 'NONE' } }],
-        run_tasks: [{ principals: { values: ['web'] }, users: { values: [USER] } }, { principals: { type: 'ANY' }, users: { type: 'NONE' } }],
-        teardown_frameworks: [{ principals: { values: ['ops'] }, framework_principals: { type: 'ANY' } }, { principals: { type: 'ANY' }, framework_principals: { type: 'NONE' } }],
-        register_agents: [{ principals: { values: ['agent'] }, agents: { type: 'ANY' } }, { principals: { type: 'ANY' }, agents: { type: 'NONE' } }],
-        reserve_resources: [{ principals: { values: ['ops'] }, roles: { values: ['web'] } }, { principals: { type: 'ANY' }, roles: { type: 'NONE' } }],
-        unreserve_resources: [{ principals: { values: ['ops'] }, reserver_principals: { values: ['ops'] } }, { principals: { type: 'ANY' }, reserver_principals: { type: 'NONE' } }],
+        register_frameworks: [
+          { principals: { values: ['web'] }, roles: { values: ['*', 'web'] } },
+          { principals: { type: 'ANY' }, roles: { type: 'NONE' } },
+        ],
+        run_tasks: [
+          { principals: { values: ['web'] }, users: { values: [USER] } },
+          { principals: { type: 'ANY' }, users: { type: 'NONE' } },
+        ],
+        teardown_frameworks: [
+          { principals: { values: ['ops'] }, framework_principals: { type: 'ANY' } },
+          { principals: { type: 'ANY' }, framework_principals: { type: 'NONE' } },
+        ],
+        register_agents: [
+          { principals: { values: ['agent'] }, agents: { type: 'ANY' } },
+          { principals: { type: 'ANY' }, agents: { type: 'NONE' } },
+        ],
+        reserve_resources: [
+          { principals: { values: ['ops'] }, roles: { values: ['web'] } },
+          { principals: { type: 'ANY' }, roles: { type: 'NONE' } },
+        ],
+        unreserve_resources: [
+          { principals: { values: ['ops'] }, reserver_principals: { values: ['ops'] } },
+          { principals: { type: 'ANY' }, reserver_principals: { type: 'NONE' } },
+        ],
       }),
     ),
   };
@@ -73,7 +91,10 @@ test('agents: the agent registers with its --credential; without credentials 401
   const notAllowed = await request(c.url('/internal/agent/subscribe'), { headers: { 'Content-Type': 'application/json', ...basic('web') }, body: hello });
   t.is(notAllowed.status, 403);
   t.is(notAllowed.text, "Not authorized: principal 'web' may not register agents");
-  const calls = await request(c.url('/internal/agent/call'), { headers: { 'Content-Type': 'application/json', 'corral-agent-id': 'x' }, body: { type: 'PONG' } });
+  const calls = await request(c.url('/internal/agent/call'), {
+    headers: { 'Content-Type': 'application/json', 'corral-agent-id': 'x' },
+    body: { type: 'PONG' },
+  });
   t.is(calls.status, 401);
   t.is((await request(c.url('/master/state'), { method: 'GET', headers: basic('ops') })).json().slaves.length, 1);
 });
@@ -167,7 +188,8 @@ test('operator reserve/unreserve: 401 without credentials, the reservation princ
   t.is(denied.status, 403);
   t.is(denied.text, "Not authorized: principal 'web' may not reserve resources for role 'web'");
   t.is((await post('/master/reserve', { slaveId: agentId, resources: cpus('ops', 'db') }, basic('ops'))).status, 403, 'ops may reserve only for web');
-  const reservedCpus = async () => (await request(c.url('/master/slaves'), { method: 'GET', headers: basic('ops') })).json().slaves[0].reserved_resources.web?.cpus ?? 0;
+  const reservedCpus = async () =>
+    (await request(c.url('/master/slaves'), { method: 'GET', headers: basic('ops') })).json().slaves[0].reserved_resources.web?.cpus ?? 0;
   t.is(await reservedCpus(), 0);
   const ok = await post('/master/reserve', { slaveId: agentId, resources: cpus('ops') }, basic('ops'));
   t.is(ok.status, 202, ok.text);
@@ -205,17 +227,31 @@ test('corral master/agent refuse to start on a bad credentials or ACL file, nami
 
 test('corral master logs no secret, also at debug level while refusing wrong passwords', async (t) => {
   let port = 0;
-  const r = await runCorral(['master', '--registry=in_memory', '--port=0', '--logging_level=DEBUG', '--authenticate_http', '--authenticate_frameworks', `--credentials=${files.credentials}`], {
-    until: /master started/,
-    whileUp: async (out) => {
-      port = Number(/"port":(\d+)/.exec(out)?.[1] ?? /port[=: ]+(\d+)/.exec(out)?.[1]);
-      const base = `http://127.0.0.1:${port}`;
-      t.is((await request(`${base}/master/state`, { method: 'GET', headers: basic('ops', 'not-it') })).status, 401);
-      t.is((await request(`${base}/master/state`, { method: 'GET', headers: basic('ops') })).status, 200);
-      const sub = { type: 'SUBSCRIBE', subscribe: { framework_info: frameworkInfo({ principal: 'web' }) } };
-      t.is((await request(`${base}/api/v1/scheduler`, { headers: { 'Content-Type': 'application/json', ...basic('web', SECRETS.ops) }, body: sub })).status, 401);
+  const r = await runCorral(
+    [
+      'master',
+      '--registry=in_memory',
+      '--port=0',
+      '--logging_level=DEBUG',
+      '--authenticate_http',
+      '--authenticate_frameworks',
+      `--credentials=${files.credentials}`,
+    ],
+    {
+      until: /master started/,
+      whileUp: async (out) => {
+        port = Number(/"port":(\d+)/.exec(out)?.[1] ?? /port[=: ]+(\d+)/.exec(out)?.[1]);
+        const base = `http://127.0.0.1:${port}`;
+        t.is((await request(`${base}/master/state`, { method: 'GET', headers: basic('ops', 'not-it') })).status, 401);
+        t.is((await request(`${base}/master/state`, { method: 'GET', headers: basic('ops') })).status, 200);
+        const sub = { type: 'SUBSCRIBE', subscribe: { framework_info: frameworkInfo({ principal: 'web' }) } };
+        t.is(
+          (await request(`${base}/api/v1/scheduler`, { headers: { 'Content-Type': 'application/json', ...basic('web', SECRETS.ops) }, body: sub })).status,
+          401,
+        );
+      },
     },
-  });
+  );
   t.true(port > 0, r.stdout + r.stderr);
   t.regex(r.stdout + r.stderr, /request not authenticated/);
   noSecretIn(t, r.stdout + r.stderr, 'the logs');
@@ -243,12 +279,28 @@ tlsTest('over TLS: the agent authenticates with --credential; a framework with a
   });
   const daemonTls = loadTlsConfig(tlsEnv(pki, { LIBPROCESS_SSL_VERIFY_CERT: 'true' }))!;
   const m = parseFlags(masterFlags, {
-    argv: ['--ip=127.0.0.1', '--port=0', '--registry=in_memory', '--allocation_interval=20ms', '--authenticate_frameworks', '--authenticate_agents', `--credentials=${files.credentials}`],
+    argv: [
+      '--ip=127.0.0.1',
+      '--port=0',
+      '--registry=in_memory',
+      '--allocation_interval=20ms',
+      '--authenticate_frameworks',
+      '--authenticate_agents',
+      `--credentials=${files.credentials}`,
+    ],
     env: {},
   });
   master = await startMaster(m.values, m.text, silentLogger, { tls: daemonTls });
   const a = parseFlags(agentFlags, {
-    argv: [`--master=127.0.0.1:${master.port}`, '--ip=127.0.0.1', '--port=0', `--work_dir=${join(work, 'agent')}`, '--resources=cpus:2;mem:1024', '--registration_backoff_factor=20ms', `--credential=${files.agentCredential}`],
+    argv: [
+      `--master=127.0.0.1:${master.port}`,
+      '--ip=127.0.0.1',
+      '--port=0',
+      `--work_dir=${join(work, 'agent')}`,
+      '--resources=cpus:2;mem:1024',
+      '--registration_backoff_factor=20ms',
+      `--credential=${files.agentCredential}`,
+    ],
     env: {},
   });
   const started = await startAgent(a.values, a.text, silentLogger, { tls: daemonTls });
@@ -304,7 +356,11 @@ test("agents authenticate by default with --credentials: a rogue REREGISTER with
   const texts: string[] = [];
   try {
     for (const headers of [{}, basic('agent', 'guess'), basic('web')]) {
-      const r = await request(c.url('/internal/agent/subscribe'), { headers: { 'Content-Type': 'application/json', ...headers }, body: rogue, timeoutMs: 5000 });
+      const r = await request(c.url('/internal/agent/subscribe'), {
+        headers: { 'Content-Type': 'application/json', ...headers },
+        body: rogue,
+        timeoutMs: 5000,
+      });
       statuses.push(r.status);
       texts.push(r.text);
     }
@@ -330,14 +386,25 @@ test("agents authenticate by default with --credentials: a rogue REREGISTER with
   t.is((await request(open.url('/master/flags'), { method: 'GET' })).json().flags.authenticate_agents, 'false');
   // corral local decides as its master does: --credentials needs the local agents' --credential.
   const local = await runCorral(['local', '--port=0', `--work_dir=${join(dir, 'local-default')}`, `--credentials=${files.credentials}`]);
-  t.deepEqual([local.code, local.stderr.trim()], [2, 'corral local: --credential: is needed: with --credentials the master requires its agents to authenticate (give the local agents a --credential, or --authenticate_agents=false)']);
+  t.deepEqual(
+    [local.code, local.stderr.trim()],
+    [
+      2,
+      'corral local: --credential: is needed: with --credentials the master requires its agents to authenticate (give the local agents a --credential, or --authenticate_agents=false)',
+    ],
+  );
 });
 
 /** A POST that may open a stream: its status, and its text unless it is a 200 stream (then closed at once). */
 function answerOf(url: string, headers: Record<string, string>, body: Json): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const data = Buffer.from(JSON.stringify(body));
-    const req = http.request(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(data.length), ...headers }, agent: false, timeout: 15_000 });
+    const req = http.request(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Length': String(data.length), ...headers },
+      agent: false,
+      timeout: 15_000,
+    });
     req.on('response', (res) => {
       if (res.statusCode === 200) {
         res.destroy();
@@ -408,7 +475,15 @@ test("a registry written before principals were kept: the agent's first authenti
   await c.restartAgent(0);
   t.deepEqual([...restarted.agents.keys()], [agentId]);
   t.deepEqual(recorded(), [[agentId, 'agent']]);
-  const rogue = { type: 'REREGISTER', agent_id: { value: agentId }, agent_info: { hostname: 'evil', port: 1, resources: [] }, version: 'x', tasks: [], executors: [], frameworks: [] };
+  const rogue = {
+    type: 'REREGISTER',
+    agent_id: { value: agentId },
+    agent_info: { hostname: 'evil', port: 1, resources: [] },
+    version: 'x',
+    tasks: [],
+    executors: [],
+    frameworks: [],
+  };
   t.is((await answerOf(c.url('/internal/agent/subscribe'), basic('web'), rogue)).status, 403);
   t.is(restarted.agents.get(agentId)!.info.hostname, 'agent0');
 });

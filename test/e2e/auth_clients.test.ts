@@ -13,7 +13,6 @@ import { commandTask, frameworkInfo, request, startCluster, type Json } from '..
 import { runCorral } from '../helpers/corral_run.ts';
 import { EXECUTOR } from '../helpers/executor_script.ts';
 
-
 let dir: string;
 let files: { credentials: string; opsOnly: string; agentCredential: string; webCredential: string; webSecret: string };
 
@@ -37,7 +36,10 @@ const noSecretIn = (t: { false: (v: boolean, m?: string) => void }, text: string
 };
 
 test('corral execute: --principal/--secret authenticate every call; none or a wrong secret is one clear line and exit 1, nothing launched', async (t) => {
-  const c = await startCluster(t, { masterArgs: ['--authenticate_frameworks', `--credentials=${files.credentials}`], agentArgs: [`--credential=${files.agentCredential}`] });
+  const c = await startCluster(t, {
+    masterArgs: ['--authenticate_frameworks', `--credentials=${files.credentials}`],
+    agentArgs: [`--credential=${files.agentCredential}`],
+  });
   const master = `--master=${c.masterAddress}`;
   const [none, wrong, right, fromFile, fromEnv, mismatch] = await Promise.all([
     runCorral(['execute', master, '--command=true', '--name=no-credentials']),
@@ -50,9 +52,15 @@ test('corral execute: --principal/--secret authenticate every call; none or a wr
     runCorral(['execute', master, '--command=true', '--name=mismatch', '--principal=ops', `--secret=${files.webCredential}`]),
   ]);
   t.is(none.code, 1, none.stdout + none.stderr);
-  t.is(none.stderr.trim(), 'corral execute: the master refused the subscription: 401 Unauthorized: no credentials (the master requires authentication: give --principal and --secret)');
+  t.is(
+    none.stderr.trim(),
+    'corral execute: the master refused the subscription: 401 Unauthorized: no credentials (the master requires authentication: give --principal and --secret)',
+  );
   t.is(wrong.code, 1, wrong.stdout + wrong.stderr);
-  t.is(wrong.stderr.trim(), "corral execute: the master refused the subscription: 401 Unauthorized: wrong principal or secret (principal 'web') (check --principal 'web' and --secret)");
+  t.is(
+    wrong.stderr.trim(),
+    "corral execute: the master refused the subscription: 401 Unauthorized: wrong principal or secret (principal 'web') (check --principal 'web' and --secret)",
+  );
   t.false(wrong.stderr.includes('not-the-secret'));
   t.is(right.code, 4, right.stdout + right.stderr);
   t.regex(right.stdout, /TASK_RUNNING[\s\S]*TASK_FAILED/);
@@ -69,10 +77,13 @@ test('corral execute: --principal/--secret authenticate every call; none or a wr
   const done = state.json().completed_frameworks as Json[];
   t.deepEqual(done.map((f) => f.name).sort(), ['credential-file', 'from-env', 'right-secret']);
   t.true(done.every((f) => f.principal === 'web'));
-  t.deepEqual(done.map((f) => f.completed_tasks.length), [1, 1, 1]);
+  t.deepEqual(
+    done.map((f) => f.completed_tasks.length),
+    [1, 1, 1],
+  );
 });
 
-test("agent --authenticate_http_readonly: /state, /flags, /monitor/statistics, /files/*, /metrics/snapshot need --http_credentials; /health, its master and its executors keep working", async (t) => {
+test('agent --authenticate_http_readonly: /state, /flags, /monitor/statistics, /files/*, /metrics/snapshot need --http_credentials; /health, its master and its executors keep working', async (t) => {
   const c = await startCluster(t, {
     masterArgs: ['--authenticate_frameworks', '--authenticate_agents', `--credentials=${files.credentials}`],
     agentArgs: [`--credential=${files.agentCredential}`, '--authenticate_http_readonly', `--http_credentials=${files.opsOnly}`],
@@ -87,7 +98,12 @@ test("agent --authenticate_http_readonly: /state, /flags, /monitor/statistics, /
     ...commandTask('custom', 'unused'),
     command: undefined,
     agent_id: offer.agent_id,
-    executor: { executor_id: { value: 'plain-executor' }, name: 'plain-executor', command: { value: `${JSON.stringify(process.execPath)} ${JSON.stringify(executorFile)}`, shell: true }, resources: commandTask('x', 'x').resources },
+    executor: {
+      executor_id: { value: 'plain-executor' },
+      name: 'plain-executor',
+      command: { value: `${JSON.stringify(process.execPath)} ${JSON.stringify(executorFile)}`, shell: true },
+      resources: commandTask('x', 'x').resources,
+    },
   };
   await s.accept([offer.id.value], [{ ...commandTask('sleeper', 'echo sandbox-output; sleep 60'), agent_id: offer.agent_id }, custom]);
   await s.update('sleeper', 'TASK_RUNNING', 20_000);
@@ -127,7 +143,10 @@ test("agent --authenticate_http_readonly: /state, /flags, /monitor/statistics, /
   t.is((await agent('/flags', basic('ops'))).json().flags.http_credentials, files.opsOnly);
   t.is((await agent('/health')).status, 200, '/health');
   // The executor API is in no realm: a call without credentials is judged on its content.
-  const call = await request(c.agentUrl(0, '/api/v1/executor'), { headers: { 'Content-Type': 'application/json' }, body: { type: 'HEARTBEAT', framework_id: { value: s.frameworkId }, executor_id: { value: 'sleeper' } } });
+  const call = await request(c.agentUrl(0, '/api/v1/executor'), {
+    headers: { 'Content-Type': 'application/json' },
+    body: { type: 'HEARTBEAT', framework_id: { value: s.frameworkId }, executor_id: { value: 'sleeper' } },
+  });
   t.is(call.status, 202, call.text);
 
   // The master still reaches the agent: killing the task ends it.
@@ -145,9 +164,15 @@ test('corral agent refuses --authenticate_http* without --http_credentials, and 
     runCorral([...base, '--authenticate_http']),
     runCorral([...base, '--authenticate_http_readonly', `--http_credentials=${bad}`]),
   ]);
-  t.deepEqual([readonly.code, readonly.stderr.trim()], [2, 'corral agent: --authenticate_http_readonly: needs --http_credentials (the principals and secrets to check)']);
+  t.deepEqual(
+    [readonly.code, readonly.stderr.trim()],
+    [2, 'corral agent: --authenticate_http_readonly: needs --http_credentials (the principals and secrets to check)'],
+  );
   t.deepEqual([both.code, both.stderr.trim()], [2, 'corral agent: --authenticate_http: needs --http_credentials (the principals and secrets to check)']);
-  t.deepEqual([badFile.code, badFile.stderr.trim()], [2, `corral agent: --http_credentials: ${bad}: line 1: expected 'principal secret' (2 words), found 1 word(s)`]);
+  t.deepEqual(
+    [badFile.code, badFile.stderr.trim()],
+    [2, `corral agent: --http_credentials: ${bad}: line 1: expected 'principal secret' (2 words), found 1 word(s)`],
+  );
 });
 
 test('corral local passes the auth flags to its master and agents; --demo authenticates with --principal/--secret', async (t) => {
@@ -156,9 +181,19 @@ test('corral local passes the auth flags to its master and agents; --demo authen
   let agentPort = 0;
   const r = await runCorral(
     [
-      'local', '--port=0', '--quiet', '--resources=cpus:1;mem:256', `--work_dir=${work}`,
-      '--authenticate_frameworks', '--authenticate_agents', '--authenticate_http', `--credentials=${files.credentials}`, `--credential=${files.agentCredential}`,
-      '--demo', '--principal=web', `--secret=${files.webSecret}`,
+      'local',
+      '--port=0',
+      '--quiet',
+      '--resources=cpus:1;mem:256',
+      `--work_dir=${work}`,
+      '--authenticate_frameworks',
+      '--authenticate_agents',
+      '--authenticate_http',
+      `--credentials=${files.credentials}`,
+      `--credential=${files.agentCredential}`,
+      '--demo',
+      '--principal=web',
+      `--secret=${files.webSecret}`,
     ],
     {
       until: /The cluster keeps running/,
@@ -186,6 +221,15 @@ test('corral local passes the auth flags to its master and agents; --demo authen
   t.is(r.code, 0, r.stderr);
   noSecretIn(t, r.stdout + r.stderr, 'the output');
 
-  const refused = await runCorral(['local', '--port=0', `--work_dir=${join(dir, 'local-never')}`, '--authenticate_agents', `--credentials=${files.credentials}`]);
-  t.deepEqual([refused.code, refused.stderr.trim()], [2, 'corral local: --authenticate_agents: needs --credential (the principal and secret the local agents register with)']);
+  const refused = await runCorral([
+    'local',
+    '--port=0',
+    `--work_dir=${join(dir, 'local-never')}`,
+    '--authenticate_agents',
+    `--credentials=${files.credentials}`,
+  ]);
+  t.deepEqual(
+    [refused.code, refused.stderr.trim()],
+    [2, 'corral local: --authenticate_agents: needs --credential (the principal and secret the local agents register with)'],
+  );
 });

@@ -10,7 +10,13 @@ async function digest(c: Cluster): Promise<string> {
   const s = await c.getJson('/master/state');
   const m = await c.getJson('/metrics/snapshot');
   return JSON.stringify({
-    frameworks: s.frameworks.map((f: Json) => ({ id: f.id, name: f.name, active: f.active, tasks: f.tasks.map((x: Json) => [x.id, x.state]), done: f.completed_tasks.length })),
+    frameworks: s.frameworks.map((f: Json) => ({
+      id: f.id,
+      name: f.name,
+      active: f.active,
+      tasks: f.tasks.map((x: Json) => [x.id, x.state]),
+      done: f.completed_tasks.length,
+    })),
     completed: s.completed_frameworks.map((f: Json) => f.id),
     slaves: s.slaves.map((a: Json) => [a.id, a.active, a.used_resources]),
     counters: Object.fromEntries(Object.entries(m).filter(([k]) => /^master\/(tasks_|frameworks_|slaves_)/.test(k))),
@@ -24,7 +30,11 @@ test('bad input of every kind is refused with the right status and changes nothi
   // A framework whose stream closed but which the master keeps (failover_timeout large).
   const gone = await c.framework(frameworkInfo({ name: 'gone', failover_timeout: 3600 }));
   gone.close();
-  await c.until(async () => (await c.getJson('/master/frameworks')).frameworks.some((f: Json) => f.id === gone.frameworkId && f.active === false), 5000, 'the master to see the framework gone');
+  await c.until(
+    async () => (await c.getJson('/master/frameworks')).frameworks.some((f: Json) => f.id === gone.frameworkId && f.active === false),
+    5000,
+    'the master to see the framework gone',
+  );
   const before = await digest(c);
 
   const json = { 'Content-Type': 'application/json' };
@@ -59,7 +69,12 @@ test('bad input of every kind is refused with the right status and changes nothi
   await expect('Accept: text/plain on SUBSCRIBE', { headers: { ...json, Accept: 'text/plain' }, body: subscribeBody }, 406);
   await expect('no stream id', { headers: json, body: mine({ type: 'REVIVE' }) }, 400, /Mesos-Stream-Id/);
   await expect('wrong stream id', { headers: { ...json, 'Mesos-Stream-Id': gone.streamId }, body: mine({ type: 'REVIVE' }) }, 400, /stream ID/);
-  await expect('unknown framework', { headers: withStream, body: { framework_id: { value: 'no-such-framework' }, type: 'REVIVE' } }, 400, /Framework cannot be found/);
+  await expect(
+    'unknown framework',
+    { headers: withStream, body: { framework_id: { value: 'no-such-framework' }, type: 'REVIVE' } },
+    400,
+    /Framework cannot be found/,
+  );
   await expect(
     'not subscribed',
     { headers: { ...json, 'Mesos-Stream-Id': gone.streamId }, body: { framework_id: { value: gone.frameworkId }, type: 'REVIVE' } },
@@ -69,7 +84,10 @@ test('bad input of every kind is refused with the right status and changes nothi
   await expect('UNKNOWN call', { headers: withStream, body: mine({ type: 'UNKNOWN' }) }, 501);
   await expect(
     '15-byte uuid',
-    { headers: withStream, body: mine({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: { value: 'a' }, task_id: { value: 't' }, uuid: Buffer.alloc(15, 7).toString('base64') } }) },
+    {
+      headers: withStream,
+      body: mine({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: { value: 'a' }, task_id: { value: 't' }, uuid: Buffer.alloc(15, 7).toString('base64') } }),
+    },
     400,
   );
   t.is(await digest(c), before, 'none of these changed anything');

@@ -29,7 +29,7 @@ test('a daemon that runs and stops cleanly passes the guard', async (t) => {
   t.is(r.code, 0);
 });
 
-test('crashIn spots the daemons\' log line and Node\'s own reports, and nothing else', (t) => {
+test("crashIn spots the daemons' log line and Node's own reports, and nothing else", (t) => {
   t.truthy(crashIn(`{"level":"error","msg":"${UNHANDLED_REJECTION}"}`));
   t.truthy(crashIn('(node:123) TimeoutOverflowWarning: 2592000000 does not fit into a 32-bit signed integer.'));
   t.truthy(crashIn('[UnhandledPromiseRejection: This error originated either by throwing inside of an async function'));
@@ -45,7 +45,11 @@ test('ava (as configured: workerThreads false) fails a test file that leaves a r
     join(dir, 'rejects.test.mjs'),
     "import test from 'ava';\ntest('passes, but leaves a rejection behind', async (t) => {\n  void Promise.reject(new Error('left unhandled'));\n  await new Promise((r) => setTimeout(r, 50));\n  t.pass();\n});\n",
   );
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap'], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  });
   t.not(r.status, 0, `ava passed: ${r.stdout}${r.stderr}`);
   // ava reports the rejection as a failure of its own, and the worker's exit status 1.
   t.regex(r.stdout, /^not ok \d+ - Error: left unhandled$/m);

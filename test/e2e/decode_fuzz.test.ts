@@ -35,7 +35,12 @@ const valueText: fc.Arbitrary<string> = fc.oneof(
   {
     weight: 3,
     arbitrary: fc
-      .record({ depth: fc.integer({ min: 90, max: 6000 }), arrays: fc.double({ min: 0, max: 1, noNaN: true }), key: fc.constantFrom('a', 'value', 'labels', 'container_status', 'discovery'), leaf: scalar })
+      .record({
+        depth: fc.integer({ min: 90, max: 6000 }),
+        arrays: fc.double({ min: 0, max: 1, noNaN: true }),
+        key: fc.constantFrom('a', 'value', 'labels', 'container_status', 'discovery'),
+        leaf: scalar,
+      })
       .map(({ depth, arrays, key, leaf }) => {
         const opens: string[] = [];
         const closes: string[] = [];
@@ -52,7 +57,11 @@ const valueText: fc.Arbitrary<string> = fc.oneof(
 /** Every path to a value inside `v` (the root excluded). */
 function paths(v: unknown, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
   if (Array.isArray(v)) v.forEach((x, i) => (out.push([...at, i]), paths(x, [...at, i], out)));
-  else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) out.push([...at, k]), paths(x, [...at, k], out);
+  else if (typeof v === 'object' && v !== null)
+    for (const [k, x] of Object.entries(v)) {
+      out.push([...at, k]);
+      paths(x, [...at, k], out);
+    }
   return out;
 }
 
@@ -68,12 +77,14 @@ function replaced(v: unknown, path: readonly (string | number)[]): unknown {
  * body, or bytes that are not JSON at all.
  */
 function bodies(skeletons: readonly Json[]): fc.Arbitrary<string> {
-  const mutated = fc.tuple(fc.constantFrom(...skeletons), fc.nat(), fc.boolean(), fc.constantFrom('type', 'extra', 'labels', 'x'), valueText).map(([sk, n, addKey, key, text]) => {
-    const all = paths(sk);
-    const path = all[n % all.length]!;
-    const target = addKey ? [...path.slice(0, -1), key] : path;
-    return JSON.stringify(replaced(sk, target)).replace(HOLE_TEXT, text);
-  });
+  const mutated = fc
+    .tuple(fc.constantFrom(...skeletons), fc.nat(), fc.boolean(), fc.constantFrom('type', 'extra', 'labels', 'x'), valueText)
+    .map(([sk, n, addKey, key, text]) => {
+      const all = paths(sk);
+      const path = all[n % all.length]!;
+      const target = addKey ? [...path.slice(0, -1), key] : path;
+      return JSON.stringify(replaced(sk, target)).replace(HOLE_TEXT, text);
+    });
   return fc.oneof(
     { weight: 8, arbitrary: mutated },
     { weight: 1, arbitrary: fc.constantFrom(...skeletons).map((sk) => JSON.stringify(sk)) },
@@ -93,7 +104,12 @@ interface Answer {
  */
 function post(url: string, body: string, headers: Record<string, string>): Promise<Answer & { first?: Json }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: false, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) }, timeout: 15_000 });
+    const req = http.request(url, {
+      method: 'POST',
+      agent: false,
+      headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) },
+      timeout: 15_000,
+    });
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error(`POST ${url}: no answer in time`)));
     req.on('response', (res) => {
@@ -130,7 +146,14 @@ async function digest(c: Cluster): Promise<string> {
   });
 }
 
-async function fuzz(t: { log(...v: unknown[]): void }, c: Cluster, what: string, numRuns: number, arb: fc.Arbitrary<string>, send: (body: string) => Promise<Answer & { first?: Json }>): Promise<void> {
+async function fuzz(
+  t: { log(...v: unknown[]): void },
+  c: Cluster,
+  what: string,
+  numRuns: number,
+  arb: fc.Arbitrary<string>,
+  send: (body: string) => Promise<Answer & { first?: Json }>,
+): Promise<void> {
   const statuses = new Map<number, number>();
   const out = await fc.check(
     fc.asyncProperty(arb, async (body) => {
@@ -138,10 +161,12 @@ async function fuzz(t: { log(...v: unknown[]): void }, c: Cluster, what: string,
       const r = await send(body);
       statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       // 501 is Mesos's answer to a call type it does not implement; any other 5xx is a failure.
-      if (r.status >= 500 && r.status !== 501) throw new Error(`${what}: ${r.status} ${r.text.slice(0, 300)} for a body of ${body.length} bytes: ${body.slice(0, 300)}`);
+      if (r.status >= 500 && r.status !== 501)
+        throw new Error(`${what}: ${r.status} ${r.text.slice(0, 300)} for a body of ${body.length} bytes: ${body.slice(0, 300)}`);
       if (r.status >= 400) {
         const after = await digest(c);
-        if (after !== before) throw new Error(`${what}: ${r.status} ${r.text.slice(0, 200)} changed the state:\n${before}\n${after}\nbody: ${body.slice(0, 300)}`);
+        if (after !== before)
+          throw new Error(`${what}: ${r.status} ${r.text.slice(0, 200)} changed the state:\n${before}\n${after}\nbody: ${body.slice(0, 300)}`);
       }
     }),
     { numRuns, endOnFailure: true },
@@ -179,7 +204,10 @@ function schedulerSkeletons(s: Scheduler, agentId: string): Json[] {
         offer_ids: [{ value: 'OFFER' }],
         operations: [
           { type: 'RESERVE', reserve: { resources: [resource] } },
-          { type: 'CREATE', create: { volumes: [{ ...resource, name: 'disk', disk: { persistence: { id: 'v1' }, volume: { container_path: 'd', mode: 'RW' } } }] } },
+          {
+            type: 'CREATE',
+            create: { volumes: [{ ...resource, name: 'disk', disk: { persistence: { id: 'v1' }, volume: { container_path: 'd', mode: 'RW' } } }] },
+          },
         ],
       },
     },
@@ -190,8 +218,16 @@ function schedulerSkeletons(s: Scheduler, agentId: string): Json[] {
     { framework_id: fid, type: 'SUPPRESS', suppress: { roles: ['r9'] } },
     { framework_id: fid, type: 'KILL', kill: { task_id: { value: 'nope' }, agent_id: { value: agentId }, kill_policy: { grace_period: { nanoseconds: 5 } } } },
     { framework_id: fid, type: 'SHUTDOWN', shutdown: { executor_id: { value: 'nope' }, agent_id: { value: agentId } } },
-    { framework_id: fid, type: 'ACKNOWLEDGE', acknowledge: { agent_id: { value: agentId }, task_id: { value: 'nope' }, uuid: Buffer.alloc(16, 1).toString('base64') } },
-    { framework_id: fid, type: 'ACKNOWLEDGE_OPERATION_STATUS', acknowledge_operation_status: { uuid: Buffer.alloc(16, 1).toString('base64'), operation_id: { value: 'o' } } },
+    {
+      framework_id: fid,
+      type: 'ACKNOWLEDGE',
+      acknowledge: { agent_id: { value: agentId }, task_id: { value: 'nope' }, uuid: Buffer.alloc(16, 1).toString('base64') },
+    },
+    {
+      framework_id: fid,
+      type: 'ACKNOWLEDGE_OPERATION_STATUS',
+      acknowledge_operation_status: { uuid: Buffer.alloc(16, 1).toString('base64'), operation_id: { value: 'o' } },
+    },
     { framework_id: fid, type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: 'nope' }, agent_id: { value: agentId } }] } },
     { framework_id: fid, type: 'RECONCILE_OPERATIONS', reconcile_operations: { operations: [{ operation_id: { value: 'o' } }] } },
     { framework_id: fid, type: 'MESSAGE', message: { agent_id: { value: agentId }, executor_id: { value: 'nope' }, data: 'aGk=' } },
@@ -238,26 +274,65 @@ test('fuzz: random bodies for every scheduler, executor, operator and agent call
 
   // The executor API, for this framework and an executor it does not run.
   const ids = { framework_id: { value: s.frameworkId }, executor_id: { value: 'fuzz-executor' } };
-  const status = { task_id: { value: 't' }, state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', uuid: Buffer.alloc(16, 2).toString('base64'), container_status: { network_infos: [{ ip_addresses: [{ ip_address: '10.0.0.1' }] }] }, labels: { labels: [{ key: 'k' }] } };
+  const status = {
+    task_id: { value: 't' },
+    state: 'TASK_RUNNING',
+    source: 'SOURCE_EXECUTOR',
+    uuid: Buffer.alloc(16, 2).toString('base64'),
+    container_status: { network_infos: [{ ip_addresses: [{ ip_address: '10.0.0.1' }] }] },
+    labels: { labels: [{ key: 'k' }] },
+  };
   const executorSkeletons = [
-    { ...ids, type: 'SUBSCRIBE', subscribe: { unacknowledged_tasks: [commandTask('t', 'true')], unacknowledged_updates: [{ framework_id: ids.framework_id, status }] } },
+    {
+      ...ids,
+      type: 'SUBSCRIBE',
+      subscribe: { unacknowledged_tasks: [commandTask('t', 'true')], unacknowledged_updates: [{ framework_id: ids.framework_id, status }] },
+    },
     { ...ids, type: 'UPDATE', update: { status } },
     { ...ids, type: 'MESSAGE', message: { data: 'aGk=' } },
     { ...ids, type: 'HEARTBEAT' },
     { ...ids, type: 'UNKNOWN' },
   ];
-  await fuzz(t, c, 'executor', 150, bodies(executorSkeletons), (body) => post(c.agentUrl(0, '/api/v1/executor'), body, { ...json, Accept: 'application/json' }));
+  await fuzz(t, c, 'executor', 150, bodies(executorSkeletons), (body) =>
+    post(c.agentUrl(0, '/api/v1/executor'), body, { ...json, Accept: 'application/json' }),
+  );
 
   // The operator's reservation and volume endpoints (form bodies whose resource lists are JSON)
   // and teardown (of frameworks that do not exist).
-  const resources = [{ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, role: 'r1', reservation: { principal: 'ops', labels: { labels: [{ key: 'k', value: 'v' }] } } }];
-  const volumes = [{ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, role: 'r1', reservation: { principal: 'ops' }, disk: { persistence: { id: 'v' }, volume: { container_path: 'p', mode: 'RW' } } }];
-  const operator = fc.tuple(fc.constantFrom('reserve', 'unreserve', 'create-volumes', 'destroy-volumes', 'teardown'), fc.boolean(), bodies([resources, volumes]));
-  await fuzz(t, c, 'operator', 100, operator.map(([op, realAgent, list]) => JSON.stringify([op, realAgent, list])), async (spec) => {
-    const [op, realAgent, list] = JSON.parse(spec) as [string, boolean, string];
-    const form = new URLSearchParams(op === 'teardown' ? { frameworkId: list.slice(0, 40) || 'x' } : { slaveId: realAgent ? agentId : 'no-such-agent', [op.endsWith('volumes') ? 'volumes' : 'resources']: list });
-    return post(c.url(`/master/${op}`), form.toString(), { 'Content-Type': 'application/x-www-form-urlencoded' });
-  });
+  const resources = [
+    { name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, role: 'r1', reservation: { principal: 'ops', labels: { labels: [{ key: 'k', value: 'v' }] } } },
+  ];
+  const volumes = [
+    {
+      name: 'disk',
+      type: 'SCALAR',
+      scalar: { value: 1 },
+      role: 'r1',
+      reservation: { principal: 'ops' },
+      disk: { persistence: { id: 'v' }, volume: { container_path: 'p', mode: 'RW' } },
+    },
+  ];
+  const operator = fc.tuple(
+    fc.constantFrom('reserve', 'unreserve', 'create-volumes', 'destroy-volumes', 'teardown'),
+    fc.boolean(),
+    bodies([resources, volumes]),
+  );
+  await fuzz(
+    t,
+    c,
+    'operator',
+    100,
+    operator.map(([op, realAgent, list]) => JSON.stringify([op, realAgent, list])),
+    async (spec) => {
+      const [op, realAgent, list] = JSON.parse(spec) as [string, boolean, string];
+      const form = new URLSearchParams(
+        op === 'teardown'
+          ? { frameworkId: list.slice(0, 40) || 'x' }
+          : { slaveId: realAgent ? agentId : 'no-such-agent', [op.endsWith('volumes') ? 'volumes' : 'resources']: list },
+      );
+      return post(c.url(`/master/${op}`), form.toString(), { 'Content-Type': 'application/x-www-form-urlencoded' });
+    },
+  );
 
   // The agents' call endpoint, as an agent the master does not know.
   const task = { ...commandTask('t', 'true'), agent_id: { value: agentId } };
@@ -267,7 +342,15 @@ test('fuzz: random bodies for every scheduler, executor, operator and agent call
     { type: 'EXECUTOR_MESSAGE', framework_id: { value: s.frameworkId }, executor_id: { value: 'e' }, data: 'aGk=' },
     { type: 'PONG' },
     { type: 'UPDATE_OVERSUBSCRIBED', oversubscribed: resources },
-    { type: 'REREGISTER', agent_id: { value: 'a' }, agent_info: { hostname: 'h', resources }, version: '1', tasks: [{ framework_id: { value: 'f' }, task, state: 'TASK_RUNNING' }], executors: [], frameworks: [frameworkInfo()] },
+    {
+      type: 'REREGISTER',
+      agent_id: { value: 'a' },
+      agent_info: { hostname: 'h', resources },
+      version: '1',
+      tasks: [{ framework_id: { value: 'f' }, task, state: 'TASK_RUNNING' }],
+      executors: [],
+      frameworks: [frameworkInfo()],
+    },
   ];
   await fuzz(t, c, 'agent calls', 100, bodies(agentSkeletons), (body) =>
     post(c.url('/internal/agent/call'), body, { ...json, 'corral-agent-id': 'no-such-agent', 'corral-agent-stream-id': 'no-such-stream' }),

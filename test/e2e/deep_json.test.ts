@@ -39,7 +39,11 @@ function acceptBody(s: Scheduler, offer: Json, tasks: Json[]): Json {
   return {
     framework_id: { value: s.frameworkId },
     type: 'ACCEPT',
-    accept: { offer_ids: [offer.id], operations: [{ type: 'LAUNCH', launch: { task_infos: tasks.map((x) => ({ ...x, agent_id: offer.agent_id })) } }], filters: { refuse_seconds: 0 } },
+    accept: {
+      offer_ids: [offer.id],
+      operations: [{ type: 'LAUNCH', launch: { task_infos: tasks.map((x) => ({ ...x, agent_id: offer.agent_id })) } }],
+      filters: { refuse_seconds: 0 },
+    },
   };
 }
 
@@ -145,7 +149,12 @@ test('an executor UPDATE whose container_status nests 5,000 deep is refused with
   const attacker = {
     ...commandTask('attacked', 'unused'),
     command: undefined,
-    executor: { executor_id: { value: 'attacker' }, name: 'attacker', command: { value: `${JSON.stringify(process.execPath)} ${JSON.stringify(executorFile)}`, shell: true }, resources: commandTask('x', 'x').resources },
+    executor: {
+      executor_id: { value: 'attacker' },
+      name: 'attacker',
+      command: { value: `${JSON.stringify(process.execPath)} ${JSON.stringify(executorFile)}`, shell: true },
+      resources: commandTask('x', 'x').resources,
+    },
   };
   await s.launch([attacker]);
   await other.launch([commandTask('bystander', 'sleep 60')]);
@@ -154,14 +163,18 @@ test('an executor UPDATE whose container_status nests 5,000 deep is refused with
 
   const sandbox: string = (await c.agentJson(0, '/state')).frameworks.find((f: Json) => f.id === s.frameworkId).executors[0].directory;
   let result = '';
-  await c.until(() => {
-    try {
-      result = readFileSync(join(sandbox, 'attack-result'), 'utf8');
-    } catch {
-      result = '';
-    }
-    return result !== '';
-  }, 10_000, 'the executor to send its deep update');
+  await c.until(
+    () => {
+      try {
+        result = readFileSync(join(sandbox, 'attack-result'), 'utf8');
+      } catch {
+        result = '';
+      }
+      return result !== '';
+    },
+    10_000,
+    'the executor to send its deep update',
+  );
   t.regex(result, /^400 .*update\.status\.container_status(\.a)+…: is nested more than 100 levels deep/);
   await Promise.all([...s.acks, ...other.acks]);
 
@@ -171,10 +184,14 @@ test('an executor UPDATE whose container_status nests 5,000 deep is refused with
   await c.stopMaster();
   await c.until(() => !c.agents[0]!.agent.isConnected, 5000, 'the agent to notice');
   await c.startMaster(port);
-  await c.until(async () => {
-    const slaves = (await c.getJson('/master/slaves')).slaves;
-    return slaves.length === 1 && slaves[0].id === agentId && slaves[0].active === true;
-  }, 10_000, 'the agent to re-register');
+  await c.until(
+    async () => {
+      const slaves = (await c.getJson('/master/slaves')).slaves;
+      return slaves.length === 1 && slaves[0].id === agentId && slaves[0].active === true;
+    },
+    10_000,
+    'the agent to re-register',
+  );
   // Both frameworks fail over to the new master and find their tasks there.
   await c.framework(info, { frameworkId: s.frameworkId });
   await c.framework(otherInfo, { frameworkId: other.frameworkId });

@@ -22,11 +22,17 @@ import { smallTmpfs } from '../helpers/tmpfs.ts';
 
 const test = rootOnly(anyTest);
 
-test('a task fills the agent\'s disk: the agent stays up, launches that cannot checkpoint fail alone, terminal states reach the master, and all is well once space returns', async (t) => {
+test("a task fills the agent's disk: the agent stays up, launches that cannot checkpoint fail alone, terminal states reach the master, and all is well once space returns", async (t) => {
   const dir = smallTmpfs(t, 20);
   const c = await startCluster(t, { agents: 0 });
   const workDir = join(dir, 'agent');
-  const args = await agentProcessArgs({ master: c.masterAddress, workDir, resources: 'cpus:4;mem:4096;disk:10000;ports:[31000-32000]', isolation: 'posix/cpu,posix/mem', cgroupsRoot: 'unused' });
+  const args = await agentProcessArgs({
+    master: c.masterAddress,
+    workDir,
+    resources: 'cpus:4;mem:4096;disk:10000;ports:[31000-32000]',
+    isolation: 'posix/cpu,posix/mem',
+    cgroupsRoot: 'unused',
+  });
   const agents: AgentProcess[] = [];
   t.teardown(async () => {
     try {
@@ -54,7 +60,10 @@ test('a task fills the agent\'s disk: the agent stays up, launches that cannot c
 
   // The disk is full: launches fail alone, each with a clear reason, and the agent stays up.
   const full = ['full-1', 'full-2', 'full-3'];
-  await s.launch(full.map((id) => commandTask(id, 'echo hi')), { perAccept: 1 });
+  await s.launch(
+    full.map((id) => commandTask(id, 'echo hi')),
+    { perAccept: 1 },
+  );
   for (const id of full) {
     const st: Json = await s.update(id, ['TASK_FAILED', 'TASK_FINISHED', 'TASK_LOST', 'TASK_ERROR'], 30_000);
     t.is(st.state, 'TASK_FAILED', id);
@@ -66,12 +75,19 @@ test('a task fills the agent\'s disk: the agent stays up, launches that cannot c
   t.true(agent.running, 'the agent is up');
   t.true((await metric('slave/checkpoint_failures')) >= full.length, 'slave/checkpoint_failures counts the failed writes');
   const tasks = (await c.getJson('/master/tasks')).tasks as Json[];
-  t.deepEqual(Object.fromEntries(tasks.map((x) => [x.id, x.state])), { fill: 'TASK_FINISHED', 'full-1': 'TASK_FAILED', 'full-2': 'TASK_FAILED', 'full-3': 'TASK_FAILED' }, 'the master knows every task ended');
+  t.deepEqual(
+    Object.fromEntries(tasks.map((x) => [x.id, x.state])),
+    { fill: 'TASK_FINISHED', 'full-1': 'TASK_FAILED', 'full-2': 'TASK_FAILED', 'full-3': 'TASK_FAILED' },
+    'the master knows every task ended',
+  );
 
   // Space returns: tasks run normally.
   rmSync(fill);
   const after = ['after-1', 'after-2'];
-  await s.launch(after.map((id) => commandTask(id, 'echo ok')), { perAccept: 1 });
+  await s.launch(
+    after.map((id) => commandTask(id, 'echo ok')),
+    { perAccept: 1 },
+  );
   for (const id of after) t.is((await s.update(id, ['TASK_FINISHED', 'TASK_FAILED', 'TASK_LOST'], 30_000)).state, 'TASK_FINISHED', id);
 
   // A restarted agent (--strict: a damaged checkpoint would stop it) recovers and runs tasks.

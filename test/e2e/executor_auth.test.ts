@@ -30,17 +30,31 @@ function tokenExecutor(c: Cluster, id: string, env: Record<string, string> = {})
   return {
     executor_id: { value: id },
     name: id,
-    command: { value: `${JSON.stringify(process.execPath)} ${JSON.stringify(file)}`, shell: true, environment: { variables: Object.entries(env).map(([name, value]) => ({ name, value })) } },
+    command: {
+      value: `${JSON.stringify(process.execPath)} ${JSON.stringify(file)}`,
+      shell: true,
+      environment: { variables: Object.entries(env).map(([name, value]) => ({ name, value })) },
+    },
     resources: commandTask('x', 'x').resources,
   };
 }
 
 /** A TaskInfo for `executor` on `offer`. */
-const customTask = (id: string, offer: Json, executor: Json, extra: Json = {}): Json => ({ ...commandTask(id, 'unused'), command: undefined, agent_id: offer.agent_id, executor, ...extra });
+const customTask = (id: string, offer: Json, executor: Json, extra: Json = {}): Json => ({
+  ...commandTask(id, 'unused'),
+  command: undefined,
+  agent_id: offer.agent_id,
+  executor,
+  ...extra,
+});
 
 /** A call to the agent's executor API as anyone on the network can make it. */
 const executorCall = (c: Cluster, body: Json, headers: Record<string, string> = {}) =>
-  request(c.agentUrl(0, '/api/v1/executor'), { headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...headers }, body, timeoutMs: 5000 });
+  request(c.agentUrl(0, '/api/v1/executor'), {
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
+    body,
+    timeoutMs: 5000,
+  });
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
@@ -60,12 +74,21 @@ test("--authenticate_http_executors: an executor works with its token; a forged 
   const secretData = Buffer.from('victim-private-task-data').toString('base64');
   // What is left goes to the attacker's framework.
   victim.onEvent = (e) => {
-    if (e.type === 'OFFERS') victim.decline((e.offers.offers as Json[]).map((o) => o.id.value), 3600).catch(() => {});
+    if (e.type === 'OFFERS')
+      victim
+        .decline(
+          (e.offers.offers as Json[]).map((o) => o.id.value),
+          3600,
+        )
+        .catch(() => {});
   };
-  await victim.accept([offer.id.value], [
-    customTask('victim-task', offer, tokenExecutor(c, 'victim-ex'), { data: secretData }),
-    { ...commandTask('no-token', 'test -z "$MESOS_EXECUTOR_AUTHENTICATION_TOKEN"'), agent_id: offer.agent_id },
-  ]);
+  await victim.accept(
+    [offer.id.value],
+    [
+      customTask('victim-task', offer, tokenExecutor(c, 'victim-ex'), { data: secretData }),
+      { ...commandTask('no-token', 'test -z "$MESOS_EXECUTOR_AUTHENTICATION_TOKEN"'), agent_id: offer.agent_id },
+    ],
+  );
   const running = await victim.update('victim-task', 'TASK_RUNNING', 20_000);
   t.is(running.source, 'SOURCE_EXECUTOR');
   const victimTokenHash = JSON.parse(running.message).token as string;
@@ -89,7 +112,11 @@ test("--authenticate_http_executors: an executor works with its token; a forged 
 
   const victimIds = { framework_id: { value: victim.frameworkId }, executor_id: { value: 'victim-ex' } };
   const subscribe = { ...victimIds, type: 'SUBSCRIBE', subscribe: {} };
-  const update = { ...victimIds, type: 'UPDATE', update: { status: { task_id: { value: 'victim-task' }, state: 'TASK_FINISHED', source: 'SOURCE_EXECUTOR', uuid: randomBytes(16).toString('base64') } } };
+  const update = {
+    ...victimIds,
+    type: 'UPDATE',
+    update: { status: { task_id: { value: 'victim-task' }, state: 'TASK_FINISHED', source: 'SOURCE_EXECUTOR', uuid: randomBytes(16).toString('base64') } },
+  };
   const [h, , sig] = attackerToken.split('.');
   const reclaimed = Buffer.from(JSON.stringify({ fid: victim.frameworkId, eid: 'victim-ex', cid: victimEx.container })).toString('base64url');
   const unsigned = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
@@ -113,10 +140,18 @@ test("--authenticate_http_executors: an executor works with its token; a forged 
     t.is(r.text, "The executor's token is not for this framework_id and executor_id");
   }
   // Nor does the attacker learn which frameworks or executors exist.
-  const elsewhere = await executorCall(c, { framework_id: { value: 'no-such-framework' }, executor_id: { value: 'x' }, type: 'SUBSCRIBE', subscribe: {} }, bearer(attackerToken));
+  const elsewhere = await executorCall(
+    c,
+    { framework_id: { value: 'no-such-framework' }, executor_id: { value: 'x' }, type: 'SUBSCRIBE', subscribe: {} },
+    bearer(attackerToken),
+  );
   t.is(elsewhere.status, 403);
   // Its token is good for its own executor.
-  const own = await executorCall(c, { framework_id: { value: attacker.frameworkId }, executor_id: { value: 'attacker-ex' }, type: 'HEARTBEAT' }, bearer(attackerToken));
+  const own = await executorCall(
+    c,
+    { framework_id: { value: attacker.frameworkId }, executor_id: { value: 'attacker-ex' }, type: 'HEARTBEAT' },
+    bearer(attackerToken),
+  );
   t.is(own.status, 202, own.text);
 
   // Nothing changed for the victim: its task is still running at the master, and its executor
@@ -158,7 +193,11 @@ test("after an agent restart, a running executor's token still works (the key st
   await c.restartAgent(0);
   // The executor lost its stream, subscribed again with the token it was started with, and
   // its UPDATE went through.
-  const again = await s.waitFor((e) => e.type === 'UPDATE' && e.update.status.task_id.value === 'kept' && e.update.status.message === 'resubscribed', 30_000, 'the update sent after subscribing again');
+  const again = await s.waitFor(
+    (e) => e.type === 'UPDATE' && e.update.status.task_id.value === 'kept' && e.update.status.message === 'resubscribed',
+    30_000,
+    'the update sent after subscribing again',
+  );
   t.is(again.update.status.state, 'TASK_RUNNING');
   t.deepEqual(readFileSync(keyFile(c)), key, 'the restarted agent kept its key');
   t.is(statSync(keyFile(c)).mode & 0o777, 0o600);
@@ -169,7 +208,7 @@ test("after an agent restart, a running executor's token still works (the key st
   t.is((await s.update('kept', ['TASK_KILLED', 'TASK_FAILED', 'TASK_LOST'], 20_000)).state, 'TASK_KILLED');
 });
 
-test('--executor_secret_key: the file\'s bytes are the key; a missing or empty file stops `corral agent` with one line (exit 2) that never repeats the value', async (t) => {
+test("--executor_secret_key: the file's bytes are the key; a missing or empty file stops `corral agent` with one line (exit 2) that never repeats the value", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-execkey-`));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const secret = 'the-executor-secret-key-of-32-bytes!';
@@ -180,9 +219,19 @@ test('--executor_secret_key: the file\'s bytes are the key; a missing or empty f
   t.false(parsed.values.executor_secret_key?.readableByOthers);
 
   const agent = (flag: string) => runCorral(['agent', '--master=127.0.0.1:1', `--work_dir=${join(dir, 'never')}`, '--authenticate_http_executors', flag]);
-  const [missing, none, inline] = await Promise.all([agent(`--executor_secret_key=${join(dir, 'missing')}`), agent(`--executor_secret_key=${empty}`), agent(`--executor_secret_key=file://${keyPath}`)]);
-  t.deepEqual([missing.code, missing.stderr.trim()], [2, 'corral agent: --executor_secret_key: the file cannot be read (ENOENT): give the path of a file holding the key (not file://)']);
+  const [missing, none, inline] = await Promise.all([
+    agent(`--executor_secret_key=${join(dir, 'missing')}`),
+    agent(`--executor_secret_key=${empty}`),
+    agent(`--executor_secret_key=file://${keyPath}`),
+  ]);
+  t.deepEqual(
+    [missing.code, missing.stderr.trim()],
+    [2, 'corral agent: --executor_secret_key: the file cannot be read (ENOENT): give the path of a file holding the key (not file://)'],
+  );
   t.deepEqual([none.code, none.stderr.trim()], [2, `corral agent: --executor_secret_key: ${empty}: is empty (it must hold the key)`]);
-  t.deepEqual([inline.code, inline.stderr.trim()], [2, 'corral agent: --executor_secret_key: the file cannot be read (ENOENT): give the path of a file holding the key (not file://)']);
+  t.deepEqual(
+    [inline.code, inline.stderr.trim()],
+    [2, 'corral agent: --executor_secret_key: the file cannot be read (ENOENT): give the path of a file holding the key (not file://)'],
+  );
   for (const r of [missing, none, inline]) t.false((r.stdout + r.stderr).includes(secret));
 });

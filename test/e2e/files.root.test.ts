@@ -60,9 +60,17 @@ test('a nobody task swapping a directory of its sandbox with a symlink to a root
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   t.log(seen);
-  t.deepEqual(Object.keys(seen).filter((k) => k.endsWith('LEAKED')), [], 'nothing from outside the sandbox');
+  t.deepEqual(
+    Object.keys(seen).filter((k) => k.endsWith('LEAKED')),
+    [],
+    'nothing from outside the sandbox',
+  );
   t.true((seen['read inside'] ?? 0) > 0, 'the file in the sandbox is still read');
-  t.deepEqual(Object.keys(seen).filter((k) => !/ (inside|403|404)$/.test(k)), [], 'only 200 (inside), 403 (a symlink out) or 404');
+  t.deepEqual(
+    Object.keys(seen).filter((k) => !/ (inside|403|404)$/.test(k)),
+    [],
+    'only 200 (inside), 403 (a symlink out) or 404',
+  );
 });
 
 test('symlinks out of the sandbox and .. are refused; files, a symlink inside and the sandbox itself are served', async (t) => {
@@ -71,7 +79,13 @@ test('symlinks out of the sandbox and .. are refused; files, a symlink inside an
   writeFileSync(join(outside, 'secret'), 'OUTSIDE\n');
   const c = await startCluster(t);
   const fw = await c.framework(frameworkInfo());
-  await fw.launch([asUser('nobody', 'links', `mkdir sub && echo hello > sub/f && ln -s sub/f in && ln -s ${outside} abs && ln -s ../../../../../../../../../../../${outside} rel && echo ok`)]);
+  await fw.launch([
+    asUser(
+      'nobody',
+      'links',
+      `mkdir sub && echo hello > sub/f && ln -s sub/f in && ln -s ${outside} abs && ln -s ../../../../../../../../../../../${outside} rel && echo ok`,
+    ),
+  ]);
   await fw.update('links', 'TASK_FINISHED');
   const dir = await sandboxOf(c, 'links');
   const get = (endpoint: string, p: string) => request(c.agentUrl(0, `/files/${endpoint}?path=${encodeURIComponent(p)}`), { method: 'GET' });
@@ -91,7 +105,10 @@ test('symlinks out of the sandbox and .. are refused; files, a symlink inside an
   t.is(download.status, 200);
   t.is(download.text, 'hello\n');
   t.is(download.headers['content-disposition'], 'attachment; filename=f');
-  const names = (await get('browse', dir)).json().map((e: Json) => e.path.slice(dir.length + 1)).sort();
+  const names = (await get('browse', dir))
+    .json()
+    .map((e: Json) => e.path.slice(dir.length + 1))
+    .sort();
   t.deepEqual(names, ['abs', 'in', 'rel', 'stderr', 'stdout', 'sub']);
   t.is((await get('browse', `${dir}/sub/f`)).status, 400);
   t.is((await get('read', `${dir}/sub`)).status, 400);
@@ -113,7 +130,10 @@ test("a nobody task cannot read another user's sandbox (its stdout); each sandbo
   t.is(snooped.state, 'TASK_FAILED');
   const err = await c.agentJson(0, `/files/read?path=${encodeURIComponent(`${snoopDir}/stderr`)}`);
   t.regex(err.data, /Permission denied/);
-  for (const [d, uid] of [[ownerDir, 1], [snoopDir, 65534]] as const) {
+  for (const [d, uid] of [
+    [ownerDir, 1],
+    [snoopDir, 65534],
+  ] as const) {
     const st = statSync(d);
     t.is(st.uid, uid, d);
     t.is(st.mode & 0o777, 0o700, d);

@@ -17,7 +17,10 @@ test('a FIFO in a sandbox: /files/download and /files/read refuse it at once, an
   // threads must not wedge it.
   const tries = await Promise.all(
     Array.from({ length: 6 }, (_v, i) =>
-      request(c.agentUrl(0, i % 2 === 0 ? `/files/download?path=${file('pipe')}` : `/files/read?path=${file('pipe')}&offset=0&length=10`), { method: 'GET', timeoutMs: 3000 }).then(
+      request(c.agentUrl(0, i % 2 === 0 ? `/files/download?path=${file('pipe')}` : `/files/read?path=${file('pipe')}&offset=0&length=10`), {
+        method: 'GET',
+        timeoutMs: 3000,
+      }).then(
         (r) => r.status,
         (e: Error) => e.message,
       ),
@@ -25,7 +28,10 @@ test('a FIFO in a sandbox: /files/download and /files/read refuse it at once, an
   );
   t.deepEqual(tries, [400, 400, 400, 400, 400, 400], 'refused at once: not a regular file');
   const browse = await c.agentJson(0, `/files/browse?path=${encodeURIComponent(dir)}`);
-  t.true(browse.some((e: Json) => e.path.endsWith('/pipe')), 'browse lists it');
+  t.true(
+    browse.some((e: Json) => e.path.endsWith('/pipe')),
+    'browse lists it',
+  );
   t.is((await c.agentJson(0, `/files/read?path=${file('stdout')}&offset=0`)).data, 'ready\n');
   const download = await request(c.agentUrl(0, `/files/download?path=${file('stdout')}`), { method: 'GET' });
   t.is(download.status, 200);

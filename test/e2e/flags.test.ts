@@ -51,7 +51,12 @@ const CASES: readonly Case[] = [
   { command: 'agent', names: '--isolation', args: agent('--isolation='), reason: /is empty/ },
   { command: 'agent', names: '--isolation', args: agent('--isolation=,'), reason: /names no isolator/ },
   { command: 'agent', names: '--resources', args: agent('--resources=cpus:1e308'), reason: /more than 9007199254740/ },
-  { command: 'agent', names: '--resources', args: agent('--resources=ports:[31000-32000,31500-33000]'), reason: /'ports'.*ranges \[31000-32000\] and \[31500-33000\] overlap/ },
+  {
+    command: 'agent',
+    names: '--resources',
+    args: agent('--resources=ports:[31000-32000,31500-33000]'),
+    reason: /'ports'.*ranges \[31000-32000\] and \[31500-33000\] overlap/,
+  },
   { command: 'agent', names: '--resources', args: agent('--resources=ports:[1-10];ports:[5-20]'), reason: /'ports'.*overlap/ },
   { command: 'agent', names: '--work_dir', args: ['--master=127.0.0.1:1', '--work_dir=/proc/corral-flags-test/x'], reason: /proc filesystem/ },
   { command: 'master', names: '--slave_ping_timeout', args: master('--slave_ping_timeout=0secs'), reason: /must be more than 0/ },
@@ -81,11 +86,21 @@ const CASES: readonly Case[] = [
   { command: 'agent', names: '--work_dir', args: ['--master=127.0.0.1:1', '--work_dir=DIR/a-file/wd'], reason: /not a directory/ },
   { command: 'master', names: '--work_dir', args: ['--work_dir=DIR/a-file'], reason: /exists and is not a directory/ },
   { command: 'agent', names: '--fetcher_cache_dir', args: agent('--fetcher_cache_dir=/sys/corral-flags-test'), reason: /sysfs/ },
-  { command: 'agent', names: '--port', args: ['--master=127.0.0.1:1', '--work_dir=WD', '--ip=127.0.0.1', '--port=BUSY'], reason: /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/ },
+  {
+    command: 'agent',
+    names: '--port',
+    args: ['--master=127.0.0.1:1', '--work_dir=WD', '--ip=127.0.0.1', '--port=BUSY'],
+    reason: /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/,
+  },
   { command: 'master', names: '--port', args: ['--work_dir=WD', '--ip=127.0.0.1', '--port=BUSY'], reason: /EADDRINUSE/ },
   { command: 'master', names: '--work_dir', args: ['--registry=replicated_log'], reason: /is required with --registry=replicated_log/ },
   { command: 'local', names: '--port', args: ['--work_dir=WD', '--ip=127.0.0.1', '--port=BUSY'], reason: /EADDRINUSE/ },
-  { command: 'agent', names: '--cgroups_hierarchy', args: agent('--isolation=cgroups/cpu', '--cgroups_hierarchy=/nonexistent-corral'), reason: /needs cgroups/ },
+  {
+    command: 'agent',
+    names: '--cgroups_hierarchy',
+    args: agent('--isolation=cgroups/cpu', '--cgroups_hierarchy=/nonexistent-corral'),
+    reason: /needs cgroups/,
+  },
   { command: 'agent', names: '--egress_unique_flow_per_container', args: agent('--egress_unique_flow_per_container'), reason: /fq_codel/ },
   { command: 'agent', names: '--resource_estimator', args: agent('--resource_estimator=fixed'), reason: /needs --oversubscribed_resources/ },
   { command: 'agent', names: '--qos_controller', args: agent('--qos_controller=load'), reason: /threshold/ },
@@ -94,7 +109,13 @@ const CASES: readonly Case[] = [
   { command: 'master', names: '--authenticate_frameworks', args: master('--authenticate_frameworks'), reason: /needs --credentials/ },
   { command: 'master', names: '--credentials', args: master('--credentials=/nonexistent-corral/credentials'), reason: /cannot be read/ },
   { command: 'master', names: '--acls', args: master('--acls={bad'), reason: /not valid JSON/ },
-  { command: 'agent', names: 'LIBPROCESS_SSL_CERT_FILE', args: agent(), env: { LIBPROCESS_SSL_ENABLED: 'true', LIBPROCESS_SSL_CERT_FILE: '/nonexistent-corral/cert.pem', LIBPROCESS_SSL_KEY_FILE: '/nonexistent-corral/key.pem' }, reason: /./ },
+  {
+    command: 'agent',
+    names: 'LIBPROCESS_SSL_CERT_FILE',
+    args: agent(),
+    env: { LIBPROCESS_SSL_ENABLED: 'true', LIBPROCESS_SSL_CERT_FILE: '/nonexistent-corral/cert.pem', LIBPROCESS_SSL_KEY_FILE: '/nonexistent-corral/key.pem' },
+    reason: /./,
+  },
 ];
 
 // Four at a time: each is a node process loading the sources.
@@ -129,7 +150,9 @@ for (const [i, c] of CASES.entries()) {
 
 test('a directory that cannot be made fails at once, naming the flag (no endless mkdir under /proc)', async (t) => {
   const started = Date.now();
-  await t.throwsAsync(makeDirectoryFlag('work_dir', '/proc/corral-flags-test/a/b'), { message: /^--work_dir: cannot make the directory '\/proc\/corral-flags-test': / });
+  await t.throwsAsync(makeDirectoryFlag('work_dir', '/proc/corral-flags-test/a/b'), {
+    message: /^--work_dir: cannot make the directory '\/proc\/corral-flags-test': /,
+  });
   t.true(Date.now() - started < 5000);
   t.false(existsSync('/proc/corral-flags-test'));
 });
@@ -147,5 +170,8 @@ test('corral local refused at start-up leaves no temporary directory behind', as
   const r = await runCorral(['local', '--ip=127.0.0.1', `--port=${busyPort}`], { env: { TMPDIR: tmp }, timeoutMs: 30_000 });
   t.is(r.code, 2, r.stdout + r.stderr);
   t.regex(r.stderr.trim(), /^corral local: --port: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
-  t.deepEqual((await readdir(tmp)).filter((n) => n.startsWith('corral-local-')), []);
+  t.deepEqual(
+    (await readdir(tmp)).filter((n) => n.startsWith('corral-local-')),
+    [],
+  );
 });

@@ -54,7 +54,10 @@ test('TEARDOWN ends the framework and kills its tasks', async (t) => {
   await c.until(() => !dirs.some(running), 10_000, 'the tasks to be killed');
   const state = await c.getJson('/master/state');
   t.is(state.frameworks.length, 0);
-  t.deepEqual(state.completed_frameworks.map((f: Json) => f.id), [fw.frameworkId]);
+  t.deepEqual(
+    state.completed_frameworks.map((f: Json) => f.id),
+    [fw.frameworkId],
+  );
   t.is(state.slaves[0].used_resources.cpus, 0);
   // A removed framework cannot come back.
   const back = await c.subscribe(frameworkInfo(), { frameworkId: fw.frameworkId });

@@ -31,14 +31,18 @@ test('master restart: agent re-registers, framework fails over with its id, task
   const agentState = await c.agentJson(0, '/state');
   const sandbox: string = agentState.frameworks[0].executors.find((e: Json) => e.id === 'survivor').directory;
   let pid = 0;
-  await c.until(() => {
-    try {
-      pid = Number(readFileSync(`${sandbox}/pid`, 'utf8').trim());
-    } catch {
-      pid = 0;
-    }
-    return pid > 0 && cmdline(pid).startsWith('sleep');
-  }, 5000, 'the survivor to run');
+  await c.until(
+    () => {
+      try {
+        pid = Number(readFileSync(`${sandbox}/pid`, 'utf8').trim());
+      } catch {
+        pid = 0;
+      }
+      return pid > 0 && cmdline(pid).startsWith('sleep');
+    },
+    5000,
+    'the survivor to run',
+  );
   await Promise.all(fw.acks);
 
   // The master goes away: the framework's stream ends, the agent loses its link.
@@ -46,20 +50,28 @@ test('master restart: agent re-registers, framework fails over with its id, task
   await fw.whenClosed();
   await c.until(() => !c.agents[0]!.agent.isConnected, 5000, 'the agent to notice');
   // While it is away, 'during' finishes on the agent.
-  await c.until(async () => {
-    const s = await c.agentJson(0, '/state');
-    const ex = s.frameworks[0]?.completed_executors.find((e: Json) => e.id === 'during');
-    return ex !== undefined && ex.completed_tasks.some((x: Json) => x.id === 'during' && x.state === 'TASK_FINISHED');
-  }, 5000, "'during' to finish on the agent");
+  await c.until(
+    async () => {
+      const s = await c.agentJson(0, '/state');
+      const ex = s.frameworks[0]?.completed_executors.find((e: Json) => e.id === 'during');
+      return ex !== undefined && ex.completed_tasks.some((x: Json) => x.id === 'during' && x.state === 'TASK_FINISHED');
+    },
+    5000,
+    "'during' to finish on the agent",
+  );
 
   // A new master on the same port and work dir.
   await c.startMaster(port);
   t.is(c.masterPort, port);
   // The agent comes back by itself, with its id.
-  await c.until(async () => {
-    const s = await c.getJson('/master/slaves');
-    return s.slaves.length === 1 && s.slaves[0].id === agentId && s.slaves[0].active === true;
-  }, 10_000, 'the agent to re-register');
+  await c.until(
+    async () => {
+      const s = await c.getJson('/master/slaves');
+      return s.slaves.length === 1 && s.slaves[0].id === agentId && s.slaves[0].active === true;
+    },
+    10_000,
+    'the agent to re-register',
+  );
   t.is(cmdline(pid), 'sleep 60', 'the task kept running');
 
   // The framework fails over to the new master with its id.

@@ -14,20 +14,29 @@ import { type Json, commandTask, frameworkInfo, startCluster } from '../helpers/
 const isRevocable = (o: Json) => (o.resources as Json[]).some((r) => r.revocable !== undefined);
 
 test('fixed estimator: a capable framework runs a task on revocable cpus; an incapable one is never offered them', async (t) => {
-  const c = await startCluster(t, { agentArgs: ['--resource_estimator=fixed', '--oversubscribed_resources=cpus:2', '--oversubscribed_resources_interval=100ms'] });
+  const c = await startCluster(t, {
+    agentArgs: ['--resource_estimator=fixed', '--oversubscribed_resources=cpus:2', '--oversubscribed_resources_interval=100ms'],
+  });
   const plain = await c.subscribe(frameworkInfo({ name: 'plain' }));
   // The incapable framework is offered the regular resources first; it declines them for long,
   // so the capable one gets them (for its task's memory) besides the revocable cpus.
   const plainOffers = await plain.offers(15_000);
   t.false(plainOffers.some(isRevocable));
-  await plain.decline(plainOffers.map((o: Json) => o.id.value), 1000);
+  await plain.decline(
+    plainOffers.map((o: Json) => o.id.value),
+    1000,
+  );
   const capable = await c.subscribe(frameworkInfo({ name: 'batch', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
   const e = await capable.waitFor((x) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable), 15_000, 'a revocable offer');
   const rev = (e.offers.offers as Json[]).find(isRevocable)!;
   t.deepEqual(rev.resources, [{ name: 'cpus', type: 'SCALAR', scalar: { value: 2 }, role: '*', revocable: {} }]);
   // Revocable resources come in their own offer; take a regular one of the same agent for mem.
-  const regularEvent = capable.events.find((x: Json) => x.type === 'OFFERS' && x.offers.offers.some((o: Json) => !isRevocable(o) && o.agent_id.value === rev.agent_id.value));
-  const regular = regularEvent?.offers.offers.find((o: Json) => !isRevocable(o) && o.agent_id.value === rev.agent_id.value) ?? (await capable.offers(15_000)).find((o: Json) => !isRevocable(o));
+  const regularEvent = capable.events.find(
+    (x: Json) => x.type === 'OFFERS' && x.offers.offers.some((o: Json) => !isRevocable(o) && o.agent_id.value === rev.agent_id.value),
+  );
+  const regular =
+    regularEvent?.offers.offers.find((o: Json) => !isRevocable(o) && o.agent_id.value === rev.agent_id.value) ??
+    (await capable.offers(15_000)).find((o: Json) => !isRevocable(o));
   t.truthy(regular, 'a regular offer for the memory');
   const task = commandTask('on-revocable', 'sleep 30', {
     agent_id: rev.agent_id,
@@ -43,8 +52,17 @@ test('fixed estimator: a capable framework runs a task on revocable cpus; an inc
   t.is(metrics['master/cpus_revocable_total'], 2);
   t.is(metrics['master/cpus_revocable_used'], 1);
   const agentMetrics = await c.agentJson(0, '/metrics/snapshot');
-  t.like(agentMetrics, { 'slave/cpus_revocable_total': 2, 'slave/cpus_revocable_used': 1, 'slave/cpus_revocable_percent': 0.5, 'slave/cpus_used': 0, 'slave/mem_used': 32 });
-  t.false(plain.events.some((x: Json) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable)), 'no revocable offer for the incapable framework');
+  t.like(agentMetrics, {
+    'slave/cpus_revocable_total': 2,
+    'slave/cpus_revocable_used': 1,
+    'slave/cpus_revocable_percent': 0.5,
+    'slave/cpus_used': 0,
+    'slave/mem_used': 32,
+  });
+  t.false(
+    plain.events.some((x: Json) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable)),
+    'no revocable offer for the incapable framework',
+  );
   await capable.kill('on-revocable');
   await capable.update('on-revocable', 'TASK_KILLED', 15_000);
 });
@@ -96,7 +114,10 @@ test('load controller (load read from --qos_loadavg_file): over the 5-minute thr
   await fw.update('batch', 'TASK_RUNNING', 15_000);
   await fw.update('web', 'TASK_RUNNING', 15_000);
   await new Promise((r) => setTimeout(r, 500));
-  t.false(fw.events.some((x: Json) => x.type === 'UPDATE' && x.update.status.state === 'TASK_LOST'), 'under the thresholds nothing is evicted');
+  t.false(
+    fw.events.some((x: Json) => x.type === 'UPDATE' && x.update.status.state === 'TASK_LOST'),
+    'under the thresholds nothing is evicted',
+  );
   const started = Date.now();
   writeFileSync(file, '1.00 7.50 2.00 3/100 1234\n');
   const lost = await fw.update('batch', 'TASK_LOST', 15_000);

@@ -133,10 +133,7 @@ function oneRecord(t: { is: (a: unknown, b: unknown, m?: string) => void; regex:
 
 test('RecordIO at the socket: one record per chunk, the heartbeat byte for byte, non-ASCII escaped', async (t) => {
   const c = await startCluster(t);
-  const s = await rawSubscribe(
-    c.masterPort,
-    JSON.stringify({ type: 'SUBSCRIBE', subscribe: { framework_info: { user: USER, name: 'raw-socket' } } }),
-  );
+  const s = await rawSubscribe(c.masterPort, JSON.stringify({ type: 'SUBSCRIBE', subscribe: { framework_info: { user: USER, name: 'raw-socket' } } }));
   t.teardown(() => s.socket.destroy());
   t.is(s.statusLine, 'HTTP/1.1 200 OK');
   t.is(s.headers.get('transfer-encoding'), 'chunked');
@@ -160,7 +157,10 @@ test('RecordIO at the socket: one record per chunk, the heartbeat byte for byte,
     body: {
       framework_id: { value: frameworkId },
       type: 'ACCEPT',
-      accept: { offer_ids: [offer.id], operations: [{ type: 'LAUNCH', launch: { task_infos: [{ ...commandTask(id, 'true'), name: `Nom ${id}`, agent_id: offer.agent_id }] } }] },
+      accept: {
+        offer_ids: [offer.id],
+        operations: [{ type: 'LAUNCH', launch: { task_infos: [{ ...commandTask(id, 'true'), name: `Nom ${id}`, agent_id: offer.agent_id }] } }],
+      },
     },
   });
   t.is(launch.status, 202);

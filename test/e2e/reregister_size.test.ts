@@ -74,10 +74,14 @@ test('an agent with a 3 MB TaskInfo.data and a 2 MB status data re-registers aft
   await fw.whenClosed();
   await c.until(() => !c.agents[0]!.agent.isConnected, 5000, 'the agent to notice');
   await c.startMaster(port);
-  await c.until(async () => {
-    const s = await c.getJson('/master/slaves');
-    return s.slaves.length === 1 && s.slaves[0].id === agentId && s.slaves[0].active === true;
-  }, 10_000, 'the agent to re-register');
+  await c.until(
+    async () => {
+      const s = await c.getJson('/master/slaves');
+      return s.slaves.length === 1 && s.slaves[0].id === agentId && s.slaves[0].active === true;
+    },
+    10_000,
+    'the agent to re-register',
+  );
 
   const again = await c.framework(info, { frameworkId: fw.frameworkId });
   const state = await c.getJson('/master/state');
@@ -93,8 +97,16 @@ const reregister = (executorData: readonly number[]): Extract<AgentToMaster, { t
   agentId: 'a-S0',
   agentInfo: { hostname: 'h', port: 1, resources: [], attributes: [] },
   version: 'x',
-  tasks: executorData.map((_, i) => ({ frameworkId: 'fw', executorId: `ex${i}`, task: { name: `t${i}`, taskId: `t${i}`, agentId: 'a-S0', resources: [] }, state: 'TASK_RUNNING' as const })),
-  executors: executorData.map((bytes, i) => ({ frameworkId: 'fw', executorInfo: { executorId: `ex${i}`, resources: [], data: Buffer.alloc(bytes, 1).toString('base64') } })),
+  tasks: executorData.map((_, i) => ({
+    frameworkId: 'fw',
+    executorId: `ex${i}`,
+    task: { name: `t${i}`, taskId: `t${i}`, agentId: 'a-S0', resources: [] },
+    state: 'TASK_RUNNING' as const,
+  })),
+  executors: executorData.map((bytes, i) => ({
+    frameworkId: 'fw',
+    executorInfo: { executorId: `ex${i}`, resources: [], data: Buffer.alloc(bytes, 1).toString('base64') },
+  })),
   frameworks: [{ id: 'fw', user: 'u', name: 'n', failoverTimeout: 0, checkpoint: true, role: '*', capabilities: [] }],
 });
 

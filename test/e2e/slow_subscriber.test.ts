@@ -18,13 +18,21 @@ const BACKLOG = '2MB';
  * POST `body` to `path` on a raw socket, read the response head and the first bytes of the
  * stream until `ready` holds for what arrived, then stop reading for good (until resume()).
  */
-async function silentClient(t: { teardown(f: () => void): void }, port: number, path: string, body: Json, ready: (text: string) => boolean): Promise<{ text: string; socket: net.Socket; closed: Promise<void> }> {
+async function silentClient(
+  t: { teardown(f: () => void): void },
+  port: number,
+  path: string,
+  body: Json,
+  ready: (text: string) => boolean,
+): Promise<{ text: string; socket: net.Socket; closed: Promise<void> }> {
   const socket = net.connect(port, '127.0.0.1');
   t.teardown(() => socket.destroy());
   socket.on('error', () => {});
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const payload = JSON.stringify(body);
-  socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
+  );
   let text = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no answer to ${path}: ${text}`)), 5000);
@@ -63,7 +71,9 @@ test('a scheduler that stops reading its stream: RECONCILE answers are bounded, 
   const c = await startCluster(t, { agents: 0, masterArgs: [`--max_stream_backlog=${BACKLOG}`] });
   t.is(await metric(c, 'master/event_stream_overflows'), 0);
   const info = frameworkInfo({ name: 'not-reading', failover_timeout: 3600 });
-  const sub = await silentClient(t, c.masterPort, '/api/v1/scheduler', { type: 'SUBSCRIBE', subscribe: { framework_info: info } }, (s) => /"framework_id":\{"value":"[^"]+"\}/.test(s));
+  const sub = await silentClient(t, c.masterPort, '/api/v1/scheduler', { type: 'SUBSCRIBE', subscribe: { framework_info: info } }, (s) =>
+    /"framework_id":\{"value":"[^"]+"\}/.test(s),
+  );
   const frameworkId = /"framework_id":\{"value":"([^"]+)"\}/.exec(sub.text)![1]!;
   const streamId = /mesos-stream-id: (\S+)/i.exec(sub.text)![1]!;
 
@@ -74,7 +84,8 @@ test('a scheduler that stops reading its stream: RECONCILE answers are bounded, 
   let calls = 0;
   let last = 202;
   while (calls < 60 && last === 202) {
-    last = (await request(c.url('/api/v1/scheduler'), { headers, body: { framework_id: { value: frameworkId }, type: 'RECONCILE', reconcile: { tasks } } })).status;
+    last = (await request(c.url('/api/v1/scheduler'), { headers, body: { framework_id: { value: frameworkId }, type: 'RECONCILE', reconcile: { tasks } } }))
+      .status;
     calls++;
   }
   t.log(`${calls} RECONCILE calls made`);
@@ -101,7 +112,10 @@ test('RECONCILE listing more than 100000 tasks: 400 naming reconcile.tasks and t
     body: { framework_id: { value: fw.frameworkId }, type: 'RECONCILE', reconcile: { tasks } },
   });
   t.is(res.status, 400);
-  t.is(res.text, "Failed to validate scheduler::Call: 'reconcile.tasks' lists 100001 tasks; at most 100000 are accepted in one call (reconcile in batches, or with no tasks for all of them)");
+  t.is(
+    res.text,
+    "Failed to validate scheduler::Call: 'reconcile.tasks' lists 100001 tasks; at most 100000 are accepted in one call (reconcile in batches, or with no tasks for all of them)",
+  );
   t.false(fw.closed, 'the subscription is untouched');
 });
 
@@ -124,7 +138,11 @@ test('an agent that stops reading its stream: the master closes it past the back
   }
   t.log(`${calls} MESSAGE calls made`);
   t.is(await metric(c, 'master/agent_stream_overflows'), 1, `after ${calls} messages`);
-  await c.until(async () => (await c.getJson('/master/slaves')).slaves.find((a: Json) => a.id === agentId)?.active === false, 5000, 'the agent to be disconnected');
+  await c.until(
+    async () => (await c.getJson('/master/slaves')).slaves.find((a: Json) => a.id === agentId)?.active === false,
+    5000,
+    'the agent to be disconnected',
+  );
   agent.socket.resume();
   await agent.closed;
 });
@@ -144,9 +162,15 @@ test('an executor that stops reading its stream: the agent closes it past the ba
     executor: { executor_id: { value: executorId }, name: executorId, command: { value: 'sleep 30' }, resources: commandTask('x', 'x').resources },
   };
   await s.accept([offer.id.value], [task]);
-  await c.until(async () => (await c.agentJson(0, '/state')).frameworks.some((f: Json) => f.executors.some((e: Json) => e.id === executorId)), 10_000, 'the executor to be launched');
+  await c.until(
+    async () => (await c.agentJson(0, '/state')).frameworks.some((f: Json) => f.executors.some((e: Json) => e.id === executorId)),
+    10_000,
+    'the executor to be launched',
+  );
   const ids = { framework_id: { value: s.frameworkId }, executor_id: { value: executorId } };
-  const ex = await silentClient(t, c.agents[0]!.port, '/api/v1/executor', { ...ids, type: 'SUBSCRIBE', subscribe: {} }, (text) => text.includes('"type":"SUBSCRIBED"'));
+  const ex = await silentClient(t, c.agents[0]!.port, '/api/v1/executor', { ...ids, type: 'SUBSCRIBE', subscribe: {} }, (text) =>
+    text.includes('"type":"SUBSCRIBED"'),
+  );
 
   const data = Buffer.alloc(512 * 1024, 7).toString('base64');
   const message = { framework_id: { value: s.frameworkId }, type: 'MESSAGE', message: { agent_id: offer.agent_id, executor_id: { value: executorId }, data } };
@@ -176,7 +200,9 @@ test('corral master as its own process: a subscriber that never reads and 80 REC
       const pid = pidWith(marker);
       const base = `http://127.0.0.1:${port}`;
       const info = frameworkInfo({ name: 'not-reading', failover_timeout: 3600 });
-      const sub = await silentClient(t, port, '/api/v1/scheduler', { type: 'SUBSCRIBE', subscribe: { framework_info: info } }, (s) => /"framework_id":\{"value":"[^"]+"\}/.test(s));
+      const sub = await silentClient(t, port, '/api/v1/scheduler', { type: 'SUBSCRIBE', subscribe: { framework_info: info } }, (s) =>
+        /"framework_id":\{"value":"[^"]+"\}/.test(s),
+      );
       frameworkId = /"framework_id":\{"value":"([^"]+)"\}/.exec(sub.text)![1]!;
       const streamId = /mesos-stream-id: (\S+)/i.exec(sub.text)![1]!;
       const before = (await residentBytes(pid))!;
@@ -199,6 +225,9 @@ test('corral master as its own process: a subscriber that never reads and 80 REC
   t.true(growth < 300e6, `the master's RSS grew by ${growth} bytes`);
   const first403 = statuses.indexOf(403);
   t.true(first403 > 0 && first403 < 40, 'the stream is closed once 16 MB are left unread (plus what the kernel holds)');
-  t.true(statuses.slice(first403).every((s) => s === 403), 'later calls are refused: the framework is not subscribed');
+  t.true(
+    statuses.slice(first403).every((s) => s === 403),
+    'later calls are refused: the framework is not subscribed',
+  );
   t.regex(out, new RegExp(`Closing the event stream of framework ${frameworkId}: \\d+ bytes not read by the subscriber`));
 });

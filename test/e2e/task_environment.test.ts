@@ -31,14 +31,33 @@ async function taskEnvironment(t: ExecutionContext, env: Record<string, string>,
   const dir = await mkdtemp(join(tmpdir(), 'corral-task-env-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const workDir = join(dir, 'agent');
-  const args = ['agent', `--master=${c.masterAddress}`, '--ip=127.0.0.1', `--port=${await freePort()}`, `--work_dir=${workDir}`, '--resources=cpus:1;mem:256;disk:100;ports:[31000-31010]', '--registration_backoff_factor=10ms', ...extra];
+  const args = [
+    'agent',
+    `--master=${c.masterAddress}`,
+    '--ip=127.0.0.1',
+    `--port=${await freePort()}`,
+    `--work_dir=${workDir}`,
+    '--resources=cpus:1;mem:256;disk:100;ports:[31000-31010]',
+    '--registration_backoff_factor=10ms',
+    ...extra,
+  ];
   let ran: { code: number | null; stdout: string; stderr: string } | undefined;
   const agent = await runCorral(args, {
     env,
     until: /"agent started"/,
     timeoutMs: 60_000,
     whileUp: async () => {
-      ran = await runCorral(['execute', `--master=${c.masterAddress}`, '--name=env', '--command=/usr/bin/env', '--resources=cpus:0.1;mem:32', ...(process.getuid?.() === 0 ? ['--user=nobody'] : [])], { timeoutMs: 45_000 });
+      ran = await runCorral(
+        [
+          'execute',
+          `--master=${c.masterAddress}`,
+          '--name=env',
+          '--command=/usr/bin/env',
+          '--resources=cpus:0.1;mem:32',
+          ...(process.getuid?.() === 0 ? ['--user=nobody'] : []),
+        ],
+        { timeoutMs: 45_000 },
+      );
     },
   });
   t.truthy(ran, agent.stderr.slice(-3000));
@@ -75,7 +94,8 @@ async function withCredentials(t: ExecutionContext, extra: string[]): Promise<Ma
 
 test("a task does not inherit the agent's configuration, secrets, nor where it read them", async (t) => {
   const vars = await withCredentials(t, []);
-  for (const name of ['CORRAL_HTTP_CREDENTIALS', 'MESOS_FOO', 'LIBPROCESS_BAR', 'SSL_KEY_FILE', 'SECRET_FILE', 'SECRET_URL']) t.false(vars.has(name), `${name} is not in the task's environment`);
+  for (const name of ['CORRAL_HTTP_CREDENTIALS', 'MESOS_FOO', 'LIBPROCESS_BAR', 'SSL_KEY_FILE', 'SECRET_FILE', 'SECRET_URL'])
+    t.false(vars.has(name), `${name} is not in the task's environment`);
   for (const value of vars.values()) t.false(value.includes(SECRET) || value.includes('http_credentials'), value);
   t.is(vars.get('KEEP_ME'), 'kept', "the rest of the agent's environment is inherited");
   t.truthy(vars.get('PATH'));
@@ -86,6 +106,7 @@ test("a task does not inherit the agent's configuration, secrets, nor where it r
 test('--executor_environment_variables is exactly the environment tasks start from', async (t) => {
   const vars = await withCredentials(t, ['--executor_environment_variables={"A":"1"}']);
   t.is(vars.get('A'), '1');
-  for (const name of ['PATH', 'KEEP_ME', 'CORRAL_HTTP_CREDENTIALS', 'MESOS_FOO', 'LIBPROCESS_BAR', 'SECRET_FILE']) t.false(vars.has(name), `${name} is not in the task's environment`);
+  for (const name of ['PATH', 'KEEP_ME', 'CORRAL_HTTP_CREDENTIALS', 'MESOS_FOO', 'LIBPROCESS_BAR', 'SECRET_FILE'])
+    t.false(vars.has(name), `${name} is not in the task's environment`);
   t.truthy(vars.get('MESOS_SANDBOX'), 'the variables the agent sets for its executor are there');
 });

@@ -45,7 +45,12 @@ test('50 tasks: subscribe, launch, acknowledge, finish; sandbox files; reconcili
   for (let i = 0; i < 50; i++) {
     const id = `short-${i}`;
     if (i % 3 === 0) short.push(commandTask(id, 'true'));
-    else if (i % 3 === 1) short.push(commandTask(id, 'echo $MESOS_TASK_ID', { command: { value: 'echo $MESOS_TASK_ID', shell: true, environment: { variables: [{ name: 'MESOS_TASK_ID', value: id }] } } }));
+    else if (i % 3 === 1)
+      short.push(
+        commandTask(id, 'echo $MESOS_TASK_ID', {
+          command: { value: 'echo $MESOS_TASK_ID', shell: true, environment: { variables: [{ name: 'MESOS_TASK_ID', value: id }] } },
+        }),
+      );
     else short.push(commandTask(id, `sleep 0.0${i % 10}`));
   }
   // A task may make a link out of its sandbox; /files must not follow it.
@@ -78,7 +83,9 @@ test('50 tasks: subscribe, launch, acknowledge, finish; sandbox files; reconcili
   t.is(stdout.data, 'short-7\n');
   t.is(stdout.offset, 0);
   // Outside the sandbox: by '..', and by a symlink the task made.
-  const up = await request(c.agentUrl(0, `/files/read?path=${encodeURIComponent(`${echoEx.directory}/../../../../../../../../etc/hostname`)}&offset=0`), { method: 'GET' });
+  const up = await request(c.agentUrl(0, `/files/read?path=${encodeURIComponent(`${echoEx.directory}/../../../../../../../../etc/hostname`)}&offset=0`), {
+    method: 'GET',
+  });
   t.true(up.status === 403 || up.status === 404, `'..' answered ${up.status}`);
   t.false(up.text.includes('"data"'));
   const linkEx = executorsOf(agentState).find((e) => e.id === 'short-49');
@@ -108,7 +115,10 @@ test('50 tasks: subscribe, launch, acknowledge, finish; sandbox files; reconcili
   t.is(fwState.name, 'fifty');
   t.is(fwState.user, USER);
   t.true(fwState.active);
-  t.deepEqual(fwState.tasks.map((x: Json) => [x.id, x.state]), [['long', 'TASK_RUNNING']]);
+  t.deepEqual(
+    fwState.tasks.map((x: Json) => [x.id, x.state]),
+    [['long', 'TASK_RUNNING']],
+  );
   t.is(fwState.completed_tasks.length, 50);
   t.true(fwState.completed_tasks.every((x: Json) => x.state === 'TASK_FINISHED' && x.slave_id === agentId));
 
@@ -121,7 +131,10 @@ test('50 tasks: subscribe, launch, acknowledge, finish; sandbox files; reconcili
   t.is(tasks.tasks.filter((x: Json) => x.state === 'TASK_FINISHED').length, 50);
 
   const frameworks = await c.getJson('/master/frameworks');
-  t.deepEqual(frameworks.frameworks.map((f: Json) => f.id), [frameworkId]);
+  t.deepEqual(
+    frameworks.frameworks.map((f: Json) => f.id),
+    [frameworkId],
+  );
   t.is(frameworks.frameworks[0].used_resources.cpus, 0.1);
 
   const slaves = await c.getJson('/master/slaves');
@@ -143,7 +156,10 @@ test('50 tasks: subscribe, launch, acknowledge, finish; sandbox files; reconcili
 
   // The agent's view of the running task and its usage.
   const live = agentState.frameworks.find((f: Json) => f.id === frameworkId).executors;
-  t.deepEqual(live.map((e: Json) => e.id), ['long']);
+  t.deepEqual(
+    live.map((e: Json) => e.id),
+    ['long'],
+  );
   t.is(live[0].tasks[0].state, 'TASK_RUNNING');
   t.is(executorsOf(agentState).length, 51);
   const stats = await c.agentJson(0, '/monitor/statistics');
@@ -164,11 +180,15 @@ test('KILL of a sleeping task: TASK_KILLED, and its processes are gone', async (
   const running = await fw.update('sleeper', 'TASK_RUNNING');
   const ex = executorsOf(await c.agentJson(0, '/state')).find((e) => e.id === 'sleeper');
   let pid = 0;
-  await c.until(async () => {
-    const r = await request(c.agentUrl(0, `/files/read?path=${encodeURIComponent(`${ex.directory}/pid`)}&offset=0`), { method: 'GET' });
-    pid = r.status === 200 ? Number(r.json().data.trim()) : 0;
-    return pid > 0;
-  }, 5000, 'the pid file');
+  await c.until(
+    async () => {
+      const r = await request(c.agentUrl(0, `/files/read?path=${encodeURIComponent(`${ex.directory}/pid`)}&offset=0`), { method: 'GET' });
+      pid = r.status === 200 ? Number(r.json().data.trim()) : 0;
+      return pid > 0;
+    },
+    5000,
+    'the pid file',
+  );
   await c.until(() => cmdline(pid).startsWith('sleep'), 5000, 'sleep to run');
   t.true(processesUnder(ex.directory).length >= 1, 'the task and its supervisor run');
 

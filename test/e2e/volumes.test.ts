@@ -10,7 +10,11 @@ import { type Cluster, type Json, type Scheduler, commandTask, frameworkInfo, re
 const scalar = (name: string, value: number, extra: Json = {}): Json => ({ name, type: 'SCALAR', scalar: { value }, ...extra });
 const reserved = (name: string, value: number): Json => scalar(name, value, { role: 'web', reservation: { principal: 'ops' } });
 const volume = (id: string, size: number, path = 'data'): Json =>
-  scalar('disk', size, { role: 'web', reservation: { principal: 'ops' }, disk: { persistence: { id, principal: 'ops' }, volume: { mode: 'RW', container_path: path } } });
+  scalar('disk', size, {
+    role: 'web',
+    reservation: { principal: 'ops' },
+    disk: { persistence: { id, principal: 'ops' }, volume: { mode: 'RW', container_path: path } },
+  });
 
 function post(c: Cluster, path: string, form: Record<string, string>) {
   return request(c.url(path), { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
@@ -33,7 +37,11 @@ test('operator endpoints: bad bodies, reserve (rescinding offers), 409, unreserv
   t.is((await post(c, '/master/reserve', { slaveId: agentId, resources: 'not json' })).status, 400);
   t.is((await post(c, '/master/reserve', { slaveId: 'nope', resources: JSON.stringify([reserved('cpus', 1)]) })).status, 400);
   t.is((await post(c, '/master/reserve', { slaveId: agentId, resources: JSON.stringify([scalar('cpus', 1)]) })).status, 400, 'not dynamically reserved');
-  t.is((await post(c, '/master/reserve', { slaveId: agentId, resources: JSON.stringify([scalar('cpus', 1, { role: '*', reservation: { principal: 'ops' } })]) })).status, 400);
+  t.is(
+    (await post(c, '/master/reserve', { slaveId: agentId, resources: JSON.stringify([scalar('cpus', 1, { role: '*', reservation: { principal: 'ops' } })]) }))
+      .status,
+    400,
+  );
   t.is((await post(c, '/master/reserve', { slaveId: agentId, resources: JSON.stringify([reserved('cpus', 100)]) })).status, 409);
 
   const r = await post(c, '/master/reserve', { slaveId: agentId, resources: JSON.stringify([reserved('cpus', 1), reserved('disk', 500)]) });
@@ -125,7 +133,10 @@ test('scheduler API: reserve, create a volume, task 1 writes into it, task 2 rea
 
   // DESTROY (the volume is free again): the data is deleted.
   const o2 = await offerWith(fw2, hasVolume('v1'), 'the volume');
-  await fw2.must({ type: 'ACCEPT', accept: { offer_ids: [o2.id], operations: [{ type: 'DESTROY', destroy: { volumes: [volume('v1', 100)] } }], filters: { refuse_seconds: 0 } } });
+  await fw2.must({
+    type: 'ACCEPT',
+    accept: { offer_ids: [o2.id], operations: [{ type: 'DESTROY', destroy: { volumes: [volume('v1', 100)] } }], filters: { refuse_seconds: 0 } },
+  });
   await c.until(() => !existsSync(volumeDir(c, 'v1')), 5000, 'the volume data to be deleted');
   const slave = (await c.getJson('/master/slaves')).slaves[0];
   t.is(slave.reserved_resources.web.disk, 200);

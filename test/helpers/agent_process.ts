@@ -29,7 +29,14 @@ export function freePort(): Promise<number> {
 }
 
 /** The flags of a `corral agent` child on loopback under `master`, with a free port chosen once (it comes back on it). */
-export async function agentProcessArgs(o: { master: string; workDir: string; resources: string; isolation: string; cgroupsRoot: string; extra?: readonly string[] }): Promise<string[]> {
+export async function agentProcessArgs(o: {
+  master: string;
+  workDir: string;
+  resources: string;
+  isolation: string;
+  cgroupsRoot: string;
+  extra?: readonly string[];
+}): Promise<string[]> {
   return [
     `--master=${o.master}`,
     '--ip=127.0.0.1',
@@ -134,7 +141,9 @@ export class AgentProcess {
     const { exitCode, signalCode } = this.child;
     const unasked = !this.ending && (signalCode !== null || (exitCode !== null && exitCode !== 0));
     if (this.crash !== undefined || unasked) {
-      throw new Error(`the agent (pid ${this.pid}) crashed: ${this.crash ?? `it exited with ${signalCode ?? `status ${exitCode}`}`}\n--- its stderr (end) ---\n${this.tail}`);
+      throw new Error(
+        `the agent (pid ${this.pid}) crashed: ${this.crash ?? `it exited with ${signalCode ?? `status ${exitCode}`}`}\n--- its stderr (end) ---\n${this.tail}`,
+      );
     }
   }
 

@@ -24,7 +24,13 @@ export function writePrivate(dir: string, name: string, text: string): string {
 /** The common files: the credentials file with every principal, and the agent's credential. */
 export function commonAuthFiles(dir: string): { credentials: string; agentCredential: string } {
   return {
-    credentials: writePrivate(dir, 'credentials', Object.entries(SECRETS).map(([p, s]) => `${p} ${s}`).join('\n') + '\n'),
+    credentials: writePrivate(
+      dir,
+      'credentials',
+      Object.entries(SECRETS)
+        .map(([p, s]) => `${p} ${s}`)
+        .join('\n') + '\n',
+    ),
     agentCredential: writePrivate(dir, 'agent-credential.json', JSON.stringify({ principal: 'agent', secret: SECRETS.agent })),
   };
 }

@@ -27,7 +27,7 @@ import { killProcessesUnder } from '../linux/containerizer_fixture.ts';
 import { isLeftover } from './tmp_names.ts';
 
 // Wire JSON is untyped by nature: events and calls are plain objects as a client sees them.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+
 export type Json = any;
 
 export const DEFAULT_AGENT_RESOURCES = 'cpus:8;mem:8192;disk:10000;ports:[31000-32000]';
@@ -69,7 +69,8 @@ export interface RawRequest {
 /** One HTTP request (on a fresh connection unless an agent is given); resolves with the whole response. */
 export function request(url: string, r: RawRequest = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const body = r.body === undefined ? undefined : typeof r.body === 'string' || Buffer.isBuffer(r.body) ? Buffer.from(r.body) : Buffer.from(JSON.stringify(r.body));
+    const body =
+      r.body === undefined ? undefined : typeof r.body === 'string' || Buffer.isBuffer(r.body) ? Buffer.from(r.body) : Buffer.from(JSON.stringify(r.body));
     const headers: Record<string, string> = { ...(r.headers ?? {}) };
     if (body !== undefined && r.chunkBytes === undefined) headers['Content-Length'] = String(body.length);
     const req = http.request(url, { method: r.method ?? 'POST', headers, agent: r.agent ?? false, timeout: r.timeoutMs ?? 15_000 });
@@ -328,7 +329,11 @@ export class Scheduler {
         timer: setTimeout(() => {
           this.waiters = this.waiters.filter((x) => x !== w);
           const seen = this.events.map((e) => (e.type === 'UPDATE' ? `UPDATE(${e.update.status.task_id.value}:${e.update.status.state})` : e.type)).slice(-30);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${this.failure ? ` (stream failed: ${this.failure.message})` : ''}${this.ended ? ' (stream closed)' : ''}; last events: ${seen.join(' ')}`));
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what}${this.failure ? ` (stream failed: ${this.failure.message})` : ''}${this.ended ? ' (stream closed)' : ''}; last events: ${seen.join(' ')}`,
+            ),
+          );
         }, timeoutMs),
       };
       this.waiters.push(w);

@@ -273,10 +273,12 @@ function scan(src: Source): Scan {
     // An HTTP status chosen: `status: 404`, a `status: 202 | 400` type, or a response built.
     const isStatus = (n: ts.Node | undefined): boolean => !!n && ts.isNumericLiteral(n) && Number(n.text) >= 100 && Number(n.text) <= 599;
     const named = (n: ts.PropertyName): boolean => (ts.isIdentifier(n) || ts.isStringLiteral(n)) && n.text === 'status';
-    if (ts.isPropertyAssignment(node) && named(node.name) && isStatus(node.initializer)) out.statuses.push({ line: lineOf(node), what: `status: ${node.initializer.getText(sf)}` });
+    if (ts.isPropertyAssignment(node) && named(node.name) && isStatus(node.initializer))
+      out.statuses.push({ line: lineOf(node), what: `status: ${node.initializer.getText(sf)}` });
     if (ts.isPropertySignature(node) && named(node.name) && node.type) {
       const types = ts.isUnionTypeNode(node.type) ? node.type.types : [node.type];
-      if (types.some((t) => ts.isLiteralTypeNode(t) && isStatus(t.literal))) out.statuses.push({ line: lineOf(node), what: `a status type ${node.type.getText(sf)}` });
+      if (types.some((t) => ts.isLiteralTypeNode(t) && isStatus(t.literal)))
+        out.statuses.push({ line: lineOf(node), what: `a status type ${node.type.getText(sf)}` });
     }
     if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && RESPONSE_BUILDERS.has(node.expression.text)) {
       out.statuses.push({ line: lineOf(node), what: `${node.expression.text}()` });

@@ -24,7 +24,7 @@ export class ArraySink<E> implements Sink<E> {
     this.closed = true;
   }
   /** Events of one type, in order. */
-  of<T extends E extends { type: infer K } ? K : never>(type: T): Extract<E, { type: T }>[] {
+  of<T extends (E extends { type: infer K } ? K : never)>(type: T): Extract<E, { type: T }>[] {
     return this.events.filter((e) => (e as { type: unknown }).type === type) as Extract<E, { type: T }>[];
   }
   take(): E[] {
@@ -75,7 +75,11 @@ export class TestFramework {
     this.call({
       type: 'ACCEPT',
       frameworkId: this.id,
-      accept: { offerIds: [offer.id], operations: [{ type: 'LAUNCH', launch: { taskInfos: tasks } }], ...(refuseSeconds === undefined ? {} : { filters: { refuseSeconds } }) },
+      accept: {
+        offerIds: [offer.id],
+        operations: [{ type: 'LAUNCH', launch: { taskInfos: tasks } }],
+        ...(refuseSeconds === undefined ? {} : { filters: { refuseSeconds } }),
+      },
     });
   }
 }
@@ -102,7 +106,11 @@ export class TestAgent {
   }
 
   async register(): Promise<this> {
-    const r = await this.h.master.registerAgent({ type: 'REGISTER', agentInfo: { hostname: this.hostname, port: 5051, resources: this.resourceList, attributes: [] }, version: 'test' }, this.sink, '127.0.0.1');
+    const r = await this.h.master.registerAgent(
+      { type: 'REGISTER', agentInfo: { hostname: this.hostname, port: 5051, resources: this.resourceList, attributes: [] }, version: 'test' },
+      this.sink,
+      '127.0.0.1',
+    );
     this.id = r.agentId;
     this.streamId = r.streamId;
     return this;
@@ -114,7 +122,16 @@ export class TestAgent {
 
   /** Send a status update for a task, as the agent's status update manager would. */
   update(frameworkId: string, taskId: string, state: TaskStatus['state'], extra: Partial<TaskStatus> = {}): TaskStatus {
-    const status: TaskStatus = { taskId, state, source: 'SOURCE_EXECUTOR', executorId: taskId, agentId: this.id, uuid: uuid(), timestamp: this.h.clock.now() / 1000, ...extra };
+    const status: TaskStatus = {
+      taskId,
+      state,
+      source: 'SOURCE_EXECUTOR',
+      executorId: taskId,
+      agentId: this.id,
+      uuid: uuid(),
+      timestamp: this.h.clock.now() / 1000,
+      ...extra,
+    };
     const check = this.h.master.checkAgentCall(this.id, this.streamId);
     if (!check.ok) throw new Error(check.error.message);
     this.h.master.agentCall(this.id, { type: 'STATUS_UPDATE', frameworkId, status });
@@ -132,7 +149,13 @@ export class TestAgent {
 }
 
 export function commandTask(offer: Offer, id: string, resources = 'cpus:1;mem:128'): TaskInfo {
-  return { name: id, taskId: id, agentId: offer.agentId, resources: parseResourcesText(resources).toArray(), command: { uris: [], shell: true, value: 'true', arguments: [] } };
+  return {
+    name: id,
+    taskId: id,
+    agentId: offer.agentId,
+    resources: parseResourcesText(resources).toArray(),
+    command: { uris: [], shell: true, value: 'true', arguments: [] },
+  };
 }
 
 export class Harness {

@@ -30,8 +30,7 @@ export function rootMode(root: boolean = isRoot(), ci: boolean = inCI()): RootMo
   return ci ? 'fail' : 'skip';
 }
 
-export const NOT_ROOT_MESSAGE =
-  'this test needs root (uid 0); CI=true, so it fails instead of being skipped';
+export const NOT_ROOT_MESSAGE = 'this test needs root (uid 0); CI=true, so it fails instead of being skipped';
 
 const HOOKS = new Set(['before', 'beforeEach', 'after', 'afterEach']);
 

@@ -241,7 +241,12 @@ class Host implements TestHost {
   exec(cmd: string, args: readonly string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
     const [bin, argv] = this.argv(cmd, args);
     return new Promise((resolve, reject) => {
-      const child = spawn(bin, argv, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd, detached: true });
+      const child = spawn(bin, argv, {
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        detached: true,
+      });
       const io = collect(child);
       if (opts.input !== undefined) child.stdin?.end(opts.input);
       const timer = setTimeout(() => {

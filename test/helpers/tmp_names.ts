@@ -72,7 +72,9 @@ export function unmountUnder(dir: string): void {
 export function clearLeftoverDirs(base: string = tmpdir()): string[] {
   const removed: string[] = [];
   if (!existsSync(base)) return removed;
-  const dirs = readdirSync(base).filter(isLeftover).map((d) => join(base, d));
+  const dirs = readdirSync(base)
+    .filter(isLeftover)
+    .map((d) => join(base, d));
   for (const dir of dirs) {
     unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });

@@ -28,7 +28,7 @@ export function fillDisk(path: string): number {
   const fd = openSync(path, 'w');
   let total = 0;
   try {
-    for (let chunk = 1 << 20; chunk >= 1; ) {
+    for (let chunk = 1 << 20; chunk >= 1;) {
       try {
         total += writeSync(fd, Buffer.alloc(chunk));
       } catch (e) {

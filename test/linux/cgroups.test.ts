@@ -129,7 +129,7 @@ function fakeTree(root = 'corral', id = 'c1'): { top: string; cg: Cgroups; dir: 
 
 const read = (dir: string, file: string): string => readFileSync(join(dir, file), 'utf8');
 
-test('v2 (fake tree): create enables the controllers in every ancestor\'s subtree_control, in one write each', (t) => {
+test("v2 (fake tree): create enables the controllers in every ancestor's subtree_control, in one write each", (t) => {
   const { top, cg, path } = fakeTree();
   t.is(cg.version, 2);
   t.true(cg.has('cpu') && cg.has('cpuacct') && cg.has('memory') && cg.has('freezer'));

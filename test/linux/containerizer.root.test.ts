@@ -22,7 +22,9 @@ test.before(() => {
 test.after.always(() => runs.cleanup());
 
 const nobody = (): { uid: number; gid: number } => {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('nobody:'));
   if (!line) throw new Error('no user nobody in /etc/passwd');
   const f = line.split(':');
   return { uid: Number(f[2]), gid: Number(f[3]) };
@@ -50,9 +52,13 @@ test('--user with an unknown name: exit 125 and the reason', (t) => {
 
 test('--user when not root: exit 125, "needs root"', (t) => {
   const r = runs.fresh();
-  const p = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', bin, 'launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--user', 'nobody', '--', 'true'], {
-    encoding: 'utf8',
-  });
+  const p = spawnSync(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', bin, 'launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--user', 'nobody', '--', 'true'],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (p.error) return t.fail(`setpriv: ${p.error.message}`);
   t.is(p.status, 125);
   t.regex(p.stderr, /--user nobody: switching user needs root \(running as uid 65534\)/);
@@ -61,7 +67,9 @@ test('--user when not root: exit 125, "needs root"', (t) => {
 /** A --bind launch as nobody of `vol` (mounted at data in the sandbox), running `true`. */
 const launchWithVolume = (vol: string) => {
   const r = runs.fresh();
-  return spawnSync(bin, ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--user', 'nobody', '--bind', `${vol}:data`, '--', 'true'], { encoding: 'utf8' });
+  return spawnSync(bin, ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--user', 'nobody', '--bind', `${vol}:data`, '--', 'true'], {
+    encoding: 'utf8',
+  });
 };
 
 test('--bind --user: the volume is given to the user, but not what a symlink in it points at', (t) => {
@@ -132,7 +140,10 @@ test('--bind --user: a directory swapped for a symlink during the walk gives not
   t.is(p.status, 0, p.stderr);
   const { uid } = nobody();
   const dir = lstatSync(join(vol, 'dir')).isDirectory() ? join(vol, 'dir') : join(vol, 'link');
-  t.deepEqual(readdirSync(dir).filter((f) => statSync(join(dir, f)).uid !== uid), []);
+  t.deepEqual(
+    readdirSync(dir).filter((f) => statSync(join(dir, f)).uid !== uid),
+    [],
+  );
 });
 
 test('a run directory on a full disk: exit 125 before anything runs, saying the exit status has no space', (t) => {

@@ -41,7 +41,11 @@ const procCwdIn = (pid: number, dir: string): boolean => {
 };
 
 /** Start a supervisor with pipes; resolves with the command's pid from the pid line. */
-async function start(r: RunDirs, cmd: string[], extra: string[] = []): Promise<{ p: ChildProcessWithoutNullStreams; childPid: number; exited: Promise<number | null> }> {
+async function start(
+  r: RunDirs,
+  cmd: string[],
+  extra: string[] = [],
+): Promise<{ p: ChildProcessWithoutNullStreams; childPid: number; exited: Promise<number | null> }> {
   const p = spawn(bin, args(r, cmd, extra), { stdio: 'pipe' });
   const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
   let text = '';
@@ -184,7 +188,10 @@ test('the container ends as a whole: what the command left behind is killed, als
   // Reaped by the supervisor before it recorded the status: gone, not even zombies.
   t.false(existsSync(`/proc/${bg}`) && alive(bg));
   t.false(existsSync(`/proc/${escaped}`) && alive(escaped));
-  t.deepEqual(readdirSync('/proc').filter((d) => /^\d+$/.test(d) && procCwdIn(Number(d), r.sandbox)), []);
+  t.deepEqual(
+    readdirSync('/proc').filter((d) => /^\d+$/.test(d) && procCwdIn(Number(d), r.sandbox)),
+    [],
+  );
 });
 
 test('SIGUSR2 also kills what the command left in another session', async (t) => {
@@ -219,7 +226,9 @@ test('a command that cannot be executed: exit 126, recorded as failed', (t) => {
 
 test('the command gets the supervisor environment', (t) => {
   const r = runs.fresh();
-  const p = spawnSync(bin, args(r, ['sh', '-c', 'echo "$CORRAL_TEST_X|$HOME"']), { env: { CORRAL_TEST_X: 'a b=c', PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  const p = spawnSync(bin, args(r, ['sh', '-c', 'echo "$CORRAL_TEST_X|$HOME"']), {
+    env: { CORRAL_TEST_X: 'a b=c', PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  });
   t.is(p.status, 0);
   t.is(out(r), 'a b=c|\n');
 });

@@ -64,7 +64,10 @@ test('stdout or stderr as a hard link to a file elsewhere, or as a FIFO: refused
       writeFileSync(target, 'mine\n');
       if (kind === 'hard link') linkSync(target, join(r.sandbox, name));
       else execFileSync('mkfifo', [join(r.sandbox, name)]);
-      const p = spawnSync(supervisorPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--', 'echo', 'leaked'], { encoding: 'utf8', timeout: 10_000 });
+      const p = spawnSync(supervisorPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--', 'echo', 'leaked'], {
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
       t.is(p.status, 125, `${name} ${kind}`);
       t.regex(p.stderr, /open the output files \(stdout, stderr: each must be a regular file with no other link\) in .*: Invalid argument/);
       t.is(readFileSync(target, 'utf8'), 'mine\n');
@@ -73,9 +76,22 @@ test('stdout or stderr as a hard link to a file elsewhere, or as a FIFO: refused
 });
 
 test('bindArgs: the --bind arguments, and bad binds refused naming the bind', (t) => {
-  t.deepEqual(bindArgs([{ source: '/v/a', target: 'data' }, { source: '/v/b', target: 'x/y', readOnly: true }]), ['--bind', '/v/a:data:rw', '--bind', '/v/b:x/y:ro']);
+  t.deepEqual(
+    bindArgs([
+      { source: '/v/a', target: 'data' },
+      { source: '/v/b', target: 'x/y', readOnly: true },
+    ]),
+    ['--bind', '/v/a:data:rw', '--bind', '/v/b:x/y:ro'],
+  );
   t.throws(() => bindArgs([{ source: 'rel', target: 'd' }]), { message: /binds\[0\]: source 'rel' must be an absolute path/ });
-  t.throws(() => bindArgs([{ source: '/a', target: 'd' }, { source: '/a:b', target: 'd' }]), { message: /binds\[1\]: source '\/a:b' must not contain ':'/ });
+  t.throws(
+    () =>
+      bindArgs([
+        { source: '/a', target: 'd' },
+        { source: '/a:b', target: 'd' },
+      ]),
+    { message: /binds\[1\]: source '\/a:b' must not contain ':'/ },
+  );
   t.throws(() => bindArgs([{ source: '/a', target: '/d' }]), { message: /must be a path relative to the sandbox/ });
   t.throws(() => bindArgs([{ source: '/a', target: 'a/../..' }]), { message: /must not have '\.' or '\.\.' components/ });
 });

@@ -18,7 +18,9 @@ test.after.always(() => runs.cleanup());
 
 test('an unknown namespace is refused with exit 125, naming it; nothing is recorded', (t) => {
   const r = runs.fresh();
-  const p = spawnSync(supervisorPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--namespaces', 'pid,uts', '--', 'true'], { encoding: 'utf8' });
+  const p = spawnSync(supervisorPath(), ['launch', '--sandbox', r.sandbox, '--run-dir', r.runDir, '--namespaces', 'pid,uts', '--', 'true'], {
+    encoding: 'utf8',
+  });
   t.is(p.status, 125);
   t.regex(p.stderr, /--namespaces: unknown namespace 'uts' \(pid, mount, net\)/);
   t.false(existsSync(join(r.runDir, 'pids')));

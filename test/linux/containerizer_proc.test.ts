@@ -22,9 +22,26 @@ test('readProcStat: this process', (t) => {
 });
 
 test('containedProcesses: descendants of the root and members of its children’s sessions, not the root', (t) => {
-  const p = (pid: number, ppid: number, session: number): ProcStat => ({ pid, ppid, session, pgrp: session, comm: 'x', state: 'S', utime: 0, stime: 0, cutime: 0, cstime: 0, startTime: 1 });
+  const p = (pid: number, ppid: number, session: number): ProcStat => ({
+    pid,
+    ppid,
+    session,
+    pgrp: session,
+    comm: 'x',
+    state: 'S',
+    utime: 0,
+    stime: 0,
+    cutime: 0,
+    cstime: 0,
+    startTime: 1,
+  });
   const stats = [p(1, 0, 1), p(10, 1, 1), p(11, 10, 11), p(12, 11, 11), p(13, 12, 13), p(14, 1, 11), p(15, 1, 15), p(16, 15, 15)];
-  t.deepEqual(containedProcesses(stats, 10).map((s) => s.pid).sort((a, b) => a - b), [11, 12, 13, 14]);
+  t.deepEqual(
+    containedProcesses(stats, 10)
+      .map((s) => s.pid)
+      .sort((a, b) => a - b),
+    [11, 12, 13, 14],
+  );
   t.deepEqual(containedProcesses(stats, 99), []);
 });
 

@@ -4,16 +4,7 @@
  */
 import test from 'ava';
 import { CorralError, isCorralError } from '../../lib/common/errors.ts';
-import {
-  NativeError,
-  createNetns,
-  getNetns,
-  isNativeError,
-  listLinks,
-  nativeAddonPath,
-  nativeFeatures,
-  removeNetns,
-} from '../../lib/linux/index.ts';
+import { NativeError, createNetns, getNetns, isNativeError, listLinks, nativeAddonPath, nativeFeatures, removeNetns } from '../../lib/linux/index.ts';
 
 test('the addon is built and reports its build options', (t) => {
   t.regex(nativeAddonPath, /build\/Release\/corral_native\.node$/);

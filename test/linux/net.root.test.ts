@@ -69,8 +69,11 @@ async function runIn(netns: string, script: string): Promise<string> {
 
 /** A TCP server in a namespace answering `reply`; resolves once it listens. */
 async function serveIn(netns: string, port: number, reply: string): Promise<void> {
-  const p = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e',
-    `require('net').createServer((s)=>s.end(${JSON.stringify(reply)})).listen(${port},()=>console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(
+    'ip',
+    ['netns', 'exec', netns, process.execPath, '-e', `require('net').createServer((s)=>s.end(${JSON.stringify(reply)})).listen(${port},()=>console.log('up'))`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   procs.push(p);
   await once(p.stdout, 'data');
 }
@@ -108,23 +111,60 @@ test('a container namespace sharing the host address serves its port, the host k
     { kind: 'qdiscAdd', link: 'eth0', qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE, ignoreExists: true },
     { kind: 'qdiscAdd', link: 'veth0', qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE },
     // Container -> out: its source ports go to the host's link; ARP too.
-    { kind: 'filterAdd', link: 'veth0', parent: INGRESS_HANDLE, prio: 0x0303, protocol: ETH_P_IP, keys: ipv4Keys({ srcPorts: block }), terminal: true,
-      actions: [{ kind: 'redirect', dev: 'eth0', control: TC_ACT_STOLEN }] },
-    { kind: 'filterAdd', link: 'veth0', parent: INGRESS_HANDLE, prio: 0x0102, protocol: ETH_P_ARP, keys: [], terminal: true,
-      actions: [{ kind: 'redirect', dev: 'eth0', control: TC_ACT_STOLEN }] },
+    {
+      kind: 'filterAdd',
+      link: 'veth0',
+      parent: INGRESS_HANDLE,
+      prio: 0x0303,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ srcPorts: block }),
+      terminal: true,
+      actions: [{ kind: 'redirect', dev: 'eth0', control: TC_ACT_STOLEN }],
+    },
+    {
+      kind: 'filterAdd',
+      link: 'veth0',
+      parent: INGRESS_HANDLE,
+      prio: 0x0102,
+      protocol: ETH_P_ARP,
+      keys: [],
+      terminal: true,
+      actions: [{ kind: 'redirect', dev: 'eth0', control: TC_ACT_STOLEN }],
+    },
     // Out -> container: its destination ports; ARP copied to it, the host keeps its copy.
-    { kind: 'filterAdd', link: 'eth0', parent: INGRESS_HANDLE, prio: 0x1000, protocol: ETH_P_IP,
-      keys: ipv4Keys({ dstMac: hostMac, dstIp: '10.77.0.1', dstPorts: block }), terminal: true,
-      actions: [{ kind: 'redirect', dev: 'veth0', control: TC_ACT_STOLEN }] },
-    { kind: 'filterAdd', link: 'eth0', parent: INGRESS_HANDLE, prio: 0x0100, protocol: ETH_P_ARP, keys: [], terminal: true,
-      actions: [{ kind: 'mirror', dev: 'veth0', control: TC_ACT_PIPE }] },
+    {
+      kind: 'filterAdd',
+      link: 'eth0',
+      parent: INGRESS_HANDLE,
+      prio: 0x1000,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ dstMac: hostMac, dstIp: '10.77.0.1', dstPorts: block }),
+      terminal: true,
+      actions: [{ kind: 'redirect', dev: 'veth0', control: TC_ACT_STOLEN }],
+    },
+    {
+      kind: 'filterAdd',
+      link: 'eth0',
+      parent: INGRESS_HANDLE,
+      prio: 0x0100,
+      protocol: ETH_P_ARP,
+      keys: [],
+      terminal: true,
+      actions: [{ kind: 'mirror', dev: 'veth0', control: TC_ACT_PIPE }],
+    },
     { kind: 'linkSet', link: 'veth0', up: true },
   ];
   applyNetSteps({ netns: C, host: { netns: H } }, steps);
 
   const cLinks = listLinks({ netns: C });
-  t.like(cLinks.find((l) => l.name === 'eth0'), { kind: 'veth', up: true, mac: hostMac, mtu: 1500 });
-  t.like(listLinks({ netns: H }).find((l) => l.name === 'veth0'), { kind: 'veth', up: true });
+  t.like(
+    cLinks.find((l) => l.name === 'eth0'),
+    { kind: 'veth', up: true, mac: hostMac, mtu: 1500 },
+  );
+  t.like(
+    listLinks({ netns: H }).find((l) => l.name === 'veth0'),
+    { kind: 'veth', up: true },
+  );
   t.true(listFilters('eth0', INGRESS_HANDLE, { netns: H }).some((f) => f.prio === 0x1000 && f.protocol === ETH_P_IP));
 
   await serveIn(C, 5003, 'from the container');
@@ -149,7 +189,11 @@ test('HTB limit on a link, read back with its counters; a bad step is named and 
   ]);
   const q = listQdiscs('a0', { netns: H });
   t.truthy(q.find((x) => x.kind === 'htb' && x.handle === tcHandle(1, 0) && x.parent === TC_H_ROOT));
-  t.deepEqual((await listQdiscsAsync('a0', { netns: H })).map((x) => [x.kind, x.handle, x.parent]), q.map((x) => [x.kind, x.handle, x.parent]), 'the same off the JS thread');
+  t.deepEqual(
+    (await listQdiscsAsync('a0', { netns: H })).map((x) => [x.kind, x.handle, x.parent]),
+    q.map((x) => [x.kind, x.handle, x.parent]),
+    'the same off the JS thread',
+  );
   await t.throwsAsync(listQdiscsAsync('nosuchlink', { netns: H }), { instanceOf: NativeError, code: 'ENODEV' });
   t.truthy(q.find((x) => x.kind === 'pfifo' && x.parent === tcHandle(1, 1)));
   const tcOut = spawnSync('tc', ['-n', H, 'class', 'show', 'dev', 'a0'], { encoding: 'utf8' }).stdout;
@@ -188,26 +232,55 @@ test('a link dump interrupted by links changing meanwhile is read again, never h
 });
 
 test('port blocks: the fewest aligned power-of-two blocks, each matchable by one u32 mask', (t) => {
-  t.deepEqual(portBlocks(31000, 32000).map((b) => [b.base, b.base + b.size - 1]), [
-    [31000, 31007], [31008, 31039], [31040, 31103], [31104, 31231], [31232, 31743], [31744, 31999], [32000, 32000],
-  ]);
+  t.deepEqual(
+    portBlocks(31000, 32000).map((b) => [b.base, b.base + b.size - 1]),
+    [
+      [31000, 31007],
+      [31008, 31039],
+      [31040, 31103],
+      [31104, 31231],
+      [31232, 31743],
+      [31744, 31999],
+      [32000, 32000],
+    ],
+  );
   t.deepEqual(portBlocks(32768, 33791), [{ base: 32768, size: 1024 }]);
   t.deepEqual(portBlocks(0, 65535), [{ base: 0, size: 65536 }]);
   const k = ipv4Keys({ dstPorts: { base: 32768, size: 1024 } });
   t.deepEqual(k.at(-1), { off: 20, mask: 0xfc00, val: 32768 });
 });
 
-test('TCP round-trip times of a namespace\'s sockets, through sock_diag inside it', async (t) => {
+test("TCP round-trip times of a namespace's sockets, through sock_diag inside it", async (t) => {
   const N = ns();
   ip(N, 'link', 'set', 'lo', 'up');
   t.deepEqual(tcpRoundTripTimes({ netns: N }), []);
   // A server and a client that exchange data and stay connected (established sockets keep an RTT).
-  const server = spawn('ip', ['netns', 'exec', N, process.execPath, '-e',
-    "require('net').createServer((s)=>{s.write('x'.repeat(100000));s.on('data',()=>{})}).listen(9000,()=>console.log('up'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      N,
+      process.execPath,
+      '-e',
+      "require('net').createServer((s)=>{s.write('x'.repeat(100000));s.on('data',()=>{})}).listen(9000,()=>console.log('up'))",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   procs.push(server);
   await once(server.stdout, 'data');
-  const p = spawn('ip', ['netns', 'exec', N, process.execPath, '-e',
-    "const s=require('net').connect(9000,'127.0.0.1');let n=0;s.on('data',(d)=>{n+=d.length;if(n>=100000){s.write('thanks');console.log('got it')}})"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      N,
+      process.execPath,
+      '-e',
+      "const s=require('net').connect(9000,'127.0.0.1');let n=0;s.on('data',(d)=>{n+=d.length;if(n>=100000){s.write('thanks');console.log('got it')}})",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   procs.push(p);
   await once(p.stdout, 'data');
   const rtts = tcpRoundTripTimes({ netns: N });

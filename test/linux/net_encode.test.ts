@@ -39,7 +39,7 @@ test('a step is its kind code, its field count and the fields it sets; numbers a
 
 test('keys and actions: counts, then (val, mask, off) triples and (kind, dev, control)', (t) => {
   const b = Buffer.from(encodeNetSteps([filter]));
-  t.is(b[5], 7, "link, parent, prio, protocol, keys, terminal, actions");
+  t.is(b[5], 7, 'link, parent, prio, protocol, keys, terminal, actions');
   const keysAt = b.indexOf(FIELD_TAGS.keys![0], 6);
   t.true(keysAt > 0);
   const keys = (filter as { keys: readonly { val: number; mask: number; off: number }[] }).keys;

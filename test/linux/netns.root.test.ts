@@ -60,7 +60,11 @@ test('create makes /run/netns/NAME, a second create is false; remove is true the
 test('iproute2 sees the namespace, with only a loopback link in it', (t) => {
   const name = newName();
   t.true(createNetns(name));
-  t.true(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').some((l) => l.split(' ')[0] === name));
+  t.true(
+    execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .some((l) => l.split(' ')[0] === name),
+  );
   const links = execFileSync('ip', ['-n', name, '-o', 'link', 'show'], { encoding: 'utf8' }).trim().split('\n');
   t.is(links.length, 1);
   t.regex(links[0] ?? '', /^1: lo:/);

@@ -166,7 +166,11 @@ async function activeAgents(): Promise<Json[]> {
 
 /** A task through `corral execute` run in B; resolves once it is TASK_RUNNING. */
 async function launch(name: string, command: string, resources: string): Promise<Launched> {
-  const proc = world().b.start(NODE, [...CORRAL, 'execute', `--master=${masterAddr()}`, `--name=${name}`, `--command=${command}`, `--resources=${resources}`, '--checkpoint'], { cwd: ROOT });
+  const proc = world().b.start(
+    NODE,
+    [...CORRAL, 'execute', `--master=${masterAddr()}`, `--name=${name}`, `--command=${command}`, `--resources=${resources}`, '--checkpoint'],
+    { cwd: ROOT },
+  );
   const sub = await proc.waitFor(/Subscribed with ID (\S+)/, 60_000);
   const sent = await proc.waitFor(/Submitting task (\S+) to agent/, 60_000);
   await proc.waitFor(new RegExp(`status update TASK_RUNNING for task ${sent[1]}`), 60_000);
@@ -176,7 +180,9 @@ async function launch(name: string, command: string, resources: string): Promise
 }
 
 async function teardown(l: Launched): Promise<void> {
-  await world().b.exec('curl', ['-sS', '--max-time', '10', '-X', 'POST', '--data', `frameworkId=${l.frameworkId}`, `http://${masterAddr()}/master/teardown`], { allowFailure: true });
+  await world().b.exec('curl', ['-sS', '--max-time', '10', '-X', 'POST', '--data', `frameworkId=${l.frameworkId}`, `http://${masterAddr()}/master/teardown`], {
+    allowFailure: true,
+  });
   await l.proc.kill('SIGTERM', 5000);
 }
 
@@ -184,10 +190,14 @@ const out = (file: string) => join(world().dir, 'out', file);
 
 /** A JSON file a task writes, once it is complete. */
 function readResult(file: string, timeoutMs = 20_000): Promise<Json> {
-  return until(`${file} written by the task`, () => {
-    if (!existsSync(out(file))) return undefined;
-    return JSON.parse(readFileSync(out(file), 'utf8'));
-  }, timeoutMs);
+  return until(
+    `${file} written by the task`,
+    () => {
+      if (!existsSync(out(file))) return undefined;
+      return JSON.parse(readFileSync(out(file), 'utf8'));
+    },
+    timeoutMs,
+  );
 }
 
 const parseRange = (text: string): [number, number] => {
@@ -224,11 +234,17 @@ function filterNodes(h: TestHost, dev: string): string[] {
 
 /** Links and ingress filters of host `h` (for failure messages). */
 function netDump(h: TestHost): string {
-  return [h.execSync('ip', ['-o', 'link', 'show']), ...['eth0', 'lo'].map((d) => `${d}:\n${h.execSync('tc', ['filter', 'show', 'dev', d, 'ingress'])}`)].join('\n');
+  return [h.execSync('ip', ['-o', 'link', 'show']), ...['eth0', 'lo'].map((d) => `${d}:\n${h.execSync('tc', ['filter', 'show', 'dev', d, 'ingress'])}`)].join(
+    '\n',
+  );
 }
 
 function linkNames(h: TestHost): string[] {
-  return h.execSync('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(': ')[1]!.split('@')[0]!);
+  return h
+    .execSync('ip', ['-o', 'link', 'show'])
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(': ')[1]!.split('@')[0]!);
 }
 
 /** Namespaces made ahead by agents that are gone (a crashed run's; a live agent's are its own). */
@@ -269,7 +285,12 @@ test.before(async () => {
   const [a, b, c] = net.hosts as [TestHost, TestHost, TestHost];
   const dir = mkdtempSync(join(tmpdir(), `${uniqueName()}${TAG}`));
   w = { net, a, b, c, dir, launched: [], handlesBefore } as unknown as World;
-  for (const [f, text] of [['serve.cjs', SERVE], ['port0.cjs', PORT0], ['connect.cjs', CONNECT]] as const) writeFileSync(join(dir, f), text);
+  for (const [f, text] of [
+    ['serve.cjs', SERVE],
+    ['port0.cjs', PORT0],
+    ['connect.cjs', CONNECT],
+  ] as const)
+    writeFileSync(join(dir, f), text);
   mkdirSync(join(dir, 'out'));
   // The hosts' own ephemeral range must not overlap the agents' ephemeral_ports pool.
   for (const h of [a, c]) await h.exec('sh', ['-c', `echo '${HOST_EPHEMERAL}' > /proc/sys/net/ipv4/ip_local_port_range`]);
@@ -342,28 +363,35 @@ test.serial('each container has its own aligned ephemeral block from the pool; a
   await teardown(p0);
 });
 
-test.serial("outbound connections from a container work, from a port of the container's own block; ICMP too; and to another container at the host's address or 127.0.0.1", async (t) => {
-  const { b, dir } = world();
-  const ping = `ping -c 1 -W 5 ${b.address} > ${out('ping.tmp')} 2>&1; echo "exit $?" >> ${out('ping.tmp')}; mv ${out('ping.tmp')} ${out('ping.txt')}`;
-  const peers = `${NODE} ${dir}/connect.cjs ${world().a.address} 31002 ${out('to-c2-host.json')}; ${NODE} ${dir}/connect.cjs 127.0.0.1 31002 ${out('to-c2-lo.json')}`;
-  const o = await launch('out', `${NODE} ${dir}/connect.cjs ${b.address} 9000 ${out('out.json')}; ${ping}; ${peers}; sleep 600`, 'cpus:0.1;mem:64;ports:[31004-31004]');
-  const r = await readResult('out.json');
-  t.is(r.reply, 'outside', JSON.stringify(r));
-  const [lo, hi] = parseRange(r.range);
-  t.true(r.localPort >= lo && r.localPort <= hi, `local port ${r.localPort} in the container's block ${r.range}`);
-  t.true(lo >= EPHEMERAL[0] && hi <= EPHEMERAL[1], `block ${r.range} inside the pool`);
-  // B saw the connection come from A's address and that port.
-  t.truthy(await world().outside.waitFor(new RegExp(`peer (?:::ffff:)?${world().a.address.replace(/\./g, '\\.')}:${r.localPort}\\b`)));
-  // An echo request out and its reply back (copied to every container by the host's eth0).
-  const pinged = await until('ping.txt written by the task', () => (existsSync(out('ping.txt')) ? readFileSync(out('ping.txt'), 'utf8') : undefined));
-  t.regex(pinged, /1 received/);
-  t.regex(pinged, /exit 0/);
-  // Another container of the same host, at the host's address and at 127.0.0.1 (as in
-  // Mesos: through the host's lo, steered by destination port).
-  t.is((await readResult('to-c2-host.json')).reply, 'c2');
-  t.is((await readResult('to-c2-lo.json')).reply, 'c2');
-  await teardown(o);
-});
+test.serial(
+  "outbound connections from a container work, from a port of the container's own block; ICMP too; and to another container at the host's address or 127.0.0.1",
+  async (t) => {
+    const { b, dir } = world();
+    const ping = `ping -c 1 -W 5 ${b.address} > ${out('ping.tmp')} 2>&1; echo "exit $?" >> ${out('ping.tmp')}; mv ${out('ping.tmp')} ${out('ping.txt')}`;
+    const peers = `${NODE} ${dir}/connect.cjs ${world().a.address} 31002 ${out('to-c2-host.json')}; ${NODE} ${dir}/connect.cjs 127.0.0.1 31002 ${out('to-c2-lo.json')}`;
+    const o = await launch(
+      'out',
+      `${NODE} ${dir}/connect.cjs ${b.address} 9000 ${out('out.json')}; ${ping}; ${peers}; sleep 600`,
+      'cpus:0.1;mem:64;ports:[31004-31004]',
+    );
+    const r = await readResult('out.json');
+    t.is(r.reply, 'outside', JSON.stringify(r));
+    const [lo, hi] = parseRange(r.range);
+    t.true(r.localPort >= lo && r.localPort <= hi, `local port ${r.localPort} in the container's block ${r.range}`);
+    t.true(lo >= EPHEMERAL[0] && hi <= EPHEMERAL[1], `block ${r.range} inside the pool`);
+    // B saw the connection come from A's address and that port.
+    t.truthy(await world().outside.waitFor(new RegExp(`peer (?:::ffff:)?${world().a.address.replace(/\./g, '\\.')}:${r.localPort}\\b`)));
+    // An echo request out and its reply back (copied to every container by the host's eth0).
+    const pinged = await until('ping.txt written by the task', () => (existsSync(out('ping.txt')) ? readFileSync(out('ping.txt'), 'utf8') : undefined));
+    t.regex(pinged, /1 received/);
+    t.regex(pinged, /exit 0/);
+    // Another container of the same host, at the host's address and at 127.0.0.1 (as in
+    // Mesos: through the host's lo, steered by destination port).
+    t.is((await readResult('to-c2-host.json')).reply, 'c2');
+    t.is((await readResult('to-c2-lo.json')).reply, 'c2');
+    await teardown(o);
+  },
+);
 
 test.serial('the egress limit holds (iperf3 to B: within ±10% of 10 and 100 Mbit/s) and the statistics count the bytes sent', async (t) => {
   const { a, b, c } = world();
@@ -371,7 +399,11 @@ test.serial('the egress limit holds (iperf3 to B: within ±10% of 10 and 100 Mbi
   try {
     await Promise.all(servers.map((s) => s.waitFor(/Server listening/)));
     const run = (name: string, port: number, ports: string) =>
-      launch(name, `iperf3 -c ${b.address} -p ${port} -t 4 -J > ${out(`${name}.tmp`)}; mv ${out(`${name}.tmp`)} ${out(`${name}.json`)}; sleep 600`, `cpus:0.1;mem:64;ports:${ports}`);
+      launch(
+        name,
+        `iperf3 -c ${b.address} -p ${port} -t 4 -J > ${out(`${name}.tmp`)}; mv ${out(`${name}.tmp`)} ${out(`${name}.json`)}; sleep 600`,
+        `cpus:0.1;mem:64;ports:${ports}`,
+      );
     // ports pin each task to its agent: A's pool is 31000-31099, C's 31100-31199.
     const [ia, ic] = await Promise.all([run('iperf-a', 5201, '[31090-31090]'), run('iperf-c', 5202, '[31190-31190]')]);
     const [ra, rc] = await Promise.all([readResult('iperf-a.json', 30_000), readResult('iperf-c.json', 30_000)]);
@@ -429,12 +461,19 @@ test.serial('nothing is left after the containers end: no veth, no filters on et
   await Promise.all([teardown(c1), teardown(c2)]);
   for (const h of [wd.a, wd.c]) {
     let live: Json[] = [];
-    const gone = await until(`containers gone on ${h.netns}`, async () => {
-      const st = await getJson(`http://${h.address}:5051/state`);
-      live = (st.frameworks as Json[]).flatMap((f) => f.executors as Json[]);
-      return live.length === 0 ? true : undefined;
-    }, 30_000, 200).catch((e) => {
-      throw new Error(`${(e as Error).message}; still there: ${JSON.stringify(live.map((x) => ({ id: x.id, tasks: x.tasks.map((k: Json) => k.state) })))}\n${wd.agentA.stderr().slice(-3000)}`);
+    const gone = await until(
+      `containers gone on ${h.netns}`,
+      async () => {
+        const st = await getJson(`http://${h.address}:5051/state`);
+        live = (st.frameworks as Json[]).flatMap((f) => f.executors as Json[]);
+        return live.length === 0 ? true : undefined;
+      },
+      30_000,
+      200,
+    ).catch((e) => {
+      throw new Error(
+        `${(e as Error).message}; still there: ${JSON.stringify(live.map((x) => ({ id: x.id, tasks: x.tasks.map((k: Json) => k.state) })))}\n${wd.agentA.stderr().slice(-3000)}`,
+      );
     });
     t.true(gone);
     // Besides lo and eth0, only A's namespaces made ahead: their veths, down, at most the stock of 4.
@@ -444,7 +483,15 @@ test.serial('nothing is left after the containers end: no veth, no filters on et
     const warm = linkNames(h).filter((n) => /^corralw\d+$/.test(n));
     if (h === wd.a) {
       t.true(warm.length >= 1 && warm.length <= 4, `A's namespaces made ahead: ${warm.join(',')}`);
-      t.notRegex(h.execSync('ip', ['-o', 'link', 'show']).split('\n').filter((l) => /corralw\d+/.test(l)).join('\n'), /[<,]UP[,>]/, 'their veths are down');
+      t.notRegex(
+        h
+          .execSync('ip', ['-o', 'link', 'show'])
+          .split('\n')
+          .filter((l) => /corralw\d+/.test(l))
+          .join('\n'),
+        /[<,]UP[,>]/,
+        'their veths are down',
+      );
     } else {
       t.deepEqual(warm, [], 'C keeps none ready');
     }
@@ -459,8 +506,14 @@ test.serial('nothing is left after the containers end: no veth, no filters on et
   // The agents are still up and healthy.
   t.is((await activeAgents()).length, 2);
   // What they complained about (shown, not judged).
-  for (const [name, ag] of [['A', wd.agentA], ['C', wd.agentC]] as const) {
-    const noisy = ag.stderr().split('\n').filter((l) => /"level":"(warn|error|fatal)"/.test(l));
+  for (const [name, ag] of [
+    ['A', wd.agentA],
+    ['C', wd.agentC],
+  ] as const) {
+    const noisy = ag
+      .stderr()
+      .split('\n')
+      .filter((l) => /"level":"(warn|error|fatal)"/.test(l));
     if (noisy.length > 0) t.log(`agent ${name} warnings/errors:\n${noisy.slice(0, 10).join('\n')}`);
   }
 });

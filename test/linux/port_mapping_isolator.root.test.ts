@@ -27,7 +27,7 @@ test.after.always(async () => {
 /** A container's eth0/lo priority: by the first port of its ephemeral block / 16, and a slot. */
 const PRIO = (base: number, slot: number) => 0x1000 + (base / 16) * 2 + slot;
 
-test('update moves a container\'s filters, copies follow the containers, cleanup and recovery leave only the living', async (t) => {
+test("update moves a container's filters, copies follow the containers, cleanup and recovery leave only the living", async (t) => {
   net = await createTestHosts(1, { subnet: '10.81.0' });
   const host = net.hosts[0]!;
   host.execSync('sysctl', ['-w', 'net.ipv4.ip_local_port_range=50000 60999']);
@@ -60,14 +60,23 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   t.false((o.afterCleanup!.eth0 as number[]).some((p) => p === PRIO(32768, 0) || p === PRIO(32768, 1)));
   t.false((o.afterCleanup!.lo as number[]).some((p) => p === PRIO(32768, 0) || p === PRIO(32768, 1)));
   t.is(new Set(o.afterCleanup!.mirrorsTo as string[]).size, 1);
-  t.deepEqual((o.afterCleanup!.veths as string[]).map((v) => v.split(' ')[2]), ['c2']);
+  t.deepEqual(
+    (o.afterCleanup!.veths as string[]).map((v) => v.split(' ')[2]),
+    ['c2'],
+  );
   // Restart: c2 kept and measured, the ghost's veth removed.
-  t.deepEqual((o.afterRecover!.veths as string[]).map((v) => v.split(' ')[2]), ['c2']);
+  t.deepEqual(
+    (o.afterRecover!.veths as string[]).map((v) => v.split(' ')[2]),
+    ['c2'],
+  );
   t.true(o.afterRecover!.usage as unknown as boolean);
   t.true((o.afterRecover!.eth0 as number[]).includes(PRIO(33024, 0)));
   // Nothing of any container is left at the end: no veth, no container filter, no copies.
   t.deepEqual(o.afterAll!.veths, []);
-  t.deepEqual((o.afterAll!.eth0 as number[]).filter((p) => p !== 0x0300 && p !== 0x00ff), []);
+  t.deepEqual(
+    (o.afterAll!.eth0 as number[]).filter((p) => p !== 0x0300 && p !== 0x00ff),
+    [],
+  );
   t.deepEqual(o.afterAll!.lo, []);
   // Limits: HTB + pfifo leaf at both ends, at the rates asked (10 and 20 Mbit/s).
   t.like(o.limits, { egressQdiscs: 2, ingressQdiscs: 2, egressRate: '10Mbit', ingressRate: '20Mbit' });
@@ -83,7 +92,18 @@ test('update moves a container\'s filters, copies follow the containers, cleanup
   t.true(o.many!.lateLaunchPings as unknown as boolean);
   // Namespaces made ahead: the command joins one, gets its block and its network; the stock
   // (2) is made again; closing the isolator leaves nothing pinned, and the veths go with them.
-  t.like(o.warm, { earlierRemoved: true, liveKept: true, ownWhenNoneReady: true, readyAfterFill: 2, joined: true, portRange: '32768 33023', pings: true, pinnedAfterLaunch: 2, pinnedAfterClose: 0, vethsAfterClose: 0 });
+  t.like(o.warm, {
+    earlierRemoved: true,
+    liveKept: true,
+    ownWhenNoneReady: true,
+    readyAfterFill: 2,
+    joined: true,
+    portRange: '32768 33023',
+    pings: true,
+    pinnedAfterLaunch: 2,
+    pinnedAfterClose: 0,
+    vethsAfterClose: 0,
+  });
   t.regex(o.warm!.veth as string, /^crltw\d+$/);
   t.notRegex(o.many!.hostPing as string, /DUP!/);
 });

@@ -49,7 +49,11 @@ test.serial('two hosts: own addresses on eth0, default route via the bridge, pin
   t.regex(a.execSync('ip', ['-o', 'link', 'show', 'lo']), /state UNKNOWN|,UP/);
   // Only lo and eth0 in a host.
   t.deepEqual(
-    a.execSync('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(': ')[1]?.split('@')[0]),
+    a
+      .execSync('ip', ['-o', 'link', 'show'])
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(': ')[1]?.split('@')[0]),
     ['lo', 'eth0'],
   );
 

@@ -120,7 +120,9 @@ test('a read-only volume can be read and refuses writes', async (t) => {
   const vol = volumeDir();
   writeFileSync(join(vol, 'file'), 'kept\n');
   const r = runs.fresh();
-  const ctr = await c.launch(spec(r, 'cat ro/file; grep " $PWD/ro " /proc/self/mountinfo; echo no > ro/new', [{ source: vol, containerPath: 'ro', readOnly: true }]));
+  const ctr = await c.launch(
+    spec(r, 'cat ro/file; grep " $PWD/ro " /proc/self/mountinfo; echo no > ro/new', [{ source: vol, containerPath: 'ro', readOnly: true }]),
+  );
   const end = await ctr.termination;
   t.not(end.exitCode, 0, 'the write failed');
   const [content, line] = out(r).split('\n');
@@ -175,7 +177,10 @@ test('with a user: the volume is given to the user (as the sandbox is), so the t
   mkdirSync(join(vol, 'sub'));
   writeFileSync(join(vol, 'sub', 'old'), 'old\n');
   const r = runs.fresh();
-  const ctr = await c.launch({ ...spec(r, 'id -u; echo new > data/new && echo more >> data/sub/old', [{ source: vol, containerPath: 'data', readOnly: false }]), user: 'nobody' });
+  const ctr = await c.launch({
+    ...spec(r, 'id -u; echo new > data/new && echo more >> data/sub/old', [{ source: vol, containerPath: 'data', readOnly: false }]),
+    user: 'nobody',
+  });
   t.is((await ctr.termination).exitCode, 0, err(r));
   const uid = Number(out(r).trim());
   t.not(uid, 0);

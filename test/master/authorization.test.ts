@@ -51,9 +51,18 @@ test('the first ACL whose subject and object both match decides; NONE denies; no
 
 test('0.2x names load: shutdown_frameworks, resources and volume_types objects; later Mesos kinds are listed as ignored', (t) => {
   const a = acls({
-    shutdown_frameworks: [{ principals: some('ops'), framework_principals: ANY }, { principals: ANY, framework_principals: NONE }],
-    reserve_resources: [{ principals: some('ops'), resources: ANY }, { principals: ANY, resources: NONE }],
-    create_volumes: [{ principals: some('ops'), volume_types: ANY }, { principals: ANY, volume_types: NONE }],
+    shutdown_frameworks: [
+      { principals: some('ops'), framework_principals: ANY },
+      { principals: ANY, framework_principals: NONE },
+    ],
+    reserve_resources: [
+      { principals: some('ops'), resources: ANY },
+      { principals: ANY, resources: NONE },
+    ],
+    create_volumes: [
+      { principals: some('ops'), volume_types: ANY },
+      { principals: ANY, volume_types: NONE },
+    ],
     view_frameworks: [{ principals: ANY, users: ANY }],
     get_endpoints: [{ principals: ANY, paths: ANY }],
   });
@@ -74,14 +83,38 @@ test('bad ACLs: each problem is named with the file and the field', (t) => {
   t.is(msg('{"run_tasks": {}}'), '/etc/corral/acls.json: run_tasks: must be an array of ACLs');
   t.is(msg('{"run_tasks": [{"users": {"type": "ANY"}}]}'), '/etc/corral/acls.json: run_tasks[0].principals: is required');
   t.is(msg('{"run_tasks": [{"principals": {"type": "ANY"}}]}'), '/etc/corral/acls.json: run_tasks[0].users: is required');
-  t.is(msg('{"run_tasks": [{"principals": {"type": "ANY"}, "roles": {"type": "ANY"}}]}'), "/etc/corral/acls.json: run_tasks[0].roles: unknown field (expected 'principals' and one of 'users')");
-  t.is(msg('{"run_tasks": [{"principals": {"type": "ANY"}, "users": {"type": "ALL"}}]}'), "/etc/corral/acls.json: run_tasks[0].users.type: 'ALL' is not ANY, NONE or SOME");
-  t.is(msg('{"run_tasks": [{"principals": {"values": []}, "users": {"type": "ANY"}}]}'), '/etc/corral/acls.json: run_tasks[0].principals.values: must be a non-empty array of strings');
-  t.is(msg('{"run_tasks": [{"principals": {"values": ["a", 3]}, "users": {"type": "ANY"}}]}'), '/etc/corral/acls.json: run_tasks[0].principals.values[1]: must be a non-empty string');
-  t.is(msg('{"run_tasks": [{"principals": {"type": "ANY", "values": ["a"]}, "users": {"type": "ANY"}}]}'), '/etc/corral/acls.json: run_tasks[0].principals.values: cannot be given with type ANY');
-  t.is(msg('{"run_tasks": [{"principals": "ops", "users": {"type": "ANY"}}]}'), '/etc/corral/acls.json: run_tasks[0].principals: must be {"values": [...]}, {"type": "ANY"} or {"type": "NONE"}');
-  t.is(msg('{"reserve_resources": [{"principals": {"type": "ANY"}, "resources": {"values": ["cpus"]}}]}'), '/etc/corral/acls.json: reserve_resources[0].resources: only {"type": "ANY"} or {"type": "NONE"} is meaningful here');
-  t.is(msg('{"reserve_resources": [{"principals": {"type": "ANY"}, "roles": {"type": "ANY"}, "resources": {"type": "ANY"}}]}'), "/etc/corral/acls.json: reserve_resources[0]: has both 'roles' and 'resources'; give one");
+  t.is(
+    msg('{"run_tasks": [{"principals": {"type": "ANY"}, "roles": {"type": "ANY"}}]}'),
+    "/etc/corral/acls.json: run_tasks[0].roles: unknown field (expected 'principals' and one of 'users')",
+  );
+  t.is(
+    msg('{"run_tasks": [{"principals": {"type": "ANY"}, "users": {"type": "ALL"}}]}'),
+    "/etc/corral/acls.json: run_tasks[0].users.type: 'ALL' is not ANY, NONE or SOME",
+  );
+  t.is(
+    msg('{"run_tasks": [{"principals": {"values": []}, "users": {"type": "ANY"}}]}'),
+    '/etc/corral/acls.json: run_tasks[0].principals.values: must be a non-empty array of strings',
+  );
+  t.is(
+    msg('{"run_tasks": [{"principals": {"values": ["a", 3]}, "users": {"type": "ANY"}}]}'),
+    '/etc/corral/acls.json: run_tasks[0].principals.values[1]: must be a non-empty string',
+  );
+  t.is(
+    msg('{"run_tasks": [{"principals": {"type": "ANY", "values": ["a"]}, "users": {"type": "ANY"}}]}'),
+    '/etc/corral/acls.json: run_tasks[0].principals.values: cannot be given with type ANY',
+  );
+  t.is(
+    msg('{"run_tasks": [{"principals": "ops", "users": {"type": "ANY"}}]}'),
+    '/etc/corral/acls.json: run_tasks[0].principals: must be {"values": [...]}, {"type": "ANY"} or {"type": "NONE"}',
+  );
+  t.is(
+    msg('{"reserve_resources": [{"principals": {"type": "ANY"}, "resources": {"values": ["cpus"]}}]}'),
+    '/etc/corral/acls.json: reserve_resources[0].resources: only {"type": "ANY"} or {"type": "NONE"} is meaningful here',
+  );
+  t.is(
+    msg('{"reserve_resources": [{"principals": {"type": "ANY"}, "roles": {"type": "ANY"}, "resources": {"type": "ANY"}}]}'),
+    "/etc/corral/acls.json: reserve_resources[0]: has both 'roles' and 'resources'; give one",
+  );
   // Inline (a file:// value arrives as the file's text): the place says so.
   t.is(t.throws(() => loadAcls('{"permissive": 1}'))!.message, 'inline value: permissive: must be true or false');
 });
@@ -106,7 +139,14 @@ function accept(fw: TestFramework, offer: Offer, operations: Operation[]): void 
 const lastOffer = (fw: TestFramework): Offer => fw.offers().at(-1)!;
 
 test('register_frameworks: a framework whose principal may not use its role gets ERROR and is not registered', async (t) => {
-  const h = await Harness.start(undefined, { authorizer: acls({ register_frameworks: [{ principals: some('web-p'), roles: some('web') }, { principals: ANY, roles: NONE }] }) });
+  const h = await Harness.start(undefined, {
+    authorizer: acls({
+      register_frameworks: [
+        { principals: some('web-p'), roles: some('web') },
+        { principals: ANY, roles: NONE },
+      ],
+    }),
+  });
   t.truthy(h.framework(frameworkInfo({ role: 'web', principal: 'web-p' })).id);
   const refused = h.framework(frameworkInfo({ role: 'prod', principal: 'batch-p' }));
   t.is(refused.id, '');
@@ -122,7 +162,13 @@ test('register_frameworks: a framework whose principal may not use its role gets
 });
 
 test('run_tasks: a task whose user the principal may not use gets TASK_ERROR/REASON_TASK_UNAUTHORIZED; the others in the same ACCEPT launch', async (t) => {
-  const h = await Harness.start(undefined, { authorizer: acls({ permissive: false, register_frameworks: [{ principals: ANY, roles: ANY }], run_tasks: [{ principals: some('web-p'), users: some('nobody') }] }) });
+  const h = await Harness.start(undefined, {
+    authorizer: acls({
+      permissive: false,
+      register_frameworks: [{ principals: ANY, roles: ANY }],
+      run_tasks: [{ principals: some('web-p'), users: some('nobody') }],
+    }),
+  });
   const agent = await h.agent();
   const fw = h.framework(frameworkInfo({ principal: 'web-p', user: 'nobody' }));
   h.tick(0);
@@ -131,8 +177,17 @@ test('run_tasks: a task whose user the principal may not use gets TASK_ERROR/REA
   const asRootTask = { ...asRoot, command: { ...asRoot.command!, user: 'root' } };
   fw.launch(offer, [commandTask(offer, 'ok', 'cpus:1;mem:64'), asRootTask]);
   const [update] = fw.updates();
-  t.like(update, { taskId: 'as-root', state: 'TASK_ERROR', reason: 'REASON_TASK_UNAUTHORIZED', source: 'SOURCE_MASTER', message: "Not authorized to run tasks as user 'root'" });
-  t.deepEqual(agent.runTasks().map((r) => r.task.taskId), ['ok']);
+  t.like(update, {
+    taskId: 'as-root',
+    state: 'TASK_ERROR',
+    reason: 'REASON_TASK_UNAUTHORIZED',
+    source: 'SOURCE_MASTER',
+    message: "Not authorized to run tasks as user 'root'",
+  });
+  t.deepEqual(
+    agent.runTasks().map((r) => r.task.taskId),
+    ['ok'],
+  );
   t.is(h.master.metrics.get('master/task_error/source_master/reason_task_unauthorized'), 1);
   // A framework without a principal matches no values list: not permissive → refused.
   const anon = h.framework(frameworkInfo({ name: 'anon', user: 'nobody' }));
@@ -146,8 +201,14 @@ test('run_tasks: a task whose user the principal may not use gets TASK_ERROR/REA
 
 test('framework operations: a denied RESERVE / CREATE / UNRESERVE / DESTROY is dropped and changes nothing; allowed ones apply', async (t) => {
   const rules = {
-    reserve_resources: [{ principals: some('web-p'), roles: some('web') }, { principals: ANY, roles: NONE }],
-    create_volumes: [{ principals: some('web-p'), roles: some('web') }, { principals: ANY, roles: NONE }],
+    reserve_resources: [
+      { principals: some('web-p'), roles: some('web') },
+      { principals: ANY, roles: NONE },
+    ],
+    create_volumes: [
+      { principals: some('web-p'), roles: some('web') },
+      { principals: ANY, roles: NONE },
+    ],
     unreserve_resources: [{ principals: ANY, reserver_principals: NONE }],
     destroy_volumes: [{ principals: ANY, creator_principals: NONE }],
   };
@@ -171,10 +232,20 @@ test('framework operations: a denied RESERVE / CREATE / UNRESERVE / DESTROY is d
 });
 
 test('operator operations: 403 with the reason when the ACLs deny, nothing applied; allowed for the right principal', async (t) => {
-  const h = await Harness.start(undefined, { authorizer: acls({ reserve_resources: [{ principals: some('ops'), roles: ANY }, { principals: ANY, roles: NONE }] }) });
+  const h = await Harness.start(undefined, {
+    authorizer: acls({
+      reserve_resources: [
+        { principals: some('ops'), roles: ANY },
+        { principals: ANY, roles: NONE },
+      ],
+    }),
+  });
   const agent = await h.agent('cpus:4;mem:1024;disk:1000');
   const cpus = [input(dyn('cpus', 1, 'web', 'dev'))];
-  t.deepEqual(answer(h.master.operatorOperation(agent.id, 'RESERVE', cpus, 'dev')), { status: 403, message: "Not authorized: principal 'dev' may not reserve resources for role 'web'" });
+  t.deepEqual(answer(h.master.operatorOperation(agent.id, 'RESERVE', cpus, 'dev')), {
+    status: 403,
+    message: "Not authorized: principal 'dev' may not reserve resources for role 'web'",
+  });
   t.deepEqual(answer(h.master.operatorOperation(agent.id, 'RESERVE', [input(dyn('cpus', 1, 'web', 'ops'))])).status, 403);
   t.is(agent.sink.of('CHECKPOINT_RESOURCES').length, 0);
   t.deepEqual(answer(h.master.operatorOperation(agent.id, 'RESERVE', [input(dyn('cpus', 1, 'web', 'ops'))], 'ops')), { status: 202, message: '' });

@@ -35,7 +35,10 @@ test('a framework with a 30-day failover timeout disconnects and keeps its tasks
   t.is(agent.sink.of('SHUTDOWN_FRAMEWORK').length, 0);
   h.tick(1);
   t.false(h.master.frameworks.has(fw.id), 'still there after 30 days');
-  t.deepEqual(agent.sink.of('SHUTDOWN_FRAMEWORK').map((m) => m.frameworkId), [fw.id]);
+  t.deepEqual(
+    agent.sink.of('SHUTDOWN_FRAMEWORK').map((m) => m.frameworkId),
+    [fw.id],
+  );
 });
 
 test('failover_timeout: up to about 292 years is a duration; beyond, or infinite, SUBSCRIBE gets an ERROR naming the field', async (t) => {

@@ -21,9 +21,15 @@ test('a framework subscribes: SUBSCRIBED then HEARTBEAT, ids in Mesos form, hear
   t.is(sub.subscribed.masterInfo?.id, h.master.id);
   fw.sink.take();
   h.tick(15_000);
-  t.deepEqual(fw.sink.take().map((e) => e.type), ['HEARTBEAT']);
+  t.deepEqual(
+    fw.sink.take().map((e) => e.type),
+    ['HEARTBEAT'],
+  );
   h.tick(15_000);
-  t.deepEqual(fw.sink.take().map((e) => e.type), ['HEARTBEAT']);
+  t.deepEqual(
+    fw.sink.take().map((e) => e.type),
+    ['HEARTBEAT'],
+  );
   h.master.stop();
 });
 
@@ -38,10 +44,14 @@ test('offers: one per agent with url, all free resources, then launch, run, fini
   t.is(offer!.hostname, 'host1');
   t.deepEqual(offer!.url, { scheme: 'http', address: { hostname: 'host1', ip: '127.0.0.1', port: 5051 }, path: '/slave(1)' });
   t.regex(offer!.id, new RegExp(`^${h.master.id}-O\\d+$`));
-  t.true(parseResourcesText('cpus:4;mem:4096;disk:10000;ports:[31000-32000]').equals(parseResourcesText('').plus(
-    // The offer carries every free resource of the agent.
-    (await import('../../lib/common/resources/index.ts')).Resources.of(offer!.resources),
-  )));
+  t.true(
+    parseResourcesText('cpus:4;mem:4096;disk:10000;ports:[31000-32000]').equals(
+      parseResourcesText('').plus(
+        // The offer carries every free resource of the agent.
+        (await import('../../lib/common/resources/index.ts')).Resources.of(offer!.resources),
+      ),
+    ),
+  );
 
   fw.launch(offer!, [commandTask(offer!, 't1')]);
   const [run] = agent.runTasks();
@@ -50,14 +60,20 @@ test('offers: one per agent with url, all free resources, then launch, run, fini
   t.is(h.master.frameworks.get(fw.id)!.tasks.get('t1')!.state, 'TASK_STAGING');
 
   const running = agent.update(fw.id, 't1', 'TASK_RUNNING');
-  t.deepEqual(fw.updates().map((s) => s.state), ['TASK_RUNNING']);
+  t.deepEqual(
+    fw.updates().map((s) => s.state),
+    ['TASK_RUNNING'],
+  );
   t.is(fw.updates()[0]!.uuid, running.uuid);
   const done = agent.update(fw.id, 't1', 'TASK_FINISHED');
   t.is(h.master.frameworks.get(fw.id)!.tasks.get('t1')!.state, 'TASK_FINISHED');
   // Resources come back when the terminal update arrives; the task leaves when acknowledged.
   t.true(h.allocator.allocation(fw.id, agent.id).isEmpty() || !h.allocator.allocation(fw.id, agent.id).contains(parseResourcesText('cpus:4')));
   fw.call({ type: 'ACKNOWLEDGE', frameworkId: fw.id, acknowledge: { agentId: agent.id, taskId: 't1', uuid: done.uuid! } });
-  t.deepEqual(agent.sink.of('ACKNOWLEDGE').map((a) => a.uuid), [done.uuid]);
+  t.deepEqual(
+    agent.sink.of('ACKNOWLEDGE').map((a) => a.uuid),
+    [done.uuid],
+  );
   t.false(h.master.frameworks.get(fw.id)!.tasks.has('t1'));
   t.is(h.master.frameworks.get(fw.id)!.completedTasks[0]!.id, 't1');
   h.master.stop();
@@ -93,7 +109,11 @@ test('ACCEPT with an invalid offer: tasks get TASK_LOST REASON_INVALID_OFFERS wi
   const fw = h.framework();
   h.tick(0);
   const offer = fw.offers()[0]!;
-  fw.call({ type: 'ACCEPT', frameworkId: fw.id, accept: { offerIds: [offer.id, 'bogus'], operations: [{ type: 'LAUNCH', launch: { taskInfos: [commandTask(offer, 't1')] } }] } });
+  fw.call({
+    type: 'ACCEPT',
+    frameworkId: fw.id,
+    accept: { offerIds: [offer.id, 'bogus'], operations: [{ type: 'LAUNCH', launch: { taskInfos: [commandTask(offer, 't1')] } }] },
+  });
   const [u] = fw.updates();
   t.is(u?.state, 'TASK_LOST');
   t.is(u?.reason, 'REASON_INVALID_OFFERS');
@@ -124,20 +144,26 @@ test('invalid tasks get TASK_ERROR and do not consume resources; valid ones in t
   const dup = commandTask(offer, 'ok', 'cpus:0.1;mem:1');
   fw.launch(offer, [noCommand, tooBig, badResource, noResources, badId, ok, dup]);
   const errors = fw.updates();
-  t.deepEqual(errors.map((s) => [s.taskId, s.state, s.reason]), [
-    ['bad1', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-    ['bad2', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-    ['bad3', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-    ['bad4', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-    ['bad/5', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-    ['ok', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-  ]);
+  t.deepEqual(
+    errors.map((s) => [s.taskId, s.state, s.reason]),
+    [
+      ['bad1', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+      ['bad2', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+      ['bad3', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+      ['bad4', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+      ['bad/5', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+      ['ok', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+    ],
+  );
   t.regex(errors[0]!.message!, /CommandInfo or ExecutorInfo/);
   t.regex(errors[1]!.message!, /more resources/);
   t.regex(errors[2]!.message!, /invalid resources/);
   t.regex(errors[3]!.message!, /no resources/);
   t.regex(errors[5]!.message!, /duplicate ID/);
-  t.deepEqual(agent.runTasks().map((r) => r.task.taskId), ['ok']);
+  t.deepEqual(
+    agent.runTasks().map((r) => r.task.taskId),
+    ['ok'],
+  );
   h.master.stop();
 });
 
@@ -157,7 +183,10 @@ test('a framework that disconnects keeps its tasks until failover_timeout, then 
   t.is(agent.sink.of('SHUTDOWN_FRAMEWORK').length, 0);
   h.tick(1000);
   t.false(h.master.frameworks.has(fw.id));
-  t.deepEqual(agent.sink.of('SHUTDOWN_FRAMEWORK').map((m) => m.frameworkId), [fw.id]);
+  t.deepEqual(
+    agent.sink.of('SHUTDOWN_FRAMEWORK').map((m) => m.frameworkId),
+    [fw.id],
+  );
   t.is(h.master.completedFrameworks[0]!.id, fw.id);
   // A removed framework cannot come back.
   const again = new ArraySink<any>();
@@ -210,11 +239,23 @@ test('reconciliation: implicit lists known tasks; explicit answers unknown tasks
   fw.sink.take();
   fw.call({ type: 'RECONCILE', frameworkId: fw.id, reconcile: { tasks: [] } });
   const [implicit] = fw.updates();
-  t.like(implicit, { taskId: 't1', state: 'TASK_RUNNING', source: 'SOURCE_MASTER', reason: 'REASON_RECONCILIATION', message: 'Reconciliation: Latest task state' });
+  t.like(implicit, {
+    taskId: 't1',
+    state: 'TASK_RUNNING',
+    source: 'SOURCE_MASTER',
+    reason: 'REASON_RECONCILIATION',
+    message: 'Reconciliation: Latest task state',
+  });
   t.is(implicit!.uuid, undefined);
   fw.sink.take();
   fw.call({ type: 'RECONCILE', frameworkId: fw.id, reconcile: { tasks: [{ taskId: 't1' }, { taskId: 'nope', agentId: agent.id }] } });
-  t.deepEqual(fw.updates().map((s) => [s.taskId, s.state]), [['t1', 'TASK_RUNNING'], ['nope', 'TASK_LOST']]);
+  t.deepEqual(
+    fw.updates().map((s) => [s.taskId, s.state]),
+    [
+      ['t1', 'TASK_RUNNING'],
+      ['nope', 'TASK_LOST'],
+    ],
+  );
   h.master.stop();
 });
 
@@ -226,10 +267,16 @@ test('KILL goes to the agent; killing an unknown task reconciles it', async (t) 
   const offer = fw.offers()[0]!;
   fw.launch(offer, [commandTask(offer, 't1')]);
   fw.call({ type: 'KILL', frameworkId: fw.id, kill: { taskId: 't1' } });
-  t.deepEqual(agent.sink.of('KILL_TASK').map((k) => k.taskId), ['t1']);
+  t.deepEqual(
+    agent.sink.of('KILL_TASK').map((k) => k.taskId),
+    ['t1'],
+  );
   fw.sink.take();
   fw.call({ type: 'KILL', frameworkId: fw.id, kill: { taskId: 'ghost' } });
-  t.deepEqual(fw.updates().map((s) => [s.taskId, s.state, s.reason]), [['ghost', 'TASK_LOST', 'REASON_RECONCILIATION']]);
+  t.deepEqual(
+    fw.updates().map((s) => [s.taskId, s.state, s.reason]),
+    [['ghost', 'TASK_LOST', 'REASON_RECONCILIATION']],
+  );
   h.master.stop();
 });
 
@@ -257,7 +304,10 @@ test('an agent that stops answering pings is removed after 5 timeouts; its tasks
   t.false(h.master.agents.has(agent.id));
   const lost = fw.updates().find((s) => s.taskId === 't1');
   t.like(lost, { state: 'TASK_LOST', reason: 'REASON_AGENT_REMOVED', source: 'SOURCE_MASTER' });
-  t.deepEqual(fw.sink.of('FAILURE').map((f) => f.failure.agentId), [agent.id]);
+  t.deepEqual(
+    fw.sink.of('FAILURE').map((f) => f.failure.agentId),
+    [agent.id],
+  );
   t.is(h.master.metrics.get('master/slave_removals/reason_unhealthy'), 1);
   h.master.stop();
 });
@@ -269,7 +319,10 @@ test('an agent disconnecting rescinds its offers', async (t) => {
   h.tick(0);
   const offer = fw.offers()[0]!;
   agent.disconnect();
-  t.deepEqual(fw.sink.of('RESCIND').map((r) => r.rescind.offerId), [offer.id]);
+  t.deepEqual(
+    fw.sink.of('RESCIND').map((r) => r.rescind.offerId),
+    [offer.id],
+  );
   t.is(h.master.offers.size, 0);
   h.master.stop();
 });
@@ -304,7 +357,10 @@ test('a restarted master recovers agents from its file registry and accepts thei
     '127.0.0.1',
   );
   t.is(r?.agentId, agent.id);
-  t.deepEqual(again.sink.events.map((e) => e.type), ['REREGISTERED']);
+  t.deepEqual(
+    again.sink.events.map((e) => e.type),
+    ['REREGISTERED'],
+  );
   // The framework comes back and finds its task; only 3 cpus are offered.
   const fw2 = h2.framework(frameworkInfo({ failoverTimeout: 3600, id: fw.id }));
   h2.tick(0);
@@ -312,7 +368,19 @@ test('a restarted master recovers agents from its file registry and accepts thei
   t.is(fw2.offers()[0]!.resources.find((x) => x.name === 'cpus')?.scalar, 3);
   // An agent the registry does not know is told to shut down.
   const stranger = new TestAgent(h2);
-  const no = await h2.master.reregisterAgent({ type: 'REREGISTER', agentId: 'nobody-S9', agentInfo: { hostname: 'x', resources: [], attributes: [] }, version: 't', tasks: [], executors: [], frameworks: [] }, stranger.sink, '127.0.0.1');
+  const no = await h2.master.reregisterAgent(
+    {
+      type: 'REREGISTER',
+      agentId: 'nobody-S9',
+      agentInfo: { hostname: 'x', resources: [], attributes: [] },
+      version: 't',
+      tasks: [],
+      executors: [],
+      frameworks: [],
+    },
+    stranger.sink,
+    '127.0.0.1',
+  );
   t.is(no, undefined);
   t.is(stranger.sink.events[0]?.type, 'SHUTDOWN');
   h2.master.stop();
@@ -348,13 +416,16 @@ test('re-subscribing clears suppression and decline filters; suppressed_roles ke
   t.is(again.offers().length, 1, 'offered at once after re-subscribing');
   again.disconnect();
   const sink = new ArraySink<any>();
-  h.master.subscribe({ type: 'SUBSCRIBE', frameworkId: fw.id, subscribe: { frameworkInfo: frameworkInfo({ failoverTimeout: 60, id: fw.id }), suppressedRoles: ['*'] } }, sink);
+  h.master.subscribe(
+    { type: 'SUBSCRIBE', frameworkId: fw.id, subscribe: { frameworkInfo: frameworkInfo({ failoverTimeout: 60, id: fw.id }), suppressedRoles: ['*'] } },
+    sink,
+  );
   h.tick(1000);
   t.is(sink.of('OFFERS').length, 0, 'suppressed_roles keeps the role suppressed');
   h.master.stop();
 });
 
-test('an agent\'s ephemeral_ports (the network isolator\'s pool) are offered to no one', async (t) => {
+test("an agent's ephemeral_ports (the network isolator's pool) are offered to no one", async (t) => {
   const h = await Harness.start();
   await h.agent('cpus:2;mem:1024;ports:[31000-32000];ephemeral_ports:[32768-57343]');
   const fw = h.framework();
@@ -378,12 +449,15 @@ test('a user that is not a name (a uid such as "0", white space, empty) is refus
   };
   fw.launch(offer, [withUser('u0', '0'), withUser('u1', ' 0'), withUser('u2', ''), withUser('u3', 'a:b'), withUser('ok', 'daemon')]);
   const updates = fw.updates();
-  t.deepEqual(updates.map((s) => [s.taskId, s.state, s.reason]), [
-    ['u0', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-    ['u1', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-    ['u2', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-    ['u3', 'TASK_ERROR', 'REASON_TASK_INVALID'],
-  ]);
+  t.deepEqual(
+    updates.map((s) => [s.taskId, s.state, s.reason]),
+    [
+      ['u0', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+      ['u1', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+      ['u2', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+      ['u3', 'TASK_ERROR', 'REASON_TASK_INVALID'],
+    ],
+  );
   t.is(updates[0]!.message, "Invalid command.user '0': a user name cannot be all digits (it is not a uid)");
   t.regex(updates[1]!.message!, /^Invalid command\.user ' 0': .*white space/);
   t.regex(updates[2]!.message!, /^Invalid command\.user '': .*empty/);

@@ -129,7 +129,17 @@ test('invalid operations are dropped without effect', async (t) => {
   t.is(agent.sink.of('CHECKPOINT_RESOURCES').length, 2);
   // Volume principal must match the framework's.
   h.tick(6000);
-  accept(web, lastOffer(web), [create(vol('v2', 100, 'web', 'ops').disk ? resource('disk', 100, { role: 'web', reservation: { principal: 'ops' }, disk: { persistence: { id: 'v2', principal: 'eve' }, volume: { mode: 'RW', containerPath: 'v2' } } }) : vol('v2', 1))]);
+  accept(web, lastOffer(web), [
+    create(
+      vol('v2', 100, 'web', 'ops').disk
+        ? resource('disk', 100, {
+            role: 'web',
+            reservation: { principal: 'ops' },
+            disk: { persistence: { id: 'v2', principal: 'eve' }, volume: { mode: 'RW', containerPath: 'v2' } },
+          })
+        : vol('v2', 1),
+    ),
+  ]);
   t.is(agent.sink.of('CHECKPOINT_RESOURCES').length, 2);
   // Unreserving a volume's disk is refused: destroy first.
   h.tick(6000);
@@ -193,7 +203,15 @@ test('a restarted master keeps the checkpointed resources from its registry and 
   // The agent reports only its plain resources (its checkpoint was lost): the master's view wins.
   const again = new TestAgent(h2);
   await h2.master.reregisterAgent(
-    { type: 'REREGISTER', agentId: agent.id, agentInfo: { hostname: 'host1', port: 5051, resources: agent.resourceList, attributes: [] }, version: 'test', tasks: [], executors: [], frameworks: [] },
+    {
+      type: 'REREGISTER',
+      agentId: agent.id,
+      agentInfo: { hostname: 'host1', port: 5051, resources: agent.resourceList, attributes: [] },
+      version: 'test',
+      tasks: [],
+      executors: [],
+      frameworks: [],
+    },
     again.sink,
     '127.0.0.1',
   );

@@ -40,7 +40,9 @@ const uint32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
 const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
 const ns = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 
-export const labels: fc.Arbitrary<Labels> = fc.array(rec<{ key: string; value: string }>({ key: text, value: text }, ['key']), { maxLength: 3 }).map((l) => ({ labels: l }));
+export const labels: fc.Arbitrary<Labels> = fc
+  .array(rec<{ key: string; value: string }>({ key: text, value: text }, ['key']), { maxLength: 3 })
+  .map((l) => ({ labels: l }));
 
 export const passthrough: fc.Arbitrary<Passthrough> = fc.dictionary(
   fc.stringMatching(/^[a-z_]{1,8}$/),
@@ -56,15 +58,25 @@ const reservedRole = fc.constantFrom('ads', 'r1');
 
 /** Valid, normalised resources (what validateResource returns). */
 export const resource: fc.Arbitrary<Resource> = fc.oneof(
-  fc.record({ n: fc.constantFrom('cpus', 'mem', 'disk', 'gpus', 'x'), milli: fc.integer({ min: 1, max: 10 ** 12 }), role, revocable: fc.boolean() }).map(({ n, milli, role, revocable }) =>
-    validateResource({ name: n, type: 'SCALAR', scalar: milli / 1000, role, ...(revocable ? { revocable: true } : {}) }),
-  ),
-  fc.record({ points: fc.uniqueArray(fc.integer({ min: 0, max: 2000 }), { minLength: 1, maxLength: 8 }), role }).map(({ points, role }) =>
-    validateResource({ name: 'ports', type: 'RANGES', ranges: points.sort((a, b) => a - b).map((p) => ({ begin: p, end: p })), role }),
-  ),
-  fc.record({ items: fc.uniqueArray(text, { minLength: 1, maxLength: 4 }), role }).map(({ items, role }) => validateResource({ name: 'bugs', type: 'SET', set: items, role })),
   fc
-    .record({ role: reservedRole, principal: fc.option(text, { nil: undefined }), labels: fc.array(rec<{ key: string; value: string }>({ key: text, value: text }, ['key']), { maxLength: 2 }) })
+    .record({ n: fc.constantFrom('cpus', 'mem', 'disk', 'gpus', 'x'), milli: fc.integer({ min: 1, max: 10 ** 12 }), role, revocable: fc.boolean() })
+    .map(({ n, milli, role, revocable }) =>
+      validateResource({ name: n, type: 'SCALAR', scalar: milli / 1000, role, ...(revocable ? { revocable: true } : {}) }),
+    ),
+  fc
+    .record({ points: fc.uniqueArray(fc.integer({ min: 0, max: 2000 }), { minLength: 1, maxLength: 8 }), role })
+    .map(({ points, role }) =>
+      validateResource({ name: 'ports', type: 'RANGES', ranges: points.sort((a, b) => a - b).map((p) => ({ begin: p, end: p })), role }),
+    ),
+  fc
+    .record({ items: fc.uniqueArray(text, { minLength: 1, maxLength: 4 }), role })
+    .map(({ items, role }) => validateResource({ name: 'bugs', type: 'SET', set: items, role })),
+  fc
+    .record({
+      role: reservedRole,
+      principal: fc.option(text, { nil: undefined }),
+      labels: fc.array(rec<{ key: string; value: string }>({ key: text, value: text }, ['key']), { maxLength: 2 }),
+    })
     .map(({ role, principal, labels }) =>
       validateResource({ name: 'cpus', type: 'SCALAR', scalar: 2, role, reservation: { ...(principal === undefined ? {} : { principal }), labels } }),
     ),
@@ -78,7 +90,9 @@ export const resource: fc.Arbitrary<Resource> = fc.oneof(
       disk: { persistence: { id: pid, principal: 'ops' }, volume: { mode: 'RW', containerPath: 'data' } },
     }),
   ),
-  fc.constantFrom('PATH', 'MOUNT').map((type) => validateResource({ name: 'disk', type: 'SCALAR', scalar: 1024, role: '*', disk: { source: { type, root: `/mnt/${type}` } } })),
+  fc
+    .constantFrom('PATH', 'MOUNT')
+    .map((type) => validateResource({ name: 'disk', type: 'SCALAR', scalar: 1024, role: '*', disk: { source: { type, root: `/mnt/${type}` } } })),
 );
 
 /** A resource as a framework submits it, in the shape readResourceInput returns. */
@@ -141,10 +155,11 @@ export const offer: fc.Arbitrary<Offer> = rec<Offer>(
   ['id', 'frameworkId', 'agentId', 'hostname', 'resources', 'attributes', 'executorIds'],
 );
 
-export const masterInfo: fc.Arbitrary<MasterInfo> = rec<MasterInfo>(
-  { id, ip: uint32, port: uint32, pid: text, hostname: text, version: text, address },
-  ['id', 'ip', 'port'],
-);
+export const masterInfo: fc.Arbitrary<MasterInfo> = rec<MasterInfo>({ id, ip: uint32, port: uint32, pid: text, hostname: text, version: text, address }, [
+  'id',
+  'ip',
+  'port',
+]);
 
 export const frameworkInfo: fc.Arbitrary<FrameworkInfo> = rec<FrameworkInfo>(
   {
@@ -158,7 +173,11 @@ export const frameworkInfo: fc.Arbitrary<FrameworkInfo> = rec<FrameworkInfo>(
     hostname: text,
     principal: text,
     webuiUrl: text,
-    capabilities: fc.uniqueArray(fc.constantFrom('REVOCABLE_RESOURCES', 'TASK_KILLING_STATE', 'GPU_RESOURCES', 'PARTITION_AWARE', 'MULTI_ROLE') as fc.Arbitrary<FrameworkInfo['capabilities'][number]>),
+    capabilities: fc.uniqueArray(
+      fc.constantFrom('REVOCABLE_RESOURCES', 'TASK_KILLING_STATE', 'GPU_RESOURCES', 'PARTITION_AWARE', 'MULTI_ROLE') as fc.Arbitrary<
+        FrameworkInfo['capabilities'][number]
+      >,
+    ),
     labels,
   },
   ['user', 'name', 'failoverTimeout', 'checkpoint', 'role', 'capabilities'],
@@ -166,7 +185,9 @@ export const frameworkInfo: fc.Arbitrary<FrameworkInfo> = rec<FrameworkInfo>(
 
 export const commandInfo: fc.Arbitrary<CommandInfo> = rec<CommandInfo>(
   {
-    uris: fc.array(rec({ value: text, executable: fc.boolean(), extract: fc.boolean(), cache: fc.boolean(), outputFile: text }, ['value', 'extract']), { maxLength: 2 }),
+    uris: fc.array(rec({ value: text, executable: fc.boolean(), extract: fc.boolean(), cache: fc.boolean(), outputFile: text }, ['value', 'extract']), {
+      maxLength: 2,
+    }),
     environment: fc.record({ variables: fc.array(rec({ name: text, value: text }, ['name']), { maxLength: 2 }) }, { noNullPrototype: true }),
     shell: fc.boolean(),
     value: text,
@@ -222,9 +243,10 @@ export const schedulerEvent: fc.Arbitrary<SchedulerEvent> = fc.oneof(
   id.map((offerId): SchedulerEvent => ({ type: 'RESCIND', rescind: { offerId } })),
   taskStatus.map((status): SchedulerEvent => ({ type: 'UPDATE', update: { status } })),
   fc.record({ agentId: id, executorId: id, data: bytes }).map((message): SchedulerEvent => ({ type: 'MESSAGE', message })),
-  rec<{ agentId: string; executorId: string; status: number }>({ agentId: id, executorId: id, status: int32 }, []).map(
-    (failure): SchedulerEvent => ({ type: 'FAILURE', failure }),
-  ),
+  rec<{ agentId: string; executorId: string; status: number }>({ agentId: id, executorId: id, status: int32 }, []).map((failure): SchedulerEvent => ({
+    type: 'FAILURE',
+    failure,
+  })),
   text.map((message): SchedulerEvent => ({ type: 'ERROR', error: { message } })),
   fc.constant<SchedulerEvent>({ type: 'HEARTBEAT' }),
 );

@@ -39,25 +39,53 @@ const STATUS_JSON = { task_id: { value: 't1' }, state: 'TASK_RUNNING', source: '
 // ---------------------------------------------------------------------------------------------
 // Calls
 
-test('docs\' calls decode: SUBSCRIBE (empty and with unacknowledged work), UPDATE, MESSAGE, HEARTBEAT', (t) => {
+test("docs' calls decode: SUBSCRIBE (empty and with unacknowledged work), UPDATE, MESSAGE, HEARTBEAT", (t) => {
   t.deepEqual(decodeExecutorCall({ ...IDS, type: 'SUBSCRIBE', subscribe: {} }), {
     type: 'SUBSCRIBE',
     executorId: 'e1',
     frameworkId: 'F-0000',
     subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] },
   });
-  const sub = decodeExecutorCall({ ...IDS, type: 'SUBSCRIBE', subscribe: { unacknowledged_tasks: [TASK_JSON], unacknowledged_updates: [{ status: STATUS_JSON }] } });
-  t.like(sub, { type: 'SUBSCRIBE', subscribe: { unacknowledgedTasks: [{ taskId: 't1', executor: { executorId: 'e1' } }], unacknowledgedUpdates: [{ status: { taskId: 't1', uuid: UUID } }] } });
+  const sub = decodeExecutorCall({
+    ...IDS,
+    type: 'SUBSCRIBE',
+    subscribe: { unacknowledged_tasks: [TASK_JSON], unacknowledged_updates: [{ status: STATUS_JSON }] },
+  });
+  t.like(sub, {
+    type: 'SUBSCRIBE',
+    subscribe: { unacknowledgedTasks: [{ taskId: 't1', executor: { executorId: 'e1' } }], unacknowledgedUpdates: [{ status: { taskId: 't1', uuid: UUID } }] },
+  });
   t.deepEqual(
-    decodeExecutorCall({ ...IDS, type: 'UPDATE', update: { status: { ...STATUS_JSON, executor_id: { value: 'e1' }, data: 'aGk=', message: 'm', healthy: true, labels: { labels: [{ key: 'k' }] } } } }),
+    decodeExecutorCall({
+      ...IDS,
+      type: 'UPDATE',
+      update: { status: { ...STATUS_JSON, executor_id: { value: 'e1' }, data: 'aGk=', message: 'm', healthy: true, labels: { labels: [{ key: 'k' }] } } },
+    }),
     {
       type: 'UPDATE',
       executorId: 'e1',
       frameworkId: 'F-0000',
-      update: { status: { taskId: 't1', state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', uuid: UUID, executorId: 'e1', data: 'aGk=', message: 'm', healthy: true, labels: { labels: [{ key: 'k' }] } } },
+      update: {
+        status: {
+          taskId: 't1',
+          state: 'TASK_RUNNING',
+          source: 'SOURCE_EXECUTOR',
+          uuid: UUID,
+          executorId: 'e1',
+          data: 'aGk=',
+          message: 'm',
+          healthy: true,
+          labels: { labels: [{ key: 'k' }] },
+        },
+      },
     },
   );
-  t.deepEqual(decodeExecutorCall({ ...IDS, type: 'MESSAGE', message: { data: 'aGk=' } }), { type: 'MESSAGE', executorId: 'e1', frameworkId: 'F-0000', message: { data: 'aGk=' } });
+  t.deepEqual(decodeExecutorCall({ ...IDS, type: 'MESSAGE', message: { data: 'aGk=' } }), {
+    type: 'MESSAGE',
+    executorId: 'e1',
+    frameworkId: 'F-0000',
+    message: { data: 'aGk=' },
+  });
   t.deepEqual(decodeExecutorCall({ ...IDS, type: 'HEARTBEAT' }), { type: 'HEARTBEAT', executorId: 'e1', frameworkId: 'F-0000' });
 });
 
@@ -87,7 +115,12 @@ test('SUBSCRIBE: the subscribe object is required even when empty, unless the ag
     frameworkId: 'F-0000',
     subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] },
   });
-  refused(t, { ...IDS, type: 'SUBSCRIBE', subscribe: { unacknowledged_updates: [{}] } }, 'convert', 'Missing required fields: subscribe.unacknowledged_updates[0].status');
+  refused(
+    t,
+    { ...IDS, type: 'SUBSCRIBE', subscribe: { unacknowledged_updates: [{}] } },
+    'convert',
+    'Missing required fields: subscribe.unacknowledged_updates[0].status',
+  );
 });
 
 test('UPDATE: update present; status.uuid present and 16 bytes; executor_id matching; SOURCE_EXECUTOR; not TASK_STAGING', (t) => {
@@ -96,11 +129,33 @@ test('UPDATE: update present; status.uuid present and 16 bytes; executor_id matc
   refused(t, { ...IDS, type: 'UPDATE', update: {} }, 'convert', 'Missing required fields: update.status');
   refused(t, update({ uuid: null }), 'validate', "Expecting 'uuid' to be present", 'update.status.uuid');
   refused(t, update({ uuid: Buffer.alloc(15).toString('base64') }), 'validate', 'Not a valid UUID', 'update.status.uuid');
-  refused(t, update({ executor_id: { value: 'e2' } }), 'validate', 'ExecutorID in Call: e1 does not match ExecutorID in TaskStatus: e2', 'update.status.executor_id');
-  refused(t, update({ source: 'SOURCE_AGENT' }), 'validate', "Received Call from executor e1 of framework F-0000 with invalid source, expecting 'SOURCE_EXECUTOR'");
+  refused(
+    t,
+    update({ executor_id: { value: 'e2' } }),
+    'validate',
+    'ExecutorID in Call: e1 does not match ExecutorID in TaskStatus: e2',
+    'update.status.executor_id',
+  );
+  refused(
+    t,
+    update({ source: 'SOURCE_AGENT' }),
+    'validate',
+    "Received Call from executor e1 of framework F-0000 with invalid source, expecting 'SOURCE_EXECUTOR'",
+  );
   refused(t, update({ source: null }), 'validate', "Received Call from executor e1 of framework F-0000 with invalid source, expecting 'SOURCE_EXECUTOR'");
-  refused(t, update({ state: 'TASK_STAGING' }), 'validate', 'Received TASK_STAGING from executor e1 of framework F-0000 which is not allowed', 'update.status.state');
-  refused(t, update({ state: 'TASK_BORED' }), 'convert', "Failed to find enum for 'TASK_BORED' in field 'state' (expected one of TASK_STAGING, TASK_STARTING, TASK_RUNNING, TASK_KILLING, TASK_FINISHED, TASK_FAILED, TASK_KILLED, TASK_ERROR, TASK_LOST, TASK_DROPPED, TASK_UNREACHABLE, TASK_GONE, TASK_GONE_BY_OPERATOR, TASK_UNKNOWN)");
+  refused(
+    t,
+    update({ state: 'TASK_STAGING' }),
+    'validate',
+    'Received TASK_STAGING from executor e1 of framework F-0000 which is not allowed',
+    'update.status.state',
+  );
+  refused(
+    t,
+    update({ state: 'TASK_BORED' }),
+    'convert',
+    "Failed to find enum for 'TASK_BORED' in field 'state' (expected one of TASK_STAGING, TASK_STARTING, TASK_RUNNING, TASK_KILLING, TASK_FINISHED, TASK_FAILED, TASK_KILLED, TASK_ERROR, TASK_LOST, TASK_DROPPED, TASK_UNREACHABLE, TASK_GONE, TASK_GONE_BY_OPERATOR, TASK_UNKNOWN)",
+  );
 });
 
 test('MESSAGE needs message with data', (t) => {
@@ -140,7 +195,13 @@ const SUBSCRIBED: ExecutorEvent = {
   subscribed: {
     executorInfo: { executorId: 't1', frameworkId: 'F-0000', resources: [], command: { uris: [], shell: true, value: 'sleep 5', arguments: [] } },
     frameworkInfo: { user: 'nobody', name: 'fw', id: 'F-0000', failoverTimeout: 0, checkpoint: true, role: '*', capabilities: ['TASK_KILLING_STATE'] },
-    agentInfo: { hostname: 'agent1', port: 5051, resources: [resource('cpus', 4), resource('mem', 1024)], attributes: [{ name: 'rack', type: 'TEXT', text: 'r1' }], id: 'S0' },
+    agentInfo: {
+      hostname: 'agent1',
+      port: 5051,
+      resources: [resource('cpus', 4), resource('mem', 1024)],
+      attributes: [{ name: 'rack', type: 'TEXT', text: 'r1' }],
+      id: 'S0',
+    },
     containerId: 'c0ffee',
   },
 };
@@ -169,10 +230,13 @@ test('every executor event round-trips through its record', (t) => {
     t.deepEqual(decodeExecutorEvent(JSON.parse(payload!.toString('utf8'))), e);
   }
   t.is(executorEventRecord({ type: 'SHUTDOWN' }).toString('latin1'), '19\n{"type":"SHUTDOWN"}');
-  t.is(stringifyWire(encodeExecutorEvent({ type: 'KILL', kill: { taskId: 't1', killPolicy: { gracePeriodNs: 3_000_000_000 } } })), '{"type":"KILL","kill":{"task_id":{"value":"t1"},"kill_policy":{"grace_period":{"nanoseconds":3000000000}}}}');
+  t.is(
+    stringifyWire(encodeExecutorEvent({ type: 'KILL', kill: { taskId: 't1', killPolicy: { gracePeriodNs: 3_000_000_000 } } })),
+    '{"type":"KILL","kill":{"task_id":{"value":"t1"},"kill_policy":{"grace_period":{"nanoseconds":3000000000}}}}',
+  );
 });
 
-test('the executor docs\' errors: agent_info.host is not agent_info.hostname; framework_info in LAUNCH is ignored', (t) => {
+test("the executor docs' errors: agent_info.host is not agent_info.hostname; framework_info in LAUNCH is ignored", (t) => {
   const doc = {
     type: 'SUBSCRIBED',
     subscribed: {
@@ -210,12 +274,21 @@ test('a non-ASCII task name is escaped in the LAUNCH record and the byte count i
 
 test('property: LAUNCH and SUBSCRIBED events survive the wire unchanged', (t) => {
   fc.assert(
-    fc.property(arb.taskInfo, (task) => t.deepEqual(decodeExecutorEvent(wire(encodeExecutorEvent({ type: 'LAUNCH', launch: { task } }))), { type: 'LAUNCH', launch: { task } })),
+    fc.property(arb.taskInfo, (task) =>
+      t.deepEqual(decodeExecutorEvent(wire(encodeExecutorEvent({ type: 'LAUNCH', launch: { task } }))), { type: 'LAUNCH', launch: { task } }),
+    ),
     { numRuns: 200 },
   );
   fc.assert(
     fc.property(arb.executorInfo, arb.frameworkInfo, (executorInfo, frameworkInfo) => {
-      const e: ExecutorEvent = { type: 'SUBSCRIBED', subscribed: { executorInfo, frameworkInfo, agentInfo: SUBSCRIBED.type === 'SUBSCRIBED' ? SUBSCRIBED.subscribed.agentInfo : { hostname: 'h', resources: [], attributes: [] } } };
+      const e: ExecutorEvent = {
+        type: 'SUBSCRIBED',
+        subscribed: {
+          executorInfo,
+          frameworkInfo,
+          agentInfo: SUBSCRIBED.type === 'SUBSCRIBED' ? SUBSCRIBED.subscribed.agentInfo : { hostname: 'h', resources: [], attributes: [] },
+        },
+      };
       return t.deepEqual(decodeExecutorEvent(wire(encodeExecutorEvent(e))), e);
     }),
     { numRuns: 100 },

@@ -32,11 +32,23 @@ const TASK: TaskInfo = {
   resources: [{ name: 'cpus', type: 'SCALAR', scalar: 1, role: '*' }],
   command: { uris: [], shell: true, value: 'sleep 100', arguments: [] },
 };
-const STATUS: TaskStatus = { taskId: 't1', state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', agentId: 'M-S0', executorId: 't1', timestamp: 1700000000.5, uuid: Buffer.alloc(16, 3).toString('base64') };
+const STATUS: TaskStatus = {
+  taskId: 't1',
+  state: 'TASK_RUNNING',
+  source: 'SOURCE_EXECUTOR',
+  agentId: 'M-S0',
+  executorId: 't1',
+  timestamp: 1700000000.5,
+  uuid: Buffer.alloc(16, 3).toString('base64'),
+};
 
 const AGENT_TO_MASTER: AgentToMaster[] = [
   // REGISTER carries no agent id yet.
-  { type: 'REGISTER', agentInfo: { hostname: AGENT.hostname, port: 5051, resources: AGENT.resources, attributes: AGENT.attributes, checkpoint: true }, version: '0.1.0' },
+  {
+    type: 'REGISTER',
+    agentInfo: { hostname: AGENT.hostname, port: 5051, resources: AGENT.resources, attributes: AGENT.attributes, checkpoint: true },
+    version: '0.1.0',
+  },
   {
     type: 'REREGISTER',
     agentId: 'M-S0',
@@ -46,10 +58,20 @@ const AGENT_TO_MASTER: AgentToMaster[] = [
       { frameworkId: 'M-0000', executorId: 't1', task: TASK, state: 'TASK_RUNNING', latestStatus: STATUS },
       { frameworkId: 'M-0000', task: { ...TASK, taskId: 't2' }, state: 'TASK_STAGING' },
     ],
-    executors: [{ frameworkId: 'M-0000', executorInfo: { executorId: 't1', frameworkId: 'M-0000', resources: [{ name: 'mem', type: 'SCALAR', scalar: 32, role: '*' }] } }],
+    executors: [
+      { frameworkId: 'M-0000', executorInfo: { executorId: 't1', frameworkId: 'M-0000', resources: [{ name: 'mem', type: 'SCALAR', scalar: 32, role: '*' }] } },
+    ],
     frameworks: [FW],
   },
-  { type: 'REREGISTER', agentId: 'M-S0', agentInfo: { hostname: 'h', port: 5051, resources: [], attributes: [] }, version: '0.1.0', tasks: [], executors: [], frameworks: [] },
+  {
+    type: 'REREGISTER',
+    agentId: 'M-S0',
+    agentInfo: { hostname: 'h', port: 5051, resources: [], attributes: [] },
+    version: '0.1.0',
+    tasks: [],
+    executors: [],
+    frameworks: [],
+  },
   { type: 'STATUS_UPDATE', frameworkId: 'M-0000', status: STATUS },
   { type: 'EXECUTOR_EXITED', frameworkId: 'M-0000', executorId: 'e1', status: 9 },
   { type: 'EXECUTOR_MESSAGE', frameworkId: 'M-0000', executorId: 'e1', data: 'aGk=' },
@@ -73,7 +95,11 @@ const MASTER_TO_AGENT: MasterToAgent[] = [
     type: 'CHECKPOINT_RESOURCES',
     resources: [
       resource('cpus', 2, { role: 'ads', reservation: { principal: 'ops' } }),
-      resource('disk', 64, { role: 'ads', reservation: { principal: 'ops' }, disk: { persistence: { id: 'v1' }, volume: { mode: 'RW', containerPath: 'data' } } }),
+      resource('disk', 64, {
+        role: 'ads',
+        reservation: { principal: 'ops' },
+        disk: { persistence: { id: 'v1' }, volume: { mode: 'RW', containerPath: 'data' } },
+      }),
     ],
   },
   { type: 'CHECKPOINT_RESOURCES', resources: [] },
@@ -98,7 +124,10 @@ test('the wire form: a type and snake_case fields, ids wrapped, v1 messages embe
     stringifyWire(encodeMasterToAgent({ type: 'KILL_TASK', frameworkId: 'F', taskId: 't1', killPolicy: { gracePeriodNs: 5 } })),
     '{"type":"KILL_TASK","framework_id":{"value":"F"},"task_id":{"value":"t1"},"kill_policy":{"grace_period":{"nanoseconds":5}}}',
   );
-  t.is(stringifyWire(encodeMasterToAgent({ type: 'REGISTERED', agentId: 'M-S0', masterId: 'M' })), '{"type":"REGISTERED","agent_id":{"value":"M-S0"},"master_id":"M"}');
+  t.is(
+    stringifyWire(encodeMasterToAgent({ type: 'REGISTERED', agentId: 'M-S0', masterId: 'M' })),
+    '{"type":"REGISTERED","agent_id":{"value":"M-S0"},"master_id":"M"}',
+  );
   t.is(stringifyWire(encodeMasterToAgent({ type: 'CHECKPOINT_RESOURCES', resources: [] })), '{"type":"CHECKPOINT_RESOURCES","resources":[]}');
   const reg = wire(encodeAgentToMaster({ type: 'REGISTER', agentInfo: AGENT, version: '1' })) as { agent_info: Record<string, unknown> };
   t.deepEqual(reg.agent_info, {
@@ -114,7 +143,11 @@ test('the wire form: a type and snake_case fields, ids wrapped, v1 messages embe
   });
   const run = stringifyWire(encodeMasterToAgent({ type: 'RUN_TASK', frameworkId: 'F', frameworkInfo: FW, task: TASK }));
   t.true(run.includes('"framework_info":{"user":"nobody","name":"fw","id":{"value":"M-0000"},"failover_timeout":60.0,"checkpoint":true,"role":"*"'));
-  t.true(run.includes('"task":{"name":"sleep","task_id":{"value":"t1"},"agent_id":{"value":"M-S0"},"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":1.0},"role":"*"}],"command":{"shell":true,"value":"sleep 100"}}'));
+  t.true(
+    run.includes(
+      '"task":{"name":"sleep","task_id":{"value":"t1"},"agent_id":{"value":"M-S0"},"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":1.0},"role":"*"}],"command":{"shell":true,"value":"sleep 100"}}',
+    ),
+  );
 });
 
 test('decoding names the offending field', (t) => {
@@ -122,17 +155,50 @@ test('decoding names the offending field', (t) => {
   rejects(t, () => decodeAgentToMaster({ type: 'HELLO' }), 'type', "Failed to find enum for 'HELLO'");
   rejects(t, () => decodeMasterToAgent({ type: 'REGISTERED' }), 'agent_id', 'Missing required fields: agent_id, master_id');
   rejects(t, () => decodeMasterToAgent(null), '', 'Not expecting a JSON null');
-  rejects(t, () => decodeAgentToMaster({ type: 'STATUS_UPDATE', framework_id: { value: 'F' }, status: { task_id: { value: 't' }, state: 'TASK_NAPPING' } }), 'status.state', "Failed to find enum for 'TASK_NAPPING'");
   rejects(
     t,
-    () => decodeAgentToMaster({ type: 'REREGISTER', agent_id: { value: 'S' }, agent_info: { hostname: 'h' }, version: '1', tasks: [{ framework_id: { value: 'F' }, state: 'TASK_RUNNING', task: { name: 'x', agent_id: { value: 'S' } } }] }),
+    () => decodeAgentToMaster({ type: 'STATUS_UPDATE', framework_id: { value: 'F' }, status: { task_id: { value: 't' }, state: 'TASK_NAPPING' } }),
+    'status.state',
+    "Failed to find enum for 'TASK_NAPPING'",
+  );
+  rejects(
+    t,
+    () =>
+      decodeAgentToMaster({
+        type: 'REREGISTER',
+        agent_id: { value: 'S' },
+        agent_info: { hostname: 'h' },
+        version: '1',
+        tasks: [{ framework_id: { value: 'F' }, state: 'TASK_RUNNING', task: { name: 'x', agent_id: { value: 'S' } } }],
+      }),
     'tasks[0].task.task_id',
     'Missing required fields: tasks[0].task.task_id',
   );
-  rejects(t, () => decodeAgentToMaster({ type: 'UPDATE_OVERSUBSCRIBED', oversubscribed: [{ name: 'cpus', type: 'SCALAR', scalar: { value: -2 } }] }), "oversubscribed[0] 'cpus'.scalar", 'negative');
-  rejects(t, () => decodeMasterToAgent({ type: 'CHECKPOINT_RESOURCES', resources: [{ name: 'disk', type: 'SCALAR' }] }), "resources[0] 'disk'.scalar", 'required');
-  rejects(t, () => decodeAgentToMaster({ type: 'EXECUTOR_EXITED', framework_id: { value: 'F' }, executor_id: { value: 'e' }, status: 2 ** 31 }), 'status', 'out of range');
-  rejects(t, () => decodeAgentToMaster({ type: 'REGISTER', agent_info: { hostname: 'h', attributes: [{ name: 'z', type: 'SET', set: { item: ['a'] } }] }, version: '1' }), 'agent_info.attributes[0].type', 'Bad type for attribute');
+  rejects(
+    t,
+    () => decodeAgentToMaster({ type: 'UPDATE_OVERSUBSCRIBED', oversubscribed: [{ name: 'cpus', type: 'SCALAR', scalar: { value: -2 } }] }),
+    "oversubscribed[0] 'cpus'.scalar",
+    'negative',
+  );
+  rejects(
+    t,
+    () => decodeMasterToAgent({ type: 'CHECKPOINT_RESOURCES', resources: [{ name: 'disk', type: 'SCALAR' }] }),
+    "resources[0] 'disk'.scalar",
+    'required',
+  );
+  rejects(
+    t,
+    () => decodeAgentToMaster({ type: 'EXECUTOR_EXITED', framework_id: { value: 'F' }, executor_id: { value: 'e' }, status: 2 ** 31 }),
+    'status',
+    'out of range',
+  );
+  rejects(
+    t,
+    () =>
+      decodeAgentToMaster({ type: 'REGISTER', agent_info: { hostname: 'h', attributes: [{ name: 'z', type: 'SET', set: { item: ['a'] } }] }, version: '1' }),
+    'agent_info.attributes[0].type',
+    'Bad type for attribute',
+  );
   rejects(t, () => decodeMasterToAgent({ type: 'ACKNOWLEDGE', framework_id: { value: 'F' }, task_id: { value: 't' }, uuid: '***' }), 'uuid', 'base64');
 });
 
@@ -143,7 +209,14 @@ test('the stout rules apply here too: null unset, numeric strings, single values
     executorId: 'e',
     status: 15,
   });
-  const m = decodeAgentToMaster({ type: 'REREGISTER', agent_id: { value: 'S' }, agent_info: { hostname: 'h', checkpoint: null }, version: '1', frameworks: { user: 'u', name: 'n' }, tasks: null });
+  const m = decodeAgentToMaster({
+    type: 'REREGISTER',
+    agent_id: { value: 'S' },
+    agent_info: { hostname: 'h', checkpoint: null },
+    version: '1',
+    frameworks: { user: 'u', name: 'n' },
+    tasks: null,
+  });
   t.like(m, { type: 'REREGISTER', tasks: [], executors: [], frameworks: [{ user: 'u', name: 'n', role: '*' }], agentInfo: { hostname: 'h', port: 5051 } });
 });
 

@@ -23,9 +23,7 @@ import type { Resource } from '../../lib/common/resources/index.ts';
 const wire = (v: unknown): unknown => JSON.parse(stringifyWire(v));
 const enc = (r: Resource) => wire(encodeResource(r));
 const encAll = (rs: Iterable<Resource>) => wire(encodeResources(rs));
-const encAttr = (a: Attribute) => wire(encodeAttribute(a));
 const encAttrs = (as: Iterable<Attribute>) => wire(encodeAttributes(as));
-
 
 /** Expect a ValidationError whose field starts with `field` and whose message contains each text. */
 function rejects(t: ExecutionContext, fn: () => unknown, field: string, ...texts: string[]): ValidationError {
@@ -71,7 +69,18 @@ test('encode writes fields in proto order, role always, revocable only when revo
   t.is(stringifyWire(encodeResource(resource('cpus', 2.5))), SPEC_EXAMPLES[0]!);
   t.is(stringifyWire(encodeResource(resource('mem', 1024, { role: 'ads' }))), '{"name":"mem","type":"SCALAR","scalar":{"value":1024.0},"role":"ads"}');
   t.is(
-    stringifyWire(encodeResource(resource('ports', [[1, 2], [4, 4]], { revocable: true }))),
+    stringifyWire(
+      encodeResource(
+        resource(
+          'ports',
+          [
+            [1, 2],
+            [4, 4],
+          ],
+          { revocable: true },
+        ),
+      ),
+    ),
     '{"name":"ports","type":"RANGES","ranges":{"range":[{"begin":1,"end":2},{"begin":4,"end":4}]},"role":"*","revocable":{}}',
   );
   t.is(stringifyWire(encodeResource(resource('bugs', ['b', 'a']))), '{"name":"bugs","type":"SET","set":{"item":["a","b"]},"role":"*"}');
@@ -92,7 +101,16 @@ test('scalars are proto doubles on the wire: integral values are written with a 
 test('decode normalises as the model does: scalars to 3 decimals, ranges coalesced, sets sorted', (t) => {
   const r = decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1.5123 } });
   t.deepEqual(enc(r), { name: 'cpus', type: 'SCALAR', scalar: { value: 1.512 }, role: '*' });
-  const p = decodeResource({ name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 5, end: 6 }, { begin: 1, end: 4 }] } });
+  const p = decodeResource({
+    name: 'ports',
+    type: 'RANGES',
+    ranges: {
+      range: [
+        { begin: 5, end: 6 },
+        { begin: 1, end: 4 },
+      ],
+    },
+  });
   t.deepEqual(p.ranges, [{ begin: 1, end: 6 }]);
   const s = decodeResource({ name: 's', type: 'SET', set: { item: ['z', 'a'] } });
   t.deepEqual(s.set, ['a', 'z']);
@@ -150,7 +168,14 @@ test('enums must be names: a number is rejected', (t) => {
   rejects(t, () => decodeResource({ name: 'cpus', type: 0, scalar: { value: 1 } }), 'resource.type', "Not expecting a JSON number for field 'type'");
   rejects(
     t,
-    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, role: 'r', disk: { persistence: { id: 'v' }, volume: { mode: 1, container_path: 'd' } } }),
+    () =>
+      decodeResource({
+        name: 'disk',
+        type: 'SCALAR',
+        scalar: { value: 1 },
+        role: 'r',
+        disk: { persistence: { id: 'v' }, volume: { mode: 1, container_path: 'd' } },
+      }),
     'resource.disk.volume.mode',
     "Not expecting a JSON number for field 'mode'",
   );
@@ -167,14 +192,31 @@ test('an unknown name in a required enum is rejected', (t) => {
   rejects(t, () => decodeResource({ name: 'cpus', type: 'scalar', scalar: { value: 1 } }), 'resource.type', 'Failed to find enum');
   rejects(
     t,
-    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, role: 'r', disk: { persistence: { id: 'v' }, volume: { mode: 'RWX', container_path: 'd' } } }),
+    () =>
+      decodeResource({
+        name: 'disk',
+        type: 'SCALAR',
+        scalar: { value: 1 },
+        role: 'r',
+        disk: { persistence: { id: 'v' }, volume: { mode: 'RWX', container_path: 'd' } },
+      }),
     'resource.disk.volume.mode',
     "Failed to find enum for 'RWX'",
   );
-  rejects(t, () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'FLOPPY' } } }), 'resource.disk.source.type', 'Failed to find enum');
+  rejects(
+    t,
+    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'FLOPPY' } } }),
+    'resource.disk.source.type',
+    'Failed to find enum',
+  );
   // A known wire name the model refuses: TEXT, and the BLOCK / RAW / UNKNOWN disk sources.
   rejects(t, () => decodeResource({ name: 'cpus', type: 'TEXT', scalar: { value: 1 } }), "resource 'cpus'.type", 'TEXT is not a valid resource type');
-  rejects(t, () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'BLOCK' } } }), "resource 'disk'.disk.source.type", 'BLOCK');
+  rejects(
+    t,
+    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'BLOCK' } } }),
+    "resource 'disk'.disk.source.type",
+    'BLOCK',
+  );
 });
 
 test('unknown keys are ignored; camelCase names are not fields', (t) => {
@@ -191,7 +233,14 @@ test('unknown keys are ignored; camelCase names are not fields', (t) => {
   t.deepEqual(enc(r), { name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, role: '*' });
   rejects(
     t,
-    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, role: 'r', disk: { persistence: { id: 'v' }, volume: { mode: 'RW', containerPath: 'd' } } }),
+    () =>
+      decodeResource({
+        name: 'disk',
+        type: 'SCALAR',
+        scalar: { value: 1 },
+        role: 'r',
+        disk: { persistence: { id: 'v' }, volume: { mode: 'RW', containerPath: 'd' } },
+      }),
     'resource',
     'Missing required fields: resource.disk.volume.container_path',
   );
@@ -200,42 +249,122 @@ test('unknown keys are ignored; camelCase names are not fields', (t) => {
 test('missing required fields are reported together, with their paths', (t) => {
   rejects(t, () => decodeResource({}), 'resource', 'Missing required fields: resource.name, resource.type');
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: {} }), 'resource', 'Missing required fields: resource.scalar.value');
-  rejects(t, () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 1 }, { end: 2 }] } }), 'resource', 'resource.ranges.range[0].end, resource.ranges.range[1].begin');
-  rejects(t, () => decodeResource({ name: 'c', type: 'SCALAR', scalar: { value: 1 }, role: 'r', reservation: { labels: { labels: [{ value: 'v' }] } } }), 'resource', 'resource.reservation.labels.labels[0].key');
-  rejects(t, () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, role: 'r', disk: { persistence: {} } }), 'resource', 'resource.disk.persistence.id');
-  rejects(t, () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'PATH', path: {} } } }), 'resource', 'resource.disk.source.path.root');
-  rejects(t, () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { volume: {} } }), 'resource', 'resource.disk.volume.mode, resource.disk.volume.container_path');
+  rejects(
+    t,
+    () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 1 }, { end: 2 }] } }),
+    'resource',
+    'resource.ranges.range[0].end, resource.ranges.range[1].begin',
+  );
+  rejects(
+    t,
+    () => decodeResource({ name: 'c', type: 'SCALAR', scalar: { value: 1 }, role: 'r', reservation: { labels: { labels: [{ value: 'v' }] } } }),
+    'resource',
+    'resource.reservation.labels.labels[0].key',
+  );
+  rejects(
+    t,
+    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, role: 'r', disk: { persistence: {} } }),
+    'resource',
+    'resource.disk.persistence.id',
+  );
+  rejects(
+    t,
+    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'PATH', path: {} } } }),
+    'resource',
+    'resource.disk.source.path.root',
+  );
+  rejects(
+    t,
+    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { volume: {} } }),
+    'resource',
+    'resource.disk.volume.mode, resource.disk.volume.container_path',
+  );
 });
 
 test('type mismatches name the field', (t) => {
   rejects(t, () => decodeResource({ name: 5, type: 'SCALAR' }), 'resource.name', "Not expecting a JSON number for field 'name'");
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: 2 }), 'resource.scalar', "Not expecting a JSON number for field 'scalar'");
-  rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: [{ value: 2 }] }), 'resource.scalar', "Not expecting a JSON array for field 'scalar'");
+  rejects(
+    t,
+    () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: [{ value: 2 }] }),
+    'resource.scalar',
+    "Not expecting a JSON array for field 'scalar'",
+  );
   rejects(t, () => decodeResource({ name: 'p', type: 'RANGES', ranges: [{ begin: 1, end: 2 }] }), 'resource.ranges', 'Not expecting a JSON array');
-  rejects(t, () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 1, end: 2 }, 7] } }), 'resource.ranges.range[1]', 'Not expecting a JSON number');
-  rejects(t, () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: -1, end: 2 }] } }), 'resource.ranges.range[0].begin', 'out of range for uint64');
-  rejects(t, () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 1.5, end: 2 }] } }), 'resource.ranges.range[0].begin', 'whole number');
+  rejects(
+    t,
+    () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 1, end: 2 }, 7] } }),
+    'resource.ranges.range[1]',
+    'Not expecting a JSON number',
+  );
+  rejects(
+    t,
+    () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: -1, end: 2 }] } }),
+    'resource.ranges.range[0].begin',
+    'out of range for uint64',
+  );
+  rejects(
+    t,
+    () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 1.5, end: 2 }] } }),
+    'resource.ranges.range[0].begin',
+    'whole number',
+  );
   rejects(t, () => decodeResource({ name: 's', type: 'SET', set: { item: ['a', 1] } }), 'resource.set.item[1]', "Not expecting a JSON number for field 'item'");
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, role: 7 }), 'resource.role', 'Not expecting a JSON number');
-  rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, revocable: true }), 'resource.revocable', "Not expecting a JSON boolean for field 'revocable'");
+  rejects(
+    t,
+    () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, revocable: true }),
+    'resource.revocable',
+    "Not expecting a JSON boolean for field 'revocable'",
+  );
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: true } }), 'resource.scalar.value', 'Not expecting a JSON boolean');
   rejects(t, () => decodeResource('cpus:1'), 'resource', "Not expecting a JSON string for field 'resource'");
 });
 
-test('Mesos\'s validity rules are applied and name the resource and field', (t) => {
+test("Mesos's validity rules are applied and name the resource and field", (t) => {
   const at = "resource 'cpus'";
   rejects(t, () => decodeResource({ name: '', type: 'SCALAR', scalar: { value: 1 } }), 'resource.name', 'non-empty');
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR' }), `${at}.scalar`, 'required for a SCALAR');
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, set: { item: ['a'] } }), `${at}.set`, 'must not be set');
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: -1 } }), `${at}.scalar`, 'negative');
   rejects(t, () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 5, end: 1 }] } }), "resource 'p'.ranges", 'greater than end');
-  rejects(t, () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 1, end: 5 }, { begin: 5, end: 9 }] } }), "resource 'p'.ranges", 'overlap');
+  rejects(
+    t,
+    () =>
+      decodeResource({
+        name: 'p',
+        type: 'RANGES',
+        ranges: {
+          range: [
+            { begin: 1, end: 5 },
+            { begin: 5, end: 9 },
+          ],
+        },
+      }),
+    "resource 'p'.ranges",
+    'overlap',
+  );
   rejects(t, () => decodeResource({ name: 'p', type: 'RANGES', ranges: { range: [{ begin: 2 ** 60, end: 2 ** 60 }] } }), "resource 'p'.ranges", '2^53');
   rejects(t, () => decodeResource({ name: 's', type: 'SET', set: { item: ['a', 'a'] } }), "resource 's'.set", 'duplicate');
-  rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, reservation: { principal: 'p' } }), `${at}.reservation`, 'role "*" cannot be dynamically reserved');
+  rejects(
+    t,
+    () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, reservation: { principal: 'p' } }),
+    `${at}.reservation`,
+    'role "*" cannot be dynamically reserved',
+  );
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, role: '-x' }), `${at}.role`, 'invalid role');
-  rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'MOUNT', mount: { root: '/m' } } } }), `${at}.disk`, "only allowed on the 'disk'");
-  rejects(t, () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'MOUNT', path: { root: '/m' } } } }), "resource 'disk'.disk.source.mount", 'required for a MOUNT disk');
+  rejects(
+    t,
+    () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'MOUNT', mount: { root: '/m' } } } }),
+    `${at}.disk`,
+    "only allowed on the 'disk'",
+  );
+  rejects(
+    t,
+    () => decodeResource({ name: 'disk', type: 'SCALAR', scalar: { value: 1 }, disk: { source: { type: 'MOUNT', path: { root: '/m' } } } }),
+    "resource 'disk'.disk.source.mount",
+    'required for a MOUNT disk',
+  );
   rejects(t, () => decodeResource({ name: 'cpus', type: 'SCALAR', scalar: { value: -1 } }, 'task.resources[3]'), "task.resources[3] 'cpus'.scalar", 'negative');
 });
 
@@ -248,7 +377,11 @@ test('decodeResourceInput applies the wire rules only', (t) => {
       scalar: { value: 1 },
       role: 'r',
       reservation: { principal: 'p', labels: { labels: [{ key: 'k', value: 'v' }] } },
-      disk: { persistence: { id: 'v', principal: 'p' }, volume: { mode: 'RO', container_path: 'c', host_path: '/h' }, source: { type: 'PATH', path: { root: '/p' } } },
+      disk: {
+        persistence: { id: 'v', principal: 'p' },
+        volume: { mode: 'RO', container_path: 'c', host_path: '/h' },
+        source: { type: 'PATH', path: { root: '/p' } },
+      },
       revocable: {},
     }),
     {
@@ -262,11 +395,16 @@ test('decodeResourceInput applies the wire rules only', (t) => {
     },
   );
   rejects(t, () => decodeResourceInput({ name: 'cpus', type: 1 }), 'resource.type', 'Not expecting a JSON number');
-  t.deepEqual(
-    decodeResourceInputs([{ name: 'a', type: 'SET', set: {} }, null, { name: 'b', type: 'TEXT' }], 'task.resources'),
-    [{ name: 'a', type: 'SET', set: [] }, { name: 'b', type: 'TEXT' }],
+  t.deepEqual(decodeResourceInputs([{ name: 'a', type: 'SET', set: {} }, null, { name: 'b', type: 'TEXT' }], 'task.resources'), [
+    { name: 'a', type: 'SET', set: [] },
+    { name: 'b', type: 'TEXT' },
+  ]);
+  rejects(
+    t,
+    () => decodeResourceInputs([{ name: 'a', type: 'SET' }, { type: 'SET' }], 'task.resources'),
+    'task.resources',
+    'Missing required fields: task.resources[1].name',
   );
-  rejects(t, () => decodeResourceInputs([{ name: 'a', type: 'SET' }, { type: 'SET' }], 'task.resources'), 'task.resources', 'Missing required fields: task.resources[1].name');
 });
 
 test('decodeResources merges same identities and names the element in errors', (t) => {
@@ -280,7 +418,16 @@ test('decodeResources merges same identities and names the element in errors', (
     { name: 'cpus', type: 'SCALAR', scalar: { value: 2.5 }, role: '*' },
     { name: 'cpus', type: 'SCALAR', scalar: { value: 2 }, role: 'ads' },
   ]);
-  rejects(t, () => decodeResources([{ name: 'cpus', type: 'SCALAR', scalar: { value: 1 } }, { name: 'mem', type: 'SCALAR', scalar: { value: -5 } }]), "resources[1] 'mem'.scalar", 'negative');
+  rejects(
+    t,
+    () =>
+      decodeResources([
+        { name: 'cpus', type: 'SCALAR', scalar: { value: 1 } },
+        { name: 'mem', type: 'SCALAR', scalar: { value: -5 } },
+      ]),
+    "resources[1] 'mem'.scalar",
+    'negative',
+  );
   rejects(t, () => decodeResources([{ name: 'cpus', type: 'SCALAR', scalar: { value: 1 } }, 'mem:5']), 'resources[1]', 'Not expecting a JSON string');
   rejects(t, () => decodeResources([{ name: 'x' }, {}]), 'resources', 'Missing required fields: resources[0].type, resources[1].name, resources[1].type');
   t.true(decodeResources([]).isEmpty());
@@ -313,14 +460,21 @@ test('flag: the JSON form, with the default role for resources without one', (t)
     { name: 'disk', type: 'SCALAR', scalar: { value: 100 }, role: null },
   ]);
   t.deepEqual(
-    parseResourcesFlag(text).toArray().map((r) => `${r.name}(${r.role})`),
+    parseResourcesFlag(text)
+      .toArray()
+      .map((r) => `${r.name}(${r.role})`),
     ['cpus(*)', 'mem(*)', 'ports(ads)', 'disk(*)'],
   );
   t.deepEqual(
-    parseResourcesFlag(text, 'web').toArray().map((r) => `${r.name}(${r.role})`),
+    parseResourcesFlag(text, 'web')
+      .toArray()
+      .map((r) => `${r.name}(${r.role})`),
     ['cpus(web)', 'mem(*)', 'ports(ads)', 'disk(web)'],
   );
-  t.deepEqual(encAll(parseResourcesFlag(`  \n[${SPEC_EXAMPLES.slice(0, 3).join(',')}]  `)), SPEC_EXAMPLES.slice(0, 3).map((s) => JSON.parse(s)));
+  t.deepEqual(
+    encAll(parseResourcesFlag(`  \n[${SPEC_EXAMPLES.slice(0, 3).join(',')}]  `)),
+    SPEC_EXAMPLES.slice(0, 3).map((s) => JSON.parse(s)),
+  );
   t.true(parseResourcesFlag('[]').isEmpty());
   // A MOUNT disk is fine on the command line.
   t.is(parseResourcesFlag(`[${MORE_EXAMPLES[0]}]`).size, 1);
@@ -331,18 +485,33 @@ test('flag: revocable, dynamically reserved and persistent volume resources are 
   rejects(t, () => parseResourcesFlag(`[${SPEC_EXAMPLES[3]}]`), "resources 'cpus'", 'dynamic reservation');
   rejects(t, () => parseResourcesFlag(`[${SPEC_EXAMPLES[4]}]`), "resources 'disk'", 'persistent volume');
   // Without a role, the reservation meets the default role '*' first.
-  rejects(t, () => parseResourcesFlag('[{"name":"cpus","type":"SCALAR","scalar":{"value":1},"reservation":{}}]'), "resources[0] 'cpus'.reservation", 'cannot be dynamically reserved');
+  rejects(
+    t,
+    () => parseResourcesFlag('[{"name":"cpus","type":"SCALAR","scalar":{"value":1},"reservation":{}}]'),
+    "resources[0] 'cpus'.reservation",
+    'cannot be dynamically reserved',
+  );
 });
 
 test('flag: one type per name, in both forms', (t) => {
-  rejects(t, () => parseResourcesFlag('[{"name":"x","type":"SCALAR","scalar":{"value":1}},{"name":"x","type":"SET","set":{"item":["a"]}}]'), "resources 'x'", 'two types');
+  rejects(
+    t,
+    () => parseResourcesFlag('[{"name":"x","type":"SCALAR","scalar":{"value":1}},{"name":"x","type":"SET","set":{"item":["a"]}}]'),
+    "resources 'x'",
+    'two types',
+  );
   rejects(t, () => parseResourcesFlag('x:1;x:{a}'), "resources 'x'", 'two types');
 });
 
 test('flag: a JSON array with a bad element names its index and never falls back to text', (t) => {
   const ok = '{"name":"cpus","type":"SCALAR","scalar":{"value":2}}';
   rejects(t, () => parseResourcesFlag(`[${ok},{"name":"mem","type":"SCALAR","scalar":{"value":"x"}}]`), 'resources[1].scalar.value', "Failed to parse 'x'");
-  rejects(t, () => parseResourcesFlag(`[${ok},{"name":"mem","type":"SCALAR","scalar":"x"}]`), 'resources[1].scalar', "Not expecting a JSON string for field 'scalar'");
+  rejects(
+    t,
+    () => parseResourcesFlag(`[${ok},{"name":"mem","type":"SCALAR","scalar":"x"}]`),
+    'resources[1].scalar',
+    "Not expecting a JSON string for field 'scalar'",
+  );
   rejects(t, () => parseResourcesFlag(`[${ok},{"name":"mem","type":"SCALAR","scalar":{"value":-1}}]`), "resources[1] 'mem'.scalar", 'negative');
   rejects(t, () => parseResourcesFlag(`[${ok},${ok},{"name":"mem","type":2}]`), 'resources[2].type', 'Not expecting a JSON number');
   rejects(t, () => parseResourcesFlag(`[${ok},{"type":"SCALAR","scalar":{"value":1}}]`), 'resources', 'Missing required fields: resources[1].name');
@@ -379,7 +548,11 @@ test('attributes: JSON round trip', (t) => {
 
 test('attributes: the stout rules and the value check', (t) => {
   t.deepEqual(decodeAttribute({ name: 'n', type: 'SCALAR', scalar: { value: '3' }, text: null, x: 1 }), { name: 'n', type: 'SCALAR', scalar: 3 });
-  t.deepEqual(decodeAttribute({ name: 'p', type: 'RANGES', ranges: { range: { begin: '1', end: 3 } } }), { name: 'p', type: 'RANGES', ranges: [{ begin: 1, end: 3 }] });
+  t.deepEqual(decodeAttribute({ name: 'p', type: 'RANGES', ranges: { range: { begin: '1', end: 3 } } }), {
+    name: 'p',
+    type: 'RANGES',
+    ranges: [{ begin: 1, end: 3 }],
+  });
   t.deepEqual(decodeAttributes({ name: 'rack', type: 'TEXT', text: { value: 'r1' } }), [{ name: 'rack', type: 'TEXT', text: 'r1' }]);
   rejects(t, () => decodeAttribute({ name: 'n', type: 3, text: { value: 'x' } }), 'attribute.type', 'Not expecting a JSON number');
   rejects(t, () => decodeAttribute({ name: 'n', type: 'STRING', text: { value: 'x' } }), 'attribute.type', "Failed to find enum for 'STRING'");
@@ -388,7 +561,16 @@ test('attributes: the stout rules and the value check', (t) => {
   rejects(t, () => decodeAttribute({ name: 'n', type: 'SCALAR', scalar: { value: 'Infinity' } }), 'attribute.scalar.value', 'finite');
   rejects(t, () => decodeAttribute({ type: 'TEXT', text: {} }), 'attribute', 'Missing required fields: attribute.name, attribute.text.value');
   rejects(t, () => decodeAttribute({ name: 'n' }), 'attribute', 'Missing required fields: attribute.type');
-  rejects(t, () => decodeAttributes([{ name: 'a', type: 'TEXT', text: { value: 'x' } }, { name: 'b', type: 'TEXT', text: 'y' }]), 'attributes[1].text', 'Not expecting a JSON string');
+  rejects(
+    t,
+    () =>
+      decodeAttributes([
+        { name: 'a', type: 'TEXT', text: { value: 'x' } },
+        { name: 'b', type: 'TEXT', text: 'y' },
+      ]),
+    'attributes[1].text',
+    'Not expecting a JSON string',
+  );
 });
 
 test('attributes: SET is refused, as Mesos refuses it (Attributes::isValid, "Bad type for attribute")', (t) => {
@@ -397,7 +579,11 @@ test('attributes: SET is refused, as Mesos refuses it (Attributes::isValid, "Bad
   rejects(t, () => decodeAttribute({ name: 's', type: 'SET' }), 'attribute.type', 'Bad type for attribute');
   rejects(
     t,
-    () => decodeAttributes([{ name: 'rack', type: 'TEXT', text: { value: 'r1' } }, { name: 'zone', type: 'SET', set: { item: ['a'] } }]),
+    () =>
+      decodeAttributes([
+        { name: 'rack', type: 'TEXT', text: { value: 'r1' } },
+        { name: 'zone', type: 'SET', set: { item: ['a'] } },
+      ]),
     'attributes[1].type',
     "Bad type for attribute 'zone'",
   );

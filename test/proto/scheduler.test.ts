@@ -73,7 +73,11 @@ const CALL_EXAMPLES: Record<string, unknown> = {
   DECLINE: { framework_id: FW, type: 'DECLINE', decline: { offer_ids: [{ value: '0b1f-O12' }], filters: { refuse_seconds: 5.0 } } },
   REVIVE: { framework_id: FW, type: 'REVIVE' },
   REVIVE_ROLES: { framework_id: FW, type: 'REVIVE', revive: { roles: ['r1'] } },
-  KILL: { framework_id: FW, type: 'KILL', kill: { task_id: { value: 't1' }, agent_id: { value: '0b1f-S0' }, kill_policy: { grace_period: { nanoseconds: 5000000000 } } } },
+  KILL: {
+    framework_id: FW,
+    type: 'KILL',
+    kill: { task_id: { value: 't1' }, agent_id: { value: '0b1f-S0' }, kill_policy: { grace_period: { nanoseconds: 5000000000 } } },
+  },
   SHUTDOWN: { framework_id: FW, type: 'SHUTDOWN', shutdown: { executor_id: { value: 'e1' }, agent_id: { value: '0b1f-S0' } } },
   ACKNOWLEDGE: { framework_id: FW, type: 'ACKNOWLEDGE', acknowledge: { agent_id: { value: '0b1f-S0' }, task_id: { value: 't1' }, uuid: UUID } },
   RECONCILE: { framework_id: FW, type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: 't1' }, agent_id: { value: '0b1f-S0' } }] } },
@@ -97,7 +101,11 @@ const CALL_EXAMPLES: Record<string, unknown> = {
     type: 'RECONCILE_OPERATIONS',
     reconcile_operations: { operations: [{ operation_id: { value: 'op1' }, agent_id: { value: '0b1f-S0' }, resource_provider_id: { value: 'rp' } }] },
   },
-  UPDATE_FRAMEWORK: { framework_id: FW, type: 'UPDATE_FRAMEWORK', update_framework: { framework_info: { user: 'root', name: 'my-fw', id: FW }, suppressed_roles: ['r2'] } },
+  UPDATE_FRAMEWORK: {
+    framework_id: FW,
+    type: 'UPDATE_FRAMEWORK',
+    update_framework: { framework_info: { user: 'root', name: 'my-fw', id: FW }, suppressed_roles: ['r2'] },
+  },
 };
 
 const EXPECTED: Record<string, SchedulerCall> = {
@@ -222,7 +230,20 @@ test('UNKNOWN and the known but unimplemented types are UNSUPPORTED (501), after
 });
 
 test('every type but SUBSCRIBE needs framework_id; each needs its sub-message where Mesos does', (t) => {
-  for (const type of ['TEARDOWN', 'ACCEPT', 'DECLINE', 'REVIVE', 'KILL', 'SHUTDOWN', 'ACKNOWLEDGE', 'RECONCILE', 'MESSAGE', 'REQUEST', 'SUPPRESS', 'ACCEPT_INVERSE_OFFERS']) {
+  for (const type of [
+    'TEARDOWN',
+    'ACCEPT',
+    'DECLINE',
+    'REVIVE',
+    'KILL',
+    'SHUTDOWN',
+    'ACKNOWLEDGE',
+    'RECONCILE',
+    'MESSAGE',
+    'REQUEST',
+    'SUPPRESS',
+    'ACCEPT_INVERSE_OFFERS',
+  ]) {
     refused(t, { type }, 'validate', "Expecting 'framework_id' to be present", 'framework_id');
   }
   const keyed: Record<string, string> = {
@@ -243,18 +264,47 @@ test('every type but SUBSCRIBE needs framework_id; each needs its sub-message wh
   }
   // TEARDOWN, REVIVE and SUPPRESS need nothing more; an empty sub-message is fine where allowed.
   t.deepEqual(decodeSchedulerCall({ framework_id: FW, type: 'REVIVE', revive: {} }), { type: 'REVIVE', frameworkId: FW.value, revive: {} });
-  t.deepEqual(decodeSchedulerCall({ framework_id: FW, type: 'RECONCILE', reconcile: {} }), { type: 'RECONCILE', frameworkId: FW.value, reconcile: { tasks: [] } });
-  t.deepEqual(decodeSchedulerCall({ framework_id: FW, type: 'ACCEPT', accept: {} }), { type: 'ACCEPT', frameworkId: FW.value, accept: { offerIds: [], operations: [] } });
+  t.deepEqual(decodeSchedulerCall({ framework_id: FW, type: 'RECONCILE', reconcile: {} }), {
+    type: 'RECONCILE',
+    frameworkId: FW.value,
+    reconcile: { tasks: [] },
+  });
+  t.deepEqual(decodeSchedulerCall({ framework_id: FW, type: 'ACCEPT', accept: {} }), {
+    type: 'ACCEPT',
+    frameworkId: FW.value,
+    accept: { offerIds: [], operations: [] },
+  });
 });
 
 test('SUBSCRIBE: subscribe present, framework_id equal to framework_info.id (an unset one reads as "")', (t) => {
   const info = { user: 'u', name: 'n' };
   refused(t, { type: 'SUBSCRIBE' }, 'validate', "Expecting 'subscribe' to be present", 'subscribe');
   refused(t, { type: 'SUBSCRIBE', subscribe: {} }, 'convert', 'Missing required fields: subscribe.framework_info', 'subscribe.framework_info');
-  refused(t, { type: 'SUBSCRIBE', subscribe: { framework_info: {} } }, 'convert', 'Missing required fields: subscribe.framework_info.user, subscribe.framework_info.name');
-  refused(t, { type: 'SUBSCRIBE', framework_id: { value: 'a' }, subscribe: { framework_info: { ...info, id: { value: 'b' } } } }, 'validate', "'framework_id' differs from 'subscribe.framework_info.id'", 'framework_id');
-  refused(t, { type: 'SUBSCRIBE', framework_id: { value: 'a' }, subscribe: { framework_info: info } }, 'validate', "'framework_id' differs from 'subscribe.framework_info.id'");
-  refused(t, { type: 'SUBSCRIBE', subscribe: { framework_info: { ...info, id: { value: 'b' } } } }, 'validate', "'framework_id' differs from 'subscribe.framework_info.id'");
+  refused(
+    t,
+    { type: 'SUBSCRIBE', subscribe: { framework_info: {} } },
+    'convert',
+    'Missing required fields: subscribe.framework_info.user, subscribe.framework_info.name',
+  );
+  refused(
+    t,
+    { type: 'SUBSCRIBE', framework_id: { value: 'a' }, subscribe: { framework_info: { ...info, id: { value: 'b' } } } },
+    'validate',
+    "'framework_id' differs from 'subscribe.framework_info.id'",
+    'framework_id',
+  );
+  refused(
+    t,
+    { type: 'SUBSCRIBE', framework_id: { value: 'a' }, subscribe: { framework_info: info } },
+    'validate',
+    "'framework_id' differs from 'subscribe.framework_info.id'",
+  );
+  refused(
+    t,
+    { type: 'SUBSCRIBE', subscribe: { framework_info: { ...info, id: { value: 'b' } } } },
+    'validate',
+    "'framework_id' differs from 'subscribe.framework_info.id'",
+  );
   t.deepEqual(decodeSchedulerCall({ type: 'SUBSCRIBE', subscribe: { framework_info: info } }), {
     type: 'SUBSCRIBE',
     subscribe: { frameworkInfo: { user: 'u', name: 'n', failoverTimeout: 0, checkpoint: false, role: '*', capabilities: [] } },
@@ -270,13 +320,23 @@ test('ACKNOWLEDGE: uuid must hold exactly 16 bytes (Mesos: "Not a valid UUID"), 
   refused(t, ack(''), 'validate', 'Not a valid UUID');
   refused(t, ack('not base64!'), 'convert', "Failed to base64-decode field 'uuid'", 'acknowledge.uuid');
   refused(t, ack(null), 'convert', 'Missing required fields: acknowledge.uuid');
-  refused(t, { framework_id: FW, type: 'ACKNOWLEDGE', acknowledge: {} }, 'convert', 'Missing required fields: acknowledge.agent_id, acknowledge.task_id, acknowledge.uuid');
+  refused(
+    t,
+    { framework_id: FW, type: 'ACKNOWLEDGE', acknowledge: {} },
+    'convert',
+    'Missing required fields: acknowledge.agent_id, acknowledge.task_id, acknowledge.uuid',
+  );
   t.is(decodeSchedulerCall(ack(Buffer.alloc(16, 1).toString('base64'))).type, 'ACKNOWLEDGE');
 });
 
-test('REQUEST: the nesting is request.requests; the docs\' top-level `requests` is refused as Mesos refuses it', (t) => {
+test("REQUEST: the nesting is request.requests; the docs' top-level `requests` is refused as Mesos refuses it", (t) => {
   refused(t, { framework_id: FW, type: 'REQUEST', requests: [{ agent_id: { value: 'S0' } }] }, 'validate', "Expecting 'request' to be present");
-  refused(t, { framework_id: FW, type: 'REQUEST', request: { requests: [{ agent_id: {} }] } }, 'convert', 'Missing required fields: request.requests[0].agent_id.value');
+  refused(
+    t,
+    { framework_id: FW, type: 'REQUEST', request: { requests: [{ agent_id: {} }] } },
+    'convert',
+    'Missing required fields: request.requests[0].agent_id.value',
+  );
   t.deepEqual(decodeSchedulerCall({ framework_id: FW, type: 'REQUEST', request: {} }), { type: 'REQUEST', frameworkId: FW.value, request: { requests: [] } });
 });
 
@@ -308,9 +368,17 @@ test('integers may be numeric strings; doubles may be strings; bools may be "tru
   t.deepEqual(call, { type: 'KILL', frameworkId: FW.value, kill: { taskId: 't1', killPolicy: { gracePeriodNs: 5_000_000_000 } } });
   const decline = decodeSchedulerCall({ framework_id: FW, type: 'DECLINE', decline: { offer_ids: [], filters: { refuse_seconds: '3600' } } });
   t.deepEqual(decline, { type: 'DECLINE', frameworkId: FW.value, decline: { offerIds: [], filters: { refuseSeconds: 3600 } } });
-  const sub = decodeSchedulerCall({ type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'u', name: 'n', checkpoint: 'true', failover_timeout: 'Infinity' } } });
+  const sub = decodeSchedulerCall({
+    type: 'SUBSCRIBE',
+    subscribe: { framework_info: { user: 'u', name: 'n', checkpoint: 'true', failover_timeout: 'Infinity' } },
+  });
   t.like(sub, { subscribe: { frameworkInfo: { checkpoint: true, failoverTimeout: Infinity } } });
-  refused(t, { framework_id: FW, type: 'KILL', kill: { task_id: { value: 't1' }, kill_policy: { grace_period: { nanoseconds: 'soon' } } } }, 'convert', "Failed to parse 'soon' as a JSON number for field 'nanoseconds'");
+  refused(
+    t,
+    { framework_id: FW, type: 'KILL', kill: { task_id: { value: 't1' }, kill_policy: { grace_period: { nanoseconds: 'soon' } } } },
+    'convert',
+    "Failed to parse 'soon' as a JSON number for field 'nanoseconds'",
+  );
 });
 
 test('a non-array value for a repeated field is taken as one element', (t) => {
@@ -329,8 +397,20 @@ test('a non-array value for a repeated field is taken as one element', (t) => {
 
 test('type mismatches name the field as stout does', (t) => {
   refused(t, { framework_id: 'F', type: 'TEARDOWN' }, 'convert', "Not expecting a JSON string for field 'framework_id'", 'framework_id');
-  refused(t, { framework_id: FW, type: 'DECLINE', decline: { offer_ids: ['o1'] } }, 'convert', "Not expecting a JSON string for field 'offer_ids'", 'decline.offer_ids[0]');
-  refused(t, { framework_id: FW, type: 'MESSAGE', message: { agent_id: { value: 'a' }, executor_id: { value: 1 }, data: 'aGk=' } }, 'convert', "Not expecting a JSON number for field 'value'", 'message.executor_id.value');
+  refused(
+    t,
+    { framework_id: FW, type: 'DECLINE', decline: { offer_ids: ['o1'] } },
+    'convert',
+    "Not expecting a JSON string for field 'offer_ids'",
+    'decline.offer_ids[0]',
+  );
+  refused(
+    t,
+    { framework_id: FW, type: 'MESSAGE', message: { agent_id: { value: 'a' }, executor_id: { value: 1 }, data: 'aGk=' } },
+    'convert',
+    "Not expecting a JSON number for field 'value'",
+    'message.executor_id.value',
+  );
   refused(t, [], 'convert', 'Expecting a JSON object');
 });
 
@@ -374,7 +454,15 @@ test('SUBSCRIBED prints heartbeat_interval_seconds 15.0 and the master_info', (t
     subscribed: {
       frameworkId: '0b1f-0000',
       heartbeatIntervalSeconds: 15,
-      masterInfo: { id: '0b1f', ip: masterInfoIp('127.0.0.1'), port: 5050, pid: 'master@127.0.0.1:5050', hostname: 'localhost', version: '1.11.0', address: { hostname: 'localhost', ip: '127.0.0.1', port: 5050 } },
+      masterInfo: {
+        id: '0b1f',
+        ip: masterInfoIp('127.0.0.1'),
+        port: 5050,
+        pid: 'master@127.0.0.1:5050',
+        hostname: 'localhost',
+        version: '1.11.0',
+        address: { hostname: 'localhost', ip: '127.0.0.1', port: 5050 },
+      },
     },
   };
   const text = stringifyWire(encodeSchedulerEvent(e));
@@ -415,12 +503,30 @@ test('UPDATE, RESCIND, MESSAGE, FAILURE, ERROR as Mesos writes them', (t) => {
   const cases: [SchedulerEvent, string][] = [
     [{ type: 'RESCIND', rescind: { offerId: 'O1' } }, '{"type":"RESCIND","rescind":{"offer_id":{"value":"O1"}}}'],
     [
-      { type: 'UPDATE', update: { status: { taskId: 't1', state: 'TASK_LOST', source: 'SOURCE_MASTER', reason: 'REASON_RECONCILIATION', message: 'Reconciliation: Latest task state', timestamp: 1724420000 } } },
+      {
+        type: 'UPDATE',
+        update: {
+          status: {
+            taskId: 't1',
+            state: 'TASK_LOST',
+            source: 'SOURCE_MASTER',
+            reason: 'REASON_RECONCILIATION',
+            message: 'Reconciliation: Latest task state',
+            timestamp: 1724420000,
+          },
+        },
+      },
       '{"type":"UPDATE","update":{"status":{"task_id":{"value":"t1"},"state":"TASK_LOST","message":"Reconciliation: Latest task state","source":"SOURCE_MASTER","reason":"REASON_RECONCILIATION","timestamp":1724420000.0}}}',
     ],
-    [{ type: 'MESSAGE', message: { agentId: 'S0', executorId: 'e1', data: 'aGk=' } }, '{"type":"MESSAGE","message":{"agent_id":{"value":"S0"},"executor_id":{"value":"e1"},"data":"aGk="}}'],
+    [
+      { type: 'MESSAGE', message: { agentId: 'S0', executorId: 'e1', data: 'aGk=' } },
+      '{"type":"MESSAGE","message":{"agent_id":{"value":"S0"},"executor_id":{"value":"e1"},"data":"aGk="}}',
+    ],
     [{ type: 'FAILURE', failure: { agentId: 'S0' } }, '{"type":"FAILURE","failure":{"agent_id":{"value":"S0"}}}'],
-    [{ type: 'FAILURE', failure: { agentId: 'S0', executorId: 'e1', status: 256 } }, '{"type":"FAILURE","failure":{"agent_id":{"value":"S0"},"executor_id":{"value":"e1"},"status":256}}'],
+    [
+      { type: 'FAILURE', failure: { agentId: 'S0', executorId: 'e1', status: 256 } },
+      '{"type":"FAILURE","failure":{"agent_id":{"value":"S0"},"executor_id":{"value":"e1"},"status":256}}',
+    ],
     [{ type: 'ERROR', error: { message: 'Framework failed over' } }, '{"type":"ERROR","error":{"message":"Framework failed over"}}'],
   ];
   for (const [e, text] of cases) {
@@ -448,9 +554,14 @@ test('non-ASCII text is escaped and the record counts bytes right', (t) => {
 
 test('documented example stream decodes (SUBSCRIBED, HEARTBEAT, OFFERS, UPDATE)', (t) => {
   const subscribed = decodeSchedulerEvent(
-    JSON.parse('{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"0b1f…-0000"},"heartbeat_interval_seconds":15.0,"master_info":{"id":"0b1f","ip":16777343,"port":5050,"hostname":"m"}}}'),
+    JSON.parse(
+      '{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"0b1f…-0000"},"heartbeat_interval_seconds":15.0,"master_info":{"id":"0b1f","ip":16777343,"port":5050,"hostname":"m"}}}',
+    ),
   );
-  t.deepEqual(subscribed, { type: 'SUBSCRIBED', subscribed: { frameworkId: '0b1f…-0000', heartbeatIntervalSeconds: 15, masterInfo: { id: '0b1f', ip: 16777343, port: 5050, hostname: 'm' } } });
+  t.deepEqual(subscribed, {
+    type: 'SUBSCRIBED',
+    subscribed: { frameworkId: '0b1f…-0000', heartbeatIntervalSeconds: 15, masterInfo: { id: '0b1f', ip: 16777343, port: 5050, hostname: 'm' } },
+  });
   t.deepEqual(decodeSchedulerEvent({ type: 'HEARTBEAT' }), { type: 'HEARTBEAT' });
   const offers = decodeSchedulerEvent(
     JSON.parse(
@@ -471,20 +582,29 @@ test('documented example stream decodes (SUBSCRIBED, HEARTBEAT, OFFERS, UPDATE)'
   t.like(update, { type: 'UPDATE', update: { status: { taskId: 't1', state: 'TASK_RUNNING', uuid: 'q83vEjRWeJq83vEjRWeJqw==', healthy: true } } });
 });
 
-test('the docs\' errors are not accepted: OFFERS without the inner level, ERROR with a top-level message', (t) => {
+test("the docs' errors are not accepted: OFFERS without the inner level, ERROR with a top-level message", (t) => {
   const offersDoc = { type: 'OFFERS', offers: [{ id: { value: 'o' }, framework_id: { value: 'f' }, agent_id: { value: 'a' }, hostname: 'h' }] };
   const e1 = t.throws(() => decodeSchedulerEvent(offersDoc), { instanceOf: ValidationError });
   t.is(e1.field, 'offers');
   t.true(e1.message.includes("Not expecting a JSON array for field 'offers'"));
   const e2 = t.throws(() => decodeSchedulerEvent({ type: 'ERROR', message: 'Framework failed over' }), { instanceOf: ValidationError });
   t.true(e2.message.includes('Missing required fields: error'), e2.message);
-  t.deepEqual(decodeSchedulerEvent({ type: 'ERROR', error: { message: 'Framework failed over' } }), { type: 'ERROR', error: { message: 'Framework failed over' } });
+  t.deepEqual(decodeSchedulerEvent({ type: 'ERROR', error: { message: 'Framework failed over' } }), {
+    type: 'ERROR',
+    error: { message: 'Framework failed over' },
+  });
   // The model always writes the right shapes.
   t.is(stringifyWire(encodeSchedulerEvent({ type: 'OFFERS', offers: { offers: [] } })), '{"type":"OFFERS","offers":{}}');
 });
 
 test('events the model does not carry are refused with stage "unsupported", so a client can skip them', (t) => {
-  for (const json of [{ type: 'INVERSE_OFFERS', inverse_offers: { inverse_offers: [] } }, { type: 'UPDATE_OPERATION_STATUS' }, { type: 'UNKNOWN' }, { type: 'NEWFANGLED' }, {}]) {
+  for (const json of [
+    { type: 'INVERSE_OFFERS', inverse_offers: { inverse_offers: [] } },
+    { type: 'UPDATE_OPERATION_STATUS' },
+    { type: 'UNKNOWN' },
+    { type: 'NEWFANGLED' },
+    {},
+  ]) {
     const e = t.throws(() => decodeSchedulerEvent(json), { instanceOf: ApiValidationError });
     t.is(e.stage, 'unsupported');
     t.is(e.code, 'UNSUPPORTED');
@@ -493,7 +613,10 @@ test('events the model does not carry are refused with stage "unsupported", so a
 });
 
 test('SUBSCRIBED without heartbeat_interval_seconds reads as 15 (the only interval Mesos uses)', (t) => {
-  t.deepEqual(decodeSchedulerEvent({ type: 'SUBSCRIBED', subscribed: { framework_id: { value: 'F' } } }), { type: 'SUBSCRIBED', subscribed: { frameworkId: 'F', heartbeatIntervalSeconds: 15 } });
+  t.deepEqual(decodeSchedulerEvent({ type: 'SUBSCRIBED', subscribed: { framework_id: { value: 'F' } } }), {
+    type: 'SUBSCRIBED',
+    subscribed: { frameworkId: 'F', heartbeatIntervalSeconds: 15 },
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -512,8 +635,18 @@ test('property: any SchedulerEvent survives encode → stringifyWire → JSON.pa
 });
 
 test('RECONCILE: up to MAX_RECONCILE_TASKS tasks are accepted, one more is refused naming reconcile.tasks and the limit', (t) => {
-  const call = (n: number) => ({ type: 'RECONCILE', framework_id: { value: 'f' }, reconcile: { tasks: Array.from({ length: n }, (_, i) => ({ task_id: { value: `t${i}` } })) } });
+  const call = (n: number) => ({
+    type: 'RECONCILE',
+    framework_id: { value: 'f' },
+    reconcile: { tasks: Array.from({ length: n }, (_, i) => ({ task_id: { value: `t${i}` } })) },
+  });
   const ok = decodeSchedulerCall(call(MAX_RECONCILE_TASKS));
   t.is(ok.type === 'RECONCILE' ? ok.reconcile.tasks.length : 0, MAX_RECONCILE_TASKS);
-  refused(t, call(MAX_RECONCILE_TASKS + 1), 'validate', `'reconcile.tasks' lists ${MAX_RECONCILE_TASKS + 1} tasks; at most ${MAX_RECONCILE_TASKS} are accepted in one call (reconcile in batches, or with no tasks for all of them)`, 'reconcile.tasks');
+  refused(
+    t,
+    call(MAX_RECONCILE_TASKS + 1),
+    'validate',
+    `'reconcile.tasks' lists ${MAX_RECONCILE_TASKS + 1} tasks; at most ${MAX_RECONCILE_TASKS} are accepted in one call (reconcile in batches, or with no tasks for all of them)`,
+    'reconcile.tasks',
+  );
 });

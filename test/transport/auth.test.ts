@@ -29,7 +29,11 @@ import { startServer } from './helpers.ts';
 import { hasOpenssl, makePki, tlsEnv } from './tls_fixture.ts';
 
 const SECRET = 'sup3r-s3cret';
-const creds = () => new CredentialStore([{ principal: 'ops', secret: SECRET }, { principal: 'fw', secret: 'fw-secret' }]);
+const creds = () =>
+  new CredentialStore([
+    { principal: 'ops', secret: SECRET },
+    { principal: 'fw', secret: 'fw-secret' },
+  ]);
 
 let dir: string;
 test.before(() => {
@@ -47,10 +51,24 @@ function file(name: string, text: string, mode = 0o600): string {
 }
 
 test('credentials: the JSON form and the text form give the same principals', (t) => {
-  const json = parseCredentials(JSON.stringify({ credentials: [{ principal: 'a', secret: 'x' }, { principal: 'b', secret: 'y z' }] }), 'c.json');
-  t.deepEqual(json, [{ principal: 'a', secret: 'x' }, { principal: 'b', secret: 'y z' }]);
+  const json = parseCredentials(
+    JSON.stringify({
+      credentials: [
+        { principal: 'a', secret: 'x' },
+        { principal: 'b', secret: 'y z' },
+      ],
+    }),
+    'c.json',
+  );
+  t.deepEqual(json, [
+    { principal: 'a', secret: 'x' },
+    { principal: 'b', secret: 'y z' },
+  ]);
   const text = parseCredentials('a x\n\n  b\ty  \n', 'c.txt');
-  t.deepEqual(text, [{ principal: 'a', secret: 'x' }, { principal: 'b', secret: 'y' }]);
+  t.deepEqual(text, [
+    { principal: 'a', secret: 'x' },
+    { principal: 'b', secret: 'y' },
+  ]);
   t.deepEqual(parseCredential('{"principal": "agent1", "secret": "s"}', 'cred'), { principal: 'agent1', secret: 's' });
   t.deepEqual(parseCredential('agent1 s\n', 'cred'), { principal: 'agent1', secret: 's' });
 });
@@ -61,17 +79,50 @@ test('credentials: each bad file is refused with the file, the place and the rea
     t.false(e!.message.includes(SECRET), `the secret leaked: ${e!.message}`);
     return e!.message;
   };
-  t.is(msg(() => parseCredentials(`ops ${SECRET}\nbob\n`, '/etc/creds')), "/etc/creds: line 2: expected 'principal secret' (2 words), found 1 word(s)");
-  t.is(msg(() => parseCredentials(`ops ${SECRET} extra\n`, '/etc/creds')), "/etc/creds: line 1: expected 'principal secret' (2 words), found 3 word(s)");
-  t.regex(msg(() => parseCredentials(`{"credentials": [{"principal": "ops", "secret": "${SECRET}"`, '/etc/c.json')), /^\/etc\/c\.json: JSON: does not parse/);
-  t.is(msg(() => parseCredentials('{"credential": []}', 'f')), "f: credential: unknown field (expected only 'credentials')");
-  t.is(msg(() => parseCredentials(`{"credentials": [{"principal": "ops", "secret": "${SECRET}"}, {"principal": "x"}]}`, 'f')), "f: credentials[1].secret: must be a non-empty string (principal 'x')");
-  t.is(msg(() => parseCredentials(`{"credentials": [{"principal": "", "secret": "${SECRET}"}]}`, 'f')), 'f: credentials[0].principal: must be a non-empty string');
-  t.is(msg(() => parseCredentials(`{"credentials": [{"principal": "a:b", "secret": "${SECRET}"}]}`, 'f')), "f: credentials[0].principal: 'a:b' may not contain white space or ':' (HTTP Basic splits at the first ':')");
-  t.is(msg(() => parseCredentials(`{"credentials": [{"principal": "ops", "secret": "${SECRET}", "role": "x"}]}`, 'f')), "f: credentials[0].role: unknown field (expected 'principal' and 'secret')");
-  t.is(msg(() => parseCredentials(`ops ${SECRET}\nops other\n`, 'f')), "f: credentials: principal 'ops' appears more than once");
-  t.is(msg(() => parseCredentials('\n\n', 'f')), 'f: credentials: the file holds no credentials');
-  t.is(msg(() => parseCredential(`a ${SECRET}\nb ${SECRET}\n`, 'f')), "f: credential: expected exactly one 'principal secret' line, found 2");
+  t.is(
+    msg(() => parseCredentials(`ops ${SECRET}\nbob\n`, '/etc/creds')),
+    "/etc/creds: line 2: expected 'principal secret' (2 words), found 1 word(s)",
+  );
+  t.is(
+    msg(() => parseCredentials(`ops ${SECRET} extra\n`, '/etc/creds')),
+    "/etc/creds: line 1: expected 'principal secret' (2 words), found 3 word(s)",
+  );
+  t.regex(
+    msg(() => parseCredentials(`{"credentials": [{"principal": "ops", "secret": "${SECRET}"`, '/etc/c.json')),
+    /^\/etc\/c\.json: JSON: does not parse/,
+  );
+  t.is(
+    msg(() => parseCredentials('{"credential": []}', 'f')),
+    "f: credential: unknown field (expected only 'credentials')",
+  );
+  t.is(
+    msg(() => parseCredentials(`{"credentials": [{"principal": "ops", "secret": "${SECRET}"}, {"principal": "x"}]}`, 'f')),
+    "f: credentials[1].secret: must be a non-empty string (principal 'x')",
+  );
+  t.is(
+    msg(() => parseCredentials(`{"credentials": [{"principal": "", "secret": "${SECRET}"}]}`, 'f')),
+    'f: credentials[0].principal: must be a non-empty string',
+  );
+  t.is(
+    msg(() => parseCredentials(`{"credentials": [{"principal": "a:b", "secret": "${SECRET}"}]}`, 'f')),
+    "f: credentials[0].principal: 'a:b' may not contain white space or ':' (HTTP Basic splits at the first ':')",
+  );
+  t.is(
+    msg(() => parseCredentials(`{"credentials": [{"principal": "ops", "secret": "${SECRET}", "role": "x"}]}`, 'f')),
+    "f: credentials[0].role: unknown field (expected 'principal' and 'secret')",
+  );
+  t.is(
+    msg(() => parseCredentials(`ops ${SECRET}\nops other\n`, 'f')),
+    "f: credentials: principal 'ops' appears more than once",
+  );
+  t.is(
+    msg(() => parseCredentials('\n\n', 'f')),
+    'f: credentials: the file holds no credentials',
+  );
+  t.is(
+    msg(() => parseCredential(`a ${SECRET}\nb ${SECRET}\n`, 'f')),
+    "f: credential: expected exactly one 'principal secret' line, found 2",
+  );
 });
 
 test('credentials flags: a path is read (errors name it), file:// text and inline JSON are taken as is, loose permissions are noticed', (t) => {
@@ -158,7 +209,10 @@ test('a realm that requires authentication: 401 + WWW-Authenticate without or wi
 test('routes of realms the server does not require, and routes without a realm, are served without credentials and have no principal', async (t) => {
   const { base } = await serve(t);
   t.deepEqual(await (await fetch(`${base}/other`)).json(), { principal: null, peer: null });
-  t.deepEqual(await (await fetch(`${base}/open`, { headers: { Authorization: basicAuthorization({ principal: 'ops', secret: 'wrong' }) } })).json(), { principal: null, peer: null });
+  t.deepEqual(await (await fetch(`${base}/open`, { headers: { Authorization: basicAuthorization({ principal: 'ops', secret: 'wrong' }) } })).json(), {
+    principal: null,
+    peer: null,
+  });
 });
 
 test('keep-alive: a refused request leaves the connection usable for the next one (HttpClient)', async (t) => {

@@ -12,7 +12,11 @@ export interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-export async function startServer(t: Teardown, options: HttpServerOptions = {}, setup?: (s: HttpServer) => void): Promise<{ server: HttpServer; port: number; base: string }> {
+export async function startServer(
+  t: Teardown,
+  options: HttpServerOptions = {},
+  setup?: (s: HttpServer) => void,
+): Promise<{ server: HttpServer; port: number; base: string }> {
   const server = new HttpServer({ host: '127.0.0.1', port: 0, closeGraceMs: 200, ...options });
   setup?.(server);
   const port = await server.listen();

@@ -29,7 +29,12 @@ test('request: GET and POST with a JSON body; text() and json()', async (t) => {
   t.is(b.headers['x-type'], 'application/json', 'object bodies default to application/json');
   t.is(b.text(), '{"type":"DECLINE","refuse":5.0,"who":"\\u00fc"}', 'sent as wire JSON');
 
-  const raw = await c.request({ url: `${base}/api/v1/scheduler`, method: 'post', headers: { 'Content-Type': 'application/x-protobuf' }, body: Buffer.from([1, 2]) });
+  const raw = await c.request({
+    url: `${base}/api/v1/scheduler`,
+    method: 'post',
+    headers: { 'Content-Type': 'application/x-protobuf' },
+    body: Buffer.from([1, 2]),
+  });
   t.is(raw.headers['x-type'], 'application/x-protobuf');
   t.deepEqual([...raw.body], [1, 2]);
 });
@@ -63,7 +68,9 @@ test('keep-alive: consecutive requests reuse one connection', async (t) => {
 });
 
 test('a connection the server closed while idle is not a failure for the next request', async (t) => {
-  const { base } = await startServer(t, { keepAliveTimeoutMs: 30 }, (s) => s.route({ path: '/x', methods: ['GET'], handler: () => ({ status: 200, body: 'ok' }) }));
+  const { base } = await startServer(t, { keepAliveTimeoutMs: 30 }, (s) =>
+    s.route({ path: '/x', methods: ['GET'], handler: () => ({ status: 200, body: 'ok' }) }),
+  );
   const c = client(t);
   for (let i = 0; i < 5; i++) {
     t.is((await c.request({ url: `${base}/x` })).text(), 'ok');

@@ -159,7 +159,9 @@ test('after a small overflow the keep-alive connection still serves the next req
 });
 
 test('bad JSON is 400 with a message that says why', async (t) => {
-  const { port } = await startServer(t, {}, (s) => s.route({ path: '/json', methods: ['POST'], handler: async (r) => ({ status: 200, body: { got: await r.readJson() } }) }));
+  const { port } = await startServer(t, {}, (s) =>
+    s.route({ path: '/json', methods: ['POST'], handler: async (r) => ({ status: 200, body: { got: await r.readJson() } }) }),
+  );
   const bad = await call(port, 'POST', '/json', { body: '{"type": SUBSCRIBE}' });
   t.is(bad.status, 400);
   t.is(bad.headers['content-type'], 'text/plain; charset=utf-8');
@@ -172,7 +174,9 @@ test('bad JSON is 400 with a message that says why', async (t) => {
 });
 
 test('a body that is not UTF-8 is 400', async (t) => {
-  const { port } = await startServer(t, {}, (s) => s.route({ path: '/json', methods: ['POST'], handler: async (r) => ({ status: 200, body: { got: await r.readJson() } }) }));
+  const { port } = await startServer(t, {}, (s) =>
+    s.route({ path: '/json', methods: ['POST'], handler: async (r) => ({ status: 200, body: { got: await r.readJson() } }) }),
+  );
   const raw = await RawClient.connect(port, t);
   raw.send(Buffer.concat([Buffer.from('POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"'), Buffer.from([0xff, 0xfe]), Buffer.from('a"')]));
   await raw.until(() => raw.ended);

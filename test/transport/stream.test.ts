@@ -235,7 +235,7 @@ test('openStream on a non-200 answer: the body is text and there are no records'
     s.route({
       path: '/api/v1/scheduler',
       methods: ['POST'],
-      handler: () => ({ status: 400, body: 'Failed to validate scheduler::Call: Expecting \'subscribe\' to be present' }),
+      handler: () => ({ status: 400, body: "Failed to validate scheduler::Call: Expecting 'subscribe' to be present" }),
     }),
   );
   const c = client(t);

@@ -127,7 +127,12 @@ test('with downgrade one port serves TLS and plain HTTP, streams included', asyn
   const { server, port } = await serve(t, { tls: config({ LIBPROCESS_SSL_SUPPORT_DOWNGRADE: 'true' }) });
   const secure = clientOf(t, clientConfig());
   const plain = clientOf(t);
-  t.deepEqual((await secure.request({ url: `https://127.0.0.1:${port}/echo`, body: 'a' })).json(), { method: 'POST', secure: true, principal: null, body: 'a' });
+  t.deepEqual((await secure.request({ url: `https://127.0.0.1:${port}/echo`, body: 'a' })).json(), {
+    method: 'POST',
+    secure: true,
+    principal: null,
+    body: 'a',
+  });
   t.deepEqual((await plain.request({ url: `http://127.0.0.1:${port}/echo`, body: 'b' })).json(), { method: 'POST', secure: false, principal: null, body: 'b' });
   t.is((await events(secure, `https://127.0.0.1:${port}/events?n=1000`)).length, 1000);
   t.is((await events(plain, `http://127.0.0.1:${port}/events?n=1000`)).length, 1000);
@@ -196,7 +201,15 @@ test('server certificates: untrusted CA, expired, wrong host are refused when ve
   }
   // A client without a CA setting trusts Node's built-in roots only: our CA is not one of them.
   const { port } = await serve(t, { tls: config() });
-  const noCa = clientOf(t, loadTlsConfig({ LIBPROCESS_SSL_ENABLED: 'true', LIBPROCESS_SSL_VERIFY_CERT: 'true', LIBPROCESS_SSL_CERT_FILE: pki.client.cert, LIBPROCESS_SSL_KEY_FILE: pki.client.key })!);
+  const noCa = clientOf(
+    t,
+    loadTlsConfig({
+      LIBPROCESS_SSL_ENABLED: 'true',
+      LIBPROCESS_SSL_VERIFY_CERT: 'true',
+      LIBPROCESS_SSL_CERT_FILE: pki.client.cert,
+      LIBPROCESS_SSL_KEY_FILE: pki.client.key,
+    })!,
+  );
   // (OpenSSL sends the CA along with the server's certificate, hence "self-signed in chain")
   t.regex((await failure(noCa.request({ url: `https://127.0.0.1:${port}/echo` }))).code, /^(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)$/);
 });

@@ -24,7 +24,6 @@ import { killEverythingUnder } from '../helpers/cluster.ts';
 import { EXECUTOR } from '../helpers/executor_script.ts';
 import { makePki, tlsEnv, type Pki } from './tls_fixture.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
 let pki: Pki;
@@ -40,7 +39,15 @@ test.before(async () => {
   const m = parseFlags(masterFlags, { argv: ['--ip=127.0.0.1', '--port=0', '--registry=in_memory', '--allocation_interval=20ms'], env: {} });
   master = await startMaster(m.values, m.text, silentLogger, { tls: daemonTls });
   const a = parseFlags(agentFlags, {
-    argv: [`--master=127.0.0.1:${master.port}`, '--ip=127.0.0.1', '--port=0', `--work_dir=${join(workDir, 'agent')}`, '--hostname=tls-agent', '--resources=cpus:4;mem:4096;disk:1000', '--registration_backoff_factor=20ms'],
+    argv: [
+      `--master=127.0.0.1:${master.port}`,
+      '--ip=127.0.0.1',
+      '--port=0',
+      `--work_dir=${join(workDir, 'agent')}`,
+      '--hostname=tls-agent',
+      '--resources=cpus:4;mem:4096;disk:1000',
+      '--registration_backoff_factor=20ms',
+    ],
     env: {},
   });
   agent = await startAgent(a.values, a.text, silentLogger, { tls: daemonTls });
@@ -97,7 +104,10 @@ class Framework {
 
   static async subscribe(client: HttpClient, masterPort: number): Promise<Framework> {
     const url = `${client.scheme}://127.0.0.1:${masterPort}/api/v1/scheduler`;
-    const stream = await client.openStream({ url, body: { type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'root', name: 'tls', failover_timeout: 0 } } } });
+    const stream = await client.openStream({
+      url,
+      body: { type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'root', name: 'tls', failover_timeout: 0 } } },
+    });
     if (stream.status !== 200) throw new Error(`subscribe: ${stream.status} ${stream.text}`);
     const f = new Framework(client, url, stream);
     f.streamId = String(stream.headers['mesos-stream-id']);
@@ -107,7 +117,11 @@ class Framework {
   streamId = '';
 
   async call(body: Json): Promise<void> {
-    const r = await this.client.request({ url: this.url, headers: { 'Mesos-Stream-Id': this.streamId }, body: { framework_id: { value: this.frameworkId }, ...body } });
+    const r = await this.client.request({
+      url: this.url,
+      headers: { 'Mesos-Stream-Id': this.streamId },
+      body: { framework_id: { value: this.frameworkId }, ...body },
+    });
     if (r.status !== 202) throw new Error(`${body.type}: ${r.status} ${r.text()}`);
   }
 
@@ -118,7 +132,9 @@ class Framework {
       for (; seen < this.events.length; seen++) if (pred(this.events[seen])) return this.events.splice(seen, 1)[0];
       if (Date.now() > end) {
         const updates = this.events.filter((e) => e.type === 'UPDATE').map((e) => `${e.update.status.task_id.value}:${e.update.status.state}`);
-        throw new Error(`timed out waiting for ${what}; got ${this.events.map((e) => e.type).join(' ')} (updates ${updates.join(', ')}; failed acknowledgements: ${this.ackErrors.join('; ') || 'none'})`);
+        throw new Error(
+          `timed out waiting for ${what}; got ${this.events.map((e) => e.type).join(' ')} (updates ${updates.join(', ')}; failed acknowledgements: ${this.ackErrors.join('; ') || 'none'})`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 100);
@@ -134,7 +150,6 @@ class Framework {
     this.stream.close();
   }
 }
-
 
 const resources = [
   { name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } },
@@ -170,7 +185,12 @@ test('a framework runs a command task and a custom executor over TLS; offers poi
                 task_id: { value: 'custom' },
                 agent_id: offer.agent_id,
                 resources,
-                executor: { executor_id: { value: 'tls-executor' }, name: 'tls-executor', command: { value: `${JSON.stringify(process.execPath)} ${JSON.stringify(executorFile)}`, shell: true }, resources },
+                executor: {
+                  executor_id: { value: 'tls-executor' },
+                  name: 'tls-executor',
+                  command: { value: `${JSON.stringify(process.execPath)} ${JSON.stringify(executorFile)}`, shell: true },
+                  resources,
+                },
               },
             ],
           },
@@ -179,7 +199,14 @@ test('a framework runs a command task and a custom executor over TLS; offers poi
       filters: { refuse_seconds: 0 },
     },
   });
-  const finished = (id: string) => fw.next((e) => e.type === 'UPDATE' && e.update.status.task_id.value === id && ['TASK_FINISHED', 'TASK_FAILED', 'TASK_LOST', 'TASK_ERROR'].includes(e.update.status.state), `the end of ${id}`);
+  const finished = (id: string) =>
+    fw.next(
+      (e) =>
+        e.type === 'UPDATE' &&
+        e.update.status.task_id.value === id &&
+        ['TASK_FINISHED', 'TASK_FAILED', 'TASK_LOST', 'TASK_ERROR'].includes(e.update.status.state),
+      `the end of ${id}`,
+    );
   const [cmd, custom] = await Promise.all([finished('cmd'), finished('custom')]);
   t.is(cmd.update.status.state, 'TASK_FINISHED', JSON.stringify(cmd));
   t.is(custom.update.status.state, 'TASK_FINISHED', JSON.stringify(custom));
@@ -190,7 +217,16 @@ test('a framework runs a command task and a custom executor over TLS; offers poi
 test('corral execute speaks TLS to the master', async (t) => {
   const lines: string[] = [];
   const clientTls = loadTlsConfig(tlsEnv(pki, { LIBPROCESS_SSL_VERIFY_CERT: 'true' }, pki.client))!;
-  const code = await execute({ master: `127.0.0.1:${master!.port}`, name: 'tls-execute', command: 'exit 7', resources: 'cpus:0.1;mem:32', role: '*', timeoutMs: 30_000, tls: clientTls, print: (l) => lines.push(l) });
+  const code = await execute({
+    master: `127.0.0.1:${master!.port}`,
+    name: 'tls-execute',
+    command: 'exit 7',
+    resources: 'cpus:0.1;mem:32',
+    role: '*',
+    timeoutMs: 30_000,
+    tls: clientTls,
+    print: (l) => lines.push(l),
+  });
   t.is(code, 7, lines.join('\n'));
   t.true(lines.some((l) => l.startsWith('Received status update TASK_RUNNING')));
 });
@@ -209,7 +245,19 @@ function run(cmd: string, args: string[]): Promise<{ status: number | null; out:
 
 test('openssl s_client sees TLS with a verified chain on the master and agent ports', async (t) => {
   for (const port of [master!.port, agent!.port]) {
-    const { status, out } = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', pki.ca.cert, '-cert', pki.client.cert, '-key', pki.client.key, '-verify_return_error', '-brief']);
+    const { status, out } = await run('openssl', [
+      's_client',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-CAfile',
+      pki.ca.cert,
+      '-cert',
+      pki.client.cert,
+      '-key',
+      pki.client.key,
+      '-verify_return_error',
+      '-brief',
+    ]);
     t.is(status, 0, out);
     t.regex(out, /Verification: OK/);
     t.regex(out, /Protocol version: TLSv1\.3/);

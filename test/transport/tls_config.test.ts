@@ -52,7 +52,13 @@ test('defaults: TLS 1.2 and 1.3, no client certificates, no server verification,
 });
 
 test('SSL_ (0.23) and LIBPROCESS_SSL_ (1.0+) prefixes; LIBPROCESS_ wins; names are case-insensitive after the prefix', (t) => {
-  const c = loadTlsConfig({ SSL_enabled: 'true', SSL_CERT_FILE: pki.server.cert, SSL_KEY_FILE: pki.server.key, SSL_VERIFY_CERT: 'false', LIBPROCESS_SSL_verify_cert: 'true' })!;
+  const c = loadTlsConfig({
+    SSL_enabled: 'true',
+    SSL_CERT_FILE: pki.server.cert,
+    SSL_KEY_FILE: pki.server.key,
+    SSL_VERIFY_CERT: 'false',
+    LIBPROCESS_SSL_verify_cert: 'true',
+  })!;
   t.true(c.verifyServer);
   t.true(c.requestClientCert);
   t.false(c.requireClientCert);
@@ -100,7 +106,10 @@ test('protocol switches: OpenSSL 3 mapping, gaps, TLS 1.0/1.1 need @SECLEVEL=0, 
 
 test('ciphers, curves, depth and the name scheme are checked', (t) => {
   t.is(loadTlsConfig(tlsEnv(pki, { LIBPROCESS_SSL_CIPHERS: 'ECDHE-ECDSA-AES128-GCM-SHA256' }))!.ciphers, 'ECDHE-ECDSA-AES128-GCM-SHA256');
-  t.regex(errorOf(tlsEnv(pki, { LIBPROCESS_SSL_CIPHERS: 'NO-SUCH-CIPHER' })), /^LIBPROCESS_SSL_CIPHERS: 'NO-SUCH-CIPHER' is not a usable OpenSSL cipher list: .*no cipher match/);
+  t.regex(
+    errorOf(tlsEnv(pki, { LIBPROCESS_SSL_CIPHERS: 'NO-SUCH-CIPHER' })),
+    /^LIBPROCESS_SSL_CIPHERS: 'NO-SUCH-CIPHER' is not a usable OpenSSL cipher list: .*no cipher match/,
+  );
   t.regex(errorOf(tlsEnv(pki, { LIBPROCESS_SSL_ECDH_CURVES: 'nope' })), /^LIBPROCESS_SSL_ECDH_CURVES: 'nope' is not a list of curves/);
   t.is(loadTlsConfig(tlsEnv(pki, { SSL_VERIFICATION_DEPTH: '2' }))!.verifyDepth, 2);
   t.is(loadTlsConfig(tlsEnv(pki, { LIBPROCESS_SSL_VERIFY_DEPTH: '0' }))!.verifyDepth, 0);
@@ -113,7 +122,10 @@ test('certificate and key: missing, unreadable, not PEM, not matching', (t) => {
   const { LIBPROCESS_SSL_CERT_FILE: _c, ...noCert } = env;
   t.is(errorOf(noCert), 'LIBPROCESS_SSL_CERT_FILE: is required when LIBPROCESS_SSL_ENABLED is true (the PEM certificate chain this process presents)');
   const { LIBPROCESS_SSL_KEY_FILE: _k, ...noKey } = env;
-  t.regex(errorOf({ ...noKey, SSL_ENABLED: 'true', LIBPROCESS_SSL_ENABLED: 'true' }), /^LIBPROCESS_SSL_KEY_FILE: is required when LIBPROCESS_SSL_ENABLED is true/);
+  t.regex(
+    errorOf({ ...noKey, SSL_ENABLED: 'true', LIBPROCESS_SSL_ENABLED: 'true' }),
+    /^LIBPROCESS_SSL_KEY_FILE: is required when LIBPROCESS_SSL_ENABLED is true/,
+  );
   t.regex(errorOf({ ...env, LIBPROCESS_SSL_KEY_FILE: '/nonexistent/key.pem' }), /^LIBPROCESS_SSL_KEY_FILE: cannot read '\/nonexistent\/key.pem': .*ENOENT/);
   t.regex(errorOf({ ...env, LIBPROCESS_SSL_CERT_FILE: pki.server.key }), /^LIBPROCESS_SSL_CERT_FILE: '.*server.key' holds no PEM certificate$/);
   t.regex(errorOf({ ...env, LIBPROCESS_SSL_KEY_FILE: pki.server.cert }), /^LIBPROCESS_SSL_KEY_FILE: '.*server.pem' is not an unencrypted PEM private key/);
@@ -160,12 +172,28 @@ const main = fileURLToPath(new URL('../../lib/cli/main.ts', import.meta.url));
 
 test('corral master/agent/execute: a bad TLS setting is one line naming the variable, exit 2, nothing started', (t) => {
   const cases: [string[], Record<string, string>, RegExp][] = [
-    [['master', '--port=0', '--registry=in_memory'], { LIBPROCESS_SSL_ENABLED: 'true', LIBPROCESS_SSL_KEY_FILE: pki.server.key }, /^corral master: LIBPROCESS_SSL_CERT_FILE: is required/],
-    [['agent', '--master=127.0.0.1:1', '--port=0', `--work_dir=${join(pki.dir, 'agent')}`], tlsEnv(pki, { LIBPROCESS_SSL_KEY_FILE: pki.client.key }), /^corral agent: LIBPROCESS_SSL_KEY_FILE: the key in/],
-    [['execute', '--master=127.0.0.1:1', '--command=true'], tlsEnv(pki, { SSL_CA_FILE: '/x', LIBPROCESS_SSL_CA_FILE: '/nonexistent' }), /^corral execute: LIBPROCESS_SSL_CA_FILE: cannot read '\/nonexistent'/],
+    [
+      ['master', '--port=0', '--registry=in_memory'],
+      { LIBPROCESS_SSL_ENABLED: 'true', LIBPROCESS_SSL_KEY_FILE: pki.server.key },
+      /^corral master: LIBPROCESS_SSL_CERT_FILE: is required/,
+    ],
+    [
+      ['agent', '--master=127.0.0.1:1', '--port=0', `--work_dir=${join(pki.dir, 'agent')}`],
+      tlsEnv(pki, { LIBPROCESS_SSL_KEY_FILE: pki.client.key }),
+      /^corral agent: LIBPROCESS_SSL_KEY_FILE: the key in/,
+    ],
+    [
+      ['execute', '--master=127.0.0.1:1', '--command=true'],
+      tlsEnv(pki, { SSL_CA_FILE: '/x', LIBPROCESS_SSL_CA_FILE: '/nonexistent' }),
+      /^corral execute: LIBPROCESS_SSL_CA_FILE: cannot read '\/nonexistent'/,
+    ],
   ];
   for (const [argv, env, want] of cases) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', main, ...argv], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', main, ...argv], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     t.is(r.status, 2, r.stderr);
     const lines = r.stderr.trim().split('\n');
     t.is(lines.length, 1, r.stderr);

@@ -103,7 +103,26 @@ export function makePki(): Pki {
     const csr = join(dir, `${name}.csr`);
     const cert = join(dir, `${name}.pem`);
     openssl('req', '-config', cnf, '-new', '-key', k, '-subj', `/CN=${cn}`, '-out', csr);
-    openssl('x509', '-req', '-in', csr, '-CA', by.cert, '-CAkey', by.key, '-set_serial', String(serial++), '-days', String(days), '-extfile', cnf, '-extensions', ext, '-out', cert);
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      by.cert,
+      '-CAkey',
+      by.key,
+      '-set_serial',
+      String(serial++),
+      '-days',
+      String(days),
+      '-extfile',
+      cnf,
+      '-extensions',
+      ext,
+      '-out',
+      cert,
+    );
     return { cert, key: k };
   };
 

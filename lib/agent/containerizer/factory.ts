@@ -47,7 +47,10 @@ export function createContainerizer(flags: AgentFlags, deps: ContainerizerDeps =
   try {
     cgroups = given ?? openCgroups(flags.cgroups_hierarchy);
   } catch (e) {
-    throw new CorralError('ISOLATION_UNAVAILABLE', `--cgroups_hierarchy: --isolation=${flags.isolation} needs cgroups: ${describeError(e)}`, { cause: e, field: '--cgroups_hierarchy' });
+    throw new CorralError('ISOLATION_UNAVAILABLE', `--cgroups_hierarchy: --isolation=${flags.isolation} needs cgroups: ${describeError(e)}`, {
+      cause: e,
+      field: '--cgroups_hierarchy',
+    });
   }
   const linuxCtx: LinuxIsolatorContext = { ...ctx, cgroups, root };
   const isolators = names.map((n) => isolatorEntry(n).create(flags, linuxCtx));

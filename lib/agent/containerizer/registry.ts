@@ -87,7 +87,8 @@ export const ISOLATORS: { readonly [N in IsolatorName]: IsolatorEntry } = {
   'cgroups/cpu': {
     flags: ['cgroups_hierarchy', 'cgroups_root', 'cgroups_enable_cfs', 'revocable_cpu_low_priority'],
     linuxLauncher: true,
-    create: (f, { cgroups, root }) => new CgroupsCpuIsolator({ cgroups, root, enableCfs: f.cgroups_enable_cfs, revocableCpuLowPriority: f.revocable_cpu_low_priority }),
+    create: (f, { cgroups, root }) =>
+      new CgroupsCpuIsolator({ cgroups, root, enableCfs: f.cgroups_enable_cfs, revocableCpuLowPriority: f.revocable_cpu_low_priority }),
   },
   'cgroups/mem': {
     flags: ['cgroups_hierarchy', 'cgroups_root', 'cgroups_limit_swap'],
@@ -112,7 +113,7 @@ export const ISOLATORS: { readonly [N in IsolatorName]: IsolatorEntry } = {
     ownResources: ['ephemeral_ports'],
     linuxLauncher: true,
     create: (f, { resources, logger }) => {
-      if (!resources) throw new CorralError('INVALID', '--isolation: network/port_mapping needs the agent\'s port resources', { field: '--isolation' });
+      if (!resources) throw new CorralError('INVALID', "--isolation: network/port_mapping needs the agent's port resources", { field: '--isolation' });
       try {
         return new PortMappingIsolator({
           ports: resources.ranges('ports'),

@@ -107,7 +107,13 @@ export async function startContainer(ctx: ContainerSteps, spec: LaunchSpec): Pro
  * Destroy (when asked) and clean up: `isolators` in reverse order, then the launcher. Every
  * step is attempted; returns the failures.
  */
-export async function tearDown(ctx: { readonly launcher: Launcher }, containerId: string, isolators: readonly Isolator[], launcher: boolean, destroy: boolean): Promise<string[]> {
+export async function tearDown(
+  ctx: { readonly launcher: Launcher },
+  containerId: string,
+  isolators: readonly Isolator[],
+  launcher: boolean,
+  destroy: boolean,
+): Promise<string[]> {
   const errors: string[] = [];
   if (destroy) {
     try {

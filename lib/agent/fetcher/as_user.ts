@@ -43,7 +43,10 @@ const ENV = { PATH: '/usr/bin:/bin', LC_ALL: 'C' };
  * cannot be started is a SinkError; the exit code is the caller's to read.
  */
 export function runAs(user: TaskUser | undefined, cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<Ran> {
-  const argv = user === undefined ? [cmd, ...args] : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--groups', user.groups.join(','), '--', cmd, ...args];
+  const argv =
+    user === undefined
+      ? [cmd, ...args]
+      : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--groups', user.groups.join(','), '--', cmd, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'pipe', 'pipe'],
@@ -57,7 +60,14 @@ export function runAs(user: TaskUser | undefined, cmd: string, args: readonly st
     child.once('error', (e) => {
       if (opts.signal?.aborted) return reject(new SourceError('the fetch was aborted', true));
       const code = (e as NodeJS.ErrnoException).code;
-      reject(new SinkError(code === 'ENOENT' ? `'${argv[0]}' is not installed (needed to ${user ? `act as user '${user.name}'` : `run ${cmd}`})` : `cannot run ${argv[0]}: ${errnoText(e)}`, e));
+      reject(
+        new SinkError(
+          code === 'ENOENT'
+            ? `'${argv[0]}' is not installed (needed to ${user ? `act as user '${user.name}'` : `run ${cmd}`})`
+            : `cannot run ${argv[0]}: ${errnoText(e)}`,
+          e,
+        ),
+      );
     });
     child.once('close', (code) => {
       if (opts.signal?.aborted) return reject(new SourceError('the fetch was aborted', true));
@@ -146,7 +156,9 @@ export class AsUser {
       case DIGEST:
         return new SourceError(`sha256 mismatch: expected ${expected}, got ${r.stdout.trim()}`);
       case READ:
-        return /write error|stdout:/.test(r.stderr) ? new SinkError(`${what} as user '${this.user.name}': ${tool}`, undefined) : new SourceError(`${what}: ${tool}`);
+        return /write error|stdout:/.test(r.stderr)
+          ? new SinkError(`${what} as user '${this.user.name}': ${tool}`, undefined)
+          : new SourceError(`${what}: ${tool}`);
       default:
         return new SinkError(`${what} as user '${this.user.name}'${r.code === null ? ' (killed)' : ''}: ${tool || `exit ${r.code}`}`, undefined);
     }

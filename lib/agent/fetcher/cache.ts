@@ -217,7 +217,12 @@ export class FetcherCache {
     this.tally -= entry.size;
     entry.size = 0;
     entry.state = 'gone';
-    return Promise.all([rm(entry.metaPath, { force: true }), rm(`${entry.metaPath}.tmp`, { force: true }), rm(entry.path, { force: true }), rm(entry.partialPath, { force: true })]).then(
+    return Promise.all([
+      rm(entry.metaPath, { force: true }),
+      rm(`${entry.metaPath}.tmp`, { force: true }),
+      rm(entry.path, { force: true }),
+      rm(entry.partialPath, { force: true }),
+    ]).then(
       () => undefined,
       (e) => this.log.warn({ path: entry.path, err: String(e) }, 'cannot delete a fetcher cache file'),
     );
@@ -278,7 +283,9 @@ export class FetcherCache {
     if (process.getuid?.() === 0) {
       const st = await stat(this.dir);
       if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
-        throw new Error(`the fetcher cache directory ${this.dir} is owned by uid ${st.uid} with mode ${(st.mode & 0o7777).toString(8)}: only root may write in it (--fetcher_cache_dir)`);
+        throw new Error(
+          `the fetcher cache directory ${this.dir} is owned by uid ${st.uid} with mode ${(st.mode & 0o7777).toString(8)}: only root may write in it (--fetcher_cache_dir)`,
+        );
       }
     }
   }
@@ -392,7 +399,12 @@ export class FetcherCache {
   }
 
   /** A recovered entry for `<dir>/<name>`, or why it is dropped. */
-  private async check(dir: string, name: string, user: string | undefined | null, present: Set<string>): Promise<{ entry: CacheEntry; mtime: number } | string> {
+  private async check(
+    dir: string,
+    name: string,
+    user: string | undefined | null,
+    present: Set<string>,
+  ): Promise<{ entry: CacheEntry; mtime: number } | string> {
     const path = join(dir, name);
     if (!present.has(`${name}.meta`)) return 'its metadata is missing (an interrupted download or an old cache)';
     let meta: EntryMeta;
@@ -404,8 +416,13 @@ export class FetcherCache {
       return `its metadata is unreadable: ${e instanceof Error ? e.message : String(e)}`;
     }
     if (
-      typeof meta !== 'object' || meta === null || typeof meta.uri !== 'string' || !Number.isSafeInteger(meta.size) || meta.size < 0 ||
-      !(meta.user === null || typeof meta.user === 'string') || typeof meta.mode !== 'number' ||
+      typeof meta !== 'object' ||
+      meta === null ||
+      typeof meta.uri !== 'string' ||
+      !Number.isSafeInteger(meta.size) ||
+      meta.size < 0 ||
+      !(meta.user === null || typeof meta.user === 'string') ||
+      typeof meta.mode !== 'number' ||
       (meta.sha256 !== undefined && (typeof meta.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(meta.sha256)))
     ) {
       return 'its metadata is unreadable: a field is missing or of the wrong type';

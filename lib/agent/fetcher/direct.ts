@@ -77,7 +77,12 @@ export class DirectFetcher {
       try {
         const hash = expected === undefined ? undefined : createHash('sha256');
         await withProgress(ctx.log, this.progressIntervalMs, uri, progress, res.size, () =>
-          receive(res, scratch, { mode: 0o644, exclusive: true }, { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+          receive(
+            res,
+            scratch,
+            { mode: 0o644, exclusive: true },
+            { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) },
+          ),
         );
         if (hash) await verifyFile(expected!, hash.digest('hex'), scratch);
         await deliverAsUser(asUser, scratch, plan.name, mode);

@@ -98,7 +98,8 @@ export async function openHttp(start: URL, opts: { signal?: AbortSignal; stallTi
       } catch {
         throw new SourceError(`HTTP ${status} redirects to an invalid URL '${res.headers.location}'`);
       }
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new SourceError(`HTTP ${status} redirects to '${next.href}', which is not http or https`);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+        throw new SourceError(`HTTP ${status} redirects to '${next.href}', which is not http or https`);
       url = next;
       continue;
     }
@@ -143,7 +144,12 @@ export async function createFile(path: string, spec: NewFile): Promise<FileHandl
 }
 
 /** Stream a 200 response into a new file `dest`. Counts into `progress` (and `hash`). Returns the byte count. */
-export async function receive(body: HttpBody, dest: string, file: NewFile, opts: { progress?: Progress; signal?: AbortSignal; hash?: Hash } = {}): Promise<number> {
+export async function receive(
+  body: HttpBody,
+  dest: string,
+  file: NewFile,
+  opts: { progress?: Progress; signal?: AbortSignal; hash?: Hash } = {},
+): Promise<number> {
   const res = body.response;
   const progress = opts.progress ?? { bytes: 0 };
   let fh;
@@ -170,7 +176,8 @@ export async function receive(body: HttpBody, dest: string, file: NewFile, opts:
   } catch (e) {
     if (opts.signal?.aborted) throw abortedError();
     if (writeError) throw new SinkError(`cannot write ${dest}: ${errnoText(writeError)}`, writeError);
-    if (body.stall.stalled) throw new SourceError(`${stalledText(body.stall.timeoutMs)} after ${progress.bytes}${body.size === undefined ? '' : ` of ${body.size}`} bytes`);
+    if (body.stall.stalled)
+      throw new SourceError(`${stalledText(body.stall.timeoutMs)} after ${progress.bytes}${body.size === undefined ? '' : ` of ${body.size}`} bytes`);
     if (body.size !== undefined && progress.bytes < body.size) {
       throw new SourceError(`truncated download: the connection closed after ${progress.bytes} of ${body.size} bytes`);
     }

@@ -40,7 +40,10 @@ export interface ExtractOptions {
 }
 
 function run(cmd: string, args: string[], opts: ExtractOptions): Promise<Ran> {
-  return runAs(opts.asUser?.user, cmd, args, { ...(opts.archiveFd === undefined ? {} : { stdin: opts.archiveFd }), ...(opts.signal ? { signal: opts.signal } : {}) });
+  return runAs(opts.asUser?.user, cmd, args, {
+    ...(opts.archiveFd === undefined ? {} : { stdin: opts.archiveFd }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }
 
 /** The first entry name that would land outside the extraction directory, if any. */
@@ -97,5 +100,6 @@ export async function extract(type: ArchiveType, archive: string, dir: string, g
   // unzip: 1 = warnings only, the files are there.
   const ok = r.code === 0 || (type === 'zip' && r.code === 1);
   if (r.stderr) opts.log?.(`${type === 'tar' ? 'tar' : 'unzip'}: ${r.stderr}`);
-  if (!ok) throw new SourceError(`cannot extract the archive (${type === 'tar' ? 'tar' : 'unzip'} exit ${r.code}${r.stderr ? `: ${lastLines(r.stderr)}` : ''})`);
+  if (!ok)
+    throw new SourceError(`cannot extract the archive (${type === 'tar' ? 'tar' : 'unzip'} exit ${r.code}${r.stderr ? `: ${lastLines(r.stderr)}` : ''})`);
 }

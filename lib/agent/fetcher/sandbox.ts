@@ -71,7 +71,8 @@ export async function extractInto(plan: Plan, ctx: Ctx, archive: string, dest: s
   }
   for (const name of ['stdout', 'stderr']) {
     const st = await lstat(join(ctx.req.sandbox, name)).catch(() => undefined);
-    if (st && !st.isFile()) throw new SourceError(`the archive put a ${st.isSymbolicLink() ? 'symlink' : 'non-file'} at '${name}' in the sandbox, where the task's output goes`);
+    if (st && !st.isFile())
+      throw new SourceError(`the archive put a ${st.isSymbolicLink() ? 'symlink' : 'non-file'} at '${name}' in the sandbox, where the task's output goes`);
   }
 }
 

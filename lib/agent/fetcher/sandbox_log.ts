@@ -50,7 +50,14 @@ export function mib(bytes: number): string {
 }
 
 /** Run a download, logging its progress to the sandbox at once and every progressIntervalMs. */
-export async function withProgress<T>(log: SandboxLog, progressIntervalMs: number, uri: string, progress: Progress, total: number | undefined, run: () => Promise<T>): Promise<T> {
+export async function withProgress<T>(
+  log: SandboxLog,
+  progressIntervalMs: number,
+  uri: string,
+  progress: Progress,
+  total: number | undefined,
+  run: () => Promise<T>,
+): Promise<T> {
   const t0 = performance.now();
   void log.flush(); // "Downloading ..." shows at once
   const timer = setInterval(() => {

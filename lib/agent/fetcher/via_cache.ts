@@ -149,7 +149,12 @@ export class CachedFetcher {
         // Hashing costs about as much as the download on loopback: only when the URI asks for it.
         const hash = expected === undefined ? undefined : createHash('sha256');
         bytes = await withProgress(ctx.log, this.progressIntervalMs, uri, progress, body.size, () =>
-          receive(body, entry.partialPath, { mode: 0o600, exclusive: true }, { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) }),
+          receive(
+            body,
+            entry.partialPath,
+            { mode: 0o600, exclusive: true },
+            { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) },
+          ),
         );
         if (hash) entry.sha256 = hash.digest('hex');
       }

@@ -15,8 +15,16 @@ type Flags = FlagValues<typeof agentFlags>;
 export function agentAuthenticator(flags: Flags): HttpAuthenticator | undefined {
   const realms: AuthRealm[] = [];
   const wanted: [string, boolean, string][] = [
-    [READONLY_REALM, flags.authenticate_http === true || flags.authenticate_http_readonly, flags.authenticate_http_readonly ? 'authenticate_http_readonly' : 'authenticate_http'],
-    [READWRITE_REALM, flags.authenticate_http === true || flags.authenticate_http_readwrite, flags.authenticate_http_readwrite ? 'authenticate_http_readwrite' : 'authenticate_http'],
+    [
+      READONLY_REALM,
+      flags.authenticate_http === true || flags.authenticate_http_readonly,
+      flags.authenticate_http_readonly ? 'authenticate_http_readonly' : 'authenticate_http',
+    ],
+    [
+      READWRITE_REALM,
+      flags.authenticate_http === true || flags.authenticate_http_readwrite,
+      flags.authenticate_http_readwrite ? 'authenticate_http_readwrite' : 'authenticate_http',
+    ],
   ];
   for (const [name, on, flag] of wanted) {
     if (!on) continue;

@@ -55,7 +55,11 @@ export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, m
       const who = tokens.authenticate(req.header('authorization'));
       if (!who.ok) {
         ctx.log.debug({ remote: req.remoteAddress, why: who.reason }, 'executor call not authenticated');
-        return { status: 401, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'WWW-Authenticate': `Bearer realm="${EXECUTOR_REALM}"` }, body: `Unauthorized: ${who.reason}` };
+        return {
+          status: 401,
+          headers: { 'Content-Type': 'text/plain; charset=utf-8', 'WWW-Authenticate': `Bearer realm="${EXECUTOR_REALM}"` },
+          body: `Unauthorized: ${who.reason}`,
+        };
       }
       claims = who.claims;
     }
@@ -68,15 +72,33 @@ export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, m
     } catch (e) {
       if (e instanceof ApiValidationError) {
         if (e.stage === 'unsupported') return textResponse(501, e.message);
-        return textResponse(400, e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate executor::Call: ${e.message}`);
+        return textResponse(
+          400,
+          e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate executor::Call: ${e.message}`,
+        );
       }
       if (e instanceof ValidationError) return textResponse(400, `Failed to validate executor::Call: ${e.message}`);
       throw e;
     }
     if (tokens && claims) {
-      const refusal = tokens.refusal(claims, call.frameworkId, call.executorId, agent.frameworks.get(call.frameworkId)?.executors.get(call.executorId)?.containerId);
+      const refusal = tokens.refusal(
+        claims,
+        call.frameworkId,
+        call.executorId,
+        agent.frameworks.get(call.frameworkId)?.executors.get(call.executorId)?.containerId,
+      );
       if (refusal) {
-        ctx.log.warn({ remote: req.remoteAddress, call: call.type, frameworkId: call.frameworkId, executorId: call.executorId, tokenFrameworkId: claims.fid, tokenExecutorId: claims.eid }, 'executor call refused: its token is for another executor');
+        ctx.log.warn(
+          {
+            remote: req.remoteAddress,
+            call: call.type,
+            frameworkId: call.frameworkId,
+            executorId: call.executorId,
+            tokenFrameworkId: claims.fid,
+            tokenExecutorId: claims.eid,
+          },
+          'executor call refused: its token is for another executor',
+        );
         return textResponse(403, refusal);
       }
     }
@@ -85,14 +107,18 @@ export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, m
     if (!check.ok) return textResponse(executorCallRefusalStatus(check.code), check.message);
     if (call.type === 'SUBSCRIBE') {
       const accept = req.header('accept');
-      if (accept !== undefined && accept !== '' && !/application\/json|\*\/\*|application\/\*/.test(accept)) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
+      if (accept !== undefined && accept !== '' && !/application\/json|\*\/\*|application\/\*/.test(accept))
+        return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
       const sink = new StreamSink<ExecutorEvent>((e) => stringifyWire(encodeExecutorEvent(e)));
       const stream = req.startStream(200, { 'Content-Type': JSON_TYPE });
       sink.attach(stream);
       stream.onClose(() => {
         if (stream.overflowBytes !== undefined) {
           agent.metrics.inc(EXECUTOR_STREAM_OVERFLOWS);
-          ctx.log.warn({ frameworkId: call.frameworkId, executorId: call.executorId, bytes: stream.overflowBytes }, `Closing the event stream of executor ${call.executorId} of framework ${call.frameworkId}: ${stream.overflowBytes} bytes not read by the executor`);
+          ctx.log.warn(
+            { frameworkId: call.frameworkId, executorId: call.executorId, bytes: stream.overflowBytes },
+            `Closing the event stream of executor ${call.executorId} of framework ${call.frameworkId}: ${stream.overflowBytes} bytes not read by the executor`,
+          );
         }
         agent.executorDisconnected(call.frameworkId, call.executorId, sink);
       });

@@ -34,9 +34,6 @@ export { EXECUTOR_REALM } from './executor_api.ts';
 type Json = Record<string, unknown>;
 const READ_MAX = 16 * 4096;
 
-
-
-
 function taskJson(agent: Agent, t: AgentTaskRecord): Json {
   const latest = agent.updates.latest(t.frameworkId, t.info.taskId);
   return {
@@ -68,8 +65,16 @@ function executorJson(agent: Agent, ex: ExecutorRecord): Json {
     container: ex.containerId,
     directory: ex.sandbox,
     resources: ex.resources.summary(),
-    tasks: Array.from(ex.tasks.values()).filter((t) => !isTerminal(t.state)).map((t) => taskJson(agent, t)),
-    queued_tasks: Array.from(ex.queued.values()).map((q) => ({ id: q.taskId, name: q.name, slave_id: agent.id ?? '', resources: resourcesSummary(q.resources), executor_id: ex.id })),
+    tasks: Array.from(ex.tasks.values())
+      .filter((t) => !isTerminal(t.state))
+      .map((t) => taskJson(agent, t)),
+    queued_tasks: Array.from(ex.queued.values()).map((q) => ({
+      id: q.taskId,
+      name: q.name,
+      slave_id: agent.id ?? '',
+      resources: resourcesSummary(q.resources),
+      executor_id: ex.id,
+    })),
     completed_tasks: [...Array.from(ex.tasks.values()).filter((t) => isTerminal(t.state)), ...ex.completedTasks].map((t) => taskJson(agent, t)),
     ...(ex.info?.labels ? { labels: encodeLabels(ex.info.labels.labels) } : {}),
   };
@@ -158,7 +163,15 @@ async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
   } catch (e) {
     return refused(e);
   }
-  const entries = list.map(({ name, stats: s }) => ({ path: join(at.wanted, name), nlink: s.nlink, size: s.size, mtime: Math.floor(s.mtimeMs / 1000), mode: modeString(s.mode, s.isDirectory()), uid: String(s.uid), gid: String(s.gid) }));
+  const entries = list.map(({ name, stats: s }) => ({
+    path: join(at.wanted, name),
+    nlink: s.nlink,
+    size: s.size,
+    mtime: Math.floor(s.mtimeMs / 1000),
+    mode: modeString(s.mode, s.isDirectory()),
+    uid: String(s.uid),
+    gid: String(s.gid),
+  }));
   return jsonResponse(req, entries);
 }
 
@@ -167,7 +180,11 @@ async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
  * one waits for a writer, which would hold one of the few I/O threads the whole agent shares.
  * Only regular files are read.
  */
-async function openRegular(agent: Agent, path: string | null, what: 'read' | 'download'): Promise<{ fh: FileHandle; size: number; name: string } | HttpResponse> {
+async function openRegular(
+  agent: Agent,
+  path: string | null,
+  what: 'read' | 'download',
+): Promise<{ fh: FileHandle; size: number; name: string } | HttpResponse> {
   const at = inSandbox(agent, path);
   if ('status' in at) return at;
   let fh: FileHandle;
@@ -252,8 +269,13 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
       },
     });
   }
-  for (const [name, h] of [['browse', browse], ['read', read], ['download', download]] as const) {
-    for (const p of [`/files/${name}`, `/files/${name}.json`]) server.route({ path: p, methods: ['GET'], realm: READONLY_REALM, handler: (req) => h(req, agent) });
+  for (const [name, h] of [
+    ['browse', browse],
+    ['read', read],
+    ['download', download],
+  ] as const) {
+    for (const p of [`/files/${name}`, `/files/${name}.json`])
+      server.route({ path: p, methods: ['GET'], realm: READONLY_REALM, handler: (req) => h(req, agent) });
   }
   server.route({
     path: '/metrics/snapshot',

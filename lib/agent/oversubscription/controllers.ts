@@ -50,7 +50,8 @@ export class LoadQoSController implements QoSController {
   async corrections(): Promise<QoSCorrection[]> {
     if (!this.usage) return [];
     const [, l5 = 0, l15 = 0] = await this.loadavg();
-    const over = (this.opts.threshold5min !== undefined && l5 > this.opts.threshold5min) || (this.opts.threshold15min !== undefined && l15 > this.opts.threshold15min);
+    const over =
+      (this.opts.threshold5min !== undefined && l5 > this.opts.threshold5min) || (this.opts.threshold15min !== undefined && l15 > this.opts.threshold15min);
     if (!over) return [];
     const u = await this.usage();
     return u.executors.filter((e) => e.revocable).map((e) => ({ type: 'KILL' as const, kill: { frameworkId: e.frameworkId, executorId: e.executorId } }));

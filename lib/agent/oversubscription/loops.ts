@@ -108,6 +108,7 @@ export class OversubscriptionLoops {
       await this.host.preempt(c.kill.frameworkId, c.kill.executorId).catch((e) => this.opts.logger.warn({ err: describeError(e) }, 'QoS eviction failed'));
     }
     this.rounds++;
-    if (!this.stopped) this.correctionTimer = this.opts.clock.setTimer(Math.max(MIN_CORRECTION_GAP_MS, this.opts.correctionIntervalMs), () => void this.correct());
+    if (!this.stopped)
+      this.correctionTimer = this.opts.clock.setTimer(Math.max(MIN_CORRECTION_GAP_MS, this.opts.correctionIntervalMs), () => void this.correct());
   }
 }

@@ -227,9 +227,7 @@ export class Resources implements Iterable<Resource> {
 
   /** Reserved resources: for `role` when given, else for any role. */
   reserved(role?: string): Resources {
-    return role === undefined
-      ? this.filter((r) => r.role !== UNRESERVED)
-      : this.filter((r) => r.role === role && role !== UNRESERVED);
+    return role === undefined ? this.filter((r) => r.role !== UNRESERVED) : this.filter((r) => r.role === role && role !== UNRESERVED);
   }
 
   unreserved(): Resources {

@@ -36,7 +36,10 @@ function parseValue(raw: string, at: string): Pick<ResourceInput, 'type' | 'scal
   }
   if (v.startsWith('{')) {
     if (!v.endsWith('}')) throw new ValidationError(at, `set '${v}' must end with '}'`);
-    const items = v.slice(1, -1).split(',').filter((t) => t.length > 0);
+    const items = v
+      .slice(1, -1)
+      .split(',')
+      .filter((t) => t.length > 0);
     return { type: 'SET', set: items };
   }
   if (v.startsWith('-') && DECIMAL.test(v.slice(1))) throw new ValidationError(at, `bad value '${v}': must not be negative`);
@@ -80,7 +83,11 @@ export function parseResourcesText(text: string, defaultRole: string = UNRESERVE
   const res = Resources.of(out);
   // A name given twice is summed: the sum too must stay within the fixed point.
   for (const r of res) {
-    if ((r.scalar ?? 0) > MAX_SCALAR) throw new ValidationError(`resources '${r.name}'`, `the sum ${r.scalar} is more than ${MAX_SCALAR}, the largest value a resource holds exactly at 3 decimals`);
+    if ((r.scalar ?? 0) > MAX_SCALAR)
+      throw new ValidationError(
+        `resources '${r.name}'`,
+        `the sum ${r.scalar} is more than ${MAX_SCALAR}, the largest value a resource holds exactly at 3 decimals`,
+      );
   }
   return res;
 }

@@ -35,8 +35,7 @@ export type MemoryPressureLevel = 'low' | 'medium' | 'critical';
 
 /** The layout discovery found. */
 export type CgroupsLayout =
-  | { readonly version: 1; readonly hierarchy: string; readonly mounts: ReadonlyMap<string, string> }
-  | { readonly version: 2; readonly hierarchy: string };
+  { readonly version: 1; readonly hierarchy: string; readonly mounts: ReadonlyMap<string, string> } | { readonly version: 2; readonly hierarchy: string };
 
 /** cpu.shares bounds of the kernel (v1). */
 export const MIN_CPU_SHARES = 2;

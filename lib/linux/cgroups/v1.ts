@@ -11,7 +11,16 @@ import { CgroupsBase } from './base.ts';
 import { checkPath, listenV1, readCgroupFile, readNumber, readOptional, writeCgroupFile } from './io.ts';
 import { freezeV1, killPid, thawV1, waitFor } from './kill.ts';
 import { countLines, parseKeyValues, readMemoryStats } from './stats.ts';
-import { MAX_CPU_SHARES, MIN_CPU_SHARES, type CgroupController, type CgroupCpuStats, type CgroupMemoryStats, type Cgroups, type KillOptions, type MemoryPressureLevel } from './types.ts';
+import {
+  MAX_CPU_SHARES,
+  MIN_CPU_SHARES,
+  type CgroupController,
+  type CgroupCpuStats,
+  type CgroupMemoryStats,
+  type Cgroups,
+  type KillOptions,
+  type MemoryPressureLevel,
+} from './types.ts';
 
 /** Values at or above this are "no limit" (v1 prints PAGE_COUNTER_MAX pages in bytes). */
 const UNLIMITED = 2 ** 62;

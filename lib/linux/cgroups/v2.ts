@@ -11,7 +11,16 @@ import { CgroupsBase } from './base.ts';
 import { checkPath, fail, readCgroupFile, readNumber, readOptional, writeCgroupFile } from './io.ts';
 import { FREEZE_ATTEMPTS, FREEZE_WAIT_MS, killPid, waitFor } from './kill.ts';
 import { countLines, parseKeyValues, readMemoryStats } from './stats.ts';
-import { MAX_CPU_SHARES, MIN_CPU_SHARES, type CgroupController, type CgroupCpuStats, type CgroupMemoryStats, type Cgroups, type KillOptions, type MemoryPressureLevel } from './types.ts';
+import {
+  MAX_CPU_SHARES,
+  MIN_CPU_SHARES,
+  type CgroupController,
+  type CgroupCpuStats,
+  type CgroupMemoryStats,
+  type Cgroups,
+  type KillOptions,
+  type MemoryPressureLevel,
+} from './types.ts';
 
 /** v1 shares → v2 cpu.weight, as runc and crun convert them: 2..262144 onto 1..10000. */
 export function sharesToWeight(shares: number): number {
@@ -82,7 +91,12 @@ export class CgroupsV2 extends CgroupsBase implements Cgroups {
     for (const part of p.split('/')) {
       if (wanted.length > 0) {
         const file = join(dir, 'cgroup.subtree_control');
-        const on = new Set(readCgroupFile(file).split(/\s+/).filter(Boolean).map((s) => s.replace(/^\+/, '')));
+        const on = new Set(
+          readCgroupFile(file)
+            .split(/\s+/)
+            .filter(Boolean)
+            .map((s) => s.replace(/^\+/, '')),
+        );
         const missing = wanted.filter((n) => !on.has(n));
         if (missing.length > 0) writeCgroupFile(file, missing.map((n) => `+${n}`).join(' '));
       }
@@ -242,7 +256,8 @@ export class CgroupsV2 extends CgroupsBase implements Cgroups {
     }
     for (;;) {
       if (await waitFor(empty, Math.min(500, Math.max(0, end - Date.now())))) return;
-      if (Date.now() >= end) throw new CorralError('ETIMEDOUT', `processes ${this.allPids([d]).slice(0, 10).join(', ')} of cgroup ${p} are still there after SIGKILL`);
+      if (Date.now() >= end)
+        throw new CorralError('ETIMEDOUT', `processes ${this.allPids([d]).slice(0, 10).join(', ')} of cgroup ${p} are still there after SIGKILL`);
       for (const pid of this.allPids([d])) killPid(pid);
     }
   }

@@ -19,7 +19,6 @@ export function newVec(length = 0): Vec {
 /** The vector of nothing; like every vector kept for the walk, only ever read. */
 export const NO_VEC: Vec = newVec();
 
-
 // A shorter `into` grows first (with zeros at its end: no holes), so the loop reads no element
 // past its end: a read that may give undefined (`into[d] ?? 0`) made each sum a number box,
 // about 40 bytes per offer.

@@ -4,7 +4,17 @@
  * HierarchicalAllocator), and the bookkeeping of what it grants, releases and filters.
  */
 import { type Resource, Resources, UNRESERVED } from '../../common/resources/index.ts';
-import { type AgentState, type FrameworkClient, type FreeSplit, NO_RESERVATIONS, type Reservation, type RoleClient, freeReservation, isTaken, markTaken } from './records.ts';
+import {
+  type AgentState,
+  type FrameworkClient,
+  type FreeSplit,
+  NO_RESERVATIONS,
+  type Reservation,
+  type RoleClient,
+  freeReservation,
+  isTaken,
+  markTaken,
+} from './records.ts';
 import { heapLess } from './heap.ts';
 import { AllocatorShares } from './shares.ts';
 import type { Allocation } from './types.ts';

@@ -5,14 +5,7 @@
  */
 import { CorralError, ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
-import {
-  AGENT_CALL_PATH,
-  AGENT_ID_HEADER,
-  AGENT_STREAM_HEADER,
-  AGENT_SUBSCRIBE_PATH,
-  type AgentToMaster,
-  type MasterToAgent,
-} from '../../proto/internal.ts';
+import { AGENT_CALL_PATH, AGENT_ID_HEADER, AGENT_STREAM_HEADER, AGENT_SUBSCRIBE_PATH, type AgentToMaster, type MasterToAgent } from '../../proto/internal.ts';
 import { decodeAgentToMaster, encodeMasterToAgent } from '../../proto/internal_codec.ts';
 import { MAX_INTERNAL_JSON_DEPTH } from '../../proto/json.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
@@ -26,7 +19,6 @@ import { refusalStatus } from './status.ts';
 export const AGENT_REALM = 'corral-master-agent';
 /** Agent streams closed because the agent did not read them (--max_stream_backlog). */
 export const AGENT_STREAM_OVERFLOWS = 'master/agent_stream_overflows';
-
 
 /** The peer's IPv4 address without the IPv6-mapped prefix. */
 export function peerIp(req: Request): string {
@@ -51,7 +43,10 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
     handler: async (req) => {
       if (!master.isRecovered) return textResponse(503, 'Master has not finished recovery');
       if (!master.authorize('register_agents', req.principal, undefined)) {
-        return textResponse(403, `Not authorized: ${req.principal === undefined ? 'an agent without a principal' : `principal '${req.principal}'`} may not register agents`);
+        return textResponse(
+          403,
+          `Not authorized: ${req.principal === undefined ? 'an agent without a principal' : `principal '${req.principal}'`} may not register agents`,
+        );
       }
       const decoded = await decode(req);
       if ('error' in decoded) return decoded.error;
@@ -65,7 +60,8 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
       const ip = peerIp(req);
       let result;
       try {
-        result = msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
+        result =
+          msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
       } catch (e) {
         // The registry could not be written (a full disk): nothing was applied; the agent retries.
         if (e instanceof CorralError && e.code === 'REGISTRY_WRITE_FAILED') return textResponse(503, `Failed to update the registry: ${e.message}`);

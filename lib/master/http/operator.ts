@@ -38,10 +38,7 @@ const SUMMARY_STATES: TaskState[] = [
   'TASK_ERROR',
 ];
 
-
-
 const secs = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
-
 
 function taskJson(t: Task): Json {
   return {
@@ -66,7 +63,14 @@ function executorJson(e: MasterExecutorRecord, agentId?: string): Json {
     executor_id: e.info.executorId,
     name: e.info.name ?? '',
     framework_id: e.info.frameworkId ?? '',
-    command: cmd ? { shell: cmd.shell, ...(cmd.value === undefined ? {} : { value: cmd.value }), argv: cmd.arguments, uris: cmd.uris.map((u) => ({ value: u.value, executable: u.executable ?? false })) } : {},
+    command: cmd
+      ? {
+          shell: cmd.shell,
+          ...(cmd.value === undefined ? {} : { value: cmd.value }),
+          argv: cmd.arguments,
+          uris: cmd.uris.map((u) => ({ value: u.value, executable: u.executable ?? false })),
+        }
+      : {},
     resources: e.resources.summary(),
     ...(agentId === undefined ? {} : { slave_id: agentId }),
   };
@@ -181,7 +185,11 @@ export function stateJson(ctx: OperatorContext): Json {
     ...(ctx.flags.cluster ? { cluster: ctx.flags.cluster } : {}),
     flags: ctx.flags,
     slaves: agents.map((a) => agentJson(m, a, false)),
-    recovered_slaves: Array.from(m.recoveredAgents.values()).map((a) => ({ id: a.id, hostname: a.info.hostname, resources: Resources.of(a.info.resources).summary() })),
+    recovered_slaves: Array.from(m.recoveredAgents.values()).map((a) => ({
+      id: a.id,
+      hostname: a.info.hostname,
+      resources: Resources.of(a.info.resources).summary(),
+    })),
     frameworks: Array.from(m.frameworks.values()).map(frameworkJson),
     completed_frameworks: m.completedFrameworks.map(frameworkJson),
     orphan_tasks: [],
@@ -306,28 +314,49 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   };
   const both = (name: string) => [`/master/${name}`, `/${name}`];
   const withJson = (name: string) => [...both(name), ...both(`${name}.json`)];
-  const leaderOnly = (handler: (req: Request) => HttpResponse) => (req: Request) => (m.isRecovered ? handler(req) : textResponse(503, 'Master has not finished recovery'));
+  const leaderOnly = (handler: (req: Request) => HttpResponse) => (req: Request) =>
+    m.isRecovered ? handler(req) : textResponse(503, 'Master has not finished recovery');
 
-  get(withJson('state'), leaderOnly((req) => jsonResponse(req, stateJson(ctx))));
-  get(both('state-summary'), leaderOnly((req) => jsonResponse(req, stateSummaryJson(ctx))));
-  get(both('frameworks'), leaderOnly((req) => {
-    const id = req.query.get('framework_id');
-    const pick = (fw: Framework) => id === null || fw.id === id;
-    return jsonResponse(req, {
-      frameworks: Array.from(v.frameworks.values()).filter(pick).map(frameworkJson),
-      completed_frameworks: v.completedFrameworks.filter(pick).map(frameworkJson),
-      unregistered_frameworks: [],
-    });
-  }));
-  get(both('slaves'), leaderOnly((req) => {
-    const id = req.query.get('slave_id');
-    return jsonResponse(req, {
-      slaves: Array.from(v.agents.values()).filter((a) => id === null || a.id === id).map((a) => agentJson(v, a, true)),
-      recovered_slaves: Array.from(v.recoveredAgents.values()).map((a) => ({ id: a.id, hostname: a.info.hostname })),
-    });
-  }));
-  get(withJson('tasks'), leaderOnly((req) => tasksJson(req, v)));
-  get(withJson('roles'), leaderOnly((req) => jsonResponse(req, rolesJson(v))));
+  get(
+    withJson('state'),
+    leaderOnly((req) => jsonResponse(req, stateJson(ctx))),
+  );
+  get(
+    both('state-summary'),
+    leaderOnly((req) => jsonResponse(req, stateSummaryJson(ctx))),
+  );
+  get(
+    both('frameworks'),
+    leaderOnly((req) => {
+      const id = req.query.get('framework_id');
+      const pick = (fw: Framework) => id === null || fw.id === id;
+      return jsonResponse(req, {
+        frameworks: Array.from(v.frameworks.values()).filter(pick).map(frameworkJson),
+        completed_frameworks: v.completedFrameworks.filter(pick).map(frameworkJson),
+        unregistered_frameworks: [],
+      });
+    }),
+  );
+  get(
+    both('slaves'),
+    leaderOnly((req) => {
+      const id = req.query.get('slave_id');
+      return jsonResponse(req, {
+        slaves: Array.from(v.agents.values())
+          .filter((a) => id === null || a.id === id)
+          .map((a) => agentJson(v, a, true)),
+        recovered_slaves: Array.from(v.recoveredAgents.values()).map((a) => ({ id: a.id, hostname: a.info.hostname })),
+      });
+    }),
+  );
+  get(
+    withJson('tasks'),
+    leaderOnly((req) => tasksJson(req, v)),
+  );
+  get(
+    withJson('roles'),
+    leaderOnly((req) => jsonResponse(req, rolesJson(v))),
+  );
   get(both('flags'), (req) => jsonResponse(req, { flags: ctx.flags }));
   open(both('health'), () => ({ status: 200 }));
   get(['/metrics/snapshot'], (req) => jsonResponse(req, metricsJson(ctx)));

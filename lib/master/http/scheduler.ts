@@ -26,12 +26,14 @@ function principalMismatch(authenticated: string | undefined, framework: string 
   return `The authenticated principal '${authenticated}' is not the principal '${framework ?? ''}' of the framework (FrameworkInfo.principal)`;
 }
 
-
 /** Whether an Accept header lets us answer JSON (absent accepts everything). */
 export function acceptsJson(accept: string | undefined): boolean {
   if (accept === undefined || accept.trim() === '') return true;
   return accept.split(',').some((part) => {
-    const [type, ...params] = part.trim().split(';').map((x) => x.trim().toLowerCase());
+    const [type, ...params] = part
+      .trim()
+      .split(';')
+      .map((x) => x.trim().toLowerCase());
     const q = params.find((p) => p.startsWith('q='));
     if (q !== undefined && Number(q.slice(2)) === 0) return false;
     return type === JSON_TYPE || type === 'application/*' || type === '*/*';
@@ -48,9 +50,14 @@ export function schedulerRoutes(server: HttpServer, master: Master, log: Logger,
 async function handleScheduler(req: Request, master: Master, log: Logger, maxBodyBytes: number): Promise<HttpResponse | void> {
   if (!master.isRecovered) return textResponse(503, 'Master has not finished recovery');
   const contentType = req.header('content-type');
-  if (contentType === undefined) return textResponse(400, 'Expecting \'Content-Type\' to be present');
+  if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");
   if (contentType !== JSON_TYPE) {
-    return textResponse(415, contentType === 'application/x-protobuf' ? 'Protobuf requests are not supported by this master; use application/json' : `Expecting 'Content-Type' of ${JSON_TYPE} or application/x-protobuf`);
+    return textResponse(
+      415,
+      contentType === 'application/x-protobuf'
+        ? 'Protobuf requests are not supported by this master; use application/json'
+        : `Expecting 'Content-Type' of ${JSON_TYPE} or application/x-protobuf`,
+    );
   }
   const body = await req.readJson(maxBodyBytes);
   let call;
@@ -59,7 +66,10 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
   } catch (e) {
     if (e instanceof ApiValidationError) {
       if (e.stage === 'unsupported') return textResponse(501, e.message);
-      return textResponse(400, e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate scheduler::Call: ${e.message}`);
+      return textResponse(
+        400,
+        e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate scheduler::Call: ${e.message}`,
+      );
     }
     if (e instanceof ValidationError) return textResponse(400, `Failed to validate scheduler::Call: ${e.message}`);
     throw e;
@@ -67,7 +77,7 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
   if (call.type === 'UNSUPPORTED') return textResponse(501, `Received an unsupported call type: ${call.name}`);
 
   if (call.type === 'SUBSCRIBE') {
-    if (req.header('mesos-stream-id') !== undefined) return textResponse(400, 'Subscribe calls should not include the \'Mesos-Stream-Id\' header');
+    if (req.header('mesos-stream-id') !== undefined) return textResponse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
     if (!acceptsJson(req.header('accept'))) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
     const mismatch = principalMismatch(req.principal, call.subscribe.frameworkInfo.principal);
     if (mismatch) return textResponse(400, mismatch);
@@ -84,7 +94,10 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
           // The subscriber stopped reading: the server dropped its connection. It is then
           // disconnected as when the connection drops, and may subscribe again.
           master.metrics.inc(EVENT_STREAM_OVERFLOWS);
-          log.warn({ frameworkId, bytes: stream.overflowBytes }, `Closing the event stream of framework ${frameworkId}: ${stream.overflowBytes} bytes not read by the subscriber`);
+          log.warn(
+            { frameworkId, bytes: stream.overflowBytes },
+            `Closing the event stream of framework ${frameworkId}: ${stream.overflowBytes} bytes not read by the subscriber`,
+          );
         }
         master.disconnected(frameworkId, sink);
       });

@@ -79,16 +79,30 @@ test('a command task whose container hit its memory limit is TASK_FAILED / REASO
   await ackAll();
   const last = updates().at(-1)!;
   t.like(last, { taskId: 'hog', state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LIMITATION_MEMORY', source: 'SOURCE_AGENT', message: oom.message });
-  t.deepEqual(updates().map((u) => u.state), ['TASK_RUNNING', 'TASK_FAILED'], 'one terminal update');
-  t.like(sent.find((m) => m.type === 'EXECUTOR_EXITED'), { status: 9 });
+  t.deepEqual(
+    updates().map((u) => u.state),
+    ['TASK_RUNNING', 'TASK_FAILED'],
+    'one terminal update',
+  );
+  t.like(
+    sent.find((m) => m.type === 'EXECUTOR_EXITED'),
+    { status: 9 },
+  );
 });
 
 test('a custom executor over its limit: each of its live tasks fails with the reason', async (t) => {
   const { agent, containerizer, updates, ackAll } = await setup(t);
-  const executor = { executorId: 'e1', resources: parseResourcesText('cpus:0.1;mem:32').toArray(), command: { uris: [], shell: true, value: './exec', arguments: [] } };
+  const executor = {
+    executorId: 'e1',
+    resources: parseResourcesText('cpus:0.1;mem:32').toArray(),
+    command: { uris: [], shell: true, value: './exec', arguments: [] },
+  };
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: task('t1', { command: undefined, executor }) });
   const sink = new ArraySink<ExecutorEvent>();
-  await agent.executorSubscribe({ type: 'SUBSCRIBE', executorId: 'e1', frameworkId: 'F1', subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] } }, sink);
+  await agent.executorSubscribe(
+    { type: 'SUBSCRIBE', executorId: 'e1', frameworkId: 'F1', subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] } },
+    sink,
+  );
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: task('t2', { command: undefined, executor }) });
   const ex = agent.frameworks.get('F1')!.executors.get('e1')!;
   containerizer.end(containerizer.launched[0]!.containerId, { signal: 9, status: 9, killed: true, message: oom.message, limitation: oom });

@@ -52,7 +52,10 @@ const task = (id: string, script: string, resources: string): TaskInfo => ({
 });
 
 test('a memory hog under mem:32 is TASK_FAILED / REASON_CONTAINER_LIMITATION_MEMORY; statistics come from the cgroups', async (t) => {
-  containerizer = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: root, cgroups_enable_cfs: true, cgroups_limit_swap: true }), { cgroups: hostCgroups() });
+  containerizer = createContainerizer(
+    agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: root, cgroups_enable_cfs: true, cgroups_limit_swap: true }),
+    { cgroups: hostCgroups() },
+  );
   const sent: AgentToMaster[] = [];
   const agent = new Agent({
     clock: new FakeClock(),
@@ -82,7 +85,12 @@ test('a memory hog under mem:32 is TASK_FAILED / REASON_CONTAINER_LIMITATION_MEM
   };
 
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: task('busy', 'while :; do :; done', 'cpus:0.5;mem:64') });
-  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: task('hog', 'x=a; while true; do x=$x$x; done', 'cpus:0.5;mem:32') });
+  await agent.onMasterMessage({
+    type: 'RUN_TASK',
+    frameworkId: 'F1',
+    frameworkInfo: fwInfo,
+    task: task('hog', 'x=a; while true; do x=$x$x; done', 'cpus:0.5;mem:32'),
+  });
   const fw = agent.frameworks.get('F1')!;
   const hog = fw.executors.get('hog')!;
   await until(() => fw.executors.get('busy')?.container !== undefined && hog.container !== undefined, 10_000, 'both containers');
@@ -90,7 +98,10 @@ test('a memory hog under mem:32 is TASK_FAILED / REASON_CONTAINER_LIMITATION_MEM
   await ack();
   await ack();
   const failed = updates().filter((u) => u.taskId === 'hog');
-  t.deepEqual(failed.map((u) => u.state), ['TASK_RUNNING', 'TASK_FAILED']);
+  t.deepEqual(
+    failed.map((u) => u.state),
+    ['TASK_RUNNING', 'TASK_FAILED'],
+  );
   t.like(failed[1], { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LIMITATION_MEMORY', source: 'SOURCE_AGENT' });
   t.regex(failed[1]!.message ?? '', /^Memory limit exceeded: Requested: 32MB/);
 
@@ -105,7 +116,24 @@ test('a memory hog under mem:32 is TASK_FAILED / REASON_CONTAINER_LIMITATION_MEM
   t.truthy(entry);
   const st = entry!.statistics;
   t.like(st, { cpus_limit: 0.5, mem_limit_bytes: 64 * 1024 * 1024 });
-  for (const k of ['timestamp', 'cpus_user_time_secs', 'cpus_system_time_secs', 'cpus_nr_periods', 'cpus_nr_throttled', 'cpus_throttled_time_secs', 'mem_total_bytes', 'mem_rss_bytes', 'mem_cache_bytes', 'mem_swap_bytes', 'mem_total_memsw_bytes', 'mem_low_pressure_counter', 'mem_medium_pressure_counter', 'mem_critical_pressure_counter', 'processes', 'threads']) {
+  for (const k of [
+    'timestamp',
+    'cpus_user_time_secs',
+    'cpus_system_time_secs',
+    'cpus_nr_periods',
+    'cpus_nr_throttled',
+    'cpus_throttled_time_secs',
+    'mem_total_bytes',
+    'mem_rss_bytes',
+    'mem_cache_bytes',
+    'mem_swap_bytes',
+    'mem_total_memsw_bytes',
+    'mem_low_pressure_counter',
+    'mem_medium_pressure_counter',
+    'mem_critical_pressure_counter',
+    'processes',
+    'threads',
+  ]) {
     t.is(typeof st[k], 'number', k);
   }
   t.true(st.cpus_user_time_secs! > 0.05);

@@ -170,7 +170,10 @@ test('--cgroups_limit_swap where the kernel does not account swap: refused at st
     code: 'ISOLATION_UNAVAILABLE',
     message: /^--cgroups_limit_swap: this kernel does not account swap per cgroup \(no memory.swap.max in .*\/corral;.*leave the flag off$/,
   });
-  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: 'corral', cgroups_limit_swap: true }), { cgroups: cg }), { message: /^--cgroups_limit_swap: / });
+  t.throws(
+    () => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: 'corral', cgroups_limit_swap: true }), { cgroups: cg }),
+    { message: /^--cgroups_limit_swap: / },
+  );
   // Off, or without cgroups/mem: nothing to check.
   createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem', cgroups_root: 'corral' }), { cgroups: cg }).close();
   createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_root: 'corral', cgroups_limit_swap: true }), { cgroups: cg }).close();
@@ -191,7 +194,9 @@ test('--cgroups_limit_swap: a boolean, false by default; a bad value names the f
   t.true(parseFlags(agentFlags, { argv: [...base, '--cgroups_limit_swap'], env: {} }).values.cgroups_limit_swap);
   t.false(parseFlags(agentFlags, { argv: [...base, '--cgroups_limit_swap=false'], env: {} }).values.cgroups_limit_swap);
   t.true(parseFlags(agentFlags, { argv: base, env: { MESOS_CGROUPS_LIMIT_SWAP: 'true' } }).values.cgroups_limit_swap);
-  t.throws(() => parseFlags(agentFlags, { argv: [...base, '--cgroups_limit_swap=maybe'], env: {} }), { message: /^--cgroups_limit_swap: 'maybe' is not a boolean/ });
+  t.throws(() => parseFlags(agentFlags, { argv: [...base, '--cgroups_limit_swap=maybe'], env: {} }), {
+    message: /^--cgroups_limit_swap: 'maybe' is not a boolean/,
+  });
 });
 
 test('the Linux launcher on v2 (fake tree): the cgroup is the container; destroy uses cgroup.kill; list shows the containers', async (t) => {
@@ -227,7 +232,9 @@ test('--isolation: known names in order, each once; the launcher it needs', (t) 
   t.true(f.values.cgroups_enable_cfs);
   t.is(f.values.cgroups_hierarchy, '/sys/fs/cgroup');
   t.is(f.values.cgroups_root, 'corral');
-  t.throws(() => parseFlags(agentFlags, { argv: ['--master=m:5050', '--work_dir=/w', '--isolation=cgroups/blkio'], env: {} }), { message: /^--isolation: .*unknown or unsupported isolator 'cgroups\/blkio'/ });
+  t.throws(() => parseFlags(agentFlags, { argv: ['--master=m:5050', '--work_dir=/w', '--isolation=cgroups/blkio'], env: {} }), {
+    message: /^--isolation: .*unknown or unsupported isolator 'cgroups\/blkio'/,
+  });
 });
 
 test('createContainerizer: posix isolators keep the posix launcher; cgroups ones get the Linux launcher', (t) => {
@@ -236,15 +243,25 @@ test('createContainerizer: posix isolators keep the posix launcher; cgroups ones
   t.deepEqual(posix.isolation, ['posix/cpu', 'posix/mem']);
   posix.close();
   const { cg } = fakeV2('corral', []);
-  const linux = createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,posix/cpu,namespaces/pid,filesystem/shared', cgroups_root: 'corral/test' }), { cgroups: cg });
+  const linux = createContainerizer(
+    agentFlagValues({ isolation: 'cgroups/cpu,cgroups/mem,posix/cpu,namespaces/pid,filesystem/shared', cgroups_root: 'corral/test' }),
+    { cgroups: cg },
+  );
   t.true(linux instanceof LinuxContainerizer);
   t.deepEqual(linux.isolation, ['cgroups/cpu', 'cgroups/mem', 'posix/cpu', 'namespaces/pid', 'filesystem/shared']);
   t.is((linux as LinuxContainerizer).cgroupsRoot, 'corral/test');
   linux.close();
-  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_root: '../x' }), { cgroups: cg }), { message: /--cgroups_root: '..\/x' is not a cgroup path/ });
+  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_root: '../x' }), { cgroups: cg }), {
+    message: /--cgroups_root: '..\/x' is not a cgroup path/,
+  });
   // The top of the hierarchy would make every cgroup on the machine one of the agent's orphans.
-  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_root: '/' }), { cgroups: cg }), { message: /--cgroups_root: '\/' is the top of the cgroup hierarchy/ });
-  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_hierarchy: '/nonexistent/cgroup' })), { code: 'ISOLATION_UNAVAILABLE', message: /needs cgroups: no cgroup hierarchy at \/nonexistent\/cgroup/ });
+  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_root: '/' }), { cgroups: cg }), {
+    message: /--cgroups_root: '\/' is the top of the cgroup hierarchy/,
+  });
+  t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/cpu', cgroups_hierarchy: '/nonexistent/cgroup' })), {
+    code: 'ISOLATION_UNAVAILABLE',
+    message: /needs cgroups: no cgroup hierarchy at \/nonexistent\/cgroup/,
+  });
   const noMemory = fakeV2('corral', []);
   writeFileSync(join(noMemory.top, 'cgroup.controllers'), 'cpu\n');
   t.throws(() => createContainerizer(agentFlagValues({ isolation: 'cgroups/mem' }), { cgroups: cgroupsOf({ version: 2, hierarchy: noMemory.top }) }), {

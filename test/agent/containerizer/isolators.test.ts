@@ -176,7 +176,9 @@ test('the steps run in --isolation order around the supervisor; cleanup in rever
 
 test('a clean exit (0) is not searched for a limitation', async (t) => {
   const { log, r, c } = setup(1);
-  await (await c.launch(spec(r, 'true'))).termination;
+  await (
+    await c.launch(spec(r, 'true'))
+  ).termination;
   t.false(log.includes('a:limitationAtEnd'));
 });
 
@@ -267,7 +269,7 @@ test('a limitation found at the end (the process was gone before the event came)
   t.deepEqual(end, { exitCode: 137, status: 137 << 8, killed: true, message: 'Memory limit exceeded', limitation });
 });
 
-test('usage: the isolators\' statistics merged (one failing), with timestamp and the limits; update reaches every isolator', async (t) => {
+test("usage: the isolators' statistics merged (one failing), with timestamp and the limits; update reaches every isolator", async (t) => {
   const { r, isolators, c } = setup(3);
   isolators[0]!.stats = { cpus_user_time_secs: 1.5, processes: 1 };
   isolators[1]!.failAt.add('usage');

@@ -45,7 +45,10 @@ const ALL: readonly CgroupController[] = TEST_CONTROLLERS;
 function containerizer(isolation = 'cgroups/cpu,cgroups/mem', extra: { enableCfs?: boolean; limitSwap?: boolean; root?: string } = {}): LinuxContainerizer {
   const root = extra.root ?? testRoot();
   if (!roots.includes(root)) roots.push(root);
-  const c = createContainerizer(agentFlagValues({ isolation, cgroups_root: root, cgroups_enable_cfs: extra.enableCfs ?? false, cgroups_limit_swap: extra.limitSwap ?? false }), { cgroups: hostCgroups() });
+  const c = createContainerizer(
+    agentFlagValues({ isolation, cgroups_root: root, cgroups_enable_cfs: extra.enableCfs ?? false, cgroups_limit_swap: extra.limitSwap ?? false }),
+    { cgroups: hostCgroups() },
+  );
   if (!(c instanceof LinuxContainerizer)) throw new Error('expected the Linux launcher');
   containerizers.push(c);
   return c;
@@ -111,7 +114,15 @@ test('limits are in the cgroup files before the command runs; the command is in 
   t.is(u!.cpus_limit, 1.5);
   t.is(u!.mem_limit_bytes, 96 * 1024 * 1024);
   t.true(u!.mem_total_bytes! > 0);
-  for (const k of ['mem_rss_bytes', 'mem_cache_bytes', 'mem_mapped_file_bytes', 'mem_swap_bytes', 'cpus_nr_periods', 'cpus_nr_throttled', 'cpus_throttled_time_secs']) {
+  for (const k of [
+    'mem_rss_bytes',
+    'mem_cache_bytes',
+    'mem_mapped_file_bytes',
+    'mem_swap_bytes',
+    'cpus_nr_periods',
+    'cpus_nr_throttled',
+    'cpus_throttled_time_secs',
+  ]) {
     t.is(typeof u![k], 'number', k);
   }
   t.true(u!.processes! >= 1 && u!.threads! >= u!.processes!);
@@ -149,14 +160,18 @@ test('--cgroups_limit_swap: memsw limit = memory limit (raised, never lowered); 
   // Anonymous memory near the limit while dd pushes 300 MB of page cache through a 64 MB cgroup
   // (the kernel reclaims in the cgroup and says how hard that was); then again on "again".
   const fill = 'head -c 40M /dev/zero | tail >/dev/null & dd if=/dev/zero of=big bs=1M count=300 2>/dev/null; wait; rm -f big';
-  const s = spec(r, `${fill}; echo started; while [ ! -e again ]; do sleep 0.05; done; ${fill}; echo twice; while [ ! -e stop ]; do sleep 0.05; done`, 'cpus:0.5;mem:64');
+  const s = spec(
+    r,
+    `${fill}; echo started; while [ ! -e again ]; do sleep 0.05; done; ${fill}; echo twice; while [ ! -e stop ]; do sleep 0.05; done`,
+    'cpus:0.5;mem:64',
+  );
   const ctr = await c.launch(s);
   const path = `${c.cgroupsRoot}/${s.containerId}`;
   const limits = (): [string, string] => [file(path, 'memory', 'memory.limit_in_bytes'), file(path, 'memory', 'memory.memsw.limit_in_bytes')];
   t.deepEqual(limits(), [String(64 * MB), String(64 * MB)]);
   await started(r);
   const counters = (u: Record<string, unknown> | undefined): number[] => ['low', 'medium', 'critical'].map((l) => u?.[`mem_${l}_pressure_counter`] as number);
-  for (const end = Date.now() + 5000; !((counters((await c.usage(s.containerId)) as Record<string, unknown>)[0] ?? 0) > 0) && Date.now() < end; ) {
+  for (const end = Date.now() + 5000; !((counters((await c.usage(s.containerId)) as Record<string, unknown>)[0] ?? 0) > 0) && Date.now() < end;) {
     await new Promise((res) => setTimeout(res, 20));
   }
   await new Promise((res) => setTimeout(res, 100)); // the last events of each listener read
@@ -208,7 +223,11 @@ test('a fork bomb within a task is killed whole by a kill; no process escapes; i
   t.log(`killed and cleaned up in ${(performance.now() - t0).toFixed(1)} ms`);
   t.true(end.killed);
   t.true(end.signal === 9 || end.signal === 15, `signal ${end.signal}`); // SIGTERM first; the rest at once
-  t.deepEqual(withMarker(marker).filter((p) => p !== ctr.pid), [], 'nothing of the bomb is left on the host');
+  t.deepEqual(
+    withMarker(marker).filter((p) => p !== ctr.pid),
+    [],
+    'nothing of the bomb is left on the host',
+  );
   await until(() => !alive(ctr.pid), 5000, 'the supervisor to exit');
   t.true(gone(`${c.cgroupsRoot}/${s.containerId}`));
 });
@@ -302,7 +321,7 @@ test('recovery: a fresh containerizer re-attaches (usage from the cgroups, kill 
   t.deepEqual(await got.get(sDone.containerId)!.termination, { exitCode: 5, status: 5 << 8 });
   t.true(gone(`${root}/${sDone.containerId}`), 'the ended run is cleaned up');
   await until(() => !hostCgroups().exists(orphanPath, 'freezer'), 10_000, 'the orphan to be destroyed');
-  t.false(alive(sup.childPid), 'the orphan\'s process was killed');
+  t.false(alive(sup.childPid), "the orphan's process was killed");
   const u = await b.usage(sLive.containerId);
   t.like(u, { cpus_limit: 0.25, mem_limit_bytes: 64 * 1024 * 1024 });
   t.true((u!.processes as number) >= 1);

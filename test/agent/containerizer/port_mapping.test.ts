@@ -43,12 +43,20 @@ test('agent flags: --ephemeral_ports_per_container must be a power of two of at 
   const parsed = parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--egress_rate_limit_per_container=1250KB'], env: {} });
   t.is(parsed.values.ephemeral_ports_per_container, 1024);
   t.is(parsed.values.egress_rate_limit_per_container, 1250 * 1024);
-  t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--ephemeral_ports_per_container=100'], env: {} }), { message: /ephemeral_ports_per_container.*power of 2/ });
+  t.throws(() => parseFlags(agentFlags, { argv: ['--master=127.0.0.1:5050', '--work_dir=/tmp/x', '--ephemeral_ports_per_container=100'], env: {} }), {
+    message: /ephemeral_ports_per_container.*power of 2/,
+  });
 });
 
 if (!nativeFeatures().networkIsolator) {
   test('default build: --isolation=network/port_mapping is refused at start, saying how to rebuild', (t) => {
-    const e = t.throws(() => createContainerizer(agentFlagValues({ isolation: 'posix/cpu,network/port_mapping' }), { resources: parseResourcesText('ports:[31000-32000];ephemeral_ports:[32768-57343]') }), { instanceOf: CorralError });
+    const e = t.throws(
+      () =>
+        createContainerizer(agentFlagValues({ isolation: 'posix/cpu,network/port_mapping' }), {
+          resources: parseResourcesText('ports:[31000-32000];ephemeral_ports:[32768-57343]'),
+        }),
+      { instanceOf: CorralError },
+    );
     t.is(e?.code, 'ISOLATION_UNAVAILABLE');
     t.regex(e?.message ?? '', /network\/port_mapping: .*rebuild with `npm run build:native:netiso`/);
   });

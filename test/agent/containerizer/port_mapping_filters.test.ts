@@ -45,10 +45,22 @@ const BLOCKS = [
   { base: 31500, size: 1 },
 ];
 
-type Loose = NetStep & { link?: string; parent?: number; protocol?: number; prio?: number; keys?: unknown; actions?: readonly { kind: string; dev: string; control: number }[]; inNetns?: boolean; path?: string; value?: string; alias?: string; up?: boolean };
+type Loose = NetStep & {
+  link?: string;
+  parent?: number;
+  protocol?: number;
+  prio?: number;
+  keys?: unknown;
+  actions?: readonly { kind: string; dev: string; control: number }[];
+  inNetns?: boolean;
+  path?: string;
+  value?: string;
+  alias?: string;
+  up?: boolean;
+};
 const loose = (s: readonly NetStep[]): Loose[] => s as Loose[];
 
-test('a container\'s host filters: one per port block on eth0 and on lo, at 0x1000 + 2·(block base / 16) + slot, redirected to its veth', (t) => {
+test("a container's host filters: one per port block on eth0 and on lo, at 0x1000 + 2·(block base / 16) + slot, redirected to its veth", (t) => {
   const c = container();
   t.is(containerPrio(c, 0), 0x1000 + (32768 / 16) * 2);
   t.is(containerPrio(c, 1), containerPrio(c, 0) + 1);
@@ -64,8 +76,14 @@ test('a container\'s host filters: one per port block on eth0 and on lo, at 0x10
     const onEth0 = steps.filter((s) => s.link === 'eth0');
     const onLo = steps.filter((s) => s.link === 'lo');
     // eth0: to the host's MAC and address, on the block's ports; lo: the block's ports only.
-    t.deepEqual(onEth0.map((s) => s.keys), BLOCKS.map((b) => ipv4Keys({ dstMac: host.mac, dstIp: host.ip, dstPorts: b })));
-    t.deepEqual(onLo.map((s) => s.keys), BLOCKS.map((b) => ipv4Keys({ dstPorts: b })));
+    t.deepEqual(
+      onEth0.map((s) => s.keys),
+      BLOCKS.map((b) => ipv4Keys({ dstMac: host.mac, dstIp: host.ip, dstPorts: b })),
+    );
+    t.deepEqual(
+      onLo.map((s) => s.keys),
+      BLOCKS.map((b) => ipv4Keys({ dstPorts: b })),
+    );
   }
 
   // Removal: one request per link at the slot's priority.
@@ -78,7 +96,7 @@ test('a container\'s host filters: one per port block on eth0 and on lo, at 0x10
   );
 });
 
-test('a container\'s veth filters: by source port, to the host\'s address or 127.0.0.1 → lo (0x0302), the rest → eth0 (0x0303)', (t) => {
+test("a container's veth filters: by source port, to the host's address or 127.0.0.1 → lo (0x0302), the rest → eth0 (0x0303)", (t) => {
   const steps = loose(vethPortFilters(host, container()));
   t.is(steps.length, BLOCKS.length * 3);
   t.true(steps.every((s) => s.link === 'corral1234' && s.kind === 'filterAdd' && s.protocol === ETH_P_IP));
@@ -89,7 +107,10 @@ test('a container\'s veth filters: by source port, to the host\'s address or 127
     BLOCKS.flatMap((b) => [ipv4Keys({ dstIp: host.ip, srcPorts: b }), ipv4Keys({ dstIp: '127.0.0.1', srcPorts: b })]),
   );
   t.true(toLo.every((s) => s.actions?.[0]?.dev === 'lo' && s.actions[0].control === TC_ACT_STOLEN));
-  t.deepEqual(out.map((s) => s.keys), BLOCKS.map((b) => ipv4Keys({ srcPorts: b })));
+  t.deepEqual(
+    out.map((s) => s.keys),
+    BLOCKS.map((b) => ipv4Keys({ srcPorts: b })),
+  );
   t.true(out.every((s) => s.actions?.[0]?.dev === 'eth0' && s.actions[0].control === TC_ACT_STOLEN));
 });
 
@@ -105,16 +126,34 @@ test('inside the container: its ephemeral range, ICMP kept (0x0202), its own por
   const loPrios = [...new Set(all.filter((s) => s.kind === 'filterAdd' && s.inNetns && s.link === 'lo').map((s) => s.prio))].sort();
   t.deepEqual(loPrios, [0x0202, 0x0301, 0x0302]);
   const ownPorts = all.filter((s) => s.kind === 'filterAdd' && s.inNetns && s.link === 'lo' && s.prio === 0x0301);
-  t.deepEqual(ownPorts.map((s) => s.keys), BLOCKS.map((b) => ipv4Keys({ dstPorts: b })));
-  t.true(ownPorts.every((s) => s.actions === undefined), 'its own ports stay in the container');
+  t.deepEqual(
+    ownPorts.map((s) => s.keys),
+    BLOCKS.map((b) => ipv4Keys({ dstPorts: b })),
+  );
+  t.true(
+    ownPorts.every((s) => s.actions === undefined),
+    'its own ports stay in the container',
+  );
   const ethToLo = all.filter((s) => s.kind === 'filterAdd' && s.inNetns && s.link === 'eth0');
   t.true(ethToLo.every((s) => s.prio === 0x0302 && s.actions?.[0]?.dev === 'lo'));
-  t.deepEqual(ethToLo.map((s) => s.keys), BLOCKS.map((b) => ipv4Keys({ dstIp: '127.0.0.1', dstPorts: b })));
+  t.deepEqual(
+    ethToLo.map((s) => s.keys),
+    BLOCKS.map((b) => ipv4Keys({ dstIp: '127.0.0.1', dstPorts: b })),
+  );
   // Limits: HTB with a pfifo leaf on the container's eth0 (egress) and on the host veth (ingress),
   // grafted before the links come up.
   const htb = all.filter((s) => s.kind === 'qdiscAdd' && s.qdiscKind === 'htb');
-  t.deepEqual(htb.map((s) => [s.link, s.inNetns === true]), [['eth0', true], ['corral1234', false]]);
-  t.deepEqual(all.filter((s) => s.kind === 'classAdd').map((s) => s.kind === 'classAdd' && s.rate), [1_250_000, 2_500_000]);
+  t.deepEqual(
+    htb.map((s) => [s.link, s.inNetns === true]),
+    [
+      ['eth0', true],
+      ['corral1234', false],
+    ],
+  );
+  t.deepEqual(
+    all.filter((s) => s.kind === 'classAdd').map((s) => s.kind === 'classAdd' && s.rate),
+    [1_250_000, 2_500_000],
+  );
   const up = all.findIndex((s) => s.kind === 'linkSet' && s.inNetns && s.up);
   t.true(all.findIndex((s) => s.kind === 'qdiscAdd' && s.qdiscKind === 'htb' && s.inNetns) < up);
   // Without limits, no HTB.
@@ -143,19 +182,25 @@ test('ARP/ICMP copies of 33 containers: two chunks, 32 copies then 1, each chunk
   const first = chunkSteps(host, 0, m.members(0), undefined);
   t.is(first.next, 0);
   const s0 = loose(first.steps);
-  t.deepEqual(s0.map((s) => [s.kind, s.prio, s.protocol]), [
-    ['filtersDelete', 0x0100, ETH_P_ARP],
-    ['filtersDelete', 0x0200, ETH_P_IP],
-    ['filterAdd', 0x0100, ETH_P_ARP],
-    ['filterAdd', 0x0200, ETH_P_IP],
-  ]);
+  t.deepEqual(
+    s0.map((s) => [s.kind, s.prio, s.protocol]),
+    [
+      ['filtersDelete', 0x0100, ETH_P_ARP],
+      ['filtersDelete', 0x0200, ETH_P_IP],
+      ['filterAdd', 0x0100, ETH_P_ARP],
+      ['filterAdd', 0x0200, ETH_P_IP],
+    ],
+  );
   t.true(s0.every((s) => s.link === 'eth0' && s.parent === INGRESS_HANDLE));
   const [arp, icmp] = s0.slice(2);
   t.deepEqual(arp!.keys, []);
   t.deepEqual(icmp!.keys, ipv4Keys({ ipProtocol: 1, dstIp: host.ip }));
   for (const f of [arp!, icmp!]) {
     t.is(f.actions?.length, 32);
-    t.deepEqual(f.actions?.map((a) => a.dev), veths.slice(0, 32));
+    t.deepEqual(
+      f.actions?.map((a) => a.dev),
+      veths.slice(0, 32),
+    );
     t.true(f.actions!.every((a) => a.kind === 'mirror'));
     // Each copy lets the packet go on; the last lets classification go on to the next chunk.
     t.true(f.actions!.slice(0, -1).every((a) => a.control === TC_ACT_PIPE));
@@ -165,29 +210,41 @@ test('ARP/ICMP copies of 33 containers: two chunks, 32 copies then 1, each chunk
 
   // Chunk 1: priorities 0x0102 and 0x0202, one copy that continues.
   const second = loose(chunkSteps(host, 1, m.members(1), undefined).steps).filter((s) => s.kind === 'filterAdd');
-  t.deepEqual(second.map((s) => s.prio), [0x0102, 0x0202]);
-  t.deepEqual(second.map((s) => s.actions), [1, 2].map(() => [{ kind: 'mirror', dev: veths[32], control: TC_ACT_CONTINUE }]));
+  t.deepEqual(
+    second.map((s) => s.prio),
+    [0x0102, 0x0202],
+  );
+  t.deepEqual(
+    second.map((s) => s.actions),
+    [1, 2].map(() => [{ kind: 'mirror', dev: veths[32], control: TC_ACT_CONTINUE }]),
+  );
 
   // A rewrite of chunk 0 (in slot 0): slot 1 cleared, the new set added there, then slot 0 deleted.
   const rewrite = chunkSteps(host, 0, m.members(0), 0);
   t.is(rewrite.next, 1);
-  t.deepEqual(loose(rewrite.steps).map((s) => [s.kind, s.prio]), [
-    ['filtersDelete', 0x0101],
-    ['filtersDelete', 0x0201],
-    ['filterAdd', 0x0101],
-    ['filterAdd', 0x0201],
-    ['filtersDelete', 0x0100],
-    ['filtersDelete', 0x0200],
-  ]);
+  t.deepEqual(
+    loose(rewrite.steps).map((s) => [s.kind, s.prio]),
+    [
+      ['filtersDelete', 0x0101],
+      ['filtersDelete', 0x0201],
+      ['filterAdd', 0x0101],
+      ['filterAdd', 0x0201],
+      ['filtersDelete', 0x0100],
+      ['filtersDelete', 0x0200],
+    ],
+  );
 
   // A chunk left empty: its filters go, none are added.
   t.is(m.leaveChunk(veths[32]!), 1);
-  t.deepEqual(loose(chunkSteps(host, 1, m.members(1), 0).steps).map((s) => [s.kind, s.prio]), [
-    ['filtersDelete', 0x0103],
-    ['filtersDelete', 0x0203],
-    ['filtersDelete', 0x0102],
-    ['filtersDelete', 0x0202],
-  ]);
+  t.deepEqual(
+    loose(chunkSteps(host, 1, m.members(1), 0).steps).map((s) => [s.kind, s.prio]),
+    [
+      ['filtersDelete', 0x0103],
+      ['filtersDelete', 0x0203],
+      ['filtersDelete', 0x0102],
+      ['filtersDelete', 0x0202],
+    ],
+  );
   // A place freed in chunk 0 is taken by the next veth, before chunk 1.
   t.is(m.leaveChunk(veths[5]!), 0);
   t.is(m.joinChunk('corral999'), 0);

@@ -40,7 +40,15 @@ test('user nobody: the command runs as nobody and can write its sandbox', async 
 test('an unknown user: the launch fails with the reason', async (t) => {
   const r = runs.fresh();
   const e = await t.throwsAsync(
-    c.launch({ containerId: randomUUID(), sandbox: r.sandbox, runDir: r.runDir, argv: ['true'], env: {}, user: 'corral-no-such-user', resources: parseResourcesText('cpus:0.1') }),
+    c.launch({
+      containerId: randomUUID(),
+      sandbox: r.sandbox,
+      runDir: r.runDir,
+      argv: ['true'],
+      env: {},
+      user: 'corral-no-such-user',
+      resources: parseResourcesText('cpus:0.1'),
+    }),
   );
   t.regex(e?.message ?? '', /--user corral-no-such-user: no such user/);
 });

@@ -229,7 +229,9 @@ test('recover: a run that ended meanwhile resolves with its recorded status; one
   const r = runs.fresh();
   const a = containerizer();
   const s = spec(r, sh('exit 4'));
-  await (await a.launch(s)).termination;
+  await (
+    await a.launch(s)
+  ).termination;
   const none = runs.fresh();
   const b = containerizer();
   const got = await b.recover([

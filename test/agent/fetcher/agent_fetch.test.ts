@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent } from '../../../lib/agent/agent.ts';
 import { Fetcher } from '../../../lib/agent/fetcher/fetcher.ts';
@@ -24,7 +24,13 @@ const fwInfo: FrameworkInfo = { user: 'nobody', name: 'fw', id: 'F1', failoverTi
 const u = (value: string, extra: Partial<Uri> = {}): Uri => ({ value, extract: true, ...extra });
 
 function task(id: string, uris: Uri[], value = './run.sh'): TaskInfo {
-  return { name: id, taskId: id, agentId: 'S0', resources: parseResourcesText('cpus:0.1;mem:32').toArray(), command: { uris, shell: true, value, arguments: [] } };
+  return {
+    name: id,
+    taskId: id,
+    agentId: 'S0',
+    resources: parseResourcesText('cpus:0.1;mem:32').toArray(),
+    command: { uris, shell: true, value, arguments: [] },
+  };
 }
 
 async function setup(t: Teardown) {
@@ -54,7 +60,8 @@ async function setup(t: Teardown) {
   t.teardown(() => agent.stop());
   agent.connected((m) => sent.push(m));
   await agent.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
-  const updates = (): TaskStatus[] => sent.filter((m): m is Extract<AgentToMaster, { type: 'STATUS_UPDATE' }> => m.type === 'STATUS_UPDATE').map((m) => m.status);
+  const updates = (): TaskStatus[] =>
+    sent.filter((m): m is Extract<AgentToMaster, { type: 'STATUS_UPDATE' }> => m.type === 'STATUS_UPDATE').map((m) => m.status);
   const run = async (tk: TaskInfo) => {
     await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: tk });
     return agent.frameworks.get('F1')!.executors.get(tk.executor?.executorId ?? tk.taskId)!;
@@ -103,7 +110,10 @@ test('a URI that cannot be fetched fails the task (TASK_FAILED, REASON_CONTAINER
   // An unsupported scheme is refused the same way, before anything is downloaded.
   const ex2 = await run(task('t2', [u(`${srv.base}/ok.txt`), u('hdfs://nn/x.jar')]));
   await ex2.starting;
-  t.is(updates()[1]!.message, "Failed to launch container: Failed to fetch 'hdfs://nn/x.jar': the scheme 'hdfs' is not supported (http, https, file and local paths are)");
+  t.is(
+    updates()[1]!.message,
+    "Failed to launch container: Failed to fetch 'hdfs://nn/x.jar': the scheme 'hdfs' is not supported (http, https, file and local paths are)",
+  );
   t.is(srv.hits('/ok.txt'), 1);
 });
 
@@ -140,7 +150,11 @@ test('20 tasks asking for the same cached URI at once cause one download, and al
   t.is(containerizer.launched.length, 20);
   for (const ex of executors) t.true(readFileSync(join(ex.sandbox, 'pkg.bin')).equals(body));
   t.is(updates().filter((s) => s.state === 'TASK_RUNNING').length, 20);
-  t.like(agent.metrics.snapshot(), { 'containerizer/fetcher/cache_misses': 1, 'containerizer/fetcher/cache_hits': 19, 'containerizer/fetcher/bytes_downloaded': 1_000_000 });
+  t.like(agent.metrics.snapshot(), {
+    'containerizer/fetcher/cache_misses': 1,
+    'containerizer/fetcher/cache_hits': 19,
+    'containerizer/fetcher/bytes_downloaded': 1_000_000,
+  });
 });
 
 test("a custom executor's URIs are fetched before it is launched; if they fail, its queued tasks fail", async (t) => {
@@ -148,17 +162,32 @@ test("a custom executor's URIs are fetched before it is launched; if they fail, 
   const gate = new Promise<void>((r) => (open = r));
   const srv = await fileServer(t, { '/executor.sh': 'exec', '/nope.sh': { status: 404, gate } });
   const { containerizer, updates, run, agent } = await setup(t);
-  const executor = (id: string, path: string) => ({ executorId: id, resources: [], command: { uris: [u(`${srv.base}${path}`, { executable: true })], shell: true, value: './executor.sh', arguments: [] } });
+  const executor = (id: string, path: string) => ({
+    executorId: id,
+    resources: [],
+    command: { uris: [u(`${srv.base}${path}`, { executable: true })], shell: true, value: './executor.sh', arguments: [] },
+  });
   const good = await run({ ...task('t1', []), command: undefined, executor: executor('e1', '/executor.sh') });
   await good.starting;
   t.is(readFileSync(join(good.sandbox, 'executor.sh'), 'utf8'), 'exec');
   t.is(containerizer.launched.length, 1);
   const sink = new ArraySink<ExecutorEvent>();
-  await agent.executorSubscribe({ type: 'SUBSCRIBE', executorId: 'e1', frameworkId: 'F1', subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] } }, sink);
-  t.deepEqual(sink.events.map((e) => e.type), ['SUBSCRIBED', 'LAUNCH']);
+  await agent.executorSubscribe(
+    { type: 'SUBSCRIBE', executorId: 'e1', frameworkId: 'F1', subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] } },
+    sink,
+  );
+  t.deepEqual(
+    sink.events.map((e) => e.type),
+    ['SUBSCRIBED', 'LAUNCH'],
+  );
 
   const bad = await run({ ...task('t2', []), command: undefined, executor: executor('e2', '/nope.sh') });
-  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo, task: { ...task('t3', []), command: undefined, executor: executor('e2', '/nope.sh') } });
+  await agent.onMasterMessage({
+    type: 'RUN_TASK',
+    frameworkId: 'F1',
+    frameworkInfo: fwInfo,
+    task: { ...task('t3', []), command: undefined, executor: executor('e2', '/nope.sh') },
+  });
   t.deepEqual(Array.from(bad.queued.keys()), ['t2', 't3']);
   open();
   await bad.starting;
@@ -176,7 +205,9 @@ test("a custom executor's URIs are fetched before it is launched; if they fail, 
 test('the fetcher cache survives an agent restart (Mesos wipes it): the restarted agent gets a hit; damaged files are dropped', async (t) => {
   const srv = await fileServer(t, { '/f.txt': 'x' });
   const { agent, fetcher, run } = await setup(t);
-  await (await run(task('t1', [u(`${srv.base}/f.txt`, { cache: true })]))).starting;
+  await (
+    await run(task('t1', [u(`${srv.base}/f.txt`, { cache: true })]))
+  ).starting;
   t.deepEqual(readdirSync(fetcher.cache.dir).sort(), ['c1-f.txt', 'c1-f.txt.meta']);
   writeFileSync(join(fetcher.cache.dir, 'c7-left-over'), 'x');
   writeFileSync(join(fetcher.cache.dir, 'c8-cut.partial'), 'x');
@@ -191,7 +222,12 @@ test('the fetcher cache survives an agent restart (Mesos wipes it): the restarte
   const sent: AgentToMaster[] = [];
   again.connected((m) => sent.push(m));
   await again.onMasterMessage({ type: 'REGISTERED', agentId: 'S0', masterId: 'M' });
-  await again.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F2', frameworkInfo: { ...fwInfo, id: 'F2' }, task: task('t2', [u(`${srv.base}/f.txt`, { cache: true })]) });
+  await again.onMasterMessage({
+    type: 'RUN_TASK',
+    frameworkId: 'F2',
+    frameworkInfo: { ...fwInfo, id: 'F2' },
+    task: task('t2', [u(`${srv.base}/f.txt`, { cache: true })]),
+  });
   await again.frameworks.get('F2')!.executors.get('t2')!.starting;
   t.is(readFileSync(join(again.frameworks.get('F2')!.executors.get('t2')!.sandbox, 'f.txt'), 'utf8'), 'x');
   t.is(srv.hits('/f.txt'), 1, 'the server is not asked again');

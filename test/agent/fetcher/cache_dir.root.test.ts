@@ -35,7 +35,9 @@ test("a symlink nobody planted in its own directory of the cache never makes roo
   const precious = join(dir, 'precious');
   writeFileSync(precious, 'root data', { mode: 0o600 });
   chmodSync(mine, 0o777); // so that nobody can plant links there whatever its gid
-  asNobody(`ln -s '${precious}' '${mine}/c1-open.txt.partial' && ln -s '${precious}' '${mine}/c1-open.txt.meta.tmp' && ln -s '${precious}' '${mine}/c1-open.txt'`);
+  asNobody(
+    `ln -s '${precious}' '${mine}/c1-open.txt.partial' && ln -s '${precious}' '${mine}/c1-open.txt.meta.tmp' && ln -s '${precious}' '${mine}/c1-open.txt'`,
+  );
   const open = join(dir, 'open.txt');
   writeFileSync(open, 'for everyone', { mode: 0o644 });
   const sandbox = join(dir, 'sandbox');
@@ -102,7 +104,9 @@ test('--fetcher_cache_dir: a directory others may write or own, or below one, is
   await t.throwsAsync(checkRootOnlyDirectoryFlag(flag, join(link, 'cache')), msg(link, /is a symlink owned by uid 65534/));
   await t.notThrowsAsync(checkRootOnlyDirectoryFlag(flag, good));
   // The agent refuses to start: one line naming the flag, exit 2.
-  const r = await runCorral(['agent', '--master=127.0.0.1:1', `--work_dir=${join(dir, 'wd')}`, '--ip=127.0.0.1', `--fetcher_cache_dir=${tmp}`], { timeoutMs: 30_000 });
+  const r = await runCorral(['agent', '--master=127.0.0.1:1', `--work_dir=${join(dir, 'wd')}`, '--ip=127.0.0.1', `--fetcher_cache_dir=${tmp}`], {
+    timeoutMs: 30_000,
+  });
   const lines = r.stderr.split('\n').filter((l) => l.length > 0);
   t.is(r.code, 2, r.stderr);
   t.is(lines.length, 1, r.stderr);

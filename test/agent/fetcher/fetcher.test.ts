@@ -23,7 +23,13 @@ function setup(t: Teardown, opts: Partial<FetcherOptions> = {}) {
     mkdirSync(s);
     return s;
   };
-  const cacheFiles = (): string[] => (existsSync(join(dir, 'cache')) ? readdirSync(join(dir, 'cache'), { recursive: true }).map(String).filter((f) => !f.endsWith('.meta')).sort() : []);
+  const cacheFiles = (): string[] =>
+    existsSync(join(dir, 'cache'))
+      ? readdirSync(join(dir, 'cache'), { recursive: true })
+          .map(String)
+          .filter((f) => !f.endsWith('.meta'))
+          .sort()
+      : [];
   return { dir, fetcher, sandbox, cacheFiles };
 }
 
@@ -63,7 +69,10 @@ test('redirects are followed; output_file names the result (a subdirectory too);
   const srv = await fileServer(t, { '/old': { redirect: '/new/tool.tgz' }, '/new/tool.tgz': tgz, '/dl': 'script' });
   const { fetcher, sandbox } = setup(t);
   const s = sandbox();
-  await fetcher.fetch({ uris: [u(`${srv.base}/old`, { executable: true, outputFile: 'bin/tool.tgz' }), u(`${srv.base}/dl?id=3`, { outputFile: 'run.sh', executable: true })], sandbox: s });
+  await fetcher.fetch({
+    uris: [u(`${srv.base}/old`, { executable: true, outputFile: 'bin/tool.tgz' }), u(`${srv.base}/dl?id=3`, { outputFile: 'run.sh', executable: true })],
+    sandbox: s,
+  });
   t.true(readFileSync(join(s, 'bin/tool.tgz')).equals(tgz));
   t.is(mode(join(s, 'bin/tool.tgz')), 0o755);
   t.false(existsSync(join(s, 'inner.txt')), 'executable: not extracted');
@@ -128,7 +137,10 @@ test('local sources: absolute paths, file:// URIs, and relative paths under --fr
   writeFileSync(join(dir, 'plain.txt'), 'plain');
   const fetcher = new Fetcher({ cacheDir: join(dir, 'cache'), frameworksHome: home });
   const s = sandbox();
-  await fetcher.fetch({ uris: [u('fw/bin/executor', { executable: true }), u(join(dir, 'plain.txt')), u(`file://${join(dir, 'plain.txt')}`, { outputFile: 'copy.txt' })], sandbox: s });
+  await fetcher.fetch({
+    uris: [u('fw/bin/executor', { executable: true }), u(join(dir, 'plain.txt')), u(`file://${join(dir, 'plain.txt')}`, { outputFile: 'copy.txt' })],
+    sandbox: s,
+  });
   t.is(readFileSync(join(s, 'executor'), 'utf8'), 'exec');
   t.is(mode(join(s, 'executor')), 0o755);
   t.is(readFileSync(join(s, 'plain.txt'), 'utf8'), 'plain');
@@ -136,7 +148,9 @@ test('local sources: absolute paths, file:// URIs, and relative paths under --fr
   const e = await t.throwsAsync(fetcher.fetch({ uris: [u(join(dir, 'missing.bin'))], sandbox: sandbox() }));
   t.is(e!.message, `Failed to fetch '${join(dir, 'missing.bin')}': no such file '${join(dir, 'missing.bin')}'`);
   const noHome = new Fetcher({ cacheDir: join(dir, 'cache') });
-  await t.throwsAsync(noHome.fetch({ uris: [u('fw/bin/executor')], sandbox: sandbox() }), { message: "Failed to fetch 'fw/bin/executor': a relative path needs --frameworks_home, which is not set" });
+  await t.throwsAsync(noHome.fetch({ uris: [u('fw/bin/executor')], sandbox: sandbox() }), {
+    message: "Failed to fetch 'fw/bin/executor': a relative path needs --frameworks_home, which is not set",
+  });
 });
 
 test('failures name the URI and the reason: 404, 500, connection refused, truncated body, stall, unsupported scheme', async (t) => {
@@ -150,10 +164,16 @@ test('failures name the URI and the reason: 404, 500, connection refused, trunca
   const fails = async (uri: Uri) => (await t.throwsAsync(fetcher.fetch({ uris: [uri], sandbox: sandbox() }), { instanceOf: FetchError }))!.message;
   t.is(await fails(u(`${srv.base}/nope.tgz`)), `Failed to fetch '${srv.base}/nope.tgz': HTTP 404 Not Found`);
   t.is(await fails(u(`${srv.base}/boom`)), `Failed to fetch '${srv.base}/boom': HTTP 500 Internal Server Error`);
-  t.regex(await fails(u(`http://127.0.0.1:${port}/x.bin`)), new RegExp(`^Failed to fetch 'http://127.0.0.1:${port}/x.bin': connection refused \\(connect ECONNREFUSED 127.0.0.1:${port}\\)$`));
+  t.regex(
+    await fails(u(`http://127.0.0.1:${port}/x.bin`)),
+    new RegExp(`^Failed to fetch 'http://127.0.0.1:${port}/x.bin': connection refused \\(connect ECONNREFUSED 127.0.0.1:${port}\\)$`),
+  );
   t.regex(await fails(u(`${srv.base}/cut.bin`)), /^Failed to fetch '.*\/cut\.bin': truncated download: the connection closed after \d+ of 100000 bytes$/);
   t.regex(await fails(u(`${srv.base}/stall.bin`)), /no data for 0\.3 s \(stalled\)/);
-  t.is(await fails(u('s3://bucket/key.tgz')), "Failed to fetch 's3://bucket/key.tgz': the scheme 's3' is not supported (http, https, file and local paths are)");
+  t.is(
+    await fails(u('s3://bucket/key.tgz')),
+    "Failed to fetch 's3://bucket/key.tgz': the scheme 's3' is not supported (http, https, file and local paths are)",
+  );
   t.is(fetcher.counts.failed, 6);
   // A bad URI anywhere in the list fails the request before anything is fetched.
   const s = sandbox();
@@ -241,7 +261,10 @@ test('cache: a file larger than the whole cache bypasses it (each fetch download
   const { fetcher, sandbox, cacheFiles } = setup(t, { cacheSizeBytes: 4096 });
   const [s1, s2] = [sandbox(), sandbox()];
   const got = await Promise.all([s1, s2].map((s) => fetcher.fetch({ uris: [u(`${srv.base}/huge.bin`, { cache: true })], sandbox: s })));
-  t.deepEqual(got.map((g) => g[0]!.cache), ['bypass', 'bypass']);
+  t.deepEqual(
+    got.map((g) => g[0]!.cache),
+    ['bypass', 'bypass'],
+  );
   for (const s of [s1, s2]) t.true(readFileSync(join(s, 'huge.bin')).equals(pattern(5000)));
   t.is(srv.hits('/huge.bin'), 2);
   t.deepEqual(cacheFiles(), []);
@@ -323,7 +346,10 @@ test('cache: local files are cached too; clearCache empties the directory and th
 });
 
 test('a slow download logs its progress to the sandbox; an abort stops it', async (t) => {
-  const srv = await fileServer(t, { '/slow.bin': { body: pattern(64_000), pieces: 8, pieceDelayMs: 60 }, '/slower.bin': { body: pattern(64_000), pieces: 50, pieceDelayMs: 100 } });
+  const srv = await fileServer(t, {
+    '/slow.bin': { body: pattern(64_000), pieces: 8, pieceDelayMs: 60 },
+    '/slower.bin': { body: pattern(64_000), pieces: 50, pieceDelayMs: 100 },
+  });
   const { fetcher, sandbox } = setup(t, { progressIntervalMs: 100 });
   const s = sandbox();
   await fetcher.fetch({ uris: [u(`${srv.base}/slow.bin`)], sandbox: s });
@@ -350,7 +376,11 @@ test('symlinks an archive plants are never written through: not by later URIs, n
   execFileSync('tar', ['-c', '-f', join(work, 'links.tar'), '-C', src, 'file.txt', 'dir']);
   execFileSync('ln', ['-s', join(outside, 'target.txt'), join(src, 'stderr')]);
   execFileSync('tar', ['-c', '-f', join(work, 'stdio.tar'), '-C', src, 'stderr']);
-  const srv = await fileServer(t, { '/links.tar': readFileSync(join(work, 'links.tar')), '/stdio.tar': readFileSync(join(work, 'stdio.tar')), '/new.txt': 'new' });
+  const srv = await fileServer(t, {
+    '/links.tar': readFileSync(join(work, 'links.tar')),
+    '/stdio.tar': readFileSync(join(work, 'stdio.tar')),
+    '/new.txt': 'new',
+  });
   const { fetcher, sandbox } = setup(t);
 
   // A later URI of the same name replaces the planted link instead of writing through it.

@@ -24,9 +24,23 @@ test('a source swapped for a FIFO after its check ends the read at once instead 
   const own = join(dir, 'nobody');
   mkdirSync(own);
   chownSync(own, uid, gid);
-  const run = (cmd: string): void => void execFileSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', 'sh', '-c', cmd], { cwd: own });
+  const run = (cmd: string): void =>
+    void execFileSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', 'sh', '-c', cmd], { cwd: own });
   run('printf data > file && mkfifo fifo && ln -s file src');
-  const swapper: ChildProcess = spawn('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', 'sh', '-c', 'while :; do ln -sfn fifo t1 && mv -T t1 src; ln -sfn file t2 && mv -T t2 src; done'], { cwd: own, stdio: 'ignore' });
+  const swapper: ChildProcess = spawn(
+    'setpriv',
+    [
+      '--reuid',
+      String(uid),
+      '--regid',
+      String(gid),
+      '--clear-groups',
+      'sh',
+      '-c',
+      'while :; do ln -sfn fifo t1 && mv -T t1 src; ln -sfn file t2 && mv -T t2 src; done',
+    ],
+    { cwd: own, stdio: 'ignore' },
+  );
   t.teardown(() => void swapper.kill('SIGKILL'));
   const sandbox = join(dir, 'sandbox');
   mkdirSync(sandbox);

@@ -37,7 +37,24 @@ f.fetch({ uris: [{ value: ${JSON.stringify(`file://${file}`)}, extract: false, c
 `,
   );
   for (const cache of ['direct', 'cache']) {
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && exec "$3" --import tsx "$4" "$5"', 'sh', join(dir, 'passwd'), join(dir, 'group'), process.execPath, script, cache], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && exec "$3" --import tsx "$4" "$5"',
+        'sh',
+        join(dir, 'passwd'),
+        join(dir, 'group'),
+        process.execPath,
+        script,
+        cache,
+      ],
+      { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+    );
     t.is(r.stdout.trim(), 'fetched', `${cache}: ${r.stderr}`);
     t.is(readFileSync(join(sandbox, 'group-only.txt'), 'utf8'), 'for corralgrp');
   }

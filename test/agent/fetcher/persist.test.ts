@@ -31,7 +31,10 @@ function setup(t: Teardown) {
     return s;
   };
   const files = (): string[] => (existsSync(cacheDir) ? readdirSync(cacheDir, { recursive: true }).map(String).sort() : []);
-  const dropped = () => records.filter((r) => r.msg === 'dropping a damaged fetcher cache entry').map((r) => ({ path: String(r.fields.path).slice(cacheDir.length + 1), reason: String(r.fields.reason) }));
+  const dropped = () =>
+    records
+      .filter((r) => r.msg === 'dropping a damaged fetcher cache entry')
+      .map((r) => ({ path: String(r.fields.path).slice(cacheDir.length + 1), reason: String(r.fields.reason) }));
   return { dir, cacheDir, make, sandbox, files, dropped, records };
 }
 
@@ -168,7 +171,9 @@ test('sha256: a matching digest caches the file (verified once) and records it',
   await f.fetch({ uris: [u(`${srv.base}/d.bin`, { sha256: sha(body) })], sandbox: s });
   t.true(readFileSync(join(s, 'd.bin')).equals(body));
   // A hit asked for another digest fails: the cached bytes are known not to match.
-  const err = await t.throwsAsync(f.fetch({ uris: [u(`${srv.base}/d.bin`, { cache: true, sha256: 'a'.repeat(64) })], sandbox: sandbox() }), { instanceOf: FetchError });
+  const err = await t.throwsAsync(f.fetch({ uris: [u(`${srv.base}/d.bin`, { cache: true, sha256: 'a'.repeat(64) })], sandbox: sandbox() }), {
+    instanceOf: FetchError,
+  });
   t.regex(err!.message, /sha256 mismatch: expected a{64}, got [0-9a-f]{64}/);
 });
 

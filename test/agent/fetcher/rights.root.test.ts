@@ -85,7 +85,12 @@ test('a file the user may read is fetched, cached per user; supplementary groups
   const member = readFileSync('/etc/group', 'utf8')
     .split('\n')
     .map((l) => l.split(':'))
-    .flatMap(([group, , gid, members]) => (members ?? '').split(',').filter((m) => m !== '').map((m) => ({ user: m, group: group!, gid: Number(gid) })))
+    .flatMap(([group, , gid, members]) =>
+      (members ?? '')
+        .split(',')
+        .filter((m) => m !== '')
+        .map((m) => ({ user: m, group: group!, gid: Number(gid) })),
+    )
     .find((m) => spawnSync('id', ['-u', m.user]).status === 0 && idOf('-g', m.user) !== m.gid);
   if (member === undefined) {
     t.log('no user with a supplementary group on this host: that part is not checked');
@@ -166,7 +171,9 @@ test('a symlink the user puts in the sandbox path (before or during the fetch) n
     },
   });
   for (const cache of [false, true]) {
-    await t.throwsAsync(fetcher.fetch({ uris: [u(`${srv.base}/f`, { cache, outputFile: 'd/f' })], sandbox: s2, user: 'nobody' }), { message: /Permission denied/ });
+    await t.throwsAsync(fetcher.fetch({ uris: [u(`${srv.base}/f`, { cache, outputFile: 'd/f' })], sandbox: s2, user: 'nobody' }), {
+      message: /Permission denied/,
+    });
     t.deepEqual(readdirSync(outside), [], `nothing written outside (cache ${cache})`);
   }
 });
@@ -179,7 +186,9 @@ test('a user given as a uid ("0", " 0") names no user: the fetch fails naming it
     for (const cache of [false, true]) {
       const s = sandbox();
       const value = `file://${secret}`;
-      await t.throwsAsync(fetcher.fetch({ uris: [u(value, { cache })], sandbox: s, user }), { message: `Failed to fetch '${value}': the user '${user}' does not exist` });
+      await t.throwsAsync(fetcher.fetch({ uris: [u(value, { cache })], sandbox: s, user }), {
+        message: `Failed to fetch '${value}': the user '${user}' does not exist`,
+      });
       t.deepEqual(filesWith(s, SECRET), [], `the secret is nowhere in the sandbox (user '${user}', cache ${cache})`);
       t.is(statSync(s).uid, 0, 'the sandbox was given to nobody');
       t.is(fetcher.cache.get(user, value), undefined);

@@ -25,7 +25,10 @@ test('a relative path is joined to --frameworks_home, and is an error without on
 });
 
 test('unsupported schemes and malformed URIs are refused with the reason', (t) => {
-  t.is(t.throws(() => planUri(u('hdfs://nn/a.jar'), undefined))!.message, "Failed to fetch 'hdfs://nn/a.jar': the scheme 'hdfs' is not supported (http, https, file and local paths are)");
+  t.is(
+    t.throws(() => planUri(u('hdfs://nn/a.jar'), undefined))!.message,
+    "Failed to fetch 'hdfs://nn/a.jar': the scheme 'hdfs' is not supported (http, https, file and local paths are)",
+  );
   t.regex(t.throws(() => planUri(u('ftp://h/a'), undefined))!.message, /scheme 'ftp' is not supported/);
   t.regex(t.throws(() => planUri(u('file://relative/x'), undefined))!.message, /must be followed by an absolute path/);
   t.regex(t.throws(() => planUri(u('http://h/dir/'), undefined))!.message, /does not end with a file name; give output_file/);
@@ -40,15 +43,27 @@ test('the sandbox name: the basename (query string included, as Mesos takes it) 
   t.is(o.name, 'pkgs/app.tar.gz');
   t.is(o.archive, 'tar');
   t.is(o.basename, 'dl?id=7');
-  t.regex(t.throws(() => planUri(u('http://h/x', { outputFile: '../x' }), undefined))!.message, /output_file '..\/x' must be a relative path inside the sandbox/);
+  t.regex(
+    t.throws(() => planUri(u('http://h/x', { outputFile: '../x' }), undefined))!.message,
+    /output_file '..\/x' must be a relative path inside the sandbox/,
+  );
   t.regex(t.throws(() => planUri(u('http://h/x', { outputFile: '/etc/x' }), undefined))!.message, /must be a relative path inside/);
   t.regex(t.throws(() => planUri(u('http://h/x', { outputFile: 'a/../../x' }), undefined))!.message, /must be a relative path inside/);
 });
 
 test('extraction: only with extract and not executable, by suffix', (t) => {
   for (const [name, type] of [
-    ['a.tar', 'tar'], ['a.tar.gz', 'tar'], ['a.TGZ', 'tar'], ['a.tar.bz2', 'tar'], ['a.tbz2', 'tar'], ['a.tar.xz', 'tar'], ['a.txz', 'tar'],
-    ['a.zip', 'zip'], ['a.gz', 'gz'], ['a.jar', undefined], ['a.tar.gz.sig', undefined],
+    ['a.tar', 'tar'],
+    ['a.tar.gz', 'tar'],
+    ['a.TGZ', 'tar'],
+    ['a.tar.bz2', 'tar'],
+    ['a.tbz2', 'tar'],
+    ['a.tar.xz', 'tar'],
+    ['a.txz', 'tar'],
+    ['a.zip', 'zip'],
+    ['a.gz', 'gz'],
+    ['a.jar', undefined],
+    ['a.tar.gz.sig', undefined],
   ] as const) {
     t.is(archiveType(name), type, name);
   }

@@ -31,7 +31,9 @@ function setup(t: Teardown, hardLinks = true) {
 
 /** Can `user` append to `path`? */
 function canWrite(user: string, path: string): boolean {
-  return spawnSync('setpriv', ['--reuid', String(uidOf(user)), '--regid', String(uidOf(user)), '--clear-groups', 'sh', '-c', `echo x >> '${path}'`]).status === 0;
+  return (
+    spawnSync('setpriv', ['--reuid', String(uidOf(user)), '--regid', String(uidOf(user)), '--clear-groups', 'sh', '-c', `echo x >> '${path}'`]).status === 0
+  );
 }
 
 test('each user gets its own cache entry (and download); the files belong to the user', async (t) => {
@@ -44,10 +46,17 @@ test('each user gets its own cache entry (and download); the files belong to the
     ['nobody', sandbox()],
   ];
   const got = [];
-  for (const [user, s] of runs) got.push((await fetcher.fetch({ uris: [u(`${srv.base}/shared.bin`, { cache: true })], sandbox: s, ...(user ? { user } : {}) }))[0]!.cache);
+  for (const [user, s] of runs)
+    got.push((await fetcher.fetch({ uris: [u(`${srv.base}/shared.bin`, { cache: true })], sandbox: s, ...(user ? { user } : {}) }))[0]!.cache);
   t.deepEqual(got, ['miss', 'miss', 'miss', 'hit']);
   t.is(srv.hits('/shared.bin'), 3);
-  t.deepEqual(readdirSync(join(dir, 'cache'), { recursive: true }).map(String).filter((f) => !f.endsWith('.meta')).sort(), ['c3-shared.bin', 'daemon', 'daemon/c2-shared.bin', 'nobody', 'nobody/c1-shared.bin']);
+  t.deepEqual(
+    readdirSync(join(dir, 'cache'), { recursive: true })
+      .map(String)
+      .filter((f) => !f.endsWith('.meta'))
+      .sort(),
+    ['c3-shared.bin', 'daemon', 'daemon/c2-shared.bin', 'nobody', 'nobody/c1-shared.bin'],
+  );
   for (const [user, s] of runs) {
     t.is(statSync(s).uid, user ? uidOf(user) : 0, 'the sandbox');
     t.is(statSync(join(s, 'stderr')).uid, user ? uidOf(user) : 0, 'the fetcher log');
@@ -59,7 +68,12 @@ test('a cached file is hard-linked read-only (root-owned) for a non-root user, w
   const srv = await fileServer(t, { '/tool': 'binary', '/data.txt': 'data' });
   const { fetcher, sandbox } = setup(t);
   const [s1, s2] = [sandbox(), sandbox()];
-  for (const s of [s1, s2]) await fetcher.fetch({ uris: [u(`${srv.base}/tool`, { cache: true, executable: true }), u(`${srv.base}/data.txt`, { cache: true })], sandbox: s, user: 'nobody' });
+  for (const s of [s1, s2])
+    await fetcher.fetch({
+      uris: [u(`${srv.base}/tool`, { cache: true, executable: true }), u(`${srv.base}/data.txt`, { cache: true })],
+      sandbox: s,
+      user: 'nobody',
+    });
   const tool = fetcher.cache.get('nobody', `${srv.base}/tool`)!;
   const data = fetcher.cache.get('nobody', `${srv.base}/data.txt`)!;
   for (const s of [s1, s2]) {
@@ -82,7 +96,10 @@ test('a cached file is hard-linked read-only (root-owned) for a non-root user, w
 
 test('a root task user, or hardLinks off, gets a copy it owns and may modify', async (t) => {
   const srv = await fileServer(t, { '/data.txt': 'data' });
-  for (const [user, hardLinks] of [['root', true], ['nobody', false]] as const) {
+  for (const [user, hardLinks] of [
+    ['root', true],
+    ['nobody', false],
+  ] as const) {
     const { fetcher, sandbox } = setup(t, hardLinks);
     const [s1, s2] = [sandbox(), sandbox()];
     for (const s of [s1, s2]) {
@@ -105,7 +122,11 @@ test('archives are extracted as the user; downloads and output_file directories 
   const nobody = uidOf('nobody');
   for (const cache of [false, true]) {
     const s = sandbox();
-    await fetcher.fetch({ uris: [u(`${srv.base}/p.tgz`, { cache, outputFile: 'pkgs/p.tgz' }), u(`${srv.base}/z.zip`, { cache }), u(`${srv.base}/n.gz`, { cache })], sandbox: s, user: 'nobody' });
+    await fetcher.fetch({
+      uris: [u(`${srv.base}/p.tgz`, { cache, outputFile: 'pkgs/p.tgz' }), u(`${srv.base}/z.zip`, { cache }), u(`${srv.base}/n.gz`, { cache })],
+      sandbox: s,
+      user: 'nobody',
+    });
     for (const p of ['app', 'app/run.sh', 'z', 'z/file', 'n']) t.is(statSync(join(s, p)).uid, nobody, `${p} (cache ${cache})`);
     if (!cache) for (const p of ['pkgs', 'pkgs/p.tgz', 'z.zip', 'n.gz']) t.is(statSync(join(s, p)).uid, nobody, p);
     t.is(readFileSync(join(s, 'n'), 'utf8'), 'gz');

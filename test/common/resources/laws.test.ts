@@ -24,13 +24,17 @@ const reservationArb: fc.Arbitrary<ReservationInfo | undefined> = fc.constantFro
   { principal: 'dev', labels: [{ key: 'tier' }, { key: 'team', value: 'y' }] },
   // one label whose value looks like two labels, and the two labels: different reservations
   { principal: 'dev', labels: [{ key: 'a', value: 'b,c=d' }] },
-  { principal: 'dev', labels: [{ key: 'a', value: 'b' }, { key: 'c', value: 'd' }] },
+  {
+    principal: 'dev',
+    labels: [
+      { key: 'a', value: 'b' },
+      { key: 'c', value: 'd' },
+    ],
+  },
 );
 const extraArb = fc
   .record({ role: roleArb, reservation: reservationArb, revocable: fc.integer({ min: 0, max: 4 }).map((x) => x === 0) })
-  .map(({ role, reservation, revocable }) =>
-    role === '*' || reservation === undefined ? { role, revocable } : { role, reservation },
-  );
+  .map(({ role, reservation, revocable }) => (role === '*' || reservation === undefined ? { role, revocable } : { role, reservation }));
 
 const scalarArb = fc
   .record({ name: fc.constantFrom('cpus', 'mem', 'gpus', 'disk'), milli: fc.integer({ min: 1, max: 20000 }), extra: extraArb })
@@ -220,7 +224,10 @@ test('contains agrees with its cumulative definition and with (a − b) + b = a'
       const got = a.contains(b);
       assert.equal(got, expected, `contains(${a}, ${b})`);
       assert.equal(got, a.minus(b).plus(b).equals(a), `contains vs (a − b) + b for ${a} and ${b}`);
-      if (!b.isEmpty()) got ? yes++ : no++;
+      if (!b.isEmpty()) {
+        if (got) yes++;
+        else no++;
+      }
     }),
     RUNS,
   );

@@ -61,17 +61,54 @@ test('rule 2: SCALAR needs a scalar and nothing else; negative or rounding-to-ze
 
 test('rule 3: RANGES needs ranges; begin > end and overlaps are invalid; adjacent ranges are merged', (t) => {
   const ports = (ranges: unknown, extra: ResourceInput = {}) => ({ name: 'ports', type: 'RANGES', ranges, ...extra });
-  t.deepEqual(validateResource(ports([{ begin: 5, end: 6 }, { begin: 1, end: 4 }])).ranges, [{ begin: 1, end: 6 }]);
-  t.deepEqual(validateResource(ports([{ begin: 10, end: 10 }, { begin: 1, end: 2 }])).ranges, [
-    { begin: 1, end: 2 },
-    { begin: 10, end: 10 },
-  ]);
+  t.deepEqual(
+    validateResource(
+      ports([
+        { begin: 5, end: 6 },
+        { begin: 1, end: 4 },
+      ]),
+    ).ranges,
+    [{ begin: 1, end: 6 }],
+  );
+  t.deepEqual(
+    validateResource(
+      ports([
+        { begin: 10, end: 10 },
+        { begin: 1, end: 2 },
+      ]),
+    ).ranges,
+    [
+      { begin: 1, end: 2 },
+      { begin: 10, end: 10 },
+    ],
+  );
   rejects(t, () => validateResource({ name: 'ports', type: 'RANGES' }), "'ports'.ranges", 'required');
   rejects(t, () => validateResource(ports([], { scalar: 1 })), "'ports'.scalar", 'must not be set on a RANGES');
   rejects(t, () => validateResource(ports([], { set: [] })), "'ports'.set", 'must not be set');
   rejects(t, () => validateResource(ports([{ begin: 5, end: 1 }])), "'ports'.ranges[0]", 'begin 5 is greater than end 1');
-  rejects(t, () => validateResource(ports([{ begin: 1, end: 5 }, { begin: 5, end: 9 }])), "'ports'.ranges", '[1-5] and [5-9] overlap');
-  rejects(t, () => validateResource(ports([{ begin: 20, end: 30 }, { begin: 1, end: 100 }])), 'overlap');
+  rejects(
+    t,
+    () =>
+      validateResource(
+        ports([
+          { begin: 1, end: 5 },
+          { begin: 5, end: 9 },
+        ]),
+      ),
+    "'ports'.ranges",
+    '[1-5] and [5-9] overlap',
+  );
+  rejects(
+    t,
+    () =>
+      validateResource(
+        ports([
+          { begin: 20, end: 30 },
+          { begin: 1, end: 100 },
+        ]),
+      ),
+    'overlap',
+  );
   rejects(t, () => validateResource(ports([{ begin: -1, end: 5 }])), "'ports'.ranges[0].begin", 'unsigned integer');
   rejects(t, () => validateResource(ports([{ begin: 1, end: 2.5 }])), "'ports'.ranges[0].end", 'unsigned integer');
   rejects(t, () => validateResource(ports([{ begin: 1, end: 2 ** 53 }])), "'ports'.ranges[0].end");
@@ -167,7 +204,12 @@ test('submitted: a volume without persistence is not supported; empty disk info 
 });
 
 test('submitted: dynamically reserved resources cannot be revocable (static ones may)', (t) => {
-  rejects(t, submitted(resource('cpus', 1, { role: 'ads', reservation: { principal: 'ops' }, revocable: true })), "resource 'cpus'", 'dynamically reserved resources cannot be revocable');
+  rejects(
+    t,
+    submitted(resource('cpus', 1, { role: 'ads', reservation: { principal: 'ops' }, revocable: true })),
+    "resource 'cpus'",
+    'dynamically reserved resources cannot be revocable',
+  );
   t.notThrows(submitted(resource('cpus', 1, { role: 'ads', revocable: true })));
   t.notThrows(submitted(resource('cpus', 1, { revocable: true })));
 });
@@ -202,16 +244,30 @@ test('identity covers name, type, role, reservation, disk source + persistence i
 });
 
 test('identity compares reservation labels as labels: order does not matter, content does', (t) => {
-  const withLabels = (labels: { key: string; value?: string }[]) =>
-    resource('cpus', 1, { role: 'ads', reservation: { principal: 'ops', labels } });
+  const withLabels = (labels: { key: string; value?: string }[]) => resource('cpus', 1, { role: 'ads', reservation: { principal: 'ops', labels } });
   t.is(
-    identityKey(withLabels([{ key: 'a', value: '1' }, { key: 'b', value: '2' }])),
-    identityKey(withLabels([{ key: 'b', value: '2' }, { key: 'a', value: '1' }])),
+    identityKey(
+      withLabels([
+        { key: 'a', value: '1' },
+        { key: 'b', value: '2' },
+      ]),
+    ),
+    identityKey(
+      withLabels([
+        { key: 'b', value: '2' },
+        { key: 'a', value: '1' },
+      ]),
+    ),
     'Mesos compares Labels ignoring order',
   );
   t.not(
     identityKey(withLabels([{ key: 'a', value: 'b,c=d' }])),
-    identityKey(withLabels([{ key: 'a', value: 'b' }, { key: 'c', value: 'd' }])),
+    identityKey(
+      withLabels([
+        { key: 'a', value: 'b' },
+        { key: 'c', value: 'd' },
+      ]),
+    ),
     'one label whose value holds separators is not two labels',
   );
   t.not(identityKey(withLabels([{ key: 'a=b', value: 'c' }])), identityKey(withLabels([{ key: 'a', value: 'b=c' }])));
@@ -250,7 +306,13 @@ test('predicates: reserved, dynamically reserved, exclusive, persistent volume, 
 
 test('resource() picks the value type from its argument and validates', (t) => {
   t.is(resource('cpus', 2).type, 'SCALAR');
-  t.deepEqual(resource('ports', [[31000, 31099], [31100, 31200]]).ranges, [{ begin: 31000, end: 31200 }]);
+  t.deepEqual(
+    resource('ports', [
+      [31000, 31099],
+      [31100, 31200],
+    ]).ranges,
+    [{ begin: 31000, end: 31200 }],
+  );
   t.deepEqual(resource('bugs', ['b', 'a']).set, ['a', 'b']);
   rejects(t, () => resource('x', []), "resource 'x'", 'ambiguous');
   rejects(t, () => resource('cpus', -2), 'negative');
@@ -263,9 +325,20 @@ test('human form: name(role[, principal][, labels])[disk]{REV}:value', (t) => {
     formatResource(resource('mem', 1, { role: 'ads', reservation: { principal: 'ops', labels: [{ key: 'team', value: 'x' }, { key: 'f' }] } })),
     'mem(ads, ops, {team: x, f}):1',
   );
-  t.is(formatResource(resource('disk', 512, { role: 'ads', disk: { persistence: { id: 'vol-1' }, volume: { mode: 'RW', containerPath: 'data' } } })), 'disk(ads)[vol-1:data]:512');
+  t.is(
+    formatResource(resource('disk', 512, { role: 'ads', disk: { persistence: { id: 'vol-1' }, volume: { mode: 'RW', containerPath: 'data' } } })),
+    'disk(ads)[vol-1:data]:512',
+  );
   t.is(formatResource(resource('disk', 5, { disk: { source: { type: 'MOUNT', root: '/mnt/a' } } })), 'disk(*)[MOUNT(/mnt/a)]:5');
   t.is(formatResource(resource('cpus', 1.5, { revocable: true })), 'cpus(*){REV}:1.5');
-  t.is(formatResource(resource('ports', [[1, 2], [5, 5]])), 'ports(*):[1-2, 5-5]');
+  t.is(
+    formatResource(
+      resource('ports', [
+        [1, 2],
+        [5, 5],
+      ]),
+    ),
+    'ports(*):[1-2, 5-5]',
+  );
   t.is(formatResource(resource('bugs', ['b', 'a'], { role: 'debug' })), 'bugs(debug):{a, b}');
 });

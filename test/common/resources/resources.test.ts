@@ -24,8 +24,18 @@ test('entries with the same identity merge; values add as fixed point', (t) => {
 });
 
 test('ranges union and coalesce, sets union', (t) => {
-  const r = R(resource('ports', [[1, 10]]), resource('ports', [[11, 20]]), resource('ports', [[15, 30], [40, 40]]));
-  t.deepEqual(r.toArray()[0]!.ranges, [{ begin: 1, end: 30 }, { begin: 40, end: 40 }]);
+  const r = R(
+    resource('ports', [[1, 10]]),
+    resource('ports', [[11, 20]]),
+    resource('ports', [
+      [15, 30],
+      [40, 40],
+    ]),
+  );
+  t.deepEqual(r.toArray()[0]!.ranges, [
+    { begin: 1, end: 30 },
+    { begin: 40, end: 40 },
+  ]);
   const s = R(resource('bugs', ['b', 'c']), resource('bugs', ['a', 'b']));
   t.deepEqual(s.toArray()[0]!.set, ['a', 'b', 'c']);
 });
@@ -61,7 +71,11 @@ test('empty values are dropped when building, adding and subtracting', (t) => {
   const empty = validateResource({ name: 'ports', type: 'RANGES', ranges: [] });
   t.true(R(resource('cpus', 0), empty, validateResource({ name: 'bugs', type: 'SET', set: [] })).isEmpty());
   t.is(R(resource('cpus', 1)).plus(resource('mem', 0)).size, 1);
-  t.true(R(resource('cpus', 1)).minus(resource('cpus', 0)).equals(R(resource('cpus', 1))));
+  t.true(
+    R(resource('cpus', 1))
+      .minus(resource('cpus', 0))
+      .equals(R(resource('cpus', 1))),
+  );
   t.is(Resources.of([]), Resources.EMPTY);
 });
 
@@ -117,7 +131,12 @@ test('a persistent volume is subtracted only by an exactly equal resource (volum
   t.is(taken.scalar('disk'), 100, 'the reserved plain disk is untouched');
   const twice = R(vol('v1', 10), vol('v1', 10));
   t.is(twice.minus(vol('v1', 10)).size, 1, 'one equal resource removes one copy');
-  t.true(R(mount('/m', 100)).minus(mount('/m', 50)).equals(R(mount('/m', 100))), 'MOUNT disks are taken whole');
+  t.true(
+    R(mount('/m', 100))
+      .minus(mount('/m', 50))
+      .equals(R(mount('/m', 100))),
+    'MOUNT disks are taken whole',
+  );
   t.true(R(mount('/m', 100)).minus(mount('/m', 100)).isEmpty());
 });
 
@@ -193,7 +212,12 @@ test('reserved(role), unreserved, static and dynamic reservations', (t) => {
 test('revocable, nonRevocable, persistentVolumes, named', (t) => {
   t.is(mixed.revocable().toString(), 'cpus(*){REV}:1.5');
   t.is(mixed.nonRevocable().size, mixed.size - 1);
-  t.false(mixed.nonRevocable().toArray().some((r) => r.revocable));
+  t.false(
+    mixed
+      .nonRevocable()
+      .toArray()
+      .some((r) => r.revocable),
+  );
   t.is(mixed.persistentVolumes().toString(), 'disk(ads, ops)[v1:data]:32');
   t.is(mixed.named('mem').scalar('mem'), 1088);
   t.deepEqual(mixed.names(), ['cpus', 'mem', 'disk', 'ports']);
@@ -264,7 +288,10 @@ test('toString is the human form joined by "; "', (t) => {
 
 test('iteration yields the entries; toArray is a copy', (t) => {
   const r = P('cpus:1;mem:2');
-  t.deepEqual([...r].map((x) => x.name), ['cpus', 'mem']);
+  t.deepEqual(
+    [...r].map((x) => x.name),
+    ['cpus', 'mem'],
+  );
   const arr = r.toArray();
   arr.pop();
   t.is(r.size, 2);

@@ -42,7 +42,15 @@ test('spaces inside values are removed; name and role are trimmed', (t) => {
   const r = P(' cpus ( ads ) : 1 . 5 ; ports : [ 1 - 10 , 20 - 30 ] ; bugs : { a , b c } ');
   t.deepEqual(r.toArray(), [
     { name: 'cpus', type: 'SCALAR', scalar: 1.5, role: 'ads' },
-    { name: 'ports', type: 'RANGES', ranges: [{ begin: 1, end: 10 }, { begin: 20, end: 30 }], role: '*' },
+    {
+      name: 'ports',
+      type: 'RANGES',
+      ranges: [
+        { begin: 1, end: 10 },
+        { begin: 20, end: 30 },
+      ],
+      role: '*',
+    },
     { name: 'bugs', type: 'SET', set: ['a', 'bc'], role: '*' },
   ]);
 });
@@ -214,7 +222,10 @@ test('formatting refuses names, roles and set items that would not parse back th
 test('agent flag rules: no persistent volumes, revocable resources or dynamic reservations', (t) => {
   t.notThrows(() => checkAgentFlagResources(P('cpus(ads):4;mem:1024;ports:[1-2]')));
   const cases: [Resources, string][] = [
-    [Resources.of([resource('disk', 1, { role: 'ads', disk: { persistence: { id: 'v' }, volume: { mode: 'RW', containerPath: 'd' } } })]), 'persistent volumes'],
+    [
+      Resources.of([resource('disk', 1, { role: 'ads', disk: { persistence: { id: 'v' }, volume: { mode: 'RW', containerPath: 'd' } } })]),
+      'persistent volumes',
+    ],
     [Resources.of([resource('cpus', 1, { revocable: true })]), 'revocable'],
     [Resources.of([resource('cpus', 1, { role: 'ads', reservation: { principal: 'ops' } })]), 'dynamic reservations'],
     [Resources.of([resource('x', 1), resource('x', ['a'], { role: 'r' })]), 'two types'],

@@ -112,8 +112,14 @@ test('range union, difference and containment agree with integer sets', (t) => {
       assert.ok(wellFormed(u), 'union is coalesced');
       assert.ok(wellFormed(d), 'difference is coalesced');
       assert.deepEqual(points(u), sorted([...pa, ...pb]));
-      assert.deepEqual(points(d), pa.filter((x) => !pb.includes(x)));
-      assert.equal(rangesContain(a, b), pb.every((x) => pa.includes(x)));
+      assert.deepEqual(
+        points(d),
+        pa.filter((x) => !pb.includes(x)),
+      );
+      assert.equal(
+        rangesContain(a, b),
+        pb.every((x) => pa.includes(x)),
+      );
       assert.equal(rangesSize(u), points(u).length);
     }),
     { numRuns: 500 },
@@ -126,8 +132,14 @@ test('set union, difference and containment agree with plain sets', (t) => {
   fc.assert(
     fc.property(setArb, setArb, (a, b) => {
       assert.deepEqual(unionSets(a, b), [...new Set([...a, ...b])].sort());
-      assert.deepEqual(subtractSets(a, b), a.filter((x) => !b.includes(x)));
-      assert.equal(setContains(a, b), b.every((x) => a.includes(x)));
+      assert.deepEqual(
+        subtractSets(a, b),
+        a.filter((x) => !b.includes(x)),
+      );
+      assert.equal(
+        setContains(a, b),
+        b.every((x) => a.includes(x)),
+      );
     }),
     { numRuns: 300 },
   );

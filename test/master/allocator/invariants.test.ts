@@ -17,16 +17,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  type Resource,
-  Resources,
-  UNRESERVED,
-  identityKey,
-  rangesSize,
-  resource,
-  subtractRanges,
-  toMilli,
-} from '../../../lib/common/resources/index.ts';
+import { type Resource, Resources, UNRESERVED, identityKey, rangesSize, resource, subtractRanges, toMilli } from '../../../lib/common/resources/index.ts';
 import { type Allocation, HierarchicalAllocator } from '../../../lib/master/allocator/index.ts';
 import { dyn, r, rev } from './helpers.ts';
 
@@ -69,7 +60,13 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constantFrom('activateAgent' as const, 'deactivateAgent' as const), pick: nat }) },
   {
     weight: 3,
-    arbitrary: fc.record({ k: fc.constant('addFramework' as const), id: nat, role: nat, revocable: fc.boolean(), active: fc.nat({ max: 4 }).map((x) => x > 0) }),
+    arbitrary: fc.record({
+      k: fc.constant('addFramework' as const),
+      id: nat,
+      role: nat,
+      revocable: fc.boolean(),
+      active: fc.nat({ max: 4 }).map((x) => x > 0),
+    }),
   },
   {
     weight: 2,
@@ -82,9 +79,16 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('setWeight' as const), role: nat, weight: fc.constantFrom(0.5, 1, 2, 3) }) },
   {
     weight: 6,
-    arbitrary: fc.record({ k: fc.constant('allocate' as const), dt: fc.constantFrom(0, 1, 100, 500, 1000, 2500, 4000), scope: fc.constantFrom('all' as const, 'all' as const, 'changed' as const) }),
+    arbitrary: fc.record({
+      k: fc.constant('allocate' as const),
+      dt: fc.constantFrom(0, 1, 100, 500, 1000, 2500, 4000),
+      scope: fc.constantFrom('all' as const, 'all' as const, 'changed' as const),
+    }),
   },
-  { weight: 6, arbitrary: fc.record({ k: fc.constant('recover' as const), pick: nat, part: fc.nat({ max: 2 }), refuse: fc.constantFrom(0, 0, 500, 2000, 10_000) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ k: fc.constant('recover' as const), pick: nat, part: fc.nat({ max: 2 }), refuse: fc.constantFrom(0, 0, 500, 2000, 10_000) }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('reserve' as const), pick: nat }) },
 );
 
@@ -218,8 +222,7 @@ class Model {
       if (!agent.active) continue;
       // Sorted once per agent.
       const { fw: fwShare, role: roleShare } = this.shares();
-      const byShare = (share: Map<string, number>) => (a: string, b: string) =>
-        share.get(a)! - share.get(b)! || (a < b ? -1 : a > b ? 1 : 0);
+      const byShare = (share: Map<string, number>) => (a: string, b: string) => share.get(a)! - share.get(b)! || (a < b ? -1 : a > b ? 1 : 0);
       const roles = Array.from(new Set(eligible.map(([, f]) => f.role))).sort(byShare(roleShare));
       const free = this.free(agentId);
       let unreserved = free.filter((x) => !x.revocable && x.role === UNRESERVED);
@@ -230,7 +233,10 @@ class Model {
         if (!mine.isEmpty()) reserved.set(role, mine);
       }
       for (const role of roles) {
-        const members = eligible.filter(([, f]) => f.role === role).map(([id]) => id).sort(byShare(fwShare));
+        const members = eligible
+          .filter(([, f]) => f.role === role)
+          .map(([id]) => id)
+          .sort(byShare(fwShare));
         for (const id of members) {
           const f = this.fws.get(id)!;
           let main = unreserved.plus(reserved.get(role) ?? Resources.EMPTY);
@@ -565,7 +571,13 @@ test('random command sequences: safety invariants, reference walk, reported stat
   fc.assert(
     fc.property(
       // A few agents and frameworks to start with, then anything.
-      fc.array(fc.oneof(cmdArb.filter((c) => c.k === 'addAgent'), cmdArb.filter((c) => c.k === 'addFramework')), { minLength: 2, maxLength: 8 }),
+      fc.array(
+        fc.oneof(
+          cmdArb.filter((c) => c.k === 'addAgent'),
+          cmdArb.filter((c) => c.k === 'addFramework'),
+        ),
+        { minLength: 2, maxLength: 8 },
+      ),
       fc.array(cmdArb, { minLength: 10, maxLength: 80, size: 'max' }),
       (setup, cmds) => run([...setup, ...cmds]),
     ),

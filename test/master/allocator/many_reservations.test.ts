@@ -10,7 +10,11 @@ import { expectResources, r } from './helpers.ts';
 
 const ROLES = 40;
 const role = (i: number): string => `role${i}`;
-const reserved = (i: number): Resources => Resources.of([resource('cpus', 1, { role: role(i), reservation: { principal: 'ops' } }), resource('mem', 64, { role: role(i), reservation: { principal: 'ops' } })]);
+const reserved = (i: number): Resources =>
+  Resources.of([
+    resource('cpus', 1, { role: role(i), reservation: { principal: 'ops' } }),
+    resource('mem', 64, { role: role(i), reservation: { principal: 'ops' } }),
+  ]);
 
 test(`an agent with reservations for ${ROLES} roles: each role's framework gets its reservation once; one given back is offered again`, (t) => {
   const a = new HierarchicalAllocator();

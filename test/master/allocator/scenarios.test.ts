@@ -38,11 +38,7 @@ test('two frameworks in one role on two agents get one agent each', (t) => {
 test('the dominant share is the largest fraction over scalar names; revocable resources do not count', (t) => {
   const a = new HierarchicalAllocator();
   a.addFramework('f1', FW('r', true));
-  a.addAgent(
-    'a1',
-    r('cpus:10;mem:1000;disk:100;ports:[1-100]', rev('cpus', 50)),
-    new Map([['f1', r('cpus:1;mem:100;disk:50;ports:[1-90]', rev('cpus', 50))]]),
-  );
+  a.addAgent('a1', r('cpus:10;mem:1000;disk:100;ports:[1-100]', rev('cpus', 50)), new Map([['f1', r('cpus:1;mem:100;disk:50;ports:[1-90]', rev('cpus', 50))]]));
   // cpus 1/10, mem 100/1000, disk 50/100: disk dominates; ports and revocable cpus do not count.
   t.is(a.frameworkShare('f1'), 0.5);
   t.is(a.roleShare('r'), 0.5);
@@ -285,9 +281,7 @@ test('CREATE and DESTROY of persistent volumes: the volume stays with its role a
   expectResources(t, a.free('a1'), Resources.of([volume('v2', 50)]));
   expectAllocations(t, a.allocate(2), []); // a volume alone is below the minimum (no cpus, no mem)
   a.recoverResources('f-web', 'a1', r('cpus:1;mem:128'), 3);
-  expectAllocations(t, a.allocate(4), [
-    ['f-aaa', 'a1', r('cpus:1;mem:128')],
-  ]);
+  expectAllocations(t, a.allocate(4), [['f-aaa', 'a1', r('cpus:1;mem:128')]]);
   a.recoverResources('f-aaa', 'a1', r('cpus:1;mem:128'), 5);
   a.suppress('f-aaa');
   expectAllocations(t, a.allocate(6), [['f-web', 'a1', r('cpus:1;mem:128').plus(Resources.of([volume('v2', 50)]))]]);

@@ -52,7 +52,8 @@ export class CgroupsCpuIsolator implements Isolator {
     this.enableCfs = opts.enableCfs;
     this.revocableLow = opts.revocableCpuLowPriority ?? true;
     for (const c of CONTROLLERS) {
-      if (!opts.cgroups.has(c)) throw new CorralError('ISOLATION_UNAVAILABLE', `cgroups/cpu needs the ${c} controller, which is not available under ${opts.cgroups.hierarchy}`);
+      if (!opts.cgroups.has(c))
+        throw new CorralError('ISOLATION_UNAVAILABLE', `cgroups/cpu needs the ${c} controller, which is not available under ${opts.cgroups.hierarchy}`);
     }
   }
 
@@ -78,7 +79,12 @@ export class CgroupsCpuIsolator implements Isolator {
   private apply(path: string, resources: Resources): void {
     const cpus = resources.scalar('cpus');
     const low = this.revocableLow && resources.revocable().scalar('cpus') > 0;
-    this.cgroups.setCpuShares(path, low ? Math.max(MIN_CPU_SHARES_REVOCABLE, Math.round(CPU_SHARES_PER_CPU_REVOCABLE * cpus)) : Math.max(MIN_CPU_SHARES, Math.round(CPU_SHARES_PER_CPU * cpus)));
+    this.cgroups.setCpuShares(
+      path,
+      low
+        ? Math.max(MIN_CPU_SHARES_REVOCABLE, Math.round(CPU_SHARES_PER_CPU_REVOCABLE * cpus))
+        : Math.max(MIN_CPU_SHARES, Math.round(CPU_SHARES_PER_CPU * cpus)),
+    );
     if (this.enableCfs) {
       this.cgroups.setCpuQuota(path, Math.max(MIN_CPU_CFS_QUOTA_US, Math.round(CPU_CFS_PERIOD_US * cpus)), CPU_CFS_PERIOD_US);
     }

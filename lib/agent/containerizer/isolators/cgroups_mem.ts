@@ -78,12 +78,16 @@ export class CgroupsMemIsolator implements Isolator {
     this.cgroups = opts.cgroups;
     this.root = opts.root;
     this.limitSwap = opts.limitSwap ?? false;
-    if (!opts.cgroups.has('memory')) throw new CorralError('ISOLATION_UNAVAILABLE', `cgroups/mem needs the memory controller, which is not available under ${opts.cgroups.hierarchy}`);
+    if (!opts.cgroups.has('memory'))
+      throw new CorralError('ISOLATION_UNAVAILABLE', `cgroups/mem needs the memory controller, which is not available under ${opts.cgroups.hierarchy}`);
     if (this.limitSwap) {
       // v2 shows memory.swap.* only below the root cgroup: look in --cgroups_root, made here.
       if (opts.cgroups.version === 2) opts.cgroups.create(this.root, CONTROLLERS);
       if (!opts.cgroups.hasSwapAccounting(this.root)) {
-        const where = opts.cgroups.version === 1 ? `no memory.memsw.limit_in_bytes in the memory hierarchy under ${opts.cgroups.hierarchy}` : `no memory.swap.max in ${opts.cgroups.hierarchy}/${this.root}`;
+        const where =
+          opts.cgroups.version === 1
+            ? `no memory.memsw.limit_in_bytes in the memory hierarchy under ${opts.cgroups.hierarchy}`
+            : `no memory.swap.max in ${opts.cgroups.hierarchy}/${this.root}`;
         throw new CorralError(
           'ISOLATION_UNAVAILABLE',
           `--cgroups_limit_swap: this kernel does not account swap per cgroup (${where}; the kernel needs CONFIG_MEMCG_SWAP and must not be booted with swapaccount=0); leave the flag off`,

@@ -76,7 +76,16 @@ export function hostPortFilters(h: Host, c: NetContainer, slot: 0 | 1): NetStep[
   const prio = containerPrio(c, slot);
   const to: TcAction[] = [{ kind: 'redirect', dev: c.veth, control: TC_ACT_STOLEN }];
   return containerBlocks(c).flatMap((b): NetStep[] => [
-    { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, keys: ipv4Keys({ dstMac: h.mac, dstIp: h.ip, dstPorts: b }), terminal: true, actions: to },
+    {
+      kind: 'filterAdd',
+      link: h.eth0,
+      parent: INGRESS_HANDLE,
+      prio,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ dstMac: h.mac, dstIp: h.ip, dstPorts: b }),
+      terminal: true,
+      actions: to,
+    },
     { kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, keys: ipv4Keys({ dstPorts: b }), terminal: true, actions: to },
   ]);
 }
@@ -91,18 +100,63 @@ export function vethPortFilters(h: Host, c: NetContainer): NetStep[] {
   const toLo: TcAction[] = [{ kind: 'redirect', dev: h.lo, control: TC_ACT_STOLEN }];
   const toEth0: TcAction[] = [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }];
   return containerBlocks(c).flatMap((b): NetStep[] => [
-    { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp: h.ip, srcPorts: b }), terminal: true, actions: toLo },
-    { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp: LOCALHOST, srcPorts: b }), terminal: true, actions: toLo },
-    { kind: 'filterAdd', link: c.veth, parent: INGRESS_HANDLE, prio: PRIO_LOW, protocol: ETH_P_IP, keys: ipv4Keys({ srcPorts: b }), terminal: true, actions: toEth0 },
+    {
+      kind: 'filterAdd',
+      link: c.veth,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_NORMAL,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ dstIp: h.ip, srcPorts: b }),
+      terminal: true,
+      actions: toLo,
+    },
+    {
+      kind: 'filterAdd',
+      link: c.veth,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_NORMAL,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ dstIp: LOCALHOST, srcPorts: b }),
+      terminal: true,
+      actions: toLo,
+    },
+    {
+      kind: 'filterAdd',
+      link: c.veth,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_LOW,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ srcPorts: b }),
+      terminal: true,
+      actions: toEth0,
+    },
   ]);
 }
 
 /** Inside the container: its own ports stay local; the rest of localhost goes to the host. */
 export function containerPortFilters(h: Host, c: NetContainer): NetStep[] {
   return containerBlocks(c).flatMap((b): NetStep[] => [
-    { kind: 'filterAdd', inNetns: true, link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_HIGH, protocol: ETH_P_IP, keys: ipv4Keys({ dstPorts: b }), terminal: true },
-    { kind: 'filterAdd', inNetns: true, link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp: LOCALHOST, dstPorts: b }), terminal: true,
-      actions: [{ kind: 'redirect', dev: h.lo, control: TC_ACT_STOLEN }] },
+    {
+      kind: 'filterAdd',
+      inNetns: true,
+      link: h.lo,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_HIGH,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ dstPorts: b }),
+      terminal: true,
+    },
+    {
+      kind: 'filterAdd',
+      inNetns: true,
+      link: h.eth0,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_NORMAL,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ dstIp: LOCALHOST, dstPorts: b }),
+      terminal: true,
+      actions: [{ kind: 'redirect', dev: h.lo, control: TC_ACT_STOLEN }],
+    },
   ]);
 }
 
@@ -110,7 +164,7 @@ export function containerPortFilters(h: Host, c: NetContainer): NetStep[] {
 export function limitSteps(link: string, rate: number, inNetns: boolean, mtu: number | undefined): NetStep[] {
   // A burst of at least 64 KiB (one GSO packet) or 10 ms; a queue of about 100 ms.
   const burst = Math.max(64 * 1024, Math.round(rate / 100));
-  const limit = Math.max(64, Math.round((rate / 10) / Math.max(mtu ?? 1500, 576)));
+  const limit = Math.max(64, Math.round(rate / 10 / Math.max(mtu ?? 1500, 576)));
   return [
     { kind: 'qdiscAdd', inNetns, link, qdiscKind: 'htb', parent: TC_H_ROOT, handle: tcHandle(1, 0), htbDefault: 1 },
     { kind: 'classAdd', inNetns, link, parent: tcHandle(1, 0), handle: tcHandle(1, 1), rate, burst },
@@ -140,11 +194,27 @@ export function staticSteps(h: Host, veth: string, limits: Limits, portNs: reado
     inNs({ kind: 'qdiscAdd', link: h.eth0, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE }),
     ...(limits.egressRateLimit ? limitSteps(h.eth0, limits.egressRateLimit, true, h.mtu) : []),
     ...[h.ip, LOCALHOST].map((dstIp) =>
-      inNs({ kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp }), terminal: true }),
+      inNs({
+        kind: 'filterAdd',
+        link: h.lo,
+        parent: INGRESS_HANDLE,
+        prio: PRIO_VETH_ICMP,
+        protocol: ETH_P_IP,
+        keys: ipv4Keys({ ipProtocol: ICMP, dstIp }),
+        terminal: true,
+      }),
     ),
     ...[h.ip, LOCALHOST].map((dstIp) =>
-      inNs({ kind: 'filterAdd', link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, keys: ipv4Keys({ dstIp }), terminal: true,
-        actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] }),
+      inNs({
+        kind: 'filterAdd',
+        link: h.lo,
+        parent: INGRESS_HANDLE,
+        prio: PRIO_NORMAL,
+        protocol: ETH_P_IP,
+        keys: ipv4Keys({ dstIp }),
+        terminal: true,
+        actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }],
+      }),
     ),
     ...portNs,
     inNs({ kind: 'linkSet', link: h.lo, mac: h.mac, mtu: h.mtu, up: true }),
@@ -155,20 +225,33 @@ export function staticSteps(h: Host, veth: string, limits: Limits, portNs: reado
     ...(h.ipv6 ? [{ kind: 'sysctl', path: `net/ipv6/conf/${veth}/disable_ipv6`, value: '1', ignoreMissing: true } as NetStep] : []),
     { kind: 'qdiscAdd', link: veth, qdiscKind: 'ingress', parent: TC_H_INGRESS, handle: INGRESS_HANDLE },
     ...(limits.ingressRateLimit ? limitSteps(veth, limits.ingressRateLimit, false, h.mtu) : []),
-    { kind: 'filterAdd', link: veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ARP, protocol: ETH_P_ARP, keys: [], terminal: true,
-      actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] },
-    { kind: 'filterAdd', link: veth, parent: INGRESS_HANDLE, prio: PRIO_VETH_ICMP, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP }), terminal: true,
-      actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }] },
+    {
+      kind: 'filterAdd',
+      link: veth,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_VETH_ARP,
+      protocol: ETH_P_ARP,
+      keys: [],
+      terminal: true,
+      actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }],
+    },
+    {
+      kind: 'filterAdd',
+      link: veth,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_VETH_ICMP,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ ipProtocol: ICMP }),
+      terminal: true,
+      actions: [{ kind: 'redirect', dev: h.eth0, control: TC_ACT_STOLEN }],
+    },
   ];
 }
 
 /** The port steps inside the container: its ephemeral range and its port filters. */
 export function portNsSteps(h: Host, c: NetContainer): NetStep[] {
   const e = c.ephemeral;
-  return [
-    { kind: 'sysctl', inNetns: true, path: 'net/ipv4/ip_local_port_range', value: `${e.base} ${e.base + e.size - 1}` },
-    ...containerPortFilters(h, c),
-  ];
+  return [{ kind: 'sysctl', inNetns: true, path: 'net/ipv4/ip_local_port_range', value: `${e.base} ${e.base + e.size - 1}` }, ...containerPortFilters(h, c)];
 }
 
 /** The port steps on the host, ending with the container's veth brought up. */

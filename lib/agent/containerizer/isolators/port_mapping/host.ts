@@ -84,11 +84,26 @@ export function prepareHost(opts: PortMappingOptions): Host {
     { kind: 'sysctl', path: `net/ipv4/conf/${lo}/accept_local`, value: '1' },
     // Echo requests to the host are answered by the host alone (made afresh).
     { kind: 'filtersDelete', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ECHO_HOST, protocol: ETH_P_IP, ignoreMissing: true },
-    { kind: 'filterAdd', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ECHO_HOST, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: addr.address, icmpType: 8 }), terminal: true },
+    {
+      kind: 'filterAdd',
+      link: eth0,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_ECHO_HOST,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ ipProtocol: ICMP, dstIp: addr.address, icmpType: 8 }),
+      terminal: true,
+    },
     // The pass filter that ends ICMP classification after the mirrors (made afresh).
     { kind: 'filtersDelete', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP_PASS, protocol: ETH_P_IP, ignoreMissing: true },
-    { kind: 'filterAdd', link: eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP_PASS, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: addr.address }), terminal: true },
+    {
+      kind: 'filterAdd',
+      link: eth0,
+      parent: INGRESS_HANDLE,
+      prio: PRIO_ICMP_PASS,
+      protocol: ETH_P_IP,
+      keys: ipv4Keys({ ipProtocol: ICMP, dstIp: addr.address }),
+      terminal: true,
+    },
   ]);
   return host;
 }
-

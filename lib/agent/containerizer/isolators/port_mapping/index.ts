@@ -172,7 +172,14 @@ export class PortMappingIsolator implements Isolator {
         ...deleteHostPortFilters(h, next, newSlot), // left by an earlier failed attempt
         ...hostPortFilters(h, next, newSlot),
         ...deleteHostPortFilters(h, c, c.slot),
-        ...[PRIO_NORMAL, PRIO_LOW].map((prio): NetStep => ({ kind: 'filtersDelete', link: c.veth, parent: INGRESS_HANDLE, prio, protocol: ETH_P_IP, ignoreMissing: true })),
+        ...[PRIO_NORMAL, PRIO_LOW].map((prio): NetStep => ({
+          kind: 'filtersDelete',
+          link: c.veth,
+          parent: INGRESS_HANDLE,
+          prio,
+          protocol: ETH_P_IP,
+          ignoreMissing: true,
+        })),
         ...vethPortFilters(h, next),
         { kind: 'filtersDelete', inNetns: true, link: h.lo, parent: INGRESS_HANDLE, prio: PRIO_HIGH, protocol: ETH_P_IP, ignoreMissing: true },
         { kind: 'filtersDelete', inNetns: true, link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_NORMAL, protocol: ETH_P_IP, ignoreMissing: true },
@@ -213,7 +220,19 @@ export class PortMappingIsolator implements Isolator {
     const tc: TrafficControlStatistics[] = [];
     const htb = async (id: string, link: string, pid?: number): Promise<void> => {
       const q = (await listQdiscsAsync(link, pid === undefined ? {} : { pid })).find((x) => x.kind === 'htb' && x.parent === TC_H_ROOT);
-      if (q) tc.push({ id, backlog: q.backlog, bytes: q.bytes, drops: q.drops, overlimits: q.overlimits, packets: q.packets, qlen: q.qlen, ratebps: 0, ratepps: 0, requeues: q.requeues });
+      if (q)
+        tc.push({
+          id,
+          backlog: q.backlog,
+          bytes: q.bytes,
+          drops: q.drops,
+          overlimits: q.overlimits,
+          packets: q.packets,
+          qlen: q.qlen,
+          ratebps: 0,
+          ratepps: 0,
+          requeues: q.requeues,
+        });
     };
     try {
       if (this.opts.egressRateLimit) await htb('bw_limit', h.eth0, c.pid);

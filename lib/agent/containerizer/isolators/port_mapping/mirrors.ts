@@ -45,14 +45,40 @@ export function dropChunk(h: Host, offset: number): NetStep[] {
  * the packet go on (PIPE); the last of a filter lets classification go on to the next chunk
  * (CONTINUE), so the host keeps its own copy in the end. `next` is the slot the new set is in.
  */
-export function chunkSteps(h: Host, k: number, members: readonly string[], old: 0 | 1 | undefined, before: readonly NetStep[] = []): { steps: NetStep[]; next: 0 | 1 } {
+export function chunkSteps(
+  h: Host,
+  k: number,
+  members: readonly string[],
+  old: 0 | 1 | undefined,
+  before: readonly NetStep[] = [],
+): { steps: NetStep[]; next: 0 | 1 } {
   const next: 0 | 1 = old === 0 ? 1 : 0;
   const steps: NetStep[] = [...before, ...dropChunk(h, 2 * k + next)];
   if (members.length > 0) {
     const actions = members.map((dev, j): TcAction => ({ kind: 'mirror', dev, control: j === members.length - 1 ? TC_ACT_CONTINUE : TC_ACT_PIPE }));
     steps.push(
-      { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ARP + 2 * k + next, protocol: ETH_P_ARP, keys: [], terminal: true, actions, skipMissingTargets: true },
-      { kind: 'filterAdd', link: h.eth0, parent: INGRESS_HANDLE, prio: PRIO_ICMP + 2 * k + next, protocol: ETH_P_IP, keys: ipv4Keys({ ipProtocol: ICMP, dstIp: h.ip }), terminal: true, actions, skipMissingTargets: true },
+      {
+        kind: 'filterAdd',
+        link: h.eth0,
+        parent: INGRESS_HANDLE,
+        prio: PRIO_ARP + 2 * k + next,
+        protocol: ETH_P_ARP,
+        keys: [],
+        terminal: true,
+        actions,
+        skipMissingTargets: true,
+      },
+      {
+        kind: 'filterAdd',
+        link: h.eth0,
+        parent: INGRESS_HANDLE,
+        prio: PRIO_ICMP + 2 * k + next,
+        protocol: ETH_P_IP,
+        keys: ipv4Keys({ ipProtocol: ICMP, dstIp: h.ip }),
+        terminal: true,
+        actions,
+        skipMissingTargets: true,
+      },
     );
   }
   if (old !== undefined) steps.push(...dropChunk(h, 2 * k + old));

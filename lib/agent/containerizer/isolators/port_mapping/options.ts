@@ -88,7 +88,10 @@ export function validatePortMappingOptions(o: PortMappingOptions, hostLocalPortR
       }
     }
   }
-  for (const [flag, v] of [['--egress_rate_limit_per_container', o.egressRateLimit], ['--ingress_rate_limit_per_container', o.ingressRateLimit]] as const) {
+  for (const [flag, v] of [
+    ['--egress_rate_limit_per_container', o.egressRateLimit],
+    ['--ingress_rate_limit_per_container', o.ingressRateLimit],
+  ] as const) {
     if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw invalid(flag, `${v} is not a rate in bytes/s`);
     if (v !== undefined && v > 2 ** 38) throw invalid(flag, `${v} bytes/s is more than a link can carry`);
   }

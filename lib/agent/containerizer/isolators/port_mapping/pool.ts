@@ -5,7 +5,16 @@
  */
 import { describeError } from '../../../../common/errors.ts';
 import type { Logger } from '../../../../common/log.ts';
-import { applyNetStepsAsync, createNetnsAsync, isSameProcess, listNetns, readProcStat, removeNetns, type LinkInfo, type NetStep } from '../../../../linux/index.ts';
+import {
+  applyNetStepsAsync,
+  createNetnsAsync,
+  isSameProcess,
+  listNetns,
+  readProcStat,
+  removeNetns,
+  type LinkInfo,
+  type NetStep,
+} from '../../../../linux/index.ts';
 import type { Warm } from './types.ts';
 
 export interface WarmPoolOptions {

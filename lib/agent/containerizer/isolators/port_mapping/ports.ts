@@ -17,7 +17,13 @@ export function portsOf(resources: Resources): PortInterval[] {
 export class PortBlocks {
   private readonly usedBlocks = new Set<number>();
 
-  constructor(private readonly opts: { readonly ports: readonly PortInterval[]; readonly ephemeralPorts: readonly PortInterval[]; readonly ephemeralPortsPerContainer: number }) {}
+  constructor(
+    private readonly opts: {
+      readonly ports: readonly PortInterval[];
+      readonly ephemeralPorts: readonly PortInterval[];
+      readonly ephemeralPortsPerContainer: number;
+    },
+  ) {}
 
   allocateBlock(): PortBlock {
     const size = this.opts.ephemeralPortsPerContainer;
