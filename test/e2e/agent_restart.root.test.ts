@@ -190,6 +190,12 @@ test.serial(
     writeFileSync(go, '');
     const ended = [...fail, ...finish].map((tk) => containerOf.get(tk.task_id.value)!);
     await until(() => ended.every((cid) => pidsOf(s.root, cid).length === 0), 10_000, 'the 5 tasks to end');
+    // What the framework got from the first run. Updates are delivered at least once: under
+    // load an update not yet acknowledged after 10 s is sent again (as Mesos does), so a task
+    // may have seen its RUNNING twice here; the restart must add nothing but terminal states.
+    const firstRun = updatesByTask(fw);
+    const resent = [...firstRun].filter(([, states]) => states.length > 1).map(([id]) => id);
+    if (resent.length > 0) t.log(`RUNNING resent before its acknowledgement (at least once delivery): ${resent.join(', ')}`);
 
     const second = s.start();
     const again = await untilAgentActive(s.c.masterAddress, 60_000, (a) => a.reregistered_time !== undefined);
@@ -214,12 +220,16 @@ test.serial(
     for (const tk of keep) await fw.update(tk.task_id.value, 'TASK_KILLED', 30_000);
     await Promise.all(fw.acks);
 
-    // Nothing lost or duplicated: every task had one RUNNING and one terminal update.
+    // Nothing lost or duplicated by the restart: before it every task had only RUNNING (at least
+    // once), after it exactly one terminal update and no RUNNING sent again.
     const seen = updatesByTask(fw);
     for (const tk of all) {
       const states = seen.get(tk.task_id.value) ?? [];
-      t.is(states.filter((x) => x === 'TASK_RUNNING').length, 1, `${tk.task_id.value}: ${states.join(',')}`);
-      t.is(states.length, 2, `${tk.task_id.value}: ${states.join(',')}`);
+      const before = firstRun.get(tk.task_id.value) ?? [];
+      t.true(before.length >= 1 && before.every((x) => x === 'TASK_RUNNING'), `${tk.task_id.value} before the restart: ${before.join(',')}`);
+      const after = states.slice(before.length);
+      t.is(after.length, 1, `${tk.task_id.value} after the restart: ${after.join(',')}`);
+      t.not(after[0], 'TASK_RUNNING', `${tk.task_id.value} after the restart: ${after.join(',')}`);
     }
     // Nothing leaks: no task or supervisor process, no container cgroup.
     await until(() => containerCgroups(s.root).length === 0, 10_000, 'the container cgroups to be removed');
