@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { type Cluster, type Json, type Scheduler, commandTask, frameworkInfo, request } from '../helpers/cluster.ts';
 import { startCluster } from '../helpers/cluster.ts';
+import { READ_EVENTS } from '../helpers/executor_script.ts';
 
 /** JSON text of `n` nested objects: `{"a":{"a":…1…}}`. */
 function nest(n: number): string {
@@ -90,7 +91,7 @@ test('an ACCEPT with a task whose discovery nests 5,000 deep is refused whole wi
  * container_status nests 5,000 deep, writes the agent's answer (`<status> <text>`) to
  * `attack-result` in its sandbox and stays up.
  */
-const ATTACKER = `
+const ATTACKER = `${READ_EVENTS}
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -112,27 +113,16 @@ function answer(res, done) {
   res.on('end', () => done(res.statusCode, text));
 }
 post(JSON.stringify({ ...ids, type: 'SUBSCRIBE', subscribe: {} }), (res) => {
-  let buf = '';
-  res.setEncoding('latin1');
-  res.on('data', (d) => {
-    buf += d;
-    for (;;) {
-      const nl = buf.indexOf('\\n');
-      if (nl < 0) return;
-      const n = Number(buf.slice(0, nl));
-      if (buf.length < nl + 1 + n) return;
-      const ev = JSON.parse(buf.slice(nl + 1, nl + 1 + n));
-      buf = buf.slice(nl + 1 + n);
-      if (ev.type === 'LAUNCH') {
-        const task = ev.launch.task;
-        post(JSON.stringify({ ...ids, type: 'UPDATE', update: { status: status(task, { message: 'plain' }) } }), (r1) => answer(r1, () => {
-          const deep = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000);
-          const text = JSON.stringify({ ...ids, type: 'UPDATE', update: { status: status(task, { message: 'deep', container_status: 'DEEP' }) } }).replace('"DEEP"', deep);
-          post(text, (r2) => answer(r2, (code, body) => writeFileSync('attack-result', code + ' ' + body)));
-        }));
-      }
-      if (ev.type === 'SHUTDOWN') process.exit(0);
+  readEvents(res, (ev) => {
+    if (ev.type === 'LAUNCH') {
+      const task = ev.launch.task;
+      post(JSON.stringify({ ...ids, type: 'UPDATE', update: { status: status(task, { message: 'plain' }) } }), (r1) => answer(r1, () => {
+        const deep = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000);
+        const text = JSON.stringify({ ...ids, type: 'UPDATE', update: { status: status(task, { message: 'deep', container_status: 'DEEP' }) } }).replace('"DEEP"', deep);
+        post(text, (r2) => answer(r2, (code, body) => writeFileSync('attack-result', code + ' ' + body)));
+      }));
     }
+    if (ev.type === 'SHUTDOWN') process.exit(0);
   });
   res.on('end', () => process.exit(0));
 });

@@ -12,9 +12,10 @@ import { registrationBody } from '../../lib/agent/master_link.ts';
 import { recordingLogger } from '../../lib/common/log.ts';
 import type { AgentToMaster } from '../../lib/proto/internal.ts';
 import { type Json, commandTask, frameworkInfo, startCluster } from '../helpers/cluster.ts';
+import { READ_EVENTS } from '../helpers/executor_script.ts';
 
 /** An executor that answers LAUNCH with TASK_RUNNING carrying 2 MB of data, and KILL with TASK_KILLED. */
-const BIG_STATUS_EXECUTOR = `
+const BIG_STATUS_EXECUTOR = `${READ_EVENTS}
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 const env = process.env;
@@ -30,21 +31,10 @@ function update(task, state, data) {
   post({ type: 'UPDATE', update: { status: { task_id: task, state, source: 'SOURCE_EXECUTOR', uuid: randomBytes(16).toString('base64'), ...(data ? { data } : {}) } } }, (res) => res.resume());
 }
 post({ type: 'SUBSCRIBE', subscribe: {} }, (res) => {
-  let buf = '';
-  res.setEncoding('latin1');
-  res.on('data', (d) => {
-    buf += d;
-    for (;;) {
-      const nl = buf.indexOf('\\n');
-      if (nl < 0) return;
-      const n = Number(buf.slice(0, nl));
-      if (buf.length < nl + 1 + n) return;
-      const ev = JSON.parse(buf.slice(nl + 1, nl + 1 + n));
-      buf = buf.slice(nl + 1 + n);
-      if (ev.type === 'LAUNCH') update(ev.launch.task.task_id, 'TASK_RUNNING', Buffer.alloc(2_000_000, 7).toString('base64'));
-      if (ev.type === 'KILL') { update(ev.kill.task_id, 'TASK_KILLED'); setTimeout(() => process.exit(0), 200); }
-      if (ev.type === 'SHUTDOWN') process.exit(0);
-    }
+  readEvents(res, (ev) => {
+    if (ev.type === 'LAUNCH') update(ev.launch.task.task_id, 'TASK_RUNNING', Buffer.alloc(2_000_000, 7).toString('base64'));
+    if (ev.type === 'KILL') { update(ev.kill.task_id, 'TASK_KILLED'); setTimeout(() => process.exit(0), 200); }
+    if (ev.type === 'SHUTDOWN') process.exit(0);
   });
   res.on('end', () => process.exit(0));
 });

@@ -5,7 +5,30 @@
  * API, and answers every LAUNCH with TASK_RUNNING and, 100 ms later, TASK_FINISHED (message 'over
  * TLS' or 'in plain'). It sends no credentials.
  */
-export const EXECUTOR = `
+/**
+ * The text of `readEvents(res, onEvent)` for the executor scripts: it reads the RecordIO event
+ * stream of a SUBSCRIBE response and calls `onEvent` with each event, in order.
+ */
+export const READ_EVENTS = `
+function readEvents(res, onEvent) {
+  let buf = '';
+  res.setEncoding('latin1');
+  res.on('data', (d) => {
+    buf += d;
+    for (;;) {
+      const nl = buf.indexOf('\\n');
+      if (nl < 0) return;
+      const n = Number(buf.slice(0, nl));
+      if (buf.length < nl + 1 + n) return;
+      const ev = JSON.parse(buf.slice(nl + 1, nl + 1 + n));
+      buf = buf.slice(nl + 1 + n);
+      onEvent(ev);
+    }
+  });
+}
+`;
+
+export const EXECUTOR = `${READ_EVENTS}
 import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
@@ -25,23 +48,12 @@ function update(task, state) {
   post({ type: 'UPDATE', update: { status: { task_id: task.task_id, state, source: 'SOURCE_EXECUTOR', uuid: randomBytes(16).toString('base64'), message: secure ? 'over TLS' : 'in plain' } } }, (res) => res.resume());
 }
 post({ type: 'SUBSCRIBE', subscribe: {} }, (res) => {
-  let buf = '';
-  res.setEncoding('latin1');
-  res.on('data', (d) => {
-    buf += d;
-    for (;;) {
-      const nl = buf.indexOf('\\n');
-      if (nl < 0) return;
-      const n = Number(buf.slice(0, nl));
-      if (buf.length < nl + 1 + n) return;
-      const ev = JSON.parse(buf.slice(nl + 1, nl + 1 + n));
-      buf = buf.slice(nl + 1 + n);
-      if (ev.type === 'LAUNCH') {
-        update(ev.launch.task, 'TASK_RUNNING');
-        setTimeout(() => update(ev.launch.task, 'TASK_FINISHED'), 100);
-      }
-      if (ev.type === 'SHUTDOWN') process.exit(0);
+  readEvents(res, (ev) => {
+    if (ev.type === 'LAUNCH') {
+      update(ev.launch.task, 'TASK_RUNNING');
+      setTimeout(() => update(ev.launch.task, 'TASK_FINISHED'), 100);
     }
+    if (ev.type === 'SHUTDOWN') process.exit(0);
   });
   res.on('end', () => process.exit(0));
 });
@@ -57,7 +69,7 @@ post({ type: 'SUBSCRIBE', subscribe: {} }, (res) => {
  * gets TASK_RUNNING again with the message 'resubscribed'. A call that is not accepted is
  * printed on stderr.
  */
-export const TOKEN_EXECUTOR = `
+export const TOKEN_EXECUTOR = `${READ_EVENTS}
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 const env = process.env;
@@ -92,27 +104,16 @@ function subscribe() {
       if (res) { console.error('executor: SUBSCRIBE', res.statusCode); res.resume(); }
       return lost();
     }
-    let buf = '';
-    res.setEncoding('latin1');
-    res.on('data', (d) => {
-      buf += d;
-      for (;;) {
-        const nl = buf.indexOf('\\n');
-        if (nl < 0) return;
-        const n = Number(buf.slice(0, nl));
-        if (buf.length < nl + 1 + n) return;
-        const ev = JSON.parse(buf.slice(nl + 1, nl + 1 + n));
-        buf = buf.slice(nl + 1 + n);
-        if (ev.type === 'SUBSCRIBED' && ++subscriptions > 1) for (const id of tasks.keys()) update(id, 'TASK_RUNNING', 'resubscribed');
-        if (ev.type === 'LAUNCH') {
-          const id = ev.launch.task.task_id.value;
-          tasks.set(id, true);
-          const hash = token ? createHash('sha256').update(token).digest('hex') : null;
-          update(id, 'TASK_RUNNING', JSON.stringify({ token: hash, ...(env.SHARE_TOKEN === '1' ? { shared: token } : {}) }));
-        }
-        if (ev.type === 'KILL') update(ev.kill.task_id.value, 'TASK_KILLED', 'killed', () => setTimeout(() => process.exit(0), 100));
-        if (ev.type === 'SHUTDOWN') process.exit(0);
+    readEvents(res, (ev) => {
+      if (ev.type === 'SUBSCRIBED' && ++subscriptions > 1) for (const id of tasks.keys()) update(id, 'TASK_RUNNING', 'resubscribed');
+      if (ev.type === 'LAUNCH') {
+        const id = ev.launch.task.task_id.value;
+        tasks.set(id, true);
+        const hash = token ? createHash('sha256').update(token).digest('hex') : null;
+        update(id, 'TASK_RUNNING', JSON.stringify({ token: hash, ...(env.SHARE_TOKEN === '1' ? { shared: token } : {}) }));
       }
+      if (ev.type === 'KILL') update(ev.kill.task_id.value, 'TASK_KILLED', 'killed', () => setTimeout(() => process.exit(0), 100));
+      if (ev.type === 'SHUTDOWN') process.exit(0);
     });
     res.on('error', () => {});
     res.on('close', lost);
