@@ -29,3 +29,5 @@ export {
 } from './auth.ts';
 export type { AuthRealm, AuthResult, Credential, CredentialFile, CredentialsFile, FlagText } from './auth.ts';
 export type { TlsFileSystem, TlsProtocol } from './tls_config.ts';
+export { FixedMasterDetector } from './leader.ts';
+export type { Contender, LeaderAddress, MasterDetector } from './leader.ts';
