@@ -28,9 +28,9 @@ import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Master } from '../master/master.ts';
 import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
 import { parseAttributesText } from '../proto/resources.ts';
+import { systemClock } from '../linux/index.ts';
 import { HttpClient, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
-import { systemClock } from './system_clock.ts';
 import { VERSION } from './version.ts';
 
 export interface Running {
