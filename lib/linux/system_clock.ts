@@ -1,7 +1,7 @@
 /**
  * The real clock: wall time and global timers (unref'd: timers alone never keep a daemon up).
- * The one Clock that is not a fake: lib/cli passes it down, and the supervisor containerizer
- * uses it where it is given none.
+ * The one Clock that is not a fake: the daemons (lib/cli) pass it down, and code that may be
+ * given no clock falls back on it.
  */
 import { type Clock, type TimerHandle, chainedTimer } from '../common/clock.ts';
 
