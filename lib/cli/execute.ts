@@ -8,10 +8,10 @@ import { userInfo } from 'node:os';
 import { FlagError, flag, optionalFlag, parseBool, parseHostPort, parsePositiveDuration, str, formatDuration } from '../common/flags.ts';
 import { roleProblem } from '../common/ids.ts';
 import { Resources, parseResourcesText } from '../common/resources/index.ts';
+import { systemClock } from '../linux/index.ts';
 import { decodeSchedulerEvent } from '../proto/scheduler.ts';
 import { type SchedulerEvent, type TaskStatus, isTerminal } from '../proto/messages.ts';
 import { type Credential, HttpClient, type TlsConfig, basicAuthorization, parseCredential, readFlagText } from '../transport/index.ts';
-import { systemClock } from './system_clock.ts';
 
 /**
  * `--secret`: the secret itself, or a path (`/…`, `./…`, `../…`; `file:///…` is read by the flag

@@ -4,7 +4,16 @@
  */
 import { ValidationError, describeError } from '../common/errors.ts';
 import { idProblem } from '../common/ids.ts';
-import { type Resource, type ResourceInput, Resources, checkpointedOf, validateResource, validateSubmittedResource } from '../common/resources/index.ts';
+import {
+  type Resource,
+  type ResourceInput,
+  Resources,
+  checkpointedOf,
+  plainOf,
+  stripVolume,
+  validateResource,
+  validateSubmittedResource,
+} from '../common/resources/index.ts';
 import type { ExecutorInfo, TaskInfo } from '../proto/messages.ts';
 
 /** Validate submitted resources into a collection, or say why they are invalid. */
@@ -156,25 +165,10 @@ export interface ResourceOperationContext {
   readonly volumeInUse: (role: string, id: string) => boolean;
 }
 
-/** A volume with its persistence and volume info removed: the reserved disk it was made of. */
-export function stripVolume(r: Resource): Resource {
-  const { disk, ...rest } = r;
-  if (disk?.source !== undefined) return { ...rest, disk: { source: disk.source } };
-  return rest;
-}
-
 /** The resources an agent's total is built on: every checkpointed entry back to its plain form. */
 export function unapplyCheckpointed(total: Resources): Resources {
   let out = total.filter((r) => r.reservation === undefined && r.disk?.persistence === undefined);
-  for (const r of checkpointedOf(total)) {
-    const plain = stripVolume(r);
-    if (plain.reservation !== undefined) {
-      const { reservation: _r, ...rest } = plain;
-      out = out.plus({ ...rest, role: '*' });
-    } else {
-      out = out.plus(plain);
-    }
-  }
+  for (const r of checkpointedOf(total)) out = out.plus(plainOf(r));
   return out;
 }
 

@@ -3,14 +3,12 @@
  * the body's decoding, the statuses of refused calls, and the SUBSCRIBE event stream. What a
  * call does is the agent's (executor_api.ts).
  */
-import { ValidationError } from '../../common/errors.ts';
 import { decodeExecutorCall, encodeExecutorEvent } from '../../proto/executor.ts';
-import { ApiValidationError } from '../../proto/common_messages.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
 import type { ExecutorEvent } from '../../proto/messages.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import type { JwtClaims } from '../../transport/jwt.ts';
-import { textResponse } from '../../transport/responses.ts';
+import { callRejection, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { ExecutorCallRefusal } from '../executor_api.ts';
 import type { Logger } from '../../common/log.ts';
@@ -70,15 +68,7 @@ export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, m
     try {
       call = decodeExecutorCall(await req.readJson(maxBodyBytes));
     } catch (e) {
-      if (e instanceof ApiValidationError) {
-        if (e.stage === 'unsupported') return textResponse(501, e.message);
-        return textResponse(
-          400,
-          e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate executor::Call: ${e.message}`,
-        );
-      }
-      if (e instanceof ValidationError) return textResponse(400, `Failed to validate executor::Call: ${e.message}`);
-      throw e;
+      return callRejection(e, 'executor::Call');
     }
     if (tokens && claims) {
       const refusal = tokens.refusal(

@@ -2,13 +2,12 @@
  * `POST /api/v1/scheduler` (and `/master/api/v1/scheduler`): the v1 scheduler HTTP API, with
  * the status codes in the order Mesos checks them.
  */
-import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
 import type { SchedulerEvent } from '../../proto/messages.ts';
-import { ApiValidationError, decodeSchedulerCall, encodeSchedulerEvent } from '../../proto/scheduler.ts';
+import { decodeSchedulerCall, encodeSchedulerEvent } from '../../proto/scheduler.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
-import { textResponse } from '../../transport/responses.ts';
+import { callRejection, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
 import { refusalStatus } from './status.ts';
@@ -64,15 +63,7 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
   try {
     call = decodeSchedulerCall(body);
   } catch (e) {
-    if (e instanceof ApiValidationError) {
-      if (e.stage === 'unsupported') return textResponse(501, e.message);
-      return textResponse(
-        400,
-        e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate scheduler::Call: ${e.message}`,
-      );
-    }
-    if (e instanceof ValidationError) return textResponse(400, `Failed to validate scheduler::Call: ${e.message}`);
-    throw e;
+    return callRejection(e, 'scheduler::Call');
   }
   if (call.type === 'UNSUPPORTED') return textResponse(501, `Received an unsupported call type: ${call.name}`);
 
