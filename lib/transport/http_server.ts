@@ -34,7 +34,7 @@ import { CorralError, ValidationError, describeError } from '../common/errors.ts
 import { silentLogger } from '../common/log.ts';
 import type { Logger } from '../common/log.ts';
 import type { HttpAuthenticator } from './auth.ts';
-import { HttpError, TransportError } from './errors.ts';
+import { HttpError, TransportError, errorCode } from './errors.ts';
 import { type HttpResponse, type HttpServerOptions, type HttpServerStats, type Route, type RouteSpec, allows } from './http_types.ts';
 import { sendPlain } from './send_plain.ts';
 import { ServerRequest } from './server_request.ts';
@@ -181,7 +181,7 @@ export class HttpServer {
     if (this.listening) return Promise.resolve(this.boundPort());
     return new Promise<number>((resolve, reject) => {
       const onError = (e: Error): void => {
-        const code = (e as { code?: string }).code ?? 'ELISTEN';
+        const code = errorCode(e) ?? 'ELISTEN';
         reject(new TransportError(code, `cannot listen on ${this.host}:${this.port}: ${e.message}`, { cause: e }));
       };
       this.server.once('error', onError);
