@@ -1,6 +1,6 @@
 /** The election path's children (mesos-api.md §7.3) without a ZooKeeper: names, the lowest, decoding by label, addresses, --master values. */
 import test from 'ava';
-import { ValidationError } from '../../../lib/common/errors.ts';
+import { CorralError, ValidationError } from '../../../lib/common/errors.ts';
 import { masterInfoIp } from '../../../lib/proto/common_messages.ts';
 import type { MasterInfo } from '../../../lib/proto/messages.ts';
 import { FixedMasterDetector } from '../../../lib/transport/leader.ts';
@@ -65,7 +65,12 @@ test('0.23 binary MasterInfo (info_) and bare pids decode', (t) => {
 });
 
 test('data that does not decode is an error saying why', (t) => {
-  t.throws(() => decodeMember(parseMember('json.info_0000000001')!, Buffer.from('{"id":')), { message: /is not JSON/ });
+  const e = t.throws(() => decodeMember(parseMember('json.info_0000000001')!, Buffer.from('{"id":'), '/corral/json.info_0000000001'), {
+    instanceOf: CorralError,
+  });
+  t.is(e.code, 'ZOOKEEPER_BAD_ZNODE');
+  t.is(e.field, '/corral/json.info_0000000001');
+  t.regex(e.message, /^\/corral\/json\.info_0000000001: MasterInfo \(JSON\): is not JSON/);
   t.throws(() => decodeMember(parseMember('json.info_0000000001')!, Buffer.from('{"id":"x"}')), { message: /json\.info_0000000001/ });
   t.throws(() => decodeMember(parseMember('info_0000000001')!, Buffer.from([0x0a, 0x05, 0x61])), { message: /truncated/ });
   t.throws(() => decodeMember(parseMember('info_0000000001')!, Buffer.from([0x0a, 0x01, 0x61])), { message: /required field ip is missing/ });
