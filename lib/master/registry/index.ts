@@ -7,4 +7,4 @@ export type { Registry, RegistryAgent, RegistryState } from './types.ts';
 export { MemoryRegistry } from './memory.ts';
 export { FileRegistry } from './file.ts';
 export { ZkRegistry, znodeName, MAX_ZNODE_BYTES } from './zookeeper.ts';
-export type { ZkRegistryOptions, ZkRegistrySession, RegistryZkOp } from './zookeeper.ts';
+export type { ZkRegistryOptions, ZkRegistrySession } from './zookeeper.ts';

@@ -13,11 +13,11 @@
  * nothing. Its calls, that one and every later one, fail with REGISTRY_FENCED.
  *
  * Batching. Calls made while multis are in flight queue up and go together in the next multi
- * (several when they would exceed MAX_REQUEST_BYTES, well under ZooKeeper's 1 MB jute.maxbuffer);
+ * (several when they would exceed 512 KiB, well under ZooKeeper's 1 MiB jute.maxbuffer);
  * up to `maxInFlight` multis are pipelined (a session's requests are applied in order). A call
  * resolves only once every multi holding its changes succeeded, i.e. once ZooKeeper's quorum has
  * logged them: nothing is acknowledged before it is durable. A call whose changes fit in one
- * request (every call the master makes, except updateAgents of more than ~500 agents) is atomic.
+ * request (every call the master makes but an updateAgents of hundreds of agents) is atomic.
  *
  * Whether an agent's znode exists is known here (this master is the only writer while it holds
  * the epoch), so a change is a create, a setData or a delete without asking first. A multi that
@@ -26,32 +26,16 @@
  */
 import { CorralError, describeError } from '../../common/errors.ts';
 import { silentLogger, type Logger } from '../../common/log.ts';
+import { type ZkOp, type ZkSession, ZkError } from '../../transport/index.ts';
 import type { Registry, RegistryAgent, RegistryState } from './types.ts';
 
-/** One operation of a multi, as the session takes it. */
-export type RegistryZkOp =
-  | { readonly type: 'check'; readonly path: string; readonly version: number }
-  | { readonly type: 'create'; readonly path: string; readonly data: Buffer }
-  | { readonly type: 'set'; readonly path: string; readonly data: Buffer; readonly version?: number }
-  | { readonly type: 'remove'; readonly path: string; readonly version?: number };
-
-/** What the registry needs of a ZooKeeper session (lib/transport/zookeeper's ZkSession has it). */
-export interface ZkRegistrySession {
-  mkdirp(path: string): Promise<unknown>;
-  create(path: string, data: Buffer, mode: 'persistent'): Promise<unknown>;
-  setData(path: string, data: Buffer, version?: number): Promise<number>;
-  getData(path: string): Promise<{ readonly data: Buffer; readonly version: number } | undefined>;
-  getChildren(path: string): Promise<readonly string[]>;
-  exists(path: string): Promise<number | undefined>;
-  multi(ops: readonly RegistryZkOp[]): Promise<unknown>;
-}
+/** What the registry uses of a ZooKeeper session (a ZkSession; tests may wrap one). */
+export type ZkRegistrySession = Pick<ZkSession, 'url' | 'mkdirp' | 'create' | 'setData' | 'getData' | 'getChildren' | 'exists' | 'multi'>;
 
 export interface ZkRegistryOptions {
   readonly session: ZkRegistrySession;
-  /** The registry's znode as the session addresses it (default `/registry`, under the chroot). */
+  /** The registry's znode, relative to the session's URL path (default `/registry`). */
   readonly path?: string;
-  /** The chroot, only to name znodes in errors and logs (e.g. `/corral`). */
-  readonly chroot?: string;
   /** Written into the epoch znode when this master recovers, for people reading it. */
   readonly owner?: string;
   readonly logger?: Logger;
@@ -125,7 +109,7 @@ export class ZkRegistry implements Registry {
     this.root = (opts.path ?? '/registry').replace(/\/+$/, '');
     this.agentsDir = `${this.root}/agents`;
     this.epochPath = `${this.root}/epoch`;
-    this.chroot = (opts.chroot ?? '').replace(/\/+$/, '');
+    this.chroot = opts.session.url.path.replace(/\/+$/, '');
     this.owner = opts.owner;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
     this.maxRequestBytes = Math.min(MAX_ZNODE_BYTES, opts.maxRequestBytes ?? DEFAULT_REQUEST_BYTES);
@@ -260,8 +244,8 @@ export class ZkRegistry implements Registry {
   }
 
   /** The next multi: the fence, then queued changes up to the request size (at least one). */
-  private takeBatch(): { ops: RegistryZkOp[]; items: Item[] } {
-    const ops: RegistryZkOp[] = [{ type: 'check', path: this.epochPath, version: this.epochVersion! }];
+  private takeBatch(): { ops: ZkOp[]; items: Item[] } {
+    const ops: ZkOp[] = [{ op: 'check', path: this.epochPath, version: this.epochVersion! }];
     const items: Item[] = [];
     let bytes = this.epochPath.length + OP_OVERHEAD;
     while (this.head < this.queue.length) {
@@ -279,17 +263,17 @@ export class ZkRegistry implements Registry {
       bytes += cost;
       items.push(item);
       if (data !== undefined) {
-        ops.push(this.planned.has(id) ? { type: 'set', path, data } : { type: 'create', path, data });
+        ops.push(this.planned.has(id) ? { op: 'set', path, data } : { op: 'create', path, data });
         this.planned.add(id);
       } else if (this.planned.has(id)) {
-        ops.push({ type: 'remove', path });
+        ops.push({ op: 'remove', path });
         this.planned.delete(id);
       }
     }
     return { ops, items };
   }
 
-  private send(ops: readonly RegistryZkOp[], items: readonly Item[]): void {
+  private send(ops: readonly ZkOp[], items: readonly Item[]): void {
     this.inFlight++;
     this.session.multi(ops).then(
       () => {
@@ -319,18 +303,16 @@ export class ZkRegistry implements Registry {
 
   /** A multi failed: nothing of it was applied, or (no answer) it is not known whether it was. */
   private async failed(items: readonly Item[], cause: unknown): Promise<void> {
-    const name = zkErrorName(cause);
+    const name = cause instanceof ZkError ? cause.zk : undefined;
+    const atEpoch = cause instanceof ZkError && cause.opIndex === 0;
     let error: CorralError;
     if (this.fencedError) {
       error = this.fencedError;
-    } else if (name === 'BAD_VERSION') {
-      // Only the epoch's check carries a version: a successor has recovered.
-      error = this.fence(await this.session.exists(this.epochPath).catch(() => undefined), cause);
-    } else if (name === 'NO_NODE') {
-      // The epoch, or an agent's znode, is gone: the epoch tells which.
-      const now = await this.session.exists(this.epochPath).catch(() => null);
-      if (now !== null && now !== this.epochVersion) error = this.fence(now, cause);
-      else error = this.writeFailed(`an agent's znode was removed by someone else (${describeError(cause)})`, cause);
+    } else if (atEpoch && (name === 'BAD_VERSION' || name === 'NO_NODE')) {
+      // The epoch's check failed: a successor has recovered (or the epoch was removed).
+      error = this.fence(name === 'NO_NODE' ? undefined : await this.session.exists(this.epochPath).catch(() => -1), cause);
+    } else if (name === 'NO_NODE' || name === 'NODE_EXISTS') {
+      error = this.writeFailed(`an agent's znode was created or removed by someone else (${describeError(cause)})`, cause);
     } else {
       error = this.writeFailed(describeError(cause), cause);
     }
@@ -394,20 +376,20 @@ export class ZkRegistry implements Registry {
     this.head = 0;
   }
 
-  /** Record that a successor recovered (the epoch is now `now`, undefined when removed). */
+  /** Record that a successor recovered (the epoch is now at version `now`: undefined when removed, -1 when unknown). */
   private fence(now: number | undefined, cause: unknown): CorralError {
     if (this.fencedError) return this.fencedError;
     const epoch = this.show(this.epochPath);
     const what =
       now === undefined
         ? `its epoch znode ${epoch} was removed`
-        : `another master recovered it (the epoch znode ${epoch} is at version ${now}, this master recovered version ${this.epochVersion})`;
+        : `another master recovered it (the epoch znode ${epoch} is at version ${now === -1 ? 'another' : now}, this master recovered version ${this.epochVersion})`;
     this.fencedError = new CorralError(
       'REGISTRY_FENCED',
       `the registry ${this.show(this.root)} is no longer this master's to write: ${what}; nothing more is written by this master`,
       cause === undefined ? {} : { cause },
     );
-    this.log.error({ registry: this.show(this.root), epoch: this.epochVersion, now: now ?? null }, this.fencedError.message);
+    this.log.error({ registry: this.show(this.root), epoch: this.epochVersion, now: now ?? null }, 'this master may no longer write the registry');
     this.failQueued(this.fencedError);
     return this.fencedError;
   }
@@ -476,11 +458,7 @@ export function znodeName(id: string): string {
   return name === '.' || name === '..' ? name.replace(/\./g, '%2E') : name;
 }
 
-/** The ZooKeeper error name (NODE_EXISTS, BAD_VERSION, ...) an error carries, itself or as a cause. */
+/** ZooKeeper's name for why an operation failed (NODE_EXISTS, BAD_VERSION, CONNECTION_LOSS, ...). */
 function zkErrorName(e: unknown): string | undefined {
-  for (let x = e, depth = 0; x !== undefined && x !== null && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
-    const name = (x as { zkCode?: unknown; name?: unknown }).zkCode ?? (x as { name?: unknown }).name;
-    if (typeof name === 'string' && /^[A-Z_]+$/.test(name)) return name;
-  }
-  return undefined;
+  return e instanceof ZkError ? e.zk : undefined;
 }
