@@ -356,3 +356,17 @@ export function clearLeftoverEnsembles(): string[] {
   }
   return cleared;
 }
+
+/** Wait until `cond` holds (polled every 20 ms), or fail saying what was awaited. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Block this process's event loop for `ms` (what SIGSTOP does to it, as the process itself sees it). */
+export function stallEventLoop(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}

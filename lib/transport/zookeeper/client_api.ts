@@ -57,7 +57,7 @@ export interface ZkClient {
   remove(path: string, version: number, cb: (error: ZkException | null) => void): void;
   transaction(): ZkTransaction;
   /** Internal: the connection, whose socket session.ts destroys when the server stops answering. */
-  readonly connectionManager?: { socket?: { destroy(): void } };
+  readonly connectionManager?: { socket?: { destroy(): void; remoteAddress?: string; remotePort?: number } };
 }
 
 export interface ZkModule {

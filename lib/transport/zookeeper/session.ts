@@ -114,8 +114,11 @@ export class ZkSession {
   private readonly wrapped = new WeakMap<ZkWatcher, Watcher>();
   private state: ZkState | 'connecting' | 'closed' = 'connecting';
   private resolveExpired!: () => void;
-  /** Resolves when ZooKeeper has expired the session (it is then useless: open a new one). Never rejects. */
+  private resolveEnded!: (reason: string) => void;
+  /** Resolves when ZooKeeper has expired the session, or refused its credentials (it is then useless: open a new one). Never rejects. */
   readonly expired: Promise<void>;
+  /** Resolves, with the reason in words, when the session ends: expired, refused, or closed. Never rejects. */
+  readonly ended: Promise<string>;
 
   // The lease (performance.now() milliseconds).
   private leaseFrom: number | undefined;
@@ -132,6 +135,7 @@ export class ZkSession {
     this.log = (options.logger ?? silentLogger).child({ zk: url.redacted });
     this.requestedTimeoutMs = options.sessionTimeoutMs;
     this.expired = new Promise((resolve) => (this.resolveExpired = resolve));
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     this.client = zookeeper.createClient(url.servers.join(','), {
       sessionTimeout: options.sessionTimeoutMs,
       // After every server was tried once, wait up to this long (a random share) before the next round.
@@ -199,6 +203,13 @@ export class ZkSession {
         .toString('hex')
         .replace(/^0+(?=.)/, '')
     );
+  }
+
+  /** `ip:port` of the server the session is connected to now, or undefined while it is not. */
+  get connectedServer(): string | undefined {
+    const socket = this.client.connectionManager?.socket;
+    if (this.state !== 'connected' || !socket?.remoteAddress) return undefined;
+    return `${socket.remoteAddress}:${socket.remotePort}`;
   }
 
   /** The connection state now. */
@@ -366,6 +377,7 @@ export class ZkSession {
     this.state = 'closed';
     this.stateListeners.clear();
     this.leaseListeners.clear();
+    this.resolveEnded('the ZooKeeper session was closed');
     if (!wasLive) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
@@ -404,8 +416,10 @@ export class ZkSession {
     } else {
       this.log.error({ sessionId: this.sessionId, reason: name }, name === 'EXPIRED' ? 'ZooKeeper session expired' : 'ZooKeeper authentication failed');
       this.stopTimers();
-      this.loseLease(name === 'EXPIRED' ? 'the ZooKeeper session expired' : 'ZooKeeper refused the credentials');
+      const reason = name === 'EXPIRED' ? 'the ZooKeeper session expired' : 'ZooKeeper refused the credentials';
+      this.loseLease(reason);
       this.resolveExpired();
+      this.resolveEnded(reason);
     }
     for (const l of [...this.stateListeners]) l(next);
   }
