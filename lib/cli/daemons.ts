@@ -28,9 +28,9 @@ import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Master } from '../master/master.ts';
 import { FileRegistry, MemoryRegistry } from '../master/registry/index.ts';
 import { parseAttributesText } from '../proto/resources.ts';
-import { HttpClient, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
+import { systemClock } from '../linux/index.ts';
+import { HttpClient, type HttpAuthenticator, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
-import { systemClock } from './system_clock.ts';
 import { VERSION } from './version.ts';
 
 export interface Running {
@@ -49,6 +49,24 @@ export interface DaemonOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Files the flags' `file://` values were read from (ParsedFlags.files): secrets may be in them. */
   readonly flagFiles?: Readonly<Record<string, string>>;
+}
+
+/** The daemon's one HTTP server (--ip, --port, --max_request_body, --max_stream_backlog; TLS and authentication), not listening yet. */
+function serverOf(
+  flags: Pick<FlagValues<typeof masterFlags> & FlagValues<typeof agentFlags>, 'ip' | 'port' | 'max_request_body' | 'max_stream_backlog'>,
+  options: DaemonOptions,
+  log: Logger,
+  auth: HttpAuthenticator | undefined,
+): HttpServer {
+  return new HttpServer({
+    host: flags.ip,
+    port: flags.port,
+    maxBodyBytes: flags.max_request_body,
+    maxStreamBacklogBytes: flags.max_stream_backlog,
+    logger: log,
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(auth ? { auth } : {}),
+  });
 }
 
 /** Listen, or refuse the start naming --port (in use, not allowed) or --ip (not on this host). */
@@ -122,15 +140,7 @@ export async function startMaster(
     if (f?.readableByOthers) log.warn({ flag: `--${name}`, path: f.path }, 'the credentials file can be read by other users; chmod 600 it');
   }
   if (flags.acls?.ignored.length) log.warn({ kinds: flags.acls.ignored }, '--acls: these ACL kinds are read but not enforced (Corral has no such action)');
-  const server = new HttpServer({
-    host: flags.ip,
-    port: flags.port,
-    maxBodyBytes: flags.max_request_body,
-    maxStreamBacklogBytes: flags.max_stream_backlog,
-    logger: log,
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(auth ? { auth } : {}),
-  });
+  const server = serverOf(flags, options, log, auth);
   const port = await listenOn(server, flags.ip, flags.port);
   let made: string | undefined;
   try {
@@ -241,15 +251,7 @@ export async function startAgent(
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
     clock: systemClock,
   });
-  const server = new HttpServer({
-    host: flags.ip,
-    port: flags.port,
-    maxBodyBytes: flags.max_request_body,
-    maxStreamBacklogBytes: flags.max_stream_backlog,
-    logger: log,
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(auth ? { auth } : {}),
-  });
+  const server = serverOf(flags, options, log, auth);
   // --recover=cleanup kills the last run's tasks and exits: it serves nothing.
   const cleanup = flags.recover === 'cleanup';
   let port: number;
