@@ -142,6 +142,13 @@ export type ErrorCode =
   | 'ENOTLISTENING'
   /** A response that should be JSON is not. */
   | 'EBADJSON'
+  // ---- ZooKeeper (lib/transport/zookeeper)
+  /** A ZooKeeper operation failed (ZkError): its `zk` is ZooKeeper's reason (NO_NODE, BAD_VERSION, CONNECTION_LOSS, SESSION_EXPIRED, …). */
+  | 'ZOOKEEPER'
+  /** No ZooKeeper server answered within the connect timeout when a session was opened. */
+  | 'ZOOKEEPER_UNREACHABLE'
+  /** A master's znode in ZooKeeper holds data that does not decode (a MasterInfo that is not JSON, a bad pid). */
+  | 'ZOOKEEPER_BAD_ZNODE'
   // ---- errno names lib/ raises itself (others come through as a SystemCode)
   /** A cgroup still has processes or children. */
   | 'EBUSY'
