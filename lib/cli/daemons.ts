@@ -20,7 +20,7 @@ import { currentBootId } from '../agent/recover.ts';
 import { FlagError, type FlagValues } from '../common/flags.ts';
 import type { Logger } from '../common/log.ts';
 import { HierarchicalAllocator } from '../master/allocator/index.ts';
-import type { masterFlags } from '../master/flags.ts';
+import { type masterFlags, registryKind } from '../master/flags.ts';
 import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
 import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
@@ -28,7 +28,7 @@ import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Master } from '../master/master.ts';
 import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
 import { parseAttributesText } from '../proto/resources.ts';
-import { HttpClient, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
+import { HttpClient, HttpServer, type TlsConfig, isTlsVariable, isZkAddress, redactMasterAddress } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
 import { systemClock } from './system_clock.ts';
 import { VERSION } from './version.ts';
@@ -104,12 +104,16 @@ export async function startMaster(
   log: Logger,
   options: DaemonOptions = {},
 ): Promise<RunningMaster> {
-  if (flags.registry === 'replicated_log' && flags.work_dir === undefined) {
+  const registryBackend = registryKind(flags);
+  if (registryBackend === 'replicated_log' && flags.work_dir === undefined) {
     throw new FlagError('work_dir', 'is required with --registry=replicated_log (or use --registry=in_memory)');
   }
+  if (registryBackend === 'zookeeper' && flags.zk === undefined)
+    throw new FlagError('registry', 'zookeeper needs --zk (the ZooKeeper URL the registry lives under)');
+  if (flags.zk !== undefined) throw new FlagError('zk', 'ZooKeeper is not wired into the master yet');
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
   if (flags.work_dir) await checkDirectoryFlag('work_dir', flags.work_dir);
-  const registry = flags.registry === 'in_memory' ? new MemoryRegistry() : new FileRegistry(flags.work_dir!);
+  const registry = registryBackend === 'in_memory' ? new MemoryRegistry() : new FileRegistry(flags.work_dir!);
   const allocator = new HierarchicalAllocator(flags.weights ? { weights: flags.weights } : {});
   // Authentication (--authenticate_*, --credentials) is decided before listening: a realm
   // without credentials stops the master here.
@@ -197,6 +201,7 @@ export async function startAgent(
 ): Promise<RunningAgent> {
   // --authenticate_http*: a realm without --http_credentials stops the agent before it makes anything.
   const auth = agentAuthenticator(flags);
+  if (isZkAddress(flags.master)) throw new FlagError('master', 'ZooKeeper detection is not wired into the agent yet; give host:port');
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
   const workDirFs = await checkDirectoryFlag('work_dir', flags.work_dir);
   if (flags.fetcher_cache_dir !== undefined) {
@@ -323,6 +328,7 @@ export async function startAgent(
   const shown = { ...text };
   if (flags.credential !== undefined) shown.credential = flags.credential.path ?? '(inline credential, not shown)';
   if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
+  shown.master = redactMasterAddress(flags.master);
   if (flags.executor_secret_key !== undefined) shown.executor_secret_key = flags.executor_secret_key.path;
   agentRoutes(
     server,

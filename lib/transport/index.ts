@@ -31,3 +31,4 @@ export type { AuthRealm, AuthResult, Credential, CredentialFile, CredentialsFile
 export type { TlsFileSystem, TlsProtocol } from './tls_config.ts';
 export { FixedMasterDetector } from './leader.ts';
 export type { Contender, LeaderAddress, MasterDetector } from './leader.ts';
+export { isZkAddress, parseMasterAddress, redactMasterAddress } from './master_address.ts';
