@@ -152,6 +152,14 @@ export class Master {
     return this.recovered;
   }
 
+  /**
+   * May this master act as the leader now (MasterOptions.mayAct)? False once its leadership is
+   * in doubt: it then sends nothing to frameworks or agents, and its http/ handlers accept no call.
+   */
+  mayAct(): boolean {
+    return this.s.mayAct();
+  }
+
   // ===========================================================================================
   // Scheduler API
 
@@ -160,12 +168,12 @@ export class Master {
    * on the stream with an ERROR event, which then closes.
    */
   subscribe(call: Extract<SchedulerCall, { type: 'SUBSCRIBE' }>, sink: Sink<SchedulerEvent>): { streamId: string; frameworkId: string } | undefined {
-    return this.frameworkLife.subscribe(call, sink);
+    return this.frameworkLife.subscribe(call, this.s.guard(sink));
   }
 
   /** The subscription stream of a framework went away. */
   disconnected(frameworkId: string, sink: Sink<SchedulerEvent>): void {
-    this.frameworkLife.disconnected(frameworkId, sink);
+    this.frameworkLife.disconnected(frameworkId, this.s.guard(sink));
   }
 
   /** Check the framework id and stream id of a non-SUBSCRIBE call. */
@@ -266,7 +274,7 @@ export class Master {
     ip: string,
     principal?: string,
   ): Promise<{ agentId: string; streamId: string }> {
-    return this.agentLife.registerAgent(msg, sink, ip, principal);
+    return this.agentLife.registerAgent(msg, this.s.guard(sink), ip, principal);
   }
 
   /** An agent that was registered before (with this master or one before it). */
@@ -276,12 +284,12 @@ export class Master {
     ip: string,
     principal?: string,
   ): Promise<{ agentId: string; streamId: string } | undefined> {
-    return this.agentLife.reregisterAgent(msg, sink, ip, principal);
+    return this.agentLife.reregisterAgent(msg, this.s.guard(sink), ip, principal);
   }
 
   /** The agent's stream went away: stop offering it; pings decide whether it is removed. */
   agentDisconnected(agentId: string, sink: Sink<MasterToAgent>): void {
-    this.agentLife.agentDisconnected(agentId, sink);
+    this.agentLife.agentDisconnected(agentId, this.s.guard(sink));
   }
 
   /** Why `principal` may not re-register agent `agentId` (undefined: it may). */
