@@ -25,10 +25,12 @@ import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
 import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
+import { Leadership } from '../master/leadership.ts';
 import { Master } from '../master/master.ts';
 import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
 import { parseAttributesText } from '../proto/resources.ts';
 import { HttpClient, HttpServer, type TlsConfig, isTlsVariable, isZkAddress, redactMasterAddress } from '../transport/index.ts';
+import type { Contender, MasterDetector } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
 import { systemClock } from './system_clock.ts';
 import { VERSION } from './version.ts';
@@ -49,6 +51,19 @@ export interface DaemonOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Files the flags' `file://` values were read from (ParsedFlags.files): secrets may be in them. */
   readonly flagFiles?: Readonly<Record<string, string>>;
+  /**
+   * A master's election, when it runs among several (tests give their own; with --zk the
+   * daemon makes one on ZooKeeper). Absent: the master runs alone and leads.
+   */
+  readonly election?: Election;
+}
+
+/** A master's place in an election: its candidacy, and where the leader is. */
+export interface Election {
+  readonly contender: Contender;
+  readonly detector: MasterDetector;
+  /** Runs once the master has stopped (e.g. closes the ZooKeeper session). */
+  close?(): Promise<void>;
 }
 
 /** Listen, or refuse the start naming --port (in use, not allowed) or --ip (not on this host). */
@@ -88,6 +103,14 @@ export function executorEnvironment(
 
 export interface RunningMaster extends Running {
   readonly master: Master;
+  readonly leadership: Leadership;
+  /**
+   * Resolves, with the reason, when the master has stopped by itself: it lost its leadership or
+   * its candidacy, or could not take up the lead. `corral master` then exits 1, so that its
+   * supervisor starts it again as a contender (as Mesos does). Never resolves for a master
+   * that runs alone, nor after stop().
+   */
+  readonly lost: Promise<string>;
 }
 
 export interface RunningAgent extends Running {
@@ -143,7 +166,22 @@ export async function startMaster(
     await server.close();
     throw e;
   }
+  const election = options.election;
+  // Set below, once the master (and its id) exist; the master asks mayAct only once it sends.
+  let leadership: Leadership | undefined;
+  let stepDown: (why: string) => void = () => {};
   const master = new Master({
+    // Among several masters: before each message it sends, is this master still sure it leads?
+    ...(election === undefined
+      ? {}
+      : {
+          mayAct: () => {
+            if (!leadership?.leading) return false;
+            if (election.contender.mayAct()) return true;
+            queueMicrotask(() => stepDown('its leadership is in doubt (the election session may have expired: cut off or paused for too long)'));
+            return false;
+          },
+        }),
     // Agents run with the same TLS settings as their master: offers point at https.
     urlScheme: server.scheme,
     clock: systemClock,
@@ -166,29 +204,92 @@ export async function startMaster(
     rootSubmissions: flags.root_submissions,
     ...(flags.acls === undefined ? {} : { authorizer: flags.acls }),
   });
-  schedulerRoutes(server, master, log, flags.max_request_body);
-  masterAgentRoutes(server, master, log);
+  const lead = election === undefined ? Leadership.alone(master.id) : Leadership.contending(master.id, election.detector);
+  leadership = lead;
+  schedulerRoutes(server, master, log, flags.max_request_body, lead);
+  masterAgentRoutes(server, master, log, lead);
   operatorRoutes(server, {
     master,
     flags: { ...shownMasterFlags(flags, text), port: String(port) },
     buildInfo: { version: VERSION },
     extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
+    leadership: lead,
+  });
+  if (election === undefined) {
+    try {
+      await master.start();
+    } catch (e) {
+      master.stop();
+      await server.close();
+      await removeMade(made);
+      throw e;
+    }
+    log.info({ port, id: master.id, authenticated: auth?.realmNames() ?? [] }, 'master started');
+    return {
+      port,
+      master,
+      leadership: lead,
+      lost: new Promise<string>(() => {}),
+      async stop() {
+        master.stop();
+        await server.close();
+      },
+    };
+  }
+
+  // Among several masters: follow until elected, then recover the registry and lead; on the
+  // loss of the lead (or of the candidacy) stop at once.
+  let stopped = false;
+  let markLost!: (why: string) => void;
+  const lost = new Promise<string>((resolve) => (markLost = resolve));
+  const shutdown = async (): Promise<void> => {
+    master.stop();
+    await Promise.allSettled([election.contender.withdraw(), election.detector.stop(), server.close()]);
+    await election.close?.().catch((e: unknown) => log.warn({ err: describeError(e) }, 'closing the election failed'));
+  };
+  let shutDown: Promise<void> | undefined;
+  stepDown = (why: string) => {
+    if (stopped) return;
+    stopped = true;
+    if (lead.leading)
+      log.error({ id: master.id, reason: why }, `this master lost the lead: ${why}; it stops at once, and exits for its supervisor to restart it`);
+    else log.warn({ id: master.id, reason: why }, `this master lost its candidacy: ${why}; it stops, and exits for its supervisor to restart it`);
+    shutDown = shutdown();
+    void shutDown.then(() => markLost(why));
+  };
+  void election.contender.lost.then((why) => stepDown(why));
+  void election.contender.elected.then(async () => {
+    if (stopped) return;
+    lead.elected();
+    log.info({ id: master.id }, 'elected the leading master; recovering the registry');
+    try {
+      await master.start();
+    } catch (e) {
+      stepDown(`it could not recover the registry: ${describeError(e)}`);
+      return;
+    }
+    if (!stopped) log.info({ id: master.id, agents: master.recoveredAgents.size }, 'leading');
   });
   try {
-    await master.start();
+    await election.detector.start();
+    await election.contender.contend(master.info);
   } catch (e) {
-    master.stop();
-    await server.close();
+    stopped = true;
+    await shutdown();
     await removeMade(made);
     throw e;
   }
-  log.info({ port, id: master.id, authenticated: auth?.realmNames() ?? [] }, 'master started');
+  log.info({ port, id: master.id, authenticated: auth?.realmNames() ?? [] }, 'master started: contending for the lead');
   return {
     port,
     master,
+    leadership: lead,
+    lost,
     async stop() {
-      master.stop();
-      await server.close();
+      if (stopped) return shutDown;
+      stopped = true;
+      shutDown = shutdown();
+      await shutDown;
     },
   };
 }

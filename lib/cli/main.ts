@@ -179,6 +179,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'master': {
         const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         waitForSignal([m]);
+        // A master that lost the lead (or its candidacy) has stopped: it exits 1, and its
+        // supervisor starts it again as a contender (as Mesos does).
+        void m.lost.then(() => process.exit(1));
         return -1;
       }
       case 'agent': {

@@ -116,12 +116,13 @@ export class Master {
     return this.s.recoveredAgents;
   }
 
-  /** Recover the registry and start allocating. */
+  /** Lead: recover the registry and start allocating (a master among several: once elected). */
   async start(): Promise<void> {
+    // Elected from here (master/elected is 1), serving once the registry is recovered.
+    this.electedTime = this.opts.clock.now();
     const state = await this.opts.registry.recover();
     for (const a of state.agents) this.s.recoveredAgents.set(a.id, a);
     this.recovered = true;
-    this.electedTime = this.opts.clock.now();
     if (this.s.recoveredAgents.size > 0) {
       this.s.log.info({ agents: this.s.recoveredAgents.size }, 'recovered agents from the registry; waiting for them to re-register');
       this.reregisterTimer = this.opts.clock.setTimer(this.opts.agentReregisterTimeoutMs, () => {
