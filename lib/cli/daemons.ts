@@ -25,11 +25,11 @@ import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
 import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
-import { Leadership } from '../master/leadership.ts';
+import { Leadership, leaderHostPort } from '../master/leadership.ts';
 import { Master } from '../master/master.ts';
 import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
 import { parseAttributesText } from '../proto/resources.ts';
-import { HttpClient, HttpServer, type TlsConfig, isTlsVariable, isZkAddress, redactMasterAddress } from '../transport/index.ts';
+import { HttpClient, HttpServer, type TlsConfig, FixedMasterDetector, isTlsVariable, isZkAddress, redactMasterAddress } from '../transport/index.ts';
 import type { Contender, MasterDetector } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
 import { systemClock } from './system_clock.ts';
@@ -56,6 +56,8 @@ export interface DaemonOptions {
    * daemon makes one on ZooKeeper). Absent: the master runs alone and leads.
    */
   readonly election?: Election;
+  /** An agent's detector of the leading master (tests give their own; default: from --master). */
+  readonly masterDetector?: MasterDetector;
 }
 
 /** A master's place in an election: its candidacy, and where the leader is. */
@@ -415,8 +417,9 @@ export async function startAgent(
     ...(bootId === undefined ? {} : { bootId }),
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
+  const detector = options.masterDetector ?? new FixedMasterDetector(flags.master);
   const link = new MasterLink(agent, client, systemClock, log, {
-    master: flags.master,
+    detector,
     scheme: client.scheme,
     backoffFactorMs: flags.registration_backoff_factor,
     ...(flags.credential ? { credential: flags.credential.credential } : {}),
@@ -438,7 +441,10 @@ export async function startAgent(
       flags: { ...shown, port: String(port) },
       version: VERSION,
       log,
-      masterHostname: () => flags.master.split(':')[0],
+      masterHostname: () => {
+        const leader = link.leader ?? detector.current();
+        return leader === undefined ? undefined : leaderHostPort(leader).host;
+      },
       ...(executorTokens ? { executorTokens } : {}),
     },
     flags.max_request_body,
@@ -462,6 +468,15 @@ export async function startAgent(
     return { port, agent, registered: new Promise<void>(() => {}), exitCode: 0, async stop() {} };
   }
   containerizer.readyIsolators();
+  try {
+    await detector.start();
+  } catch (e) {
+    await agent.stop();
+    await containerizer.closeIsolators();
+    await server.close();
+    client.close();
+    throw e;
+  }
   link.start();
   log.info(
     {
@@ -481,6 +496,7 @@ export async function startAgent(
     registered: link.registered,
     async stop() {
       link.stop();
+      await detector.stop();
       await agent.stop();
       await containerizer.closeIsolators();
       await server.close();
