@@ -27,7 +27,7 @@ import { operatorRoutes } from '../master/http/operator.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Leadership, leaderHostPort } from '../master/leadership.ts';
 import { Master } from '../master/master.ts';
-import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
+import { FileRegistry, MemoryRegistry } from '../master/registry/index.ts';
 import { parseAttributesText } from '../proto/resources.ts';
 import { HttpClient, HttpServer, type TlsConfig, FixedMasterDetector, isTlsVariable, isZkAddress, redactMasterAddress } from '../transport/index.ts';
 import type { Contender, MasterDetector } from '../transport/index.ts';

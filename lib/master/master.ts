@@ -25,7 +25,7 @@ import { Offers } from './offers.ts';
 import { ResourceOperations } from './operations.ts';
 import { Reconciler } from './reconcile.ts';
 import type { AgentRecord, Framework, OfferRecord } from './records.ts';
-import type { RegistryAgent } from './registry.ts';
+import type { RegistryAgent } from './registry/index.ts';
 import { type MasterOptions, MasterState } from './state.ts';
 import { type MasterView, masterView } from './state_view.ts';
 import { TaskBook } from './tasks.ts';

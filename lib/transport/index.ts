@@ -32,3 +32,32 @@ export type { TlsFileSystem, TlsProtocol } from './tls_config.ts';
 export { FixedMasterDetector } from './leader.ts';
 export type { Contender, LeaderAddress, MasterDetector } from './leader.ts';
 export { isZkAddress, parseMasterAddress, redactMasterAddress } from './master_address.ts';
+export {
+  CANDIDACY_PREFIX,
+  ZK_DEFAULT_PORT,
+  ZkContender,
+  ZkError,
+  ZkMasterDetector,
+  ZkSession,
+  createMasterDetector,
+  isZkUrl,
+  masterInfoHostPort,
+  parseMasterLocation,
+  parseZkUrl,
+} from './zookeeper/index.ts';
+export type {
+  MasterDetectorOptions,
+  MasterLocation,
+  ZkContenderOptions,
+  ZkCreateMode,
+  ZkCredentials,
+  ZkData,
+  ZkMasterDetectorOptions,
+  ZkOp,
+  ZkOpResult,
+  ZkSessionOptions,
+  ZkState,
+  ZkUrl,
+  ZkWatchEvent,
+  ZkWatcher,
+} from './zookeeper/index.ts';

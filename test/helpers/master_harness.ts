@@ -9,7 +9,7 @@ import { parseResourcesText, type Resource } from '../../lib/common/resources/in
 import { HierarchicalAllocator } from '../../lib/master/allocator/index.ts';
 import { Master } from '../../lib/master/master.ts';
 import type { MasterOptions } from '../../lib/master/state.ts';
-import { MemoryRegistry, type Registry } from '../../lib/master/registry.ts';
+import { MemoryRegistry, type Registry } from '../../lib/master/registry/index.ts';
 import type { MasterToAgent } from '../../lib/proto/internal.ts';
 import type { FrameworkInfo, Offer, SchedulerCall, SchedulerEvent, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';
 

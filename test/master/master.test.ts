@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import type { MasterRefusal } from '../../lib/master/errors.ts';
 import { refusalStatus } from '../../lib/master/http/status.ts';
-import { FileRegistry } from '../../lib/master/registry.ts';
+import { FileRegistry } from '../../lib/master/registry/index.ts';
 import { ArraySink, Harness, TestAgent, commandTask, frameworkInfo, uuid } from '../helpers/master_harness.ts';
 
 test('a framework subscribes: SUBSCRIBED then HEARTBEAT, ids in Mesos form, heartbeats every 15 s', async (t) => {

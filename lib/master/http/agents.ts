@@ -67,8 +67,11 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger, lea
         result =
           msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
       } catch (e) {
-        // The registry could not be written (a full disk): nothing was applied; the agent retries.
-        if (e instanceof CorralError && e.code === 'REGISTRY_WRITE_FAILED') return textResponse(503, `Failed to update the registry: ${e.message}`);
+        // The registry could not be written (a full disk, a lost connection), or another master
+        // has taken it over: nothing was applied; the agent retries (with the leader).
+        if (e instanceof CorralError && (e.code === 'REGISTRY_WRITE_FAILED' || e.code === 'REGISTRY_FENCED')) {
+          return textResponse(503, `Failed to update the registry: ${e.message}`);
+        }
         throw e;
       }
       const headers: Record<string, string> = { 'Content-Type': 'application/json' };
