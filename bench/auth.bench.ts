@@ -28,7 +28,7 @@ import { parseFlags } from '../lib/common/flags.ts';
 import { silentLogger } from '../lib/common/log.ts';
 import { masterFlags } from '../lib/master/flags.ts';
 import { CredentialStore, HttpAuthenticator, HttpClient, HttpServer, basicAuthorization } from '../lib/transport/index.ts';
-import { bestOfTurns, run, timedRequests } from './common.ts';
+import { bestOfTurns, curlJsonPost, run, timedRequests } from './common.ts';
 
 const quick = process.argv.includes('--quick');
 const self = fileURLToPath(import.meta.url);
@@ -137,20 +137,7 @@ async function main(): Promise<void> {
     if (hasCurl) {
       const curlRps = async (url: string, extra: string[]): Promise<number> => {
         const before = server.stats().requestsTotal;
-        const r = await run('curl', [
-          '-s',
-          '--no-progress-meter',
-          '-o',
-          '/dev/null',
-          '-X',
-          'POST',
-          '-H',
-          'Content-Type: application/json',
-          '-d',
-          BODY,
-          ...extra,
-          `${url}?n=[1-${CURL_REQUESTS}]`,
-        ]);
+        const r = await run('curl', [...curlJsonPost(BODY), ...extra, `${url}?n=[1-${CURL_REQUESTS}]`]);
         if (r.code !== 0 || server.stats().requestsTotal - before !== CURL_REQUESTS) throw new Error('curl did not make every request');
         return CURL_REQUESTS / (r.ms / 1000);
       };

@@ -1,4 +1,4 @@
-/** What the benchmarks share: options, percentiles, a job pool, and the crun bundle used as a peer. */
+/** What the benchmarks share: options, percentiles, a job pool, curl's arguments, and the crun bundle used as a peer. */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +35,23 @@ export async function timedRequests(one: () => Promise<void>, concurrency: numbe
 export function arg(name: string, dflt: number): number {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
   return a ? Number(a.slice(name.length + 3)) : dflt;
+}
+
+/** curl's arguments for a quiet JSON POST of `body` (each of `headers` sent as `-H`); the URLs go after them. */
+export function curlJsonPost(body: string, headers: readonly string[] = []): string[] {
+  return [
+    '-s',
+    '--no-progress-meter',
+    '-o',
+    '/dev/null',
+    '-X',
+    'POST',
+    '-H',
+    'Content-Type: application/json',
+    ...headers.flatMap((h) => ['-H', h]),
+    '-d',
+    body,
+  ];
 }
 
 /** Run a command to its end: exit code, stdout, wall time in ms (stderr is shown on failure). */

@@ -263,7 +263,8 @@ function setupCmds(hostNs: string, f: HostFacts, c: Container): Cmd[] {
     ]),
     { tool: 'tc', ns, args: u32('lo', PRIO.IP_NORMAL, `match ip dst ${f.address}/32`, redirect('eth0')) },
     { tool: 'tc', ns, args: u32('lo', PRIO.IP_NORMAL, 'match ip dst 127.0.0.1/32', redirect('eth0')) },
-    {
+    // lo: the ICMP filters for the container's address and for 127.0.0.1.
+    ...[`${f.address}/32`, '127.0.0.1/32'].map((dst): Cmd => ({
       tool: 'tc',
       ns,
       args: [
@@ -286,39 +287,11 @@ function setupCmds(hostNs: string, f: HostFacts, c: Container): Cmd[] {
         'match',
         'ip',
         'dst',
-        `${f.address}/32`,
+        dst,
         'flowid',
         'ffff:1',
       ],
-    },
-    {
-      tool: 'tc',
-      ns,
-      args: [
-        'filter',
-        'add',
-        'dev',
-        'lo',
-        'parent',
-        'ffff:',
-        'protocol',
-        'ip',
-        'prio',
-        String(PRIO.ICMP),
-        'u32',
-        'match',
-        'ip',
-        'protocol',
-        '1',
-        '0xff',
-        'match',
-        'ip',
-        'dst',
-        '127.0.0.1/32',
-        'flowid',
-        'ffff:1',
-      ],
-    },
+    })),
     ...(c.egress > 0
       ? ([
           { tool: 'tc', ns, args: ['qdisc', 'add', 'dev', 'eth0', 'root', 'handle', '1:', 'htb', 'default', '1'] },

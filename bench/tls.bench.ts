@@ -26,7 +26,7 @@ import { HttpClient } from '../lib/transport/http_client.ts';
 import { HttpServer } from '../lib/transport/http_server.ts';
 import { loadTlsConfig } from '../lib/transport/tls_config.ts';
 import { makePki, tlsEnv } from '../test/transport/tls_fixture.ts';
-import { bestOfTurns, run, timedRequests } from './common.ts';
+import { bestOfTurns, curlJsonPost, run, timedRequests } from './common.ts';
 import { schedulerServer } from './scheduler_server.ts';
 
 const quick = process.argv.includes('--quick');
@@ -221,20 +221,7 @@ async function main(): Promise<void> {
     // --- curl peer
     let curlRatios = '';
     if (hasCurl) {
-      const curlArgs = [
-        '-s',
-        '--no-progress-meter',
-        '-o',
-        '/dev/null',
-        '-X',
-        'POST',
-        '-H',
-        'Content-Type: application/json',
-        '-H',
-        'Mesos-Stream-Id: abc',
-        '-d',
-        BODY,
-      ];
+      const curlArgs = curlJsonPost(BODY, ['Mesos-Stream-Id: abc']);
       const tlsCurl = ['--cacert', pki.ca.cert, '--cert', pki.client.cert, '--key', pki.client.key];
       const curlRps = async (url: string, extra: string[], srv: HttpServer): Promise<number> => {
         const before = srv.stats().requestsTotal;

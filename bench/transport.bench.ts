@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { HttpClient } from '../lib/transport/http_client.ts';
-import { run, timedRequests } from './common.ts';
+import { curlJsonPost, run, timedRequests } from './common.ts';
 import { schedulerServer } from './scheduler_server.ts';
 
 const quick = process.argv.includes('--quick');
@@ -130,20 +130,7 @@ async function main(): Promise<void> {
   let curl1: number | undefined;
   let curl16: number | undefined;
   if (hasCurl) {
-    const common = [
-      '-s',
-      '--no-progress-meter',
-      '-o',
-      '/dev/null',
-      '-X',
-      'POST',
-      '-H',
-      'Content-Type: application/json',
-      '-H',
-      'Mesos-Stream-Id: abc',
-      '-d',
-      '{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}',
-    ];
+    const common = curlJsonPost('{"type":"ACKNOWLEDGE","framework_id":{"value":"fw-0000"}}', ['Mesos-Stream-Id: abc']);
     const glob = `${url}?n=[1-${CURL_REQUESTS}]`;
     const b0 = server.stats().requestsTotal;
     const c1 = await run('curl', [...common, glob]);

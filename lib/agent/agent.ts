@@ -8,8 +8,8 @@
  * This is the facade and its state; the parts are: master_protocol.ts (messages to and from
  * the master), recovery.ts (after a restart), launch.ts (a task's container launch),
  * records.ts (frameworks, executors, tasks), executors.ts (a container's end, a custom
- * executor's lifecycle), command_executor.ts (command tasks) and executor_api.ts (the
- * executor API's domain side). They see the Agent as an AgentContext (context.ts).
+ * executor's lifecycle), command_executor.ts (command tasks), executor_api.ts (the
+ * executor API's domain side) and resource_usage.ts (what the oversubscription loops see). They see the Agent as an AgentContext (context.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../common/errors.ts';
@@ -32,19 +32,19 @@ import {
 } from '../proto/messages.ts';
 import { writeJsonAtomic } from './checkpoint.ts';
 import { applyCheckpointed } from './volumes.ts';
-import { numericStatistics } from './containerizer/isolator.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
 import { StatusUpdateManager } from './status_updates.ts';
 import { commandKillGraceMs } from './command_executor.ts';
 import type { AgentContext } from './context.ts';
-import { type ExecutorCallCheck, checkExecutorCall, executorCall, executorDisconnected, executorSubscribe } from './executor_api.ts';
+import { checkExecutorCall, executorCall, executorDisconnected, executorSubscribe } from './executor_api.ts';
 import { launchOnExecutor, shutdownExecutor } from './executors.ts';
-import { AgentFramework, AgentTaskRecord, type ExecutorRecord, toResources } from './records.ts';
+import { AgentFramework, AgentTaskRecord, type ExecutorRecord } from './records.ts';
 import { createExecutor } from './launch.ts';
 import { handleMasterMessage, registrationMessage } from './master_protocol.ts';
 import type { AgentOptions } from './options.ts';
 import { type RecoveryReport, recover } from './recovery.ts';
+import { allocatedResources, preempt, resourceUsage } from './resource_usage.ts';
 
 /** A status update uuid: an RFC 4122 version 4 UUID as 16 bytes, base64 (as Mesos makes them). */
 function newUuid(): string {
@@ -295,71 +295,19 @@ export class Agent implements AgentContext {
   // -------------------------------------------------------------------------------------------
   // Oversubscription
 
-  /** What the estimator and the QoS controller see: every live executor, its allocation and statistics. */
+  /** What the estimator and the QoS controller see: every live executor, its allocation and statistics (resource_usage.ts). */
   async usage(): Promise<ResourceUsage> {
-    const executors: ResourceUsage['executors'][number][] = [];
-    for (const fw of this.frameworks.values()) {
-      for (const ex of fw.executors.values()) {
-        if (ex.state === 'TERMINATED') continue;
-        const tasks = Array.from(ex.tasks.values())
-          .filter((t) => !isTerminal(t.state))
-          .map((t) => ({ taskId: t.info.taskId, resources: toResources(t.info.resources) }));
-        for (const q of ex.queued.values()) tasks.push({ taskId: q.taskId, resources: toResources(q.resources) });
-        let allocated = ex.resources;
-        if (!ex.isCommand) {
-          allocated = toResources(ex.info!.resources);
-          for (const t of tasks) allocated = allocated.plus(t.resources);
-        }
-        const full = ex.container ? await this.opts.containerizer.usage(ex.containerId).catch(() => undefined) : undefined;
-        const statistics = full && numericStatistics(full);
-        executors.push({
-          frameworkId: fw.id,
-          executorId: ex.id,
-          containerId: ex.containerId,
-          allocated,
-          revocable: !ex.resources.revocable().isEmpty() || !allocated.revocable().isEmpty(),
-          tasks,
-          ...(statistics ? { statistics } : {}),
-        });
-      }
-    }
-    return { executors, total: this.opts.resources };
+    return resourceUsage(this);
   }
 
   /** Resources held by live executors and their live and queued tasks (revocable ones included). */
   allocatedResources(): Resources {
-    let sum = Resources.EMPTY;
-    for (const fw of this.frameworks.values()) {
-      for (const ex of fw.executors.values()) {
-        if (ex.state === 'TERMINATED') continue;
-        if (ex.isCommand) {
-          sum = sum.plus(ex.resources);
-          continue;
-        }
-        sum = sum.plus(toResources(ex.info!.resources));
-        for (const t of ex.tasks.values()) if (!isTerminal(t.state)) sum = sum.plus(toResources(t.info.resources));
-        for (const q of ex.queued.values()) sum = sum.plus(toResources(q.resources));
-      }
-    }
-    return sum;
+    return allocatedResources(this);
   }
 
-  /**
-   * A QoS correction's KILL: a REGISTERING or RUNNING executor becomes TERMINATING
-   * and its container is destroyed at once; its tasks are then reported TASK_LOST with
-   * REASON_CONTAINER_PREEMPTED (executorTerminated). Unknown or terminating ones are skipped.
-   */
+  /** A QoS correction's KILL: the executor is evicted (resource_usage.ts). */
   async preempt(frameworkId: string, executorId: string): Promise<void> {
-    const ex = this.frameworks.get(frameworkId)?.executors.get(executorId);
-    if (!ex || (ex.state !== 'REGISTERING' && ex.state !== 'RUNNING')) return;
-    this.metrics.inc('slave/executors_preempted');
-    ex.preempted = true;
-    ex.killRequested = true;
-    ex.state = 'TERMINATING';
-    ex.registrationTimer?.cancel();
-    ex.fetching?.abort();
-    await ex.starting;
-    if (ex.container) await this.opts.containerizer.kill(ex.containerId, 0);
+    await preempt(this, frameworkId, executorId);
   }
 
   private maybeFinishFramework(fw: AgentFramework, removing = false): void {
@@ -414,9 +362,9 @@ export class Agent implements AgentContext {
   // ===========================================================================================
   // The v1 executor API (executor_api.ts)
 
-  /** Check an executor call's framework and executor. */
-  checkExecutorCall(call: ExecutorCall): ExecutorCallCheck {
-    return checkExecutorCall(this, call);
+  /** Check an executor call's framework and executor: an ExecutorRefusal when the call may not go on. */
+  checkExecutorCall(call: ExecutorCall): void {
+    checkExecutorCall(this, call);
   }
 
   /** SUBSCRIBE from a custom executor: its stream is `sink`. */
@@ -424,9 +372,9 @@ export class Agent implements AgentContext {
     await executorSubscribe(this, call, sink);
   }
 
-  /** UPDATE, MESSAGE or HEARTBEAT from a subscribed executor. Returns why an UPDATE is invalid, if it is. */
-  async executorCall(call: Exclude<ExecutorCall, { type: 'SUBSCRIBE' }>): Promise<string | undefined> {
-    return executorCall(this, call);
+  /** UPDATE, MESSAGE or HEARTBEAT from a subscribed executor. An invalid UPDATE is an ExecutorRefusal (INVALID). */
+  async executorCall(call: Exclude<ExecutorCall, { type: 'SUBSCRIBE' }>): Promise<void> {
+    await executorCall(this, call);
   }
 
   /** The executor's stream closed. */

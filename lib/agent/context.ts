@@ -1,7 +1,7 @@
 /**
- * What the agent's parts (master_protocol, recovery, launch, executors, executor_api) see of
- * the Agent: its state and the few operations they share. The Agent implements it; the parts
- * take it as their first argument instead of importing the Agent.
+ * What the agent's parts (master_protocol, recovery, launch, executors, executor_api,
+ * resource_usage) see of the Agent: its state and the few operations they share. The Agent
+ * implements it; the parts take it as their first argument instead of importing the Agent.
  */
 import type { Logger } from '../common/log.ts';
 import type { Metrics } from '../common/metrics.ts';

@@ -19,13 +19,13 @@ import {
   parsePositiveDuration,
   str,
 } from '../common/flags.ts';
-import { roleProblem } from '../common/ids.ts';
+import { checkRoleText } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/registry.ts';
 import { controllerName, estimatorName } from './oversubscription/index.ts';
 import { loadExecutorSecretKey } from './executor_auth.ts';
-import { loadCredential, loadCredentials, parseMasterAddress } from '../transport/index.ts';
+import { loadCredential, loadCredentials, parseMasterLocation } from '../transport/index.ts';
 
 function parseEnvObject(text: string): Record<string, string> {
   let v: unknown;
@@ -91,7 +91,7 @@ export const agentFlags = {
   master: flag({
     help: "The master: host:port (one master), or zk://host1:2181,host2:2181/path (the masters' ZooKeeper group: the agent follows the leader), or file:///path to a file holding either",
     required: true,
-    parse: (t: string) => parseMasterAddress(t, '--master'),
+    parse: (t: string) => parseMasterLocation(t, '--master'),
   }),
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: 'Port to listen on', default: 5051, parse: parsePort }),
@@ -115,11 +115,7 @@ export const agentFlags = {
   default_role: flag({
     help: 'Role of resources given without one',
     default: '*',
-    parse: (t: string) => {
-      const bad = roleProblem(t);
-      if (bad) throw new Error(`invalid role '${t}': ${bad}`);
-      return t;
-    },
+    parse: (t: string) => checkRoleText(t, '--default_role'),
   }),
   isolation: flag({
     help: `Isolators, comma-separated, prepared in this order: ${ISOLATOR_NAMES.join(', ')}`,

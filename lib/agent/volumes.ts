@@ -19,16 +19,9 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { CorralError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
-import { type Resource, Resources, validateResource } from '../common/resources/index.ts';
+import { type Resource, Resources, plainOf, validateResource } from '../common/resources/index.ts';
 import { writeJsonAtomic } from './checkpoint.ts';
 import type { AgentPaths } from './paths.ts';
-
-/** An entry with its persistence/volume removed and its dynamic reservation undone. */
-function plainOf(r: Resource): Resource {
-  const { disk, reservation, ...rest } = r;
-  const out: Resource = disk?.source !== undefined ? { ...rest, disk: { source: disk.source } } : rest;
-  return reservation !== undefined ? { ...out, role: '*' } : out;
-}
 
 /**
  * The agent's total: the flag resources with the checkpointed set in place of what it was made

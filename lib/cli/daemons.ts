@@ -27,12 +27,13 @@ import { operatorRoutes } from '../master/http/operator.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Leadership, leaderHostPort } from '../master/leadership.ts';
 import { Master } from '../master/master.ts';
-import { FileRegistry, MemoryRegistry } from '../master/registry/index.ts';
+import { FileRegistry, MemoryRegistry, type Registry, ZkRegistry } from '../master/registry/index.ts';
 import { parseAttributesText } from '../proto/resources.ts';
-import { HttpClient, HttpServer, type TlsConfig, FixedMasterDetector, isTlsVariable, isZkAddress, redactMasterAddress } from '../transport/index.ts';
-import type { Contender, MasterDetector } from '../transport/index.ts';
+import { systemClock } from '../linux/index.ts';
+import { type HttpAuthenticator, HttpClient, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
+import { ZkContender, ZkMasterDetector, ZkSession, createMasterDetector } from '../transport/index.ts';
+import type { Contender, MasterDetector, ZkUrl } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
-import { systemClock } from './system_clock.ts';
 import { VERSION } from './version.ts';
 
 export interface Running {
@@ -66,6 +67,24 @@ export interface Election {
   readonly detector: MasterDetector;
   /** Runs once the master has stopped (e.g. closes the ZooKeeper session). */
   close?(): Promise<void>;
+}
+
+/** The daemon's one HTTP server (--ip, --port, --max_request_body, --max_stream_backlog; TLS and authentication), not listening yet. */
+function serverOf(
+  flags: Pick<FlagValues<typeof masterFlags> & FlagValues<typeof agentFlags>, 'ip' | 'port' | 'max_request_body' | 'max_stream_backlog'>,
+  options: DaemonOptions,
+  log: Logger,
+  auth: HttpAuthenticator | undefined,
+): HttpServer {
+  return new HttpServer({
+    host: flags.ip,
+    port: flags.port,
+    maxBodyBytes: flags.max_request_body,
+    maxStreamBacklogBytes: flags.max_stream_backlog,
+    logger: log,
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(auth ? { auth } : {}),
+  });
 }
 
 /** Listen, or refuse the start naming --port (in use, not allowed) or --ip (not on this host). */
@@ -135,10 +154,8 @@ export async function startMaster(
   }
   if (registryBackend === 'zookeeper' && flags.zk === undefined)
     throw new FlagError('registry', 'zookeeper needs --zk (the ZooKeeper URL the registry lives under)');
-  if (flags.zk !== undefined) throw new FlagError('zk', 'ZooKeeper is not wired into the master yet');
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
   if (flags.work_dir) await checkDirectoryFlag('work_dir', flags.work_dir);
-  const registry = registryBackend === 'in_memory' ? new MemoryRegistry() : new FileRegistry(flags.work_dir!);
   const allocator = new HierarchicalAllocator(flags.weights ? { weights: flags.weights } : {});
   // Authentication (--authenticate_*, --credentials) is decided before listening: a realm
   // without credentials stops the master here.
@@ -151,27 +168,40 @@ export async function startMaster(
     if (f?.readableByOthers) log.warn({ flag: `--${name}`, path: f.path }, 'the credentials file can be read by other users; chmod 600 it');
   }
   if (flags.acls?.ignored.length) log.warn({ kinds: flags.acls.ignored }, '--acls: these ACL kinds are read but not enforced (Corral has no such action)');
-  const server = new HttpServer({
-    host: flags.ip,
-    port: flags.port,
-    maxBodyBytes: flags.max_request_body,
-    maxStreamBacklogBytes: flags.max_stream_backlog,
-    logger: log,
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(auth ? { auth } : {}),
-  });
-  const port = await listenOn(server, flags.ip, flags.port);
+  if (flags.zk !== undefined && registryBackend !== 'zookeeper') {
+    log.warn(
+      { registry: registryBackend },
+      `--registry=${registryBackend} with --zk: the registry is this master's own, so a master elected after it does not know the agents this one admitted (they are told to shut down when they re-register); use --registry=zookeeper`,
+    );
+  }
+  if (flags.quorum !== undefined)
+    log.info({ quorum: flags.quorum }, '--quorum is accepted and not used: Corral has no replicated log (with --zk, ZooKeeper keeps the registry)');
+  // With --zk: a ZooKeeper that does not answer stops the start here, naming --zk.
+  const zk = flags.zk === undefined ? undefined : await zkElection(flags.zk, flags.zk_session_timeout, log);
+  const election = options.election ?? zk;
+  const server = serverOf(flags, options, log, auth);
+  let port: number;
   let made: string | undefined;
   try {
+    port = await listenOn(server, flags.ip, flags.port);
     if (flags.work_dir) made = await makeDirectoryFlag('work_dir', flags.work_dir);
   } catch (e) {
     await server.close();
+    await zk?.close();
     throw e;
   }
-  const election = options.election;
+  const hostname = flags.hostname ?? osHostname();
+  // Set below, once the master exists: a write the registry refuses because another master took it over ends this one's lead.
+  let stepDown: (why: string) => void = () => {};
+  const registry =
+    registryBackend === 'in_memory'
+      ? new MemoryRegistry()
+      : registryBackend === 'zookeeper'
+        ? new ZkRegistry({ session: zk!.session, owner: `${hostname}:${port}`, logger: log })
+        : new FileRegistry(flags.work_dir!);
+  const fencedRegistry = election === undefined ? registry : fenced(registry, (why) => stepDown(why));
   // Set below, once the master (and its id) exist; the master asks mayAct only once it sends.
   let leadership: Leadership | undefined;
-  let stepDown: (why: string) => void = () => {};
   const master = new Master({
     // Among several masters: before each message it sends, is this master still sure it leads?
     ...(election === undefined
@@ -188,9 +218,9 @@ export async function startMaster(
     urlScheme: server.scheme,
     clock: systemClock,
     allocator,
-    registry,
+    registry: fencedRegistry,
     logger: log,
-    hostname: flags.hostname ?? osHostname(),
+    hostname,
     ip: flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip,
     port,
     version: VERSION,
@@ -296,6 +326,38 @@ export async function startMaster(
   };
 }
 
+/**
+ * With --zk: one ZooKeeper session for the master's candidacy, its detector of the leader and the
+ * ZooKeeper registry (the election path is the URL's path). A ZooKeeper that does not answer in
+ * time stops the start with an error naming --zk and the servers.
+ */
+async function zkElection(url: ZkUrl, sessionTimeoutMs: number, log: Logger): Promise<Election & { readonly session: ZkSession; close(): Promise<void> }> {
+  const session = await ZkSession.open({ url, field: '--zk', sessionTimeoutMs, logger: log });
+  return {
+    session,
+    contender: new ZkContender(session, { logger: log }),
+    detector: new ZkMasterDetector({ url: session.url, field: '--zk', session, logger: log }),
+    close: () => session.close(),
+  };
+}
+
+/** `registry`, with every write that fails because another master has taken the registry over (REGISTRY_FENCED) reported to `onFenced`. */
+function fenced(registry: Registry, onFenced: (why: string) => void): Registry {
+  const watch = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((e: unknown) => {
+      if (e instanceof CorralError && e.code === 'REGISTRY_FENCED') onFenced(`another master has taken over the registry (${describeError(e)})`);
+      throw e;
+    });
+  return {
+    recover: () => registry.recover(),
+    admitAgent: (a) => watch(registry.admitAgent(a)),
+    updateAgent: (a) => watch(registry.updateAgent(a)),
+    updateAgents: (a) => watch(registry.updateAgents(a)),
+    removeAgent: (id) => watch(registry.removeAgent(id)),
+    size: () => registry.size(),
+  };
+}
+
 export async function startAgent(
   flags: FlagValues<typeof agentFlags>,
   text: Readonly<Record<string, string>>,
@@ -304,7 +366,6 @@ export async function startAgent(
 ): Promise<RunningAgent> {
   // --authenticate_http*: a realm without --http_credentials stops the agent before it makes anything.
   const auth = agentAuthenticator(flags);
-  if (isZkAddress(flags.master)) throw new FlagError('master', 'ZooKeeper detection is not wired into the agent yet; give host:port');
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
   const workDirFs = await checkDirectoryFlag('work_dir', flags.work_dir);
   if (flags.fetcher_cache_dir !== undefined) {
@@ -349,15 +410,7 @@ export async function startAgent(
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
     clock: systemClock,
   });
-  const server = new HttpServer({
-    host: flags.ip,
-    port: flags.port,
-    maxBodyBytes: flags.max_request_body,
-    maxStreamBacklogBytes: flags.max_stream_backlog,
-    logger: log,
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(auth ? { auth } : {}),
-  });
+  const server = serverOf(flags, options, log, auth);
   // --recover=cleanup kills the last run's tasks and exits: it serves nothing.
   const cleanup = flags.recover === 'cleanup';
   let port: number;
@@ -417,7 +470,8 @@ export async function startAgent(
     ...(bootId === undefined ? {} : { bootId }),
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
-  const detector = options.masterDetector ?? new FixedMasterDetector(flags.master);
+  // host:port: that master; zk://: the leader of the masters' group, followed as it changes.
+  const detector = options.masterDetector ?? createMasterDetector(flags.master, { field: '--master', logger: log });
   const link = new MasterLink(agent, client, systemClock, log, {
     detector,
     scheme: client.scheme,
@@ -432,7 +486,7 @@ export async function startAgent(
   const shown = { ...text };
   if (flags.credential !== undefined) shown.credential = flags.credential.path ?? '(inline credential, not shown)';
   if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
-  shown.master = redactMasterAddress(flags.master);
+  shown.master = 'zk' in flags.master ? flags.master.zk.redacted : flags.master.hostPort;
   if (flags.executor_secret_key !== undefined) shown.executor_secret_key = flags.executor_secret_key.path;
   agentRoutes(
     server,

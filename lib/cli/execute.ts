@@ -6,26 +6,26 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { FlagError, flag, optionalFlag, parseBool, parsePositiveDuration, str, formatDuration } from '../common/flags.ts';
-import { roleProblem } from '../common/ids.ts';
+import { checkRoleText } from '../common/ids.ts';
 import { Resources, parseResourcesText } from '../common/resources/index.ts';
+import { systemClock } from '../linux/index.ts';
 import { decodeSchedulerEvent } from '../proto/scheduler.ts';
 import { type SchedulerEvent, type TaskStatus, isTerminal } from '../proto/messages.ts';
 import type { TimerHandle } from '../common/clock.ts';
 import {
   type ClientStream,
   type Credential,
-  FixedMasterDetector,
   HttpClient,
   type LeaderAddress,
   type MasterDetector,
+  type MasterLocation,
   type TlsConfig,
   basicAuthorization,
-  isZkAddress,
+  createMasterDetector,
   parseCredential,
-  parseMasterAddress,
+  parseMasterLocation,
   readFlagText,
 } from '../transport/index.ts';
-import { systemClock } from './system_clock.ts';
 
 /**
  * `--secret`: the secret itself, or a path (`/…`, `./…`, `../…`; `file:///…` is read by the flag
@@ -45,7 +45,7 @@ export const executeFlags = {
   master: flag({
     help: "The master: host:port, or zk://host1:2181,host2:2181/path (the masters' ZooKeeper group: the framework follows the leader and re-subscribes after a failover)",
     required: true,
-    parse: (t: string) => parseMasterAddress(t, '--master'),
+    parse: (t: string) => parseMasterLocation(t, '--master'),
   }),
   name: flag({ help: 'Name of the framework and the task', default: 'corral-execute', parse: str }),
   command: flag({ help: 'Shell command to run', required: true, parse: str }),
@@ -60,11 +60,7 @@ export const executeFlags = {
   role: flag({
     help: 'Role of the framework',
     default: '*',
-    parse: (t: string) => {
-      const bad = roleProblem(t);
-      if (bad) throw new Error(`invalid role '${t}': ${bad}`);
-      return t;
-    },
+    parse: (t: string) => checkRoleText(t, '--role'),
   }),
   user: optionalFlag({ help: 'User to run the task as (default: the current user)', parse: str }),
   timeout: flag({ help: 'Give up when the task has not ended by then', default: 3_600_000, parse: parsePositiveDuration, show: formatDuration }),
@@ -90,7 +86,8 @@ export function executeCredential(principal: string | undefined, secret: ReturnT
 }
 
 export interface ExecuteOptions {
-  readonly master: string;
+  /** `host:port`, or where the masters are (a parsed --master: a ZooKeeper URL follows the leader). */
+  readonly master: string | MasterLocation;
   readonly name: string;
   readonly command: string;
   readonly resources: string;
@@ -129,11 +126,10 @@ const FOLLOWING_IDLE_TIMEOUT_MS = 45_000;
  * sends its calls to the new leader. With one master (host:port), a closed stream ends the run.
  */
 export async function execute(o: ExecuteOptions): Promise<number> {
-  if (o.detector === undefined && isZkAddress(o.master))
-    throw new FlagError('master', 'ZooKeeper detection is not wired into corral execute yet; give host:port');
   const need = parseResourcesText(o.resources);
-  const follows = o.detector !== undefined;
-  const detector = o.detector ?? new FixedMasterDetector(o.master);
+  const location = typeof o.master === 'string' ? parseMasterLocation(o.master, '--master') : o.master;
+  const follows = o.detector !== undefined || 'zk' in location;
+  const detector = o.detector ?? createMasterDetector(location, { field: '--master' });
   const client = new HttpClient(o.tls ? { tls: o.tls } : {});
   const principal = o.credential?.principal ?? o.principal;
   const auth: Record<string, string> = o.credential ? { Authorization: basicAuthorization(o.credential) } : {};

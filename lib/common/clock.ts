@@ -1,6 +1,6 @@
 /**
  * Time as a dependency. Code that waits or reads the time takes a Clock, so tests drive it with
- * a FakeClock and no sleeps. The real clock (global timers) is built in lib/cli and passed down.
+ * a FakeClock and no sleeps. The real clock (global timers) is lib/linux/system_clock.ts, passed down by lib/cli.
  */
 export interface TimerHandle {
   cancel(): void;

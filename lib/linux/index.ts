@@ -6,6 +6,7 @@ export { NativeError, isNativeError, type NativeErrorFields } from './errors.ts'
 export { supervisorPath, nativeAddonPath, nativeBuildDir, nativeFeatures, requireFeature, type NativeFeatures, type NetnsInfo } from './native.ts';
 export { NETNS_DIR, createNetns, createNetnsAsync, getNetns, listNetns, netnsPath, removeNetns } from './netns.ts';
 export { linkBeneath, openBeneath, openBeneathAsync, type OpenBeneathOptions } from './fs.ts';
+export { systemClock } from './system_clock.ts';
 export {
   ETH_P_ALL,
   ETH_P_ARP,

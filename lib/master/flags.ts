@@ -15,31 +15,20 @@ import {
   parsePositiveDuration,
   str,
 } from '../common/flags.ts';
-import { roleProblem } from '../common/ids.ts';
-import { loadCredentials, parseMasterAddress, redactMasterAddress } from '../transport/index.ts';
+import { checkRoleText } from '../common/ids.ts';
+import { loadCredentials, parseZkUrl } from '../transport/index.ts';
 import { loadAcls } from './authorization.ts';
 
 /** The registry backends `--registry` names. */
 export const REGISTRIES = ['replicated_log', 'in_memory', 'zookeeper'] as const;
 export type RegistryKind = (typeof REGISTRIES)[number];
 
-/** `--zk`: a zk:// URL (the servers, and a znode path other than `/`). */
-function parseZkFlag(text: string): string {
-  const t = text.trim();
-  if (!t.startsWith('zk://'))
-    throw new Error(`'${redactMasterAddress(t)}' is not a zk:// URL (zk://host1:2181,host2:2181/path, or file:///path to a file holding one)`);
-  return parseMasterAddress(t, '--zk');
-}
-
 function parseRoles(text: string): string[] {
   const roles = text
     .split(',')
     .map((r) => r.trim())
     .filter((r) => r.length > 0);
-  for (const r of roles) {
-    const bad = roleProblem(r);
-    if (bad) throw new Error(`invalid role '${r}': ${bad}`);
-  }
+  for (const r of roles) checkRoleText(r, '--roles');
   return roles;
 }
 
@@ -53,9 +42,7 @@ export function parseWeights(text: string): Map<string, number> {
     const [role, w] = part.split('=');
     const weight = Number(w);
     if (!role || w === undefined || !(weight > 0) || !Number.isFinite(weight)) throw new Error(`'${part}' is not role=positive-weight`);
-    const bad = roleProblem(role);
-    if (bad) throw new Error(`invalid role '${role}': ${bad}`);
-    out.set(role, weight);
+    out.set(checkRoleText(role, '--weights'), weight);
   }
   return out;
 }
@@ -71,7 +58,7 @@ export const masterFlags = {
   }),
   zk: optionalFlag({
     help: "The masters' ZooKeeper group, for leader election and (with --registry=zookeeper) the registry: zk://host1:2181,host2:2181,host3:2181/corral, or zk://user:password@…/corral to protect the znodes with digest ACLs, or file:///path to a file holding the URL. Without it the master runs alone and leads",
-    parse: (t: string) => parseZkFlag(t),
+    parse: (t: string) => parseZkUrl(t, '--zk'),
   }),
   zk_session_timeout: flag({
     help: 'ZooKeeper session timeout: a leader whose session may have expired (cut off, or paused, for about this long) stops leading and exits; another master takes over after it',
@@ -164,6 +151,6 @@ export const masterFlags = {
 };
 
 /** The registry the master keeps: `--registry`, else `zookeeper` with --zk and `replicated_log` without. */
-export function registryKind(flags: { readonly registry?: RegistryKind | undefined; readonly zk?: string | undefined }): RegistryKind {
+export function registryKind(flags: { readonly registry?: RegistryKind | undefined; readonly zk?: unknown }): RegistryKind {
   return flags.registry ?? (flags.zk === undefined ? 'replicated_log' : 'zookeeper');
 }

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { FakeClock, MAX_TIMER_MS, chainedTimer } from '../../lib/common/clock.ts';
-import { systemClock } from '../../lib/cli/system_clock.ts';
+import { systemClock } from '../../lib/linux/system_clock.ts';
 
 const DAY_MS = 86_400_000;
 

@@ -4,6 +4,10 @@
  * swapped for one while the agent resolves the path: every path is resolved by the kernel in
  * one step below the sandbox (lib/linux openBeneathAsync), and what is then read or listed is the
  * file that was opened, through /proc/self/fd, never the path again.
+ *
+ * Not a part of the containerizer: it is in this folder because agent code reaches lib/linux
+ * only from containerizer/ and fetcher/ (docs/architecture.md §2), and the agent's http/ may
+ * import it from here.
  */
 import { closeSync, constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, stat } from 'node:fs/promises';

@@ -12,30 +12,24 @@
  * look for a limitation, cleanup of every isolator in reverse order, then the termination.
  *
  * The steps around the supervisor are in supervisor_launch.ts, what it records in its run
- * directory is read in supervisor_records.ts.
+ * directory is read in supervisor_records.ts, and each container's watch (how its end is learnt,
+ * its signals and kill) is in supervisor_watch.ts.
  *
  * SupervisorContainerizer is this with the posix launcher: no cgroups, the container is the
  * supervisor's process tree and it ends as a whole; by default its isolators are posix/cpu and
  * posix/mem (usage only). LinuxContainerizer (linux.ts) holds each container in a cgroup.
- *
- * How an end is learnt:
- *   - a container this agent launched: from the supervisor's exit (we are its parent), then
- *     exit.status;
- *   - a recovered one (after an agent restart): fs.watch on the run directory for exit.status,
- *     plus a slow poll that also notices a supervisor that died without recording anything
- *     (pid + start time from pids/forked.pid, so a reused pid is not mistaken for it).
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { type Clock, type TimerHandle, chainedTimer } from '../../common/clock.ts';
+import type { Clock } from '../../common/clock.ts';
 import { CorralError, describeError } from '../../common/errors.ts';
 import type { Resources } from '../../common/resources/index.ts';
-import { allProcStats, isSameProcess, SUPERVISOR_STATUS_FILE, type SupervisorExit } from '../../linux/index.ts';
+import { systemClock } from '../../linux/index.ts';
 import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer.ts';
-import type { Isolator, Launcher, Limitation, RecoveredContainer, Statistics } from './isolator.ts';
+import type { Isolator, Launcher, RecoveredContainer, Statistics } from './isolator.ts';
 import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
 import { PosixMemIsolator } from './isolators/posix_mem.ts';
 import { startContainer, tearDown, type ContainerSteps } from './supervisor_launch.ts';
-import { readRunRecords, recordedEnd, vanished } from './supervisor_records.ts';
+import { readRunRecords } from './supervisor_records.ts';
+import { type Limits, type WatchHost, WatchedContainer, limitsOf } from './supervisor_watch.ts';
 
 export interface SupervisorContainerizerOptions {
   /** The supervisor executable (default: the built corral-containerizer). */
@@ -68,54 +62,19 @@ export interface SupervisorContainerizerOptions {
 /** The posix launcher: the supervisor's session and child subreaper hold the container. */
 export const POSIX_LAUNCHER: Launcher = { name: 'posix' };
 
-interface Limits {
-  readonly cpus: number;
-  readonly memBytes: number;
-}
-
-interface Watched {
-  readonly containerId: string;
-  readonly runDir: string;
-  readonly pid: number;
-  /** The supervisor's start time, for a container we are not the parent of (recovered). */
-  readonly startTime: number | undefined;
-  /** The command's pid = its session id, when known. */
-  childPid: number | undefined;
-  limits: Limits | undefined;
-  /** A limit it went over (from an isolator's watch or found at its end). */
-  limitation: Limitation | undefined;
-  readonly termination: Promise<Termination>;
-  resolve: (t: Termination) => void;
-  ended: boolean;
-  killRequested: boolean;
-  forceAt: number;
-  forceTimer: TimerHandle | undefined;
-  watcher: FSWatcher | undefined;
-  poll: NodeJS.Timeout | undefined;
-}
-
-/** A global timer that does not keep the process up. */
-function unrefTimer(ms: number, fn: () => void): TimerHandle {
-  const t = setTimeout(fn, ms);
-  t.unref();
-  return { cancel: () => clearTimeout(t) };
-}
-
-/** The clock where none is given: wall time, and unref'd timers chained past Node's longest. */
-const REAL_CLOCK: Clock = { now: () => Date.now(), setTimer: (ms, fn) => chainedTimer(Date.now, unrefTimer, ms, fn) };
-
 export class SupervisorContainerizer implements Containerizer {
-  private readonly containers = new Map<string, Watched>();
+  private readonly containers = new Map<string, WatchedContainer>();
   /** Containers between the start of launch() and their tracking. */
   private readonly launching = new Set<string>();
   private readonly supervisor: string | undefined;
-  private readonly pollMs: number;
   private readonly ref: boolean;
   private readonly mountVolumes: boolean;
   protected readonly isolators: readonly Isolator[];
   protected readonly launcher: Launcher;
   private readonly onCleanupError: ((containerId: string, errors: readonly string[]) => void) | undefined;
   private readonly clock: Clock;
+  /** What each watched container uses of this containerizer. */
+  private readonly watchHost: WatchHost;
   private keepAlive: NodeJS.Timeout | undefined;
   private closed = false;
   /** Cleanups that failed (containerizer/mesos/container_destroy_errors). */
@@ -127,14 +86,14 @@ export class SupervisorContainerizer implements Containerizer {
 
   constructor(opts: SupervisorContainerizerOptions = {}) {
     this.supervisor = opts.supervisor;
-    this.pollMs = opts.pollMs ?? 1000;
     this.ref = opts.ref ?? true;
     this.mountVolumes = opts.mountVolumes ?? process.geteuid?.() === 0;
     this.isolators = opts.isolators ?? [new PosixCpuIsolator(), new PosixMemIsolator()];
     this.launcher = opts.launcher ?? POSIX_LAUNCHER;
     this.onCleanupError = opts.onCleanupError;
-    this.clock = opts.clock ?? REAL_CLOCK;
+    this.clock = opts.clock ?? systemClock;
     this.steps = { launcher: this.launcher, isolators: this.isolators, mountVolumes: this.mountVolumes, supervisor: this.supervisor };
+    this.watchHost = { launcher: this.launcher, clock: this.clock, pollMs: opts.pollMs ?? 1000, end: (w, t) => this.finish(w, t) };
   }
 
   /** The isolators' names, in order. */
@@ -162,7 +121,7 @@ export class SupervisorContainerizer implements Containerizer {
 
     const w = this.track(id, spec.runDir, sup.pid, undefined, limitsOf(spec.resources));
     w.childPid = sup.childPid;
-    void sup.exited.then((exit) => this.supervisorExited(w, exit));
+    void sup.exited.then((exit) => w.supervisorExited(exit));
     this.watchLimits(w);
     await sup.release();
     sup.unref();
@@ -172,22 +131,7 @@ export class SupervisorContainerizer implements Containerizer {
   async kill(containerId: string, graceMs: number): Promise<Termination | undefined> {
     const w = this.containers.get(containerId);
     if (!w) return undefined;
-    w.killRequested = true;
-    this.signal(w, 'SIGTERM');
-    const at = this.clock.now() + Math.max(0, graceMs);
-    if (!w.ended && at < w.forceAt) {
-      w.forceTimer?.cancel();
-      w.forceAt = at;
-      if (graceMs <= 0) {
-        w.forceTimer = undefined;
-        this.force(w);
-      } else {
-        w.forceTimer = this.clock.setTimer(graceMs, () => {
-          w.forceTimer = undefined;
-          this.force(w);
-        });
-      }
-    }
+    w.kill(graceMs);
     return w.termination;
   }
 
@@ -199,7 +143,7 @@ export class SupervisorContainerizer implements Containerizer {
    */
   async recover(runs: readonly RecoveredRun[]): Promise<Map<string, Container>> {
     const out = new Map<string, Container>();
-    const live: { w: Watched; rec: RecoveredContainer }[] = [];
+    const live: { w: WatchedContainer; rec: RecoveredContainer }[] = [];
     const ended = (run: RecoveredRun, t: Termination): void => {
       out.set(run.containerId, { containerId: run.containerId, pid: 0, termination: this.tearDownEnded(run.containerId, t) });
     };
@@ -226,7 +170,7 @@ export class SupervisorContainerizer implements Containerizer {
       const w = this.track(run.containerId, run.runDir, rec.pid, rec.startTime, run.resources && limitsOf(run.resources));
       out.set(run.containerId, { containerId: run.containerId, pid: rec.pid, termination: w.termination });
       if (!rec.alive) {
-        await this.check(w);
+        await w.check();
         continue;
       }
       w.childPid = childOf.get(rec.pid);
@@ -250,7 +194,7 @@ export class SupervisorContainerizer implements Containerizer {
     }
     for (const { w } of live) {
       this.watchLimits(w);
-      this.watchRunDir(w);
+      w.watchRunDir();
     }
     // Orphans: held by the launcher, known to nobody.
     let held: string[] = [];
@@ -328,33 +272,15 @@ export class SupervisorContainerizer implements Containerizer {
    */
   close(): void {
     this.closed = true;
-    for (const w of this.containers.values()) this.stopWatching(w);
+    for (const w of this.containers.values()) w.stopWatching();
     this.containers.clear();
     this.updateKeepAlive();
   }
 
   // -------------------------------------------------------------------------------------------
 
-  private track(containerId: string, runDir: string, pid: number, startTime: number | undefined, limits: Limits | undefined): Watched {
-    let resolve!: (t: Termination) => void;
-    const termination = new Promise<Termination>((r) => (resolve = r));
-    const w: Watched = {
-      containerId,
-      runDir,
-      pid,
-      startTime,
-      childPid: undefined,
-      limits,
-      limitation: undefined,
-      termination,
-      resolve,
-      ended: false,
-      killRequested: false,
-      forceAt: Infinity,
-      forceTimer: undefined,
-      watcher: undefined,
-      poll: undefined,
-    };
+  private track(containerId: string, runDir: string, pid: number, startTime: number | undefined, limits: Limits | undefined): WatchedContainer {
+    const w = new WatchedContainer(containerId, runDir, pid, startTime, limits, this.watchHost);
     this.containers.set(containerId, w);
     this.updateKeepAlive();
     return w;
@@ -365,10 +291,10 @@ export class SupervisorContainerizer implements Containerizer {
    * It stays in the table (usage says undefined) until its cleanup is over, so that a new
    * container with its id cannot meet its leftovers.
    */
-  private finish(w: Watched, t: Termination): void {
+  private finish(w: WatchedContainer, t: Termination): void {
     if (w.ended) return;
     w.ended = true;
-    this.stopWatching(w);
+    w.stopWatching();
     void this.endSteps(w, t).then((end) => {
       if (this.containers.get(w.containerId) === w) this.containers.delete(w.containerId);
       this.updateKeepAlive();
@@ -376,7 +302,7 @@ export class SupervisorContainerizer implements Containerizer {
     });
   }
 
-  private async endSteps(w: Watched, t: Termination): Promise<Termination> {
+  private async endSteps(w: WatchedContainer, t: Termination): Promise<Termination> {
     const id = w.containerId;
     const errors: string[] = [];
     try {
@@ -417,34 +343,18 @@ export class SupervisorContainerizer implements Containerizer {
   }
 
   /** Every isolator's watch: the first limitation destroys the container. */
-  private watchLimits(w: Watched): void {
+  private watchLimits(w: WatchedContainer): void {
     for (const iso of this.isolators) {
       if (!iso.watch) continue;
       iso.watch(w.containerId).then(
         (l) => {
           if (w.ended || w.limitation) return;
           w.limitation = l;
-          this.force(w);
+          w.force();
         },
         () => {}, // a watch that fails reports nothing
       );
     }
-  }
-
-  /** End the container now: every process at once through the launcher, and SIGUSR2 to the supervisor. */
-  private force(w: Watched): void {
-    if (w.ended) return;
-    if (this.launcher.destroy) {
-      this.launcher.destroy(w.containerId).catch(() => this.signal(w, 'SIGUSR2'));
-    }
-    this.signal(w, 'SIGUSR2');
-  }
-
-  private stopWatching(w: Watched): void {
-    w.forceTimer?.cancel();
-    if (w.poll) clearInterval(w.poll);
-    w.watcher?.close();
-    w.forceTimer = w.poll = w.watcher = undefined;
   }
 
   /** One ref'd timer holds the process open while anything is watched (option `ref`). */
@@ -456,82 +366,4 @@ export class SupervisorContainerizer implements Containerizer {
       this.keepAlive = undefined;
     }
   }
-  /** We were its parent and it ended. */
-  private async supervisorExited(w: Watched, exit: SupervisorExit): Promise<void> {
-    if (w.ended) return;
-    const t = await recordedEnd(w.runDir);
-    if (t) return this.finish(w, t);
-    this.killOrphans(w);
-    const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
-    const err = exit.stderr.trim();
-    this.finish(w, vanished(`process ${w.pid} ended (${how}) without recording an exit status${err ? `: ${err}` : ''}`));
-  }
-
-  private watchRunDir(w: Watched): void {
-    try {
-      w.watcher = watch(w.runDir, (_event, name) => {
-        if (name === null || name === SUPERVISOR_STATUS_FILE) void this.check(w);
-      });
-      w.watcher.on('error', () => {
-        w.watcher?.close();
-        w.watcher = undefined; // the poll carries on
-      });
-      w.watcher.unref();
-    } catch {
-      // no inotify here: the poll alone
-    }
-    w.poll = setInterval(() => void this.check(w), this.pollMs);
-    w.poll.unref();
-    void this.check(w); // it may have ended before the watch began
-  }
-
-  /** A recovered container: has it recorded its end, or is its supervisor gone? */
-  private async check(w: Watched): Promise<void> {
-    if (w.ended) return;
-    const t = await recordedEnd(w.runDir);
-    if (t) return this.finish(w, t);
-    if (w.startTime === undefined || isSameProcess(w.pid, w.startTime)) return;
-    // Gone: it writes exit.status before it exits, so look once more.
-    const late = await recordedEnd(w.runDir);
-    if (late) return this.finish(w, late);
-    this.killOrphans(w);
-    this.finish(w, vanished(`process ${w.pid} is gone and recorded no exit status`));
-  }
-
-  /**
-   * The supervisor died without ending its container: end what is left of the command's session
-   * (a launcher with destroy does it for the whole container when the run is torn down).
-   */
-  private killOrphans(w: Watched): void {
-    const sid = w.childPid;
-    if (sid === undefined || this.launcher.destroy) return;
-    void allProcStats().then((stats) => {
-      for (const s of stats) {
-        if (s.session !== sid) continue;
-        try {
-          process.kill(s.pid, 'SIGKILL');
-        } catch {
-          // gone already
-        }
-      }
-    });
-  }
-
-  private signal(w: Watched, sig: NodeJS.Signals): void {
-    if (w.ended) return;
-    // Not our child: make sure the pid is still the supervisor we recorded.
-    if (w.startTime !== undefined && !isSameProcess(w.pid, w.startTime)) {
-      void this.check(w);
-      return;
-    }
-    try {
-      process.kill(w.pid, sig);
-    } catch {
-      // it has just ended: the exit handler or the watch reports it
-    }
-  }
-}
-
-function limitsOf(resources: Resources): Limits {
-  return { cpus: resources.scalar('cpus'), memBytes: resources.scalar('mem') * 1024 * 1024 };
 }

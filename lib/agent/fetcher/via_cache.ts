@@ -69,13 +69,7 @@ export class CachedFetcher {
           try {
             entry.sha256 = await fileSha256(entry.path);
           } catch (e) {
-            if (await gone(entry.path)) {
-              this.cache.discard(entry);
-              this.counts.failures++;
-              ctx.log.line(`The cached file for '${plan.uri.value}' is gone; downloading it directly`);
-              return undefined;
-            }
-            throw toFetchError(plan.uri.value, e);
+            return this.unlessGone(entry, plan, ctx, e);
           }
         }
         if (entry.sha256 !== expected) throw new FetchError(plan.uri.value, digestMismatch(expected, entry.sha256));
@@ -86,15 +80,20 @@ export class CachedFetcher {
       return { uri: plan.uri.value, path: dest, cache, linked, extracted: plan.archive !== undefined };
     } catch (e) {
       if (e instanceof SourceError || ctx.req.signal?.aborted) throw toFetchError(plan.uri.value, e);
-      if (await gone(entry.path)) {
-        // The cached file went missing behind our back: forget it, fetch directly.
-        this.cache.discard(entry);
-        this.counts.failures++;
-        ctx.log.line(`The cached file for '${plan.uri.value}' is gone; downloading it directly`);
-        return undefined;
-      }
-      throw toFetchError(plan.uri.value, e);
+      return this.unlessGone(entry, plan, ctx, e);
     }
+  }
+
+  /**
+   * A step on a ready entry's file failed with `e`. When the cached file went missing behind our
+   * back: forget it, and undefined (the request fetches directly). Else `e` fails the fetch.
+   */
+  private async unlessGone(entry: CacheEntry, plan: Plan, ctx: Ctx, e: unknown): Promise<undefined> {
+    if (!(await gone(entry.path))) throw toFetchError(plan.uri.value, e);
+    this.cache.discard(entry);
+    this.counts.failures++;
+    ctx.log.line(`The cached file for '${plan.uri.value}' is gone; downloading it directly`);
+    return undefined;
   }
 
   /**

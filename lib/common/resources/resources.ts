@@ -328,6 +328,22 @@ export function checkpointedOf(res: Resources): Resources {
   return res.filter((r) => isDynamicallyReserved(r) || isPersistentVolume(r));
 }
 
+/** A volume with its persistence and volume info removed: the reserved disk it was made of. */
+export function stripVolume(r: Resource): Resource {
+  const { disk, ...rest } = r;
+  if (disk?.source !== undefined) return { ...rest, disk: { source: disk.source } };
+  return rest;
+}
+
+/**
+ * A checkpointed entry back to what it was made of: its volume removed (stripVolume) and its
+ * dynamic reservation undone. The agent's flag resources hold these plain forms.
+ */
+export function plainOf(r: Resource): Resource {
+  const { reservation, ...rest } = stripVolume(r);
+  return reservation !== undefined ? { ...rest, role: UNRESERVED } : rest;
+}
+
 function value(r: Resource): Pick<Resource, 'scalar' | 'ranges' | 'set'> {
   if (r.type === 'SCALAR') return { scalar: r.scalar ?? 0 };
   if (r.type === 'RANGES') return { ranges: r.ranges ?? [] };

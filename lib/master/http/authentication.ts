@@ -7,7 +7,7 @@
  * flag error: the master does not start.
  */
 import { FlagError, type FlagValues } from '../../common/flags.ts';
-import { type AuthRealm, type CredentialsFile, HttpAuthenticator, redactMasterAddress } from '../../transport/index.ts';
+import { type AuthRealm, type CredentialsFile, HttpAuthenticator } from '../../transport/index.ts';
 import { type masterFlags, registryKind } from '../flags.ts';
 import { AGENT_REALM } from './agents.ts';
 import { READONLY_REALM, READWRITE_REALM } from './operator.ts';
@@ -63,7 +63,7 @@ export function shownMasterFlags(flags: Flags, text: Readonly<Record<string, str
     if (f !== undefined) out[name] = f.path ?? '(inline credentials, not shown)';
   }
   // The ZooKeeper password is not shown; the registry as chosen (its default follows --zk).
-  if (flags.zk !== undefined) out.zk = redactMasterAddress(flags.zk);
+  if (flags.zk !== undefined) out.zk = flags.zk.redacted;
   out.registry = registryKind(flags);
   return out;
 }

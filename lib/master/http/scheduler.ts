@@ -2,18 +2,18 @@
  * `POST /api/v1/scheduler` (and `/master/api/v1/scheduler`): the v1 scheduler HTTP API, with
  * the status codes in the order Mesos checks them.
  */
-import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
 import type { SchedulerEvent } from '../../proto/messages.ts';
-import { ApiValidationError, decodeSchedulerCall, encodeSchedulerEvent } from '../../proto/scheduler.ts';
+import { decodeSchedulerCall, encodeSchedulerEvent } from '../../proto/scheduler.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
-import { textResponse } from '../../transport/responses.ts';
+import { callRejection, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
+import { MasterRefusal } from '../errors.ts';
 import type { Master } from '../master.ts';
 import { Leadership } from '../leadership.ts';
 import { leaderGate } from './leadership.ts';
-import { refusalStatus } from './status.ts';
+import { refusalResponse } from './status.ts';
 
 export const STREAM_ID_HEADER = 'Mesos-Stream-Id';
 /** The authentication realm of the scheduler API (`--authenticate_frameworks`). */
@@ -22,10 +22,13 @@ const JSON_TYPE = 'application/json';
 /** Subscription streams closed because the scheduler did not read them (--max_stream_backlog). */
 export const EVENT_STREAM_OVERFLOWS = 'master/event_stream_overflows';
 
-/** With authentication, the framework's principal must be the authenticated one (else 400). */
-function principalMismatch(authenticated: string | undefined, framework: string | undefined): string | undefined {
-  if (authenticated === undefined || authenticated === framework) return undefined;
-  return `The authenticated principal '${authenticated}' is not the principal '${framework ?? ''}' of the framework (FrameworkInfo.principal)`;
+/** With authentication, the framework's principal must be the authenticated one (else a MasterRefusal, INVALID: 400). */
+function checkPrincipal(authenticated: string | undefined, framework: string | undefined): void {
+  if (authenticated === undefined || authenticated === framework) return;
+  throw new MasterRefusal(
+    'INVALID',
+    `The authenticated principal '${authenticated}' is not the principal '${framework ?? ''}' of the framework (FrameworkInfo.principal)`,
+  );
 }
 
 /** Whether an Accept header lets us answer JSON (absent accepts everything). */
@@ -78,23 +81,18 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
   try {
     call = decodeSchedulerCall(body);
   } catch (e) {
-    if (e instanceof ApiValidationError) {
-      if (e.stage === 'unsupported') return textResponse(501, e.message);
-      return textResponse(
-        400,
-        e.stage === 'convert' ? `Failed to convert JSON into Call protobuf: ${e.message}` : `Failed to validate scheduler::Call: ${e.message}`,
-      );
-    }
-    if (e instanceof ValidationError) return textResponse(400, `Failed to validate scheduler::Call: ${e.message}`);
-    throw e;
+    return callRejection(e, 'scheduler::Call');
   }
   if (call.type === 'UNSUPPORTED') return textResponse(501, `Received an unsupported call type: ${call.name}`);
 
   if (call.type === 'SUBSCRIBE') {
     if (req.header('mesos-stream-id') !== undefined) return textResponse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
     if (!acceptsJson(req.header('accept'))) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
-    const mismatch = principalMismatch(req.principal, call.subscribe.frameworkInfo.principal);
-    if (mismatch) return textResponse(400, mismatch);
+    try {
+      checkPrincipal(req.principal, call.subscribe.frameworkInfo.principal);
+    } catch (e) {
+      return refusalResponse(e);
+    }
     const sink = new StreamSink<SchedulerEvent>((e) => stringifyWire(encodeSchedulerEvent(e)));
     const result = master.subscribe(call, sink);
     const headers: Record<string, string> = { 'Content-Type': JSON_TYPE };
@@ -120,10 +118,12 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
     return;
   }
 
-  const check = master.checkCall(call.frameworkId ?? '', req.header('mesos-stream-id'));
-  if (!check.ok) return textResponse(refusalStatus(check.error), check.error.message);
-  const mismatch = principalMismatch(req.principal, master.view.frameworks.get(call.frameworkId ?? '')?.info.principal);
-  if (mismatch) return textResponse(400, mismatch);
+  try {
+    master.checkCall(call.frameworkId ?? '', req.header('mesos-stream-id'));
+    checkPrincipal(req.principal, master.view.frameworks.get(call.frameworkId ?? '')?.info.principal);
+  } catch (e) {
+    return refusalResponse(e);
+  }
   master.handle(call);
   return { status: 202 };
 }

@@ -59,16 +59,27 @@ function hostPortOfPid(pid: string): string | undefined {
   return m ? `${m[1]}:${m[2]}` : undefined;
 }
 
-/** Decode a member's data by its label (§7.3 step 4). Throws an Error saying what is wrong. */
-export function decodeMember(member: Member, data: Buffer): LeaderAddress {
+/**
+ * Decode a member's data by its label (§7.3 step 4). Data that does not decode is a CorralError
+ * (ZOOKEEPER_BAD_ZNODE) whose message starts with `where` (the znode's path) and says why.
+ */
+export function decodeMember(member: Member, data: Buffer, where: string = member.name): LeaderAddress {
+  try {
+    return decodeByLabel(member, data);
+  } catch (e) {
+    throw new CorralError('ZOOKEEPER_BAD_ZNODE', `${where}: ${describeError(e)}`, { field: where, cause: e });
+  }
+}
+
+function decodeByLabel(member: Member, data: Buffer): LeaderAddress {
   if (member.label === 'json.info') {
     let json: unknown;
     try {
       json = JSON.parse(data.toString('utf8'));
     } catch (e) {
-      throw new Error(`is not JSON: ${describeError(e)}`);
+      throw new ValidationError('MasterInfo (JSON)', `is not JSON: ${describeError(e)}`);
     }
-    const info = decodeMasterInfo(json, member.name);
+    const info = decodeMasterInfo(json, 'MasterInfo');
     return { id: info.id, hostPort: masterInfoHostPort(info), info };
   }
   if (member.label === 'info') {
@@ -78,10 +89,10 @@ export function decodeMember(member: Member, data: Buffer): LeaderAddress {
   if (member.label === '') {
     const pid = data.toString('utf8').trim();
     const hostPort = hostPortOfPid(pid);
-    if (!hostPort) throw new Error(`'${pid.slice(0, 100)}' is not a pid (master@ip:port)`);
+    if (!hostPort) throw new ValidationError('pid', `'${pid.slice(0, 100)}' is not a pid (master@ip:port)`);
     return { id: '', hostPort };
   }
-  throw new Error(`label '${member.label}' is not one a master writes (json.info, info)`);
+  throw new ValidationError(`label '${member.label}'`, 'is not one a master writes (json.info, info)');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,8 +149,9 @@ export class ZkContender implements Contender {
 
   /** Create the candidacy (and the election path, readable by anyone); resolves once it is written. */
   async contend(info: MasterInfo): Promise<void> {
-    if (this.node !== undefined) throw new CorralError('ZOOKEEPER', 'this contender is already contending (a contender contends once)');
-    if (this.lostReason !== undefined) throw new CorralError('ZOOKEEPER', `this contender cannot contend: ${this.lostReason}`);
+    // A caller's bug, not a condition to handle: plain Errors.
+    if (this.node !== undefined) throw new Error('this contender is already contending (a contender contends once)');
+    if (this.lostReason !== undefined) throw new Error(`this contender cannot contend: ${this.lostReason}`);
     await this.session.mkdirp('/', { worldReadable: true });
     const data = JSON.stringify(encodeMasterInfo(info));
     let name: string | undefined;
@@ -401,7 +413,7 @@ export class ZkMasterDetector implements MasterDetector {
         return;
       }
       try {
-        this.publish(decodeMember(lowest, got.data));
+        this.publish(decodeMember(lowest, got.data, `${this.url.path}/${lowest.name}`));
       } catch (e) {
         this.log.error(
           { znode: `${this.url.path}/${lowest.name}`, error: describeError(e) },

@@ -4,7 +4,10 @@
  * 1 id, 2 ip (uint32), 3 port (uint32), 4 pid, 5 hostname, 6 version, 7 address {1 hostname,
  * 2 ip, 3 port}; others are skipped.
  */
+import { ValidationError } from '../../common/errors.ts';
 import type { Address, MasterInfo } from '../../proto/messages.ts';
+
+const fail = (reason: string): ValidationError => new ValidationError('MasterInfo (protobuf)', reason);
 
 class Reader {
   pos = 0;
@@ -21,18 +24,18 @@ class Reader {
     let result = 0;
     let shift = 0;
     for (;;) {
-      if (this.pos >= this.end) throw new Error('truncated varint');
+      if (this.pos >= this.end) throw fail('truncated varint');
       const b = this.buf[this.pos++]!;
       if (shift < 49) result += (b & 0x7f) * 2 ** shift;
       if ((b & 0x80) === 0) return result;
       shift += 7;
-      if (shift > 63) throw new Error('varint longer than 10 bytes');
+      if (shift > 63) throw fail('varint longer than 10 bytes');
     }
   }
 
   bytes(): Uint8Array {
     const n = this.varint();
-    if (this.pos + n > this.end) throw new Error('truncated length-delimited field');
+    if (this.pos + n > this.end) throw fail('truncated length-delimited field');
     const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
@@ -53,9 +56,9 @@ class Reader {
         this.pos += 4;
         break;
       default:
-        throw new Error(`unsupported wire type ${wireType}`);
+        throw fail(`unsupported wire type ${wireType}`);
     }
-    if (this.pos > this.end) throw new Error('truncated fixed-width field');
+    if (this.pos > this.end) throw fail('truncated fixed-width field');
   }
 }
 
@@ -75,11 +78,11 @@ function readAddress(bytes: Uint8Array): Address {
     else if (field === 3 && wire === 0) port = r.varint() | 0;
     else r.skip(wire);
   }
-  if (port === undefined) throw new Error('address.port is missing');
+  if (port === undefined) throw fail('address.port is missing');
   return { ...(hostname !== undefined ? { hostname } : {}), ...(ip !== undefined ? { ip } : {}), port };
 }
 
-/** Decode a binary MasterInfo; throws an Error saying what is wrong. */
+/** Decode a binary MasterInfo; a ValidationError says what is wrong. */
 export function decodeMasterInfoProtobuf(bytes: Uint8Array): MasterInfo {
   const r = new Reader(bytes);
   const out: { -readonly [K in keyof MasterInfo]: MasterInfo[K] } = { id: '', ip: 0, port: 5050 };
@@ -89,7 +92,7 @@ export function decodeMasterInfoProtobuf(bytes: Uint8Array): MasterInfo {
     const key = r.varint();
     const field = Math.floor(key / 8);
     const wire = key & 7;
-    if (field === 0) throw new Error('field number 0');
+    if (field === 0) throw fail('field number 0');
     if (field === 1 && wire === 2) {
       out.id = text(r.bytes());
       sawId = true;
@@ -103,6 +106,6 @@ export function decodeMasterInfoProtobuf(bytes: Uint8Array): MasterInfo {
     else if (field === 7 && wire === 2) out.address = readAddress(r.bytes());
     else r.skip(wire);
   }
-  if (!sawId || !sawIp) throw new Error(`required field${!sawId && !sawIp ? 's id and ip are' : sawId ? ' ip is' : ' id is'} missing`);
+  if (!sawId || !sawIp) throw fail(`required field${!sawId && !sawIp ? 's id and ip are' : sawId ? ' ip is' : ' id is'} missing`);
   return out;
 }

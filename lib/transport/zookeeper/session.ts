@@ -23,7 +23,7 @@
  * after the stall is answered; mayAct() checks the same gap itself, so a caller that runs first
  * after SIGCONT, before any timer, already gets false.
  */
-import { CorralError, describeError } from '../../common/errors.ts';
+import { CorralError, ValidationError, describeError } from '../../common/errors.ts';
 import { type Logger, silentLogger } from '../../common/log.ts';
 import { type Watcher, type ZkAcl, type ZkClient, type ZkClientEvent, type ZkException, type ZkStat, OP, zookeeper } from './client_api.ts';
 import { type ZkUrl, parseZkUrl } from './url.ts';
@@ -154,9 +154,7 @@ export class ZkSession {
   static async open(options: ZkSessionOptions): Promise<ZkSession> {
     const url = typeof options.url === 'string' ? parseZkUrl(options.url, options.field) : options.url;
     if (!Number.isFinite(options.sessionTimeoutMs) || options.sessionTimeoutMs <= 0) {
-      throw new CorralError('INVALID', `${options.field}: the ZooKeeper session timeout must be a positive duration (got ${options.sessionTimeoutMs} ms)`, {
-        field: options.field,
-      });
+      throw new ValidationError(options.field, `the ZooKeeper session timeout must be a positive duration (got ${options.sessionTimeoutMs} ms)`);
     }
     const session = new ZkSession(url, options);
     const connectTimeoutMs = options.connectTimeoutMs ?? Math.max(10_000, options.sessionTimeoutMs);
@@ -374,11 +372,19 @@ export class ZkSession {
     this.stopTimers();
     if (this.state === 'closed') return;
     const wasLive = this.state !== 'expired';
+    const wasConnected = this.state === 'connected';
     this.state = 'closed';
     this.stateListeners.clear();
     this.leaseListeners.clear();
     this.resolveEnded('the ZooKeeper session was closed');
     if (!wasLive) return;
+    if (!wasConnected) {
+      // No server to tell: drop whatever connection attempt is under way.
+      this.client.close();
+      this.client.connectionManager?.socket?.destroy();
+      this.client.removeAllListeners();
+      return;
+    }
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -1,4 +1,8 @@
-/** The real clock: wall time and global timers (unref'd: timers alone never keep a daemon up). */
+/**
+ * The real clock: wall time and global timers (unref'd: timers alone never keep a daemon up).
+ * The one Clock that is not a fake: the daemons (lib/cli) pass it down, and code that may be
+ * given no clock falls back on it.
+ */
 import { type Clock, type TimerHandle, chainedTimer } from '../common/clock.ts';
 
 function nodeTimer(ms: number, fn: () => void): TimerHandle {
