@@ -276,7 +276,10 @@ export async function startMaster(
   const lost = new Promise<string>((resolve) => (markLost = resolve));
   const shutdown = async (): Promise<void> => {
     master.stop();
-    await Promise.allSettled([election.contender.withdraw(), election.detector.stop(), server.close()]);
+    // Withdrawing needs ZooKeeper, which may be gone: closing the session removes the candidacy too.
+    const withdrawn = election.contender.withdraw();
+    withdrawn.catch(() => {});
+    await Promise.allSettled([within(2000, withdrawn), election.detector.stop(), server.close()]);
     await election.close?.().catch((e: unknown) => log.warn({ err: describeError(e) }, 'closing the election failed'));
   };
   let shutDown: Promise<void> | undefined;
@@ -339,6 +342,12 @@ async function zkElection(url: ZkUrl, sessionTimeoutMs: number, log: Logger): Pr
     detector: new ZkMasterDetector({ url: session.url, field: '--zk', session, logger: log }),
     close: () => session.close(),
   };
+}
+
+/** `p`, or nothing once `ms` have passed. */
+function within(ms: number, p: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
 /** `registry`, with every write that fails because another master has taken the registry over (REGISTRY_FENCED) reported to `onFenced`. */
