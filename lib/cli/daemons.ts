@@ -413,6 +413,10 @@ export async function startAgent(
   } catch (e) {
     throw e instanceof CorralError && e.field !== undefined ? e : new FlagError('qos_controller', describeError(e));
   }
+  // host:port: that master; zk://: the leader of the masters' group, followed as it changes. Found
+  // before anything is made: a ZooKeeper that does not answer stops the start, naming --master.
+  const detector = options.masterDetector ?? createMasterDetector(flags.master, { field: '--master', logger: log });
+  if (flags.recover !== 'cleanup') await detector.start();
   const containerizer = createContainerizer(flags, {
     resources: detected,
     logger: log,
@@ -430,6 +434,7 @@ export async function startAgent(
   } catch (e) {
     await containerizer.closeIsolators();
     if (!cleanup) await server.close();
+    await detector.stop();
     throw e;
   }
   const paths = new AgentPaths(flags.work_dir);
@@ -479,8 +484,6 @@ export async function startAgent(
     ...(bootId === undefined ? {} : { bootId }),
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
-  // host:port: that master; zk://: the leader of the masters' group, followed as it changes.
-  const detector = options.masterDetector ?? createMasterDetector(flags.master, { field: '--master', logger: log });
   const link = new MasterLink(agent, client, systemClock, log, {
     detector,
     scheme: client.scheme,
@@ -520,10 +523,12 @@ export async function startAgent(
     await containerizer.closeIsolators();
     if (!cleanup) await server.close();
     client.close();
+    await detector.stop();
     await removeMade(made);
     throw e;
   }
   if (cleanup) {
+    await detector.stop();
     await agent.stop();
     await containerizer.closeIsolators();
     client.close();
@@ -531,15 +536,6 @@ export async function startAgent(
     return { port, agent, registered: new Promise<void>(() => {}), exitCode: 0, async stop() {} };
   }
   containerizer.readyIsolators();
-  try {
-    await detector.start();
-  } catch (e) {
-    await agent.stop();
-    await containerizer.closeIsolators();
-    await server.close();
-    client.close();
-    throw e;
-  }
   link.start();
   log.info(
     {
