@@ -34,11 +34,11 @@ export type ErrorCode =
   /** The resources an operation needs are not there (or not free). */
   | 'CONFLICT'
   // ---- The master's registry
-  /** The registry file cannot be read or does not hold a valid registry. */
+  /** The registry (its file, or a znode of it) cannot be read or does not hold a valid registry. */
   | 'REGISTRY'
-  /** The registry could not be written (a full disk): nothing was applied. */
+  /** The registry could not be written (a full disk, a lost connection): nothing was applied, or (no answer) it is not known whether it was. */
   | 'REGISTRY_WRITE_FAILED'
-  /** A registry write was refused because another master has taken over the registry since (the ZooKeeper registry's fence). */
+  /** Another master has recovered the registry since this one did: this one may write nothing more (an agent is answered 503). */
   | 'REGISTRY_FENCED'
   // ---- The allocator (AllocatorError): a caller broke the allocator's contract
   /** A framework or agent is added twice. */
