@@ -16,6 +16,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
@@ -369,4 +370,24 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, what: st
 /** Block this process's event loop for `ms` (what SIGSTOP does to it, as the process itself sees it). */
 export function stallEventLoop(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Make ZooKeeper end a session now, as when it expires: another client takes the session over
+ * (its id and password) and closes it. The session's own client learns it is expired when it
+ * reconnects, as after a real expiry. `session` is a ZkSession (its client is reached inside).
+ */
+export async function expireSession(ensemble: ZkEnsemble, session: object): Promise<void> {
+  const client = (session as { client: { getSessionId(): Buffer; getSessionPassword(): Buffer } }).client;
+  const zookeeper = createRequire(import.meta.url)('node-zookeeper-client');
+  const thief = zookeeper.createClient(ensemble.connectString(), {
+    sessionTimeout: 2000,
+    sessionId: client.getSessionId(),
+    sessionPassword: client.getSessionPassword(),
+  });
+  await new Promise<void>((resolve) => {
+    thief.once('connected', () => resolve());
+    thief.connect();
+  });
+  thief.close();
 }

@@ -11,65 +11,34 @@
  * readable by anyone when asked (`worldReadable`: the masters' `json.info_` znodes and the path
  * above them, which third-party clients read). Without credentials znodes are open to all.
  *
- * The lease (`mayAct()`): ZooKeeper expires a session the session timeout T after the last
- * message it got from the client, and a client learns of it only when it reconnects. A process
- * that acts on an ephemeral znode (a leader) must therefore stop trusting its session on its own
- * clock, before T has passed. The session sends a probe (an `exists`) every T/5; a probe that is
- * answered proves the server heard the client at or after the probe was sent, so the session
- * cannot have expired before send time + T. mayAct() is true while the last answered probe was
- * sent less than 2/3·T ago, so a client that is disconnected, or talks to a server that stopped
- * answering, loses the lease with T/3 to spare. A watchdog timer measures its own gaps: an event
- * loop that stalled more than T/2 (SIGSTOP, a swap storm) cancels the lease until a probe sent
- * after the stall is answered; mayAct() checks the same gap itself, so a caller that runs first
- * after SIGCONT, before any timer, already gets false.
+ * The lease (`mayAct()`, lease.ts): whether the session can still be trusted at this instant,
+ * on the process's own clock, before ZooKeeper could have expired it.
  */
 import { CorralError, ValidationError, describeError } from '../../common/errors.ts';
 import { type Logger, silentLogger } from '../../common/log.ts';
-import { type Watcher, type ZkAcl, type ZkClient, type ZkClientEvent, type ZkException, type ZkStat, OP, zookeeper } from './client_api.ts';
+import { type Watcher, type ZkAcl, type ZkClient, type ZkClientEvent, type ZkException, type ZkStat, zookeeper } from './client_api.ts';
+import {
+  MODES,
+  type MultiResult,
+  type ZkCreateMode,
+  type ZkData,
+  ZkError,
+  type ZkOp,
+  type ZkOpResult,
+  type ZkState,
+  type ZkWatchEvent,
+  type ZkWatcher,
+  buildTransaction,
+  multiFailure,
+  multiResults,
+  toBuffer,
+} from './ops.ts';
+import { SessionLease, formatMs } from './lease.ts';
 import { type ZkUrl, parseZkUrl } from './url.ts';
 
-export type ZkCreateMode = 'persistent' | 'ephemeral' | 'ephemeral_sequential' | 'persistent_sequential';
-export type ZkState = 'connected' | 'disconnected' | 'expired';
-
-/** A watch that fired. Watches fire once; set a new one to keep watching. */
-export interface ZkWatchEvent {
-  readonly type: 'created' | 'deleted' | 'data_changed' | 'children_changed';
-  /** Relative to the URL's path, like every ZkSession path. */
-  readonly path: string;
-}
-export type ZkWatcher = (event: ZkWatchEvent) => void;
-
-export type ZkData = Buffer | Uint8Array | string;
-
-/** One operation of a multi(): all of them apply, or none. */
-export type ZkOp =
-  | { readonly op: 'create'; readonly path: string; readonly data?: ZkData; readonly mode?: ZkCreateMode; readonly worldReadable?: boolean }
-  | { readonly op: 'set'; readonly path: string; readonly data: ZkData; readonly version?: number }
-  | { readonly op: 'remove'; readonly path: string; readonly version?: number }
-  | { readonly op: 'check'; readonly path: string; readonly version: number };
-
-export type ZkOpResult =
-  { readonly op: 'create'; readonly path: string } | { readonly op: 'set'; readonly version: number } | { readonly op: 'remove' } | { readonly op: 'check' };
-
-/**
- * A ZooKeeper operation that failed. `zk` is ZooKeeper's name for the reason (NO_NODE,
- * NODE_EXISTS, BAD_VERSION, NOT_EMPTY, NO_AUTH, CONNECTION_LOSS, SESSION_EXPIRED, …); callers
- * branch on it. For a multi(), `opIndex` is the operation that failed.
- */
-export class ZkError extends CorralError {
-  readonly zk: string;
-  /** The full znode path (with the URL's path), when the failure is about one. */
-  readonly path: string | undefined;
-  readonly opIndex: number | undefined;
-
-  constructor(zk: string, message: string, options: { path?: string; opIndex?: number; field?: string; cause?: unknown } = {}) {
-    super('ZOOKEEPER', message, options);
-    this.name = 'ZkError';
-    this.zk = zk;
-    this.path = options.path;
-    this.opIndex = options.opIndex;
-  }
-}
+// The operations' types and errors live in ops.ts; they are part of this module's API.
+export { ZkError } from './ops.ts';
+export type { ZkCreateMode, ZkData, ZkOp, ZkOpResult, ZkState, ZkWatchEvent, ZkWatcher } from './ops.ts';
 
 export interface ZkSessionOptions {
   /** A parsed URL, or the text of one (parsed with `field`). */
@@ -83,25 +52,12 @@ export interface ZkSessionOptions {
   readonly logger?: Logger;
 }
 
-const MODES: Record<ZkCreateMode, number> = {
-  persistent: zookeeper.CreateMode.PERSISTENT,
-  ephemeral: zookeeper.CreateMode.EPHEMERAL,
-  ephemeral_sequential: zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL,
-  persistent_sequential: zookeeper.CreateMode.PERSISTENT_SEQUENTIAL,
-};
-
 const EVENT_TYPES = new Map<number, ZkWatchEvent['type']>([
   [zookeeper.Event.NODE_CREATED, 'created'],
   [zookeeper.Event.NODE_DELETED, 'deleted'],
   [zookeeper.Event.NODE_DATA_CHANGED, 'data_changed'],
   [zookeeper.Event.NODE_CHILDREN_CHANGED, 'children_changed'],
 ]);
-
-/** The lease lasts this share of the session timeout from the send of the last answered probe. */
-const LEASE_SHARE = 2 / 3;
-/** An event-loop gap longer than this share of the session timeout cancels the lease. */
-const STALL_SHARE = 1 / 2;
-const PROBE_SHARE = 1 / 5;
 
 export class ZkSession {
   readonly url: ZkUrl;
@@ -110,7 +66,6 @@ export class ZkSession {
   private readonly log: Logger;
   private readonly requestedTimeoutMs: number;
   private readonly stateListeners = new Set<(state: ZkState) => void>();
-  private readonly leaseListeners = new Set<(reason: string) => void>();
   private readonly wrapped = new WeakMap<ZkWatcher, Watcher>();
   private state: ZkState | 'connecting' | 'closed' = 'connecting';
   private resolveExpired!: () => void;
@@ -120,14 +75,7 @@ export class ZkSession {
   /** Resolves, with the reason in words, when the session ends: expired, refused, or closed. Never rejects. */
   readonly ended: Promise<string>;
 
-  // The lease (performance.now() milliseconds).
-  private leaseFrom: number | undefined;
-  private lastStall = -Infinity;
-  private lastTick = performance.now();
-  private probeSentAt: number | undefined;
-  private leaseHeld = false;
-  private watchdog: NodeJS.Timeout | undefined;
-  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly lease: SessionLease;
 
   private constructor(url: ZkUrl, options: ZkSessionOptions) {
     this.url = url;
@@ -144,6 +92,15 @@ export class ZkSession {
     });
     if (url.credentials) this.client.addAuthInfo('digest', Buffer.from(`${url.credentials.user}:${url.credentials.password}`));
     this.client.on('state', (s) => this.onClientState(s.name));
+    this.lease = new SessionLease(
+      {
+        timeoutMs: () => this.sessionTimeoutMs,
+        connected: () => this.state === 'connected',
+        probe: (answered) => this.client.exists('/', undefined, (error) => answered(!error)),
+        dropConnection: () => this.client.connectionManager?.socket?.destroy(),
+      },
+      this.log,
+    );
   }
 
   /**
@@ -175,14 +132,13 @@ export class ZkSession {
           ),
         );
       }, timeoutMs);
-      const off = this.onLeaseChange((held) => {
-        if (!held) return;
+      const off = this.lease.onHeld(() => {
         clearTimeout(timer);
         off();
         resolve();
       });
       this.client.connect();
-      this.startTimers();
+      this.lease.start();
     });
   }
 
@@ -223,20 +179,12 @@ export class ZkSession {
 
   /** Called with the reason when the lease is lost (mayAct() turned false). Returns the way to stop listening. */
   onLeaseLost(listener: (reason: string) => void): () => void {
-    this.leaseListeners.add(listener);
-    return () => this.leaseListeners.delete(listener);
+    return this.lease.onLost(listener);
   }
 
-  /** May the holder of this session act on what the session holds (its ephemeral znodes) at this instant? See the file comment. */
+  /** May the holder of this session act on what the session holds (its ephemeral znodes) at this instant? See lease.ts. */
   mayAct(): boolean {
-    const now = performance.now();
-    if (this.state === 'expired' || this.state === 'closed') return false;
-    if (now - this.lastTick > this.sessionTimeoutMs * STALL_SHARE) return false; // a stall the watchdog has not seen yet
-    return this.leaseValid(now);
-  }
-
-  private leaseValid(now: number): boolean {
-    return this.leaseFrom !== undefined && this.leaseFrom > this.lastStall && now - this.leaseFrom < this.sessionTimeoutMs * LEASE_SHARE;
+    return this.state !== 'expired' && this.state !== 'closed' && this.lease.valid();
   }
 
   // ------------------------------------------------------------------------------- operations
@@ -311,71 +259,27 @@ export class ZkSession {
    */
   async multi(ops: readonly ZkOp[]): Promise<ZkOpResult[]> {
     if (ops.length === 0) return [];
-    const tx = this.client.transaction();
     const abs = ops.map((o) => this.abs(o.path));
-    ops.forEach((o, i) => {
-      const p = abs[i]!;
-      switch (o.op) {
-        case 'create':
-          tx.create(p, toBuffer(o.data), this.acls(o.worldReadable === true), MODES[o.mode ?? 'persistent']);
-          break;
-        case 'set':
-          tx.setData(p, toBuffer(o.data) ?? Buffer.alloc(0), -1);
-          break;
-        case 'remove':
-          tx.remove(p, -1);
-          break;
-        case 'check':
-          tx.check(p, -1);
-          break;
-      }
-      // The client turns a version of 0 into -1 (any version): set it here.
-      const v = o.op === 'create' ? undefined : (o.version ?? -1);
-      if (v !== undefined) tx.ops[i]!.version = v;
-    });
+    const tx = buildTransaction(this.client.transaction(), ops, abs, (worldReadable) => this.acls(worldReadable));
     this.checkUsable('multi', abs[0]!);
-    const results = await new Promise<{ type: number; err?: number; path?: string; stat?: ZkStat }[]>((resolve, reject) => {
+    const results = await new Promise<MultiResult[]>((resolve, reject) => {
       tx.commit((error, res) => {
-        if (error && res) {
-          const index = res.findIndex((r) => r.type === OP.ERROR && r.err !== 0 && r.err !== zookeeper.Exception.RUNTIME_INCONSISTENCY);
-          const at = index >= 0 ? index : 0;
-          const op = ops[at]!;
-          const what = `${op.op} ${abs[at]}${'version' in op && op.version !== undefined ? ` at version ${op.version}` : ''}`;
-          reject(
-            new ZkError(error.name, `ZooKeeper multi of ${ops.length} operations failed at operation ${at + 1} (${what}): ${error.name}`, {
-              path: abs[at]!,
-              opIndex: at,
-              field: this.field,
-              cause: error,
-            }),
-          );
-        } else if (error) reject(this.zkError('multi', abs[0]!, error));
+        if (error && res) reject(multiFailure(ops, abs, error, res, this.field));
+        else if (error) reject(this.zkError('multi', abs[0]!, error));
         else resolve(res ?? []);
       });
     });
-    return results.map((r, i): ZkOpResult => {
-      switch (r.type) {
-        case OP.CREATE:
-          return { op: 'create', path: this.rel(r.path ?? abs[i]!) };
-        case OP.SET_DATA:
-          return { op: 'set', version: r.stat?.version ?? -1 };
-        case OP.DELETE:
-          return { op: 'remove' };
-        default:
-          return { op: 'check' };
-      }
-    });
+    return multiResults(results, abs, (p) => this.rel(p));
   }
 
   /** End the session: its ephemeral znodes are deleted at once. Idempotent. */
   async close(): Promise<void> {
-    this.stopTimers();
     if (this.state === 'closed') return;
     const wasLive = this.state !== 'expired';
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     this.stateListeners.clear();
-    this.leaseListeners.clear();
+    this.lease.end('the ZooKeeper session was closed');
     this.resolveEnded('the ZooKeeper session was closed');
     if (!wasLive) return;
     if (!wasConnected) {
@@ -416,93 +320,17 @@ export class ZkSession {
     this.state = next;
     if (next === 'connected') {
       this.log.info({ sessionId: this.sessionId, sessionTimeoutMs: this.sessionTimeoutMs }, 'ZooKeeper session connected');
-      this.probe();
+      this.lease.probe();
     } else if (next === 'disconnected') {
       this.log.warn({ sessionId: this.sessionId }, 'ZooKeeper connection lost; reconnecting');
     } else {
       this.log.error({ sessionId: this.sessionId, reason: name }, name === 'EXPIRED' ? 'ZooKeeper session expired' : 'ZooKeeper authentication failed');
-      this.stopTimers();
       const reason = name === 'EXPIRED' ? 'the ZooKeeper session expired' : 'ZooKeeper refused the credentials';
-      this.loseLease(reason);
+      this.lease.end(reason);
       this.resolveExpired();
       this.resolveEnded(reason);
     }
     for (const l of [...this.stateListeners]) l(next);
-  }
-
-  private startTimers(): void {
-    const T = this.requestedTimeoutMs;
-    this.lastTick = performance.now();
-    this.watchdog = setInterval(() => this.tick(), Math.max(10, Math.min(250, Math.floor(T / 10))));
-    this.probeTimer = setInterval(() => this.probe(), Math.max(20, Math.floor(T * PROBE_SHARE)));
-    this.watchdog.unref();
-    this.probeTimer.unref();
-  }
-
-  private stopTimers(): void {
-    if (this.watchdog) clearInterval(this.watchdog);
-    if (this.probeTimer) clearInterval(this.probeTimer);
-    this.watchdog = this.probeTimer = undefined;
-  }
-
-  private tick(): void {
-    const now = performance.now();
-    const gap = now - this.lastTick;
-    this.lastTick = now;
-    const T = this.sessionTimeoutMs;
-    if (gap > T * STALL_SHARE) {
-      this.lastStall = now;
-      this.log.error({ stalledMs: Math.round(gap), sessionTimeoutMs: T }, 'the event loop stalled past half the ZooKeeper session timeout');
-      this.loseLease(`the process stalled for ${formatMs(gap)} (more than half the ZooKeeper session timeout of ${formatMs(T)})`);
-      this.probe();
-      return;
-    }
-    if (this.leaseHeld && !this.leaseValid(now)) {
-      const since = this.leaseFrom === undefined ? 0 : now - this.leaseFrom;
-      this.loseLease(
-        this.state === 'connected'
-          ? `no answer from ZooKeeper for ${formatMs(since)} (the lease ends at 2/3 of the session timeout of ${formatMs(T)})`
-          : `disconnected from ZooKeeper for ${formatMs(since)} (the lease ends at 2/3 of the session timeout of ${formatMs(T)})`,
-      );
-    }
-    // A server that keeps the connection open but stopped answering: drop it, the client reconnects elsewhere.
-    if (this.state === 'connected' && this.probeSentAt !== undefined && now - this.probeSentAt > T * LEASE_SHARE) {
-      this.log.warn({ waitedMs: Math.round(now - this.probeSentAt) }, 'the ZooKeeper server stopped answering; reconnecting');
-      this.probeSentAt = undefined;
-      this.client.connectionManager?.socket?.destroy();
-    }
-  }
-
-  /** Send one `exists` probe (one at a time); its answer renews the lease from its send time. */
-  private probe(): void {
-    if (this.probeSentAt !== undefined || this.state !== 'connected') return;
-    const sentAt = performance.now();
-    this.probeSentAt = sentAt;
-    this.client.exists('/', undefined, (error) => {
-      if (this.probeSentAt === sentAt) this.probeSentAt = undefined;
-      if (error || this.state === 'closed' || this.state === 'expired') return;
-      if (this.leaseFrom === undefined || sentAt > this.leaseFrom) this.leaseFrom = sentAt;
-      const now = performance.now();
-      if (!this.leaseHeld && this.leaseValid(now) && now - this.lastTick <= this.sessionTimeoutMs * STALL_SHARE) {
-        this.leaseHeld = true;
-        for (const l of [...this.leaseChangeListeners]) l(true);
-      }
-    });
-  }
-
-  private readonly leaseChangeListeners = new Set<(held: boolean) => void>();
-
-  private onLeaseChange(listener: (held: boolean) => void): () => void {
-    this.leaseChangeListeners.add(listener);
-    return () => this.leaseChangeListeners.delete(listener);
-  }
-
-  private loseLease(reason: string): void {
-    if (!this.leaseHeld) return;
-    this.leaseHeld = false;
-    this.log.warn({ reason }, 'ZooKeeper lease lost');
-    for (const l of [...this.leaseChangeListeners]) l(false);
-    for (const l of [...this.leaseListeners]) l(reason);
   }
 
   private acls(worldReadable: boolean): ZkAcl[] {
@@ -569,14 +397,4 @@ export class ZkSession {
 
 function isZkException(e: unknown): e is ZkException {
   return e instanceof Error && typeof (e as Partial<ZkException>).code === 'number';
-}
-
-function toBuffer(data: ZkData | undefined): Buffer | undefined {
-  if (data === undefined) return undefined;
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function formatMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }

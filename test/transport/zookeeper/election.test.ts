@@ -6,7 +6,7 @@
  */
 import anyTest, { type ExecutionContext } from 'ava';
 import { createRequire } from 'node:module';
-import { type ZkEnsemble as Ensemble, ZkEnsemble, stallEventLoop, waitUntil, zookeeperOnly } from '../../helpers/zookeeper.ts';
+import { type ZkEnsemble as Ensemble, ZkEnsemble, expireSession, stallEventLoop, waitUntil, zookeeperOnly } from '../../helpers/zookeeper.ts';
 import type { MasterInfo } from '../../../lib/proto/messages.ts';
 import { masterInfoIp } from '../../../lib/proto/common_messages.ts';
 import type { LeaderAddress } from '../../../lib/transport/leader.ts';
@@ -111,6 +111,20 @@ test.serial('a leader whose process stalls past half the session timeout loses l
   await a.session.close();
   await b.contender.elected;
   await waitUntil(() => b.contender.mayAct(), 'the new leader may act');
+});
+
+test.serial('a leader whose session ZooKeeper expires loses leadership; the next candidacy leads', async (t) => {
+  const path = fresh();
+  const a = await contender(t, path, info('a', 5050));
+  await a.contender.elected;
+  const b = await contender(t, path, info('b', 5051));
+  const { d } = await detector(t, path);
+  t.is(d.current()?.id, 'id-a');
+  await expireSession(zk, a.session);
+  t.is(await a.contender.lost, 'the ZooKeeper session expired');
+  t.false(a.contender.mayAct());
+  await b.contender.elected;
+  await waitUntil(() => d.current()?.id === 'id-b', 'b detected');
 });
 
 test('the lowest candidacy leads; when its session closes the next one is elected and detectors follow', async (t) => {

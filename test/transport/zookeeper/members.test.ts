@@ -4,15 +4,8 @@ import { CorralError, ValidationError } from '../../../lib/common/errors.ts';
 import { masterInfoIp } from '../../../lib/proto/common_messages.ts';
 import type { MasterInfo } from '../../../lib/proto/messages.ts';
 import { FixedMasterDetector } from '../../../lib/transport/leader.ts';
-import {
-  ZkMasterDetector,
-  createMasterDetector,
-  decodeMember,
-  lowestMember,
-  masterInfoHostPort,
-  parseMasterLocation,
-  parseMember,
-} from '../../../lib/transport/zookeeper/group.ts';
+import { ZkMasterDetector, createMasterDetector, parseMasterLocation } from '../../../lib/transport/zookeeper/group.ts';
+import { decodeMember, lowestMember, masterInfoHostPort, parseMember } from '../../../lib/transport/zookeeper/members.ts';
 import { decodeMasterInfoProtobuf } from '../../../lib/transport/zookeeper/master_info_pb.ts';
 import { encodeMasterInfoProtobuf } from './master_info_pb.ts';
 

@@ -4,12 +4,10 @@
  * The serial tests (run first, before the concurrent ones) stall the event loop or end sessions.
  */
 import anyTest, { type ExecutionContext } from 'ava';
-import { createRequire } from 'node:module';
-import { type ZkEnsemble as Ensemble, ZkEnsemble, stallEventLoop, waitUntil, zookeeperOnly } from '../../helpers/zookeeper.ts';
+import { type ZkEnsemble as Ensemble, ZkEnsemble, expireSession, stallEventLoop, waitUntil, zookeeperOnly } from '../../helpers/zookeeper.ts';
 import { CorralError } from '../../../lib/common/errors.ts';
 import { type ZkWatchEvent, ZkError, ZkSession } from '../../../lib/transport/zookeeper/session.ts';
 
-const zookeeper = createRequire(import.meta.url)('node-zookeeper-client');
 const test = zookeeperOnly(anyTest);
 let zk: Ensemble;
 let n = 0;
@@ -51,18 +49,7 @@ test.serial('a session ZooKeeper expires: expired and ended resolve, mayAct is f
   await s.create('/mine', 'x', 'ephemeral');
   const states: string[] = [];
   s.onState((st) => states.push(st));
-  // Another client takes the session over and closes it: ZooKeeper ends the session, as on expiry.
-  const internal = (s as any).client;
-  const thief = zookeeper.createClient(zk.connectString(), {
-    sessionTimeout: 2000,
-    sessionId: internal.getSessionId(),
-    sessionPassword: internal.getSessionPassword(),
-  });
-  await new Promise<void>((resolve) => {
-    thief.once('connected', () => resolve());
-    thief.connect();
-  });
-  thief.close();
+  await expireSession(zk, s);
   await s.expired;
   t.is(await s.ended, 'the ZooKeeper session expired');
   t.false(s.mayAct());
