@@ -11,7 +11,6 @@ import {
   parseBool,
   parseBytes,
   parseDuration,
-  parseHostPort,
   parseHostname,
   parseIp,
   parseNonNegativeInt,
@@ -26,13 +25,7 @@ import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/registry.ts';
 import { controllerName, estimatorName } from './oversubscription/index.ts';
 import { loadExecutorSecretKey } from './executor_auth.ts';
-import { loadCredential, loadCredentials } from '../transport/index.ts';
-
-function parseMasterAddress(text: string): string {
-  const t = text.trim();
-  if (t.startsWith('zk://')) throw new Error('ZooKeeper master detection (zk://) is not available yet; give host:port');
-  return parseHostPort(t);
-}
+import { loadCredential, loadCredentials, parseMasterLocation } from '../transport/index.ts';
 
 function parseEnvObject(text: string): Record<string, string> {
   let v: unknown;
@@ -95,7 +88,11 @@ function formatBytes(n: number): string {
 }
 
 export const agentFlags = {
-  master: flag({ help: 'The master: host:port', required: true, parse: parseMasterAddress }),
+  master: flag({
+    help: "The master: host:port (one master), or zk://host1:2181,host2:2181/path (the masters' ZooKeeper group: the agent follows the leader), or file:///path to a file holding either",
+    required: true,
+    parse: (t: string) => parseMasterLocation(t, '--master'),
+  }),
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: 'Port to listen on', default: 5051, parse: parsePort }),
   hostname: optionalFlag({ help: 'Hostname the agent reports (default: the machine hostname)', parse: parseHostname }),

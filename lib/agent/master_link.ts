@@ -1,8 +1,11 @@
 /**
- * The agent's connection to its master: it opens the registration stream (REGISTER, or
- * REREGISTER once the agent has an id), feeds the master's messages to the agent one at a time
- * in order, sends the agent's calls with its stream id, and reconnects after a break with a
- * randomised, doubling back-off (first wait up to `--registration_backoff_factor`, at most 1 min).
+ * The agent's connection to the leading master: it learns the leader from a MasterDetector (a
+ * fixed `host:port`, or the masters' ZooKeeper group), opens the registration stream there
+ * (REGISTER, or REREGISTER once the agent has an id), feeds the master's messages to the agent
+ * one at a time in order, sends the agent's calls with its stream id, and reconnects after a
+ * break with a randomised, doubling back-off (first wait up to `--registration_backoff_factor`,
+ * at most 1 min). When the detector names another leader, the stream to the old one is closed
+ * and the agent re-registers with the new one at once, with all its tasks.
  */
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, describeError } from '../common/errors.ts';
@@ -11,14 +14,14 @@ import { AGENT_CALL_PATH, AGENT_ID_HEADER, AGENT_STREAM_HEADER, AGENT_SUBSCRIBE_
 import { decodeMasterToAgent, encodeAgentToMaster } from '../proto/internal_codec.ts';
 import { MAX_INTERNAL_JSON_DEPTH, checkJsonDepth } from '../proto/json.ts';
 import { stringifyWire } from '../proto/json_text.ts';
-import { type Credential, DEFAULT_MAX_BODY_BYTES, type HttpClient, basicAuthorization } from '../transport/index.ts';
+import { type Credential, DEFAULT_MAX_BODY_BYTES, type HttpClient, type LeaderAddress, type MasterDetector, basicAuthorization } from '../transport/index.ts';
 import type { Agent } from './agent.ts';
 
 const MAX_BACKOFF_MS = 60_000;
 
 export interface MasterLinkOptions {
-  /** `host:port` of the master. */
-  readonly master: string;
+  /** Where the leading master is (started by the caller; a FixedMasterDetector for `host:port`). */
+  readonly detector: MasterDetector;
   /** 'https' when the agent runs with TLS (the HttpClient's scheme). */
   readonly scheme?: 'http' | 'https';
   readonly backoffFactorMs: number;
@@ -27,12 +30,25 @@ export interface MasterLinkOptions {
   readonly credential?: Credential;
 }
 
+/** Whether two detector answers name the same master. */
+function sameLeader(a: LeaderAddress | undefined, b: LeaderAddress | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.id === b.id && a.hostPort === b.hostPort;
+}
+
 export class MasterLink {
   private stopped = false;
   private timer: TimerHandle | undefined;
   private closeStream: (() => void) | undefined;
   private backoffMs: number;
   private calls: Promise<void> = Promise.resolve();
+  /** The leader the link talks to (or tries to). */
+  private target: LeaderAddress | undefined;
+  /** Bumped at each change of leader: a connection of an older one stops without retrying. */
+  private generation = 0;
+  private unlisten: (() => void) | undefined;
+  /** The connection the agent sends its calls on (a token per stream), while it is up. */
+  private linkedTo: object | undefined;
   /** Resolves the first time the agent is registered (for callers that wait for it). */
   readonly registered: Promise<void>;
   private markRegistered!: () => void;
@@ -51,42 +67,78 @@ export class MasterLink {
 
   private readonly auth: Record<string, string>;
 
-  private url(path: string): string {
-    return `${this.opts.scheme ?? 'http'}://${this.opts.master}${path}`;
+  private url(leader: LeaderAddress, path: string): string {
+    return `${this.opts.scheme ?? 'http'}://${leader.hostPort}${path}`;
+  }
+
+  /** The master the agent is linked to (or trying to be), as the detector named it. */
+  get leader(): LeaderAddress | undefined {
+    return this.target;
   }
 
   start(): void {
+    this.unlisten = this.opts.detector.onChange((leader) => this.leaderChanged(leader));
     void this.connect();
   }
 
   stop(): void {
     this.stopped = true;
+    this.unlisten?.();
     this.timer?.cancel();
     this.closeStream?.();
   }
 
-  private retry(why: string): void {
-    if (this.stopped) return;
+  /** A new leader (or none): leave the old one, and register with the new one at once. */
+  private leaderChanged(leader: LeaderAddress | undefined): void {
+    if (this.stopped || sameLeader(leader, this.target)) return;
+    this.log.info(
+      { from: this.target?.hostPort, to: leader?.hostPort },
+      leader === undefined ? 'no leading master is known; waiting for one' : 'the leading master changed; re-registering with it',
+    );
+    this.generation++;
+    this.target = leader;
+    this.timer?.cancel();
+    this.backoffMs = this.opts.backoffFactorMs;
+    const close = this.closeStream;
+    this.closeStream = undefined;
+    close?.();
+    // Nothing more goes to the old leader: status updates wait for the new one.
+    this.unlink(this.linkedTo);
+    if (leader !== undefined) void this.connect();
+  }
+
+  private retry(generation: number, why: string): void {
+    if (this.stopped || generation !== this.generation) return;
     const wait = Math.round((this.opts.random ?? Math.random)() * this.backoffMs);
-    this.log.warn({ why, retryInMs: wait }, 'no connection to the master; retrying');
+    this.log.warn({ why, retryInMs: wait, master: this.target?.hostPort }, 'no connection to the master; retrying');
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     this.timer = this.clock.setTimer(wait, () => void this.connect());
   }
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
+    const generation = this.generation;
+    const leader = this.opts.detector.current();
+    this.target = leader;
+    // No leader known: the detector's next change connects.
+    if (leader === undefined) return;
     const hello = this.agent.registrationMessage();
     let stream;
     try {
       const body = registrationBody(hello, this.log);
       stream = await this.client.openStream({
-        url: this.url(AGENT_SUBSCRIBE_PATH),
+        url: this.url(leader, AGENT_SUBSCRIBE_PATH),
         headers: { 'Content-Type': 'application/json', ...this.auth },
         body,
         timeoutMs: 30_000,
       });
     } catch (e) {
-      this.retry(describeError(e));
+      this.retry(generation, describeError(e));
+      return;
+    }
+    if (this.stopped || generation !== this.generation) {
+      // The leader changed (or the link stopped) while this one was answering.
+      stream.close();
       return;
     }
     if (stream.status !== 200) {
@@ -95,45 +147,58 @@ export class MasterLink {
           ? this.opts.credential === undefined
             ? ' (the master wants credentials: give the agent --credential)'
             : ' (check --credential)'
-          : '';
-      this.retry(`master answered ${stream.status}: ${stream.text}${hint}`);
+          : stream.status === 307
+            ? ` (it is not the leading master; the leader is at ${String(stream.headers.location ?? 'an address it did not give')})`
+            : '';
+      stream.close();
+      this.retry(generation, `master answered ${stream.status}: ${stream.text}${hint}`);
       return;
     }
     const streamId = String(stream.headers[AGENT_STREAM_HEADER] ?? '');
     const agentId = String(stream.headers[AGENT_ID_HEADER] ?? '');
     this.closeStream = () => stream.close();
+    const link = {};
     let linked = false;
     try {
       for await (const record of stream.records) {
         const json: unknown = JSON.parse(record.toString('utf8'));
         checkJsonDepth(json, '', MAX_INTERNAL_JSON_DEPTH);
         const msg = decodeMasterToAgent(json);
+        if (generation !== this.generation) break; // the old leader's last words: not for the agent
         if (!linked && (msg.type === 'REGISTERED' || msg.type === 'REREGISTERED')) {
           linked = true;
+          this.linkedTo = link;
           this.backoffMs = this.opts.backoffFactorMs;
-          this.agent.connected((call) => this.send(agentId || msg.agentId, streamId, call));
+          this.agent.connected((call) => this.send(leader, agentId || msg.agentId, streamId, call));
         }
         await this.agent.onMasterMessage(msg);
         if (msg.type === 'REGISTERED' || msg.type === 'REREGISTERED') this.markRegistered();
         if (msg.type === 'SHUTDOWN') break;
       }
-      this.closeStream = undefined;
-      if (linked) this.agent.disconnected();
-      this.retry('the master closed the stream');
+      if (generation === this.generation) this.closeStream = undefined;
+      this.unlink(link);
+      this.retry(generation, 'the master closed the stream');
     } catch (e) {
-      this.closeStream = undefined;
-      if (linked) this.agent.disconnected();
-      this.retry(describeError(e));
+      if (generation === this.generation) this.closeStream = undefined;
+      this.unlink(link);
+      this.retry(generation, describeError(e));
     }
   }
 
-  /** Calls go out in order; a failed one is logged (status updates are retried by the agent). */
-  private send(agentId: string, streamId: string, call: AgentToMaster): void {
+  /** The stream `link` is down: the agent holds its calls, unless a newer stream is up already. */
+  private unlink(link: object | undefined): void {
+    if (link === undefined || this.linkedTo !== link) return;
+    this.linkedTo = undefined;
+    this.agent.disconnected();
+  }
+
+  /** Calls go out in order, to the master of the stream they belong to; a failed one is logged (status updates are retried by the agent). */
+  private send(leader: LeaderAddress, agentId: string, streamId: string, call: AgentToMaster): void {
     const body = encodeAgentToMaster(call) as object;
     this.calls = this.calls.then(async () => {
       try {
         const r = await this.client.request({
-          url: this.url(AGENT_CALL_PATH),
+          url: this.url(leader, AGENT_CALL_PATH),
           method: 'POST',
           headers: { 'Content-Type': 'application/json', [AGENT_ID_HEADER]: agentId, [AGENT_STREAM_HEADER]: streamId, ...this.auth },
           body,

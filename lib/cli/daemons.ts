@@ -20,16 +20,19 @@ import { currentBootId } from '../agent/recover.ts';
 import { FlagError, type FlagValues } from '../common/flags.ts';
 import type { Logger } from '../common/log.ts';
 import { HierarchicalAllocator } from '../master/allocator/index.ts';
-import type { masterFlags } from '../master/flags.ts';
+import { type masterFlags, registryKind } from '../master/flags.ts';
 import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
 import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
+import { Leadership, leaderHostPort } from '../master/leadership.ts';
 import { Master } from '../master/master.ts';
-import { FileRegistry, MemoryRegistry } from '../master/registry/index.ts';
+import { FileRegistry, MemoryRegistry, type Registry, ZkRegistry } from '../master/registry/index.ts';
 import { parseAttributesText } from '../proto/resources.ts';
 import { systemClock } from '../linux/index.ts';
-import { HttpClient, type HttpAuthenticator, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
+import { type HttpAuthenticator, HttpClient, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';
+import { ZkContender, ZkMasterDetector, ZkSession, createMasterDetector } from '../transport/index.ts';
+import type { Contender, MasterDetector, ZkUrl } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
 import { VERSION } from './version.ts';
 
@@ -49,6 +52,21 @@ export interface DaemonOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Files the flags' `file://` values were read from (ParsedFlags.files): secrets may be in them. */
   readonly flagFiles?: Readonly<Record<string, string>>;
+  /**
+   * A master's election, when it runs among several (tests give their own; with --zk the
+   * daemon makes one on ZooKeeper). Absent: the master runs alone and leads.
+   */
+  readonly election?: Election;
+  /** An agent's detector of the leading master (tests give their own; default: from --master). */
+  readonly masterDetector?: MasterDetector;
+}
+
+/** A master's place in an election: its candidacy, and where the leader is. */
+export interface Election {
+  readonly contender: Contender;
+  readonly detector: MasterDetector;
+  /** Runs once the master has stopped (e.g. closes the ZooKeeper session). */
+  close?(): Promise<void>;
 }
 
 /** The daemon's one HTTP server (--ip, --port, --max_request_body, --max_stream_backlog; TLS and authentication), not listening yet. */
@@ -106,6 +124,14 @@ export function executorEnvironment(
 
 export interface RunningMaster extends Running {
   readonly master: Master;
+  readonly leadership: Leadership;
+  /**
+   * Resolves, with the reason, when the master has stopped by itself: it lost its leadership or
+   * its candidacy, or could not take up the lead. `corral master` then exits 1, so that its
+   * supervisor starts it again as a contender (as Mesos does). Never resolves for a master
+   * that runs alone, nor after stop().
+   */
+  readonly lost: Promise<string>;
 }
 
 export interface RunningAgent extends Running {
@@ -122,12 +148,14 @@ export async function startMaster(
   log: Logger,
   options: DaemonOptions = {},
 ): Promise<RunningMaster> {
-  if (flags.registry === 'replicated_log' && flags.work_dir === undefined) {
+  const registryBackend = registryKind(flags);
+  if (registryBackend === 'replicated_log' && flags.work_dir === undefined) {
     throw new FlagError('work_dir', 'is required with --registry=replicated_log (or use --registry=in_memory)');
   }
+  if (registryBackend === 'zookeeper' && flags.zk === undefined)
+    throw new FlagError('registry', 'zookeeper needs --zk (the ZooKeeper URL the registry lives under)');
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
   if (flags.work_dir) await checkDirectoryFlag('work_dir', flags.work_dir);
-  const registry = flags.registry === 'in_memory' ? new MemoryRegistry() : new FileRegistry(flags.work_dir!);
   const allocator = new HierarchicalAllocator(flags.weights ? { weights: flags.weights } : {});
   // Authentication (--authenticate_*, --credentials) is decided before listening: a realm
   // without credentials stops the master here.
@@ -140,23 +168,59 @@ export async function startMaster(
     if (f?.readableByOthers) log.warn({ flag: `--${name}`, path: f.path }, 'the credentials file can be read by other users; chmod 600 it');
   }
   if (flags.acls?.ignored.length) log.warn({ kinds: flags.acls.ignored }, '--acls: these ACL kinds are read but not enforced (Corral has no such action)');
+  if (flags.zk !== undefined && registryBackend !== 'zookeeper') {
+    log.warn(
+      { registry: registryBackend },
+      `--registry=${registryBackend} with --zk: the registry is this master's own, so a master elected after it does not know the agents this one admitted (they are told to shut down when they re-register); use --registry=zookeeper`,
+    );
+  }
+  if (flags.quorum !== undefined)
+    log.info({ quorum: flags.quorum }, '--quorum is accepted and not used: Corral has no replicated log (with --zk, ZooKeeper keeps the registry)');
+  // With --zk: a ZooKeeper that does not answer stops the start here, naming --zk.
+  const zk = flags.zk === undefined ? undefined : await zkElection(flags.zk, flags.zk_session_timeout, log);
+  const election = options.election ?? zk;
   const server = serverOf(flags, options, log, auth);
-  const port = await listenOn(server, flags.ip, flags.port);
+  let port: number;
   let made: string | undefined;
   try {
+    port = await listenOn(server, flags.ip, flags.port);
     if (flags.work_dir) made = await makeDirectoryFlag('work_dir', flags.work_dir);
   } catch (e) {
     await server.close();
+    await zk?.close();
     throw e;
   }
+  const hostname = flags.hostname ?? osHostname();
+  // Set below, once the master exists: a write the registry refuses because another master took it over ends this one's lead.
+  let stepDown: (why: string) => void = () => {};
+  const registry =
+    registryBackend === 'in_memory'
+      ? new MemoryRegistry()
+      : registryBackend === 'zookeeper'
+        ? new ZkRegistry({ session: zk!.session, owner: `${hostname}:${port}`, logger: log })
+        : new FileRegistry(flags.work_dir!);
+  const fencedRegistry = election === undefined ? registry : fenced(registry, (why) => stepDown(why));
+  // Set below, once the master (and its id) exist; the master asks mayAct only once it sends.
+  let leadership: Leadership | undefined;
   const master = new Master({
+    // Among several masters: before each message it sends, is this master still sure it leads?
+    ...(election === undefined
+      ? {}
+      : {
+          mayAct: () => {
+            if (!leadership?.leading) return false;
+            if (election.contender.mayAct()) return true;
+            queueMicrotask(() => stepDown('its leadership is in doubt (the election session may have expired: cut off or paused for too long)'));
+            return false;
+          },
+        }),
     // Agents run with the same TLS settings as their master: offers point at https.
     urlScheme: server.scheme,
     clock: systemClock,
     allocator,
-    registry,
+    registry: fencedRegistry,
     logger: log,
-    hostname: flags.hostname ?? osHostname(),
+    hostname,
     ip: flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip,
     port,
     version: VERSION,
@@ -172,30 +236,134 @@ export async function startMaster(
     rootSubmissions: flags.root_submissions,
     ...(flags.acls === undefined ? {} : { authorizer: flags.acls }),
   });
-  schedulerRoutes(server, master, log, flags.max_request_body);
-  masterAgentRoutes(server, master, log);
+  const lead = election === undefined ? Leadership.alone(master.id) : Leadership.contending(master.id, election.detector);
+  leadership = lead;
+  schedulerRoutes(server, master, log, flags.max_request_body, lead);
+  masterAgentRoutes(server, master, log, lead);
   operatorRoutes(server, {
     master,
     flags: { ...shownMasterFlags(flags, text), port: String(port) },
     buildInfo: { version: VERSION },
     extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
+    leadership: lead,
+  });
+  if (election === undefined) {
+    try {
+      await master.start();
+    } catch (e) {
+      master.stop();
+      await server.close();
+      await removeMade(made);
+      throw e;
+    }
+    log.info({ port, id: master.id, authenticated: auth?.realmNames() ?? [] }, 'master started');
+    return {
+      port,
+      master,
+      leadership: lead,
+      lost: new Promise<string>(() => {}),
+      async stop() {
+        master.stop();
+        await server.close();
+      },
+    };
+  }
+
+  // Among several masters: follow until elected, then recover the registry and lead; on the
+  // loss of the lead (or of the candidacy) stop at once.
+  let stopped = false;
+  let markLost!: (why: string) => void;
+  const lost = new Promise<string>((resolve) => (markLost = resolve));
+  const shutdown = async (): Promise<void> => {
+    master.stop();
+    // Withdrawing needs ZooKeeper, which may be gone: closing the session removes the candidacy too.
+    const withdrawn = election.contender.withdraw();
+    withdrawn.catch(() => {});
+    await Promise.allSettled([within(2000, withdrawn), election.detector.stop(), server.close()]);
+    await election.close?.().catch((e: unknown) => log.warn({ err: describeError(e) }, 'closing the election failed'));
+  };
+  let shutDown: Promise<void> | undefined;
+  stepDown = (why: string) => {
+    if (stopped) return;
+    stopped = true;
+    if (lead.leading)
+      log.error({ id: master.id, reason: why }, `this master lost the lead: ${why}; it stops at once, and exits for its supervisor to restart it`);
+    else log.warn({ id: master.id, reason: why }, `this master lost its candidacy: ${why}; it stops, and exits for its supervisor to restart it`);
+    shutDown = shutdown();
+    void shutDown.then(() => markLost(why));
+  };
+  void election.contender.lost.then((why) => stepDown(why));
+  void election.contender.elected.then(async () => {
+    if (stopped) return;
+    lead.elected();
+    log.info({ id: master.id }, 'elected the leading master; recovering the registry');
+    try {
+      await master.start();
+    } catch (e) {
+      stepDown(`it could not recover the registry: ${describeError(e)}`);
+      return;
+    }
+    if (!stopped) log.info({ id: master.id, agents: master.recoveredAgents.size }, 'leading');
   });
   try {
-    await master.start();
+    await election.detector.start();
+    await election.contender.contend(master.info);
   } catch (e) {
-    master.stop();
-    await server.close();
+    stopped = true;
+    await shutdown();
     await removeMade(made);
     throw e;
   }
-  log.info({ port, id: master.id, authenticated: auth?.realmNames() ?? [] }, 'master started');
+  log.info({ port, id: master.id, authenticated: auth?.realmNames() ?? [] }, 'master started: contending for the lead');
   return {
     port,
     master,
+    leadership: lead,
+    lost,
     async stop() {
-      master.stop();
-      await server.close();
+      if (stopped) return shutDown;
+      stopped = true;
+      shutDown = shutdown();
+      await shutDown;
     },
+  };
+}
+
+/**
+ * With --zk: one ZooKeeper session for the master's candidacy, its detector of the leader and the
+ * ZooKeeper registry (the election path is the URL's path). A ZooKeeper that does not answer in
+ * time stops the start with an error naming --zk and the servers.
+ */
+async function zkElection(url: ZkUrl, sessionTimeoutMs: number, log: Logger): Promise<Election & { readonly session: ZkSession; close(): Promise<void> }> {
+  const session = await ZkSession.open({ url, field: '--zk', sessionTimeoutMs, logger: log });
+  return {
+    session,
+    contender: new ZkContender(session, { logger: log }),
+    detector: new ZkMasterDetector({ url: session.url, field: '--zk', session, logger: log }),
+    close: () => session.close(),
+  };
+}
+
+/** `p`, or nothing once `ms` have passed. */
+function within(ms: number, p: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** `registry`, with every write that fails because another master has taken the registry over (REGISTRY_FENCED) reported to `onFenced`. */
+function fenced(registry: Registry, onFenced: (why: string) => void): Registry {
+  const watch = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((e: unknown) => {
+      if (e instanceof CorralError && e.code === 'REGISTRY_FENCED') onFenced(`another master has taken over the registry (${describeError(e)})`);
+      throw e;
+    });
+  return {
+    recover: () => registry.recover(),
+    admitAgent: (a) => watch(registry.admitAgent(a)),
+    updateAgent: (a) => watch(registry.updateAgent(a)),
+    updateAgents: (a) => watch(registry.updateAgents(a)),
+    removeAgent: (id) => watch(registry.removeAgent(id)),
+    size: () => registry.size(),
   };
 }
 
@@ -245,6 +413,10 @@ export async function startAgent(
   } catch (e) {
     throw e instanceof CorralError && e.field !== undefined ? e : new FlagError('qos_controller', describeError(e));
   }
+  // host:port: that master; zk://: the leader of the masters' group, followed as it changes. Found
+  // before anything is made: a ZooKeeper that does not answer stops the start, naming --master.
+  const detector = options.masterDetector ?? createMasterDetector(flags.master, { field: '--master', logger: log });
+  if (flags.recover !== 'cleanup') await detector.start();
   const containerizer = createContainerizer(flags, {
     resources: detected,
     logger: log,
@@ -262,6 +434,7 @@ export async function startAgent(
   } catch (e) {
     await containerizer.closeIsolators();
     if (!cleanup) await server.close();
+    await detector.stop();
     throw e;
   }
   const paths = new AgentPaths(flags.work_dir);
@@ -312,7 +485,7 @@ export async function startAgent(
   });
   const client = new HttpClient(options.tls ? { tls: options.tls } : {});
   const link = new MasterLink(agent, client, systemClock, log, {
-    master: flags.master,
+    detector,
     scheme: client.scheme,
     backoffFactorMs: flags.registration_backoff_factor,
     ...(flags.credential ? { credential: flags.credential.credential } : {}),
@@ -325,6 +498,7 @@ export async function startAgent(
   const shown = { ...text };
   if (flags.credential !== undefined) shown.credential = flags.credential.path ?? '(inline credential, not shown)';
   if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
+  shown.master = 'zk' in flags.master ? flags.master.zk.redacted : flags.master.hostPort;
   if (flags.executor_secret_key !== undefined) shown.executor_secret_key = flags.executor_secret_key.path;
   agentRoutes(
     server,
@@ -333,7 +507,10 @@ export async function startAgent(
       flags: { ...shown, port: String(port) },
       version: VERSION,
       log,
-      masterHostname: () => flags.master.split(':')[0],
+      masterHostname: () => {
+        const leader = link.leader ?? detector.current();
+        return leader === undefined ? undefined : leaderHostPort(leader).host;
+      },
       ...(executorTokens ? { executorTokens } : {}),
     },
     flags.max_request_body,
@@ -346,10 +523,12 @@ export async function startAgent(
     await containerizer.closeIsolators();
     if (!cleanup) await server.close();
     client.close();
+    await detector.stop();
     await removeMade(made);
     throw e;
   }
   if (cleanup) {
+    await detector.stop();
     await agent.stop();
     await containerizer.closeIsolators();
     client.close();
@@ -376,6 +555,7 @@ export async function startAgent(
     registered: link.registered,
     async stop() {
       link.stop();
+      await detector.stop();
       await agent.stop();
       await containerizer.closeIsolators();
       await server.close();

@@ -23,8 +23,9 @@ import {
 } from '../common/flags.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
-import { loadTlsConfig, type TlsConfig } from '../transport/index.ts';
+import { loadTlsConfig, parseMasterLocation, type TlsConfig } from '../transport/index.ts';
 import { startAgent, startMaster, type Running, type RunningAgent } from './daemons.ts';
+import { LOCAL_ZK_SESSION_TIMEOUT, type LocalMasters, startLocalMasters } from './local_masters.ts';
 import { execute, executeCredential, executeFlags } from './execute.ts';
 import type { Logger } from '../common/log.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
@@ -34,6 +35,11 @@ const localFlags = {
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: "The master's port", default: 5050, parse: parsePort }),
   num_agents: flag({ help: 'How many agents to start', default: 1, parse: intIn(0, 64) }),
+  masters: flag({
+    help: "How many masters: 1 runs alone (its registry a file in --work_dir); more (3, 5) start an embedded 3-server ZooKeeper ensemble (Debian's zookeeper package) and that many masters on ports --port, --port+1, …, which elect a leader; agents and the demo follow the leader, and a master that stops is started again",
+    default: 1,
+    parse: intIn(1, 9),
+  }),
   work_dir: optionalFlag({ help: 'Where state goes (default: a new temporary directory)', parse: str }),
   resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: agentFlags.resources.parse }),
   demo: flag({ help: 'Run an example task once the cluster is up and print what happens', default: false, boolean: true, parse: parseBool }),
@@ -194,6 +200,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         const signals = stopSignals();
         const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         signals.stopOn([m]);
+        // A master that lost the lead (or its candidacy) has stopped: it exits 1, and its
+        // supervisor starts it again as a contender (as Mesos does).
+        void m.lost.then(() => process.exit(1));
         return -1;
       }
       case 'agent': {
@@ -255,17 +264,28 @@ async function local(
   const signals = stopSignals();
   const running: Running[] = [];
   let address: string;
+  // With several masters: where agents and frameworks find the leader.
+  let masterFlag: string;
+  let ha: LocalMasters | undefined;
   try {
-    const masterParsed = parseFlags(masterFlags, {
-      argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master],
-      env: {},
-    });
-    const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
-    running.push(master);
-    address = `${v.ip}:${master.port}`;
+    if (v.masters > 1) {
+      ha = await startLocalMasters({ masters: v.masters, ip: v.ip, port: v.port, workDir, args: auth.master, log, ...(tls ? { tls } : {}) });
+      running.push(ha);
+      address = `${v.ip}:${(await ha.untilLeading()).port}`;
+      masterFlag = ha.zkUrl;
+    } else {
+      const masterParsed = parseFlags(masterFlags, {
+        argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master],
+        env: {},
+      });
+      const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
+      running.push(master);
+      address = `${v.ip}:${master.port}`;
+      masterFlag = address;
+    }
     for (let i = 0; i < v.num_agents; i++) {
       const argv = [
-        `--master=${address}`,
+        `--master=${masterFlag}`,
         `--ip=${v.ip}`,
         '--port=0',
         `--work_dir=${join(workDir, `agent${i}`)}`,
@@ -286,14 +306,23 @@ async function local(
     throw e;
   }
   const realms = auth.master.filter((a) => a.startsWith('--authenticate_')).map((a) => a.slice('--authenticate_'.length));
+  const masters =
+    ha === undefined
+      ? `master at ${scheme}://${address} (state: ${scheme}://${address}/master/state)`
+      : `${v.masters} masters at ${ha
+          .running()
+          .map((m) => `${scheme}://${v.ip}:${m.port}`)
+          .join(
+            ', ',
+          )} on ZooKeeper ${ha.zkUrl} (leader: ${scheme}://${address}; any master's /master/redirect finds it; ZooKeeper session timeout ${LOCAL_ZK_SESSION_TIMEOUT})`;
   console.log(
-    `Corral is running: master at ${scheme}://${address} (state: ${scheme}://${address}/master/state), ${v.num_agents} agent(s), work_dir ${workDir}${realms.length ? `; authentication required for: ${realms.join(', ')}` : ''}`,
+    `Corral is running: ${masters}, ${v.num_agents} agent(s), work_dir ${workDir}${realms.length ? `; authentication required for: ${realms.join(', ')}` : ''}`,
   );
   if (v.demo) {
-    console.log(`\nDemo: corral execute --master=${address} --command='echo hello from a Corral task; uname -sr'`);
+    console.log(`\nDemo: corral execute --master=${masterFlag} --command='echo hello from a Corral task; uname -sr'`);
     const credential = executeCredential(v.principal, v.secret);
     const code = await execute({
-      master: address,
+      master: ha === undefined ? address : parseMasterLocation(masterFlag, '--master'),
       name: 'demo',
       command: 'echo hello from a Corral task; uname -sr',
       resources: 'cpus:0.1;mem:32',

@@ -16,8 +16,12 @@ import {
   str,
 } from '../common/flags.ts';
 import { checkRoleText } from '../common/ids.ts';
-import { loadCredentials } from '../transport/index.ts';
+import { loadCredentials, parseZkUrl } from '../transport/index.ts';
 import { loadAcls } from './authorization.ts';
+
+/** The registry backends `--registry` names. */
+export const REGISTRIES = ['replicated_log', 'in_memory', 'zookeeper'] as const;
+export type RegistryKind = (typeof REGISTRIES)[number];
 
 function parseRoles(text: string): string[] {
   const roles = text
@@ -48,10 +52,23 @@ export const masterFlags = {
   port: flag({ help: 'Port to listen on', default: 5050, parse: parsePort }),
   hostname: optionalFlag({ help: 'Hostname the master advertises (default: the machine hostname)', parse: parseHostname }),
   work_dir: optionalFlag({ help: 'Where the registry is kept (required unless --registry=in_memory)', parse: str }),
-  registry: flag({
-    help: "Registry backend: 'replicated_log' (a crash-safe file in --work_dir) or 'in_memory'",
-    default: 'replicated_log',
-    parse: oneOf(['replicated_log', 'in_memory']),
+  registry: optionalFlag({
+    help: "Registry backend: 'zookeeper' (znodes under the --zk path, shared by the masters; the default with --zk), 'replicated_log' (a crash-safe file in --work_dir; the default without --zk) or 'in_memory'",
+    parse: oneOf(REGISTRIES),
+  }),
+  zk: optionalFlag({
+    help: "The masters' ZooKeeper group, for leader election and (with --registry=zookeeper) the registry: zk://host1:2181,host2:2181,host3:2181/corral, or zk://user:password@…/corral to protect the znodes with digest ACLs, or file:///path to a file holding the URL. Without it the master runs alone and leads",
+    parse: (t: string) => parseZkUrl(t, '--zk'),
+  }),
+  zk_session_timeout: flag({
+    help: 'ZooKeeper session timeout: a leader whose session may have expired (cut off, or paused, for about this long) stops leading and exits; another master takes over after it',
+    default: 10_000,
+    parse: parsePositiveDuration,
+    show: formatDuration,
+  }),
+  quorum: optionalFlag({
+    help: "Accepted for Mesos's command lines and not used: Corral has no replicated log of its own. With --zk the registry lives in ZooKeeper, and ZooKeeper's own quorum (a majority of its servers) makes each registry write durable",
+    parse: intIn(1, 99),
   }),
   allocation_interval: flag({ help: 'Time between allocation runs', default: 1000, parse: parsePositiveDuration, show: formatDuration }),
   offer_timeout: optionalFlag({ help: 'Rescind offers not used within this time (default: never)', parse: parsePositiveDuration, show: formatDuration }),
@@ -132,3 +149,8 @@ export const masterFlags = {
     parse: (t: string) => loadAcls(t),
   }),
 };
+
+/** The registry the master keeps: `--registry`, else `zookeeper` with --zk and `replicated_log` without. */
+export function registryKind(flags: { readonly registry?: RegistryKind | undefined; readonly zk?: unknown }): RegistryKind {
+  return flags.registry ?? (flags.zk === undefined ? 'replicated_log' : 'zookeeper');
+}

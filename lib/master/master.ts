@@ -115,12 +115,13 @@ export class Master {
     return this.s.recoveredAgents;
   }
 
-  /** Recover the registry and start allocating. */
+  /** Lead: recover the registry and start allocating (a master among several: once elected). */
   async start(): Promise<void> {
+    // Elected from here (master/elected is 1), serving once the registry is recovered.
+    this.electedTime = this.opts.clock.now();
     const state = await this.opts.registry.recover();
     for (const a of state.agents) this.s.recoveredAgents.set(a.id, a);
     this.recovered = true;
-    this.electedTime = this.opts.clock.now();
     if (this.s.recoveredAgents.size > 0) {
       this.s.log.info({ agents: this.s.recoveredAgents.size }, 'recovered agents from the registry; waiting for them to re-register');
       this.reregisterTimer = this.opts.clock.setTimer(this.opts.agentReregisterTimeoutMs, () => {
@@ -151,6 +152,14 @@ export class Master {
     return this.recovered;
   }
 
+  /**
+   * May this master act as the leader now (MasterOptions.mayAct)? False once its leadership is
+   * in doubt: it then sends nothing to frameworks or agents, and its http/ handlers accept no call.
+   */
+  mayAct(): boolean {
+    return this.s.mayAct();
+  }
+
   // ===========================================================================================
   // Scheduler API
 
@@ -159,12 +168,12 @@ export class Master {
    * on the stream with an ERROR event, which then closes.
    */
   subscribe(call: Extract<SchedulerCall, { type: 'SUBSCRIBE' }>, sink: Sink<SchedulerEvent>): { streamId: string; frameworkId: string } | undefined {
-    return this.frameworkLife.subscribe(call, sink);
+    return this.frameworkLife.subscribe(call, this.s.guard(sink));
   }
 
   /** The subscription stream of a framework went away. */
   disconnected(frameworkId: string, sink: Sink<SchedulerEvent>): void {
-    this.frameworkLife.disconnected(frameworkId, sink);
+    this.frameworkLife.disconnected(frameworkId, this.s.guard(sink));
   }
 
   /** Check the framework id and stream id of a non-SUBSCRIBE call: a MasterRefusal when the call may not go on. */
@@ -265,7 +274,7 @@ export class Master {
     ip: string,
     principal?: string,
   ): Promise<{ agentId: string; streamId: string }> {
-    return this.agentLife.registerAgent(msg, sink, ip, principal);
+    return this.agentLife.registerAgent(msg, this.s.guard(sink), ip, principal);
   }
 
   /** An agent that was registered before (with this master or one before it). */
@@ -275,12 +284,12 @@ export class Master {
     ip: string,
     principal?: string,
   ): Promise<{ agentId: string; streamId: string } | undefined> {
-    return this.agentLife.reregisterAgent(msg, sink, ip, principal);
+    return this.agentLife.reregisterAgent(msg, this.s.guard(sink), ip, principal);
   }
 
   /** The agent's stream went away: stop offering it; pings decide whether it is removed. */
   agentDisconnected(agentId: string, sink: Sink<MasterToAgent>): void {
-    this.agentLife.agentDisconnected(agentId, sink);
+    this.agentLife.agentDisconnected(agentId, this.s.guard(sink));
   }
 
   /** A MasterRefusal (FORBIDDEN) when `principal` may not re-register agent `agentId`. */

@@ -68,12 +68,25 @@ const CASES: readonly Case[] = [
   { command: 'master', names: '--offer_timeout', args: master('--offer_timeout=16000weeks'), reason: /out of range/ },
   { command: 'master', names: '--max_slave_ping_timeouts', args: master('--max_slave_ping_timeouts=0'), reason: /from 1 to/ },
   { command: 'master', names: '--logging_level', args: master('--logging_level=verbose'), reason: /not one of/ },
-  { command: 'master', names: '--registry', args: master('--registry=zookeeper'), reason: /not one of replicated_log, in_memory/ },
+  { command: 'master', names: '--registry', args: master('--registry=zk'), reason: /not one of replicated_log, in_memory, zookeeper/ },
+  { command: 'master', names: '--registry', args: master('--registry=zookeeper'), reason: /zookeeper needs --zk/ },
+  // ZooKeeper URLs (--zk, and --master of agents and execute).
+  { command: 'master', names: '--zk', args: master('--zk=zk://'), reason: /names no ZooKeeper server/ },
+  { command: 'master', names: '--zk', args: master('--zk=zk://127.0.0.1:2181'), reason: /needs a znode path/ },
+  { command: 'master', names: '--zk', args: master('--zk=zk://127.0.0.1:2181/'), reason: /needs a znode path/ },
+  { command: 'master', names: '--zk', args: master('--zk=zk://zk1:x,zk2:2181/corral'), reason: /port 'x' is not a number/ },
+  { command: 'master', names: '--zk', args: master('--zk=zk://u:secret@zk1:99999/corral'), reason: /port '99999' is not a number from 1 to 65535/ },
+  { command: 'master', names: '--zk', args: master('--zk=http://zk1:2181/corral'), reason: /is not a ZooKeeper URL/ },
+  { command: 'master', names: '--zk', args: master('--zk=file:///nonexistent-corral/zk'), reason: /cannot read/ },
+  { command: 'master', names: '--zk_session_timeout', args: master('--zk_session_timeout=0secs'), reason: /more than 0/ },
+  { command: 'master', names: '--quorum', args: master('--quorum=0'), reason: /from 1 to/ },
+  { command: 'agent', names: '--master', args: ['--master=zk://127.0.0.1:2181', '--work_dir=WD'], reason: /needs a znode path/ },
+  { command: 'execute', names: '--master', args: ['--master=zk://:2181/corral', '--command=true'], reason: /is not a host name/ },
   { command: 'master', names: '--ip', args: master('--ip=999.1.1.1'), reason: /not an IP address/ },
   { command: 'agent', names: '--executor_registration_timeout', args: agent('--executor_registration_timeout=0secs'), reason: /more than 0/ },
   { command: 'agent', names: '--usage_estimator_window', args: agent('--usage_estimator_window=0'), reason: /from 1 to/ },
   { command: 'agent', names: '--hostname', args: agent('--hostname='), reason: /is empty/ },
-  { command: 'agent', names: '--master', args: ['--master=localhost', '--work_dir=WD'], reason: /not host:port/ },
+  { command: 'agent', names: '--master', args: ['--master=localhost', '--work_dir=WD'], reason: /neither host:port, master@host:port nor a ZooKeeper URL/ },
   { command: 'agent', names: '--attributes', args: agent('--attributes=:x'), reason: /./ },
   { command: 'agent', names: '--executor_environment_variables', args: agent('--executor_environment_variables={"A":1}'), reason: /'A' must be a string/ },
   { command: 'agent', names: '--executor_environment_variables', args: agent('--executor_environment_variables=["A=1"]'), reason: /JSON object of strings/ },
@@ -81,7 +94,7 @@ const CASES: readonly Case[] = [
   { command: 'local', names: '--resources', args: ['--resources=cpus:1e308', '--work_dir=WD'], reason: /more than/ },
   { command: 'execute', names: '--timeout', args: ['--master=127.0.0.1:1', '--command=true', '--timeout=0secs'], reason: /more than 0/ },
   { command: 'execute', names: '--resources', args: ['--master=127.0.0.1:1', '--command=true', '--resources=cpus:1e308'], reason: /more than/ },
-  { command: 'execute', names: '--master', args: ['--master=nowhere', '--command=true'], reason: /not host:port/ },
+  { command: 'execute', names: '--master', args: ['--master=nowhere', '--command=true'], reason: /neither host:port/ },
   // Refused at start-up: still one line, exit 2, nothing made.
   { command: 'agent', names: '--work_dir', args: ['--master=127.0.0.1:1', '--work_dir=DIR/a-file/wd'], reason: /not a directory/ },
   { command: 'master', names: '--work_dir', args: ['--work_dir=DIR/a-file'], reason: /exists and is not a directory/ },
@@ -143,6 +156,7 @@ for (const [i, c] of CASES.entries()) {
     t.true(lines[0]!.startsWith(`corral ${c.command}: `), lines[0]);
     t.true(lines[0]!.includes(c.names), lines[0]);
     t.regex(lines[0]!, c.reason);
+    t.false(lines[0]!.includes(':secret@'), 'a password in a URL is not shown');
     t.is(r.stdout, '');
     t.false(existsSync(wd), 'the work_dir is not made');
   });

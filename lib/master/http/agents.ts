@@ -13,6 +13,8 @@ import { HttpError, type HttpServer, type Request } from '../../transport/index.
 import { textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
+import { Leadership } from '../leadership.ts';
+import { leaderGate } from './leadership.ts';
 import { refusalResponse } from './status.ts';
 
 /** The authentication realm of the agents' endpoints (`--authenticate_agents`). */
@@ -35,14 +37,16 @@ async function decode(req: Request): Promise<AgentToMaster> {
   }
 }
 
-export function agentRoutes(server: HttpServer, master: Master, log: Logger): void {
+/** The agents' endpoints on `server`; with `leadership`, a master that does not lead sends agents to the leader (307) or answers 503. */
+export function agentRoutes(server: HttpServer, master: Master, log: Logger, leadership: Leadership = Leadership.alone(master.id)): void {
   master.metrics.declare(AGENT_STREAM_OVERFLOWS);
   server.route({
     path: AGENT_SUBSCRIBE_PATH,
     methods: ['POST'],
     realm: AGENT_REALM,
     handler: async (req) => {
-      if (!master.isRecovered) return textResponse(503, 'Master has not finished recovery');
+      const gate = leaderGate(req, master, leadership);
+      if (gate) return gate;
       if (!master.authorize('register_agents', req.principal, undefined)) {
         return textResponse(
           403,
@@ -97,6 +101,8 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
     methods: ['POST'],
     realm: AGENT_REALM,
     handler: async (req) => {
+      const gate = leaderGate(req, master, leadership);
+      if (gate) return gate;
       const agentId = req.header(AGENT_ID_HEADER);
       if (agentId === undefined) return textResponse(400, `Expecting '${AGENT_ID_HEADER}' to be present`);
       const msg = await decode(req);

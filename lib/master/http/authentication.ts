@@ -8,7 +8,7 @@
  */
 import { FlagError, type FlagValues } from '../../common/flags.ts';
 import { type AuthRealm, type CredentialsFile, HttpAuthenticator } from '../../transport/index.ts';
-import type { masterFlags } from '../flags.ts';
+import { type masterFlags, registryKind } from '../flags.ts';
 import { AGENT_REALM } from './agents.ts';
 import { READONLY_REALM, READWRITE_REALM } from './operator.ts';
 import { SCHEDULER_REALM } from './scheduler.ts';
@@ -53,7 +53,8 @@ export function masterAuthenticator(flags: Flags): HttpAuthenticator | undefined
 
 /**
  * The flags as /flags and /state show them: a credentials value only as its path, and
- * `authenticate_agents` as decided (also when it follows from --credentials).
+ * `authenticate_agents` as decided (also when it follows from --credentials), `--zk` without its
+ * password, and the registry as chosen.
  */
 export function shownMasterFlags(flags: Flags, text: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = { ...text, authenticate_agents: String(agentsMustAuthenticate(flags)) };
@@ -61,5 +62,8 @@ export function shownMasterFlags(flags: Flags, text: Readonly<Record<string, str
     const f = flags[name];
     if (f !== undefined) out[name] = f.path ?? '(inline credentials, not shown)';
   }
+  // The ZooKeeper password is not shown; the registry as chosen (its default follows --zk).
+  if (flags.zk !== undefined) out.zk = flags.zk.redacted;
+  out.registry = registryKind(flags);
   return out;
 }

@@ -13,6 +13,8 @@ import { jsonResponse, textResponse } from '../../transport/responses.ts';
 import type { Master } from '../master.ts';
 import type { AgentRecord, Framework, MasterExecutorRecord, OfferRecord, Task } from '../records.ts';
 import { type MasterView, agentOffered, agentUsed, allTasks, frameworkOffered, frameworkUsed } from '../state_view.ts';
+import { Leadership, leaderInfo } from '../leadership.ts';
+import { NO_LEADER, leaderGate, redirectToLeader } from './leadership.ts';
 import { refusalResponse } from './status.ts';
 
 type Json = Record<string, unknown>;
@@ -164,11 +166,16 @@ export interface OperatorContext {
   readonly buildInfo: { version: string; gitSha?: string; buildDate?: string };
   /** Extra numbers for /metrics/snapshot (system/…, allocator/…). */
   readonly extraMetrics: () => Record<string, number>;
+  /** Where this master stands among several (default: it runs alone, and leads). */
+  readonly leadership?: Leadership;
 }
 
 export function stateJson(ctx: OperatorContext): Json {
   const m = ctx.master.view;
   const agents = Array.from(m.agents.values());
+  // A master that follows shows its own identity and the leader's (its lists are empty).
+  const follows = ctx.leadership?.leader();
+  const leader = follows === undefined ? m.info : leaderInfo(follows);
   return {
     version: ctx.buildInfo.version,
     ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}),
@@ -180,8 +187,16 @@ export function stateJson(ctx: OperatorContext): Json {
     hostname: m.info.hostname,
     activated_slaves: agents.filter((a) => a.active).length,
     deactivated_slaves: agents.filter((a) => !a.active).length,
-    leader: m.info.pid,
-    leader_info: { id: m.id, ip: m.info.ip, port: m.info.port, pid: m.info.pid, hostname: m.info.hostname, version: m.info.version },
+    leader: leader.pid,
+    leader_info: {
+      id: leader.id,
+      ip: leader.ip,
+      port: leader.port,
+      pid: leader.pid,
+      hostname: leader.hostname,
+      version: leader.version,
+      ...(follows === undefined || leader.address === undefined ? {} : { address: leader.address }),
+    },
     ...(ctx.flags.cluster ? { cluster: ctx.flags.cluster } : {}),
     flags: ctx.flags,
     slaves: agents.map((a) => agentJson(m, a, false)),
@@ -306,6 +321,7 @@ function metricsJson(ctx: OperatorContext): Record<string, number> {
 export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   const m = ctx.master;
   const v = m.view;
+  const leadership = ctx.leadership ?? Leadership.alone(m.id);
   const get = (paths: string[], handler: (req: Request) => HttpResponse) => {
     for (const p of paths) server.route({ path: p, methods: ['GET'], handler, realm: READONLY_REALM });
   };
@@ -314,12 +330,14 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   };
   const both = (name: string) => [`/master/${name}`, `/${name}`];
   const withJson = (name: string) => [...both(name), ...both(`${name}.json`)];
-  const leaderOnly = (handler: (req: Request) => HttpResponse) => (req: Request) =>
-    m.isRecovered ? handler(req) : textResponse(503, 'Master has not finished recovery');
+  // The leader's state: a master that follows redirects to the leader (as Mesos 1.x does).
+  const leaderOnly = (handler: (req: Request) => HttpResponse) => (req: Request) => leaderGate(req, m, leadership, { withQuery: true }) ?? handler(req);
 
-  get(
-    withJson('state'),
-    leaderOnly((req) => jsonResponse(req, stateJson(ctx))),
+  // /state is answered by a master that follows too: its own identity, and who leads.
+  get(withJson('state'), (req) =>
+    !leadership.leading && leadership.leader() !== undefined
+      ? jsonResponse(req, stateJson(ctx))
+      : (leaderGate(req, m, leadership) ?? jsonResponse(req, stateJson(ctx))),
   );
   get(
     both('state-summary'),
@@ -365,7 +383,12 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
     server.route({
       path: p,
       methods: '*',
-      handler: () => ({ status: 307, headers: { Location: `//${v.info.hostname}:${v.info.port}` } }),
+      // The leader's base URL (itself when it leads), whatever its state.
+      handler: () => {
+        if (leadership.leading) return { status: 307, headers: { Location: `//${v.info.hostname}:${v.info.port}` } };
+        const leader = leadership.leader();
+        return leader === undefined ? textResponse(503, NO_LEADER) : redirectToLeader(leader, '');
+      },
     });
   }
   // Reservations and volumes (Mesos 1.0+ semantics: 202 Accepted once the operation is
@@ -383,7 +406,8 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
         methods: ['POST'],
         realm: READWRITE_REALM,
         handler: async (req) => {
-          if (!m.isRecovered) return textResponse(503, 'Master has not finished recovery');
+          const gate = leaderGate(req, m, leadership);
+          if (gate) return gate;
           const form = new URLSearchParams((await req.readBody()).toString('utf8'));
           const agentId = form.get('slaveId');
           if (!agentId) return textResponse(400, "Missing 'slaveId' query parameter in the request body");
@@ -413,7 +437,8 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
       methods: ['POST'],
       realm: READWRITE_REALM,
       handler: async (req) => {
-        if (!m.isRecovered) return textResponse(503, 'Master has not finished recovery');
+        const gate = leaderGate(req, m, leadership);
+        if (gate) return gate;
         const body = (await req.readBody()).toString('utf8');
         const form = new URLSearchParams(body);
         const id = form.get('frameworkId') ?? req.query.get('frameworkId');

@@ -11,6 +11,8 @@ import { callRejection, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import { MasterRefusal } from '../errors.ts';
 import type { Master } from '../master.ts';
+import { Leadership } from '../leadership.ts';
+import { leaderGate } from './leadership.ts';
 import { refusalResponse } from './status.ts';
 
 export const STREAM_ID_HEADER = 'Mesos-Stream-Id';
@@ -43,15 +45,27 @@ export function acceptsJson(accept: string | undefined): boolean {
   });
 }
 
-export function schedulerRoutes(server: HttpServer, master: Master, log: Logger, maxBodyBytes: number): void {
-  const handler = (req: Request) => handleScheduler(req, master, log, maxBodyBytes);
+/**
+ * The scheduler API on `server`. With `leadership` (a master among several), a master that is
+ * not leading redirects to the leader (307) or answers 503 when none is known.
+ */
+export function schedulerRoutes(
+  server: HttpServer,
+  master: Master,
+  log: Logger,
+  maxBodyBytes: number,
+  leadership: Leadership = Leadership.alone(master.id),
+): void {
+  const handler = (req: Request) => handleScheduler(req, master, log, maxBodyBytes, leadership);
   master.metrics.declare(EVENT_STREAM_OVERFLOWS);
   server.route({ path: '/api/v1/scheduler', methods: ['POST'], handler, realm: SCHEDULER_REALM });
   server.route({ path: '/master/api/v1/scheduler', methods: ['POST'], handler, realm: SCHEDULER_REALM });
 }
 
-async function handleScheduler(req: Request, master: Master, log: Logger, maxBodyBytes: number): Promise<HttpResponse | void> {
-  if (!master.isRecovered) return textResponse(503, 'Master has not finished recovery');
+async function handleScheduler(req: Request, master: Master, log: Logger, maxBodyBytes: number, leadership: Leadership): Promise<HttpResponse | void> {
+  // Mesos's order: a master that does not lead redirects before it looks at the request.
+  const gate = leaderGate(req, master, leadership);
+  if (gate) return gate;
   const contentType = req.header('content-type');
   if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");
   if (contentType !== JSON_TYPE) {
