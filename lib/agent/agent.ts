@@ -41,7 +41,8 @@ import { type ExecutorCallCheck, checkExecutorCall, executorCall, executorDiscon
 import { launchOnExecutor, shutdownExecutor } from './executors.ts';
 import { AgentFramework, AgentTaskRecord, type ExecutorRecord } from './records.ts';
 import { createExecutor } from './launch.ts';
-import { handleMasterMessage, registrationMessage } from './master_protocol.ts';
+import { handleMasterMessage, messageClaims, registrationMessage } from './master_protocol.ts';
+import { Limit, MessageOrder } from './message_order.ts';
 import type { AgentOptions } from './options.ts';
 import { type RecoveryReport, recover } from './recovery.ts';
 import { allocatedResources, preempt, resourceUsage } from './resource_usage.ts';
@@ -68,6 +69,10 @@ export class Agent implements AgentContext {
   launching = 0;
   /** How long the last recover() took, in ms. */
   recoveryMs = 0;
+  /** The order of the master's messages (see onMasterMessage). */
+  private readonly order = new MessageOrder();
+  /** RUN_TASKs are handled one at a time, in the order they came (see launch.ts). */
+  private readonly launches = new Limit(1);
 
   /** The estimator and QoS loops. */
   readonly oversubscription: OversubscriptionLoops;
@@ -160,9 +165,13 @@ export class Agent implements AgentContext {
     else this.metrics.inc('slave/dropped_messages');
   }
 
-  /** A message from the master. */
-  async onMasterMessage(msg: MasterToAgent): Promise<void> {
-    await handleMasterMessage(this, msg);
+  /**
+   * A message from the master. Resolves once it is handled, which is after every earlier
+   * message about the same task, executor or framework (messageClaims), not after all of them:
+   * the link hands each message over as it comes.
+   */
+  onMasterMessage(msg: MasterToAgent): Promise<void> {
+    return this.order.run(messageClaims(msg), () => handleMasterMessage(this, msg));
   }
 
   // ===========================================================================================
@@ -192,6 +201,10 @@ export class Agent implements AgentContext {
   }
 
   async runTask(frameworkId: string, frameworkInfo: FrameworkInfo, task: TaskInfo): Promise<void> {
+    await this.launches.use(() => this.startTask(frameworkId, frameworkInfo, task));
+  }
+
+  private async startTask(frameworkId: string, frameworkInfo: FrameworkInfo, task: TaskInfo): Promise<void> {
     const agentId = this.id;
     if (agentId === undefined) return;
     const fw = this.framework(frameworkId, frameworkInfo);

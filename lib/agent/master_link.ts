@@ -1,8 +1,9 @@
 /**
  * The agent's connection to its master: it opens the registration stream (REGISTER, or
- * REREGISTER once the agent has an id), feeds the master's messages to the agent one at a time
- * in order, sends the agent's calls with its stream id, and reconnects after a break with a
- * randomised, doubling back-off (first wait up to `--registration_backoff_factor`, at most 1 min).
+ * REREGISTER once the agent has an id), hands the master's messages to the agent as they come
+ * (the agent keeps the order they need), sends the agent's calls with its stream id, and
+ * reconnects after a break with a randomised, doubling back-off (first wait up to
+ * `--registration_backoff_factor`, at most 1 min).
  */
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, describeError } from '../common/errors.ts';
@@ -13,8 +14,12 @@ import { MAX_INTERNAL_JSON_DEPTH, checkJsonDepth } from '../proto/json.ts';
 import { stringifyWire } from '../proto/json_text.ts';
 import { type Credential, DEFAULT_MAX_BODY_BYTES, type HttpClient, basicAuthorization } from '../transport/index.ts';
 import type { Agent } from './agent.ts';
+import { callClaims } from './master_protocol.ts';
+import { Limit, MessageOrder } from './message_order.ts';
 
 const MAX_BACKOFF_MS = 60_000;
+/** Calls to the master on their way at once (each on its own kept-alive connection). */
+const CALLS_IN_FLIGHT = 8;
 
 export interface MasterLinkOptions {
   /** `host:port` of the master. */
@@ -32,7 +37,8 @@ export class MasterLink {
   private timer: TimerHandle | undefined;
   private closeStream: (() => void) | undefined;
   private backoffMs: number;
-  private calls: Promise<void> = Promise.resolve();
+  private readonly calls = new MessageOrder();
+  private readonly inFlight = new Limit(CALLS_IN_FLIGHT);
   /** Resolves the first time the agent is registered (for callers that wait for it). */
   readonly registered: Promise<void>;
   private markRegistered!: () => void;
@@ -103,6 +109,8 @@ export class MasterLink {
     const agentId = String(stream.headers[AGENT_ID_HEADER] ?? '');
     this.closeStream = () => stream.close();
     let linked = false;
+    // A message the agent failed to handle breaks the link, as a broken stream does.
+    let failed: { error: unknown } | undefined;
     try {
       for await (const record of stream.records) {
         const json: unknown = JSON.parse(record.toString('utf8'));
@@ -113,37 +121,59 @@ export class MasterLink {
           this.backoffMs = this.opts.backoffFactorMs;
           this.agent.connected((call) => this.send(agentId || msg.agentId, streamId, call));
         }
-        await this.agent.onMasterMessage(msg);
-        if (msg.type === 'REGISTERED' || msg.type === 'REREGISTERED') this.markRegistered();
-        if (msg.type === 'SHUTDOWN') break;
+        // Handed over as it comes: the agent keeps the order the messages need (a task's
+        // acknowledgement must not wait behind other tasks' launches). A registration and a
+        // SHUTDOWN, which come after everything before them anyway, are waited for here: the
+        // link's state follows them.
+        const handled = this.agent.onMasterMessage(msg).then(
+          () => true,
+          (error: unknown) => {
+            failed ??= { error };
+            stream.close();
+            return false;
+          },
+        );
+        if (msg.type === 'REGISTERED' || msg.type === 'REREGISTERED') {
+          if (await handled) this.markRegistered();
+        }
+        if (msg.type === 'SHUTDOWN') {
+          await handled;
+          break;
+        }
       }
       this.closeStream = undefined;
       if (linked) this.agent.disconnected();
-      this.retry('the master closed the stream');
+      this.retry(failed ? describeError(failed.error) : 'the master closed the stream');
     } catch (e) {
       this.closeStream = undefined;
       if (linked) this.agent.disconnected();
-      this.retry(describeError(e));
+      this.retry(describeError(failed?.error ?? e));
     }
   }
 
-  /** Calls go out in order; a failed one is logged (status updates are retried by the agent). */
+  /**
+   * Calls about the same task or executor go out one after another, in order (callClaims);
+   * others side by side, at most CALLS_IN_FLIGHT at once. A failed one is logged (status
+   * updates are retried by the agent).
+   */
   private send(agentId: string, streamId: string, call: AgentToMaster): void {
     const body = encodeAgentToMaster(call) as object;
-    this.calls = this.calls.then(async () => {
-      try {
-        const r = await this.client.request({
-          url: this.url(AGENT_CALL_PATH),
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json', [AGENT_ID_HEADER]: agentId, [AGENT_STREAM_HEADER]: streamId, ...this.auth },
-          body,
-          timeoutMs: 10_000,
-        });
-        if (r.status !== 202) this.log.warn({ status: r.status, body: r.text(), call: call.type }, 'the master refused a call');
-      } catch (e) {
-        this.log.warn({ err: describeError(e), call: call.type }, 'a call to the master failed');
-      }
-    });
+    void this.calls.run(callClaims(call), () =>
+      this.inFlight.use(async () => {
+        try {
+          const r = await this.client.request({
+            url: this.url(AGENT_CALL_PATH),
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', [AGENT_ID_HEADER]: agentId, [AGENT_STREAM_HEADER]: streamId, ...this.auth },
+            body,
+            timeoutMs: 10_000,
+          });
+          if (r.status !== 202) this.log.warn({ status: r.status, body: r.text(), call: call.type }, 'the master refused a call');
+        } catch (e) {
+          this.log.warn({ err: describeError(e), call: call.type }, 'a call to the master failed');
+        }
+      }),
+    );
   }
 }
 
