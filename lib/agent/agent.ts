@@ -30,7 +30,6 @@ import {
   type TaskStatus,
   isTerminal,
 } from '../proto/messages.ts';
-import { writeJsonAtomic } from './checkpoint.ts';
 import { applyCheckpointed } from './volumes.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
@@ -40,9 +39,9 @@ import type { AgentContext } from './context.ts';
 import { type ExecutorCallCheck, checkExecutorCall, executorCall, executorDisconnected, executorSubscribe } from './executor_api.ts';
 import { launchOnExecutor, shutdownExecutor } from './executors.ts';
 import { AgentFramework, AgentTaskRecord, type ExecutorRecord } from './records.ts';
-import { createExecutor } from './launch.ts';
+import { checkpointFrameworkInfo, createExecutor } from './launch.ts';
 import { handleMasterMessage, messageClaims, registrationMessage } from './master_protocol.ts';
-import { Limit, MessageOrder } from './message_order.ts';
+import { MessageOrder } from './message_order.ts';
 import type { AgentOptions } from './options.ts';
 import { type RecoveryReport, recover } from './recovery.ts';
 import { allocatedResources, preempt, resourceUsage } from './resource_usage.ts';
@@ -71,8 +70,6 @@ export class Agent implements AgentContext {
   recoveryMs = 0;
   /** The order of the master's messages (see onMasterMessage). */
   private readonly order = new MessageOrder();
-  /** RUN_TASKs are handled one at a time, in the order they came (see launch.ts). */
-  private readonly launches = new Limit(1);
 
   /** The estimator and QoS loops. */
   readonly oversubscription: OversubscriptionLoops;
@@ -201,16 +198,12 @@ export class Agent implements AgentContext {
   }
 
   async runTask(frameworkId: string, frameworkInfo: FrameworkInfo, task: TaskInfo): Promise<void> {
-    await this.launches.use(() => this.startTask(frameworkId, frameworkInfo, task));
-  }
-
-  private async startTask(frameworkId: string, frameworkInfo: FrameworkInfo, task: TaskInfo): Promise<void> {
     const agentId = this.id;
     if (agentId === undefined) return;
     const fw = this.framework(frameworkId, frameworkInfo);
     if (this.checkpoints(fw)) {
       try {
-        await writeJsonAtomic(this.opts.paths.frameworkInfoFile(agentId, fw.id), fw.info);
+        await checkpointFrameworkInfo(this, fw);
       } catch (e) {
         // A task that cannot be checkpointed (a full disk) is not launched: it fails alone.
         this.checkpointFailed(e, { frameworkId, taskId: task.taskId });

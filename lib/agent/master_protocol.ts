@@ -53,6 +53,7 @@ function registrationInfo(ctx: AgentContext): AgentInfo {
 
 const AGENT = '*';
 const RESOURCES = 'resources';
+const LAUNCHES = 'launches';
 const frameworkKey = (frameworkId: string): string => `f\u0000${frameworkId}`;
 const executorKey = (frameworkId: string, executorId: string): string => `e\u0000${frameworkId}\u0000${executorId}`;
 const taskKey = (frameworkId: string, taskId: string): string => `t\u0000${frameworkId}\u0000${taskId}`;
@@ -62,7 +63,10 @@ const taskKey = (frameworkId: string, taskId: string): string => `t\u0000${frame
  * messages about one task, executor or framework are handled in the order they came, a
  * framework's SHUTDOWN_FRAMEWORK or UPDATE_FRAMEWORK after (and before) all of its other
  * messages, a registration or SHUTDOWN after (and before) everything, and CHECKPOINT_RESOURCES
- * between the launches before and after it. A PING is answered at once.
+ * between the launches before and after it. RUN_TASKs are handled one at a time, in the order
+ * they came, as before (launch.ts decides how many container launches go on meanwhile); the
+ * other messages do not wait for them unless they are about the same task, executor or
+ * framework. A PING is answered at once.
  */
 export function messageClaims(msg: MasterToAgent): Claim[] {
   switch (msg.type) {
@@ -82,6 +86,7 @@ export function messageClaims(msg: MasterToAgent): Claim[] {
       return [
         shared(AGENT),
         shared(RESOURCES),
+        exclusive(LAUNCHES),
         shared(frameworkKey(frameworkId)),
         exclusive(executorKey(frameworkId, task.executor?.executorId ?? task.taskId)),
         exclusive(taskKey(frameworkId, task.taskId)),

@@ -244,6 +244,18 @@ test("the master's messages: an acknowledgement does not wait behind other tasks
   t.deepEqual(states(updates()).slice(2).sort(), ['t2:TASK_RUNNING', 't3:TASK_RUNNING']);
 });
 
+test("a framework's info is checkpointed when it changes, not at every launch", async (t) => {
+  const { agent, paths } = await setup(t);
+  const file = paths.frameworkInfoFile('S0', 'F1');
+  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t1') });
+  const first = await stat(file);
+  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t2') });
+  t.is((await stat(file)).ino, first.ino, 'the same info is not written again');
+  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo({ name: 'renamed' }), task: task('t3') });
+  t.not((await stat(file)).ino, first.ino);
+  t.is(JSON.parse(await readFile(file, 'utf8')).name, 'renamed');
+});
+
 test('SHUTDOWN_FRAMEWORK kills its tasks', async (t) => {
   const { agent, containerizer, updates, settle } = await setup(t);
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t1') });

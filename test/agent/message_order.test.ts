@@ -138,7 +138,7 @@ test("the master's messages: which wait for which", (t) => {
   const ack = (id: string, fwId = 'F') => messageClaims({ type: 'ACKNOWLEDGE', frameworkId: fwId, taskId: id, uuid: 'u' });
   const kill = (id: string) => messageClaims({ type: 'KILL_TASK', frameworkId: 'F', taskId: id });
   t.false(waits(run('a'), ack('b')), "an acknowledgement does not wait for another task's launch");
-  t.false(waits(run('a'), run('b')), 'nor does another launch (the agent has its own queue of launches)');
+  t.true(waits(run('a'), run('b')), 'RUN_TASKs are handled one at a time, in order');
   t.true(waits(run('a'), kill('a')), 'a kill waits for the launch of its task');
   t.true(waits(run('a'), ack('a')));
   t.true(waits(run('a', 'e'), run('b', 'e')), 'the tasks of one executor are launched in order');
