@@ -89,20 +89,35 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, 
   }
 }
 
+/** A scalar of an offer (0 when it has none). */
+function scalarOf(resources: Json[], name: string): number {
+  return resources.filter((r) => r.name === name).reduce((a, r) => a + r.scalar.value, 0);
+}
+
 /**
- * Launch `tasks` on offers as they come, `per` per ACCEPT (one ACCEPT per offer), without
- * waiting for anything else. Returns when all are sent; `sentAt` has each task's send time.
+ * How many of `task` fit in `offer`: an agent can have several offers out at once (the
+ * resources of tasks that ended meanwhile come in an offer of their own), some small.
+ */
+function fitting(offer: Json, task: Json): number {
+  return Math.min(...['cpus', 'mem'].map((n) => Math.floor(scalarOf(offer.resources, n) / scalarOf(task.resources, n) + 1e-9)));
+}
+
+/**
+ * Launch `tasks` on offers as they come, up to `per` per ACCEPT (one ACCEPT per offer, as many
+ * as fit in it), without waiting for anything else. Returns when all are sent; `sentAt` has
+ * each task's send time.
  */
 async function launchAsOffersCome(fw: Scheduler, tasks: Json[], per: number, sentAt: Map<string, number>): Promise<void> {
   let next = 0;
   while (next < tasks.length) {
     const offers = await fw.offers(30_000);
     for (const offer of offers) {
-      if (next >= tasks.length) {
+      const fit = next < tasks.length ? Math.min(per, fitting(offer, tasks[next])) : 0;
+      if (fit === 0) {
         await fw.decline([offer.id.value], 0);
         continue;
       }
-      const batch = tasks.slice(next, next + per).map((t) => ({ ...t, agent_id: offer.agent_id }));
+      const batch = tasks.slice(next, next + fit).map((t) => ({ ...t, agent_id: offer.agent_id }));
       next += batch.length;
       const now = performance.now();
       for (const t of batch) sentAt.set(t.task_id.value, now);
