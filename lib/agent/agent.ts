@@ -36,7 +36,7 @@ import { type ResourceUsage, NoopQoSController, NoopResourceEstimator, Oversubsc
 import { StatusUpdateManager } from './status_updates.ts';
 import { commandKillGraceMs } from './command_executor.ts';
 import type { AgentContext } from './context.ts';
-import { type ExecutorCallCheck, checkExecutorCall, executorCall, executorDisconnected, executorSubscribe } from './executor_api.ts';
+import { checkExecutorCall, executorCall, executorDisconnected, executorSubscribe } from './executor_api.ts';
 import { launchOnExecutor, shutdownExecutor } from './executors.ts';
 import { AgentFramework, AgentTaskRecord, type ExecutorRecord } from './records.ts';
 import { checkpointFrameworkInfo, createExecutor } from './launch.ts';
@@ -368,9 +368,9 @@ export class Agent implements AgentContext {
   // ===========================================================================================
   // The v1 executor API (executor_api.ts)
 
-  /** Check an executor call's framework and executor. */
-  checkExecutorCall(call: ExecutorCall): ExecutorCallCheck {
-    return checkExecutorCall(this, call);
+  /** Check an executor call's framework and executor: an ExecutorRefusal when the call may not go on. */
+  checkExecutorCall(call: ExecutorCall): void {
+    checkExecutorCall(this, call);
   }
 
   /** SUBSCRIBE from a custom executor: its stream is `sink`. */
@@ -378,9 +378,9 @@ export class Agent implements AgentContext {
     await executorSubscribe(this, call, sink);
   }
 
-  /** UPDATE, MESSAGE or HEARTBEAT from a subscribed executor. Returns why an UPDATE is invalid, if it is. */
-  async executorCall(call: Exclude<ExecutorCall, { type: 'SUBSCRIBE' }>): Promise<string | undefined> {
-    return executorCall(this, call);
+  /** UPDATE, MESSAGE or HEARTBEAT from a subscribed executor. An invalid UPDATE is an ExecutorRefusal (INVALID). */
+  async executorCall(call: Exclude<ExecutorCall, { type: 'SUBSCRIBE' }>): Promise<void> {
+    await executorCall(this, call);
   }
 
   /** The executor's stream closed. */

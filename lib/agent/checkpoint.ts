@@ -84,23 +84,15 @@ function parseCheckpoint<T>(path: string, text: string): T {
   } catch (e) {
     throw new CorralError('CHECKPOINT_CORRUPT', `checkpoint ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
-  const deep = tooDeep(value);
-  if (deep) throw new CorralError('CHECKPOINT_CORRUPT', `checkpoint ${path} cannot be used: ${deep}`);
-  return value as T;
-}
-
-/**
- * Why a parsed checkpoint nests too deep to be used (it could not be sent to the master or
- * written again), or undefined. Only an older agent, which did not limit what executors and
- * frameworks sent, could have written one.
- */
-function tooDeep(value: unknown): string | undefined {
+  // A checkpoint nested too deep cannot be used: it could not be sent to the master or written
+  // again. Only an older agent, which did not limit what executors and frameworks sent, could
+  // have written one.
   try {
     checkJsonDepth(value, '', MAX_INTERNAL_JSON_DEPTH);
-    return undefined;
   } catch (e) {
-    return describeError(e);
+    throw new CorralError('CHECKPOINT_CORRUPT', `checkpoint ${path} cannot be used: ${describeError(e)}`, { cause: e });
   }
+  return value as T;
 }
 
 /** Point `link` at `target`, replacing what was there, atomically. */
@@ -224,8 +216,11 @@ export class RecordLog {
         }
         throw new CorralError('CHECKPOINT_CORRUPT', `record log ${path} has a bad record at byte ${pos}`);
       }
-      const deep = tooDeep(record);
-      if (deep) throw new CorralError('CHECKPOINT_CORRUPT', `record log ${path} has a record at byte ${pos} that cannot be used: ${deep}`);
+      try {
+        checkJsonDepth(record, '', MAX_INTERNAL_JSON_DEPTH); // as in parseCheckpoint
+      } catch (e) {
+        throw new CorralError('CHECKPOINT_CORRUPT', `record log ${path} has a record at byte ${pos} that cannot be used: ${describeError(e)}`, { cause: e });
+      }
       out.push(record as T);
       pos = nl + 1 + len;
     }

@@ -1,30 +1,24 @@
 /**
  * The domain side of the v1 executor API: which calls a custom executor may make, its
  * SUBSCRIBE (its event stream), UPDATE, MESSAGE and HEARTBEAT, and the end of its stream.
- * Refusals carry a stable code; lib/agent/http/ answers them with HTTP statuses.
+ * A refused call is an ExecutorRefusal with a stable code (errors.ts); lib/agent/http/ answers
+ * it with an HTTP status.
  */
 import type { Sink } from '../common/sink.ts';
 import type { ExecutorCall, ExecutorEvent } from '../proto/messages.ts';
 import type { AgentContext } from './context.ts';
+import { ExecutorRefusal } from './errors.ts';
 import { launchOnExecutor } from './executors.ts';
 
-/** Why an executor call is refused: its framework or executor is unknown, or it has not subscribed. */
-export const EXECUTOR_CALL_REFUSALS = ['FRAMEWORK_NOT_FOUND', 'EXECUTOR_NOT_FOUND', 'EXECUTOR_NOT_SUBSCRIBED'] as const;
-export type ExecutorCallRefusal = (typeof EXECUTOR_CALL_REFUSALS)[number];
-
-/** Whether an executor call may go on, or why not. */
-export type ExecutorCallCheck = { ok: true } | { ok: false; code: ExecutorCallRefusal; message: string };
-
-/** Check an executor call's framework and executor. */
-export function checkExecutorCall(ctx: AgentContext, call: ExecutorCall): ExecutorCallCheck {
+/** Check an executor call's framework and executor: an ExecutorRefusal when the call may not go on. */
+export function checkExecutorCall(ctx: AgentContext, call: ExecutorCall): void {
   const fw = ctx.frameworks.get(call.frameworkId);
-  if (!fw) return { ok: false, code: 'FRAMEWORK_NOT_FOUND', message: 'Framework cannot be found' };
+  if (!fw) throw new ExecutorRefusal('FRAMEWORK_NOT_FOUND', 'Framework cannot be found');
   const ex = fw.executors.get(call.executorId);
-  if (!ex || ex.isCommand) return { ok: false, code: 'EXECUTOR_NOT_FOUND', message: 'Executor cannot be found' };
+  if (!ex || ex.isCommand) throw new ExecutorRefusal('EXECUTOR_NOT_FOUND', 'Executor cannot be found');
   if (call.type !== 'SUBSCRIBE' && call.type !== 'HEARTBEAT' && ex.state === 'REGISTERING') {
-    return { ok: false, code: 'EXECUTOR_NOT_SUBSCRIBED', message: 'Executor is not subscribed' };
+    throw new ExecutorRefusal('EXECUTOR_NOT_SUBSCRIBED', 'Executor is not subscribed');
   }
-  return { ok: true };
 }
 
 /** SUBSCRIBE from a custom executor: its stream is `sink`. */
@@ -56,27 +50,29 @@ export async function executorSubscribe(ctx: AgentContext, call: Extract<Executo
   }
 }
 
-/** UPDATE, MESSAGE or HEARTBEAT from a subscribed executor. Returns why an UPDATE is invalid, if it is. */
-export async function executorCall(ctx: AgentContext, call: Exclude<ExecutorCall, { type: 'SUBSCRIBE' }>): Promise<string | undefined> {
+/** UPDATE, MESSAGE or HEARTBEAT from a subscribed executor. An invalid UPDATE is an ExecutorRefusal (INVALID) saying why. */
+export async function executorCall(ctx: AgentContext, call: Exclude<ExecutorCall, { type: 'SUBSCRIBE' }>): Promise<void> {
   const fw = ctx.frameworks.get(call.frameworkId)!;
   const ex = fw.executors.get(call.executorId)!;
   switch (call.type) {
     case 'HEARTBEAT':
-      return undefined;
+      return;
     case 'MESSAGE':
       ctx.send({ type: 'EXECUTOR_MESSAGE', frameworkId: fw.id, executorId: ex.id, data: call.message.data });
-      return undefined;
+      return;
     case 'UPDATE': {
       const s = call.update.status;
-      if (s.uuid === undefined) return "Expecting 'uuid' to be present";
-      if (Buffer.from(s.uuid, 'base64').length !== 16) return `Invalid status update uuid '${s.uuid}'`;
-      if (s.executorId !== undefined && s.executorId !== ex.id) return `ExecutorID in Call: ${ex.id} does not match ExecutorID in TaskStatus: ${s.executorId}`;
-      if (s.source !== 'SOURCE_EXECUTOR') return 'Received Call from executor with invalid source';
-      if (s.state === 'TASK_STAGING') return 'Received TASK_STAGING from executor which is not allowed';
+      const invalid = (why: string): ExecutorRefusal => new ExecutorRefusal('INVALID', why);
+      if (s.uuid === undefined) throw invalid("Expecting 'uuid' to be present");
+      if (Buffer.from(s.uuid, 'base64').length !== 16) throw invalid(`Invalid status update uuid '${s.uuid}'`);
+      if (s.executorId !== undefined && s.executorId !== ex.id)
+        throw invalid(`ExecutorID in Call: ${ex.id} does not match ExecutorID in TaskStatus: ${s.executorId}`);
+      if (s.source !== 'SOURCE_EXECUTOR') throw invalid('Received Call from executor with invalid source');
+      if (s.state === 'TASK_STAGING') throw invalid('Received TASK_STAGING from executor which is not allowed');
       const task = ex.tasks.get(s.taskId);
       await ctx.handleUpdate(fw, ex, task, { ...s, executorId: ex.id });
       if (ex.sink && !ex.sink.closed) ex.sink.send({ type: 'ACKNOWLEDGED', acknowledged: { taskId: s.taskId, uuid: s.uuid } });
-      return undefined;
+      return;
     }
   }
 }

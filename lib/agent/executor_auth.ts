@@ -15,7 +15,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CorralError, ValidationError, describeError } from '../common/errors.ts';
+import { AuthenticationError } from '../transport/errors.ts';
 import { type JwtClaims, parseBearer, signJwt, verifyJwt } from '../transport/jwt.ts';
+import { ExecutorRefusal } from './errors.ts';
 
 /** The environment variable that carries an executor's token (Mesos's name). */
 export const EXECUTOR_TOKEN_ENV = 'MESOS_EXECUTOR_AUTHENTICATION_TOKEN';
@@ -74,8 +76,6 @@ export async function workDirExecutorSecretKey(path: string): Promise<{ key: Buf
   return { key, made: true };
 }
 
-export type ExecutorAuthentication = { readonly ok: true; readonly claims: JwtClaims } | { readonly ok: false; readonly reason: string };
-
 export class ExecutorTokens {
   constructor(
     private readonly key: Buffer,
@@ -88,25 +88,26 @@ export class ExecutorTokens {
     return signJwt({ fid: frameworkId, eid: executorId, cid: containerId }, this.key);
   }
 
-  /** Who an `Authorization` header says the caller is. */
-  authenticate(authorization: string | undefined): ExecutorAuthentication {
-    if (authorization === undefined) return { ok: false, reason: `no credentials (an executor sends 'Authorization: Bearer <${EXECUTOR_TOKEN_ENV}>')` };
+  /** Who an `Authorization` header says the caller is (the token's claims); an AuthenticationError says why no one. */
+  authenticate(authorization: string | undefined): JwtClaims {
+    if (authorization === undefined) throw new AuthenticationError(`no credentials (an executor sends 'Authorization: Bearer <${EXECUTOR_TOKEN_ENV}>')`);
     const token = parseBearer(authorization);
-    if (token === undefined) return { ok: false, reason: 'the Authorization header is not a Bearer token' };
-    const v = verifyJwt(token, this.key);
-    if (!v.ok) return v;
-    if (v.claims.fid === undefined || v.claims.eid === undefined || v.claims.cid === undefined)
-      return { ok: false, reason: "the token does not name a framework, executor and container ('fid', 'eid', 'cid')" };
-    return v;
+    if (token === undefined) throw new AuthenticationError('the Authorization header is not a Bearer token');
+    const claims = verifyJwt(token, this.key);
+    if (claims.fid === undefined || claims.eid === undefined || claims.cid === undefined)
+      throw new AuthenticationError("the token does not name a framework, executor and container ('fid', 'eid', 'cid')");
+    return claims;
   }
 
   /**
-   * Why a caller with `claims` may not make a call for this framework and executor (undefined:
-   * it may). `containerId` is the executor's current container, when the agent has the executor.
+   * Throw an ExecutorRefusal (FORBIDDEN) when a caller with `claims` may not make a call for this
+   * framework and executor. `containerId` is the executor's current container, when the agent
+   * has the executor.
    */
-  refusal(claims: JwtClaims, frameworkId: string, executorId: string, containerId: string | undefined): string | undefined {
-    if (claims.fid !== frameworkId || claims.eid !== executorId) return "The executor's token is not for this framework_id and executor_id";
-    if (containerId !== undefined && claims.cid !== containerId) return "The executor's token is for another container of this executor";
-    return undefined;
+  authorize(claims: JwtClaims, frameworkId: string, executorId: string, containerId: string | undefined): void {
+    if (claims.fid !== frameworkId || claims.eid !== executorId)
+      throw new ExecutorRefusal('FORBIDDEN', "The executor's token is not for this framework_id and executor_id");
+    if (containerId !== undefined && claims.cid !== containerId)
+      throw new ExecutorRefusal('FORBIDDEN', "The executor's token is for another container of this executor");
   }
 }

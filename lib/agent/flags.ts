@@ -20,7 +20,7 @@ import {
   parsePositiveDuration,
   str,
 } from '../common/flags.ts';
-import { roleProblem } from '../common/ids.ts';
+import { checkRoleText } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/registry.ts';
@@ -118,11 +118,7 @@ export const agentFlags = {
   default_role: flag({
     help: 'Role of resources given without one',
     default: '*',
-    parse: (t: string) => {
-      const bad = roleProblem(t);
-      if (bad) throw new Error(`invalid role '${t}': ${bad}`);
-      return t;
-    },
+    parse: (t: string) => checkRoleText(t, '--default_role'),
   }),
   isolation: flag({
     help: `Isolators, comma-separated, prepared in this order: ${ISOLATOR_NAMES.join(', ')}`,

@@ -177,15 +177,27 @@ export class MasterLink {
   }
 }
 
-/** The wire text of `m`, or why it cannot be sent (it cannot be written, or the master would refuse its depth). */
-function wireText(m: AgentToMaster): { text: string } | { why: string } {
+/** The wire text of `m`; throws when it cannot be sent (it cannot be written, or the master would refuse its depth). */
+function wireText(m: AgentToMaster): string {
+  const json = encodeAgentToMaster(m);
+  checkJsonDepth(json, '', MAX_INTERNAL_JSON_DEPTH);
+  return stringifyWire(json);
+}
+
+/** Whether `m` can be sent (wireText's error says why not). */
+function sendable(m: AgentToMaster): boolean {
+  return textWithin(m, Infinity) !== undefined;
+}
+
+/** The wire text of `m` when it can be sent and is at most `maxBytes` long; undefined when not (a lookup). */
+function textWithin(m: AgentToMaster, maxBytes: number): string | undefined {
+  let text: string;
   try {
-    const json = encodeAgentToMaster(m);
-    checkJsonDepth(json, '', MAX_INTERNAL_JSON_DEPTH);
-    return { text: stringifyWire(json) };
-  } catch (e) {
-    return { why: describeError(e) };
+    text = wireText(m);
+  } catch {
+    return undefined;
   }
+  return maxBytes === Infinity || Buffer.byteLength(text) <= maxBytes ? text : undefined;
 }
 
 /**
@@ -202,50 +214,58 @@ export function registrationBody(hello: AgentToMaster, log: Logger, maxBytes: nu
 }
 
 function sendableRegistration(hello: AgentToMaster, log: Logger): { message: AgentToMaster; text: string } {
-  const whole = wireText(hello);
-  if ('text' in whole) return { message: hello, text: whole.text };
-  if (hello.type !== 'REREGISTER') throw new CorralError('UNSENDABLE', `the ${hello.type} message cannot be sent: ${whole.why}`);
+  try {
+    return { message: hello, text: wireText(hello) };
+  } catch (e) {
+    if (hello.type !== 'REREGISTER') throw new CorralError('UNSENDABLE', `the ${hello.type} message cannot be sent: ${describeError(e)}`, { cause: e });
+  }
   const alone = { ...hello, tasks: [], executors: [], frameworks: [] };
-  const fits = (m: AgentToMaster): string | undefined => {
-    const r = wireText(m);
-    return 'why' in r ? r.why : undefined;
-  };
   const tasks = [];
   for (const t of hello.tasks) {
     const ids = { frameworkId: t.frameworkId, taskId: t.task.taskId };
-    const why = fits({ ...alone, tasks: [t] });
-    if (why === undefined) {
+    try {
+      wireText({ ...alone, tasks: [t] });
       tasks.push(t);
       continue;
-    }
-    if (t.latestStatus !== undefined) {
-      const { latestStatus: _, ...bare } = t;
-      if (fits({ ...alone, tasks: [bare] }) === undefined) {
-        log.warn({ ...ids, err: why }, 'the latest status of a task cannot be sent to the master; re-registering the task without it');
-        tasks.push(bare);
-        continue;
+    } catch (e) {
+      if (t.latestStatus !== undefined) {
+        const { latestStatus: _, ...bare } = t;
+        if (sendable({ ...alone, tasks: [bare] })) {
+          log.warn({ ...ids, err: describeError(e) }, 'the latest status of a task cannot be sent to the master; re-registering the task without it');
+          tasks.push(bare);
+          continue;
+        }
       }
+      log.warn({ ...ids, err: describeError(e) }, 'a task cannot be sent to the master; it is left out of the re-registration');
     }
-    log.warn({ ...ids, err: why }, 'a task cannot be sent to the master; it is left out of the re-registration');
   }
-  const executors = hello.executors.filter((e) => {
-    const why = fits({ ...alone, executors: [e] });
-    if (why !== undefined)
+  const executors = hello.executors.filter((x) => {
+    try {
+      wireText({ ...alone, executors: [x] });
+      return true;
+    } catch (e) {
       log.warn(
-        { frameworkId: e.frameworkId, executorId: e.executorInfo.executorId, err: why },
+        { frameworkId: x.frameworkId, executorId: x.executorInfo.executorId, err: describeError(e) },
         'an executor cannot be sent to the master; it is left out of the re-registration',
       );
-    return why === undefined;
+      return false;
+    }
   });
   const frameworks = hello.frameworks.filter((f) => {
-    const why = fits({ ...alone, frameworks: [f] });
-    if (why !== undefined) log.warn({ frameworkId: f.id, err: why }, 'a framework cannot be sent to the master; it is left out of the re-registration');
-    return why === undefined;
+    try {
+      wireText({ ...alone, frameworks: [f] });
+      return true;
+    } catch (e) {
+      log.warn({ frameworkId: f.id, err: describeError(e) }, 'a framework cannot be sent to the master; it is left out of the re-registration');
+      return false;
+    }
   });
   const message = { ...hello, tasks, executors, frameworks };
-  const rest = wireText(message);
-  if ('text' in rest) return { message, text: rest.text };
-  throw new CorralError('UNSENDABLE', `the REREGISTER message cannot be sent: ${rest.why}`);
+  try {
+    return { message, text: wireText(message) };
+  } catch (e) {
+    throw new CorralError('UNSENDABLE', `the REREGISTER message cannot be sent: ${describeError(e)}`, { cause: e });
+  }
 }
 
 /**
@@ -258,8 +278,11 @@ function withinBudget(hello: Extract<AgentToMaster, { type: 'REREGISTER' }>, who
   type Entry = { kind: 'task' | 'executor' | 'framework'; index: number; bytes: number };
   const alone = { ...hello, tasks: [], executors: [], frameworks: [] };
   const size = (m: AgentToMaster): number => {
-    const r = wireText(m);
-    return 'text' in r ? Buffer.byteLength(r.text) : 0;
+    try {
+      return Buffer.byteLength(wireText(m));
+    } catch {
+      return 0; // every record was found sendable (sendableRegistration): none is expected here
+    }
   };
   const base = size(alone);
   const entries: Entry[] = [
@@ -275,13 +298,16 @@ function withinBudget(hello: Extract<AgentToMaster, { type: 'REREGISTER' }>, who
     if (estimate <= maxBytes) {
       const kept = (kind: Entry['kind']) => new Set(entries.filter((x) => x.kind === kind && !left.has(x)).map((x) => x.index));
       const [tasks, executors, frameworks] = [kept('task'), kept('executor'), kept('framework')];
-      const r = wireText({
-        ...hello,
-        tasks: hello.tasks.filter((_, i) => tasks.has(i)),
-        executors: hello.executors.filter((_, i) => executors.has(i)),
-        frameworks: hello.frameworks.filter((_, i) => frameworks.has(i)),
-      });
-      if ('text' in r && Buffer.byteLength(r.text) <= maxBytes) return r.text;
+      const text = textWithin(
+        {
+          ...hello,
+          tasks: hello.tasks.filter((_, i) => tasks.has(i)),
+          executors: hello.executors.filter((_, i) => executors.has(i)),
+          frameworks: hello.frameworks.filter((_, i) => frameworks.has(i)),
+        },
+        maxBytes,
+      );
+      if (text !== undefined) return text;
     }
     left.add(e);
     estimate -= e.bytes;
@@ -296,7 +322,7 @@ function withinBudget(hello: Extract<AgentToMaster, { type: 'REREGISTER' }>, who
       `the re-registration is larger than the master reads; this ${e.kind} (the largest left) is left out of it, and the master will not know it`,
     );
   }
-  const bare = wireText(alone);
-  if ('text' in bare && Buffer.byteLength(bare.text) <= maxBytes) return bare.text;
+  const bare = textWithin(alone, maxBytes);
+  if (bare !== undefined) return bare;
   throw new CorralError('UNSENDABLE', `the REREGISTER message cannot be sent: it is larger than ${maxBytes} bytes without any task, executor or framework`);
 }

@@ -26,7 +26,7 @@ import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '.
 import { operatorRoutes } from '../master/http/operator.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Master } from '../master/master.ts';
-import { FileRegistry, MemoryRegistry } from '../master/registry.ts';
+import { FileRegistry, MemoryRegistry } from '../master/registry/index.ts';
 import { parseAttributesText } from '../proto/resources.ts';
 import { systemClock } from '../linux/index.ts';
 import { HttpClient, type HttpAuthenticator, HttpServer, type TlsConfig, isTlsVariable } from '../transport/index.ts';

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { FlagError, flag, optionalFlag, parseBool, parseHostPort, parsePositiveDuration, str, formatDuration } from '../common/flags.ts';
-import { roleProblem } from '../common/ids.ts';
+import { checkRoleText } from '../common/ids.ts';
 import { Resources, parseResourcesText } from '../common/resources/index.ts';
 import { systemClock } from '../linux/index.ts';
 import { decodeSchedulerEvent } from '../proto/scheduler.ts';
@@ -42,11 +42,7 @@ export const executeFlags = {
   role: flag({
     help: 'Role of the framework',
     default: '*',
-    parse: (t: string) => {
-      const bad = roleProblem(t);
-      if (bad) throw new Error(`invalid role '${t}': ${bad}`);
-      return t;
-    },
+    parse: (t: string) => checkRoleText(t, '--role'),
   }),
   user: optionalFlag({ help: 'User to run the task as (default: the current user)', parse: str }),
   timeout: flag({ help: 'Give up when the task has not ended by then', default: 3_600_000, parse: parsePositiveDuration, show: formatDuration }),

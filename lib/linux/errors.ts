@@ -4,7 +4,7 @@
  * failed (`mount`, `unshare`, ...), `detail` what it was applied to, and the message reads
  * "op: detail: strerror". Callers branch on `code`, never on the message.
  */
-import { CorralError } from '../common/errors.ts';
+import { CorralError, systemCode } from '../common/errors.ts';
 
 export interface NativeErrorFields {
   code: string;
@@ -19,7 +19,7 @@ export class NativeError extends CorralError {
   readonly detail: string;
 
   constructor(message: string, fields: NativeErrorFields) {
-    super(fields.code, message);
+    super(systemCode(fields.code), message);
     this.name = 'NativeError';
     this.errno = fields.errno;
     this.op = fields.op;

@@ -10,7 +10,7 @@ import type { Sink } from '../common/sink.ts';
 import { type Resource, Resources, checkpointedOf, validateResource } from '../common/resources/index.ts';
 import type { AgentTask, AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import { type AgentInfo, type ExecutorInfo, type TaskState, type TaskStatus, isTerminal } from '../proto/messages.ts';
-import { type CallCheck, refuse } from './errors.ts';
+import { MasterRefusal } from './errors.ts';
 import type { Offers } from './offers.ts';
 import { AgentRecord, type MasterExecutorRecord, Task, usedOn } from './records.ts';
 import type { Reconciler } from './reconcile.ts';
@@ -188,23 +188,27 @@ export class AgentLifecycle {
   }
 
   /**
-   * Why `principal` may not re-register agent `agentId` (undefined: it may): an agent this master
-   * knows to have registered as another principal. The principal is kept in the registry, so a
-   * restarted master checks the agents it recovered as well; an agent recorded by an older
-   * registry without it is bound to the principal of its first authenticated re-registration.
+   * Throw a MasterRefusal (FORBIDDEN) when `principal` may not re-register agent `agentId`: an
+   * agent this master knows to have registered as another principal. The principal is kept in
+   * the registry, so a restarted master checks the agents it recovered as well; an agent
+   * recorded by an older registry without it is bound to the principal of its first
+   * authenticated re-registration.
    */
-  agentPrincipalRefusal(agentId: string, principal: string | undefined): string | undefined {
+  checkAgentPrincipal(agentId: string, principal: string | undefined): void {
     const known = this.knownAgentPrincipal(agentId);
-    if (known === undefined || known === principal) return undefined;
+    if (known === undefined || known === principal) return;
     if (principal === undefined) {
       // Requests carry a principal exactly when agents authenticate: this master was started
       // without agent authentication, so no principal can be checked (refusing would lock the
       // agent out for good). The recorded principal stays for when authentication is back.
       this.s.log.warn({ agentId, registeredAs: known }, 'agents do not authenticate: the principal that registered this agent is not checked');
-      return undefined;
+      return;
     }
     this.s.log.warn({ agentId, principal, registeredAs: known }, 'agent re-registration refused: another principal registered this agent');
-    return `Not authorized: agent ${agentId} was registered by another principal; principal '${principal}' may not re-register it`;
+    throw new MasterRefusal(
+      'FORBIDDEN',
+      `Not authorized: agent ${agentId} was registered by another principal; principal '${principal}' may not re-register it`,
+    );
   }
 
   /** The principal agent `agentId` registered as, for a live agent or one recovered from the registry. */
@@ -212,12 +216,11 @@ export class AgentLifecycle {
     return this.s.agents.get(agentId)?.principal ?? this.s.recoveredAgents.get(agentId)?.principal;
   }
 
-  /** Check an agent call's stream id. */
-  checkAgentCall(agentId: string, streamId: string | undefined): CallCheck {
+  /** Check an agent call's stream id: a MasterRefusal when the call may not go on. */
+  checkAgentCall(agentId: string, streamId: string | undefined): void {
     const agent = this.s.agents.get(agentId);
-    if (!agent) return refuse('NOT_FOUND', `Agent ${agentId} is not registered`);
-    if (!agent.connected || streamId !== agent.streamId) return refuse('FORBIDDEN', 'Agent stream id does not match its current connection');
-    return { ok: true };
+    if (!agent) throw new MasterRefusal('NOT_FOUND', `Agent ${agentId} is not registered`);
+    if (!agent.connected || streamId !== agent.streamId) throw new MasterRefusal('FORBIDDEN', 'Agent stream id does not match its current connection');
   }
 
   /** A call from a connected agent (after checkAgentCall). */

@@ -1,13 +1,15 @@
 /**
- * Why the master refuses a call: a CorralError with a stable code. The http/ handlers choose
- * the HTTP status from the code (lib/master/http/status.ts).
+ * Why the master refuses a call, an operation or a task: a MasterRefusal, a CorralError with a
+ * stable code, thrown by the part that finds the problem. Its message is the exact text the
+ * caller sees. The http/ handlers choose the HTTP status from the code
+ * (lib/master/http/status.ts); launch.ts turns a refused task into TASK_ERROR or TASK_LOST.
  */
-import { CorralError } from '../common/errors.ts';
+import { CorralError, ValidationError } from '../common/errors.ts';
 
 export type RefusalCode =
   /** The framework or agent the call names is not known. */
   | 'NOT_FOUND'
-  /** The call or its stream id is malformed or does not match. */
+  /** The call, task or operation is malformed, or its stream id does not match. */
   | 'INVALID'
   /** The principal may not do this (the ACLs), or the stream is not the caller's. */
   | 'FORBIDDEN'
@@ -24,9 +26,10 @@ export class MasterRefusal extends CorralError {
   }
 }
 
-/** The verdict on a non-SUBSCRIBE call's framework (or an agent call's agent) and stream id. */
-export type CallCheck = { ok: true } | { ok: false; error: MasterRefusal };
-
-export function refuse(code: RefusalCode, message: string): { ok: false; error: MasterRefusal } {
-  return { ok: false, error: new MasterRefusal(code, message) };
+/**
+ * A rule check's ValidationError (an id, a role, a user name) as an INVALID refusal worded
+ * `${wording}: ${reason}`, as Mesos words it; any other error as it is.
+ */
+export function refusedAs(e: unknown, wording: string): unknown {
+  return e instanceof ValidationError ? new MasterRefusal('INVALID', `${wording}: ${e.reason}`) : e;
 }

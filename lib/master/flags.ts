@@ -15,7 +15,7 @@ import {
   parsePositiveDuration,
   str,
 } from '../common/flags.ts';
-import { roleProblem } from '../common/ids.ts';
+import { checkRoleText } from '../common/ids.ts';
 import { loadCredentials } from '../transport/index.ts';
 import { loadAcls } from './authorization.ts';
 
@@ -24,10 +24,7 @@ function parseRoles(text: string): string[] {
     .split(',')
     .map((r) => r.trim())
     .filter((r) => r.length > 0);
-  for (const r of roles) {
-    const bad = roleProblem(r);
-    if (bad) throw new Error(`invalid role '${r}': ${bad}`);
-  }
+  for (const r of roles) checkRoleText(r, '--roles');
   return roles;
 }
 
@@ -41,9 +38,7 @@ export function parseWeights(text: string): Map<string, number> {
     const [role, w] = part.split('=');
     const weight = Number(w);
     if (!role || w === undefined || !(weight > 0) || !Number.isFinite(weight)) throw new Error(`'${part}' is not role=positive-weight`);
-    const bad = roleProblem(role);
-    if (bad) throw new Error(`invalid role '${role}': ${bad}`);
-    out.set(role, weight);
+    out.set(checkRoleText(role, '--weights'), weight);
   }
   return out;
 }

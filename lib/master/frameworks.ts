@@ -5,15 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MAX_DURATION_MS } from '../common/flags.ts';
-import { idProblem, roleProblem } from '../common/ids.ts';
+import { checkId, checkRole } from '../common/ids.ts';
 import type { Sink } from '../common/sink.ts';
 import { type FrameworkInfo, type SchedulerCall, type SchedulerEvent, isTerminal } from '../proto/messages.ts';
-import { type CallCheck, MasterRefusal, refuse } from './errors.ts';
+import { MasterRefusal, refusedAs } from './errors.ts';
 import type { Offers } from './offers.ts';
 import { Framework } from './records.ts';
 import type { MasterState } from './state.ts';
 import type { TaskBook } from './tasks.ts';
-import { userNameProblem } from './validation.ts';
+import { checkUserName } from './validation.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 
@@ -31,9 +31,11 @@ export class FrameworkLifecycle {
   subscribe(call: Extract<SchedulerCall, { type: 'SUBSCRIBE' }>, sink: Sink<SchedulerEvent>): { streamId: string; frameworkId: string } | undefined {
     this.s.metrics.inc(call.subscribe.frameworkInfo.id ? 'master/messages_reregister_framework' : 'master/messages_register_framework');
     const info = call.subscribe.frameworkInfo;
-    const problem = this.frameworkInfoProblem(info);
-    if (problem) {
-      sink.send({ type: 'ERROR', error: { message: problem } });
+    try {
+      this.checkFrameworkInfo(info);
+    } catch (e) {
+      if (!(e instanceof MasterRefusal)) throw e;
+      sink.send({ type: 'ERROR', error: { message: e.message } });
       sink.close();
       return undefined;
     }
@@ -125,42 +127,49 @@ export class FrameworkLifecycle {
     });
   }
 
-  /** Check the framework id and stream id of a non-SUBSCRIBE call. */
-  checkCall(frameworkId: string, streamId: string | undefined): CallCheck {
+  /** Check the framework id and stream id of a non-SUBSCRIBE call: a MasterRefusal when the call may not go on. */
+  checkCall(frameworkId: string, streamId: string | undefined): void {
     const fw = this.s.frameworks.get(frameworkId);
-    if (!fw) return refuse('NOT_FOUND', 'Framework cannot be found');
-    if (!fw.connected) return refuse('NOT_SUBSCRIBED', 'Framework is not subscribed');
-    if (streamId === undefined) return refuse('INVALID', "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+    if (!fw) throw new MasterRefusal('NOT_FOUND', 'Framework cannot be found');
+    if (!fw.connected) throw new MasterRefusal('NOT_SUBSCRIBED', 'Framework is not subscribed');
+    if (streamId === undefined) throw new MasterRefusal('INVALID', "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
     if (streamId !== fw.streamId) {
-      return refuse(
+      throw new MasterRefusal(
         'INVALID',
         `The stream ID '${streamId}' included in this request didn't match the stream ID currently associated with framework ID ${frameworkId}`,
       );
     }
-    return { ok: true };
   }
 
-  private frameworkInfoProblem(info: FrameworkInfo): string | undefined {
-    if (info.id !== undefined) {
-      const bad = idProblem(info.id);
-      if (bad) return `Invalid framework ID '${info.id}': ${bad}`;
+  /** Throw a MasterRefusal (INVALID) when a SUBSCRIBE's FrameworkInfo cannot be taken. */
+  private checkFrameworkInfo(info: FrameworkInfo): void {
+    const invalid = (why: string): MasterRefusal => new MasterRefusal('INVALID', why);
+    try {
+      if (info.id !== undefined) checkId(info.id, 'framework_info.id');
+    } catch (e) {
+      throw refusedAs(e, `Invalid framework ID '${info.id}'`);
     }
-    const roleBad = roleProblem(info.role);
-    if (roleBad) return `Invalid role '${info.role}': ${roleBad}`;
+    try {
+      checkRole(info.role, 'framework_info.role');
+    } catch (e) {
+      throw refusedAs(e, `Invalid role '${info.role}'`);
+    }
     if (info.roles !== undefined && info.roles.length > 0) {
-      return 'Multi-role frameworks (FrameworkInfo.roles, MULTI_ROLE) are not supported by this master';
+      throw invalid('Multi-role frameworks (FrameworkInfo.roles, MULTI_ROLE) are not supported by this master');
     }
     if (this.s.opts.roles && info.role !== '*' && !this.s.opts.roles.includes(info.role)) {
-      return `Role '${info.role}' is not present in the master's --roles`;
+      throw invalid(`Role '${info.role}' is not present in the master's --roles`);
     }
-    const userBad = userNameProblem(info.user);
-    if (userBad) return `Invalid FrameworkInfo.user '${info.user}': ${userBad}`;
-    if (!this.s.opts.rootSubmissions && info.user === 'root') return "User 'root' is not allowed to run frameworks without --root_submissions set";
+    try {
+      checkUserName(info.user, 'framework_info.user');
+    } catch (e) {
+      throw refusedAs(e, `Invalid FrameworkInfo.user '${info.user}'`);
+    }
+    if (!this.s.opts.rootSubmissions && info.user === 'root') throw invalid("User 'root' is not allowed to run frameworks without --root_submissions set");
     // A duration, as Mesos takes it: non-negative and at most 2^63-1 ns (about 292 years).
     if (!Number.isFinite(info.failoverTimeout) || info.failoverTimeout < 0 || !(info.failoverTimeout * 1000 < MAX_DURATION_MS)) {
-      return `Invalid failover_timeout ${info.failoverTimeout}: expecting a duration in seconds from 0 to about 292 years`;
+      throw invalid(`Invalid failover_timeout ${info.failoverTimeout}: expecting a duration in seconds from 0 to about 292 years`);
     }
-    return undefined;
   }
 
   private scheduleHeartbeat(fw: Framework): void {
@@ -228,16 +237,15 @@ export class FrameworkLifecycle {
 
   /**
    * Operator teardown (`/master/teardown`) by `principal`, who must be allowed to tear down
-   * the framework's principal (teardown_frameworks). Undefined when done, else why not.
+   * the framework's principal (teardown_frameworks). A MasterRefusal says why it is not done.
    */
-  teardown(frameworkId: string, principal: string | undefined): MasterRefusal | undefined {
+  teardown(frameworkId: string, principal: string | undefined): void {
     const fw = this.s.frameworks.get(frameworkId);
     if (fw && !this.s.authorize('teardown_frameworks', principal, fw.info.principal)) {
       const who = principal === undefined ? 'a request without a principal' : `principal '${principal}'`;
-      return new MasterRefusal('FORBIDDEN', `Not authorized: ${who} may not tear down framework ${frameworkId} (principal '${fw.info.principal ?? ''}')`);
+      throw new MasterRefusal('FORBIDDEN', `Not authorized: ${who} may not tear down framework ${frameworkId} (principal '${fw.info.principal ?? ''}')`);
     }
-    if (!fw) return new MasterRefusal('NOT_FOUND', 'No framework found with specified ID');
+    if (!fw) throw new MasterRefusal('NOT_FOUND', 'No framework found with specified ID');
     this.removeFramework(fw, 'operator teardown');
-    return undefined;
   }
 }

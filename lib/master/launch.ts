@@ -2,17 +2,19 @@
  * ACCEPT: the offers are checked and taken, then each operation in turn: resource operations
  * (operations.ts) and LAUNCH, where each task is authorized, validated, fitted into what is
  * left of the offers and sent to the agent as RUN_TASK. What is not used goes back to the
- * allocator.
+ * allocator. A refused ACCEPT, operation or task is a MasterRefusal, caught here: the call's tasks
+ * get TASK_LOST, an operation is dropped with a WARN, a task gets TASK_ERROR.
  */
 import { describeError } from '../common/errors.ts';
 import { Resources } from '../common/resources/index.ts';
 import type { Operation, TaskInfo } from '../proto/messages.ts';
+import { MasterRefusal } from './errors.ts';
 import type { Offers } from './offers.ts';
 import type { ResourceOperations } from './operations.ts';
 import { type AgentRecord, type Framework, type MasterExecutorRecord, Task } from './records.ts';
 import type { MasterState } from './state.ts';
 import type { TaskBook } from './tasks.ts';
-import { validateTask } from './validation.ts';
+import { type ResourceConversion, type ValidTask, validateTask } from './validation.ts';
 
 export class Launcher {
   constructor(
@@ -24,8 +26,10 @@ export class Launcher {
 
   accept(fw: Framework, offerIds: readonly string[], operations: readonly Operation[], refuseSeconds: number | undefined): void {
     const launches = operations.flatMap((op) => (op.type === 'LAUNCH' ? op.launch.taskInfos : []));
-    const error = this.offersProblem(fw, offerIds);
-    if (error) {
+    try {
+      this.checkOffers(fw, offerIds);
+    } catch (e) {
+      if (!(e instanceof MasterRefusal)) throw e;
       for (const id of offerIds) {
         const offer = fw.offers.get(id);
         if (offer) this.offerBook.removeOffer(offer, { rescind: false });
@@ -35,7 +39,7 @@ export class Launcher {
         this.s.send(fw, {
           type: 'UPDATE',
           update: {
-            status: this.s.masterStatus(task.taskId, task.agentId, 'TASK_LOST', 'REASON_INVALID_OFFERS', `Task launched with invalid offers: ${error}`),
+            status: this.s.masterStatus(task.taskId, task.agentId, 'TASK_LOST', 'REASON_INVALID_OFFERS', `Task launched with invalid offers: ${e.message}`),
           },
         });
       }
@@ -79,11 +83,14 @@ export class Launcher {
               : op.type === 'CREATE'
                 ? op.create.volumes
                 : op.destroy.volumes;
-        const conv = this.resourceOps.validateConversion(agent, op.type, list, { principal: fw.info.principal, roles: fw.info.roles ?? [fw.info.role] });
-        const denied = typeof conv === 'string' ? undefined : this.resourceOps.conversionDenied(conv, fw.info.principal);
-        if (typeof conv === 'string' || denied !== undefined || !pool.contains(conv.from)) {
-          const why = typeof conv === 'string' ? conv : (denied ?? this.resourceOps.insufficient(conv));
-          this.s.log.warn({ frameworkId: fw.id, agentId: agent.id, operation: op.type }, `offer operation dropped: ${why}`);
+        let conv: ResourceConversion;
+        try {
+          conv = this.resourceOps.validateConversion(agent, op.type, list, { principal: fw.info.principal, roles: fw.info.roles ?? [fw.info.role] });
+          this.resourceOps.authorizeConversion(conv, fw.info.principal);
+          if (!pool.contains(conv.from)) throw this.resourceOps.insufficient(conv);
+        } catch (e) {
+          if (!(e instanceof MasterRefusal)) throw e;
+          this.s.log.warn({ frameworkId: fw.id, agentId: agent.id, operation: op.type }, `offer operation dropped: ${e.message}`);
           continue;
         }
         pool = pool.minus(conv.from).plus(conv.to);
@@ -102,16 +109,19 @@ export class Launcher {
         // cannot be checked or sent to the agent) leaves no state behind and its resources in
         // the pool, and the call's other tasks go on.
         try {
-          const valid = validateTask(task, {
-            frameworkId: fw.id,
-            agentId: agent.id,
-            taskIdInUse: (id) => fw.tasks.has(id) || launchedHere.has(id),
-            knownExecutor: (id) => fw.executors.get(agent.id)?.get(id)?.info,
-            frameworkCheckpoints: fw.info.checkpoint,
-            agentCheckpoints: agent.info.checkpoint ?? true,
-          });
-          if (typeof valid === 'string') {
-            this.taskError(fw, task, valid);
+          let valid: ValidTask;
+          try {
+            valid = validateTask(task, {
+              frameworkId: fw.id,
+              agentId: agent.id,
+              taskIdInUse: (id) => fw.tasks.has(id) || launchedHere.has(id),
+              knownExecutor: (id) => fw.executors.get(agent.id)?.get(id)?.info,
+              frameworkCheckpoints: fw.info.checkpoint,
+              agentCheckpoints: agent.info.checkpoint ?? true,
+            });
+          } catch (e) {
+            if (!(e instanceof MasterRefusal)) throw e;
+            this.taskError(fw, task, e.message);
             continue;
           }
           const need = valid.resources.plus(valid.executorResources);
@@ -140,19 +150,20 @@ export class Launcher {
     this.s.loop.request();
   }
 
-  private offersProblem(fw: Framework, offerIds: readonly string[]): string | undefined {
-    if (offerIds.length === 0) return 'No offers specified';
-    if (new Set(offerIds).size !== offerIds.length) return 'Duplicate offers found';
+  /** Throw a MasterRefusal (INVALID) when the ACCEPT's offers cannot be used together. */
+  private checkOffers(fw: Framework, offerIds: readonly string[]): void {
+    const invalid = (why: string): MasterRefusal => new MasterRefusal('INVALID', why);
+    if (offerIds.length === 0) throw invalid('No offers specified');
+    if (new Set(offerIds).size !== offerIds.length) throw invalid('Duplicate offers found');
     let agentId: string | undefined;
     for (const id of offerIds) {
       const offer = this.s.offers.get(id);
-      if (!offer) return `Offer ${id} is no longer valid`;
-      if (offer.frameworkId !== fw.id) return `Offer ${id} has invalid framework ${offer.frameworkId} while framework ${fw.id} is expected`;
-      if (agentId !== undefined && offer.agentId !== agentId) return 'Aggregated offers must belong to one single agent';
+      if (!offer) throw invalid(`Offer ${id} is no longer valid`);
+      if (offer.frameworkId !== fw.id) throw invalid(`Offer ${id} has invalid framework ${offer.frameworkId} while framework ${fw.id} is expected`);
+      if (agentId !== undefined && offer.agentId !== agentId) throw invalid('Aggregated offers must belong to one single agent');
       agentId = offer.agentId;
-      if (!this.s.agents.has(offer.agentId)) return `Offer ${id} is outstanding on an unknown agent`;
+      if (!this.s.agents.has(offer.agentId)) throw invalid(`Offer ${id} is outstanding on an unknown agent`);
     }
-    return undefined;
   }
 
   private taskError(fw: Framework, task: TaskInfo, message: string, reason: 'REASON_TASK_INVALID' | 'REASON_TASK_UNAUTHORIZED' = 'REASON_TASK_INVALID'): void {

@@ -18,14 +18,13 @@ import type { MasterInfo, SchedulerCall, SchedulerEvent } from '../proto/message
 import { AgentLifecycle } from './agents.ts';
 import type { HierarchicalAllocator } from './allocator/index.ts';
 import type { AclAction } from './authorization.ts';
-import type { CallCheck, MasterRefusal } from './errors.ts';
 import { FrameworkLifecycle } from './frameworks.ts';
 import { Launcher } from './launch.ts';
 import { Offers } from './offers.ts';
 import { ResourceOperations } from './operations.ts';
 import { Reconciler } from './reconcile.ts';
 import type { AgentRecord, Framework, OfferRecord } from './records.ts';
-import type { RegistryAgent } from './registry.ts';
+import type { RegistryAgent } from './registry/index.ts';
 import { type MasterOptions, MasterState } from './state.ts';
 import { type MasterView, masterView } from './state_view.ts';
 import { TaskBook } from './tasks.ts';
@@ -168,9 +167,9 @@ export class Master {
     this.frameworkLife.disconnected(frameworkId, sink);
   }
 
-  /** Check the framework id and stream id of a non-SUBSCRIBE call. */
-  checkCall(frameworkId: string, streamId: string | undefined): CallCheck {
-    return this.frameworkLife.checkCall(frameworkId, streamId);
+  /** Check the framework id and stream id of a non-SUBSCRIBE call: a MasterRefusal when the call may not go on. */
+  checkCall(frameworkId: string, streamId: string | undefined): void {
+    this.frameworkLife.checkCall(frameworkId, streamId);
   }
 
   /** Every call but SUBSCRIBE, after checkCall passed. */
@@ -241,9 +240,9 @@ export class Master {
     }
   }
 
-  /** Operator teardown (`/master/teardown`): undefined when done, else why not. */
-  teardown(frameworkId: string, principal?: string): MasterRefusal | undefined {
-    return this.frameworkLife.teardown(frameworkId, principal);
+  /** Operator teardown (`/master/teardown`): a MasterRefusal says why it is not done. */
+  teardown(frameworkId: string, principal?: string): void {
+    this.frameworkLife.teardown(frameworkId, principal);
   }
 
   /** May `subject` do `action` on `object` (the `--acls`; without them, anything)? */
@@ -251,9 +250,9 @@ export class Master {
     return this.s.authorize(action, subject, object);
   }
 
-  /** Operator RESERVE/UNRESERVE/CREATE/DESTROY (/master/reserve …): undefined when applied, else why not. */
-  operatorOperation(agentId: string, type: ResourceOperationType, list: readonly ResourceInput[], principal?: string): MasterRefusal | undefined {
-    return this.resourceOps.operatorOperation(agentId, type, list, principal);
+  /** Operator RESERVE/UNRESERVE/CREATE/DESTROY (/master/reserve …): a MasterRefusal says why it is not applied. */
+  operatorOperation(agentId: string, type: ResourceOperationType, list: readonly ResourceInput[], principal?: string): void {
+    this.resourceOps.operatorOperation(agentId, type, list, principal);
   }
 
   // ===========================================================================================
@@ -284,14 +283,14 @@ export class Master {
     this.agentLife.agentDisconnected(agentId, sink);
   }
 
-  /** Why `principal` may not re-register agent `agentId` (undefined: it may). */
-  agentPrincipalRefusal(agentId: string, principal: string | undefined): string | undefined {
-    return this.agentLife.agentPrincipalRefusal(agentId, principal);
+  /** A MasterRefusal (FORBIDDEN) when `principal` may not re-register agent `agentId`. */
+  checkAgentPrincipal(agentId: string, principal: string | undefined): void {
+    this.agentLife.checkAgentPrincipal(agentId, principal);
   }
 
-  /** Check an agent call's stream id. */
-  checkAgentCall(agentId: string, streamId: string | undefined): CallCheck {
-    return this.agentLife.checkAgentCall(agentId, streamId);
+  /** Check an agent call's stream id: a MasterRefusal when the call may not go on. */
+  checkAgentCall(agentId: string, streamId: string | undefined): void {
+    this.agentLife.checkAgentCall(agentId, streamId);
   }
 
   /** A call from a connected agent (after checkAgentCall). */

@@ -20,13 +20,13 @@ export class ResourceOperations {
     private readonly offerBook: Offers,
   ) {}
 
-  /** Validate a resource operation against the agent's checkpointed resources and use. */
+  /** Validate a resource operation against the agent's checkpointed resources and use (a MasterRefusal, INVALID, when it is not valid). */
   validateConversion(
     agent: AgentRecord,
     type: ResourceOperationType,
     list: readonly ResourceInput[],
     who: { principal?: string; roles?: readonly string[] },
-  ): ResourceConversion | string {
+  ): ResourceConversion {
     return validateResourceOperation(type, list, {
       ...(who.principal !== undefined ? { principal: who.principal } : {}),
       ...(who.roles !== undefined ? { roles: who.roles } : {}),
@@ -41,42 +41,44 @@ export class ResourceOperations {
   }
 
   /**
-   * May `principal` make this conversion (reserve_resources per role, unreserve_resources per
-   * reservation principal, create_volumes per role, destroy_volumes per creator)? The reason
-   * when not.
+   * Throw a MasterRefusal (FORBIDDEN) when `principal` may not make this conversion
+   * (reserve_resources per role, unreserve_resources per reservation principal, create_volumes
+   * per role, destroy_volumes per creator).
    */
-  conversionDenied(conv: ResourceConversion, principal: string | undefined): string | undefined {
+  authorizeConversion(conv: ResourceConversion, principal: string | undefined): void {
     const who = principal === undefined ? 'a request without a principal' : `principal '${principal}'`;
+    const denied = (why: string): MasterRefusal => new MasterRefusal('FORBIDDEN', `Not authorized: ${who} may not ${why}`);
     switch (conv.type) {
       case 'RESERVE':
-        for (const r of conv.to)
-          if (!this.s.authorize('reserve_resources', principal, r.role)) return `Not authorized: ${who} may not reserve resources for role '${r.role}'`;
-        return undefined;
+        for (const r of conv.to) if (!this.s.authorize('reserve_resources', principal, r.role)) throw denied(`reserve resources for role '${r.role}'`);
+        return;
       case 'UNRESERVE':
         for (const r of conv.from) {
           const p = r.reservation?.principal;
           if (!this.s.authorize('unreserve_resources', principal, p))
-            return `Not authorized: ${who} may not unreserve resources reserved by ${p === undefined ? 'no principal' : `'${p}'`}`;
+            throw denied(`unreserve resources reserved by ${p === undefined ? 'no principal' : `'${p}'`}`);
         }
-        return undefined;
+        return;
       case 'CREATE':
-        for (const r of conv.to)
-          if (!this.s.authorize('create_volumes', principal, r.role)) return `Not authorized: ${who} may not create volumes for role '${r.role}'`;
-        return undefined;
+        for (const r of conv.to) if (!this.s.authorize('create_volumes', principal, r.role)) throw denied(`create volumes for role '${r.role}'`);
+        return;
       case 'DESTROY':
         for (const r of conv.from) {
           const p = r.disk?.persistence?.principal;
-          if (!this.s.authorize('destroy_volumes', principal, p))
-            return `Not authorized: ${who} may not destroy volumes created by ${p === undefined ? 'no principal' : `'${p}'`}`;
+          if (!this.s.authorize('destroy_volumes', principal, p)) throw denied(`destroy volumes created by ${p === undefined ? 'no principal' : `'${p}'`}`);
         }
-        return undefined;
+        return;
     }
   }
 
-  insufficient(conv: ResourceConversion): string {
-    return conv.type === 'CREATE'
-      ? `Insufficient disk resources: ${conv.from.toString()} are not available`
-      : `Invalid ${conv.type} operation: ${conv.from.toString()} are not available`;
+  /** The refusal (CONFLICT) of a conversion whose resources are not there or not free. */
+  insufficient(conv: ResourceConversion): MasterRefusal {
+    return new MasterRefusal(
+      'CONFLICT',
+      conv.type === 'CREATE'
+        ? `Insufficient disk resources: ${conv.from.toString()} are not available`
+        : `Invalid ${conv.type} operation: ${conv.from.toString()} are not available`,
+    );
   }
 
   /**
@@ -129,27 +131,24 @@ export class ResourceOperations {
 
   /**
    * Operator RESERVE/UNRESERVE/CREATE/DESTROY (/master/reserve …): validate, rescind offers on
-   * the agent until what the operation needs is free, then apply it. Undefined when applied,
-   * else why not.
+   * the agent until what the operation needs is free, then apply it. A MasterRefusal says why
+   * it is not applied.
    */
-  operatorOperation(agentId: string, type: ResourceOperationType, list: readonly ResourceInput[], principal?: string): MasterRefusal | undefined {
+  operatorOperation(agentId: string, type: ResourceOperationType, list: readonly ResourceInput[], principal?: string): void {
     const agent = this.s.agents.get(agentId);
-    if (!agent) return new MasterRefusal('NOT_FOUND', `No agent found with specified ID`);
+    if (!agent) throw new MasterRefusal('NOT_FOUND', `No agent found with specified ID`);
     const conv = this.validateConversion(agent, type, list, principal !== undefined ? { principal } : {});
-    if (typeof conv === 'string') return new MasterRefusal('INVALID', conv);
-    const denied = this.conversionDenied(conv, principal);
-    if (denied !== undefined) return new MasterRefusal('FORBIDDEN', denied);
-    if (!agent.total.contains(conv.from)) return new MasterRefusal('CONFLICT', this.insufficient(conv));
+    this.authorizeConversion(conv, principal);
+    if (!agent.total.contains(conv.from)) throw this.insufficient(conv);
     const alloc = this.s.opts.allocator;
     for (const offerId of Array.from(agent.offers)) {
       if (alloc.free(agent.id).contains(conv.from)) break;
       const offer = this.s.offers.get(offerId);
       if (offer) this.offerBook.removeOffer(offer, { rescind: true, refuseMs: 5000 });
     }
-    if (!alloc.free(agent.id).contains(conv.from)) return new MasterRefusal('CONFLICT', this.insufficient(conv));
+    if (!alloc.free(agent.id).contains(conv.from)) throw this.insufficient(conv);
     alloc.updateAgent(agent.id, agent.total.minus(conv.from).plus(conv.to));
     this.applyConversion(agent, conv);
     this.s.loop.request();
-    return undefined;
   }
 }

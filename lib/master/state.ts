@@ -14,7 +14,7 @@ import type { Allocation, HierarchicalAllocator } from './allocator/index.ts';
 import { AllocationLoop } from './allocation_loop.ts';
 import { type AclAction, Authorizer } from './authorization.ts';
 import type { AgentRecord, Framework, OfferRecord } from './records.ts';
-import type { Registry, RegistryAgent } from './registry.ts';
+import type { Registry, RegistryAgent } from './registry/index.ts';
 
 export interface MasterOptions {
   readonly clock: Clock;

@@ -7,7 +7,7 @@ import type { Metrics } from '../common/metrics.ts';
 import { Resources } from '../common/resources/index.ts';
 import { type MasterInfo, isTerminal } from '../proto/messages.ts';
 import type { AgentRecord, Framework, OfferRecord, Task } from './records.ts';
-import type { RegistryAgent } from './registry.ts';
+import type { RegistryAgent } from './registry/index.ts';
 import type { MasterState } from './state.ts';
 
 export interface MasterView {

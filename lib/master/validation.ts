@@ -1,9 +1,10 @@
 /**
- * What the master checks in a framework's LAUNCH before it commits resources, as Mesos does. Each
- * check returns the reason a task is invalid (it then gets TASK_ERROR), or undefined.
+ * What the master checks in a framework's LAUNCH before it commits resources, as Mesos does, and
+ * in a resource operation. A check that fails throws a MasterRefusal (INVALID) whose message is
+ * the reason (a task then gets TASK_ERROR with it).
  */
 import { ValidationError, describeError } from '../common/errors.ts';
-import { idProblem } from '../common/ids.ts';
+import { checkId } from '../common/ids.ts';
 import {
   type Resource,
   type ResourceInput,
@@ -15,9 +16,10 @@ import {
   validateSubmittedResource,
 } from '../common/resources/index.ts';
 import type { ExecutorInfo, TaskInfo } from '../proto/messages.ts';
+import { MasterRefusal, refusedAs } from './errors.ts';
 
-/** Validate submitted resources into a collection, or say why they are invalid. */
-export function checkResources(list: readonly ResourceInput[], what: string): Resources | string {
+/** Validate submitted resources into a collection; a MasterRefusal (INVALID) says why they are invalid. */
+export function checkResources(list: readonly ResourceInput[], what: string): Resources {
   const out: Resource[] = [];
   try {
     list.forEach((input, i) => {
@@ -26,22 +28,35 @@ export function checkResources(list: readonly ResourceInput[], what: string): Re
       out.push(r);
     });
   } catch (e) {
-    return e instanceof ValidationError ? e.message : describeError(e);
+    throw new MasterRefusal('INVALID', e instanceof ValidationError ? e.message : describeError(e));
   }
   const res = Resources.of(out);
   // Revocable and non-revocable resources of one name must not be mixed.
   const revocable = new Set(res.revocable().names());
   for (const name of res.nonRevocable().names()) {
-    if (revocable.has(name)) return `${what}: mixes revocable and non-revocable '${name}'`;
+    if (revocable.has(name)) throw new MasterRefusal('INVALID', `${what}: mixes revocable and non-revocable '${name}'`);
   }
   // Persistence ids must be unique.
   const ids = new Set<string>();
   for (const v of res.persistentVolumes()) {
     const id = v.disk!.persistence!.id;
-    if (ids.has(id)) return `${what}: duplicate persistence id '${id}'`;
+    if (ids.has(id)) throw new MasterRefusal('INVALID', `${what}: duplicate persistence id '${id}'`);
     ids.add(id);
   }
   return res;
+}
+
+function invalid(why: string): MasterRefusal {
+  return new MasterRefusal('INVALID', why);
+}
+
+/** checkResources, its refusal worded `${wording}: ${reason}`. */
+function checkResourcesAs(list: readonly ResourceInput[], what: string, wording: string): Resources {
+  try {
+    return checkResources(list, what);
+  } catch (e) {
+    throw e instanceof MasterRefusal ? new MasterRefusal(e.code, `${wording}: ${e.message}`) : e;
+  }
 }
 
 export interface LaunchContext {
@@ -70,65 +85,72 @@ function negative(ns: number | undefined): boolean {
 }
 
 /**
- * Why `name` cannot be a user name, or undefined. The agent looks users up by name (getpwnam):
- * a name that is empty, all digits (which some lookups take as a uid: "0" is root), or holds
- * white space, ':', '/' or a control character names no user, and is refused here rather than
- * on an agent.
+ * Throw a ValidationError naming `field` when `name` cannot be a user name. The agent looks users
+ * up by name (getpwnam): a name that is empty, all digits (which some lookups take as a uid: "0"
+ * is root), or holds white space, ':', '/' or a control character names no user, and is refused
+ * here rather than on an agent.
  */
-export function userNameProblem(name: string): string | undefined {
-  if (name === '') return 'a user name cannot be empty';
-  if (/^[0-9]+$/.test(name)) return 'a user name cannot be all digits (it is not a uid)';
-  if (/[\s:/\x00-\x1f\x7f]/.test(name)) return "a user name cannot contain white space, ':', '/' or control characters";
-  if (name.startsWith('-')) return "a user name cannot start with '-'";
-  return undefined;
+export function checkUserName(name: string, field: string): void {
+  if (name === '') throw new ValidationError(field, 'a user name cannot be empty');
+  if (/^[0-9]+$/.test(name)) throw new ValidationError(field, 'a user name cannot be all digits (it is not a uid)');
+  if (/[\s:/\x00-\x1f\x7f]/.test(name)) throw new ValidationError(field, "a user name cannot contain white space, ':', '/' or control characters");
+  if (name.startsWith('-')) throw new ValidationError(field, "a user name cannot start with '-'");
 }
 
-/** Validate one task of a LAUNCH. Returns the reason it is invalid, or its resources. */
-export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask | string {
-  const idBad = idProblem(task.taskId);
-  if (idBad) return `Task ID '${task.taskId}' is invalid: ${idBad}`;
-  if (ctx.taskIdInUse(task.taskId)) return `Task has duplicate ID: ${task.taskId}`;
+/** Validate one task of a LAUNCH: its resources, or a MasterRefusal (INVALID) whose message is why it is invalid. */
+export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask {
+  try {
+    checkId(task.taskId, 'task_id');
+  } catch (e) {
+    throw refusedAs(e, `Task ID '${task.taskId}' is invalid`);
+  }
+  if (ctx.taskIdInUse(task.taskId)) throw invalid(`Task has duplicate ID: ${task.taskId}`);
   if (task.agentId !== ctx.agentId) {
-    return `Task uses invalid agent ${task.agentId} (the offers are for agent ${ctx.agentId})`;
+    throw invalid(`Task uses invalid agent ${task.agentId} (the offers are for agent ${ctx.agentId})`);
   }
   if ((task.command === undefined) === (task.executor === undefined)) {
-    return 'Task should have at least one (but not both) of CommandInfo or ExecutorInfo present';
+    throw invalid('Task should have at least one (but not both) of CommandInfo or ExecutorInfo present');
   }
-  if (negative(task.killPolicy?.gracePeriodNs)) return 'Task kill policy grace period must be non-negative';
+  if (negative(task.killPolicy?.gracePeriodNs)) throw invalid('Task kill policy grace period must be non-negative');
   for (const [field, user] of [
     ['command.user', task.command?.user],
     ['executor.command.user', task.executor?.command?.user],
   ] as const) {
-    const userBad = user === undefined ? undefined : userNameProblem(user);
-    if (userBad) return `Invalid ${field} '${user}': ${userBad}`;
+    if (user === undefined) continue;
+    try {
+      checkUserName(user, field);
+    } catch (e) {
+      throw refusedAs(e, `Invalid ${field} '${user}'`);
+    }
   }
   for (const v of [...(task.command?.environment?.variables ?? []), ...(task.executor?.command?.environment?.variables ?? [])]) {
-    if (v.value === undefined) return `Environment variable '${v.name}' of type 'VALUE' must have a value set`;
+    if (v.value === undefined) throw invalid(`Environment variable '${v.name}' of type 'VALUE' must have a value set`);
   }
   if (ctx.frameworkCheckpoints && !ctx.agentCheckpoints) {
-    return `Task asked to be checkpointed but agent ${ctx.agentId} has checkpointing disabled`;
+    throw invalid(`Task asked to be checkpointed but agent ${ctx.agentId} has checkpointing disabled`);
   }
-  const resources = checkResources(task.resources, 'task.resources');
-  if (typeof resources === 'string') return `Task uses invalid resources: ${resources}`;
-  if (resources.isEmpty()) return 'Task uses no resources';
+  const resources = checkResourcesAs(task.resources, 'task.resources', 'Task uses invalid resources');
+  if (resources.isEmpty()) throw invalid('Task uses no resources');
 
   let executorResources = Resources.EMPTY;
   const ex = task.executor;
   if (ex) {
-    const exBad = idProblem(ex.executorId);
-    if (exBad) return `Executor ID '${ex.executorId}' is invalid: ${exBad}`;
-    if (ex.frameworkId !== undefined && ex.frameworkId !== ctx.frameworkId) {
-      return `ExecutorInfo has an invalid FrameworkID (Actual: ${ex.frameworkId} vs Expected: ${ctx.frameworkId})`;
+    try {
+      checkId(ex.executorId, 'executor_id');
+    } catch (e) {
+      throw refusedAs(e, `Executor ID '${ex.executorId}' is invalid`);
     }
-    if (negative(ex.shutdownGracePeriodNs)) return 'ExecutorInfo shutdown grace period must be non-negative';
-    const exRes = checkResources(ex.resources, 'executor.resources');
-    if (typeof exRes === 'string') return `Executor uses invalid resources: ${exRes}`;
+    if (ex.frameworkId !== undefined && ex.frameworkId !== ctx.frameworkId) {
+      throw invalid(`ExecutorInfo has an invalid FrameworkID (Actual: ${ex.frameworkId} vs Expected: ${ctx.frameworkId})`);
+    }
+    if (negative(ex.shutdownGracePeriodNs)) throw invalid('ExecutorInfo shutdown grace period must be non-negative');
+    const exRes = checkResourcesAs(ex.resources, 'executor.resources', 'Executor uses invalid resources');
     const known = ctx.knownExecutor(ex.executorId);
     if (known) {
       const normalized = { ...ex, frameworkId: ex.frameworkId ?? ctx.frameworkId };
       const knownNorm = { ...known, frameworkId: known.frameworkId ?? ctx.frameworkId };
       if (!sameExecutor(normalized, knownNorm)) {
-        return `ExecutorInfo is not compatible with the ExecutorInfo of the running executor '${ex.executorId}'`;
+        throw invalid(`ExecutorInfo is not compatible with the ExecutorInfo of the running executor '${ex.executorId}'`);
       }
     } else {
       executorResources = exRes;
@@ -136,7 +158,7 @@ export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask | st
     const all = resources.plus(executorResources);
     const revocable = new Set(all.revocable().names());
     for (const name of all.nonRevocable().names()) {
-      if (revocable.has(name)) return `Task and executor mix revocable and non-revocable '${name}'`;
+      if (revocable.has(name)) throw invalid(`Task and executor mix revocable and non-revocable '${name}'`);
     }
   }
   return { resources, executorResources };
@@ -174,38 +196,34 @@ export function unapplyCheckpointed(total: Resources): Resources {
 
 /**
  * Validate a RESERVE/UNRESERVE/CREATE/DESTROY (everything but the pool check, which the caller
- * does against what it has). Returns the conversion or why the operation is invalid.
+ * does against what it has). Returns the conversion; a MasterRefusal (INVALID) says why the
+ * operation is invalid.
  */
-export function validateResourceOperation(
-  type: ResourceOperationType,
-  list: readonly ResourceInput[],
-  ctx: ResourceOperationContext,
-): ResourceConversion | string {
+export function validateResourceOperation(type: ResourceOperationType, list: readonly ResourceInput[], ctx: ResourceOperationContext): ResourceConversion {
   const field = type === 'RESERVE' || type === 'UNRESERVE' ? 'resources' : 'volumes';
-  if (list.length === 0) return `Invalid ${type} operation: no ${field} given`;
-  const res = checkResources(list, `${type.toLowerCase()}.${field}`);
-  if (typeof res === 'string') return `Invalid ${type} operation: ${res}`;
-  const bad = (why: string) => `Invalid ${type} operation: ${why}`;
+  const bad = (why: string): MasterRefusal => invalid(`Invalid ${type} operation: ${why}`);
+  if (list.length === 0) throw bad(`no ${field} given`);
+  const res = checkResourcesAs(list, `${type.toLowerCase()}.${field}`, `Invalid ${type} operation`);
   switch (type) {
     case 'RESERVE': {
       for (const r of res) {
-        if (r.reservation === undefined) return bad(`'${r.name}' is not dynamically reserved`);
-        if (r.disk?.persistence !== undefined) return bad('a persistent volume cannot be reserved');
-        if (r.revocable) return bad('revocable resources cannot be reserved');
-        if (r.role === '*') return bad("cannot reserve for role '*'");
+        if (r.reservation === undefined) throw bad(`'${r.name}' is not dynamically reserved`);
+        if (r.disk?.persistence !== undefined) throw bad('a persistent volume cannot be reserved');
+        if (r.revocable) throw bad('revocable resources cannot be reserved');
+        if (r.role === '*') throw bad("cannot reserve for role '*'");
         if (ctx.roles !== undefined && !ctx.roles.includes(r.role)) {
-          return bad(`role '${r.role}' of '${r.name}' is not one of the framework's roles (${ctx.roles.join(', ')})`);
+          throw bad(`role '${r.role}' of '${r.name}' is not one of the framework's roles (${ctx.roles.join(', ')})`);
         }
         if (ctx.principal !== undefined && r.reservation.principal !== ctx.principal) {
-          return bad(`the reservation's principal '${r.reservation.principal ?? ''}' does not match the principal '${ctx.principal}'`);
+          throw bad(`the reservation's principal '${r.reservation.principal ?? ''}' does not match the principal '${ctx.principal}'`);
         }
       }
       return { type, from: res.flatten(), to: res };
     }
     case 'UNRESERVE': {
       for (const r of res) {
-        if (r.reservation === undefined) return bad(`'${r.name}' is not dynamically reserved`);
-        if (r.disk?.persistence !== undefined) return bad('a persistent volume cannot be unreserved: destroy the volume first');
+        if (r.reservation === undefined) throw bad(`'${r.name}' is not dynamically reserved`);
+        if (r.disk?.persistence !== undefined) throw bad('a persistent volume cannot be unreserved: destroy the volume first');
       }
       return { type, from: res, to: res.flatten() };
     }
@@ -213,20 +231,20 @@ export function validateResourceOperation(
       const seen = new Set<string>();
       for (const r of res) {
         const p = r.disk?.persistence;
-        if (r.name !== 'disk' || p === undefined) return bad(`'${r.name}' is not a persistent volume`);
+        if (r.name !== 'disk' || p === undefined) throw bad(`'${r.name}' is not a persistent volume`);
         const key = `${r.role}\0${p.id}`;
-        if (seen.has(key)) return bad(`duplicate persistence id '${p.id}' for role '${r.role}'`);
+        if (seen.has(key)) throw bad(`duplicate persistence id '${p.id}' for role '${r.role}'`);
         seen.add(key);
         for (const v of ctx.checkpointed.persistentVolumes()) {
           if (v.role === r.role && v.disk!.persistence!.id === p.id) {
-            return bad(`persistence id '${p.id}' is already in use by role '${r.role}' on the agent`);
+            throw bad(`persistence id '${p.id}' is already in use by role '${r.role}' on the agent`);
           }
         }
         if (ctx.roles !== undefined && !ctx.roles.includes(r.role)) {
-          return bad(`role '${r.role}' of the volume is not one of the framework's roles (${ctx.roles.join(', ')})`);
+          throw bad(`role '${r.role}' of the volume is not one of the framework's roles (${ctx.roles.join(', ')})`);
         }
         if (ctx.principal !== undefined && p.principal !== ctx.principal) {
-          return bad(`the volume's principal '${p.principal ?? ''}' does not match the principal '${ctx.principal}'`);
+          throw bad(`the volume's principal '${p.principal ?? ''}' does not match the principal '${ctx.principal}'`);
         }
       }
       return { type, from: Resources.of(res.toArray().map(stripVolume)), to: res };
@@ -234,11 +252,11 @@ export function validateResourceOperation(
     case 'DESTROY': {
       for (const r of res) {
         const p = r.disk?.persistence;
-        if (r.name !== 'disk' || p === undefined) return bad(`'${r.name}' is not a persistent volume`);
+        if (r.name !== 'disk' || p === undefined) throw bad(`'${r.name}' is not a persistent volume`);
       }
-      if (!ctx.checkpointed.contains(res)) return bad('Persistent volumes not found');
+      if (!ctx.checkpointed.contains(res)) throw bad('Persistent volumes not found');
       for (const r of res) {
-        if (ctx.volumeInUse(r.role, r.disk!.persistence!.id)) return bad(`Persistent volumes in use: '${r.disk!.persistence!.id}' of role '${r.role}'`);
+        if (ctx.volumeInUse(r.role, r.disk!.persistence!.id)) throw bad(`Persistent volumes in use: '${r.disk!.persistence!.id}' of role '${r.role}'`);
       }
       return { type, from: res, to: Resources.of(res.toArray().map(stripVolume)) };
     }

@@ -2,7 +2,7 @@
  * The errors of the v1 API call decoders (scheduler, executor): an ApiValidationError carries
  * Mesos's exact text and which Mesos step refused the message.
  */
-import { ValidationError } from '../common/errors.ts';
+import { type ErrorCode, ValidationError } from '../common/errors.ts';
 import { type JsonReader, decodeMessage } from './json.ts';
 
 /**
@@ -22,14 +22,12 @@ export type ApiErrorStage = 'convert' | 'validate' | 'unsupported';
  */
 export class ApiValidationError extends ValidationError {
   readonly stage: ApiErrorStage;
-  /** The message without the field prefix a ValidationError normally carries (= `message`). */
-  readonly reason: string;
 
-  constructor(stage: ApiErrorStage, field: string, reason: string, options: { code?: string; cause?: unknown } = {}) {
+  constructor(stage: ApiErrorStage, field: string, reason: string, options: { code?: ErrorCode; cause?: unknown } = {}) {
     super(field, reason, options);
     this.name = 'ApiValidationError';
     this.stage = stage;
-    this.reason = reason;
+    // Mesos's text is the reason alone, without the field prefix a ValidationError carries.
     this.message = reason;
   }
 }
@@ -60,9 +58,7 @@ export function convertApiMessage<T>(json: unknown, read: (r: JsonReader) => T):
     return decodeMessage(json, '', read);
   } catch (e) {
     if (e instanceof ValidationError && !(e instanceof ApiValidationError)) {
-      const field = e.field ?? '';
-      const reason = e.message.startsWith(`${field}: `) ? e.message.slice(field.length + 2) : e.message;
-      throw new ApiValidationError('convert', field, reason, { code: e.code, cause: e.cause });
+      throw new ApiValidationError('convert', e.field, e.reason, { code: e.code, cause: e.cause });
     }
     throw e;
   }

@@ -20,6 +20,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { ValidationError, describeError } from '../common/errors.ts';
+import { AuthenticationError } from './errors.ts';
 
 export interface Credential {
   readonly principal: string;
@@ -223,8 +224,6 @@ export interface AuthRealm {
   readonly certificates?: boolean;
 }
 
-export type AuthResult = { readonly ok: true; readonly principal: string } | { readonly ok: false; readonly reason: string };
-
 /**
  * The realms a daemon requires authentication in. A route whose realm is not listed here is
  * served without authentication (its requests have no principal).
@@ -259,31 +258,37 @@ export class HttpAuthenticator {
 
   /**
    * Authenticate a request in `realm` from its Authorization header or its verified client
-   * certificate's CN. Basic credentials, when sent, are what counts (a wrong password is refused
-   * even with a certificate).
+   * certificate's CN: its principal, or an AuthenticationError saying why not. Basic
+   * credentials, when sent, are what counts (a wrong password is refused even with a
+   * certificate).
    */
-  authenticate(realmName: string, authorization: string | undefined, peerPrincipal: string | undefined): AuthResult {
+  authenticate(realmName: string, authorization: string | undefined, peerPrincipal: string | undefined): string {
     const realm = this.realms.get(realmName);
-    if (!realm) return { ok: false, reason: `unknown realm '${realmName}'` };
-    const result = this.check(realm, authorization, peerPrincipal);
-    if (result.ok) this.authenticated++;
-    else this.refused++;
-    return result;
+    if (!realm) throw new AuthenticationError(`unknown realm '${realmName}'`);
+    let principal: string;
+    try {
+      principal = this.check(realm, authorization, peerPrincipal);
+    } catch (e) {
+      if (e instanceof AuthenticationError) this.refused++;
+      throw e;
+    }
+    this.authenticated++;
+    return principal;
   }
 
-  private check(realm: AuthRealm, authorization: string | undefined, peerPrincipal: string | undefined): AuthResult {
+  private check(realm: AuthRealm, authorization: string | undefined, peerPrincipal: string | undefined): string {
     if (authorization !== undefined) {
       const verified = this.verified.get(realm.name)!;
       const known = verified.get(authorization);
-      if (known !== undefined) return { ok: true, principal: known };
+      if (known !== undefined) return known;
       const basic = parseBasic(authorization);
-      if (!basic) return { ok: false, reason: 'the Authorization header is not HTTP Basic credentials' };
-      if (!realm.credentials.verify(basic.principal, basic.secret)) return { ok: false, reason: `wrong principal or secret (principal '${basic.principal}')` };
+      if (!basic) throw new AuthenticationError('the Authorization header is not HTTP Basic credentials');
+      if (!realm.credentials.verify(basic.principal, basic.secret)) throw new AuthenticationError(`wrong principal or secret (principal '${basic.principal}')`);
       if (verified.size >= HttpAuthenticator.VERIFIED_MAX) verified.delete(verified.keys().next().value!);
       verified.set(authorization, basic.principal);
-      return { ok: true, principal: basic.principal };
+      return basic.principal;
     }
-    if (peerPrincipal !== undefined && (realm.certificates ?? true)) return { ok: true, principal: peerPrincipal };
-    return { ok: false, reason: 'no credentials' };
+    if (peerPrincipal !== undefined && (realm.certificates ?? true)) return peerPrincipal;
+    throw new AuthenticationError('no credentials');
   }
 }

@@ -34,12 +34,12 @@ import { CorralError, ValidationError, describeError } from '../common/errors.ts
 import { silentLogger } from '../common/log.ts';
 import type { Logger } from '../common/log.ts';
 import type { HttpAuthenticator } from './auth.ts';
-import { HttpError, TransportError } from './errors.ts';
+import { AuthenticationError, HttpError, TransportError, errorCode } from './errors.ts';
 import { type HttpResponse, type HttpServerOptions, type HttpServerStats, type Route, type RouteSpec, allows } from './http_types.ts';
 import { sendPlain } from './send_plain.ts';
 import { ServerRequest } from './server_request.ts';
 import { ServerStream } from './server_stream.ts';
-import { HANDSHAKE_TIMEOUT_MS, refuseClient, serverOptions, sniff } from './tls.ts';
+import { HANDSHAKE_TIMEOUT_MS, checkClient, serverOptions, sniff } from './tls.ts';
 import { TlsConfig } from './tls_config.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -102,14 +102,16 @@ export class HttpServer {
       const toHttp = server.listeners('secureConnection') as ((s: TLSSocket) => void)[];
       server.removeAllListeners('secureConnection');
       server.on('secureConnection', (socket: TLSSocket) => {
-        const why = refuseClient(socket, tlsConfig);
-        if (why === undefined) {
-          for (const l of toHttp) l.call(server, socket);
+        try {
+          checkClient(socket, tlsConfig);
+        } catch (e) {
+          if (!(e instanceof AuthenticationError)) throw e;
+          this.tlsRefused++;
+          this.logger.debug({ remote: socket.remoteAddress, why: e.message }, 'TLS client refused');
+          socket.destroy();
           return;
         }
-        this.tlsRefused++;
-        this.logger.debug({ remote: socket.remoteAddress, why }, 'TLS client refused');
-        socket.destroy();
+        for (const l of toHttp) l.call(server, socket);
       });
       // https.Server destroys the socket on a failed handshake; this only counts and logs it.
       server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
@@ -181,7 +183,7 @@ export class HttpServer {
     if (this.listening) return Promise.resolve(this.boundPort());
     return new Promise<number>((resolve, reject) => {
       const onError = (e: Error): void => {
-        const code = (e as { code?: string }).code ?? 'ELISTEN';
+        const code = errorCode(e) ?? 'ELISTEN';
         reject(new TransportError(code, `cannot listen on ${this.host}:${this.port}: ${e.message}`, { cause: e }));
       };
       this.server.once('error', onError);
@@ -293,14 +295,15 @@ export class HttpServer {
     }
     if (this.auth?.requires(route.realm)) {
       const realm = route.realm!;
-      const result = this.auth.authenticate(realm, r.header('authorization'), r.peerPrincipal);
-      if (!result.ok) {
+      try {
+        r.principal = this.auth.authenticate(realm, r.header('authorization'), r.peerPrincipal);
+      } catch (e) {
+        if (!(e instanceof AuthenticationError)) throw e;
         this.unauthenticated++;
-        this.logger.debug({ remote: r.remoteAddress, path: r.path, realm, why: result.reason }, 'request not authenticated');
-        sendPlain(res, r, { status: 401, headers: { 'WWW-Authenticate': `Basic realm="${realm}"` }, body: `Unauthorized: ${result.reason}` });
+        this.logger.debug({ remote: r.remoteAddress, path: r.path, realm, why: e.message }, 'request not authenticated');
+        sendPlain(res, r, { status: 401, headers: { 'WWW-Authenticate': `Basic realm="${realm}"` }, body: `Unauthorized: ${e.message}` });
         return;
       }
-      r.principal = result.principal;
     }
     void this.dispatch(route, r, res);
   }

@@ -13,7 +13,7 @@ export type {
 } from './http_types.ts';
 export { HttpClient, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES } from './http_client.ts';
 export type { ClientRequest, ClientResponse, ClientStream, HttpClientOptions, RequestBody, StreamRequest } from './http_client.ts';
-export { HttpError, TransportError, errorCode } from './errors.ts';
+export { AuthenticationError, HttpError, TransportError, errorCode } from './errors.ts';
 export { TlsConfig, isTlsVariable, loadTlsConfig } from './tls_config.ts';
 export {
   CredentialStore,
@@ -27,7 +27,36 @@ export {
   readFlagText,
   readableByOthers,
 } from './auth.ts';
-export type { AuthRealm, AuthResult, Credential, CredentialFile, CredentialsFile, FlagText } from './auth.ts';
+export type { AuthRealm, Credential, CredentialFile, CredentialsFile, FlagText } from './auth.ts';
 export type { TlsFileSystem, TlsProtocol } from './tls_config.ts';
 export { FixedMasterDetector } from './leader.ts';
 export type { Contender, LeaderAddress, MasterDetector } from './leader.ts';
+export {
+  CANDIDACY_PREFIX,
+  ZK_DEFAULT_PORT,
+  ZkContender,
+  ZkError,
+  ZkMasterDetector,
+  ZkSession,
+  createMasterDetector,
+  isZkUrl,
+  masterInfoHostPort,
+  parseMasterLocation,
+  parseZkUrl,
+} from './zookeeper/index.ts';
+export type {
+  MasterDetectorOptions,
+  MasterLocation,
+  ZkContenderOptions,
+  ZkCreateMode,
+  ZkCredentials,
+  ZkData,
+  ZkMasterDetectorOptions,
+  ZkOp,
+  ZkOpResult,
+  ZkSessionOptions,
+  ZkState,
+  ZkUrl,
+  ZkWatchEvent,
+  ZkWatcher,
+} from './zookeeper/index.ts';

@@ -5,10 +5,9 @@
  * (`none` included) is refused, whatever its signature. Claims are strings.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { AuthenticationError } from './errors.ts';
 
 export type JwtClaims = Readonly<Record<string, string>>;
-
-export type JwtResult = { readonly ok: true; readonly claims: JwtClaims } | { readonly ok: false; readonly reason: string };
 
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' }), 'utf8').toString('base64url');
 
@@ -32,22 +31,22 @@ function decodePart(part: string): unknown {
   }
 }
 
-/** The claims of `token` when `key` signed it with HS256; else why not. */
-export function verifyJwt(token: string, key: Buffer): JwtResult {
+/** The claims of `token` when `key` signed it with HS256; else an AuthenticationError saying why not. */
+export function verifyJwt(token: string, key: Buffer): JwtClaims {
   const parts = token.split('.');
-  if (parts.length !== 3) return { ok: false, reason: 'the token is not a JWT (three dot-separated parts)' };
+  if (parts.length !== 3) throw new AuthenticationError('the token is not a JWT (three dot-separated parts)');
   const [h, p, s] = parts as [string, string, string];
   const header = decodePart(h) as { alg?: unknown } | undefined;
-  if (typeof header !== 'object' || header === null) return { ok: false, reason: 'the token header is not JSON' };
-  if (header.alg !== 'HS256') return { ok: false, reason: `the token is not signed with HS256 (alg ${JSON.stringify(header.alg)})` };
+  if (typeof header !== 'object' || header === null) throw new AuthenticationError('the token header is not JSON');
+  if (header.alg !== 'HS256') throw new AuthenticationError(`the token is not signed with HS256 (alg ${JSON.stringify(header.alg)})`);
   const want = sign(`${h}.${p}`, key);
   const got = /^[A-Za-z0-9_-]*$/.test(s) ? Buffer.from(s, 'base64url') : Buffer.alloc(0);
-  if (got.length !== want.length || !timingSafeEqual(got, want)) return { ok: false, reason: 'the token signature is not valid' };
+  if (got.length !== want.length || !timingSafeEqual(got, want)) throw new AuthenticationError('the token signature is not valid');
   const payload = decodePart(p);
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return { ok: false, reason: 'the token payload is not a JSON object' };
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new AuthenticationError('the token payload is not a JSON object');
   const claims: Record<string, string> = {};
   for (const [k, v] of Object.entries(payload)) if (typeof v === 'string') claims[k] = v;
-  return { ok: true, claims };
+  return claims;
 }
 
 /** The token of an `Authorization: Bearer <token>` header; undefined when absent or not Bearer. */

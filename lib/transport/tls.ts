@@ -7,6 +7,7 @@ import type { ServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
+import { AuthenticationError, TransportError } from './errors.ts';
 import type { TlsConfig } from './tls_config.ts';
 
 /** How long a server waits for a TLS handshake (or, with downgrade, the first byte). */
@@ -30,7 +31,7 @@ export function serverOptions(c: TlsConfig): ServerOptions {
     ...common(c),
     honorCipherOrder: true,
     // Without REQUIRE the server asks for a certificate but lets a client without one in; one
-    // that is sent must verify (checked after the handshake by `refuseClient`).
+    // that is sent must verify (checked after the handshake by `checkClient`).
     requestCert: c.requestClientCert,
     rejectUnauthorized: c.requireClientCert,
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
@@ -74,25 +75,25 @@ export function chainDepth(cert: PeerCertificate): number {
   return n;
 }
 
-function depthError(cert: PeerCertificate, depth: number): Error & { code: string } {
-  return Object.assign(new Error(`the certificate chain of ${cert.subject?.CN ?? 'the peer'} is deeper than the verify depth ${depth}`), {
-    code: 'CERT_CHAIN_TOO_LONG',
-  });
+function depthError(cert: PeerCertificate, depth: number): TransportError {
+  return new TransportError('CERT_CHAIN_TOO_LONG', `the certificate chain of ${cert.subject?.CN ?? 'the peer'} is deeper than the verify depth ${depth}`);
 }
 
 /**
- * After a server-side handshake: why this client must be dropped, or undefined. A client
- * without a certificate passes unless one is required (then OpenSSL already refused it); a
- * certificate that was sent must verify against the CAs and fit the verify depth.
+ * After a server-side handshake: an AuthenticationError saying why this client must be dropped.
+ * A client without a certificate passes unless one is required (then OpenSSL already refused
+ * it); a certificate that was sent must verify against the CAs and fit the verify depth.
  */
-export function refuseClient(socket: TLSSocket, c: TlsConfig): string | undefined {
-  if (!c.requestClientCert) return undefined;
+export function checkClient(socket: TLSSocket, c: TlsConfig): void {
+  if (!c.requestClientCert) return;
   const cert = socket.getPeerCertificate(true);
   const presented = cert !== null && Object.keys(cert).length > 0;
-  if (!presented) return c.requireClientCert ? 'no client certificate' : undefined;
-  if (!socket.authorized) return `client certificate refused: ${String(socket.authorizationError)}`;
-  if (chainDepth(cert) > c.verifyDepth + 1) return depthError(cert, c.verifyDepth).message;
-  return undefined;
+  if (!presented) {
+    if (c.requireClientCert) throw new AuthenticationError('no client certificate');
+    return;
+  }
+  if (!socket.authorized) throw new AuthenticationError(`client certificate refused: ${String(socket.authorizationError)}`);
+  if (chainDepth(cert) > c.verifyDepth + 1) throw new AuthenticationError(depthError(cert, c.verifyDepth).message);
 }
 
 /**

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../lib/agent/agent.ts';
 import { AgentPaths } from '../../lib/agent/paths.ts';
-import { executorCallRefusalStatus } from '../../lib/agent/http/executor_api.ts';
+import { ExecutorRefusal } from '../../lib/agent/errors.ts';
+import { executorRefusalStatus } from '../../lib/agent/http/status.ts';
 import { FakeClock } from '../../lib/common/clock.ts';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import type { AgentToMaster } from '../../lib/proto/internal.ts';
@@ -144,11 +145,11 @@ test('a custom executor subscribes, gets its queued task, and its updates are ac
   };
   // The agent refuses with a code; the executor API answers it with the status.
   const refusal = (c: typeof call) => {
-    const check = agent.checkExecutorCall(c);
-    return check.ok ? check : { ...check, status: executorCallRefusalStatus(check.code) };
+    const e = t.throws(() => agent.checkExecutorCall(c), { instanceOf: ExecutorRefusal })!;
+    return { code: e.code, message: e.message, status: executorRefusalStatus(e) };
   };
-  t.like(refusal(call), { ok: false, code: 'EXECUTOR_NOT_SUBSCRIBED', status: 403 });
-  t.like(refusal({ ...call, executorId: 'nope' }), { ok: false, code: 'EXECUTOR_NOT_FOUND', status: 400, message: 'Executor cannot be found' });
+  t.like(refusal(call), { code: 'EXECUTOR_NOT_SUBSCRIBED', status: 403 });
+  t.like(refusal({ ...call, executorId: 'nope' }), { code: 'EXECUTOR_NOT_FOUND', status: 400, message: 'Executor cannot be found' });
   const sink = new ArraySink<ExecutorEvent>();
   await agent.executorSubscribe(
     { type: 'SUBSCRIBE', executorId: 'e1', frameworkId: 'F1', subscribe: { unacknowledgedTasks: [], unacknowledgedUpdates: [] } },
@@ -161,14 +162,15 @@ test('a custom executor subscribes, gets its queued task, and its updates are ac
   const sub = sink.of('SUBSCRIBED')[0]!;
   t.is(sub.subscribed.agentInfo.id, 'S0');
   t.is(sub.subscribed.executorInfo.executorId, 'e1');
-  t.true(agent.checkExecutorCall(call).ok);
-  t.is(await agent.executorCall(call), undefined);
+  t.notThrows(() => agent.checkExecutorCall(call));
+  await t.notThrowsAsync(agent.executorCall(call));
   t.like(sink.events.at(-1), { type: 'ACKNOWLEDGED', acknowledged: { taskId: 't1' } });
   t.deepEqual(states(updates()), ['t1:TASK_RUNNING']);
-  t.is(
-    await agent.executorCall({ ...call, update: { status: { ...call.update.status, state: 'TASK_STAGING' } } }),
-    'Received TASK_STAGING from executor which is not allowed',
-  );
+  const staging = await t.throwsAsync(agent.executorCall({ ...call, update: { status: { ...call.update.status, state: 'TASK_STAGING' } } }), {
+    instanceOf: ExecutorRefusal,
+    message: 'Received TASK_STAGING from executor which is not allowed',
+  });
+  t.is(executorRefusalStatus(staging!), 400);
   // MESSAGE goes to the master.
   await agent.executorCall({ type: 'MESSAGE', executorId: 'e1', frameworkId: 'F1', message: { data: 'aGk=' } });
   t.like(sent.at(-1), { type: 'EXECUTOR_MESSAGE', executorId: 'e1', data: 'aGk=' });

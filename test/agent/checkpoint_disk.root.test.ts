@@ -13,7 +13,7 @@ import { StatusUpdateManager } from '../../lib/agent/status_updates.ts';
 import { FakeClock } from '../../lib/common/clock.ts';
 import { isCorralError } from '../../lib/common/errors.ts';
 import { silentLogger } from '../../lib/common/log.ts';
-import { FileRegistry } from '../../lib/master/registry.ts';
+import { FileRegistry } from '../../lib/master/registry/index.ts';
 import type { TaskStatus } from '../../lib/proto/messages.ts';
 import { Harness, TestAgent, uuid } from '../helpers/master_harness.ts';
 import { rootOnly } from '../helpers/root.ts';

@@ -7,9 +7,10 @@ import { silentLogger } from '../../lib/common/log.ts';
 import type { Sink } from '../../lib/common/sink.ts';
 import { parseResourcesText, type Resource } from '../../lib/common/resources/index.ts';
 import { HierarchicalAllocator } from '../../lib/master/allocator/index.ts';
+import { MasterRefusal } from '../../lib/master/errors.ts';
 import { Master } from '../../lib/master/master.ts';
 import type { MasterOptions } from '../../lib/master/state.ts';
-import { MemoryRegistry, type Registry } from '../../lib/master/registry.ts';
+import { MemoryRegistry, type Registry } from '../../lib/master/registry/index.ts';
 import type { MasterToAgent } from '../../lib/proto/internal.ts';
 import type { FrameworkInfo, Offer, SchedulerCall, SchedulerEvent, TaskInfo, TaskStatus } from '../../lib/proto/messages.ts';
 
@@ -53,8 +54,12 @@ export class TestFramework {
   }
 
   call(call: Exclude<SchedulerCall, { type: 'SUBSCRIBE' }>): void {
-    const check = this.h.master.checkCall(this.id, this.streamId);
-    if (!check.ok) throw new Error(`call refused: ${check.error.code} ${check.error.message}`);
+    try {
+      this.h.master.checkCall(this.id, this.streamId);
+    } catch (e) {
+      if (e instanceof MasterRefusal) throw new Error(`call refused: ${e.code} ${e.message}`);
+      throw e;
+    }
     this.h.master.handle(call);
   }
 
@@ -132,8 +137,7 @@ export class TestAgent {
       timestamp: this.h.clock.now() / 1000,
       ...extra,
     };
-    const check = this.h.master.checkAgentCall(this.id, this.streamId);
-    if (!check.ok) throw new Error(check.error.message);
+    this.h.master.checkAgentCall(this.id, this.streamId);
     this.h.master.agentCall(this.id, { type: 'STATUS_UPDATE', frameworkId, status });
     return status;
   }

@@ -206,7 +206,7 @@ test('HTB limit on a link, read back with its counters; a bad step is named and 
       { kind: 'linkSet', link: 'b0', mtu: 1300 },
     ]),
   ) as NativeError;
-  t.is(e.code, 'ENODEV');
+  t.is(e.code as string, 'ENODEV');
   t.regex(e.message, /step 1: link nosuchlink/);
   t.is(listLinks({ netns: H }).find((l) => l.name === 'b0')?.mtu, 1400);
 });

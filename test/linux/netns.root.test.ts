@@ -117,7 +117,7 @@ test('a plain file in the way is EEXIST; remove clears it', (t) => {
   execFileSync('touch', [netnsPath(name)]);
   t.is(getNetns(name), undefined);
   const e = t.throws(() => createNetns(name), { instanceOf: NativeError });
-  t.is(e?.code, 'EEXIST');
+  t.is(e?.code as string | undefined, 'EEXIST');
   t.true(removeNetns(name));
   t.false(existsSync(netnsPath(name)));
 });

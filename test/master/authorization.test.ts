@@ -8,13 +8,21 @@
 import test from 'ava';
 import { Resources, type Resource, type ResourceInput, resource } from '../../lib/common/resources/index.ts';
 import { Authorizer, loadAcls } from '../../lib/master/authorization.ts';
-import type { MasterRefusal } from '../../lib/master/errors.ts';
+import { MasterRefusal } from '../../lib/master/errors.ts';
 import { refusalStatus } from '../../lib/master/http/status.ts';
 import type { Offer, Operation } from '../../lib/proto/messages.ts';
 import { Harness, type TestFramework, commandTask, frameworkInfo } from '../helpers/master_harness.ts';
 
 /** An operator operation's answer (status and text), as the /master/reserve … handlers give it. */
-const answer = (r: MasterRefusal | undefined) => (r === undefined ? { status: 202, message: '' } : { status: refusalStatus(r), message: r.message });
+function answer(operation: () => void): { status: number; message: string } {
+  try {
+    operation();
+    return { status: 202, message: '' };
+  } catch (e) {
+    if (!(e instanceof MasterRefusal)) throw e;
+    return { status: refusalStatus(e), message: e.message };
+  }
+}
 
 const acls = (doc: object) => Authorizer.parse(JSON.stringify(doc), 'acls.json');
 const some = (...values: string[]) => ({ values });
@@ -242,13 +250,19 @@ test('operator operations: 403 with the reason when the ACLs deny, nothing appli
   });
   const agent = await h.agent('cpus:4;mem:1024;disk:1000');
   const cpus = [input(dyn('cpus', 1, 'web', 'dev'))];
-  t.deepEqual(answer(h.master.operatorOperation(agent.id, 'RESERVE', cpus, 'dev')), {
-    status: 403,
-    message: "Not authorized: principal 'dev' may not reserve resources for role 'web'",
-  });
-  t.deepEqual(answer(h.master.operatorOperation(agent.id, 'RESERVE', [input(dyn('cpus', 1, 'web', 'ops'))])).status, 403);
+  t.deepEqual(
+    answer(() => h.master.operatorOperation(agent.id, 'RESERVE', cpus, 'dev')),
+    {
+      status: 403,
+      message: "Not authorized: principal 'dev' may not reserve resources for role 'web'",
+    },
+  );
+  t.deepEqual(answer(() => h.master.operatorOperation(agent.id, 'RESERVE', [input(dyn('cpus', 1, 'web', 'ops'))])).status, 403);
   t.is(agent.sink.of('CHECKPOINT_RESOURCES').length, 0);
-  t.deepEqual(answer(h.master.operatorOperation(agent.id, 'RESERVE', [input(dyn('cpus', 1, 'web', 'ops'))], 'ops')), { status: 202, message: '' });
+  t.deepEqual(
+    answer(() => h.master.operatorOperation(agent.id, 'RESERVE', [input(dyn('cpus', 1, 'web', 'ops'))], 'ops')),
+    { status: 202, message: '' },
+  );
   t.is(agent.sink.of('CHECKPOINT_RESOURCES').length, 1);
   h.master.stop();
 });

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resources, type Resource, type ResourceInput, parseResourcesText, resource } from '../../lib/common/resources/index.ts';
-import { FileRegistry, type RegistryAgent } from '../../lib/master/registry.ts';
+import { FileRegistry, type RegistryAgent } from '../../lib/master/registry/index.ts';
 import type { Offer, Operation } from '../../lib/proto/messages.ts';
 import { Harness, TestAgent, type TestFramework, commandTask, frameworkInfo } from '../helpers/master_harness.ts';
 

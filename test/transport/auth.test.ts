@@ -23,6 +23,7 @@ import {
   parseCredential,
   parseCredentials,
 } from '../../lib/transport/index.ts';
+import { AuthenticationError } from '../../lib/transport/errors.ts';
 import type { HttpServerOptions, Request } from '../../lib/transport/http_types.ts';
 import { loadTlsConfig } from '../../lib/transport/tls_config.ts';
 import { startServer } from './helpers.ts';
@@ -147,11 +148,11 @@ test('the authenticator remembers at most 1024 good headers per realm; each real
     { name: 'a', credentials: new CredentialStore(many) },
     { name: 'b', credentials: new CredentialStore([{ principal: 'p0', secret: 'other' }]) },
   ]);
-  for (const c of many) t.like(auth.authenticate('a', basicAuthorization(c), undefined), { ok: true, principal: c.principal });
-  for (const c of many) t.like(auth.authenticate('a', basicAuthorization(c), undefined), { ok: true });
-  t.like(auth.authenticate('b', basicAuthorization(many[0]!), undefined), { ok: false });
-  t.like(auth.authenticate('b', basicAuthorization({ principal: 'p0', secret: 'other' }), undefined), { ok: true, principal: 'p0' });
-  t.like(auth.authenticate('c', basicAuthorization(many[0]!), undefined), { ok: false, reason: "unknown realm 'c'" });
+  for (const c of many) t.is(auth.authenticate('a', basicAuthorization(c), undefined), c.principal);
+  for (const c of many) t.is(auth.authenticate('a', basicAuthorization(c), undefined), c.principal);
+  t.throws(() => auth.authenticate('b', basicAuthorization(many[0]!), undefined), { instanceOf: AuthenticationError });
+  t.is(auth.authenticate('b', basicAuthorization({ principal: 'p0', secret: 'other' }), undefined), 'p0');
+  t.throws(() => auth.authenticate('c', basicAuthorization(many[0]!), undefined), { instanceOf: AuthenticationError, message: "unknown realm 'c'" });
   t.is((auth as unknown as { verified: Map<string, Map<string, string>> }).verified.get('a')!.size, 1024);
 });
 

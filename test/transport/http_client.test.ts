@@ -87,10 +87,10 @@ test('errors carry a code: ECONNREFUSED', async (t) => {
   const c = client(t);
   const e = await t.throwsAsync(c.request({ url: `http://127.0.0.1:${port}/x` }));
   t.true(e instanceof TransportError);
-  t.is((e as TransportError).code, 'ECONNREFUSED');
+  t.is((e as TransportError).code as string, 'ECONNREFUSED');
   t.regex(e!.message, new RegExp(`GET http://127.0.0.1:${port}/x: connect ECONNREFUSED`));
   const s = await t.throwsAsync(c.openStream({ url: `http://127.0.0.1:${port}/x`, body: {} }));
-  t.is((s as TransportError).code, 'ECONNREFUSED');
+  t.is((s as TransportError).code as string, 'ECONNREFUSED');
 });
 
 test('errors carry a code: ETIMEDOUT for no answer, and for a body that never completes', async (t) => {
@@ -130,7 +130,7 @@ test('only http: and https: URLs (TLS itself: tls.test.ts)', async (t) => {
   t.is((e as TransportError).code, 'EPROTONOSUPPORT');
   t.is(c.scheme, 'http');
   const refused = await t.throwsAsync(c.request({ url: 'https://127.0.0.1:1/' }));
-  t.is((refused as TransportError).code, 'ECONNREFUSED');
+  t.is((refused as TransportError).code as string, 'ECONNREFUSED');
 });
 
 test('a reused keep-alive connection that the server drops is retried once on a fresh one; a fresh one is not', async (t) => {

@@ -285,7 +285,7 @@ test('listen on a taken port fails with EADDRINUSE; close() is idempotent and wo
   const { port } = await startServer(t);
   const other = new HttpServer({ port });
   const e = await t.throwsAsync(other.listen());
-  t.is((e as CorralError).code, 'EADDRINUSE');
+  t.is((e as CorralError).code as string, 'EADDRINUSE');
   await other.close();
   const never = new HttpServer();
   await never.close();

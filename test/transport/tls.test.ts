@@ -181,7 +181,7 @@ test('client downgrade: an https URL to a plain server falls back to HTTP only w
   // and it never falls back past a certificate it does not trust
   const { port: untrustedPort } = await serve(t, { tls: config({ LIBPROCESS_SSL_SUPPORT_DOWNGRADE: 'true' }, pki.untrusted) });
   const e2 = await failure(lenient.request({ url: `https://127.0.0.1:${untrustedPort}/echo` }));
-  t.is(e2.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  t.is(e2.code as string, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
 });
 
 test('server certificates: untrusted CA, expired, wrong host are refused when verifying; Mesos clients that do not verify take them', async (t) => {
@@ -195,7 +195,7 @@ test('server certificates: untrusted CA, expired, wrong host are refused when ve
   for (const [pair, code] of cases) {
     const { server, port } = await serve(t, { tls: config({}, pair) });
     const e = await failure(verifying.request({ url: `https://127.0.0.1:${port}/echo` }));
-    t.is(e.code, code, e.message);
+    t.is(e.code as string, code, e.message);
     t.is((await lax.request({ url: `https://127.0.0.1:${port}/echo` })).status, 200);
     t.is(server.stats().requestsTotal, 1);
   }

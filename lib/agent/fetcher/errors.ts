@@ -2,7 +2,9 @@
  * The fetcher's errors. A FetchError fails the task: its message names the URI and the reason
  * ("Failed to fetch 'http://h/a.tgz': HTTP 404 Not Found"). A CacheFailure is the cache's own
  * trouble (no room, no size, a write error in the cache directory, an aborted shared download):
- * it is never shown to a task, which falls back to a direct download instead.
+ * it is never shown to a task, which falls back to a direct download instead. A SourceError or a
+ * SinkError is a download's own failure before it is tied to a URI (request.ts makes it a
+ * FetchError).
  */
 import { CorralError } from '../../common/errors.ts';
 
@@ -27,21 +29,21 @@ export class CacheFailure extends CorralError {
   }
 }
 
-/** What a source problem looks like before it is tied to a URI. */
-export class SourceError extends Error {
+/** What a source problem looks like before it is tied to a URI (FETCH_ABORTED when the fetch was aborted). */
+export class SourceError extends CorralError {
   constructor(
     message: string,
     readonly aborted = false,
   ) {
-    super(message);
+    super(aborted ? 'FETCH_ABORTED' : 'FETCH_FAILED', message);
     this.name = 'SourceError';
   }
 }
 
 /** Writing the destination failed (disk full, permissions): the source was fine. */
-export class SinkError extends Error {
+export class SinkError extends CorralError {
   constructor(message: string, cause: unknown) {
-    super(message, { cause });
+    super('FETCH_FAILED', message, { cause });
     this.name = 'SinkError';
   }
 }

@@ -6,14 +6,16 @@
 import { decodeExecutorCall, encodeExecutorEvent } from '../../proto/executor.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
 import type { ExecutorEvent } from '../../proto/messages.ts';
+import { AuthenticationError } from '../../transport/errors.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import type { JwtClaims } from '../../transport/jwt.ts';
 import { callRejection, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
-import type { ExecutorCallRefusal } from '../executor_api.ts';
 import type { Logger } from '../../common/log.ts';
 import type { Agent } from '../agent.ts';
+import { ExecutorRefusal } from '../errors.ts';
 import type { ExecutorTokens } from '../executor_auth.ts';
+import { executorRefusalResponse } from './status.ts';
 
 /** `WWW-Authenticate: Bearer realm=…` of the executor API (--authenticate_http_executors). */
 export const EXECUTOR_REALM = 'mesos-agent-executor';
@@ -29,17 +31,6 @@ export interface ExecutorApiContext {
   readonly executorTokens?: ExecutorTokens;
 }
 
-/** The status of a refused executor call: an unknown framework or executor is a 400, a call before SUBSCRIBE a 403. */
-export function executorCallRefusalStatus(code: ExecutorCallRefusal): 400 | 403 {
-  switch (code) {
-    case 'FRAMEWORK_NOT_FOUND':
-    case 'EXECUTOR_NOT_FOUND':
-      return 400;
-    case 'EXECUTOR_NOT_SUBSCRIBED':
-      return 403;
-  }
-}
-
 // The v1 executor API: in no Basic realm. With --authenticate_http_executors each
 // call carries the executor's token (Bearer): without a valid one 401, before anything is
 // read; a token of another framework or executor 403, before the call's ids are looked up,
@@ -50,16 +41,17 @@ export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, m
   const executorApi = async (req: Request): Promise<HttpResponse | void> => {
     let claims: JwtClaims | undefined;
     if (tokens) {
-      const who = tokens.authenticate(req.header('authorization'));
-      if (!who.ok) {
-        ctx.log.debug({ remote: req.remoteAddress, why: who.reason }, 'executor call not authenticated');
+      try {
+        claims = tokens.authenticate(req.header('authorization'));
+      } catch (e) {
+        if (!(e instanceof AuthenticationError)) throw e;
+        ctx.log.debug({ remote: req.remoteAddress, why: e.message }, 'executor call not authenticated');
         return {
           status: 401,
           headers: { 'Content-Type': 'text/plain; charset=utf-8', 'WWW-Authenticate': `Bearer realm="${EXECUTOR_REALM}"` },
-          body: `Unauthorized: ${who.reason}`,
+          body: `Unauthorized: ${e.message}`,
         };
       }
-      claims = who.claims;
     }
     const contentType = req.header('content-type');
     if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");
@@ -71,13 +63,10 @@ export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, m
       return callRejection(e, 'executor::Call');
     }
     if (tokens && claims) {
-      const refusal = tokens.refusal(
-        claims,
-        call.frameworkId,
-        call.executorId,
-        agent.frameworks.get(call.frameworkId)?.executors.get(call.executorId)?.containerId,
-      );
-      if (refusal) {
+      try {
+        tokens.authorize(claims, call.frameworkId, call.executorId, agent.frameworks.get(call.frameworkId)?.executors.get(call.executorId)?.containerId);
+      } catch (e) {
+        if (!(e instanceof ExecutorRefusal)) throw e;
         ctx.log.warn(
           {
             remote: req.remoteAddress,
@@ -89,12 +78,15 @@ export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, m
           },
           'executor call refused: its token is for another executor',
         );
-        return textResponse(403, refusal);
+        return executorRefusalResponse(e);
       }
     }
     if (call.type === 'HEARTBEAT') return { status: 202 };
-    const check = agent.checkExecutorCall(call);
-    if (!check.ok) return textResponse(executorCallRefusalStatus(check.code), check.message);
+    try {
+      agent.checkExecutorCall(call);
+    } catch (e) {
+      return executorRefusalResponse(e);
+    }
     if (call.type === 'SUBSCRIBE') {
       const accept = req.header('accept');
       if (accept !== undefined && accept !== '' && !/application\/json|\*\/\*|application\/\*/.test(accept))
@@ -115,8 +107,11 @@ export function executorApiRoutes(server: HttpServer, ctx: ExecutorApiContext, m
       await agent.executorSubscribe(call, sink);
       return;
     }
-    const error = await agent.executorCall(call);
-    if (error) return textResponse(400, error);
+    try {
+      await agent.executorCall(call);
+    } catch (e) {
+      return executorRefusalResponse(e);
+    }
     return { status: 202 };
   };
   for (const p of ['/api/v1/executor', '/slave(1)/api/v1/executor']) server.route({ path: p, methods: ['POST'], handler: executorApi });

@@ -13,7 +13,6 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
-import { isCorralError } from '../../common/errors.ts';
 import type { Logger } from '../../common/log.ts';
 import { isTerminal } from '../../proto/messages.ts';
 import { attributesSummary, encodeLabels } from '../../proto/resources.ts';
@@ -23,7 +22,8 @@ import type { Agent } from '../agent.ts';
 import type { AgentFramework, AgentTaskRecord, ExecutorRecord } from '../records.ts';
 import type { ExecutorTokens } from '../executor_auth.ts';
 import { EXECUTOR_STREAM_OVERFLOWS, executorApiRoutes } from './executor_api.ts';
-import { SANDBOX_PATH_MISSING, SANDBOX_PATH_NOT_DIRECTORY, SANDBOX_PATH_OUTSIDE, listSandboxDir, openSandboxFile } from '../containerizer/sandbox_files.ts';
+import { listSandboxDir, openSandboxFile } from '../containerizer/sandbox_files.ts';
+import { sandboxRefusalResponse } from './status.ts';
 
 /** `WWW-Authenticate: Basic realm=…` of the agent's read-only endpoints (the Mesos agent's name). */
 export const READONLY_REALM = 'mesos-agent-readonly';
@@ -139,14 +139,6 @@ function inSandbox(agent: Agent, path: string | null): { sandbox: string; rel: s
   return textResponse(404, 'No such file or directory');
 }
 
-/** The answer for a path that could not be opened in its sandbox; anything else is rethrown. */
-function refused(e: unknown): HttpResponse {
-  if (isCorralError(e) && e.code === SANDBOX_PATH_MISSING) return textResponse(404, 'No such file or directory');
-  if (isCorralError(e) && e.code === SANDBOX_PATH_OUTSIDE) return textResponse(403, 'Path leaves the sandbox');
-  if (isCorralError(e) && e.code === SANDBOX_PATH_NOT_DIRECTORY) return textResponse(400, 'Path is not a directory');
-  throw e;
-}
-
 function modeString(mode: number, isDir: boolean): string {
   const bits = 'rwxrwxrwx';
   let s = isDir ? 'd' : '-';
@@ -161,7 +153,7 @@ async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
   try {
     list = await listSandboxDir(at.sandbox, at.rel);
   } catch (e) {
-    return refused(e);
+    return sandboxRefusalResponse(e);
   }
   const entries = list.map(({ name, stats: s }) => ({
     path: join(at.wanted, name),
@@ -191,7 +183,7 @@ async function openRegular(
   try {
     fh = await openSandboxFile(at.sandbox, at.rel);
   } catch (e) {
-    return refused(e);
+    return sandboxRefusalResponse(e);
   }
   const st = await fh.stat().catch(async (e: unknown) => {
     await fh.close();

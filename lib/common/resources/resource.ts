@@ -3,7 +3,7 @@
  * validity rules (as Mesos checks them), its identity for arithmetic and its human form.
  */
 import { ValidationError } from '../errors.ts';
-import { idProblem, roleProblem } from '../ids.ts';
+import { checkId, checkRoleText } from '../ids.ts';
 import {
   type Range,
   coalesceRanges,
@@ -201,8 +201,7 @@ export function validateResource(input: ResourceInput, field = 'resource'): Reso
 
   const role = input.role === undefined || input.role === null ? UNRESERVED : input.role;
   if (typeof role !== 'string') throw new ValidationError(`${at}.role`, 'must be a string');
-  const roleBad = roleProblem(role);
-  if (roleBad) throw new ValidationError(`${at}.role`, `invalid role '${role}': ${roleBad}`);
+  checkRoleText(role, `${at}.role`);
 
   const reservation = validateReservation(input.reservation, `${at}.reservation`);
   if (reservation !== undefined && role === UNRESERVED) {
@@ -288,8 +287,11 @@ export function validateSubmittedResource(r: Resource, field = 'resource'): void
     if (d.volume.hostPath !== undefined) {
       throw new ValidationError(`${at}.disk.volume.host_path`, 'must not be set on a persistent volume');
     }
-    const bad = idProblem(d.persistence.id);
-    if (bad) throw new ValidationError(`${at}.disk.persistence.id`, `invalid persistence id: ${bad}`);
+    try {
+      checkId(d.persistence.id, `${at}.disk.persistence.id`);
+    } catch (e) {
+      throw e instanceof ValidationError ? new ValidationError(e.field, `invalid persistence id: ${e.reason}`) : e;
+    }
   } else if (d.volume !== undefined) {
     throw new ValidationError(`${at}.disk.volume`, 'non-persistent volumes are not supported');
   } else if (d.source === undefined) {

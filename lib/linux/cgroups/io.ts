@@ -9,12 +9,12 @@
  */
 import { closeSync, openSync, readSync, writeSync, constants as fsc } from 'node:fs';
 import { posix } from 'node:path';
-import { CorralError } from '../../common/errors.ts';
+import { CorralError, systemCode } from '../../common/errors.ts';
 import { native } from '../native.ts';
 
 export function fail(op: string, path: string, e: unknown, value?: string): CorralError {
   const err = e as NodeJS.ErrnoException;
-  const code = typeof err.code === 'string' ? err.code : 'EIO';
+  const code = typeof err.code === 'string' ? systemCode(err.code) : 'EIO';
   const what = value === undefined ? path : `${path} (${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)})`;
   return new CorralError(code, `${op} ${what}: ${err.message ?? String(e)}`, { cause: e });
 }

@@ -21,8 +21,12 @@ import { AllocationWalk } from './walk.ts';
 
 const DEFAULT_MAX_FILTER_MS = 365 * 24 * 3600 * 1000;
 
+/** What an allocator call that breaks the allocator's contract is refused with. */
+export type AllocatorCode = 'EXISTS' | 'NOT_ALLOCATED' | 'NOT_IN_TOTAL' | 'UNKNOWN_FRAMEWORK' | 'UNKNOWN_AGENT' | 'INVALID';
+
 export class AllocatorError extends CorralError {
-  constructor(code: string, message: string) {
+  declare readonly code: AllocatorCode;
+  constructor(code: AllocatorCode, message: string) {
     super(code, message);
     this.name = 'AllocatorError';
   }

@@ -9,11 +9,11 @@ import { AGENT_CALL_PATH, AGENT_ID_HEADER, AGENT_STREAM_HEADER, AGENT_SUBSCRIBE_
 import { decodeAgentToMaster, encodeMasterToAgent } from '../../proto/internal_codec.ts';
 import { MAX_INTERNAL_JSON_DEPTH } from '../../proto/json.ts';
 import { stringifyWire } from '../../proto/json_text.ts';
-import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
+import { HttpError, type HttpServer, type Request } from '../../transport/index.ts';
 import { textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
-import { refusalStatus } from './status.ts';
+import { refusalResponse } from './status.ts';
 
 /** The authentication realm of the agents' endpoints (`--authenticate_agents`). */
 export const AGENT_REALM = 'corral-master-agent';
@@ -25,11 +25,12 @@ export function peerIp(req: Request): string {
   return req.remoteAddress.startsWith('::ffff:') ? req.remoteAddress.slice(7) : req.remoteAddress;
 }
 
-async function decode(req: Request): Promise<{ msg: AgentToMaster } | { error: HttpResponse }> {
+/** The agent's message in the body; one that does not decode is an HttpError (400) naming the field. */
+async function decode(req: Request): Promise<AgentToMaster> {
   try {
-    return { msg: decodeAgentToMaster(await req.readJson(undefined, MAX_INTERNAL_JSON_DEPTH)) };
+    return decodeAgentToMaster(await req.readJson(undefined, MAX_INTERNAL_JSON_DEPTH));
   } catch (e) {
-    if (e instanceof ValidationError) return { error: textResponse(400, e.message) };
+    if (e instanceof ValidationError) throw new HttpError(400, e.message, { cause: e });
     throw e;
   }
 }
@@ -48,14 +49,15 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
           `Not authorized: ${req.principal === undefined ? 'an agent without a principal' : `principal '${req.principal}'`} may not register agents`,
         );
       }
-      const decoded = await decode(req);
-      if ('error' in decoded) return decoded.error;
-      const msg = decoded.msg;
+      const msg = await decode(req);
       if (msg.type !== 'REGISTER' && msg.type !== 'REREGISTER') return textResponse(400, `Expecting REGISTER or REREGISTER, got ${msg.type}`);
       // A re-registration takes over a live agent's record (resources, hostname, stream): only
       // the principal that registered that agent id may make it.
-      const refusal = msg.type === 'REREGISTER' ? master.agentPrincipalRefusal(msg.agentId, req.principal) : undefined;
-      if (refusal !== undefined) return textResponse(403, refusal);
+      try {
+        if (msg.type === 'REREGISTER') master.checkAgentPrincipal(msg.agentId, req.principal);
+      } catch (e) {
+        return refusalResponse(e);
+      }
       const sink = new StreamSink<MasterToAgent>((m) => stringifyWire(encodeMasterToAgent(m)));
       const ip = peerIp(req);
       let result;
@@ -63,8 +65,11 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
         result =
           msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
       } catch (e) {
-        // The registry could not be written (a full disk): nothing was applied; the agent retries.
-        if (e instanceof CorralError && e.code === 'REGISTRY_WRITE_FAILED') return textResponse(503, `Failed to update the registry: ${e.message}`);
+        // The registry could not be written (a full disk, a lost connection), or another master
+        // has taken it over: nothing was applied; the agent retries (with the leader).
+        if (e instanceof CorralError && (e.code === 'REGISTRY_WRITE_FAILED' || e.code === 'REGISTRY_FENCED')) {
+          return textResponse(503, `Failed to update the registry: ${e.message}`);
+        }
         throw e;
       }
       const headers: Record<string, string> = { 'Content-Type': 'application/json' };
@@ -94,11 +99,12 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger): vo
     handler: async (req) => {
       const agentId = req.header(AGENT_ID_HEADER);
       if (agentId === undefined) return textResponse(400, `Expecting '${AGENT_ID_HEADER}' to be present`);
-      const decoded = await decode(req);
-      if ('error' in decoded) return decoded.error;
-      const msg = decoded.msg;
-      const check = master.checkAgentCall(agentId, req.header(AGENT_STREAM_HEADER));
-      if (!check.ok) return textResponse(refusalStatus(check.error), check.error.message);
+      const msg = await decode(req);
+      try {
+        master.checkAgentCall(agentId, req.header(AGENT_STREAM_HEADER));
+      } catch (e) {
+        return refusalResponse(e);
+      }
       master.agentCall(agentId, msg);
       return { status: 202 };
     },

@@ -13,7 +13,7 @@ import { jsonResponse, textResponse } from '../../transport/responses.ts';
 import type { Master } from '../master.ts';
 import type { AgentRecord, Framework, MasterExecutorRecord, OfferRecord, Task } from '../records.ts';
 import { type MasterView, agentOffered, agentUsed, allTasks, frameworkOffered, frameworkUsed } from '../state_view.ts';
-import { refusalStatus } from './status.ts';
+import { refusalResponse } from './status.ts';
 
 type Json = Record<string, unknown>;
 
@@ -397,8 +397,12 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
           } catch (e) {
             return textResponse(400, `Error in parsing '${field}' query parameter in the request body: ${describeError(e)}`);
           }
-          const refused = m.operatorOperation(agentId, type, list, req.principal);
-          return refused === undefined ? { status: 202 } : textResponse(refusalStatus(refused), refused.message);
+          try {
+            m.operatorOperation(agentId, type, list, req.principal);
+          } catch (e) {
+            return refusalResponse(e);
+          }
+          return { status: 202 };
         },
       });
     }
@@ -414,8 +418,12 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
         const form = new URLSearchParams(body);
         const id = form.get('frameworkId') ?? req.query.get('frameworkId');
         if (!id) return textResponse(400, "Missing 'frameworkId' query parameter in the request body");
-        const refused = m.teardown(id, req.principal);
-        return refused === undefined ? { status: 200 } : textResponse(refusalStatus(refused), refused.message);
+        try {
+          m.teardown(id, req.principal);
+        } catch (e) {
+          return refusalResponse(e);
+        }
+        return { status: 200 };
       },
     });
   }

@@ -9,8 +9,9 @@ import { decodeSchedulerCall, encodeSchedulerEvent } from '../../proto/scheduler
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { callRejection, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
+import { MasterRefusal } from '../errors.ts';
 import type { Master } from '../master.ts';
-import { refusalStatus } from './status.ts';
+import { refusalResponse } from './status.ts';
 
 export const STREAM_ID_HEADER = 'Mesos-Stream-Id';
 /** The authentication realm of the scheduler API (`--authenticate_frameworks`). */
@@ -19,10 +20,13 @@ const JSON_TYPE = 'application/json';
 /** Subscription streams closed because the scheduler did not read them (--max_stream_backlog). */
 export const EVENT_STREAM_OVERFLOWS = 'master/event_stream_overflows';
 
-/** With authentication, the framework's principal must be the authenticated one (else 400). */
-function principalMismatch(authenticated: string | undefined, framework: string | undefined): string | undefined {
-  if (authenticated === undefined || authenticated === framework) return undefined;
-  return `The authenticated principal '${authenticated}' is not the principal '${framework ?? ''}' of the framework (FrameworkInfo.principal)`;
+/** With authentication, the framework's principal must be the authenticated one (else a MasterRefusal, INVALID: 400). */
+function checkPrincipal(authenticated: string | undefined, framework: string | undefined): void {
+  if (authenticated === undefined || authenticated === framework) return;
+  throw new MasterRefusal(
+    'INVALID',
+    `The authenticated principal '${authenticated}' is not the principal '${framework ?? ''}' of the framework (FrameworkInfo.principal)`,
+  );
 }
 
 /** Whether an Accept header lets us answer JSON (absent accepts everything). */
@@ -70,8 +74,11 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
   if (call.type === 'SUBSCRIBE') {
     if (req.header('mesos-stream-id') !== undefined) return textResponse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
     if (!acceptsJson(req.header('accept'))) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
-    const mismatch = principalMismatch(req.principal, call.subscribe.frameworkInfo.principal);
-    if (mismatch) return textResponse(400, mismatch);
+    try {
+      checkPrincipal(req.principal, call.subscribe.frameworkInfo.principal);
+    } catch (e) {
+      return refusalResponse(e);
+    }
     const sink = new StreamSink<SchedulerEvent>((e) => stringifyWire(encodeSchedulerEvent(e)));
     const result = master.subscribe(call, sink);
     const headers: Record<string, string> = { 'Content-Type': JSON_TYPE };
@@ -97,10 +104,12 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
     return;
   }
 
-  const check = master.checkCall(call.frameworkId ?? '', req.header('mesos-stream-id'));
-  if (!check.ok) return textResponse(refusalStatus(check.error), check.error.message);
-  const mismatch = principalMismatch(req.principal, master.view.frameworks.get(call.frameworkId ?? '')?.info.principal);
-  if (mismatch) return textResponse(400, mismatch);
+  try {
+    master.checkCall(call.frameworkId ?? '', req.header('mesos-stream-id'));
+    checkPrincipal(req.principal, master.view.frameworks.get(call.frameworkId ?? '')?.info.principal);
+  } catch (e) {
+    return refusalResponse(e);
+  }
   master.handle(call);
   return { status: 202 };
 }
