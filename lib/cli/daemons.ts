@@ -75,8 +75,10 @@ function serverOf(
   options: DaemonOptions,
   log: Logger,
   auth: HttpAuthenticator | undefined,
+  backlog?: number,
 ): HttpServer {
   return new HttpServer({
+    ...(backlog === undefined ? {} : { backlog }),
     host: flags.ip,
     port: flags.port,
     maxBodyBytes: flags.max_request_body,
@@ -86,6 +88,9 @@ function serverOf(
     ...(auth ? { auth } : {}),
   });
 }
+
+/** The master's listen backlog: every agent connects at once to a newly elected leader. */
+const MASTER_LISTEN_BACKLOG = 4096;
 
 /** Listen, or refuse the start naming --port (in use, not allowed) or --ip (not on this host). */
 async function listenOn(server: HttpServer, ip: string, port: number): Promise<number> {
@@ -179,7 +184,8 @@ export async function startMaster(
   // With --zk: a ZooKeeper that does not answer stops the start here, naming --zk.
   const zk = flags.zk === undefined ? undefined : await zkElection(flags.zk, flags.zk_session_timeout, log);
   const election = options.election ?? zk;
-  const server = serverOf(flags, options, log, auth);
+  // A new leader is reached by every agent at once: room for their connections.
+  const server = serverOf(flags, options, log, auth, MASTER_LISTEN_BACKLOG);
   let port: number;
   let made: string | undefined;
   try {

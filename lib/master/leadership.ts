@@ -43,6 +43,15 @@ export class Leadership {
   }
 
   /**
+   * The detector already names this master, and the election has not told it yet: it is about
+   * to lead (its candidacy is the lowest).
+   */
+  get aboutToLead(): boolean {
+    if (this.leadingNow || this.detector === undefined || this.selfId === '') return false;
+    return this.detector.current()?.id === this.selfId;
+  }
+
+  /**
    * The other master that leads, while this one follows; undefined when this one leads or no
    * leader is known (also while the detector sees this master's own candidacy lowest and the
    * election has not told it yet).

@@ -53,6 +53,9 @@ export class Master {
   private readonly frameworkLife: FrameworkLifecycle;
   private readonly agentLife: AgentLifecycle;
   private recovered = false;
+  private markRecovered!: () => void;
+  /** Resolves once the registry is recovered (start() is done); never when it is not. */
+  readonly whenRecovered: Promise<void> = new Promise((resolve) => (this.markRecovered = resolve));
   private reregisterTimer: TimerHandle | undefined;
 
   constructor(private readonly opts: MasterOptions) {
@@ -122,6 +125,7 @@ export class Master {
     const state = await this.opts.registry.recover();
     for (const a of state.agents) this.s.recoveredAgents.set(a.id, a);
     this.recovered = true;
+    this.markRecovered();
     if (this.s.recoveredAgents.size > 0) {
       this.s.log.info({ agents: this.s.recoveredAgents.size }, 'recovered agents from the registry; waiting for them to re-register');
       this.reregisterTimer = this.opts.clock.setTimer(this.opts.agentReregisterTimeoutMs, () => {

@@ -60,6 +60,7 @@ export class HttpServer {
   private readonly maxStreamBacklogBytes: number;
   private streamOverflows = 0;
   private readonly closeGraceMs: number;
+  private readonly backlog: number;
   private readonly logger: Logger;
   private readonly auth: HttpAuthenticator | undefined;
   private unauthenticated = 0;
@@ -86,6 +87,7 @@ export class HttpServer {
       throw new ValidationError('maxStreamBacklogBytes', `must be a positive number of bytes, not ${this.maxStreamBacklogBytes}`);
     }
     this.closeGraceMs = options.closeGraceMs ?? 1000;
+    this.backlog = options.backlog ?? 511;
     this.logger = options.logger ?? silentLogger;
     this.tls = options.tls;
     this.auth = options.auth;
@@ -187,7 +189,7 @@ export class HttpServer {
         reject(new TransportError(code, `cannot listen on ${this.host}:${this.port}: ${e.message}`, { cause: e }));
       };
       this.server.once('error', onError);
-      this.server.listen(this.port, this.host, () => {
+      this.server.listen({ port: this.port, host: this.host, backlog: this.backlog }, () => {
         this.server.off('error', onError);
         this.server.on('error', (e) => this.logger.error({ err: describeError(e) }, 'HTTP server error'));
         // The plain server of a downgrade port never listens itself; 'listening' is what makes

@@ -26,6 +26,12 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs?: number;
   /** How long `close()` lets in-flight plain requests finish before cutting them (default 1 s). */
   closeGraceMs?: number;
+  /**
+   * Connections the kernel queues until they are accepted (default 511, Node's; the kernel caps
+   * it at net.core.somaxconn). A connection past it is dropped and its client tries again 1 s
+   * later: a master that thousands of agents reach at once (a new leader) wants more.
+   */
+  backlog?: number;
   /** Handler failures (500s) are logged here. */
   logger?: Logger;
   /** The realms that require authentication, and their credentials. Absent: none does. */

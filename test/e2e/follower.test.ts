@@ -3,6 +3,7 @@
  * is elected (307 to the leader, 503 with none known, /health and /metrics always), then leads;
  * when its lead is lost or in doubt it stops at once and says why.
  */
+import http from 'node:http';
 import test from 'ava';
 import { startMaster, type RunningMaster } from '../../lib/cli/daemons.ts';
 import { parseFlags } from '../../lib/common/flags.ts';
@@ -152,4 +153,36 @@ test('a follower that loses its candidacy stops too; stop() withdraws without ca
   t.true(b.election.detector.stopped);
   const settled = await Promise.race([b.m.lost.then(() => 'lost'), new Promise((r) => setTimeout(() => r('pending'), 50))]);
   t.is(settled, 'pending');
+});
+
+/** POST an agent's REGISTER and resolve with the status once the response starts (it is a stream). */
+function registerAgent(address: string): Promise<{ status: number; close(): void }> {
+  const body = JSON.stringify({ type: 'REGISTER', agent_info: { hostname: 'a1', port: 5051, resources: [], attributes: [] }, version: 'test' });
+  return new Promise((resolve, reject) => {
+    const req = http.request(`http://${address}/internal/agent/subscribe`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, close: () => req.destroy() });
+    });
+    req.end(body);
+  });
+}
+
+test('an agent that reaches a master about to lead is held until the master leads, not refused', async (t) => {
+  const { m, election, address } = await contendingMaster(t);
+  // The detector names this master before the election has told it (agents may see it first).
+  election.detector.set({ id: m.master.id, hostPort: address, info: m.master.info });
+  const answer = registerAgent(address);
+  const early = await Promise.race([answer.then((r) => r.status), new Promise((r) => setTimeout(() => r('held'), 300))]);
+  t.is(early, 'held', 'no 503 that would send the agent into its back-off');
+  election.contender.elect();
+  const r = await answer;
+  t.teardown(() => r.close());
+  t.is(r.status, 200);
+  t.is(m.master.view.agents.size, 1);
 });

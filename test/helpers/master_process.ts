@@ -27,6 +27,8 @@ export interface MasterProcessOptions {
   /** Start it again after an exit the test did not ask for. */
   readonly supervise?: boolean;
   readonly restartDelayMs?: number;
+  /** Arguments for node itself (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export class MasterProcess {
@@ -79,11 +81,15 @@ export class MasterProcess {
     this.runs += 1;
     const run = this.runs;
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS|LIBPROCESS|SSL)_/.test(k)));
-    const child = spawn(process.execPath, [...CORRAL, 'master', '--ip=127.0.0.1', '--hostname=127.0.0.1', `--port=${this.port}`, ...this.args], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...(this.o.nodeArgs ?? []), ...CORRAL, 'master', '--ip=127.0.0.1', '--hostname=127.0.0.1', `--port=${this.port}`, ...this.args],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     this.child = child;
     let partial = '';
     child.stderr!.on('data', (d: Buffer) => {

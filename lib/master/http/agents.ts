@@ -14,7 +14,7 @@ import { textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
 import type { Master } from '../master.ts';
 import { Leadership } from '../leadership.ts';
-import { leaderGate } from './leadership.ts';
+import { agentGate, leaderGate } from './leadership.ts';
 import { refusalResponse } from './status.ts';
 
 /** The authentication realm of the agents' endpoints (`--authenticate_agents`). */
@@ -37,15 +37,40 @@ async function decode(req: Request): Promise<AgentToMaster> {
   }
 }
 
+/** Agent registrations handled at once; more wait for a turn. */
+export const REGISTRATIONS_AT_ONCE = 16;
+
+/** At most `n` holders at a time; the others wait in order. */
+class Turns {
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private free: number) {}
+
+  /** Resolves with the release of a turn once one is free. */
+  async take(): Promise<() => void> {
+    if (this.free > 0) this.free -= 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free += 1;
+    };
+  }
+}
+
 /** The agents' endpoints on `server`; with `leadership`, a master that does not lead sends agents to the leader (307) or answers 503. */
 export function agentRoutes(server: HttpServer, master: Master, log: Logger, leadership: Leadership = Leadership.alone(master.id)): void {
   master.metrics.declare(AGENT_STREAM_OVERFLOWS);
+  const turns = new Turns(REGISTRATIONS_AT_ONCE);
   server.route({
     path: AGENT_SUBSCRIBE_PATH,
     methods: ['POST'],
     realm: AGENT_REALM,
     handler: async (req) => {
-      const gate = leaderGate(req, master, leadership);
+      const gate = await agentGate(req, master, leadership);
       if (gate) return gate;
       if (!master.authorize('register_agents', req.principal, undefined)) {
         return textResponse(
@@ -53,46 +78,53 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger, lea
           `Not authorized: ${req.principal === undefined ? 'an agent without a principal' : `principal '${req.principal}'`} may not register agents`,
         );
       }
-      const msg = await decode(req);
-      if (msg.type !== 'REGISTER' && msg.type !== 'REREGISTER') return textResponse(400, `Expecting REGISTER or REREGISTER, got ${msg.type}`);
-      // A re-registration takes over a live agent's record (resources, hostname, stream): only
-      // the principal that registered that agent id may make it.
+      // At most REGISTRATIONS_AT_ONCE at a time: a burst of agents (all of them reach a new leader
+      // at once) leaves the master free to answer frameworks and other calls in between.
+      const release = await turns.take();
       try {
-        if (msg.type === 'REREGISTER') master.checkAgentPrincipal(msg.agentId, req.principal);
-      } catch (e) {
-        return refusalResponse(e);
-      }
-      const sink = new StreamSink<MasterToAgent>((m) => stringifyWire(encodeMasterToAgent(m)));
-      const ip = peerIp(req);
-      let result;
-      try {
-        result =
-          msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
-      } catch (e) {
-        // The registry could not be written (a full disk, a lost connection), or another master
-        // has taken it over: nothing was applied; the agent retries (with the leader).
-        if (e instanceof CorralError && (e.code === 'REGISTRY_WRITE_FAILED' || e.code === 'REGISTRY_FENCED')) {
-          return textResponse(503, `Failed to update the registry: ${e.message}`);
+        const msg = await decode(req);
+        if (msg.type !== 'REGISTER' && msg.type !== 'REREGISTER') return textResponse(400, `Expecting REGISTER or REREGISTER, got ${msg.type}`);
+        // A re-registration takes over a live agent's record (resources, hostname, stream): only
+        // the principal that registered that agent id may make it.
+        try {
+          if (msg.type === 'REREGISTER') master.checkAgentPrincipal(msg.agentId, req.principal);
+        } catch (e) {
+          return refusalResponse(e);
         }
-        throw e;
-      }
-      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-      if (result) {
-        headers[AGENT_STREAM_HEADER] = result.streamId;
-        headers[AGENT_ID_HEADER] = result.agentId;
-      }
-      const stream = req.startStream(200, headers);
-      sink.attach(stream);
-      if (result) {
-        const { agentId } = result;
-        stream.onClose(() => {
-          if (stream.overflowBytes !== undefined) {
-            master.metrics.inc(AGENT_STREAM_OVERFLOWS);
-            log.warn({ agentId, bytes: stream.overflowBytes }, `Closing the stream to agent ${agentId}: ${stream.overflowBytes} bytes not read by the agent`);
+        const sink = new StreamSink<MasterToAgent>((m) => stringifyWire(encodeMasterToAgent(m)));
+        const ip = peerIp(req);
+        let result;
+        try {
+          result =
+            msg.type === 'REGISTER' ? await master.registerAgent(msg, sink, ip, req.principal) : await master.reregisterAgent(msg, sink, ip, req.principal);
+        } catch (e) {
+          // The registry could not be written (a full disk, a lost connection), or another master
+          // has taken it over: nothing was applied; the agent retries (with the leader).
+          if (e instanceof CorralError && (e.code === 'REGISTRY_WRITE_FAILED' || e.code === 'REGISTRY_FENCED')) {
+            return textResponse(503, `Failed to update the registry: ${e.message}`);
           }
-          master.agentDisconnected(agentId, sink);
-        });
-        log.debug({ agentId }, 'agent stream open');
+          throw e;
+        }
+        const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+        if (result) {
+          headers[AGENT_STREAM_HEADER] = result.streamId;
+          headers[AGENT_ID_HEADER] = result.agentId;
+        }
+        const stream = req.startStream(200, headers);
+        sink.attach(stream);
+        if (result) {
+          const { agentId } = result;
+          stream.onClose(() => {
+            if (stream.overflowBytes !== undefined) {
+              master.metrics.inc(AGENT_STREAM_OVERFLOWS);
+              log.warn({ agentId, bytes: stream.overflowBytes }, `Closing the stream to agent ${agentId}: ${stream.overflowBytes} bytes not read by the agent`);
+            }
+            master.agentDisconnected(agentId, sink);
+          });
+          log.debug({ agentId }, 'agent stream open');
+        }
+      } finally {
+        release();
       }
     },
   });

@@ -34,3 +34,21 @@ export function leaderGate(req: Request, master: Master, leadership: Leadership,
   if (leader === undefined) return textResponse(503, NO_LEADER);
   return redirectToLeader(leader, req.path, o.withQuery ? req.query : undefined);
 }
+
+/** How long an agent's registration waits for a leader that is recovering its registry before it is answered 503. */
+export const RECOVERY_WAIT_MS = 10_000;
+
+/**
+ * leaderGate for the agents' registrations: a leader that is recovering its registry (or about to
+ * lead: agents may learn of the election before the master itself does) holds them, up to
+ * RECOVERY_WAIT_MS, rather than answering 503, so that an agent that found a new leader at once
+ * registers as soon as it can serve, not after a back-off (docs/architecture.md §1).
+ */
+export async function agentGate(req: Request, master: Master, leadership: Leadership): Promise<HttpResponse | undefined> {
+  if ((leadership.leading || leadership.aboutToLead) && !master.isRecovered) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([master.whenRecovered, new Promise<void>((resolve) => (timer = setTimeout(resolve, RECOVERY_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+  return leaderGate(req, master, leadership);
+}
