@@ -30,7 +30,6 @@ import {
   type TaskStatus,
   isTerminal,
 } from '../proto/messages.ts';
-import { writeJsonAtomic } from './checkpoint.ts';
 import { applyCheckpointed } from './volumes.ts';
 import { Fetcher } from './fetcher/fetcher.ts';
 import { type ResourceUsage, NoopQoSController, NoopResourceEstimator, OversubscriptionLoops } from './oversubscription/index.ts';
@@ -40,8 +39,9 @@ import type { AgentContext } from './context.ts';
 import { checkExecutorCall, executorCall, executorDisconnected, executorSubscribe } from './executor_api.ts';
 import { launchOnExecutor, shutdownExecutor } from './executors.ts';
 import { AgentFramework, AgentTaskRecord, type ExecutorRecord } from './records.ts';
-import { createExecutor } from './launch.ts';
-import { handleMasterMessage, registrationMessage } from './master_protocol.ts';
+import { checkpointFrameworkInfo, createExecutor } from './launch.ts';
+import { handleMasterMessage, messageClaims, registrationMessage } from './master_protocol.ts';
+import { MessageOrder } from './message_order.ts';
 import type { AgentOptions } from './options.ts';
 import { type RecoveryReport, recover } from './recovery.ts';
 import { allocatedResources, preempt, resourceUsage } from './resource_usage.ts';
@@ -68,6 +68,8 @@ export class Agent implements AgentContext {
   launching = 0;
   /** How long the last recover() took, in ms. */
   recoveryMs = 0;
+  /** The order of the master's messages (see onMasterMessage). */
+  private readonly order = new MessageOrder();
 
   /** The estimator and QoS loops. */
   readonly oversubscription: OversubscriptionLoops;
@@ -160,9 +162,13 @@ export class Agent implements AgentContext {
     else this.metrics.inc('slave/dropped_messages');
   }
 
-  /** A message from the master. */
-  async onMasterMessage(msg: MasterToAgent): Promise<void> {
-    await handleMasterMessage(this, msg);
+  /**
+   * A message from the master. Resolves once it is handled, which is after every earlier
+   * message about the same task, executor or framework (messageClaims), not after all of them:
+   * the link hands each message over as it comes.
+   */
+  onMasterMessage(msg: MasterToAgent): Promise<void> {
+    return this.order.run(messageClaims(msg), () => handleMasterMessage(this, msg));
   }
 
   // ===========================================================================================
@@ -197,7 +203,7 @@ export class Agent implements AgentContext {
     const fw = this.framework(frameworkId, frameworkInfo);
     if (this.checkpoints(fw)) {
       try {
-        await writeJsonAtomic(this.opts.paths.frameworkInfoFile(agentId, fw.id), fw.info);
+        await checkpointFrameworkInfo(this, fw);
       } catch (e) {
         // A task that cannot be checkpointed (a full disk) is not launched: it fails alone.
         this.checkpointFailed(e, { frameworkId, taskId: task.taskId });

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { CorralError, describeError } from '../common/errors.ts';
 import { Resources, checkpointedOf } from '../common/resources/index.ts';
 import type { CommandInfo, TaskInfo, TaskState } from '../proto/messages.ts';
-import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
+import { replaceSymlink, writeAtomic, writeJsonAtomic } from './checkpoint.ts';
 import { commandArgv, commandExecutorName } from './command_executor.ts';
 import type { LaunchSpec } from './containerizer/containerizer.ts';
 import type { AgentContext } from './context.ts';
@@ -24,6 +24,25 @@ export interface Launch {
   readonly record: AgentTaskRecord;
   readonly command: CommandInfo;
   readonly spec: LaunchSpec;
+}
+
+/**
+ * Checkpoint the framework's info before one of its tasks is launched, when it is not the info
+ * last written (or being written) there: every launch would otherwise pay for the same file,
+ * synced twice, on the way of the launches after it. Writes go one after another; one that
+ * fails rejects, and the next launch writes again.
+ */
+export function checkpointFrameworkInfo(ctx: AgentContext, fw: AgentFramework): Promise<void> {
+  const path = ctx.options.paths.frameworkInfoFile(ctx.id!, fw.id);
+  const text = JSON.stringify(fw.info);
+  const last = fw.infoCheckpoint;
+  if (last && last.path === path && last.text === text) return last.written;
+  const written = (last?.written ?? Promise.resolve()).catch(() => undefined).then(() => writeAtomic(path, text));
+  fw.infoCheckpoint = { path, text, written };
+  written.catch(() => {
+    if (fw.infoCheckpoint?.written === written) fw.infoCheckpoint = undefined;
+  });
+  return written;
 }
 
 /** A new executor for `task` (the task starts with it, or waits in its queue). */

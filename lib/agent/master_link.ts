@@ -1,11 +1,12 @@
 /**
  * The agent's connection to the leading master: it learns the leader from a MasterDetector (a
  * fixed `host:port`, or the masters' ZooKeeper group), opens the registration stream there
- * (REGISTER, or REREGISTER once the agent has an id), feeds the master's messages to the agent
- * one at a time in order, sends the agent's calls with its stream id, and reconnects after a
- * break with a randomised, doubling back-off (first wait up to `--registration_backoff_factor`,
- * at most 1 min). When the detector names another leader, the stream to the old one is closed
- * and the agent re-registers with the new one at once, with all its tasks.
+ * (REGISTER, or REREGISTER once the agent has an id), hands the master's messages to the agent
+ * as they come (the agent keeps the order they need), sends the agent's calls with its stream
+ * id, and reconnects after a break with a randomised, doubling back-off (first wait up to
+ * `--registration_backoff_factor`, at most 1 min). When the detector names another leader, the
+ * stream to the old one is closed and the agent re-registers with the new one at once, with all
+ * its tasks.
  */
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, describeError } from '../common/errors.ts';
@@ -16,8 +17,12 @@ import { MAX_INTERNAL_JSON_DEPTH, checkJsonDepth } from '../proto/json.ts';
 import { stringifyWire } from '../proto/json_text.ts';
 import { type Credential, DEFAULT_MAX_BODY_BYTES, type HttpClient, type LeaderAddress, type MasterDetector, basicAuthorization } from '../transport/index.ts';
 import type { Agent } from './agent.ts';
+import { callClaims } from './master_protocol.ts';
+import { Limit, MessageOrder } from './message_order.ts';
 
 const MAX_BACKOFF_MS = 60_000;
+/** Calls to the master on their way at once (each on its own kept-alive connection). */
+const CALLS_IN_FLIGHT = 8;
 
 export interface MasterLinkOptions {
   /** Where the leading master is (started by the caller; a FixedMasterDetector for `host:port`). */
@@ -41,7 +46,8 @@ export class MasterLink {
   private timer: TimerHandle | undefined;
   private closeStream: (() => void) | undefined;
   private backoffMs: number;
-  private calls: Promise<void> = Promise.resolve();
+  private readonly calls = new MessageOrder();
+  private readonly inFlight = new Limit(CALLS_IN_FLIGHT);
   /** The leader the link talks to (or tries to). */
   private target: LeaderAddress | undefined;
   /** Bumped at each change of leader: a connection of an older one stops without retrying. */
@@ -159,6 +165,8 @@ export class MasterLink {
     this.closeStream = () => stream.close();
     const link = {};
     let linked = false;
+    // A message the agent failed to handle breaks the link, as a broken stream does.
+    let failed: { error: unknown } | undefined;
     try {
       for await (const record of stream.records) {
         const json: unknown = JSON.parse(record.toString('utf8'));
@@ -171,17 +179,33 @@ export class MasterLink {
           this.backoffMs = this.opts.backoffFactorMs;
           this.agent.connected((call) => this.send(leader, agentId || msg.agentId, streamId, call));
         }
-        await this.agent.onMasterMessage(msg);
-        if (msg.type === 'REGISTERED' || msg.type === 'REREGISTERED') this.markRegistered();
-        if (msg.type === 'SHUTDOWN') break;
+        // Handed over as it comes: the agent keeps the order the messages need (a task's
+        // acknowledgement must not wait behind other tasks' launches). A registration and a
+        // SHUTDOWN, which come after everything before them anyway, are waited for here: the
+        // link's state follows them.
+        const handled = this.agent.onMasterMessage(msg).then(
+          () => true,
+          (error: unknown) => {
+            failed ??= { error };
+            stream.close();
+            return false;
+          },
+        );
+        if (msg.type === 'REGISTERED' || msg.type === 'REREGISTERED') {
+          if (await handled) this.markRegistered();
+        }
+        if (msg.type === 'SHUTDOWN') {
+          await handled;
+          break;
+        }
       }
       if (generation === this.generation) this.closeStream = undefined;
       this.unlink(link);
-      this.retry(generation, 'the master closed the stream');
+      this.retry(generation, failed ? describeError(failed.error) : 'the master closed the stream');
     } catch (e) {
       if (generation === this.generation) this.closeStream = undefined;
       this.unlink(link);
-      this.retry(generation, describeError(e));
+      this.retry(generation, describeError(failed?.error ?? e));
     }
   }
 
@@ -192,23 +216,29 @@ export class MasterLink {
     this.agent.disconnected();
   }
 
-  /** Calls go out in order, to the master of the stream they belong to; a failed one is logged (status updates are retried by the agent). */
+  /**
+   * Calls go to the master of the stream they belong to. Calls about the same task or executor
+   * go out one after another, in order (callClaims); others side by side, at most
+   * CALLS_IN_FLIGHT at once. A failed one is logged (status updates are retried by the agent).
+   */
   private send(leader: LeaderAddress, agentId: string, streamId: string, call: AgentToMaster): void {
     const body = encodeAgentToMaster(call) as object;
-    this.calls = this.calls.then(async () => {
-      try {
-        const r = await this.client.request({
-          url: this.url(leader, AGENT_CALL_PATH),
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json', [AGENT_ID_HEADER]: agentId, [AGENT_STREAM_HEADER]: streamId, ...this.auth },
-          body,
-          timeoutMs: 10_000,
-        });
-        if (r.status !== 202) this.log.warn({ status: r.status, body: r.text(), call: call.type }, 'the master refused a call');
-      } catch (e) {
-        this.log.warn({ err: describeError(e), call: call.type }, 'a call to the master failed');
-      }
-    });
+    void this.calls.run(callClaims(call), () =>
+      this.inFlight.use(async () => {
+        try {
+          const r = await this.client.request({
+            url: this.url(leader, AGENT_CALL_PATH),
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', [AGENT_ID_HEADER]: agentId, [AGENT_STREAM_HEADER]: streamId, ...this.auth },
+            body,
+            timeoutMs: 10_000,
+          });
+          if (r.status !== 202) this.log.warn({ status: r.status, body: r.text(), call: call.type }, 'the master refused a call');
+        } catch (e) {
+          this.log.warn({ err: describeError(e), call: call.type }, 'a call to the master failed');
+        }
+      }),
+    );
   }
 }
 

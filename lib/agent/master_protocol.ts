@@ -8,6 +8,7 @@ import type { AgentExecutor, AgentTask, AgentToMaster, MasterToAgent } from '../
 import { type AgentInfo, type FrameworkInfo, type TaskInfo, type TaskStatus, isTerminal } from '../proto/messages.ts';
 import { replaceSymlink, writeJsonAtomic } from './checkpoint.ts';
 import type { AgentContext } from './context.ts';
+import { type Claim, exclusive, shared } from './message_order.ts';
 import { toResources } from './records.ts';
 import { applyCheckpointed, checkpointResources } from './volumes.ts';
 
@@ -48,6 +49,81 @@ export function registrationMessage(ctx: AgentContext): Extract<AgentToMaster, {
 /** What the master is told: the total, with reservations and volumes, so their views match. */
 function registrationInfo(ctx: AgentContext): AgentInfo {
   return { ...ctx.agentInfo(), resources: ctx.totalResources().toArray() };
+}
+
+const AGENT = '*';
+const RESOURCES = 'resources';
+const LAUNCHES = 'launches';
+const frameworkKey = (frameworkId: string): string => `f\u0000${frameworkId}`;
+const executorKey = (frameworkId: string, executorId: string): string => `e\u0000${frameworkId}\u0000${executorId}`;
+const taskKey = (frameworkId: string, taskId: string): string => `t\u0000${frameworkId}\u0000${taskId}`;
+
+/**
+ * What a message of the master touches, for the agent's MessageOrder (message_order.ts): the
+ * messages about one task, executor or framework are handled in the order they came, a
+ * framework's SHUTDOWN_FRAMEWORK or UPDATE_FRAMEWORK after (and before) all of its other
+ * messages, a registration or SHUTDOWN after (and before) everything, and CHECKPOINT_RESOURCES
+ * between the launches before and after it. RUN_TASKs are handled one at a time, in the order
+ * they came, as before (launch.ts decides how many container launches go on meanwhile); the
+ * other messages do not wait for them unless they are about the same task, executor or
+ * framework. A PING is answered at once.
+ */
+export function messageClaims(msg: MasterToAgent): Claim[] {
+  switch (msg.type) {
+    case 'REGISTERED':
+    case 'REREGISTERED':
+    case 'SHUTDOWN':
+      return [exclusive(AGENT)];
+    case 'PING':
+      return [];
+    case 'CHECKPOINT_RESOURCES':
+      return [shared(AGENT), exclusive(RESOURCES)];
+    case 'SHUTDOWN_FRAMEWORK':
+    case 'UPDATE_FRAMEWORK':
+      return [shared(AGENT), exclusive(frameworkKey(msg.frameworkId))];
+    case 'RUN_TASK': {
+      const { frameworkId, task } = msg;
+      return [
+        shared(AGENT),
+        shared(RESOURCES),
+        exclusive(LAUNCHES),
+        shared(frameworkKey(frameworkId)),
+        exclusive(executorKey(frameworkId, task.executor?.executorId ?? task.taskId)),
+        exclusive(taskKey(frameworkId, task.taskId)),
+      ];
+    }
+    case 'KILL_TASK':
+    case 'ACKNOWLEDGE':
+      return [shared(AGENT), shared(frameworkKey(msg.frameworkId)), exclusive(taskKey(msg.frameworkId, msg.taskId))];
+    case 'SHUTDOWN_EXECUTOR':
+    case 'FRAMEWORK_MESSAGE':
+      return [shared(AGENT), shared(frameworkKey(msg.frameworkId)), exclusive(executorKey(msg.frameworkId, msg.executorId))];
+  }
+}
+
+/**
+ * What a call to the master touches, for the link's MessageOrder: the calls about one task or
+ * executor go out one after another, in order (a task's status update before its executor's
+ * EXITED); calls about different ones go out side by side.
+ */
+export function callClaims(call: AgentToMaster): Claim[] {
+  switch (call.type) {
+    case 'STATUS_UPDATE': {
+      const { frameworkId, status } = call;
+      const task = exclusive(taskKey(frameworkId, status.taskId));
+      return status.executorId === undefined ? [task] : [task, exclusive(executorKey(frameworkId, status.executorId))];
+    }
+    case 'EXECUTOR_EXITED':
+    case 'EXECUTOR_MESSAGE':
+      return [exclusive(executorKey(call.frameworkId, call.executorId))];
+    case 'UPDATE_OVERSUBSCRIBED':
+      return [exclusive(RESOURCES)];
+    case 'PONG':
+      return [];
+    case 'REGISTER':
+    case 'REREGISTER':
+      return [exclusive(AGENT)];
+  }
 }
 
 /** A message from the master. */

@@ -57,6 +57,8 @@ export class ExecutorRecord {
 export class AgentFramework {
   readonly executors = new Map<string, ExecutorRecord>();
   readonly completedExecutors: ExecutorRecord[] = [];
+  /** The last checkpoint of `info` asked for (launch.ts, checkpointFrameworkInfo). */
+  infoCheckpoint: { readonly path: string; readonly text: string; readonly written: Promise<void> } | undefined = undefined;
   constructor(
     readonly id: string,
     public info: FrameworkInfo,

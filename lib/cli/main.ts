@@ -108,18 +108,32 @@ function usage(): string {
   ].join('\n');
 }
 
-function waitForSignal(stoppables: Running[]): void {
+/**
+ * SIGINT/SIGTERM stop the daemons and exit 0. The handlers are installed before a daemon starts
+ * (a signal that came while it was starting would otherwise kill the process outright, with no
+ * clean stop); such a signal is kept and acted on once `stopOn` names what to stop.
+ */
+function stopSignals(): { stopOn(stoppables: Running[]): void } {
+  let targets: Running[] | undefined;
+  let requested = false;
   let stopping = false;
   const stop = async () => {
-    if (stopping) return;
+    requested = true;
+    if (stopping || targets === undefined) return;
     stopping = true;
     // Agents first, so the master does not log them as lost on the way down.
-    await Promise.allSettled(stoppables.slice(1).map((s) => s.stop()));
-    await Promise.allSettled(stoppables.slice(0, 1).map((s) => s.stop()));
+    await Promise.allSettled(targets.slice(1).map((s) => s.stop()));
+    await Promise.allSettled(targets.slice(0, 1).map((s) => s.stop()));
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+  return {
+    stopOn(stoppables) {
+      targets = stoppables;
+      if (requested) void stop();
+    },
+  };
 }
 
 /** The log message of an unhandled rejection (tests look for it in a daemon's output). */
@@ -183,17 +197,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'master': {
+        const signals = stopSignals();
         const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
-        waitForSignal([m]);
+        signals.stopOn([m]);
         // A master that lost the lead (or its candidacy) has stopped: it exits 1, and its
         // supervisor starts it again as a contender (as Mesos does).
         void m.lost.then(() => process.exit(1));
         return -1;
       }
       case 'agent': {
+        const signals = stopSignals();
         const a = await startAgent(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         if (a.exitCode !== undefined) return a.exitCode; // --recover=cleanup
-        waitForSignal([a]);
+        signals.stopOn([a]);
         return -1;
       }
       case 'execute': {
@@ -245,6 +261,7 @@ async function local(
   const scheme = tls ? 'https' : 'http';
   const auth = localAuthArgs(v, text);
   const workDir = v.work_dir ?? (await new Promise<string>((res, rej) => mkdtemp(join(tmpdir(), 'corral-local-'), (e, d) => (e ? rej(e) : res(d)))));
+  const signals = stopSignals();
   const running: Running[] = [];
   let address: string;
   // With several masters: where agents and frameworks find the leader.
@@ -325,7 +342,7 @@ async function local(
     }
     console.log('The cluster keeps running; press Ctrl-C to stop it.');
   }
-  waitForSignal(running);
+  signals.stopOn(running);
   return -1;
 }
 

@@ -218,6 +218,46 @@ test('PING is answered; updates wait while disconnected and are resent on re-reg
   t.deepEqual(states(updates()), ['t1:TASK_RUNNING']);
 });
 
+test("the master's messages: an acknowledgement does not wait behind other tasks' launches; a kill waits for its task's RUN_TASK", async (t) => {
+  const { agent, containerizer, updates } = await setup(t);
+  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t1') });
+  const ex1 = agent.frameworks.get('F1')!.executors.get('t1')!;
+  containerizer.exit(containerizer.launched[0]!.containerId, 0);
+  await ex1.done;
+  t.deepEqual(states(updates()), ['t1:TASK_RUNNING'], 'TASK_FINISHED waits for the acknowledgement of TASK_RUNNING');
+
+  // Launches that take long: t2's RUN_TASK is under way, t3's waits for it, and so does the KILL_TASK of t3.
+  let open!: () => void;
+  containerizer.launchGate = new Promise((r) => (open = r));
+  const handled: string[] = [];
+  const run2 = agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t2') }).then(() => handled.push('run t2'));
+  const run3 = agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t3') }).then(() => handled.push('run t3'));
+  const kill3 = agent.onMasterMessage({ type: 'KILL_TASK', frameworkId: 'F1', taskId: 't3' }).then(() => handled.push('kill t3'));
+  await agent.onMasterMessage({ type: 'ACKNOWLEDGE', frameworkId: 'F1', taskId: 't1', uuid: updates()[0]!.uuid! });
+  t.deepEqual(states(updates()), ['t1:TASK_RUNNING', 't1:TASK_FINISHED'], 'sent while the other launches wait');
+  t.deepEqual(handled, []);
+
+  containerizer.launchGate = undefined;
+  open();
+  await Promise.all([run2, run3, kill3]);
+  t.deepEqual(handled, ['run t2', 'run t3', 'kill t3']);
+  const c3 = containerizer.launched.find((s) => s.env.MESOS_EXECUTOR_ID === 't3')!;
+  t.is(containerizer.containers.get(c3.containerId)!.killedWith, 3000, 'the kill found the task its RUN_TASK had launched');
+  t.deepEqual(states(updates()).slice(2).sort(), ['t2:TASK_RUNNING', 't3:TASK_RUNNING']);
+});
+
+test("a framework's info is checkpointed when it changes, not at every launch", async (t) => {
+  const { agent, paths } = await setup(t);
+  const file = paths.frameworkInfoFile('S0', 'F1');
+  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t1') });
+  const first = await stat(file);
+  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t2') });
+  t.is((await stat(file)).ino, first.ino, 'the same info is not written again');
+  await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo({ name: 'renamed' }), task: task('t3') });
+  t.not((await stat(file)).ino, first.ino);
+  t.is(JSON.parse(await readFile(file, 'utf8')).name, 'renamed');
+});
+
 test('SHUTDOWN_FRAMEWORK kills its tasks', async (t) => {
   const { agent, containerizer, updates, settle } = await setup(t);
   await agent.onMasterMessage({ type: 'RUN_TASK', frameworkId: 'F1', frameworkInfo: fwInfo(), task: task('t1') });

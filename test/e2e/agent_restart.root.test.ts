@@ -21,6 +21,7 @@ import { AgentProcess, agentProcessArgs, portOf, untilAgentActive } from '../hel
 import { type Cluster, type Json, type Scheduler, commandTask, frameworkInfo, processesUnder, startCluster } from '../helpers/cluster.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { TEST_CONTROLLERS, clearLeftoverCgroups, hostCgroups, removeRoot, testRoot } from '../linux/cgroups_fixture.ts';
+import { pidAlive } from '../helpers/processes.ts';
 
 const test = rootOnly(anyTest);
 
@@ -83,15 +84,6 @@ function containerCgroups(root: string): string[] {
 
 function pidsOf(root: string, containerId: string): number[] {
   return hostCgroups().pids(`${root}/${containerId}`, 'freezer');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -181,7 +173,7 @@ test.serial(
     await first.kill('SIGKILL');
     // The tasks outlive the agent (the `finish` ones' shells start short-lived sleeps: only their cgroups are checked).
     t.true(
-      [...keep, ...fail].every((tk) => pidsBefore.get(tk.task_id.value)!.every(alive)),
+      [...keep, ...fail].every((tk) => pidsBefore.get(tk.task_id.value)!.every(pidAlive)),
       'every task process survived the agent',
     );
     t.true(finish.every((tk) => pidsOf(s.root, containerOf.get(tk.task_id.value)!).length > 0));
@@ -204,7 +196,7 @@ test.serial(
     for (const tk of finish) t.is((await fw.update(tk.task_id.value, ['TASK_FAILED', 'TASK_FINISHED', 'TASK_LOST'], 20_000)).state, 'TASK_FINISHED');
 
     // The 100 are still running, the same processes, and tracked.
-    t.true(keep.every((tk) => pidsBefore.get(tk.task_id.value)!.every(alive)));
+    t.true(keep.every((tk) => pidsBefore.get(tk.task_id.value)!.every(pidAlive)));
     const stats = (await (await fetch(`http://127.0.0.1:${port}/monitor/statistics`)).json()) as Json[];
     t.is(stats.length, 100);
     t.true(
@@ -237,7 +229,7 @@ test.serial(
       processesUnder(s.workDir).filter((p) => p !== second.pid),
       [],
     );
-    t.true([...pidsBefore.values()].flat().every((p) => !alive(p)));
+    t.true([...pidsBefore.values()].flat().every((p) => !pidAlive(p)));
     const stop = await second.stop();
     t.is(stop.code, 0);
   },
@@ -254,13 +246,13 @@ test.serial('--recover=cleanup kills every task of the last run and exits 0; the
   const pids = cids.flatMap((cid) => pidsOf(s.root, cid));
   t.is(pids.length, 5);
   await first.kill('SIGKILL');
-  t.true(pids.every(alive));
+  t.true(pids.every(pidAlive));
 
   const cleanup = s.start(['--recover=cleanup']);
   const exit = await cleanup.exited;
   t.is(exit.code, 0, cleanup.tail);
   t.true(
-    pids.every((p) => !alive(p)),
+    pids.every((p) => !pidAlive(p)),
     'every task is killed',
   );
   t.deepEqual(containerCgroups(s.root), [], 'and its cgroups removed');
@@ -301,7 +293,7 @@ test.serial(
       second.tail,
     );
     t.true(
-      pids.every((p) => !alive(p)),
+      pids.every((p) => !pidAlive(p)),
       'whatever of the last run still ran is destroyed',
     );
     await until(() => containerCgroups(s.root).length === 0, 10_000, 'the old cgroups to be removed');

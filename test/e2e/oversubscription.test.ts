@@ -142,14 +142,19 @@ test('usage estimator: an idle allocated task makes revocable cpus that are offe
   const offers = await fw.offers(15_000);
   t.false(offers.some(isRevocable), 'nothing is allocated yet: nothing to oversubscribe');
   const o = offers[0];
-  // Idle for 4 s, then busy on one cpu.
-  await fw.accept([o.id.value], [task('lazy', 'sleep 4; while :; do :; done', o.agent_id, 1, false)]);
+  // Idle until the test says go (a file appears), then busy on one cpu. (Not "idle for N
+  // seconds": under load the first revocable offer could come after the task got busy.)
+  const dir = mkdtempSync(join(tmpdir(), 'corral-test-estimator-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const go = join(dir, 'go');
+  await fw.accept([o.id.value], [task('lazy', `while [ ! -e ${go} ]; do sleep 0.2; done; while :; do :; done`, o.agent_id, 1, false)]);
   await fw.update('lazy', 'TASK_RUNNING', 15_000);
   const e = await fw.waitFor((x) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable), 10_000, 'a revocable offer');
   const rev = (e.offers.offers as Json[]).find(isRevocable);
   const cpus = rev.resources[0].scalar.value;
   t.log(`revocable offer: ${cpus} cpus`);
   t.true(cpus > 0.5 && cpus <= 0.8, `about (1 − 0.2) × idle 1 cpu, got ${cpus}`);
+  writeFileSync(go, '');
   await fw.waitFor((x) => x.type === 'RESCIND' && x.rescind.offer_id.value === rev.id.value, 15_000, 'the rescind once the task is busy');
   t.pass();
   await fw.kill('lazy');

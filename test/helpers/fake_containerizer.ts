@@ -28,7 +28,11 @@ export class FakeContainerizer implements Containerizer {
   killEnds = true;
   private pid = 1000;
 
+  /** While set, launches wait for it (a launch that takes long). */
+  launchGate: Promise<void> | undefined;
+
   async launch(spec: LaunchSpec): Promise<Container> {
+    if (this.launchGate) await this.launchGate;
     if (this.failNextLaunch) {
       const msg = this.failNextLaunch;
       this.failNextLaunch = undefined;

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync, realpathSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listNetns, removeNetns } from '../../lib/linux/index.ts';
+import { pidAlive } from './processes.ts';
 
 export const TEST_PREFIX = 'corral-test-';
 let counter = 0;
@@ -18,21 +19,12 @@ export function uniqueName(): string {
   return `${TEST_PREFIX}${process.pid}-${counter++}`;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** True for `corral-test-<pid>-...` names whose process is gone. */
 export function isLeftover(name: string): boolean {
   const m = /^corral-test-(\d+)-/.exec(name);
   if (!m) return false;
   const pid = Number(m[1]);
-  return pid !== process.pid && !alive(pid);
+  return pid !== process.pid && !pidAlive(pid);
 }
 
 /** Remove leftover namespaces. Returns their names. */

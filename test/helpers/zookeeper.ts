@@ -21,6 +21,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
 import { inCI, rootOnly } from './root.ts';
+import { pidAlive } from './processes.ts';
 
 export const ZK_JAR = '/usr/share/java/zookeeper.jar';
 export const ZK_ROOT = '/tmp/corral-test-zk';
@@ -312,15 +313,6 @@ function canBind(port: number): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Remove the ensembles of test processes that are gone (a crashed run): kill their servers, remove their directories. */
 export function clearLeftoverEnsembles(): string[] {
   if (!existsSync(ZK_ROOT)) return [];
@@ -333,7 +325,7 @@ export function clearLeftoverEnsembles(): string[] {
     } catch {
       owner = Number(/^(\d+)-/.exec(name)?.[1] ?? NaN);
     }
-    if (!Number.isInteger(owner) || owner === process.pid || alive(owner)) continue;
+    if (!Number.isInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
     let files: string[] = [];
     try {
       files = readdirSync(dir);

@@ -4,15 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ZK_ROOT, ZkEnsemble, clearLeftoverEnsembles, waitUntil, zookeeperOnly } from '../../helpers/zookeeper.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { pidAlive } from '../../helpers/processes.ts';
 
 anyTest('leftovers of a crashed run (owner gone) are killed and removed; a live owner is left alone', async (t) => {
   // A pid that is surely gone: a process that ran and exited.
@@ -41,7 +33,7 @@ anyTest('leftovers of a crashed run (owner gone) are killed and removed; a live 
   await exited;
   t.false(existsSync(dir));
   t.true(existsSync(mine));
-  t.true(alive(bystander.pid!));
+  t.true(pidAlive(bystander.pid!));
   rmSync(mine, { recursive: true, force: true });
 });
 
@@ -50,9 +42,9 @@ zookeeperOnly(anyTest)('stop() ends the servers and removes their directory', as
   t.teardown(() => zk.stop());
   t.is(await zk.mode(1), 'standalone');
   const pid = Number(readFileSync(join(zk.dir, 'server1.pid'), 'utf8'));
-  t.true(alive(pid));
+  t.true(pidAlive(pid));
   await zk.stop();
   t.false(existsSync(zk.dir));
-  await waitUntil(() => !alive(pid), 'the server gone');
+  await waitUntil(() => !pidAlive(pid), 'the server gone');
   t.is(await zk.mode(1), undefined);
 });
