@@ -255,7 +255,6 @@ async function round(zk: ZkEnsemble, n: number, r: number): Promise<Result> {
     });
     const electedMs = wallNow() - t0;
     let again: Scheduler | undefined;
-    let offerAt = 0;
     for (;;) {
       const sentAt = wallNow() - t0;
       const s = await Scheduler.subscribe(next.hostPort, info, { frameworkId });
@@ -263,9 +262,6 @@ async function round(zk: ZkEnsemble, n: number, r: number): Promise<Result> {
       if (process.env.FAILOVER_DEBUG) console.log(`   subscribe sent ${Math.round(sentAt)} answered ${Math.round(wallNow() - t0)}: ${s.status}`);
       if (s.status === 200) {
         again = s;
-        s.onEvent = (e) => {
-          if (e.type === 'OFFERS' && offerAt === 0) offerAt = wallNow();
-        };
         break;
       }
       s.close();
@@ -275,7 +271,7 @@ async function round(zk: ZkEnsemble, n: number, r: number): Promise<Result> {
     await again.waitFor((e) => e.type === 'SUBSCRIBED', 30_000, 'SUBSCRIBED');
     const subscribedMs = wallNow() - t0;
     await again.waitFor((e) => e.type === 'OFFERS', 60_000, 'offers from the new leader');
-    const offerMs = offerAt - t0;
+    const offerMs = again.receivedAt[again.events.findIndex((e) => e.type === 'OFFERS')]! - t0;
     const back = await Promise.race([
       sim.back,
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the ${n} agents did not all re-register within 120 s`)), 120_000)),

@@ -370,3 +370,34 @@ test('an unreachable ensemble at start: one line naming the flag, for the master
     t.regex(lines[0]!, new RegExp(`${flag}: no ZooKeeper server answered within .*127\\.0\\.0\\.1:${port}`));
   }
 });
+
+test.serial('corral local --masters=3: an embedded ensemble, three masters that elect one, agents and the demo follow it', async (t) => {
+  t.timeout(180_000);
+  const dir = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-ha-`));
+  t.teardown(() => {
+    killEverythingUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let leaderPort = 0;
+  let followers: number[] = [];
+  const r = await runCorral(['local', '--masters=3', '--num_agents=1', '--port=0', '--demo', '--quiet', `--work_dir=${dir}`], {
+    timeoutMs: 150_000,
+    until: /The cluster keeps running/,
+    whileUp: async (out) => {
+      const m = /3 masters at (http:\/\/\S+), (http:\/\/\S+), (http:\/\/\S+) on ZooKeeper zk:\/\/\S+ \(leader: http:\/\/127\.0\.0\.1:(\d+);/.exec(out);
+      if (!m) throw new Error(`no masters line in: ${out}`);
+      leaderPort = Number(m[4]);
+      const ports = [m[1], m[2], m[3]].map((u) => Number(u!.split(':').at(-1)));
+      followers = ports.filter((p) => p !== leaderPort);
+      for (const p of followers) {
+        const redirect = await request(`http://127.0.0.1:${p}/master/redirect`, { method: 'GET' });
+        if (redirect.status !== 307 || redirect.headers.location !== `//127.0.0.1:${leaderPort}`)
+          throw new Error(`follower ${p}: ${redirect.status} ${redirect.headers.location}`);
+      }
+    },
+  });
+  t.notRegex(r.stderr, /\[test\]/, 'the followers redirect to the leader');
+  t.regex(r.stdout, /Demo task exited with code 0\./, r.stdout + r.stderr);
+  t.regex(r.stdout, /hello from a Corral task/);
+  t.is(followers.length, 2, r.stdout);
+});

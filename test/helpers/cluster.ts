@@ -184,6 +184,8 @@ export class Scheduler {
   readonly events: Json[] = [];
   /** The raw text of every record, in order. */
   readonly records: string[] = [];
+  /** When each event arrived (wall-clock ms, performance.timeOrigin + performance.now()), in order. */
+  readonly receivedAt: number[] = [];
   /** Responses to the acknowledgements sent by autoAck. */
   readonly acks: Promise<RawResponse>[] = [];
   frameworkId = '';
@@ -277,6 +279,7 @@ export class Scheduler {
     this.records.push(text);
     const e = JSON.parse(text) as Json;
     this.events.push(e);
+    this.receivedAt.push(performance.timeOrigin + performance.now());
     if (e.type === 'SUBSCRIBED') this.frameworkId = e.subscribed.framework_id.value;
     this.onEvent?.(e);
     if (this.autoAck && e.type === 'UPDATE' && e.update.status.uuid !== undefined) {
