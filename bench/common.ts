@@ -1,6 +1,7 @@
 /** What the benchmarks share: options, percentiles, a job pool, curl's arguments, and the crun bundle used as a peer. */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import type { CgroupController, Cgroups } from '../lib/linux/index.ts';
 import { join } from 'node:path';
 
 /** The p-th percentile (0–100) of xs, nearest rank. */
@@ -97,6 +98,8 @@ export async function pool(n: number, parallel: number, job: (i: number) => Prom
 export interface CrunBundleOptions {
   /** Only a mount namespace (crun's default spec adds pid, net, ipc, uts). */
   readonly mountNsOnly?: boolean;
+  /** Only these namespaces (e.g. ['pid', 'mount']); overrides mountNsOnly. */
+  readonly namespaces?: readonly string[];
   /** OCI `linux.resources` to set (cpu shares/quota, memory limit). */
   readonly resources?: unknown;
 }
@@ -120,10 +123,57 @@ export function crunBundle(dir: string, opts: CrunBundleOptions = {}): void {
   cfg.process.args = ['true'];
   cfg.process.terminal = false;
   cfg.mounts.push({ destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] });
-  if (opts.mountNsOnly) {
-    cfg.linux.namespaces = [{ type: 'mount' }];
-    delete cfg.hostname; // needs a UTS namespace
+  if (opts.mountNsOnly || opts.namespaces) {
+    cfg.linux.namespaces = (opts.namespaces ?? ['mount']).map((type) => ({ type }));
+    if (!opts.namespaces?.includes('uts')) delete cfg.hostname; // needs a UTS namespace
   }
   if (opts.resources !== undefined) cfg.linux.resources = opts.resources;
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 1));
+}
+
+/** Whether `name` is a root of this run (`all`) or of an earlier run whose process is gone. */
+function benchRootOfGone(name: string, all: boolean): boolean {
+  const m = /^corral-bench-(\d+)$/.exec(name);
+  if (!m) return false;
+  const pid = Number(m[1]);
+  if (pid === process.pid) return all;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Remove what this run (`all`), or a crashed earlier run, left under corral-bench-<pid> cgroup
+ * roots: the containers' cgroups in `controllers` (killed first), and the parents crun leaves in
+ * the other v1 hierarchies.
+ */
+export async function removeBenchCgroupRoots(cgroups: Cgroups, controllers: readonly CgroupController[], all: boolean): Promise<void> {
+  for (const c of controllers) {
+    for (const name of cgroups.children('', c).filter((n) => benchRootOfGone(n, all))) {
+      await cgroups.killAll(name, [c]);
+      await cgroups.remove(name, [c]);
+    }
+  }
+  // crun also makes cgroups in the other v1 hierarchies (pids, blkio, devices, cpuset, the named
+  // systemd one); its containers' own are gone with them, their parents are left: remove those.
+  for (const h of readdirSync('/sys/fs/cgroup')) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(join('/sys/fs/cgroup', h)).filter((n) => benchRootOfGone(n, all));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      for (const d of [join('/sys/fs/cgroup', h, n, 'crun'), join('/sys/fs/cgroup', h, n)]) {
+        try {
+          rmdirSync(d);
+        } catch {
+          // not there, or not ours to force
+        }
+      }
+    }
+  }
 }

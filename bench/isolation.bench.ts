@@ -28,7 +28,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +44,7 @@ import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { openCgroups, type CgroupController, type Cgroups } from '../lib/linux/index.ts';
 import type { FrameworkInfo } from '../lib/proto/messages.ts';
 import { HttpServer } from '../lib/transport/index.ts';
-import { arg, crunBundle, pct, ms, pool } from './common.ts';
+import { arg, crunBundle, pct, ms, pool, removeBenchCgroupRoots } from './common.ts';
 
 const COUNT = arg('count', 200);
 const PARALLEL = arg('parallel', 4);
@@ -252,49 +252,6 @@ function printOurs(label: string, f: Figures): void {
   console.log(`  launch→termination  p50 ${ms(pct(f.ended, 50))}  p99 ${ms(pct(f.ended, 99))}`);
 }
 
-/** Whether `name` is a root of this run (`all`) or of an earlier run whose process is gone. */
-function ours(name: string, all: boolean): boolean {
-  const m = /^corral-bench-(\d+)$/.exec(name);
-  if (!m) return false;
-  const pid = Number(m[1]);
-  if (pid === process.pid) return all;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-/** Remove what this run (or a crashed earlier run) left under corral-bench-<pid> roots. */
-async function removeRoots(cgroups: Cgroups, all: boolean): Promise<void> {
-  for (const c of CONTROLLERS) {
-    for (const name of cgroups.children('', c).filter((n) => ours(n, all))) {
-      await cgroups.killAll(name, [c]);
-      await cgroups.remove(name, [c]);
-    }
-  }
-  // crun also makes cgroups in the other v1 hierarchies (pids, blkio, devices, cpuset, the named
-  // systemd one); its containers' own are gone with them, their parents are left: remove those.
-  for (const h of readdirSync('/sys/fs/cgroup')) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(join('/sys/fs/cgroup', h)).filter((n) => ours(n, all));
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      for (const d of [join('/sys/fs/cgroup', h, n, 'crun'), join('/sys/fs/cgroup', h, n)]) {
-        try {
-          rmdirSync(d);
-        } catch {
-          // not there, or not ours to force
-        }
-      }
-    }
-  }
-}
-
 async function main(): Promise<void> {
   const driver = process.argv.indexOf('--crun-driver');
   if (driver >= 0) return crunDriver(process.argv[driver + 1]!, process.argv[driver + 2]!, PARALLEL);
@@ -303,7 +260,7 @@ async function main(): Promise<void> {
     return;
   }
   const cgroups = openCgroups('/sys/fs/cgroup');
-  await removeRoots(cgroups, false);
+  await removeBenchCgroupRoots(cgroups, CONTROLLERS, false);
   const base = mkdtempSync(join(tmpdir(), `corral-bench-${process.pid}-isolation-`));
   try {
     console.log(
@@ -336,7 +293,7 @@ async function main(): Promise<void> {
     }
     await benchStatistics(base, cgroups);
   } finally {
-    await removeRoots(cgroups, true);
+    await removeBenchCgroupRoots(cgroups, CONTROLLERS, true);
     rmSync(base, { recursive: true, force: true });
   }
 }

@@ -427,6 +427,8 @@ export async function startAgent(
     resources: detected,
     logger: log,
     onCleanupError: (containerId, errors) => log.warn({ containerId, errors }, 'container cleanup failed; it is left half-destroyed'),
+    onSpawnerLost: (how, inFlight) =>
+      log.warn({ how, launchesFailed: inFlight }, 'the supervisor spawner ended; its launches in flight failed, and the next launch starts a new one'),
     clock: systemClock,
   });
   const server = serverOf(flags, options, log, auth);

@@ -123,6 +123,8 @@ export type ErrorCode =
   | 'CGROUPS_NOT_FOUND'
   /** The supervisor did not start the command. */
   | 'SUPERVISOR_FAILED'
+  /** The agent's resident spawner of supervisors ended during a launch (it is started again at the next one). */
+  | 'SPAWNER_LOST'
   /** A supervisor's run record cannot be read. */
   | 'SUPERVISOR_RECORD_UNREADABLE'
   /** A supervisor's run record does not hold what it must. */

@@ -94,3 +94,4 @@ export {
   type SupervisorOptions,
   type SupervisorPidRecord,
 } from './supervisor.ts';
+export { SupervisorSpawner, type SupervisorSpawnerOptions } from './supervisor_spawner.ts';

@@ -67,6 +67,11 @@ export interface SupervisorExit {
   readonly signal: NodeJS.Signals | null;
   /** The end of what it wrote on stderr (fatal errors only). */
   readonly stderr: string;
+  /**
+   * Its parent, the spawner (supervisor_spawner.ts), ended first: this is not its end, which
+   * only its run directory will tell.
+   */
+  readonly lost?: true;
 }
 
 /** A supervisor that has forked the command, which waits for release(). */
@@ -89,23 +94,28 @@ export interface StartedSupervisor {
 
 const STDERR_KEPT = 4096;
 
+/** The supervisor's arguments (after its executable) for a launch with --wait-go; a CorralError for a bad bind. */
+export function supervisorArgs(opts: SupervisorOptions): string[] {
+  const args = ['launch', '--sandbox', opts.sandbox, '--run-dir', opts.runDir];
+  if (opts.user !== undefined) args.push('--user', opts.user);
+  if (opts.namespaces && opts.namespaces.length > 0) args.push('--namespaces', opts.namespaces.join(','));
+  if (opts.netns !== undefined) args.push('--netns', opts.netns);
+  if (opts.binds && opts.binds.length > 0) args.push(...bindArgs(opts.binds));
+  args.push('--wait-go', '--', ...opts.argv);
+  return args;
+}
+
 /**
  * Start a supervisor with --wait-go. Resolves when it has forked the command (the pid line);
  * rejects with CorralError SUPERVISOR_FAILED (its stderr in the message) if it ends first.
  */
 export function startSupervisor(opts: SupervisorOptions): Promise<StartedSupervisor> {
-  const args = ['launch', '--sandbox', opts.sandbox, '--run-dir', opts.runDir];
-  if (opts.user !== undefined) args.push('--user', opts.user);
-  if (opts.namespaces && opts.namespaces.length > 0) args.push('--namespaces', opts.namespaces.join(','));
-  if (opts.netns !== undefined) args.push('--netns', opts.netns);
-  if (opts.binds && opts.binds.length > 0) {
-    try {
-      args.push(...bindArgs(opts.binds));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  let args: string[];
+  try {
+    args = supervisorArgs(opts);
+  } catch (e) {
+    return Promise.reject(e);
   }
-  args.push('--wait-go', '--', ...opts.argv);
   const exe = opts.executable ?? supervisorPath();
   const child = spawn(exe, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...opts.env } });
   const stdin = child.stdin as Writable;

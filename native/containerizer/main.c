@@ -7,6 +7,7 @@
  *                               [--namespaces pid,mount,net] [--netns PATH] [--bind
  * SRC:DST[:ro|:rw]]...
  *                               -- COMMAND [ARG...]
+ *   corral-containerizer spawner   (the agent's resident starter of supervisors: spawner.c)
  *
  * 1. Records its own pid and start time (/proc/self/stat field 22, clock ticks since boot) in
  *    RUN_DIR/pids/forked.pid as {"pid":N,"start_time":T} (temp file + rename). The start time
@@ -92,6 +93,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawner.h"
 #include "status.h"
 
 #define EXIT_SUPERVISOR 125
@@ -188,8 +190,9 @@ static void usage(FILE *to) {
   fprintf(to,
           "usage: %s launch --sandbox DIR --run-dir DIR [--user NAME] [--wait-go] [--namespaces "
           "pid,mount,net]\n"
-          "                [--netns PATH] [--bind SRC:DST[:ro|:rw]]... -- COMMAND [ARG...]\n",
-          prog);
+          "                [--netns PATH] [--bind SRC:DST[:ro|:rw]]... -- COMMAND [ARG...]\n"
+          "       %s spawner\n",
+          prog, prog);
 }
 
 static int write_all(int fd, const char *p, size_t len) {
@@ -1213,6 +1216,7 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
+  if (argc == 2 && strcmp(argv[1], "spawner") == 0) return spawner_main();
   if (argc < 2 || strcmp(argv[1], "launch") != 0) {
     if (argc >= 2) fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
     usage(stderr);

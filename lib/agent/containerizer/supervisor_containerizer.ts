@@ -22,7 +22,7 @@
 import type { Clock } from '../../common/clock.ts';
 import { CorralError, describeError } from '../../common/errors.ts';
 import type { Resources } from '../../common/resources/index.ts';
-import { systemClock } from '../../linux/index.ts';
+import { SupervisorSpawner, systemClock } from '../../linux/index.ts';
 import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer.ts';
 import type { Isolator, Launcher, RecoveredContainer, Statistics } from './isolator.ts';
 import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
@@ -57,6 +57,11 @@ export interface SupervisorContainerizerOptions {
   readonly onCleanupError?: (containerId: string, errors: readonly string[]) => void;
   /** The time of usage statistics and the timer of a kill's grace (default: the real clock, whose timers do not keep the process up). */
   readonly clock?: Clock;
+  /**
+   * Told when the resident spawner of supervisors ended unasked (`inFlight` launches failed
+   * with it; the next launch starts a new one).
+   */
+  readonly onSpawnerLost?: (how: string, inFlight: number) => void;
 }
 
 /** The posix launcher: the supervisor's session and child subreaper hold the container. */
@@ -83,6 +88,8 @@ export class SupervisorContainerizer implements Containerizer {
   private sweeping: Promise<void> = Promise.resolve();
   /** The launcher's and isolators' steps around each supervisor. */
   private readonly steps: ContainerSteps;
+  /** The resident process that starts the supervisors (started at the first launch). */
+  readonly spawner: SupervisorSpawner;
 
   constructor(opts: SupervisorContainerizerOptions = {}) {
     this.supervisor = opts.supervisor;
@@ -92,7 +99,9 @@ export class SupervisorContainerizer implements Containerizer {
     this.launcher = opts.launcher ?? POSIX_LAUNCHER;
     this.onCleanupError = opts.onCleanupError;
     this.clock = opts.clock ?? systemClock;
-    this.steps = { launcher: this.launcher, isolators: this.isolators, mountVolumes: this.mountVolumes, supervisor: this.supervisor };
+    const lost = opts.onSpawnerLost;
+    this.spawner = new SupervisorSpawner(lost ? { onLost: (pid, how, inFlight) => lost(`pid ${pid ?? '?'} ${how}`, inFlight) } : {});
+    this.steps = { launcher: this.launcher, isolators: this.isolators, mountVolumes: this.mountVolumes, supervisor: this.supervisor, spawner: this.spawner };
     this.watchHost = { launcher: this.launcher, clock: this.clock, pollMs: opts.pollMs ?? 1000, end: (w, t) => this.finish(w, t) };
   }
 
@@ -123,7 +132,13 @@ export class SupervisorContainerizer implements Containerizer {
     w.childPid = sup.childPid;
     void sup.exited.then((exit) => w.supervisorExited(exit));
     this.watchLimits(w);
-    await sup.release();
+    try {
+      await sup.release();
+    } catch (e) {
+      // The spawner died first: the supervisor aborts the launch, and the watch of its run
+      // directory (which `exited` started) tears the container down.
+      throw new CorralError('CONTAINER_LAUNCH_FAILED', `container ${id}: ${describeError(e)}`, { cause: e });
+    }
     sup.unref();
     return { containerId: id, pid: sup.pid, termination: w.termination };
   }
@@ -261,8 +276,9 @@ export class SupervisorContainerizer implements Containerizer {
     for (const iso of this.isolators) iso.ready?.();
   }
 
-  /** The agent is stopping: every isolator releases what it keeps for future containers. */
+  /** The agent is stopping: the spawner ends, and every isolator releases what it keeps for future containers. */
   async closeIsolators(): Promise<void> {
+    await this.spawner.close();
     for (const iso of this.isolators) await iso.close?.().catch(() => undefined);
   }
 
@@ -272,6 +288,7 @@ export class SupervisorContainerizer implements Containerizer {
    */
   close(): void {
     this.closed = true;
+    void this.spawner.close();
     for (const w of this.containers.values()) w.stopWatching();
     this.containers.clear();
     this.updateKeepAlive();

@@ -3,7 +3,7 @@
  * its command may run, and their teardown after it ended (or when a launch fails half-way).
  */
 import { CorralError, describeError } from '../../common/errors.ts';
-import { startSupervisor, type StartedSupervisor } from '../../linux/index.ts';
+import type { StartedSupervisor, SupervisorSpawner } from '../../linux/index.ts';
 import type { LaunchSpec } from './containerizer.ts';
 import type { ContainerConfig, Isolator, Launcher, Namespace } from './isolator.ts';
 import { linkVolumes } from '../volumes.ts';
@@ -17,6 +17,8 @@ export interface ContainerSteps {
   readonly mountVolumes: boolean;
   /** The supervisor executable (default: the built corral-containerizer). */
   readonly supervisor: string | undefined;
+  /** Starts the supervisors (the agent's resident spawner). */
+  readonly spawner: SupervisorSpawner;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function startContainer(ctx: ContainerSteps, spec: LaunchSpec): Pro
   let sup: StartedSupervisor;
   try {
     if (!ctx.mountVolumes) linkVolumes(spec.sandbox, volumes);
-    sup = await startSupervisor({
+    sup = await ctx.spawner.start({
       sandbox: spec.sandbox,
       runDir: spec.runDir,
       argv: spec.argv,

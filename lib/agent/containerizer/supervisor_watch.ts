@@ -15,7 +15,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Clock, TimerHandle } from '../../common/clock.ts';
 import type { Resources } from '../../common/resources/index.ts';
-import { allProcStats, isSameProcess, SUPERVISOR_STATUS_FILE, type SupervisorExit } from '../../linux/index.ts';
+import { allProcStats, isSameProcess, readPidRecord, SUPERVISOR_STATUS_FILE, type SupervisorExit } from '../../linux/index.ts';
 import type { Termination } from './containerizer.ts';
 import type { Launcher, Limitation } from './isolator.ts';
 import { recordedEnd, vanished } from './supervisor_records.ts';
@@ -58,8 +58,8 @@ export class WatchedContainer {
     readonly containerId: string,
     readonly runDir: string,
     readonly pid: number,
-    /** The supervisor's start time, for a container we are not the parent of (recovered). */
-    readonly startTime: number | undefined,
+    /** The supervisor's start time, for a container we are not the parent of (recovered, or its spawner died). */
+    public startTime: number | undefined,
     public limits: Limits | undefined,
     private readonly host: WatchHost,
   ) {
@@ -105,15 +105,33 @@ export class WatchedContainer {
     this.forceTimer = this.poll = this.watcher = undefined;
   }
 
-  /** We were its parent and it ended. */
+  /** Its parent (the spawner) reported its end, or that it can no longer do so. */
   async supervisorExited(exit: SupervisorExit): Promise<void> {
     if (this.ended) return;
+    if (exit.lost) return this.adopt();
     const t = await recordedEnd(this.runDir);
     if (t) return this.host.end(this, t);
     this.killOrphans();
     const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
     const err = exit.stderr.trim();
     this.host.end(this, vanished(`process ${this.pid} ended (${how}) without recording an exit status${err ? `: ${err}` : ''}`));
+  }
+
+  /**
+   * The spawner that was its parent is gone: watch it as a recovered container, by its run
+   * directory and its pid record (pid and start time, so that a reused pid is not taken for it).
+   */
+  private async adopt(): Promise<void> {
+    try {
+      const rec = await readPidRecord(this.runDir);
+      if (rec && rec.pid === this.pid) this.startTime = rec.startTime;
+    } catch {
+      // unreadable: the exit record, if any, still tells
+    }
+    if (this.ended) return;
+    // Without a start time it cannot be told from a reused pid: taken as gone unless it recorded its end.
+    if (this.startTime === undefined) this.startTime = -1;
+    this.watchRunDir();
   }
 
   /** A recovered container: watch its run directory for exit.status, and poll. */
