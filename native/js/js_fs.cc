@@ -1,7 +1,7 @@
 // Files: openBeneath(root, path, {directory, walk}, callback?) -> fd (the caller closes it);
 // linkBeneath(source, root, dir, name) -> undefined (a hard link below root, following no symlink);
-// makeWhiteout(path) -> undefined (an overlayfs whiteout); setXattr(path, name, value) -> undefined.
-// With a callback: on a libuv pool thread (the path may cross a slow file system), then
+// makeWhiteout(path) -> undefined (an overlayfs whiteout); setXattr(path, name, value) ->
+// undefined. With a callback: on a libuv pool thread (the path may cross a slow file system), then
 // callback(err | null, fd).
 #include "js/js_fs.h"
 
@@ -93,7 +93,8 @@ Napi::Value SetXattr(const Napi::CallbackInfo &info) {
     return env.Undefined();
   crl_err err;
   crl_err_clear(&err);
-  if (crl_set_xattr(path.c_str(), name.c_str(), value.c_str(), &err) < 0) return ThrowNative(env, err);
+  if (crl_set_xattr(path.c_str(), name.c_str(), value.c_str(), &err) < 0)
+    return ThrowNative(env, err);
   return env.Undefined();
 }
 

@@ -23,7 +23,8 @@ const BUSYBOX = '/bin/busybox';
 /** Why the registry tests cannot run here, or undefined. */
 export function registryMissing(): string | undefined {
   for (const tool of TOOLS) {
-    if (spawnSync('which', [tool], { stdio: 'ignore' }).status !== 0) return `${tool} is missing (Debian: apt-get install docker-registry umoci skopeo busybox-static)`;
+    if (spawnSync('which', [tool], { stdio: 'ignore' }).status !== 0)
+      return `${tool} is missing (Debian: apt-get install docker-registry umoci skopeo busybox-static)`;
   }
   if (!existsSync(BUSYBOX)) return `${BUSYBOX} is missing (Debian: apt-get install busybox-static)`;
   return undefined;

@@ -61,7 +61,8 @@ export function parseImageReference(name: string): ImageReference {
       registry = first;
       rest = rest.slice(slash + 1);
       const m = HOST.exec(registry);
-      if (!m || (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535))) throw bad(`the registry '${registry}' is not a host name with an optional port`);
+      if (!m || (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535)))
+        throw bad(`the registry '${registry}' is not a host name with an optional port`);
     }
   }
   if (rest === '') throw bad('the repository is empty');

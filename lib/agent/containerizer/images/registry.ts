@@ -165,11 +165,13 @@ export class RegistryClient {
   private async answer(challenge: ReturnType<typeof parseChallenge>): Promise<void> {
     const basic = this.options.credentials?.(this.source.host);
     if (challenge?.scheme === 'basic') {
-      if (basic === undefined) throw new PullError(`the registry ${this.source.host} asks for credentials (Basic) and none are configured for it (--docker_config)`);
+      if (basic === undefined)
+        throw new PullError(`the registry ${this.source.host} asks for credentials (Basic) and none are configured for it (--docker_config)`);
       this.authorization = `Basic ${Buffer.from(basic).toString('base64')}`;
       return;
     }
-    if (challenge?.scheme !== 'bearer' || !challenge.params.realm) throw new PullError(`the registry ${this.source.host} answered 401 without a Bearer or Basic challenge`);
+    if (challenge?.scheme !== 'bearer' || !challenge.params.realm)
+      throw new PullError(`the registry ${this.source.host} answered 401 without a Bearer or Basic challenge`);
     const realm = new URL(challenge.params.realm);
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
     realm.searchParams.set('scope', challenge.params.scope ?? `repository:${this.source.repository}:pull`);
@@ -221,7 +223,11 @@ export class RegistryClient {
       } catch {
         throw new PullError('the manifest is not JSON');
       }
-      const type = (typeof m.mediaType === 'string' ? m.mediaType : undefined) ?? String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+      const type =
+        (typeof m.mediaType === 'string' ? m.mediaType : undefined) ??
+        String(res.headers['content-type'] ?? '')
+          .split(';')[0]!
+          .trim();
       if (type === MEDIA.ociIndex || type === MEDIA.dockerList) {
         const list = Array.isArray(m.manifests) ? (m.manifests as Record<string, unknown>[]) : [];
         const pick = list.find((e) => {
@@ -246,7 +252,8 @@ export class RegistryClient {
       const layers = Array.isArray(m.layers) ? m.layers.map((l, i) => checkDescriptor(l, `layer ${i} of the manifest`)) : [];
       if (layers.length === 0) throw new PullError('the manifest lists no layers');
       for (const [i, l] of layers.entries()) {
-        if (LAYER_MEDIA[l.mediaType] === undefined) throw new PullError(`layer ${i} (${l.digest}) has the media type '${l.mediaType}', which Corral does not unpack`);
+        if (LAYER_MEDIA[l.mediaType] === undefined)
+          throw new PullError(`layer ${i} (${l.digest}) has the media type '${l.mediaType}', which Corral does not unpack`);
       }
       return { digest, mediaType: type, config, layers };
     }

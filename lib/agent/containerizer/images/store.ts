@@ -196,7 +196,12 @@ export class DockerStore {
       say(`Image '${key}': manifest ${manifest.digest}, ${manifest.layers.length} layer(s), ${mib(total)} compressed`);
       await Promise.all(manifest.layers.map((l, i) => this.layer(client, l, diffIds[i]!, `${i + 1}/${manifest.layers.length}`, say)));
       await this.writeAtomic(this.configPath(manifest.config.digest), configBytes);
-      const img: StoredImage = { name: key, manifestDigest: manifest.digest, configDigest: manifest.config.digest, layers: manifest.layers.map((l) => l.digest) };
+      const img: StoredImage = {
+        name: key,
+        manifestDigest: manifest.digest,
+        configDigest: manifest.config.digest,
+        layers: manifest.layers.map((l) => l.digest),
+      };
       this.images.set(key, img);
       await this.writeAtomic(join(this.options.dir, 'images.json'), Buffer.from(JSON.stringify(this.list())));
       const ms = performance.now() - started;
@@ -250,7 +255,8 @@ export class DockerStore {
       })();
       const stats = await unpackLayer(hashed, join(staging, 'rootfs'));
       const got = `sha256:${hash.digest('hex')}`;
-      if (diffId.startsWith('sha256:') && got !== diffId) throw new PullError(`digest mismatch: layer ${d.digest} unpacks to ${got}, its diff_id in the config is ${diffId}`);
+      if (diffId.startsWith('sha256:') && got !== diffId)
+        throw new PullError(`digest mismatch: layer ${d.digest} unpacks to ${got}, its diff_id in the config is ${diffId}`);
       await rm(final, { recursive: true, force: true });
       await rename(staging, final);
       say(`Layer ${pos} ${d.digest}: ${mib(d.size)}, ${stats.entries} entries${stats.skipped ? `, ${stats.skipped} device files or FIFOs skipped` : ''}`);
@@ -259,7 +265,12 @@ export class DockerStore {
       compressed.destroy();
       plain.destroy();
       await rm(staging, { recursive: true, force: true });
-      if ((e as Error).message?.includes('incorrect header check')) throw new PullError(`layer ${d.digest} is not gzip-compressed although its media type says so`);
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || code === 'Z_STREAM_ERROR') {
+        throw new PullError(
+          `layer ${d.digest} does not decompress as gzip (${(e as Error).message}): the blob is damaged, or not gzip although its media type says so`,
+        );
+      }
       throw e;
     }
   }

@@ -65,7 +65,10 @@ export class ByteReader {
 
   /** Exactly n bytes, or undefined at the end of the stream (a short tail is returned as undefined too: the caller says what was cut). */
   async read(n: number): Promise<Buffer | undefined> {
-    if (!(await this.fill(n))) return undefined;
+    if (!(await this.fill(n))) {
+      if (this.buf.length > 0) throw new TarError(`the archive ends inside a header (${this.buf.length} of ${n} bytes)`);
+      return undefined;
+    }
     const out = this.buf.subarray(0, n);
     this.buf = this.buf.subarray(n);
     return out;
@@ -89,6 +92,13 @@ export class ByteReader {
       left -= piece.length;
       yield piece;
     }
+  }
+
+  /** Drop up to n bytes; false when the stream ended first. */
+  async skipUpTo(n: number): Promise<boolean> {
+    const ok = await this.fill(n);
+    this.buf = this.buf.subarray(Math.min(n, this.buf.length));
+    return ok;
   }
 
   /** Read and drop everything left. */
@@ -159,10 +169,9 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarE
   let zeros = 0;
   for (;;) {
     const h = await reader.read(BLOCK);
-    if (h === undefined) {
-      if (zeros > 0) return; // one zero block then the end: lenient, as GNU tar is
-      throw new TarError('the archive ends without its end-of-archive blocks');
-    }
+    // The end of the stream at an entry's boundary ends the archive, with or without the two zero
+    // blocks (layers written by Go's archive/tar without Close() have none; Docker reads them).
+    if (h === undefined) return;
     if (h.every((b) => b === 0)) {
       if (++zeros === 2) return;
       continue;
@@ -220,7 +229,9 @@ export async function* readTar(reader: ByteReader): AsyncGenerator<{ entry: TarE
       }
     })();
     yield { entry, body };
-    // Skip what the consumer left of the body (also when it stopped reading half-way), then the padding.
-    for await (const _ of reader.take(size - consumed + pad(size), `the contents of '${name}'`)) void _;
+    // Skip what the consumer left of the body (also when it stopped reading half-way), then the
+    // padding, which the last entry of a layer written without Close() lacks.
+    for await (const _ of reader.take(size - consumed, `the contents of '${name}'`)) void _;
+    if (!(await reader.skipUpTo(pad(size)))) return;
   }
 }

@@ -81,7 +81,11 @@ test('whiteouts become overlayfs whiteouts (char 0/0) and .wh..wh..opq an opaque
   const xattr = spawnSync('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', join(layer, 'var/cache')], { encoding: 'utf8' });
   if (xattr.error) {
     // getfattr (Debian's attr) is not installed: read it through a Python one-liner instead.
-    const py = spawnSync('/usr/bin/python3', ['-c', `import os,sys; sys.stdout.write(os.getxattr(sys.argv[1], 'trusted.overlay.opaque').decode())`, join(layer, 'var/cache')], { encoding: 'utf8' });
+    const py = spawnSync(
+      '/usr/bin/python3',
+      ['-c', `import os,sys; sys.stdout.write(os.getxattr(sys.argv[1], 'trusted.overlay.opaque').decode())`, join(layer, 'var/cache')],
+      { encoding: 'utf8' },
+    );
     t.is(py.stdout, 'y');
   } else t.is(xattr.stdout, 'y');
   t.is(readFileSync(join(layer, 'var/cache/kept'), 'utf8'), 'new');
