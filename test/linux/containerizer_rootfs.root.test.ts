@@ -7,7 +7,7 @@
  */
 import anyTest, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DockerStore } from '../../lib/agent/containerizer/images/store.ts';
 import { Provisioner } from '../../lib/agent/containerizer/images/provisioner.ts';
