@@ -32,6 +32,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "getNetns", crl::GetNetns);
 
   Export(env, exports, "linkBeneath", crl::LinkBeneath);
+  Export(env, exports, "makeWhiteout", crl::MakeWhiteout);
+  Export(env, exports, "setXattr", crl::SetXattr);
   Export(env, exports, "openBeneath", crl::OpenBeneath);
 
   Export(env, exports, "cgroupEventListen", crl::CgroupEventListen);

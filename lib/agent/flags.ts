@@ -255,6 +255,46 @@ export const agentFlags = {
   }),
   switch_user: flag({ help: "Run tasks as their framework's user (needs root)", default: true, boolean: true, parse: parseBool }),
   frameworks_home: optionalFlag({ help: 'Directory that relative URI paths (CommandInfo.uris) are taken from', parse: str }),
+  image_providers: optionalFlag({
+    help: 'Image providers, comma-separated: docker (tasks may then give ContainerInfo.mesos.image; needs --isolation with filesystem/linux and docker/runtime)',
+    parse: (t: string) => {
+      const list = t
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter((s) => s !== '');
+      for (const p of list) if (p !== 'docker') throw new Error(`unknown or unsupported image provider '${p}' (known: docker)`);
+      if (list.length === 0) throw new Error('names no image provider (known: docker)');
+      return [...new Set(list)] as 'docker'[];
+    },
+  }),
+  docker_registry: flag({
+    help: 'The registry of image names that name none: an http(s) URL',
+    default: 'https://registry-1.docker.io',
+    parse: (t: string) => {
+      if (t.startsWith('/')) throw new Error('a local directory of images is not supported yet: give an http(s) URL of a registry');
+      let u: URL;
+      try {
+        u = new URL(t);
+      } catch {
+        throw new Error(`'${t}' is not a URL`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`'${t}' must be an http:// or https:// URL`);
+      return t;
+    },
+  }),
+  docker_store_dir: optionalFlag({ help: 'Where pulled image layers are kept (default: <work_dir>/store/docker; kept across restarts)', parse: str }),
+  docker_config: optionalFlag({
+    help: 'Registry credentials: a Docker config.json (its "auths"), as a path or as the JSON itself',
+    parse: str,
+  }),
+  image_provisioner_backend: flag({
+    help: "How a container's root filesystem is made from image layers: overlay",
+    default: 'overlay',
+    parse: (t: string) => {
+      if (t !== 'overlay') throw new Error(`'${t}' is not supported (supported: overlay)`);
+      return t;
+    },
+  }),
   fetcher_cache_dir: optionalFlag({
     help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; kept across agent restarts, damaged entries dropped at start)',
     parse: str,

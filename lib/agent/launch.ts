@@ -4,10 +4,13 @@
  * launch that failed. One launch is one `Launch` passed along.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CorralError, describeError } from '../common/errors.ts';
 import { Resources, checkpointedOf } from '../common/resources/index.ts';
 import type { CommandInfo, TaskInfo, TaskState } from '../proto/messages.ts';
+import { type ContainerImage, containerImageOf } from '../proto/container_info.ts';
+import { SANDBOX_IN_IMAGE } from './containerizer/images/provider.ts';
 import { replaceSymlink, writeAtomic, writeJsonAtomic } from './checkpoint.ts';
 import { commandArgv, commandExecutorName } from './command_executor.ts';
 import type { LaunchSpec } from './containerizer/containerizer.ts';
@@ -24,6 +27,8 @@ export interface Launch {
   readonly record: AgentTaskRecord;
   readonly command: CommandInfo;
   readonly spec: LaunchSpec;
+  /** The container's image (TaskInfo.container, or ExecutorInfo.container for a custom executor). */
+  readonly image?: ContainerImage;
 }
 
 /**
@@ -82,7 +87,9 @@ export async function createExecutor(ctx: AgentContext, fw: AgentFramework, task
   if (ex.isCommand) ex.tasks.set(task.taskId, record);
   else ex.queued.set(task.taskId, task); // until the executor subscribes
   let volumes: VolumeMount[];
+  let image: ContainerImage | undefined;
   try {
+    image = info ? containerImageOf(info.container, 'executor.container') : containerImageOf(task.container, 'container');
     // The sandbox is its task user's alone (the fetcher and the supervisor give it to the
     // user): other task users must not read what a task writes there, e.g. its stdout. 0700,
     // not 0750: the group would be the user's primary group, which other users can share.
@@ -115,7 +122,7 @@ export async function createExecutor(ctx: AgentContext, fw: AgentFramework, task
   };
   // startContainer reports its own failures; a rejection here would be a bug: logged, never
   // left unhandled (ex.starting and ex.done are awaited elsewhere, or not at all).
-  const started = startContainer(ctx, { fw, ex, record, command, spec }).catch((e: unknown) => {
+  const started = startContainer(ctx, { fw, ex, record, command, spec, ...(image ? { image } : {}) }).catch((e: unknown) => {
     ctx.log.error({ frameworkId: fw.id, executorId, err: describeError(e) }, 'starting the container failed unexpectedly');
     return undefined;
   });
@@ -131,7 +138,7 @@ export async function createExecutor(ctx: AgentContext, fw: AgentFramework, task
     ctx.launching--;
   };
   void started.then(done, done);
-  if (command.uris.length === 0 && ctx.launching > (ctx.options.launchesInFlight ?? 0)) await started;
+  if (command.uris.length === 0 && !image && ctx.launching > (ctx.options.launchesInFlight ?? 0)) await started;
 }
 
 /**
@@ -141,9 +148,11 @@ export async function createExecutor(ctx: AgentContext, fw: AgentFramework, task
  * TASK_KILLED when a kill came first).
  */
 async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ended: Promise<void> } | undefined> {
-  const { fw, ex, record, command, spec } = launch;
+  const { fw, ex, record, command } = launch;
+  let spec = launch.spec;
   const executorId = ex.id;
   const containerId = ex.containerId;
+  const images = launch.image ? ctx.options.images : undefined;
   try {
     if (command.uris.length > 0) {
       ex.fetching = new AbortController();
@@ -159,11 +168,19 @@ async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ende
         ex.fetching = undefined;
       }
     }
+    if (launch.image) spec = await withImage(ctx, launch, launch.image);
     if (ex.killRequested) throw new CorralError('KILLED_DURING_LAUNCH', 'killed before its container started');
     ex.container = await ctx.options.containerizer.launch(spec);
   } catch (e) {
+    await images?.cleanup(containerId).catch(() => undefined);
     await launchFailed(ctx, fw, ex, record, e);
     return undefined;
+  }
+  if (images) {
+    void ex.container.termination
+      .catch(() => undefined)
+      .then(() => images.cleanup(containerId))
+      .catch((e: unknown) => ctx.log.warn({ containerId, err: describeError(e) }, "removing the container's root filesystem failed"));
   }
   ctx.metrics.inc('slave/executors_registering');
   if (ex.isCommand) {
@@ -181,6 +198,32 @@ async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ende
   // A kill that came while the container was being launched.
   if (ex.killRequested) void ctx.options.containerizer.kill(containerId, ex.isCommand ? ctx.options.defaultKillGraceMs : 0);
   return { ended: ex.done };
+}
+
+/**
+ * The launch spec for a container with an image: the image pulled (its progress appended to the
+ * sandbox's stderr, where Mesos's fetcher output goes too), the root filesystem's scratch made,
+ * the command and environment as docker/runtime combines them. Throws ImageError.
+ */
+async function withImage(ctx: AgentContext, launch: Launch, image: ContainerImage): Promise<LaunchSpec> {
+  const images = ctx.options.images;
+  if (!images) {
+    throw new CorralError(
+      'CONTAINER_LAUNCH_FAILED',
+      `the container asks for the image '${image.name}', and this agent runs no image provider (start it with --image_providers=docker and --isolation with filesystem/linux,docker/runtime)`,
+    );
+  }
+  const log = join(launch.ex.sandbox, 'stderr');
+  const progress = (line: string): void => void appendFile(log, `${line}\n`).catch(() => undefined);
+  const prepared = await images.prepare(launch.ex.containerId, image, launch.command, progress);
+  // Environment, last wins: the agent's, MESOS_SANDBOX (inside the image), the image's Env, the task's own.
+  const env: Record<string, string> = { ...launch.spec.env, MESOS_SANDBOX: SANDBOX_IN_IMAGE, ...prepared.env };
+  for (const v of launch.command.environment?.variables ?? []) if (v.value !== undefined) env[v.name] = v.value;
+  ctx.log.info(
+    { containerId: launch.ex.containerId, image: image.name, taskId: launch.record.info.taskId },
+    `provisioned the image '${image.name}' for container ${launch.ex.containerId}`,
+  );
+  return { ...launch.spec, env, rootfs: prepared.rootfs, ...(prepared.argv ? { argv: prepared.argv } : {}) };
 }
 
 /** The container never started: its tasks end as FAILED (KILLED if a kill came first). */

@@ -5,6 +5,7 @@ import type { Resources } from '../common/resources/index.ts';
 import type { Attribute } from '../proto/messages.ts';
 import type { Containerizer } from './containerizer/containerizer.ts';
 import type { Fetcher } from './fetcher/fetcher.ts';
+import type { ImageProvider } from './containerizer/images/provider.ts';
 import type { QoSController, ResourceEstimator } from './oversubscription/index.ts';
 import type { AgentPaths } from './paths.ts';
 
@@ -50,6 +51,8 @@ export interface AgentOptions {
   readonly bootId?: string;
   /** Puts CommandInfo.uris into sandboxes (default: Mesos's defaults, cache in paths.fetcherCacheDir()). */
   readonly fetcher?: Fetcher;
+  /** --image_providers=docker: runs tasks whose container has an image (opened by the caller). */
+  readonly images?: ImageProvider;
   /** Oversubscription: default noop estimator and controller. */
   readonly resourceEstimator?: ResourceEstimator;
   readonly qosController?: QoSController;

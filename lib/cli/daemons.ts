@@ -9,6 +9,7 @@ import { createContainerizer } from '../agent/containerizer/factory.ts';
 import { offeredResources } from '../agent/containerizer/registry.ts';
 import { agentResources, hostFacts } from '../agent/detect.ts';
 import { Fetcher } from '../agent/fetcher/fetcher.ts';
+import { imageProviderOf } from './images.ts';
 import type { agentFlags } from '../agent/flags.ts';
 import { agentAuthenticator } from '../agent/http/authentication.ts';
 import { EXECUTOR_REALM, agentRoutes } from '../agent/http/routes.ts';
@@ -448,6 +449,7 @@ export async function startAgent(
   const paths = new AgentPaths(flags.work_dir);
   const bootId = await currentBootId();
   const executorTokens = await executorTokensOf(flags, paths, log);
+  const images = await imageProviderOf(flags, paths, log);
   const fetcher = new Fetcher({
     cacheDir: flags.fetcher_cache_dir ?? paths.fetcherCacheDir(),
     cacheSizeBytes: flags.fetcher_cache_size,
@@ -483,6 +485,7 @@ export async function startAgent(
     ...(executorTokens ? { executorTokens } : {}),
     launchesInFlight: 4,
     fetcher,
+    ...(images ? { images } : {}),
     resourceEstimator,
     qosController,
     oversubscribedResourcesIntervalMs: flags.oversubscribed_resources_interval,

@@ -114,6 +114,13 @@ export type ErrorCode =
   | 'BAD_URI'
   /** The fetcher cache's own trouble: the fetch falls back to a direct download. */
   | 'FETCHER_CACHE_FAILED'
+  // ---- Container images (lib/agent/containerizer/images; ImageError)
+  /** An image name that does not parse (Image.docker.name). */
+  | 'IMAGE_BAD_NAME'
+  /** An image could not be pulled: the registry is unreachable or refuses, the image or a blob is not there, a digest does not match, a media type is not supported. */
+  | 'IMAGE_PULL_FAILED'
+  /** A layer breaks a rule of the store (an entry leading out of its directory, a device file, a bad archive). */
+  | 'IMAGE_LAYER_REFUSED'
   // ---- The OS library
   /** The native addon or the supervisor executable is missing. */
   | 'NATIVE_NOT_BUILT'

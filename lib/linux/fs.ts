@@ -39,3 +39,13 @@ export function openBeneathAsync(root: string, path: string, options: OpenBeneat
 export function linkBeneath(source: string, root: string, dir: string, name: string): void {
   native().linkBeneath(source, root, dir, name);
 }
+
+/** An overlayfs whiteout (a character device 0/0) at `path`, hiding that name in lower layers. Throws NativeError (EEXIST, EPERM without CAP_MKNOD). */
+export function makeWhiteout(path: string): void {
+  native().makeWhiteout(path);
+}
+
+/** Set the extended attribute `name` of `path` (a symlink at its end is not followed) to `value`. Throws NativeError. */
+export function setXattr(path: string, name: string, value: string): void {
+  native().setXattr(path, name, value);
+}

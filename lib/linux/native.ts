@@ -37,6 +37,8 @@ export interface NativeBinding {
   getNetns(name: string): NetnsInfo | undefined;
   /** Hard-link `source` as `root`/`dir`/`name`, following no symlink below `root` (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS). */
   linkBeneath(source: string, root: string, dir: string, name: string): void;
+  makeWhiteout(path: string): void;
+  setXattr(path: string, name: string, value: string): void;
   /** open(2) of `path` below the directory `root`, never leaving it (fs.ts). Returns the fd. */
   openBeneath(root: string, path: string, options?: { directory?: boolean; walk?: boolean }): number;
   openBeneath(

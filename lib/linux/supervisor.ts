@@ -59,6 +59,18 @@ export interface SupervisorOptions {
   readonly netns?: string;
   /** Bind mounts in the command's own mount namespace (implies `mount`; needs root). */
   readonly binds?: readonly SupervisorBind[];
+  /** Run the command in a root filesystem made from image layers (implies `mount`; needs root). */
+  readonly rootfs?: SupervisorRootfs;
+}
+
+/** `--rootfs`: an overlay of image layers the supervisor mounts and pivot_roots into. */
+export interface SupervisorRootfs {
+  /** A directory holding links/0..N-1 (symlinks to the layers, 0 the base), upper/, work/ and merged/, on one file system. */
+  readonly scratch: string;
+  /** Where the sandbox shows inside the image (default /mnt/mesos/sandbox). */
+  readonly sandboxTarget?: string;
+  /** The working directory inside the image (default the sandbox target); made when missing. */
+  readonly workdir?: string;
 }
 
 export interface SupervisorExit {
@@ -101,6 +113,11 @@ export function supervisorArgs(opts: SupervisorOptions): string[] {
   if (opts.namespaces && opts.namespaces.length > 0) args.push('--namespaces', opts.namespaces.join(','));
   if (opts.netns !== undefined) args.push('--netns', opts.netns);
   if (opts.binds && opts.binds.length > 0) args.push(...bindArgs(opts.binds));
+  if (opts.rootfs) {
+    args.push('--rootfs', opts.rootfs.scratch);
+    if (opts.rootfs.sandboxTarget !== undefined) args.push('--sandbox-target', opts.rootfs.sandboxTarget);
+    if (opts.rootfs.workdir !== undefined) args.push('--workdir', opts.rootfs.workdir);
+  }
   args.push('--wait-go', '--', ...opts.argv);
   return args;
 }

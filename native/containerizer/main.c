@@ -120,6 +120,9 @@ struct options {
   const char *netns; /* a network namespace to join (a file of nsfs), or NULL */
   struct bind *binds;
   int nbinds;
+  const char *rootfs; /* --rootfs SCRATCH: links/0..N-1 (base first), upper/, work/, merged/ */
+  const char *sandbox_target; /* --sandbox-target: where the sandbox shows inside the image */
+  const char *workdir;        /* --workdir: the working directory inside the image */
   char **cmd;
 };
 
@@ -136,6 +139,13 @@ enum step {
   STEP_BIND_TARGET,
   STEP_BIND_MOUNT,
   STEP_BIND_READ_ONLY,
+  STEP_ROOTFS_OVERLAY,
+  STEP_ROOTFS_PROC,
+  STEP_ROOTFS_SYS,
+  STEP_ROOTFS_DEV,
+  STEP_ROOTFS_SANDBOX,
+  STEP_ROOTFS_PIVOT,
+  STEP_ROOTFS_WORKDIR,
   STEP_INITGROUPS,
   STEP_SETGID,
   STEP_SETUID,
@@ -153,6 +163,13 @@ static const char *const step_names[] = {"",
                                          "make or open the target in the sandbox",
                                          "mount",
                                          "remount read-only",
+                                         "mount the image's root filesystem (overlay)",
+                                         "mount /proc in the image",
+                                         "mount /sys in the image",
+                                         "make /dev in the image",
+                                         "bind the sandbox into the image",
+                                         "pivot_root into the image",
+                                         "make or enter the working directory in the image",
                                          "initgroups",
                                          "setgid",
                                          "setuid",
@@ -172,6 +189,7 @@ struct child_setup {
   int netns_fd; /* -1: none */
   const struct bind *binds;
   int nbinds;
+  const char *rootfs, *sandbox_target, *workdir;
   const sigset_t *mask;
   const char *user;
   uid_t uid;
@@ -321,6 +339,13 @@ static int parse(int argc, char **argv, struct options *o) {
       if (parse_bind(v, &o->binds[o->nbinds]) < 0) return -1;
       o->nbinds++;
       o->ns_flags |= CLONE_NEWNS; /* the mounts must stay in the container */
+    } else if ((v = option(argv, argc, &i, "--rootfs", &missing))) {
+      o->rootfs = v;
+      o->ns_flags |= CLONE_NEWNS;
+    } else if ((v = option(argv, argc, &i, "--sandbox-target", &missing))) {
+      o->sandbox_target = v;
+    } else if ((v = option(argv, argc, &i, "--workdir", &missing))) {
+      o->workdir = v;
     } else if (missing) {
       fprintf(stderr, "%s: %s needs a value\n", prog, argv[i]);
       return -1;
@@ -335,6 +360,20 @@ static int parse(int argc, char **argv, struct options *o) {
   }
   if (o->user && !o->user[0]) {
     fprintf(stderr, "%s: --user needs a name\n", prog);
+    return -1;
+  }
+  if (o->rootfs && o->rootfs[0] != '/') {
+    fprintf(stderr, "%s: --rootfs must be an absolute path\n", prog);
+    return -1;
+  }
+  if ((o->sandbox_target || o->workdir) && !o->rootfs) {
+    fprintf(stderr, "%s: --sandbox-target and --workdir need --rootfs\n", prog);
+    return -1;
+  }
+  if (!o->sandbox_target) o->sandbox_target = "/mnt/mesos/sandbox";
+  if (o->sandbox_target[0] != '/' || (o->workdir && o->workdir[0] != '/')) {
+    fprintf(stderr, "%s: --sandbox-target and --workdir must be absolute paths in the image\n",
+            prog);
     return -1;
   }
   return 0;
@@ -462,6 +501,133 @@ static void bind_one(const struct child_setup *c, int sandbox_fd, int i) {
   close(parent_fd);
 }
 
+/* The fd of `path` below `root_fd` (a directory, made when missing, no symlink followed), or fails
+ * the step. */
+static int image_dir(const struct child_setup *c, int root_fd, const char *path, int step) {
+  int parent = -1, fd;
+  char name[NAME_MAX + 1];
+  while (*path == '/') path++;
+  if (!*path) return fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+  fd = open_below(root_fd, path, 0, 0, 0, &parent, name);
+  if (fd < 0) child_fail(c->report_fd, step, errno);
+  close(parent);
+  return fd;
+}
+
+/* mount(2) onto the directory fd `at` (through /proc/self/fd, so what was opened is what is used).
+ */
+static int mount_at(const char *src, int at, const char *type, unsigned long flags,
+                    const char *data) {
+  char target[64];
+  snprintf(target, sizeof target, "/proc/self/fd/%d", at);
+  return mount(src, target, type, flags, data);
+}
+
+/*
+ * The container's root filesystem from an image (docs/architecture.md §7): an overlay of the
+ * layers (links/0 the base) with the container's own upper directory, a fresh /proc, a
+ * read-only /sys, a minimal /dev (tmpfs with null, zero, full, random, urandom and tty bound
+ * from the host, devpts, shm), the sandbox at --sandbox-target; then pivot_root into it, the
+ * old root detached. Every directory in the image is opened without following symlinks (an
+ * image's /mnt -> /etc cannot take a mount onto the host). All of it lives in the container's
+ * mount namespace and goes with its last process.
+ */
+static void enter_rootfs(const struct child_setup *c, int sandbox_fd) {
+  static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  char path[PATH_MAX], opts[4096], host_dev[64];
+  size_t len;
+  int n, merged_fd, fd, dev_fd, i;
+  struct stat st;
+
+  /* lowerdir lists the top layer first; the links keep the option short. */
+  snprintf(path, sizeof path, "%s/links", c->rootfs);
+  if (chdir(path) < 0) child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, errno);
+  for (n = 0;; n++) {
+    char name[16];
+    snprintf(name, sizeof name, "%d", n);
+    if (fstatat(AT_FDCWD, name, &st, 0) < 0) break;
+  }
+  if (n == 0) child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, ENOENT);
+  len = (size_t)snprintf(opts, sizeof opts, "lowerdir=");
+  for (i = n - 1; i >= 0 && len < sizeof opts; i--)
+    len += (size_t)snprintf(opts + len, sizeof opts - len, "%d%s", i, i > 0 ? ":" : "");
+  if (len < sizeof opts)
+    len += (size_t)snprintf(opts + len, sizeof opts - len, ",upperdir=../upper,workdir=../work");
+  if (len >= sizeof opts) child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, E2BIG);
+  if (mount("overlay", "../merged", "overlay", 0, opts) < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, errno);
+  merged_fd = open("../merged", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (merged_fd < 0) child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, errno);
+
+  fd = image_dir(c, merged_fd, "proc", STEP_ROOTFS_PROC);
+  if (mount_at("proc", fd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_PROC, errno);
+  close(fd);
+  fd = image_dir(c, merged_fd, "sys", STEP_ROOTFS_SYS);
+  if (mount_at("sysfs", fd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_SYS, errno);
+  close(fd);
+
+  fd = image_dir(c, merged_fd, "dev", STEP_ROOTFS_DEV);
+  if (mount_at("tmpfs", fd, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME, "mode=755") < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_DEV, errno);
+  close(fd);
+  dev_fd = image_dir(c, merged_fd, "dev", STEP_ROOTFS_DEV); /* the tmpfs now */
+  for (i = 0; i < (int)(sizeof devices / sizeof devices[0]); i++) {
+    int node = openat(dev_fd, devices[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+    if (node < 0) child_fail(c->report_fd, STEP_ROOTFS_DEV, errno);
+    close(node);
+    node = openat(dev_fd, devices[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    snprintf(host_dev, sizeof host_dev, "/dev/%s", devices[i]);
+    if (node < 0 || mount_at(host_dev, node, NULL, MS_BIND, NULL) < 0)
+      child_fail(c->report_fd, STEP_ROOTFS_DEV, errno);
+    close(node);
+  }
+  if (mkdirat(dev_fd, "pts", 0755) < 0 || mkdirat(dev_fd, "shm", 01777) < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_DEV, errno);
+  fd = openat(dev_fd, "pts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || mount_at("devpts", fd, "devpts", MS_NOSUID | MS_NOEXEC,
+                         "newinstance,ptmxmode=0666,mode=0620") < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_DEV, errno);
+  close(fd);
+  fd = openat(dev_fd, "shm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || mount_at("tmpfs", fd, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_DEV, errno);
+  close(fd);
+  if (symlinkat("/proc/self/fd", dev_fd, "fd") < 0 ||
+      symlinkat("/proc/self/fd/0", dev_fd, "stdin") < 0 ||
+      symlinkat("/proc/self/fd/1", dev_fd, "stdout") < 0 ||
+      symlinkat("/proc/self/fd/2", dev_fd, "stderr") < 0 ||
+      symlinkat("pts/ptmx", dev_fd, "ptmx") < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_DEV, errno);
+  close(dev_fd);
+
+  /* The sandbox (with the volumes bound into it above), recursively. */
+  fd = image_dir(c, merged_fd, c->sandbox_target, STEP_ROOTFS_SANDBOX);
+  {
+    char src[64];
+    snprintf(src, sizeof src, "/proc/self/fd/%d", sandbox_fd);
+    if (mount_at(src, fd, NULL, MS_BIND | MS_REC, NULL) < 0)
+      child_fail(c->report_fd, STEP_ROOTFS_SANDBOX, errno);
+  }
+  close(fd);
+
+  /* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves the image. */
+  if (fchdir(merged_fd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+      umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+    child_fail(c->report_fd, STEP_ROOTFS_PIVOT, errno);
+  close(merged_fd);
+  {
+    int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *wd = c->workdir ? c->workdir : c->sandbox_target;
+    if (root < 0) child_fail(c->report_fd, STEP_ROOTFS_WORKDIR, errno);
+    fd = image_dir(c, root, wd, STEP_ROOTFS_WORKDIR);
+    if (fchdir(fd) < 0) child_fail(c->report_fd, STEP_ROOTFS_WORKDIR, errno);
+    close(fd);
+    close(root);
+  }
+}
+
 /* After fork: never returns. */
 static void run_child(const struct child_setup *c) __attribute__((noreturn));
 static void run_child(const struct child_setup *c) {
@@ -500,7 +666,10 @@ static void run_child(const struct child_setup *c) {
       child_fail(c->report_fd, STEP_REOPEN_SANDBOX, ESTALE);
   }
   for (i = 0; i < c->nbinds; i++) bind_one(c, sandbox_fd, i);
-  if (fchdir(sandbox_fd) < 0) child_fail(c->report_fd, STEP_CHDIR, errno);
+  if (c->rootfs)
+    enter_rootfs(c, sandbox_fd);
+  else if (fchdir(sandbox_fd) < 0)
+    child_fail(c->report_fd, STEP_CHDIR, errno);
   null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(c->out_fd, STDOUT_FILENO) < 0 ||
       dup2(c->err_fd, STDERR_FILENO) < 0)
@@ -1104,6 +1273,9 @@ static int launch(const struct options *o) {
   setup.netns_fd = netns_fd;
   setup.binds = o->binds;
   setup.nbinds = o->nbinds;
+  setup.rootfs = o->rootfs;
+  setup.sandbox_target = o->sandbox_target;
+  setup.workdir = o->workdir;
   setup.mask = &old;
   setup.user = o->user;
   setup.uid = uid;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
@@ -141,4 +143,19 @@ int crl_link_beneath(const char *source, const char *root, const char *dir, cons
   close(dirfd);
   close(rootfd);
   return rc;
+}
+
+int crl_make_whiteout(const char *path, struct crl_err *err) {
+  if (!path || !path[0]) return crl_err_set(err, EINVAL, "mknod", "bad path");
+  if (mknod(path, S_IFCHR | 0000, makedev(0, 0)) < 0)
+    return crl_err_set(err, errno, "mknod", "%s", path);
+  return 0;
+}
+
+int crl_set_xattr(const char *path, const char *name, const char *value, struct crl_err *err) {
+  if (!path || !path[0] || !name || !name[0] || !value)
+    return crl_err_set(err, EINVAL, "setxattr", "bad argument");
+  if (lsetxattr(path, name, value, strlen(value), 0) < 0)
+    return crl_err_set(err, errno, "setxattr", "%s on %s", name, path);
+  return 0;
 }

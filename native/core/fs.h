@@ -41,6 +41,19 @@ int crl_open_beneath(const char *root, const char *path, int flags, struct crl_e
 int crl_link_beneath(const char *source, const char *root, const char *dir, const char *name,
                      struct crl_err *err);
 
+/*
+ * An overlayfs whiteout at `path`: a character device 0/0, which hides the same name in the
+ * layers below (an image layer's `.wh.<name>`). Needs CAP_MKNOD. Returns 0 or negative.
+ */
+int crl_make_whiteout(const char *path, struct crl_err *err);
+
+/*
+ * Set the extended attribute `name` of `path` (not following a symlink at its end) to the
+ * string `value`, e.g. trusted.overlay.opaque=y on a layer's directory that hides everything
+ * below it. Returns 0 or negative.
+ */
+int crl_set_xattr(const char *path, const char *name, const char *value, struct crl_err *err);
+
 #ifdef __cplusplus
 }
 #endif

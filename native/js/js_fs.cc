@@ -1,6 +1,7 @@
 // Files: openBeneath(root, path, {directory, walk}, callback?) -> fd (the caller closes it);
-// linkBeneath(source, root, dir, name) -> undefined (a hard link below root, following no symlink).
-// With a callback: on a libuv pool thread (the path may cross a slow file system), then
+// linkBeneath(source, root, dir, name) -> undefined (a hard link below root, following no symlink);
+// makeWhiteout(path) -> undefined (an overlayfs whiteout); setXattr(path, name, value) ->
+// undefined. With a callback: on a libuv pool thread (the path may cross a slow file system), then
 // callback(err | null, fd).
 #include "js/js_fs.h"
 
@@ -70,6 +71,29 @@ Napi::Value LinkBeneath(const Napi::CallbackInfo &info) {
   crl_err err;
   crl_err_clear(&err);
   if (crl_link_beneath(source.c_str(), root.c_str(), dir.c_str(), name.c_str(), &err) < 0)
+    return ThrowNative(env, err);
+  return env.Undefined();
+}
+
+Napi::Value MakeWhiteout(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (!ArgString(info, 0, "path", &path)) return env.Undefined();
+  crl_err err;
+  crl_err_clear(&err);
+  if (crl_make_whiteout(path.c_str(), &err) < 0) return ThrowNative(env, err);
+  return env.Undefined();
+}
+
+Napi::Value SetXattr(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path, name, value;
+  if (!ArgString(info, 0, "path", &path) || !ArgString(info, 1, "name", &name) ||
+      !ArgString(info, 2, "value", &value))
+    return env.Undefined();
+  crl_err err;
+  crl_err_clear(&err);
+  if (crl_set_xattr(path.c_str(), name.c_str(), value.c_str(), &err) < 0)
     return ThrowNative(env, err);
   return env.Undefined();
 }

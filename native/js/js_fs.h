@@ -4,5 +4,7 @@
 namespace crl {
 Napi::Value OpenBeneath(const Napi::CallbackInfo &info);
 Napi::Value LinkBeneath(const Napi::CallbackInfo &info);
+Napi::Value MakeWhiteout(const Napi::CallbackInfo &info);
+Napi::Value SetXattr(const Napi::CallbackInfo &info);
 }  // namespace crl
 #endif

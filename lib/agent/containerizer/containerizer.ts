@@ -4,6 +4,7 @@
  * still running after an agent restart.
  */
 import type { Resources } from '../../common/resources/index.ts';
+import type { SupervisorRootfs } from '../../linux/supervisor.ts';
 import type { VolumeMount } from '../volumes.ts';
 import type { Limitation, Statistics } from './isolator.ts';
 
@@ -20,6 +21,8 @@ export interface LaunchSpec {
   readonly resources: Resources;
   /** Persistent volumes: bind-mounted in the container's own mount namespace (symlinks where none can be made). */
   readonly volumes?: readonly VolumeMount[];
+  /** A root filesystem made from an image (the image provider's scratch): the command runs in it. */
+  readonly rootfs?: SupervisorRootfs;
 }
 
 export interface Termination {

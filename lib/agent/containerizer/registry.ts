@@ -15,6 +15,8 @@ import type { Isolator } from './isolator.ts';
 import { CgroupsCpuIsolator } from './isolators/cgroups_cpu.ts';
 import { CgroupsMemIsolator } from './isolators/cgroups_mem.ts';
 import { FilesystemSharedIsolator } from './isolators/filesystem_shared.ts';
+import { DockerRuntimeIsolator } from './isolators/docker_runtime.ts';
+import { FilesystemLinuxIsolator } from './isolators/filesystem_linux.ts';
 import { NamespacesPidIsolator } from './isolators/namespaces_pid.ts';
 import { PortMappingIsolator } from './isolators/port_mapping/index.ts';
 import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
@@ -58,7 +60,16 @@ export interface LinuxIsolatorContext extends IsolatorContext {
 }
 
 /** The isolators, by their Mesos names (as in `--isolation`). */
-export type IsolatorName = 'posix/cpu' | 'posix/mem' | 'cgroups/cpu' | 'cgroups/mem' | 'namespaces/pid' | 'filesystem/shared' | 'network/port_mapping';
+export type IsolatorName =
+  | 'posix/cpu'
+  | 'posix/mem'
+  | 'cgroups/cpu'
+  | 'cgroups/mem'
+  | 'namespaces/pid'
+  | 'filesystem/shared'
+  | 'filesystem/linux'
+  | 'docker/runtime'
+  | 'network/port_mapping';
 
 interface Entry {
   /** The agent flags it reads (besides `--isolation`). */
@@ -97,6 +108,8 @@ export const ISOLATORS: { readonly [N in IsolatorName]: IsolatorEntry } = {
   },
   'namespaces/pid': { flags: [], linuxLauncher: true, create: () => new NamespacesPidIsolator() },
   'filesystem/shared': { flags: [], linuxLauncher: true, create: () => new FilesystemSharedIsolator() },
+  'filesystem/linux': { flags: [], linuxLauncher: true, create: () => new FilesystemLinuxIsolator() },
+  'docker/runtime': { flags: [], linuxLauncher: true, create: () => new DockerRuntimeIsolator() },
   'network/port_mapping': {
     flags: [
       'eth0_name',

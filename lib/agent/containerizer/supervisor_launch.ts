@@ -69,7 +69,7 @@ export async function startContainer(ctx: ContainerSteps, spec: LaunchSpec): Pro
   // none can be made.
   const volumes = spec.volumes ?? [];
   const binds = ctx.mountVolumes ? volumes.map((v) => ({ source: v.source, target: v.containerPath, readOnly: v.readOnly })) : [];
-  if (binds.length > 0) namespaces.add('mount');
+  if (binds.length > 0 || spec.rootfs) namespaces.add('mount');
   let sup: StartedSupervisor;
   try {
     if (!ctx.mountVolumes) linkVolumes(spec.sandbox, volumes);
@@ -83,6 +83,7 @@ export async function startContainer(ctx: ContainerSteps, spec: LaunchSpec): Pro
       ...(namespaces.size > 0 ? { namespaces: [...namespaces].sort() } : {}),
       ...(netns !== undefined ? { netns } : {}),
       ...(binds.length > 0 ? { binds } : {}),
+      ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
     });
   } catch (e) {
     return launchFailed(e, prepared, true);
