@@ -9,7 +9,7 @@
  * whose owning test process is gone: the registry is killed, checked by its command line).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, lutimesSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
@@ -175,6 +175,9 @@ export class TestRegistry {
         else if ('symlink' in what) symlinkSync(what.symlink, target);
         else copyFileSync(what.copy, target);
       }
+      // The same contents make the same layer (same digest) in every image built from them, as
+      // layers shared between images are: no time of this run may go into the archive.
+      fixTimes(src);
       const tops = readdirSync(src);
       if (tops.length > 0) {
         // One umoci insert per top-level entry; the first one makes the layer, later ones add to new layers.
@@ -221,6 +224,17 @@ export class TestRegistry {
     live.delete(this);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+const FIXED_TIME = new Date('2020-01-01T00:00:00Z');
+
+function fixTimes(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) fixTimes(p);
+    lutimesSync(p, FIXED_TIME, FIXED_TIME);
+  }
+  lutimesSync(dir, FIXED_TIME, FIXED_TIME);
 }
 
 function freePort(): Promise<number> {
