@@ -261,9 +261,10 @@ export class SupervisorContainerizer implements Containerizer {
     for (const iso of this.isolators) iso.ready?.();
   }
 
-  /** The agent is stopping: every isolator releases what it keeps for future containers. */
+  /** The agent is stopping: every isolator, then the launcher, releases what it keeps for future containers. */
   async closeIsolators(): Promise<void> {
     for (const iso of this.isolators) await iso.close?.().catch(() => undefined);
+    await this.launcher.close?.().catch(() => undefined);
   }
 
   /**
