@@ -14,13 +14,16 @@
  *     iterations for --seconds alone, then with two revocable busy tasks on the same 2-core agent
  *     (`--isolation=cgroups/cpu`), with `--revocable_cpu_low_priority` on and off. Reports its
  *     throughput relative to alone (goal ≥ 90% with low priority) and the cpu the batch tasks got
- *     (cpu seconds per second, from /monitor/statistics).
+ *     (cpu seconds per second, from /monitor/statistics). Its containers are under the cgroup
+ *     corral-bench-<pid>-oversub (not the default --cgroups_root), removed at the end, also on
+ *     failure; one a crashed run left (its pid gone) is removed first.
  *
  *   npm run bench:oversubscription [-- --interval=1000 --kills=20 --seconds=5 --only=abc]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openCgroups, type CgroupController } from '../lib/linux/index.ts';
 import { Cluster, type Json, type Scheduler, commandTask, frameworkInfo } from '../test/helpers/cluster.ts';
 import { arg } from './common.ts';
 
@@ -28,6 +31,9 @@ const INTERVAL = arg('interval', 1000);
 const KILLS = arg('kills', 20);
 const SECONDS = arg('seconds', 5);
 const ONLY = process.argv.find((x) => x.startsWith('--only='))?.slice(7) ?? 'abc';
+/** (c)'s --cgroups_root: this run's own, so that nothing is left in the default one (`corral`). */
+const CGROUP_ROOT = `corral-bench-${process.pid}-oversub`;
+const CGROUP_CONTROLLERS: readonly CgroupController[] = ['freezer', 'cpu', 'cpuacct', 'memory', 'pids'];
 const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
 const isRevocable = (o: Json) => (o.resources as Json[]).some((r) => r.revocable !== undefined);
 const revCpus = (o: Json) => (o.resources as Json[]).filter((r) => r.revocable !== undefined && r.name === 'cpus').reduce((a, r) => a + r.scalar.value, 0);
@@ -131,6 +137,7 @@ async function burst(tmp: string, lowPriority: boolean, withBatch: boolean): Pro
     agentResources: 'cpus:2;mem:2048;disk:1000;ports:[31000-32000]',
     agentArgs: [
       '--isolation=cgroups/cpu,cgroups/mem',
+      `--cgroups_root=${CGROUP_ROOT}`,
       '--resource_estimator=fixed',
       '--oversubscribed_resources=cpus:2',
       '--oversubscribed_resources_interval=100ms',
@@ -165,14 +172,41 @@ async function burst(tmp: string, lowPriority: boolean, withBatch: boolean): Pro
   }
 }
 
+/** Kill and remove (c)'s cgroup roots: this run's (`all`), or those of runs whose process is gone. */
+async function removeCgroupRoots(all: boolean): Promise<void> {
+  const cg = openCgroups('/sys/fs/cgroup');
+  const controllers = CGROUP_CONTROLLERS.filter((c) => cg.has(c));
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  for (const c of controllers)
+    for (const name of cg.children('', c)) {
+      const m = /^corral-bench-(\d+)-oversub$/.exec(name);
+      if (!m || (name !== CGROUP_ROOT && alive(Number(m[1]))) || (name === CGROUP_ROOT && !all)) continue;
+      await cg.killAll(name, [c]);
+      await cg.remove(name, [c]);
+    }
+}
+
 async function partC(tmp: string): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.log('(c) burst: skipped (needs root for cgroups)');
     return;
   }
-  const alone = await burst(tmp, true, false);
-  const low = await burst(tmp, true, true);
-  const normal = await burst(tmp, false, true);
+  await removeCgroupRoots(false);
+  let alone, low, normal;
+  try {
+    alone = await burst(tmp, true, false);
+    low = await burst(tmp, true, true);
+    normal = await burst(tmp, false, true);
+  } finally {
+    await removeCgroupRoots(true);
+  }
   console.log(`(c) burst on ${cpus().length} cores, ${SECONDS} s: latency-sensitive task alone ${(alone.ops / SECONDS / 1e6).toFixed(1)} M iterations/s`);
   console.log(
     `    with 2 revocable busy tasks, low priority (10 shares/cpu): ${((100 * low.ops) / alone.ops).toFixed(1)}% of alone (goal ≥ 90%); batch used ${low.batchCpu.toFixed(2)} cpus`,

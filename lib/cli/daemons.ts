@@ -234,7 +234,7 @@ export async function startMaster(
     allocationIntervalMs: flags.allocation_interval,
     agentPingTimeoutMs: flags.agent_ping_timeout ?? flags.slave_ping_timeout,
     maxAgentPingTimeouts: flags.max_agent_ping_timeouts ?? flags.max_slave_ping_timeouts,
-    agentReregisterTimeoutMs: flags.slave_reregister_timeout,
+    agentReregisterTimeoutMs: flags.agent_reregister_timeout ?? flags.slave_reregister_timeout,
     ...(flags.offer_timeout === undefined ? {} : { offerTimeoutMs: flags.offer_timeout }),
     maxCompletedFrameworks: flags.max_completed_frameworks,
     maxCompletedTasksPerFramework: flags.max_completed_tasks_per_framework,

@@ -82,11 +82,12 @@ export const masterFlags = {
   max_slave_ping_timeouts: flag({ help: 'Missed pings before an agent is removed (alias --max_agent_ping_timeouts)', default: 5, parse: intIn(1, 1000) }),
   max_agent_ping_timeouts: optionalFlag({ help: 'Alias of --max_slave_ping_timeouts', parse: intIn(1, 1000) }),
   slave_reregister_timeout: flag({
-    help: 'Time recovered agents have to re-register after a master restart',
+    help: 'Time recovered agents have to re-register after a master restart or failover (alias --agent_reregister_timeout)',
     default: 600_000,
     parse: parsePositiveDuration,
     show: formatDuration,
   }),
+  agent_reregister_timeout: optionalFlag({ help: 'Alias of --slave_reregister_timeout', parse: parsePositiveDuration, show: formatDuration }),
   max_completed_frameworks: flag({ help: 'Completed frameworks kept for the state endpoints', default: 50, parse: intIn(0, 1_000_000) }),
   max_completed_tasks_per_framework: flag({ help: 'Completed tasks kept per framework', default: 1000, parse: intIn(0, 1_000_000) }),
   roles: optionalFlag({ help: 'Comma-separated roles frameworks may use (default: any)', parse: parseRoles }),

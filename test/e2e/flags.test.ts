@@ -60,6 +60,7 @@ const CASES: readonly Case[] = [
   { command: 'agent', names: '--resources', args: agent('--resources=ports:[1-10];ports:[5-20]'), reason: /'ports'.*overlap/ },
   { command: 'agent', names: '--work_dir', args: ['--master=127.0.0.1:1', '--work_dir=/proc/corral-flags-test/x'], reason: /proc filesystem/ },
   { command: 'master', names: '--slave_ping_timeout', args: master('--slave_ping_timeout=0secs'), reason: /must be more than 0/ },
+  { command: 'master', names: '--agent_reregister_timeout', args: master('--agent_reregister_timeout=0secs'), reason: /must be more than 0/ },
   { command: 'agent', names: '--cgroups_root', args: agent('--cgroups_root=/', '--isolation=cgroups/cpu'), reason: /top of the cgroup hierarchy/ },
   { command: 'agent', names: '--cgroups_root', args: agent('--cgroups_root=system.slice'), reason: /systemd/ },
   // Numbers, durations and enumerations by their type and range.

@@ -14,26 +14,30 @@
  *   const zk = await ZkEnsemble.start(3); t.teardown(() => zk.stop());
  *   zk.zkUrl('/corral') → 'zk://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/corral'
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
+import {
+  ZOOKEEPER_JAR,
+  type ZkServerSpec,
+  fourLetterWord,
+  serverLogTail,
+  serverMode,
+  spawnZooKeeper,
+  waitServing,
+  writeZooCfg,
+  zookeeperMissing,
+} from '../../lib/cli/local_zookeeper.ts';
 import { inCI, rootOnly } from './root.ts';
 import { pidAlive } from './processes.ts';
 
-export const ZK_JAR = '/usr/share/java/zookeeper.jar';
+// How a server is configured, started and waited for is corral local's (lib/cli/local_zookeeper.ts).
+export { fourLetterWord, zookeeperMissing };
+export const ZK_JAR = ZOOKEEPER_JAR;
 export const ZK_ROOT = '/tmp/corral-test-zk';
-const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
-
-/** Why ZooKeeper cannot run here, or undefined when it can. */
-export function zookeeperMissing(): string | undefined {
-  if (!existsSync(ZK_JAR)) return `${ZK_JAR} is missing (Debian: apt-get install zookeeper)`;
-  const java = spawnSync('java', ['-version'], { stdio: 'ignore' });
-  if (java.error || java.status !== 0) return 'java is not on PATH (Debian: apt-get install zookeeper pulls a JRE)';
-  return undefined;
-}
 
 /**
  * ava's `test`, or when ZooKeeper is missing a stand-in whose tests are skipped (hooks do not
@@ -46,12 +50,7 @@ export function zookeeperOnly<Context = unknown>(test: TestFn<Context>): TestFn<
   return rootOnly(test, 'skip');
 }
 
-interface Server {
-  readonly id: number;
-  readonly clientPort: number;
-  readonly quorumPort: number;
-  readonly electionPort: number;
-  readonly dir: string;
+interface Server extends ZkServerSpec {
   process: ChildProcess | undefined;
 }
 
@@ -121,27 +120,8 @@ export class ZkEnsemble {
         process: undefined,
       });
     }
-    for (const s of servers) {
-      mkdirSync(join(s.dir, 'data'), { recursive: true });
-      writeFileSync(join(s.dir, 'data', 'myid'), `${s.id}\n`);
-      const cfg = [
-        'tickTime=500',
-        'initLimit=10',
-        'syncLimit=5',
-        `dataDir=${join(s.dir, 'data')}`,
-        `clientPort=${s.clientPort}`,
-        'clientPortAddress=127.0.0.1',
-        'admin.enableServer=false',
-        'minSessionTimeout=1000',
-        'maxSessionTimeout=60000',
-        '4lw.commands.whitelist=ruok,srvr,mntr',
-        'preAllocSize=1024',
-        'snapCount=100000',
-        'autopurge.purgeInterval=0',
-        ...(n > 1 ? servers.map((o) => `server.${o.id}=127.0.0.1:${o.quorumPort}:${o.electionPort}`) : []),
-      ];
-      writeFileSync(join(s.dir, 'zoo.cfg'), cfg.join('\n') + '\n');
-    }
+    // Small preallocated logs, no snapshots or purges during a test.
+    writeZooCfg(servers, ['preAllocSize=1024', 'snapCount=100000', 'autopurge.purgeInterval=0']);
     return new ZkEnsemble(dir, servers);
   }
 
@@ -165,9 +145,8 @@ export class ZkEnsemble {
   }
 
   /** The server's mode (`leader`, `follower`, `standalone`), or undefined when it does not serve. */
-  async mode(id: number): Promise<string | undefined> {
-    const text = await fourLetterWord(this.server(id).clientPort, 'srvr').catch(() => '');
-    return /^Mode: (\w+)/m.exec(text)?.[1];
+  mode(id: number): Promise<string | undefined> {
+    return serverMode(this.server(id).clientPort);
   }
 
   /** Kill server `id` (SIGKILL, as a crash) and wait for the process to end. */
@@ -212,12 +191,7 @@ export class ZkEnsemble {
 
   /** The end of server `id`'s log, for a failing test's message. */
   serverLog(id: number, maxChars = 4000): string {
-    try {
-      const text = readFileSync(join(this.server(id).dir, 'server.log'), 'utf8');
-      return text.slice(-maxChars);
-    } catch {
-      return '';
-    }
+    return serverLogTail(this.server(id), maxChars);
   }
 
   private server(id: number): Server {
@@ -228,70 +202,16 @@ export class ZkEnsemble {
 
   private spawnServer(id: number): void {
     const s = this.server(id);
-    const log = openSync(join(s.dir, 'server.log'), 'a');
-    try {
-      const child = spawn(
-        'java',
-        [
-          '-Xms32m',
-          '-Xmx128m',
-          '-XX:+UseSerialGC',
-          '-XX:TieredStopAtLevel=1',
-          '-Xshare:auto',
-          `-Dzookeeper.log.dir=${s.dir}`,
-          '-Dzookeeper.admin.enableServer=false',
-          // Identifies the process as this ensemble's when a later run clears leftovers.
-          `-Dcorral.test.zk=${this.dir}`,
-          '-cp',
-          ZK_JAR,
-          MAIN_CLASS,
-          join(s.dir, 'zoo.cfg'),
-        ],
-        { stdio: ['ignore', log, log] },
-      );
-      s.process = child;
-      child.on('error', () => {});
-      if (child.pid !== undefined) writeFileSync(join(this.dir, `server${id}.pid`), String(child.pid));
-    } finally {
-      closeSync(log);
-    }
+    // -Dcorral.test.zk identifies the process as this ensemble's when a later run clears leftovers.
+    const child = spawnZooKeeper(s, ['-Xms32m', '-Xmx128m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto', `-Dcorral.test.zk=${this.dir}`]);
+    s.process = child;
+    if (child.pid !== undefined) writeFileSync(join(this.dir, `server${id}.pid`), String(child.pid));
   }
 
-  private async waitServing(id: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const s = this.server(id);
-      if (!s.process || s.process.exitCode !== null || s.process.signalCode !== null) {
-        throw new Error(`ZooKeeper server ${id} exited before serving; its log ends with:\n${this.serverLog(id)}`);
-      }
-      const mode = await this.mode(id);
-      if (mode === 'leader' || mode === 'follower' || mode === 'standalone') return;
-      if (Date.now() > deadline) throw new Error(`ZooKeeper server ${id} did not serve within ${timeoutMs} ms; its log ends with:\n${this.serverLog(id)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  private waitServing(id: number, timeoutMs: number): Promise<void> {
+    const s = this.server(id);
+    return waitServing(s, () => s.process !== undefined && s.process.exitCode === null && s.process.signalCode === null, timeoutMs);
   }
-}
-
-/** Send a four-letter command and read the whole answer. */
-export function fourLetterWord(port: number, word: string, timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let text = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`${word} on port ${port}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on('connect', () => socket.end(word));
-    socket.on('data', (d) => (text += d.toString('utf8')));
-    socket.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-  });
 }
 
 /** Ports that were free a moment ago, all different, below the ephemeral range (outgoing connections do not take them). */

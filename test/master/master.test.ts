@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 import { MasterRefusal } from '../../lib/master/errors.ts';
 import { refusalStatus } from '../../lib/master/http/status.ts';
-import { FileRegistry } from '../../lib/master/registry/index.ts';
+import { FileRegistry, MemoryRegistry } from '../../lib/master/registry/index.ts';
+import type { MasterToAgent } from '../../lib/proto/internal.ts';
 import { ArraySink, Harness, TestAgent, commandTask, frameworkInfo, uuid } from '../helpers/master_harness.ts';
 
 test('a framework subscribes: SUBSCRIBED then HEARTBEAT, ids in Mesos form, heartbeats every 15 s', async (t) => {
@@ -323,6 +324,50 @@ test('an agent disconnecting rescinds its offers', async (t) => {
   );
   t.is(h.master.offers.size, 0);
   h.master.stop();
+});
+
+test('a new leader removes the recovered agents that do not re-register within --agent_reregister_timeout; one that comes back later is told to shut down', async (t) => {
+  const registry = new MemoryRegistry();
+  const h1 = await Harness.start(registry);
+  const back = await h1.agent(undefined, 'back');
+  const gone = await h1.agent(undefined, 'gone');
+  h1.master.stop();
+
+  const h2 = await Harness.start(registry, { agentReregisterTimeoutMs: 60_000 });
+  t.deepEqual([...h2.master.recoveredAgents.keys()].sort(), [back.id, gone.id].sort());
+  const reregister = (id: string, hostname: string, sink: ArraySink<MasterToAgent>) =>
+    h2.master.reregisterAgent(
+      {
+        type: 'REREGISTER',
+        agentId: id,
+        agentInfo: { hostname, port: 5051, resources: back.resourceList, attributes: [] },
+        version: 't',
+        tasks: [],
+        executors: [],
+        frameworks: [],
+      },
+      sink,
+      '127.0.0.1',
+    );
+  const early = new TestAgent(h2);
+  t.is((await reregister(back.id, 'back', early.sink))?.agentId, back.id);
+  h2.tick(59_999);
+  t.true(h2.master.recoveredAgents.has(gone.id));
+  h2.tick(1);
+  t.is(h2.master.recoveredAgents.size, 0);
+  t.is(h2.master.metrics.get('master/recovery_slave_removals'), 1);
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(
+    (await registry.recover()).agents.map((a) => a.id),
+    [back.id],
+  );
+  t.true(h2.master.agents.has(back.id));
+  const late = new TestAgent(h2);
+  t.is(await reregister(gone.id, 'gone', late.sink), undefined);
+  t.deepEqual(
+    late.sink.events.map((e) => e.type),
+    ['SHUTDOWN'],
+  );
 });
 
 test('a restarted master recovers agents from its file registry and accepts their re-registration with tasks', async (t) => {

@@ -104,13 +104,74 @@ test('admit, update, remove, and a new registry recovers what was written', asyn
   t.is(r.size(), size);
 
   // Another master (its own session) takes over and finds both agents.
-  const r2 = new ZkRegistry({ session: await open(t, path), owner: 'master-2' });
+  const s2 = await open(t, path);
+  const r2 = new ZkRegistry({ session: s2, owner: 'master-2' });
   const state = await r2.recover();
   t.deepEqual(byId(state.agents), byId([{ ...a, principal: 'other' }, registryAgent('m1', 1, 1)]));
   t.is(r2.size(), size);
-  const epoch = await s.getData('/registry/epoch');
+  // Read through the session that bumped it: another session's server may not have applied the bump yet.
+  const epoch = await s2.getData('/registry/epoch');
   t.is(epoch?.version, 2);
   t.is(JSON.parse(epoch!.data.toString()).owner, 'master-2');
+});
+
+test("a record the znode already holds is not written again (a failover's re-registrations cost no write); a changed one, or one after a queued change, is", async (t) => {
+  const path = newPath();
+  const first = new ZkRegistry({ session: await open(t, path), owner: 'master-1' });
+  await first.recover();
+  const agents = Array.from({ length: 50 }, (_, i) => registryAgent('m1', i));
+  await Promise.all(agents.map((a) => first.admitAgent(a)));
+
+  // The successor recovers them, then every agent re-registers with the same record, its keys
+  // in another order: nothing is written; the calls share multis that only check the epoch.
+  const raw = await open(t, path);
+  const { session, multis } = counted(raw);
+  const r = new ZkRegistry({ session, owner: 'master-2' });
+  await r.recover();
+  const reverse = (v: unknown): unknown =>
+    v === null || typeof v !== 'object'
+      ? v
+      : Array.isArray(v)
+        ? v.map(reverse)
+        : Object.fromEntries(
+            Object.entries(v)
+              .reverse()
+              .map(([k, x]) => [k, reverse(x)]),
+          );
+  const reordered = (a: RegistryAgent): RegistryAgent => reverse(a) as RegistryAgent;
+  t.not(JSON.stringify(reordered(agents[0]!)), JSON.stringify(agents[0]));
+  await Promise.all(agents.map((a) => r.updateAgent(reordered(a))));
+  await r.updateAgents(agents.slice(0, 10));
+  t.deepEqual(
+    multis.flat().map((op) => op.op),
+    multis.map(() => 'check'),
+  );
+  t.true(multis.length <= 3, `${multis.length} multis`);
+
+  // A changed record is written; going back to the old one while it is queued is written too, after it.
+  await Promise.all([r.updateAgent(registryAgent('m1', 3, 1)), r.updateAgent(agents[3]!)]);
+  t.is(multis.flat().filter((op) => op.op === 'set').length, 2);
+  t.deepEqual(await stored(raw, agents[3]!.id), agents[3]);
+  // Written and confirmed: the same record again writes nothing.
+  await r.updateAgent(agents[3]!);
+  t.is(multis.flat().filter((op) => op.op === 'set').length, 2);
+
+  // Fenced by a third master: an unchanged record is refused as a write would be.
+  await new ZkRegistry({ session: await open(t, path), owner: 'master-3' }).recover();
+  await t.throwsAsync(r.updateAgent(agents[5]!), { instanceOf: CorralError, code: 'REGISTRY_FENCED' });
+});
+
+test('an agent removed, then admitted again, is written', async (t) => {
+  const path = newPath();
+  const s = await open(t, path);
+  const r = new ZkRegistry({ session: s, owner: 'master-1' });
+  await r.recover();
+  const agents = [registryAgent('m1', 0), registryAgent('m1', 4)];
+  await Promise.all(agents.map((a) => r.admitAgent(a)));
+  await r.removeAgent(agents[1]!.id);
+  t.is(await stored(s, agents[1]!.id), undefined);
+  await r.admitAgent(agents[1]!);
+  t.deepEqual(await stored(s, agents[1]!.id), agents[1]);
 });
 
 test('writes before recover() are refused', async (t) => {

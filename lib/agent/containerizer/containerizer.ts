@@ -76,7 +76,7 @@ export interface Containerizer {
   readonly isolation: readonly string[];
   /** Recovery is done and the agent goes on: every isolator starts making what it keeps ready. */
   readyIsolators(): void;
-  /** The agent is stopping: every isolator releases what it keeps for future containers. */
+  /** The agent is stopping: every isolator releases what it keeps for future containers, and the launcher an empty cgroups root it made. */
   closeIsolators(): Promise<void>;
   /** Stop watching every container (they run on; another containerizer can recover them). */
   close(): void;

@@ -11,7 +11,7 @@ import { openCgroups, type Cgroups } from '../../linux/index.ts';
 import { type AgentFlags, parseCgroupsRoot } from '../flags.ts';
 import type { Containerizer } from './containerizer.ts';
 import { isolatorEntry, parseIsolation, needsLinuxLauncher, type LinuxIsolatorContext } from './registry.ts';
-import { LinuxContainerizer } from './linux.ts';
+import { LinuxContainerizer, rootExistsIn } from './linux.ts';
 import { SupervisorContainerizer, type SupervisorContainerizerOptions } from './supervisor_containerizer.ts';
 
 /** What the containerizer takes besides the agent's flags. */
@@ -52,7 +52,9 @@ export function createContainerizer(flags: AgentFlags, deps: ContainerizerDeps =
       field: '--cgroups_hierarchy',
     });
   }
+  // Before the isolators: one of them may make the root (cgroups/mem on v2 with --cgroups_limit_swap).
+  const rootExistedIn = rootExistsIn(cgroups, root);
   const linuxCtx: LinuxIsolatorContext = { ...ctx, cgroups, root };
   const isolators = names.map((n) => isolatorEntry(n).create(flags, linuxCtx));
-  return new LinuxContainerizer({ ...rest, isolators, cgroups, cgroupsRoot: root });
+  return new LinuxContainerizer({ ...rest, isolators, cgroups, cgroupsRoot: root, rootExistedIn });
 }

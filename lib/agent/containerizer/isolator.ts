@@ -122,6 +122,8 @@ export interface Launcher {
   cleanup?(containerId: string): Promise<void>;
   /** Containers it holds (e.g. cgroups under its root) after a restart, by id. */
   list?(): Promise<string[]>;
+  /** The agent is stopping: release what the launcher made for all containers (never a container's own). */
+  close?(): Promise<void>;
 }
 
 /** The cgroup of a container: `<cgroups_root>/<container id>`. */

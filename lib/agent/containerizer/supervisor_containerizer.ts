@@ -276,10 +276,11 @@ export class SupervisorContainerizer implements Containerizer {
     for (const iso of this.isolators) iso.ready?.();
   }
 
-  /** The agent is stopping: the spawner ends, and every isolator releases what it keeps for future containers. */
+  /** The agent is stopping: the spawner ends, then every isolator and the launcher release what they keep for future containers. */
   async closeIsolators(): Promise<void> {
     await this.spawner.close();
     for (const iso of this.isolators) await iso.close?.().catch(() => undefined);
+    await this.launcher.close?.().catch(() => undefined);
   }
 
   /**

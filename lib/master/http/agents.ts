@@ -40,7 +40,12 @@ async function decode(req: Request): Promise<AgentToMaster> {
 /** Agent registrations handled at once; more wait for a turn. */
 export const REGISTRATIONS_AT_ONCE = 16;
 
-/** At most `n` holders at a time; the others wait in order. */
+/**
+ * At most `n` holders at a time; the others wait in order. A turn given up is handed to the next
+ * waiter only after the event loop has polled for I/O (setImmediate), so that requests that came
+ * meanwhile (a framework's SUBSCRIBE) are read and handled between registrations, not after all
+ * of them.
+ */
 class Turns {
   private readonly waiting: (() => void)[] = [];
 
@@ -55,7 +60,7 @@ class Turns {
       if (released) return;
       released = true;
       const next = this.waiting.shift();
-      if (next) next();
+      if (next) setImmediate(next);
       else this.free += 1;
     };
   }

@@ -19,8 +19,12 @@
  * logged them: nothing is acknowledged before it is durable. A call whose changes fit in one
  * request (every call the master makes but an updateAgents of hundreds of agents) is atomic.
  *
- * Whether an agent's znode exists is known here (this master is the only writer while it holds
- * the epoch), so a change is a create, a setData or a delete without asking first. A multi that
+ * Whether an agent's znode exists, and what it holds, is known here (this master is the only
+ * writer while it holds the epoch), so a change is a create, a setData or a delete without asking
+ * first, and a record that is already in its znode, with no other change of that agent under way,
+ * is not written again (each agent re-registering with a new leader sends the record the registry
+ * has): such a call only rides the next multi, whose epoch check confirms that this master still
+ * holds the registry, and costs it no bytes. A multi that
  * failed without an answer (connection lost) may or may not have been applied: the agents it
  * touched are read again, with the epoch, before the next write.
  */
@@ -57,6 +61,10 @@ const READ_WINDOW = 512;
 interface Change {
   readonly id: string;
   readonly data: Buffer | undefined;
+  /** The record as canonical JSON (keys sorted), to tell an unchanged record; undefined for a removal. */
+  readonly canonical: string | undefined;
+  /** The znode already holds the record: nothing to write, only the epoch to check. */
+  readonly unchanged?: true;
 }
 
 /** A call of the Registry interface: settled when all its changes are written, or one failed. */
@@ -96,6 +104,10 @@ export class ZkRegistry implements Registry {
   /** Data bytes of each agent's znode as last confirmed, and their sum (for size()). */
   private readonly stored = new Map<string, number>();
   private bytes = 0;
+  /** Each agent's record as canonical JSON, as its znode holds it for sure (not known: absent). */
+  private readonly content = new Map<string, string>();
+  /** Changes queued or in flight, per agent. */
+  private readonly pending = new Map<string, number>();
 
   private queue: Item[] = [];
   private head = 0;
@@ -145,10 +157,13 @@ export class ZkRegistry implements Registry {
     this.planned.clear();
     this.doubt.clear();
     this.stored.clear();
+    this.content.clear();
+    this.pending.clear();
     this.bytes = 0;
     for (const { agent, bytes } of agents) {
       this.planned.add(agent.id);
       this.stored.set(agent.id, bytes);
+      this.content.set(agent.id, canonicalJson(agent));
       this.bytes += bytes;
     }
     this.epochInDoubt = false;
@@ -171,7 +186,7 @@ export class ZkRegistry implements Registry {
   }
 
   removeAgent(id: string): Promise<void> {
-    return this.enqueue([{ id, data: undefined }]);
+    return this.enqueue([{ id, data: undefined, canonical: undefined }]);
   }
 
   /** Bytes of the agents' znodes as last written. */
@@ -197,7 +212,13 @@ export class ZkRegistry implements Registry {
           ),
         );
       }
-      changes.push({ id: a.id, data });
+      const canonical = canonicalJson(a);
+      // Already in its znode, and nothing else of this agent on its way: nothing to write.
+      if (this.content.get(a.id) === canonical && !this.pending.has(a.id) && !this.doubt.has(a.id)) {
+        changes.push({ id: a.id, data: undefined, canonical, unchanged: true });
+        continue;
+      }
+      changes.push({ id: a.id, data, canonical });
     }
     return this.enqueue(changes);
   }
@@ -210,7 +231,10 @@ export class ZkRegistry implements Registry {
     if (changes.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const call: Call = { remaining: changes.length, failed: false, resolve, reject };
-      for (const change of changes) this.queue.push({ change, call });
+      for (const change of changes) {
+        this.queue.push({ change, call });
+        if (!change.unchanged) this.pending.set(change.id, (this.pending.get(change.id) ?? 0) + 1);
+      }
       this.schedulePump();
     });
   }
@@ -253,6 +277,13 @@ export class ZkRegistry implements Registry {
       if (item.call.failed) {
         // The rest of a call that already failed is not written.
         this.head++;
+        this.settled(item.change, false);
+        continue;
+      }
+      if (item.change.unchanged) {
+        // Confirmed by the epoch check that starts every multi.
+        this.head++;
+        items.push(item);
         continue;
       }
       const { id, data } = item.change;
@@ -292,9 +323,16 @@ export class ZkRegistry implements Registry {
 
   private written(items: readonly Item[]): void {
     for (const { change, call } of items) {
+      if (change.unchanged) {
+        if (--call.remaining === 0 && !call.failed) call.resolve();
+        continue;
+      }
       const old = this.stored.get(change.id) ?? 0;
       if (change.data === undefined) this.stored.delete(change.id);
       else this.stored.set(change.id, change.data.length);
+      if (change.canonical === undefined) this.content.delete(change.id);
+      else this.content.set(change.id, change.canonical);
+      this.settled(change, true);
       this.bytes += (change.data?.length ?? 0) - old;
       this.doubt.delete(change.id);
       if (--call.remaining === 0 && !call.failed) call.resolve();
@@ -320,13 +358,23 @@ export class ZkRegistry implements Registry {
       // Unknown whether it was applied (no answer), or our picture of the znodes was wrong:
       // read them again before writing.
       this.epochInDoubt = true;
-      for (const { change } of items) this.doubt.add(change.id);
+      for (const { change } of items) if (!change.unchanged) this.doubt.add(change.id);
     }
+    for (const { change } of items) this.settled(change, false);
     for (const { call } of items) {
       if (call.failed) continue;
       call.failed = true;
       call.reject(error);
     }
+  }
+
+  /** A change has left the queue: written (`ok`), or not (then what the agent's znode holds is not known for sure). */
+  private settled(change: Change, ok: boolean): void {
+    if (change.unchanged) return;
+    const n = (this.pending.get(change.id) ?? 1) - 1;
+    if (n > 0) this.pending.set(change.id, n);
+    else this.pending.delete(change.id);
+    if (!ok) this.content.delete(change.id);
   }
 
   /** Read back the epoch and the agents in doubt (nothing is in flight). */
@@ -344,6 +392,7 @@ export class ZkRegistry implements Registry {
       ids.forEach((id, i) => {
         const node = found[i];
         const old = this.stored.get(id) ?? 0;
+        this.content.delete(id); // written again next time
         if (node === undefined) {
           this.planned.delete(id);
           this.stored.delete(id);
@@ -367,7 +416,8 @@ export class ZkRegistry implements Registry {
 
   private failQueued(error: CorralError): void {
     for (let i = this.head; i < this.queue.length; i++) {
-      const { call } = this.queue[i]!;
+      const { call, change } = this.queue[i]!;
+      this.settled(change, false);
       if (call.failed) continue;
       call.failed = true;
       call.reject(error);
@@ -456,6 +506,16 @@ export class ZkRegistry implements Registry {
 export function znodeName(id: string): string {
   const name = encodeURIComponent(id);
   return name === '.' || name === '..' ? name.replace(/\./g, '%2E') : name;
+}
+
+/** JSON with every object's keys sorted: equal for equal records, whatever order their keys were set in. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
 }
 
 /** ZooKeeper's name for why an operation failed (NODE_EXISTS, BAD_VERSION, CONNECTION_LOSS, ...). */

@@ -76,6 +76,11 @@ export class ZkSession {
   readonly ended: Promise<string>;
 
   private readonly lease: SessionLease;
+  /**
+   * Calls waiting for ZooKeeper's answer. The client keeps a call while no server is reachable
+   * (it is sent again on reconnection); close() and expiry reject those still waiting.
+   */
+  private readonly pending = new Set<(reason: 'SESSION_CLOSED' | 'SESSION_EXPIRED') => void>();
 
   private constructor(url: ZkUrl, options: ZkSessionOptions) {
     this.url = url;
@@ -262,7 +267,7 @@ export class ZkSession {
     const abs = ops.map((o) => this.abs(o.path));
     const tx = buildTransaction(this.client.transaction(), ops, abs, (worldReadable) => this.acls(worldReadable));
     this.checkUsable('multi', abs[0]!);
-    const results = await new Promise<MultiResult[]>((resolve, reject) => {
+    const results = await this.waiting<MultiResult[]>(`multi of ${ops.length} operations`, abs[0]!, (resolve, reject) => {
       tx.commit((error, res) => {
         if (error && res) reject(multiFailure(ops, abs, error, res, this.field));
         else if (error) reject(this.zkError('multi', abs[0]!, error));
@@ -281,6 +286,7 @@ export class ZkSession {
     this.stateListeners.clear();
     this.lease.end('the ZooKeeper session was closed');
     this.resolveEnded('the ZooKeeper session was closed');
+    this.failPending('SESSION_CLOSED');
     if (!wasLive) return;
     if (!wasConnected) {
       // No server to tell: drop whatever connection attempt is under way.
@@ -329,6 +335,7 @@ export class ZkSession {
       this.lease.end(reason);
       this.resolveExpired();
       this.resolveEnded(reason);
+      this.failPending('SESSION_EXPIRED');
     }
     for (const l of [...this.stateListeners]) l(next);
   }
@@ -385,13 +392,46 @@ export class ZkSession {
 
   private call2<A, B>(op: string, path: string, run: (cb: (e: ZkException | null | undefined, a: A, b: B) => void) => void): Promise<[A, B]> {
     this.checkUsable(op, path);
-    return new Promise((resolve, reject) => {
+    return this.waiting<[A, B]>(op, path, (resolve, reject) => {
       try {
         run((e, a, b) => (e ? reject(this.zkError(op, path, e)) : resolve([a, b])));
       } catch (e) {
         reject(this.zkError(op, path, e));
       }
     });
+  }
+
+  /** A promise of ZooKeeper's answer to one call, kept in `pending` until it settles (or failPending() rejects it). */
+  private waiting<T>(op: string, path: string, start: (resolve: (v: T) => void, reject: (e: unknown) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const fail = (reason: 'SESSION_CLOSED' | 'SESSION_EXPIRED'): void => {
+        const why = reason === 'SESSION_CLOSED' ? 'the session was closed' : 'the session expired';
+        reject(
+          new ZkError(reason, `ZooKeeper ${op} ${path}: ${why} before ZooKeeper answered (whether it was applied is unknown)`, {
+            path,
+            field: this.field,
+          }),
+        );
+      };
+      this.pending.add(fail);
+      start(
+        (v) => {
+          this.pending.delete(fail);
+          resolve(v);
+        },
+        (e) => {
+          this.pending.delete(fail);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** Reject every call still waiting for ZooKeeper. */
+  private failPending(reason: 'SESSION_CLOSED' | 'SESSION_EXPIRED'): void {
+    const waiting = [...this.pending];
+    this.pending.clear();
+    for (const fail of waiting) fail(reason);
   }
 }
 

@@ -330,3 +330,33 @@ test('recovery: a fresh containerizer re-attaches (usage from the cgroups, kill 
   t.like(await got.get(sLive.containerId)!.termination, { signal: 9, killed: true });
   t.true(gone(`${root}/${sLive.containerId}`));
 });
+
+test('the agent stopping removes the cgroups root it made once no container is in it; a root that was there before, or that holds a container, stays', async (t) => {
+  // Made by this containerizer, emptied: removed from every hierarchy.
+  const c = containerizer('cgroups/cpu,cgroups/mem');
+  const r = runs.fresh();
+  const s = spec(r, 'echo started');
+  t.deepEqual(await (await c.launch(s)).termination, { exitCode: 0, status: 0 });
+  t.true(gone(`${c.cgroupsRoot}/${s.containerId}`));
+  t.false(gone(c.cgroupsRoot));
+  await c.closeIsolators();
+  t.true(gone(c.cgroupsRoot));
+
+  // Made by this containerizer, a container still running (an agent stop leaves it running): kept.
+  const busy = containerizer('cgroups/cpu,cgroups/mem');
+  const r2 = runs.fresh();
+  const s2 = spec(r2, 'echo started; exec sleep 600');
+  const running = await busy.launch(s2);
+  await started(r2);
+  await busy.closeIsolators();
+  t.false(gone(`${busy.cgroupsRoot}/${s2.containerId}`));
+  await busy.kill(s2.containerId, 0);
+  await running.termination;
+
+  // There before the containerizer: kept, even empty.
+  const root = testRoot();
+  hostCgroups().create(root, ALL);
+  const old = containerizer('cgroups/cpu,cgroups/mem', { root });
+  await old.closeIsolators();
+  t.true(ALL.every((ctl) => existsSync(cgroupDir(root, ctl))));
+});

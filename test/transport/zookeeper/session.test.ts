@@ -4,6 +4,7 @@
  * The serial tests (run first, before the concurrent ones) stall the event loop or end sessions.
  */
 import anyTest, { type ExecutionContext } from 'ava';
+import { type Server, type Socket, connect, createServer } from 'node:net';
 import { type ZkEnsemble as Ensemble, ZkEnsemble, expireSession, stallEventLoop, waitUntil, zookeeperOnly } from '../../helpers/zookeeper.ts';
 import { CorralError } from '../../../lib/common/errors.ts';
 import { type ZkWatchEvent, ZkError, ZkSession } from '../../../lib/transport/zookeeper/session.ts';
@@ -212,4 +213,102 @@ test('ephemeral znodes go with their session; a closed session refuses further c
   t.false(a.mayAct());
   await waitUntil(() => gone, 'the ephemeral znode deleted');
   t.is((await t.throwsAsync(a.getData('/e'), { instanceOf: ZkError }))?.zk, 'SESSION_CLOSED');
+});
+
+/**
+ * A TCP relay on 127.0.0.1 to one ensemble server that can be cut (every connection dropped,
+ * new ones refused at once) and mended: ZooKeeper unreachable for one client only.
+ */
+async function relay(t: ExecutionContext, port: number): Promise<{ port: number; cut(): void; mend(): void }> {
+  let cut = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((down) => {
+    if (cut) return void down.destroy();
+    const up = connect({ host: '127.0.0.1', port });
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        down.destroy();
+        up.destroy();
+      });
+    }
+    down.pipe(up).pipe(down);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    cut() {
+      cut = true;
+      for (const s of sockets) s.destroy();
+    },
+    mend() {
+      cut = false;
+    },
+  };
+}
+
+/** Whether `p` has settled within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await new Promise((r) => setTimeout(r, ms));
+  return settled;
+}
+
+test('calls waiting while ZooKeeper is unreachable: close() rejects them with SESSION_CLOSED, an expiry with SESSION_EXPIRED', async (t) => {
+  const path = fresh();
+  const r = await relay(t, zk.clientPort(1));
+  const url = `zk://127.0.0.1:${r.port}${path}`;
+
+  // close(): every call waiting for an answer fails at once, naming the call and the znode.
+  const s = await ZkSession.open({ url, field: '--zk', sessionTimeoutMs: 2000 });
+  t.teardown(() => s.close());
+  await s.mkdirp('/');
+  r.cut();
+  await waitUntil(() => s.currentState === 'disconnected', 'the session disconnected');
+  const read = s.getData('/a');
+  const write = s.multi([{ op: 'create', path: '/b', data: 'x' }]);
+  const removal = s.remove('/c');
+  t.false(await settlesWithin(Promise.race([read, write, removal]), 300), 'nothing settles while ZooKeeper is unreachable');
+  const closing = s.close();
+  for (const [p, what] of [
+    [read, /^ZooKeeper getData \/s\d+\/a: the session was closed before ZooKeeper answered \(whether it was applied is unknown\)$/],
+    [write, /^ZooKeeper multi of 1 operations \/s\d+\/b: the session was closed before ZooKeeper answered/],
+    [removal, /^ZooKeeper remove \/s\d+\/c: the session was closed before ZooKeeper answered/],
+  ] as const) {
+    const e = await t.throwsAsync(p, { instanceOf: ZkError, message: what });
+    t.is(e?.zk, 'SESSION_CLOSED');
+    t.is(e?.field, '--zk');
+  }
+  await closing;
+
+  // Expiry: ZooKeeper ends the session while this client cannot reach it; it learns so when it
+  // reconnects, and the calls it kept fail with SESSION_EXPIRED.
+  r.mend();
+  const s2 = await ZkSession.open({ url, field: '--zk', sessionTimeoutMs: 2000 });
+  t.teardown(() => s2.close());
+  r.cut();
+  await waitUntil(() => s2.currentState === 'disconnected', 'the second session disconnected');
+  const kept = s2.create('/d', 'x');
+  t.false(await settlesWithin(kept, 300));
+  await expireSession(zk, s2);
+  r.mend();
+  const e = await t.throwsAsync(kept, { instanceOf: ZkError });
+  t.is(e?.zk, 'SESSION_EXPIRED');
+  t.regex(e?.message ?? '', /^ZooKeeper create \/s\d+\/d: the session expired before ZooKeeper answered/);
+  t.is(await s2.ended, 'the ZooKeeper session expired');
+  // Nothing of the calls was applied.
+  const check = await open(t, path);
+  t.is(await check.exists('/b'), undefined);
+  t.is(await check.exists('/d'), undefined);
 });
