@@ -35,6 +35,8 @@ export class AllocatorError extends CorralError {
 export class HierarchicalAllocator extends AllocationWalk {
   private readonly maxFilterMs: number;
   private runs = 0;
+  /** Slots of removed frameworks, for the next ones added (FrameworkClient.slot). */
+  private readonly freeSlots: number[] = [];
 
   constructor(options: AllocatorOptions = {}) {
     super(options);
@@ -47,7 +49,7 @@ export class HierarchicalAllocator extends AllocationWalk {
 
   addFramework(id: string, spec: FrameworkSpec, active = true): void {
     if (this.frameworks.has(id)) throw new AllocatorError('EXISTS', `framework ${id} is already known`);
-    const fw = new FrameworkClient(id, this.role(spec.role), spec.revocable);
+    const fw = new FrameworkClient(id, this.role(spec.role), spec.revocable, this.freeSlots.pop() ?? this.frameworks.size);
     fw.active = active;
     this.frameworks.set(id, fw);
     this.frameworkOrder.add(fw);
@@ -82,11 +84,13 @@ export class HierarchicalAllocator extends AllocationWalk {
     if (fw.revocable) this.revocableFrameworks--;
     this.frameworks.delete(id);
     this.frameworkOrder.remove(fw);
+    this.freeSlots.push(fw.slot);
   }
 
   updateFramework(id: string, spec: FrameworkSpec): void {
     const fw = this.mustFramework(id);
     if (fw.role.name !== spec.role) {
+      fw.uncoverAll();
       this.unplace(fw);
       const old = fw.role;
       old.members.delete(fw);
@@ -239,6 +243,7 @@ export class HierarchicalAllocator extends AllocationWalk {
         const filters = (agent.filters ??= new Map());
         const list = filters.get(fw) ?? [];
         list.push({ refused: resources, expiresAt: now + ms });
+        if (now + ms < agent.filtersCheckAt) agent.filtersCheckAt = now + ms;
         filters.set(fw, list);
         fw.filterOn(agent);
       }

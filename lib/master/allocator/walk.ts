@@ -6,12 +6,14 @@
 import { type Resource, Resources, UNRESERVED } from '../../common/resources/index.ts';
 import {
   type AgentState,
+  COVERED,
   type FrameworkClient,
   type FreeSplit,
   NO_RESERVATIONS,
   type Reservation,
   type RoleClient,
   freeReservation,
+  hasReservationFor,
   isTaken,
   markTaken,
 } from './records.ts';
@@ -44,6 +46,7 @@ export abstract class AllocationWalk extends AllocatorShares {
   protected allocateAgent(agent: AgentState, now: number, out: Allocation[]): void {
     if (agent.memoVersion === agent.version && agent.memoEpoch === this.epoch && now < agent.memoUntil) return;
     if (agent.stale) this.refreshFree(agent);
+    if (now >= agent.filtersCheckAt) this.expireFilters(agent, now);
     const revocableOn = this.revocableFrameworks > 0;
     this.wAgent = agent;
     this.wNow = now;
@@ -160,7 +163,7 @@ export abstract class AllocationWalk extends AllocatorShares {
     const pre = agent.reserved[i]!;
     const fw = role.frameworks.peek()!;
     if (this.wHasUnreserved || this.wHasRevocable || !pre.aloneOk) return false;
-    if (fw.filteredHere(agent)) return false;
+    if (fw.filterHere(agent) !== 0) return false;
     this.wOut.push({ frameworkId: fw.name, agentId: agent.id, resources: pre.alone, revocable: false });
     this.grant(fw, agent, pre.alone, pre.aloneVec);
     markTaken(agent, i);
@@ -207,8 +210,18 @@ export abstract class AllocationWalk extends AllocatorShares {
     if (agent.revocableReserved && !rev.isEmpty()) rev = rev.filter((r) => r.role === UNRESERVED || r.role === role);
     let revOk = rev !== Resources.EMPTY && this.allocatable(rev);
     if (!ok && !revOk) return false;
-    if (fw.filteredHere(agent)) {
-      if (ok && this.isFiltered(agent, fw, main, this.wNow)) ok = false;
+    const filter = fw.filterHere(agent);
+    if (filter !== 0) {
+      // COVERED: the walk expired this agent's filters first, so the covering one still holds.
+      if (filter === COVERED) return false;
+      if (ok && this.isFiltered(agent, fw, main, this.wNow)) {
+        ok = false;
+        // Refused the most it can have here, and nothing revocable is free: later walks skip it
+        // here by a bit of the agent's, until its free resources or these filters change.
+        if (!agent.freeHasRevocable && (pre === undefined ? main === agent.freeUnreserved && !hasReservationFor(agent, role) : main === pre.withUnreserved)) {
+          fw.coverOn(agent);
+        }
+      }
       if (revOk && this.isFiltered(agent, fw, rev, this.wNow)) revOk = false;
       if (!ok && !revOk) return false;
     }
@@ -244,10 +257,12 @@ export abstract class AllocationWalk extends AllocatorShares {
     const list = agent.filters?.get(fw);
     if (!list) return false;
     let filtered = false;
+    let expired = false;
     for (let i = list.length - 1; i >= 0; i--) {
       const f = list[i]!;
       if (f.expiresAt <= now) {
         list.splice(i, 1);
+        expired = true;
       } else if (!filtered && f.refused.contains(candidate)) {
         filtered = true;
       }
@@ -255,8 +270,36 @@ export abstract class AllocationWalk extends AllocatorShares {
     if (list.length === 0) {
       agent.filters!.delete(fw);
       fw.unfilterOn(agent);
+    } else if (expired) {
+      fw.uncoverOn(agent);
     }
     return filtered;
+  }
+
+  /** Drop the agent's expired filters; note when the next one expires. */
+  private expireFilters(agent: AgentState, now: number): void {
+    let next = Infinity;
+    const filters = agent.filters;
+    if (filters !== undefined) {
+      for (const [fw, list] of filters) {
+        let kept = 0;
+        for (const f of list) {
+          if (f.expiresAt > now) {
+            list[kept++] = f;
+            if (f.expiresAt < next) next = f.expiresAt;
+          }
+        }
+        if (kept === list.length) continue;
+        list.length = kept;
+        if (kept === 0) {
+          filters.delete(fw);
+          fw.unfilterOn(agent);
+        } else {
+          fw.uncoverOn(agent);
+        }
+      }
+    }
+    agent.filtersCheckAt = next;
   }
 
   /** Record an allocation made by the walk (free pieces are updated by the caller). */
@@ -297,6 +340,12 @@ export abstract class AllocationWalk extends AllocatorShares {
   protected refreshFree(agent: AgentState): void {
     let free = agent.total;
     for (const r of agent.alloc.values()) free = free.minus(r);
+    if (free !== agent.free) {
+      agent.free = free;
+      // Cover bits (see FrameworkClient.filterHere) were about the old free resources.
+      const bits = agent.filterBits;
+      if (bits !== undefined) for (let w = 1; w < bits.length; w += 2) bits[w] = 0;
+    }
     // Nothing held: the split of the total, made once per total object and shared by the
     // agents that have it (read only), as unreserved agents share their total.
     let split: FreeSplit | undefined;
@@ -314,6 +363,7 @@ export abstract class AllocationWalk extends AllocatorShares {
     agent.freeUnreservedOk = split.unreservedOk;
     agent.hasFreeUnreserved = !split.unreserved.isEmpty();
     agent.freeRevocable = split.revocable;
+    agent.freeHasRevocable = !split.revocable.isEmpty();
     agent.revocableReserved = split.revocableReserved;
     agent.reserved = split.reserved;
     agent.reservedLeft = agent.reservedCount = split.reserved.length;

@@ -877,3 +877,30 @@ test('updateFramework changes the role: shares move and the new role reservation
   expectAllocations(t, a.allocate(2), [['f1', 'a2', r('cpus(b):1;mem(b):128')]]);
   expectResources(t, a.free('a2'), r('cpus(a):1;mem(a):128'));
 });
+
+test('a filter that refused all of an agent stops filtering once the agent has more free, or once the framework changes role', (t) => {
+  const a = new HierarchicalAllocator();
+  a.addFramework('f1', FW('r'));
+  a.addFramework('f2', FW('r'));
+  a.addAgent('a1', r('cpus:4;mem:1024;mem(s):512'));
+  // f1 is first: it gets a1's unreserved resources; f2 keeps what it is given later.
+  expectAllocations(t, a.allocate(0), [['f1', 'a1', r('cpus:4;mem:1024')]]);
+  a.recoverResources('f1', 'a1', r('cpus:4;mem:1024'), 0, 60_000);
+  expectAllocations(t, a.allocate(1), [['f2', 'a1', r('cpus:4;mem:1024')]]);
+  // f2 declines half with a filter: f1's filter refuses all that is free (cpus:2;mem:512), walk after walk.
+  a.recoverResources('f2', 'a1', r('cpus:2;mem:512'), 1, 60_000);
+  expectAllocations(t, a.allocate(2), []);
+  expectAllocations(t, a.allocate(3), []);
+  // f2 gives the rest back without a filter: cpus:4;mem:1024 is free again, which f1 refused and f2 did not.
+  a.recoverResources('f2', 'a1', r('cpus:2;mem:512'), 4, 0);
+  expectAllocations(t, a.allocate(5), [['f2', 'a1', r('cpus:4;mem:1024')]]);
+  // f2 declines all of it: nothing is offered to either.
+  a.recoverResources('f2', 'a1', r('cpus:4;mem:1024'), 6, 60_000);
+  expectAllocations(t, a.allocate(7), []);
+  // f1 moves to role s: it may have s's reservation too, which it never refused.
+  a.updateFramework('f1', FW('s'));
+  expectAllocations(t, a.allocate(8), [['f1', 'a1', r('cpus:4;mem:1024;mem(s):512')]]);
+  // f2's filter expires: a1's unreserved part is f2's again once f1 gives it back.
+  a.recoverResources('f1', 'a1', r('cpus:4;mem:1024'), 9, 0);
+  expectAllocations(t, a.allocate(60_006), [['f2', 'a1', r('cpus:4;mem:1024')]]);
+});
