@@ -34,7 +34,7 @@ import { type HttpAuthenticator, HttpClient, HttpServer, type TlsConfig, isTlsVa
 import { ZkContender, ZkMasterDetector, ZkSession, createMasterDetector } from '../transport/index.ts';
 import type { Contender, MasterDetector, ZkUrl } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
-import { VERSION } from './version.ts';
+import { MESOS_VERSION, VERSION } from './version.ts';
 
 export interface Running {
   readonly port: number;
@@ -229,7 +229,7 @@ export async function startMaster(
     hostname,
     ip: flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip,
     port,
-    version: VERSION,
+    version: MESOS_VERSION,
     allocationIntervalMs: flags.allocation_interval,
     agentPingTimeoutMs: flags.agent_ping_timeout ?? flags.slave_ping_timeout,
     maxAgentPingTimeouts: flags.max_agent_ping_timeouts ?? flags.max_slave_ping_timeouts,
@@ -249,7 +249,7 @@ export async function startMaster(
   operatorRoutes(server, {
     master,
     flags: { ...shownMasterFlags(flags, text), port: String(port) },
-    buildInfo: { version: VERSION },
+    buildInfo: { version: MESOS_VERSION, corralVersion: VERSION },
     extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
     leadership: lead,
   });
@@ -464,7 +464,7 @@ export async function startAgent(
     port,
     resources,
     attributes,
-    version: VERSION,
+    version: MESOS_VERSION,
     executorRegistrationTimeoutMs: flags.executor_registration_timeout,
     executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
     defaultKillGraceMs: 3000,
@@ -511,7 +511,8 @@ export async function startAgent(
     {
       agent,
       flags: { ...shown, port: String(port) },
-      version: VERSION,
+      version: MESOS_VERSION,
+      corralVersion: VERSION,
       log,
       masterHostname: () => {
         const leader = link.leader ?? detector.current();
