@@ -24,6 +24,8 @@ export class ExecutorRecord {
   container: Container | undefined;
   sink: Sink<ExecutorEvent> | undefined;
   registrationTimer: TimerHandle | undefined;
+  /** After SHUTDOWN: destroys the container when the executor has not exited within its grace period. */
+  shutdownTimer: TimerHandle | undefined;
   /** Tasks waiting for a custom executor to subscribe. */
   readonly queued = new Map<string, TaskInfo>();
   readonly tasks = new Map<string, AgentTaskRecord>();
