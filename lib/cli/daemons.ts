@@ -34,6 +34,7 @@ import { type HttpAuthenticator, HttpClient, HttpServer, type TlsConfig, isTlsVa
 import { ZkContender, ZkMasterDetector, ZkSession, createMasterDetector } from '../transport/index.ts';
 import type { Contender, MasterDetector, ZkUrl } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
+import { FrameworkRateLimiter } from '../master/rate_limits.ts';
 import { MESOS_VERSION, VERSION } from './version.ts';
 
 export interface Running {
@@ -244,7 +245,7 @@ export async function startMaster(
   });
   const lead = election === undefined ? Leadership.alone(master.id) : Leadership.contending(master.id, election.detector);
   leadership = lead;
-  schedulerRoutes(server, master, log, flags.max_request_body, lead);
+  schedulerRoutes(server, master, log, flags.max_request_body, lead, flags.rate_limits && new FrameworkRateLimiter(flags.rate_limits, systemClock));
   masterAgentRoutes(server, master, log, lead);
   operatorRoutes(server, {
     master,
