@@ -40,6 +40,7 @@ export async function shutdownExecutor(ctx: AgentContext, ex: ExecutorRecord): P
   ex.state = 'TERMINATING';
   ex.registrationTimer?.cancel();
   ex.fetching?.abort();
+  ex.healthChecker?.stop();
   if (ex.isCommand) {
     const task = Array.from(ex.tasks.values())[0];
     const graceMs = task ? commandKillGraceMs(undefined, task.info, ctx.options.defaultKillGraceMs) : ctx.options.defaultKillGraceMs;
@@ -76,6 +77,7 @@ export async function executorTerminated(ctx: AgentContext, fw: AgentFramework, 
   ex.registrationTimer?.cancel();
   ex.shutdownTimer?.cancel();
   ex.shutdownTimer = undefined;
+  ex.healthChecker?.stop();
   const wasRegistering = ex.state === 'REGISTERING';
   ex.state = 'TERMINATED';
   if (ex.sink && !ex.sink.closed) ex.sink.close();
@@ -102,7 +104,9 @@ export async function executorTerminated(ctx: AgentContext, fw: AgentFramework, 
     const task = Array.from(ex.tasks.values())[0];
     if (task && !isTerminal(task.state)) {
       const { state, message } = commandTaskEnd(t, ex.killRequested);
-      await ctx.executorUpdate(fw, ex, task, state, message);
+      // Killed for failing its health checks: the terminal update says healthy: false, as Mesos's.
+      if (ex.healthy === undefined) await ctx.executorUpdate(fw, ex, task, state, message);
+      else await ctx.handleUpdate(fw, ex, task, { taskId: task.info.taskId, state, source: 'SOURCE_EXECUTOR', message, healthy: ex.healthy });
     }
   } else {
     const reason: TaskReason = wasRegistering && ex.killRequested ? 'REASON_EXECUTOR_REGISTRATION_TIMEOUT' : 'REASON_EXECUTOR_TERMINATED';
