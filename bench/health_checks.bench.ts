@@ -34,6 +34,10 @@ function check(type: string, port: number): Json | undefined {
   return undefined;
 }
 
+/** HTTP requests and TCP connections the listener got. */
+let served = 0;
+let connections = 0;
+
 async function round(c: Cluster, type: string, port: number): Promise<{ launchS: number; cpuPct: number; checks: number }> {
   const fw: Scheduler = await c.framework(frameworkInfo({ name: `health-${type}` }));
   const hc = check(type, port);
@@ -59,14 +63,13 @@ async function round(c: Cluster, type: string, port: number): Promise<{ launchS:
   const before = process.cpuUsage();
   const w0 = performance.now();
   const served0 = served;
+  const connections0 = connections;
   await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
   const used = process.cpuUsage(before);
   const cpuPct = ((used.user + used.system) / 1000 / (performance.now() - w0)) * 100;
-  const checks = served - served0;
+  const checks = type === 'tcp' ? connections - connections0 : served - served0;
   return { launchS, cpuPct, checks };
 }
-
-let served = 0;
 
 async function main(): Promise<void> {
   console.log(`health checks: ${cpus().length} CPUs, load average ${loadNow()}; ${COUNT} tasks on one agent, a check every 10 s each, CPU over ${WINDOW_S} s`);
@@ -74,7 +77,6 @@ async function main(): Promise<void> {
     served++;
     res.end('ok');
   });
-  let connections = 0;
   server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
@@ -82,9 +84,8 @@ async function main(): Promise<void> {
   for (const type of TYPES) {
     const c = await Cluster.start({ agentResources: `cpus:${COUNT};mem:${COUNT * 64};ports:[31000-32000]` });
     try {
-      const conn0 = connections;
       const r = await round(c, type, port);
-      const checks = type === 'tcp' ? connections - conn0 : type === 'http' ? r.checks : undefined;
+      const checks = type === 'tcp' || type === 'http' ? r.checks : undefined;
       console.log(
         `  ${type === 'none' ? 'no health checks (control)' : `${type.toUpperCase()} checks`}: all ${COUNT} running${type === 'none' ? '' : ' and healthy'} after ${r.launchS.toFixed(1)} s; ` +
           `process CPU ${r.cpuPct.toFixed(1)}% of a core over ${WINDOW_S} s${checks === undefined ? '' : ` (${checks} checks answered by the listener)`}  [load ${loadNow()}]`,

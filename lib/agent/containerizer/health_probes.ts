@@ -4,9 +4,9 @@
  * supervisor's child.
  *
  * - COMMAND: `sh -c <value>` (or the executable and its arguments) in the sandbox, with the
- *   task's environment plus the check's, as the task's user (setpriv), in the task's mount and
- *   network namespaces when it has its own (nsenter), and put into the container's cgroups
- *   (the launcher's attach) as soon as it is started. Healthy: exit status 0.
+ *   task's environment plus the check's, as the task's user (setpriv), in the task's mount, pid
+ *   and network namespaces when it has its own (nsenter), in the container's cgroups (it waits
+ *   on its stdin until the launcher's attach has put it there). Healthy: exit status 0.
  * - HTTP: GET <scheme>://127.0.0.1:<port><path> (TLS not verified), healthy on a status from 200
  *   to 399. TCP: a connection to 127.0.0.1:<port>. In the agent's own network namespace (the
  *   task's, without network/port_mapping) the agent makes the request itself, with no process;
@@ -50,7 +50,7 @@ function taskPid(supervisorPid: number): number {
 }
 
 /** Whether `pid` has a namespace of kind `ns` other than the agent's. */
-function ownNamespace(pid: number, ns: 'net' | 'mnt'): boolean {
+function ownNamespace(pid: number, ns: 'net' | 'mnt' | 'pid'): boolean {
   try {
     return readlinkSync(`/proc/${pid}/ns/${ns}`) !== readlinkSync(`/proc/self/ns/${ns}`);
   } catch {
@@ -66,7 +66,12 @@ function runHelper(
   return new Promise((resolve) => {
     let child: ChildProcess;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+      child = spawn(argv[0]!, argv.slice(1), {
+        cwd: opts.cwd,
+        env: opts.env ?? process.env,
+        stdio: [opts.attach ? 'pipe' : 'ignore', 'pipe', 'ignore'],
+        detached: true,
+      });
     } catch {
       resolve({ code: undefined, stdout: '' });
       return;
@@ -94,7 +99,12 @@ function runHelper(
     child.stdout!.on('data', (d: string) => (stdout += d));
     child.on('error', () => finish(undefined));
     child.on('close', (code) => finish(code ?? undefined));
-    if (child.pid !== undefined && opts.attach) opts.attach(child.pid).catch(() => {});
+    if (opts.attach) {
+      child.stdin!.on('error', () => {});
+      const release = (): void => void child.stdin!.end('\n');
+      if (child.pid === undefined) release();
+      else opts.attach(child.pid).then(release, release);
+    }
   });
 }
 
@@ -139,14 +149,27 @@ export async function runProbe(check: HealthCheck, host: ProbeHost, target: Prob
     const cmd = c.shell ? ['/bin/sh', '-c', c.value] : [c.value, ...c.arguments];
     const ownMnt = ownNamespace(pid, 'mnt');
     const prefix: string[] = [];
-    if (ownMnt || ownNet)
-      prefix.push('nsenter', `--target=${pid}`, ...(ownMnt ? ['--mount', `--wd=${target.sandbox}`] : []), ...(ownNet ? ['--net'] : []), '--');
+    // Its pid namespace too: the container's /proc is that namespace's.
+    const ownPid = ownNamespace(pid, 'pid');
+    if (ownMnt || ownNet || ownPid)
+      prefix.push(
+        'nsenter',
+        `--target=${pid}`,
+        ...(ownMnt ? ['--mount', `--wd=${target.sandbox}`] : []),
+        ...(ownNet ? ['--net'] : []),
+        ...(ownPid ? ['--pid'] : []),
+        '--',
+      );
     if (target.user !== undefined) {
       const ids = await users.ids(target.user);
       if (!ids) return false;
       prefix.push('setpriv', `--reuid=${ids.uid}`, `--regid=${ids.gid}`, `--groups=${ids.groups.join(',')}`, '--');
     }
-    const r = await runHelper([...prefix, ...cmd], {
+    // The command waits (a read on its stdin) until it is in the container's cgroups, so that
+    // what it starts is in them too.
+    const argv = [...prefix, ...cmd];
+    const gated = host.attach ? ['/bin/sh', '-c', 'read -r _ || true; exec "$@"', 'sh', ...argv] : argv;
+    const r = await runHelper(gated, {
       cwd: target.sandbox,
       env: { ...target.env, ...c.environment },
       timeoutMs,
