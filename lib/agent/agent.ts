@@ -254,6 +254,7 @@ export class Agent implements AgentContext {
       return;
     }
     if (ex.isCommand) {
+      ex.healthChecker?.stop();
       const task = ex.tasks.get(taskId)!;
       const graceMs = commandKillGraceMs(graceNs, task.info, this.opts.defaultKillGraceMs);
       ex.killRequested = true;

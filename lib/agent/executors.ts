@@ -5,7 +5,7 @@
  */
 import { type TaskInfo, type TaskReason, isTerminal } from '../proto/messages.ts';
 import { writeJsonAtomic } from './checkpoint.ts';
-import { commandTaskEnd } from './command_executor.ts';
+import { commandKillGraceMs, commandTaskEnd } from './command_executor.ts';
 import type { Termination } from './containerizer/containerizer.ts';
 import type { AgentContext } from './context.ts';
 import { type AgentFramework, AgentTaskRecord, type ExecutorRecord } from './records.ts';
@@ -24,16 +24,46 @@ export function armRegistrationTimer(ctx: AgentContext, fw: AgentFramework, ex: 
   });
 }
 
-/** SHUTDOWN to a custom executor, then destroy after the grace period; kill a command task. */
+/**
+ * Shut an executor down as Mesos's agent does. A custom executor is sent SHUTDOWN (dropped if it
+ * has not subscribed yet) and given its grace period (ExecutorInfo.shutdown_grace_period, else
+ * --executor_shutdown_grace_period) to end its tasks and exit; only when it is still there after
+ * that is its container destroyed. A command task (no executor process here: the agent plays
+ * Mesos's command executor) is killed as that executor kills it on SHUTDOWN: SIGTERM, then
+ * SIGKILL after the task's kill policy grace (else the default). A second shutdown of an
+ * executor already shutting down changes nothing.
+ */
 export async function shutdownExecutor(ctx: AgentContext, ex: ExecutorRecord): Promise<void> {
   if (ex.state === 'TERMINATED') return;
+  const again = ex.state === 'TERMINATING';
   ex.killRequested = true;
   ex.state = 'TERMINATING';
   ex.registrationTimer?.cancel();
-  const grace = ex.info?.shutdownGracePeriodNs !== undefined ? ex.info.shutdownGracePeriodNs / 1e6 : ctx.options.executorShutdownGracePeriodMs;
-  if (ex.sink && !ex.sink.closed) ex.sink.send({ type: 'SHUTDOWN' });
   ex.fetching?.abort();
-  if (ex.container) await ctx.options.containerizer.kill(ex.containerId, ex.isCommand ? ctx.options.defaultKillGraceMs : grace);
+  ex.healthChecker?.stop();
+  if (ex.isCommand) {
+    const task = Array.from(ex.tasks.values())[0];
+    const graceMs = task ? commandKillGraceMs(undefined, task.info, ctx.options.defaultKillGraceMs) : ctx.options.defaultKillGraceMs;
+    if (ex.container) await ctx.options.containerizer.kill(ex.containerId, graceMs);
+    return;
+  }
+  if (again) return;
+  const graceMs = ex.info?.shutdownGracePeriodNs !== undefined ? ex.info.shutdownGracePeriodNs / 1e6 : ctx.options.executorShutdownGracePeriodMs;
+  if (ex.sink && !ex.sink.closed) ex.sink.send({ type: 'SHUTDOWN' });
+  ctx.log.info(
+    { frameworkId: ex.frameworkId, executorId: ex.id, containerId: ex.containerId, gracePeriodMs: graceMs },
+    `Shutting down executor '${ex.id}' of framework ${ex.frameworkId}: sent SHUTDOWN; its container is destroyed if it is still running in ${graceMs} ms`,
+  );
+  ex.shutdownTimer?.cancel();
+  ex.shutdownTimer = ctx.options.clock.setTimer(graceMs, () => {
+    ex.shutdownTimer = undefined;
+    if (ex.state === 'TERMINATED') return;
+    ctx.log.info(
+      { frameworkId: ex.frameworkId, executorId: ex.id, containerId: ex.containerId },
+      `Killing executor '${ex.id}' of framework ${ex.frameworkId}: still running ${graceMs} ms after SHUTDOWN; destroying its container`,
+    );
+    void ctx.options.containerizer.kill(ex.containerId, 0);
+  });
 }
 
 /** A task for a subscribed custom executor: sent to it at once. */
@@ -45,6 +75,9 @@ export function launchOnExecutor(ex: ExecutorRecord, task: TaskInfo): void {
 /** The container ended: report its tasks (lost, failed or, for a command task, its command's end), checkpoint the run's end, tell the master. */
 export async function executorTerminated(ctx: AgentContext, fw: AgentFramework, ex: ExecutorRecord, t: Termination): Promise<void> {
   ex.registrationTimer?.cancel();
+  ex.shutdownTimer?.cancel();
+  ex.shutdownTimer = undefined;
+  ex.healthChecker?.stop();
   const wasRegistering = ex.state === 'REGISTERING';
   ex.state = 'TERMINATED';
   if (ex.sink && !ex.sink.closed) ex.sink.close();
@@ -71,7 +104,9 @@ export async function executorTerminated(ctx: AgentContext, fw: AgentFramework, 
     const task = Array.from(ex.tasks.values())[0];
     if (task && !isTerminal(task.state)) {
       const { state, message } = commandTaskEnd(t, ex.killRequested);
-      await ctx.executorUpdate(fw, ex, task, state, message);
+      // Killed for failing its health checks: the terminal update says healthy: false, as Mesos's.
+      if (ex.healthy === undefined) await ctx.executorUpdate(fw, ex, task, state, message);
+      else await ctx.handleUpdate(fw, ex, task, { taskId: task.info.taskId, state, source: 'SOURCE_EXECUTOR', message, healthy: ex.healthy });
     }
   } else {
     const reason: TaskReason = wasRegistering && ex.killRequested ? 'REASON_EXECUTOR_REGISTRATION_TIMEOUT' : 'REASON_EXECUTOR_TERMINATED';

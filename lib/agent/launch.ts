@@ -3,6 +3,7 @@
  * environment, the fetch of the command's URIs, the container's start, and the report of a
  * launch that failed. One launch is one `Launch` passed along.
  */
+import { startHealthChecks } from './health_checker.ts';
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -186,6 +187,7 @@ async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ende
   if (ex.isCommand) {
     ex.state = 'RUNNING';
     await ctx.executorUpdate(fw, ex, record, 'TASK_RUNNING');
+    startHealthChecks(ctx, fw, ex, record, { sandbox: spec.sandbox, env: spec.env, ...(spec.user === undefined ? {} : { user: spec.user }) });
   } else {
     armRegistrationTimer(ctx, fw, ex, ctx.options.executorRegistrationTimeoutMs, 'executor did not subscribe in time; destroying its container');
   }

@@ -24,6 +24,12 @@ export class ExecutorRecord {
   container: Container | undefined;
   sink: Sink<ExecutorEvent> | undefined;
   registrationTimer: TimerHandle | undefined;
+  /** After SHUTDOWN: destroys the container when the executor has not exited within its grace period. */
+  shutdownTimer: TimerHandle | undefined;
+  /** A command task's health checks (TaskInfo.health_check), while they run. */
+  healthChecker: { stop(): void } | undefined;
+  /** false once its health checks had the task killed: its terminal update says so (as Mesos's). */
+  healthy: boolean | undefined;
   /** Tasks waiting for a custom executor to subscribe. */
   readonly queued = new Map<string, TaskInfo>();
   readonly tasks = new Map<string, AgentTaskRecord>();

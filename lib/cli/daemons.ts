@@ -35,7 +35,8 @@ import { type HttpAuthenticator, HttpClient, HttpServer, type TlsConfig, isTlsVa
 import { ZkContender, ZkMasterDetector, ZkSession, createMasterDetector } from '../transport/index.ts';
 import type { Contender, MasterDetector, ZkUrl } from '../transport/index.ts';
 import { checkDirectoryFlag, checkRootOnlyDirectoryFlag, makeDirectoryFlag, removeMade } from './dirs.ts';
-import { VERSION } from './version.ts';
+import { FrameworkRateLimiter } from '../master/rate_limits.ts';
+import { MESOS_VERSION, VERSION } from './version.ts';
 
 export interface Running {
   readonly port: number;
@@ -230,7 +231,7 @@ export async function startMaster(
     hostname,
     ip: flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip,
     port,
-    version: VERSION,
+    version: MESOS_VERSION,
     allocationIntervalMs: flags.allocation_interval,
     agentPingTimeoutMs: flags.agent_ping_timeout ?? flags.slave_ping_timeout,
     maxAgentPingTimeouts: flags.max_agent_ping_timeouts ?? flags.max_slave_ping_timeouts,
@@ -245,12 +246,12 @@ export async function startMaster(
   });
   const lead = election === undefined ? Leadership.alone(master.id) : Leadership.contending(master.id, election.detector);
   leadership = lead;
-  schedulerRoutes(server, master, log, flags.max_request_body, lead);
+  schedulerRoutes(server, master, log, flags.max_request_body, lead, flags.rate_limits && new FrameworkRateLimiter(flags.rate_limits, systemClock));
   masterAgentRoutes(server, master, log, lead);
   operatorRoutes(server, {
     master,
     flags: { ...shownMasterFlags(flags, text), port: String(port) },
-    buildInfo: { version: VERSION },
+    buildInfo: { version: MESOS_VERSION, corralVersion: VERSION },
     extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
     leadership: lead,
   });
@@ -468,7 +469,7 @@ export async function startAgent(
     port,
     resources,
     attributes,
-    version: VERSION,
+    version: MESOS_VERSION,
     executorRegistrationTimeoutMs: flags.executor_registration_timeout,
     executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
     defaultKillGraceMs: 3000,
@@ -516,7 +517,8 @@ export async function startAgent(
     {
       agent,
       flags: { ...shown, port: String(port) },
-      version: VERSION,
+      version: MESOS_VERSION,
+      corralVersion: VERSION,
       log,
       masterHostname: () => {
         const leader = link.leader ?? detector.current();

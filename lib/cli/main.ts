@@ -29,7 +29,7 @@ import { LOCAL_ZK_SESSION_TIMEOUT, type LocalMasters, startLocalMasters } from '
 import { execute, executeCredential, executeFlags } from './execute.ts';
 import type { Logger } from '../common/log.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
-import { VERSION } from './version.ts';
+import { MESOS_VERSION, VERSION } from './version.ts';
 
 const localFlags = {
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
@@ -162,7 +162,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === '--version' || command === 'version') {
-    console.log(`corral ${VERSION}`);
+    console.log(`corral ${VERSION} (Mesos API ${MESOS_VERSION})`);
     return 0;
   }
   const spec = COMMANDS[command];

@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'NOT_SUBSCRIBED'
   /** The resources an operation needs are not there (or not free). */
   | 'CONFLICT'
+  /** A framework call over its principal's capacity of waiting calls (--rate_limits). */
+  | 'RATE_LIMITED'
   // ---- The master's registry
   /** The registry (its file, or a znode of it) cannot be read or does not hold a valid registry. */
   | 'REGISTRY'

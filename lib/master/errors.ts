@@ -16,7 +16,9 @@ export type RefusalCode =
   /** The framework is known but not subscribed. */
   | 'NOT_SUBSCRIBED'
   /** The resources the operation needs are not there (or not free). */
-  | 'CONFLICT';
+  | 'CONFLICT'
+  /** Too many calls of the principal are waiting for their turn (--rate_limits capacity). */
+  | 'RATE_LIMITED';
 
 export class MasterRefusal extends CorralError {
   declare readonly code: RefusalCode;

@@ -18,6 +18,7 @@ import {
 import { checkRoleText } from '../common/ids.ts';
 import { loadCredentials, parseZkUrl } from '../transport/index.ts';
 import { loadAcls } from './authorization.ts';
+import { loadRateLimits } from './rate_limits.ts';
 
 /** The registry backends `--registry` names. */
 export const REGISTRIES = ['replicated_log', 'in_memory', 'zookeeper'] as const;
@@ -144,6 +145,10 @@ export const masterFlags = {
   http_credentials: optionalFlag({
     help: 'Credentials for the operator endpoints, same forms as --credentials (default: --credentials)',
     parse: (t: string) => loadCredentials(t),
+  }),
+  rate_limits: optionalFlag({
+    help: 'Framework rate limits as JSON, inline or a path (Mesos\'s RateLimits): {"limits": [{"principal": "foo", "qps": 55.5, "capacity": 100}, {"principal": "bar"}], "aggregate_default_qps": 33.3, "aggregate_default_capacity": 1000}. A principal\'s scheduler calls (SUBSCRIBE included) wait for their turn, at most `capacity` of them (then 429); a listed principal without qps is not limited; every other framework shares the aggregate limit',
+    parse: (t: string) => loadRateLimits(t),
   }),
   acls: optionalFlag({
     help: 'Mesos ACLs as JSON, inline or a path (file:///path works too): register_frameworks, run_tasks, teardown_frameworks, reserve_resources, unreserve_resources, create_volumes, destroy_volumes, register_agents, permissive',

@@ -11,12 +11,36 @@ import type { MasterState } from './state.ts';
 
 const DEFAULT_REFUSE_SECONDS = 5;
 
+/**
+ * What a run gave one framework on one agent, as one offer: the allocator hands a capable
+ * framework the agent's revocable resources as an allocation of their own, next to its regular
+ * ones, and Mesos offers both together (one offer per framework and agent), so that a task can
+ * take revocable cpus with regular memory.
+ */
+function oneOfferPerAgent(allocations: Allocation[]): Allocation[] {
+  if (allocations.length < 2) return allocations;
+  const at = new Map<string, number>();
+  const out: Allocation[] = [];
+  for (const a of allocations) {
+    const key = `${a.frameworkId}\0${a.agentId}`;
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, out.length);
+      out.push(a);
+    } else {
+      const b = out[i]!;
+      out[i] = { frameworkId: b.frameworkId, agentId: b.agentId, resources: b.resources.plus(a.resources), revocable: b.revocable || a.revocable };
+    }
+  }
+  return out;
+}
+
 export class Offers {
   constructor(private readonly s: MasterState) {}
 
   offer(allocations: Allocation[]): void {
     const byFramework = new Map<Framework, Offer[]>();
-    for (const a of allocations) {
+    for (const a of oneOfferPerAgent(allocations)) {
       const fw = this.s.frameworks.get(a.frameworkId);
       const agent = this.s.agents.get(a.agentId);
       if (!fw || !agent || !fw.connected || !agent.connected) {

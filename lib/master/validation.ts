@@ -3,6 +3,7 @@
  * in a resource operation. A check that fails throws a MasterRefusal (INVALID) whose message is
  * the reason (a task then gets TASK_ERROR with it).
  */
+import { decodeHealthCheck } from '../proto/health_check.ts';
 import { ValidationError, describeError } from '../common/errors.ts';
 import { checkId } from '../common/ids.ts';
 import {
@@ -112,6 +113,13 @@ export function validateTask(task: TaskInfo, ctx: LaunchContext): ValidTask {
     throw invalid('Task should have at least one (but not both) of CommandInfo or ExecutorInfo present');
   }
   if (negative(task.killPolicy?.gracePeriodNs)) throw invalid('Task kill policy grace period must be non-negative');
+  if (task.healthCheck !== undefined) {
+    try {
+      decodeHealthCheck(task.healthCheck);
+    } catch (e) {
+      throw refusedAs(e, 'Task uses invalid health check');
+    }
+  }
   for (const [field, user] of [
     ['command.user', task.command?.user],
     ['executor.command.user', task.executor?.command?.user],

@@ -108,7 +108,7 @@ test('non-zero exit is FAILED; a kill is KILLED with the kill policy grace; EXEC
     terminal.map((s) => [s.taskId, s.state, s.message]),
     [
       ['a', 'TASK_FAILED', 'Command exited with status 3'],
-      ['b', 'TASK_KILLED', 'Command terminated with signal 15'],
+      ['b', 'TASK_KILLED', 'Command terminated with signal Terminated'],
     ],
   );
   const exited = sent.filter((m) => m.type === 'EXECUTOR_EXITED');

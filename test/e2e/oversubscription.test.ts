@@ -13,39 +13,39 @@ import { type Json, commandTask, frameworkInfo, startCluster } from '../helpers/
 
 const isRevocable = (o: Json) => (o.resources as Json[]).some((r) => r.revocable !== undefined);
 
-test('fixed estimator: a capable framework runs a task on revocable cpus; an incapable one is never offered them', async (t) => {
+test('fixed estimator: a capable framework is offered revocable cpus with the regular resources in one offer, as in Mesos, and runs a task on both; an incapable one is never offered them', async (t) => {
   const c = await startCluster(t, {
     agentArgs: ['--resource_estimator=fixed', '--oversubscribed_resources=cpus:2', '--oversubscribed_resources_interval=100ms'],
   });
   const plain = await c.subscribe(frameworkInfo({ name: 'plain' }));
   // The incapable framework is offered the regular resources first; it declines them for long,
-  // so the capable one gets them (for its task's memory) besides the revocable cpus.
+  // so the capable one gets them.
   const plainOffers = await plain.offers(15_000);
   t.false(plainOffers.some(isRevocable));
   await plain.decline(
     plainOffers.map((o: Json) => o.id.value),
-    1000,
+    3600,
   );
   const capable = await c.subscribe(frameworkInfo({ name: 'batch', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
-  const e = await capable.waitFor((x) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable), 15_000, 'a revocable offer');
-  const rev = (e.offers.offers as Json[]).find(isRevocable)!;
-  t.deepEqual(rev.resources, [{ name: 'cpus', type: 'SCALAR', scalar: { value: 2 }, role: '*', revocable: {} }]);
-  // Revocable resources come in their own offer; take a regular one of the same agent for mem.
-  const regularEvent = capable.events.find(
-    (x: Json) => x.type === 'OFFERS' && x.offers.offers.some((o: Json) => !isRevocable(o) && o.agent_id.value === rev.agent_id.value),
+  const offer = await combinedOffer(capable);
+  // One offer: the agent's regular resources and the revocable cpus.
+  t.deepEqual(
+    (offer.resources as Json[]).filter((r) => r.revocable !== undefined),
+    [{ name: 'cpus', type: 'SCALAR', scalar: { value: 2 }, role: '*', revocable: {} }],
   );
-  const regular =
-    regularEvent?.offers.offers.find((o: Json) => !isRevocable(o) && o.agent_id.value === rev.agent_id.value) ??
-    (await capable.offers(15_000)).find((o: Json) => !isRevocable(o));
-  t.truthy(regular, 'a regular offer for the memory');
+  t.like(Object.fromEntries((offer.resources as Json[]).filter((r) => r.revocable === undefined && r.type === 'SCALAR').map((r) => [r.name, r.scalar.value])), {
+    cpus: 8,
+    mem: 8192,
+  });
+  // Revocable cpus with regular memory, from that one offer.
   const task = commandTask('on-revocable', 'sleep 30', {
-    agent_id: rev.agent_id,
+    agent_id: offer.agent_id,
     resources: [
       { name: 'cpus', type: 'SCALAR', scalar: { value: 1 }, revocable: {} },
       { name: 'mem', type: 'SCALAR', scalar: { value: 32 } },
     ],
   });
-  await capable.accept([rev.offer_id?.value ?? rev.id.value, regular.offer_id?.value ?? regular.id.value], [task]);
+  await capable.accept([offer.id.value], [task]);
   const running = await capable.update('on-revocable', 'TASK_RUNNING', 15_000);
   t.is(running.state, 'TASK_RUNNING');
   const metrics = await c.getJson('/metrics/snapshot');
@@ -67,19 +67,23 @@ test('fixed estimator: a capable framework runs a task on revocable cpus; an inc
   await capable.update('on-revocable', 'TASK_KILLED', 15_000);
 });
 
-/** Wait until the framework holds both a revocable and a regular offer of one agent. */
-async function bothOffers(fw: Json): Promise<{ rev: Json; regular: Json }> {
-  let rev: Json;
-  let regular: Json;
+/**
+ * Wait for an offer holding both revocable and regular resources of one agent (what Mesos offers
+ * a capable framework once both are free); an offer with only one kind (the revocable estimate
+ * came after the regular offer) is declined so that both come back together.
+ */
+async function combinedOffer(fw: Json): Promise<Json> {
   const deadline = Date.now() + 20_000;
-  while (!(rev && regular)) {
-    if (Date.now() > deadline) throw new Error('no revocable + regular offers');
-    for (const o of await fw.offers(20_000)) {
-      if (isRevocable(o)) rev = o;
-      else regular = o;
-    }
+  for (;;) {
+    if (Date.now() > deadline) throw new Error('no offer with both revocable and regular resources');
+    const offers = await fw.offers(20_000);
+    const both = offers.find((o: Json) => isRevocable(o) && (o.resources as Json[]).some((r) => r.revocable === undefined && r.name === 'mem'));
+    if (both) return both;
+    await fw.decline(
+      offers.map((o: Json) => o.id.value),
+      0,
+    );
   }
-  return { rev, regular };
 }
 
 const task = (id: string, command: string, agentId: Json, cpus: number, rev: boolean) =>
@@ -109,8 +113,8 @@ test('load controller (load read from --qos_loadavg_file): over the 5-minute thr
     ],
   });
   const fw = await c.subscribe(frameworkInfo({ name: 'batch', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
-  const { rev, regular } = await bothOffers(fw);
-  await fw.accept([rev.id.value, regular.id.value], [task('batch', 'sleep 60', rev.agent_id, 1, true), task('web', 'sleep 60', rev.agent_id, 0.5, false)]);
+  const both = await combinedOffer(fw);
+  await fw.accept([both.id.value], [task('batch', 'sleep 60', both.agent_id, 1, true), task('web', 'sleep 60', both.agent_id, 0.5, false)]);
   await fw.update('batch', 'TASK_RUNNING', 15_000);
   await fw.update('web', 'TASK_RUNNING', 15_000);
   await new Promise((r) => setTimeout(r, 500));
@@ -151,7 +155,7 @@ test('usage estimator: an idle allocated task makes revocable cpus that are offe
   await fw.update('lazy', 'TASK_RUNNING', 15_000);
   const e = await fw.waitFor((x) => x.type === 'OFFERS' && x.offers.offers.some(isRevocable), 10_000, 'a revocable offer');
   const rev = (e.offers.offers as Json[]).find(isRevocable);
-  const cpus = rev.resources[0].scalar.value;
+  const cpus = (rev.resources as Json[]).find((r) => r.revocable !== undefined).scalar.value;
   t.log(`revocable offer: ${cpus} cpus`);
   t.true(cpus > 0.5 && cpus <= 0.8, `about (1 − 0.2) × idle 1 cpu, got ${cpus}`);
   writeFileSync(go, '');
@@ -178,8 +182,8 @@ test('load controller with the real load average: busy processes push the 5-minu
     ],
   });
   const fw = await c.subscribe(frameworkInfo({ name: 'batch', capabilities: [{ type: 'REVOCABLE_RESOURCES' }] }));
-  const { rev, regular } = await bothOffers(fw);
-  await fw.accept([rev.id.value, regular.id.value], [task('batch', 'sleep 120', rev.agent_id, 1, true)]);
+  const both = await combinedOffer(fw);
+  await fw.accept([both.id.value], [task('batch', 'sleep 120', both.agent_id, 1, true)]);
   await fw.update('batch', 'TASK_RUNNING', 15_000);
   const busy: ChildProcess[] = [];
   t.teardown(() => {

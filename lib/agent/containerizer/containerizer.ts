@@ -3,6 +3,8 @@
  * supervisor that outlives the agent, learn how it ended, stop it, and find the ones that are
  * still running after an agent restart.
  */
+import type { HealthCheck } from '../../proto/health_check.ts';
+import type { ProbeTarget } from './health_probes.ts';
 import type { Resources } from '../../common/resources/index.ts';
 import type { SupervisorRootfs } from '../../linux/supervisor.ts';
 import type { VolumeMount } from '../volumes.ts';
@@ -72,6 +74,12 @@ export interface Containerizer {
   usage(containerId: string): Promise<Statistics | undefined>;
   /** New resources for a running container (its isolators adjust the limits). */
   update?(containerId: string, resources: Resources): Promise<void>;
+  /**
+   * Run one health check of the task in a running container, in its namespaces, cgroups and as
+   * its user (health_probes.ts); resolves true when healthy, false when not or over `timeoutMs`
+   * (0: no limit). A containerizer without it runs no health checks.
+   */
+  probe?(containerId: string, check: HealthCheck, target: ProbeTarget, timeoutMs: number): Promise<boolean>;
   /** The isolators' names, in `--isolation` order. */
   readonly isolation: readonly string[];
   /** Recovery is done and the agent goes on: every isolator starts making what it keeps ready. */

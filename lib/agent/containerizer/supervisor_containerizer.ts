@@ -19,6 +19,8 @@
  * supervisor's process tree and it ends as a whole; by default its isolators are posix/cpu and
  * posix/mem (usage only). LinuxContainerizer (linux.ts) holds each container in a cgroup.
  */
+import type { HealthCheck } from '../../proto/health_check.ts';
+import { type ProbeTarget, runProbe } from './health_probes.ts';
 import type { Clock } from '../../common/clock.ts';
 import { CorralError, describeError } from '../../common/errors.ts';
 import type { Resources } from '../../common/resources/index.ts';
@@ -141,6 +143,13 @@ export class SupervisorContainerizer implements Containerizer {
     }
     sup.unref();
     return { containerId: id, pid: sup.pid, termination: w.termination };
+  }
+
+  async probe(containerId: string, check: HealthCheck, target: ProbeTarget, timeoutMs: number): Promise<boolean> {
+    const w = this.containers.get(containerId);
+    if (!w) return false;
+    const attach = this.launcher.attach?.bind(this.launcher);
+    return runProbe(check, { supervisorPid: w.pid, ...(attach ? { attach: (pid: number) => attach(containerId, pid) } : {}) }, target, timeoutMs);
   }
 
   async kill(containerId: string, graceMs: number): Promise<Termination | undefined> {

@@ -97,7 +97,9 @@ function frameworkJson(agent: Agent, fw: AgentFramework): Json {
 export interface AgentHttpContext {
   readonly agent: Agent;
   readonly flags: Readonly<Record<string, string>>;
+  /** The Mesos version Corral answers as (`version`), and Corral's own (`corral_version`). */
   readonly version: string;
+  readonly corralVersion?: string;
   readonly log: Logger;
   readonly masterHostname: () => string | undefined;
   /** Executor tokens (--authenticate_http_executors): checked on the executor API when required. */
@@ -109,6 +111,7 @@ export function agentStateJson(ctx: AgentHttpContext): Json {
   const o = a.options;
   return {
     version: ctx.version,
+    ...(ctx.corralVersion ? { corral_version: ctx.corralVersion } : {}),
     start_time: a.startTime / 1000,
     id: a.id ?? '',
     pid: a.pid,
@@ -244,6 +247,11 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
   };
   get(['state', 'state.json'], (req) => jsonResponse(req, agentStateJson(ctx)));
   get(['health'], () => ({ status: 200 }), null); // always open
+  server.route({
+    path: '/version',
+    methods: ['GET'],
+    handler: (req) => jsonResponse(req, { version: ctx.version, ...(ctx.corralVersion ? { corral_version: ctx.corralVersion } : {}) }),
+  });
   get(['flags'], (req) => jsonResponse(req, { flags: ctx.flags }));
   for (const p of ['/monitor/statistics', '/monitor/statistics.json', '/slave(1)/monitor/statistics', '/slave(1)/monitor/statistics.json']) {
     server.route({

@@ -8,7 +8,7 @@
  * reservations. Revocable resources go, in a separate allocation, to the first framework in the
  * same order that has the REVOCABLE_RESOURCES capability.
  *
- * Shares count non-revocable scalar resources against the cluster's non-revocable total.
+ * Shares count scalar resources, revocable ones included (as Mesos's sorter), against the cluster's total.
  * Keys are sorted once per agent: share changes made during an agent's walk are applied to the
  * heaps when the walk ends.
  */

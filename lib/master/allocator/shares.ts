@@ -144,10 +144,13 @@ export abstract class AllocatorShares {
     this.roleHeap.rebuild();
   }
 
-  /** Add the non-revocable scalars of `res` (in thousandths) to two vectors. */
+  /**
+   * Add the scalars of `res` (in thousandths) to two vectors. Revocable ones count under their
+   * name, as in Mesos's DRF sorter (its totals and allocations are scalar quantities by name).
+   */
   protected accumulate(res: Resources, a: Vec, b: Vec): void {
     for (const r of res) {
-      if (r.type !== 'SCALAR' || r.revocable) continue;
+      if (r.type !== 'SCALAR') continue;
       const d = this.dim(r.name);
       const m = toMilli(r.scalar ?? 0);
       addAt(a, d, m);
@@ -155,11 +158,11 @@ export abstract class AllocatorShares {
     }
   }
 
-  /** Non-revocable scalar amounts of `res` per dimension, in thousandths. */
+  /** Scalar amounts of `res` per dimension (revocable ones under their name), in thousandths. */
   protected vecOf(res: Resources): Vec {
     const v = newVec(this.dims.size);
     for (const r of res) {
-      if (r.type !== 'SCALAR' || r.revocable) continue;
+      if (r.type !== 'SCALAR') continue;
       addAt(v, this.dim(r.name), toMilli(r.scalar ?? 0));
     }
     return v;

@@ -14,7 +14,7 @@ export interface Allocation {
   readonly resources: Resources;
   /**
    * True for an allocation of revocable resources. They are never combined with
-   * non-revocable resources in one allocation, so the master makes a separate offer.
+   * non-revocable resources in one allocation; the master offers both together (offers.ts).
    */
   readonly revocable: boolean;
 }

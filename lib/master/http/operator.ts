@@ -163,11 +163,17 @@ export interface OperatorContext {
   readonly master: Master;
   /** The flags as text, for /master/flags and /master/state. */
   readonly flags: Readonly<Record<string, string>>;
-  readonly buildInfo: { version: string; gitSha?: string; buildDate?: string };
+  /** `version` is the Mesos version Corral answers as (MESOS_VERSION), `corralVersion` Corral's own. */
+  readonly buildInfo: { version: string; corralVersion?: string; gitSha?: string; buildDate?: string };
   /** Extra numbers for /metrics/snapshot (system/…, allocator/…). */
   readonly extraMetrics: () => Record<string, number>;
   /** Where this master stands among several (default: it runs alone, and leads). */
   readonly leadership?: Leadership;
+}
+
+/** /version: `version` as Mesos's (the Mesos version Corral answers as), Corral's own beside it. */
+export function versionJson(b: OperatorContext['buildInfo']): Json {
+  return { version: b.version, ...(b.corralVersion ? { corral_version: b.corralVersion } : {}), ...(b.gitSha ? { git_sha: b.gitSha } : {}) };
 }
 
 export function stateJson(ctx: OperatorContext): Json {
@@ -178,6 +184,7 @@ export function stateJson(ctx: OperatorContext): Json {
   const leader = follows === undefined ? m.info : leaderInfo(follows);
   return {
     version: ctx.buildInfo.version,
+    ...(ctx.buildInfo.corralVersion ? { corral_version: ctx.buildInfo.corralVersion } : {}),
     ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}),
     ...(ctx.buildInfo.buildDate ? { build_date: ctx.buildInfo.buildDate } : {}),
     start_time: m.startTime / 1000,
@@ -378,7 +385,7 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   get(both('flags'), (req) => jsonResponse(req, { flags: ctx.flags }));
   open(both('health'), () => ({ status: 200 }));
   get(['/metrics/snapshot'], (req) => jsonResponse(req, metricsJson(ctx)));
-  open(['/version'], (req) => jsonResponse(req, { version: ctx.buildInfo.version, ...(ctx.buildInfo.gitSha ? { git_sha: ctx.buildInfo.gitSha } : {}) }));
+  open(['/version'], (req) => jsonResponse(req, versionJson(ctx.buildInfo)));
   for (const p of both('redirect')) {
     server.route({
       path: p,

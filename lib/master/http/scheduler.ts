@@ -12,6 +12,7 @@ import { StreamSink } from '../../transport/stream_sink.ts';
 import { MasterRefusal } from '../errors.ts';
 import type { Master } from '../master.ts';
 import { Leadership } from '../leadership.ts';
+import type { FrameworkRateLimiter } from '../rate_limits.ts';
 import { leaderGate } from './leadership.ts';
 import { refusalResponse } from './status.ts';
 
@@ -55,14 +56,60 @@ export function schedulerRoutes(
   log: Logger,
   maxBodyBytes: number,
   leadership: Leadership = Leadership.alone(master.id),
+  rateLimits?: FrameworkRateLimiter,
 ): void {
-  const handler = (req: Request) => handleScheduler(req, master, log, maxBodyBytes, leadership);
+  const limits = rateLimits && rateLimited(rateLimits, master, log);
+  const handler = (req: Request) => handleScheduler(req, master, log, maxBodyBytes, leadership, limits);
   master.metrics.declare(EVENT_STREAM_OVERFLOWS);
   server.route({ path: '/api/v1/scheduler', methods: ['POST'], handler, realm: SCHEDULER_REALM });
   server.route({ path: '/master/api/v1/scheduler', methods: ['POST'], handler, realm: SCHEDULER_REALM });
 }
 
-async function handleScheduler(req: Request, master: Master, log: Logger, maxBodyBytes: number, leadership: Leadership): Promise<HttpResponse | void> {
+/** What --rate_limits does to a call: wait for its turn, or a 429 response; and Mesos's per-principal counters. */
+interface RateLimiting {
+  /** undefined: go on (maybe after waiting); else the answer. */
+  turn(principal: string | undefined, call: string): Promise<HttpResponse | undefined> | undefined;
+  processed(principal: string | undefined): void;
+}
+
+function rateLimited(limiter: FrameworkRateLimiter, master: Master, log: Logger): RateLimiting {
+  // A client looping on its refusals would write a line per call: one WARN per 10 s at most.
+  let refused = 0;
+  let lastWarn = -Infinity;
+  return {
+    turn(principal, call) {
+      if (limiter.lists(principal)) master.metrics.inc(`frameworks/${principal}/messages_received`);
+      let wait;
+      try {
+        wait = limiter.admit(principal, call);
+      } catch (e) {
+        refused++;
+        const now = master.clock.now();
+        if (now - lastWarn >= 10_000) {
+          log.warn(
+            { principal, refused },
+            `Dropping framework calls over their rate limit capacity (--rate_limits): ${(e as Error).message}; ${refused} dropped so far`,
+          );
+          lastWarn = now;
+        }
+        return Promise.resolve(refusalResponse(e));
+      }
+      return wait?.then(() => undefined);
+    },
+    processed(principal) {
+      if (limiter.lists(principal)) master.metrics.inc(`frameworks/${principal}/messages_processed`);
+    },
+  };
+}
+
+async function handleScheduler(
+  req: Request,
+  master: Master,
+  log: Logger,
+  maxBodyBytes: number,
+  leadership: Leadership,
+  limits: RateLimiting | undefined,
+): Promise<HttpResponse | void> {
   // Mesos's order: a master that does not lead redirects before it looks at the request.
   const gate = leaderGate(req, master, leadership);
   if (gate) return gate;
@@ -84,6 +131,18 @@ async function handleScheduler(req: Request, master: Master, log: Logger, maxBod
     return callRejection(e, 'scheduler::Call');
   }
   if (call.type === 'UNSUPPORTED') return textResponse(501, `Received an unsupported call type: ${call.name}`);
+  // --rate_limits: the call waits for its principal's turn (the framework's, or the one it subscribes with).
+  const principal =
+    call.type === 'SUBSCRIBE' ? (call.subscribe.frameworkInfo.principal ?? req.principal) : master.view.frameworks.get(call.frameworkId ?? '')?.info.principal;
+  const turn = limits?.turn(principal, call.type);
+  if (turn) {
+    const refused = await turn;
+    if (refused) return refused;
+    // The lead may have gone while it waited.
+    const gone = leaderGate(req, master, leadership);
+    if (gone) return gone;
+  }
+  limits?.processed(principal);
 
   if (call.type === 'SUBSCRIBE') {
     if (req.header('mesos-stream-id') !== undefined) return textResponse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");

@@ -7,15 +7,16 @@ import type { HttpResponse } from '../../transport/index.ts';
 import { textResponse } from '../../transport/responses.ts';
 import { MasterRefusal, type RefusalCode } from '../errors.ts';
 
-const STATUS: Record<RefusalCode, 400 | 403 | 409> = {
+const STATUS: Record<RefusalCode, 400 | 403 | 409 | 429> = {
   NOT_FOUND: 400,
   INVALID: 400,
   FORBIDDEN: 403,
   NOT_SUBSCRIBED: 403,
   CONFLICT: 409,
+  RATE_LIMITED: 429,
 };
 
-export function refusalStatus(e: MasterRefusal): 400 | 403 | 409 {
+export function refusalStatus(e: MasterRefusal): 400 | 403 | 409 | 429 {
   return STATUS[e.code];
 }
 

@@ -125,6 +125,6 @@ test('without a limitation the end maps as before', async (t) => {
   containerizer.end(containerizer.launched[0]!.containerId, { signal: 9, status: 9 });
   await ex.done;
   await ackAll();
-  t.like(updates().at(-1), { state: 'TASK_FAILED', source: 'SOURCE_EXECUTOR', message: 'Command terminated with signal 9' });
+  t.like(updates().at(-1), { state: 'TASK_FAILED', source: 'SOURCE_EXECUTOR', message: 'Command terminated with signal Killed' });
   t.is(updates().at(-1)!.reason, undefined);
 });

@@ -111,10 +111,10 @@ function allocatable(res: Resources): boolean {
   return res.scalar('cpus') >= 0.01 || res.scalar('mem') >= 32;
 }
 
-/** Non-revocable scalars in thousandths, by name. */
+/** Scalars in thousandths, by name (revocable ones count under their name, as in Mesos's DRF). */
 function scalars(res: Resources, into = new Map<string, number>()): Map<string, number> {
   for (const x of res) {
-    if (x.type !== 'SCALAR' || x.revocable) continue;
+    if (x.type !== 'SCALAR') continue;
     into.set(x.name, (into.get(x.name) ?? 0) + toMilli(x.scalar ?? 0));
   }
   return into;

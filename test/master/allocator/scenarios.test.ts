@@ -35,13 +35,20 @@ test('two frameworks in one role on two agents get one agent each', (t) => {
   t.is(a.stats().allocationRuns, 2);
 });
 
-test('the dominant share is the largest fraction over scalar names; revocable resources do not count', (t) => {
+test('the dominant share is the largest fraction over scalar names; revocable resources count under their name, as in Mesos', (t) => {
   const a = new HierarchicalAllocator();
   a.addFramework('f1', FW('r', true));
-  a.addAgent('a1', r('cpus:10;mem:1000;disk:100;ports:[1-100]', rev('cpus', 50)), new Map([['f1', r('cpus:1;mem:100;disk:50;ports:[1-90]', rev('cpus', 50))]]));
-  // cpus 1/10, mem 100/1000, disk 50/100: disk dominates; ports and revocable cpus do not count.
+  a.addFramework('f2', FW('r', true));
+  a.addAgent('a1', r('cpus:10;mem:1000;disk:100;ports:[1-100]', rev('cpus', 30)), new Map([['f1', r('cpus:1;mem:100;disk:50;ports:[1-90]')]]));
+  // cpus 1/40 (the revocable 30 are in the total), mem 100/1000, disk 50/100: disk dominates; ports do not count.
   t.is(a.frameworkShare('f1'), 0.5);
   t.is(a.roleShare('r'), 0.5);
+  // f2 is offered the rest, the revocable cpus with it: cpus 39/40 dominates.
+  expectAllocations(t, a.allocate(0), [
+    ['f2', 'a1', r('cpus:9;mem:900;disk:50;ports:[91-100]')],
+    ['f2', 'a1', Resources.of([rev('cpus', 30)]), true],
+  ]);
+  t.is(a.frameworkShare('f2'), 39 / 40);
 });
 
 test('DRF: the framework holding more gets the next agent second', (t) => {
@@ -314,9 +321,9 @@ test('revocable resources go only to capable frameworks, in a separate allocatio
     ['f1', 'a1', r('cpus:4;mem:1024')],
     ['f2', 'a1', Resources.of([rev('cpus', 2)]), true],
   ]);
-  // Revocable resources do not count in shares.
+  // Revocable resources count in shares (cpus: 4 + 2 in the total), as in Mesos's DRF sorter.
   t.is(a.frameworkShare('f1'), 1);
-  t.is(a.frameworkShare('f2'), 0);
+  t.is(a.frameworkShare('f2'), 2 / 6);
 });
 
 test('a capable framework first in order gets both kinds, as two allocations', (t) => {
