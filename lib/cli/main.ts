@@ -20,7 +20,9 @@ import {
   optionalFlag,
   str,
   parseBool,
+  unexpectedArgument,
 } from '../common/flags.ts';
+import { CONFIG_DIR_HELP, configDirFlags } from './config_dir.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
 import { loadTlsConfig, parseMasterLocation, type TlsConfig } from '../transport/index.ts';
@@ -95,6 +97,9 @@ const COMMANDS: Record<string, { help: string; flags: FlagTable }> = {
   local: { help: 'Run a master and agents in one process, for trying Corral out', flags: localFlags },
   execute: { help: 'Run one command as a task on a cluster and wait for it (like mesos-execute)', flags: executeFlags },
 };
+
+/** The commands that take flag files (--config_dir) and warn about unknown MESOS_* variables. */
+const DAEMONS: ReadonlySet<string> = new Set(['master', 'agent']);
 
 function usage(): string {
   return [
@@ -171,13 +176,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(`usage: corral ${command} [--flag=value ...]\n\n${spec.help}.\n\n${flagsHelp(spec.flags)}`);
+    const configDir = DAEMONS.has(command) ? `\n${CONFIG_DIR_HELP}` : '';
+    console.log(`usage: corral ${command} [--flag=value ...]\n\n${spec.help}.\n\n${flagsHelp(spec.flags)}${configDir}`);
     return 0;
   }
   let parsed;
   try {
-    parsed = parseFlags(spec.flags, { argv: rest, env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
-    if (parsed.rest.length > 0) throw new FlagError(String(parsed.rest[0]), 'unexpected argument (flags look like --name=value)');
+    // The daemons also take flag files (--config_dir); a CORRAL_* variable that no command knows is refused.
+    const config = DAEMONS.has(command) ? configDirFlags(rest, process.env) : { argv: rest, files: {} };
+    const knownEnv = new Set(['config_dir', ...Object.values(COMMANDS).flatMap((c) => Object.keys(c.flags))]);
+    parsed = parseFlags(spec.flags, { argv: config.argv, env: process.env, files: config.files, knownEnv, readFile: (p) => readFileSync(p, 'utf8') });
+    if (parsed.rest.length > 0) throw unexpectedArgument(String(parsed.rest[0]));
   } catch (e) {
     console.error(`corral ${command}: ${describeError(e)}`);
     return 2;
@@ -194,6 +203,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const log = createLogger({ level: levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false) });
   exitOnUnhandledRejection(log);
+  if (DAEMONS.has(command)) for (const w of parsed.warnings) log.warn(w);
   try {
     switch (command) {
       case 'master': {
