@@ -23,6 +23,7 @@ import {
   unexpectedArgument,
 } from '../common/flags.ts';
 import { CONFIG_DIR_HELP, configDirFlags } from './config_dir.ts';
+import { doctor } from './doctor.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
 import { loadTlsConfig, parseMasterLocation, type TlsConfig } from '../transport/index.ts';
@@ -98,6 +99,9 @@ const COMMANDS: Record<string, { help: string; flags: FlagTable }> = {
   execute: { help: 'Run one command as a task on a cluster and wait for it (like mesos-execute)', flags: executeFlags },
 };
 
+const DOCTOR_HELP =
+  'Check that this host can run an agent (or a master) with the given flags: one line per check (OK, WARN, FAIL and how to fix it); exit code 0 when nothing fails';
+
 /** The commands that take flag files (--config_dir) and warn about unknown MESOS_* variables. */
 const DAEMONS: ReadonlySet<string> = new Set(['master', 'agent']);
 
@@ -108,6 +112,7 @@ function usage(): string {
     'usage: corral <command> [--flag=value ...]',
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.help}`),
+    `  ${'doctor'.padEnd(8)} ${DOCTOR_HELP}`,
     '',
     "Flags also come from CORRAL_<FLAG> or MESOS_<FLAG> environment variables. 'corral <command> --help' lists them.",
   ].join('\n');
@@ -169,6 +174,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (command === '--version' || command === 'version') {
     console.log(`corral ${VERSION}`);
     return 0;
+  }
+  if (command === 'doctor') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(`usage: corral doctor [master|agent] [--flag=value ...] [--config_dir=DIR]\n\n${DOCTOR_HELP}.`);
+      return 0;
+    }
+    try {
+      return await doctor(rest, process.env, (l) => console.log(l));
+    } catch (e) {
+      console.error(`corral doctor: ${describeError(e)}`);
+      return 2;
+    }
   }
   const spec = COMMANDS[command];
   if (!spec) {

@@ -144,6 +144,11 @@ test('install, run, upgrade, remove and purge the package in a scratch root', as
   t.is(noNode.status, 2);
   t.regex(noNode.stderr, /no Node\.js found .*CORRAL_NODE/);
 
+  // `corral doctor` from the installed tree finds the packaged addon and supervisor.
+  const doc = spawnSync(join(r, 'usr/bin/corral'), ['doctor'], { env, encoding: 'utf8' });
+  t.regex(doc.stdout, new RegExp(`^OK +native addon: ${lib}/build/Release/corral_native\\.node loads`, 'm'), doc.stdout + doc.stderr);
+  t.regex(doc.stdout, new RegExp(`^OK +supervisor: ${lib}/build/Release/corral-containerizer runs$`, 'm'));
+
   // A master and an agent from the installed tree with the packaged flag files (work dirs and
   // ports moved aside: this host may be running other things on 5050).
   const installed = join(lib, 'bin', 'corral.js');
