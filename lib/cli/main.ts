@@ -47,6 +47,12 @@ const localFlags = {
   resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: agentFlags.resources.parse }),
   demo: flag({ help: 'Run an example task once the cluster is up and print what happens', default: false, boolean: true, parse: parseBool }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
+  keep_tasks: flag({
+    help: 'On Ctrl-C, leave the tasks running (and the temporary work_dir in place) for a later `corral local --work_dir=…` to recover; by default they are killed and the temporary work_dir removed',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
   // Authentication, as the master and agents take it (passed through as given).
   authenticate_frameworks: masterFlags.authenticate_frameworks,
   authenticate_agents: {
@@ -323,7 +329,7 @@ async function local(
       if (v.resources) argv.push(`--resources=${v.resources}`);
       const parsed = parseFlags(agentFlags, { argv, env: {} });
       const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
-      running.push(agent);
+      running.push(v.keep_tasks ? agent : killingTasks(agent, log.child({ role: `agent${i}` })));
       await agent.registered;
     }
   } catch (e) {
@@ -369,8 +375,44 @@ async function local(
     }
     console.log('The cluster keeps running; press Ctrl-C to stop it.');
   }
+  // Stopped last (after the agents): the temporary work_dir goes with the cluster.
+  if (v.work_dir === undefined && !v.keep_tasks) {
+    const first = running[0]!;
+    running[0] = {
+      ...first,
+      async stop() {
+        await first.stop();
+        await rm(workDir, { recursive: true, force: true }).catch(() => {});
+        console.log(`Stopped; removed ${workDir}.`);
+      },
+    };
+  }
   signals.stopOn(running);
   return -1;
+}
+
+/**
+ * A `corral local` agent whose stop first shuts down every framework on it (killing their tasks,
+ * which a daemon agent would leave running for its next run to recover), and says so.
+ */
+function killingTasks(a: RunningAgent, log: Logger): RunningAgent {
+  return {
+    ...a,
+    async stop() {
+      const live = [...a.agent.frameworks.values()].flatMap((f) => [...f.executors.values()]).filter((ex) => ex.state !== 'TERMINATED');
+      if (live.length > 0) {
+        console.log(`Stopping ${live.length} task container(s) (--keep_tasks leaves them running)`);
+        const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+        await Promise.allSettled(live.map((ex) => a.agent.shutdownExecutor(ex)));
+        await Promise.race([Promise.allSettled(live.map((ex) => ex.done)), sleep(30_000)]);
+        // A little while for the frameworks to hear of it (TASK_KILLED, acknowledged) before the master stops.
+        const pending = () => live.some((ex) => [...ex.tasks.keys()].some((task) => a.agent.updates.hasPending(ex.frameworkId, task)));
+        for (const until = Date.now() + 3000; pending() && Date.now() < until;) await sleep(50);
+        log.info({ containers: live.length }, 'the tasks of this local cluster are stopped');
+      }
+      await a.stop();
+    },
+  };
 }
 
 // Run when executed directly.
