@@ -28,28 +28,43 @@ const arch = run('dpkg', ['--print-architecture']).trim();
 for (const f of ['corral_native.node', 'corral-containerizer']) {
   if (!existsSync(join(ROOT, 'build', 'Release', f))) throw new Error(`build/Release/${f} is missing: run npm run build:native first`);
 }
-if (args['no-build'] !== 'true') run('npm', ['run', 'build', '--silent'], { stdio: ['ignore', 'inherit', 'inherit'] });
-
 const stage = mkdtempSync(join(tmpdir(), 'corral-package-'));
 try {
+  // Compiled into the staging directory, not dist/: bin/corral.js in this checkout runs dist/
+  // when it is newer than the sources, and must never see one half written.
+  const js = join(stage, 'js');
+  run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', js, '--sourceMap', 'false'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const root = join(stage, 'root');
   const lib = join(root, 'usr', 'lib', 'corral');
   mkdirSync(join(lib, 'bin'), { recursive: true });
   copyFileSync(join(ROOT, 'package.json'), join(lib, 'package.json'));
   copyFileSync(join(ROOT, 'binding.gyp'), join(lib, 'binding.gyp')); // how lib/linux/native.ts finds build/Release
   copyFileSync(join(ROOT, 'bin', 'corral.js'), join(lib, 'bin', 'corral.js'));
-  cpSync(join(ROOT, 'dist', 'lib'), join(lib, 'dist', 'lib'), { recursive: true, filter: (src) => !src.endsWith('.map') });
+  cpSync(join(js, 'lib'), join(lib, 'dist', 'lib'), { recursive: true });
   mkdirSync(join(lib, 'build', 'Release'), { recursive: true });
   for (const f of ['corral_native.node', 'corral-containerizer']) copyFileSync(join(ROOT, 'build', 'Release', f), join(lib, 'build', 'Release', f));
-  // The production dependencies, as npm resolved them here.
-  const deps = run('npm', ['ls', '--omit=dev', '--all', '--parseable'])
-    .split('\n')
-    .filter((p) => p.startsWith(join(ROOT, 'node_modules') + '/') || p.includes('/node_modules/'))
-    .filter((p) => p !== ROOT);
-  for (const dep of deps) {
-    const rel = dep.slice(dep.indexOf('node_modules/'));
-    cpSync(dep, join(lib, rel), { recursive: true, dereference: true, filter: (src) => !/\/node_modules\/[^/]+\/node_modules$/.test(src) || src === dep });
-  }
+  // The production dependencies, as Node resolves them from here: package.json's
+  // `dependencies`, then theirs, each found in the nearest node_modules (nested first).
+  const copied = new Set();
+  const visit = (name, from) => {
+    for (let d = from; ; d = dirname(d)) {
+      const dep = join(d, 'node_modules', name);
+      if (existsSync(join(dep, 'package.json'))) {
+        if (copied.has(dep)) return;
+        copied.add(dep);
+        cpSync(dep, join(lib, relative(ROOT, dep)), { recursive: true, dereference: true, filter: (src) => !src.startsWith(join(dep, 'node_modules')) });
+        const pj = JSON.parse(readFileSync(join(dep, 'package.json'), 'utf8'));
+        for (const n of Object.keys(pj.dependencies ?? {})) visit(n, dep);
+        for (const n of Object.keys(pj.optionalDependencies ?? {}))
+          if (existsSync(join(ROOT, 'node_modules', n)) || existsSync(join(dep, 'node_modules', n))) visit(n, dep);
+        return;
+      }
+      if (d === ROOT) throw new Error(`the dependency ${name} (of ${relative(ROOT, from) || 'corral'}) is not installed: run npm install`);
+    }
+  };
+  for (const n of Object.keys(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies ?? {})) visit(n, ROOT);
   // /usr/bin/corral, the units, /etc, the docs.
   mkdirSync(join(root, 'usr', 'bin'), { recursive: true });
   copyFileSync(join(PKG, 'corral.sh'), join(root, 'usr', 'bin', 'corral'));

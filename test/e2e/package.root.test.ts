@@ -42,7 +42,13 @@ test.before(() => {
       .split('\n')
       .at(-1)!;
   deb1 = pkg('--revision=1');
-  deb2 = pkg('--revision=2', '--no-build');
+  // The next version: the same package with its revision raised (dpkg-deb takes it apart and builds it again).
+  const unpacked = join(dir, 'unpacked');
+  execFileSync('dpkg-deb', ['-R', deb1, unpacked]);
+  const control = join(unpacked, 'DEBIAN', 'control');
+  writeFileSync(control, readFileSync(control, 'utf8').replace(/^Version: (.*)-1$/m, 'Version: $1-2'));
+  deb2 = deb1.replace(/-1_([a-z0-9]+)\.deb$/, '-2_$1.deb');
+  execFileSync('dpkg-deb', ['--root-owner-group', '-b', unpacked, deb2], { stdio: 'ignore' });
 });
 
 test.after.always(() => {
