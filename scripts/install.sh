@@ -1,19 +1,15 @@
 #!/usr/bin/env bash
-# Install Corral on this host under /opt/corral with its systemd units.
-#   sudo scripts/install.sh master|agent
+# Install Corral on this host as its Debian package: the .deb given, else one built here with
+# `npm run package` (which needs this checkout built: npm install). The host it is installed on
+# needs only Node.js 20+ (Debian's nodejs package); apt-get installs the dependencies.
+#   sudo scripts/install.sh [path/to/corral_VERSION_ARCH.deb]
+# Then edit /etc/corral/master/* or /etc/corral/agent/* and: systemctl enable --now corral-master
+# (or corral-agent). Upgrade: the same with a newer package. Remove: apt-get remove corral
+# (keeps /etc/corral and /var/lib/corral) or apt-get purge corral (removes them).
 set -euo pipefail
-role=${1:?usage: install.sh master|agent}
-case "$role" in master|agent) ;; *) echo "usage: install.sh master|agent" >&2; exit 2 ;; esac
-src=$(cd "$(dirname "$0")/.." && pwd)
-if [ "$src" != /opt/corral ]; then
-  mkdir -p /opt/corral
-  cp -a "$src"/. /opt/corral/
+cd "$(dirname "$0")/.."
+deb=${1:-}
+if [ -z "$deb" ]; then
+  deb=$(npm run package --silent | tail -n 1)
 fi
-cd /opt/corral
-npm ci
-npm run build
-install -m 0644 "scripts/systemd/corral-$role.service" "/etc/systemd/system/corral-$role.service"
-[ -e "/etc/default/corral-$role" ] || install -m 0644 "scripts/systemd/corral-$role.default" "/etc/default/corral-$role"
-mkdir -p "/var/lib/corral/$role"
-systemctl daemon-reload
-echo "Edit /etc/default/corral-$role, then: systemctl enable --now corral-$role"
+apt-get install -y "$(realpath "$deb")"

@@ -63,16 +63,27 @@ export function parseCgroupsRoot(text: string): string {
   return t;
 }
 
+/** A decimal number as written by people (`0.2`, `4`, `.5`): not `0x10`, `1e3`, `Infinity`. */
+const DECIMAL = /^\s*[0-9]*\.?[0-9]+\s*$/;
+
 function fraction(text: string): number {
   const v = Number(text);
-  if (text.trim() === '' || !(v >= 0 && v < 1)) throw new Error(`'${text}' is not a number in [0, 1)`);
+  if (!DECIMAL.test(text) || !(v >= 0 && v < 1)) throw new Error(`'${text}' is not a number in [0, 1)`);
   return v;
 }
 
 function positive(text: string): number {
   const v = Number(text);
-  if (text.trim() === '' || !(v > 0) || !Number.isFinite(v)) throw new Error(`'${text}' is not a positive number`);
+  if (!DECIMAL.test(text) || !(v > 0) || !Number.isFinite(v)) throw new Error(`'${text}' is not a positive number`);
   return v;
+}
+
+/** A network interface name as the kernel takes it: 1 to 15 bytes, no '/', ':' or white space. */
+function interfaceName(text: string): string {
+  const t = text.trim();
+  if (!/^[^\s/:]{1,15}$/.test(t) || t === '.' || t === '..')
+    throw new Error(`'${text}' is not a network interface name (1 to 15 characters, no '/', ':' or spaces)`);
+  return t;
 }
 
 function formatBytes(n: number): string {
@@ -146,8 +157,8 @@ export const agentFlags = {
     boolean: true,
     parse: parseBool,
   }),
-  eth0_name: optionalFlag({ help: 'network/port_mapping: the public interface (default: the one carrying the default route)', parse: str }),
-  lo_name: optionalFlag({ help: 'network/port_mapping: the loopback interface (default: the one with IFF_LOOPBACK)', parse: str }),
+  eth0_name: optionalFlag({ help: 'network/port_mapping: the public interface (default: the one carrying the default route)', parse: interfaceName }),
+  lo_name: optionalFlag({ help: 'network/port_mapping: the loopback interface (default: the one with IFF_LOOPBACK)', parse: interfaceName }),
   ephemeral_ports_per_container: flag({
     help: 'network/port_mapping: ephemeral ports per container, a power of 2, at least 16',
     default: 1024,

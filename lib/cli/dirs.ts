@@ -53,6 +53,9 @@ export async function checkDirectoryFlag(flag: string, path: string): Promise<st
   try {
     await access(dir, fsc.W_OK | fsc.X_OK);
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') throw new FlagError(flag, `cannot write in '${dir}': it is on a read-only file system (EROFS)`);
+    if (code === 'EACCES') throw new FlagError(flag, `cannot write in '${dir}': permission denied for uid ${process.getuid?.() ?? '?'} (EACCES)`);
     throw new FlagError(flag, `cannot write in '${dir}': ${describeError(e)}`);
   }
   return dir;

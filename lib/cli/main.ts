@@ -20,7 +20,10 @@ import {
   optionalFlag,
   str,
   parseBool,
+  unexpectedArgument,
 } from '../common/flags.ts';
+import { CONFIG_DIR_HELP, configDirFlags } from './config_dir.ts';
+import { doctor } from './doctor.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import { masterFlags } from '../master/flags.ts';
 import { loadTlsConfig, parseMasterLocation, type TlsConfig } from '../transport/index.ts';
@@ -44,6 +47,12 @@ const localFlags = {
   resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: agentFlags.resources.parse }),
   demo: flag({ help: 'Run an example task once the cluster is up and print what happens', default: false, boolean: true, parse: parseBool }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
+  keep_tasks: flag({
+    help: 'On Ctrl-C, leave the tasks running (and the temporary work_dir in place) for a later `corral local --work_dir=…` to recover; by default they are killed and the temporary work_dir removed',
+    default: false,
+    boolean: true,
+    parse: parseBool,
+  }),
   // Authentication, as the master and agents take it (passed through as given).
   authenticate_frameworks: masterFlags.authenticate_frameworks,
   authenticate_agents: {
@@ -96,6 +105,12 @@ const COMMANDS: Record<string, { help: string; flags: FlagTable }> = {
   execute: { help: 'Run one command as a task on a cluster and wait for it (like mesos-execute)', flags: executeFlags },
 };
 
+const DOCTOR_HELP =
+  'Check that this host can run an agent (or a master) with the given flags: one line per check (OK, WARN, FAIL and how to fix it); exit code 0 when nothing fails';
+
+/** The commands that take flag files (--config_dir) and warn about unknown MESOS_* variables. */
+const DAEMONS: ReadonlySet<string> = new Set(['master', 'agent']);
+
 function usage(): string {
   return [
     `corral ${VERSION}: a cluster resource manager compatible with the Mesos v1 HTTP APIs`,
@@ -103,6 +118,7 @@ function usage(): string {
     'usage: corral <command> [--flag=value ...]',
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.help}`),
+    `  ${'doctor'.padEnd(8)} ${DOCTOR_HELP}`,
     '',
     "Flags also come from CORRAL_<FLAG> or MESOS_<FLAG> environment variables. 'corral <command> --help' lists them.",
   ].join('\n');
@@ -165,19 +181,35 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(`corral ${VERSION} (Mesos API ${MESOS_VERSION})`);
     return 0;
   }
+  if (command === 'doctor') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(`usage: corral doctor [master|agent] [--flag=value ...] [--config_dir=DIR]\n\n${DOCTOR_HELP}.`);
+      return 0;
+    }
+    try {
+      return await doctor(rest, process.env, (l) => console.log(l));
+    } catch (e) {
+      console.error(`corral doctor: ${describeError(e)}`);
+      return 2;
+    }
+  }
   const spec = COMMANDS[command];
   if (!spec) {
     console.error(`corral: unknown command '${command}' (see corral --help)`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(`usage: corral ${command} [--flag=value ...]\n\n${spec.help}.\n\n${flagsHelp(spec.flags)}`);
+    const configDir = DAEMONS.has(command) ? `\n${CONFIG_DIR_HELP}` : '';
+    console.log(`usage: corral ${command} [--flag=value ...]\n\n${spec.help}.\n\n${flagsHelp(spec.flags)}${configDir}`);
     return 0;
   }
   let parsed;
   try {
-    parsed = parseFlags(spec.flags, { argv: rest, env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
-    if (parsed.rest.length > 0) throw new FlagError(String(parsed.rest[0]), 'unexpected argument (flags look like --name=value)');
+    // The daemons also take flag files (--config_dir); a CORRAL_* variable that no command knows is refused.
+    const config = DAEMONS.has(command) ? configDirFlags(rest, process.env) : { argv: rest, files: {} };
+    const knownEnv = new Set(['config_dir', ...Object.values(COMMANDS).flatMap((c) => Object.keys(c.flags))]);
+    parsed = parseFlags(spec.flags, { argv: config.argv, env: process.env, files: config.files, knownEnv, readFile: (p) => readFileSync(p, 'utf8') });
+    if (parsed.rest.length > 0) throw unexpectedArgument(String(parsed.rest[0]));
   } catch (e) {
     console.error(`corral ${command}: ${describeError(e)}`);
     return 2;
@@ -194,6 +226,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   const log = createLogger({ level: levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false) });
   exitOnUnhandledRejection(log);
+  if (DAEMONS.has(command)) for (const w of parsed.warnings) log.warn(w);
   try {
     switch (command) {
       case 'master': {
@@ -296,7 +329,7 @@ async function local(
       if (v.resources) argv.push(`--resources=${v.resources}`);
       const parsed = parseFlags(agentFlags, { argv, env: {} });
       const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
-      running.push(agent);
+      running.push(v.keep_tasks ? agent : killingTasks(agent, log.child({ role: `agent${i}` })));
       await agent.registered;
     }
   } catch (e) {
@@ -342,8 +375,44 @@ async function local(
     }
     console.log('The cluster keeps running; press Ctrl-C to stop it.');
   }
+  // Stopped last (after the agents): the temporary work_dir goes with the cluster.
+  if (v.work_dir === undefined && !v.keep_tasks) {
+    const first = running[0]!;
+    running[0] = {
+      ...first,
+      async stop() {
+        await first.stop();
+        await rm(workDir, { recursive: true, force: true }).catch(() => {});
+        console.log(`Stopped; removed ${workDir}.`);
+      },
+    };
+  }
   signals.stopOn(running);
   return -1;
+}
+
+/**
+ * A `corral local` agent whose stop first shuts down every framework on it (killing their tasks,
+ * which a daemon agent would leave running for its next run to recover), and says so.
+ */
+function killingTasks(a: RunningAgent, log: Logger): RunningAgent {
+  return {
+    ...a,
+    async stop() {
+      const live = [...a.agent.frameworks.values()].flatMap((f) => [...f.executors.values()]).filter((ex) => ex.state !== 'TERMINATED');
+      if (live.length > 0) {
+        console.log(`Stopping ${live.length} task container(s) (--keep_tasks leaves them running)`);
+        const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+        await Promise.allSettled(live.map((ex) => a.agent.shutdownExecutor(ex)));
+        await Promise.race([Promise.allSettled(live.map((ex) => ex.done)), sleep(30_000)]);
+        // A little while for the frameworks to hear of it (TASK_KILLED, acknowledged) before the master stops.
+        const pending = () => live.some((ex) => [...ex.tasks.keys()].some((task) => a.agent.updates.hasPending(ex.frameworkId, task)));
+        for (const until = Date.now() + 3000; pending() && Date.now() < until;) await sleep(50);
+        log.info({ containers: live.length }, 'the tasks of this local cluster are stopped');
+      }
+      await a.stop();
+    },
+  };
 }
 
 // Run when executed directly.

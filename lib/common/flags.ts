@@ -8,10 +8,48 @@
 import { CorralError, describeError } from './errors.ts';
 
 export class FlagError extends CorralError {
-  constructor(flag: string, reason: string) {
-    super('BAD_FLAG', `--${flag}: ${reason}`, { field: `--${flag}` });
+  /**
+   * `source`: where the value came from when it was not the command line (a variable
+   * `CORRAL_PORT`, or a flag file `/etc/corral/master/port:1`): the message names it first.
+   */
+  constructor(flag: string, reason: string, source?: string) {
+    super('BAD_FLAG', source === undefined ? `--${flag}: ${reason}` : `${source} (--${flag}): ${reason}`, { field: `--${flag}` });
     this.name = 'FlagError';
   }
+}
+
+/** An error in a flag's source that names no flag: an unknown variable or flag file, a stray argument. */
+export class FlagSourceError extends CorralError {
+  constructor(source: string, reason: string) {
+    super('BAD_FLAG', `${source}: ${reason}`, { field: source });
+    this.name = 'FlagSourceError';
+  }
+}
+
+/** The flag names closest to a misspelt one (at most 2 edits, a swap of two letters counting 1; or a prefix), as " (did you mean …?)". */
+export function didYouMean(name: string, known: Iterable<string>): string {
+  const distance = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        const row = d[i]!;
+        row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+      }
+    }
+    return d[a.length]![b.length]!;
+  };
+  const n = name.toLowerCase();
+  const scored = [...known]
+    .map((k) => ({ k, d: distance(n, k) }))
+    .filter(({ k, d }) => d <= (k.length <= 3 ? 1 : 2) || (n.length >= 4 && k.length >= 4 && (k.startsWith(n) || n.startsWith(k))))
+    .sort((x, y) => x.d - y.d);
+  return scored.length === 0
+    ? ''
+    : ` (did you mean ${scored
+        .slice(0, 2)
+        .map(({ k }) => k)
+        .join(' or ')}?)`;
 }
 
 export interface FlagSpec<T> {
@@ -46,11 +84,31 @@ export interface ParsedFlags<T extends FlagTable> {
   readonly rest: readonly string[];
   /** The files `file://` values were read from, by flag name. */
   readonly files: Readonly<Record<string, string>>;
+  /** Unknown `MESOS_*` variables (with `knownEnv`), as warnings to log. */
+  readonly warnings: readonly string[];
+}
+
+/** A value read from a flag file (`/etc/corral/agent/port`): where it came from, for errors. */
+export interface FileFlag {
+  readonly value: string;
+  /** `path:line`. */
+  readonly where: string;
 }
 
 export interface FlagSources {
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Values from flag files (a config directory), by flag name: the command line and the
+   * environment win over them. A name that is not a flag of the table is an error naming the file.
+   */
+  readonly files?: Readonly<Record<string, FileFlag>>;
+  /**
+   * Set to check the environment: a `CORRAL_<NAME>` variable whose name is neither a flag of this
+   * table nor one of these (the other commands' flags and the variables Corral reads itself) is
+   * an error, with a "did you mean"; an unknown `MESOS_<NAME>` is returned in `warnings`.
+   */
+  readonly knownEnv?: ReadonlySet<string>;
   /** Reads `file://` values. */
   readonly readFile?: (path: string) => string;
 }
@@ -208,15 +266,39 @@ function envNames(name: string): string[] {
   return [`CORRAL_${upper}`, `MESOS_${upper}`];
 }
 
-/** Parse flags from the command line (which wins) and the environment. */
+/**
+ * Parse flags from the command line (which wins), the environment (`CORRAL_<NAME>`, then
+ * `MESOS_<NAME>`) and flag files (`sources.files`), in that order of precedence.
+ */
 export function parseFlags<T extends FlagTable>(table: T, sources: FlagSources): ParsedFlags<T> {
   const raw = new Map<string, string>();
+  /** Where a value that did not come from the command line came from. */
+  const origin = new Map<string, string>();
   const rest: string[] = [];
-  for (const name of Object.keys(table)) {
+  const warnings: string[] = [];
+  const names = Object.keys(table);
+  for (const [name, f] of Object.entries(sources.files ?? {})) {
+    const [path] = f.where.split(/:(?=\d+$)/);
+    if (!(name in table)) throw new FlagSourceError(path ?? f.where, `'${name}' is not a flag of this command${didYouMean(name, names)}`);
+    raw.set(name, f.value);
+    origin.set(name, f.where);
+  }
+  if (sources.knownEnv) {
+    for (const [env, v] of Object.entries(sources.env)) {
+      const m = /^(CORRAL|MESOS)_(.+)$/.exec(env);
+      if (!m || v === undefined) continue;
+      const name = m[2]!.toLowerCase();
+      if (name in table || sources.knownEnv.has(name)) continue;
+      if (m[1] === 'CORRAL') throw new FlagSourceError(env, `no such flag${didYouMean(name, names)}: remove the variable, or name a flag (see --help)`);
+      warnings.push(`${env} is not a flag of this command and is ignored${didYouMean(name, names)}`);
+    }
+  }
+  for (const name of names) {
     for (const env of envNames(name)) {
       const v = sources.env[env];
       if (v !== undefined) {
         raw.set(name, v);
+        origin.set(name, env);
         break;
       }
     }
@@ -234,28 +316,30 @@ export function parseFlags<T extends FlagTable>(table: T, sources: FlagSources):
       value = 'false';
     }
     const spec = table[name];
-    if (!spec) throw new FlagError(name, 'unknown flag (see --help)');
+    if (!spec) throw new FlagError(name, `unknown flag${didYouMean(name, names)} (see --help)`);
     if (value === undefined) {
       if (!spec.boolean) throw new FlagError(name, 'needs a value: --' + name + '=VALUE');
       value = 'true';
     }
     raw.set(name, value);
+    origin.delete(name);
   }
   const values: Record<string, unknown> = {};
   const text: Record<string, string> = {};
   const files: Record<string, string> = {};
   for (const [name, spec] of Object.entries(table)) {
     let value = raw.get(name);
+    const from = origin.get(name);
     if (value !== undefined && value.startsWith('file://')) {
-      if (!sources.readFile) throw new FlagError(name, 'file:// values are not supported here');
+      if (!sources.readFile) throw new FlagError(name, 'file:// values are not supported here', from);
       files[name] = value.slice('file://'.length);
       try {
         value = sources.readFile(files[name]).trim();
       } catch (e) {
-        throw new FlagError(name, `cannot read ${value}: ${(e as Error).message}`);
+        throw new FlagError(name, `cannot read ${value}: ${(e as Error).message}`, from);
       }
     }
-    if (value !== undefined && value.trim() === '' && !spec.allowEmpty) throw new FlagError(name, 'is empty');
+    if (value !== undefined && value.trim() === '' && !spec.allowEmpty) throw new FlagError(name, 'is empty', from);
     if (value === undefined) {
       if (spec.required) throw new FlagError(name, 'is required');
       values[name] = spec.default;
@@ -267,11 +351,21 @@ export function parseFlags<T extends FlagTable>(table: T, sources: FlagSources):
     } catch (e) {
       // A parser that already names the flag ('--name: reason') is not named twice.
       const reason = describeError(e);
-      throw new FlagError(name, reason.startsWith(`--${name}: `) ? reason.slice(name.length + 4) : reason);
+      throw new FlagError(name, reason.startsWith(`--${name}: `) ? reason.slice(name.length + 4) : reason, from);
     }
     text[name] = value;
   }
-  return { values: Object.freeze(values) as FlagValues<T>, text: Object.freeze(text), rest, files: Object.freeze(files) };
+  return { values: Object.freeze(values) as FlagValues<T>, text: Object.freeze(text), rest, files: Object.freeze(files), warnings };
+}
+
+/**
+ * A word on the command line that is not a flag: one that looks like a flag with a single dash
+ * (`-port=5152`) is told to take two.
+ */
+export function unexpectedArgument(arg: string): FlagSourceError {
+  const m = /^-([A-Za-z][\w-]*)(=.*)?$/.exec(arg);
+  if (m) return new FlagSourceError(`'${arg}'`, `flags start with two dashes: --${m[1]}${m[2] ?? ''}`);
+  return new FlagSourceError(`'${arg}'`, 'unexpected argument (flags look like --name=value)');
 }
 
 /** The --help text of a table. */

@@ -1,6 +1,7 @@
 import test from 'ava';
 import {
   FlagError,
+  didYouMean,
   flag,
   optionalFlag,
   flagsHelp,
@@ -110,7 +111,7 @@ test('typed parsers: durations finite, within the Mesos range and > 0 where aske
 
 test('an empty value is refused unless the flag allows it; a parser naming the flag is not named twice; file:// sources are kept', (t) => {
   t.throws(() => parseFlags(table, { argv: ['--work_dir='], env: {} }), { message: '--work_dir: is empty' });
-  t.throws(() => parseFlags(table, { argv: ['--work_dir=/a'], env: { CORRAL_CLUSTER: ' ' } }), { message: '--cluster: is empty' });
+  t.throws(() => parseFlags(table, { argv: ['--work_dir=/a'], env: { CORRAL_CLUSTER: ' ' } }), { message: 'CORRAL_CLUSTER (--cluster): is empty' });
   const named = {
     x: flag({
       help: 'x',
@@ -126,4 +127,29 @@ test('an empty value is refused unless the flag allows it; a parser naming the f
   t.throws(() => parseFlags(named, { argv: ['--x=bad'], env: {} }), { message: '--x: is bad' });
   const f = parseFlags(table, { argv: ['--work_dir=file:///etc/wd'], env: {}, readFile: () => '/srv/corral\n' });
   t.deepEqual({ ...f.files }, { work_dir: '/etc/wd' });
+});
+
+test('flag files lose to variables and the command line; an unknown file names its path; an unknown CORRAL_ variable is refused, MESOS_ warned', (t) => {
+  const table = { port: flag({ help: 'p', default: 1, parse: parsePort }), cluster: optionalFlag({ help: 'c', parse: str }) };
+  const files = { port: { value: '7', where: '/etc/x/port:1' }, cluster: { value: 'f', where: '/etc/x/cluster:2' } };
+  const p = parseFlags(table, { argv: ['--cluster=a'], env: { CORRAL_PORT: '8' }, files });
+  t.is(p.values.port, 8);
+  t.is(p.values.cluster, 'a');
+  t.is(parseFlags(table, { argv: [], env: {}, files }).values.port, 7);
+  t.throws(() => parseFlags(table, { argv: [], env: {}, files: { port: { value: 'x', where: '/etc/x/port:3' } } }), {
+    message: "/etc/x/port:3 (--port): 'x' is not a port number (0-65535)",
+  });
+  t.throws(() => parseFlags(table, { argv: [], env: {}, files: { prot: { value: '1', where: '/etc/x/prot:1' } } }), {
+    message: "/etc/x/prot: 'prot' is not a flag of this command (did you mean port?)",
+  });
+  const knownEnv = new Set(['work_dir']);
+  t.throws(() => parseFlags(table, { argv: [], env: { CORRAL_PROT: '1' }, knownEnv }), { message: /^CORRAL_PROT: no such flag \(did you mean port\?\)/ });
+  const ok = parseFlags(table, { argv: [], env: { CORRAL_WORK_DIR: '/x', MESOS_CLUSTR: 'y' }, knownEnv });
+  t.deepEqual(ok.warnings, ['MESOS_CLUSTR is not a flag of this command and is ignored (did you mean cluster?)']);
+});
+
+test('did you mean: one or two edits, a swap counting one', (t) => {
+  t.is(didYouMean('resource', ['resources', 'port']), ' (did you mean resources?)');
+  t.is(didYouMean('prot', ['port', 'ip']), ' (did you mean port?)');
+  t.is(didYouMean('zzzz', ['port', 'ip']), '');
 });
