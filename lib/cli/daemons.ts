@@ -24,6 +24,9 @@ import { type masterFlags, registryKind } from '../master/flags.ts';
 import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
 import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
+import { operatorApiRoutes } from '../master/http/operator_api/index.ts';
+import { type LogLevelControl, levelGate } from '../common/log_level.ts';
+import { levelFromFlag } from './logger.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Leadership, leaderHostPort } from '../master/leadership.ts';
 import { Master } from '../master/master.ts';
@@ -59,6 +62,18 @@ export interface DaemonOptions {
   readonly election?: Election;
   /** An agent's detector of the leading master (tests give their own; default: from --master). */
   readonly masterDetector?: MasterDetector;
+  /**
+   * The log level SET_LOGGING_LEVEL changes (`corral` gives the one of its logger). Absent: the
+   * daemon gates its `log` at --logging_level itself (lib/common/log_level.ts).
+   */
+  readonly logLevel?: LogLevelControl;
+}
+
+/** The daemon's logger and the control of its level (see DaemonOptions.logLevel). */
+function logLevelOf(log: Logger, loggingLevel: string, options: DaemonOptions): { log: Logger; control: LogLevelControl } {
+  if (options.logLevel) return { log, control: options.logLevel };
+  const gate = levelGate(log, levelFromFlag(loggingLevel, false), systemClock);
+  return { log: gate.logger, control: gate.control };
 }
 
 /** A master's place in an election: its candidacy, and where the leader is. */
@@ -150,9 +165,11 @@ export interface RunningAgent extends Running {
 export async function startMaster(
   flags: FlagValues<typeof masterFlags>,
   text: Readonly<Record<string, string>>,
-  log: Logger,
+  givenLog: Logger,
   options: DaemonOptions = {},
 ): Promise<RunningMaster> {
+  const levels = logLevelOf(givenLog, flags.logging_level, options);
+  const log = levels.log;
   const registryBackend = registryKind(flags);
   if (registryBackend === 'replicated_log' && flags.work_dir === undefined) {
     throw new FlagError('work_dir', 'is required with --registry=replicated_log (or use --registry=in_memory)');
@@ -246,13 +263,15 @@ export async function startMaster(
   leadership = lead;
   schedulerRoutes(server, master, log, flags.max_request_body, lead);
   masterAgentRoutes(server, master, log, lead);
-  operatorRoutes(server, {
+  const operatorContext = {
     master,
     flags: { ...shownMasterFlags(flags, text), port: String(port) },
     buildInfo: { version: VERSION },
     extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
     leadership: lead,
-  });
+  };
+  operatorRoutes(server, operatorContext);
+  const operatorEvents = operatorApiRoutes(server, { ...operatorContext, log, logLevel: levels.control, maxBodyBytes: flags.max_request_body });
   if (election === undefined) {
     try {
       await master.start();
@@ -270,6 +289,7 @@ export async function startMaster(
       lost: new Promise<string>(() => {}),
       async stop() {
         master.stop();
+        operatorEvents.close();
         await server.close();
       },
     };
@@ -282,6 +302,7 @@ export async function startMaster(
   const lost = new Promise<string>((resolve) => (markLost = resolve));
   const shutdown = async (): Promise<void> => {
     master.stop();
+    operatorEvents.close();
     // Withdrawing needs ZooKeeper, which may be gone: closing the session removes the candidacy too.
     const withdrawn = election.contender.withdraw();
     withdrawn.catch(() => {});
@@ -369,6 +390,7 @@ function fenced(registry: Registry, onFenced: (why: string) => void): Registry {
     updateAgent: (a) => watch(registry.updateAgent(a)),
     updateAgents: (a) => watch(registry.updateAgents(a)),
     removeAgent: (id) => watch(registry.removeAgent(id)),
+    updateWeights: (w) => watch(registry.updateWeights(w)),
     size: () => registry.size(),
   };
 }
