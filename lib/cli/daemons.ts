@@ -12,6 +12,7 @@ import { Fetcher } from '../agent/fetcher/fetcher.ts';
 import type { agentFlags } from '../agent/flags.ts';
 import { agentAuthenticator } from '../agent/http/authentication.ts';
 import { EXECUTOR_REALM, agentRoutes } from '../agent/http/routes.ts';
+import { agentApiRoutes } from '../agent/http/operator_api.ts';
 import { MasterLink } from '../agent/master_link.ts';
 import { createQoSController, createResourceEstimator, estimatorName } from '../agent/oversubscription/index.ts';
 import { ExecutorTokens, workDirExecutorSecretKey } from '../agent/executor_auth.ts';
@@ -398,9 +399,11 @@ function fenced(registry: Registry, onFenced: (why: string) => void): Registry {
 export async function startAgent(
   flags: FlagValues<typeof agentFlags>,
   text: Readonly<Record<string, string>>,
-  log: Logger,
+  givenLog: Logger,
   options: DaemonOptions = {},
 ): Promise<RunningAgent> {
+  const levels = logLevelOf(givenLog, flags.logging_level, options);
+  const log = levels.log;
   // --authenticate_http*: a realm without --http_credentials stops the agent before it makes anything.
   const auth = agentAuthenticator(flags);
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
@@ -528,21 +531,19 @@ export async function startAgent(
   if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
   shown.master = 'zk' in flags.master ? flags.master.zk.redacted : flags.master.hostPort;
   if (flags.executor_secret_key !== undefined) shown.executor_secret_key = flags.executor_secret_key.path;
-  agentRoutes(
-    server,
-    {
-      agent,
-      flags: { ...shown, port: String(port) },
-      version: VERSION,
-      log,
-      masterHostname: () => {
-        const leader = link.leader ?? detector.current();
-        return leader === undefined ? undefined : leaderHostPort(leader).host;
-      },
-      ...(executorTokens ? { executorTokens } : {}),
+  const agentHttp = {
+    agent,
+    flags: { ...shown, port: String(port) },
+    version: VERSION,
+    log,
+    masterHostname: () => {
+      const leader = link.leader ?? detector.current();
+      return leader === undefined ? undefined : leaderHostPort(leader).host;
     },
-    flags.max_request_body,
-  );
+    ...(executorTokens ? { executorTokens } : {}),
+  };
+  agentRoutes(server, agentHttp, flags.max_request_body);
+  agentApiRoutes(server, { ...agentHttp, logLevel: levels.control, maxBodyBytes: flags.max_request_body });
   let recovered;
   try {
     recovered = await agent.recover();

@@ -399,3 +399,92 @@ test('authentication and the ACLs: 401 without credentials; what a principal may
   t.is((await api(c, { type: 'SET_LOGGING_LEVEL', set_logging_level: { level: 1, duration: { nanoseconds: 1e9 } } }, web)).status, 403);
   t.is((await api(c, { type: 'UPDATE_WEIGHTS', update_weights: { weight_infos: [{ role: 'r', weight: 2 }] } }, ops)).status, 200);
 });
+
+test('the agent: every call with its shape, the sandbox through LIST_FILES and READ_FILE, containers with statistics, bad calls', async (t) => {
+  const c = await startCluster(t);
+  const fw = await c.framework(frameworkInfo({ name: 'on-agent' }));
+  await fw.launch([commandTask('talker', 'echo hello-from-the-task; sleep 30')]);
+  await fw.update('talker', 'TASK_RUNNING');
+  const agentApi = (body: Json, headers: Record<string, string> = JSON_HEADERS) => request(c.agentUrl(0, '/api/v1'), { headers, body });
+  const agentCall = async (body: Json): Promise<Json> => {
+    const r = await agentApi(body);
+    if (r.status !== 200) throw new Error(`${body.type}: ${r.status} ${r.text}`);
+    return r.json();
+  };
+  t.deepEqual(await agentCall({ type: 'GET_HEALTH' }), { type: 'GET_HEALTH', get_health: { healthy: true } });
+  t.true((await agentCall({ type: 'GET_FLAGS' })).get_flags.flags.some((f: Json) => f.name === 'hostname' && f.value === 'agent0'));
+  t.regex((await agentCall({ type: 'GET_VERSION' })).get_version.version_info.version, /^\d+\.\d+/);
+  const metrics = (await agentCall({ type: 'GET_METRICS', get_metrics: {} })).get_metrics.metrics;
+  t.is(metrics.find((m: Json) => m.name === 'slave/tasks_running').value, 1);
+  t.is((await agentCall({ type: 'GET_LOGGING_LEVEL' })).get_logging_level.level, 0);
+  t.is((await agentApi({ type: 'SET_LOGGING_LEVEL', set_logging_level: { level: 2, duration: { nanoseconds: 60e9 } } })).status, 200);
+  t.is((await agentCall({ type: 'GET_LOGGING_LEVEL' })).get_logging_level.level, 2);
+
+  const agentInfo = (await agentCall({ type: 'GET_AGENT' })).get_agent.agent_info;
+  t.is(agentInfo.hostname, 'agent0');
+  t.is(agentInfo.port, c.agents[0]!.port);
+  t.is(typeof agentInfo.id.value, 'string');
+
+  const frameworks = (await agentCall({ type: 'GET_FRAMEWORKS' })).get_frameworks;
+  t.is(frameworks.frameworks[0].framework_info.id.value, fw.frameworkId);
+  t.deepEqual(frameworks.completed_frameworks, []);
+  const executors = (await agentCall({ type: 'GET_EXECUTORS' })).get_executors;
+  t.is(executors.executors[0].executor_info.executor_id.value, 'talker');
+  const tasks = (await agentCall({ type: 'GET_TASKS' })).get_tasks;
+  t.deepEqual(Object.keys(tasks), ['pending_tasks', 'queued_tasks', 'launched_tasks', 'terminated_tasks', 'completed_tasks']);
+  t.is(tasks.launched_tasks[0].task_id.value, 'talker');
+  t.is(tasks.launched_tasks[0].state, 'TASK_RUNNING');
+  t.is(tasks.launched_tasks[0].statuses[0].state, 'TASK_RUNNING');
+  const state = (await agentCall({ type: 'GET_STATE' })).get_state;
+  t.deepEqual(Object.keys(state), ['get_tasks', 'get_executors', 'get_frameworks']);
+
+  const containers = (await agentCall({ type: 'GET_CONTAINERS' })).get_containers.containers;
+  t.is(containers.length, 1);
+  t.is(containers[0].executor_id.value, 'talker');
+  t.is(containers[0].framework_id.value, fw.frameworkId);
+  t.is(typeof containers[0].container_id.value, 'string');
+  t.true(containers[0].resource_statistics.mem_rss_bytes > 0);
+  t.is(containers[0].resource_statistics.cpus_limit, 0.1);
+
+  // The sandbox: its real path from the agent's /state, listed and read through the API.
+  const agentState = await c.agentJson(0, '/state');
+  const sandbox: string = agentState.frameworks[0].executors[0].directory;
+  await c.until(
+    async () => {
+      const r = await agentCall({ type: 'READ_FILE', read_file: { path: `${sandbox}/stdout`, offset: 0 } });
+      return Buffer.from(r.read_file.data, 'base64').toString().includes('hello-from-the-task');
+    },
+    10_000,
+    'the task output',
+  );
+  const listed = (await agentCall({ type: 'LIST_FILES', list_files: { path: sandbox } })).list_files.file_infos;
+  const stdout = listed.find((f: Json) => f.path === `${sandbox}/stdout`);
+  t.truthy(stdout, JSON.stringify(listed.map((f: Json) => f.path)));
+  t.is(stdout.mode & 0o170000, 0o100000, 'a regular file');
+  t.true(stdout.mtime.nanoseconds > 1e18);
+  t.deepEqual(
+    listed.map((f: Json) => f.path),
+    [...listed.map((f: Json) => f.path)].sort(),
+  );
+  const probe = (await agentCall({ type: 'READ_FILE', read_file: { path: `${sandbox}/stdout`, offset: 0, length: 0 } })).read_file;
+  t.true(probe.size > 0);
+  t.is(probe.data, '');
+  const tail = (await agentCall({ type: 'READ_FILE', read_file: { path: `${sandbox}/stdout`, offset: 6 } })).read_file;
+  t.is(Buffer.from(tail.data, 'base64').toString().split('\n')[0], 'from-the-task');
+  t.is((await agentApi({ type: 'READ_FILE', read_file: { path: `${sandbox}/nope`, offset: 0 } })).status, 404);
+  t.is((await agentApi({ type: 'READ_FILE', read_file: { path: '/etc/passwd', offset: 0 } })).status, 404);
+  t.is((await agentApi({ type: 'READ_FILE', read_file: { path: sandbox, offset: 0 } })).status, 400);
+  t.is((await agentApi({ type: 'LIST_FILES', list_files: { path: '/etc' } })).status, 404);
+
+  // Bad calls.
+  const noPath = await agentApi({ type: 'LIST_FILES', list_files: {} });
+  t.is(noPath.status, 400);
+  t.is(noPath.text, 'Failed to convert JSON into Call protobuf: Missing required fields: list_files.path');
+  const noSub = await agentApi({ type: 'GET_METRICS' });
+  t.is(noSub.status, 400);
+  t.is(noSub.text, "Failed to validate agent::Call: Expecting 'get_metrics' to be present");
+  t.is((await agentApi({ type: 'LAUNCH_NESTED_CONTAINER' })).status, 501);
+  t.is((await agentApi({ type: 'GET_AGENTS' })).status, 400, 'a master call is unknown to the agent');
+  t.is((await agentApi({ type: 'GET_HEALTH' }, { 'Content-Type': 'text/plain' })).status, 415);
+  t.is((await request(c.agentUrl(0, '/slave(1)/api/v1'), { headers: JSON_HEADERS, body: { type: 'GET_HEALTH' } })).status, 200);
+});

@@ -14,20 +14,18 @@ import type { LogLevelControl } from '../../../common/log_level.ts';
 import type { Logger } from '../../../common/log.ts';
 import { encodeMasterInfo } from '../../../proto/common_messages.ts';
 import type { JsonObject } from '../../../proto/json.ts';
-import { double, stringifyWire } from '../../../proto/json_text.ts';
+import { double } from '../../../proto/json_text.ts';
 import { type MasterOperatorCall, decodeMasterCall } from '../../../proto/operator.ts';
 import type { HttpResponse, HttpServer, Request } from '../../../transport/index.ts';
-import { callRejection, textResponse } from '../../../transport/responses.ts';
+import { textResponse } from '../../../transport/responses.ts';
+import { operatorAnswer as answer, forbiddenCall as forbidden, readOperatorCall } from '../../../transport/operator_call.ts';
 import { Leadership } from '../../leadership.ts';
 import type { ResourceOperationType } from '../../validation.ts';
 import { leaderGate } from '../leadership.ts';
 import { type OperatorContext, READWRITE_REALM, metricsJson } from '../operator.ts';
-import { acceptsJson } from '../scheduler.ts';
 import { refusalResponse } from '../status.ts';
 import { type Viewer, getAgents, getExecutors, getFrameworks, getRoles, getState, getTasks, getWeights, viewerOf } from './encode.ts';
 import { OperatorEventStream } from './subscribe.ts';
-
-export const JSON_TYPE = 'application/json';
 
 export interface OperatorApiContext extends OperatorContext {
   readonly log: Logger;
@@ -35,48 +33,6 @@ export interface OperatorApiContext extends OperatorContext {
   readonly maxBodyBytes: number;
   /** `--max_operator_event_stream_subscribers` (default 1000): an extra subscriber evicts the oldest. */
   readonly maxSubscribers?: number;
-}
-
-/** A 200 with the response `{type, <type lower-cased>: payload}` as compact wire JSON. */
-export function answer(type: string, payload?: JsonObject): HttpResponse {
-  const body = payload === undefined ? { type } : { type, [type.toLowerCase()]: payload };
-  return { status: 200, headers: { 'Content-Type': JSON_TYPE }, body: stringifyWire(body) };
-}
-
-function forbidden(principal: string | undefined, what: string): HttpResponse {
-  return textResponse(403, `Forbidden: ${principal === undefined ? 'a request without a principal' : `principal '${principal}'`} may not ${what}`);
-}
-
-/**
- * The checks every `/api/v1` call goes through before its own handling, shared with the agent's:
- * Content-Type, then the body converted and validated by `decode`, then Accept. The call, or
- * the answer that ends the request.
- */
-export async function readOperatorCall<C>(req: Request, decode: (json: unknown) => C, name: string, maxBodyBytes: number): Promise<C | HttpResponse> {
-  const contentType = req.header('content-type');
-  if (contentType === undefined) return textResponse(400, "Expecting 'Content-Type' to be present");
-  // Mesos compares the whole header; parameters (charset) are accepted here.
-  const media = contentType.split(';')[0]!.trim().toLowerCase();
-  if (media !== JSON_TYPE) {
-    return textResponse(
-      415,
-      media === 'application/x-protobuf'
-        ? 'Protobuf requests are not supported by Corral; use application/json'
-        : `Expecting 'Content-Type' of ${JSON_TYPE} or application/x-protobuf`,
-    );
-  }
-  const body = await req.readJson(maxBodyBytes);
-  let call: C;
-  try {
-    call = decode(body);
-  } catch (e) {
-    const r = callRejection(e, name);
-    // Accept is judged after validation, before Not Implemented.
-    if (r.status === 501 && !acceptsJson(req.header('accept'))) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
-    return r;
-  }
-  if (!acceptsJson(req.header('accept'))) return textResponse(406, `Expecting 'Accept' to allow '${JSON_TYPE}'`);
-  return call;
 }
 
 const OPERATIONS: Readonly<Record<string, ResourceOperationType>> = {
