@@ -26,6 +26,7 @@ import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
 import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
 import { operatorApiRoutes } from '../master/http/operator_api/index.ts';
+import { webuiRoutes } from '../master/http/webui.ts';
 import { type LogLevelControl, levelGate } from '../common/log_level.ts';
 import { levelFromFlag } from './logger.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
@@ -273,6 +274,7 @@ export async function startMaster(
   };
   operatorRoutes(server, operatorContext);
   const operatorEvents = operatorApiRoutes(server, { ...operatorContext, log, logLevel: levels.control, maxBodyBytes: flags.max_request_body });
+  webuiRoutes(server, master, lead);
   if (election === undefined) {
     try {
       await master.start();
