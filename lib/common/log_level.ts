@@ -45,11 +45,11 @@ export function levelGate(base: Logger, initial: GateLevel, clock: Clock): { log
         revert?.cancel();
         const before = verbosity;
         verbosity = level;
-        base.info({ level, was: before, durationSecs: durationMs / 1000 }, `logging level set to ${level} for ${durationMs / 1000} seconds`);
+        base.info({ verbosity: level, was: before, durationSecs: durationMs / 1000 }, `logging level set to ${level} for ${durationMs / 1000} seconds`);
         revert = clock.setTimer(durationMs, () => {
           revert = undefined;
           verbosity = 0;
-          base.info({ level: 0 }, 'logging level reverted to 0');
+          base.info({ verbosity: 0 }, 'logging level reverted to 0');
         });
       },
     },

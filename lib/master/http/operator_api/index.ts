@@ -48,6 +48,9 @@ export function operatorApiRoutes(server: HttpServer, ctx: OperatorApiContext): 
   const events = new OperatorEventStream(m, ctx.log, ctx.maxSubscribers ?? 1000);
   const handler = async (req: Request): Promise<HttpResponse | void> => {
     const gate = leaderGate(req, m, leadership, { withQuery: true });
+    // As Mesos, a follower sends `/api/v1` to the leader's `/master/api/v1`.
+    if (gate?.status === 307 && req.path === '/api/v1')
+      return { status: 307, headers: { Location: String(gate.headers!.Location).replace(/^(\/\/[^/]+)\/api\/v1/, '$1/master/api/v1') } };
     if (gate) return gate;
     const call = await readOperatorCall(req, decodeMasterCall, 'master::Call', ctx.maxBodyBytes);
     if ('status' in call) return call;
