@@ -13,6 +13,7 @@ import { imageProviderOf } from './images.ts';
 import type { agentFlags } from '../agent/flags.ts';
 import { agentAuthenticator } from '../agent/http/authentication.ts';
 import { EXECUTOR_REALM, agentRoutes } from '../agent/http/routes.ts';
+import { agentApiRoutes } from '../agent/http/operator_api.ts';
 import { MasterLink } from '../agent/master_link.ts';
 import { createQoSController, createResourceEstimator, estimatorName } from '../agent/oversubscription/index.ts';
 import { ExecutorTokens, workDirExecutorSecretKey } from '../agent/executor_auth.ts';
@@ -25,6 +26,10 @@ import { type masterFlags, registryKind } from '../master/flags.ts';
 import { agentRoutes as masterAgentRoutes } from '../master/http/agents.ts';
 import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '../master/http/authentication.ts';
 import { operatorRoutes } from '../master/http/operator.ts';
+import { operatorApiRoutes } from '../master/http/operator_api/index.ts';
+import { webuiRoutes } from '../master/http/webui.ts';
+import { type LogLevelControl, levelGate } from '../common/log_level.ts';
+import { levelFromFlag } from './logger.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
 import { Leadership, leaderHostPort } from '../master/leadership.ts';
 import { Master } from '../master/master.ts';
@@ -61,6 +66,18 @@ export interface DaemonOptions {
   readonly election?: Election;
   /** An agent's detector of the leading master (tests give their own; default: from --master). */
   readonly masterDetector?: MasterDetector;
+  /**
+   * The log level SET_LOGGING_LEVEL changes (`corral` gives the one of its logger). Absent: the
+   * daemon gates its `log` at --logging_level itself (lib/common/log_level.ts).
+   */
+  readonly logLevel?: LogLevelControl;
+}
+
+/** The daemon's logger and the control of its level (see DaemonOptions.logLevel). */
+function logLevelOf(log: Logger, loggingLevel: string, options: DaemonOptions): { log: Logger; control: LogLevelControl } {
+  if (options.logLevel) return { log, control: options.logLevel };
+  const gate = levelGate(log, levelFromFlag(loggingLevel, false), systemClock);
+  return { log: gate.logger, control: gate.control };
 }
 
 /** A master's place in an election: its candidacy, and where the leader is. */
@@ -152,9 +169,11 @@ export interface RunningAgent extends Running {
 export async function startMaster(
   flags: FlagValues<typeof masterFlags>,
   text: Readonly<Record<string, string>>,
-  log: Logger,
+  givenLog: Logger,
   options: DaemonOptions = {},
 ): Promise<RunningMaster> {
+  const levels = logLevelOf(givenLog, flags.logging_level, options);
+  const log = levels.log;
   const registryBackend = registryKind(flags);
   if (registryBackend === 'replicated_log' && flags.work_dir === undefined) {
     throw new FlagError('work_dir', 'is required with --registry=replicated_log (or use --registry=in_memory)');
@@ -248,13 +267,16 @@ export async function startMaster(
   leadership = lead;
   schedulerRoutes(server, master, log, flags.max_request_body, lead, flags.rate_limits && new FrameworkRateLimiter(flags.rate_limits, systemClock));
   masterAgentRoutes(server, master, log, lead);
-  operatorRoutes(server, {
+  const operatorContext = {
     master,
     flags: { ...shownMasterFlags(flags, text), port: String(port) },
     buildInfo: { version: MESOS_VERSION, corralVersion: VERSION },
     extraMetrics: () => ({ 'registrar/registry_size_bytes': registry.size() }),
     leadership: lead,
-  });
+  };
+  operatorRoutes(server, operatorContext);
+  const operatorEvents = operatorApiRoutes(server, { ...operatorContext, log, logLevel: levels.control, maxBodyBytes: flags.max_request_body });
+  webuiRoutes(server, master, lead);
   if (election === undefined) {
     try {
       await master.start();
@@ -272,6 +294,7 @@ export async function startMaster(
       lost: new Promise<string>(() => {}),
       async stop() {
         master.stop();
+        operatorEvents.close();
         await server.close();
       },
     };
@@ -284,6 +307,7 @@ export async function startMaster(
   const lost = new Promise<string>((resolve) => (markLost = resolve));
   const shutdown = async (): Promise<void> => {
     master.stop();
+    operatorEvents.close();
     // Withdrawing needs ZooKeeper, which may be gone: closing the session removes the candidacy too.
     const withdrawn = election.contender.withdraw();
     withdrawn.catch(() => {});
@@ -371,6 +395,7 @@ function fenced(registry: Registry, onFenced: (why: string) => void): Registry {
     updateAgent: (a) => watch(registry.updateAgent(a)),
     updateAgents: (a) => watch(registry.updateAgents(a)),
     removeAgent: (id) => watch(registry.removeAgent(id)),
+    updateWeights: (w) => watch(registry.updateWeights(w)),
     size: () => registry.size(),
   };
 }
@@ -378,9 +403,11 @@ function fenced(registry: Registry, onFenced: (why: string) => void): Registry {
 export async function startAgent(
   flags: FlagValues<typeof agentFlags>,
   text: Readonly<Record<string, string>>,
-  log: Logger,
+  givenLog: Logger,
   options: DaemonOptions = {},
 ): Promise<RunningAgent> {
+  const levels = logLevelOf(givenLog, flags.logging_level, options);
+  const log = levels.log;
   // --authenticate_http*: a realm without --http_credentials stops the agent before it makes anything.
   const auth = agentAuthenticator(flags);
   // Everything is checked before anything is made: a refused start leaves no work_dir behind.
@@ -512,22 +539,20 @@ export async function startAgent(
   if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
   shown.master = 'zk' in flags.master ? flags.master.zk.redacted : flags.master.hostPort;
   if (flags.executor_secret_key !== undefined) shown.executor_secret_key = flags.executor_secret_key.path;
-  agentRoutes(
-    server,
-    {
-      agent,
-      flags: { ...shown, port: String(port) },
-      version: MESOS_VERSION,
-      corralVersion: VERSION,
-      log,
-      masterHostname: () => {
-        const leader = link.leader ?? detector.current();
-        return leader === undefined ? undefined : leaderHostPort(leader).host;
-      },
-      ...(executorTokens ? { executorTokens } : {}),
+  const agentHttp = {
+    agent,
+    flags: { ...shown, port: String(port) },
+    version: MESOS_VERSION,
+    corralVersion: VERSION,
+    log,
+    masterHostname: () => {
+      const leader = link.leader ?? detector.current();
+      return leader === undefined ? undefined : leaderHostPort(leader).host;
     },
-    flags.max_request_body,
-  );
+    ...(executorTokens ? { executorTokens } : {}),
+  };
+  agentRoutes(server, agentHttp, flags.max_request_body);
+  agentApiRoutes(server, { ...agentHttp, logLevel: levels.control, maxBodyBytes: flags.max_request_body });
   let recovered;
   try {
     recovered = await agent.recover();

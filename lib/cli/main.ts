@@ -32,6 +32,8 @@ import { LOCAL_ZK_SESSION_TIMEOUT, type LocalMasters, startLocalMasters } from '
 import { execute, executeCredential, executeFlags } from './execute.ts';
 import type { Logger } from '../common/log.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
+import { type LogLevelControl, levelGate } from '../common/log_level.ts';
+import { systemClock } from '../linux/index.ts';
 import { MESOS_VERSION, VERSION } from './version.ts';
 
 const localFlags = {
@@ -224,14 +226,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const log = createLogger({ level: levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false) });
+  // SET_LOGGING_LEVEL (/api/v1) can let DEBUG through for a while: the gate drops what --logging_level does not show.
+  const { logger: log, control: logLevel } = levelGate(
+    createLogger({ level: 'debug' }),
+    levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false),
+    systemClock,
+  );
   exitOnUnhandledRejection(log);
   if (DAEMONS.has(command)) for (const w of parsed.warnings) log.warn(w);
   try {
     switch (command) {
       case 'master': {
         const signals = stopSignals();
-        const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
+        const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files, logLevel });
         signals.stopOn([m]);
         // A master that lost the lead (or its candidacy) has stopped: it exits 1, and its
         // supervisor starts it again as a contender (as Mesos does).
@@ -240,7 +247,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'agent': {
         const signals = stopSignals();
-        const a = await startAgent(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
+        const a = await startAgent(v as never, parsed.text, log, { tls, flagFiles: parsed.files, logLevel });
         if (a.exitCode !== undefined) return a.exitCode; // --recover=cleanup
         signals.stopOn([a]);
         return -1;
@@ -269,7 +276,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         }
       }
       case 'local':
-        return await local(v as never, parsed.text, log, tls);
+        return await local(v as never, parsed.text, log, tls, logLevel);
     }
   } catch (e) {
     const msg = describeError(e);
@@ -290,6 +297,7 @@ async function local(
   text: Readonly<Record<string, string>>,
   log: ReturnType<typeof createLogger>,
   tls: TlsConfig | undefined,
+  logLevel: LogLevelControl,
 ): Promise<number> {
   const scheme = tls ? 'https' : 'http';
   const auth = localAuthArgs(v, text);
@@ -311,7 +319,7 @@ async function local(
         argv: [`--ip=${v.ip}`, `--port=${v.port}`, `--work_dir=${join(workDir, 'master')}`, '--allocation_interval=100ms', ...auth.master],
         env: {},
       });
-      const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls });
+      const master = await startMaster(masterParsed.values, masterParsed.text, log.child({ role: 'master' }), { tls, logLevel });
       running.push(master);
       address = `${v.ip}:${master.port}`;
       masterFlag = address;
@@ -328,7 +336,7 @@ async function local(
       ];
       if (v.resources) argv.push(`--resources=${v.resources}`);
       const parsed = parseFlags(agentFlags, { argv, env: {} });
-      const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls });
+      const agent = await startAgent(parsed.values, parsed.text, log.child({ role: `agent${i}` }), { tls, logLevel });
       running.push(v.keep_tasks ? agent : killingTasks(agent, log.child({ role: `agent${i}` })));
       await agent.registered;
     }

@@ -52,6 +52,7 @@ export class AgentLifecycle {
     agent.principal = principal;
     this.s.agents.set(id, agent);
     this.s.opts.allocator.addAgent(id, agent.total);
+    this.s.notify({ type: 'AGENT_ADDED', agent });
     const streamId = this.attachAgent(agent, sink);
     this.s.sendAgent(agent, { type: 'REGISTERED', agentId: id, masterId: this.s.id });
     this.s.metrics.inc('master/slave_registrations');
@@ -97,6 +98,7 @@ export class AgentLifecycle {
       this.s.recoveredAgents.delete(id);
       agent = new AgentRecord(id, withId, ip, recovered ? now : now);
       this.s.agents.set(id, agent);
+      this.s.notify({ type: 'AGENT_ADDED', agent });
       this.adoptReportedTasks(agent, msg.tasks, msg.executors);
       this.s.opts.allocator.addAgent(id, agent.total, usedOn(agent));
     } else {
@@ -313,7 +315,7 @@ export class AgentLifecycle {
   }
 
   /** Remove an agent: its tasks are lost, its frameworks told, its registry entry dropped. */
-  async removeAgent(agent: AgentRecord, why: string): Promise<void> {
+  async removeAgent(agent: AgentRecord, why: string, gone = false): Promise<void> {
     if (!this.s.agents.has(agent.id)) return;
     this.s.log.warn({ agentId: agent.id, why }, 'removing agent');
     this.s.metrics.inc('master/slave_removals');
@@ -326,11 +328,15 @@ export class AgentLifecycle {
       const fw = this.s.frameworks.get(fwId);
       for (const task of Array.from(tasks.values())) {
         if (!isTerminal(task.state)) {
-          const state: TaskState = fw?.capable('PARTITION_AWARE') ? 'TASK_GONE' : 'TASK_LOST';
-          const status = this.s.masterStatus(task.id, agent.id, state, 'REASON_AGENT_REMOVED', `Agent ${agent.info.hostname} removed: ${why}`);
+          // An agent an operator marked gone: its tasks are gone by the operator (as Mesos says to partition-aware frameworks).
+          const state: TaskState =
+            gone && fw?.capable('PARTITION_AWARE') ? 'TASK_GONE_BY_OPERATOR' : fw?.capable('PARTITION_AWARE') ? 'TASK_GONE' : 'TASK_LOST';
+          const reason = gone ? 'REASON_AGENT_REMOVED_BY_OPERATOR' : 'REASON_AGENT_REMOVED';
+          const status = this.s.masterStatus(task.id, agent.id, state, reason, `Agent ${agent.info.hostname} removed: ${why}`);
           this.taskBook.countTransition(task.state, state);
           task.state = state;
-          task.statuses.push({ state, timestamp: this.s.now() / 1000 });
+          task.statuses.push({ state, timestamp: this.s.now() / 1000, reason, message: status.message!, source: 'SOURCE_MASTER' });
+          this.s.notify({ type: 'TASK_UPDATED', task, status });
           this.s.metrics.inc(`master/task_lost/source_master/reason_slave_removed`);
           if (fw) this.s.send(fw, { type: 'UPDATE', update: { status } });
         }
@@ -340,6 +346,7 @@ export class AgentLifecycle {
     for (const fwId of agent.executors.keys()) this.s.frameworks.get(fwId)?.executors.delete(agent.id);
     for (const fw of this.s.frameworks.values()) this.s.send(fw, { type: 'FAILURE', failure: { agentId: agent.id } });
     this.s.agents.delete(agent.id);
+    this.s.notify({ type: 'AGENT_REMOVED', agentId: agent.id });
     this.s.opts.allocator.removeAgent(agent.id);
     if (agent.sink && !agent.sink.closed) {
       agent.sink.send({ type: 'SHUTDOWN', message: `Removed by the master: ${why}` });

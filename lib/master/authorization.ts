@@ -10,8 +10,14 @@
  *     "unreserve_resources": [{"principals": {"values": ["ops"]}, "reserver_principals": {"type": "ANY"}}],
  *     "create_volumes":      [{"principals": {"type": "ANY"}, "roles": {"values": ["db"]}}],
  *     "destroy_volumes":     [{"principals": {"type": "ANY"}, "creator_principals": {"type": "NONE"}}],
- *     "register_agents":     [{"principals": {"values": ["agent"]}, "agents": {"type": "ANY"}}]
+ *     "register_agents":     [{"principals": {"values": ["agent"]}, "agents": {"type": "ANY"}}],
+ *     "view_frameworks":     [{"principals": {"values": ["ops"]}, "users": {"type": "ANY"}}]
  *   }
+ *
+ * The view_* kinds (view_frameworks, view_tasks, view_executors by the framework's or task's
+ * user; view_roles by role) filter what the operator API (`/api/v1`) shows a principal;
+ * view_flags, access_mesos_logs, set_log_level, update_weights (by role) and mark_agents_gone
+ * allow or deny its calls. The older JSON endpoints (/master/state …) do not filter.
  *
  * An entity is `{"values": [...]}` (some named ones), `{"type": "ANY"}` or `{"type": "NONE"}`.
  * For one action, the ACLs are tried in the order written; the first whose subject and object
@@ -37,7 +43,17 @@ export type AclAction =
   | 'unreserve_resources'
   | 'create_volumes'
   | 'destroy_volumes'
-  | 'register_agents';
+  | 'register_agents'
+  // The operator API's (`/api/v1`): what a principal may see, and the calls that change the master.
+  | 'view_frameworks'
+  | 'view_tasks'
+  | 'view_executors'
+  | 'view_roles'
+  | 'view_flags'
+  | 'access_mesos_logs'
+  | 'set_log_level'
+  | 'update_weights'
+  | 'mark_agents_gone';
 
 /** Each action's subject and object field names; the first object name is the current one. */
 const ACTIONS: Readonly<Record<AclAction, { readonly objects: readonly string[]; readonly anyOrNone?: readonly string[] }>> = {
@@ -49,6 +65,15 @@ const ACTIONS: Readonly<Record<AclAction, { readonly objects: readonly string[];
   create_volumes: { objects: ['roles', 'volume_types'], anyOrNone: ['volume_types'] },
   destroy_volumes: { objects: ['creator_principals'] },
   register_agents: { objects: ['agents'], anyOrNone: ['agents'] },
+  view_frameworks: { objects: ['users'] },
+  view_tasks: { objects: ['users'] },
+  view_executors: { objects: ['users'] },
+  view_roles: { objects: ['roles'] },
+  view_flags: { objects: ['flags'], anyOrNone: ['flags'] },
+  access_mesos_logs: { objects: ['logs'], anyOrNone: ['logs'] },
+  set_log_level: { objects: ['level'], anyOrNone: ['level'] },
+  update_weights: { objects: ['roles'] },
+  mark_agents_gone: { objects: ['agents'], anyOrNone: ['agents'] },
 };
 
 const ALIASES: Readonly<Record<string, AclAction>> = { shutdown_frameworks: 'teardown_frameworks' };
@@ -56,15 +81,8 @@ const ALIASES: Readonly<Record<string, AclAction>> = { shutdown_frameworks: 'tea
 /** ACL kinds of later Mesos versions that name actions Corral does not have (yet). */
 const NOT_ENFORCED = new Set([
   'get_endpoints',
-  'view_frameworks',
-  'view_tasks',
-  'view_executors',
-  'view_flags',
-  'view_roles',
   'view_agents',
   'access_sandboxes',
-  'access_mesos_logs',
-  'update_weights',
   'get_quotas',
   'update_quotas',
   'set_quotas',
@@ -83,8 +101,6 @@ const NOT_ENFORCED = new Set([
   'wait_nested_containers',
   'view_containers',
   'view_standalone_containers',
-  'set_log_level',
-  'mark_agents_gone',
   'mark_resource_providers_gone',
   'modify_resource_provider_configs',
   'prune_images',

@@ -54,6 +54,7 @@ export class FrameworkLifecycle {
       fw = this.s.frameworks.get(info.id);
     }
     const now = this.s.now();
+    const isNew = fw === undefined;
     if (fw) {
       if (fw.info.principal !== info.principal) {
         sink.send({ type: 'ERROR', error: { message: 'Changing framework principal is not allowed' } });
@@ -85,6 +86,7 @@ export class FrameworkLifecycle {
     fw.connected = true;
     fw.active = true;
     fw.unregisteredTime = undefined;
+    this.s.notify({ type: isNew ? 'FRAMEWORK_ADDED' : 'FRAMEWORK_UPDATED', framework: fw });
     this.s.opts.allocator.activateFramework(fw.id);
     // A subscription starts clean, as in Mesos: old decline filters and suppression go, then
     // the roles the scheduler asks to keep suppressed are suppressed again.
@@ -210,7 +212,9 @@ export class FrameworkLifecycle {
       if (!isTerminal(task.state)) {
         this.taskBook.countTransition(task.state, 'TASK_KILLED');
         task.state = 'TASK_KILLED';
-        task.statuses.push({ state: 'TASK_KILLED', timestamp: this.s.now() / 1000 });
+        const status = this.s.masterStatus(task.id, task.agentId, 'TASK_KILLED', 'REASON_FRAMEWORK_REMOVED', `Framework ${fw.id} removed: ${why}`);
+        task.statuses.push({ state: 'TASK_KILLED', timestamp: this.s.now() / 1000, reason: status.reason!, message: status.message!, source: 'SOURCE_MASTER' });
+        this.s.notify({ type: 'TASK_UPDATED', task, status });
       }
       this.taskBook.removeTask(task);
     }
@@ -229,6 +233,7 @@ export class FrameworkLifecycle {
     fw.active = false;
     fw.unregisteredTime = this.s.now();
     this.s.completedFrameworks.push(fw);
+    this.s.notify({ type: 'FRAMEWORK_REMOVED', framework: fw });
     if (this.s.completedFrameworks.length > this.s.opts.maxCompletedFrameworks) this.s.completedFrameworks.shift();
     if (fw.sink && !fw.sink.closed) fw.sink.close();
     fw.sink = undefined;

@@ -17,7 +17,11 @@ import type { AgentToMaster, MasterToAgent } from '../proto/internal.ts';
 import type { MasterInfo, SchedulerCall, SchedulerEvent } from '../proto/messages.ts';
 import { AgentLifecycle } from './agents.ts';
 import type { HierarchicalAllocator } from './allocator/index.ts';
-import type { AclAction } from './authorization.ts';
+import { type AclAction, Authorizer } from './authorization.ts';
+import { MasterRefusal } from './errors.ts';
+import type { MasterObserver } from './events.ts';
+import { checkRole } from '../common/ids.ts';
+import { ValidationError } from '../common/errors.ts';
 import { FrameworkLifecycle } from './frameworks.ts';
 import { Launcher } from './launch.ts';
 import { Offers } from './offers.ts';
@@ -124,6 +128,8 @@ export class Master {
     this.electedTime = this.opts.clock.now();
     const state = await this.opts.registry.recover();
     for (const a of state.agents) this.s.recoveredAgents.set(a.id, a);
+    // Weights set through the operator API outlive the master (they win over --weights).
+    for (const [role, weight] of Object.entries(state.weights ?? {})) this.setWeight(role, weight);
     this.recovered = true;
     this.markRecovered();
     if (this.s.recoveredAgents.size > 0) {
@@ -261,6 +267,87 @@ export class Master {
   /** May `subject` do `action` on `object` (the `--acls`; without them, anything)? */
   authorize(action: AclAction, subject: string | undefined, object: string | undefined): boolean {
     return this.s.authorize(action, subject, object);
+  }
+
+  /**
+   * May `subject` see or do `action` on `object`? As authorize, without a log line: the operator
+   * API asks it for every object it filters.
+   */
+  permits(action: AclAction, subject: string | undefined, object: string | undefined): boolean {
+    return (this.opts.authorizer ?? Authorizer.ALLOW_ALL).authorize(action, subject, object);
+  }
+
+  /** Watch what happens, for the operator event stream (events.ts); the result stops watching. */
+  observe(observer: MasterObserver): () => void {
+    this.s.observers.add(observer);
+    return () => this.s.observers.delete(observer);
+  }
+
+  /**
+   * UPDATE_WEIGHTS by `principal`: each role checked and authorized (update_weights), then the
+   * whole set written to the registry, and only then used by the allocator. A MasterRefusal says
+   * why nothing changed (a failed registry write is thrown as it is).
+   */
+  async updateWeights(weights: readonly { readonly role: string; readonly weight: number }[], principal: string | undefined): Promise<void> {
+    weights.forEach(({ role, weight }, i) => {
+      try {
+        checkRole(role, `update_weights.weight_infos[${i}].role`);
+      } catch (e) {
+        if (e instanceof ValidationError) throw new MasterRefusal('INVALID', `Invalid role '${role}' in update_weights.weight_infos[${i}].role: ${e.reason}`);
+        throw e;
+      }
+      if (role === '*') throw new MasterRefusal('INVALID', `update_weights.weight_infos[${i}].role: the weight of role '*' cannot be set`);
+      if (!(weight > 0) || !Number.isFinite(weight))
+        throw new MasterRefusal('INVALID', `update_weights.weight_infos[${i}].weight: must be a positive number (got ${weight})`);
+    });
+    for (const { role } of weights) {
+      if (!this.authorize('update_weights', principal, role)) {
+        throw new MasterRefusal(
+          'FORBIDDEN',
+          `Not authorized: ${principal === undefined ? 'a request without a principal' : `principal '${principal}'`} may not update the weight of role '${role}'`,
+        );
+      }
+    }
+    const next = Object.fromEntries(this.s.weights);
+    for (const { role, weight } of weights) next[role] = weight;
+    try {
+      await this.opts.registry.updateWeights(next);
+    } catch (e) {
+      this.s.registryFailed(e, 'cannot write the weights to the registry; they are not changed', { roles: weights.map((w) => w.role) });
+      throw e;
+    }
+    for (const { role, weight } of weights) this.setWeight(role, weight);
+    this.s.log.info({ weights: Object.fromEntries(weights.map((w) => [w.role, w.weight])), principal }, 'role weights updated');
+    this.s.loop.request('all');
+  }
+
+  private setWeight(role: string, weight: number): void {
+    this.s.weights.set(role, weight);
+    this.opts.allocator.setWeight(role, weight);
+  }
+
+  /**
+   * MARK_AGENT_GONE: the agent is removed for good (its tasks gone, its registry entry dropped;
+   * it is told to shut down if it comes back). `false` when no agent with that id is known.
+   */
+  async markAgentGone(agentId: string, principal: string | undefined): Promise<boolean> {
+    if (!this.authorize('mark_agents_gone', principal, agentId)) {
+      throw new MasterRefusal(
+        'FORBIDDEN',
+        `Not authorized: ${principal === undefined ? 'a request without a principal' : `principal '${principal}'`} may not mark agents gone`,
+      );
+    }
+    const agent = this.s.agents.get(agentId);
+    if (agent) {
+      await this.agentLife.removeAgent(agent, 'marked gone by the operator', true);
+      return true;
+    }
+    if (this.s.recoveredAgents.delete(agentId)) {
+      this.s.log.warn({ agentId }, 'recovered agent marked gone by the operator; removing it from the registry');
+      await this.opts.registry.removeAgent(agentId);
+      return true;
+    }
+    return false;
   }
 
   /** Operator RESERVE/UNRESERVE/CREATE/DESTROY (/master/reserve …): a MasterRefusal says why it is not applied. */

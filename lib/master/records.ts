@@ -21,6 +21,10 @@ export interface StatusEntry {
   readonly state: TaskState;
   readonly timestamp: number;
   readonly healthy?: boolean;
+  /** Why, as the update said it (the operator API and the web UI show a task's history). */
+  readonly reason?: TaskStatus['reason'];
+  readonly message?: string;
+  readonly source?: TaskStatus['source'];
 }
 
 export class Task {

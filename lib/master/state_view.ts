@@ -18,7 +18,7 @@ export interface MasterView {
   readonly electedTime: number | undefined;
   /** The version agents are reported with. */
   readonly version: string;
-  /** `--weights`, for /roles. */
+  /** Role weights: `--weights`, changed by UPDATE_WEIGHTS. */
   readonly weights: ReadonlyMap<string, number>;
   readonly frameworks: ReadonlyMap<string, Framework>;
   readonly completedFrameworks: readonly Framework[];
@@ -40,7 +40,7 @@ export function masterView(s: MasterState, times: { readonly startTime: number; 
       return times.electedTime();
     },
     version: s.opts.version,
-    weights: s.opts.weights ?? new Map<string, number>(),
+    weights: s.weights,
     frameworks: s.frameworks,
     completedFrameworks: s.completedFrameworks,
     agents: s.agents,

@@ -25,6 +25,7 @@ export class TaskBook {
     let byFw = agent.tasks.get(task.frameworkId);
     if (!byFw) agent.tasks.set(task.frameworkId, (byFw = new Map()));
     byFw.set(task.id, task);
+    this.s.notify({ type: 'TASK_ADDED', task });
   }
 
   /** Move a task out of the active set (terminal and acknowledged, or its framework gone). */
@@ -43,6 +44,7 @@ export class TaskBook {
 
   applyStatus(task: Task, status: TaskStatus): void {
     const wasTerminal = isTerminal(task.state);
+    const lastState = task.statuses.at(-1)?.state;
     if (!wasTerminal) {
       this.countTransition(task.state, status.state);
       task.state = status.state;
@@ -56,7 +58,12 @@ export class TaskBook {
       state: status.state,
       timestamp: status.timestamp ?? this.s.now() / 1000,
       ...(status.healthy === undefined ? {} : { healthy: status.healthy }),
+      ...(status.reason === undefined ? {} : { reason: status.reason }),
+      ...(status.message === undefined ? {} : { message: status.message }),
+      ...(status.source === undefined ? {} : { source: status.source }),
     });
+    // As Mesos: a retransmission (same state) is not news, unless it reports a health change.
+    if (status.state !== lastState || status.reason === 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED') this.s.notify({ type: 'TASK_UPDATED', task, status });
     if (!wasTerminal && isTerminal(status.state)) {
       // The task's resources come back as soon as its terminal update reaches the master.
       this.s.opts.allocator.recoverResources(task.frameworkId, task.agentId, task.resources, this.s.now());

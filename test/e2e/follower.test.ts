@@ -28,6 +28,23 @@ async function contendingMaster(t: import('ava').ExecutionContext, logs: Logged[
 const SUBSCRIBE = { type: 'SUBSCRIBE', subscribe: { framework_info: frameworkInfo() } };
 const JSON_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json' };
 
+test('a follower redirects the operator API and the web UI to the leader, as Mesos writes it, and answers 503 with no leader', async (t) => {
+  const { election, base } = await contendingMaster(t);
+  const none = await request(`${base}/api/v1`, { headers: JSON_HEADERS, body: { type: 'GET_HEALTH' } });
+  t.is(none.status, 503);
+  t.is(none.text, 'No leader elected');
+  election.detector.set(leaderAt('the-leader', '127.0.0.9', 5999, 'm2.example'));
+  const api = await request(`${base}/api/v1?get_master`, { headers: JSON_HEADERS, body: { type: 'GET_MASTER' } });
+  t.is(api.status, 307);
+  t.is(api.headers.location, '//m2.example:5999/master/api/v1?get_master=');
+  const prefixed = await request(`${base}/master/api/v1`, { headers: JSON_HEADERS, body: 'not even json' });
+  t.is(prefixed.status, 307, 'before it looks at the body');
+  t.is(prefixed.headers.location, '//m2.example:5999/master/api/v1');
+  const ui = await request(`${base}/`, { method: 'GET' });
+  t.is(ui.status, 307);
+  t.is(ui.headers.location, '//m2.example:5999/');
+});
+
 test('a follower with a known leader redirects the scheduler API and the agents to it, and says who leads', async (t) => {
   const { m, election, base } = await contendingMaster(t);
   t.true(election.detector.started);

@@ -174,6 +174,26 @@ test('an agent removed, then admitted again, is written', async (t) => {
   t.deepEqual(await stored(s, agents[1]!.id), agents[1]);
 });
 
+test('weights (UPDATE_WEIGHTS): written fenced, replaced whole, recovered by the next master with the agents', async (t) => {
+  const path = newPath();
+  const s = await open(t, path);
+  const r = new ZkRegistry({ session: s, owner: 'master-1' });
+  t.deepEqual(await r.recover(), { agents: [] });
+  await r.admitAgent(registryAgent('m1', 0));
+  await r.updateWeights({ web: 2 });
+  await r.updateWeights({ web: 3, db: 0.5 });
+  const s2 = await open(t, path);
+  const r2 = new ZkRegistry({ session: s2, owner: 'master-2' });
+  const state = await r2.recover();
+  t.deepEqual(state.weights, { web: 3, db: 0.5 });
+  t.is(state.agents.length, 1);
+  // The first master is fenced: its weights write fails and changes nothing.
+  await t.throwsAsync(r.updateWeights({ web: 9 }), { instanceOf: CorralError, code: 'REGISTRY_FENCED' } as never);
+  await r2.updateWeights({ web: 4 });
+  // Read on the writer's session: ZooKeeper orders reads per session.
+  t.deepEqual(JSON.parse((await s2.getData('/registry/weights'))!.data.toString('utf8')), { web: 4 });
+});
+
 test('writes before recover() are refused', async (t) => {
   const r = new ZkRegistry({ session: await open(t, newPath()) });
   const e = await t.throwsAsync(r.admitAgent(registryAgent('m', 0)), { instanceOf: CorralError });

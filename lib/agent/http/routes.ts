@@ -20,9 +20,10 @@ import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
 import type { Agent } from '../agent.ts';
 import type { AgentFramework, AgentTaskRecord, ExecutorRecord } from '../records.ts';
+import type { Statistics } from '../containerizer/isolator.ts';
 import type { ExecutorTokens } from '../executor_auth.ts';
 import { EXECUTOR_STREAM_OVERFLOWS, executorApiRoutes } from './executor_api.ts';
-import { listSandboxDir, openSandboxFile } from '../containerizer/sandbox_files.ts';
+import { type SandboxEntry, listSandboxDir, openSandboxFile } from '../containerizer/sandbox_files.ts';
 import { sandboxRefusalResponse } from './status.ts';
 
 /** `WWW-Authenticate: Basic realm=…` of the agent's read-only endpoints (the Mesos agent's name). */
@@ -149,17 +150,22 @@ function modeString(mode: number, isDir: boolean): string {
   return s;
 }
 
-async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
-  const at = inSandbox(agent, req.query.get('path'));
+/** A sandbox directory's entries (browse, LIST_FILES), or the answer that says why not. */
+export async function sandboxListing(agent: Agent, path: string | null): Promise<{ wanted: string; entries: readonly SandboxEntry[] } | HttpResponse> {
+  const at = inSandbox(agent, path);
   if ('status' in at) return at;
-  let list;
   try {
-    list = await listSandboxDir(at.sandbox, at.rel);
+    return { wanted: at.wanted, entries: await listSandboxDir(at.sandbox, at.rel) };
   } catch (e) {
     return sandboxRefusalResponse(e);
   }
-  const entries = list.map(({ name, stats: s }) => ({
-    path: join(at.wanted, name),
+}
+
+async function browse(req: Request, agent: Agent): Promise<HttpResponse> {
+  const list = await sandboxListing(agent, req.query.get('path'));
+  if ('status' in list) return list;
+  const entries = list.entries.map(({ name, stats: s }) => ({
+    path: join(list.wanted, name),
     nlink: s.nlink,
     size: s.size,
     mtime: Math.floor(s.mtimeMs / 1000),
@@ -197,27 +203,44 @@ async function openRegular(
   return textResponse(400, st.isDirectory() ? `Cannot ${what} a directory` : `Cannot ${what} a file that is not a regular file`);
 }
 
-async function read(req: Request, agent: Agent): Promise<HttpResponse> {
-  const opened = await openRegular(agent, req.query.get('path'), 'read');
+/**
+ * Up to READ_MAX bytes of a sandbox file from `offset` (`length` undefined: as many as allowed;
+ * 0: none, a size probe), with the file's size; an offset at or past the end reads nothing.
+ * Used by /files/read and READ_FILE.
+ */
+export async function sandboxRead(
+  agent: Agent,
+  path: string | null,
+  offset: number,
+  length: number | undefined,
+): Promise<{ size: number; data: Buffer } | HttpResponse> {
+  const opened = await openRegular(agent, path, 'read');
   if ('status' in opened) return opened;
   const { fh, size } = opened;
   try {
-    const offsetText = req.query.get('offset');
-    const lengthText = req.query.get('length');
-    const offset = offsetText === null ? 0 : Number(offsetText);
-    const length = lengthText === null ? -1 : Number(lengthText);
-    if (!Number.isInteger(offset)) return textResponse(400, `Failed to parse offset: '${offsetText}'`);
-    if (!Number.isInteger(length) || length < -1) return textResponse(400, `Negative or bad length: '${lengthText}'`);
-    if (offset === -1) return jsonResponse(req, { offset: size, data: '' });
-    if (offset < 0) return textResponse(400, 'Negative offset');
-    if (offset >= size) return jsonResponse(req, { offset: size, data: '' });
-    const n = Math.min(length === -1 ? READ_MAX : length, READ_MAX, size - offset);
+    if (offset >= size) return { size, data: Buffer.alloc(0) };
+    const n = Math.min(length ?? READ_MAX, READ_MAX, size - offset);
     const buf = Buffer.alloc(n);
     const { bytesRead } = await fh.read(buf, 0, n, offset);
-    return jsonResponse(req, { offset, data: buf.subarray(0, bytesRead).toString('utf8') });
+    return { size, data: buf.subarray(0, bytesRead) };
   } finally {
     await fh.close();
   }
+}
+
+async function read(req: Request, agent: Agent): Promise<HttpResponse> {
+  const offsetText = req.query.get('offset');
+  const lengthText = req.query.get('length');
+  const offset = offsetText === null ? 0 : Number(offsetText);
+  const length = lengthText === null ? -1 : Number(lengthText);
+  if (!Number.isInteger(offset)) return textResponse(400, `Failed to parse offset: '${offsetText}'`);
+  if (!Number.isInteger(length) || length < -1) return textResponse(400, `Negative or bad length: '${lengthText}'`);
+  if (offset < -1) return textResponse(400, 'Negative offset');
+  // offset -1: the size only (the pailer's first probe).
+  const got = await sandboxRead(agent, req.query.get('path'), offset === -1 ? Number.MAX_SAFE_INTEGER : offset, length === -1 ? undefined : length);
+  if ('status' in got) return got;
+  if (offset === -1 || offset >= got.size) return jsonResponse(req, { offset: got.size, data: '' });
+  return jsonResponse(req, { offset, data: got.data.toString('utf8') });
 }
 
 async function download(req: Request, agent: Agent): Promise<HttpResponse | void> {
@@ -237,6 +260,58 @@ async function download(req: Request, agent: Agent): Promise<HttpResponse | void
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** The resource statistics of every live executor's container (/monitor/statistics, GET_CONTAINERS). */
+export async function containerStatistics(agent: Agent): Promise<{ fw: AgentFramework; ex: ExecutorRecord; statistics: Statistics }[]> {
+  const out = [];
+  for (const [fw, ex] of agent.liveExecutors()) {
+    const statistics = await agent.options.containerizer.usage(ex.containerId).catch(() => undefined);
+    if (statistics) out.push({ fw, ex, statistics });
+  }
+  return out;
+}
+
+/** The agent's /metrics/snapshot (also GET_METRICS). */
+export function agentMetrics(agent: Agent): Record<string, number> {
+  let running = 0;
+  let staging = 0;
+  for (const [, ex] of agent.liveExecutors()) {
+    for (const t of ex.tasks.values()) {
+      if (t.state === 'TASK_RUNNING') running++;
+      if (t.state === 'TASK_STAGING' || t.state === 'TASK_STARTING') staging++;
+    }
+    staging += ex.queued.size;
+  }
+  const r = agent.options.resources;
+  // As in Mesos: *_used counts non-revocable resources only; the revocable total is what the
+  // agent last told the master (held + estimate).
+  const used = agent.allocatedResources();
+  const revTotal = agent.oversubscription.lastTotal;
+  const resourceFigures: Record<string, number> = {};
+  for (const name of ['cpus', 'mem', 'disk']) {
+    const t = r.scalar(name);
+    const u = used.nonRevocable().scalar(name);
+    const rt = revTotal.scalar(name);
+    const ru = used.revocable().scalar(name);
+    resourceFigures[`slave/${name}_used`] = u;
+    resourceFigures[`slave/${name}_percent`] = t > 0 ? u / t : 0;
+    resourceFigures[`slave/${name}_revocable_total`] = rt;
+    resourceFigures[`slave/${name}_revocable_used`] = ru;
+    resourceFigures[`slave/${name}_revocable_percent`] = rt > 0 ? ru / rt : 0;
+  }
+  return agent.metrics.snapshot({
+    'slave/uptime_secs': (agent.options.clock.now() - agent.startTime) / 1000,
+    'slave/registered': agent.id !== undefined && agent.isConnected ? 1 : 0,
+    'slave/tasks_running': running,
+    'slave/tasks_staging': staging,
+    'slave/executors_running': Array.from(agent.liveExecutors()).length,
+    'slave/frameworks_active': agent.frameworks.size,
+    'slave/cpus_total': r.scalar('cpus'),
+    'slave/mem_total': r.scalar('mem'),
+    'slave/disk_total': r.scalar('disk'),
+    ...resourceFigures,
+  });
+}
 
 export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBytes: number): void {
   const { agent } = ctx;
@@ -258,15 +333,17 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
       path: p,
       methods: ['GET'],
       realm: READONLY_REALM,
-      handler: async (req) => {
-        const out = [];
-        for (const [fw, ex] of agent.liveExecutors()) {
-          const stats = await agent.options.containerizer.usage(ex.containerId).catch(() => undefined);
-          if (!stats) continue;
-          out.push({ framework_id: fw.id, executor_id: ex.id, executor_name: ex.name, source: ex.source, statistics: stats });
-        }
-        return jsonResponse(req, out);
-      },
+      handler: async (req) =>
+        jsonResponse(
+          req,
+          (await containerStatistics(agent)).map(({ fw, ex, statistics }) => ({
+            framework_id: fw.id,
+            executor_id: ex.id,
+            executor_name: ex.name,
+            source: ex.source,
+            statistics,
+          })),
+        ),
     });
   }
   for (const [name, h] of [
@@ -281,49 +358,7 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     path: '/metrics/snapshot',
     methods: ['GET'],
     realm: READONLY_REALM,
-    handler: (req) => {
-      let running = 0;
-      let staging = 0;
-      for (const [, ex] of agent.liveExecutors()) {
-        for (const t of ex.tasks.values()) {
-          if (t.state === 'TASK_RUNNING') running++;
-          if (t.state === 'TASK_STAGING' || t.state === 'TASK_STARTING') staging++;
-        }
-        staging += ex.queued.size;
-      }
-      const r = agent.options.resources;
-      // As in Mesos: *_used counts non-revocable resources only; the revocable total is what the
-      // agent last told the master (held + estimate).
-      const used = agent.allocatedResources();
-      const revTotal = agent.oversubscription.lastTotal;
-      const resourceFigures: Record<string, number> = {};
-      for (const name of ['cpus', 'mem', 'disk']) {
-        const t = r.scalar(name);
-        const u = used.nonRevocable().scalar(name);
-        const rt = revTotal.scalar(name);
-        const ru = used.revocable().scalar(name);
-        resourceFigures[`slave/${name}_used`] = u;
-        resourceFigures[`slave/${name}_percent`] = t > 0 ? u / t : 0;
-        resourceFigures[`slave/${name}_revocable_total`] = rt;
-        resourceFigures[`slave/${name}_revocable_used`] = ru;
-        resourceFigures[`slave/${name}_revocable_percent`] = rt > 0 ? ru / rt : 0;
-      }
-      return jsonResponse(
-        req,
-        agent.metrics.snapshot({
-          'slave/uptime_secs': (agent.options.clock.now() - agent.startTime) / 1000,
-          'slave/registered': agent.id !== undefined && agent.isConnected ? 1 : 0,
-          'slave/tasks_running': running,
-          'slave/tasks_staging': staging,
-          'slave/executors_running': Array.from(agent.liveExecutors()).length,
-          'slave/frameworks_active': agent.frameworks.size,
-          'slave/cpus_total': r.scalar('cpus'),
-          'slave/mem_total': r.scalar('mem'),
-          'slave/disk_total': r.scalar('disk'),
-          ...resourceFigures,
-        }),
-      );
-    },
+    handler: (req) => jsonResponse(req, agentMetrics(agent)),
   });
 
   executorApiRoutes(server, ctx, maxBodyBytes);

@@ -264,7 +264,7 @@ function tasksJson(req: Request, m: MasterView): HttpResponse {
   return jsonResponse(req, { tasks: all.slice(offset, offset + limit).map(taskJson) });
 }
 
-function metricsJson(ctx: OperatorContext): Record<string, number> {
+export function metricsJson(ctx: OperatorContext): Record<string, number> {
   const m = ctx.master.view;
   const agents = Array.from(m.agents.values());
   const fws = Array.from(m.frameworks.values());

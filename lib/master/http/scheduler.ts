@@ -9,6 +9,9 @@ import { decodeSchedulerCall, encodeSchedulerEvent } from '../../proto/scheduler
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { callRejection, textResponse } from '../../transport/responses.ts';
 import { StreamSink } from '../../transport/stream_sink.ts';
+import { acceptsJson } from '../../transport/operator_call.ts';
+
+export { acceptsJson };
 import { MasterRefusal } from '../errors.ts';
 import type { Master } from '../master.ts';
 import { Leadership } from '../leadership.ts';
@@ -30,20 +33,6 @@ function checkPrincipal(authenticated: string | undefined, framework: string | u
     'INVALID',
     `The authenticated principal '${authenticated}' is not the principal '${framework ?? ''}' of the framework (FrameworkInfo.principal)`,
   );
-}
-
-/** Whether an Accept header lets us answer JSON (absent accepts everything). */
-export function acceptsJson(accept: string | undefined): boolean {
-  if (accept === undefined || accept.trim() === '') return true;
-  return accept.split(',').some((part) => {
-    const [type, ...params] = part
-      .trim()
-      .split(';')
-      .map((x) => x.trim().toLowerCase());
-    const q = params.find((p) => p.startsWith('q='));
-    if (q !== undefined && Number(q.slice(2)) === 0) return false;
-    return type === JSON_TYPE || type === 'application/*' || type === '*/*';
-  });
 }
 
 /**

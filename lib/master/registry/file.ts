@@ -35,9 +35,13 @@ export class FileRegistry extends MemoryRegistry {
     if (!Array.isArray(agents) || !agents.every((a) => typeof a?.id === 'string' && typeof a?.info === 'object')) {
       throw new CorralError('REGISTRY', `the registry ${this.path} has no valid 'agents' list`);
     }
+    const weights = (parsed as { weights?: unknown }).weights;
+    if (weights !== undefined && !isWeights(weights))
+      throw new CorralError('REGISTRY', `the registry ${this.path} has a 'weights' that is not an object of role: positive number`);
     this.agents = new Map((agents as RegistryAgent[]).map((a) => [a.id, a]));
+    this.weights = weights;
     this.bytes = Buffer.byteLength(text);
-    return { agents: Array.from(this.agents.values()) };
+    return { agents: Array.from(this.agents.values()), ...(weights === undefined ? {} : { weights }) };
   }
 
   protected override async store(text: string): Promise<void> {
@@ -66,4 +70,9 @@ export class FileRegistry extends MemoryRegistry {
       throw new CorralError('REGISTRY_WRITE_FAILED', `cannot write the registry ${this.path}: ${why}`, { cause: e });
     }
   }
+}
+
+/** A registry's `weights`: role → positive number. */
+export function isWeights(v: unknown): v is Record<string, number> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((w) => typeof w === 'number' && w > 0 && Number.isFinite(w));
 }

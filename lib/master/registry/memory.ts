@@ -4,10 +4,11 @@ import type { Registry, RegistryAgent, RegistryState } from './types.ts';
 export class MemoryRegistry implements Registry {
   protected agents = new Map<string, RegistryAgent>();
   protected bytes = 0;
+  protected weights: Readonly<Record<string, number>> | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   async recover(): Promise<RegistryState> {
-    return { agents: Array.from(this.agents.values()) };
+    return { agents: Array.from(this.agents.values()), ...(this.weights === undefined ? {} : { weights: this.weights }) };
   }
 
   admitAgent(agent: RegistryAgent): Promise<void> {
@@ -28,6 +29,10 @@ export class MemoryRegistry implements Registry {
     return this.commit((m) => m.delete(id));
   }
 
+  updateWeights(weights: Readonly<Record<string, number>>): Promise<void> {
+    return this.commit(() => {}, { ...weights });
+  }
+
   size(): number {
     return this.bytes;
   }
@@ -37,13 +42,15 @@ export class MemoryRegistry implements Registry {
    * a write that fails (a full disk) changes nothing, and the next write does not carry it.
    * Changes run in call order. `apply` returning false means nothing changed (nothing written).
    */
-  private commit(apply: (agents: Map<string, RegistryAgent>) => unknown): Promise<void> {
+  private commit(apply: (agents: Map<string, RegistryAgent>) => unknown, newWeights?: Readonly<Record<string, number>>): Promise<void> {
     const run = async (): Promise<void> => {
       const next = new Map(this.agents);
       if (apply(next) === false) return;
-      const text = JSON.stringify({ version: 1, agents: Array.from(next.values()) });
+      const weights = newWeights ?? this.weights;
+      const text = JSON.stringify({ version: 1, agents: Array.from(next.values()), ...(weights === undefined ? {} : { weights }) });
       await this.store(text);
       this.agents = next;
+      this.weights = weights;
       this.bytes = Buffer.byteLength(text);
     };
     const done = this.chain.then(run, run);

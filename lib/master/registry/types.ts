@@ -25,6 +25,8 @@ export interface RegistryAgent {
 
 export interface RegistryState {
   readonly agents: readonly RegistryAgent[];
+  /** Role weights set by UPDATE_WEIGHTS (absent: none was ever set). */
+  readonly weights?: Readonly<Record<string, number>>;
 }
 
 export interface Registry {
@@ -34,6 +36,8 @@ export interface Registry {
   /** Several agents in one write (the master batches checkpointed-resource changes). */
   updateAgents(agents: readonly RegistryAgent[]): Promise<void>;
   removeAgent(id: string): Promise<void>;
+  /** Replace the stored role weights (UPDATE_WEIGHTS): resolves once they are durable. */
+  updateWeights(weights: Readonly<Record<string, number>>): Promise<void>;
   /** Bytes of the last stored state (for metrics). */
   size(): number;
 }

@@ -5,6 +5,8 @@
  *   registry/epoch              its data says who recovered last; its VERSION is the fence
  *   registry/agents/<agentId>   one znode per admitted agent: the RegistryAgent as JSON
  *                               (the id URI-encoded, so any id is a valid znode name)
+ *   registry/weights            the role weights UPDATE_WEIGHTS set, as a JSON object (absent
+ *                               until one is set); written through the same fenced multis
  *
  * Fencing. recover() (called by a newly elected leader) bumps the epoch's version with an
  * unconditional setData and remembers the new version. Every write afterwards is one multi()
@@ -31,7 +33,11 @@
 import { CorralError, describeError } from '../../common/errors.ts';
 import { silentLogger, type Logger } from '../../common/log.ts';
 import { type ZkOp, type ZkSession, ZkError } from '../../transport/index.ts';
+import { isWeights } from './file.ts';
 import type { Registry, RegistryAgent, RegistryState } from './types.ts';
+
+/** The key of the weights znode among the changes (agent ids never start with '/'). */
+const WEIGHTS_KEY = '/weights';
 
 /** What the registry uses of a ZooKeeper session (a ZkSession; tests may wrap one). */
 export type ZkRegistrySession = Pick<ZkSession, 'url' | 'mkdirp' | 'create' | 'setData' | 'getData' | 'getChildren' | 'exists' | 'multi'>;
@@ -86,6 +92,7 @@ export class ZkRegistry implements Registry {
   private readonly root: string;
   private readonly agentsDir: string;
   private readonly epochPath: string;
+  private readonly weightsPath: string;
   private readonly chroot: string;
   private readonly owner: string | undefined;
   private readonly maxInFlight: number;
@@ -121,6 +128,7 @@ export class ZkRegistry implements Registry {
     this.root = (opts.path ?? '/registry').replace(/\/+$/, '');
     this.agentsDir = `${this.root}/agents`;
     this.epochPath = `${this.root}/epoch`;
+    this.weightsPath = `${this.root}/weights`;
     this.chroot = opts.session.url.path.replace(/\/+$/, '');
     this.owner = opts.owner;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
@@ -154,6 +162,7 @@ export class ZkRegistry implements Registry {
       throw new CorralError('REGISTRY', `cannot recover the registry ${this.show(this.root)}: the epoch znode's version is ${version} after the bump`);
     }
     const agents = await this.readAgents(names);
+    const weights = await this.readWeights();
     this.planned.clear();
     this.doubt.clear();
     this.stored.clear();
@@ -166,11 +175,12 @@ export class ZkRegistry implements Registry {
       this.content.set(agent.id, canonicalJson(agent));
       this.bytes += bytes;
     }
+    if (weights !== undefined) this.planned.add(WEIGHTS_KEY);
     this.epochInDoubt = false;
     this.fencedError = undefined;
     this.epochVersion = version;
     this.log.info({ registry: this.show(this.root), epoch: version, agents: agents.length }, 'recovered the registry');
-    return { agents: agents.map((a) => a.agent) };
+    return { agents: agents.map((a) => a.agent), ...(weights === undefined ? {} : { weights }) };
   }
 
   admitAgent(agent: RegistryAgent): Promise<void> {
@@ -189,6 +199,10 @@ export class ZkRegistry implements Registry {
     return this.enqueue([{ id, data: undefined, canonical: undefined }]);
   }
 
+  updateWeights(weights: Readonly<Record<string, number>>): Promise<void> {
+    return this.enqueue([{ id: WEIGHTS_KEY, data: Buffer.from(JSON.stringify(weights)) }]);
+  }
+
   /** Bytes of the agents' znodes as last written. */
   size(): number {
     return this.bytes;
@@ -197,6 +211,31 @@ export class ZkRegistry implements Registry {
   /** The znode of agent `id`, as the session addresses it. */
   agentPath(id: string): string {
     return `${this.agentsDir}/${znodeName(id)}`;
+  }
+
+  /** The znode a change of `id` writes: an agent's, or the weights'. */
+  private pathOf(id: string): string {
+    return id === WEIGHTS_KEY ? this.weightsPath : this.agentPath(id);
+  }
+
+  /** The stored weights, if any were ever set. */
+  private async readWeights(): Promise<Record<string, number> | undefined> {
+    let node: { data: Buffer } | undefined;
+    try {
+      node = await this.session.getData(this.weightsPath);
+    } catch (e) {
+      throw new CorralError('REGISTRY', `cannot read the registry znode ${this.show(this.weightsPath)}: ${describeError(e)}`, { cause: e });
+    }
+    if (node === undefined) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(node.data.toString('utf8'));
+    } catch (e) {
+      throw new CorralError('REGISTRY', `the registry znode ${this.show(this.weightsPath)} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    }
+    if (!isWeights(parsed))
+      throw new CorralError('REGISTRY', `the registry znode ${this.show(this.weightsPath)} does not hold an object of role: positive number`);
+    return parsed;
   }
 
   private submit(agents: readonly RegistryAgent[]): Promise<void> {
@@ -287,7 +326,7 @@ export class ZkRegistry implements Registry {
         continue;
       }
       const { id, data } = item.change;
-      const path = this.agentPath(id);
+      const path = this.pathOf(id);
       const cost = path.length + OP_OVERHEAD + (data?.length ?? 0);
       if (items.length > 0 && bytes + cost > this.maxRequestBytes) break;
       this.head++;
@@ -388,7 +427,7 @@ export class ZkRegistry implements Registry {
       }
       this.epochInDoubt = false;
       const ids = Array.from(this.doubt);
-      const found = await Promise.all(ids.map((id) => this.session.getData(this.agentPath(id))));
+      const found = await Promise.all(ids.map((id) => this.session.getData(this.pathOf(id))));
       ids.forEach((id, i) => {
         const node = found[i];
         const old = this.stored.get(id) ?? 0;
