@@ -44,6 +44,8 @@ const localFlags = {
   resources: optionalFlag({ help: "Each agent's resources (default: detected)", parse: agentFlags.resources.parse }),
   demo: flag({ help: 'Run an example task once the cluster is up and print what happens', default: false, boolean: true, parse: parseBool }),
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
+  logging_level: masterFlags.logging_level,
+  log_format: masterFlags.log_format,
   // Authentication, as the master and agents take it (passed through as given).
   authenticate_frameworks: masterFlags.authenticate_frameworks,
   authenticate_agents: {
@@ -113,11 +115,12 @@ function usage(): string {
  * (a signal that came while it was starting would otherwise kill the process outright, with no
  * clean stop); such a signal is kept and acted on once `stopOn` names what to stop.
  */
-function stopSignals(): { stopOn(stoppables: Running[]): void } {
+function stopSignals(log: Logger): { stopOn(stoppables: Running[]): void } {
   let targets: Running[] | undefined;
   let requested = false;
   let stopping = false;
-  const stop = async () => {
+  const stop = async (signal: string) => {
+    if (!requested) log.info({ signal }, `received ${signal}; stopping`);
     requested = true;
     if (stopping || targets === undefined) return;
     stopping = true;
@@ -126,12 +129,12 @@ function stopSignals(): { stopOn(stoppables: Running[]): void } {
     await Promise.allSettled(targets.slice(0, 1).map((s) => s.stop()));
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
   return {
     stopOn(stoppables) {
       targets = stoppables;
-      if (requested) void stop();
+      if (requested) void stop('a signal');
     },
   };
 }
@@ -150,7 +153,7 @@ function exitOnUnhandledRejection(log: Logger): void {
   if (crashHandlerInstalled) return;
   crashHandlerInstalled = true;
   process.on('unhandledRejection', (reason) => {
-    log.error({ err: describeError(reason), stack: reason instanceof Error ? reason.stack : undefined }, UNHANDLED_REJECTION);
+    log.error({ err: reason instanceof Error ? reason : describeError(reason) }, UNHANDLED_REJECTION);
     process.exit(1);
   });
 }
@@ -192,12 +195,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const log = createLogger({ level: levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false) });
+  const log = createLogger({ level: levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false), format: v.log_format });
   exitOnUnhandledRejection(log);
   try {
     switch (command) {
       case 'master': {
-        const signals = stopSignals();
+        const signals = stopSignals(log);
         const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         signals.stopOn([m]);
         // A master that lost the lead (or its candidacy) has stopped: it exits 1, and its
@@ -206,7 +209,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return -1;
       }
       case 'agent': {
-        const signals = stopSignals();
+        const signals = stopSignals(log);
         const a = await startAgent(v as never, parsed.text, log, { tls, flagFiles: parsed.files });
         if (a.exitCode !== undefined) return a.exitCode; // --recover=cleanup
         signals.stopOn([a]);
@@ -246,7 +249,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`corral ${command}: ${msg.replace(/\s*\n\s*/g, ' ')}`);
       return 2;
     }
-    log.error({ err: msg }, `corral ${command} failed`);
+    log.error({ err: e instanceof Error ? e : msg }, `corral ${command} failed: ${msg}`);
     return 1;
   }
   return 0;
@@ -261,7 +264,7 @@ async function local(
   const scheme = tls ? 'https' : 'http';
   const auth = localAuthArgs(v, text);
   const workDir = v.work_dir ?? (await new Promise<string>((res, rej) => mkdtemp(join(tmpdir(), 'corral-local-'), (e, d) => (e ? rej(e) : res(d)))));
-  const signals = stopSignals();
+  const signals = stopSignals(log);
   const running: Running[] = [];
   let address: string;
   // With several masters: where agents and frameworks find the leader.

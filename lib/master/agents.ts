@@ -184,7 +184,7 @@ export class AgentLifecycle {
       const offer = this.s.offers.get(id);
       if (offer) this.offerBook.removeOffer(offer, { rescind: true });
     }
-    this.s.log.warn({ agentId }, 'agent disconnected');
+    this.s.log.info({ agentId }, `agent ${agentId} disconnected; its resources are not offered until it reconnects`);
   }
 
   /**
