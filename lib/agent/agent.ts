@@ -222,6 +222,10 @@ export class Agent implements AgentContext {
       await createExecutor(this, fw, task); // the task starts with it (or waits in its queue)
       return;
     }
+    this.log.info(
+      { taskId: task.taskId, frameworkId, executorId, containerId: ex.containerId },
+      `launching task ${task.taskId} of framework ${frameworkId} on its executor ${executorId} (container ${ex.containerId})`,
+    );
     if (ex.state === 'RUNNING' && ex.sink && !ex.sink.closed) {
       launchOnExecutor(ex, task);
     } else {
@@ -230,6 +234,7 @@ export class Agent implements AgentContext {
   }
 
   async killTask(frameworkId: string, taskId: string, graceNs: number | undefined): Promise<void> {
+    this.log.info({ frameworkId, taskId }, `asked to kill task ${taskId} of framework ${frameworkId}`);
     const fw = this.frameworks.get(frameworkId);
     const ex = fw ? Array.from(fw.executors.values()).find((e) => e.tasks.has(taskId) || e.queued.has(taskId)) : undefined;
     if (!fw || !ex) {
@@ -285,7 +290,7 @@ export class Agent implements AgentContext {
   async shutdownFramework(frameworkId: string): Promise<void> {
     const fw = this.frameworks.get(frameworkId);
     if (!fw) return;
-    this.log.info({ frameworkId }, 'shutting down framework');
+    this.log.info({ frameworkId }, `shutting down framework ${frameworkId}: its executors are killed`);
     const executors = Array.from(fw.executors.values());
     await Promise.all(executors.map((ex) => this.shutdownExecutor(ex)));
     await Promise.all(executors.map((ex) => ex.done));

@@ -78,6 +78,10 @@ export async function createExecutor(ctx: AgentContext, fw: AgentFramework, task
   const name = info?.name ?? commandExecutorName(task.taskId, command);
   const ex = new ExecutorRecord(executorId, fw.id, containerId, sandbox, info, resources, name, info?.source ?? task.taskId);
   fw.executors.set(executorId, ex);
+  ctx.log.info(
+    { taskId: task.taskId, frameworkId: fw.id, executorId, containerId, resources: resources.toString() },
+    `launching task ${task.taskId} of framework ${fw.id} in container ${containerId} (executor ${executorId}) with ${resources.toString()}`,
+  );
   const record = new AgentTaskRecord(task, fw.id, executorId);
   if (ex.isCommand) ex.tasks.set(task.taskId, record);
   else ex.queued.set(task.taskId, task); // until the executor subscribes

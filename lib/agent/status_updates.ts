@@ -77,6 +77,13 @@ export class StatusUpdateManager {
     }
     if (s.received.has(status.uuid)) return;
     s.received.add(status.uuid);
+    if (s.latest?.state !== status.state) {
+      const why = [status.source, status.reason].filter(Boolean).join(', ');
+      this.log.info(
+        { taskId: status.taskId, frameworkId, state: status.state, reason: status.reason, source: status.source },
+        `task ${status.taskId} of framework ${frameworkId} is now ${status.state}${why ? ` (${why})` : ''}${status.message ? `: ${status.message}` : ''}`,
+      );
+    }
     // The latest received, acknowledged or not: a re-registration built during the write below
     // reports it with the task.
     s.latest = status;

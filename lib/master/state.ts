@@ -138,6 +138,15 @@ export class MasterState {
     };
   }
 
+  /** The INFO line of a task's change of state (one per change), in the words of its status. */
+  logTaskState(taskId: string, frameworkId: string, agentId: string | undefined, s: TaskStatus): void {
+    const why = [s.source, s.reason].filter(Boolean).join(', ');
+    this.log.info(
+      { taskId, frameworkId, agentId, state: s.state, reason: s.reason, source: s.source },
+      `task ${taskId} of framework ${frameworkId} is now ${s.state}${agentId ? ` on agent ${agentId}` : ''}${why ? ` (${why})` : ''}${s.message ? `: ${s.message}` : ''}`,
+    );
+  }
+
   /** May `subject` do `action` on `object` (the `--acls`; without them, anything)? */
   authorize(action: AclAction, subject: string | undefined, object: string | undefined): boolean {
     const ok = (this.opts.authorizer ?? Authorizer.ALLOW_ALL).authorize(action, subject, object);

@@ -44,6 +44,7 @@ export class TaskBook {
   applyStatus(task: Task, status: TaskStatus): void {
     const wasTerminal = isTerminal(task.state);
     if (!wasTerminal) {
+      if (task.state !== status.state) this.s.logTaskState(task.id, task.frameworkId, task.agentId, status);
       this.countTransition(task.state, status.state);
       task.state = status.state;
     }
@@ -78,6 +79,10 @@ export class TaskBook {
     if (agentId !== undefined && agentId !== task.agentId) return true;
     const agent = this.s.agents.get(task.agentId);
     if (!agent) return true;
+    this.s.log.info(
+      { taskId, frameworkId: fw.id, agentId: agent.id },
+      `killing task ${taskId} of framework ${fw.id} on agent ${agent.id}, as the framework asked${agent.connected ? '' : ' (sent when the agent reconnects)'}`,
+    );
     if (agent.connected) {
       this.s.sendAgent(agent, { type: 'KILL_TASK', frameworkId: fw.id, taskId, ...(killPolicy ? { killPolicy } : {}) });
     } else {
