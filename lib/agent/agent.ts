@@ -101,10 +101,14 @@ export class Agent implements AgentContext {
       {
         forward: (frameworkId, status) => this.send({ type: 'STATUS_UPDATE', frameworkId, status }),
         checkpointFailed: () => this.metrics.inc('slave/checkpoint_failures'),
+        acknowledged: (ms) => this.metrics.observe('slave/status_update_acknowledgement_ms', ms),
       },
       this.log,
     );
     this.metrics.declare('slave/checkpoint_failures');
+    this.metrics.timer('slave/status_update_acknowledgement_ms', { help: "From a status update's first sending to its acknowledgement, in seconds" });
+    this.metrics.timer('slave/container_launch_ms', { help: 'Container launches (after the fetch), in seconds' });
+    this.metrics.timer('containerizer/fetcher/fetch_ms', { help: "Fetching a task's URIs into its sandbox, in seconds" });
     this.fetcher = opts.fetcher ?? new Fetcher({ cacheDir: opts.paths.fetcherCacheDir(), logger: opts.logger });
     for (const [name, read] of this.fetcher.metrics()) this.metrics.gauge(name, read);
   }

@@ -151,6 +151,7 @@ async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ende
   try {
     if (command.uris.length > 0) {
       ex.fetching = new AbortController();
+      const t0 = performance.now();
       try {
         await ctx.fetcher.fetch({
           uris: command.uris,
@@ -161,10 +162,13 @@ async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ende
         });
       } finally {
         ex.fetching = undefined;
+        ctx.metrics.observe('containerizer/fetcher/fetch_ms', performance.now() - t0);
       }
     }
     if (ex.killRequested) throw new CorralError('KILLED_DURING_LAUNCH', 'killed before its container started');
+    const t0 = performance.now();
     ex.container = await ctx.options.containerizer.launch(spec);
+    ctx.metrics.observe('slave/container_launch_ms', performance.now() - t0);
   } catch (e) {
     await launchFailed(ctx, fw, ex, record, e);
     return undefined;

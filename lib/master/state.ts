@@ -52,6 +52,11 @@ export interface MasterOptions {
   readonly mayAct?: () => boolean;
 }
 
+/** Mesos's timer of allocation runs. */
+export const ALLOCATION_RUN_TIMER = 'allocator/mesos/allocation_run_ms';
+/** ACCEPT → the task's first TASK_RUNNING (the master's clock). */
+export const LAUNCH_TO_RUNNING_TIMER = 'master/task_launch_to_running_ms';
+
 export class MasterState {
   readonly info: MasterInfo;
   readonly log: Logger;
@@ -78,7 +83,11 @@ export class MasterState {
     this.log = opts.logger.child({ component: 'master' });
     this.info = info;
     this.metrics.declare('master/registry_write_failures');
-    this.loop = new AllocationLoop(opts.allocator, opts.clock, opts.allocationIntervalMs, onAllocations);
+    this.metrics.timer(ALLOCATION_RUN_TIMER, { help: 'Wall time of each allocation run, in seconds' });
+    this.metrics.timer(LAUNCH_TO_RUNNING_TIMER, { help: 'From the ACCEPT that launched a task to its first TASK_RUNNING at the master, in seconds' });
+    this.loop = new AllocationLoop(opts.allocator, opts.clock, opts.allocationIntervalMs, onAllocations, (ms) =>
+      this.metrics.observe(ALLOCATION_RUN_TIMER, ms),
+    );
   }
 
   now(): number {

@@ -5,7 +5,7 @@
  */
 import { type TaskInfo, type TaskState, type TaskStatus, isTerminal } from '../proto/messages.ts';
 import type { AgentRecord, Framework, MasterExecutorRecord, Task } from './records.ts';
-import type { MasterState } from './state.ts';
+import { LAUNCH_TO_RUNNING_TIMER, type MasterState } from './state.ts';
 
 export class TaskBook {
   constructor(private readonly s: MasterState) {}
@@ -45,6 +45,8 @@ export class TaskBook {
     const wasTerminal = isTerminal(task.state);
     if (!wasTerminal) {
       if (task.state !== status.state) this.s.logTaskState(task.id, task.frameworkId, task.agentId, status);
+      if (status.state === 'TASK_RUNNING' && task.state !== 'TASK_RUNNING' && task.statuses[0] !== undefined)
+        this.s.metrics.observe(LAUNCH_TO_RUNNING_TIMER, this.s.now() - task.statuses[0].timestamp * 1000);
       this.countTransition(task.state, status.state);
       task.state = status.state;
     }

@@ -18,6 +18,7 @@ import { isTerminal } from '../../proto/messages.ts';
 import { attributesSummary, encodeLabels } from '../../proto/resources.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
+import { prometheusResponse } from '../../transport/metrics_http.ts';
 import type { Agent } from '../agent.ts';
 import type { AgentFramework, AgentTaskRecord, ExecutorRecord } from '../records.ts';
 import type { ExecutorTokens } from '../executor_auth.ts';
@@ -235,6 +236,48 @@ async function download(req: Request, agent: Agent): Promise<HttpResponse | void
 
 // ---------------------------------------------------------------------------------------------
 
+/** The figures the agent's `/metrics/snapshot` and `/metrics` compute when asked (beside its registry's own). */
+function agentMetricsExtras(agent: Agent): Record<string, number> {
+  let running = 0;
+  let staging = 0;
+  for (const [, ex] of agent.liveExecutors()) {
+    for (const t of ex.tasks.values()) {
+      if (t.state === 'TASK_RUNNING') running++;
+      if (t.state === 'TASK_STAGING' || t.state === 'TASK_STARTING') staging++;
+    }
+    staging += ex.queued.size;
+  }
+  const r = agent.options.resources;
+  // As in Mesos: *_used counts non-revocable resources only; the revocable total is what the
+  // agent last told the master (held + estimate).
+  const used = agent.allocatedResources();
+  const revTotal = agent.oversubscription.lastTotal;
+  const resourceFigures: Record<string, number> = {};
+  for (const name of ['cpus', 'mem', 'disk']) {
+    const t = r.scalar(name);
+    const u = used.nonRevocable().scalar(name);
+    const rt = revTotal.scalar(name);
+    const ru = used.revocable().scalar(name);
+    resourceFigures[`slave/${name}_used`] = u;
+    resourceFigures[`slave/${name}_percent`] = t > 0 ? u / t : 0;
+    resourceFigures[`slave/${name}_revocable_total`] = rt;
+    resourceFigures[`slave/${name}_revocable_used`] = ru;
+    resourceFigures[`slave/${name}_revocable_percent`] = rt > 0 ? ru / rt : 0;
+  }
+  return {
+    'slave/uptime_secs': (agent.options.clock.now() - agent.startTime) / 1000,
+    'slave/registered': agent.id !== undefined && agent.isConnected ? 1 : 0,
+    'slave/tasks_running': running,
+    'slave/tasks_staging': staging,
+    'slave/executors_running': Array.from(agent.liveExecutors()).length,
+    'slave/frameworks_active': agent.frameworks.size,
+    'slave/cpus_total': r.scalar('cpus'),
+    'slave/mem_total': r.scalar('mem'),
+    'slave/disk_total': r.scalar('disk'),
+    ...resourceFigures,
+  };
+}
+
 export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBytes: number): void {
   const { agent } = ctx;
   agent.metrics.declare(EXECUTOR_STREAM_OVERFLOWS);
@@ -273,50 +316,18 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     path: '/metrics/snapshot',
     methods: ['GET'],
     realm: READONLY_REALM,
-    handler: (req) => {
-      let running = 0;
-      let staging = 0;
-      for (const [, ex] of agent.liveExecutors()) {
-        for (const t of ex.tasks.values()) {
-          if (t.state === 'TASK_RUNNING') running++;
-          if (t.state === 'TASK_STAGING' || t.state === 'TASK_STARTING') staging++;
-        }
-        staging += ex.queued.size;
-      }
-      const r = agent.options.resources;
-      // As in Mesos: *_used counts non-revocable resources only; the revocable total is what the
-      // agent last told the master (held + estimate).
-      const used = agent.allocatedResources();
-      const revTotal = agent.oversubscription.lastTotal;
-      const resourceFigures: Record<string, number> = {};
-      for (const name of ['cpus', 'mem', 'disk']) {
-        const t = r.scalar(name);
-        const u = used.nonRevocable().scalar(name);
-        const rt = revTotal.scalar(name);
-        const ru = used.revocable().scalar(name);
-        resourceFigures[`slave/${name}_used`] = u;
-        resourceFigures[`slave/${name}_percent`] = t > 0 ? u / t : 0;
-        resourceFigures[`slave/${name}_revocable_total`] = rt;
-        resourceFigures[`slave/${name}_revocable_used`] = ru;
-        resourceFigures[`slave/${name}_revocable_percent`] = rt > 0 ? ru / rt : 0;
-      }
-      return jsonResponse(
-        req,
-        agent.metrics.snapshot({
-          'slave/uptime_secs': (agent.options.clock.now() - agent.startTime) / 1000,
-          'slave/registered': agent.id !== undefined && agent.isConnected ? 1 : 0,
-          'slave/tasks_running': running,
-          'slave/tasks_staging': staging,
-          'slave/executors_running': Array.from(agent.liveExecutors()).length,
-          'slave/frameworks_active': agent.frameworks.size,
-          'slave/cpus_total': r.scalar('cpus'),
-          'slave/mem_total': r.scalar('mem'),
-          'slave/disk_total': r.scalar('disk'),
-          ...resourceFigures,
-        }),
-      );
-    },
+    handler: (req) => jsonResponse(req, agent.metrics.snapshot(agentMetricsExtras(agent))),
   });
+  server.route({ path: '/metrics', methods: ['GET'], realm: READONLY_REALM, handler: () => prometheusResponse(agent.metrics, agentMetricsExtras(agent)) });
+  // Readiness: 200 while the agent is registered with a master, else 503.
+  get(
+    ['ready'],
+    (req) => {
+      const registered = agent.id !== undefined && agent.isConnected;
+      return { ...jsonResponse(req, { registered, agent_id: agent.id ?? null }), status: registered ? 200 : 503 };
+    },
+    null,
+  );
 
   executorApiRoutes(server, ctx, maxBodyBytes);
   ctx.log.debug({}, 'agent routes installed');
