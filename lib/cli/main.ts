@@ -30,6 +30,7 @@ import { execute, executeCredential, executeFlags } from './execute.ts';
 import type { Logger } from '../common/log.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
 import { VERSION } from './version.ts';
+import { OPS_COMMANDS, opsUsage, runOps } from './ops.ts';
 
 const localFlags = {
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
@@ -105,6 +106,7 @@ function usage(): string {
     'usage: corral <command> [--flag=value ...]',
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.help}`),
+    ...opsUsage(),
     '',
     "Flags also come from CORRAL_<FLAG> or MESOS_<FLAG> environment variables. 'corral <command> --help' lists them.",
   ].join('\n');
@@ -168,6 +170,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(`corral ${VERSION}`);
     return 0;
   }
+  if (OPS_COMMANDS.has(command)) return runOps(command, rest);
   const spec = COMMANDS[command];
   if (!spec) {
     console.error(`corral: unknown command '${command}' (see corral --help)`);
