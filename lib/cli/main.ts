@@ -30,7 +30,7 @@ import { execute, executeCredential, executeFlags } from './execute.ts';
 import type { Logger } from '../common/log.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
 import { VERSION } from './version.ts';
-import { OPS_COMMANDS, opsUsage, runOps } from './ops.ts';
+import { isOpsCommand, opsUsage, runOps } from './ops.ts';
 
 const localFlags = {
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
@@ -170,7 +170,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(`corral ${VERSION}`);
     return 0;
   }
-  if (OPS_COMMANDS.has(command)) return runOps(command, rest);
+  if (isOpsCommand(command, rest)) return runOps(command, rest);
   const spec = COMMANDS[command];
   if (!spec) {
     console.error(`corral: unknown command '${command}' (see corral --help)`);

@@ -71,7 +71,12 @@ const SUBCOMMANDS: Record<string, Record<string, { args: string[]; help: string 
   state: { '': { args: [], help: "Print the leading master's /master/state as JSON" } },
 };
 
-export const OPS_COMMANDS = new Set(Object.keys(SUBCOMMANDS));
+/** Is `corral <command> <rest>` one of these? `corral agent` runs an agent unless a subcommand (`list`) follows. */
+export function isOpsCommand(command: string, rest: readonly string[]): boolean {
+  const subs = SUBCOMMANDS[command];
+  if (subs === undefined) return false;
+  return command !== 'agent' || (rest[0] !== undefined && rest[0] in subs);
+}
 
 /** Lines for `corral --help`. */
 export function opsUsage(): string[] {

@@ -128,6 +128,10 @@ test('bad usage: one line naming what is wrong, exit 2; an unknown task, exit 1'
   const unknown = await corral(['task', 'log', 'nope', m]);
   t.is(unknown.code, 1);
   t.is(unknown.stderr, "corral task: no task 'nope' is known to the leading master\n");
+  // `corral agent` still runs an agent: only `corral agent list` is the listing.
+  const agentHelp = await corral(['agent', '--help']);
+  t.regex(agentHelp.stdout, /--work_dir/);
+  t.regex((await corral(['agent', 'list', m])).stdout, /^ID\s+HOSTNAME\s+ADDRESS/);
   const help = await corral(['task', '--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /corral task log TASK_ID/);
