@@ -11,7 +11,7 @@ import { commandTask, frameworkInfo, request, startCluster } from '../helpers/cl
 import { parsePrometheusText, valueOf } from '../helpers/prometheus_text.ts';
 
 /** Keys whose values move on their own between two requests. */
-const MOVING = /uptime_secs|^system\/(load|mem_free)|_ms(\/|$)|^slave\/(cpus|mem|disk)_(revocable_)?(used|percent)/;
+const MOVING = /uptime_secs|allocation_runs|outstanding_offers|offered|^system\/(load|mem_free)|_ms(\/|$)|^slave\/(cpus|mem|disk)_(revocable_)?(used|percent)/;
 
 async function scrape(url: string) {
   const r = await request(url, { method: 'GET' });
