@@ -237,7 +237,7 @@ async function download(req: Request, agent: Agent): Promise<HttpResponse | void
 // ---------------------------------------------------------------------------------------------
 
 /** The figures the agent's `/metrics/snapshot` and `/metrics` compute when asked (beside its registry's own). */
-function agentMetricsExtras(agent: Agent): Record<string, number> {
+export function agentMetricsExtras(agent: Agent): Record<string, number> {
   let running = 0;
   let staging = 0;
   for (const [, ex] of agent.liveExecutors()) {
