@@ -280,9 +280,9 @@ async function round(zk: ZkEnsemble, n: number, r: number): Promise<Result> {
     const agentsMs = back.last - t0;
     if (process.env.FAILOVER_DEBUG) {
       const nm = masters.find((m) => m.address === next.hostPort)!;
-      for (const l of nm.logs.filter((l) => l.time >= t0 - 1 && !/agent re-registered/.test(l.msg)).slice(0, 30))
+      for (const l of nm.logs.filter((l) => l.time >= t0 - 1 && !/^re-registered agent/.test(l.msg)).slice(0, 30))
         console.log(`   ${Math.round(l.time - t0)} ${l.msg}`);
-      const rr = nm.logs.filter((l) => /agent re-registered/.test(l.msg));
+      const rr = nm.logs.filter((l) => /^re-registered agent/.test(l.msg));
       if (rr.length) console.log(`   re-registered (master's log): first ${Math.round(rr[0]!.time - t0)}, last ${Math.round(rr.at(-1)!.time - t0)}`);
     }
     return { agents: n, electedMs, subscribedMs, offerMs, agentsMs };

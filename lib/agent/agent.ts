@@ -101,10 +101,14 @@ export class Agent implements AgentContext {
       {
         forward: (frameworkId, status) => this.send({ type: 'STATUS_UPDATE', frameworkId, status }),
         checkpointFailed: () => this.metrics.inc('slave/checkpoint_failures'),
+        acknowledged: (ms) => this.metrics.observe('slave/status_update_acknowledgement_ms', ms),
       },
       this.log,
     );
     this.metrics.declare('slave/checkpoint_failures');
+    this.metrics.timer('slave/status_update_acknowledgement_ms', { help: "From a status update's first sending to its acknowledgement, in seconds" });
+    this.metrics.timer('slave/container_launch_ms', { help: 'Container launches (after the fetch), in seconds' });
+    this.metrics.timer('containerizer/fetcher/fetch_ms', { help: "Fetching a task's URIs into its sandbox, in seconds" });
     this.fetcher = opts.fetcher ?? new Fetcher({ cacheDir: opts.paths.fetcherCacheDir(), logger: opts.logger });
     for (const [name, read] of this.fetcher.metrics()) this.metrics.gauge(name, read);
   }
@@ -222,6 +226,10 @@ export class Agent implements AgentContext {
       await createExecutor(this, fw, task); // the task starts with it (or waits in its queue)
       return;
     }
+    this.log.info(
+      { taskId: task.taskId, frameworkId, executorId, containerId: ex.containerId },
+      `launching task ${task.taskId} of framework ${frameworkId} on its executor ${executorId} (container ${ex.containerId})`,
+    );
     if (ex.state === 'RUNNING' && ex.sink && !ex.sink.closed) {
       launchOnExecutor(ex, task);
     } else {
@@ -230,6 +238,7 @@ export class Agent implements AgentContext {
   }
 
   async killTask(frameworkId: string, taskId: string, graceNs: number | undefined): Promise<void> {
+    this.log.info({ frameworkId, taskId }, `asked to kill task ${taskId} of framework ${frameworkId}`);
     const fw = this.frameworks.get(frameworkId);
     const ex = fw ? Array.from(fw.executors.values()).find((e) => e.tasks.has(taskId) || e.queued.has(taskId)) : undefined;
     if (!fw || !ex) {
@@ -286,7 +295,7 @@ export class Agent implements AgentContext {
   async shutdownFramework(frameworkId: string): Promise<void> {
     const fw = this.frameworks.get(frameworkId);
     if (!fw) return;
-    this.log.info({ frameworkId }, 'shutting down framework');
+    this.log.info({ frameworkId }, `shutting down framework ${frameworkId}: its executors are killed`);
     const executors = Array.from(fw.executors.values());
     await Promise.all(executors.map((ex) => this.shutdownExecutor(ex)));
     await Promise.all(executors.map((ex) => ex.done));

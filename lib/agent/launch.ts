@@ -84,6 +84,10 @@ export async function createExecutor(ctx: AgentContext, fw: AgentFramework, task
   const name = info?.name ?? commandExecutorName(task.taskId, command);
   const ex = new ExecutorRecord(executorId, fw.id, containerId, sandbox, info, resources, name, info?.source ?? task.taskId);
   fw.executors.set(executorId, ex);
+  ctx.log.info(
+    { taskId: task.taskId, frameworkId: fw.id, executorId, containerId, resources: resources.toString() },
+    `launching task ${task.taskId} of framework ${fw.id} in container ${containerId} (executor ${executorId}) with ${resources.toString()}`,
+  );
   const record = new AgentTaskRecord(task, fw.id, executorId);
   if (ex.isCommand) ex.tasks.set(task.taskId, record);
   else ex.queued.set(task.taskId, task); // until the executor subscribes
@@ -157,6 +161,7 @@ async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ende
   try {
     if (command.uris.length > 0) {
       ex.fetching = new AbortController();
+      const t0 = performance.now();
       try {
         await ctx.fetcher.fetch({
           uris: command.uris,
@@ -167,11 +172,14 @@ async function startContainer(ctx: AgentContext, launch: Launch): Promise<{ ende
         });
       } finally {
         ex.fetching = undefined;
+        ctx.metrics.observe('containerizer/fetcher/fetch_ms', performance.now() - t0);
       }
     }
     if (launch.image) spec = await withImage(ctx, launch, launch.image);
     if (ex.killRequested) throw new CorralError('KILLED_DURING_LAUNCH', 'killed before its container started');
+    const t0 = performance.now();
     ex.container = await ctx.options.containerizer.launch(spec);
+    ctx.metrics.observe('slave/container_launch_ms', performance.now() - t0);
   } catch (e) {
     await images?.cleanup(containerId).catch(() => undefined);
     await launchFailed(ctx, fw, ex, record, e);

@@ -72,6 +72,10 @@ export async function preempt(ctx: AgentContext, frameworkId: string, executorId
   const ex = ctx.frameworks.get(frameworkId)?.executors.get(executorId);
   if (!ex || (ex.state !== 'REGISTERING' && ex.state !== 'RUNNING')) return;
   ctx.metrics.inc('slave/executors_preempted');
+  ctx.log.info(
+    { frameworkId, executorId, containerId: ex.containerId },
+    `evicting executor ${executorId} of framework ${frameworkId} (container ${ex.containerId}): the QoS controller asked to free its revocable resources`,
+  );
   ex.preempted = true;
   ex.killRequested = true;
   ex.state = 'TERMINATING';

@@ -30,6 +30,9 @@ class Stream {
   terminated = false;
   timer: TimerHandle | undefined;
   retryMs = RETRY_MIN_MS;
+  /** When the head was first sent (the clock's ms), and which update that was. */
+  sentAt = 0;
+  sentUuid: string | undefined;
   /** The stream's checkpoint, opened once: updates written at once share it and keep their order. */
   log: Promise<RecordLog> | undefined;
   /** Updates whose checkpoint write failed: their acknowledgements are not checkpointed either. */
@@ -45,6 +48,8 @@ class Stream {
 export interface StatusUpdateSink {
   /** Send the update to the master (the agent's link decides how). */
   forward(frameworkId: string, status: TaskStatus): void;
+  /** The head of a stream was acknowledged `ms` after it was first sent. */
+  acknowledged?(ms: number): void;
   /** A checkpoint write of the stream failed (already logged); the update goes on from memory. */
   checkpointFailed?(frameworkId: string, taskId: string, error: unknown): void;
 }
@@ -77,6 +82,13 @@ export class StatusUpdateManager {
     }
     if (s.received.has(status.uuid)) return;
     s.received.add(status.uuid);
+    if (s.latest?.state !== status.state) {
+      const why = [status.source, status.reason].filter(Boolean).join(', ');
+      this.log.info(
+        { taskId: status.taskId, frameworkId, state: status.state, reason: status.reason, source: status.source },
+        `task ${status.taskId} of framework ${frameworkId} is now ${status.state}${why ? ` (${why})` : ''}${status.message ? `: ${status.message}` : ''}`,
+      );
+    }
     // The latest received, acknowledged or not: a re-registration built during the write below
     // reports it with the task.
     s.latest = status;
@@ -122,6 +134,7 @@ export class StatusUpdateManager {
       }
     }
     s.acknowledged.add(uuid);
+    if (s.sentUuid === uuid) this.sink.acknowledged?.(this.clock.now() - s.sentAt);
     s.pending.shift();
     s.timer?.cancel();
     s.timer = undefined;
@@ -241,6 +254,10 @@ export class StatusUpdateManager {
     const head = s.pending[0];
     if (!head) return;
     this.sink.forward(s.frameworkId, head);
+    if (s.sentUuid !== head.uuid) {
+      s.sentUuid = head.uuid;
+      s.sentAt = this.clock.now();
+    }
     s.timer?.cancel();
     s.timer = this.clock.setTimer(s.retryMs, () => {
       s.timer = undefined;

@@ -2,6 +2,8 @@
  * Composition roots: build a master or an agent from parsed flags with real dependencies
  * (clock, HTTP server, registry, containerizer) and start it.
  */
+import type { Metrics } from '../common/metrics.ts';
+import { addSystemGauges } from '../transport/metrics_http.ts';
 import { CorralError, describeError } from '../common/errors.ts';
 import { hostname as osHostname } from 'node:os';
 import { Agent } from '../agent/agent.ts';
@@ -106,6 +108,12 @@ function serverOf(
     ...(options.tls ? { tls: options.tls } : {}),
     ...(auth ? { auth } : {}),
   });
+}
+
+/** A daemon's metrics also have the system/* gauges and its HTTP request durations. */
+function observe(server: HttpServer, metrics: Metrics): void {
+  addSystemGauges(metrics);
+  server.recordRequestsIn(metrics);
 }
 
 /** The master's listen backlog: every agent connects at once to a newly elected leader. */
@@ -267,6 +275,7 @@ export async function startMaster(
   leadership = lead;
   schedulerRoutes(server, master, log, flags.max_request_body, lead, flags.rate_limits && new FrameworkRateLimiter(flags.rate_limits, systemClock));
   masterAgentRoutes(server, master, log, lead);
+  observe(server, master.metrics);
   const operatorContext = {
     master,
     flags: { ...shownMasterFlags(flags, text), port: String(port) },
@@ -539,6 +548,7 @@ export async function startAgent(
   if (flags.http_credentials !== undefined) shown.http_credentials = flags.http_credentials.path ?? '(inline credentials, not shown)';
   shown.master = 'zk' in flags.master ? flags.master.zk.redacted : flags.master.hostPort;
   if (flags.executor_secret_key !== undefined) shown.executor_secret_key = flags.executor_secret_key.path;
+  observe(server, agent.metrics);
   const agentHttp = {
     agent,
     flags: { ...shown, port: String(port) },

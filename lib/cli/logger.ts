@@ -1,50 +1,143 @@
 /**
- * The daemons' logger: JSON lines (one object per line, as journald and log shippers like
- * them) unless stderr is a terminal, where lines are readable text.
+ * The processes' logger: pino (asynchronous writes to stderr through its sonic-boom
+ * destination, flushed at exit), behind the `Logger` interface of `lib/common/log.ts`.
+ *
+ * - Every record has an ISO time, the host name and the pid; an `err` (or `error`, `cause`)
+ *   that is an Error is written with its type, message, stack and causes.
+ * - Format: JSON lines (`{"level":"info","time":"…","pid":…,"hostname":"…",…,"msg":"…"}`) when
+ *   stderr is not a terminal, readable text with the date (and colour) on one; `format` forces
+ *   either (`--log_format=json|text`).
+ * - Under systemd (JOURNAL_STREAM set: stderr goes to journald) each line starts with its syslog
+ *   priority, `<3>` error, `<4>` warning, `<6>` info, `<7>` debug, which journald takes as the
+ *   entry's priority (so `journalctl -p err` finds errors) and removes from the text.
+ * - The level can be changed at run time (`setLogLevel` in `lib/common/log.ts`): one level is
+ *   shared by a logger and all its children.
  */
-import type { Logger } from '../common/log.ts';
+import { hostname } from 'node:os';
+import { pino, type DestinationStream } from 'pino';
+import { installLogLevelControl, parseLogLevel, type Logger, type LogLevel } from '../common/log.ts';
 
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
-type Level = keyof typeof LEVELS;
+const RANK: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50 };
+/** syslog priorities (RFC 5424) of each level: what journald reads from a `<N>` prefix. */
+export const SYSLOG_PRIORITY: Record<string, number> = { fatal: 2, error: 3, warn: 4, info: 6, debug: 7, trace: 7 };
 
-export function levelFromFlag(loggingLevel: string, quiet: boolean): Level {
+export type LogFormat = 'json' | 'text';
+
+/** `--logging_level`'s value as a level (`--quiet`: warnings and errors only). */
+export function levelFromFlag(loggingLevel: string, quiet: boolean): LogLevel {
   if (quiet) return 'warn';
-  switch (loggingLevel.toUpperCase()) {
-    case 'DEBUG':
-      return 'debug';
-    case 'WARNING':
-      return 'warn';
-    case 'ERROR':
-      return 'error';
-    default:
-      return 'info';
-  }
+  return parseLogLevel(loggingLevel, '--logging_level');
 }
 
-export function createLogger(opts: { level: Level; pretty?: boolean; write?: (line: string) => void; bindings?: Record<string, unknown> }): Logger {
-  const min = LEVELS[opts.level];
-  const pretty = opts.pretty ?? process.stderr.isTTY === true;
-  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
-  const bindings = opts.bindings ?? {};
-  const emit = (level: Level) => (obj: object | string, msg?: string) => {
-    if (LEVELS[level] < min) return;
-    const fields = typeof obj === 'string' ? {} : obj;
-    const message = typeof obj === 'string' ? obj : (msg ?? '');
-    const time = new Date();
-    if (pretty) {
-      const extra = Object.entries({ ...bindings, ...fields })
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-        .join(' ');
-      write(`${time.toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${message}${extra ? `  ${extra}` : ''}`);
-    } else {
-      write(JSON.stringify({ level, time: time.getTime(), msg: message, ...bindings, ...fields }));
-    }
+export interface LoggerOptions {
+  level: LogLevel;
+  /** Default: text when stderr is a terminal, else JSON. */
+  format?: LogFormat;
+  /** @deprecated use `format`: true is 'text'. */
+  pretty?: boolean;
+  /** Colour in the text format (default: when stderr is a terminal and NO_COLOR is unset). */
+  colour?: boolean;
+  /** Prefix syslog priorities (default: when JOURNAL_STREAM is set). */
+  journald?: boolean;
+  /** Where lines go (each with its newline); default: stderr, asynchronously. */
+  write?: (line: string) => void;
+  bindings?: Record<string, unknown>;
+  /** Make this logger's level the one `setLogLevel` changes (default true). */
+  control?: boolean;
+}
+
+const COLOUR: Record<string, string> = { error: '\x1b[31m', fatal: '\x1b[31m', warn: '\x1b[33m', info: '\x1b[32m', debug: '\x1b[90m', trace: '\x1b[90m' };
+const OMIT_IN_TEXT = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
+
+/** One JSON record as a line of text: `2026-12-07 17:40:01.123 INFO  message  key=value …`. */
+export function textLine(json: string, colour: boolean): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const level = String(rec.level ?? 'info');
+  const time = String(rec.time ?? '')
+    .replace('T', ' ')
+    .replace('Z', '');
+  const tag = level.toUpperCase().padEnd(5);
+  let stack = '';
+  const extra = Object.entries(rec)
+    .filter(([k]) => !OMIT_IN_TEXT.has(k))
+    .map(([k, v]) => {
+      if (v !== null && typeof v === 'object' && typeof (v as { stack?: unknown }).stack === 'string') {
+        stack += '\n    ' + String((v as { stack: string }).stack).replace(/\n/g, '\n    ');
+        return `${k}=${JSON.stringify((v as { message?: unknown }).message ?? '')}`;
+      }
+      return `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`;
+    })
+    .join(' ');
+  const head = colour ? `${COLOUR[level] ?? ''}${tag}\x1b[0m` : tag;
+  return `${time} ${head} ${String(rec.msg ?? '')}${extra ? `  ${extra}` : ''}${stack}\n`;
+}
+
+const LEVEL_AT_START = /^\{"level":"(\w+)"/;
+
+export function createLogger(opts: LoggerOptions): Logger {
+  const format: LogFormat = opts.format ?? (opts.pretty === true || (opts.pretty === undefined && process.stderr.isTTY === true) ? 'text' : 'json');
+  const colour = opts.colour ?? (process.stderr.isTTY === true && process.env.NO_COLOR === undefined);
+  const journald = opts.journald ?? (process.env.JOURNAL_STREAM ?? '') !== '';
+  const destination: DestinationStream = opts.write
+    ? { write: (s: string) => opts.write!(s.endsWith('\n') ? s.slice(0, -1) : s) }
+    : pino.destination({ dest: 2, sync: false, minLength: 0 });
+  const transform =
+    format === 'text' || journald
+      ? (s: string): string => {
+          const level = LEVEL_AT_START.exec(s)?.[1] ?? 'info';
+          const line = format === 'text' ? textLine(s, colour) : s;
+          return journald ? `<${SYSLOG_PRIORITY[level] ?? 6}>${line}` : line;
+        }
+      : undefined;
+  const root = pino(
+    {
+      level: 'debug',
+      base: { pid: process.pid, hostname: hostname() },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: pino.stdSerializers.errWithCause, error: pino.stdSerializers.errWithCause, cause: pino.stdSerializers.errWithCause },
+      ...(transform ? { hooks: { streamWrite: transform } } : {}),
+    },
+    destination,
+  );
+  // One level for the logger and its children (pino's children keep the level they were made with).
+  const state = { level: opts.level, min: RANK[opts.level], revert: undefined as NodeJS.Timeout | undefined, base: opts.level };
+  if (opts.control !== false) {
+    installLogLevelControl({
+      get: () => state.level,
+      set(level, durationMs) {
+        // A change for a while, made during another, goes back to the level from before both.
+        const before = state.revert ? state.base : state.level;
+        state.base = before;
+        if (state.revert) clearTimeout(state.revert);
+        state.revert = undefined;
+        state.level = level;
+        state.min = RANK[level];
+        if (durationMs !== undefined) {
+          state.revert = setTimeout(() => {
+            state.revert = undefined;
+            state.level = before;
+            state.min = RANK[before];
+          }, durationMs);
+          state.revert.unref();
+        }
+      },
+    });
+  }
+  const wrap = (p: pino.Logger): Logger => {
+    const at =
+      (level: LogLevel) =>
+      (obj: object | string, msg?: string): void => {
+        if (RANK[level] < state.min) return;
+        if (typeof obj === 'string') p[level](obj);
+        else p[level](obj, msg);
+      };
+    return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (b) => wrap(p.child(b)) };
   };
-  return {
-    debug: emit('debug'),
-    info: emit('info'),
-    warn: emit('warn'),
-    error: emit('error'),
-    child: (b) => createLogger({ ...opts, pretty, write, bindings: { ...bindings, ...b } }),
-  };
+  return wrap(opts.bindings ? root.child(opts.bindings) : root);
 }

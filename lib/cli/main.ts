@@ -35,6 +35,7 @@ import { createLogger, levelFromFlag } from './logger.ts';
 import { type LogLevelControl, levelGate } from '../common/log_level.ts';
 import { systemClock } from '../linux/index.ts';
 import { MESOS_VERSION, VERSION } from './version.ts';
+import { isOpsCommand, opsUsage, runOps } from './ops.ts';
 
 const localFlags = {
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
@@ -55,6 +56,8 @@ const localFlags = {
     boolean: true,
     parse: parseBool,
   }),
+  logging_level: masterFlags.logging_level,
+  log_format: masterFlags.log_format,
   // Authentication, as the master and agents take it (passed through as given).
   authenticate_frameworks: masterFlags.authenticate_frameworks,
   authenticate_agents: {
@@ -121,6 +124,7 @@ function usage(): string {
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.help}`),
     `  ${'doctor'.padEnd(8)} ${DOCTOR_HELP}`,
+    ...opsUsage(),
     '',
     "Flags also come from CORRAL_<FLAG> or MESOS_<FLAG> environment variables. 'corral <command> --help' lists them.",
   ].join('\n');
@@ -131,11 +135,12 @@ function usage(): string {
  * (a signal that came while it was starting would otherwise kill the process outright, with no
  * clean stop); such a signal is kept and acted on once `stopOn` names what to stop.
  */
-function stopSignals(): { stopOn(stoppables: Running[]): void } {
+function stopSignals(log: Logger): { stopOn(stoppables: Running[]): void } {
   let targets: Running[] | undefined;
   let requested = false;
   let stopping = false;
-  const stop = async () => {
+  const stop = async (signal: string) => {
+    if (!requested) log.info({ signal }, `received ${signal}; stopping`);
     requested = true;
     if (stopping || targets === undefined) return;
     stopping = true;
@@ -144,12 +149,12 @@ function stopSignals(): { stopOn(stoppables: Running[]): void } {
     await Promise.allSettled(targets.slice(0, 1).map((s) => s.stop()));
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
   return {
     stopOn(stoppables) {
       targets = stoppables;
-      if (requested) void stop();
+      if (requested) void stop('a signal');
     },
   };
 }
@@ -168,7 +173,7 @@ function exitOnUnhandledRejection(log: Logger): void {
   if (crashHandlerInstalled) return;
   crashHandlerInstalled = true;
   process.on('unhandledRejection', (reason) => {
-    log.error({ err: describeError(reason), stack: reason instanceof Error ? reason.stack : undefined }, UNHANDLED_REJECTION);
+    log.error({ err: reason instanceof Error ? reason : describeError(reason) }, UNHANDLED_REJECTION);
     process.exit(1);
   });
 }
@@ -195,6 +200,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
   }
+  if (isOpsCommand(command, rest)) return runOps(command, rest);
   const spec = COMMANDS[command];
   if (!spec) {
     console.error(`corral: unknown command '${command}' (see corral --help)`);
@@ -228,7 +234,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   // SET_LOGGING_LEVEL (/api/v1) can let DEBUG through for a while: the gate drops what --logging_level does not show.
   const { logger: log, control: logLevel } = levelGate(
-    createLogger({ level: 'debug' }),
+    createLogger({ level: 'debug', format: v.log_format }),
     levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false),
     systemClock,
   );
@@ -237,7 +243,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'master': {
-        const signals = stopSignals();
+        const signals = stopSignals(log);
         const m = await startMaster(v as never, parsed.text, log, { tls, flagFiles: parsed.files, logLevel });
         signals.stopOn([m]);
         // A master that lost the lead (or its candidacy) has stopped: it exits 1, and its
@@ -246,7 +252,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return -1;
       }
       case 'agent': {
-        const signals = stopSignals();
+        const signals = stopSignals(log);
         const a = await startAgent(v as never, parsed.text, log, { tls, flagFiles: parsed.files, logLevel });
         if (a.exitCode !== undefined) return a.exitCode; // --recover=cleanup
         signals.stopOn([a]);
@@ -286,7 +292,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`corral ${command}: ${msg.replace(/\s*\n\s*/g, ' ')}`);
       return 2;
     }
-    log.error({ err: msg }, `corral ${command} failed`);
+    log.error({ err: e instanceof Error ? e : msg }, `corral ${command} failed: ${msg}`);
     return 1;
   }
   return 0;
@@ -302,7 +308,7 @@ async function local(
   const scheme = tls ? 'https' : 'http';
   const auth = localAuthArgs(v, text);
   const workDir = v.work_dir ?? (await new Promise<string>((res, rej) => mkdtemp(join(tmpdir(), 'corral-local-'), (e, d) => (e ? rej(e) : res(d)))));
-  const signals = stopSignals();
+  const signals = stopSignals(log);
   const running: Running[] = [];
   let address: string;
   // With several masters: where agents and frameworks find the leader.

@@ -245,6 +245,9 @@ export const str = (text: string): string => text;
 /** The levels `--logging_level` takes (the daemons' common flag). */
 export const LOGGING_LEVELS = ['INFO', 'WARNING', 'ERROR', 'DEBUG'] as const;
 
+/** `--log_format`: JSON lines or readable text (default: text on a terminal, else JSON). */
+export const LOG_FORMAT_HELP = 'json or text (default: readable text when stderr is a terminal, else JSON lines)';
+
 /** The most `--max_request_body` allows: 1 GiB. */
 export const MAX_REQUEST_BODY = 1024 ** 3;
 

@@ -1,6 +1,9 @@
+import { ValidationError } from './errors.ts';
+
 /**
- * The logger every component takes. The CLI passes a pino logger (JSON lines under systemd,
- * readable text on a terminal); tests pass `silentLogger` or a recording one.
+ * The logger every component takes. The CLI passes its pino-backed logger (`lib/cli/logger.ts`:
+ * JSON lines when stderr is not a terminal, readable text on one); tests pass `silentLogger` or
+ * a recording one. An `err` field that is an Error is written with its stack and causes.
  */
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
@@ -42,4 +45,47 @@ export function recordingLogger(into: LogRecord[] = [], bindings: Record<string,
     error: log('error'),
     child: (b) => recordingLogger(into, { ...bindings, ...b }),
   };
+}
+
+/** The levels a logger writes at, least severe first. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+const LEVEL_NAMES: Record<string, LogLevel> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', WARN: 'warn', ERROR: 'error' };
+
+/** `DEBUG`, `INFO`, `WARNING` (or `WARN`), `ERROR` (any case, as `--logging_level` takes them) as a level. */
+export function parseLogLevel(text: string, field = 'level'): LogLevel {
+  const level = LEVEL_NAMES[text.trim().toUpperCase()];
+  if (level === undefined) throw new ValidationError(field, `'${text}' is not a logging level (DEBUG, INFO, WARNING or ERROR)`);
+  return level;
+}
+
+/** What changes the process's logging level at run time: installed by the CLI's logger. */
+export interface LogLevelControl {
+  get(): LogLevel;
+  /** Set the level; with `durationMs`, only for that long, then back to the level it had. */
+  set(level: LogLevel, durationMs?: number): void;
+}
+
+let control: LogLevelControl | undefined;
+
+/** Used by the logger the process runs with (the last one installed wins). */
+export function installLogLevelControl(c: LogLevelControl): void {
+  control = c;
+}
+
+/** The process's logging level now ('info' when no logger is installed, as in most tests). */
+export function getLogLevel(): LogLevel {
+  return control?.get() ?? 'info';
+}
+
+/**
+ * Change the process's logging level at run time (the operator API's `SET_LOGGING_LEVEL`):
+ * `level` a level or its `--logging_level` name; with `durationMs`, it goes back after that long.
+ * A bad level or duration throws a `ValidationError` naming it.
+ */
+export function setLogLevel(level: LogLevel | string, durationMs?: number): void {
+  const l = parseLogLevel(level);
+  if (durationMs !== undefined && !(Number.isFinite(durationMs) && durationMs > 0 && durationMs <= 2 ** 31 - 1))
+    throw new ValidationError('duration', `${durationMs} ms is not a duration between 1 ms and about 24 days`);
+  control?.set(l, durationMs);
 }

@@ -56,7 +56,7 @@ export class AgentLifecycle {
     const streamId = this.attachAgent(agent, sink);
     this.s.sendAgent(agent, { type: 'REGISTERED', agentId: id, masterId: this.s.id });
     this.s.metrics.inc('master/slave_registrations');
-    this.s.log.info({ agentId: id, hostname: info.hostname, resources: agent.total.toString() }, 'agent registered');
+    this.s.log.info({ agentId: id, agentHost: info.hostname, resources: agent.total.toString() }, `registered agent ${id} at ${info.hostname}`);
     this.s.loop.request();
     return { agentId: id, streamId };
   }
@@ -129,7 +129,7 @@ export class AgentLifecycle {
       if (this.s.removedFrameworks.has(fwId)) this.s.sendAgent(agent, { type: 'SHUTDOWN_FRAMEWORK', frameworkId: fwId });
     }
     this.s.metrics.inc('master/slave_reregistrations');
-    this.s.log.info({ agentId: id, hostname: info.hostname, tasks: msg.tasks.length }, 'agent re-registered');
+    this.s.log.info({ agentId: id, agentHost: info.hostname, tasks: msg.tasks.length }, `re-registered agent ${id} at ${info.hostname}`);
     this.s.loop.request();
     return { agentId: id, streamId };
   }
@@ -186,7 +186,7 @@ export class AgentLifecycle {
       const offer = this.s.offers.get(id);
       if (offer) this.offerBook.removeOffer(offer, { rescind: true });
     }
-    this.s.log.warn({ agentId }, 'agent disconnected');
+    this.s.log.info({ agentId }, `agent ${agentId} disconnected; its resources are not offered until it reconnects`);
   }
 
   /**
@@ -317,7 +317,7 @@ export class AgentLifecycle {
   /** Remove an agent: its tasks are lost, its frameworks told, its registry entry dropped. */
   async removeAgent(agent: AgentRecord, why: string, gone = false): Promise<void> {
     if (!this.s.agents.has(agent.id)) return;
-    this.s.log.warn({ agentId: agent.id, why }, 'removing agent');
+    this.s.log.warn({ agentId: agent.id, why }, `removing agent ${agent.id} at ${agent.info.hostname}: ${why}`);
     this.s.metrics.inc('master/slave_removals');
     agent.pingTimer?.cancel();
     for (const id of Array.from(agent.offers)) {
@@ -337,6 +337,7 @@ export class AgentLifecycle {
           task.state = state;
           task.statuses.push({ state, timestamp: this.s.now() / 1000, reason, message: status.message!, source: 'SOURCE_MASTER' });
           this.s.notify({ type: 'TASK_UPDATED', task, status });
+          this.s.logTaskState(task.id, fw?.id ?? fwId, agent.id, status);
           this.s.metrics.inc(`master/task_lost/source_master/reason_slave_removed`);
           if (fw) this.s.send(fw, { type: 'UPDATE', update: { status } });
         }

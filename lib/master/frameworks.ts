@@ -105,7 +105,10 @@ export class FrameworkLifecycle {
         if (agent.connected) this.s.sendAgent(agent, { type: 'UPDATE_FRAMEWORK', frameworkId: fw.id, frameworkInfo: fw.info });
       }
     }
-    this.s.log.info({ frameworkId: fw.id, name: fw.info.name }, fw.reregisteredTime === now ? 'framework re-subscribed' : 'framework subscribed');
+    this.s.log.info(
+      { frameworkId: fw.id, name: fw.info.name, principal: fw.info.principal, roles: fw.info.roles ?? [fw.info.role] },
+      fw.reregisteredTime === now ? `framework ${fw.id} (${fw.info.name}) re-subscribed (failover)` : `framework ${fw.id} (${fw.info.name}) subscribed`,
+    );
     this.s.loop.request('all');
     return { streamId: fw.streamId, frameworkId: fw.id };
   }
@@ -122,7 +125,10 @@ export class FrameworkLifecycle {
     this.s.opts.allocator.deactivateFramework(fw.id);
     for (const offer of Array.from(fw.offers.values())) this.offerBook.removeOffer(offer, { rescind: false });
     const timeoutMs = Math.max(0, fw.info.failoverTimeout * 1000);
-    this.s.log.info({ frameworkId: fw.id, failoverTimeoutMs: timeoutMs }, 'framework disconnected');
+    this.s.log.info(
+      { frameworkId: fw.id, failoverTimeoutMs: timeoutMs },
+      `framework ${fw.id} disconnected; it is removed unless it fails over within ${timeoutMs / 1000} s`,
+    );
     fw.failover = this.s.opts.clock.setTimer(timeoutMs, () => {
       fw.failover = undefined;
       if (!fw.connected) this.removeFramework(fw, 'failover timeout');
@@ -197,7 +203,7 @@ export class FrameworkLifecycle {
 
   /** Remove a framework (teardown or failover timeout): its tasks are killed everywhere. */
   removeFramework(fw: Framework, why: string): void {
-    this.s.log.info({ frameworkId: fw.id, why }, 'removing framework');
+    this.s.log.info({ frameworkId: fw.id, why }, `removing framework ${fw.id} (${fw.info.name}): ${why}; its tasks are killed`);
     fw.heartbeat?.cancel();
     fw.failover?.cancel();
     for (const offer of Array.from(fw.offers.values())) {

@@ -44,6 +44,8 @@ export class Launcher {
         });
       }
       this.s.metrics.inc('master/tasks_lost', launches.length);
+      if (launches.length > 0)
+        this.s.log.info({ frameworkId: fw.id, tasks: launches.map((t) => t.taskId) }, `tasks of framework ${fw.id} are TASK_LOST: ${e.message}`);
       return;
     }
     const offers = offerIds.map((id) => fw.offers.get(id)!);
@@ -57,6 +59,11 @@ export class Launcher {
       pool = pool.plus(offer.resources);
     }
     if (!agent.connected) {
+      if (launches.length > 0)
+        this.s.log.info(
+          { frameworkId: fw.id, agentId: agent.id, tasks: launches.map((t) => t.taskId) },
+          `tasks of framework ${fw.id} are TASK_LOST: agent ${agent.id} is disconnected`,
+        );
       for (const task of launches) {
         this.s.send(fw, {
           type: 'UPDATE',
@@ -169,7 +176,9 @@ export class Launcher {
   private taskError(fw: Framework, task: TaskInfo, message: string, reason: 'REASON_TASK_INVALID' | 'REASON_TASK_UNAUTHORIZED' = 'REASON_TASK_INVALID'): void {
     this.s.metrics.inc('master/tasks_error');
     this.s.metrics.inc(`master/task_error/source_master/${reason.toLowerCase()}`);
-    this.s.send(fw, { type: 'UPDATE', update: { status: this.s.masterStatus(task.taskId, task.agentId, 'TASK_ERROR', reason, message) } });
+    const status = this.s.masterStatus(task.taskId, task.agentId, 'TASK_ERROR', reason, message);
+    this.s.logTaskState(task.taskId, fw.id, task.agentId, status);
+    this.s.send(fw, { type: 'UPDATE', update: { status } });
   }
 
   /** Launch one task; when sending RUN_TASK throws, nothing of the task is kept. */
@@ -180,6 +189,10 @@ export class Launcher {
     task.statuses.push({ state: 'TASK_STAGING', timestamp: this.s.now() / 1000 });
     const outgoing: TaskInfo = { ...info, resources: resources.toArray() };
     this.s.sendAgent(agent, { type: 'RUN_TASK', frameworkId: fw.id, frameworkInfo: fw.info, task: outgoing });
+    this.s.log.info(
+      { taskId: info.taskId, frameworkId: fw.id, agentId: agent.id, resources: resources.toString() },
+      `launching task ${info.taskId} of framework ${fw.id} (${fw.info.name}) on agent ${agent.id} at ${agent.info.hostname} with ${resources.toString()}`,
+    );
     if (info.executor && !fw.executors.get(agent.id)?.has(info.executor.executorId)) {
       const ex: MasterExecutorRecord = { info: { ...info.executor, frameworkId: fw.id }, resources: executorResources };
       this.taskBook.addExecutor(fw, agent, ex);

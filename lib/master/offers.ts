@@ -61,6 +61,10 @@ export class Offers {
       let list = byFramework.get(fw);
       if (!list) byFramework.set(fw, (list = []));
       list.push(this.offerMessage(record, fw, agent));
+      this.s.log.debug(
+        { offerId: id, frameworkId: fw.id, agentId: agent.id },
+        `sending offer ${id} of ${a.resources.toString()} on agent ${agent.id} to framework ${fw.id}`,
+      );
     }
     for (const [fw, offers] of byFramework) this.s.send(fw, { type: 'OFFERS', offers: { offers } });
   }
@@ -86,6 +90,11 @@ export class Offers {
     fw?.offers.delete(offer.id);
     this.s.agents.get(offer.agentId)?.offers.delete(offer.id);
     if (how.rescind && fw) this.s.send(fw, { type: 'RESCIND', rescind: { offerId: offer.id } });
+    if (how.rescind)
+      this.s.log.info(
+        { offerId: offer.id, frameworkId: offer.frameworkId, agentId: offer.agentId },
+        `rescinding offer ${offer.id} of framework ${offer.frameworkId}`,
+      );
     this.s.opts.allocator.recoverResources(offer.frameworkId, offer.agentId, offer.resources, this.s.now(), how.refuseMs ?? 0);
     this.s.loop.request();
   }
@@ -111,6 +120,7 @@ export class Offers {
     for (const id of offerIds) {
       const offer = fw.offers.get(id);
       if (offer) this.removeOffer(offer, { rescind: false, refuseMs });
+      this.s.log.debug({ offerId: id, frameworkId: fw.id, refuseMs }, `framework ${fw.id} declined offer ${id}`);
     }
   }
 }

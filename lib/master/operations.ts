@@ -88,7 +88,10 @@ export class ResourceOperations {
   applyConversion(agent: AgentRecord, conv: ResourceConversion): void {
     agent.total = agent.total.minus(conv.from).plus(conv.to);
     this.s.metrics.inc(`master/operations/${conv.type.toLowerCase()}`);
-    this.s.log.info({ agentId: agent.id, operation: conv.type, from: conv.from.toString(), to: conv.to.toString() }, 'applied resource operation');
+    this.s.log.info(
+      { agentId: agent.id, operation: conv.type, from: conv.from.toString(), to: conv.to.toString() },
+      `applied ${conv.type} on agent ${agent.id}: ${(conv.type === 'CREATE' ? conv.to : conv.from).toString()}`,
+    );
     this.checkpointAgent(agent);
   }
 

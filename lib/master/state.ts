@@ -53,6 +53,11 @@ export interface MasterOptions {
   readonly mayAct?: () => boolean;
 }
 
+/** Mesos's timer of allocation runs. */
+export const ALLOCATION_RUN_TIMER = 'allocator/mesos/allocation_run_ms';
+/** ACCEPT → the task's first TASK_RUNNING (the master's clock). */
+export const LAUNCH_TO_RUNNING_TIMER = 'master/task_launch_to_running_ms';
+
 export class MasterState {
   readonly info: MasterInfo;
   readonly log: Logger;
@@ -84,7 +89,11 @@ export class MasterState {
     this.info = info;
     this.weights = new Map(opts.weights ?? []);
     this.metrics.declare('master/registry_write_failures');
-    this.loop = new AllocationLoop(opts.allocator, opts.clock, opts.allocationIntervalMs, onAllocations);
+    this.metrics.timer(ALLOCATION_RUN_TIMER, { help: 'Wall time of each allocation run, in seconds' });
+    this.metrics.timer(LAUNCH_TO_RUNNING_TIMER, { help: 'From the ACCEPT that launched a task to its first TASK_RUNNING at the master, in seconds' });
+    this.loop = new AllocationLoop(opts.allocator, opts.clock, opts.allocationIntervalMs, onAllocations, (ms) =>
+      this.metrics.observe(ALLOCATION_RUN_TIMER, ms),
+    );
   }
 
   now(): number {
@@ -147,6 +156,15 @@ export class MasterState {
       ...(agentId === undefined ? {} : { agentId }),
       timestamp: this.now() / 1000,
     };
+  }
+
+  /** The INFO line of a task's change of state (one per change), in the words of its status. */
+  logTaskState(taskId: string, frameworkId: string, agentId: string | undefined, s: TaskStatus): void {
+    const why = [s.source, s.reason].filter(Boolean).join(', ');
+    this.log.info(
+      { taskId, frameworkId, agentId, state: s.state, reason: s.reason, source: s.source },
+      `task ${taskId} of framework ${frameworkId} is now ${s.state}${agentId ? ` on agent ${agentId}` : ''}${why ? ` (${why})` : ''}${s.message ? `: ${s.message}` : ''}`,
+    );
   }
 
   /** May `subject` do `action` on `object` (the `--acls`; without them, anything)? */

@@ -5,7 +5,7 @@
  */
 import { type TaskInfo, type TaskState, type TaskStatus, isTerminal } from '../proto/messages.ts';
 import type { AgentRecord, Framework, MasterExecutorRecord, Task } from './records.ts';
-import type { MasterState } from './state.ts';
+import { LAUNCH_TO_RUNNING_TIMER, type MasterState } from './state.ts';
 
 export class TaskBook {
   constructor(private readonly s: MasterState) {}
@@ -46,6 +46,9 @@ export class TaskBook {
     const wasTerminal = isTerminal(task.state);
     const lastState = task.statuses.at(-1)?.state;
     if (!wasTerminal) {
+      if (task.state !== status.state) this.s.logTaskState(task.id, task.frameworkId, task.agentId, status);
+      if (status.state === 'TASK_RUNNING' && task.state !== 'TASK_RUNNING' && task.statuses[0] !== undefined)
+        this.s.metrics.observe(LAUNCH_TO_RUNNING_TIMER, this.s.now() - task.statuses[0].timestamp * 1000);
       this.countTransition(task.state, status.state);
       task.state = status.state;
     }
@@ -85,6 +88,10 @@ export class TaskBook {
     if (agentId !== undefined && agentId !== task.agentId) return true;
     const agent = this.s.agents.get(task.agentId);
     if (!agent) return true;
+    this.s.log.info(
+      { taskId, frameworkId: fw.id, agentId: agent.id },
+      `killing task ${taskId} of framework ${fw.id} on agent ${agent.id}, as the framework asked${agent.connected ? '' : ' (sent when the agent reconnects)'}`,
+    );
     if (agent.connected) {
       this.s.sendAgent(agent, { type: 'KILL_TASK', frameworkId: fw.id, taskId, ...(killPolicy ? { killPolicy } : {}) });
     } else {

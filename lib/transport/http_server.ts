@@ -33,6 +33,7 @@ import type { Socket } from 'node:net';
 import { CorralError, ValidationError, describeError } from '../common/errors.ts';
 import { silentLogger } from '../common/log.ts';
 import type { Logger } from '../common/log.ts';
+import type { Metrics } from '../common/metrics.ts';
 import type { HttpAuthenticator } from './auth.ts';
 import { AuthenticationError, HttpError, TransportError, errorCode } from './errors.ts';
 import { type HttpResponse, type HttpServerOptions, type HttpServerStats, type Route, type RouteSpec, allows } from './http_types.ts';
@@ -74,6 +75,7 @@ export class HttpServer {
   private idleWaiters: (() => void)[] = [];
   private listening = false;
   private closing: Promise<void> | undefined;
+  private requestMetrics: Metrics | undefined;
 
   constructor(options: HttpServerOptions = {}) {
     if (options.tls !== undefined && !(options.tls instanceof TlsConfig)) {
@@ -152,6 +154,16 @@ export class HttpServer {
   /** 'https' when the port speaks TLS (with or without downgrade), else 'http'. */
   get scheme(): 'http' | 'https' {
     return this.tls === undefined ? 'http' : 'https';
+  }
+
+  /**
+   * Record each request's duration (to the end of its response, or of its stream) in `metrics`'
+   * timer `http/request_duration_ms`, labelled with the route's path (or prefix), the method and
+   * the status code.
+   */
+  recordRequestsIn(metrics: Metrics): void {
+    this.requestMetrics = metrics;
+    metrics.timer('http/request_duration_ms', { help: 'HTTP request durations by endpoint, method and status code, in seconds' });
   }
 
   /** Add a route. Registering the same method twice on the same path or prefix is an error. */
@@ -265,8 +277,18 @@ export class HttpServer {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.requestsTotal++;
     this.inFlight++;
+    const started = this.requestMetrics ? performance.now() : 0;
     res.once('close', () => {
       this.inFlight--;
+      if (this.requestMetrics) {
+        const path = (req.url ?? '/').split('?')[0]!;
+        const endpoint = this.exact.has(path) ? path : (this.prefixes.find((p) => path.startsWith(p.prefix))?.prefix ?? 'unknown');
+        this.requestMetrics.observe('http/request_duration_ms', performance.now() - started, {
+          endpoint,
+          method: req.method ?? '',
+          code: String(res.statusCode),
+        });
+      }
       if (this.inFlight === 0 && this.idleWaiters.length > 0) {
         const ws = this.idleWaiters;
         this.idleWaiters = [];

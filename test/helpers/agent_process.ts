@@ -56,6 +56,12 @@ export function portOf(args: readonly string[]): number {
   return Number(args.find((a) => a.startsWith('--port='))!.slice('--port='.length));
 }
 
+/** A daemon's JSON log line, its ISO `time` as epoch milliseconds (throws on a line that is not one). */
+export function parseLogLine(line: string): LogLine {
+  const rec = JSON.parse(line) as Record<string, unknown>;
+  return { ...rec, time: Date.parse(String(rec.time)) } as LogLine;
+}
+
 export interface LogLine {
   readonly level: string;
   readonly time: number;
@@ -86,7 +92,7 @@ export class AgentProcess {
         this.stderrTail = (this.stderrTail + line + '\n').slice(-6000);
         this.crash ??= crashIn(line);
         try {
-          this.logs.push(JSON.parse(line) as LogLine);
+          this.logs.push(parseLogLine(line));
         } catch {
           // not a log line (a crash's stack trace): kept in the tail only
         }

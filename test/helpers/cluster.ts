@@ -463,6 +463,8 @@ export interface ClusterOptions {
   /** Extra master flags (`--name=value`). */
   readonly masterArgs?: readonly string[];
   readonly agentArgs?: readonly string[];
+  /** Where the master and agents log (each a child with its `role`); default: testLogger. */
+  readonly logger?: Logger;
 }
 
 const E2E_TAG = '-e2e-';
@@ -514,7 +516,7 @@ export class Cluster {
       ...(this.o.masterArgs ?? []),
     ];
     const parsed = parseFlags(masterFlags, { argv, env: {} });
-    this.master = await startMaster(parsed.values, parsed.text, testLogger('master'));
+    this.master = await startMaster(parsed.values, parsed.text, this.o.logger?.child({ role: 'master' }) ?? testLogger('master'));
     this.masterPort = this.master.port;
     return this.master;
   }
@@ -562,7 +564,7 @@ export class Cluster {
       ...(this.o.agentArgs ?? []),
     ];
     const parsed = parseFlags(agentFlags, { argv, env: {} });
-    const a = await startAgent(parsed.values, parsed.text, testLogger(`agent${i}`));
+    const a = await startAgent(parsed.values, parsed.text, this.o.logger?.child({ role: `agent${i}` }) ?? testLogger(`agent${i}`));
     this.agents.push(a);
     return a;
   }

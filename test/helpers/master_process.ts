@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, type LogLine } from './agent_process.ts';
+import { freePort, parseLogLine, type LogLine } from './agent_process.ts';
 import { type Json, getJson, request } from './cluster.ts';
 import { crashIn } from './crash_guard.ts';
 
@@ -99,7 +99,7 @@ export class MasterProcess {
         this.tailText = (this.tailText + `[run ${run}] ${line}\n`).slice(-8000);
         this.crash ??= crashIn(line);
         try {
-          this.logs.push({ ...(JSON.parse(line) as LogLine), run });
+          this.logs.push({ ...parseLogLine(line), run });
         } catch {
           // not a log line: kept in the tail only
         }

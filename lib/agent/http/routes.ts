@@ -18,6 +18,7 @@ import { isTerminal } from '../../proto/messages.ts';
 import { attributesSummary, encodeLabels } from '../../proto/resources.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
+import { prometheusResponse } from '../../transport/metrics_http.ts';
 import type { Agent } from '../agent.ts';
 import type { AgentFramework, AgentTaskRecord, ExecutorRecord } from '../records.ts';
 import type { Statistics } from '../containerizer/isolator.ts';
@@ -273,6 +274,11 @@ export async function containerStatistics(agent: Agent): Promise<{ fw: AgentFram
 
 /** The agent's /metrics/snapshot (also GET_METRICS). */
 export function agentMetrics(agent: Agent): Record<string, number> {
+  return agent.metrics.snapshot(agentMetricsExtras(agent));
+}
+
+/** The figures the agent's `/metrics/snapshot` and `/metrics` compute when asked (beside its registry's own). */
+export function agentMetricsExtras(agent: Agent): Record<string, number> {
   let running = 0;
   let staging = 0;
   for (const [, ex] of agent.liveExecutors()) {
@@ -299,7 +305,7 @@ export function agentMetrics(agent: Agent): Record<string, number> {
     resourceFigures[`slave/${name}_revocable_used`] = ru;
     resourceFigures[`slave/${name}_revocable_percent`] = rt > 0 ? ru / rt : 0;
   }
-  return agent.metrics.snapshot({
+  return {
     'slave/uptime_secs': (agent.options.clock.now() - agent.startTime) / 1000,
     'slave/registered': agent.id !== undefined && agent.isConnected ? 1 : 0,
     'slave/tasks_running': running,
@@ -310,7 +316,7 @@ export function agentMetrics(agent: Agent): Record<string, number> {
     'slave/mem_total': r.scalar('mem'),
     'slave/disk_total': r.scalar('disk'),
     ...resourceFigures,
-  });
+  };
 }
 
 export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBytes: number): void {
@@ -360,6 +366,16 @@ export function agentRoutes(server: HttpServer, ctx: AgentHttpContext, maxBodyBy
     realm: READONLY_REALM,
     handler: (req) => jsonResponse(req, agentMetrics(agent)),
   });
+  server.route({ path: '/metrics', methods: ['GET'], realm: READONLY_REALM, handler: () => prometheusResponse(agent.metrics, agentMetricsExtras(agent)) });
+  // Readiness: 200 while the agent is registered with a master, else 503.
+  get(
+    ['ready'],
+    (req) => {
+      const registered = agent.id !== undefined && agent.isConnected;
+      return { ...jsonResponse(req, { registered, agent_id: agent.id ?? null }), status: registered ? 200 : 503 };
+    },
+    null,
+  );
 
   executorApiRoutes(server, ctx, maxBodyBytes);
   ctx.log.debug({}, 'agent routes installed');

@@ -10,6 +10,7 @@ import type { TaskState } from '../../proto/messages.ts';
 import { checkJsonDepth } from '../../proto/json.ts';
 import type { HttpResponse, HttpServer, Request } from '../../transport/index.ts';
 import { jsonResponse, textResponse } from '../../transport/responses.ts';
+import { prometheusResponse } from '../../transport/metrics_http.ts';
 import type { Master } from '../master.ts';
 import type { AgentRecord, Framework, MasterExecutorRecord, OfferRecord, Task } from '../records.ts';
 import { type MasterView, agentOffered, agentUsed, allTasks, frameworkOffered, frameworkUsed } from '../state_view.ts';
@@ -264,7 +265,8 @@ function tasksJson(req: Request, m: MasterView): HttpResponse {
   return jsonResponse(req, { tasks: all.slice(offset, offset + limit).map(taskJson) });
 }
 
-export function metricsJson(ctx: OperatorContext): Record<string, number> {
+/** The figures `/metrics/snapshot` and `/metrics` compute when asked (beside the registry's own). */
+function metricsExtras(ctx: OperatorContext): Record<string, number> {
   const m = ctx.master.view;
   const agents = Array.from(m.agents.values());
   const fws = Array.from(m.frameworks.values());
@@ -291,7 +293,7 @@ export function metricsJson(ctx: OperatorContext): Record<string, number> {
       [`master/${r}_revocable_percent`]: rt > 0 ? ru / rt : 0,
     });
   }
-  return m.metrics.snapshot({
+  return {
     'master/uptime_secs': m.uptimeSecs(),
     'master/elected': m.electedTime === undefined ? 0 : 1,
     'master/slaves_connected': agents.filter((a) => a.connected).length,
@@ -322,7 +324,17 @@ export function metricsJson(ctx: OperatorContext): Record<string, number> {
     'allocator/mesos/allocation_runs': m.allocationRuns(),
     ...res,
     ...ctx.extraMetrics(),
-  });
+  };
+}
+
+/** Every metric of the master as `/metrics/snapshot` answers it (Mesos's JSON). */
+export function metricsJson(ctx: OperatorContext): Record<string, number> {
+  return ctx.master.view.metrics.snapshot(metricsExtras(ctx));
+}
+
+/** Every metric of the master in the Prometheus text format, as `/metrics` answers it. */
+export function metricsPrometheus(ctx: OperatorContext): HttpResponse {
+  return prometheusResponse(ctx.master.view.metrics, metricsExtras(ctx));
 }
 
 export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
@@ -384,7 +396,13 @@ export function operatorRoutes(server: HttpServer, ctx: OperatorContext): void {
   );
   get(both('flags'), (req) => jsonResponse(req, { flags: ctx.flags }));
   open(both('health'), () => ({ status: 200 }));
+  // Readiness: 200 once this master leads and has recovered its registry, else 503 (a follower, or recovering).
+  open(both('ready'), (req) => {
+    const ready = { leading: leadership.leading, recovered: m.isRecovered, leader: leadership.leader()?.hostPort ?? null };
+    return { ...jsonResponse(req, ready), status: ready.leading && ready.recovered ? 200 : 503 };
+  });
   get(['/metrics/snapshot'], (req) => jsonResponse(req, metricsJson(ctx)));
+  get(['/metrics'], () => metricsPrometheus(ctx));
   open(['/version'], (req) => jsonResponse(req, versionJson(ctx.buildInfo)));
   for (const p of both('redirect')) {
     server.route({
