@@ -200,7 +200,7 @@ export class ZkRegistry implements Registry {
   }
 
   updateWeights(weights: Readonly<Record<string, number>>): Promise<void> {
-    return this.enqueue([{ id: WEIGHTS_KEY, data: Buffer.from(JSON.stringify(weights)) }]);
+    return this.enqueue([{ id: WEIGHTS_KEY, data: Buffer.from(JSON.stringify(weights)), canonical: canonicalJson(weights) }]);
   }
 
   /** Bytes of the agents' znodes as last written. */
