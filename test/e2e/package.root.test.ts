@@ -145,7 +145,7 @@ test('install, run, upgrade, remove and purge the package in a scratch root', as
 
   // `corral --version` from the installed tree, through /usr/bin/corral and the Node it finds.
   const env = { ...process.env, CORRAL_HOME: lib, CORRAL_NODE: process.execPath };
-  t.is(execFileSync(join(r, 'usr/bin/corral'), ['--version'], { env, encoding: 'utf8' }).trim(), 'corral 0.1.0');
+  t.regex(execFileSync(join(r, 'usr/bin/corral'), ['--version'], { env, encoding: 'utf8' }).trim(), /^corral 0\.1\.0 \(Mesos API \d+\.\d+\.\d+\)$/);
   const noNode = spawnSync('/bin/sh', [join(r, 'usr/bin/corral'), '--version'], { env: { CORRAL_HOME: lib, PATH: '/nonexistent' }, encoding: 'utf8' });
   t.is(noNode.status, 2);
   t.regex(noNode.stderr, /no Node\.js found .*CORRAL_NODE/);

@@ -463,7 +463,7 @@ export interface ClusterOptions {
   /** Extra master flags (`--name=value`). */
   readonly masterArgs?: readonly string[];
   readonly agentArgs?: readonly string[];
-  /** Where the master and agents log (each a child with its `role`); default: testLogger. */
+  /** Where the master and agents log (each a child with its `role`), everything down to DEBUG; default: testLogger. */
   readonly logger?: Logger;
 }
 
@@ -513,6 +513,8 @@ export class Cluster {
       `--work_dir=${join(this.workDir, 'master')}`,
       '--registry=replicated_log',
       '--allocation_interval=20ms',
+      // A logger of the test's own records everything: the daemon's --logging_level gate lets it all through.
+      ...(this.o.logger ? ['--logging_level=DEBUG'] : []),
       ...(this.o.masterArgs ?? []),
     ];
     const parsed = parseFlags(masterFlags, { argv, env: {} });
@@ -561,6 +563,7 @@ export class Cluster {
       `--hostname=agent${i}`,
       `--resources=${this.o.agentResources ?? DEFAULT_AGENT_RESOURCES}`,
       '--registration_backoff_factor=20ms',
+      ...(this.o.logger ? ['--logging_level=DEBUG'] : []),
       ...(this.o.agentArgs ?? []),
     ];
     const parsed = parseFlags(agentFlags, { argv, env: {} });
