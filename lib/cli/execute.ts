@@ -4,7 +4,6 @@
  * and exits with the task's exit code.
  */
 import { randomUUID } from 'node:crypto';
-import { userInfo } from 'node:os';
 import { FlagError, flag, optionalFlag, parseBool, parsePositiveDuration, str, formatDuration } from '../common/flags.ts';
 import { checkRoleText } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';

@@ -404,7 +404,7 @@ export class SchedulerClient {
   }
 
   /** ACCEPT offers with these operations (LAUNCH, RESERVE, CREATE, …). */
-  accept(offerIds: readonly string[], operations: readonly Operation[], filters?: Filters): Promise<void> {
+  async accept(offerIds: readonly string[], operations: readonly Operation[], filters?: Filters): Promise<void> {
     check(Array.isArray(offerIds) && offerIds.length > 0 && offerIds.every(isNonEmptyString), 'offerIds', 'must be a non-empty array of offer ids');
     return this.call({ type: 'ACCEPT', accept: { offerIds, operations, ...(filters ? { filters } : {}) } });
   }
@@ -439,7 +439,7 @@ export class SchedulerClient {
   }
 
   /** DECLINE offers; their resources are not offered to this framework again for `refuseSeconds` (default 5, as Mesos). */
-  decline(offerIds: string | readonly string[], refuseSeconds = 5): Promise<void> {
+  async decline(offerIds: string | readonly string[], refuseSeconds = 5): Promise<void> {
     const ids = typeof offerIds === 'string' ? [offerIds] : offerIds;
     check(Array.isArray(ids) && ids.length > 0 && ids.every(isNonEmptyString), 'offerIds', 'must be an offer id or a non-empty array of them');
     check(typeof refuseSeconds === 'number' && refuseSeconds >= 0, 'refuseSeconds', 'must be a number of seconds, 0 or more');
@@ -447,31 +447,31 @@ export class SchedulerClient {
   }
 
   /** REVIVE: offers again, clearing the filters of earlier declines (for `roles`, or all). */
-  revive(roles?: readonly string[]): Promise<void> {
+  async revive(roles?: readonly string[]): Promise<void> {
     return this.call({ type: 'REVIVE', ...(roles ? { revive: { roles } } : {}) });
   }
 
   /** SUPPRESS: no offers until a REVIVE (for `roles`, or all). */
-  suppress(roles?: readonly string[]): Promise<void> {
+  async suppress(roles?: readonly string[]): Promise<void> {
     return this.call({ type: 'SUPPRESS', ...(roles ? { suppress: { roles } } : {}) });
   }
 
   /** KILL a task. */
-  kill(taskId: string, agentId?: string, killPolicy?: KillPolicy): Promise<void> {
+  async kill(taskId: string, agentId?: string, killPolicy?: KillPolicy): Promise<void> {
     check(isNonEmptyString(taskId), 'taskId', 'must be a non-empty string');
     const agent = agentId ?? this.live.get(taskId);
     return this.call({ type: 'KILL', kill: { taskId, ...(agent ? { agentId: agent } : {}), ...(killPolicy ? { killPolicy } : {}) } });
   }
 
   /** SHUTDOWN an executor of the framework on an agent. */
-  shutdownExecutor(executorId: string, agentId: string): Promise<void> {
+  async shutdownExecutor(executorId: string, agentId: string): Promise<void> {
     check(isNonEmptyString(executorId), 'executorId', 'must be a non-empty string');
     check(isNonEmptyString(agentId), 'agentId', 'must be a non-empty string');
     return this.call({ type: 'SHUTDOWN', shutdown: { executorId, agentId } });
   }
 
   /** Send `data` to an executor of the framework. */
-  message(agentId: string, executorId: string, data: string | Uint8Array): Promise<void> {
+  async message(agentId: string, executorId: string, data: string | Uint8Array): Promise<void> {
     check(isNonEmptyString(agentId), 'agentId', 'must be a non-empty string');
     check(isNonEmptyString(executorId), 'executorId', 'must be a non-empty string');
     return this.call({ type: 'MESSAGE', message: { agentId, executorId, data: Buffer.from(data).toString('base64') } });
@@ -521,7 +521,7 @@ export class SchedulerClient {
   }
 
   /** RECONCILE: the master answers with an update (reason REASON_RECONCILIATION) for each task, or for all the framework's tasks when `tasks` is empty. */
-  reconcile(tasks: readonly { readonly taskId: string; readonly agentId?: string }[] = []): Promise<void> {
+  async reconcile(tasks: readonly { readonly taskId: string; readonly agentId?: string }[] = []): Promise<void> {
     check(Array.isArray(tasks) && tasks.every((t) => isNonEmptyString(t?.taskId)), 'tasks', 'must be an array of { taskId, agentId? }');
     return this.call({ type: 'RECONCILE', reconcile: { tasks } });
   }
