@@ -235,6 +235,8 @@ export class SchedulerClient {
   private current: Subscription | undefined;
   private subscriptions = 0;
   private stopped = false;
+  /** stop() has begun: a stream that ends now (the TEARDOWN closes it) is not a disconnection. */
+  private closing = false;
   private ended: Error | undefined;
   private loopDone: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -361,6 +363,7 @@ export class SchedulerClient {
    * framework with a failover timeout can be taken up again by a client with its id.
    */
   async stop(o: { readonly teardown?: boolean } = {}): Promise<void> {
+    this.closing = true;
     if (o.teardown && this.current !== undefined && this.id !== undefined) {
       await this.call({ type: 'TEARDOWN', frameworkId: this.id }).catch((e: unknown) => this.log.warn({ error: describeError(e) }, 'TEARDOWN failed'));
     }
@@ -595,10 +598,17 @@ export class SchedulerClient {
     const out: unknown[] = [];
     for (const l of [...this.listeners[event]]) {
       try {
-        out.push((l as (a: typeof arg) => unknown)(arg));
+        const r = (l as (a: typeof arg) => unknown)(arg);
+        if (r instanceof Promise) {
+          // An async listener's failure (a call refused while the master goes away) is logged, never an unhandled rejection.
+          r.catch((e: unknown) => this.log.warn({ event, error: describeError(e) }, 'A scheduler client listener failed'));
+        }
+        out.push(r);
       } catch (e) {
         this.log.error({ event, error: describeError(e) }, 'A scheduler client listener threw');
-        out.push(Promise.reject(e));
+        const failed = Promise.reject(e);
+        failed.catch(() => {});
+        out.push(failed);
       }
     }
     return out;
@@ -668,7 +678,7 @@ export class SchedulerClient {
         return;
       }
       const reason = await this.read({ leader, url, streamId: String(stream.headers['mesos-stream-id'] ?? ''), stream });
-      if (this.stopped) return;
+      if (this.stopped || this.closing) return;
       if (reason.subscribed) attempt = 0;
       this.log.info({ master: leader.hostPort, reason: reason.text }, 'Disconnected from the master');
       this.emit('disconnected', { master: leader.hostPort, reason: reason.text, heartbeatLost: reason.heartbeatLost });

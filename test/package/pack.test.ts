@@ -23,6 +23,8 @@ export const ENTRY_POINTS: Record<string, string> = {
   corral: 'startLocalCluster',
   'corral/linux': 'createNetns',
   'corral/resources': 'parseResourcesText',
+  'corral/scheduler': 'SchedulerClient',
+  'corral/executor': 'ExecutorClient',
 };
 
 /** An environment without what an enclosing npm run sets (npm_config_*), so the inner npm uses its defaults. */
@@ -86,6 +88,8 @@ const CHECK_TS = `
 import { createNetns, removeNetns, nativeFeatures, NativeError, type NetnsInfo } from 'corral/linux';
 import { parseResourcesText, Resources } from 'corral/resources';
 import { startLocalCluster, CorralError, type LocalCluster } from 'corral';
+import { SchedulerClient, type Offer, type TaskStatus } from 'corral/scheduler';
+import { ExecutorClient, type TaskInfo } from 'corral/executor';
 
 const r: Resources = parseResourcesText('cpus:1');
 const cpus: number = r.scalar('cpus');
@@ -95,7 +99,13 @@ const start: (o?: { agents?: number }) => Promise<LocalCluster> = startLocalClus
 const e: CorralError = new NativeError('x', { code: 'EPERM', errno: 1, op: 'x', detail: 'y' });
 // @ts-expect-error: a number is not a resource string
 parseResourcesText(1);
-export { cpus, info, f, start, e, createNetns, removeNetns };
+const client = new SchedulerClient({ master: '127.0.0.1:5050', framework: { name: 'typed' } });
+client.on('offers', (offers: readonly Offer[]) => void offers);
+client.on('update', (s: TaskStatus) => void s.state);
+const onLaunch = (ex: ExecutorClient) => ex.on('launch', (task: TaskInfo) => void task.taskId);
+// @ts-expect-error: not an event of the scheduler client
+client.on('offer', () => {});
+export { cpus, info, f, start, e, createNetns, removeNetns, onLaunch };
 `;
 
 test('npm pack: the tarball installs offline into a fresh project, and each entry point works there from JavaScript and TypeScript', async (t) => {
@@ -176,6 +186,29 @@ test('npm pack: the tarball installs offline into a fresh project, and each entr
   );
   writeFileSync(join(project, 'check.ts'), CHECK_TS);
   run(process.execPath, [join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], project);
+
+  // The example framework, compiled against the installed types, runs against a local cluster
+  // that it starts through the library.
+  writeFileSync(join(project, 'run_tasks.ts'), readFileSync(join(repo, 'examples', 'run_tasks.ts'), 'utf8'));
+  writeFileSync(
+    join(project, 'tsconfig.example.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        outDir: 'out',
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      files: ['run_tasks.ts'],
+    }),
+  );
+  run(process.execPath, [join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.example.json'], project);
+  const example = run(process.execPath, [join('out', 'run_tasks.js'), '--tasks=3'], project, 120_000);
+  t.regex(example, /task-1 ended TASK_FAILED; launching it again/);
+  t.regex(example, /all 3 tasks finished/);
 
   t.log(
     `tarball ${(statSync(tgz).size / 1024).toFixed(0)} KiB; installed package ${(duBytes(installed) / 1024).toFixed(0)} KiB; import('corral/linux') ${out.importMs.toFixed(1)} ms`,
