@@ -4,23 +4,17 @@
  * and exits with the task's exit code.
  */
 import { randomUUID } from 'node:crypto';
-import { userInfo } from 'node:os';
 import { FlagError, flag, optionalFlag, parseBool, parsePositiveDuration, str, formatDuration } from '../common/flags.ts';
 import { checkRoleText } from '../common/ids.ts';
-import { Resources, parseResourcesText } from '../common/resources/index.ts';
+import { parseResourcesText } from '../common/resources/index.ts';
 import { systemClock } from '../linux/index.ts';
-import { decodeSchedulerEvent } from '../proto/scheduler.ts';
-import { type SchedulerEvent, type TaskStatus, isTerminal } from '../proto/messages.ts';
-import type { TimerHandle } from '../common/clock.ts';
+import { type TaskStatus, isTerminal } from '../proto/messages.ts';
+import { SchedulerClient, SchedulerClientError, SchedulerRefusal, offerFits } from '../scheduler/index.ts';
 import {
-  type ClientStream,
   type Credential,
-  HttpClient,
-  type LeaderAddress,
   type MasterDetector,
   type MasterLocation,
   type TlsConfig,
-  basicAuthorization,
   createMasterDetector,
   parseCredential,
   parseMasterLocation,
@@ -106,223 +100,100 @@ export interface ExecuteOptions {
   readonly detector?: MasterDetector;
 }
 
-/** A subscription's stream and what its calls need. */
-interface Subscription {
-  readonly leader: LeaderAddress;
-  readonly url: string;
-  readonly streamId: string;
-  readonly stream: ClientStream;
-}
-
 /** How long a framework that follows the leader may be away before a master gives up on it (FrameworkInfo.failover_timeout, seconds). */
 const FOLLOWING_FAILOVER_TIMEOUT_S = 60;
-/** A stream with no record (not even a heartbeat, every 15 s) for this long is taken as broken. */
-const FOLLOWING_IDLE_TIMEOUT_MS = 45_000;
 
 /**
- * Run the task; resolves with its exit code (1 when it ended otherwise than by exiting). With a
- * zk:// --master (or `o.detector`) it follows the leading master: after a failover it
- * subscribes again with its framework id, asks for its task's state until it hears of it, and
- * sends its calls to the new leader. With one master (host:port), a closed stream ends the run.
+ * Run the task; resolves with its exit code (1 when it ended otherwise than by exiting). The
+ * framework is a `SchedulerClient` (lib/scheduler, `corral/scheduler`). With a zk:// --master
+ * (or `o.detector`) it follows the leading master: after a failover it subscribes again with
+ * its framework id, reconciles its task until it hears of it, and sends its calls to the new
+ * leader. With one master (host:port), a closed stream ends the run.
  */
 export async function execute(o: ExecuteOptions): Promise<number> {
   const need = parseResourcesText(o.resources);
   const location = typeof o.master === 'string' ? parseMasterLocation(o.master, '--master') : o.master;
   const follows = o.detector !== undefined || 'zk' in location;
   const detector = o.detector ?? createMasterDetector(location, { field: '--master' });
-  const client = new HttpClient(o.tls ? { tls: o.tls } : {});
-  const principal = o.credential?.principal ?? o.principal;
-  const auth: Record<string, string> = o.credential ? { Authorization: basicAuthorization(o.credential) } : {};
-  const frameworkInfo = {
-    user: o.user ?? userInfo().username,
-    name: o.name,
-    role: o.role,
-    // A framework that follows the leader survives a failover; teardown ends it.
-    failover_timeout: follows ? FOLLOWING_FAILOVER_TIMEOUT_S : 0,
-    checkpoint: o.checkpoint ?? false,
-    ...(principal === undefined ? {} : { principal }),
-  };
-  let frameworkId = '';
+  const client = new SchedulerClient({
+    master: detector,
+    framework: {
+      name: o.name,
+      ...(o.user === undefined ? {} : { user: o.user }),
+      role: o.role,
+      // A framework that follows the leader survives a failover; teardown ends it.
+      failoverTimeoutSeconds: follows ? FOLLOWING_FAILOVER_TIMEOUT_S : 0,
+      checkpoint: o.checkpoint ?? false,
+      ...(o.principal === undefined ? {} : { principal: o.principal }),
+    },
+    ...(o.credential ? { credential: o.credential } : {}),
+    ...(o.tls ? { tls: o.tls } : {}),
+    reconnect: follows,
+    backoff: { initialMs: 500, maxMs: 2000 },
+  });
   let taskId = `${o.name}-${randomUUID().slice(0, 8)}`;
   let launched = false;
-  let result: TaskStatus | undefined;
-  let timedOut = false;
-  let current: Subscription | undefined;
-  let wake: (() => void) | undefined;
-  const unlisten = detector.onChange((leader) => {
-    // Another leader (or none): leave this one; the loop subscribes with the next.
-    if (current !== undefined && (leader === undefined || leader.hostPort !== current.leader.hostPort || leader.id !== current.leader.id))
-      current.stream.close();
-    wake?.();
-  });
-  // Through the clock: a --timeout longer than Node's timers take (24.8 days) is chained.
-  const timer = systemClock.setTimer(o.timeoutMs, () => {
-    timedOut = true;
-    current?.stream.close();
-    wake?.();
-  });
-  /** Until the detector changes, or `ms` passed. */
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = systemClock.setTimer(ms, () => resolve());
-      wake = () => {
-        t.cancel();
-        resolve();
-      };
-    }).finally(() => (wake = undefined));
-  const call = async (sub: Subscription, body: object) => {
-    const r = await client.request({
-      url: sub.url,
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Mesos-Stream-Id': sub.streamId, ...auth },
-      body: { framework_id: { value: frameworkId }, ...body },
-    });
-    if (r.status !== 202) throw new Error(`call refused: ${refusal(r.status, r.text(), o.credential)}`);
+  let finish!: (r: { status?: TaskStatus; error?: unknown }) => void;
+  const ended = new Promise<{ status?: TaskStatus; error?: unknown }>((resolve) => (finish = resolve));
+  /** A refused call: with one master it ends the run; following the leader, the next leader is tried. */
+  const refused = (e: unknown): void => {
+    if (follows) return;
+    finish({ error: e instanceof SchedulerRefusal ? new Error(`call refused: ${refusal(e.status, e.answer, o.credential)}`) : e });
   };
-  try {
-    await detector.start();
-    while (result === undefined && !timedOut) {
-      const leader = detector.current();
-      if (leader === undefined) {
-        await pause(1000);
+  client.on('subscribed', (s) =>
+    o.print(s.resubscribed ? `Subscribed again with ID ${s.frameworkId} (master ${s.master})` : `Subscribed with ID ${s.frameworkId}`),
+  );
+  client.on('disconnected', (d) => {
+    if (follows) o.print(`Lost the master at ${d.master ?? 'unknown'}; following the leader`);
+  });
+  client.on('error', (e) => finish({ error: e }));
+  client.on('offers', async (offers) => {
+    for (const offer of offers) {
+      if (launched || !offerFits(offer, need)) {
+        await client.decline(offer.id, launched ? 3600 : 1).catch(refused);
         continue;
       }
-      const url = `${client.scheme}://${leader.hostPort}/api/v1/scheduler`;
-      const resubscribe = frameworkId !== '';
-      let stream: ClientStream;
+      o.print(`Submitting task ${taskId} to agent ${offer.agentId}`);
+      launched = true;
       try {
-        stream = await client.openStream({
-          url,
-          headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...auth },
-          body: {
-            type: 'SUBSCRIBE',
-            ...(resubscribe ? { framework_id: { value: frameworkId } } : {}),
-            subscribe: { framework_info: resubscribe ? { ...frameworkInfo, id: { value: frameworkId } } : frameworkInfo },
-          },
-          ...(follows ? { idleTimeoutMs: FOLLOWING_IDLE_TIMEOUT_MS } : {}),
-        });
+        await client.launch(offer, [{ taskId, name: o.name, resources: need, command: o.command }], { refuseSeconds: 5 });
       } catch (e) {
-        if (!follows) throw e;
-        await pause(500);
-        continue;
-      }
-      if (stream.status !== 200) {
-        stream.close();
-        // A master that does not lead (yet, or any more) sends us on: wait for the detector.
-        if (follows && (stream.status === 307 || stream.status === 503)) {
-          await pause(500);
-          continue;
-        }
-        throw new Error(`the master refused the subscription: ${refusal(stream.status, stream.text, o.credential)}`);
-      }
-      const sub: Subscription = { leader, url, streamId: String(stream.headers['mesos-stream-id'] ?? ''), stream };
-      current = sub;
-      // After a failover: ask for the task's state until the new leader has heard of it.
-      let heard = !(resubscribe && launched);
-      let reconciling: TimerHandle | undefined;
-      const reconcile = () => {
-        if (heard || sub !== current) return;
-        void call(sub, { type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: taskId } }] } }).catch(() => {});
-        reconciling = systemClock.setTimer(2000, reconcile);
-      };
-      try {
-        for await (const record of stream.records) {
-          const event: SchedulerEvent = decodeSchedulerEvent(JSON.parse(record.toString('utf8')));
-          if (event.type === 'SUBSCRIBED') {
-            frameworkId = event.subscribed.frameworkId;
-            o.print(resubscribe ? `Subscribed again with ID ${frameworkId} (master ${leader.hostPort})` : `Subscribed with ID ${frameworkId}`);
-            reconcile();
-          } else if (event.type === 'ERROR') {
-            throw new Error(`the master says: ${event.error.message}`);
-          } else if (event.type === 'OFFERS') {
-            for (const offer of event.offers.offers) {
-              const have = Resources.of(offer.resources);
-              if (launched || !have.contains(need)) {
-                await call(sub, {
-                  type: 'DECLINE',
-                  decline: { offer_ids: [{ value: offer.id }], filters: { refuse_seconds: launched ? 3600 : 1 } },
-                });
-                continue;
-              }
-              o.print(`Submitting task ${taskId} to agent ${offer.agentId}`);
-              const resources = need.toArray().map((r) => ({
-                name: r.name,
-                type: r.type,
-                ...(r.type === 'SCALAR' ? { scalar: { value: r.scalar } } : r.type === 'RANGES' ? { ranges: { range: r.ranges } } : { set: { item: r.set } }),
-                role: r.role,
-              }));
-              launched = true;
-              try {
-                await call(sub, {
-                  type: 'ACCEPT',
-                  accept: {
-                    offer_ids: [{ value: offer.id }],
-                    operations: [
-                      {
-                        type: 'LAUNCH',
-                        launch: {
-                          task_infos: [
-                            {
-                              name: o.name,
-                              task_id: { value: taskId },
-                              agent_id: { value: offer.agentId },
-                              resources,
-                              command: { value: o.command, shell: true },
-                            },
-                          ],
-                        },
-                      },
-                    ],
-                  },
-                });
-              } catch (e) {
-                if (!follows) throw e;
-                // Not accepted by a leader that is going: a new task on the next leader's offer
-                // (one that did start after all is ended by the teardown).
-                launched = false;
-                taskId = `${o.name}-${randomUUID().slice(0, 8)}`;
-                throw e;
-              }
-            }
-          } else if (event.type === 'UPDATE') {
-            const s = event.update.status;
-            if (s.taskId !== taskId) continue;
-            heard = true;
-            o.print(
-              `Received status update ${s.state} for task ${s.taskId}${s.message ? `\n  message: '${s.message}'` : ''}${s.source ? `\n  source: ${s.source}` : ''}${s.reason ? `\n  reason: ${s.reason}` : ''}`,
-            );
-            if (s.uuid !== undefined && s.agentId !== undefined) {
-              await call(sub, { type: 'ACKNOWLEDGE', acknowledge: { agent_id: { value: s.agentId }, task_id: { value: s.taskId }, uuid: s.uuid } });
-            }
-            if (isTerminal(s.state)) {
-              result = s;
-              break;
-            }
-          }
-        }
-      } catch (e) {
-        // With one master a broken stream or a refused call ends the run; following the
-        // leader, it is a failover: subscribe again (with the framework id) wherever it leads.
-        if (!follows || (e instanceof Error && e.message.startsWith('the master says:'))) throw e;
-      } finally {
-        reconciling?.cancel();
-        if (result === undefined) stream.close();
-      }
-      if (!follows) break;
-      if (result === undefined && !timedOut) {
-        o.print(`Lost the master at ${leader.hostPort}; following the leader`);
-        if (sub === current && detector.current()?.hostPort === leader.hostPort) await pause(500);
+        // Not accepted by a leader that is going: a new task on the next leader's offer (one
+        // that did start after all is ended by the teardown).
+        launched = false;
+        taskId = `${o.name}-${randomUUID().slice(0, 8)}`;
+        refused(e);
       }
     }
+  });
+  client.on('update', (s) => {
+    if (s.taskId !== taskId) return;
+    o.print(
+      `Received status update ${s.state} for task ${s.taskId}${s.message ? `\n  message: '${s.message}'` : ''}${s.source ? `\n  source: ${s.source}` : ''}${s.reason ? `\n  reason: ${s.reason}` : ''}`,
+    );
+    if (isTerminal(s.state)) finish({ status: s });
+  });
+  // Through the clock: a --timeout longer than Node's timers take (24.8 days) is chained.
+  const timer = systemClock.setTimer(o.timeoutMs, () => finish({}));
+  let outcome: { status?: TaskStatus; error?: unknown };
+  try {
+    await Promise.race([client.start(), ended]);
+    outcome = await ended;
+  } catch (e) {
+    if (e instanceof SchedulerRefusal) throw new Error(`the master refused the subscription: ${refusal(e.status, e.answer, o.credential)}`);
+    throw e;
   } finally {
     timer.cancel();
-    unlisten();
-    const last = current;
-    if (frameworkId && last) await call(last, { type: 'TEARDOWN' }).catch(() => {});
-    last?.stream.close();
-    client.close();
-    await detector.stop().catch(() => {});
+    await client.stop({ teardown: true });
+    if (o.detector === undefined) await detector.stop().catch(() => {});
   }
+  if (outcome.error !== undefined) {
+    const e = outcome.error;
+    if (e instanceof SchedulerClientError && e.code === 'FRAMEWORK_ENDED' && !e.message.startsWith('the master says:'))
+      throw new Error('the task did not end before the timeout or the stream closed');
+    throw e;
+  }
+  const result = outcome.status;
   if (!result) throw new Error('the task did not end before the timeout or the stream closed');
   if (result.state === 'TASK_FINISHED') return 0;
   const m = /exited with status (\d+)/.exec(result.message ?? '');

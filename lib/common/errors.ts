@@ -153,6 +153,13 @@ export type ErrorCode =
   | 'ENOTLISTENING'
   /** A response that should be JSON is not. */
   | 'EBADJSON'
+  // ---- The client libraries (lib/scheduler, lib/executor)
+  /** A client's call while it has no subscription (it is reconnecting): try again, or wait for its `subscribed`. */
+  | 'DISCONNECTED'
+  /** A client's call after it was stopped. */
+  | 'CLIENT_STOPPED'
+  /** The master or agent ended the subscription for good (an ERROR event, a refused subscription, a SHUTDOWN): the client has stopped. */
+  | 'FRAMEWORK_ENDED'
   // ---- ZooKeeper (lib/transport/zookeeper)
   /** A ZooKeeper operation failed (ZkError): its `zk` is ZooKeeper's reason (NO_NODE, BAD_VERSION, CONNECTION_LOSS, SESSION_EXPIRED, …). */
   | 'ZOOKEEPER'

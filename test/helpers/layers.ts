@@ -41,6 +41,8 @@ export type LayerName =
   | 'linux'
   | 'cli'
   | 'ui'
+  | 'scheduler'
+  | 'executor'
   | 'unknown' // under lib/ but in no known layer
   | 'outside'; // not under lib/
 
@@ -66,6 +68,8 @@ export function layerOf(path: string): Layer {
     case 'linux':
     case 'cli':
     case 'ui':
+    case 'scheduler':
+    case 'executor':
       return { ...base, name: top };
     case 'master':
       return { ...base, name: parts[1] === 'allocator' && parts.length > 2 ? 'allocator' : 'master' };
@@ -92,7 +96,9 @@ const ALLOWED: Record<LayerName, readonly LayerName[]> = {
   agent: ['agent', 'common', 'proto', 'transport' /* + linux where linuxAllowed */],
   linux: ['linux', 'common'],
   ui: ['ui', 'common', 'proto'],
-  cli: ['common', 'proto', 'transport', 'allocator', 'master', 'agent', 'linux', 'cli', 'ui'],
+  scheduler: ['scheduler', 'common', 'proto', 'transport'],
+  executor: ['executor', 'common', 'proto', 'transport'],
+  cli: ['common', 'proto', 'transport', 'allocator', 'master', 'agent', 'linux', 'cli', 'ui', 'scheduler', 'executor'],
   unknown: [],
   outside: [],
 };
