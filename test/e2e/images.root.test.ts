@@ -9,15 +9,20 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandTask, startCluster } from '../helpers/cluster.ts';
 import { BUSYBOX_IMAGE, TestRegistry, registryOnly } from '../helpers/image_registry.ts';
+import { clearLeftoverCgroups, removeRoot, testRoot } from '../linux/cgroups_fixture.ts';
 
 const test = registryOnly(anyTest);
 let registry: TestRegistry;
+/** The agents' --cgroups_root (the Linux launcher's freezer cgroups): the test's own, removed at the end; a crashed run's cleared first. */
+const root = testRoot();
 
 test.before(async () => {
+  await clearLeftoverCgroups();
   registry = await TestRegistry.start();
   registry.pushImage('test/busybox:1', BUSYBOX_IMAGE);
 });
 test.after.always(async () => {
+  await removeRoot(root);
   await registry?.stop();
 });
 
@@ -38,7 +43,12 @@ test.serial(
   "a task runs in its image: it sees the image's files and environment, writes its sandbox, and the image's Entrypoint/Cmd run when the command names none",
   async (t) => {
     const c = await startCluster(t, {
-      agentArgs: ['--image_providers=docker', `--docker_registry=http://${registry.host}`, '--isolation=filesystem/linux,docker/runtime,namespaces/pid'],
+      agentArgs: [
+        '--image_providers=docker',
+        `--docker_registry=http://${registry.host}`,
+        '--isolation=filesystem/linux,docker/runtime,namespaces/pid',
+        `--cgroups_root=${root}`,
+      ],
     });
     const s = await c.framework();
     await s.launch([
@@ -92,7 +102,7 @@ test.serial('an image that is not there, or an agent without an image provider: 
   t.is(st.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
   t.regex(st.message, /asks for the image '127\.0\.0\.1:\d+\/test\/busybox:1', and this agent runs no image provider/);
 
-  const c2 = await startCluster(t, { agentArgs: ['--image_providers=docker', '--isolation=filesystem/linux,docker/runtime'] });
+  const c2 = await startCluster(t, { agentArgs: ['--image_providers=docker', '--isolation=filesystem/linux,docker/runtime', `--cgroups_root=${root}`] });
   const s2 = await c2.framework();
   await s2.launch([commandTask('unknown', 'true', { container: image(`${registry.host}/test/nothing:1`) })]);
   const st2 = await s2.update('unknown', 'TASK_FAILED', 30_000);
