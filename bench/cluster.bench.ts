@@ -25,12 +25,12 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, statfsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type Json, Scheduler, commandTask, frameworkInfo, getJson, killEverythingUnder } from '../test/helpers/cluster.ts';
 import { arg, crunBundle, pct, ms } from './common.ts';
+import { freePort } from '../lib/transport/free_port.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LATENCY_TASKS = arg('latency', 500);
@@ -305,17 +305,6 @@ function memOf(pid: number): Mem {
 }
 
 const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 function corral(args: string[]): ChildProcess {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS)_/.test(k)));

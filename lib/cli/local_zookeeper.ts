@@ -9,9 +9,10 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { FlagError } from '../common/flags.ts';
+import { freePort } from '../transport/free_port.ts';
 
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
 const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
@@ -131,18 +132,6 @@ export async function waitServing(s: ZkServerSpec, running: () => boolean, timeo
 
 interface Server extends ZkServerSpec {
   process: ChildProcess | undefined;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 export class LocalZooKeeper {

@@ -30,6 +30,7 @@ export {
 export type { AuthRealm, Credential, CredentialFile, CredentialsFile, FlagText } from './auth.ts';
 export type { TlsFileSystem, TlsProtocol } from './tls_config.ts';
 export { FixedMasterDetector } from './leader.ts';
+export { freePort } from './free_port.ts';
 export type { Contender, LeaderAddress, MasterDetector } from './leader.ts';
 export {
   CANDIDACY_PREFIX,

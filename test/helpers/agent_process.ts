@@ -6,27 +6,18 @@
  * makes `kill` and `stop` throw, so the test that owns it fails even from its teardown.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getJson, type Json } from './cluster.ts';
 import { crashIn } from './crash_guard.ts';
 
+import { freePort } from '../../lib/transport/free_port.ts';
+
+export { freePort };
+
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** `corral` run from the sources, whatever dist/ holds. */
 const CORRAL = ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'corral_src.ts')];
-
-/** A TCP port that was free a moment ago (for an agent that must come back on the same one). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 /** The flags of a `corral agent` child on loopback under `master`, with a free port chosen once (it comes back on it). */
 export async function agentProcessArgs(o: {

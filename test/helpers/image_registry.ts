@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, lutimesSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../lib/transport/free_port.ts';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
 import { pidAlive } from './processes.ts';
@@ -235,17 +235,6 @@ function fixTimes(dir: string): void {
     lutimesSync(p, FIXED_TIME, FIXED_TIME);
   }
   lutimesSync(dir, FIXED_TIME, FIXED_TIME);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Remove the registries of test processes that are gone (a crashed run). */
