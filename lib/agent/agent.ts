@@ -68,6 +68,8 @@ export class Agent implements AgentContext {
   launching = 0;
   /** How long the last recover() took, in ms. */
   recoveryMs = 0;
+  /** True while recover() runs: the operator API answers 503 meanwhile, as Mesos's does in its RECOVERING state. */
+  recovering = false;
   /** The order of the master's messages (see onMasterMessage). */
   private readonly order = new MessageOrder();
 
@@ -180,7 +182,12 @@ export class Agent implements AgentContext {
 
   /** Restore what the checkpoints hold before connecting to the master (see recovery.ts). */
   async recover(): Promise<RecoveryReport> {
-    return recover(this);
+    this.recovering = true;
+    try {
+      return await recover(this);
+    } finally {
+      this.recovering = false;
+    }
   }
 
   // ===========================================================================================

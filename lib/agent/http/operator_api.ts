@@ -6,6 +6,9 @@
  * /monitor/statistics has them), GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_AGENT. Other
  * calls (nested and standalone containers, resource providers…) are answered 501.
  *
+ * While the agent recovers its checkpoints after a restart every call is answered 503 (after
+ * authentication), as Mesos's agent does in its RECOVERING state.
+ *
  * The agent has no ACLs: what it shows is decided by authentication alone.
  */
 import { join } from 'node:path';
@@ -125,6 +128,8 @@ function fileInfo(path: string, s: import('node:fs').Stats): JsonObject {
 export function agentApiRoutes(server: HttpServer, ctx: AgentApiContext): void {
   const a = ctx.agent;
   const handler = async (req: Request): Promise<HttpResponse> => {
+    // After authentication (the route's realm), before anything of the call is read.
+    if (a.recovering) return textResponse(503, 'Agent has not finished recovery');
     const call = await readOperatorCall(req, decodeAgentCall, 'agent::Call', ctx.maxBodyBytes);
     if ('status' in call) return call;
     return handle(call);
