@@ -1,42 +1,29 @@
-// Reading an agent's own endpoints from the page: the agent is another origin (its own port),
-// and the master never talks to agents' ports, so the page loads the agent's JSON endpoints as
-// JSONP (`?jsonp=callback`), as Mesos's web UI does: /state, /monitor/statistics, /files/browse
-// and /files/read. Downloads are plain links to /files/download.
+// Reading an agent's own endpoints from the page: through the leading master, which passes
+// GET /agent/<agent id>/<path> on to the agent (lib/master/http/agent_proxy.ts). The requests
+// are same-origin, so the browser's HTTP authentication with the master goes along and the
+// agent sees the same principal: agents that require authentication are shown too (Mesos's UI
+// reads agents by JSONP, which cannot send credentials). /state, /monitor/statistics,
+// /files/browse and /files/read are read as JSON; downloads are links to /files/download.
 
-let seq = 0;
-
-/** `//ip:port` of an agent (from its pid `slave(1)@ip:port`). */
+/** `/agent/<id>`: where the master passes the agent's reads on. */
 export function agentBase(agent) {
-  const at = agent.pid.lastIndexOf('@');
-  return `${location.protocol}//${agent.pid.slice(at + 1)}`;
+  return `/agent/${encodeURIComponent(agent.agent_info.id.value)}`;
 }
 
-/** GET `path` (with `params`) from the agent as JSONP; rejects on a load error or after `timeoutMs`. */
-export function agentJson(agent, path, params = {}, timeoutMs = 10_000) {
-  return new Promise((resolve, reject) => {
-    const name = `__corral_jsonp_${++seq}`;
-    const script = document.createElement('script');
-    const done = () => {
-      clearTimeout(timer);
-      delete window[name];
-      script.remove();
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`${path}: no answer from the agent`));
-    }, timeoutMs);
-    window[name] = (data) => {
-      done();
-      resolve(data);
-    };
-    script.onerror = () => {
-      done();
-      reject(new Error(`${path}: the agent could not be reached (or refused: 4xx)`));
-    };
-    const q = new URLSearchParams({ ...params, jsonp: name });
-    script.src = `${agentBase(agent)}${path}?${q}`;
-    document.head.append(script);
-  });
+/** GET `path` (with `params`) of the agent, as JSON; rejects with the agent's (or the master's) answer, or after `timeoutMs`. */
+export async function agentJson(agent, path, params = {}, timeoutMs = 10_000) {
+  const q = new URLSearchParams(params);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const res = await fetch(`${agentBase(agent)}${path}${q.size ? `?${q}` : ''}`, { signal: controller.signal, cache: 'no-store' });
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${(await res.text()).slice(0, 200)}`);
+    return await res.json();
+  } catch (e) {
+    throw e.name === 'AbortError' ? new Error(`${path}: no answer from the agent within ${timeoutMs / 1000} s`) : e;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function downloadUrl(agent, path) {

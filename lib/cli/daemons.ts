@@ -30,6 +30,7 @@ import { agentsMustAuthenticate, masterAuthenticator, shownMasterFlags } from '.
 import { operatorRoutes } from '../master/http/operator.ts';
 import { operatorApiRoutes } from '../master/http/operator_api/index.ts';
 import { webuiRoutes } from '../master/http/webui.ts';
+import { agentProxyRoutes } from '../master/http/agent_proxy.ts';
 import { type LogLevelControl, levelGate } from '../common/log_level.ts';
 import { levelFromFlag } from './logger.ts';
 import { schedulerRoutes } from '../master/http/scheduler.ts';
@@ -286,6 +287,7 @@ export async function startMaster(
   operatorRoutes(server, operatorContext);
   const operatorEvents = operatorApiRoutes(server, { ...operatorContext, log, logLevel: levels.control, maxBodyBytes: flags.max_request_body });
   webuiRoutes(server, master, lead);
+  agentProxyRoutes(server, master, lead, new HttpClient({ keepAlive: false, ...(options.tls ? { tls: options.tls } : {}) }));
   if (election === undefined) {
     try {
       await master.start();

@@ -64,6 +64,16 @@ export interface ClientResponse {
   json(): unknown;
 }
 
+/** A response whose body is left unread (openRaw): for passing a body of any size on. */
+export interface RawClientResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body's bytes as they come; read it to its end, or call close(). */
+  body: AsyncIterable<Buffer>;
+  /** Stop reading and drop the connection. */
+  close(): void;
+}
+
 export interface StreamRequest extends ClientRequest {
   /** Largest record accepted (default 64 MiB). */
   maxRecordBytes?: number;
@@ -220,6 +230,28 @@ export class HttpClient {
         },
       },
       close,
+    };
+  }
+
+  /** Send `r`; resolves once the response headers are in, with the body unread (see RawClientResponse). */
+  async openRaw(r: ClientRequest): Promise<RawClientResponse> {
+    const timeoutMs = r.timeoutMs ?? this.timeoutMs;
+    const [req, res] = await this.downgrading(r, async (p) => {
+      try {
+        return await this.start(p, timeoutMs);
+      } catch (e) {
+        if (!(e instanceof StaleSocket)) throw e;
+        return this.start(p, timeoutMs);
+      }
+    });
+    return {
+      status: res.statusCode ?? 0,
+      headers: res.headers,
+      body: res,
+      close: () => {
+        req.destroy();
+        res.destroy();
+      },
     };
   }
 

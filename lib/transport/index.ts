@@ -12,7 +12,7 @@ export type {
   RouteSpec,
 } from './http_types.ts';
 export { HttpClient, DEFAULT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES } from './http_client.ts';
-export type { ClientRequest, ClientResponse, ClientStream, HttpClientOptions, RequestBody, StreamRequest } from './http_client.ts';
+export type { ClientRequest, ClientResponse, ClientStream, HttpClientOptions, RawClientResponse, RequestBody, StreamRequest } from './http_client.ts';
 export { AuthenticationError, HttpError, TransportError, errorCode } from './errors.ts';
 export { TlsConfig, isTlsVariable, loadTlsConfig } from './tls_config.ts';
 export {

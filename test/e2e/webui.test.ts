@@ -47,7 +47,11 @@ async function authCluster(t: ExecutionContext): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-webui-`));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const files = commonAuthFiles(dir);
-  return startCluster(t, { masterArgs: ['--authenticate_http', `--http_credentials=${files.credentials}`] });
+  // The agents require authentication too (the same credentials): the page reads them through the master.
+  return startCluster(t, {
+    masterArgs: ['--authenticate_http', `--http_credentials=${files.credentials}`],
+    agentArgs: ['--authenticate_http_readonly', `--http_credentials=${files.credentials}`],
+  });
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -112,6 +116,16 @@ maybe(
     const download = await page.locator('#files a[download]').first().getAttribute('href');
     t.regex(download ?? '', /\/files\/download\?path=/);
 
+    // The agent requires authentication: read directly without credentials it refuses; the page
+    // read its sandbox above, and reads its statistics below, through the master with the operator's.
+    const agentAddress = c.agents[0]!.agent.options.ip + ':' + c.agents[0]!.port;
+    t.is((await request(`http://${agentAddress}/monitor/statistics`, { method: 'GET' })).status, 401);
+    t.is((await request(c.url(`/agent/${encodeURIComponent(c.agents[0]!.agent.id!)}/monitor/statistics`), { method: 'GET' })).status, 401);
+    const proxied: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/agent/')) proxied.push(new URL(r.url()).pathname);
+    });
+
     // The agent: a running task's container with live charts.
     await fw.launch([commandTask('ui-sleeper', 'sleep 60')]);
     await fw.update('ui-sleeper', 'TASK_RUNNING');
@@ -122,6 +136,10 @@ maybe(
       timeout: 15_000,
     });
     await shot(page, 'agent');
+    t.true(
+      proxied.some((p) => p.endsWith('/monitor/statistics')),
+      proxied.join(' '),
+    );
 
     for (const [name, hash, sel] of [
       ['frameworks', '#/frameworks', 'td'],
@@ -209,4 +227,15 @@ maybe('the tasks page with 100,000 tasks: search, filter and page quickly; the f
   }
   t.log(`first load: ${total} bytes compressed`);
   t.true(total < 200 * 1024);
+
+  // The master passes the UI's reads of an agent on (the agent requires authentication here).
+  const auth = { Authorization: `Basic ${Buffer.from(`ops:${SECRETS.ops}`).toString('base64')}` };
+  const agentId = encodeURIComponent(c.agents[0]!.agent.id!);
+  const state = await fetch(c.url(`/agent/${agentId}/state`), { headers: auth });
+  t.is(state.status, 200);
+  t.is(((await state.json()) as { id: string }).id, c.agents[0]!.agent.id!);
+  t.is((await fetch(c.url('/agent/no-such-agent/state'), { headers: auth })).status, 404);
+  const other = await fetch(c.url(`/agent/${agentId}/flags`), { headers: auth });
+  t.is(other.status, 404);
+  t.regex(await other.text(), /passes on only these reads of an agent/);
 });
