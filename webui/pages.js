@@ -8,7 +8,8 @@ import { lineChart } from './chart.js';
 const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const fmt = (n, d = 1) => (Number.isInteger(n) ? String(n) : n.toFixed(d));
 const mb = (n) => (n >= 1024 ? `${fmt(n / 1024)} GB` : `${fmt(n)} MB`);
-const bytes = (n) => (n >= 2 ** 30 ? `${fmt(n / 2 ** 30)} GiB` : n >= 2 ** 20 ? `${fmt(n / 2 ** 20)} MiB` : n >= 1024 ? `${fmt(n / 1024)} KiB` : `${n} B`);
+const bytes = (n) =>
+  n >= 2 ** 30 ? `${fmt(n / 2 ** 30)} GiB` : n >= 2 ** 20 ? `${fmt(n / 2 ** 20)} MiB` : n >= 1024 ? `${fmt(n / 1024)} KiB` : `${Math.round(n)} B`;
 const when = (secs) => (secs ? new Date(secs * 1000).toLocaleString() : '–');
 const nsWhen = (t) => (t?.nanoseconds ? new Date(t.nanoseconds / 1e6).toLocaleString() : '–');
 const duration = (secs) => {
