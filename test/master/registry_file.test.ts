@@ -54,9 +54,15 @@ test('a last line cut short by a crash is dropped (it was never acknowledged) an
   await r.admitAgent(agent(1));
   appendFileSync(r.journalPath, '{"set":{"id":"S2","inf');
   const again = new FileRegistry(dir);
-  t.deepEqual((await again.recover()).agents.map((a) => a.id), ['S1']);
+  t.deepEqual(
+    (await again.recover()).agents.map((a) => a.id),
+    ['S1'],
+  );
   await again.admitAgent(agent(3));
-  t.deepEqual((await new FileRegistry(dir).recover()).agents.map((a) => a.id), ['S1', 'S3']);
+  t.deepEqual(
+    (await new FileRegistry(dir).recover()).agents.map((a) => a.id),
+    ['S1', 'S3'],
+  );
   t.notRegex(readFileSync(r.journalPath, 'utf8'), /"inf\b/, 'the torn line is gone from the journal');
 });
 
@@ -66,7 +72,9 @@ test('a bad complete line is an error naming the journal and the line', async (t
   await r.recover();
   await r.admitAgent(agent(1));
   appendFileSync(r.journalPath, '{"set":{"id":5}}\n');
-  await t.throwsAsync(new FileRegistry(dir).recover(), { message: `the registry journal ${r.journalPath}:2 is not a change the registry knows (set an agent, remove an id, or set the weights)` });
+  await t.throwsAsync(new FileRegistry(dir).recover(), {
+    message: `the registry journal ${r.journalPath}:2 is not a change the registry knows (set an agent, remove an id, or set the weights)`,
+  });
   writeFileSync(r.journalPath, 'garbage\n');
   await t.throwsAsync(new FileRegistry(dir).recover(), { message: new RegExp(`^the registry journal ${r.journalPath}:1 is not valid JSON`) });
 });
@@ -76,7 +84,8 @@ test('once the journal outgrows the snapshot it is folded into a new snapshot, a
   const r = new FileRegistry(dir);
   await r.recover();
   // About 1.3 MB of changes: past the 1 MiB floor.
-  for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 2000 }, (_, i) => r.updateAgent(agent(i, `host-${round}-${i}-${'x'.repeat(60)}`))));
+  for (let round = 0; round < 3; round++)
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => r.updateAgent(agent(i, `host-${round}-${i}-${'x'.repeat(60)}`))));
   t.true(existsSync(r.path), 'a snapshot was written');
   t.true(statSync(r.journalPath).size < statSync(r.path).size, 'the journal was emptied into it');
   const snapshot = JSON.parse(readFileSync(r.path, 'utf8'));
