@@ -6,15 +6,25 @@
  * `ready`.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
 import { addCounters, zeroCounters, type SimAgentsOptions, type SimCounters, type SimReport } from './sim_agents.ts';
 
 const SIM = join(dirname(fileURLToPath(import.meta.url)), 'sim_agents.ts');
 
-/** Raise `pid`'s open-file limit to `n` (soft and hard) when it is lower. */
+/** This process's hard limit of open files. */
+export function hardFileLimit(): number {
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m?.[1] === 'unlimited' ? Infinity : Number(m?.[1] ?? 1024);
+}
+
+/**
+ * Raise `pid`'s open-file limit to `n` (soft and hard); past this process's hard limit that
+ * needs CAP_SYS_RESOURCE (a root without it, as in some containers, cannot).
+ */
 export function raiseFileLimit(pid: number, n: number): void {
-  execFileSync('prlimit', [`--pid=${pid}`, `--nofile=${n}:${n}`]);
+  execFileSync('prlimit', [`--pid=${pid}`, `--nofile=${n}:${n}`], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 export interface FleetOptions extends Omit<SimAgentsOptions, 'count' | 'first' | 'localAddress'> {
@@ -49,7 +59,7 @@ export class SimFleet {
       if (count <= 0) break;
       const opts: SimAgentsOptions & { reportMs: number } = { ...this.o, count, first: p * per, localAddress: `127.0.0.${10 + p}`, reportMs: 1000 };
       const child = fork(SIM, [`--sim-agents=${JSON.stringify(opts)}`], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      if (count > 15_000) raiseFileLimit(child.pid!, count + 4096);
+      if (count + 4096 > 20_000) raiseFileLimit(child.pid!, count + 4096);
       this.children.push(child);
       this.latest.push(zeroCounters());
       const i = this.latest.length - 1;
