@@ -16,6 +16,7 @@ import { startAgent, startMaster, type RunningAgent, type RunningMaster } from '
 import { parseFlags } from '../../lib/common/flags.ts';
 import { silentLogger } from '../../lib/common/log.ts';
 import { masterFlags } from '../../lib/master/flags.ts';
+import { FileRegistry } from '../../lib/master/registry/index.ts';
 import { HttpClient, loadTlsConfig } from '../../lib/transport/index.ts';
 import { SECRETS, basic, commonAuthFiles, writePrivate } from '../helpers/auth_fixture.ts';
 import { runCorral } from '../helpers/corral_run.ts';
@@ -426,9 +427,8 @@ test("after a master restart, another principal cannot take over an agent id: th
   // No ACLs: 'web' (a framework's credential) passes the agent realm, as --credentials alone allows.
   const c = await startCluster(t, { masterArgs: [`--credentials=${files.credentials}`], agentArgs: [`--credential=${files.agentCredential}`] });
   const agentId = [...c.master!.master.agents.keys()][0]!;
-  const registryFile = join(c.workDir, 'master', 'registry.json');
-  const recorded = () => (JSON.parse(readFileSync(registryFile, 'utf8')) as Json).agents.map((a: Json) => [a.id, a.principal]);
-  t.deepEqual(recorded(), [[agentId, 'agent']]);
+  const recorded = async () => (await new FileRegistry(join(c.workDir, 'master')).recover()).agents.map((a) => [a.id, a.principal]);
+  t.deepEqual(await recorded(), [[agentId, 'agent']]);
 
   // The agent is down while the master restarts, so the rogue is first to re-register.
   await c.stopAgent(0);
@@ -448,33 +448,33 @@ test("after a master restart, another principal cannot take over an agent id: th
   const answer = await answerOf(c.url('/internal/agent/subscribe'), basic('web'), rogue);
   t.deepEqual(answer, { status: 403, text: `Not authorized: agent ${agentId} was registered by another principal; principal 'web' may not re-register it` });
   t.is(restarted.agents.size, 0);
-  t.deepEqual(recorded(), [[agentId, 'agent']]);
+  t.deepEqual(await recorded(), [[agentId, 'agent']]);
 
   // The real agent, with its own principal, re-registers with its id.
   await c.restartAgent(0);
   t.deepEqual([...restarted.agents.keys()], [agentId]);
   t.is(restarted.agents.get(agentId)!.info.hostname, 'agent0');
   t.is(restarted.agents.get(agentId)!.principal, 'agent');
-  t.deepEqual(recorded(), [[agentId, 'agent']]);
+  t.deepEqual(await recorded(), [[agentId, 'agent']]);
 });
 
 test("a registry written before principals were kept: the agent's first authenticated re-registration records its principal, another principal is refused after it", async (t) => {
   const c = await startCluster(t, { masterArgs: [`--credentials=${files.credentials}`], agentArgs: [`--credential=${files.agentCredential}`] });
   const agentId = [...c.master!.master.agents.keys()][0]!;
-  const registryFile = join(c.workDir, 'master', 'registry.json');
-  const recorded = () => (JSON.parse(readFileSync(registryFile, 'utf8')) as Json).agents.map((a: Json) => [a.id, a.principal]);
+  const dir = join(c.workDir, 'master');
+  const recorded = async () => (await new FileRegistry(dir).recover()).agents.map((a) => [a.id, a.principal]);
   const port = c.masterPort;
   await c.stopAgent(0);
   await c.stopMaster();
-  // As an older master wrote it: no principal.
-  const old = JSON.parse(readFileSync(registryFile, 'utf8')) as Json;
-  for (const a of old.agents) delete a.principal;
-  writeFileSync(registryFile, JSON.stringify(old));
-  t.deepEqual(recorded(), [[agentId, undefined]]);
+  // As an older master wrote it: one registry.json, no journal, no principal.
+  const old = await new FileRegistry(dir).recover();
+  writeFileSync(join(dir, 'registry.json'), JSON.stringify({ version: 1, agents: old.agents.map(({ principal: _, ...a }) => a) }));
+  rmSync(join(dir, 'registry.journal'), { force: true });
+  t.deepEqual(await recorded(), [[agentId, undefined]]);
   const restarted = (await c.startMaster(port)).master;
   await c.restartAgent(0);
   t.deepEqual([...restarted.agents.keys()], [agentId]);
-  t.deepEqual(recorded(), [[agentId, 'agent']]);
+  t.deepEqual(await recorded(), [[agentId, 'agent']]);
   const rogue = {
     type: 'REREGISTER',
     agent_id: { value: agentId },
