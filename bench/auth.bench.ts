@@ -28,7 +28,7 @@ import { parseFlags } from '../lib/common/flags.ts';
 import { silentLogger } from '../lib/common/log.ts';
 import { masterFlags } from '../lib/master/flags.ts';
 import { CredentialStore, HttpAuthenticator, HttpClient, HttpServer, basicAuthorization } from '../lib/transport/index.ts';
-import { bestOfTurns, curlJsonPost, run, timedRequests } from './common.ts';
+import { bestOfTurns, curlJsonPost, loadLine, run, timedRequests } from './common.ts';
 
 const quick = process.argv.includes('--quick');
 const self = fileURLToPath(import.meta.url);
@@ -91,6 +91,7 @@ function checkCost(auth: HttpAuthenticator, header: string): number {
 }
 
 async function main(): Promise<void> {
+  console.log(loadLine());
   const hasCurl = spawnSync('curl', ['--version']).status === 0;
   const dir = mkdtempSync(join(tmpdir(), 'corral-bench-auth-'));
   const rows: [string, string, string, string][] = [];

@@ -20,6 +20,7 @@ import { stringifyWire } from '../lib/proto/json_text.ts';
 import type { SchedulerEvent } from '../lib/proto/messages.ts';
 import { encodeRecord } from '../lib/proto/recordio.ts';
 import { decodeSchedulerCall, encodeSchedulerEvent } from '../lib/proto/scheduler.ts';
+import { loadLine } from './common.ts';
 
 const quick = process.argv.includes('--quick');
 const N = quick ? 20_000 : 100_000;
@@ -99,6 +100,7 @@ function run(label: string, fn: () => unknown): number {
   return opsPerSec;
 }
 
+console.log(loadLine());
 console.log(`codec: ${N.toLocaleString('en-US')} operations per case (after ${WARMUP.toLocaleString('en-US')} warm-up), node ${process.version}`);
 console.log(`ACCEPT body ${ACCEPT_TEXT.length} bytes; OFFERS record ${encodeRecord(stringifyWire(encodeSchedulerEvent(OFFERS))).length} bytes`);
 console.log('decode ACCEPT (one LAUNCH):');

@@ -1,6 +1,7 @@
 /** What the benchmarks share: options, percentiles, a job pool, curl's arguments, and the crun bundle used as a peer. */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import type { CgroupController, Cgroups } from '../lib/linux/index.ts';
 import { join } from 'node:path';
 
@@ -8,6 +9,12 @@ import { join } from 'node:path';
 export function pct(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** The machine's load average (1, 5, 15 min) and CPU count, as every benchmark prints it at its start. */
+export function loadLine(): string {
+  const [l1, l5, l15] = loadavg().map((x) => x.toFixed(2));
+  return `load average ${l1} ${l5} ${l15} on ${cpus().length} CPUs${Number(l1) > 0.5 ? ' (the machine is not quiet: ratios are measured in turns under the same noise)' : ''}`;
 }
 
 export const ms = (x: number): string => `${x.toFixed(2)} ms`;

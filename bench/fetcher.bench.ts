@@ -26,7 +26,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Fetcher } from '../lib/agent/fetcher/fetcher.ts';
 import type { Uri } from '../lib/proto/messages.ts';
-import { arg } from './common.ts';
+import { arg, loadLine } from './common.ts';
 
 const MB = arg('mb', 100);
 const RUNS = arg('runs', 5);
@@ -103,6 +103,7 @@ function have(cmd: string): boolean {
 }
 
 async function main(): Promise<void> {
+  console.log(loadLine());
   const base = mkdtempSync(join(tmpdir(), 'corral-fetch-bench-'));
   chmodSync(base, 0o755); // a task user must reach its sandbox
   const files = join(base, 'files');

@@ -44,7 +44,7 @@ import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { openCgroups, type CgroupController, type Cgroups } from '../lib/linux/index.ts';
 import type { FrameworkInfo } from '../lib/proto/messages.ts';
 import { HttpServer } from '../lib/transport/index.ts';
-import { arg, crunBundle, pct, ms, pool, removeBenchCgroupRoots } from './common.ts';
+import { arg, crunBundle, loadLine, ms, pct, pool, removeBenchCgroupRoots } from './common.ts';
 
 const COUNT = arg('count', 200);
 const PARALLEL = arg('parallel', 4);
@@ -253,6 +253,7 @@ function printOurs(label: string, f: Figures): void {
 }
 
 async function main(): Promise<void> {
+  console.log(loadLine());
   const driver = process.argv.indexOf('--crun-driver');
   if (driver >= 0) return crunDriver(process.argv[driver + 1]!, process.argv[driver + 2]!, PARALLEL);
   if (process.getuid?.() !== 0) {

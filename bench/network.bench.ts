@@ -53,7 +53,7 @@ import {
   type TcAction,
   type U32Key,
 } from '../lib/linux/index.ts';
-import { arg, pct, ms } from './common.ts';
+import { arg, loadLine, ms, pct } from './common.ts';
 import { clearLeftoverTestHosts, createTestHosts, type TestHost, type TestNetwork } from '../test/helpers/test_hosts.ts';
 
 const QUICK = process.argv.includes('--quick');
@@ -624,6 +624,7 @@ function summary(label: string, xs: readonly number[]): string {
 }
 
 async function main(): Promise<void> {
+  console.log(loadLine());
   if (process.getuid?.() !== 0) throw new Error('bench/network needs root (network namespaces, veths, tc)');
   for (const tool of ['ip', 'tc', 'iperf3']) {
     if (spawnSync(tool, ['-V'], { stdio: 'ignore' }).error) throw new Error(`bench/network needs '${tool}' (apt-get install iproute2 iperf3)`);

@@ -25,7 +25,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCgroups, type CgroupController } from '../lib/linux/index.ts';
 import { Cluster, type Json, type Scheduler, commandTask, frameworkInfo } from '../test/helpers/cluster.ts';
-import { arg } from './common.ts';
+import { arg, loadLine } from './common.ts';
 
 const INTERVAL = arg('interval', 1000);
 const KILLS = arg('kills', 20);
@@ -217,6 +217,7 @@ async function partC(tmp: string): Promise<void> {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'corral-bench-oversub-'));
+console.log(loadLine());
 try {
   if (ONLY.includes('a')) await partA(tmp);
   if (ONLY.includes('b')) await partB();

@@ -34,7 +34,7 @@ import { PortMappingIsolator } from '../lib/agent/containerizer/isolators/port_m
 import { parseResourcesText } from '../lib/common/resources/index.ts';
 import { listLinks, listNetns, nativeFeatures, openCgroups, removeNetns } from '../lib/linux/index.ts';
 import { createTestHosts } from '../test/helpers/test_hosts.ts';
-import { arg, pct, ms } from './common.ts';
+import { arg, loadLine, ms, pct } from './common.ts';
 
 const COUNT = arg('count', 100);
 const SECONDS = arg('seconds', 5);
@@ -203,6 +203,7 @@ async function child(peer: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  console.log(loadLine());
   if (process.getuid?.() !== 0 || !nativeFeatures().networkIsolator) {
     console.log('port_mapping: needs root and `npm run build:native:netiso`; not run');
     return;

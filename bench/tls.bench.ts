@@ -26,7 +26,7 @@ import { HttpClient } from '../lib/transport/http_client.ts';
 import { HttpServer } from '../lib/transport/http_server.ts';
 import { loadTlsConfig } from '../lib/transport/tls_config.ts';
 import { makePki, tlsEnv } from '../test/transport/tls_fixture.ts';
-import { bestOfTurns, curlJsonPost, run, timedRequests } from './common.ts';
+import { bestOfTurns, curlJsonPost, loadLine, run, timedRequests } from './common.ts';
 import { schedulerServer } from './scheduler_server.ts';
 
 const quick = process.argv.includes('--quick');
@@ -140,6 +140,7 @@ async function main(): Promise<void> {
     console.log(
       `TLS benchmark (loopback, Node ${process.version}, OpenSSL ${process.versions.openssl}, EC P-256, TLS 1.3 ${tls.DEFAULT_CIPHERS.split(':')[0]}…${quick ? ', --quick' : ''})`,
     );
+    console.log(`${loadLine()}`);
     console.log('server in this process, each client in its own; plain and TLS in the same run');
     console.log(`each figure is the best of ${ROUNDS} rounds, plain and TLS taking turns (this host may be shared)`);
     const rows: [string, string, string, string][] = [];
@@ -238,6 +239,19 @@ async function main(): Promise<void> {
         `${fmt(cPlain)} req/s`,
         `${fmt(cTls)} req/s`,
         `${(cTls / cPlain).toFixed(2)}`,
+      ]);
+      // The peer of "16 in flight": curl's multi interface, 16 transfers at a time on up to 16
+      // keep-alive connections (HTTP/1.1, so one request per connection at a time).
+      const parallel = ['-Z', '--parallel-max', '16', '--parallel-immediate'];
+      const [cPlain16, cTls16] = await pair(
+        () => curlRps(plainUrl, parallel, plain.server),
+        () => curlRps(tlsUrl, [...parallel, ...tlsCurl], secure.server),
+      );
+      rows.push([
+        `curl (peer): ${fmt(CURL_REQUESTS)} POSTs, 16 in flight (-Z)`,
+        `${fmt(cPlain16)} req/s`,
+        `${fmt(cTls16)} req/s`,
+        `${(cTls16 / cPlain16).toFixed(2)}`,
       ]);
       const curlStream = async (url: string, extra: string[], srv: ReturnType<typeof benchServer>): Promise<number> => {
         const r = await run('curl', [

@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { HttpClient } from '../lib/transport/http_client.ts';
-import { curlJsonPost, run, timedRequests } from './common.ts';
+import { curlJsonPost, loadLine, run, timedRequests } from './common.ts';
 import { schedulerServer } from './scheduler_server.ts';
 
 const quick = process.argv.includes('--quick');
@@ -65,6 +65,7 @@ function nodeClient(args: string[]): Promise<{ code: number | null; out: string;
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 async function main(): Promise<void> {
+  console.log(loadLine());
   const hasCurl = spawnSync('curl', ['--version']).status === 0;
   const { server, lastStream } = schedulerServer({}, STREAM_EVENTS);
   const port = await server.listen();

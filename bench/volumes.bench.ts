@@ -28,6 +28,7 @@ import { HierarchicalAllocator } from '../lib/master/allocator/index.ts';
 import { MasterRefusal } from '../lib/master/errors.ts';
 import type { Operation } from '../lib/proto/messages.ts';
 import { Harness, frameworkInfo } from '../test/helpers/master_harness.ts';
+import { loadLine } from './common.ts';
 
 const dyn = (name: string, v: number, role: string): Resource => resource(name, v, { role, reservation: { principal: 'ops' } });
 const vol = (id: string, size: number, role: string): Resource =>
@@ -229,6 +230,7 @@ async function mountCost(n: number): Promise<void> {
 }
 
 const quick = process.argv.includes('--quick');
+console.log(loadLine());
 await throughMaster(quick ? 200 : 1000);
 const agents = quick ? 2000 : 10_000;
 const cycles = allocatorCycles(agents, 1000, quick ? 5 : 15);

@@ -56,12 +56,7 @@ export class ServerRequest implements Request {
     this.remotePort = req.socket.remotePort ?? 0;
     const socket = req.socket as Partial<TLSSocket>;
     this.secure = socket.encrypted === true;
-    let principal: string | undefined;
-    if (this.secure && socket.authorized === true) {
-      const cn = socket.getPeerCertificate?.()?.subject?.CN;
-      principal = Array.isArray(cn) ? cn[0] : cn;
-    }
-    this.peerPrincipal = principal;
+    this.peerPrincipal = this.secure && socket.authorized === true ? peerPrincipalOf(req.socket as TLSSocket) : undefined;
   }
 
   header(name: string): string | undefined {
@@ -177,3 +172,20 @@ export class ServerRequest implements Request {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The CN of a verified client certificate, read once per connection: `getPeerCertificate` turns
+ * the whole certificate into an object (fingerprints, key, extensions), tens of microseconds that
+ * every keep-alive request on the connection paid again.
+ */
+const principals = new WeakMap<TLSSocket, { cn: string | undefined }>();
+
+function peerPrincipalOf(socket: TLSSocket): string | undefined {
+  let p = principals.get(socket);
+  if (p === undefined) {
+    const cn = socket.getPeerCertificate?.()?.subject?.CN;
+    p = { cn: Array.isArray(cn) ? (cn[0] as string | undefined) : cn };
+    principals.set(socket, p);
+  }
+  return p.cn;
+}

@@ -7,12 +7,13 @@
  */
 import { type Hash, createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, open, stat } from 'node:fs/promises';
+import { copyFile, open, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 import { MAX_TIMER_MS } from '../../common/clock.ts';
 import { SinkError, SourceError, errnoText } from './errors.ts';
 
@@ -143,12 +144,24 @@ export async function createFile(path: string, spec: NewFile): Promise<FileHandl
   return fh;
 }
 
-/** Stream a 200 response into a new file `dest`. Counts into `progress` (and `hash`). Returns the byte count. */
+/**
+ * A second file a download is written to as it arrives (a cache miss writes the cache's file and
+ * the sandbox's copy at once, instead of copying the whole file again after the download). It is
+ * best effort: `written` is true only when the whole body reached it; on any failure of its own
+ * it is removed and the download goes on.
+ */
+export interface Tee {
+  readonly path: string;
+  readonly file: NewFile;
+  written: boolean;
+}
+
+/** Stream a 200 response into a new file `dest` (and `tee`). Counts into `progress` (and `hash`). Returns the byte count. */
 export async function receive(
   body: HttpBody,
   dest: string,
   file: NewFile,
-  opts: { progress?: Progress; signal?: AbortSignal; hash?: Hash } = {},
+  opts: { progress?: Progress; signal?: AbortSignal; hash?: Hash; tee?: Tee } = {},
 ): Promise<number> {
   const res = body.response;
   const progress = opts.progress ?? { bytes: 0 };
@@ -166,6 +179,28 @@ export async function receive(
   out.once('error', (e: NodeJS.ErrnoException) => {
     if (e.syscall !== undefined) writeError = e;
   });
+  const tee = opts.tee;
+  let teeOut: Writable | undefined;
+  let teeFailed = false;
+  if (tee) {
+    try {
+      teeOut = createWriteStream(tee.path, { fd: await createFile(tee.path, tee.file), highWaterMark: 1024 * 1024 });
+      teeOut.on('error', () => {
+        teeFailed = true;
+        res.unpipe(teeOut);
+      });
+      // Both files take each chunk; the response waits for the slower of them (pipe's backpressure).
+      res.pipe(teeOut);
+    } catch {
+      teeFailed = true;
+    }
+  }
+  const dropTee = async (): Promise<void> => {
+    if (!tee) return;
+    tee.written = false;
+    teeOut?.destroy();
+    await rm(tee.path, { force: true }).catch(() => {});
+  };
   const hash = opts.hash;
   res.on('data', (chunk: Buffer) => {
     progress.bytes += chunk.length;
@@ -174,6 +209,7 @@ export async function receive(
   try {
     await pipeline(res, out);
   } catch (e) {
+    await dropTee();
     if (opts.signal?.aborted) throw abortedError();
     if (writeError) throw new SinkError(`cannot write ${dest}: ${errnoText(writeError)}`, writeError);
     if (body.stall.stalled)
@@ -184,8 +220,18 @@ export async function receive(
     throw new SourceError(`the download broke off after ${progress.bytes} bytes: ${netReason(e)}`);
   }
   if (body.size !== undefined && progress.bytes !== body.size) {
+    await dropTee();
     throw new SourceError(`truncated download: got ${progress.bytes} of ${body.size} bytes`);
   }
+  if (tee && teeOut && !teeFailed) {
+    try {
+      await finished(teeOut);
+      tee.written = !teeFailed;
+    } catch {
+      tee.written = false;
+    }
+  }
+  if (tee && !tee.written) await dropTee();
   return progress.bytes;
 }
 

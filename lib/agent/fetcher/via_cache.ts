@@ -6,14 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { lstat, open, rename } from 'node:fs/promises';
+import { lstat, open, rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { describeError } from '../../common/errors.ts';
 import { linkBeneath } from '../../linux/index.ts';
 import type { AsUser } from './as_user.ts';
 import { type CacheEntry, type FetcherCache, NEW_FILE } from './cache.ts';
 import type { DirectFetcher } from './direct.ts';
-import { type Progress, copyLocal, fileSha256, localSize, openHttp, receive } from './download.ts';
+import { type Progress, type Tee, copyLocal, fileSha256, localSize, openHttp, receive } from './download.ts';
 import { CacheFailure, FetchError, SinkError, SourceError, errnoText } from './errors.ts';
 import { type Ctx, type FetchCounts, type Fetched, fallsBack, toFetchError } from './request.ts';
 import { clearName, deliverAsUser, digestMismatch, extractInto, finishFile, prepareDest } from './sandbox.ts';
@@ -39,10 +39,20 @@ export class CachedFetcher {
     const { entry, created } = this.cache.acquire(user, plan.uri.value, plan.basename);
     ctx.held.push(entry);
     let cache: Fetched['cache'] = 'hit';
+    let tee: Tee | undefined;
     if (created) {
       this.counts.misses++;
       cache = 'miss';
-      const filled = await this.fill(entry, plan, ctx, dest);
+      // A copy for the sandbox (no task user, no archive) is written as the download arrives.
+      if (!ctx.asUser && !plan.archive && plan.source.kind !== 'local') {
+        try {
+          await prepareDest(ctx, plan.name);
+          tee = { path: dest, file: { mode: 0o600, exclusive: true }, written: false };
+        } catch {
+          // retrieve() says what is wrong with the sandbox
+        }
+      }
+      const filled = await this.fill(entry, plan, ctx, dest, tee);
       if (filled === 'fallback') return undefined;
       if (filled === 'delivered') {
         this.counts.bypasses++;
@@ -75,6 +85,13 @@ export class CachedFetcher {
         if (entry.sha256 !== expected) throw new FetchError(plan.uri.value, digestMismatch(expected, entry.sha256));
       }
     }
+    if (tee?.written) {
+      // The sandbox's copy was written with the cache's file, and the entry is ready.
+      this.counts.bytesFromCache += entry.size;
+      await finishFile(plan, ctx, dest);
+      ctx.log.line(`Copied '${plan.uri.value}' to '${plan.name}' as it entered the cache`);
+      return { uri: plan.uri.value, path: dest, cache, linked: false, extracted: false };
+    }
     try {
       const linked = await this.retrieve(entry, plan, ctx, dest);
       return { uri: plan.uri.value, path: dest, cache, linked, extracted: plan.archive !== undefined };
@@ -102,7 +119,23 @@ export class CachedFetcher {
    * 'fallback' when the cache failed and the request should fetch directly. A source failure
    * fails the entry (every waiter gets it) and is thrown.
    */
-  private async fill(entry: CacheEntry, plan: Plan, ctx: Ctx, dest: string): Promise<'cached' | 'delivered' | 'fallback'> {
+  private async fill(entry: CacheEntry, plan: Plan, ctx: Ctx, dest: string, tee: Tee | undefined): Promise<'cached' | 'delivered' | 'fallback'> {
+    const result = await this.fillCache(entry, plan, ctx, dest, tee).catch(async (e: unknown) => {
+      await this.dropTee(tee);
+      throw e;
+    });
+    if (result !== 'cached') await this.dropTee(tee);
+    return result;
+  }
+
+  /** The sandbox copy written during a download that did not make a ready entry: removed (what follows makes its own). */
+  private async dropTee(tee: Tee | undefined): Promise<void> {
+    if (!tee?.written) return;
+    tee.written = false;
+    await rm(tee.path, { force: true });
+  }
+
+  private async fillCache(entry: CacheEntry, plan: Plan, ctx: Ctx, dest: string, tee: Tee | undefined): Promise<'cached' | 'delivered' | 'fallback'> {
     const uri = plan.uri.value;
     const cacheFailed = (why: string, cause?: unknown): 'fallback' => {
       this.counts.failures++;
@@ -152,7 +185,7 @@ export class CachedFetcher {
             body,
             entry.partialPath,
             { mode: 0o600, exclusive: true },
-            { progress, ...(hash ? { hash } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) },
+            { progress, ...(hash ? { hash } : {}), ...(tee ? { tee } : {}), ...(ctx.req.signal ? { signal: ctx.req.signal } : {}) },
           ),
         );
         if (hash) entry.sha256 = hash.digest('hex');

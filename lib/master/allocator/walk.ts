@@ -179,6 +179,10 @@ export abstract class AllocationWalk extends AllocatorShares {
   /** Offer a framework what it may have of the walked agent; false when nothing was given. */
   private offer(fw: FrameworkClient): boolean {
     const agent = this.wAgent;
+    // Covered: a filter of its refuses all it could get here, whatever is computed below (after
+    // declines, most of the frameworks a walk passes; the bit test is all they cost).
+    const filter = fw.filterHere(agent);
+    if (filter === COVERED) return false;
     const role = fw.role.name;
     const index = agent.reservedLeft === 0 ? -1 : freeReservation(agent, role);
     const pre = index < 0 ? undefined : agent.reserved[index]!;
@@ -210,10 +214,7 @@ export abstract class AllocationWalk extends AllocatorShares {
     if (agent.revocableReserved && !rev.isEmpty()) rev = rev.filter((r) => r.role === UNRESERVED || r.role === role);
     let revOk = rev !== Resources.EMPTY && this.allocatable(rev);
     if (!ok && !revOk) return false;
-    const filter = fw.filterHere(agent);
     if (filter !== 0) {
-      // COVERED: the walk expired this agent's filters first, so the covering one still holds.
-      if (filter === COVERED) return false;
       if (ok && this.isFiltered(agent, fw, main, this.wNow)) {
         ok = false;
         // Refused the most it can have here, and nothing revocable is free: later walks skip it

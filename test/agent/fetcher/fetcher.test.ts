@@ -401,3 +401,34 @@ test('symlinks an archive plants are never written through: not by later URIs, n
   });
   t.is(readFileSync(join(outside, 'target.txt'), 'utf8'), 'untouched', 'the fetcher log did not follow the link');
 });
+
+test('cache: a miss writes the sandbox copy as the file downloads; a failed or mismatched miss leaves nothing in the sandbox', async (t) => {
+  const body = pattern(300_000);
+  const srv = await fileServer(t, { '/data.bin': body, '/cut': { body: pattern(5000), truncateAt: 100 } });
+  const { fetcher, sandbox, cacheFiles } = setup(t);
+  const s = sandbox();
+  const [got] = await fetcher.fetch({ uris: [u(`${srv.base}/data.bin`, { cache: true, extract: false })], sandbox: s });
+  t.is(got!.cache, 'miss');
+  t.false(got!.linked);
+  t.deepEqual(readFileSync(join(s, 'data.bin')), Buffer.from(body));
+  t.is(mode(join(s, 'data.bin')), 0o644);
+  t.regex(stderrOf(s), /Copied '.*data\.bin' to 'data\.bin' as it entered the cache/);
+  // The sandbox's copy is a file of its own: the task changing it leaves the cached file alone.
+  writeFileSync(join(s, 'data.bin'), 'changed by the task');
+  const s2 = sandbox();
+  t.is((await fetcher.fetch({ uris: [u(`${srv.base}/data.bin`, { cache: true, extract: false })], sandbox: s2 }))[0]!.cache, 'hit');
+  t.deepEqual(readFileSync(join(s2, 'data.bin')), Buffer.from(body));
+  t.is(srv.hits('/data.bin'), 1);
+
+  const s3 = sandbox();
+  await t.throwsAsync(fetcher.fetch({ uris: [u(`${srv.base}/cut`, { cache: true })], sandbox: s3 }), { message: /truncated download/ });
+  t.false(existsSync(join(s3, 'cut')));
+  const s4 = sandbox();
+  const wrong = '0'.repeat(64);
+  srv.set('/other.bin', 'hello');
+  await t.throwsAsync(fetcher.fetch({ uris: [u(`${srv.base}/other.bin`, { cache: true, extract: false, sha256: wrong })], sandbox: s4 }), {
+    message: /sha256 mismatch/,
+  });
+  t.false(existsSync(join(s4, 'other.bin')));
+  t.false(cacheFiles().some((f) => f.includes('other') || f.includes('cut')));
+});
