@@ -12,6 +12,8 @@
  *   entry's priority (so `journalctl -p err` finds errors) and removes from the text.
  * - The level can be changed at run time (`setLogLevel` in `lib/common/log.ts`): one level is
  *   shared by a logger and all its children.
+ * - `file` (`--log_dir`): every line also goes to the rotating log files, as text without colour
+ *   (as glog's files are, for `less`, `grep` and `tail -F`) or as JSON lines with `--log_format=json`.
  */
 import { hostname } from 'node:os';
 import { pino, type DestinationStream } from 'pino';
@@ -44,6 +46,9 @@ export interface LoggerOptions {
   bindings?: Record<string, unknown>;
   /** Make this logger's level the one `setLogLevel` changes (default true). */
   control?: boolean;
+  /** Also write every line here (`--log_dir`: lib/cli/log_files.ts), as JSON or as text without colour (`fileFormat`, default text). */
+  file?: { write(line: string): void };
+  fileFormat?: LogFormat;
 }
 
 const COLOUR: Record<string, string> = { error: '\x1b[31m', fatal: '\x1b[31m', warn: '\x1b[33m', info: '\x1b[32m', debug: '\x1b[90m', trace: '\x1b[90m' };
@@ -83,10 +88,10 @@ export function createLogger(opts: LoggerOptions): Logger {
   const format: LogFormat = opts.format ?? (opts.pretty === true || (opts.pretty === undefined && process.stderr.isTTY === true) ? 'text' : 'json');
   const colour = opts.colour ?? (process.stderr.isTTY === true && process.env.NO_COLOR === undefined);
   const journald = opts.journald ?? (process.env.JOURNAL_STREAM ?? '') !== '';
-  const destination: DestinationStream = opts.write
+  const stderr: DestinationStream = opts.write
     ? { write: (s: string) => opts.write!(s.endsWith('\n') ? s.slice(0, -1) : s) }
     : pino.destination({ dest: 2, sync: false, minLength: 0 });
-  const transform =
+  const toStderr =
     format === 'text' || journald
       ? (s: string): string => {
           const level = LEVEL_AT_START.exec(s)?.[1] ?? 'info';
@@ -94,6 +99,19 @@ export function createLogger(opts: LoggerOptions): Logger {
           return journald ? `<${SYSLOG_PRIORITY[level] ?? 6}>${line}` : line;
         }
       : undefined;
+  const file = opts.file;
+  const fileText = (opts.fileFormat ?? 'text') === 'text';
+  // With a file, one destination writes both (each in its own format); else pino's hook shapes the stderr line.
+  const destination: DestinationStream = file
+    ? {
+        write(s: string) {
+          stderr.write(toStderr ? toStderr(s) : s);
+          file.write(fileText ? textLine(s, false) : s);
+        },
+      }
+    : stderr;
+  const transform = file ? undefined : toStderr;
+  if (file && 'flushSync' in stderr) process.on('exit', () => (stderr as { flushSync(): void }).flushSync());
   const root = pino(
     {
       level: 'debug',
