@@ -20,17 +20,26 @@
  *     ratio.
  * (c) memory: master and agent as separate `node bin/corral.js` processes: their VmRSS idle
  *     and with --sleepers running `sleep` tasks, and VmRSS/Pss per supervisor.
+ * (d) the cost of INFO logging (--only=d): --log-rounds rounds alternating off, on, off, on …
+ *     (off: the daemons' real logger at WARNING, so no task line is written; on: at INFO, every
+ *     task's lines formatted and written asynchronously to a file), each on a fresh in-process
+ *     cluster with one agent and a burst of --log-tasks `true` tasks as in (b). Per side: the
+ *     median and range of launches/s, of the CPU time (user+sys) of this process (master, agent
+ *     and the framework client: the same on both sides) per task, and of the event loop's
+ *     largest delay during the burst (perf_hooks.monitorEventLoopDelay, 10 ms resolution).
  *
  *   npm run bench:cluster [-- --latency=500 --bursts=3 --throughput=1000 --sleepers=1000]
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type Json, Scheduler, commandTask, frameworkInfo, getJson, killEverythingUnder } from '../test/helpers/cluster.ts';
 import { arg, crunBundle, pct, ms } from './common.ts';
 import { freePort } from '../lib/transport/free_port.ts';
+import { createLogger } from '../lib/cli/logger.ts';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LATENCY_TASKS = arg('latency', 500);
@@ -44,6 +53,8 @@ const CRUN_PARALLEL = 4;
 const ONLY = process.argv.find((x) => x.startsWith('--only='))?.slice(7) ?? 'abc';
 /** --profile=DIR: the master and agent processes of (c) write CPU profiles there. */
 const PROFILE_DIR = process.argv.find((x) => x.startsWith('--profile='))?.slice(10);
+const LOG_ROUNDS = arg('log-rounds', 6);
+const LOG_TASKS = arg('log-tasks', 1000);
 const AGENT_RESOURCES = 'cpus:64;mem:262144;disk:100000;ports:[31000-32000]';
 
 const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
@@ -432,6 +443,84 @@ async function memory(base: string, n: number): Promise<void> {
   }
 }
 
+// ----- (d) logging cost ----------------------------------------------------------------------
+
+interface LogRound {
+  readonly on: boolean;
+  readonly perSec: number;
+  readonly cpuUsPerTask: number;
+  readonly maxDelayMs: number;
+  readonly p99DelayMs: number;
+  readonly lines: number;
+}
+
+async function loggingRound(base: string, on: boolean, n: number): Promise<LogRound> {
+  const file = join(base, `log-${on ? 'on' : 'off'}-${Date.now()}.log`);
+  const fd = openSync(file, 'w');
+  const logger = createLogger({ level: on ? 'info' : 'warn', format: 'json', journald: false, fd });
+  const c = await Cluster.start({ agentResources: AGENT_RESOURCES, logger });
+  try {
+    await latencyPipelined(c, 50, 10); // warm-up
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    const cpu0 = process.cpuUsage();
+    h.enable();
+    const tp = await throughput(c, n);
+    h.disable();
+    const cpu = process.cpuUsage(cpu0);
+    await sleep(200); // the asynchronous writes land
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"msg"')).length;
+    return { on, perSec: tp.perSec, cpuUsPerTask: (cpu.user + cpu.system) / n, maxDelayMs: h.max / 1e6, p99DelayMs: h.percentile(99) / 1e6, lines };
+  } finally {
+    await c.stop();
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+}
+
+async function loggingCost(base: string): Promise<void> {
+  console.log(
+    `(d) INFO logging on vs off: ${LOG_ROUNDS} rounds alternating off/on, each a fresh in-process cluster and a burst of ${LOG_TASKS} \`true\` tasks [load ${loadNow()}]:`,
+  );
+  const rounds: LogRound[] = [];
+  for (let i = 0; i < LOG_ROUNDS; i++) {
+    const r = await loggingRound(base, i % 2 === 1, LOG_TASKS);
+    rounds.push(r);
+    console.log(
+      `  round ${i + 1} ${r.on ? 'on ' : 'off'}: ${r.perSec.toFixed(1)} tasks/s, ${(r.cpuUsPerTask / 1000).toFixed(2)} ms CPU/task, event loop max ${r.maxDelayMs.toFixed(1)} ms (p99 ${r.p99DelayMs.toFixed(1)}), ${r.lines} lines written [load ${loadNow()}]`,
+    );
+  }
+  const med = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const side = (on: boolean) => rounds.filter((r) => r.on === on);
+  const fmt = (xs: number[], d: number) => `median ${med(xs).toFixed(d)} (range ${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+  for (const on of [false, true]) {
+    const rs = side(on);
+    console.log(
+      `  ${on ? 'on ' : 'off'}: tasks/s ${fmt(
+        rs.map((r) => r.perSec),
+        1,
+      )}; CPU ms/task ${fmt(
+        rs.map((r) => r.cpuUsPerTask / 1000),
+        3,
+      )}; event loop max ms ${fmt(
+        rs.map((r) => r.maxDelayMs),
+        1,
+      )}; lines/task ${(med(rs.map((r) => r.lines)) / LOG_TASKS).toFixed(1)}`,
+    );
+  }
+  const tOff = med(side(false).map((r) => r.perSec));
+  const tOn = med(side(true).map((r) => r.perSec));
+  const cOff = med(side(false).map((r) => r.cpuUsPerTask));
+  const cOn = med(side(true).map((r) => r.cpuUsPerTask));
+  console.log(
+    `  on vs off: launches/s ${(((tOn - tOff) / tOff) * 100).toFixed(1)} %, CPU per task ${(((cOn - cOff) / cOff) * 100).toFixed(1)} % (${((cOn - cOff) / 1000).toFixed(3)} ms) (target: within 3 %)`,
+  );
+}
+
 // ----- main ----------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -439,6 +528,10 @@ async function main(): Promise<void> {
   console.log(`cluster: ${cpus().length} CPUs, load average ${loadNow()}${l1! > 0.5 ? '  (WARNING: the machine is not quiet)' : ''}`);
   const base = mkdtempSync(join(tmpdir(), `corral-bench-${process.pid}-cluster-`));
   try {
+    if (ONLY === 'd') {
+      await loggingCost(base);
+      return;
+    }
     const c = await Cluster.start({ agentResources: AGENT_RESOURCES });
     try {
       // Warm-up: the code paths compiled, the allocator and sockets in use.
@@ -487,6 +580,7 @@ async function main(): Promise<void> {
       await c.stop();
     }
     if (ONLY.includes('c')) await memory(base, SLEEPERS);
+    if (ONLY.includes('d')) await loggingCost(base);
   } finally {
     killEverythingUnder(base);
     rmSync(base, { recursive: true, force: true });

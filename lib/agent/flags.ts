@@ -3,6 +3,7 @@ import {
   type FlagValues,
   LOGGING_LEVELS,
   LOG_FORMAT_HELP,
+  logFileFlags,
   MAX_REQUEST_BODY,
   flag,
   formatDuration,
@@ -380,6 +381,7 @@ export const agentFlags = {
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING, ERROR or DEBUG', default: 'INFO', parse: oneOf(LOGGING_LEVELS, { upper: true }) }),
   log_format: optionalFlag({ help: LOG_FORMAT_HELP, parse: oneOf(['json', 'text']) }),
+  ...logFileFlags,
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
   max_stream_backlog: flag({
     help: 'Most bytes an executor event stream may hold that the executor has not read, e.g. 64MB; a stream over it is closed and the executor treated as disconnected',

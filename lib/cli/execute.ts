@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { FlagError, flag, optionalFlag, parseBool, parsePositiveDuration, str, formatDuration } from '../common/flags.ts';
 import { checkRoleText } from '../common/ids.ts';
-import { parseResourcesText } from '../common/resources/index.ts';
+import { type Resources, parseResourcesText } from '../common/resources/index.ts';
 import { systemClock } from '../linux/index.ts';
-import { type TaskStatus, isTerminal } from '../proto/messages.ts';
-import { SchedulerClient, SchedulerClientError, SchedulerRefusal, offerFits } from '../scheduler/index.ts';
+import { type Offer, type TaskStatus, isTerminal } from '../proto/messages.ts';
+import { SchedulerClient, SchedulerClientError, SchedulerRefusal, offerFits, offerResources } from '../scheduler/index.ts';
 import {
   type Credential,
   type MasterDetector,
@@ -20,6 +20,7 @@ import {
   parseMasterLocation,
   readFlagText,
 } from '../transport/index.ts';
+import { Cluster, type Json, findTask, sandboxOf } from './cluster_reader.ts';
 
 /**
  * `--secret`: the secret itself, or a path (`/…`, `./…`, `../…`; `file:///…` is read by the flag
@@ -131,6 +132,9 @@ export async function execute(o: ExecuteOptions): Promise<number> {
     reconnect: follows,
     backoff: { initialMs: 500, maxMs: 2000 },
   });
+  // What it reads of the cluster besides the scheduler API: the agents (can any ever fit the
+  // task?) and the task's sandbox, from the leading master's /master/state.
+  const cluster = new Cluster(location, o.tls, o.credential);
   let taskId = `${o.name}-${randomUUID().slice(0, 8)}`;
   let launched = false;
   let finish!: (r: { status?: TaskStatus; error?: unknown }) => void;
@@ -140,23 +144,55 @@ export async function execute(o: ExecuteOptions): Promise<number> {
     if (follows) return;
     finish({ error: e instanceof SchedulerRefusal ? new Error(`call refused: ${refusal(e.status, e.answer, o.credential)}`) : e });
   };
-  client.on('subscribed', (s) =>
-    o.print(s.resubscribed ? `Subscribed again with ID ${s.frameworkId} (master ${s.master})` : `Subscribed with ID ${s.frameworkId}`),
-  );
+  /** Fails the run when the agents are known and none could ever hold the task (see `noAgentFits`). */
+  let lastCheck = 0;
+  let saidNoAgent = false;
+  const checkFits = async (): Promise<void> => {
+    if (launched || Date.now() - lastCheck < 2000) return;
+    lastCheck = Date.now();
+    let agents: Json[];
+    try {
+      agents = ((await cluster.state()).slaves ?? []) as Json[];
+    } catch (e) {
+      o.print(`(Could not read the agents from the master: ${e instanceof Error ? e.message : String(e)}; waiting for offers)`);
+      return;
+    }
+    if (agents.length === 0) {
+      if (!saidNoAgent) o.print('No agent is registered yet; waiting for one');
+      saidNoAgent = true;
+      return;
+    }
+    const why = noAgentFits(need, agents);
+    if (why !== undefined) finish({ error: new Error(why) });
+  };
+  const seenAgents = new Set<string>();
+  client.on('subscribed', (s) => {
+    o.print(s.resubscribed ? `Subscribed again with ID ${s.frameworkId} (master ${s.master})` : `Subscribed with ID ${s.frameworkId}`);
+    if (!s.resubscribed) o.print(`Waiting for an offer of ${o.resources}`);
+    void checkFits();
+  });
   client.on('disconnected', (d) => {
     if (follows) o.print(`Lost the master at ${d.master ?? 'unknown'}; following the leader`);
   });
   client.on('error', (e) => finish({ error: e }));
   client.on('offers', async (offers) => {
+    let declined = false;
     for (const offer of offers) {
       if (launched || !offerFits(offer, need)) {
+        if (!launched && !seenAgents.has(offer.agentId)) {
+          seenAgents.add(offer.agentId);
+          o.print(`Received an offer from agent ${offer.hostname} (${offer.agentId}) that does not fit: it has ${offerText(offer)}`);
+        }
+        declined = true;
         await client.decline(offer.id, launched ? 3600 : 1).catch(refused);
         continue;
       }
+      o.print(`Received an offer from agent ${offer.hostname} (${offer.agentId}) that fits`);
       o.print(`Submitting task ${taskId} to agent ${offer.agentId}`);
       launched = true;
       try {
         await client.launch(offer, [{ taskId, name: o.name, resources: need, command: o.command }], { refuseSeconds: 5 });
+        o.print(`Task ${taskId} is staging on agent ${offer.hostname}; waiting for it to start`);
       } catch (e) {
         // Not accepted by a leader that is going: a new task on the next leader's offer (one
         // that did start after all is ended by the teardown).
@@ -165,14 +201,27 @@ export async function execute(o: ExecuteOptions): Promise<number> {
         refused(e);
       }
     }
+    if (declined && !launched) void checkFits();
   });
   client.on('update', (s) => {
     if (s.taskId !== taskId) return;
     o.print(
       `Received status update ${s.state} for task ${s.taskId}${s.message ? `\n  message: '${s.message}'` : ''}${s.source ? `\n  source: ${s.source}` : ''}${s.reason ? `\n  reason: ${s.reason}` : ''}`,
     );
+    // Where its files are, once it has a sandbox (printed before the run ends).
+    if (sandbox === undefined && s.state !== 'TASK_STAGING') sandbox = printSandbox(s.taskId);
     if (isTerminal(s.state)) finish({ status: s });
   });
+  let sandbox: Promise<void> | undefined;
+  const printSandbox = async (id: string): Promise<void> => {
+    try {
+      const row = findTask(await cluster.state(), id);
+      const { directory } = await sandboxOf(cluster, row);
+      o.print(`Sandbox of task ${id}: ${row.agent?.hostname ?? row.task.slave_id}:${directory} (corral task log ${id} [--follow] prints its stdout)`);
+    } catch (e) {
+      o.print(`(Could not find the sandbox of task ${id}: ${e instanceof Error ? e.message : String(e)})`);
+    }
+  };
   // Through the clock: a --timeout longer than Node's timers take (24.8 days) is chained.
   const timer = systemClock.setTimer(o.timeoutMs, () => finish({}));
   let outcome: { status?: TaskStatus; error?: unknown };
@@ -184,6 +233,8 @@ export async function execute(o: ExecuteOptions): Promise<number> {
     throw e;
   } finally {
     timer.cancel();
+    if (sandbox) await Promise.race([sandbox, new Promise((r) => setTimeout(r, 5000).unref())]);
+    await cluster.close();
     await client.stop({ teardown: true });
     if (o.detector === undefined) await detector.stop().catch(() => {});
   }
@@ -206,4 +257,39 @@ function refusal(status: number, body: string, credential: Credential | undefine
   if (status !== 401) return said;
   if (credential === undefined) return `${said} (the master requires authentication: give --principal and --secret)`;
   return `${said} (check --principal '${credential.principal}' and --secret)`;
+}
+
+/** An offer's resources as `cpus:1;mem:512;ports:[31000-31010]`. */
+function offerText(offer: Offer): string {
+  return resourcesText(Object.entries(offerResources(offer).summary()));
+}
+
+function resourcesText(entries: [string, unknown][]): string {
+  return entries
+    .filter(([k, v]) => !k.endsWith('_revocable') && v !== 0 && v !== '' && v !== undefined && v !== null)
+    .map(([k, v]) => `${k}:${String(v)}`)
+    .join(';');
+}
+
+/**
+ * Why no offer can ever fit the task, or undefined when one may. The rule: the task's resources
+ * are more than every registered agent's total resources (all of them: reserved to any role or
+ * not, used or not; what a task uses ends, a reservation can be undone). So it fails only when no
+ * agent the master knows now could ever offer enough; with no agent registered, it waits.
+ */
+export function noAgentFits(need: Resources, agents: readonly Json[]): string | undefined {
+  const totals = agents.map((a) => ({ agent: a, text: resourcesText(Object.entries((a.resources ?? {}) as Record<string, unknown>)) }));
+  for (const { text } of totals) {
+    try {
+      if (parseResourcesText(text).contains(need)) return undefined;
+    } catch {
+      return undefined; // a total it cannot read: let the offers decide
+    }
+  }
+  const shown = totals
+    .slice(0, 3)
+    .map(({ agent, text }) => `${agent.hostname} (${agent.id}) has ${text || 'nothing'}`)
+    .join('; ');
+  const more = totals.length > 3 ? `; and ${totals.length - 3} more` : '';
+  return `no agent can ever run this task: it asks ${resourcesText(Object.entries(need.summary()))}, more than any of the ${agents.length} registered agent${agents.length === 1 ? '' : 's'} has in all (${shown}${more})`;
 }

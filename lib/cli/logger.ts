@@ -10,12 +10,14 @@
  * - Under systemd (JOURNAL_STREAM set: stderr goes to journald) each line starts with its syslog
  *   priority, `<3>` error, `<4>` warning, `<6>` info, `<7>` debug, which journald takes as the
  *   entry's priority (so `journalctl -p err` finds errors) and removes from the text.
- * - The level can be changed at run time (`setLogLevel` in `lib/common/log.ts`): one level is
- *   shared by a logger and all its children.
+ * - The level is fixed when it is made; a change at run time (the operator API's
+ *   SET_LOGGING_LEVEL) is `levelGate` of `lib/common/log_level.ts`, over a logger made at DEBUG.
+ * - `file` (`--log_dir`): every line also goes to the rotating log files, as text without colour
+ *   (as glog's files are, for `less`, `grep` and `tail -F`) or as JSON lines with `--log_format=json`.
  */
 import { hostname } from 'node:os';
 import { pino, type DestinationStream } from 'pino';
-import { installLogLevelControl, parseLogLevel, type Logger, type LogLevel } from '../common/log.ts';
+import { parseLogLevel, type Logger, type LogLevel } from '../common/log.ts';
 
 const RANK: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50 };
 /** syslog priorities (RFC 5424) of each level: what journald reads from a `<N>` prefix. */
@@ -39,11 +41,14 @@ export interface LoggerOptions {
   colour?: boolean;
   /** Prefix syslog priorities (default: when JOURNAL_STREAM is set). */
   journald?: boolean;
+  /** The file descriptor lines go to, asynchronously (default 2: stderr); `write` replaces it. */
+  fd?: number;
   /** Where lines go (each with its newline); default: stderr, asynchronously. */
   write?: (line: string) => void;
   bindings?: Record<string, unknown>;
-  /** Make this logger's level the one `setLogLevel` changes (default true). */
-  control?: boolean;
+  /** Also write every line here (`--log_dir`: lib/cli/log_files.ts), as JSON or as text without colour (`fileFormat`, default text). */
+  file?: { write(line: string): void };
+  fileFormat?: LogFormat;
 }
 
 const COLOUR: Record<string, string> = { error: '\x1b[31m', fatal: '\x1b[31m', warn: '\x1b[33m', info: '\x1b[32m', debug: '\x1b[90m', trace: '\x1b[90m' };
@@ -83,10 +88,10 @@ export function createLogger(opts: LoggerOptions): Logger {
   const format: LogFormat = opts.format ?? (opts.pretty === true || (opts.pretty === undefined && process.stderr.isTTY === true) ? 'text' : 'json');
   const colour = opts.colour ?? (process.stderr.isTTY === true && process.env.NO_COLOR === undefined);
   const journald = opts.journald ?? (process.env.JOURNAL_STREAM ?? '') !== '';
-  const destination: DestinationStream = opts.write
+  const stderr: DestinationStream = opts.write
     ? { write: (s: string) => opts.write!(s.endsWith('\n') ? s.slice(0, -1) : s) }
-    : pino.destination({ dest: 2, sync: false, minLength: 0 });
-  const transform =
+    : pino.destination({ dest: opts.fd ?? 2, sync: false, minLength: 0 });
+  const toStderr =
     format === 'text' || journald
       ? (s: string): string => {
           const level = LEVEL_AT_START.exec(s)?.[1] ?? 'info';
@@ -94,6 +99,19 @@ export function createLogger(opts: LoggerOptions): Logger {
           return journald ? `<${SYSLOG_PRIORITY[level] ?? 6}>${line}` : line;
         }
       : undefined;
+  const file = opts.file;
+  const fileText = (opts.fileFormat ?? 'text') === 'text';
+  // With a file, one destination writes both (each in its own format); else pino's hook shapes the stderr line.
+  const destination: DestinationStream = file
+    ? {
+        write(s: string) {
+          stderr.write(toStderr ? toStderr(s) : s);
+          file.write(fileText ? textLine(s, false) : s);
+        },
+      }
+    : stderr;
+  const transform = file ? undefined : toStderr;
+  if (file && 'flushSync' in stderr) process.on('exit', () => (stderr as { flushSync(): void }).flushSync());
   const root = pino(
     {
       level: 'debug',
@@ -105,35 +123,12 @@ export function createLogger(opts: LoggerOptions): Logger {
     },
     destination,
   );
-  // One level for the logger and its children (pino's children keep the level they were made with).
-  const state = { level: opts.level, min: RANK[opts.level], revert: undefined as NodeJS.Timeout | undefined, base: opts.level };
-  if (opts.control !== false) {
-    installLogLevelControl({
-      get: () => state.level,
-      set(level, durationMs) {
-        // A change for a while, made during another, goes back to the level from before both.
-        const before = state.revert ? state.base : state.level;
-        state.base = before;
-        if (state.revert) clearTimeout(state.revert);
-        state.revert = undefined;
-        state.level = level;
-        state.min = RANK[level];
-        if (durationMs !== undefined) {
-          state.revert = setTimeout(() => {
-            state.revert = undefined;
-            state.level = before;
-            state.min = RANK[before];
-          }, durationMs);
-          state.revert.unref();
-        }
-      },
-    });
-  }
+  const min = RANK[opts.level];
   const wrap = (p: pino.Logger): Logger => {
     const at =
       (level: LogLevel) =>
       (obj: object | string, msg?: string): void => {
-        if (RANK[level] < state.min) return;
+        if (RANK[level] < min) return;
         if (typeof obj === 'string') p[level](obj);
         else p[level](obj, msg);
       };

@@ -32,6 +32,7 @@ import { LOCAL_ZK_SESSION_TIMEOUT, type LocalMasters, startLocalMasters } from '
 import { execute, executeCredential, executeFlags } from './execute.ts';
 import type { Logger } from '../common/log.ts';
 import { createLogger, levelFromFlag } from './logger.ts';
+import { RotatingLogFile } from './log_files.ts';
 import { type LogLevelControl, levelGate } from '../common/log_level.ts';
 import { systemClock } from '../linux/index.ts';
 import { MESOS_VERSION, VERSION } from './version.ts';
@@ -233,8 +234,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const v = parsed.values as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   // SET_LOGGING_LEVEL (/api/v1) can let DEBUG through for a while: the gate drops what --logging_level does not show.
+  // --log_dir (master, agent): the lines also go to rotated files; a directory that cannot be written stops here.
+  let file: RotatingLogFile | undefined;
+  try {
+    if (DAEMONS.has(command) && v.log_dir !== undefined)
+      file = new RotatingLogFile({ dir: v.log_dir, name: `corral-${command}`, maxSize: v.max_log_size, maxFiles: v.max_log_files });
+  } catch (e) {
+    console.error(`corral ${command}: ${describeError(e)}`);
+    return 2;
+  }
   const { logger: log, control: logLevel } = levelGate(
-    createLogger({ level: 'debug', format: v.log_format }),
+    createLogger({ level: 'debug', format: v.log_format, ...(file ? { file, fileFormat: v.log_format ?? 'text' } : {}) }),
     levelFromFlag(v.logging_level ?? 'INFO', v.quiet ?? false),
     systemClock,
   );

@@ -248,6 +248,49 @@ export const LOGGING_LEVELS = ['INFO', 'WARNING', 'ERROR', 'DEBUG'] as const;
 /** `--log_format`: JSON lines or readable text (default: text on a terminal, else JSON). */
 export const LOG_FORMAT_HELP = 'json or text (default: readable text when stderr is a terminal, else JSON lines)';
 
+/** `--max_log_size`: a size (`100MB`), or a bare number of megabytes as glog's `max_log_size` takes it; at least 1KB. */
+export function parseLogSize(text: string): number {
+  const n = /^\s*[0-9]+\s*$/.test(text) ? Number(text) * 1024 ** 2 : parseBytes(text);
+  if (!Number.isSafeInteger(n) || n < 1024) throw new Error(`'${text}' is not a size of at least 1KB (e.g. 100MB)`);
+  return n;
+}
+
+function showSize(n: number): string {
+  for (const [unit, size] of [
+    ['GB', 1024 ** 3],
+    ['MB', 1024 ** 2],
+    ['KB', 1024],
+  ] as const)
+    if (n % size === 0) return `${n / size}${unit}`;
+  return `${n}B`;
+}
+
+/**
+ * The daemons' log files (`corral master|agent`): `--log_dir` as Mesos names it; the size and the
+ * count of the files are bounded by `--max_log_size` (glog's name; Mesos sets it only through
+ * GLOG_max_log_size) and `--max_log_files` (Corral's own: glog keeps every file).
+ */
+export const logFileFlags = {
+  log_dir: optionalFlag({
+    help: 'Also write the log lines to files in this directory (made if missing): <command>.<host>.<time>.<pid>.<n>.log, the current one linked as <command>.log (corral-master.log, corral-agent.log); text lines, JSON with --log_format=json',
+    parse: (text: string): string => {
+      if (text.trim() === '') throw new Error('is empty (give a directory)');
+      return text;
+    },
+  }),
+  max_log_size: flag({
+    help: 'With --log_dir: start a new log file when the current one reaches this size (e.g. 100MB; a bare number is megabytes, as glog takes it)',
+    default: 100 * 1024 ** 2,
+    parse: parseLogSize,
+    show: showSize,
+  }),
+  max_log_files: flag({
+    help: "With --log_dir: how many of this daemon's log files to keep, the current one included; older ones are deleted when a new one starts",
+    default: 10,
+    parse: intIn(1, 100_000),
+  }),
+};
+
 /** The most `--max_request_body` allows: 1 GiB. */
 export const MAX_REQUEST_BODY = 1024 ** 3;
 

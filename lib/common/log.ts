@@ -58,34 +58,3 @@ export function parseLogLevel(text: string, field = 'level'): LogLevel {
   if (level === undefined) throw new ValidationError(field, `'${text}' is not a logging level (DEBUG, INFO, WARNING or ERROR)`);
   return level;
 }
-
-/** What changes the process's logging level at run time: installed by the CLI's logger. */
-export interface LogLevelControl {
-  get(): LogLevel;
-  /** Set the level; with `durationMs`, only for that long, then back to the level it had. */
-  set(level: LogLevel, durationMs?: number): void;
-}
-
-let control: LogLevelControl | undefined;
-
-/** Used by the logger the process runs with (the last one installed wins). */
-export function installLogLevelControl(c: LogLevelControl): void {
-  control = c;
-}
-
-/** The process's logging level now ('info' when no logger is installed, as in most tests). */
-export function getLogLevel(): LogLevel {
-  return control?.get() ?? 'info';
-}
-
-/**
- * Change the process's logging level at run time (the operator API's `SET_LOGGING_LEVEL`):
- * `level` a level or its `--logging_level` name; with `durationMs`, it goes back after that long.
- * A bad level or duration throws a `ValidationError` naming it.
- */
-export function setLogLevel(level: LogLevel | string, durationMs?: number): void {
-  const l = parseLogLevel(level);
-  if (durationMs !== undefined && !(Number.isFinite(durationMs) && durationMs > 0 && durationMs <= 2 ** 31 - 1))
-    throw new ValidationError('duration', `${durationMs} ms is not a duration between 1 ms and about 24 days`);
-  control?.set(l, durationMs);
-}

@@ -2,6 +2,7 @@
 import {
   LOGGING_LEVELS,
   LOG_FORMAT_HELP,
+  logFileFlags,
   MAX_REQUEST_BODY,
   flag,
   formatDuration,
@@ -99,6 +100,7 @@ export const masterFlags = {
   quiet: flag({ help: 'Log only warnings and errors', default: false, boolean: true, parse: parseBool }),
   logging_level: flag({ help: 'INFO, WARNING, ERROR or DEBUG', default: 'INFO', parse: oneOf(LOGGING_LEVELS, { upper: true }) }),
   log_format: optionalFlag({ help: LOG_FORMAT_HELP, parse: oneOf(['json', 'text']) }),
+  ...logFileFlags,
   max_request_body: flag({ help: 'Largest request body accepted, in bytes', default: 4 * 1024 * 1024, parse: intIn(1, MAX_REQUEST_BODY) }),
   max_stream_backlog: flag({
     help: 'Most bytes an event stream (to a scheduler, an agent) may hold that its client has not read, e.g. 64MB; a stream over it is closed and its client treated as disconnected',

@@ -1,6 +1,7 @@
 /**
  * The processes' logger (lib/cli/logger.ts): JSON lines with ISO times, host and pid, errors with
- * stack and cause; readable text with dates; journald priorities; the level changed at run time;
+ * stack and cause; readable text with dates; journald priorities (the level changed at run time is
+ * test/common/log_level.test.ts);
  * and, through real `corral` processes, an error that journald files at priority 3 and a clean
  * SIGINT that logs no warning.
  */
@@ -10,7 +11,6 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../lib/cli/logger.ts';
-import { getLogLevel, setLogLevel } from '../../lib/common/log.ts';
 import { ValidationError } from '../../lib/common/errors.ts';
 import { runCorral, runNodeScript } from '../helpers/corral_run.ts';
 import { clearLeftoverDirs } from '../helpers/tmp_names.ts';
@@ -22,7 +22,7 @@ test.before(() => clearLeftoverDirs());
 
 function capture(opts: Partial<Parameters<typeof createLogger>[0]> = {}) {
   const lines: string[] = [];
-  const log = createLogger({ level: 'info', format: 'json', journald: false, control: false, ...opts, write: (l) => lines.push(l) });
+  const log = createLogger({ level: 'info', format: 'json', journald: false, ...opts, write: (l) => lines.push(l) });
   return { log, lines };
 }
 
@@ -76,32 +76,6 @@ test('under journald every line starts with its syslog priority', (t) => {
   const text = capture({ journald: true, format: 'text', colour: false });
   text.log.error('e');
   t.regex(text.lines[0]!, /^<3>\d{4}-/);
-});
-
-test.serial('setLogLevel changes the level of a logger and its children, for a while or for good', async (t) => {
-  const lines: string[] = [];
-  const log = createLogger({ level: 'info', format: 'json', journald: false, write: (l) => lines.push(l) });
-  const child = log.child({ component: 'agent' });
-  t.is(getLogLevel(), 'info');
-  child.debug('hidden');
-  setLogLevel('DEBUG', 150);
-  t.is(getLogLevel(), 'debug');
-  child.debug('shown');
-  setLogLevel('warning', 150); // a second change for a while goes back to the level before both
-  t.is(getLogLevel(), 'warn');
-  await new Promise((r) => setTimeout(r, 400));
-  t.is(getLogLevel(), 'info');
-  child.debug('hidden again');
-  setLogLevel('error');
-  log.warn('not at ERROR');
-  t.is(getLogLevel(), 'error');
-  t.deepEqual(
-    lines.map((l) => (JSON.parse(l) as { msg: string }).msg),
-    ['shown'],
-  );
-  t.throws(() => setLogLevel('LOUD'), { instanceOf: ValidationError, message: /level: 'LOUD' is not a logging level/ });
-  t.throws(() => setLogLevel('INFO', -1), { instanceOf: ValidationError, message: /^duration: / });
-  setLogLevel('info');
 });
 
 test('a crash in a real daemon reaches journald at priority 3, with its stack', async (t) => {
