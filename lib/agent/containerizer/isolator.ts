@@ -131,25 +131,6 @@ export function containerCgroup(root: string, containerId: string): string {
   return `${root.replace(/^\/+|\/+$/g, '')}/${containerId}`;
 }
 
-/** How long one reading of every process's stat serves the usage of every container. */
-const PROC_SNAPSHOT_MS = 250;
-let procSnapshot: { readonly at: number; readonly stats: Promise<ProcStat[]> } | undefined;
-
-/**
- * Every process's stat, read at most once per PROC_SNAPSHOT_MS for all containers: a usage
- * poll of 1,000 containers (posix/cpu and posix/mem each) would otherwise read all of /proc
- * 2,000 times, which held more than a core of an agent running 1,000 idle tasks.
- */
-function sharedProcStats(): Promise<ProcStat[]> {
-  const now = performance.now();
-  if (!procSnapshot || now - procSnapshot.at > PROC_SNAPSHOT_MS) {
-    const stats = allProcStats();
-    procSnapshot = { at: now, stats };
-    stats.catch(() => (procSnapshot = undefined));
-  }
-  return procSnapshot.stats;
-}
-
 /**
  * For isolators that only observe a container's processes (posix/cpu, posix/mem): each
  * container is known by its supervisor, whose process tree and the command's session are the
@@ -174,6 +155,6 @@ export abstract class ProcessTreeIsolator implements Isolator {
   /** The container's processes now, or undefined for a container this isolator does not know. */
   protected async processes(containerId: string): Promise<ProcStat[] | undefined> {
     const sup = this.supervisors.get(containerId);
-    return sup === undefined ? undefined : containedProcesses(await sharedProcStats(), sup);
+    return sup === undefined ? undefined : containedProcesses(await allProcStats(), sup);
   }
 }
