@@ -45,6 +45,7 @@
       "type": "executable",
       "sources": [
         "native/containerizer/main.c",
+        "native/containerizer/probe.c",
         "native/containerizer/spawner.c",
         "native/containerizer/status.c"
       ]

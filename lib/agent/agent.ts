@@ -422,6 +422,8 @@ export class Agent implements AgentContext {
 
   async stop(): Promise<void> {
     this.oversubscription.stop();
+    // No more health checks (the next agent on this work dir resumes them after its recovery).
+    for (const fw of this.frameworks.values()) for (const ex of fw.executors.values()) ex.healthChecker?.stop();
     await this.updates.close();
   }
 }

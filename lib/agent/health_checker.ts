@@ -33,14 +33,28 @@ export class HealthChecker {
   private succeeded = false;
   private failures = 0;
 
+  /**
+   * `resumed`: the health last reported before an agent restart. The checks go on from it (the
+   * first one `interval_seconds` later; no grace period; healthy reported again only after a
+   * failure, unhealthy again only on a failure), as Mesos's checker, which lives in the command
+   * executor, never stops across an agent restart.
+   */
   constructor(
     private readonly check: HealthCheck,
     private readonly clock: Clock,
     private readonly probe: Probe,
     private readonly report: (r: HealthReport) => void,
+    resumed?: boolean,
   ) {
     this.startedAt = clock.now();
-    this.schedule(check.delaySeconds * 1000);
+    if (resumed === undefined) {
+      this.schedule(check.delaySeconds * 1000);
+      return;
+    }
+    this.succeeded = true;
+    // Last reported unhealthy: the next success is reported; the count of failures starts again.
+    this.failures = resumed ? 0 : 1;
+    this.schedule(check.intervalSeconds * 1000);
   }
 
   /** No more checks; a check under way is ignored when it ends. */
@@ -92,7 +106,15 @@ export class HealthChecker {
  * REASON_TASK_HEALTH_CHECK_STATUS_UPDATED; at `consecutive_failures` the task is killed as a
  * framework's KILL kills it, and its terminal update says `healthy: false`.
  */
-export function startHealthChecks(ctx: AgentContext, fw: AgentFramework, ex: ExecutorRecord, task: AgentTaskRecord, target: ProbeTarget): void {
+export function startHealthChecks(
+  ctx: AgentContext,
+  fw: AgentFramework,
+  ex: ExecutorRecord,
+  task: AgentTaskRecord,
+  target: ProbeTarget,
+  /** Recovered after an agent restart: the health last reported (undefined: none yet). */
+  resumed?: { readonly healthy: boolean | undefined },
+): void {
   const json = task.info.healthCheck;
   const containerizer = ctx.options.containerizer;
   if (json === undefined || !containerizer.probe || ex.killRequested) return;
@@ -105,30 +127,41 @@ export function startHealthChecks(ctx: AgentContext, fw: AgentFramework, ex: Exe
     return;
   }
   const probe: Probe = (timeoutMs) => containerizer.probe!(ex.containerId, check, target, timeoutMs);
-  ex.healthChecker = new HealthChecker(check, ctx.options.clock, probe, (r) => {
-    if (ex.killRequested || isTerminal(task.state)) return;
-    const taskId = task.info.taskId;
-    if (r.kill) {
-      ex.healthy = false;
-      ctx.log.info(
-        { frameworkId: fw.id, taskId, consecutiveFailures: r.consecutiveFailures },
-        `Killing task ${taskId} of framework ${fw.id}: its ${check.type} health check failed ${r.consecutiveFailures} times in a row`,
-      );
-    } else {
-      ctx.log.info(
-        { frameworkId: fw.id, taskId, healthy: r.healthy },
-        `Task ${taskId} of framework ${fw.id} is ${r.healthy ? 'healthy' : 'unhealthy'} (${check.type} health check)`,
-      );
-    }
-    void ctx
-      .handleUpdate(fw, ex, task, {
-        taskId,
-        state: 'TASK_RUNNING',
-        source: 'SOURCE_EXECUTOR',
-        reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED',
-        healthy: r.healthy,
-      })
-      .then(() => (r.kill ? ctx.killTask(fw.id, taskId, undefined) : undefined))
-      .catch((e: unknown) => ctx.log.error({ frameworkId: fw.id, taskId, err: describeError(e) }, 'health check update failed'));
-  });
+  ex.healthChecker = new HealthChecker(
+    check,
+    ctx.options.clock,
+    probe,
+    (r) => {
+      if (ex.killRequested || isTerminal(task.state)) return;
+      const taskId = task.info.taskId;
+      if (r.kill) {
+        ex.healthy = false;
+        ctx.log.info(
+          { frameworkId: fw.id, taskId, consecutiveFailures: r.consecutiveFailures },
+          `Killing task ${taskId} of framework ${fw.id}: its ${check.type} health check failed ${r.consecutiveFailures} times in a row`,
+        );
+      } else {
+        ctx.log.info(
+          { frameworkId: fw.id, taskId, healthy: r.healthy },
+          `Task ${taskId} of framework ${fw.id} is ${r.healthy ? 'healthy' : 'unhealthy'} (${check.type} health check)`,
+        );
+      }
+      void ctx
+        .handleUpdate(fw, ex, task, {
+          taskId,
+          state: 'TASK_RUNNING',
+          source: 'SOURCE_EXECUTOR',
+          reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED',
+          healthy: r.healthy,
+        })
+        .then(() => (r.kill ? ctx.killTask(fw.id, taskId, undefined) : undefined))
+        .catch((e: unknown) => ctx.log.error({ frameworkId: fw.id, taskId, err: describeError(e) }, 'health check update failed'));
+    },
+    resumed?.healthy,
+  );
+  if (resumed)
+    ctx.log.info(
+      { frameworkId: fw.id, taskId: task.info.taskId },
+      `Resumed the ${check.type} health checks of recovered task ${task.info.taskId} of framework ${fw.id}`,
+    );
 }

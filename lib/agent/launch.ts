@@ -15,6 +15,7 @@ import { SANDBOX_IN_IMAGE } from './containerizer/images/provider.ts';
 import { replaceSymlink, writeAtomic, writeJsonAtomic } from './checkpoint.ts';
 import { commandArgv, commandExecutorName } from './command_executor.ts';
 import type { LaunchSpec } from './containerizer/containerizer.ts';
+import type { ProbeTarget } from './containerizer/health_probes.ts';
 import type { AgentContext } from './context.ts';
 import { armRegistrationTimer, executorTerminated } from './executors.ts';
 import { type AgentFramework, AgentTaskRecord, ExecutorRecord, toResources } from './records.ts';
@@ -257,6 +258,26 @@ async function launchFailed(ctx: AgentContext, fw: AgentFramework, ex: ExecutorR
     if (killed) await ctx.agentUpdate(fw, ex, rec.info.taskId, state, 'REASON_TASK_KILLED_DURING_LAUNCH', 'Killed before the task started');
     else await ctx.agentUpdate(fw, ex, rec.info.taskId, state, 'REASON_CONTAINER_LAUNCH_FAILED', `Failed to launch container: ${describeError(e)}`);
   }
+}
+
+/**
+ * What the health checks of a command task recovered after an agent restart need: its sandbox,
+ * its environment and user as its launch made them (in an image: MESOS_SANDBOX inside it; the
+ * image's own Env is not known again), rebuilt from the checkpointed TaskInfo.
+ */
+export function recoveredProbeTarget(ctx: AgentContext, fw: AgentFramework, ex: ExecutorRecord, task: TaskInfo): ProbeTarget | undefined {
+  const command = task.command;
+  if (!command) return undefined;
+  const env = executorEnv(ctx, fw, ex, command);
+  let image: ContainerImage | undefined;
+  try {
+    image = containerImageOf(task.container, 'container');
+  } catch {
+    image = undefined;
+  }
+  if (image) env.MESOS_SANDBOX = SANDBOX_IN_IMAGE;
+  const user = ctx.options.switchUser ? (command.user ?? fw.info.user) : undefined;
+  return { sandbox: ex.sandbox, env, ...(user === undefined ? {} : { user }) };
 }
 
 function executorEnv(ctx: AgentContext, fw: AgentFramework, ex: ExecutorRecord, command: CommandInfo): Record<string, string> {

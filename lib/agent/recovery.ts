@@ -10,6 +10,8 @@ import { commandExecutorName } from './command_executor.ts';
 import type { RecoveredRun } from './containerizer/containerizer.ts';
 import type { AgentContext } from './context.ts';
 import { armRegistrationTimer, executorTerminated } from './executors.ts';
+import { startHealthChecks } from './health_checker.ts';
+import { recoveredProbeTarget } from './launch.ts';
 import { type AgentFramework, AgentTaskRecord, ExecutorRecord, toResources } from './records.ts';
 import {
   checkpointBootId,
@@ -146,6 +148,7 @@ async function reconnect(ctx: AgentContext, state: RecoveredState, strict: boole
     ),
   );
   const attach: [AgentFramework, ExecutorRecord][] = [];
+  const recoveredRunning = new Map<AgentTaskRecord, TaskStatus>();
   const orphans: string[] = [];
   const runs = new Map<string, RecoveredRun>();
   let tasks = 0;
@@ -180,6 +183,7 @@ async function reconnect(ctx: AgentContext, state: RecoveredState, strict: boole
       const latest = latestOf.get(t.updatesFile);
       const rec = new AgentTaskRecord(t.info, fw.id, ex.id);
       rec.state = latest?.state ?? 'TASK_STAGING';
+      if (latest?.state === 'TASK_RUNNING') recoveredRunning.set(rec, latest);
       if (isTerminal(rec.state) && !ctx.updates.hasPending(fw.id, t.info.taskId)) ex.completedTasks.push(rec);
       else ex.tasks.set(t.info.taskId, rec);
       tasks++;
@@ -205,6 +209,15 @@ async function reconnect(ctx: AgentContext, state: RecoveredState, strict: boole
     ex.done = termination
       .then((t) => executorTerminated(ctx, fw, ex, t))
       .catch((e) => ctx.log.error({ frameworkId: fw.id, executorId: ex.id, err: describeError(e) }, 'handling the end of an executor failed'));
+    // A command task's health checks go on (the agent is its command executor).
+    if (ex.isCommand && c) {
+      for (const rec of ex.tasks.values()) {
+        if (rec.state !== 'TASK_RUNNING' || rec.info.healthCheck === undefined) continue;
+        const target = recoveredProbeTarget(ctx, fw, ex, rec.info);
+        const latest = recoveredRunning.get(rec);
+        if (target) startHealthChecks(ctx, fw, ex, rec, target, { healthy: latest?.healthy });
+      }
+    }
     if (!ex.isCommand && c) {
       armRegistrationTimer(
         ctx,

@@ -66,8 +66,10 @@ export {
 export {
   MAX_CPU_SHARES,
   MIN_CPU_SHARES,
+  cgroupJoinFiles,
   cgroupsOf,
   findCgroups,
+  joinFiles,
   openCgroups,
   parseKeyValues,
   readCgroupFile,
@@ -94,4 +96,4 @@ export {
   type SupervisorOptions,
   type SupervisorPidRecord,
 } from './supervisor.ts';
-export { SupervisorSpawner, type SupervisorSpawnerOptions } from './supervisor_spawner.ts';
+export { SupervisorSpawner, type HelperExit, type SupervisorSpawnerOptions } from './supervisor_spawner.ts';

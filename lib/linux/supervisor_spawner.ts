@@ -38,6 +38,19 @@ interface Pending {
   lost: CorralError | undefined;
   /** It holds the Node process open (until its unref() or its end). */
   held: boolean;
+  /** A short-lived helper of run(): its first stdout line, and its end. */
+  run?: { line: string; readonly done: (r: HelperExit) => void };
+}
+
+/** How a helper of run() ended. */
+export interface HelperExit {
+  /** Its exit code (null: killed by `signal`, not started, or the spawner was lost). */
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** The first line it printed on stdout (without the newline). */
+  readonly line: string;
+  /** The end of its stderr (or why it could not be started). */
+  readonly stderr: string;
 }
 
 export interface SupervisorSpawnerOptions {
@@ -123,6 +136,40 @@ export class SupervisorSpawner {
     });
   }
 
+  /**
+   * Run a short-lived helper (argv[0] a path, run as is, in a session of its own, stdin a pipe
+   * that stays open) and resolve with its end: a fork of the spawner instead of this process
+   * (health checks; containerizer/health_probes.ts). It does not hold the Node process open.
+   */
+  run(argv: readonly string[], env: Readonly<Record<string, string>>): Promise<HelperExit> {
+    const stdin = this.ensure();
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    const envs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    const parts = [...argv, ...envs].map((s) => Buffer.from(s + '\0', 'utf8'));
+    const counts = Buffer.allocUnsafe(8);
+    counts.writeUInt32LE(argv.length, 0);
+    counts.writeUInt32LE(envs.length, 4);
+    const bodyLen = 8 + parts.reduce((a, p) => a + p.length, 0);
+    return new Promise<HelperExit>((done) => {
+      let resolveExit!: (e: SupervisorExit) => void;
+      const exited = new Promise<SupervisorExit>((r) => (resolveExit = r));
+      this.pending.set(id, {
+        exe: argv[0]!,
+        pid: 0,
+        started: undefined,
+        stdoutEnded: false,
+        releasing: undefined,
+        exited,
+        resolveExit,
+        lost: undefined,
+        held: false,
+        run: { line: '', done },
+      });
+      stdin.write(Buffer.concat([frameHead(bodyLen, 'L', id), counts, ...parts]));
+    });
+  }
+
   /** Stop the spawner (launches in flight fail; supervisors run on). Resolves when it has exited. */
   close(): Promise<void> {
     this.closed = true;
@@ -201,7 +248,7 @@ export class SupervisorSpawner {
 
   /** The spawner is gone: every launch in flight fails, every released supervisor is lost to us. */
   private lost(pid: number | undefined, how: string): void {
-    const inFlight = [...this.pending.values()].filter((p) => p.started || !p.stdoutEnded).length;
+    const inFlight = [...this.pending.values()].filter((p) => !p.run && (p.started || !p.stdoutEnded)).length;
     const why = `the supervisor spawner${pid ? ` (pid ${pid})` : ''} ${how}`;
     for (const p of this.pending.values()) {
       p.lost = new CorralError('SPAWNER_LOST', `${why}; the launch was abandoned`);
@@ -210,6 +257,7 @@ export class SupervisorSpawner {
       p.releasing?.reject(p.lost);
       p.releasing = undefined;
       p.resolveExit({ code: null, signal: null, stderr: '', lost: true });
+      p.run?.done({ code: null, signal: null, line: p.run.line, stderr: why });
     }
     this.pending.clear();
     if (!this.closed) this.opts.onLost?.(pid, how, inFlight);
@@ -232,6 +280,10 @@ export class SupervisorSpawner {
   private reply(op: string, id: number, body: Buffer): void {
     const p = this.pending.get(id);
     if (!p) return;
+    if (p.run) {
+      this.helperReply(p.run, op, id, body);
+      return;
+    }
     switch (op) {
       case 'P': {
         const pid = body.readInt32LE(0);
@@ -285,6 +337,20 @@ export class SupervisorSpawner {
         p.resolveExit({ code: null, signal: null, stderr: msg });
         return;
       }
+    }
+  }
+
+  private helperReply(run: NonNullable<Pending['run']>, op: string, id: number, body: Buffer): void {
+    if (op === 'P') run.line = body.subarray(4).toString('utf8');
+    else if (op === 'X') {
+      this.pending.delete(id);
+      const wstatus = body.readInt32LE(4);
+      const stderr = body.subarray(8).toString('utf8');
+      if ((wstatus & 0x7f) === 0) run.done({ code: (wstatus >> 8) & 0xff, signal: null, line: run.line, stderr });
+      else run.done({ code: null, signal: SIGNAL_NAMES.get(wstatus & 0x7f) ?? null, line: run.line, stderr });
+    } else if (op === 'S') {
+      this.pending.delete(id);
+      run.done({ code: null, signal: null, line: '', stderr: body.subarray(4).toString('utf8') });
     }
   }
 

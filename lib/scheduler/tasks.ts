@@ -41,6 +41,8 @@ export interface TaskSpec {
   readonly data?: string | Uint8Array;
   readonly labels?: Readonly<Record<string, string>>;
   readonly killPolicy?: KillPolicy;
+  /** Mesos's HealthCheck in its v1 JSON (`{ type: 'HTTP', http: { port: 8080 }, … }`), run by the agent for a command task. */
+  readonly healthCheck?: Readonly<Record<string, unknown>>;
 }
 
 function resourcesOf(r: unknown, field: string): ResourceInput[] {
@@ -97,6 +99,7 @@ export function toTaskInfo(t: TaskSpec, agentId: string, field = 'task'): TaskIn
     ...(data === undefined ? {} : { data }),
     ...(t.labels === undefined ? {} : { labels: { labels: Object.entries(t.labels).map(([key, value]) => ({ key, value })) } }),
     ...(t.killPolicy === undefined ? {} : { killPolicy: t.killPolicy }),
+    ...(t.healthCheck === undefined ? {} : { healthCheck: { ...t.healthCheck } }),
   };
 }
 

@@ -8,6 +8,7 @@
  * SRC:DST[:ro|:rw]]...
  *                               -- COMMAND [ARG...]
  *   corral-containerizer spawner   (the agent's resident starter of supervisors: spawner.c)
+ *   corral-containerizer probe ... (one health check inside a task's container: probe.c)
  *
  * 1. Records its own pid and start time (/proc/self/stat field 22, clock ticks since boot) in
  *    RUN_DIR/pids/forked.pid as {"pid":N,"start_time":T} (temp file + rename). The start time
@@ -93,6 +94,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "probe.h"
 #include "spawner.h"
 #include "status.h"
 
@@ -1389,6 +1391,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc == 2 && strcmp(argv[1], "spawner") == 0) return spawner_main();
+  if (argc >= 2 && strcmp(argv[1], "probe") == 0) return probe_main(argc, argv);
   if (argc < 2 || strcmp(argv[1], "launch") != 0) {
     if (argc >= 2) fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
     usage(stderr);

@@ -21,6 +21,8 @@
  *   'X' the supervisor ended: i32 pid, i32 wait status, then the end of its stderr (4 KiB).
  *   'S' it could not be started: i32 errno, then a message. No other reply for that id.
  * For one id, 'P' comes before 'E' and 'E' before 'X'.
+ * The agent starts short-lived helpers the same way (each health check's `corral-containerizer
+ * probe`): for those it reads the first line ('P', at the line or at EOF) and the end ('X').
  *
  * The supervisors are this process's children until they end: it reaps them and reports how.
  * They do not depend on it: when it goes (EOF on its stdin: the agent is gone or stopping, or

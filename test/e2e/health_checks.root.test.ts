@@ -3,7 +3,9 @@
  * runs it: on a real agent as root with its own mount and pid namespaces (filesystem/shared,
  * namespaces/pid), cgroups (cgroups/cpu, cgroups/mem) and --switch_user. The check of a task in
  * its own pid namespace sees that namespace's /proc (the task is pid 1 there); the check of a
- * task run as `nobody` runs as nobody, so one that wants root fails and has the task killed.
+ * task run as `nobody` runs as nobody, so one that wants root fails and has the task killed; the
+ * check of a task in cgroups of its own is in the same cgroups (every hierarchy of
+ * /proc/self/cgroup) as the task.
  */
 import anyTest from 'ava';
 import { type Json, commandTask, frameworkInfo, startCluster } from '../helpers/cluster.ts';
@@ -36,13 +38,21 @@ test("a COMMAND check runs in the task's pid and mount namespaces and as its use
   const asNobody = (task: Json): Json => ({ ...task, command: { ...task.command, user: 'nobody' } });
   await fw.launch([
     withCheck('in-pid-ns', 'exec sleep 60', 'grep -q sleep /proc/1/cmdline'),
+    // The task writes its cgroups into the sandbox; the check passes when its own are the same,
+    // and are the container's (below the agent's --cgroups_root).
+    withCheck(
+      'in-cgroups',
+      'cat /proc/self/cgroup > task_cgroup && exec sleep 60',
+      `grep -q ':/${root}/' /proc/self/cgroup && test "$(cat /proc/self/cgroup)" = "$(cat task_cgroup)"`,
+    ),
     asNobody(withCheck('as-nobody', 'exec sleep 60', 'test "$(id -un)" = nobody')),
     // Run as the task's user, not the agent's root: a check wanting root fails, and the task is killed.
     asNobody(withCheck('wants-root', 'exec sleep 60', 'test "$(id -u)" = 0', { grace_period_seconds: 0, consecutive_failures: 2 })),
   ]);
   const updates = (id: string) => (fw.events as Json[]).filter((e) => e.type === 'UPDATE' && e.update.status.task_id.value === id).map((e) => e.update.status);
-  for (const id of ['in-pid-ns', 'as-nobody']) await c.until(() => updates(id).some((s) => s.healthy === true), 20_000, `the check of ${id} to pass`);
-  for (const id of ['in-pid-ns', 'as-nobody'])
+  for (const id of ['in-pid-ns', 'as-nobody', 'in-cgroups'])
+    await c.until(() => updates(id).some((s) => s.healthy === true), 20_000, `the check of ${id} to pass`);
+  for (const id of ['in-pid-ns', 'as-nobody', 'in-cgroups'])
     t.false(
       updates(id).some((s) => s.healthy === false),
       id,

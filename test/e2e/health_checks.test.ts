@@ -1,12 +1,17 @@
 /**
  * Health checks of command tasks (TaskInfo.health_check) as Mesos's command executor runs them
  * (issue 20), on a real agent with real tasks: COMMAND, HTTP and TCP checks that pass, fail, time
- * out, recover, and kill the task after `consecutive_failures`; each change of health a
- * TASK_RUNNING update with `healthy` and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, the kill's
+ * out, recover, and kill the task after `consecutive_failures` (an HTTP check follows redirects);
+ * each change of health a TASK_RUNNING update with `healthy` and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, the kill's
  * terminal update TASK_KILLED with healthy false. The master refuses an invalid check with
- * TASK_ERROR in Mesos's words.
+ * TASK_ERROR in Mesos's words. The checks of tasks recovered after an agent restart go on.
  */
 import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Json, commandTask, frameworkInfo, startCluster } from '../helpers/cluster.ts';
 
 const FAST = { delay_seconds: 0, interval_seconds: 0.2, timeout_seconds: 1, grace_period_seconds: 0 };
@@ -46,6 +51,15 @@ test('COMMAND, HTTP and TCP health checks: pass, fail, time out, recover, kill a
   const base = 31000 + Math.floor(Math.random() * 900);
   const [pHttp, pHttpLate, pSilent] = [base, base + 1, base + 2];
   const closed = base + 50; // nobody listens there
+  // A server in this process whose /go redirects to a page it does not have: followed (as
+  // Mesos's `curl -L` follows it), the check fails.
+  const redirecting = http.createServer((req, res) => {
+    res.writeHead(req.url === '/go' ? 302 : 404, req.url === '/go' ? { location: '/missing' } : {});
+    res.end();
+  });
+  await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
+  t.teardown(() => redirecting.close());
+  const pRedirect = (redirecting.address() as AddressInfo).port;
   const tasks = [
     // COMMAND: in the sandbox, with the task's environment and the check's own.
     // The ones that should pass have a grace period: failures before their first success (the task still starting) are not counted.
@@ -64,6 +78,7 @@ test('COMMAND, HTTP and TCP health checks: pass, fail, time out, recover, kill a
     checked('http-ok', httpServer(pHttp), { type: 'HTTP', http: { port: pHttp, path: '/' }, grace_period_seconds: 15 }, [pHttp]),
     checked('http-recover', httpServer(pHttpLate, 1.5), { type: 'HTTP', http: { port: pHttpLate }, consecutive_failures: 1000 }, [pHttpLate]),
     checked('http-kill', 'exec sleep 60', { type: 'HTTP', http: { port: pHttp, path: '/no-such-page' }, consecutive_failures: 2 }),
+    checked('http-redirect', 'exec sleep 60', { type: 'HTTP', http: { port: pRedirect, path: '/go' }, consecutive_failures: 2 }),
     checked('http-timeout', silent(pSilent), { type: 'HTTP', http: { port: pSilent }, timeout_seconds: 0.3, consecutive_failures: 2 }, [pSilent]),
     // TCP
     checked('tcp-ok', 'exec sleep 60', { type: 'TCP', tcp: { port: pHttp }, grace_period_seconds: 15 }),
@@ -81,6 +96,7 @@ test('COMMAND, HTTP and TCP health checks: pass, fail, time out, recover, kill a
     ['cmd-kill', 3],
     ['cmd-timeout', 2],
     ['http-kill', 2],
+    ['http-redirect', 2],
     ['http-timeout', 2],
     ['tcp-kill', 2],
   ] as const) {
@@ -111,4 +127,32 @@ test('an invalid health check is TASK_ERROR from the master, in Mesos words', as
   t.like(await err('bad-scheme'), { reason: 'REASON_TASK_INVALID', message: "Task uses invalid health check: Unsupported HTTP health check scheme: 'ftp'" });
   t.like(await err('no-type'), { message: "Task uses invalid health check: HealthCheck must specify 'type'" });
   t.like(await err('negative'), { message: "Task uses invalid health check: Expecting 'interval_seconds' to be non-negative" });
+});
+
+test('the checks of a task recovered after an agent restart go on from its last reported health', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'corral-health-restart-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sick = join(dir, 'sick');
+  const c = await startCluster(t);
+  const fw = await c.framework(frameworkInfo({ name: 'health-restart', checkpoint: true }));
+  writeFileSync(`${sick}-2`, '');
+  await fw.launch([
+    // Healthy until the test makes the file `sick`.
+    checked('restarted', 'exec sleep 120', { type: 'COMMAND', command: { value: `test ! -e ${sick}` }, consecutive_failures: 3 }),
+    // Unhealthy until the test removes `sick` (made before the launch).
+    checked('restarted-unhealthy', 'exec sleep 120', { type: 'COMMAND', command: { value: `test ! -e ${sick}-2` }, consecutive_failures: 1000 }),
+  ]);
+  const until = (what: string, cond: () => boolean) => c.until(cond, 20_000, what);
+  await until('the first task healthy', () => healthOf(fw, 'restarted').marks === 'H');
+  await until('the second task unhealthy', () => healthOf(fw, 'restarted-unhealthy').marks.includes('U'));
+  await c.restartAgent(0);
+  // The agent is back: the same tasks, the same containers, checked again.
+  writeFileSync(sick, '');
+  rmSync(`${sick}-2`);
+  await until('the first task killed by its checks after the restart', () => healthOf(fw, 'restarted').terminal !== undefined);
+  const h = healthOf(fw, 'restarted');
+  // No second "healthy" for the restart itself: the checker went on from the last report.
+  t.is(h.marks, 'HUUU');
+  t.like(h.terminal, { state: 'TASK_KILLED', healthy: false });
+  await until('the second task healthy again after the restart', () => /^.*U+H$/.test(healthOf(fw, 'restarted-unhealthy').marks));
 });

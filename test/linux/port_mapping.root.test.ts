@@ -456,6 +456,50 @@ test.serial('after the agent is killed with SIGKILL and started again, the conta
   t.is(wd.agentA.child.exitCode, null, 'the restarted agent keeps running');
 });
 
+test.serial('HTTP and TCP health checks reach a task inside its own network namespace: they pass, then fail and kill it', async (t) => {
+  const wd = world();
+  // Each task serves on 127.0.0.1 of its own namespace (unreachable from the host's) until the
+  // test makes its stop file, then stays up without the server.
+  const serving = (port: number, stop: string) =>
+    `python3 -m http.server ${port} --bind 127.0.0.1 & while [ ! -e ${stop} ]; do sleep 0.2; done; kill $!; exec sleep 60`;
+  const check = { delay_seconds: 0, interval_seconds: 0.5, timeout_seconds: 2, grace_period_seconds: 30, consecutive_failures: 2 };
+  const stopHttp = out('stop-http');
+  const stopTcp = out('stop-tcp');
+  const checks = [
+    { taskId: 'hc-http', port: 31060, command: serving(31060, stopHttp), healthCheck: { ...check, type: 'HTTP', http: { port: 31060, path: '/' } } },
+    { taskId: 'hc-tcp', port: 31061, command: serving(31061, stopTcp), healthCheck: { ...check, type: 'TCP', tcp: { port: 31061 } } },
+  ];
+  const fw = wd.b.start(
+    NODE,
+    ['--import', 'tsx', join(ROOT, 'test', 'linux', 'fixtures', 'health_check_framework.ts'), masterAddr(), `host${wd.a.index}`, JSON.stringify(checks)],
+    {
+      cwd: ROOT,
+    },
+  );
+  try {
+    for (const id of ['hc-http', 'hc-tcp'])
+      await fw.waitFor(new RegExp(`UPDATE ${id} TASK_RUNNING healthy=true reason=REASON_TASK_HEALTH_CHECK_STATUS_UPDATED`), 60_000);
+    writeFileSync(stopHttp, '');
+    writeFileSync(stopTcp, '');
+    for (const id of ['hc-http', 'hc-tcp']) await fw.waitFor(new RegExp(`UPDATE ${id} TASK_KILLED healthy=false`), 30_000);
+    await fw.waitFor(/DONE/, 30_000);
+  } catch (e) {
+    throw new Error(
+      `${(e as Error).message}\nframework:\n${fw.stdout().slice(-3000)}\n${fw.stderr().slice(-3000)}\nagent A:\n${wd.agentA.stderr().slice(-3000)}`,
+    );
+  } finally {
+    await fw.kill('SIGTERM', 5000);
+  }
+  for (const id of ['hc-http', 'hc-tcp']) {
+    const lines = fw
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith(`UPDATE ${id} `));
+    const health = lines.filter((l) => l.includes('REASON_TASK_HEALTH_CHECK_STATUS_UPDATED')).map((l) => (l.includes('healthy=true') ? 'H' : 'U'));
+    t.is(health.join(''), 'HUU', `${id}: healthy, then two failures in a row and the kill`);
+  }
+});
+
 test.serial('nothing is left after the containers end: no veth, no filters on eth0/lo, no namespace handle, no process', async (t) => {
   const wd = world();
   await Promise.all([teardown(c1), teardown(c2)]);

@@ -4,22 +4,25 @@
  * supervisor's child.
  *
  * - COMMAND: `sh -c <value>` (or the executable and its arguments) in the sandbox, with the
- *   task's environment plus the check's, as the task's user (setpriv), in the task's mount, pid
- *   and network namespaces when it has its own (nsenter), in the container's cgroups (it waits
- *   on its stdin until the launcher's attach has put it there). Healthy: exit status 0.
- * - HTTP: GET <scheme>://127.0.0.1:<port><path> (TLS not verified), healthy on a status from 200
- *   to 399. TCP: a connection to 127.0.0.1:<port>. In the agent's own network namespace (the
+ *   task's environment plus the check's, as the task's user, in the task's cgroups and in its
+ *   mount, pid and network namespaces when it has its own. It is run by `corral-containerizer
+ *   probe` (native/containerizer/probe.c), which the agent's resident spawner starts: the probe
+ *   joins the cgroups, enters the namespaces, takes the user and execs the command, all before
+ *   the command runs, and kills the check's process group past the timeout. Healthy: exit 0.
+ * - HTTP: GET <scheme>://127.0.0.1:<port><path> (TLS not verified, redirects followed), healthy
+ *   on a final status from 200 to 399. TCP: a connection to 127.0.0.1:<port>. In the agent's own network namespace (the
  *   task's, without network/port_mapping) the agent makes the request itself, with no process;
- *   in a namespace of the task's own it runs, as Mesos does, `curl` (HTTP) or a `bash`
- *   /dev/tcp connect (TCP) under `nsenter --net`.
- * A check over its timeout is killed (its whole process group) and fails.
+ *   in a namespace of the task's own the probe enters it and runs, as Mesos does, `curl` (HTTP),
+ *   or connects itself (TCP).
+ * No check forks the agent's Node process. What a check needs to know of its task (its pid, its
+ * namespaces, its cgroups) is looked up once per container (`TaskFacts`), not once per check.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { HealthCheck } from '../../proto/health_check.ts';
+import { cgroupJoinFiles, type HelperExit } from '../../linux/index.ts';
 import { UserLookup } from '../fetcher/users.ts';
 
 /** What of the task a probe needs besides its container. */
@@ -29,14 +32,26 @@ export interface ProbeTarget {
   readonly user?: string;
 }
 
+/** What a probe learns of its task once: the task's pid, its own namespaces, its cgroups. */
+export interface TaskFacts {
+  readonly pid: number;
+  readonly ownNet: boolean;
+  readonly ownMnt: boolean;
+  readonly ownPid: boolean;
+  /** The cgroup.procs files of the task's cgroups (those that are not the agent's own). */
+  readonly cgroups: readonly string[];
+}
+
 export interface ProbeHost {
-  /** The container's supervisor. */
-  readonly supervisorPid: number;
-  /** Put a process into the container's cgroups (the launcher's attach), when it has some. */
-  readonly attach?: (pid: number) => Promise<void>;
+  readonly facts: TaskFacts;
+  /** The corral-containerizer executable. */
+  readonly executable: string;
+  /** Run a helper through the agent's spawner. */
+  readonly run: (argv: readonly string[], env: Readonly<Record<string, string>>) => Promise<HelperExit>;
 }
 
 const users = new UserLookup();
+const HELPER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The task's pid: the supervisor's first child (the supervisor itself when it has none, e.g. not yet released). */
 function taskPid(supervisorPid: number): number {
@@ -49,77 +64,64 @@ function taskPid(supervisorPid: number): number {
   }
 }
 
+const selfNs = new Map<string, string>();
 /** Whether `pid` has a namespace of kind `ns` other than the agent's. */
 function ownNamespace(pid: number, ns: 'net' | 'mnt' | 'pid'): boolean {
   try {
-    return readlinkSync(`/proc/${pid}/ns/${ns}`) !== readlinkSync(`/proc/self/ns/${ns}`);
+    let mine = selfNs.get(ns);
+    if (mine === undefined) selfNs.set(ns, (mine = readlinkSync(`/proc/self/ns/${ns}`)));
+    return readlinkSync(`/proc/${pid}/ns/${ns}`) !== mine;
   } catch {
     return false;
   }
 }
 
-/** Run a helper; resolves with its exit code (undefined: killed by a signal, failed to start, or timed out) and its stdout. */
-function runHelper(
-  argv: readonly string[],
-  opts: { cwd?: string; env?: Record<string, string>; timeoutMs: number; attach?: (pid: number) => Promise<void> },
-): Promise<{ code: number | undefined; stdout: string }> {
-  return new Promise((resolve) => {
-    let child: ChildProcess;
-    try {
-      child = spawn(argv[0]!, argv.slice(1), {
-        cwd: opts.cwd,
-        env: opts.env ?? process.env,
-        stdio: [opts.attach ? 'pipe' : 'ignore', 'pipe', 'ignore'],
-        detached: true,
-      });
-    } catch {
-      resolve({ code: undefined, stdout: '' });
-      return;
-    }
-    let stdout = '';
-    let done = false;
-    const finish = (code: number | undefined): void => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      resolve({ code, stdout });
-    };
-    const timer =
-      opts.timeoutMs > 0
-        ? setTimeout(() => {
-            try {
-              process.kill(-child.pid!, 'SIGKILL');
-            } catch {
-              // gone already
-            }
-            finish(undefined);
-          }, opts.timeoutMs)
-        : undefined;
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => (stdout += d));
-    child.on('error', () => finish(undefined));
-    child.on('close', (code) => finish(code ?? undefined));
-    if (opts.attach) {
-      child.stdin!.on('error', () => {});
-      const release = (): void => void child.stdin!.end('\n');
-      if (child.pid === undefined) release();
-      else opts.attach(child.pid).then(release, release);
-    }
-  });
+/** Look up the task of the container whose supervisor is `supervisorPid` (its command's pid when known). */
+export function taskFacts(supervisorPid: number, childPid: number | undefined): TaskFacts {
+  const pid = childPid ?? taskPid(supervisorPid);
+  return {
+    pid,
+    ownNet: ownNamespace(pid, 'net'),
+    ownMnt: ownNamespace(pid, 'mnt'),
+    ownPid: ownNamespace(pid, 'pid'),
+    cgroups: cgroupJoinFiles(pid),
+  };
 }
 
-/** In the agent's network namespace: an HTTP(S) GET, healthy on 200–399. */
+/** The redirects an HTTP check follows, as `curl -L` does (curl's own limit is 50). */
+const MAX_REDIRECTS = 50;
+
+/**
+ * In the agent's network namespace: an HTTP(S) GET following redirects (as Mesos's `curl -L`),
+ * healthy when the last answer is 200–399, all within `timeoutMs`.
+ */
 function httpInProcess(url: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const get = url.startsWith('https:') ? https.get : http.get;
-    const req = get(url, { agent: false, rejectUnauthorized: false, ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}) }, (res) => {
-      res.resume();
-      const code = res.statusCode ?? 0;
-      resolve(code >= 200 && code < 400);
+  const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+  const once = (target: URL, redirects: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const left = deadline - performance.now();
+      if (left <= 0) return resolve(false);
+      const get = target.protocol === 'https:' ? https.get : http.get;
+      const req = get(target, { agent: false, rejectUnauthorized: false, ...(Number.isFinite(left) ? { timeout: left } : {}) }, (res) => {
+        res.resume();
+        const code = res.statusCode ?? 0;
+        const location = res.headers.location;
+        if (code >= 300 && code < 400 && location !== undefined && redirects < MAX_REDIRECTS) {
+          let next: URL;
+          try {
+            next = new URL(location, target);
+          } catch {
+            return resolve(true); // a 3xx curl cannot follow either: its code is the answer
+          }
+          if (next.protocol !== 'http:' && next.protocol !== 'https:') return resolve(true);
+          return resolve(once(next, redirects + 1));
+        }
+        resolve(code >= 200 && code < 400);
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', () => resolve(false));
     });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', () => resolve(false));
-  });
+  return once(new URL(url), 0);
 }
 
 /** In the agent's network namespace: a TCP connect. */
@@ -140,58 +142,49 @@ function tcpInProcess(host: string, port: number, timeoutMs: number): Promise<bo
   });
 }
 
+/** The probe's own options: its timeout, and the task's network namespace. */
+function probeArgs(host: ProbeHost, timeoutMs: number, ns: { net?: boolean; mnt?: boolean; pid?: boolean }): string[] {
+  const f = host.facts;
+  const args = [host.executable, 'probe', '--timeout-ms', String(Math.max(0, Math.round(timeoutMs)))];
+  if (ns.net || ns.mnt || ns.pid)
+    args.push('--target', String(f.pid), ...(ns.net ? ['--net'] : []), ...(ns.pid ? ['--pid'] : []), ...(ns.mnt ? ['--mount'] : []));
+  return args;
+}
+
 /** Run one check of `check` against the task in the container of `host`; true when healthy. */
 export async function runProbe(check: HealthCheck, host: ProbeHost, target: ProbeTarget, timeoutMs: number): Promise<boolean> {
-  const pid = taskPid(host.supervisorPid);
-  const ownNet = ownNamespace(pid, 'net');
+  const f = host.facts;
   if (check.type === 'COMMAND') {
     const c = check.command!;
     const cmd = c.shell ? ['/bin/sh', '-c', c.value] : [c.value, ...c.arguments];
-    const ownMnt = ownNamespace(pid, 'mnt');
-    const prefix: string[] = [];
     // Its pid namespace too: the container's /proc is that namespace's.
-    const ownPid = ownNamespace(pid, 'pid');
-    if (ownMnt || ownNet || ownPid)
-      prefix.push(
-        'nsenter',
-        `--target=${pid}`,
-        ...(ownMnt ? ['--mount', `--wd=${target.sandbox}`] : []),
-        ...(ownNet ? ['--net'] : []),
-        ...(ownPid ? ['--pid'] : []),
-        '--',
-      );
+    const argv = probeArgs(host, timeoutMs, { net: f.ownNet, mnt: f.ownMnt, pid: f.ownPid });
+    for (const file of f.cgroups) argv.push('--cgroup', file);
+    // In a root filesystem of its own the sandbox is MESOS_SANDBOX (/mnt/mesos/sandbox).
+    argv.push('--cwd', target.env.MESOS_SANDBOX ?? target.sandbox);
     if (target.user !== undefined) {
       const ids = await users.ids(target.user);
       if (!ids) return false;
-      prefix.push('setpriv', `--reuid=${ids.uid}`, `--regid=${ids.gid}`, `--groups=${ids.groups.join(',')}`, '--');
+      argv.push('--uid', String(ids.uid), '--gid', String(ids.gid), '--groups', ids.groups.join(','));
     }
-    // The command waits (a read on its stdin) until it is in the container's cgroups, so that
-    // what it starts is in them too.
-    const argv = [...prefix, ...cmd];
-    const gated = host.attach ? ['/bin/sh', '-c', 'read -r _ || true; exec "$@"', 'sh', ...argv] : argv;
-    const r = await runHelper(gated, {
-      cwd: target.sandbox,
-      env: { ...target.env, ...c.environment },
-      timeoutMs,
-      ...(host.attach ? { attach: host.attach } : {}),
-    });
+    argv.push('--', ...cmd);
+    const r = await host.run(argv, { ...target.env, ...c.environment });
     return r.code === 0;
   }
   if (check.type === 'HTTP') {
     const h = check.http!;
     const url = `${h.scheme}://${h.ipv6 ? '[::1]' : '127.0.0.1'}:${h.port}${h.path ?? ''}`;
-    if (!ownNet) return httpInProcess(h.path === undefined ? `${url}/` : url, timeoutMs);
-    const r = await runHelper(
-      ['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'curl', '-s', '-S', '-L', '-k', '-w', '%{http_code}', '-o', '/dev/null', '-g', url],
-      {
-        timeoutMs,
-      },
-    );
-    const code = Number(r.stdout.trim());
+    if (!f.ownNet) return httpInProcess(h.path === undefined ? `${url}/` : url, timeoutMs);
+    const argv = probeArgs(host, timeoutMs, { net: true });
+    argv.push('--', 'curl', '-s', '-S', '-L', '-k', '-w', '%{http_code}', '-o', '/dev/null', '-g', url);
+    const r = await host.run(argv, { PATH: process.env.PATH ?? HELPER_PATH });
+    const code = Number(r.line.trim());
     return r.code === 0 && code >= 200 && code < 400;
   }
   const port = check.tcp!.port;
-  if (!ownNet) return tcpInProcess('127.0.0.1', port, timeoutMs);
-  const r = await runHelper(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { timeoutMs });
+  if (!f.ownNet) return tcpInProcess('127.0.0.1', port, timeoutMs);
+  const argv = probeArgs(host, timeoutMs, { net: true });
+  argv.push('--tcp', `127.0.0.1:${port}`);
+  const r = await host.run(argv, {});
   return r.code === 0;
 }

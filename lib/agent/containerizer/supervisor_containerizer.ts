@@ -20,11 +20,11 @@
  * posix/mem (usage only). LinuxContainerizer (linux.ts) holds each container in a cgroup.
  */
 import type { HealthCheck } from '../../proto/health_check.ts';
-import { type ProbeTarget, runProbe } from './health_probes.ts';
+import { type ProbeTarget, type TaskFacts, runProbe, taskFacts } from './health_probes.ts';
 import type { Clock } from '../../common/clock.ts';
 import { CorralError, describeError } from '../../common/errors.ts';
 import type { Resources } from '../../common/resources/index.ts';
-import { SupervisorSpawner, systemClock } from '../../linux/index.ts';
+import { SupervisorSpawner, supervisorPath, systemClock } from '../../linux/index.ts';
 import type { Container, Containerizer, LaunchSpec, RecoveredRun, Termination } from './containerizer.ts';
 import type { Isolator, Launcher, RecoveredContainer, Statistics } from './isolator.ts';
 import { PosixCpuIsolator } from './isolators/posix_cpu.ts';
@@ -92,6 +92,8 @@ export class SupervisorContainerizer implements Containerizer {
   private readonly steps: ContainerSteps;
   /** The resident process that starts the supervisors (started at the first launch). */
   readonly spawner: SupervisorSpawner;
+  /** What health checks need of each container's task, looked up at its first check. */
+  private readonly taskFacts = new WeakMap<WatchedContainer, TaskFacts>();
 
   constructor(opts: SupervisorContainerizerOptions = {}) {
     this.supervisor = opts.supervisor;
@@ -147,9 +149,15 @@ export class SupervisorContainerizer implements Containerizer {
 
   async probe(containerId: string, check: HealthCheck, target: ProbeTarget, timeoutMs: number): Promise<boolean> {
     const w = this.containers.get(containerId);
-    if (!w) return false;
-    const attach = this.launcher.attach?.bind(this.launcher);
-    return runProbe(check, { supervisorPid: w.pid, ...(attach ? { attach: (pid: number) => attach(containerId, pid) } : {}) }, target, timeoutMs);
+    if (!w || this.closed) return false;
+    let facts = this.taskFacts.get(w);
+    if (!facts) {
+      facts = taskFacts(w.pid, w.childPid);
+      // Not kept before the command has been released (its pid is still the supervisor's).
+      if (facts.pid !== w.pid) this.taskFacts.set(w, facts);
+    }
+    const run = (argv: readonly string[], env: Readonly<Record<string, string>>): ReturnType<SupervisorSpawner['run']> => this.spawner.run(argv, env);
+    return runProbe(check, { facts, executable: this.supervisor ?? supervisorPath(), run }, target, timeoutMs);
   }
 
   async kill(containerId: string, graceMs: number): Promise<Termination | undefined> {

@@ -23,6 +23,7 @@
  * waiting), base.ts (what v1 and v2 share), v1.ts, v2.ts.
  */
 export { cgroupsOf, findCgroups, openCgroups } from './discover.ts';
+export { cgroupJoinFiles, joinFiles } from './membership.ts';
 export { readCgroupFile, writeCgroupFile } from './io.ts';
 export { parseKeyValues } from './stats.ts';
 export { sharesToWeight } from './v2.ts';
