@@ -15,6 +15,9 @@
  * once every `update` listener has returned (or its promise resolved), or by the framework
  * through `acknowledge()`. An acknowledgement that cannot be delivered (no subscription, a broken
  * connection, a 5xx) is kept and sent again until the master takes it, also after a reconnect.
+ * An update acknowledged before that comes again (the master took the acknowledgement but its
+ * agent never got it: a master drops one for an agent not re-registered with it yet) is
+ * acknowledged again by the client, so the task's next update is not held behind it.
  * After subscribing again, the tasks this client launched and has not seen end are reconciled,
  * so the framework hears their current states.
  */
@@ -165,6 +168,8 @@ interface PendingAck {
 }
 
 const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 };
+/** How many delivered acknowledgements are remembered to acknowledge a repeat of their update again. */
+const ACKED_KEPT = 10_000;
 
 function check(cond: boolean, field: string, reason: string): void {
   if (!cond) throw new ValidationError(field, reason);
@@ -243,6 +248,8 @@ export class SchedulerClient {
   private redirect: string | undefined;
   private unlisten: (() => void) | undefined;
   private readonly pendingAcks = new Map<string, PendingAck>();
+  /** Updates whose acknowledgement the master has taken (the latest ACKED_KEPT): a repeat of one is acknowledged again. */
+  private readonly deliveredAcks = new Set<string>();
   /** Tasks launched through this client and not seen to end: task id → agent id. */
   private readonly live = new Map<string, string>();
   private firstSubscribed: { resolve(): void; reject(e: Error): void } | undefined;
@@ -510,6 +517,8 @@ export class SchedulerClient {
     try {
       await this.call({ type: 'ACKNOWLEDGE', acknowledge: { agentId: ack.agentId, taskId: ack.taskId, uuid: ack.uuid } });
       this.pendingAcks.delete(key);
+      this.deliveredAcks.add(key);
+      if (this.deliveredAcks.size > ACKED_KEPT) this.deliveredAcks.delete(this.deliveredAcks.values().next().value!);
       ack.resolve();
     } catch (e) {
       if (e instanceof HttpError && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 403) {
@@ -774,7 +783,14 @@ export class SchedulerClient {
         if (isTerminal(s.state)) this.live.delete(s.taskId);
         else if (s.agentId !== undefined && this.live.has(s.taskId)) this.live.set(s.taskId, s.agentId);
         const results = this.emit('update', s);
-        if ((this.options.implicitAcknowledgements ?? true) && s.uuid !== undefined) {
+        const key = s.uuid !== undefined && s.agentId !== undefined ? `${s.agentId}/${s.taskId}/${s.uuid}` : undefined;
+        if (key !== undefined && this.deliveredAcks.has(key) && !this.pendingAcks.has(key)) {
+          // An update acknowledged before comes again: the agent did not get that acknowledgement
+          // (the master drops one for an agent that has not re-registered with it yet, as after a
+          // master restart) and resends the update; the next update of the task waits for it.
+          this.log.info({ task: s.taskId, state: s.state, agent: s.agentId }, 'A status update acknowledged before came again; acknowledging it again');
+          void this.acknowledge(s).catch(() => {});
+        } else if ((this.options.implicitAcknowledgements ?? true) && s.uuid !== undefined) {
           void Promise.all(results).then(
             () => this.acknowledge(s).catch(() => {}),
             (e: unknown) =>
