@@ -30,6 +30,7 @@ import type {
 } from '../proto/messages.ts';
 import { decodeExecutorEvent, encodeExecutorCall } from '../proto/executor.ts';
 import { type ClientStream, HttpClient, type TlsConfig, loadTlsConfig } from '../transport/index.ts';
+import { type AttemptOutcome, ReconnectLoop } from '../transport/reconnect.ts';
 import { ExecutorClientError, ExecutorRefusal } from './errors.ts';
 
 export interface ExecutorClientOptions {
@@ -127,7 +128,9 @@ export class ExecutorClient {
   private subscriptions = 0;
   private loopDone: Promise<void> | undefined;
   private first: { resolve(s: ExecutorSubscribed): void; reject(e: Error): void } | undefined;
-  private wake: (() => void) | undefined;
+  private readonly reconnect: ReconnectLoop;
+  /** When the connection to the agent was lost (undefined: never subscribed yet). */
+  private lostAt: number | undefined;
 
   constructor(options: ExecutorClientOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new ValidationError('options', 'must be an object');
@@ -144,6 +147,7 @@ export class ExecutorClient {
     const token = env.MESOS_EXECUTOR_AUTHENTICATION_TOKEN;
     this.headers = { 'Content-Type': 'application/json', Accept: 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) };
     this.log = options.logger ?? silentLogger;
+    this.reconnect = new ReconnectLoop({ initialMs: 100, maxMs: this.backoffMaxMs });
   }
 
   /** Add a listener; returns the way to remove it. */
@@ -159,7 +163,7 @@ export class ExecutorClient {
   start(): Promise<ExecutorSubscribed> {
     if (this.loopDone !== undefined) return Promise.reject(new ValidationError('start', 'the client was started already'));
     const first = new Promise<ExecutorSubscribed>((resolve, reject) => (this.first = { resolve, reject }));
-    this.loopDone = this.loop();
+    this.loopDone = this.reconnect.run(() => this.attempt());
     return first;
   }
 
@@ -197,7 +201,7 @@ export class ExecutorClient {
   async stop(): Promise<void> {
     this.stopped = true;
     this.stream?.close();
-    this.wake?.();
+    this.reconnect.stop();
     this.first?.reject(new ExecutorClientError('CLIENT_STOPPED', 'the executor client was stopped before it subscribed'));
     await this.loopDone?.catch(() => {});
     this.http.close();
@@ -225,6 +229,7 @@ export class ExecutorClient {
   private end(e: Error): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.reconnect.stop();
     this.log.info({ error: e.message }, 'The executor client ends');
     if (this.first) {
       this.first.reject(e);
@@ -232,70 +237,59 @@ export class ExecutorClient {
     } else this.emit('ended', e);
   }
 
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    }).finally(() => (this.wake = undefined));
-  }
-
-  private async loop(): Promise<void> {
-    let lostAt: number | undefined;
-    let attempt = 0;
-    while (!this.stopped) {
-      let reason: string;
-      try {
-        const stream = await this.http.openStream({
-          url: this.url,
-          headers: this.headers,
-          body: encodeExecutorCall({
-            type: 'SUBSCRIBE',
-            executorId: this.executorId,
-            frameworkId: this.frameworkId,
-            subscribe: {
-              unacknowledgedTasks: [...this.unacknowledgedTasks.values()],
-              unacknowledgedUpdates: [...this.unacknowledgedUpdates.values()].map((status) => ({ status })),
-            },
-          }),
-        });
-        if (stream.status !== 200) {
-          stream.close();
-          const answer = stream.text.trim();
-          // A refusal while the agent recovers (503) is tried again; any other ends the executor.
-          if (stream.status !== 503 || lostAt === undefined) {
-            this.end(new ExecutorRefusal(stream.status, `the agent at ${this.agentEndpoint} refused the subscription: ${stream.status} ${answer}`, answer));
-            return;
-          }
-          reason = `the agent answered ${stream.status} ${answer}`;
-        } else {
-          this.stream = stream;
-          reason = await this.read(stream);
-          this.stream = undefined;
-          if (this.stopped) return;
-          lostAt = Date.now();
-          attempt = 0;
-          this.emit('disconnected', reason);
+  /** One subscription (run by the ReconnectLoop): SUBSCRIBE with what is unacknowledged, read the stream to its end. */
+  private async attempt(): Promise<AttemptOutcome> {
+    if (this.stopped) return 'stop';
+    let reason: string;
+    let reset = false;
+    try {
+      const stream = await this.http.openStream({
+        url: this.url,
+        headers: this.headers,
+        body: encodeExecutorCall({
+          type: 'SUBSCRIBE',
+          executorId: this.executorId,
+          frameworkId: this.frameworkId,
+          subscribe: {
+            unacknowledgedTasks: [...this.unacknowledgedTasks.values()],
+            unacknowledgedUpdates: [...this.unacknowledgedUpdates.values()].map((status) => ({ status })),
+          },
+        }),
+      });
+      if (stream.status !== 200) {
+        stream.close();
+        const answer = stream.text.trim();
+        // A refusal while the agent recovers (503) is tried again; any other ends the executor.
+        if (stream.status !== 503 || this.lostAt === undefined) {
+          this.end(new ExecutorRefusal(stream.status, `the agent at ${this.agentEndpoint} refused the subscription: ${stream.status} ${answer}`, answer));
+          return 'stop';
         }
-      } catch (e) {
-        if (lostAt === undefined) {
-          this.end(new ExecutorClientError('DISCONNECTED', `cannot reach the agent at ${this.agentEndpoint}: ${describeError(e)}`, { cause: e }));
-          return;
-        }
-        reason = describeError(e);
+        reason = `the agent answered ${stream.status} ${answer}`;
+      } else {
+        this.stream = stream;
+        reason = await this.read(stream);
+        this.stream = undefined;
+        if (this.stopped) return 'stop';
+        this.lostAt = Date.now();
+        reset = true;
+        this.emit('disconnected', reason);
       }
-      if (!this.checkpoint) {
-        this.end(new ExecutorClientError('FRAMEWORK_ENDED', `lost the agent (${reason}) and the framework does not checkpoint`));
-        return;
+    } catch (e) {
+      if (this.lostAt === undefined) {
+        this.end(new ExecutorClientError('DISCONNECTED', `cannot reach the agent at ${this.agentEndpoint}: ${describeError(e)}`, { cause: e }));
+        return 'stop';
       }
-      if (Date.now() - lostAt! > this.recoveryTimeoutMs) {
-        this.end(new ExecutorClientError('FRAMEWORK_ENDED', `the agent did not come back within the recovery timeout (${reason})`));
-        return;
-      }
-      await this.pause(Math.min(this.backoffMaxMs, 100 * 2 ** attempt++) * (0.5 + Math.random() / 2));
+      reason = describeError(e);
     }
+    if (!this.checkpoint) {
+      this.end(new ExecutorClientError('FRAMEWORK_ENDED', `lost the agent (${reason}) and the framework does not checkpoint`));
+      return 'stop';
+    }
+    if (Date.now() - (this.lostAt ?? Date.now()) > this.recoveryTimeoutMs) {
+      this.end(new ExecutorClientError('FRAMEWORK_ENDED', `the agent did not come back within the recovery timeout (${reason})`));
+      return 'stop';
+    }
+    return { reset };
   }
 
   private async read(stream: ClientStream): Promise<string> {

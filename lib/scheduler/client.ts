@@ -15,10 +15,12 @@
  * once every `update` listener has returned (or its promise resolved), or by the framework
  * through `acknowledge()`. An acknowledgement that cannot be delivered (no subscription, a broken
  * connection, a 5xx) is kept and sent again until the master takes it, also after a reconnect.
+ * An update acknowledged before that comes again (the master took the acknowledgement but its
+ * agent never got it: a master drops one for an agent not re-registered with it yet) is
+ * acknowledged again by the client, so the task's next update is not held behind it.
  * After subscribing again, the tasks this client launched and has not seen end are reconciled,
  * so the framework hears their current states.
  */
-import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { ValidationError, describeError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/log.ts';
@@ -27,7 +29,6 @@ import type {
   Filters,
   FrameworkInfo,
   KillPolicy,
-  Labels,
   MasterInfo,
   Offer,
   Operation,
@@ -38,113 +39,13 @@ import type {
 } from '../proto/messages.ts';
 import { isTerminal } from '../proto/messages.ts';
 import { HEARTBEAT_INTERVAL_SECONDS, decodeSchedulerEvent, encodeSchedulerCall } from '../proto/scheduler.ts';
-import {
-  type ClientStream,
-  type Credential,
-  HttpClient,
-  HttpError,
-  type LeaderAddress,
-  type MasterDetector,
-  type TlsConfig,
-  basicAuthorization,
-  createMasterDetector,
-} from '../transport/index.ts';
+import { type ClientStream, HttpClient, type LeaderAddress, type MasterDetector, basicAuthorization, createMasterDetector } from '../transport/index.ts';
+import { type AttemptOutcome, ReconnectLoop } from '../transport/reconnect.ts';
+import { Acknowledgements } from './acks.ts';
 import { SchedulerClientError, SchedulerRefusal } from './errors.ts';
-import { toTaskInfo, type TaskSpec } from './tasks.ts';
-
-/** The framework as the client subscribes it (FrameworkInfo in the client's words). */
-export interface FrameworkOptions {
-  /** The framework's name (required). */
-  readonly name: string;
-  /** The user tasks run as by default (default: the user running this process). */
-  readonly user?: string;
-  /** Its role (default `*`). */
-  readonly role?: string;
-  /** Several roles (MULTI_ROLE); then `role` is not sent. */
-  readonly roles?: readonly string[];
-  /**
-   * How long the master keeps the framework and its tasks while it is away (seconds; default 0:
-   * a framework whose connection drops is ended at once). A client that should survive a
-   * master failover or its own restart sets this.
-   */
-  readonly failoverTimeoutSeconds?: number;
-  /** Ask agents to checkpoint its tasks (they survive an agent restart). */
-  readonly checkpoint?: boolean;
-  /** FrameworkInfo.principal (set from `credential` when that is given). */
-  readonly principal?: string;
-  readonly hostname?: string;
-  readonly webuiUrl?: string;
-  readonly capabilities?: readonly CapabilityType[];
-  readonly labels?: Readonly<Record<string, string>>;
-}
-
-/** Back-off between subscription attempts: `initialMs`, doubling to `maxMs`, each with up to half of it as random jitter. */
-export interface BackoffOptions {
-  readonly initialMs?: number;
-  readonly maxMs?: number;
-}
-
-export interface SchedulerClientOptions {
-  /**
-   * The master: `host:port`, `zk://host:2181,…/path` (follow the leader of a ZooKeeper group),
-   * or a MasterDetector of your own.
-   */
-  readonly master: string | MasterDetector;
-  readonly framework: FrameworkOptions;
-  /** Subscribe as this framework id (fail over to a framework that was subscribed before). */
-  readonly frameworkId?: string;
-  /** Sent as HTTP Basic on every call (a master run with --authenticate_frameworks). */
-  readonly credential?: Credential;
-  /** Connect over TLS (`loadTlsConfig(process.env)` reads LIBPROCESS_SSL_*). */
-  readonly tls?: TlsConfig;
-  /** Acknowledge each update after the `update` listeners (default true). False: call acknowledge(). */
-  readonly implicitAcknowledgements?: boolean;
-  /** Subscribe again when the subscription is lost (default true). False: the client stops instead. */
-  readonly reconnect?: boolean;
-  readonly backoff?: BackoffOptions;
-  /** Heartbeats that may be missed before the connection is taken as lost (default 2: 3 intervals of silence). */
-  readonly heartbeatMisses?: number;
-  /** After subscribing again, reconcile the tasks this client launched and has not seen end (default true). */
-  readonly reconcileOnResubscribe?: boolean;
-  /** The endpoint path (default /api/v1/scheduler). */
-  readonly path?: string;
-  readonly logger?: Logger;
-}
-
-/** What `subscribed` listeners get. */
-export interface Subscribed {
-  readonly frameworkId: string;
-  /** `host:port` of the master subscribed to. */
-  readonly master: string;
-  readonly masterInfo?: MasterInfo;
-  readonly heartbeatIntervalSeconds: number;
-  /** True when this is not the client's first subscription (a reconnect, a failover). */
-  readonly resubscribed: boolean;
-}
-
-/** What `disconnected` listeners get. */
-export interface Disconnected {
-  /** `host:port` of the master the subscription was with, when there was one. */
-  readonly master?: string;
-  /** What happened, in words: the stream ended, broke, went silent, the leader changed. */
-  readonly reason: string;
-  /** True when the stream brought nothing for `heartbeatMisses` + 1 heartbeat intervals. */
-  readonly heartbeatLost: boolean;
-}
-
-/** Listeners by event. A listener may return a promise (awaited only for implicit acknowledgement of an update). */
-export interface SchedulerClientEvents {
-  subscribed: (s: Subscribed) => void;
-  offers: (offers: readonly Offer[]) => void;
-  rescind: (offerId: string) => void;
-  /** A task's status update. With implicit acknowledgements it is acknowledged once every listener is done. */
-  update: (status: TaskStatus) => void | Promise<void>;
-  message: (m: { readonly agentId: string; readonly executorId: string; readonly data: Buffer }) => void;
-  failure: (f: { readonly agentId?: string; readonly executorId?: string; readonly status?: number }) => void;
-  disconnected: (d: Disconnected) => void;
-  /** The client has stopped for good (the master ended the framework, or the subscription was refused); `stop()` does not emit it. */
-  error: (e: Error) => void;
-}
+import { check, checkOptions, isNonEmptyString, labelsOf, type SchedulerClientEvents, type SchedulerClientOptions } from './options.ts';
+import { reconcileUntilAnswered } from './reconcile.ts';
+import { type DistributiveOmit, toTaskInfo, type TaskSpec } from './tasks.ts';
 
 type Listeners = { [K in keyof SchedulerClientEvents]: Set<SchedulerClientEvents[K]> };
 
@@ -155,59 +56,7 @@ interface Subscription {
   readonly stream: ClientStream;
 }
 
-interface PendingAck {
-  readonly agentId: string;
-  readonly taskId: string;
-  readonly uuid: string;
-  readonly done: Promise<void>;
-  resolve(): void;
-  reject(e: Error): void;
-}
-
 const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 };
-
-function check(cond: boolean, field: string, reason: string): void {
-  if (!cond) throw new ValidationError(field, reason);
-}
-
-function isNonEmptyString(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0;
-}
-
-function checkOptions(o: SchedulerClientOptions): void {
-  check(typeof o === 'object' && o !== null, 'options', 'must be an object');
-  const m = o.master as unknown;
-  check(
-    isNonEmptyString(m) || (typeof m === 'object' && m !== null && typeof (m as MasterDetector).current === 'function'),
-    'master',
-    'must be host:port, zk://host:port/path or a MasterDetector',
-  );
-  const f = o.framework as unknown as Record<string, unknown> | undefined;
-  check(typeof f === 'object' && f !== null, 'framework', 'must be an object with at least a name');
-  check(isNonEmptyString(f!.name), 'framework.name', 'must be a non-empty string');
-  if (f!.user !== undefined) check(isNonEmptyString(f!.user), 'framework.user', 'must be a non-empty string');
-  if (f!.role !== undefined) check(isNonEmptyString(f!.role), 'framework.role', 'must be a non-empty string');
-  if (f!.roles !== undefined) check(Array.isArray(f!.roles) && f!.roles.every(isNonEmptyString), 'framework.roles', 'must be an array of role names');
-  if (f!.failoverTimeoutSeconds !== undefined)
-    check(
-      typeof f!.failoverTimeoutSeconds === 'number' && Number.isFinite(f!.failoverTimeoutSeconds) && f!.failoverTimeoutSeconds >= 0,
-      'framework.failoverTimeoutSeconds',
-      'must be a number of seconds, 0 or more',
-    );
-  if (o.frameworkId !== undefined) check(isNonEmptyString(o.frameworkId), 'frameworkId', 'must be a non-empty string');
-  if (o.credential !== undefined)
-    check(isNonEmptyString(o.credential?.principal) && typeof o.credential.secret === 'string', 'credential', 'must be { principal, secret }');
-  for (const k of ['initialMs', 'maxMs'] as const) {
-    const v = o.backoff?.[k];
-    if (v !== undefined) check(typeof v === 'number' && v > 0 && Number.isFinite(v), `backoff.${k}`, 'must be a positive number of milliseconds');
-  }
-  if (o.heartbeatMisses !== undefined) check(Number.isInteger(o.heartbeatMisses) && o.heartbeatMisses >= 0, 'heartbeatMisses', 'must be an integer, 0 or more');
-  if (o.path !== undefined) check(isNonEmptyString(o.path) && o.path.startsWith('/'), 'path', "must start with '/'");
-}
-
-function labelsOf(l: Readonly<Record<string, string>> | undefined): Labels | undefined {
-  return l === undefined ? undefined : { labels: Object.entries(l).map(([key, value]) => ({ key, value })) };
-}
 
 /**
  * A framework's client of the v1 scheduler API. Create it, add listeners with `on()`, then
@@ -239,10 +88,10 @@ export class SchedulerClient {
   private closing = false;
   private ended: Error | undefined;
   private loopDone: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly reconnect: ReconnectLoop;
+  private readonly acks: Acknowledgements;
   private redirect: string | undefined;
   private unlisten: (() => void) | undefined;
-  private readonly pendingAcks = new Map<string, PendingAck>();
   /** Tasks launched through this client and not seen to end: task id → agent id. */
   private readonly live = new Map<string, string>();
   private firstSubscribed: { resolve(): void; reject(e: Error): void } | undefined;
@@ -276,6 +125,17 @@ export class SchedulerClient {
       ...(f.labels === undefined ? {} : { labels: labelsOf(f.labels)! }),
     };
     this.id = options.frameworkId;
+    this.reconnect = new ReconnectLoop({
+      initialMs: options.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs,
+      maxMs: options.backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs,
+    });
+    this.acks = new Acknowledgements({
+      send: (a) => this.call({ type: 'ACKNOWLEDGE', acknowledge: a }),
+      connected: () => this.current !== undefined,
+      stopped: () => this.stopped,
+      delayMs: (attempt) => this.reconnect.delayMs(attempt),
+      log: this.log,
+    });
   }
 
   /** The framework id (once subscribed, or the one given to fail over to). */
@@ -349,10 +209,10 @@ export class SchedulerClient {
         c.stream.close();
       }
       this.redirect = undefined;
-      this.wake?.();
+      this.reconnect.wake();
     });
     await this.detector.start();
-    this.loopDone = this.loop();
+    this.loopDone = this.reconnect.run(() => this.attempt());
     await first;
     return this.id!;
   }
@@ -370,11 +230,10 @@ export class SchedulerClient {
     this.stopped = true;
     this.unlisten?.();
     this.current?.stream.close();
-    this.wake?.();
+    this.reconnect.stop();
     this.firstSubscribed?.reject(new SchedulerClientError('CLIENT_STOPPED', 'the scheduler client was stopped before it subscribed'));
     await this.loopDone?.catch(() => {});
-    for (const a of this.pendingAcks.values()) a.reject(new SchedulerClientError('CLIENT_STOPPED', 'the scheduler client was stopped'));
-    this.pendingAcks.clear();
+    this.acks.rejectAll(new SchedulerClientError('CLIENT_STOPPED', 'the scheduler client was stopped'));
     this.http.close();
     if (this.ownsDetector) await this.detector.stop().catch(() => {});
   }
@@ -487,40 +346,9 @@ export class SchedulerClient {
    */
   acknowledge(status: TaskStatus): Promise<void> {
     check(typeof status === 'object' && status !== null && isNonEmptyString(status.taskId), 'status', 'must be a TaskStatus from an update event');
-    if (status.uuid === undefined || status.agentId === undefined) return Promise.resolve();
-    const key = `${status.agentId}/${status.taskId}/${status.uuid}`;
-    const known = this.pendingAcks.get(key);
-    if (known) return known.done;
-    let resolve!: () => void;
-    let reject!: (e: Error) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    done.catch(() => {});
-    const ack: PendingAck = { agentId: status.agentId, taskId: status.taskId, uuid: status.uuid, done, resolve, reject };
-    this.pendingAcks.set(key, ack);
-    void this.sendAck(key, ack, 0);
-    return done;
-  }
-
-  private async sendAck(key: string, ack: PendingAck, attempt: number): Promise<void> {
-    if (this.stopped || this.pendingAcks.get(key) !== ack) return;
-    if (this.current === undefined) return; // sent again at the next SUBSCRIBED
-    try {
-      await this.call({ type: 'ACKNOWLEDGE', acknowledge: { agentId: ack.agentId, taskId: ack.taskId, uuid: ack.uuid } });
-      this.pendingAcks.delete(key);
-      ack.resolve();
-    } catch (e) {
-      if (e instanceof HttpError && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 403) {
-        // The master will never take it (an update it no longer knows): nothing to retry.
-        this.pendingAcks.delete(key);
-        ack.reject(e);
-        return;
-      }
-      this.log.info({ task: ack.taskId, error: describeError(e) }, 'Acknowledgement not delivered; retrying');
-      setTimeout(() => void this.sendAck(key, ack, attempt + 1), this.backoffMs(attempt)).unref();
-    }
+    const { uuid, agentId } = status;
+    if (uuid === undefined || agentId === undefined) return Promise.resolve();
+    return this.acks.acknowledge({ ...status, uuid, agentId });
   }
 
   /** RECONCILE: the master answers with an update (reason REASON_RECONCILIATION) for each task, or for all the framework's tasks when `tasks` is empty. */
@@ -539,33 +367,7 @@ export class SchedulerClient {
     o: { readonly retryMs?: number; readonly timeoutMs?: number } = {},
   ): Promise<Map<string, TaskStatus>> {
     check(Array.isArray(tasks) && tasks.every((t) => isNonEmptyString(t?.taskId)), 'tasks', 'must be an array of { taskId, agentId? }');
-    const answers = new Map<string, TaskStatus>();
-    const want = new Set(tasks.map((t) => t.taskId));
-    if (want.size === 0) return answers;
-    let done!: () => void;
-    const all = new Promise<void>((resolve) => (done = resolve));
-    const off = this.on('update', (s) => {
-      if (want.has(s.taskId)) answers.set(s.taskId, s);
-      if (answers.size === want.size) done();
-    });
-    const end = Date.now() + (o.timeoutMs ?? 30_000);
-    try {
-      while (answers.size < want.size) {
-        if (Date.now() > end) {
-          throw new SchedulerClientError(
-            'DISCONNECTED',
-            `reconciliation: no answer for ${[...want].filter((t) => !answers.has(t)).join(', ')} within ${o.timeoutMs ?? 30_000} ms`,
-          );
-        }
-        await this.reconcile(tasks.filter((t) => !answers.has(t.taskId))).catch((e: unknown) => {
-          if (!(e instanceof SchedulerClientError && e.code === 'DISCONNECTED')) throw e;
-        });
-        await Promise.race([all, new Promise((r) => setTimeout(r, Math.min(o.retryMs ?? 2000, Math.max(1, end - Date.now()))))]);
-      }
-      return answers;
-    } finally {
-      off();
-    }
+    return reconcileUntilAnswered({ onUpdate: (l) => this.on('update', l), reconcile: (ts) => this.reconcile(ts) }, tasks, o);
   }
 
   /** TEARDOWN the framework: the master kills its tasks and forgets it; the client stops. */
@@ -575,24 +377,6 @@ export class SchedulerClient {
 
   // ------------------------------------------------------------------------------------------
   // The subscription loop
-
-  private backoffMs(attempt: number): number {
-    const initial = this.options.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs;
-    const max = this.options.backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs;
-    const base = Math.min(max, initial * 2 ** Math.min(attempt, 30));
-    return base / 2 + (Math.random() * base) / 2;
-  }
-
-  /** Wait `ms`, or until the detector changes or stop(). */
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    }).finally(() => (this.wake = undefined));
-  }
 
   private emit<K extends keyof SchedulerClientEvents>(event: K, arg: Parameters<SchedulerClientEvents[K]>[0]): unknown[] {
     const out: unknown[] = [];
@@ -621,8 +405,8 @@ export class SchedulerClient {
     this.log.error({ error: e.message }, 'The scheduler client stops');
     if (this.firstSubscribed) this.firstSubscribed.reject(e);
     else this.emit('error', e);
-    for (const a of this.pendingAcks.values()) a.reject(e);
-    this.pendingAcks.clear();
+    this.reconnect.stop();
+    this.acks.rejectAll(e);
   }
 
   private subscribeBody(): object {
@@ -634,60 +418,50 @@ export class SchedulerClient {
     });
   }
 
-  private async loop(): Promise<void> {
-    let attempt = 0;
-    while (!this.stopped) {
-      const leader: LeaderAddress | undefined = this.redirect !== undefined ? { id: '', hostPort: this.redirect } : this.detector.current();
-      if (leader === undefined) {
-        await this.pause(this.backoffMs(attempt++));
-        continue;
-      }
-      const url = `${this.http.scheme}://${leader.hostPort}${this.options.path ?? '/api/v1/scheduler'}`;
-      let stream: ClientStream;
-      try {
-        stream = await this.http.openStream({
-          url,
-          headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...this.auth },
-          body: this.subscribeBody(),
-        });
-      } catch (e) {
-        this.log.info({ master: leader.hostPort, error: describeError(e) }, 'Could not subscribe; retrying');
-        this.redirect = undefined;
-        await this.pause(this.backoffMs(attempt++));
-        continue;
-      }
-      if (stream.status !== 200) {
-        stream.close();
-        const location = stream.headers.location;
-        if (stream.status === 307 && typeof location === 'string') {
-          // A master that does not lead names the one that does: //host:port/path.
-          const m = /^(?:[a-z]+:)?\/\/([^/]+)/i.exec(location);
-          this.redirect = m?.[1];
-          this.log.info({ master: leader.hostPort, leader: this.redirect ?? null }, 'Not the leading master; following its redirect');
-          await this.pause(attempt++ === 0 ? 0 : this.backoffMs(attempt));
-          continue;
-        }
-        this.redirect = undefined;
-        if (stream.status === 307 || stream.status === 503 || stream.status >= 500) {
-          await this.pause(this.backoffMs(attempt++));
-          continue;
-        }
-        const hint = stream.status === 401 ? (this.options.credential ? ' (check the credential)' : ' (the master requires a credential)') : '';
-        const answer = stream.text.trim();
-        this.fail(new SchedulerRefusal(stream.status, `the master at ${leader.hostPort} refused the subscription: ${stream.status} ${answer}${hint}`, answer));
-        return;
-      }
-      const reason = await this.read({ leader, url, streamId: String(stream.headers['mesos-stream-id'] ?? ''), stream });
-      if (this.stopped || this.closing) return;
-      if (reason.subscribed) attempt = 0;
-      this.log.info({ master: leader.hostPort, reason: reason.text }, 'Disconnected from the master');
-      this.emit('disconnected', { master: leader.hostPort, reason: reason.text, heartbeatLost: reason.heartbeatLost });
-      if (this.options.reconnect === false) {
-        this.fail(new SchedulerClientError('FRAMEWORK_ENDED', `disconnected from the master at ${leader.hostPort} (${reason.text}) and reconnect is off`));
-        return;
-      }
-      await this.pause(this.backoffMs(attempt++));
+  /** One subscription attempt: find the leader, SUBSCRIBE, read the stream to its end (run by the ReconnectLoop). */
+  private async attempt(): Promise<AttemptOutcome> {
+    if (this.stopped) return 'stop';
+    const leader: LeaderAddress | undefined = this.redirect !== undefined ? { id: '', hostPort: this.redirect } : this.detector.current();
+    if (leader === undefined) return {};
+    const url = `${this.http.scheme}://${leader.hostPort}${this.options.path ?? '/api/v1/scheduler'}`;
+    let stream: ClientStream;
+    try {
+      stream = await this.http.openStream({
+        url,
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...this.auth },
+        body: this.subscribeBody(),
+      });
+    } catch (e) {
+      this.log.info({ master: leader.hostPort, error: describeError(e) }, 'Could not subscribe; retrying');
+      this.redirect = undefined;
+      return {};
     }
+    if (stream.status !== 200) {
+      stream.close();
+      const location = stream.headers.location;
+      if (stream.status === 307 && typeof location === 'string') {
+        // A master that does not lead names the one that does: //host:port/path.
+        const m = /^(?:[a-z]+:)?\/\/([^/]+)/i.exec(location);
+        this.redirect = m?.[1];
+        this.log.info({ master: leader.hostPort, leader: this.redirect ?? null }, 'Not the leading master; following its redirect');
+        return this.reconnect.attempt === 0 ? { delayMs: 0 } : {};
+      }
+      this.redirect = undefined;
+      if (stream.status === 307 || stream.status === 503 || stream.status >= 500) return {};
+      const hint = stream.status === 401 ? (this.options.credential ? ' (check the credential)' : ' (the master requires a credential)') : '';
+      const answer = stream.text.trim();
+      this.fail(new SchedulerRefusal(stream.status, `the master at ${leader.hostPort} refused the subscription: ${stream.status} ${answer}${hint}`, answer));
+      return 'stop';
+    }
+    const reason = await this.read({ leader, url, streamId: String(stream.headers['mesos-stream-id'] ?? ''), stream });
+    if (this.stopped || this.closing) return 'stop';
+    this.log.info({ master: leader.hostPort, reason: reason.text }, 'Disconnected from the master');
+    this.emit('disconnected', { master: leader.hostPort, reason: reason.text, heartbeatLost: reason.heartbeatLost });
+    if (this.options.reconnect === false) {
+      this.fail(new SchedulerClientError('FRAMEWORK_ENDED', `disconnected from the master at ${leader.hostPort} (${reason.text}) and reconnect is off`));
+      return 'stop';
+    }
+    return { reset: reason.subscribed };
   }
 
   /** Read one subscription's stream to its end; says why it ended. */
@@ -752,7 +526,7 @@ export class SchedulerClient {
       resubscribed,
       ...(s.masterInfo ? { masterInfo: s.masterInfo } : {}),
     });
-    for (const [key, ack] of this.pendingAcks) void this.sendAck(key, ack, 0);
+    this.acks.resendAll();
     if (resubscribed && (this.options.reconcileOnResubscribe ?? true) && this.live.size > 0) {
       const tasks = [...this.live].map(([taskId, agentId]) => ({ taskId, agentId }));
       this.reconcileTasks(tasks, { timeoutMs: 60_000 }).catch((e: unknown) =>
@@ -774,7 +548,13 @@ export class SchedulerClient {
         if (isTerminal(s.state)) this.live.delete(s.taskId);
         else if (s.agentId !== undefined && this.live.has(s.taskId)) this.live.set(s.taskId, s.agentId);
         const results = this.emit('update', s);
-        if ((this.options.implicitAcknowledgements ?? true) && s.uuid !== undefined) {
+        if (this.acks.isRepeat(s)) {
+          // An update acknowledged before comes again: the agent did not get that acknowledgement
+          // (the master drops one for an agent that has not re-registered with it yet, as after a
+          // master restart) and resends the update; the next update of the task waits for it.
+          this.log.info({ task: s.taskId, state: s.state, agent: s.agentId }, 'A status update acknowledged before came again; acknowledging it again');
+          void this.acknowledge(s).catch(() => {});
+        } else if ((this.options.implicitAcknowledgements ?? true) && s.uuid !== undefined) {
           void Promise.all(results).then(
             () => this.acknowledge(s).catch(() => {}),
             (e: unknown) =>
@@ -793,12 +573,4 @@ export class SchedulerClient {
         return;
     }
   }
-}
-
-/** Omit over each member of a union. */
-export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-/** A fresh task id: `prefix-` and 12 random hex digits. */
-export function newTaskId(prefix = 'task'): string {
-  return `${prefix}-${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 }

@@ -15,17 +15,9 @@
  * await client.start();
  * ```
  */
-export {
-  SchedulerClient,
-  newTaskId,
-  type BackoffOptions,
-  type Disconnected,
-  type DistributiveOmit,
-  type FrameworkOptions,
-  type SchedulerClientEvents,
-  type SchedulerClientOptions,
-  type Subscribed,
-} from './client.ts';
+export { SchedulerClient } from './client.ts';
+export type { BackoffOptions, Disconnected, FrameworkOptions, SchedulerClientEvents, SchedulerClientOptions, Subscribed } from './options.ts';
+export { newTaskId, type DistributiveOmit } from './tasks.ts';
 export { SchedulerClientError, SchedulerRefusal, type SchedulerClientCode } from './errors.ts';
 export { offerFits, offerResources, toTaskInfo, type CommandSpec, type ExecutorSpec, type TaskSpec } from './tasks.ts';
 export { isTerminal, TASK_STATES, TERMINAL_STATES } from '../proto/messages.ts';

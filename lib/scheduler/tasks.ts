@@ -1,4 +1,5 @@
 /** Tasks and offers in a framework author's words: what `SchedulerClient.launch` takes, and what an offer holds. */
+import { randomUUID } from 'node:crypto';
 import { ValidationError } from '../common/errors.ts';
 import { Resources, parseResourcesText, type ResourceInput } from '../common/resources/index.ts';
 import type { CommandInfo, ExecutorInfo, KillPolicy, Offer, TaskInfo, Uri } from '../proto/messages.ts';
@@ -111,4 +112,12 @@ export function offerResources(offer: Offer): Resources {
 /** Does the offer hold `need` (resource text or a Resources)? */
 export function offerFits(offer: Offer, need: string | Resources): boolean {
   return offerResources(offer).contains(typeof need === 'string' ? parseResourcesText(need) : need);
+}
+
+/** Omit over each member of a union. */
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** A fresh task id: `prefix-` and 12 random hex digits. */
+export function newTaskId(prefix = 'task'): string {
+  return `${prefix}-${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 }
