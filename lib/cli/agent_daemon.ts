@@ -151,9 +151,19 @@ export async function startAgent(
     logger: log,
     paths,
     containerizer,
-    hostname: flags.hostname ?? osHostname(),
+    // With --advertise_ip and no --hostname, the advertised address (this machine's own name is likely private behind NAT).
+    hostname: flags.hostname ?? flags.advertise_ip ?? osHostname(),
     ip: flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip,
     port,
+    // What it registers with (its address in the master's state and offers) behind NAT; executors still reach it at --ip/--port.
+    ...(flags.advertise_ip === undefined && flags.advertise_port === undefined
+      ? {}
+      : {
+          advertise: {
+            ...(flags.advertise_ip === undefined ? {} : { ip: flags.advertise_ip }),
+            ...(flags.advertise_port === undefined ? {} : { port: flags.advertise_port }),
+          },
+        }),
     resources,
     attributes,
     version: MESOS_VERSION,

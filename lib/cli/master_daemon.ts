@@ -91,7 +91,8 @@ export async function startMaster(
     await zk?.close();
     throw e;
   }
-  const hostname = flags.hostname ?? osHostname();
+  // With --advertise_ip and no --hostname, peers get the advertised address: this machine's own name is likely private (behind NAT).
+  const hostname = flags.hostname ?? flags.advertise_ip ?? osHostname();
   // Set below, once the master exists: a write the registry refuses because another master took it over ends this one's lead.
   let stepDown: (why: string) => void = () => {};
   const registry =
@@ -122,8 +123,9 @@ export async function startMaster(
     registry: fencedRegistry,
     logger: log,
     hostname,
-    ip: flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip,
-    port,
+    // What it publishes (MasterInfo in ZooKeeper, /master/state, redirects): --advertise_ip/--advertise_port behind NAT.
+    ip: flags.advertise_ip ?? (flags.ip === '0.0.0.0' ? '127.0.0.1' : flags.ip),
+    port: flags.advertise_port ?? port,
     version: MESOS_VERSION,
     allocationIntervalMs: flags.allocation_interval,
     agentPingTimeoutMs: flags.agent_ping_timeout ?? flags.slave_ping_timeout,
