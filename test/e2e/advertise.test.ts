@@ -119,8 +119,13 @@ test('masters and an agent behind a relay publish and register with their advert
   t.is((state.leader_info as Json).pid, state.pid);
   t.is((state.leader_info as Json).hostname, '127.0.0.2');
   // What ZooKeeper holds for each master (what agents and schedulers with zk:// read).
-  const group = await zkGet(zkUrl, '');
-  const infos = await Promise.all(group.children.filter((c) => c.startsWith('json.info_')).map(async (c) => (await zkGet(zkUrl, '')).data(c)));
+  let names: string[] = [];
+  await waitUntil(
+    async () => (names = (await zkGet(zkUrl, '')).children.filter((c) => c.startsWith('json.info_'))).length === 2,
+    'both candidacies in ZooKeeper',
+    30_000,
+  );
+  const infos = await Promise.all(names.map(async (c) => (await zkGet(zkUrl, '')).data(c)));
   t.deepEqual(infos.map((i) => i.port as number).sort(), masters.map((x) => x.relay).sort());
   for (const i of infos) t.is((i.address as Json).ip, '127.0.0.2');
   // The follower names the leader at its advertised address, and redirects there; the redirects work.
