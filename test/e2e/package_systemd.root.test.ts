@@ -239,11 +239,11 @@ test('under a real systemd: install, start through the units, upgrade with a run
   t.is(c.sh('systemctl is-active corral-agent corral-master').trim(), 'active\nactive');
   // The task outlived the agent (KillMode=process) and the new agent recovered it.
   t.is(c.sh("pgrep -x -f 'sleep 4242'").trim(), taskPid);
-  await waitUntil(
-    () => /"recoveredExecutors":1\b/.test(c.sh(`journalctl --no-pager -o cat _PID=${agentPid2} || true`)),
-    'the new agent to recover the task',
-    60_000,
-  );
+  // Its "agent started" line (the unit's, not by _PID: the journal may attribute a stream's lines otherwise).
+  const journal = (): string => c.sh('journalctl --no-pager -o cat -u corral-agent || true');
+  await waitUntil(() => /"recoveredExecutors":1\b/.test(journal()), 'the new agent to recover the task', 60_000).catch((e: Error) => {
+    throw new Error(`${e.message}\n${journal().slice(-4000)}`);
+  });
   s1.close();
   const s2 = await Scheduler.subscribe(master, frameworkInfo({ name: 'systemd-upgrade', failover_timeout: 3600 }), {
     frameworkId: s1.frameworkId,
