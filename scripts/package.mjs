@@ -7,12 +7,20 @@
  * the systemd units and /etc/corral with its defaults (conffiles). The host it is installed on
  * needs neither a compiler nor the npm registry: only Node.js 20+ (Debian's nodejs package).
  * Prints the path of the .deb.
+ *
+ * One package per addon build, named after it: `corral` holds the default build, `corral-netiso`
+ * the network-isolator one (`npm run build:native:netiso` first). Each Provides, Conflicts with
+ * and Replaces the other, so installing one over the other switches builds in place (the
+ * configuration and the work dirs stay; running tasks survive as in an upgrade). The build is
+ * read from the addon itself (its `features.networkIsolator`); `--variant=default|netiso` makes a
+ * mismatch an error instead.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PKG = join(ROOT, 'packaging', 'deb');
@@ -28,6 +36,15 @@ const arch = run('dpkg', ['--print-architecture']).trim();
 for (const f of ['corral_native.node', 'corral-containerizer']) {
   if (!existsSync(join(ROOT, 'build', 'Release', f))) throw new Error(`build/Release/${f} is missing: run npm run build:native first`);
 }
+// Which addon build is in build/Release: it names the package.
+const built = createRequire(import.meta.url)(join(ROOT, 'build', 'Release', 'corral_native.node')).features?.networkIsolator ? 'netiso' : 'default';
+if (args.variant !== undefined && args.variant !== built) {
+  throw new Error(
+    `--variant=${args.variant}: build/Release holds the ${built} build (run npm run build:native${args.variant === 'netiso' ? ':netiso' : ''} first)`,
+  );
+}
+const name = built === 'netiso' ? 'corral-netiso' : 'corral';
+const other = built === 'netiso' ? 'corral' : 'corral-netiso';
 const stage = mkdtempSync(join(tmpdir(), 'corral-package-'));
 try {
   // Compiled into the staging directory, not dist/: bin/corral.js in this checkout runs dist/
@@ -92,22 +109,32 @@ try {
   writeFileSync(
     join(debian, 'control'),
     [
-      'Package: corral',
+      `Package: ${name}`,
+      // One build installed at a time; either satisfies a dependency on corral.
+      ...(name === 'corral' ? [] : ['Provides: corral']),
+      `Conflicts: ${other}`,
+      `Replaces: ${other}`,
       `Version: ${version}`,
       `Architecture: ${arch}`,
       'Maintainer: Corral developers <corral@localhost>',
       'Section: admin',
       'Priority: optional',
       `Installed-Size: ${kib}`,
-      // Node.js from Debian's nodejs package (or NodeSource's, which has the same name); another
-      // Node 20+ can be named with CORRAL_NODE in /etc/default/corral (README: Installing).
-      'Depends: nodejs (>= 20), libc6 (>= 2.34), libstdc++6, passwd, util-linux',
-      'Recommends: iproute2, tar, gzip, bzip2, xz-utils, unzip',
+      // Node.js 20+ is recommended, not a dependency: Debian 12's nodejs is 18, and a hard
+      // dependency would refuse the package there even with a Node 20 installed another way
+      // (NodeSource's nodejs package satisfies the recommendation; a tarball is named with
+      // CORRAL_NODE in /etc/default/corral: README, Installing). /usr/bin/corral refuses a Node
+      // older than 20 with one line saying so, and postinst warns when it finds none.
+      'Depends: libc6 (>= 2.34), libstdc++6, passwd, util-linux',
+      'Recommends: nodejs (>= 20), iproute2, tar, gzip, bzip2, xz-utils, unzip',
       'Suggests: zookeeper',
       'Description: cluster resource manager compatible with the Mesos v1 HTTP APIs',
       ' Corral is a master and an agent that do what Apache Mesos does and speak its v1',
       ' HTTP APIs. This package holds both, with systemd units (corral-master,',
       ' corral-agent) and their flag files in /etc/corral.',
+      ...(built === 'netiso'
+        ? [' .', ' This build has the network isolator (network/port_mapping) compiled in.']
+        : [' .', ' The default build: corral-netiso is the one with the network isolator.']),
       '',
     ].join('\n'),
   );
@@ -116,7 +143,7 @@ try {
     chmodSync(join(debian, s), 0o755);
   }
   mkdirSync(out, { recursive: true });
-  const deb = join(out, `corral_${version}_${arch}.deb`);
+  const deb = join(out, `${name}_${version}_${arch}.deb`);
   rmSync(deb, { force: true });
   run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, deb], { stdio: ['ignore', 'ignore', 'inherit'] });
   console.log(deb);

@@ -120,13 +120,13 @@ export class Agent implements AgentContext {
   }
 
   get pid(): string {
-    return `slave(1)@${this.opts.ip}:${this.opts.port}`;
+    return `slave(1)@${this.opts.advertise?.ip ?? this.opts.ip}:${this.opts.advertise?.port ?? this.opts.port}`;
   }
 
   agentInfo(): AgentInfo {
     return {
       hostname: this.opts.hostname,
-      port: this.opts.port,
+      port: this.opts.advertise?.port ?? this.opts.port,
       resources: this.opts.resources.toArray(),
       attributes: this.opts.attributes,
       ...(this.id === undefined ? {} : { id: this.id }),

@@ -14,6 +14,8 @@ import {
   parseBytes,
   parseDuration,
   parseHostname,
+  parseAdvertiseIp,
+  parseAdvertisePort,
   parseIp,
   parseNonNegativeInt,
   parsePort,
@@ -109,6 +111,14 @@ export const agentFlags = {
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: 'Port to listen on', default: 5051, parse: parsePort }),
   hostname: optionalFlag({ help: 'Hostname the agent reports (default: the machine hostname)', parse: parseHostname }),
+  advertise_ip: optionalFlag({
+    help: "IP address the agent registers with (its address in the master's state and in offers) when peers reach it at another address than --ip (NAT); default: the address the master sees it connect from",
+    parse: parseAdvertiseIp,
+  }),
+  advertise_port: optionalFlag({
+    help: 'Port the agent registers with when peers reach it at another port than --port (NAT, a relay)',
+    parse: parseAdvertisePort,
+  }),
   work_dir: flag({ help: 'Where sandboxes, checkpoints and volumes live', required: true, parse: str }),
   resources: optionalFlag({
     help: "Resources: 'cpus:4;mem:1024;ports:[31000-32000]' or a JSON array (default: detected)",

@@ -14,7 +14,8 @@ import { applyCheckpointed, checkpointResources } from './volumes.ts';
 
 /** What to send when (re)connecting to a master. */
 export function registrationMessage(ctx: AgentContext): Extract<AgentToMaster, { type: 'REGISTER' | 'REREGISTER' }> {
-  if (ctx.id === undefined) return { type: 'REGISTER', agentInfo: registrationInfo(ctx), version: ctx.options.version };
+  const ip = ctx.options.advertise?.ip;
+  if (ctx.id === undefined) return { type: 'REGISTER', agentInfo: registrationInfo(ctx), version: ctx.options.version, ...(ip === undefined ? {} : { ip }) };
   const tasks: AgentTask[] = [];
   const executors: AgentExecutor[] = [];
   const frameworks: FrameworkInfo[] = [];
@@ -43,7 +44,16 @@ export function registrationMessage(ctx: AgentContext): Extract<AgentToMaster, {
       for (const q of ex.queued.values()) tasks.push({ frameworkId: fw.id, executorId: ex.id, task: withoutData(q), state: 'TASK_STAGING' });
     }
   }
-  return { type: 'REREGISTER', agentId: ctx.id, agentInfo: registrationInfo(ctx), version: ctx.options.version, tasks, executors, frameworks };
+  return {
+    type: 'REREGISTER',
+    agentId: ctx.id,
+    agentInfo: registrationInfo(ctx),
+    version: ctx.options.version,
+    ...(ip === undefined ? {} : { ip }),
+    tasks,
+    executors,
+    frameworks,
+  };
 }
 
 /** What the master is told: the total, with reservations and volumes, so their views match. */

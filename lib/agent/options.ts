@@ -15,8 +15,15 @@ export interface AgentOptions {
   readonly paths: AgentPaths;
   readonly containerizer: Containerizer;
   readonly hostname: string;
+  /** Where the agent listens: executors reach it here (MESOS_AGENT_ENDPOINT). */
   readonly ip: string;
   readonly port: number;
+  /**
+   * Where peers reach it, when not at ip/port (--advertise_ip, --advertise_port: NAT, a relay):
+   * the agent registers with these. Without an ip the master takes the address it sees the
+   * agent connect from.
+   */
+  readonly advertise?: { readonly ip?: string; readonly port?: number };
   readonly resources: Resources;
   readonly attributes: readonly Attribute[];
   readonly version: string;

@@ -249,6 +249,22 @@ async function hostChecks(role: 'master' | 'agent' | undefined, v: Record<string
         add('FAIL', 'work_dir', describeError(e), 'make the directory, or its parent, writable by the daemon, or choose another --work_dir');
       }
     }
+    // What peers are told to reach this daemon at: a master on 0.0.0.0 publishes 127.0.0.1 unless --advertise_ip says otherwise.
+    const advertised = v.advertise_ip === undefined ? (ip === '0.0.0.0' ? '127.0.0.1' : ip) : String(v.advertise_ip);
+    const shown = `${advertised}:${v.advertise_port ?? port}`;
+    if (role === 'master' && v.advertise_ip === undefined && (ip === '0.0.0.0' || ip.startsWith('127.')) && v.zk !== undefined)
+      add(
+        'WARN',
+        'advertised address',
+        `${shown}: other hosts cannot reach the master there`,
+        'set --ip to an address of this host, or --advertise_ip (behind NAT)',
+      );
+    else
+      add(
+        'OK',
+        'advertised address',
+        role === 'agent' && v.advertise_ip === undefined ? `port ${v.advertise_port ?? port}, at the address the master sees the agent connect from` : shown,
+      );
     const zk: ZkUrl | undefined = role === 'master' ? v.zk : v.master?.zk;
     if (zk !== undefined) {
       const results = await Promise.all(zk.servers.map(async (s) => [s, await reachable(s, 2000)] as const));

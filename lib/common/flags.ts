@@ -225,6 +225,21 @@ export function parseIp(text: string): string {
   throw new Error(`'${text}' is not an IP address`);
 }
 
+/** An address peers reach a daemon at (--advertise_ip): an IP address, not the unspecified one. */
+export function parseAdvertiseIp(text: string): string {
+  const t = parseIp(text);
+  if (/^0+\.0+\.0+\.0+$/.test(t) || /^[0:]+$/.test(t))
+    throw new Error(`'${text}' is the unspecified address: peers cannot reach it (give the address they reach this host at)`);
+  return t;
+}
+
+/** A port peers reach a daemon at (--advertise_port): 1-65535 (0 is no port a peer can reach). */
+export function parseAdvertisePort(text: string): number {
+  const n = parsePort(text);
+  if (n === 0) throw new Error(`'${text}' is not a port peers can reach (1-65535)`);
+  return n;
+}
+
 /** `host:port`. */
 export function parseHostPort(text: string): string {
   const t = text.trim();

@@ -4,7 +4,7 @@
  * duration and then put back. Corral maps it onto its levels: 0 is the daemon's
  * `--logging_level`; 1 or more lets DEBUG records through too.
  *
- * The handlers take a `LogLevelControl`; the daemon (lib/cli/daemons.ts) makes one with
+ * The handlers take a `LogLevelControl`; the daemon (lib/cli/daemon_common.ts) makes one with
  * `levelGate` over the logger it has, which must itself let DEBUG records through for a raised
  * level to show them.
  */

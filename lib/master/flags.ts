@@ -11,6 +11,8 @@ import {
   optionalFlag,
   parseBool,
   parseHostname,
+  parseAdvertiseIp,
+  parseAdvertisePort,
   parseIp,
   parsePort,
   parsePositiveBytes,
@@ -54,6 +56,11 @@ export const masterFlags = {
   ip: flag({ help: 'IP address to listen on', default: '127.0.0.1', parse: parseIp }),
   port: flag({ help: 'Port to listen on', default: 5050, parse: parsePort }),
   hostname: optionalFlag({ help: 'Hostname the master advertises (default: the machine hostname)', parse: parseHostname }),
+  advertise_ip: optionalFlag({
+    help: 'IP address the master publishes (MasterInfo in ZooKeeper and /master/state, redirects) when peers reach it at another address than --ip (NAT)',
+    parse: parseAdvertiseIp,
+  }),
+  advertise_port: optionalFlag({ help: 'Port the master publishes when peers reach it at another port than --port (NAT, a relay)', parse: parseAdvertisePort }),
   work_dir: optionalFlag({ help: 'Where the registry is kept (required unless --registry=in_memory)', parse: str }),
   registry: optionalFlag({
     help: "Registry backend: 'zookeeper' (znodes under the --zk path, shared by the masters; the default with --zk), 'replicated_log' (a crash-safe file in --work_dir; the default without --zk) or 'in_memory'",

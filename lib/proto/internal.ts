@@ -32,12 +32,14 @@ export interface AgentExecutor {
 }
 
 export type AgentToMaster =
-  | { readonly type: 'REGISTER'; readonly agentInfo: AgentInfo; readonly version: string }
+  /** `ip`: the address the agent is reached at (--advertise_ip); absent, the master takes the one it sees the agent connect from. */
+  | { readonly type: 'REGISTER'; readonly agentInfo: AgentInfo; readonly version: string; readonly ip?: string }
   | {
       readonly type: 'REREGISTER';
       readonly agentId: string;
       readonly agentInfo: AgentInfo;
       readonly version: string;
+      readonly ip?: string;
       readonly tasks: readonly AgentTask[];
       readonly executors: readonly AgentExecutor[];
       readonly frameworks: readonly FrameworkInfo[];

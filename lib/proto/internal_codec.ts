@@ -102,13 +102,14 @@ function readAgentExecutor(r: JsonReader): AgentExecutor {
 export function encodeAgentToMaster(m: AgentToMaster): JsonObject {
   switch (m.type) {
     case 'REGISTER':
-      return { type: m.type, agent_info: agentInfoJson(m.agentInfo), version: m.version };
+      return emitObject({ type: m.type, agent_info: agentInfoJson(m.agentInfo), version: m.version, ip: m.ip });
     case 'REREGISTER':
       return emitObject({
         type: m.type,
         agent_id: idJson(m.agentId),
         agent_info: agentInfoJson(m.agentInfo),
         version: m.version,
+        ip: m.ip,
         tasks: m.tasks.map(agentTaskJson),
         executors: m.executors.map((e) => ({ framework_id: idJson(e.frameworkId), executor_info: encodeExecutorInfo(e.executorInfo) })),
         frameworks: m.frameworks.map(encodeFrameworkInfo),
@@ -131,13 +132,14 @@ function readAgentToMaster(r: JsonReader): AgentToMaster {
   if (!r.has('type')) return { type: 'PONG' }; // placeholder: decodeMessage reports `type` missing
   switch (type) {
     case 'REGISTER':
-      return { type, agentInfo: r.requiredMessage('agent_info', readInternalAgentInfo), version: r.requiredString('version') };
+      return { type, agentInfo: r.requiredMessage('agent_info', readInternalAgentInfo), version: r.requiredString('version'), ...advertisedIp(r) };
     case 'REREGISTER':
       return {
         type,
         agentId: readRequiredId(r, 'agent_id'),
         agentInfo: r.requiredMessage('agent_info', readInternalAgentInfo),
         version: r.requiredString('version'),
+        ...advertisedIp(r),
         tasks: r.repeatedMessage('tasks', readAgentTask),
         executors: r.repeatedMessage('executors', readAgentExecutor),
         frameworks: r.repeatedMessage('frameworks', readFrameworkInfo),
@@ -244,4 +246,10 @@ function readMasterToAgent(r: JsonReader): MasterToAgent {
 /** Decode a master's message to an agent (parsed JSON); throws a ValidationError naming the field. */
 export function decodeMasterToAgent(json: unknown): MasterToAgent {
   return decodeMessage(json, '', readMasterToAgent);
+}
+
+/** A registration's `ip` (--advertise_ip), when the agent gave one. */
+function advertisedIp(r: JsonReader): { ip?: string } {
+  const ip = r.string('ip');
+  return ip === undefined ? {} : { ip };
 }

@@ -109,3 +109,14 @@ test('corral doctor with a bad flag: one line naming it, exit 2', async (t) => {
   t.is(r.stdout, '');
   t.is(r.stderr.trim(), "corral doctor: --port: 'abc' is not a port number (0-65535)");
 });
+
+test('corral doctor master: the address it publishes; on 0.0.0.0 with --zk and no --advertise_ip, a warning', async (t) => {
+  const zk = `--zk=zk://127.0.0.1:${(free.address() as { port: number }).port}/corral`;
+  const bare = checks(await doctor(['master', zk, '--ip=0.0.0.0', '--port=0', `--work_dir=${dir}/m1`]));
+  t.regex(
+    bare.lines.get('advertised address')!,
+    /^WARN +advertised address: 127\.0\.0\.1:0: other hosts cannot reach the master there — fix: .*--advertise_ip/,
+  );
+  const nat = checks(await doctor(['master', zk, '--ip=0.0.0.0', '--port=0', '--advertise_ip=10.1.2.3', '--advertise_port=15050', `--work_dir=${dir}/m2`]));
+  t.regex(nat.lines.get('advertised address')!, /^OK +advertised address: 10\.1\.2\.3:15050$/);
+});

@@ -81,6 +81,15 @@ const read = (r: string, p: string): string => readFileSync(join(r, p), 'utf8');
 test('install, run, upgrade, remove and purge the package in a scratch root', async (t) => {
   t.timeout(300_000);
   const r = scratchRoot('root');
+  // One package per addon build: this checkout's default build is `corral`, which gives way to `corral-netiso`.
+  const fields = execFileSync('dpkg-deb', ['-f', deb1, 'Package', 'Conflicts', 'Replaces', 'Depends', 'Recommends'], { encoding: 'utf8' });
+  t.regex(fields, /^Package: corral\nConflicts: corral-netiso\nReplaces: corral-netiso\n/, fields);
+  // Node 20 is recommended, not depended on (Debian 12's nodejs is 18).
+  t.notRegex(fields, /^Depends:.*nodejs/m);
+  t.regex(fields, /^Recommends: nodejs \(>= 20\)/m);
+  const wrong = spawnSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), `--out=${dir}`, '--variant=netiso'], { cwd: ROOT, encoding: 'utf8' });
+  t.not(wrong.status, 0);
+  t.regex(wrong.stderr, /--variant=netiso: build\/Release holds the default build \(run npm run build:native:netiso first\)/);
   t.regex(dpkg(r, '-i', deb1), /Setting up corral \(0\.1\.0-1\)/);
 
   // Files: compiled JavaScript, production dependencies only, the native parts, no sources.

@@ -29,6 +29,8 @@ export interface MasterProcessOptions {
   readonly restartDelayMs?: number;
   /** Arguments for node itself (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
+  /** Its --hostname (default 127.0.0.1); null: none given. */
+  readonly hostname?: string | null;
 }
 
 export class MasterProcess {
@@ -83,7 +85,15 @@ export class MasterProcess {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CORRAL|MESOS|LIBPROCESS|SSL)_/.test(k)));
     const child = spawn(
       process.execPath,
-      [...(this.o.nodeArgs ?? []), ...CORRAL, 'master', '--ip=127.0.0.1', '--hostname=127.0.0.1', `--port=${this.port}`, ...this.args],
+      [
+        ...(this.o.nodeArgs ?? []),
+        ...CORRAL,
+        'master',
+        '--ip=127.0.0.1',
+        ...(this.o.hostname === null ? [] : [`--hostname=${this.o.hostname ?? '127.0.0.1'}`]),
+        `--port=${this.port}`,
+        ...this.args,
+      ],
       {
         cwd: ROOT,
         env,

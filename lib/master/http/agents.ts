@@ -3,7 +3,8 @@
  * a stream with REGISTER or REREGISTER and gets MasterToAgent records on it; everything else it
  * says is a POST to the call endpoint with its id and stream id.
  */
-import { CorralError, ValidationError } from '../../common/errors.ts';
+import { CorralError, ValidationError, describeError } from '../../common/errors.ts';
+import { parseAdvertiseIp } from '../../common/flags.ts';
 import type { Logger } from '../../common/log.ts';
 import { AGENT_CALL_PATH, AGENT_ID_HEADER, AGENT_STREAM_HEADER, AGENT_SUBSCRIBE_PATH, type AgentToMaster, type MasterToAgent } from '../../proto/internal.ts';
 import { decodeAgentToMaster, encodeMasterToAgent } from '../../proto/internal_codec.ts';
@@ -97,7 +98,13 @@ export function agentRoutes(server: HttpServer, master: Master, log: Logger, lea
           return refusalResponse(e);
         }
         const sink = new StreamSink<MasterToAgent>((m) => stringifyWire(encodeMasterToAgent(m)));
-        const ip = peerIp(req);
+        // Where the agent is reached: the address it advertises (--advertise_ip, behind NAT), else the one it connected from.
+        let ip: string;
+        try {
+          ip = msg.ip === undefined ? peerIp(req) : parseAdvertiseIp(msg.ip);
+        } catch (e) {
+          return textResponse(400, `ip: ${describeError(e)}`);
+        }
         let result;
         try {
           result =

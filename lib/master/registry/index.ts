@@ -1,7 +1,7 @@
 /**
  * The registry: the master's durable record of admitted agents, so a restarted master knows
  * which agents to expect. Backends: memory, a crash-safe file in the work dir, and ZooKeeper
- * (for several masters); only lib/cli/daemons.ts picks one, the master sees only `Registry`.
+ * (for several masters); only lib/cli/master_daemon.ts picks one, the master sees only `Registry`.
  */
 export type { Registry, RegistryAgent, RegistryState } from './types.ts';
 export { MemoryRegistry } from './memory.ts';

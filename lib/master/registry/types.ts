@@ -1,7 +1,7 @@
 /**
  * The registry's interface: the master's durable record of admitted agents, so a restarted (or
  * newly elected) master knows which agents to expect. The backends are in this folder; only
- * lib/cli/daemons.ts chooses one.
+ * lib/cli/master_daemon.ts chooses one.
  */
 import type { Resource } from '../../common/resources/index.ts';
 import type { AgentInfo } from '../../proto/messages.ts';
