@@ -7,6 +7,8 @@
 import type { CommandInfo } from '../../../proto/messages.ts';
 import type { ContainerImage } from '../../../proto/container_info.ts';
 import type { SupervisorRootfs } from '../../../linux/supervisor.ts';
+import { describeError } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/log.ts';
 import { ImageError } from './errors.ts';
 import { Provisioner } from './provisioner.ts';
 import { runtimeCommand } from './runtime.ts';
@@ -51,6 +53,20 @@ export class ImageProvider {
       argv: runtime.argv,
       env: runtime.env,
     };
+  }
+
+  /**
+   * After an agent restart: the scratch of each container that was recovered is removed when it
+   * ends, and the scratch of every other container of the last run (gone meanwhile) now.
+   */
+  async recover(live: ReadonlyMap<string, { readonly termination: Promise<unknown> }>, log: Logger): Promise<void> {
+    for (const id of await this.provisioner.list()) {
+      const c = live.get(id);
+      const remove = (): Promise<void> =>
+        this.cleanup(id).catch((e: unknown) => log.warn({ containerId: id, err: describeError(e) }, "removing the container's root filesystem failed"));
+      if (c) void c.termination.catch(() => undefined).then(remove);
+      else await remove();
+    }
   }
 
   /** Remove a container's scratch (after it ended, or when its launch failed). */

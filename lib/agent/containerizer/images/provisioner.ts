@@ -6,7 +6,7 @@
  * point). The supervisor mounts the overlay inside the container's mount namespace, so the
  * mount goes with the container; destroy() removes the directory afterwards.
  */
-import { mkdir, rm, symlink } from 'node:fs/promises';
+import { mkdir, readdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class Provisioner {
@@ -24,6 +24,16 @@ export class Provisioner {
     for (const sub of ['links', 'upper', 'work', 'merged']) await mkdir(join(scratch, sub), { recursive: true, mode: 0o755 });
     for (const [i, layer] of layers.entries()) await symlink(layer, join(scratch, 'links', String(i)));
     return scratch;
+  }
+
+  /** The containers that have a scratch directory (after a restart: those of the last run). */
+  async list(): Promise<string[]> {
+    try {
+      return await readdir(join(this.dir, 'containers'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
   }
 
   /** Remove the scratch directory (the container has ended: its mount namespace, and the overlay, are gone). */
