@@ -280,10 +280,10 @@ export const agentFlags = {
     },
   }),
   docker_registry: flag({
-    help: 'The registry of image names that name none: an http(s) URL',
+    help: 'Where image names that name no registry are pulled from: an http(s) URL of a registry, or an absolute path of a directory holding one OCI image layout per repository (<path>/<repository>/index.json, tags as org.opencontainers.image.ref.name)',
     default: 'https://registry-1.docker.io',
     parse: (t: string) => {
-      if (t.startsWith('/')) throw new Error('a local directory of images is not supported yet: give an http(s) URL of a registry');
+      if (t.startsWith('/')) return t;
       let u: URL;
       try {
         u = new URL(t);

@@ -20,8 +20,9 @@ import { Readable } from 'node:stream';
 import type { Logger } from '../../../common/log.ts';
 import { ImageError } from './errors.ts';
 import { LayerRefusal, type LayerStats, TarError, unpackLayer } from './layer.ts';
-import { parseImageReference, imageSource } from './reference.ts';
-import { type Credentials, type Descriptor, LAYER_MEDIA, PullError, RegistryClient } from './registry.ts';
+import { LocalLayoutClient } from './local.ts';
+import { type ImageReference, parseImageReference, imageSource } from './reference.ts';
+import { type Credentials, type Descriptor, type ImageClient, LAYER_MEDIA, PullError, RegistryClient } from './registry.ts';
 
 /** What a task's container takes from its image's config (Docker's and OCI's `config`). */
 export interface ImageConfig {
@@ -50,8 +51,8 @@ export interface ProvisionedImage extends StoredImage {
 
 export interface DockerStoreOptions {
   dir: string;
-  /** --docker_registry, an http(s) URL. */
-  defaultRegistry: URL;
+  /** --docker_registry: an http(s) URL, or a local directory of OCI image layouts (local.ts). */
+  defaultRegistry: URL | string;
   credentials?: Credentials;
   ca?: string | Buffer;
   stallTimeoutMs: number;
@@ -174,18 +175,25 @@ export class DockerStore {
     return true;
   }
 
-  private async pull(key: string, opts: GetOptions): Promise<ProvisionedImage> {
-    const ref = parseImageReference(key);
-    const source = imageSource(ref, this.options.defaultRegistry);
-    const client = new RegistryClient(source, {
+  /** A name without a registry goes to --docker_registry: a registry, or the local directory of layouts. */
+  private client(ref: ImageReference): ImageClient {
+    const dflt = this.options.defaultRegistry;
+    if (ref.registry === undefined && typeof dflt === 'string') return new LocalLayoutClient(dflt, ref.repository, ref.digest ?? ref.tag ?? 'latest');
+    // A name with a registry of its own is pulled from it, also when the default is a directory.
+    const source = imageSource(ref, typeof dflt === 'string' ? new URL('https://registry-1.docker.io') : dflt);
+    return new RegistryClient(source, {
       stallTimeoutMs: this.options.stallTimeoutMs,
       ...(this.options.credentials ? { credentials: this.options.credentials } : {}),
       ...(this.options.ca ? { ca: this.options.ca } : {}),
     });
+  }
+
+  private async pull(key: string, opts: GetOptions): Promise<ProvisionedImage> {
+    const client = this.client(parseImageReference(key));
     const say = (line: string): void => opts.progress?.(line);
     const started = performance.now();
     try {
-      say(`Pulling image '${key}' from ${source.base}/v2/${source.repository} (${source.reference})`);
+      say(`Pulling image '${key}' from ${client.where}`);
       const manifest = await client.manifest();
       const configBytes = await client.blobBytes(manifest.config);
       const { config, diffIds } = parseImageConfig(configBytes);
@@ -224,7 +232,7 @@ export class DockerStore {
   }
 
   /** One layer into layers/<digest>, once however many pulls want it at the same time. */
-  private layer(client: RegistryClient, d: Descriptor, diffId: string, pos: string, say: (l: string) => void): Promise<LayerStats | undefined> {
+  private layer(client: ImageClient, d: Descriptor, diffId: string, pos: string, say: (l: string) => void): Promise<LayerStats | undefined> {
     const running = this.layerPulls.get(d.digest);
     if (running) return running;
     const p = this.unpack(client, d, diffId, pos, say).finally(() => this.layerPulls.delete(d.digest));
@@ -232,7 +240,7 @@ export class DockerStore {
     return p;
   }
 
-  private async unpack(client: RegistryClient, d: Descriptor, diffId: string, pos: string, say: (l: string) => void): Promise<LayerStats | undefined> {
+  private async unpack(client: ImageClient, d: Descriptor, diffId: string, pos: string, say: (l: string) => void): Promise<LayerStats | undefined> {
     const final = join(this.options.dir, 'layers', d.digest);
     if (await exists(join(final, 'rootfs'))) {
       say(`Layer ${pos} ${d.digest}: already in the store`);
