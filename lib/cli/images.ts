@@ -23,6 +23,11 @@ export async function imageProviderOf(flags: FlagValues<typeof agentFlags>, path
   if (process.getuid?.() !== 0) throw new FlagError('image_providers', 'images need root (the agent mounts overlay root filesystems in the containers)');
   if (flags.docker_registry.startsWith('/') && !isDirectory(flags.docker_registry))
     throw new FlagError('docker_registry', `${flags.docker_registry} is not a directory (a local --docker_registry holds one OCI image layout per repository)`);
+  if (flags.image_provisioner_backend === 'overlay' && !overlaySupported())
+    throw new FlagError(
+      'image_provisioner_backend',
+      'overlay: this kernel has no overlay file system (see /proc/filesystems); use --image_provisioner_backend=copy',
+    );
   let credentials;
   if (flags.docker_config !== undefined) {
     const text = flags.docker_config.trimStart().startsWith('{') ? flags.docker_config : readConfig(flags.docker_config);
@@ -41,9 +46,18 @@ export async function imageProviderOf(flags: FlagValues<typeof agentFlags>, path
       ...(credentials ? { credentials } : {}),
     },
     join(paths.workDir, 'provisioner'),
+    flags.image_provisioner_backend,
   );
   await provider.open();
   return provider;
+}
+
+function overlaySupported(): boolean {
+  try {
+    return /\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8'));
+  } catch {
+    return true; // let the mount say
+  }
 }
 
 function isDirectory(path: string): boolean {

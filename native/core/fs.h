@@ -54,6 +54,13 @@ int crl_make_whiteout(const char *path, struct crl_err *err);
  */
 int crl_set_xattr(const char *path, const char *name, const char *value, struct crl_err *err);
 
+/*
+ * The extended attribute `name` of `path` (a symlink at its end not followed) into `buf` of
+ * `size` bytes: its length, 0 with *present = 0 when the attribute is not set, or negative.
+ */
+int crl_get_xattr(const char *path, const char *name, char *buf, size_t size, int *present,
+                  struct crl_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,8 @@ test.before(async () => {
   await clearLeftoverCgroups();
   registry = await TestRegistry.start();
   registry.pushImage('test/busybox:1', BUSYBOX_IMAGE);
+  registry.pushImage('test/gc-a:1', { ...BUSYBOX_IMAGE, layers: [...BUSYBOX_IMAGE.layers, { files: { '/a-only': 'a\n' } }] });
+  registry.pushImage('test/gc-b:1', { ...BUSYBOX_IMAGE, layers: [...BUSYBOX_IMAGE.layers, { files: { '/b-only': 'b\n' } }] });
 });
 test.after.always(async () => {
   await removeRoot(root);
@@ -299,3 +301,47 @@ test.serial('the fetcher and a persistent volume with an image: URIs land in the
   t.regex(out, /volume-mounted/);
   t.is(readFileSync(join(volumeDir, 'written'), 'utf8'), 'from-the-image\n');
 });
+
+test.serial(
+  '--image_provisioner_backend=copy and --image_gc_config: tasks run in copies of their images; the layers of images no container uses are collected, those in use kept',
+  async (t) => {
+    const c = await startCluster(t, {
+      agentArgs: [...IMAGE_AGENT(), '--image_provisioner_backend=copy', '--image_gc_config={"image_disk_headroom": 1, "image_disk_watch_interval": "100ms"}'],
+    });
+    const s = await c.framework();
+    const store = join(c.workDir, 'agent0', 'store', 'docker');
+    const storedImages = (): string[] => {
+      try {
+        return (JSON.parse(readFileSync(join(store, 'images.json'), 'utf8')) as { name: string }[]).map((i) => i.name);
+      } catch {
+        return [];
+      }
+    };
+    const layers = (): string[] => (existsSync(join(store, 'layers')) ? readdirSync(join(store, 'layers')).sort() : []);
+    await s.launch([commandTask('keep', 'cat /b-only > $MESOS_SANDBOX/seen; exec /bin/busybox sleep 1000', { container: image('test/gc-b:1') })]);
+    t.is((await s.update('keep', ['TASK_RUNNING', 'TASK_FAILED'], 60_000)).state, 'TASK_RUNNING');
+    const scratches = join(c.workDir, 'agent0', 'provisioner', 'containers');
+    const [keepId] = readdirSync(scratches);
+    t.true(existsSync(join(scratches, keepId!, 'rootfs', 'b-only')), 'a copy of the image');
+    t.false(existsSync(join(scratches, keepId!, 'links')));
+    const bLayers = layers();
+    t.is(bLayers.length, 2);
+
+    await s.launch([commandTask('once', 'cat /a-only && echo mine > /written-in-copy', { container: image('test/gc-a:1') })]);
+    const once = await s.update('once', ['TASK_FINISHED', 'TASK_FAILED'], 60_000);
+    t.is(once.state, 'TASK_FINISHED', JSON.stringify(once));
+    t.regex(readFileSync(join(await sandboxOf(c, 'once'), 'stdout'), 'utf8'), /^a\n/);
+    // 'once' ended: its image is collected, with the one layer only it had; gc-b (in use) and the shared base stay.
+    await c.until(() => !storedImages().some((n) => n.endsWith('/test/gc-a:1')), 10_000, 'gc-a collected');
+    t.deepEqual(layers(), bLayers);
+    t.deepEqual(storedImages(), ['test/gc-b:1']);
+    t.is(readFileSync(join(await sandboxOf(c, 'keep'), 'seen'), 'utf8'), 'b\n');
+
+    // 'keep' killed: nothing uses an image any more, and the store empties.
+    await s.kill('keep');
+    t.is((await s.update('keep', ['TASK_KILLED', 'TASK_FAILED'], 20_000)).state, 'TASK_KILLED');
+    await c.until(() => layers().length === 0, 10_000, 'every layer collected');
+    t.deepEqual(storedImages(), []);
+    t.deepEqual(mountsMentioning(scratches), []);
+  },
+);

@@ -12,7 +12,7 @@
  * the same time (Mesos joins only pulls of the same image name). The store survives restarts.
  */
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
@@ -97,6 +97,17 @@ export function parseImageConfig(blob: Buffer): { config: ImageConfig; diffIds: 
   };
 }
 
+/** Bytes of the regular files below `path` (symlinks not followed). */
+async function du(path: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) n += await du(p);
+    else if (e.isFile()) n += (await lstat(p)).size;
+  }
+  return n;
+}
+
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
     () => true,
@@ -151,6 +162,42 @@ export class DockerStore {
   /** The stored images (for the operator and for garbage collection). */
   list(): StoredImage[] {
     return [...this.images.values()];
+  }
+
+  /**
+   * Garbage collection: every image not in `keepImages` is forgotten, then every layer and
+   * config no remaining image lists (and not in `keepLayers`) is removed. The caller makes sure
+   * that no pull runs meanwhile (ImageProvider.prune). Returns what was removed.
+   */
+  async prune(keepImages: ReadonlySet<string>, keepLayers: ReadonlySet<string>): Promise<{ images: string[]; layers: string[]; bytes: number }> {
+    const dir = this.options.dir;
+    const removedImages = [...this.images.keys()].filter((n) => !keepImages.has(n));
+    for (const n of removedImages) this.images.delete(n);
+    if (removedImages.length > 0) await this.writeAtomic(join(dir, 'images.json'), Buffer.from(JSON.stringify(this.list())));
+    const layers = new Set(keepLayers);
+    const configs = new Set<string>();
+    for (const i of this.images.values()) {
+      for (const l of i.layers) layers.add(l);
+      configs.add(i.configDigest);
+    }
+    const removed: string[] = [];
+    let bytes = 0;
+    for (const d of await readdir(join(dir, 'layers'))) {
+      if (layers.has(d)) continue;
+      // Out of layers/ at once (a rename), then removed.
+      const gone = join(dir, 'staging', `gc-${randomBytes(8).toString('hex')}`);
+      await rename(join(dir, 'layers', d), gone);
+      bytes += await du(gone);
+      await rm(gone, { recursive: true, force: true });
+      removed.push(d);
+    }
+    for (const d of await readdir(join(dir, 'configs'))) if (!configs.has(d)) await rm(join(dir, 'configs', d), { force: true });
+    if (removedImages.length > 0 || removed.length > 0)
+      this.options.log.info(
+        { store: dir, images: removedImages, layers: removed.length, bytes },
+        `image garbage collection removed ${removedImages.length} image(s) and ${removed.length} layer(s) (${mib(bytes)})`,
+      );
+    return { images: removedImages, layers: removed, bytes };
   }
 
   /** The image `name`, pulled if it is not in the store (or `cached` is false). Throws ImageError. */
