@@ -325,7 +325,7 @@ test.serial(
     t.true(existsSync(join(scratches, keepId!, 'rootfs', 'b-only')), 'a copy of the image');
     t.false(existsSync(join(scratches, keepId!, 'links')));
     const bLayers = layers();
-    t.is(bLayers.length, 2);
+    t.true(bLayers.length >= 2);
 
     await s.launch([commandTask('once', 'cat /a-only && echo mine > /written-in-copy', { container: image('test/gc-a:1') })]);
     const once = await s.update('once', ['TASK_FINISHED', 'TASK_FAILED'], 60_000);

@@ -60,7 +60,7 @@ export class ImageProvider {
 
   /** Pull (or find) the image and make the container's scratch. Throws ImageError. */
   async prepare(containerId: string, image: ContainerImage, command: CommandInfo, progress: (line: string) => void): Promise<PreparedImage> {
-    while (this.collecting) await this.collecting;
+    while (this.collecting) await this.collecting.catch(() => undefined);
     this.preparing++;
     try {
       return await this.prepareNow(containerId, image, command, progress);
@@ -105,7 +105,7 @@ export class ImageProvider {
    * lists are removed. Waits until no launch is preparing an image; launches wait for it.
    */
   async prune(excluded: readonly string[] = []): Promise<{ images: string[]; layers: string[]; bytes: number }> {
-    while (this.collecting) await this.collecting;
+    while (this.collecting) await this.collecting.catch(() => undefined);
     const run = (async () => {
       if (this.preparing > 0) await new Promise<void>((res) => this.idle.push(res));
       const keepImages = new Set(excluded.map((n) => parseImageReference(n).canonical));

@@ -90,7 +90,8 @@ const OPAQUE = 'trusted.overlay.opaque';
  * and opaque directories remove what lower layers left, and every name the layer has as a
  * directory is made sure to be a real directory in `rootfs` (a symlink a lower layer left there
  * is removed, so neither the removals nor the copy can follow it out of `rootfs`); then
- * `cp -a` copies the layer, and the whiteout devices it copied are removed.
+ * `cp -a --remove-destination` copies the layer (a file replaces a symlink a lower layer left at
+ * its name instead of writing through it), and the whiteout devices it copied are removed.
  */
 async function copyLayer(layer: string, rootfs: string): Promise<void> {
   const whiteouts: string[] = [];
@@ -113,7 +114,7 @@ async function copyLayer(layer: string, rootfs: string): Promise<void> {
   };
   await walk('');
   await new Promise<void>((resolve, reject) => {
-    const cp = spawn('cp', ['-a', '--reflink=auto', `${layer}/.`, `${rootfs}/`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const cp = spawn('cp', ['-a', '--reflink=auto', '--remove-destination', `${layer}/.`, `${rootfs}/`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     cp.stderr.on('data', (d: Buffer) => (err += d.toString()));
     cp.once('error', reject);

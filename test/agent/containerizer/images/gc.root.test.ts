@@ -46,9 +46,10 @@ test.serial('unused images are forgotten and their layers removed; layers in use
   await p.prepare('cb', { name: b, cached: true }, command, () => undefined);
   const la = (await p.store.get(a)).layers;
   const lb = (await p.store.get(b)).layers;
-  t.is(la[0], lb[0], 'the two images share their base layer');
+  const onlyA = la.filter((l) => !lb.includes(l));
+  t.is(onlyA.length, 1, 'the two images share their busybox layers');
   const layersDir = join(dir, 'store', 'layers');
-  t.is(readdirSync(layersDir).length, 3);
+  t.is(readdirSync(layersDir).length, lb.length + 1);
 
   // Nothing is collected while both containers use their images.
   t.deepEqual((await p.prune()).layers, []);
@@ -57,7 +58,7 @@ test.serial('unused images are forgotten and their layers removed; layers in use
   await p.cleanup('ca');
   const r = await p.prune();
   t.deepEqual(r.images, [a]);
-  t.deepEqual(r.layers, [la[1]]);
+  t.deepEqual(r.layers, onlyA);
   t.true(r.bytes > 0);
   t.deepEqual(readdirSync(layersDir).sort(), [...lb].sort());
   t.deepEqual(
@@ -70,7 +71,7 @@ test.serial('unused images are forgotten and their layers removed; layers in use
   const before = p.store.blobDownloads;
   await p.prepare('ca2', { name: a, cached: true }, command, () => undefined);
   t.is(p.store.blobDownloads - before, 1);
-  t.true(existsSync(join(layersDir, la[1]!, 'rootfs', 'a-only')));
+  t.true(existsSync(join(layersDir, onlyA[0]!, 'rootfs', 'a-only')));
 
   // Excluded images stay although no container uses them.
   await p.cleanup('ca2');
