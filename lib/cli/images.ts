@@ -46,7 +46,7 @@ export async function imageProviderOf(flags: FlagValues<typeof agentFlags>, path
       ...(credentials ? { credentials } : {}),
     },
     join(paths.workDir, 'provisioner'),
-    flags.image_provisioner_backend,
+    flags.image_provisioner_backend === 'copy' ? 'copy' : 'overlay',
   );
   await provider.open();
   return provider;

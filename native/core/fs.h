@@ -6,6 +6,8 @@
 #ifndef CRL_FS_H
 #define CRL_FS_H
 
+#include <stddef.h>
+
 #include "err.h"
 
 #ifdef __cplusplus
