@@ -33,6 +33,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   Export(env, exports, "linkBeneath", crl::LinkBeneath);
   Export(env, exports, "makeWhiteout", crl::MakeWhiteout);
+  Export(env, exports, "getXattr", crl::GetXattr);
   Export(env, exports, "setXattr", crl::SetXattr);
   Export(env, exports, "openBeneath", crl::OpenBeneath);
 

@@ -1,4 +1,5 @@
 /** The agent's flags: Mesos names, defaults and parsers (`corral agent --help`). */
+import { readFileSync } from 'node:fs';
 import {
   type FlagValues,
   LOGGING_LEVELS,
@@ -27,6 +28,7 @@ import { checkRoleText } from '../common/ids.ts';
 import { parseResourcesText } from '../common/resources/index.ts';
 import { parseAttributesText, parseResourcesFlag } from '../proto/resources.ts';
 import { ISOLATOR_NAMES, parseIsolation } from './containerizer/registry.ts';
+import { parseImageReference } from './containerizer/images/reference.ts';
 import { controllerName, estimatorName } from './oversubscription/index.ts';
 import { loadExecutorSecretKey } from './executor_auth.ts';
 import { loadCredential, loadCredentials, parseMasterLocation } from '../transport/index.ts';
@@ -291,10 +293,10 @@ export const agentFlags = {
     },
   }),
   docker_registry: flag({
-    help: 'The registry of image names that name none: an http(s) URL',
+    help: 'Where image names that name no registry are pulled from: an http(s) URL of a registry, or an absolute path of a directory holding one OCI image layout per repository (<path>/<repository>/index.json, tags as org.opencontainers.image.ref.name)',
     default: 'https://registry-1.docker.io',
     parse: (t: string) => {
-      if (t.startsWith('/')) throw new Error('a local directory of images is not supported yet: give an http(s) URL of a registry');
+      if (t.startsWith('/')) return t;
       let u: URL;
       try {
         u = new URL(t);
@@ -311,12 +313,16 @@ export const agentFlags = {
     parse: str,
   }),
   image_provisioner_backend: flag({
-    help: "How a container's root filesystem is made from image layers: overlay",
+    help: "How a container's root filesystem is made from image layers: overlay (shares the layers), or copy (a copy of the layers per container, where overlayfs is missing)",
     default: 'overlay',
-    parse: (t: string) => {
-      if (t !== 'overlay') throw new Error(`'${t}' is not supported (supported: overlay)`);
+    parse: (t: string): 'overlay' | 'copy' => {
+      if (t !== 'overlay' && t !== 'copy') throw new Error(`'${t}' is not supported (supported: overlay, copy)`);
       return t;
     },
+  }),
+  image_gc_config: optionalFlag({
+    help: 'Image garbage collection, as JSON (or the path of a file with it): {"image_disk_headroom": 0.1, "image_disk_watch_interval": {"nanoseconds": N} or "1mins", "excluded_images": [{"type": "DOCKER", "docker": {"name": "…"}}]}. Every interval, when less than the headroom of the store\'s file system is free, the images no container uses (and not excluded) are forgotten and their layers that no other image lists are removed',
+    parse: parseImageGcConfig,
   }),
   fetcher_cache_dir: optionalFlag({
     help: 'Where the fetcher caches URIs with cache=true (default: <work_dir>/fetch; kept across agent restarts, damaged entries dropped at start)',
@@ -402,3 +408,48 @@ export const agentFlags = {
 
 /** The agent's parsed flags. */
 export type AgentFlags = FlagValues<typeof agentFlags>;
+
+/** --image_gc_config: Mesos's ImageGcConfig JSON (headroom, watch interval, excluded images), or a path of a file holding it. */
+function parseImageGcConfig(text: string): { headroom: number; intervalMs: number; excluded: string[] } {
+  let json = text.trim();
+  if (!json.startsWith('{')) {
+    try {
+      json = readFileSync(json, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read ${text}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    throw new Error('is not JSON');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('is not a JSON object');
+  for (const k of Object.keys(o))
+    if (!['image_disk_headroom', 'image_disk_watch_interval', 'excluded_images'].includes(k))
+      throw new Error(`has the unknown field '${k}' (known: image_disk_headroom, image_disk_watch_interval, excluded_images)`);
+  const headroom = o.image_disk_headroom ?? 0.1;
+  if (typeof headroom !== 'number' || !(headroom >= 0 && headroom <= 1)) throw new Error('image_disk_headroom: must be a number from 0 to 1');
+  let intervalMs = 3_600_000;
+  const iv = o.image_disk_watch_interval;
+  if (iv !== undefined) {
+    if (typeof iv === 'string') intervalMs = parseDuration(iv);
+    else if (typeof iv === 'object' && iv !== null && typeof (iv as { nanoseconds?: unknown }).nanoseconds === 'number')
+      intervalMs = (iv as { nanoseconds: number }).nanoseconds / 1e6;
+    else throw new Error('image_disk_watch_interval: must be {"nanoseconds": N} or a duration such as "1mins"');
+    if (!(intervalMs >= 10)) throw new Error('image_disk_watch_interval: must be at least 10ms');
+  }
+  const ex = o.excluded_images ?? [];
+  if (!Array.isArray(ex)) throw new Error('excluded_images: must be a list of images');
+  const excluded = ex.map((e: unknown, i) => {
+    const name = (e as { docker?: { name?: unknown } } | null)?.docker?.name;
+    if (typeof name !== 'string' || name === '') throw new Error(`excluded_images[${i}]: must be {"type": "DOCKER", "docker": {"name": "…"}}`);
+    try {
+      return parseImageReference(name).canonical;
+    } catch (e) {
+      throw new Error(`excluded_images[${i}]: ${(e as Error).message}`);
+    }
+  });
+  return { headroom, intervalMs, excluded };
+}

@@ -74,6 +74,7 @@ export async function recover(ctx: AgentContext): Promise<RecoveryReport> {
   if (!state) {
     await ctx.options.containerizer.recover([]); // orphans only
     if (mode === 'cleanup') await ctx.options.containerizer.orphansCleaned?.();
+    await ctx.options.images?.recover(new Map(), ctx.log);
     report = { agentId: undefined, executors: 0, tasks: 0, orphans: 0, killed: 0, rebooted: false, problems: [] };
   } else if (rebooted || mode === 'cleanup') {
     if (!rebooted && strict && state.problems.length > 0) throw strictRecoveryError(state.problems);
@@ -85,6 +86,7 @@ export async function recover(ctx: AgentContext): Promise<RecoveryReport> {
     const live = state.runs.filter((r) => !r.completed);
     const killed = await endLastRun(ctx, live, rebooted ? 0 : ctx.options.defaultKillGraceMs);
     await forgetAgentId(paths);
+    await ctx.options.images?.recover(new Map(), ctx.log);
     if (!rebooted) ctx.log.info({ agentId: state.agentId, killed }, '--recover=cleanup: every container of the last run is gone; the agent id is forgotten');
     report = { agentId: undefined, executors: 0, tasks: 0, orphans: 0, killed, rebooted, problems: state.problems };
   } else {
@@ -202,6 +204,8 @@ async function reconnect(ctx: AgentContext, state: RecoveredState, strict: boole
   if (strict && problems.length > 0) throw strictRecoveryError(problems);
   ctx.id = state.agentId;
   const containers = await ctx.options.containerizer.recover(Array.from(runs.values()));
+  // The root filesystems of containers with an image: kept while they run, removed when they end.
+  await ctx.options.images?.recover(containers, ctx.log);
   for (const [fw, ex] of attach) {
     const c = containers.get(ex.containerId);
     const termination = c ? c.termination : Promise.resolve({ status: -1, message: 'the container could not be recovered' });

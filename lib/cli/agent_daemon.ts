@@ -245,6 +245,7 @@ export async function startAgent(
     return { port, agent, registered: new Promise<void>(() => {}), exitCode: 0, async stop() {} };
   }
   containerizer.readyIsolators();
+  if (images && flags.image_gc_config) images.startGc(flags.image_gc_config, log);
   link.start();
   log.info(
     {
@@ -264,6 +265,7 @@ export async function startAgent(
     registered: link.registered,
     async stop() {
       link.stop();
+      images?.stop();
       await detector.stop();
       await agent.stop();
       await containerizer.closeIsolators();

@@ -3,7 +3,7 @@
  * --docker_store_dir, --docker_config, --image_provisioner_backend): checked as Mesos checks
  * them at start (the isolators it needs, root), each problem one FlagError naming the flag.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageProvider } from '../agent/containerizer/images/provider.ts';
 import { dockerConfigCredentials } from '../agent/containerizer/images/registry.ts';
@@ -21,6 +21,13 @@ export async function imageProviderOf(flags: FlagValues<typeof agentFlags>, path
     if (!isolation.includes(needed)) throw new FlagError('image_providers', `docker needs --isolation to include ${needed} (it has ${isolation.join(',')})`);
   }
   if (process.getuid?.() !== 0) throw new FlagError('image_providers', 'images need root (the agent mounts overlay root filesystems in the containers)');
+  if (flags.docker_registry.startsWith('/') && !isDirectory(flags.docker_registry))
+    throw new FlagError('docker_registry', `${flags.docker_registry} is not a directory (a local --docker_registry holds one OCI image layout per repository)`);
+  if (flags.image_provisioner_backend === 'overlay' && !overlaySupported())
+    throw new FlagError(
+      'image_provisioner_backend',
+      'overlay: this kernel has no overlay file system (see /proc/filesystems); use --image_provisioner_backend=copy',
+    );
   let credentials;
   if (flags.docker_config !== undefined) {
     const text = flags.docker_config.trimStart().startsWith('{') ? flags.docker_config : readConfig(flags.docker_config);
@@ -33,15 +40,32 @@ export async function imageProviderOf(flags: FlagValues<typeof agentFlags>, path
   const provider = new ImageProvider(
     {
       dir: flags.docker_store_dir ?? join(paths.workDir, 'store', 'docker'),
-      defaultRegistry: new URL(flags.docker_registry),
+      defaultRegistry: flags.docker_registry.startsWith('/') ? flags.docker_registry : new URL(flags.docker_registry),
       stallTimeoutMs: flags.fetcher_stall_timeout,
       log,
       ...(credentials ? { credentials } : {}),
     },
     join(paths.workDir, 'provisioner'),
+    flags.image_provisioner_backend === 'copy' ? 'copy' : 'overlay',
   );
   await provider.open();
   return provider;
+}
+
+function overlaySupported(): boolean {
+  try {
+    return /\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8'));
+  } catch {
+    return true; // let the mount say
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function readConfig(path: string): string {

@@ -49,3 +49,8 @@ export function makeWhiteout(path: string): void {
 export function setXattr(path: string, name: string, value: string): void {
   native().setXattr(path, name, value);
 }
+
+/** The extended attribute `name` of `path` (a symlink at its end is not followed), or undefined when it is not set. Throws NativeError. */
+export function getXattr(path: string, name: string): string | undefined {
+  return native().getXattr(path, name);
+}

@@ -39,6 +39,7 @@ export interface NativeBinding {
   linkBeneath(source: string, root: string, dir: string, name: string): void;
   makeWhiteout(path: string): void;
   setXattr(path: string, name: string, value: string): void;
+  getXattr(path: string, name: string): string | undefined;
   /** open(2) of `path` below the directory `root`, never leaving it (fs.ts). Returns the fd. */
   openBeneath(root: string, path: string, options?: { directory?: boolean; walk?: boolean }): number;
   openBeneath(

@@ -122,7 +122,8 @@ struct options {
   const char *netns; /* a network namespace to join (a file of nsfs), or NULL */
   struct bind *binds;
   int nbinds;
-  const char *rootfs; /* --rootfs SCRATCH: links/0..N-1 (base first), upper/, work/, merged/ */
+  const char *rootfs; /* --rootfs SCRATCH: links/0..N-1 (base first), upper/, work/, merged/;
+                         or rootfs/ (the copy backend) and merged/ */
   const char *sandbox_target; /* --sandbox-target: where the sandbox shows inside the image */
   const char *workdir;        /* --workdir: the working directory inside the image */
   char **cmd;
@@ -541,6 +542,17 @@ static void enter_rootfs(const struct child_setup *c, int sandbox_fd) {
   int n, merged_fd, fd, dev_fd, i;
   struct stat st;
 
+  /* The copy backend: a rootfs/ of the container's own, bound onto merged/ (pivot_root needs a
+     mount point). */
+  snprintf(path, sizeof path, "%s/rootfs", c->rootfs);
+  if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+    char merged[PATH_MAX];
+    snprintf(merged, sizeof merged, "%s/merged", c->rootfs);
+    if (mount(path, merged, NULL, MS_BIND | MS_REC, NULL) < 0)
+      child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, errno);
+    if (chdir(path) < 0) child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, errno); /* for ../merged */
+    goto mounted;
+  }
   /* lowerdir lists the top layer first; the links keep the option short. */
   snprintf(path, sizeof path, "%s/links", c->rootfs);
   if (chdir(path) < 0) child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, errno);
@@ -558,6 +570,7 @@ static void enter_rootfs(const struct child_setup *c, int sandbox_fd) {
   if (len >= sizeof opts) child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, E2BIG);
   if (mount("overlay", "../merged", "overlay", 0, opts) < 0)
     child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, errno);
+mounted:
   merged_fd = open("../merged", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (merged_fd < 0) child_fail(c->report_fd, STEP_ROOTFS_OVERLAY, errno);
 

@@ -152,6 +152,21 @@ int crl_make_whiteout(const char *path, struct crl_err *err) {
   return 0;
 }
 
+int crl_get_xattr(const char *path, const char *name, char *buf, size_t size, int *present,
+                  struct crl_err *err) {
+  ssize_t n;
+  *present = 0;
+  if (!path || !path[0] || !name || !name[0] || !buf)
+    return crl_err_set(err, EINVAL, "getxattr", "bad argument");
+  n = lgetxattr(path, name, buf, size);
+  if (n < 0) {
+    if (errno == ENODATA || errno == ENOTSUP) return 0;
+    return crl_err_set(err, errno, "getxattr", "%s on %s", name, path);
+  }
+  *present = 1;
+  return (int)n;
+}
+
 int crl_set_xattr(const char *path, const char *name, const char *value, struct crl_err *err) {
   if (!path || !path[0] || !name || !name[0] || !value)
     return crl_err_set(err, EINVAL, "setxattr", "bad argument");

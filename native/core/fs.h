@@ -6,6 +6,8 @@
 #ifndef CRL_FS_H
 #define CRL_FS_H
 
+#include <stddef.h>
+
 #include "err.h"
 
 #ifdef __cplusplus
@@ -53,6 +55,13 @@ int crl_make_whiteout(const char *path, struct crl_err *err);
  * below it. Returns 0 or negative.
  */
 int crl_set_xattr(const char *path, const char *name, const char *value, struct crl_err *err);
+
+/*
+ * The extended attribute `name` of `path` (a symlink at its end not followed) into `buf` of
+ * `size` bytes: its length, 0 with *present = 0 when the attribute is not set, or negative.
+ */
+int crl_get_xattr(const char *path, const char *name, char *buf, size_t size, int *present,
+                  struct crl_err *err);
 
 #ifdef __cplusplus
 }

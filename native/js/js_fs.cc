@@ -98,4 +98,20 @@ Napi::Value SetXattr(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// getXattr(path, name) -> the value as a string, or undefined when it is not set.
+Napi::Value GetXattr(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path, name;
+  if (!ArgString(info, 0, "path", &path) || !ArgString(info, 1, "name", &name))
+    return env.Undefined();
+  char buf[4096];
+  int present = 0;
+  crl_err err;
+  crl_err_clear(&err);
+  int n = crl_get_xattr(path.c_str(), name.c_str(), buf, sizeof buf, &present, &err);
+  if (n < 0) return ThrowNative(env, err);
+  if (!present) return env.Undefined();
+  return Napi::String::New(env, buf, (size_t)n);
+}
+
 }  // namespace crl

@@ -6,5 +6,6 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo &info);
 Napi::Value LinkBeneath(const Napi::CallbackInfo &info);
 Napi::Value MakeWhiteout(const Napi::CallbackInfo &info);
 Napi::Value SetXattr(const Napi::CallbackInfo &info);
+Napi::Value GetXattr(const Napi::CallbackInfo &info);
 }  // namespace crl
 #endif

@@ -199,6 +199,20 @@ export class TestRegistry {
     return inspect.Digest;
   }
 
+  /**
+   * Copy the pushed image `name` (`repo:tag`) into `dir` as an OCI image layout at
+   * `<dir>/<repo>` with `skopeo copy` (what --docker_registry=/path reads).
+   */
+  copyToLayout(name: string, dir: string): void {
+    const colon = name.lastIndexOf(':');
+    const repo = name.slice(0, colon);
+    const tag = name.slice(colon + 1);
+    mkdirSync(join(dir, repo, '..'), { recursive: true });
+    execFileSync('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${this.host}/${name}`, `oci:${join(dir, repo)}:${tag}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
   /** The path of a blob's bytes in the registry's storage (a test may damage it). */
   blobFile(digest: string): string {
     const hex = digest.slice('sha256:'.length);

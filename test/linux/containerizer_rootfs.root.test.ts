@@ -7,7 +7,7 @@
  */
 import anyTest, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DockerStore } from '../../lib/agent/containerizer/images/store.ts';
 import { Provisioner } from '../../lib/agent/containerizer/images/provisioner.ts';
@@ -26,6 +26,10 @@ test.before(async () => {
   clearLeftoverRuns();
   registry = await TestRegistry.start();
   registry.pushImage('test/busybox:1', BUSYBOX_IMAGE);
+  registry.pushImage('test/layered:1', {
+    ...BUSYBOX_IMAGE,
+    layers: [...BUSYBOX_IMAGE.layers, { remove: ['/etc/os-release'] }, { files: { '/etc/motd': 'hi\n' } }],
+  });
   registry.pushImage('test/escape:1', { layers: [...BUSYBOX_IMAGE.layers, { files: { '/mnt': { symlink: '/etc' } } }] });
   storeBase = runs.fresh();
   store = new DockerStore({
@@ -47,10 +51,11 @@ async function run(
   image: string,
   script: string,
   extra: string[] = [],
+  backend: 'overlay' | 'copy' = 'overlay',
 ): Promise<{ r: RunDirs; scratch: string; out: string; err: string; code: number | null; stderr: string }> {
   const img = await store.get(`${registry.host}/${image}`);
   const r = runs.fresh();
-  const prov = new Provisioner(join(r.base, 'provisioner'));
+  const prov = new Provisioner(join(r.base, 'provisioner'), backend);
   const scratch = await prov.provision('c1', img.layerPaths);
   t.teardown(() => prov.destroy('c1'));
   const p = spawnSync(
@@ -120,4 +125,27 @@ test.serial('an image whose /mnt is a symlink to /etc cannot take the sandbox mo
   const status = readFileSync(join(r.runDir, 'exit.status'), 'utf8');
   t.regex(status, /bind the sandbox into the image: Too many levels of symbolic links/, stderr);
   t.deepEqual(mountsMentioning(scratch), []);
+});
+
+test.serial("the copy backend: the layers copied with their whiteouts applied, the container's writes in its own copy, no mount left", async (t) => {
+  const img = await store.get(`${registry.host}/test/layered:1`);
+  const { out, err, code, scratch } = await run(
+    t,
+    'test/layered:1',
+    'cat /etc/motd; test -e /etc/os-release || echo no-os-release; echo mine > /etc/new-file; ls /bin/busybox; grep -c " / " /proc/self/mountinfo',
+    [],
+    'copy',
+  );
+  t.is(code, 0, err);
+  t.regex(out, /^hi\n/);
+  t.regex(out, /no-os-release/, "the whiteout of the second layer hides the first layer's file");
+  t.regex(out, /\/bin\/busybox/);
+  t.false(existsSync(join(scratch, 'links')), 'no overlay');
+  t.is(readFileSync(join(scratch, 'rootfs/etc/new-file'), 'utf8'), 'mine\n');
+  t.throws(() => lstatSync(join(scratch, 'rootfs/etc/os-release')), { code: 'ENOENT' }, 'no whiteout device copied into the rootfs');
+  t.false(
+    img.layerPaths.some((l) => existsSync(join(l, 'etc/new-file'))),
+    'the layers stay as pulled',
+  );
+  t.deepEqual(mountsMentioning(scratch), [], 'no mount of the container is left anywhere');
 });

@@ -31,8 +31,8 @@ export const LAYER_MEDIA: Record<string, 'gzip' | 'tar'> = {
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'gzip',
 };
 
-const MAX_MANIFEST = 4 << 20;
-const MAX_CONFIG = 8 << 20;
+export const MAX_MANIFEST = 4 << 20;
+export const MAX_CONFIG = 8 << 20;
 
 /** A pull's failure, in words for the task's message (the caller adds the image's name). */
 export class PullError extends Error {
@@ -83,6 +83,48 @@ export function checkDescriptor(d: unknown, what: string): Descriptor {
   return { mediaType: o.mediaType, digest: o.digest, size: o.size };
 }
 
+/**
+ * A manifest's bytes (`digest` theirs): the image's manifest, or for a list or an index the
+ * digest of its entry for linux/HOST_ARCH (`next`). `headerType` is the Content-Type it came
+ * with, used when the manifest names no mediaType.
+ */
+export function decodeManifest(body: Buffer, digest: string, headerType: string): ImageManifest | { next: string } {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw new PullError('the manifest is not JSON');
+  }
+  const type = (typeof m.mediaType === 'string' ? m.mediaType : undefined) ?? headerType;
+  if (type === MEDIA.ociIndex || type === MEDIA.dockerList) {
+    const list = Array.isArray(m.manifests) ? (m.manifests as Record<string, unknown>[]) : [];
+    const pick = list.find((e) => {
+      const p = e.platform as { os?: string; architecture?: string } | undefined;
+      return p?.os === 'linux' && p.architecture === HOST_ARCH;
+    });
+    if (!pick) {
+      const have = list.map((e) => {
+        const p = e.platform as { os?: string; architecture?: string } | undefined;
+        return `${p?.os ?? '?'}/${p?.architecture ?? '?'}`;
+      });
+      throw new PullError(`the image has no manifest for linux/${HOST_ARCH} (it has ${have.join(', ') || 'none'})`);
+    }
+    return { next: checkDescriptor(pick, 'the index entry').digest };
+  }
+  if (type !== MEDIA.ociManifest && type !== MEDIA.dockerManifest) {
+    throw new PullError(`unsupported manifest media type '${type || '(none)'}' (Corral reads Docker schema 2 and OCI manifests and indexes)`);
+  }
+  if (m.schemaVersion !== 2) throw new PullError(`the manifest's schemaVersion is ${JSON.stringify(m.schemaVersion)}, not 2`);
+  const config = checkDescriptor(m.config, "the manifest's config");
+  const layers = Array.isArray(m.layers) ? m.layers.map((l, i) => checkDescriptor(l, `layer ${i} of the manifest`)) : [];
+  if (layers.length === 0) throw new PullError('the manifest lists no layers');
+  for (const [i, l] of layers.entries()) {
+    if (LAYER_MEDIA[l.mediaType] === undefined)
+      throw new PullError(`layer ${i} (${l.digest}) has the media type '${l.mediaType}', which Corral does not unpack`);
+  }
+  return { digest, mediaType: type, config, layers };
+}
+
 /** The Bearer/Basic challenge of a 401: `Bearer realm="…",service="…",scope="…"`. */
 function parseChallenge(header: string | undefined): { scheme: string; params: Record<string, string> } | undefined {
   if (!header) return undefined;
@@ -93,14 +135,26 @@ function parseChallenge(header: string | undefined): { scheme: string; params: R
   return { scheme: m[1]!.toLowerCase(), params };
 }
 
-export class RegistryClient {
+/** Where a pull reads an image from: a registry (RegistryClient) or a local OCI image layout (LocalLayoutClient). */
+export interface ImageClient {
+  /** Where it reads from, for the pull's log (`http://host/v2/repo (tag)`, `/images/repo (tag)`). */
+  readonly where: string;
+  manifest(): Promise<ImageManifest>;
+  blobBytes(d: Descriptor): Promise<Buffer>;
+  blob(d: Descriptor): AsyncGenerator<Buffer>;
+}
+
+export class RegistryClient implements ImageClient {
   /** The Authorization header this pull uses once a challenge was answered. */
   private authorization: string | undefined;
+
+  readonly where: string;
 
   constructor(
     readonly source: ImageSource,
     private readonly options: RegistryOptions,
   ) {
+    this.where = `${source.base}/v2/${source.repository} (${source.reference})`;
     const basic = options.credentials?.(source.host);
     if (basic !== undefined) this.authorization = `Basic ${Buffer.from(basic).toString('base64')}`;
   }
@@ -217,45 +271,15 @@ export class RegistryClient {
       if (expected !== undefined && expected.startsWith('sha256:') && expected !== digest) {
         throw new PullError(`the manifest's digest is ${digest}, not ${expected}`);
       }
-      let m: Record<string, unknown>;
-      try {
-        m = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-      } catch {
-        throw new PullError('the manifest is not JSON');
-      }
-      const type =
-        (typeof m.mediaType === 'string' ? m.mediaType : undefined) ??
-        String(res.headers['content-type'] ?? '')
-          .split(';')[0]!
-          .trim();
-      if (type === MEDIA.ociIndex || type === MEDIA.dockerList) {
-        const list = Array.isArray(m.manifests) ? (m.manifests as Record<string, unknown>[]) : [];
-        const pick = list.find((e) => {
-          const p = e.platform as { os?: string; architecture?: string } | undefined;
-          return p?.os === 'linux' && p.architecture === HOST_ARCH;
-        });
-        if (!pick) {
-          const have = list.map((e) => {
-            const p = e.platform as { os?: string; architecture?: string } | undefined;
-            return `${p?.os ?? '?'}/${p?.architecture ?? '?'}`;
-          });
-          throw new PullError(`the image has no manifest for linux/${HOST_ARCH} (it has ${have.join(', ') || 'none'})`);
-        }
-        reference = checkDescriptor(pick, 'the index entry').digest;
+      const headerType = String(res.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim();
+      const decoded = decodeManifest(body, digest, headerType);
+      if ('next' in decoded) {
+        reference = decoded.next;
         continue;
       }
-      if (type !== MEDIA.ociManifest && type !== MEDIA.dockerManifest) {
-        throw new PullError(`unsupported manifest media type '${type || '(none)'}' (Corral reads Docker schema 2 and OCI manifests and indexes)`);
-      }
-      if (m.schemaVersion !== 2) throw new PullError(`the manifest's schemaVersion is ${JSON.stringify(m.schemaVersion)}, not 2`);
-      const config = checkDescriptor(m.config, "the manifest's config");
-      const layers = Array.isArray(m.layers) ? m.layers.map((l, i) => checkDescriptor(l, `layer ${i} of the manifest`)) : [];
-      if (layers.length === 0) throw new PullError('the manifest lists no layers');
-      for (const [i, l] of layers.entries()) {
-        if (LAYER_MEDIA[l.mediaType] === undefined)
-          throw new PullError(`layer ${i} (${l.digest}) has the media type '${l.mediaType}', which Corral does not unpack`);
-      }
-      return { digest, mediaType: type, config, layers };
+      return decoded;
     }
     throw new PullError('an index points to another index');
   }
@@ -297,7 +321,7 @@ export class RegistryClient {
   }
 }
 
-function verify(hash: Hash, size: number, d: Descriptor): void {
+export function verify(hash: Hash, size: number, d: Descriptor): void {
   if (size !== d.size) throw new PullError(`the blob ${d.digest} has ${size} bytes, its descriptor says ${d.size}`);
   const got = `sha256:${hash.digest('hex')}`;
   if (got !== d.digest) throw new PullError(`digest mismatch: the blob asked as ${d.digest} has the digest ${got}`);

@@ -12,7 +12,7 @@
  * the same time (Mesos joins only pulls of the same image name). The store survives restarts.
  */
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
@@ -20,8 +20,9 @@ import { Readable } from 'node:stream';
 import type { Logger } from '../../../common/log.ts';
 import { ImageError } from './errors.ts';
 import { LayerRefusal, type LayerStats, TarError, unpackLayer } from './layer.ts';
-import { parseImageReference, imageSource } from './reference.ts';
-import { type Credentials, type Descriptor, LAYER_MEDIA, PullError, RegistryClient } from './registry.ts';
+import { LocalLayoutClient } from './local.ts';
+import { type ImageReference, parseImageReference, imageSource } from './reference.ts';
+import { type Credentials, type Descriptor, type ImageClient, LAYER_MEDIA, PullError, RegistryClient } from './registry.ts';
 
 /** What a task's container takes from its image's config (Docker's and OCI's `config`). */
 export interface ImageConfig {
@@ -50,8 +51,8 @@ export interface ProvisionedImage extends StoredImage {
 
 export interface DockerStoreOptions {
   dir: string;
-  /** --docker_registry, an http(s) URL. */
-  defaultRegistry: URL;
+  /** --docker_registry: an http(s) URL, or a local directory of OCI image layouts (local.ts). */
+  defaultRegistry: URL | string;
   credentials?: Credentials;
   ca?: string | Buffer;
   stallTimeoutMs: number;
@@ -94,6 +95,17 @@ export function parseImageConfig(blob: Buffer): { config: ImageConfig; diffIds: 
     },
     diffIds,
   };
+}
+
+/** Bytes of the regular files below `path` (symlinks not followed). */
+async function du(path: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) n += await du(p);
+    else if (e.isFile()) n += (await lstat(p)).size;
+  }
+  return n;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -152,6 +164,42 @@ export class DockerStore {
     return [...this.images.values()];
   }
 
+  /**
+   * Garbage collection: every image not in `keepImages` is forgotten, then every layer and
+   * config no remaining image lists (and not in `keepLayers`) is removed. The caller makes sure
+   * that no pull runs meanwhile (ImageProvider.prune). Returns what was removed.
+   */
+  async prune(keepImages: ReadonlySet<string>, keepLayers: ReadonlySet<string>): Promise<{ images: string[]; layers: string[]; bytes: number }> {
+    const dir = this.options.dir;
+    const removedImages = [...this.images.keys()].filter((n) => !keepImages.has(n));
+    for (const n of removedImages) this.images.delete(n);
+    if (removedImages.length > 0) await this.writeAtomic(join(dir, 'images.json'), Buffer.from(JSON.stringify(this.list())));
+    const layers = new Set(keepLayers);
+    const configs = new Set<string>();
+    for (const i of this.images.values()) {
+      for (const l of i.layers) layers.add(l);
+      configs.add(i.configDigest);
+    }
+    const removed: string[] = [];
+    let bytes = 0;
+    for (const d of await readdir(join(dir, 'layers'))) {
+      if (layers.has(d)) continue;
+      // Out of layers/ at once (a rename), then removed.
+      const gone = join(dir, 'staging', `gc-${randomBytes(8).toString('hex')}`);
+      await rename(join(dir, 'layers', d), gone);
+      bytes += await du(gone);
+      await rm(gone, { recursive: true, force: true });
+      removed.push(d);
+    }
+    for (const d of await readdir(join(dir, 'configs'))) if (!configs.has(d)) await rm(join(dir, 'configs', d), { force: true });
+    if (removedImages.length > 0 || removed.length > 0)
+      this.options.log.info(
+        { store: dir, images: removedImages, layers: removed.length, bytes },
+        `image garbage collection removed ${removedImages.length} image(s) and ${removed.length} layer(s) (${mib(bytes)})`,
+      );
+    return { images: removedImages, layers: removed, bytes };
+  }
+
   /** The image `name`, pulled if it is not in the store (or `cached` is false). Throws ImageError. */
   async get(name: string, opts: GetOptions = {}): Promise<ProvisionedImage> {
     const ref = parseImageReference(name);
@@ -174,18 +222,25 @@ export class DockerStore {
     return true;
   }
 
-  private async pull(key: string, opts: GetOptions): Promise<ProvisionedImage> {
-    const ref = parseImageReference(key);
-    const source = imageSource(ref, this.options.defaultRegistry);
-    const client = new RegistryClient(source, {
+  /** A name without a registry goes to --docker_registry: a registry, or the local directory of layouts. */
+  private client(ref: ImageReference): ImageClient {
+    const dflt = this.options.defaultRegistry;
+    if (ref.registry === undefined && typeof dflt === 'string') return new LocalLayoutClient(dflt, ref.repository, ref.digest ?? ref.tag ?? 'latest');
+    // A name with a registry of its own is pulled from it, also when the default is a directory.
+    const source = imageSource(ref, typeof dflt === 'string' ? new URL('https://registry-1.docker.io') : dflt);
+    return new RegistryClient(source, {
       stallTimeoutMs: this.options.stallTimeoutMs,
       ...(this.options.credentials ? { credentials: this.options.credentials } : {}),
       ...(this.options.ca ? { ca: this.options.ca } : {}),
     });
+  }
+
+  private async pull(key: string, opts: GetOptions): Promise<ProvisionedImage> {
+    const client = this.client(parseImageReference(key));
     const say = (line: string): void => opts.progress?.(line);
     const started = performance.now();
     try {
-      say(`Pulling image '${key}' from ${source.base}/v2/${source.repository} (${source.reference})`);
+      say(`Pulling image '${key}' from ${client.where}`);
       const manifest = await client.manifest();
       const configBytes = await client.blobBytes(manifest.config);
       const { config, diffIds } = parseImageConfig(configBytes);
@@ -224,7 +279,7 @@ export class DockerStore {
   }
 
   /** One layer into layers/<digest>, once however many pulls want it at the same time. */
-  private layer(client: RegistryClient, d: Descriptor, diffId: string, pos: string, say: (l: string) => void): Promise<LayerStats | undefined> {
+  private layer(client: ImageClient, d: Descriptor, diffId: string, pos: string, say: (l: string) => void): Promise<LayerStats | undefined> {
     const running = this.layerPulls.get(d.digest);
     if (running) return running;
     const p = this.unpack(client, d, diffId, pos, say).finally(() => this.layerPulls.delete(d.digest));
@@ -232,7 +287,7 @@ export class DockerStore {
     return p;
   }
 
-  private async unpack(client: RegistryClient, d: Descriptor, diffId: string, pos: string, say: (l: string) => void): Promise<LayerStats | undefined> {
+  private async unpack(client: ImageClient, d: Descriptor, diffId: string, pos: string, say: (l: string) => void): Promise<LayerStats | undefined> {
     const final = join(this.options.dir, 'layers', d.digest);
     if (await exists(join(final, 'rootfs'))) {
       say(`Layer ${pos} ${d.digest}: already in the store`);

@@ -155,3 +155,63 @@ test.serial('failures name the image and the reason: unknown image, unknown regi
   t.false(existsSync(join(dir, 'layers', manifest.layers[0]!.digest)), 'the damaged layer is not in the store');
   t.deepEqual(readdirSync(join(dir, 'staging')), []);
 });
+
+test.serial(
+  '--docker_registry=/path: images from a local directory of OCI image layouts, by tag and by digest, digests checked, nothing asked of a registry',
+  async (t) => {
+    const images = storeDir(t);
+    registry.copyToLayout('test/busybox:1', images);
+    registry.copyToLayout('test/layered:1', images);
+    const index = JSON.parse(readFileSync(join(images, 'test/busybox/index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const manifestDigest = index.manifests[0]!.digest;
+    const logBefore = registry.log().length;
+    const dir = storeDir(t);
+    const s = new DockerStore({ dir, defaultRegistry: images, stallTimeoutMs: 10_000, log: silentLogger });
+    await s.open();
+    const lines: string[] = [];
+    const img = await s.get('test/busybox:1', { progress: (l) => lines.push(l) });
+    t.is(img.manifestDigest, manifestDigest);
+    t.regex(lines[0]!, new RegExp(`^Pulling image 'test/busybox:1' from ${join(images, 'test/busybox')} \\(1\\)$`));
+    t.true(img.layerPaths.some((p) => existsSync(join(p, 'bin/busybox'))));
+    t.deepEqual(img.config.entrypoint, ['/bin/sh', '-c']);
+    const byDigest = await s.get(`test/busybox@${manifestDigest}`);
+    t.deepEqual(byDigest.layers, img.layers);
+    const layered = await s.get('test/layered:1');
+    t.deepEqual(layered.layers.slice(0, img.layers.length), [...img.layers], 'layers shared with the other image are unpacked once');
+    t.is(s.blobDownloads, layered.layers.length);
+    t.is(registry.log().length, logBefore, 'the registry was not asked');
+
+    const noTag = await t.throwsAsync(s.get('test/busybox:2'), { instanceOf: ImageError });
+    t.regex(noTag!.message, /^Failed to pull image 'test\/busybox:2': manifest unknown: the image layout .*test\/busybox has no tag '2' \(it has 1\)$/);
+    const noRepo = await t.throwsAsync(s.get('test/nothing:1'), { instanceOf: ImageError });
+    t.regex(noRepo!.message, /no OCI image layout at .*test\/nothing \(no index\.json\)/);
+
+    // A damaged layer file: refused, nothing kept.
+    registry.pushImage('test/damaged-local:1', { layers: [{ files: { '/damaged': 'y'.repeat(50_000) } }] });
+    registry.copyToLayout('test/damaged-local:1', images);
+    const m = JSON.parse(
+      readFileSync(
+        join(
+          images,
+          'test/damaged-local/blobs/sha256',
+          (JSON.parse(readFileSync(join(images, 'test/damaged-local/index.json'), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!.digest.slice(
+            7,
+          ),
+        ),
+        'utf8',
+      ),
+    ) as { layers: { digest: string }[] };
+    const blob = join(images, 'test/damaged-local/blobs/sha256', m.layers[0]!.digest.slice(7));
+    const bytes = readFileSync(blob);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length >> 1) ^ 0xff, bytes.length >> 1);
+    writeFileSync(blob, bytes);
+    const damaged = await t.throwsAsync(s.get('test/damaged-local:1'), { instanceOf: ImageError });
+    t.regex(
+      damaged!.message,
+      /digest mismatch: the blob asked as sha256:\w+ has the digest sha256:\w+$|does not decompress as gzip|has a bad checksum/,
+      'gunzip, the tar reader or the digest check notices it first',
+    );
+    t.false(existsSync(join(dir, 'layers', m.layers[0]!.digest)));
+    t.deepEqual(readdirSync(join(dir, 'staging')), []);
+  },
+);
