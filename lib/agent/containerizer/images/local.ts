@@ -25,6 +25,7 @@ import {
   MEDIA,
   PullError,
   checkDescriptor,
+  checkedBlob,
   decodeManifest,
   verify,
 } from './registry.ts';
@@ -123,24 +124,12 @@ export class LocalLayoutClient implements ImageClient {
 
   async *blob(d: Descriptor): AsyncGenerator<Buffer> {
     const stream = createReadStream(this.blobPath(d.digest), { highWaterMark: 1 << 20 });
-    const hash = createHash('sha256');
-    let n = 0;
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        n += chunk.length;
-        if (n > d.size) throw new PullError(`the blob ${d.digest} is longer than its ${d.size} bytes`);
-        hash.update(chunk);
-        yield chunk;
-      }
-    } catch (e) {
-      if (e instanceof PullError) throw e;
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new PullError(
-        code === 'ENOENT' ? `the blob ${d.digest} is not in the image layout ${this.layout}` : `reading the blob ${d.digest} failed: ${(e as Error).message}`,
+      yield* checkedBlob(stream as AsyncIterable<Buffer>, d, (e) =>
+        (e as NodeJS.ErrnoException).code === 'ENOENT' ? `the blob ${d.digest} is not in the image layout ${this.layout}` : `reading the blob ${d.digest} failed: ${e.message}`,
       );
     } finally {
       stream.destroy();
     }
-    verify(hash, n, d);
   }
 }

@@ -302,23 +302,34 @@ export class RegistryClient implements ImageClient {
   async *blob(d: Descriptor): AsyncGenerator<Buffer> {
     const res = await this.get(`blobs/${d.digest}`);
     if (res.statusCode !== 200) await this.fail(res, `blob ${d.digest}`);
-    const hash = createHash('sha256');
-    let n = 0;
     try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        n += chunk.length;
-        if (n > d.size) throw new PullError(`the blob ${d.digest} is longer than its ${d.size} bytes`);
-        hash.update(chunk);
-        yield chunk;
-      }
-    } catch (e) {
-      if (e instanceof PullError) throw e;
-      throw new PullError(`the download of blob ${d.digest} broke after ${n} bytes: ${(e as Error).message}`);
+      yield* checkedBlob(res as AsyncIterable<Buffer>, d, (e, n) => `the download of blob ${d.digest} broke after ${n} bytes: ${e.message}`);
     } finally {
       res.destroy();
     }
-    verify(hash, n, d);
   }
+}
+
+/**
+ * The chunks of blob `d` as `chunks` gives them, each checked as it passes: never more than its
+ * size, and at the end its size and sha256 digest, so a caller keeps nothing unless the whole
+ * blob was right. A failure of `chunks` itself becomes a PullError worded by `broke`.
+ */
+export async function* checkedBlob(chunks: AsyncIterable<Buffer>, d: Descriptor, broke: (e: Error, n: number) => string): AsyncGenerator<Buffer> {
+  const hash = createHash('sha256');
+  let n = 0;
+  try {
+    for await (const chunk of chunks) {
+      n += chunk.length;
+      if (n > d.size) throw new PullError(`the blob ${d.digest} is longer than its ${d.size} bytes`);
+      hash.update(chunk);
+      yield chunk;
+    }
+  } catch (e) {
+    if (e instanceof PullError) throw e;
+    throw new PullError(broke(e as Error, n));
+  }
+  verify(hash, n, d);
 }
 
 export function verify(hash: Hash, size: number, d: Descriptor): void {
