@@ -126,7 +126,9 @@ export class LocalLayoutClient implements ImageClient {
     const stream = createReadStream(this.blobPath(d.digest), { highWaterMark: 1 << 20 });
     try {
       yield* checkedBlob(stream as AsyncIterable<Buffer>, d, (e) =>
-        (e as NodeJS.ErrnoException).code === 'ENOENT' ? `the blob ${d.digest} is not in the image layout ${this.layout}` : `reading the blob ${d.digest} failed: ${e.message}`,
+        (e as NodeJS.ErrnoException).code === 'ENOENT'
+          ? `the blob ${d.digest} is not in the image layout ${this.layout}`
+          : `reading the blob ${d.digest} failed: ${e.message}`,
       );
     } finally {
       stream.destroy();
