@@ -8,9 +8,10 @@
  * three `corral master --zk=… --zk_session_timeout=2secs` processes with their defaults
  * otherwise (the ZooKeeper registry; allocation every second), light simulated agents in a
  * process of their own (on a real cluster they are other hosts) that speak the real agent
- * protocol over Corral's HttpClient (REGISTER; REREGISTER with their id to the new leader at once
- * when their ZkMasterDetector names it and, after a refusal, again after a random wait up to a
- * back-off that starts at 1 s and doubles, as `corral agent` does; PONG to pings), and a
+ * protocol over Corral's HttpClient (REGISTER; REREGISTER with their id to the new leader when
+ * their ZkMasterDetector names it, after a random wait up to --registration_backoff_factor (1 s)
+ * and, after a refusal, again after a random wait up to a back-off that starts at 1 s and
+ * doubles, as `corral agent` and Mesos agents do; PONG to pings), and a
  * framework that is a plain v1 HTTP client (test/helpers/cluster.ts's Scheduler) in this process
  * finding the leader with its own ZkMasterDetector (as a Mesos framework does with a zk://
  * master) and re-subscribing with its framework id (retried every 50 ms while the new leader
@@ -69,8 +70,10 @@ class SimAgent {
   connect(leader: LeaderAddress): Promise<void> {
     this.stream?.close();
     const generation = ++this.generation;
-    // As the real agent's MasterLink: at once, then after a refusal a random wait up to the
-    // back-off, which starts at --registration_backoff_factor (1 s) and doubles.
+    // As the real agent's MasterLink: the first registration at once, a re-registration with a
+    // new leader after a random wait up to --registration_backoff_factor (as Mesos agents do);
+    // then after a refusal a random wait up to the back-off, which starts at the factor and
+    // doubles.
     let backoffMs = BACKOFF_FACTOR_MS;
     const retry = (attempt: () => Promise<void>) => {
       setTimeout(() => void attempt(), Math.random() * backoffMs);
@@ -135,7 +138,8 @@ class SimAgent {
           // the leader went away: the detector names the next one
         }
       };
-      void attempt();
+      if (this.id === '') void attempt();
+      else setTimeout(() => void attempt(), Math.round(Math.random() * BACKOFF_FACTOR_MS));
     });
   }
 

@@ -5,8 +5,9 @@
  * as they come (the agent keeps the order they need), sends the agent's calls with its stream
  * id, and reconnects after a break with a randomised, doubling back-off (first wait up to
  * `--registration_backoff_factor`, at most 1 min). When the detector names another leader, the
- * stream to the old one is closed and the agent re-registers with the new one at once, with all
- * its tasks.
+ * stream to the old one is closed and the agent re-registers with the new one, with all its
+ * tasks, after a random wait up to `--registration_backoff_factor` (as a Mesos agent does: the
+ * agents of a cluster do not all reach a newly elected master in the same instant).
  */
 import type { Clock, TimerHandle } from '../common/clock.ts';
 import { CorralError, describeError } from '../common/errors.ts';
@@ -55,6 +56,8 @@ export class MasterLink {
   private unlisten: (() => void) | undefined;
   /** The connection the agent sends its calls on (a token per stream), while it is up. */
   private linkedTo: object | undefined;
+  /** Whether the agent has been (re-)registered with a master since it started. */
+  private everRegistered = false;
   /** Resolves the first time the agent is registered (for callers that wait for it). */
   readonly registered: Promise<void>;
   private markRegistered!: () => void;
@@ -94,12 +97,18 @@ export class MasterLink {
     this.closeStream?.();
   }
 
-  /** A new leader (or none): leave the old one, and register with the new one at once. */
+  /** A new leader (or none): leave the old one, and register with the new one (after a random wait when re-registering). */
   private leaderChanged(leader: LeaderAddress | undefined): void {
     if (this.stopped || sameLeader(leader, this.target)) return;
+    // A re-registration after a change of leader: as a Mesos agent does on detecting a master,
+    // first a random wait up to --registration_backoff_factor. Every agent of the cluster sees
+    // the new leader at the same moment; spread over that second, their re-registrations do
+    // not all reach the new leader at once (where they would queue, frameworks' calls behind
+    // them, until it has taken the whole burst). An agent never registered yet goes at once.
+    const wait = this.everRegistered ? Math.round((this.opts.random ?? Math.random)() * this.opts.backoffFactorMs) : 0;
     this.log.info(
-      { from: this.target?.hostPort, to: leader?.hostPort },
-      leader === undefined ? 'no leading master is known; waiting for one' : 'the leading master changed; re-registering with it',
+      { from: this.target?.hostPort, to: leader?.hostPort, ...(leader === undefined ? {} : { inMs: wait }) },
+      leader === undefined ? 'no leading master is known; waiting for one' : `the leading master changed; re-registering with it in ${wait} ms`,
     );
     this.generation++;
     this.target = leader;
@@ -110,7 +119,15 @@ export class MasterLink {
     close?.();
     // Nothing more goes to the old leader: status updates wait for the new one.
     this.unlink(this.linkedTo);
-    if (leader !== undefined) void this.connect();
+    if (leader === undefined) return;
+    if (wait === 0) {
+      void this.connect();
+      return;
+    }
+    const generation = this.generation;
+    this.timer = this.clock.setTimer(wait, () => {
+      if (generation === this.generation) void this.connect();
+    });
   }
 
   private retry(generation: number, why: string): void {
@@ -192,7 +209,10 @@ export class MasterLink {
           },
         );
         if (msg.type === 'REGISTERED' || msg.type === 'REREGISTERED') {
-          if (await handled) this.markRegistered();
+          if (await handled) {
+            this.everRegistered = true;
+            this.markRegistered();
+          }
         }
         if (msg.type === 'SHUTDOWN') {
           await handled;
