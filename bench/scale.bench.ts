@@ -139,6 +139,7 @@ async function run(n: number): Promise<void> {
     await until(`${LIVE} live tasks running`, 1_800_000, () => (live.running >= LIVE ? true : undefined));
     const liveS = (performance.now() - tl) / 1000;
     await sleep(2000);
+    if (live.launchFailures > 0) console.log(`   (${live.launchFailures} ACCEPTs did not reach the master and were made again; the last error: ${live.lastLaunchError})`);
     const rss2 = rssOf(master.pid!);
     const m2 = await scrape(master);
     console.log(
