@@ -49,6 +49,9 @@ export class ScaleFramework {
   /** performance.now() of each launch call, for the placement rate. */
   readonly launchTimes: number[] = [];
   readonly finishTimes: number[] = [];
+  /** performance.now() of each task's first TASK_RUNNING. */
+  readonly runningTimes: number[] = [];
+  private readonly runningSeen = new Set<string>();
   private readonly need;
   private readonly launchedIds = new Set<string>();
   /** Task ids whose ACCEPT failed, to launch again. */
@@ -157,7 +160,11 @@ export class ScaleFramework {
         this.finishTimes.push(performance.now());
         if (this.terminal.size === this.o.tasks) this.allDone();
       }
-    } else if (s.state === 'TASK_RUNNING' && s.uuid !== undefined) this.running++;
+    } else if (s.state === 'TASK_RUNNING' && s.uuid !== undefined && !this.runningSeen.has(s.taskId)) {
+      this.runningSeen.add(s.taskId);
+      this.running++;
+      this.runningTimes.push(performance.now());
+    }
     if (process.env.SCALE_DEBUG && s.uuid !== undefined) {
       const a0 = Date.now();
       if (s.state === 'TASK_RUNNING') this.dbgRunning.push(a0 - s.timestamp! * 1000);
