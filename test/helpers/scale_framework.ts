@@ -7,7 +7,7 @@
  * update of a task (another uuid: there must be none; the same uuid: a retry of the agent's,
  * counted apart) and updates of tasks it never launched.
  */
-import { SchedulerClient, offerResources } from '../../lib/scheduler/index.ts';
+import { SchedulerClient, offerResources, type TaskSpec } from '../../lib/scheduler/index.ts';
 import type { Offer, TaskState, TaskStatus } from '../../lib/proto/messages.ts';
 import { parseResourcesText } from '../../lib/common/resources/index.ts';
 
@@ -49,8 +49,15 @@ export class ScaleFramework {
   /** performance.now() of each launch call, for the placement rate. */
   readonly launchTimes: number[] = [];
   readonly finishTimes: number[] = [];
+  /** performance.now() of each task's first TASK_RUNNING. */
+  readonly runningTimes: number[] = [];
+  private readonly runningSeen = new Set<string>();
   private readonly need;
   private readonly launchedIds = new Set<string>();
+  /** Task ids whose ACCEPT failed, to launch again. */
+  private readonly again: string[] = [];
+  launchFailures = 0;
+  lastLaunchError = '';
   private allDone!: () => void;
   readonly done: Promise<void>;
   private next = 0;
@@ -80,17 +87,17 @@ export class ScaleFramework {
     const unused: string[] = [];
     const calls: Promise<void>[] = [];
     for (const offer of offers) {
-      const left = this.o.tasks - this.next;
+      const left = this.o.tasks - this.next + this.again.length;
       if (left <= 0) {
         unused.push(offer.id);
         continue;
       }
       let have = offerResources(offer);
-      const specs = [];
+      const specs: TaskSpec[] = [];
       const most = Math.min(left, this.o.perOffer ?? 20);
       while (specs.length < most && have.contains(this.need)) {
         have = have.minus(this.need);
-        const taskId = `${this.o.name}-${this.next++}`;
+        const taskId = this.again.pop() ?? `${this.o.name}-${this.next++}`;
         this.launchedIds.add(taskId);
         specs.push({ taskId, resources: this.need.toArray(), command: this.o.command ?? 'sleep 0.1' });
       }
@@ -102,11 +109,24 @@ export class ScaleFramework {
       this.launched += specs.length;
       const at = performance.now();
       for (let i = 0; i < specs.length; i++) this.launchTimes.push(at);
-      calls.push(this.client.launch(offer, specs, { refuseSeconds: 0 }).catch(() => {}));
+      calls.push(
+        this.client.launch(offer, specs, { refuseSeconds: 0 }).catch((e: unknown) => {
+          // The ACCEPT did not reach the master (the offer's resources come back): these tasks
+          // go on the next offers.
+          this.launchFailures++;
+          this.lastLaunchError = String(e);
+          this.launched -= specs.length;
+          for (const s of specs) {
+            this.launchedIds.delete(s.taskId);
+            this.again.push(s.taskId);
+          }
+        }),
+      );
     }
     if (unused.length > 0) {
       this.declines += unused.length;
-      calls.push(this.client.decline(unused, this.next >= this.o.tasks ? (this.o.doneRefuseSeconds ?? 3600) : 0).catch(() => {}));
+      const done = this.next >= this.o.tasks && this.again.length === 0;
+      calls.push(this.client.decline(unused, done ? (this.o.doneRefuseSeconds ?? 3600) : 0).catch(() => {}));
     }
     await Promise.all(calls);
   }
@@ -140,7 +160,11 @@ export class ScaleFramework {
         this.finishTimes.push(performance.now());
         if (this.terminal.size === this.o.tasks) this.allDone();
       }
-    } else if (s.state === 'TASK_RUNNING' && s.uuid !== undefined) this.running++;
+    } else if (s.state === 'TASK_RUNNING' && s.uuid !== undefined && !this.runningSeen.has(s.taskId)) {
+      this.runningSeen.add(s.taskId);
+      this.running++;
+      this.runningTimes.push(performance.now());
+    }
     if (process.env.SCALE_DEBUG && s.uuid !== undefined) {
       const a0 = Date.now();
       if (s.state === 'TASK_RUNNING') this.dbgRunning.push(a0 - s.timestamp! * 1000);
