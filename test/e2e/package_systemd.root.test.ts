@@ -219,8 +219,9 @@ test('under a real systemd: install, start through the units, upgrade with a run
   const agentPid1 = c.sh('systemctl show -p MainPID --value corral-agent').trim();
   t.is(c.sh(`ps -o user= -p ${agentPid1}`).trim(), 'root');
 
-  // A long task, through a framework that survives a master restart (failover_timeout).
-  const s1 = await Scheduler.subscribe(master, frameworkInfo({ name: 'systemd-upgrade', failover_timeout: 3600 }));
+  // A long task, through a framework that survives a master restart (failover_timeout) and
+  // whose tasks survive an agent restart (checkpoint: without it, as in Mesos, they do not).
+  const s1 = await Scheduler.subscribe(master, frameworkInfo({ name: 'systemd-upgrade', failover_timeout: 3600, checkpoint: true }));
   schedulers.push(s1);
   t.is(s1.status, 200);
   await s1.waitFor((e) => e.type === 'SUBSCRIBED');
@@ -245,7 +246,7 @@ test('under a real systemd: install, start through the units, upgrade with a run
     throw new Error(`${e.message}\n${journal().slice(-4000)}`);
   });
   s1.close();
-  const s2 = await Scheduler.subscribe(master, frameworkInfo({ name: 'systemd-upgrade', failover_timeout: 3600 }), {
+  const s2 = await Scheduler.subscribe(master, frameworkInfo({ name: 'systemd-upgrade', failover_timeout: 3600, checkpoint: true }), {
     frameworkId: s1.frameworkId,
   });
   schedulers.push(s2);
