@@ -80,7 +80,15 @@ test('masters and an agent behind a relay publish and register with their advert
   const dir = mkdtempSync(join(tmpdir(), `corral-test-${process.pid}-e2e-advertise-`));
   const closers: (() => Promise<unknown>)[] = [];
   t.teardown(async () => {
-    for (const c of closers.reverse()) await c().catch(() => {});
+    // Each step is bounded: one of them once never settled (with nothing left to wait on), which
+    // held the test file open for ever. Which one is said when it happens.
+    for (const [i, c] of closers.reverse().entries()) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 20_000)));
+      const r = await Promise.race([c().catch(() => undefined), late]);
+      clearTimeout(timer);
+      if (r === 'late') t.log(`teardown step ${i} (${String(c).slice(0, 60)}) did not settle within 20 s`);
+    }
     killEverythingUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   });
