@@ -6,7 +6,7 @@
  * a master whose registry write fails refuses the agent and applies nothing.
  */
 import anyTest from 'ava';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RecordLog, writeAtomic } from '../../lib/agent/checkpoint.ts';
 import { StatusUpdateManager } from '../../lib/agent/status_updates.ts';
