@@ -8,9 +8,9 @@
  *   - ZooKeeper: the admissions are batched into multis of up to 512 KiB (check of the epoch +
  *     one create per agent), 2 in flight; a multi resolves once a quorum (2 of 3 servers) has
  *     fsynced it to its transaction log. Target: >= 5,000 agents/s.
- *   - file: every admission rewrites the whole registry file (temporary file, fsync, rename,
- *     fsync of the directory), one after the other; its cost per admission grows with the
- *     number of agents, so it is run with fewer (--file-agents).
+ *   - file: admissions asked while a write is under way go together in the next one, each batch
+ *     appended to the registry's journal and fsynced (lib/master/registry/file.ts); it is run
+ *     with --file-agents agents.
  * Also timed: recover() of the ZooKeeper registry by a second master (epoch bump + reading every
  * agent's znode), what a newly elected leader does first; and, as the peer without batching,
  * 300 updates made one at a time, each waiting for the one before (one multi each). Both write to the same disk (/tmp).
