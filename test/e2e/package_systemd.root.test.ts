@@ -246,6 +246,9 @@ test('under a real systemd: install, start through the units, upgrade with a run
     throw new Error(`${e.message}\n${journal().slice(-4000)}`);
   });
   s1.close();
+  // The upgrade restarted the master too: it answers once it has recovered its registry (its
+  // port refuses connections until it listens, and it answers 503 until it leads).
+  await waitUntil(async () => (await getJson(`http://${master}/master/state`).catch(() => undefined)) !== undefined, 'the restarted master to answer', 60_000);
   const s2 = await Scheduler.subscribe(master, frameworkInfo({ name: 'systemd-upgrade', failover_timeout: 3600, checkpoint: true }), {
     frameworkId: s1.frameworkId,
   });
