@@ -51,29 +51,22 @@ async function relay(host: string, to: number): Promise<{ port: number; close():
   };
 }
 
-function zkGet(url: string, path: string): Promise<{ children: string[]; data: (name: string) => Promise<Json> }> {
+/** The `json.info_*` children of the group at `url` and their JSON, read by one client that is always closed. */
+function zkInfos(url: string): Promise<Json[]> {
   const m = /^zk:\/\/([^/]+)(\/.*)$/.exec(url)!;
   const client = zookeeper.createClient(m[1]);
   client.connect();
-  const node = `${m[2]}${path}`;
-  return new Promise((resolve, reject) =>
+  const node = m[2]!;
+  const data = (name: string) =>
+    new Promise<Json>((res, rej) =>
+      client.getData(`${node}/${name}`, (err: Error | null, d: Buffer) => (err ? rej(err) : res(JSON.parse(d.toString()) as Json))),
+    );
+  return new Promise<Json[]>((resolve, reject) =>
     client.getChildren(node, (e: Error | null, children: string[]) => {
-      if (e) {
-        client.close();
-        return reject(e);
-      }
-      resolve({
-        children: children.sort(),
-        data: (name) =>
-          new Promise<Json>((res, rej) =>
-            client.getData(`${node}/${name}`, (err: Error | null, d: Buffer) => {
-              client.close();
-              return err ? rej(err) : res(JSON.parse(d.toString()) as Json);
-            }),
-          ),
-      });
+      if (e) return reject(e);
+      Promise.all(children.filter((c) => c.startsWith('json.info_')).map(data)).then(resolve, reject);
     }),
-  );
+  ).finally(() => client.close());
 }
 
 test('masters and an agent behind a relay publish and register with their advertised address', async (t) => {
@@ -127,13 +120,8 @@ test('masters and an agent behind a relay publish and register with their advert
   t.is((state.leader_info as Json).pid, state.pid);
   t.is((state.leader_info as Json).hostname, '127.0.0.2');
   // What ZooKeeper holds for each master (what agents and schedulers with zk:// read).
-  let names: string[] = [];
-  await waitUntil(
-    async () => (names = (await zkGet(zkUrl, '')).children.filter((c) => c.startsWith('json.info_'))).length === 2,
-    'both candidacies in ZooKeeper',
-    30_000,
-  );
-  const infos = await Promise.all(names.map(async (c) => (await zkGet(zkUrl, '')).data(c)));
+  let infos: Json[] = [];
+  await waitUntil(async () => (infos = await zkInfos(zkUrl).catch(() => [])).length === 2, 'both candidacies in ZooKeeper', 30_000);
   t.deepEqual(infos.map((i) => i.port as number).sort(), masters.map((x) => x.relay).sort());
   for (const i of infos) t.is((i.address as Json).ip, '127.0.0.2');
   // The follower names the leader at its advertised address, and redirects there; the redirects work.
